@@ -1,0 +1,190 @@
+//! The commands behind the binary: connect, check the tables, and run `migrate`, `run`,
+//! `enqueue`, `requeue` or `status`. `main.rs` only parses, sets up logging and calls [`run`].
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{ClaimSetting, Cli, Command};
+use crate::dns::SystemResolver;
+use crate::domain::{RequestedBy, ServiceId};
+use crate::jetpack::{JetpackClient, Timeouts};
+use crate::store::{ClaimPath, EnqueueOutcome, StatusReport, Store};
+use crate::worker::{Worker, WorkerSettings};
+
+/// A setting that is wrong before anything runs (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Checks what clap cannot: required and well-formed values. One line each.
+pub fn validate(cli: &Cli) -> Result<(), ConfigError> {
+    let url = cli.database_url.as_deref().unwrap_or("").trim();
+    if url.is_empty() {
+        return Err(ConfigError(
+            "DATABASE_URL is required (mysql://user:pass@host:3306/whmcs)".into(),
+        ));
+    }
+    if !url.starts_with("mysql://") && !url.starts_with("mariadb://") {
+        return Err(ConfigError("DATABASE_URL must start with mysql://".into()));
+    }
+    JetpackClient::new(&cli.api_base, Timeouts::default())
+        .map_err(|e| ConfigError(format!("JETPACK_API_BASE: {e}")))?;
+    Ok(())
+}
+
+/// Runs the command; the error (if any) is printed once by `main`.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let url = cli.database_url.clone().unwrap_or_default();
+    let max_connections = (cli.concurrency / 2).clamp(2, 16) + 2;
+    let pool = Store::connect(&url, max_connections)
+        .await
+        .context("connecting to the WHMCS database (DATABASE_URL)")?;
+    if let Command::Migrate = cli.command {
+        Store::migrate(&pool).await.context("migrating")?;
+        println!("mod_jetpack_jobs is up to date");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let claim = match cli.claim {
+        ClaimSetting::Auto => None,
+        ClaimSetting::SkipLocked => Some(ClaimPath::SkipLocked),
+        ClaimSetting::Update => Some(ClaimPath::Update),
+    };
+    let store = Store::open(pool, claim)
+        .await
+        .context("reading the server")?;
+    store.ensure_migrated().await?;
+    match cli.command {
+        Command::Migrate => Ok(ExitCode::SUCCESS),
+        Command::Run { once } => {
+            let worker = build_worker(&cli, store)?;
+            if once {
+                let summary = worker.run_once().await?;
+                tracing::info!(
+                    adopted = summary.adopted,
+                    processed = summary.processed,
+                    "run --once finished"
+                );
+            } else {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(stop_on_signal(shutdown.clone()));
+                worker.run(shutdown).await?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Enqueue { service_id, action } => {
+            let sid = ServiceId(service_id);
+            if store.load_service(sid).await?.is_none() {
+                bail!("service {service_id} does not exist in tblhosting");
+            }
+            let said = match store.enqueue(sid, action, RequestedBy::Cli).await? {
+                EnqueueOutcome::Queued(id) => format!("queued job {id}"),
+                EnqueueOutcome::AlreadyPending(id) => format!("job {id} is already pending"),
+                EnqueueOutcome::Superseded { cancelled, queued } => {
+                    format!("queued job {queued}; cancelled provision job {cancelled}")
+                }
+                EnqueueOutcome::FollowUp(id) => format!("runs after job {id}, which is in flight"),
+            };
+            println!("service {service_id} {}: {said}", action.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Requeue {
+            service_ids,
+            all_failed,
+        } => {
+            if service_ids.is_empty() && !all_failed {
+                bail!("name service ids or pass --all-failed");
+            }
+            let ids: Vec<ServiceId> = service_ids.into_iter().map(ServiceId).collect();
+            let requeued = store.requeue(&ids, all_failed).await?;
+            println!("requeued {} job(s)", requeued.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let report = store.status_report(10).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", render_status(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn build_worker(cli: &Cli, store: Store) -> anyhow::Result<Worker> {
+    let api = JetpackClient::new(
+        &cli.api_base,
+        Timeouts {
+            request: cli.api_timeout,
+            ..Timeouts::default()
+        },
+    )?;
+    let settings = WorkerSettings {
+        concurrency: cli.concurrency,
+        poll_interval: cli.poll_interval,
+        lease: cli.lease,
+        drain_timeout: cli.drain_timeout,
+        adopt: cli.adopt,
+        ..WorkerSettings::default()
+    };
+    Ok(Worker::new(
+        store,
+        Arc::new(api),
+        Arc::new(SystemResolver::default()),
+        settings,
+    ))
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; stop with SIGINT");
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+    shutdown.cancel();
+}
+
+/// The text form of `status`.
+pub fn render_status(r: &StatusReport) -> String {
+    let mut out = String::from("jobs by state:\n");
+    for (state, n) in &r.counts {
+        out.push_str(&format!("  {state:<12} {n}\n"));
+    }
+    match (&r.oldest_due, r.oldest_due_age_secs) {
+        (Some(j), Some(age)) => out.push_str(&format!(
+            "oldest due job: {} (service {}, {}) due for {age}s\n",
+            j.id, j.service_id, j.action
+        )),
+        _ => out.push_str("oldest due job: none\n"),
+    }
+    out.push_str(&format!("waiting on DNS: {}\n", r.waiting_dns.len()));
+    for j in &r.waiting_dns {
+        out.push_str(&format!(
+            "  service {} next check {}\n",
+            j.service_id,
+            j.run_at.format("%Y-%m-%d %H:%M UTC")
+        ));
+    }
+    out.push_str(&format!("recent failures: {}\n", r.recent_failures.len()));
+    for j in &r.recent_failures {
+        out.push_str(&format!(
+            "  service {} {} ({}): {}\n",
+            j.service_id,
+            j.action,
+            j.updated_at.format("%Y-%m-%d %H:%M UTC"),
+            j.last_error.as_deref().unwrap_or("")
+        ));
+    }
+    out
+}

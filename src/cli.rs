@@ -1,0 +1,170 @@
+//! The command line: commands and settings exactly as DESIGN.md names them. Every flag also
+//! reads an environment variable (systemd `EnvironmentFile=`); flag beats env beats default.
+//! Values are parsed and range-checked here, so a bad setting fails at start (exit 2).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::domain::Action;
+
+/// Provisions and cancels Jetpack plans for WHMCS orders, straight from the WHMCS database.
+#[derive(Debug, Parser)]
+#[command(name = "jetpack-worker", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// The WHMCS database: mysql://user:pass@host:3306/whmcs
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Partner API base URL.
+    #[arg(
+        long,
+        env = "JETPACK_API_BASE",
+        global = true,
+        default_value = "https://public-api.wordpress.com"
+    )]
+    pub api_base: String,
+    /// Jobs in flight at once per worker process (1-1024).
+    #[arg(long, env = "JETPACK_CONCURRENCY", global = true, default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// How often an idle worker looks for due jobs (e.g. 2s, 500ms).
+    #[arg(long, env = "JETPACK_POLL_INTERVAL", global = true, default_value = "2s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Log format: text or json.
+    #[arg(
+        long,
+        env = "JETPACK_LOG_FORMAT",
+        global = true,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// Adopt paid/accepted Pending services of "Do not automatically setup" products.
+    #[arg(long, env = "JETPACK_ADOPT", global = true, default_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub adopt: bool,
+    /// Claim path: auto (by server version), skip-locked or update.
+    #[arg(long, env = "JETPACK_CLAIM", global = true, default_value = "auto")]
+    pub claim: ClaimSetting,
+    /// How long `run` lets in-flight jobs finish after SIGTERM.
+    #[arg(long, env = "JETPACK_DRAIN_TIMEOUT", global = true, default_value = "30s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    /// How long a claimed job stays reserved (renewed while it runs; at least 3s).
+    #[arg(long, env = "JETPACK_LEASE", global = true, default_value = "60s", value_parser = parse_lease)]
+    pub lease: Duration,
+    /// Serve Prometheus /metrics here (e.g. 127.0.0.1:9464); off when unset.
+    #[arg(long, env = "JETPACK_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Finished jobs older than this are pruned.
+    #[arg(long, env = "JETPACK_RETENTION", global = true, default_value = "90d", value_parser = parse_duration)]
+    pub retention: Duration,
+    /// Partner API request timeout (provision calls back into the customer's site).
+    #[arg(long, env = "JETPACK_API_TIMEOUT", global = true, default_value = "120s", value_parser = parse_duration)]
+    pub api_timeout: Duration,
+}
+
+/// The commands of DESIGN.md.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update the worker's own tables (never alters a WHMCS table).
+    Migrate,
+    /// Poll, claim and process jobs until SIGTERM/SIGINT.
+    Run {
+        /// Process every job that is due now (including adoption), then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Queue work for a service, as the PHP module does.
+    Enqueue {
+        /// tblhosting.id
+        service_id: u32,
+        /// provision or terminate.
+        #[arg(long, default_value = "provision")]
+        action: Action,
+    },
+    /// Put failed jobs back to queued, due now, with a fresh attempt budget.
+    Requeue {
+        /// Services whose latest failed job to requeue.
+        service_ids: Vec<u32>,
+        /// Requeue every failed job.
+        #[arg(long)]
+        all_failed: bool,
+    },
+    /// Counts by state, oldest due job, jobs waiting on DNS, recent failures.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Process-log format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `JETPACK_CLAIM`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ClaimSetting {
+    /// Pick by server version.
+    Auto,
+    /// Force `FOR UPDATE SKIP LOCKED`.
+    SkipLocked,
+    /// Force the claim-by-token UPDATE.
+    Update,
+}
+
+/// Parses `2s`, `500ms`, `90d`, `1h 30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (use e.g. 2s, 500ms, 90d)"))
+}
+
+fn parse_lease(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(3) {
+        return Err("the lease must be at least 3s".to_owned());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86400)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_lease("1s").is_err());
+    }
+
+    #[test]
+    fn flags_beat_defaults_and_bad_values_are_refused() {
+        let cli = Cli::try_parse_from([
+            "jetpack-worker",
+            "run",
+            "--once",
+            "--concurrency",
+            "3",
+            "--adopt",
+            "false",
+        ])
+        .unwrap();
+        assert_eq!(cli.concurrency, 3);
+        assert!(!cli.adopt);
+        assert!(matches!(cli.command, Command::Run { once: true }));
+        assert!(Cli::try_parse_from(["jetpack-worker", "run", "--concurrency", "0"]).is_err());
+        assert!(Cli::try_parse_from(["jetpack-worker", "run", "--claim", "magic"]).is_err());
+        assert!(
+            Cli::try_parse_from(["jetpack-worker", "run", "--poll-interval", "often"]).is_err()
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! The nouns shared by every module: job and service ids, job actions and states, who asked,
+//! and the validated order inputs (plan, site URL). Parsing constructors only; no I/O.
+
+use std::fmt;
+
+/// A row id in `mod_jetpack_jobs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct JobId(pub u64);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A WHMCS service id (`tblhosting.id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct ServiceId(pub u32);
+
+impl fmt::Display for ServiceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a job does at the partner API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Action {
+    /// Provision the plan (WHMCS Create).
+    Provision,
+    /// Cancel the plan (WHMCS Terminate).
+    Terminate,
+}
+
+impl Action {
+    /// The value stored in `mod_jetpack_jobs.action`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Provision => "provision",
+            Action::Terminate => "terminate",
+        }
+    }
+
+    /// Parses the stored value.
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "provision" => Some(Action::Provision),
+            "terminate" => Some(Action::Terminate),
+            _ => None,
+        }
+    }
+
+    /// The WHMCS module function this action stands for (`tblmodulequeue.module_action`).
+    pub fn module_function(self) -> &'static str {
+        match self {
+            Action::Provision => "CreateAccount",
+            Action::Terminate => "TerminateAccount",
+        }
+    }
+}
+
+/// The lifecycle state of a job (`mod_jetpack_jobs.state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JobState {
+    /// Waiting for its `run_at`.
+    Queued,
+    /// Claimed by a worker under a lease.
+    Running,
+    /// Provisioned as a pending plan; re-checked on the DNS schedule.
+    WaitingDns,
+    /// Finished successfully.
+    Done,
+    /// Finished with an error an admin has to look at.
+    Failed,
+    /// Superseded before it reached the API.
+    Cancelled,
+}
+
+impl JobState {
+    /// Every state, in display order.
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::WaitingDns,
+        JobState::Done,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::WaitingDns => "waiting_dns",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the stored value.
+    pub fn parse(s: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+/// Who asked for a job (`mod_jetpack_jobs.requested_by`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum RequestedBy {
+    /// The PHP module's CreateAccount/TerminateAccount.
+    Module,
+    /// An admin button in WHMCS.
+    Admin,
+    /// `jetpack-worker enqueue` / `requeue`.
+    Cli,
+    /// The worker's adoption of paid Pending services.
+    Adopt,
+}
+
+impl RequestedBy {
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestedBy::Module => "module",
+            RequestedBy::Admin => "admin",
+            RequestedBy::Cli => "cli",
+            RequestedBy::Adopt => "adopt",
+        }
+    }
+}
+
+/// Plans and products the partner API provisions: the original module's four plans and the
+/// newer standalone product slugs.
+pub const ALLOWED_PLANS: [&str; 8] = [
+    "free",
+    "personal",
+    "premium",
+    "professional",
+    "jetpack-backup-realtime",
+    "jetpack-backup-daily",
+    "jetpack-scan",
+    "jetpack-anti-spam",
+];
+
+/// A plan slug the partner API knows, lower-cased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan(String);
+
+impl Plan {
+    /// Accepts a plan in any case and with surrounding spaces (`" Premium "` → `premium`).
+    pub fn parse(raw: &str) -> Option<Plan> {
+        let slug = raw.trim().to_ascii_lowercase();
+        ALLOWED_PLANS.contains(&slug.as_str()).then_some(Plan(slug))
+    }
+
+    /// The slug sent to the API.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Standalone products (backups, scan, anti-spam) must be named when cancelling.
+    pub fn is_standalone_product(&self) -> bool {
+        self.0.starts_with("jetpack-")
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A site URL normalised as the partner API wants it: no scheme, no trailing slash, host in
+/// lower case (IDN hosts as punycode), optional port and path (`example.com/blog`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteUrl {
+    site: String,
+    host: String,
+}
+
+/// Why a Site URL value is unusable; the text is shown to admins after "Site URL".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SiteUrlError {
+    /// Empty or only spaces.
+    #[error("is empty")]
+    Empty,
+    /// Anything that does not parse as a web address with a host name.
+    #[error("is not a web address ({0})")]
+    Invalid(String),
+}
+
+impl SiteUrl {
+    /// Longest site URL accepted; longer values are junk, not domains.
+    pub const MAX_LEN: usize = 253 + 1 + 5 + 512;
+
+    /// Normalises a customer-entered Site URL.
+    pub fn parse(raw: &str) -> Result<SiteUrl, SiteUrlError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(SiteUrlError::Empty);
+        }
+        if trimmed.len() > Self::MAX_LEN {
+            return Err(SiteUrlError::Invalid(format!(
+                "longer than {} characters",
+                Self::MAX_LEN
+            )));
+        }
+        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(SiteUrlError::Invalid("contains spaces".into()));
+        }
+        let lower = trimmed.to_ascii_lowercase();
+        let rest = if lower.starts_with("https://") {
+            &trimmed[8..]
+        } else if lower.starts_with("http://") {
+            &trimmed[7..]
+        } else if trimmed.contains("://") || has_scheme_prefix(trimmed) {
+            return Err(SiteUrlError::Invalid(
+                "only http:// and https:// are allowed".into(),
+            ));
+        } else {
+            trimmed
+        };
+        let parsed = url::Url::parse(&format!("http://{rest}"))
+            .map_err(|e| SiteUrlError::Invalid(e.to_string()))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(SiteUrlError::Invalid("contains a user name".into()));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(SiteUrlError::Invalid("contains ? or #".into()));
+        }
+        let host = match parsed.host() {
+            Some(url::Host::Domain(d)) if d.contains('.') && !d.starts_with('.') => d.to_owned(),
+            Some(url::Host::Domain(_)) | None => {
+                return Err(SiteUrlError::Invalid("has no domain name".into()));
+            }
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+        };
+        let mut site = host.clone();
+        if let Some(port) = parsed.port() {
+            site.push_str(&format!(":{port}"));
+        }
+        let path = parsed.path().trim_end_matches('/');
+        site.push_str(path);
+        Ok(SiteUrl { site, host })
+    }
+
+    /// `example.com/blog`: what /provision gets as `siteurl`.
+    pub fn as_str(&self) -> &str {
+        &self.site
+    }
+
+    /// The host name alone, for the DNS check.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The site with `/` as `::`, as the cancel and status paths want it.
+    pub fn path_id(&self) -> String {
+        self.site.replace('/', "::")
+    }
+}
+
+impl fmt::Display for SiteUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.site)
+    }
+}
+
+/// `javascript:alert(1)`, `mailto:x`, `ftp:...`: a scheme other than http(s) without `//`.
+fn has_scheme_prefix(s: &str) -> bool {
+    match s.split_once(':') {
+        Some((scheme, rest)) => {
+            !scheme.is_empty()
+                && scheme.chars().all(|c| c.is_ascii_alphabetic())
+                && !rest.chars().next().is_some_and(|c| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_accepts_any_case_and_newer_slugs() {
+        assert_eq!(Plan::parse(" Premium ").unwrap().as_str(), "premium");
+        assert_eq!(
+            Plan::parse("JETPACK-SCAN").unwrap().as_str(),
+            "jetpack-scan"
+        );
+        assert!(Plan::parse("gold").is_none());
+        assert!(Plan::parse("").is_none());
+        assert!(
+            Plan::parse("jetpack-backup-daily")
+                .unwrap()
+                .is_standalone_product()
+        );
+        assert!(!Plan::parse("personal").unwrap().is_standalone_product());
+    }
+
+    #[test]
+    fn site_url_strips_scheme_and_trailing_slash() {
+        let s = SiteUrl::parse("https://Example.COM/blog/").unwrap();
+        assert_eq!(s.as_str(), "example.com/blog");
+        assert_eq!(s.host(), "example.com");
+        assert_eq!(s.path_id(), "example.com::blog");
+        assert_eq!(
+            SiteUrl::parse("HTTP://a.example").unwrap().as_str(),
+            "a.example"
+        );
+        assert_eq!(
+            SiteUrl::parse("a.example:8080/wp").unwrap().as_str(),
+            "a.example:8080/wp"
+        );
+        assert_eq!(
+            SiteUrl::parse("bücher.example").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
+        assert_eq!(SiteUrl::parse("192.0.2.7").unwrap().host(), "192.0.2.7");
+    }
+
+    #[test]
+    fn site_url_rejects_junk() {
+        assert_eq!(SiteUrl::parse("  "), Err(SiteUrlError::Empty));
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://example.com",
+            "example.com/?q=1",
+            "exa mple.com",
+            "localhost",
+            "user:pw@example.com",
+            "<script>.com/",
+        ] {
+            assert!(SiteUrl::parse(bad).is_err(), "{bad} should be rejected");
+        }
+        assert!(SiteUrl::parse(&"a".repeat(2000)).is_err());
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for st in JobState::ALL {
+            assert_eq!(JobState::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(Action::parse("terminate"), Some(Action::Terminate));
+    }
+}

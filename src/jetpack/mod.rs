@@ -1,0 +1,481 @@
+//! The Jetpack partner API client: OAuth token per partner account (fetched once, cached,
+//! refreshed once when refused), provision, cancel and status calls with connect and request
+//! timeouts. It never logs or returns the client secret or a bearer token; the request/response
+//! records it hands back for WHMCS's module log are masked.
+
+mod response;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::{Plan, SiteUrl};
+pub use response::{
+    CancelOutcome, Failure, ProvisionOutcome, SiteProduct, classify_cancel, classify_provision,
+    classify_status, describe_error, parse_retry_after,
+};
+
+/// A partner account's credentials (product configoption1 / configoption2).
+#[derive(Clone)]
+pub struct Credentials {
+    /// Partner client id.
+    pub client_id: String,
+    /// Partner client secret; never printed.
+    pub client_secret: SecretString,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"********")
+            .finish()
+    }
+}
+
+/// One HTTP exchange, masked, for WHMCS's module log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    /// `tblmodulelog.action`-style name (`token`, `provision`, `cancel`, `status`).
+    pub action: &'static str,
+    /// Method, URL and form fields; secrets replaced by `*`.
+    pub request: String,
+    /// Status line and body; secrets replaced by `*`.
+    pub response: String,
+}
+
+/// Timeouts for the partner API.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// TCP/TLS connect timeout (about 10 s).
+    pub connect: Duration,
+    /// Whole request timeout (about 120 s: /provision calls back into the customer's site).
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Errors building the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The base URL is not an http(s) URL.
+    #[error("partner API base URL {0:?} is not an http(s) URL")]
+    BadBase(String),
+    /// reqwest could not build its client.
+    #[error("building the HTTP client")]
+    Build(#[source] reqwest::Error),
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct AccountKey {
+    client_id: String,
+    client_secret: String,
+}
+
+type TokenSlot = Arc<tokio::sync::Mutex<Option<SecretString>>>;
+
+/// The partner API client. Cheap to share (`Arc` it); tokens are cached per account.
+pub struct JetpackClient {
+    http: reqwest::Client,
+    base: String,
+    tokens: Mutex<HashMap<AccountKey, TokenSlot>>,
+}
+
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    retry_after: Option<Duration>,
+}
+
+impl JetpackClient {
+    /// A client for `base` (e.g. `https://public-api.wordpress.com`).
+    pub fn new(base: &str, timeouts: Timeouts) -> Result<JetpackClient, ClientError> {
+        let parsed = url::Url::parse(base).map_err(|_| ClientError::BadBase(base.to_owned()))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(ClientError::BadBase(base.to_owned()));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.request)
+            .user_agent(concat!("jetpack-worker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ClientError::Build)?;
+        Ok(JetpackClient {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn slot(&self, creds: &Credentials) -> TokenSlot {
+        let key = AccountKey {
+            client_id: creds.client_id.clone(),
+            client_secret: creds.client_secret.expose_secret().to_owned(),
+        };
+        // A poisoned map only means another task panicked mid-insert; the map is still usable.
+        let mut map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key).or_default().clone()
+    }
+
+    /// Returns the cached token, fetching it once (concurrent callers wait for that one fetch).
+    async fn token(
+        &self,
+        creds: &Credentials,
+        log: &mut Vec<Exchange>,
+    ) -> Result<SecretString, Failure> {
+        let slot = self.slot(creds);
+        let mut held = slot.lock().await;
+        if let Some(t) = held.as_ref() {
+            return Ok(t.clone());
+        }
+        let fresh = self.fetch_token(creds, log).await?;
+        *held = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Forgets `stale` if it is still the cached token, so the next call fetches a new one.
+    async fn forget_token(&self, creds: &Credentials, stale: &SecretString) {
+        let slot = self.slot(creds);
+        let mut held = slot.lock().await;
+        if held
+            .as_ref()
+            .is_some_and(|t| t.expose_secret() == stale.expose_secret())
+        {
+            *held = None;
+        }
+    }
+
+    async fn fetch_token(
+        &self,
+        creds: &Credentials,
+        log: &mut Vec<Exchange>,
+    ) -> Result<SecretString, Failure> {
+        let url = format!("{}/oauth2/token", self.base);
+        let secret = creds.client_secret.expose_secret();
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("scope", "jetpack-partner"),
+            ("client_id", creds.client_id.as_str()),
+            ("client_secret", secret),
+        ];
+        let request = format!(
+            "POST {url}\ngrant_type=client_credentials&scope=jetpack-partner&client_id={}&client_secret={}",
+            creds.client_id,
+            mask_all(secret, &[secret])
+        );
+        let sent = self.http.post(&url).form(&form).send().await;
+        let answer = read_answer(sent, false).await;
+        let answer = match answer {
+            Ok(a) => a,
+            Err(f) => {
+                log.push(exchange("token", request, format!("{f}"), &[secret]));
+                return Err(f);
+            }
+        };
+        let json: Option<serde_json::Value> = serde_json::from_slice(&answer.body).ok();
+        let token = json
+            .as_ref()
+            .and_then(|j| j.get("access_token"))
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        let mut secrets = vec![secret];
+        if let Some(t) = token.as_deref() {
+            secrets.push(t);
+        }
+        log.push(exchange(
+            "token",
+            request,
+            format!("HTTP {}\n{body}", answer.status),
+            &secrets,
+        ));
+        if answer.status == 200 {
+            if let Some(t) = token {
+                return Ok(SecretString::from(t));
+            }
+        }
+        let said = json
+            .as_ref()
+            .and_then(describe_error)
+            .unwrap_or_else(|| "no error was returned".to_owned());
+        if answer.status == 400 || answer.status == 401 || answer.status == 403 {
+            return Err(Failure::Permanent {
+                message: format!(
+                    "the partner API refused the client id/secret ({said}, HTTP {}); check the \
+                     Jetpack Partner Client ID and Client Secret in the product's Module Settings",
+                    answer.status
+                ),
+            });
+        }
+        Err(response::classify_error(
+            "issue an access token",
+            answer.status,
+            &answer.body,
+            answer.retry_after,
+        ))
+    }
+
+    /// Checks a partner account's credentials by fetching a fresh token (not cached).
+    pub async fn verify(&self, creds: &Credentials) -> Result<(), Failure> {
+        self.fetch_token(creds, &mut Vec::new()).await.map(|_| ())
+    }
+
+    /// Sends one authorised request, refreshing the token once if the API refuses it.
+    async fn authorised<T>(
+        &self,
+        creds: &Credentials,
+        log: &mut Vec<Exchange>,
+        call: Call<'_>,
+        classify: fn(u16, &[u8], Option<Duration>) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let mut refreshed = false;
+        loop {
+            let token = self.token(creds, log).await?;
+            let mut builder = self
+                .http
+                .request(call.method.clone(), &call.url)
+                .bearer_auth(token.expose_secret());
+            if let Some(form) = call.form {
+                builder = builder.form(form);
+            }
+            let request = format!(
+                "{} {}\nAuthorization: Bearer {}\n{}",
+                call.method,
+                call.url,
+                "*".repeat(token.expose_secret().len()),
+                call.form.map(encode_form).unwrap_or_default()
+            );
+            let answer = read_answer(builder.send().await, call.may_act).await;
+            let secrets = [token.expose_secret(), creds.client_secret.expose_secret()];
+            let result = match answer {
+                Ok(a) => {
+                    log.push(exchange(
+                        call.action,
+                        request,
+                        format!("HTTP {}\n{}", a.status, String::from_utf8_lossy(&a.body)),
+                        &secrets,
+                    ));
+                    classify(a.status, &a.body, a.retry_after)
+                }
+                Err(f) => {
+                    log.push(exchange(call.action, request, f.to_string(), &secrets));
+                    Err(f)
+                }
+            };
+            match result {
+                Err(Failure::TokenRefused { message }) => {
+                    self.forget_token(creds, &token).await;
+                    if refreshed {
+                        return Err(Failure::Permanent {
+                            message: format!(
+                                "{message} even after fetching a new one; check the partner \
+                                 account's credentials and API scope"
+                            ),
+                        });
+                    }
+                    refreshed = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// `POST /rest/v1.3/jpphp/provision` with `plan`, `siteurl`, `local_user`, `force_register`.
+    pub async fn provision(
+        &self,
+        creds: &Credentials,
+        plan: &Plan,
+        site: &SiteUrl,
+        local_user: &str,
+        log: &mut Vec<Exchange>,
+    ) -> Result<ProvisionOutcome, Failure> {
+        let form = [
+            ("plan", plan.as_str()),
+            ("siteurl", site.as_str()),
+            ("local_user", local_user),
+            ("force_register", "1"),
+        ];
+        let call = Call {
+            action: "provision",
+            method: reqwest::Method::POST,
+            url: format!("{}/rest/v1.3/jpphp/provision", self.base),
+            form: Some(&form),
+            may_act: true,
+        };
+        self.authorised(creds, log, call, classify_provision).await
+    }
+
+    /// `POST /rest/v1.3/jpphp/{site with / as ::}/partner-cancel`; names the plan for
+    /// standalone products, which the API requires.
+    pub async fn cancel(
+        &self,
+        creds: &Credentials,
+        site: &SiteUrl,
+        plan: Option<&Plan>,
+        log: &mut Vec<Exchange>,
+    ) -> Result<CancelOutcome, Failure> {
+        let standalone = plan.filter(|p| p.is_standalone_product());
+        let form_owned = standalone.map(|p| [("plan", p.as_str())]);
+        let call = Call {
+            action: "cancel",
+            method: reqwest::Method::POST,
+            url: format!(
+                "{}/rest/v1.3/jpphp/{}/partner-cancel",
+                self.base,
+                path_segment(&site.path_id())
+            ),
+            form: form_owned.as_ref().map(|f| &f[..]),
+            may_act: true,
+        };
+        self.authorised(creds, log, call, classify_cancel).await
+    }
+
+    /// `GET /rest/v1.4/jpphp/{site}/status`: the site's products, to learn whether a provision
+    /// whose answer was lost took effect.
+    pub async fn status(
+        &self,
+        creds: &Credentials,
+        site: &SiteUrl,
+        log: &mut Vec<Exchange>,
+    ) -> Result<Vec<SiteProduct>, Failure> {
+        let call = Call {
+            action: "status",
+            method: reqwest::Method::GET,
+            url: format!(
+                "{}/rest/v1.4/jpphp/{}/status",
+                self.base,
+                path_segment(&site.path_id())
+            ),
+            form: None,
+            may_act: false,
+        };
+        self.authorised(creds, log, call, classify_status).await
+    }
+}
+
+struct Call<'a> {
+    action: &'static str,
+    method: reqwest::Method,
+    url: String,
+    form: Option<&'a [(&'a str, &'a str)]>,
+    may_act: bool,
+}
+
+async fn read_answer(
+    sent: Result<reqwest::Response, reqwest::Error>,
+    may_act: bool,
+) -> Result<Answer, Failure> {
+    let resp = sent.map_err(|e| transport_failure(&e, may_act))?;
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| transport_failure(&e, may_act))?;
+    Ok(Answer {
+        status,
+        body: body.to_vec(),
+        retry_after,
+    })
+}
+
+/// Network-level failures are transient; only a failed connect proves the API did not act.
+fn transport_failure(e: &reqwest::Error, may_act: bool) -> Failure {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "the connection broke"
+    };
+    // reqwest's Display for a URL-carrying error includes the URL, never headers or bodies.
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    Failure::Transient {
+        message: format!("partner API request {what} ({cause})"),
+        retry_after: None,
+        outcome_unknown: may_act && !e.is_connect(),
+    }
+}
+
+fn path_segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace("%3A", ":")
+}
+
+fn encode_form(form: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish()
+}
+
+fn exchange(action: &'static str, request: String, response: String, secrets: &[&str]) -> Exchange {
+    Exchange {
+        action,
+        request: mask_all(&request, secrets),
+        response: mask_all(&response, secrets),
+    }
+}
+
+/// Replaces every occurrence of each non-empty secret by `*` × its byte length, as WHMCS's
+/// `logModuleCall` does with its replace-vars.
+pub fn mask_all(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(s, &"*".repeat(s.len()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_replaces_every_occurrence_and_skips_empty() {
+        assert_eq!(
+            mask_all("a s3cr3t b s3cr3t", &["s3cr3t", ""]),
+            "a ****** b ******"
+        );
+    }
+
+    #[test]
+    fn credentials_debug_hides_the_secret() {
+        let c = Credentials {
+            client_id: "id".into(),
+            client_secret: SecretString::from("hunter2"),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn cancel_path_keeps_double_colons() {
+        assert_eq!(path_segment("example.com::blog"), "example.com::blog");
+        assert_eq!(path_segment("a.example:8080::x"), "a.example:8080::x");
+    }
+
+    #[test]
+    fn bad_base_is_rejected() {
+        assert!(JetpackClient::new("ftp://x", Timeouts::default()).is_err());
+        assert!(JetpackClient::new("not a url", Timeouts::default()).is_err());
+    }
+}

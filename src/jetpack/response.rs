@@ -1,0 +1,390 @@
+//! Turns partner-API answers into outcomes: success, waiting for DNS, transient, permanent or
+//! "the token was refused". Pure (status code + body in, classification out) and unit-tested;
+//! reads both error shapes the API uses (`error`/`message` and `error_code`/`error_message`).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// What a successful /provision answer means for the order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProvisionOutcome {
+    /// `next_url` present: the link the customer follows to activate Jetpack.
+    Activated {
+        /// The activation (or SSO) URL.
+        next_url: String,
+    },
+    /// `success` with an empty `next_url`: the domain does not resolve yet; the plan is pending.
+    WaitingDns,
+}
+
+/// What a successful partner-cancel answer means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// `success: true`: the plan was cancelled.
+    Cancelled,
+    /// `success: false`: the site had no plan left to cancel.
+    NothingToCancel,
+}
+
+/// A failed call, by what the worker should do next.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// Retry later: timeouts, connection errors, 408, 429, 5xx, empty or non-JSON bodies.
+    #[error("{message}")]
+    Transient {
+        /// What happened, safe to show (no secrets).
+        message: String,
+        /// The server's `Retry-After`, if any.
+        retry_after: Option<Duration>,
+        /// True when the request may have reached the API and acted (timeout, reset).
+        outcome_unknown: bool,
+    },
+    /// Retrying will not help: bad credentials, invalid plan/site/user, other 4xx.
+    #[error("{message}")]
+    Permanent {
+        /// What to fix, safe to show (no secrets).
+        message: String,
+    },
+    /// The bearer token was refused (401, or 403 `invalid_token`): fetch a new one once.
+    #[error("{message}")]
+    TokenRefused {
+        /// The API's words.
+        message: String,
+    },
+}
+
+/// Reads `{"error","message"}` or `{"error_code","error_message"}` (and OAuth's
+/// `error_description`) into `code: message`.
+pub fn describe_error(body: &Value) -> Option<String> {
+    let code = body
+        .get("error")
+        .or_else(|| body.get("error_code"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    let message = body
+        .get("message")
+        .or_else(|| body.get("error_message"))
+        .or_else(|| body.get("error_description"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
+    match (code, message) {
+        (Some(c), Some(m)) => Some(format!("{c}: {m}")),
+        (Some(c), None) => Some(c.to_owned()),
+        (None, Some(m)) => Some(m.to_owned()),
+        (None, None) => None,
+    }
+}
+
+fn error_code(body: &Value) -> Option<&str> {
+    body.get("error")
+        .or_else(|| body.get("error_code"))
+        .and_then(Value::as_str)
+}
+
+/// Parses `Retry-After` as seconds or an HTTP date (relative to `now`).
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = (at.with_timezone(&chrono::Utc) - now).num_seconds();
+    Some(Duration::from_secs(secs.max(0) as u64))
+}
+
+/// Classifies a non-success HTTP status (or an unusable 2xx body) shared by every endpoint.
+pub fn classify_error(
+    what: &str,
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Failure {
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let said = json.as_ref().and_then(describe_error);
+    let detail = said
+        .clone()
+        .unwrap_or_else(|| "no error was returned".to_owned());
+    let code = json.as_ref().and_then(error_code).unwrap_or("");
+    let token_codes = ["invalid_token", "unauthorized", "authorization_required"];
+    if status == 401 || (status == 403 && token_codes.contains(&code)) {
+        return Failure::TokenRefused {
+            message: format!("the partner API refused the access token ({detail}, HTTP {status})"),
+        };
+    }
+    if status == 408 || status == 429 || status >= 500 {
+        return Failure::Transient {
+            message: format!("the partner API answered HTTP {status} to {what} ({detail})"),
+            retry_after,
+            outcome_unknown: false,
+        };
+    }
+    if (200..300).contains(&status) {
+        return Failure::Transient {
+            message: format!(
+                "the partner API gave an unusable answer to {what} (HTTP {status}, {})",
+                if body.is_empty() {
+                    "empty body".to_owned()
+                } else if json.is_none() {
+                    "not JSON".to_owned()
+                } else {
+                    detail
+                }
+            ),
+            retry_after,
+            outcome_unknown: false,
+        };
+    }
+    Failure::Permanent {
+        message: format!("the partner API refused to {what}: {detail} (HTTP {status})"),
+    }
+}
+
+/// Classifies a /provision answer.
+pub fn classify_provision(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<ProvisionOutcome, Failure> {
+    if status == 200 {
+        if let Ok(json) = serde_json::from_slice::<Value>(body) {
+            if json.get("success").and_then(Value::as_bool) == Some(true) {
+                let next = json.get("next_url").and_then(Value::as_str).unwrap_or("");
+                return Ok(if next.trim().is_empty() {
+                    ProvisionOutcome::WaitingDns
+                } else {
+                    ProvisionOutcome::Activated {
+                        next_url: next.trim().to_owned(),
+                    }
+                });
+            }
+            if let Some(said) = describe_error(&json) {
+                return Err(Failure::Permanent {
+                    message: format!("the partner API refused to provision the plan: {said}"),
+                });
+            }
+        }
+    }
+    Err(classify_error(
+        "provision the plan",
+        status,
+        body,
+        retry_after,
+    ))
+}
+
+/// Classifies a partner-cancel answer.
+pub fn classify_cancel(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<CancelOutcome, Failure> {
+    if status == 200 {
+        if let Ok(json) = serde_json::from_slice::<Value>(body) {
+            match json.get("success").and_then(Value::as_bool) {
+                Some(true) => return Ok(CancelOutcome::Cancelled),
+                Some(false) => return Ok(CancelOutcome::NothingToCancel),
+                None => {}
+            }
+        }
+    }
+    if status == 404 {
+        let json: Option<Value> = serde_json::from_slice(body).ok();
+        let said = json.as_ref().and_then(describe_error).unwrap_or_default();
+        return Err(Failure::Permanent {
+            message: format!(
+                "the partner API does not know this site (HTTP 404 {said}); check the Site URL"
+            ),
+        });
+    }
+    Err(classify_error("cancel the plan", status, body, retry_after))
+}
+
+/// One product on a site, from the status endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteProduct {
+    /// Plan or product slug.
+    pub slug: String,
+    /// Provisioned by our partner account.
+    pub ours: bool,
+    /// Waiting for the site to connect (pending activation).
+    pub pending: bool,
+}
+
+/// Classifies a v1.4 status answer into the site's products.
+pub fn classify_status(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> Result<Vec<SiteProduct>, Failure> {
+    if status == 200 {
+        if let Ok(json) = serde_json::from_slice::<Value>(body) {
+            if let Some(products) = json.get("products").and_then(Value::as_array) {
+                return Ok(products
+                    .iter()
+                    .filter_map(|p| {
+                        Some(SiteProduct {
+                            slug: p.get("slug")?.as_str()?.to_owned(),
+                            ours: p
+                                .get("is_provisioned_by_calling_partner")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false),
+                            pending: p
+                                .get("is_pending")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false),
+                        })
+                    })
+                    .collect());
+            }
+        }
+    }
+    Err(classify_error(
+        "report the site's status",
+        status,
+        body,
+        retry_after,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn permanent(r: Result<ProvisionOutcome, Failure>) -> String {
+        match r {
+            Err(Failure::Permanent { message }) => message,
+            other => panic!("expected permanent, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn provision_success_shapes() {
+        let ok = br#"{"success":true,"next_url":"https://jetpack.wordpress.com/x","auth_required":true}"#;
+        assert_eq!(
+            classify_provision(200, ok, None),
+            Ok(ProvisionOutcome::Activated {
+                next_url: "https://jetpack.wordpress.com/x".into()
+            })
+        );
+        let waiting = br#"{"success":true,"next_url":"","auth_required":true}"#;
+        assert_eq!(
+            classify_provision(200, waiting, None),
+            Ok(ProvisionOutcome::WaitingDns)
+        );
+        let null = br#"{"success":true,"next_url":null}"#;
+        assert_eq!(
+            classify_provision(200, null, None),
+            Ok(ProvisionOutcome::WaitingDns)
+        );
+    }
+
+    #[test]
+    fn both_error_shapes_are_read() {
+        let a = br#"{"error":"invalid_plan","message":"gold is not a valid plan"}"#;
+        assert!(
+            permanent(classify_provision(400, a, None))
+                .contains("invalid_plan: gold is not a valid plan")
+        );
+        let b =
+            br#"{"error_code":"invalid_local_user","error_message":"User nobody does not exist"}"#;
+        assert!(
+            permanent(classify_provision(400, b, None)).contains("invalid_local_user: User nobody")
+        );
+        let c =
+            br#"{"success":false,"error_code":"unknown_error","error_message":"Empty response"}"#;
+        assert!(permanent(classify_provision(200, c, None)).contains("unknown_error"));
+    }
+
+    #[test]
+    fn transient_cases() {
+        for (status, body) in [
+            (500u16, &b"{}"[..]),
+            (503, b""),
+            (429, br#"{"error":"rate_limited"}"#),
+            (408, b""),
+            (200, b""),
+            (200, b"<html>oops</html>"),
+        ] {
+            match classify_provision(status, body, Some(Duration::from_secs(7))) {
+                Err(Failure::Transient {
+                    retry_after,
+                    outcome_unknown,
+                    ..
+                }) => {
+                    assert_eq!(retry_after, Some(Duration::from_secs(7)));
+                    assert!(!outcome_unknown);
+                }
+                other => panic!("{status}: expected transient, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn refused_tokens_are_told_apart_from_scope_errors() {
+        let t = br#"{"error":"invalid_token","message":"The OAuth2 token is invalid."}"#;
+        assert!(matches!(
+            classify_provision(401, t, None),
+            Err(Failure::TokenRefused { .. })
+        ));
+        assert!(matches!(
+            classify_provision(403, t, None),
+            Err(Failure::TokenRefused { .. })
+        ));
+        let scope = br#"{"error":"invalid_scope","message":"This token is not authorized"}"#;
+        assert!(matches!(
+            classify_provision(403, scope, None),
+            Err(Failure::Permanent { .. })
+        ));
+    }
+
+    #[test]
+    fn cancel_outcomes() {
+        assert_eq!(
+            classify_cancel(200, br#"{"success":true}"#, None),
+            Ok(CancelOutcome::Cancelled)
+        );
+        assert_eq!(
+            classify_cancel(200, br#"{"success":false}"#, None),
+            Ok(CancelOutcome::NothingToCancel)
+        );
+        assert!(matches!(
+            classify_cancel(404, b"{}", None),
+            Err(Failure::Permanent { .. })
+        ));
+        assert!(matches!(
+            classify_cancel(502, b"", None),
+            Err(Failure::Transient { .. })
+        ));
+    }
+
+    #[test]
+    fn status_products() {
+        let body = br#"{"blog":{"is_connected":false},"products":[{"slug":"premium","is_provisioned_by_calling_partner":true,"is_pending":true}]}"#;
+        let p = classify_status(200, body, None).unwrap();
+        assert_eq!(
+            p,
+            vec![SiteProduct {
+                slug: "premium".into(),
+                ours: true,
+                pending: true
+            }]
+        );
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Mon, 23 Nov 2026 10:01:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! Jetpack provisioning for WHMCS: a worker that provisions and cancels Jetpack plans for WHMCS
+//! orders straight from the WHMCS database, and the sandbox partner API that tests, the demo and
+//! the benchmarks talk to.
+//!
+//! Layout: `cli` (settings) → `app` (commands) → `worker` (claim, process, write back), which
+//! uses `store` (all SQL), `jetpack` (partner API client), `order` (reading WHMCS's custom
+//! fields), `retry` (pure schedules) and `dns`.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod app;
+pub mod cli;
+pub mod dns;
+pub mod domain;
+pub mod jetpack;
+pub mod order;
+pub mod retry;
+pub mod sandbox;
+pub mod store;
+pub mod telemetry;
+pub mod worker;

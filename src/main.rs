@@ -1,0 +1,33 @@
+//! `jetpack-worker`: parse the settings, set up logging, run the command (see `app`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use jetpack_worker::{app, cli::Cli, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = app::validate(&cli) {
+        eprintln!("jetpack-worker: {e}");
+        return ExitCode::from(2);
+    }
+    telemetry::init(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("jetpack-worker: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(app::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "jetpack-worker stopped");
+            eprintln!("jetpack-worker: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

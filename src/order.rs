@@ -1,0 +1,413 @@
+//! Reads an order as WHMCS stores it (service, product, custom fields) into what the partner
+//! API needs, or into a `JETPACK MODULE: <what to fix>` message. Pure: the `store` fetches the
+//! rows, this module only interprets them with WHMCS's own rules (`key|Friendly Name` field
+//! names, values cut at the first `|`, the lowest value row wins when there are duplicates).
+
+use secrecy::SecretString;
+
+use crate::domain::{ALLOWED_PLANS, Plan, ServiceId, SiteUrl};
+use crate::jetpack::Credentials;
+
+/// The custom field names the module needs, exactly as the original module named them.
+pub const FIELD_SITE_URL: &str = "Site URL";
+/// The WordPress user the plan is provisioned for.
+pub const FIELD_LOCAL_USER: &str = "Local User";
+/// The plan slug (any case).
+pub const FIELD_PLAN: &str = "Plan";
+/// Where the outcome is written for admins and the client area.
+pub const FIELD_DETAILS: &str = "jetpack_provisioning_details";
+/// The module name (`tblproducts.servertype`).
+pub const MODULE_NAME: &str = "jetpack";
+
+/// `tblhosting` joined with its `tblproducts` row (if the product still exists).
+#[derive(Clone, Debug)]
+pub struct ServiceRow {
+    /// tblhosting.id
+    pub service_id: ServiceId,
+    /// tblhosting.userid (the WHMCS client).
+    pub client_id: u32,
+    /// tblhosting.packageid
+    pub product_id: u32,
+    /// tblhosting.domainstatus
+    pub status: String,
+    /// The product, when it exists.
+    pub product: Option<ProductRow>,
+}
+
+/// The columns of `tblproducts` the worker reads.
+#[derive(Clone)]
+pub struct ProductRow {
+    /// tblproducts.name
+    pub name: String,
+    /// tblproducts.servertype
+    pub server_type: String,
+    /// configoption1: partner client id.
+    pub partner_client_id: String,
+    /// configoption2: partner client secret.
+    pub partner_client_secret: String,
+}
+
+impl std::fmt::Debug for ProductRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProductRow")
+            .field("name", &self.name)
+            .field("server_type", &self.server_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One product custom field and (if any) one of this service's value rows for it.
+#[derive(Clone, Debug)]
+pub struct FieldRow {
+    /// tblcustomfields.id
+    pub field_id: u32,
+    /// tblcustomfields.fieldname (may be `key|Friendly Name`).
+    pub field_name: String,
+    /// tblcustomfieldsvalues.id for this service, if a value row exists.
+    pub value_id: Option<u32>,
+    /// tblcustomfieldsvalues.value
+    pub value: Option<String>,
+}
+
+/// Where this service's `jetpack_provisioning_details` lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DetailsField {
+    /// tblcustomfields.id of the product's field.
+    pub field_id: u32,
+    /// The lowest tblcustomfieldsvalues.id for this service, or None to insert one.
+    pub value_id: Option<u32>,
+}
+
+/// Everything needed to provision or cancel one service.
+#[derive(Clone, Debug)]
+pub struct Order {
+    /// tblhosting.id
+    pub service_id: ServiceId,
+    /// The WHMCS client (for activity-log rows).
+    pub client_id: u32,
+    /// Product name, for messages.
+    pub product_name: String,
+    /// Partner account.
+    pub credentials: Credentials,
+    /// Validated plan.
+    pub plan: Plan,
+    /// Normalised site URL.
+    pub site: SiteUrl,
+    /// The WordPress user on the site.
+    pub local_user: String,
+    /// Where to write the outcome.
+    pub details: DetailsField,
+    /// tblhosting.domainstatus when read.
+    pub status: String,
+}
+
+/// Input an admin has to fix; `message` starts with `JETPACK MODULE:`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct BadInput {
+    /// The full message, shown in details, activity log and job row.
+    pub message: String,
+    /// Where to write it, when the details field itself is usable.
+    pub details: Option<DetailsField>,
+    /// The WHMCS client, for the activity log (0 when the service is unknown).
+    pub client_id: u32,
+}
+
+/// The key WHMCS uses for a field name: the part before the first `|`, trimmed.
+pub fn field_key(field_name: &str) -> &str {
+    field_name.split('|').next().unwrap_or("").trim()
+}
+
+/// The value WHMCS hands to modules: cut at the first `|`.
+pub fn field_value(value: &str) -> &str {
+    value.split('|').next().unwrap_or("")
+}
+
+/// Makes a customer-supplied value safe to quote in a message: no markup, no control
+/// characters, at most 80 characters.
+pub fn quote(value: &str) -> String {
+    let clean: String = value
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| match c {
+            '<' | '>' | '"' | '`' => '\'',
+            c => c,
+        })
+        .collect();
+    if clean.chars().count() > 80 {
+        format!("'{}…'", clean.chars().take(80).collect::<String>())
+    } else {
+        format!("'{clean}'")
+    }
+}
+
+struct Found<'a> {
+    field_id: u32,
+    value_id: Option<u32>,
+    value: Option<&'a str>,
+}
+
+/// Interprets the rows; any problem an admin must fix becomes a [`BadInput`].
+pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, BadInput> {
+    let sid = service.service_id;
+    let bad = |message: String, details: Option<DetailsField>| BadInput {
+        message: format!("JETPACK MODULE: service #{sid}: {message}"),
+        details,
+        client_id: service.client_id,
+    };
+    let Some(product) = service.product.as_ref() else {
+        return Err(bad(
+            format!(
+                "its product (id {}) no longer exists; assign the service to a Jetpack product",
+                service.product_id
+            ),
+            None,
+        ));
+    };
+    let pname = quote(&product.name);
+    if !product.server_type.eq_ignore_ascii_case(MODULE_NAME) {
+        return Err(bad(
+            format!(
+                "product {pname} does not use the jetpack module (its module is {}); \
+                 set Module Settings → Module Name to \"Jetpack by Automattic\"",
+                quote(&product.server_type)
+            ),
+            None,
+        ));
+    }
+    let find = |key: &str| -> Result<Found<'_>, String> {
+        let mut ids: Vec<u32> = fields
+            .iter()
+            .filter(|f| field_key(&f.field_name) == key)
+            .map(|f| f.field_id)
+            .collect();
+        ids.dedup();
+        match ids.as_slice() {
+            [] => Err(format!(
+                "product {pname} has no custom field named '{key}'; add it under \
+                 Products/Services → Custom Fields with exactly that name (or '{key}|Display Name')"
+            )),
+            [id] => {
+                let first_value = fields
+                    .iter()
+                    .filter(|f| f.field_id == *id && f.value_id.is_some())
+                    .min_by_key(|f| f.value_id);
+                Ok(Found {
+                    field_id: *id,
+                    value_id: first_value.and_then(|f| f.value_id),
+                    value: first_value.and_then(|f| f.value.as_deref()),
+                })
+            }
+            many => Err(format!(
+                "product {pname} has {} custom fields named '{key}'; delete all but one",
+                many.len()
+            )),
+        }
+    };
+    let details = find(FIELD_DETAILS).map_err(|m| bad(m, None))?;
+    let details = DetailsField {
+        field_id: details.field_id,
+        value_id: details.value_id,
+    };
+    let fail = |m: String| bad(m, Some(details));
+    let site_raw = find(FIELD_SITE_URL).map_err(fail)?;
+    let user_raw = find(FIELD_LOCAL_USER).map_err(fail)?;
+    let plan_raw = find(FIELD_PLAN).map_err(fail)?;
+
+    let site_value = field_value(site_raw.value.unwrap_or(""));
+    let site = SiteUrl::parse(site_value).map_err(|e| {
+        fail(format!(
+            "the Site URL {} {e}; enter the WordPress site's address (like example.com) and retry",
+            quote(site_value)
+        ))
+    })?;
+    let local_user = field_value(user_raw.value.unwrap_or("")).trim().to_owned();
+    if local_user.is_empty() {
+        return Err(fail(
+            "the Local User is empty; enter an existing WordPress user name of the site and retry"
+                .to_owned(),
+        ));
+    }
+    if local_user.chars().count() > 200 {
+        return Err(fail(
+            "the Local User is longer than 200 characters".to_owned(),
+        ));
+    }
+    let plan_value = field_value(plan_raw.value.unwrap_or(""));
+    let plan = Plan::parse(plan_value).ok_or_else(|| {
+        fail(format!(
+            "{} is not an allowed plan; use one of: {}",
+            quote(plan_value.trim()),
+            ALLOWED_PLANS.join(", ")
+        ))
+    })?;
+    let client_id = product.partner_client_id.trim();
+    let secret = product.partner_client_secret.trim();
+    if client_id.is_empty() || secret.is_empty() {
+        return Err(fail(format!(
+            "your credentials for provisioning are not complete: product {pname} needs the \
+             Jetpack Partner Client ID and Client Secret in Module Settings"
+        )));
+    }
+    Ok(Order {
+        service_id: sid,
+        client_id: service.client_id,
+        product_name: product.name.clone(),
+        credentials: Credentials {
+            client_id: client_id.to_owned(),
+            client_secret: SecretString::from(secret.to_owned()),
+        },
+        plan,
+        site,
+        local_user,
+        details,
+        status: service.status.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> ServiceRow {
+        ServiceRow {
+            service_id: ServiceId(7),
+            client_id: 3,
+            product_id: 2,
+            status: "Pending".into(),
+            product: Some(ProductRow {
+                name: "Jetpack Premium".into(),
+                server_type: "jetpack".into(),
+                partner_client_id: " id ".into(),
+                partner_client_secret: "secret".into(),
+            }),
+        }
+    }
+
+    fn field(id: u32, name: &str, value_id: Option<u32>, value: Option<&str>) -> FieldRow {
+        FieldRow {
+            field_id: id,
+            field_name: name.into(),
+            value_id,
+            value: value.map(str::to_owned),
+        }
+    }
+
+    fn fields() -> Vec<FieldRow> {
+        vec![
+            field(
+                1,
+                "Site URL|Your site",
+                Some(10),
+                Some("https://Example.com/|ignored"),
+            ),
+            field(2, "Local User", Some(11), Some(" admin ")),
+            field(3, "Plan|Plan", Some(12), Some("Premium")),
+            field(
+                4,
+                "jetpack_provisioning_details|Details",
+                Some(14),
+                Some(""),
+            ),
+            field(
+                4,
+                "jetpack_provisioning_details|Details",
+                Some(13),
+                Some(""),
+            ),
+        ]
+    }
+
+    #[test]
+    fn reads_friendly_names_cut_values_and_lowest_duplicate() {
+        let o = read_order(&service(), &fields()).unwrap();
+        assert_eq!(o.site.as_str(), "example.com");
+        assert_eq!(o.local_user, "admin");
+        assert_eq!(o.plan.as_str(), "premium");
+        assert_eq!(o.credentials.client_id, "id");
+        assert_eq!(
+            o.details,
+            DetailsField {
+                field_id: 4,
+                value_id: Some(13)
+            }
+        );
+    }
+
+    #[test]
+    fn missing_details_value_row_is_inserted_later() {
+        let mut f = fields();
+        f.retain(|r| r.field_id != 4);
+        f.push(field(4, "jetpack_provisioning_details", None, None));
+        let o = read_order(&service(), &f).unwrap();
+        assert_eq!(o.details.value_id, None);
+    }
+
+    #[test]
+    fn every_bad_input_names_what_to_fix() {
+        let cases: Vec<(Box<dyn Fn(&mut ServiceRow, &mut Vec<FieldRow>)>, &str)> = vec![
+            (
+                Box::new(|_, f| f.retain(|r| r.field_id != 1)),
+                "no custom field named 'Site URL'",
+            ),
+            (
+                Box::new(|_, f| f[0].field_name = "Site Url".into()),
+                "no custom field named 'Site URL'",
+            ),
+            (
+                Box::new(|_, f| f.push(field(9, "Site URL", None, None))),
+                "2 custom fields named 'Site URL'",
+            ),
+            (
+                Box::new(|_, f| f[0].value = Some("  ".into())),
+                "Site URL '  ' is empty",
+            ),
+            (
+                Box::new(|_, f| f[0].value_id = None),
+                "Site URL '' is empty",
+            ),
+            (
+                Box::new(|_, f| f[1].value = Some("".into())),
+                "Local User is empty",
+            ),
+            (
+                Box::new(|_, f| f[2].value = Some("Gold".into())),
+                "'Gold' is not an allowed plan",
+            ),
+            (
+                Box::new(|s, _| s.product.as_mut().unwrap().partner_client_secret = " ".into()),
+                "credentials",
+            ),
+            (Box::new(|s, _| s.product = None), "no longer exists"),
+            (
+                Box::new(|s, _| s.product.as_mut().unwrap().server_type = "cpanel".into()),
+                "does not use the jetpack module",
+            ),
+            (
+                Box::new(|_, f| f.retain(|r| r.field_id != 4)),
+                "jetpack_provisioning_details",
+            ),
+        ];
+        for (mutate, expect) in cases {
+            let (mut s, mut f) = (service(), fields());
+            mutate(&mut s, &mut f);
+            let err = read_order(&s, &f).unwrap_err();
+            assert!(
+                err.message.starts_with("JETPACK MODULE: service #7: "),
+                "{}",
+                err.message
+            );
+            assert!(
+                err.message.contains(expect),
+                "{} should contain {expect}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn quoted_values_carry_no_markup() {
+        assert_eq!(quote("<b>x</b>"), "''b'x'/b''");
+        assert!(quote(&"a".repeat(200)).ends_with("…'"));
+    }
+}

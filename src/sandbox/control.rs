@@ -1,0 +1,115 @@
+//! The `/_sandbox/...` control endpoints, for scripts that cannot reach [`SandboxState`] from
+//! Rust: call counts, recorded plans, DNS resolvability, live latency/fault settings and token
+//! revocation. They need no token and are never subject to latency or faults.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::faults::json_reply;
+use super::state::SandboxState;
+
+/// The control routes, merged into the main router.
+pub(crate) fn router() -> Router<SandboxState> {
+    Router::new()
+        .route("/_sandbox/calls", get(calls))
+        .route("/_sandbox/plans", get(plans))
+        .route("/_sandbox/resolve", post(resolve))
+        .route("/_sandbox/unresolve", post(unresolve))
+        .route("/_sandbox/config", post(config))
+        .route("/_sandbox/revoke-tokens", post(revoke_tokens))
+}
+
+async fn calls(State(state): State<SandboxState>) -> Response {
+    let body = json!({"token_calls": state.token_calls(), "sites": state.all_calls()});
+    json_reply(StatusCode::OK, body)
+}
+
+async fn plans(State(state): State<SandboxState>) -> Response {
+    let plans: BTreeMap<_, _> = state.plans();
+    json_reply(StatusCode::OK, json!(plans))
+}
+
+fn set_resolvable(state: &SandboxState, query: &HashMap<String, String>, yes: bool) -> Response {
+    match query
+        .get("host")
+        .map(|h| h.trim())
+        .filter(|h| !h.is_empty())
+    {
+        Some(host) => {
+            state.set_resolvable(host, yes);
+            json_reply(
+                StatusCode::OK,
+                json!({"host": host, "resolvable": state.is_resolvable(host)}),
+            )
+        }
+        None => json_reply(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "missing_host", "message": "The \"host\" query parameter is required."}),
+        ),
+    }
+}
+
+async fn resolve(
+    State(state): State<SandboxState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    set_resolvable(&state, &query, true)
+}
+
+async fn unresolve(
+    State(state): State<SandboxState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    set_resolvable(&state, &query, false)
+}
+
+/// Body of `POST /_sandbox/config`; absent fields are left unchanged.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigPatch {
+    latency_ms: Option<u64>,
+    fault_rate: Option<f64>,
+}
+
+async fn config(State(state): State<SandboxState>, body: Bytes) -> Response {
+    let patch: ConfigPatch = if body.iter().all(u8::is_ascii_whitespace) {
+        ConfigPatch::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(patch) => patch,
+            Err(error) => {
+                return json_reply(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "invalid_config", "message": error.to_string()}),
+                );
+            }
+        }
+    };
+    if let Some(ms) = patch.latency_ms {
+        state.set_latency(Duration::from_millis(ms));
+    }
+    if let Some(rate) = patch.fault_rate {
+        state.set_fault_rate(rate);
+    }
+    let data = state.lock();
+    let body = json!({
+        "latency_ms": u64::try_from(data.latency.as_millis()).unwrap_or(u64::MAX),
+        "fault_rate": data.fault_rate,
+    });
+    drop(data);
+    json_reply(StatusCode::OK, body)
+}
+
+async fn revoke_tokens(State(state): State<SandboxState>) -> Response {
+    state.revoke_tokens();
+    json_reply(StatusCode::OK, json!({"revoked": true}))
+}

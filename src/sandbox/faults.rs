@@ -1,0 +1,140 @@
+//! The gate every `/rest/` request passes before its normal behaviour: added latency, the
+//! bearer-token check, then a scripted reply for the site or a random fault. It decides whether
+//! the handler answers at once, acts normally, or acts and then drops the connection.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::conn::ConnHandle;
+use super::state::{SandboxState, ScriptedReply};
+
+/// What the handler does after the gate.
+pub(crate) enum Gate {
+    /// Send this response without acting.
+    Respond(Response),
+    /// Perform the normal action; when `reset_after`, drop the connection instead of answering.
+    Act {
+        /// Drop the connection after acting.
+        reset_after: bool,
+    },
+}
+
+/// A JSON response with the given status.
+pub(crate) fn json_reply(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// The response sent while dropping the connection; it never reaches the client.
+pub(crate) fn reset(conn: &ConnHandle) -> Response {
+    conn.kill();
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+/// Sleeps `d`, cut short when the sandbox shuts down. Returns false when cut short.
+async fn sleep_unless_stopping(state: &SandboxState, d: Duration) -> bool {
+    if d.is_zero() {
+        return true;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        () = state.stopping().cancelled() => false,
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Runs the gate for a `/rest/` request about `site` (a normalised key, when known). The call
+/// must already have been counted.
+pub(crate) async fn gate(
+    state: &SandboxState,
+    conn: &ConnHandle,
+    headers: &HeaderMap,
+    site: Option<&str>,
+) -> Gate {
+    let latency = state.lock().latency;
+    if !sleep_unless_stopping(state, latency).await {
+        return Gate::Respond(StatusCode::SERVICE_UNAVAILABLE.into_response());
+    }
+    if !bearer(headers).is_some_and(|token| state.token_valid(token)) {
+        return Gate::Respond(json_reply(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid_token", "message": "The OAuth2 token is invalid."}),
+        ));
+    }
+    let scripted = site.and_then(|key| state.next_scripted(key));
+    let reply = match scripted {
+        Some(reply) => reply,
+        None => match random_fault(state) {
+            Some(Fault::Scripted(reply)) => reply,
+            Some(Fault::Internal) => {
+                return Gate::Respond(json_reply(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": "internal_server_error", "message": "Internal server error"}),
+                ));
+            }
+            Some(Fault::Unavailable) => {
+                return Gate::Respond(StatusCode::SERVICE_UNAVAILABLE.into_response());
+            }
+            None => return Gate::Act { reset_after: false },
+        },
+    };
+    match reply {
+        ScriptedReply::Status {
+            code,
+            body,
+            retry_after,
+        } => Gate::Respond(status_reply(code, body, retry_after)),
+        ScriptedReply::Reset => Gate::Respond(reset(conn)),
+        ScriptedReply::ActThenReset => Gate::Act { reset_after: true },
+        ScriptedReply::Hang => {
+            let hang = state.lock().hang;
+            if sleep_unless_stopping(state, hang).await {
+                Gate::Act { reset_after: false }
+            } else {
+                Gate::Respond(StatusCode::SERVICE_UNAVAILABLE.into_response())
+            }
+        }
+    }
+}
+
+enum Fault {
+    Internal,
+    Unavailable,
+    Scripted(ScriptedReply),
+}
+
+/// Draws a random fault with probability `fault_rate`, uniformly among the five kinds.
+fn random_fault(state: &SandboxState) -> Option<Fault> {
+    let mut data = state.lock();
+    if data.fault_rate <= 0.0 || data.fault_rng.f64() >= data.fault_rate {
+        return None;
+    }
+    Some(match data.fault_rng.u8(0..5) {
+        0 => Fault::Internal,
+        1 => Fault::Unavailable,
+        2 => Fault::Scripted(ScriptedReply::Reset),
+        3 => Fault::Scripted(ScriptedReply::ActThenReset),
+        _ => Fault::Scripted(ScriptedReply::Hang),
+    })
+}
+
+fn status_reply(code: u16, body: String, retry_after: Option<String>) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert(header::RETRY_AFTER, value);
+    }
+    response
+}

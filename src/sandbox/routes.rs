@@ -1,0 +1,279 @@
+//! The sandbox's HTTP surface that mimics the partner API: `POST /oauth2/token`, provision,
+//! partner-cancel and status, plus request logging and the JSON 404 fallback. Each `/rest/`
+//! handler counts the call, passes the gate in `faults`, then behaves like the real API.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::conn::ConnHandle;
+use super::faults::{Gate, gate, json_reply, reset};
+use super::state::{CallKind, SandboxState, SitePlan};
+use super::{host_of, site_key};
+
+/// Plans the provision endpoint accepts.
+const PLANS: [&str; 8] = [
+    "free",
+    "personal",
+    "premium",
+    "professional",
+    "jetpack-backup-realtime",
+    "jetpack-backup-daily",
+    "jetpack-scan",
+    "jetpack-anti-spam",
+];
+
+/// Builds the whole sandbox router (API routes and `/_sandbox` control routes).
+pub(crate) fn router(state: SandboxState) -> Router {
+    Router::new()
+        .route("/oauth2/token", post(token))
+        .route("/rest/v1.3/jpphp/provision", post(provision))
+        .route("/rest/v1.3/jpphp/{site}/partner-cancel", post(cancel))
+        .route("/rest/v1.4/jpphp/{site}/status", get(status))
+        .merge(super::control::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<ConnHandle>>()
+        .map(|info| info.0.peer);
+    let response = next.run(request).await;
+    tracing::debug!(%method, %path, status = response.status().as_u16(), ?peer, "sandbox request");
+    response
+}
+
+async fn not_found() -> Response {
+    json_reply(
+        StatusCode::NOT_FOUND,
+        json!({"error": "rest_no_route", "message": "No route was found matching the URL and request method"}),
+    )
+}
+
+/// Parses an `application/x-www-form-urlencoded` body, whatever the declared content type.
+fn form(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
+    form.get(name).map(|v| v.trim()).unwrap_or_default()
+}
+
+async fn token(State(state): State<SandboxState>, body: Bytes) -> Response {
+    let form = form(&body);
+    let grant_type = field(&form, "grant_type");
+    if grant_type != "client_credentials" {
+        state.lock().token_calls += 1;
+        return json_reply(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "error": "unsupported_grant_type",
+                "error_description": format!("Unsupported grant type \"{grant_type}\"; only client_credentials is supported."),
+            }),
+        );
+    }
+    match state.issue_token(field(&form, "client_id"), field(&form, "client_secret")) {
+        Some(token) => json_reply(
+            StatusCode::OK,
+            json!({
+                "access_token": token,
+                "token_type": "bearer",
+                "blog_id": 0,
+                "blog_url": 0,
+                "scope": "jetpack-partner",
+            }),
+        ),
+        None => json_reply(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "error": "invalid_client",
+                "error_description": "Unknown client_id or incorrect client_secret.",
+            }),
+        ),
+    }
+}
+
+fn plan_rank(slug: &str) -> Option<u8> {
+    match slug {
+        "personal" => Some(1),
+        "premium" => Some(2),
+        "professional" => Some(3),
+        _ => None,
+    }
+}
+
+fn bad_request(error: &str, message: String) -> Response {
+    json_reply(
+        StatusCode::BAD_REQUEST,
+        json!({"error": error, "message": message}),
+    )
+}
+
+/// Sends `response`, or drops the connection instead when the gate asked for it.
+fn finish(conn: &ConnHandle, reset_after: bool, response: Response) -> Response {
+    if reset_after { reset(conn) } else { response }
+}
+
+async fn provision(
+    State(state): State<SandboxState>,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = form(&body);
+    let siteurl = field(&form, "siteurl");
+    let key = (!siteurl.is_empty()).then(|| site_key(siteurl));
+    if let Some(key) = &key {
+        state.count(key, CallKind::Provision);
+    }
+    let reset_after = match gate(&state, &conn, &headers, key.as_deref()).await {
+        Gate::Respond(response) => return response,
+        Gate::Act { reset_after } => reset_after,
+    };
+    let response = provision_act(&state, &form, key.as_deref());
+    finish(&conn, reset_after, response)
+}
+
+fn provision_act(
+    state: &SandboxState,
+    form: &HashMap<String, String>,
+    key: Option<&str>,
+) -> Response {
+    let Some(key) = key else {
+        return bad_request(
+            "invalid_siteurl",
+            "The required \"siteurl\" argument is missing.".to_owned(),
+        );
+    };
+    let local_user = field(form, "local_user");
+    if local_user.is_empty() {
+        return bad_request(
+            "invalid_local_user",
+            "The required \"local_user\" argument is missing.".to_owned(),
+        );
+    }
+    let plan = field(form, "plan");
+    if !PLANS.contains(&plan) {
+        return bad_request("invalid_plan", format!("{plan} is not a valid plan"));
+    }
+    if local_user == "nobody" {
+        return json_reply(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "error_code": "invalid_local_user",
+                "error_message": format!("User {local_user} does not exist on the remote site."),
+            }),
+        );
+    }
+    let pending = !state.is_resolvable(&host_of(key));
+    let mut data = state.lock();
+    let current = data.plans.get(key).and_then(|p| plan_rank(&p.slug));
+    if let (Some(current), Some(new)) = (current, plan_rank(plan))
+        && new < current
+    {
+        return bad_request(
+            "plan_downgrade_disallowed",
+            "Can not automatically downgrade plans. Contact support.".to_owned(),
+        );
+    }
+    let plan = SitePlan {
+        slug: plan.to_owned(),
+        pending,
+    };
+    data.plans.insert(key.to_owned(), plan);
+    data.calls.entry(key.to_owned()).or_default().provision_ok += 1;
+    drop(data);
+    let next_url = if pending {
+        String::new()
+    } else {
+        let site: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+        format!("https://jetpack.wordpress.com/jetpack.authorize/1/?site={site}")
+    };
+    json_reply(
+        StatusCode::OK,
+        json!({"success": true, "next_url": next_url, "auth_required": true}),
+    )
+}
+
+fn unknown_blog() -> Response {
+    json_reply(
+        StatusCode::NOT_FOUND,
+        json!({"error": "unknown_blog", "message": "Unknown blog"}),
+    )
+}
+
+async fn cancel(
+    State(state): State<SandboxState>,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
+    Path(site): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let key = site_key(&site);
+    state.count(&key, CallKind::Cancel);
+    let reset_after = match gate(&state, &conn, &headers, Some(&key)).await {
+        Gate::Respond(response) => return response,
+        Gate::Act { reset_after } => reset_after,
+    };
+    let response = if host_of(&key).ends_with(".invalid") {
+        unknown_blog()
+    } else {
+        let mut data = state.lock();
+        let removed = data.plans.remove(&key).is_some();
+        if removed {
+            data.calls.entry(key.clone()).or_default().cancel_ok += 1;
+        }
+        json_reply(StatusCode::OK, json!({"success": removed}))
+    };
+    finish(&conn, reset_after, response)
+}
+
+async fn status(
+    State(state): State<SandboxState>,
+    ConnectInfo(conn): ConnectInfo<ConnHandle>,
+    Path(site): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let key = site_key(&site);
+    state.count(&key, CallKind::Status);
+    let reset_after = match gate(&state, &conn, &headers, Some(&key)).await {
+        Gate::Respond(response) => return response,
+        Gate::Act { reset_after } => reset_after,
+    };
+    let response = if host_of(&key).ends_with(".invalid") {
+        unknown_blog()
+    } else {
+        let plan = state.plan(&key);
+        let connected = plan.as_ref().is_some_and(|p| !p.pending);
+        let products: Vec<_> = plan
+            .iter()
+            .map(|p| {
+                json!({
+                    "slug": p.slug,
+                    "is_provisioned_by_partner": true,
+                    "is_provisioned_by_calling_partner": true,
+                    "is_pending": p.pending,
+                })
+            })
+            .collect();
+        json_reply(
+            StatusCode::OK,
+            json!({
+                "blog": {"is_connected": connected, "has_backups_credentials": false},
+                "products": products,
+            }),
+        )
+    };
+    finish(&conn, reset_after, response)
+}

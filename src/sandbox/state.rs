@@ -1,0 +1,246 @@
+//! The sandbox's state: issued tokens, per-site call counts, provisioned plans, DNS
+//! resolvability, scripted replies and the live fault settings. [`SandboxState`] is a cheap
+//! clone (an `Arc`) shared by the routes and by whoever inspects or steers the sandbox.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::{SandboxConfig, host_of};
+
+/// How many calls of each kind a site received, and how many took effect.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SiteCalls {
+    /// `POST .../provision` requests naming this site.
+    pub provision: u64,
+    /// Provisions that took effect (recorded a plan).
+    pub provision_ok: u64,
+    /// `POST .../partner-cancel` requests for this site.
+    pub cancel: u64,
+    /// Cancels that removed a plan.
+    pub cancel_ok: u64,
+    /// `GET .../status` requests for this site.
+    pub status: u64,
+}
+
+/// The plan currently recorded at a site.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SitePlan {
+    /// The plan slug, e.g. `premium`.
+    pub slug: String,
+    /// Provisioned while the site's DNS did not resolve.
+    pub pending: bool,
+}
+
+/// A reply queued for a site's next call (provision, cancel or status), consumed in order
+/// before normal behaviour.
+#[derive(Clone, Debug)]
+pub enum ScriptedReply {
+    /// Answer with this status and JSON body (and `Retry-After` when given), without acting.
+    Status {
+        /// HTTP status code.
+        code: u16,
+        /// Response body, sent as `application/json`.
+        body: String,
+        /// Value of the `Retry-After` header, if any.
+        retry_after: Option<String>,
+    },
+    /// Drop the connection without a valid HTTP response, without acting.
+    Reset,
+    /// Perform the normal action, then drop the connection: the client never learns it worked.
+    ActThenReset,
+    /// Sleep the configured `hang`, then answer normally.
+    Hang,
+}
+
+/// Which endpoint a call was made to, for counting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    Provision,
+    Cancel,
+    Status,
+}
+
+#[derive(Debug)]
+pub(crate) struct Data {
+    pub(crate) credentials: Vec<(String, String)>,
+    pub(crate) tokens: HashSet<String>,
+    pub(crate) token_calls: u64,
+    pub(crate) calls: BTreeMap<String, SiteCalls>,
+    pub(crate) plans: BTreeMap<String, SitePlan>,
+    pub(crate) unresolvable: HashSet<String>,
+    pub(crate) scripts: HashMap<String, VecDeque<ScriptedReply>>,
+    pub(crate) latency: Duration,
+    pub(crate) fault_rate: f64,
+    pub(crate) hang: Duration,
+    pub(crate) fault_rng: fastrand::Rng,
+    pub(crate) token_rng: fastrand::Rng,
+}
+
+#[derive(Debug)]
+struct Inner {
+    data: Mutex<Data>,
+    stop: CancellationToken,
+}
+
+/// A handle on a running sandbox's state, for inspecting and controlling it.
+#[derive(Clone, Debug)]
+pub struct SandboxState {
+    inner: Arc<Inner>,
+}
+
+fn clamp_rate(rate: f64) -> f64 {
+    if rate.is_nan() {
+        0.0
+    } else {
+        rate.clamp(0.0, 1.0)
+    }
+}
+
+impl SandboxState {
+    pub(crate) fn new(config: &SandboxConfig, stop: CancellationToken) -> Self {
+        let data = Data {
+            credentials: config.credentials.clone(),
+            tokens: HashSet::new(),
+            token_calls: 0,
+            calls: BTreeMap::new(),
+            plans: BTreeMap::new(),
+            unresolvable: config.unresolvable.iter().map(|h| host_of(h)).collect(),
+            scripts: HashMap::new(),
+            latency: config.latency,
+            fault_rate: clamp_rate(config.fault_rate),
+            hang: config.hang,
+            fault_rng: config
+                .seed
+                .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
+            token_rng: fastrand::Rng::new(),
+        };
+        Self {
+            inner: Arc::new(Inner {
+                data: Mutex::new(data),
+                stop,
+            }),
+        }
+    }
+
+    /// Locks the data; a poisoned lock is still usable (every update is a plain assignment).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Data> {
+        self.inner
+            .data
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Cancelled when the sandbox shuts down.
+    pub(crate) fn stopping(&self) -> &CancellationToken {
+        &self.inner.stop
+    }
+
+    /// Counts one call of `kind` for `site` (a normalised key).
+    pub(crate) fn count(&self, site: &str, kind: CallKind) {
+        let mut data = self.lock();
+        let calls = data.calls.entry(site.to_owned()).or_default();
+        match kind {
+            CallKind::Provision => calls.provision += 1,
+            CallKind::Cancel => calls.cancel += 1,
+            CallKind::Status => calls.status += 1,
+        }
+    }
+
+    /// Issues a new token when the credentials are accepted; counts the call either way.
+    pub(crate) fn issue_token(&self, client_id: &str, client_secret: &str) -> Option<String> {
+        let mut data = self.lock();
+        data.token_calls += 1;
+        let known = data
+            .credentials
+            .iter()
+            .any(|(id, secret)| id == client_id && secret == client_secret);
+        if !known {
+            return None;
+        }
+        let token: String = (0..32)
+            .map(|_| char::from_digit(data.token_rng.u32(0..16), 16).unwrap_or('0'))
+            .collect();
+        let token = format!("sbx_{token}");
+        data.tokens.insert(token.clone());
+        Some(token)
+    }
+
+    /// Whether `token` was issued and not revoked.
+    pub(crate) fn token_valid(&self, token: &str) -> bool {
+        self.lock().tokens.contains(token)
+    }
+
+    /// The calls counted for `site` (a normalised key such as `example.com/blog`).
+    pub fn calls(&self, site: &str) -> SiteCalls {
+        let key = super::site_key(site);
+        self.lock().calls.get(&key).cloned().unwrap_or_default()
+    }
+
+    /// The calls counted for every site, by key.
+    pub fn all_calls(&self) -> BTreeMap<String, SiteCalls> {
+        self.lock().calls.clone()
+    }
+
+    /// The number of `POST /oauth2/token` requests, whatever their outcome.
+    pub fn token_calls(&self) -> u64 {
+        self.lock().token_calls
+    }
+
+    /// The plan currently recorded at `site` (a normalised key).
+    pub fn plan(&self, site: &str) -> Option<SitePlan> {
+        let key = super::site_key(site);
+        self.lock().plans.get(&key).cloned()
+    }
+
+    /// Every recorded plan, by site key.
+    pub fn plans(&self) -> BTreeMap<String, SitePlan> {
+        self.lock().plans.clone()
+    }
+
+    /// Makes `host`'s DNS resolve (or stop resolving).
+    pub fn set_resolvable(&self, host: &str, resolvable: bool) {
+        let host = host_of(host);
+        let mut data = self.lock();
+        if resolvable {
+            data.unresolvable.remove(&host);
+        } else {
+            data.unresolvable.insert(host);
+        }
+    }
+
+    /// False only for hosts in the unresolvable set.
+    pub fn is_resolvable(&self, host: &str) -> bool {
+        !self.lock().unresolvable.contains(&host_of(host))
+    }
+
+    /// Invalidates every issued token: their next use gets a 401.
+    pub fn revoke_tokens(&self) {
+        self.lock().tokens.clear();
+    }
+
+    /// Sets the delay added before answering every `/rest/` request.
+    pub fn set_latency(&self, d: Duration) {
+        self.lock().latency = d;
+    }
+
+    /// Sets the share (clamped to 0.0..=1.0) of `/rest/` requests that get a random fault.
+    pub fn set_fault_rate(&self, rate: f64) {
+        self.lock().fault_rate = clamp_rate(rate);
+    }
+
+    /// Queues replies for `site`'s next calls (provision, cancel or status), consumed in order
+    /// before normal behaviour. `site` is normalised with [`super::site_key`].
+    pub fn script(&self, site: &str, replies: Vec<ScriptedReply>) {
+        let key = super::site_key(site);
+        self.lock().scripts.entry(key).or_default().extend(replies);
+    }
+
+    /// Takes the next scripted reply for `site`, if any.
+    pub(crate) fn next_scripted(&self, site: &str) -> Option<ScriptedReply> {
+        self.lock().scripts.get_mut(site)?.pop_front()
+    }
+}

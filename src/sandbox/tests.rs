@@ -1,0 +1,387 @@
+//! Tests of the sandbox's normal API behaviour over real HTTP on loopback.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+pub(super) async fn start(config: SandboxConfig) -> Sandbox {
+    Sandbox::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap()
+}
+
+pub(super) async fn token(client: &reqwest::Client, base: &str) -> String {
+    let response = client
+        .post(format!("{base}/oauth2/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "jetpack-partner"),
+            ("client_id", "demo-client"),
+            ("client_secret", "demo-secret"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+pub(super) fn provision_request(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    plan: &str,
+    siteurl: &str,
+    local_user: &str,
+) -> reqwest::RequestBuilder {
+    client
+        .post(format!("{base}/rest/v1.3/jpphp/provision"))
+        .bearer_auth(token)
+        .form(&[
+            ("plan", plan),
+            ("siteurl", siteurl),
+            ("local_user", local_user),
+            ("force_register", "true"),
+        ])
+}
+
+async fn provision(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    plan: &str,
+    siteurl: &str,
+    local_user: &str,
+) -> (u16, Value) {
+    let response = provision_request(client, base, token, plan, siteurl, local_user)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn send_json(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[test]
+fn site_keys_are_normalised() {
+    assert_eq!(site_key("HTTPS://Example.COM/Blog/"), "example.com/Blog");
+    assert_eq!(site_key("http://example.com"), "example.com");
+    assert_eq!(site_key("example.com::blog"), "example.com/blog");
+    assert_eq!(host_of("Example.com:8080/blog"), "example.com");
+}
+
+#[tokio::test]
+async fn refuses_non_loopback_addresses() {
+    let error = Sandbox::start("0.0.0.0:0".parse().unwrap(), SandboxConfig::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn token_endpoint_checks_credentials_and_grant_type() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let base = sandbox.base_url();
+    let client = reqwest::Client::new();
+    let good = token(&client, &base).await;
+    assert!(good.starts_with("sbx_") && good.len() == 36, "{good}");
+
+    let bad = client.post(format!("{base}/oauth2/token")).form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "demo-client"),
+        ("client_secret", "wrong"),
+    ]);
+    let (status, body) = send_json(bad).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "invalid_client");
+    assert!(body["error_description"].is_string());
+
+    let grant = client.post(format!("{base}/oauth2/token")).form(&[
+        ("grant_type", "password"),
+        ("client_id", "demo-client"),
+        ("client_secret", "demo-secret"),
+    ]);
+    let (status, body) = send_json(grant).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "unsupported_grant_type");
+    assert_eq!(sandbox.state().token_calls(), 3);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn rest_needs_a_valid_token_and_revocation_invalidates_it() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let base = sandbox.base_url();
+    let client = reqwest::Client::new();
+    let status_url = format!("{base}/rest/v1.4/jpphp/example.com/status");
+    let (status, body) = send_json(client.get(&status_url)).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "invalid_token");
+    let (status, _) = send_json(client.get(&status_url).bearer_auth("sbx_made_up")).await;
+    assert_eq!(status, 401);
+
+    let token = token(&client, &base).await;
+    let (status, _) = send_json(client.get(&status_url).bearer_auth(&token)).await;
+    assert_eq!(status, 200);
+    sandbox.state().revoke_tokens();
+    let (status, _) = send_json(client.get(&status_url).bearer_auth(&token)).await;
+    assert_eq!(status, 401);
+    assert_eq!(sandbox.state().calls("example.com").status, 4);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn provision_success_and_pending_until_dns_resolves() {
+    let config = SandboxConfig {
+        unresolvable: vec!["new.example.com".to_owned()],
+        ..SandboxConfig::default()
+    };
+    let sandbox = start(config).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+
+    let (status, body) = provision(
+        &client,
+        &base,
+        &token,
+        "premium",
+        "https://Example.com/blog/",
+        "admin",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["success"], true);
+    assert_eq!(body["auth_required"], true);
+    assert_eq!(
+        body["next_url"],
+        "https://jetpack.wordpress.com/jetpack.authorize/1/?site=example.com%2Fblog"
+    );
+    let plan = state.plan("example.com/blog").unwrap();
+    assert_eq!((plan.slug.as_str(), plan.pending), ("premium", false));
+
+    assert!(!state.is_resolvable("new.example.com"));
+    let (status, body) = provision(
+        &client,
+        &base,
+        &token,
+        "personal",
+        "new.example.com",
+        "admin",
+    )
+    .await;
+    assert_eq!((status, body["next_url"].as_str()), (200, Some("")));
+    assert!(state.plan("new.example.com").unwrap().pending);
+    let (_, body) = send_json(
+        client
+            .get(format!("{base}/rest/v1.4/jpphp/new.example.com/status"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(body["blog"]["is_connected"], false);
+    assert_eq!(body["products"][0]["is_pending"], true);
+
+    state.set_resolvable("new.example.com", true);
+    let (status, body) = provision(
+        &client,
+        &base,
+        &token,
+        "personal",
+        "new.example.com",
+        "admin",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        body["next_url"]
+            .as_str()
+            .unwrap()
+            .contains("site=new.example.com")
+    );
+    assert!(!state.plan("new.example.com").unwrap().pending);
+    assert_eq!(
+        state.calls("new.example.com"),
+        SiteCalls {
+            provision: 2,
+            provision_ok: 2,
+            status: 1,
+            ..SiteCalls::default()
+        }
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn provision_validation_errors_use_both_shapes() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+
+    let (status, body) = provision(&client, &base, &token, "gold", "example.com", "admin").await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({"error": "invalid_plan", "message": "gold is not a valid plan"})
+    );
+    let (status, body) =
+        provision(&client, &base, &token, "premium", "example.com", "nobody").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error_code"], "invalid_local_user");
+    assert_eq!(
+        body["error_message"],
+        "User nobody does not exist on the remote site."
+    );
+    let (status, body) = provision(&client, &base, &token, "premium", "", "admin").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_siteurl"))
+    );
+    let (status, body) = provision(&client, &base, &token, "premium", "example.com", "").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_local_user"))
+    );
+    assert_eq!(state.plan("example.com"), None);
+    assert_eq!(state.calls("example.com").provision, 3);
+    assert_eq!(state.calls("example.com").provision_ok, 0);
+
+    let (status, _) = provision(
+        &client,
+        &base,
+        &token,
+        "professional",
+        "example.com",
+        "admin",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) =
+        provision(&client, &base, &token, "personal", "example.com", "admin").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "plan_downgrade_disallowed");
+    assert_eq!(state.plan("example.com").unwrap().slug, "professional");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancel_and_status() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    let cancel = |site: &str| {
+        client
+            .post(format!("{base}/rest/v1.3/jpphp/{site}/partner-cancel"))
+            .bearer_auth(&token)
+            .form(&[("plan", "premium")])
+    };
+    let status_of = |site: &str| {
+        client
+            .get(format!("{base}/rest/v1.4/jpphp/{site}/status"))
+            .bearer_auth(&token)
+    };
+
+    provision(
+        &client,
+        &base,
+        &token,
+        "premium",
+        "example.com/blog",
+        "admin",
+    )
+    .await;
+    let (status, body) = send_json(status_of("example.com::blog")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["blog"]["is_connected"], true);
+    assert_eq!(body["blog"]["has_backups_credentials"], false);
+    assert_eq!(body["products"][0]["slug"], "premium");
+    assert_eq!(
+        body["products"][0]["is_provisioned_by_calling_partner"],
+        true
+    );
+
+    let (status, body) = send_json(cancel("example.com::blog")).await;
+    assert_eq!((status, body), (200, json!({"success": true})));
+    let (status, body) = send_json(cancel("example.com::blog")).await;
+    assert_eq!((status, body), (200, json!({"success": false})));
+    let (status, body) = send_json(status_of("example.com::blog")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["blog"]["is_connected"], false);
+    assert_eq!(body["products"], json!([]));
+
+    let (status, body) = send_json(cancel("gone.invalid")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_blog"))
+    );
+
+    assert_eq!(
+        state.calls("example.com/blog"),
+        SiteCalls {
+            provision: 1,
+            provision_ok: 1,
+            cancel: 2,
+            cancel_ok: 1,
+            status: 2
+        }
+    );
+    assert_eq!(state.calls("gone.invalid").cancel, 1);
+    assert_eq!(state.all_calls().len(), 2);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn control_endpoints() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    provision(&client, &base, &token, "premium", "example.com", "admin").await;
+
+    let (status, body) = send_json(client.get(format!("{base}/_sandbox/calls"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["token_calls"], 1);
+    assert_eq!(body["sites"]["example.com"]["provision_ok"], 1);
+    let (_, body) = send_json(client.get(format!("{base}/_sandbox/plans"))).await;
+    assert_eq!(
+        body,
+        json!({"example.com": {"slug": "premium", "pending": false}})
+    );
+
+    send_json(client.post(format!("{base}/_sandbox/unresolve?host=Late.example.com"))).await;
+    assert!(!state.is_resolvable("late.example.com"));
+    send_json(client.post(format!("{base}/_sandbox/resolve?host=late.example.com"))).await;
+    assert!(state.is_resolvable("late.example.com"));
+
+    let config = client
+        .post(format!("{base}/_sandbox/config"))
+        .json(&json!({"latency_ms": 250, "fault_rate": 0.0}));
+    let (status, body) = send_json(config).await;
+    assert_eq!((status, body["latency_ms"].as_u64()), (200, Some(250)));
+    let started = std::time::Instant::now();
+    let (status, _) = send_json(
+        client
+            .get(format!("{base}/rest/v1.4/jpphp/example.com/status"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+
+    send_json(client.post(format!("{base}/_sandbox/revoke-tokens"))).await;
+    let (status, _) = send_json(
+        client
+            .get(format!("{base}/rest/v1.4/jpphp/example.com/status"))
+            .bearer_auth(&token),
+    )
+    .await;
+    assert_eq!(status, 401);
+    sandbox.shutdown().await;
+}

@@ -1,0 +1,172 @@
+//! Tests of scripted replies and random faults: what a reqwest client actually sees.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::tests::{provision_request, start, token};
+use super::*;
+
+#[tokio::test]
+async fn scripted_status_with_retry_after_does_not_act() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    state.script(
+        "example.com",
+        vec![ScriptedReply::Status {
+            code: 429,
+            body: r#"{"error":"rate_limited","message":"Slow down"}"#.to_owned(),
+            retry_after: Some("7".to_owned()),
+        }],
+    );
+    let response = provision_request(&client, &base, &token, "premium", "example.com", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "7");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    assert_eq!(state.plan("example.com"), None);
+
+    // The script is used up: the next call behaves normally.
+    let response = provision_request(&client, &base, &token, "premium", "example.com", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        state.calls("example.com"),
+        SiteCalls {
+            provision: 2,
+            provision_ok: 1,
+            ..SiteCalls::default()
+        }
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn reset_gives_a_client_error_without_acting() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    state.script("example.com", vec![ScriptedReply::Reset]);
+    let result = provision_request(&client, &base, &token, "premium", "example.com", "admin")
+        .send()
+        .await;
+    let error = result.expect_err("a reset must not produce a response");
+    assert!(!error.is_timeout(), "{error:?}");
+    assert_eq!(state.plan("example.com"), None);
+    assert_eq!(state.calls("example.com").provision, 1);
+    assert_eq!(state.calls("example.com").provision_ok, 0);
+
+    // The same client recovers on a fresh connection.
+    let response = provision_request(&client, &base, &token, "premium", "example.com", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn act_then_reset_records_the_plan_but_the_client_gets_an_error() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    state.script("example.com", vec![ScriptedReply::ActThenReset]);
+    let result = provision_request(&client, &base, &token, "premium", "example.com", "admin")
+        .send()
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(state.plan("example.com").unwrap().slug, "premium");
+    assert_eq!(state.calls("example.com").provision_ok, 1);
+
+    state.script("example.com", vec![ScriptedReply::ActThenReset]);
+    let result = client
+        .post(format!("{base}/rest/v1.3/jpphp/example.com/partner-cancel"))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(state.plan("example.com"), None);
+    assert_eq!(state.calls("example.com").cancel_ok, 1);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn hang_outlasts_a_client_timeout() {
+    let config = SandboxConfig {
+        hang: Duration::from_secs(3),
+        ..SandboxConfig::default()
+    };
+    let sandbox = start(config).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    state.script("example.com", vec![ScriptedReply::Hang]);
+    let started = std::time::Instant::now();
+    let result = provision_request(&client, &base, &token, "premium", "example.com", "admin")
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    let error = result.expect_err("the hang must outlast the client timeout");
+    assert!(error.is_timeout(), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Shutting down cuts the hang short instead of waiting it out.
+    let started = std::time::Instant::now();
+    sandbox.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn full_fault_rate_never_answers_200() {
+    let config = SandboxConfig {
+        fault_rate: 1.0,
+        hang: Duration::from_secs(5),
+        seed: Some(7),
+        ..SandboxConfig::default()
+    };
+    let sandbox = start(config).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let token = token(&client, &base).await;
+    let (mut errors, mut statuses) = (0, Vec::new());
+    for i in 0..20 {
+        let site = format!("site{i}.example.com");
+        match provision_request(&client, &base, &token, "premium", &site, "admin")
+            .send()
+            .await
+        {
+            Ok(response) => statuses.push(response.status().as_u16()),
+            Err(_) => errors += 1,
+        }
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 500 || *s == 503),
+        "{statuses:?}"
+    );
+    assert!(errors > 0 && !statuses.is_empty(), "{errors} {statuses:?}");
+    assert_eq!(
+        state.all_calls().values().map(|c| c.provision).sum::<u64>(),
+        20
+    );
+
+    // Turning faults off restores normal behaviour.
+    state.set_fault_rate(0.0);
+    let response = provision_request(&client, &base, &token, "premium", "ok.example.com", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    sandbox.shutdown().await;
+}

@@ -1,0 +1,204 @@
+//! All SQL lives here: the worker's own `mod_jetpack_jobs` table (`jobs`), the WHMCS tables it
+//! reads and writes (`whmcs`), and the finishing write that updates both in one short
+//! transaction (`finish`). Nothing else in the crate builds a query. No transaction is ever
+//! held across an HTTP call: callers get plain data back, never a connection or a lock.
+
+mod finish;
+mod jobs;
+mod whmcs;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+
+pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
+pub use jobs::{ClaimedJob, EnqueueOutcome, JobSummary, StatusReport};
+
+/// How jobs are claimed; chosen at start from the server version or forced by a setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClaimPath {
+    /// `SELECT … FOR UPDATE SKIP LOCKED` in a short READ COMMITTED transaction
+    /// (MySQL 8.0.1+, MariaDB 10.6+).
+    SkipLocked,
+    /// A single claim-by-token `UPDATE … ORDER BY … LIMIT` (older servers).
+    Update,
+}
+
+impl ClaimPath {
+    /// The best path a server of this `VERSION()` supports.
+    pub fn for_server(version: &str) -> ClaimPath {
+        let numbers: Vec<u32> = version
+            .split(|c: char| !c.is_ascii_digit())
+            .take(3)
+            .map(|n| n.parse().unwrap_or(0))
+            .collect();
+        let v = (
+            numbers.first().copied().unwrap_or(0),
+            numbers.get(1).copied().unwrap_or(0),
+            numbers.get(2).copied().unwrap_or(0),
+        );
+        let supported = if version.to_ascii_lowercase().contains("mariadb") {
+            v >= (10, 6, 0)
+        } else {
+            v >= (8, 0, 1)
+        };
+        if supported {
+            ClaimPath::SkipLocked
+        } else {
+            ClaimPath::Update
+        }
+    }
+
+    /// The setting's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimPath::SkipLocked => "skip-locked",
+            ClaimPath::Update => "update",
+        }
+    }
+}
+
+/// Errors at the database boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database answered with an error or could not be reached.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// Running the worker's migrations failed.
+    #[error("running the worker's migrations")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The worker's own tables are missing or older than this binary.
+    #[error("the worker's tables are missing or out of date; run `jetpack-worker migrate`")]
+    NotMigrated,
+    /// A row held a value the worker does not understand.
+    #[error("unexpected value in mod_jetpack_jobs: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Deadlocks (1213) and lock-wait timeouts (1205): nothing happened, try again.
+    pub fn is_lock_conflict(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40001") | Some("HY000"))
+                    && (e.message().contains("Deadlock") || e.message().contains("Lock wait"))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Result alias for the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Handle to the WHMCS database.
+#[derive(Clone)]
+pub struct Store {
+    pool: MySqlPool,
+    claim_path: ClaimPath,
+    activity_has_user_columns: bool,
+}
+
+impl Store {
+    /// Connects with at most `max_connections` connections (the production database is shared).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlPool> {
+        let options = MySqlConnectOptions::from_str(url)?
+            // WHMCS's own tables are written in the server's local time, as WHMCS does;
+            // the worker's table uses UTC_TIMESTAMP() explicitly.
+            .timezone(None);
+        let pool = MySqlPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(Duration::from_secs(300))
+            .max_lifetime(Duration::from_secs(1800))
+            .connect_with(options)
+            .await?;
+        Ok(pool)
+    }
+
+    /// Wraps a pool; `claim` forces a claim path, `None` picks it from the server version.
+    pub async fn open(pool: MySqlPool, claim: Option<ClaimPath>) -> Result<Store> {
+        let version = server_version(&pool).await?;
+        let claim_path = claim.unwrap_or_else(|| ClaimPath::for_server(&version));
+        let activity_has_user_columns = whmcs::activity_has_user_columns(&pool).await?;
+        Ok(Store {
+            pool,
+            claim_path,
+            activity_has_user_columns,
+        })
+    }
+
+    /// The underlying pool (for tests and the doctor).
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    /// The claim path in use.
+    pub fn claim_path(&self) -> ClaimPath {
+        self.claim_path
+    }
+
+    /// Creates or updates the worker's own tables. Never touches a WHMCS table.
+    pub async fn migrate(pool: &MySqlPool) -> Result<()> {
+        MIGRATOR.run(pool).await?;
+        Ok(())
+    }
+
+    /// Fails with [`StoreError::NotMigrated`] unless every migration of this binary is applied.
+    pub async fn ensure_migrated(&self) -> Result<()> {
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|_| StoreError::NotMigrated)?;
+        let all_applied = MIGRATOR
+            .iter()
+            .all(|m| applied.iter().any(|(v,)| *v == m.version));
+        if all_applied {
+            Ok(())
+        } else {
+            Err(StoreError::NotMigrated)
+        }
+    }
+}
+
+/// `SELECT VERSION()`.
+pub async fn server_version(pool: &MySqlPool) -> Result<String> {
+    let (v,): (String,) = sqlx::query_as("SELECT VERSION()").fetch_one(pool).await?;
+    Ok(v)
+}
+
+/// Characters outside the Basic Multilingual Plane (emoji) cannot be stored in WHMCS's
+/// utf8mb3 columns; they become U+FFFD so a write never fails or truncates.
+pub fn utf8mb3_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| if (c as u32) > 0xFFFF { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_path_by_version() {
+        assert_eq!(
+            ClaimPath::for_server("10.11.19-MariaDB-0+deb12u1"),
+            ClaimPath::SkipLocked
+        );
+        assert_eq!(ClaimPath::for_server("10.5.23-MariaDB"), ClaimPath::Update);
+        assert_eq!(ClaimPath::for_server("5.7.44-log"), ClaimPath::Update);
+        assert_eq!(ClaimPath::for_server("8.0.36"), ClaimPath::SkipLocked);
+        assert_eq!(ClaimPath::for_server("8.0.0"), ClaimPath::Update);
+    }
+
+    #[test]
+    fn emoji_become_replacement_characters() {
+        assert_eq!(utf8mb3_safe("ok 🚀 é"), "ok \u{FFFD} é");
+    }
+}

@@ -1,0 +1,141 @@
+//! Reads from the WHMCS tables: one service with its product and custom fields, the settings
+//! the worker honours (`ModuleDebugMode`), the activity-log layout (7.8 vs 8.x), and adoption
+//! of paid Pending services. Only the columns needed are selected, so WHMCS's zero dates are
+//! never decoded.
+
+use sqlx::Row;
+use sqlx::mysql::MySqlPool;
+
+use super::{Result, Store};
+use crate::domain::ServiceId;
+use crate::order::{FieldRow, MODULE_NAME, ProductRow, ServiceRow};
+
+/// True when `tblactivitylog` has WHMCS 8's `user_id` and `admin_id` columns.
+pub(super) async fn activity_has_user_columns(pool: &MySqlPool) -> Result<bool> {
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM information_schema.COLUMNS
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'tblactivitylog'
+           AND COLUMN_NAME IN ('user_id', 'admin_id')",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(n == 2)
+}
+
+impl Store {
+    /// Whether WHMCS 8's activity-log columns are written.
+    pub fn activity_has_user_columns(&self) -> bool {
+        self.activity_has_user_columns
+    }
+
+    /// The service and its product (None when the service does not exist).
+    pub async fn load_service(&self, service: ServiceId) -> Result<Option<ServiceRow>> {
+        let row = sqlx::query(
+            "SELECT h.id, h.userid, h.packageid, CAST(h.domainstatus AS CHAR) AS status,
+                    p.id AS pid, p.name, p.servertype, p.configoption1, p.configoption2
+             FROM tblhosting h LEFT JOIN tblproducts p ON p.id = h.packageid
+             WHERE h.id = ?",
+        )
+        .bind(service)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let pid: Option<i32> = row.try_get("pid")?;
+        let product = match pid {
+            Some(_) => Some(ProductRow {
+                name: row.try_get("name")?,
+                server_type: row.try_get("servertype")?,
+                partner_client_id: row.try_get("configoption1")?,
+                partner_client_secret: row.try_get("configoption2")?,
+            }),
+            None => None,
+        };
+        let client_id: i64 = row.try_get::<i32, _>("userid")?.into();
+        let product_id: i64 = row.try_get::<i32, _>("packageid")?.into();
+        Ok(Some(ServiceRow {
+            service_id: service,
+            client_id: u32::try_from(client_id).unwrap_or(0),
+            product_id: u32::try_from(product_id).unwrap_or(0),
+            status: row.try_get("status")?,
+            product,
+        }))
+    }
+
+    /// The product's custom fields with this service's value rows (possibly several per field).
+    pub async fn load_fields(&self, product_id: u32, service: ServiceId) -> Result<Vec<FieldRow>> {
+        let rows = sqlx::query(
+            "SELECT f.id AS field_id, f.fieldname, v.id AS value_id, v.value
+             FROM tblcustomfields f
+             LEFT JOIN tblcustomfieldsvalues v ON v.fieldid = f.id AND v.relid = ?
+             WHERE f.type = 'product' AND f.relid = ?
+             ORDER BY f.id, v.id",
+        )
+        .bind(service)
+        .bind(product_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let field_id: i32 = row.try_get("field_id")?;
+                Ok(FieldRow {
+                    field_id: u32::try_from(field_id).unwrap_or(0),
+                    field_name: row.try_get("fieldname")?,
+                    value_id: row.try_get("value_id")?,
+                    value: row.try_get("value")?,
+                })
+            })
+            .collect()
+    }
+
+    /// WHMCS's "Module Debug Mode" switch: on when the setting is present, non-empty and not "0".
+    /// 7.8 allows duplicate setting rows; the newest wins.
+    pub async fn module_debug_mode(&self) -> Result<bool> {
+        let value: Option<(String,)> = sqlx::query_as(
+            "SELECT value FROM tblconfiguration WHERE setting = 'ModuleDebugMode'
+             ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(value.is_some_and(|(v,)| !v.is_empty() && v != "0"))
+    }
+
+    /// Queues a provision job (requested by `adopt`) for up to `limit` services that are
+    /// Pending, belong to a `jetpack` product set to "Do not automatically setup", whose order
+    /// is accepted (Active) or whose invoice is paid, and that never had a job. Fraud and
+    /// Cancelled orders are never adopted. One statement, so the check and the insert agree.
+    pub async fn adopt(&self, limit: u32) -> Result<u64> {
+        let done = sqlx::query(
+            "INSERT INTO mod_jetpack_jobs
+               (service_id, action, state, run_at, requested_by, created_at, updated_at)
+             SELECT h.id, 'provision', 'queued', UTC_TIMESTAMP(6), 'adopt',
+                    UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)
+             FROM tblproducts p
+             JOIN tblhosting h ON h.packageid = p.id AND h.domainstatus = 'Pending'
+             JOIN tblorders o ON o.id = h.orderid
+             LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
+             WHERE p.servertype = ? AND p.autosetup = ''
+               AND o.status NOT IN ('Fraud', 'Cancelled')
+               AND (o.status = 'Active' OR i.status = 'Paid')
+               AND NOT EXISTS (SELECT 1 FROM mod_jetpack_jobs j WHERE j.service_id = h.id)
+             ORDER BY h.id
+             LIMIT ?
+             ON DUPLICATE KEY UPDATE mod_jetpack_jobs.updated_at = mod_jetpack_jobs.updated_at",
+        )
+        .bind(MODULE_NAME)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        // ON DUPLICATE KEY counts an untouched duplicate as 0 and an insert as 1.
+        Ok(done.rows_affected())
+    }
+
+    /// Service ids with the product and status, for the demo and tests.
+    pub async fn service_status(&self, service: ServiceId) -> Result<Option<String>> {
+        let row =
+            sqlx::query("SELECT CAST(domainstatus AS CHAR) AS s FROM tblhosting WHERE id = ?")
+                .bind(service)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| r.try_get("s")).transpose().map_err(Into::into)
+    }
+}

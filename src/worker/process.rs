@@ -1,0 +1,333 @@
+//! One attempt at one claimed job: read the order from WHMCS, validate it, check DNS for a
+//! waiting plan, call the partner API, and decide the job's next state and what WHMCS shows.
+//! Returns a [`Finish`]; writing it (fenced by the lease) is the caller's job.
+
+use std::time::Duration;
+
+use super::{Worker, messages};
+use crate::domain::{Action, JobState};
+use crate::jetpack::{CancelOutcome, Exchange, Failure, ProvisionOutcome};
+use crate::order::{BadInput, Order, read_order};
+use crate::retry::RetryDecision;
+use crate::store::{ClaimedJob, Finish, ModuleQueueWrite, StatusChange, StoreError, WhmcsWrites};
+
+fn module_log_action(action: Action) -> &'static str {
+    match action {
+        Action::Provision => "createaccount",
+        Action::Terminate => "terminateaccount",
+    }
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Provision => "provision the Jetpack plan",
+        Action::Terminate => "cancel the Jetpack plan",
+    }
+}
+
+impl Worker {
+    /// Works out one attempt's outcome. Database errors bubble up (the lease then expires and
+    /// the job runs again); everything else becomes a [`Finish`].
+    pub(super) async fn attempt(&self, job: &ClaimedJob) -> Result<Finish, StoreError> {
+        let Some(service) = self.store.load_service(job.service_id).await? else {
+            let message = format!(
+                "JETPACK MODULE: service #{}: it does not exist in tblhosting; nothing to do",
+                job.service_id
+            );
+            return Ok(failed(job, message, None, 0, Vec::new()));
+        };
+        let fields = self
+            .store
+            .load_fields(service.product_id, job.service_id)
+            .await?;
+        let order = match read_order(&service, &fields) {
+            Ok(order) => order,
+            Err(BadInput {
+                message,
+                details,
+                client_id,
+            }) => {
+                return Ok(failed(job, message, details, client_id, Vec::new()));
+            }
+        };
+        if job.attempts > job.max_attempts {
+            let reason = "the last attempt was interrupted (the worker stopped or crashed)";
+            let message =
+                messages::gave_up(job.service_id, verb(job.action), job.max_attempts, reason);
+            return Ok(failed(
+                job,
+                message,
+                Some(order.details),
+                order.client_id,
+                Vec::new(),
+            ));
+        }
+        let mut log = Vec::new();
+        match job.action {
+            Action::Provision => self.provision(job, &order, &mut log).await,
+            Action::Terminate => Ok(self.terminate(job, &order, &mut log).await),
+        }
+    }
+
+    async fn provision(
+        &self,
+        job: &ClaimedJob,
+        order: &Order,
+        log: &mut Vec<Exchange>,
+    ) -> Result<Finish, StoreError> {
+        if let Some(waited) = job.waiting_for {
+            let checks = job.dns_checks.saturating_sub(1);
+            let Some(next) = self.settings.dns.next_check(checks, waited) else {
+                let message = messages::dns_window_ended(job.service_id, &order.site);
+                return Ok(failed(
+                    job,
+                    message,
+                    Some(order.details),
+                    order.client_id,
+                    Vec::new(),
+                ));
+            };
+            if !self.resolver.resolves(order.site.host()).await {
+                tracing::debug!(job_id = %job.id, site = %order.site, "domain still does not resolve; no API call");
+                return Ok(waiting(next, None, WhmcsWrites::default()));
+            }
+        }
+        if job.outcome_unknown {
+            match self.api.status(&order.credentials, &order.site, log).await {
+                Ok(products) => {
+                    if let Some(p) = products
+                        .iter()
+                        .find(|p| p.ours && p.slug == order.plan.as_str())
+                    {
+                        tracing::info!(job_id = %job.id, "an earlier provision whose answer was lost took effect");
+                        let details =
+                            messages::details_found_active(&order.plan, &order.site, p.pending);
+                        return Ok(self.done(job, order, details, std::mem::take(log)).await?);
+                    }
+                }
+                Err(failure) => {
+                    return Ok(self.after_failure(job, order, failure, std::mem::take(log)));
+                }
+            }
+        }
+        let result = self
+            .api
+            .provision(
+                &order.credentials,
+                &order.plan,
+                &order.site,
+                &order.local_user,
+                log,
+            )
+            .await;
+        let log = std::mem::take(log);
+        match result {
+            Ok(ProvisionOutcome::Activated { next_url }) => Ok(self
+                .done(job, order, messages::details_activated(&next_url), log)
+                .await?),
+            Ok(ProvisionOutcome::WaitingDns) => {
+                let waited = job.waiting_for.unwrap_or_default();
+                let next = self
+                    .settings
+                    .dns
+                    .next_check(job.dns_checks, waited)
+                    .unwrap_or(self.settings.dns.first);
+                let first_time = job.waiting_for.is_none();
+                let whmcs = WhmcsWrites {
+                    client_id: order.client_id,
+                    details: Some((order.details, messages::details_waiting(&order.site))),
+                    status: Some(StatusChange::Activate),
+                    activity: first_time.then(|| {
+                        messages::activity_waiting(job.service_id, &order.plan, &order.site)
+                    }),
+                    module_queue: None,
+                    module_log: log,
+                    module_log_action: module_log_action(job.action),
+                };
+                Ok(waiting(next, Some(false), whmcs))
+            }
+            Err(failure) => Ok(self.after_failure(job, order, failure, log)),
+        }
+    }
+
+    async fn done(
+        &self,
+        job: &ClaimedJob,
+        order: &Order,
+        details: String,
+        log: Vec<Exchange>,
+    ) -> Result<Finish, StoreError> {
+        let resolve = self.store.had_failure(job.service_id).await?;
+        Ok(Finish {
+            state: JobState::Done,
+            run_in: None,
+            last_error: None,
+            result: Some(details.clone()),
+            start_waiting: false,
+            outcome_unknown: Some(false),
+            whmcs: WhmcsWrites {
+                client_id: order.client_id,
+                details: Some((order.details, details)),
+                status: Some(StatusChange::Activate),
+                activity: Some(messages::activity_provisioned(
+                    job.service_id,
+                    &order.plan,
+                    &order.site,
+                )),
+                module_queue: resolve.then_some(ModuleQueueWrite::Resolve(Action::Provision)),
+                module_log: log,
+                module_log_action: module_log_action(job.action),
+            },
+        })
+    }
+
+    async fn terminate(&self, job: &ClaimedJob, order: &Order, log: &mut Vec<Exchange>) -> Finish {
+        let result = self
+            .api
+            .cancel(&order.credentials, &order.site, Some(&order.plan), log)
+            .await;
+        let log = std::mem::take(log);
+        let nothing_left = match result {
+            Ok(CancelOutcome::Cancelled) => false,
+            Ok(CancelOutcome::NothingToCancel) => true,
+            Err(failure) => return self.after_failure(job, order, failure, log),
+        };
+        let details = if nothing_left {
+            messages::details_nothing_to_cancel(&order.site)
+        } else {
+            messages::details_cancelled(&order.site)
+        };
+        let resolve = self.store.had_failure(job.service_id).await.unwrap_or(true);
+        Finish {
+            state: JobState::Done,
+            run_in: None,
+            last_error: None,
+            result: Some(details.clone()),
+            start_waiting: false,
+            outcome_unknown: None,
+            whmcs: WhmcsWrites {
+                client_id: order.client_id,
+                details: Some((order.details, details)),
+                status: Some(StatusChange::Terminate),
+                activity: Some(messages::activity_terminated(
+                    job.service_id,
+                    &order.site,
+                    nothing_left,
+                )),
+                module_queue: resolve.then_some(ModuleQueueWrite::Resolve(Action::Terminate)),
+                module_log: log,
+                module_log_action: module_log_action(job.action),
+            },
+        }
+    }
+
+    fn after_failure(
+        &self,
+        job: &ClaimedJob,
+        order: &Order,
+        failure: Failure,
+        log: Vec<Exchange>,
+    ) -> Finish {
+        let what = verb(job.action);
+        match failure {
+            Failure::Permanent { message } | Failure::TokenRefused { message } => {
+                let text = messages::failure(job.service_id, what, &message);
+                failed(job, text, Some(order.details), order.client_id, log)
+            }
+            Failure::Transient {
+                message,
+                retry_after,
+                outcome_unknown,
+            } => {
+                let unknown = (outcome_unknown && job.action == Action::Provision).then_some(true);
+                let quiet = WhmcsWrites {
+                    module_log: log,
+                    module_log_action: module_log_action(job.action),
+                    ..WhmcsWrites::default()
+                };
+                if let Some(waited) = job.waiting_for {
+                    // A waiting plan keeps its own schedule; the window bounds it.
+                    let next = self
+                        .settings
+                        .dns
+                        .next_check(job.dns_checks, waited)
+                        .unwrap_or_default();
+                    let mut f = waiting(next, unknown, quiet);
+                    f.last_error = Some(message);
+                    return f;
+                }
+                match self.settings.retry.after_transient(
+                    job.attempts,
+                    retry_after,
+                    fastrand::f64(),
+                ) {
+                    RetryDecision::RetryIn(delay) => Finish {
+                        state: JobState::Queued,
+                        run_in: Some(delay),
+                        last_error: Some(message),
+                        result: None,
+                        start_waiting: false,
+                        outcome_unknown: unknown,
+                        whmcs: quiet,
+                    },
+                    RetryDecision::GiveUp => {
+                        let text = messages::gave_up(job.service_id, what, job.attempts, &message);
+                        let mut f = failed(
+                            job,
+                            text,
+                            Some(order.details),
+                            order.client_id,
+                            quiet.module_log,
+                        );
+                        f.outcome_unknown = unknown;
+                        f
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn waiting(next: Duration, outcome_unknown: Option<bool>, whmcs: WhmcsWrites) -> Finish {
+    Finish {
+        state: JobState::WaitingDns,
+        run_in: Some(next),
+        last_error: None,
+        result: None,
+        start_waiting: true,
+        outcome_unknown,
+        whmcs,
+    }
+}
+
+/// A failed job: the message goes to the job row, the details field (when usable), the
+/// activity log and WHMCS's Module Queue; a failed provision leaves the service Pending.
+fn failed(
+    job: &ClaimedJob,
+    message: String,
+    details: Option<crate::order::DetailsField>,
+    client_id: u32,
+    log: Vec<Exchange>,
+) -> Finish {
+    let status = (job.action == Action::Provision).then_some(StatusChange::BackToPending);
+    Finish {
+        state: JobState::Failed,
+        run_in: None,
+        last_error: Some(message.clone()),
+        result: None,
+        start_waiting: false,
+        outcome_unknown: None,
+        whmcs: WhmcsWrites {
+            client_id,
+            details: details.map(|d| (d, message.clone())),
+            status,
+            activity: Some(message.clone()),
+            module_queue: Some(ModuleQueueWrite::Add {
+                action: job.action,
+                error: message,
+            }),
+            module_log: log,
+            module_log_action: module_log_action(job.action),
+        },
+    }
+}
