@@ -28,6 +28,11 @@ impl ConnHandle {
     pub(crate) fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
     }
+
+    /// Whether the connection has been marked to drop.
+    pub(crate) fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
 }
 
 impl Connected<IncomingStream<'_, KillableListener>> for ConnHandle {

@@ -17,6 +17,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_control;
+#[cfg(test)]
 mod tests_faults;
 
 use std::net::SocketAddr;

@@ -46,12 +46,15 @@ pub(crate) fn router(state: SandboxState) -> Router {
 async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let peer = request
+    let conn = request
         .extensions()
         .get::<ConnectInfo<ConnHandle>>()
-        .map(|info| info.0.peer);
+        .map(|info| info.0.clone());
     let response = next.run(request).await;
-    tracing::debug!(%method, %path, status = response.status().as_u16(), ?peer, "sandbox request");
+    let peer = conn.as_ref().map(|c| c.peer);
+    let dropped = conn.is_some_and(|c| c.is_killed());
+    let status = response.status().as_u16();
+    tracing::debug!(%method, %path, status, dropped, ?peer, "sandbox request");
     response
 }
 

@@ -60,7 +60,7 @@ async fn reset_gives_a_client_error_without_acting() {
         .send()
         .await;
     let error = result.expect_err("a reset must not produce a response");
-    assert!(!error.is_timeout(), "{error:?}");
+    assert!(error.is_request() && !error.is_timeout(), "{error:?}");
     assert_eq!(state.plan("example.com"), None);
     assert_eq!(state.calls("example.com").provision, 1);
     assert_eq!(state.calls("example.com").provision_ok, 0);

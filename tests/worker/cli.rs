@@ -1,0 +1,113 @@
+//! The binary: settings and exit codes, and the commands an admin runs (enqueue, run --once,
+//! status, requeue), against the per-test database and the sandbox.
+
+use std::process::Command;
+
+use sqlx::mysql::MySqlPool;
+
+use crate::helpers::Env;
+
+/// DATABASE_URL pointing at this test's database.
+pub async fn database_url(pool: &MySqlPool) -> String {
+    let db: String = sqlx::query_scalar("SELECT DATABASE()").fetch_one(pool).await.unwrap();
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(&db);
+    url.to_string()
+}
+
+pub fn worker_command(database_url: &str, api_base: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jetpack-worker"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("JETPACK_API_BASE", api_base)
+        .env("JETPACK_POLL_INTERVAL", "100ms");
+    cmd
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn bad_settings_fail_at_start_with_exit_2_and_one_line() {
+    let base = "http://127.0.0.1:9";
+    let cases: [(&[&str], &str, &str); 4] = [
+        (&["status"], "", "DATABASE_URL is required"),
+        (&["run", "--concurrency", "0"], "mysql://u:p@127.0.0.1/x", "concurrency"),
+        (&["run", "--poll-interval", "often"], "mysql://u:p@127.0.0.1/x", "poll-interval"),
+        (&["run"], "postgres://x", "DATABASE_URL must start with mysql://"),
+    ];
+    for (args, url, expect) in cases {
+        let out = worker_command(url, base).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+    let out = worker_command("mysql://u:p@127.0.0.1/x", "ftp://nope").arg("status").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[sqlx::test(migrations = false)]
+async fn run_once_fails_when_the_tables_are_missing(pool: MySqlPool) {
+    let out = worker_command(&database_url(&pool).await, "http://127.0.0.1:9")
+        .args(["run", "--once"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("run `jetpack-worker migrate`"), "{}", text(&out));
+
+    let out = worker_command(&database_url(&pool).await, "http://127.0.0.1:9").arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'mod_jetpack_jobs'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tables, 1);
+    // Idempotent.
+    let again = worker_command(&database_url(&pool).await, "http://127.0.0.1:9").arg("migrate").output().unwrap();
+    assert!(again.status.success());
+}
+
+#[sqlx::test]
+async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let url = database_url(&env.db).await;
+    let api = env.sandbox.base_url();
+    let pid = env.product("").await;
+    let good = env.service(pid, "Active", "cli.example", "admin", "premium").await;
+    let bad = env.service(pid, "Active", "cli-bad.example", "nobody", "premium").await;
+
+    for sid in [good, bad] {
+        let out = worker_command(&url, &api).args(["enqueue", &sid.to_string()]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("queued job"));
+    }
+    let out = worker_command(&url, &api).args(["enqueue", "99999"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = worker_command(&url, &api).args(["run", "--once"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(env.job(good).await.state, "done");
+    assert_eq!(env.job(good).await.requested_by, "cli");
+
+    let out = worker_command(&url, &api).args(["status", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counts = report["counts"].as_array().unwrap();
+    assert!(counts.iter().any(|c| c[0] == "done" && c[1] == 1), "{report}");
+    assert!(counts.iter().any(|c| c[0] == "failed" && c[1] == 1), "{report}");
+    assert!(report["recent_failures"][0]["last_error"].as_str().unwrap().contains("invalid_local_user"));
+
+    let out = worker_command(&url, &api).arg("status").output().unwrap();
+    let shown = text(&out);
+    assert!(shown.contains("failed       1") && shown.contains("invalid_local_user"), "{shown}");
+
+    let out = worker_command(&url, &api).args(["requeue", "--all-failed"]).output().unwrap();
+    assert!(text(&out).contains("requeued 1 job(s)"), "{}", text(&out));
+    let job = env.job(bad).await;
+    assert_eq!((job.state.as_str(), job.attempts), ("queued", 0));
+}

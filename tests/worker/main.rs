@@ -1,0 +1,18 @@
+//! The one integration test binary. Every test gets its own MariaDB database (`#[sqlx::test]`,
+//! migrations applied) holding the real WHMCS table definitions, and its own sandbox partner
+//! API on loopback.
+//!
+//! - `outcomes`: one test (or more) per row of DESIGN.md's outcome table.
+//! - `fields`: WHMCS custom-field conventions, write-back scoping, 7.8.3 layout, utf8mb3.
+//! - `claiming`: leases, both claim paths, concurrent workers, enqueue rules, drain.
+//! - `adoption`: which Pending services the worker picks up by itself.
+//! - `secrets`: the client secret and tokens never reach a table or the process log.
+//! - `cli`: the binary's commands, settings and exit codes.
+
+mod adoption;
+mod claiming;
+mod cli;
+mod fields;
+mod helpers;
+mod outcomes;
+mod secrets;
