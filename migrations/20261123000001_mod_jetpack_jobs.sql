@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS mod_jetpack_jobs (
         COMMENT '1 when a provision call may have acted without us seeing the answer',
     waiting_since    DATETIME(6)     NULL COMMENT 'first empty next_url: start of the 14-day window',
     follow_up        VARCHAR(16)     NULL COMMENT 'action requested while this job was in flight',
+    in_module_queue  TINYINT(1)      NOT NULL DEFAULT 0
+        COMMENT '1 once a failure of this job was put in WHMCS''s Module Queue',
     last_error       TEXT            NULL,
     result           TEXT            NULL,
     requested_by     VARCHAR(16)     NOT NULL COMMENT 'module | admin | cli | adopt',

@@ -110,6 +110,7 @@ impl Store {
                last_error = COALESCE(?, last_error), result = COALESCE(?, result),
                waiting_since = IF(? AND waiting_since IS NULL, UTC_TIMESTAMP(6), waiting_since),
                outcome_unknown = COALESCE(?, outcome_unknown),
+               in_module_queue = IF(?, 1, in_module_queue),
                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
                finished_at = IF(?, UTC_TIMESTAMP(6), NULL), updated_at = UTC_TIMESTAMP(6)
              WHERE id = ? AND lease_token = ? AND state = 'running'",
@@ -120,6 +121,7 @@ impl Store {
         .bind(f.result.as_deref())
         .bind(f.start_waiting)
         .bind(f.outcome_unknown)
+        .bind(matches!(f.whmcs.module_queue, Some(ModuleQueueWrite::Add { .. })))
         .bind(finished)
         .bind(job.id)
         .bind(&job.lease_token)

@@ -176,15 +176,23 @@ impl Store {
             return Ok(Vec::new());
         }
         let batch = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-        let claimed = match self.claim_path {
-            ClaimPath::SkipLocked => self.claim_skip_locked(&batch, owner, limit, lease).await,
-            ClaimPath::Update => self.claim_update(&batch, owner, limit, lease).await,
-        };
-        match claimed {
-            Err(e) if e.is_lock_conflict() => return Ok(Vec::new()),
-            other => other?,
+        // A deadlock or lock-wait timeout means "nothing claimed, try again" (it is also how
+        // conflicts surface on Galera); a few quick retries, then report nothing claimed.
+        for tries in 1..=5u64 {
+            let claimed = match self.claim_path {
+                ClaimPath::SkipLocked => self.claim_skip_locked(&batch, owner, limit, lease).await,
+                ClaimPath::Update => self.claim_update(&batch, owner, limit, lease).await,
+            };
+            match claimed {
+                Err(e) if e.is_lock_conflict() => {
+                    tracing::debug!(tries, "claim hit a lock conflict; trying again");
+                    tokio::time::sleep(Duration::from_millis(10 * tries + fastrand::u64(..20))).await;
+                }
+                Err(e) => return Err(e),
+                Ok(()) => return self.claimed_rows(&batch).await,
+            }
         }
-        self.claimed_rows(&batch).await
+        Ok(Vec::new())
     }
 
     async fn claim_skip_locked(
@@ -393,10 +401,12 @@ impl Store {
         })
     }
 
-    /// Whether the service has a failed job (so a success should resolve its Module Queue entry).
+    /// Whether a failure of this service was put in WHMCS's Module Queue (a failed job, or one
+    /// requeued since), so a success should resolve the entry.
     pub async fn had_failure(&self, service: ServiceId) -> Result<bool> {
         let (found,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS(SELECT 1 FROM mod_jetpack_jobs WHERE service_id = ? AND state = 'failed')",
+            "SELECT EXISTS(SELECT 1 FROM mod_jetpack_jobs
+             WHERE service_id = ? AND (state = 'failed' OR in_module_queue = 1))",
         )
         .bind(service)
         .fetch_one(&self.pool)

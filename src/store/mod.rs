@@ -80,10 +80,9 @@ impl StoreError {
     /// Deadlocks (1213) and lock-wait timeouts (1205): nothing happened, try again.
     pub fn is_lock_conflict(&self) -> bool {
         match self {
-            StoreError::Database(sqlx::Error::Database(e)) => {
-                matches!(e.code().as_deref(), Some("40001") | Some("HY000"))
-                    && (e.message().contains("Deadlock") || e.message().contains("Lock wait"))
-            }
+            StoreError::Database(sqlx::Error::Database(e)) => e
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|m| matches!(m.number(), 1205 | 1213)),
             _ => false,
         }
     }

@@ -82,6 +82,8 @@ pub struct RunSummary {
     pub processed: u64,
     /// Attempts whose lease was lost before the outcome could be written.
     pub lost_leases: u64,
+    /// Attempts whose outcome could not be written (database error); retried after the lease.
+    pub unrecorded: u64,
 }
 
 /// The worker. Cheap to clone (everything inside is shared).
@@ -143,7 +145,11 @@ impl Worker {
                 match joined {
                     Ok(Ok(true)) => {}
                     Ok(Ok(false)) => summary.lost_leases += 1,
-                    Ok(Err(e)) => return Err(e.into()),
+                    // The job keeps its lease and runs again when it expires; the others go on.
+                    Ok(Err(e)) => {
+                        summary.unrecorded += 1;
+                        tracing::error!(error = %e, "could not record a job's outcome; it runs again when its lease expires");
+                    }
                     Err(e) => tracing::error!(error = %e, "job task failed"),
                 }
             }

@@ -8,7 +8,7 @@ use super::{Worker, messages};
 use crate::domain::{Action, JobState};
 use crate::jetpack::{CancelOutcome, Exchange, Failure, ProvisionOutcome};
 use crate::order::{BadInput, Order, read_order};
-use crate::retry::RetryDecision;
+use crate::retry::{RetryDecision, RetryPolicy};
 use crate::store::{ClaimedJob, Finish, ModuleQueueWrite, StatusChange, StoreError, WhmcsWrites};
 
 fn module_log_action(action: Action) -> &'static str {
@@ -256,7 +256,11 @@ impl Worker {
                     f.last_error = Some(message);
                     return f;
                 }
-                match self.settings.retry.after_transient(
+                let policy = RetryPolicy {
+                    max_attempts: job.max_attempts,
+                    ..self.settings.retry.clone()
+                };
+                match policy.after_transient(
                     job.attempts,
                     retry_after,
                     fastrand::f64(),

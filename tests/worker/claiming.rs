@@ -26,7 +26,7 @@ async fn two_workers_share_a_queue(pool: MySqlPool, path: ClaimPath) {
     assert_eq!(a.store().claim_path(), path);
 
     let (ra, rb) = tokio::join!(a.run_once(), b.run_once());
-    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let (ra, rb) = (ra.expect("worker a"), rb.expect("worker b"));
 
     assert_eq!(ra.processed + rb.processed, 40, "{ra:?} {rb:?}");
     assert!(ra.processed > 0 && rb.processed > 0, "both workers took part: {ra:?} {rb:?}");
@@ -82,7 +82,7 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
     assert!(!env.store.finish(&held[0], &stale, false).await.unwrap());
     assert_eq!(env.job(sid).await.state, "done");
     assert!(!env.store.renew_lease(&held[0], Duration::from_secs(60)).await.unwrap());
-    let stale_lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblactivitylog WHERE description LIKE '%stale%'")
+    let stale_lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblactivitylog WHERE description = 'JETPACK MODULE: stale'")
         .fetch_one(&env.db)
         .await
         .unwrap();

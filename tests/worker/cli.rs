@@ -26,6 +26,18 @@ pub fn worker_command(database_url: &str, api_base: &str) -> Command {
     cmd
 }
 
+/// Runs the binary without blocking the test's runtime (the sandbox answers on it).
+pub async fn output(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+}
+
+/// The binary with `args`, run off the runtime thread.
+async fn run(database_url: &str, api_base: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = worker_command(database_url, api_base);
+    cmd.args(args);
+    output(cmd).await
+}
+
 fn text(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
@@ -51,14 +63,11 @@ fn bad_settings_fail_at_start_with_exit_2_and_one_line() {
 
 #[sqlx::test(migrations = false)]
 async fn run_once_fails_when_the_tables_are_missing(pool: MySqlPool) {
-    let out = worker_command(&database_url(&pool).await, "http://127.0.0.1:9")
-        .args(["run", "--once"])
-        .output()
-        .unwrap();
+    let out = run(&database_url(&pool).await, "http://127.0.0.1:9", &["run", "--once"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("run `jetpack-worker migrate`"), "{}", text(&out));
 
-    let out = worker_command(&database_url(&pool).await, "http://127.0.0.1:9").arg("migrate").output().unwrap();
+    let out = run(&database_url(&pool).await, "http://127.0.0.1:9", &["migrate"]).await;
     assert!(out.status.success(), "{}", text(&out));
     let tables: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'mod_jetpack_jobs'",
@@ -68,7 +77,7 @@ async fn run_once_fails_when_the_tables_are_missing(pool: MySqlPool) {
     .unwrap();
     assert_eq!(tables, 1);
     // Idempotent.
-    let again = worker_command(&database_url(&pool).await, "http://127.0.0.1:9").arg("migrate").output().unwrap();
+    let again = run(&database_url(&pool).await, "http://127.0.0.1:9", &["migrate"]).await;
     assert!(again.status.success());
 }
 
@@ -82,19 +91,19 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
     let bad = env.service(pid, "Active", "cli-bad.example", "nobody", "premium").await;
 
     for sid in [good, bad] {
-        let out = worker_command(&url, &api).args(["enqueue", &sid.to_string()]).output().unwrap();
+        let out = run(&url, &api, &["enqueue", &sid.to_string()]).await;
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("queued job"));
     }
-    let out = worker_command(&url, &api).args(["enqueue", "99999"]).output().unwrap();
+    let out = run(&url, &api, &["enqueue", "99999"]).await;
     assert_eq!(out.status.code(), Some(1));
 
-    let out = worker_command(&url, &api).args(["run", "--once"]).output().unwrap();
+    let out = run(&url, &api, &["run", "--once"]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(env.job(good).await.state, "done");
     assert_eq!(env.job(good).await.requested_by, "cli");
 
-    let out = worker_command(&url, &api).args(["status", "--json"]).output().unwrap();
+    let out = run(&url, &api, &["status", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let counts = report["counts"].as_array().unwrap();
@@ -102,11 +111,11 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
     assert!(counts.iter().any(|c| c[0] == "failed" && c[1] == 1), "{report}");
     assert!(report["recent_failures"][0]["last_error"].as_str().unwrap().contains("invalid_local_user"));
 
-    let out = worker_command(&url, &api).arg("status").output().unwrap();
+    let out = run(&url, &api, &["status"]).await;
     let shown = text(&out);
     assert!(shown.contains("failed       1") && shown.contains("invalid_local_user"), "{shown}");
 
-    let out = worker_command(&url, &api).args(["requeue", "--all-failed"]).output().unwrap();
+    let out = run(&url, &api, &["requeue", "--all-failed"]).await;
     assert!(text(&out).contains("requeued 1 job(s)"), "{}", text(&out));
     let job = env.job(bad).await;
     assert_eq!((job.state.as_str(), job.attempts), ("queued", 0));

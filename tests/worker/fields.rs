@@ -33,7 +33,7 @@ async fn details_go_to_this_service_only_and_the_lowest_duplicate_row(pool: MySq
     let pid = env.product("").await;
     let mine = env.service(pid, "Active", "mine.example", "admin", "premium").await;
     let other = env.service(pid, "Active", "other.example", "admin", "premium").await;
-    let field: u32 = sqlx::query_scalar("SELECT id FROM tblcustomfields WHERE fieldname LIKE 'jetpack_provisioning_details%'")
+    let field: i32 = sqlx::query_scalar("SELECT id FROM tblcustomfields WHERE fieldname LIKE 'jetpack_provisioning_details%'")
         .fetch_one(&env.db)
         .await
         .unwrap();
@@ -45,17 +45,17 @@ async fn details_go_to_this_service_only_and_the_lowest_duplicate_row(pool: MySq
     env.store.enqueue(mine, Action::Provision, RequestedBy::Module).await.unwrap();
     env.worker().run_once().await.unwrap();
 
-    let values: Vec<(u32, String)> = sqlx::query_as(AssertSqlSafe(format!(
+    let values: Vec<(i32, String)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT relid, value FROM tblcustomfieldsvalues WHERE fieldid = {field} ORDER BY id"
     )))
     .fetch_all(&env.db)
     .await
     .unwrap();
     assert_eq!(values.len(), 3);
-    assert_eq!(values[0].0, mine.0);
+    assert_eq!(values[0].0 as u32, mine.0);
     assert!(values[0].1.starts_with("URL to Activate Jetpack: "));
-    assert_eq!(values[1], (mine.0, "duplicate".to_owned()));
-    assert_eq!(values[2], (other.0, "keep me".to_owned()));
+    assert_eq!(values[1], (mine.0 as i32, "duplicate".to_owned()));
+    assert_eq!(values[2], (other.0 as i32, "keep me".to_owned()));
 }
 
 #[sqlx::test]

@@ -5,7 +5,7 @@ use jetpack_worker::domain::{Action, RequestedBy};
 use jetpack_worker::sandbox::{SandboxConfig, ScriptedReply};
 use sqlx::mysql::MySqlPool;
 
-use crate::cli::{database_url, worker_command};
+use crate::cli::{database_url, output, worker_command};
 use crate::helpers::{Env, Layout};
 
 const SECRET: &str = "s3cr3t-Partner-Key-0042";
@@ -53,11 +53,9 @@ async fn secrets_never_reach_tables_or_the_process_log(pool: MySqlPool) {
         env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
     }
 
-    let output = worker_command(&database_url(&env.db).await, &env.sandbox.base_url())
-        .args(["run", "--once"])
-        .env("RUST_LOG", "debug")
-        .output()
-        .unwrap();
+    let mut cmd = worker_command(&database_url(&env.db).await, &env.sandbox.base_url());
+    cmd.args(["run", "--once"]).env("RUST_LOG", "debug");
+    let output = output(cmd).await;
     let log = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "{log}");
     assert!(log.contains("job failed"), "the process log reports failures: {log}");
