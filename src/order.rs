@@ -345,7 +345,8 @@ mod tests {
 
     #[test]
     fn every_bad_input_names_what_to_fix() {
-        let cases: Vec<(Box<dyn Fn(&mut ServiceRow, &mut Vec<FieldRow>)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut ServiceRow, &mut Vec<FieldRow>)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (
                 Box::new(|_, f| f.retain(|r| r.field_id != 1)),
                 "no custom field named 'Site URL'",

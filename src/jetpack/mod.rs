@@ -83,6 +83,9 @@ struct AccountKey {
 
 type TokenSlot = Arc<tokio::sync::Mutex<Option<SecretString>>>;
 
+/// Turns (status, body, Retry-After) into an endpoint's outcome.
+type Classifier<T> = fn(u16, &[u8], Option<Duration>) -> Result<T, Failure>;
+
 /// The partner API client. Cheap to share (`Arc` it); tokens are cached per account.
 pub struct JetpackClient {
     http: reqwest::Client,
@@ -199,10 +202,10 @@ impl JetpackClient {
             format!("HTTP {}\n{body}", answer.status),
             &secrets,
         ));
-        if answer.status == 200 {
-            if let Some(t) = token {
-                return Ok(SecretString::from(t));
-            }
+        if answer.status == 200
+            && let Some(t) = token
+        {
+            return Ok(SecretString::from(t));
         }
         let said = json
             .as_ref()
@@ -236,7 +239,7 @@ impl JetpackClient {
         creds: &Credentials,
         log: &mut Vec<Exchange>,
         call: Call<'_>,
-        classify: fn(u16, &[u8], Option<Duration>) -> Result<T, Failure>,
+        classify: Classifier<T>,
     ) -> Result<T, Failure> {
         let mut refreshed = false;
         loop {

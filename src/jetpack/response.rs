@@ -146,23 +146,23 @@ pub fn classify_provision(
     body: &[u8],
     retry_after: Option<Duration>,
 ) -> Result<ProvisionOutcome, Failure> {
-    if status == 200 {
-        if let Ok(json) = serde_json::from_slice::<Value>(body) {
-            if json.get("success").and_then(Value::as_bool) == Some(true) {
-                let next = json.get("next_url").and_then(Value::as_str).unwrap_or("");
-                return Ok(if next.trim().is_empty() {
-                    ProvisionOutcome::WaitingDns
-                } else {
-                    ProvisionOutcome::Activated {
-                        next_url: next.trim().to_owned(),
-                    }
-                });
-            }
-            if let Some(said) = describe_error(&json) {
-                return Err(Failure::Permanent {
-                    message: format!("the partner API refused to provision the plan: {said}"),
-                });
-            }
+    if status == 200
+        && let Ok(json) = serde_json::from_slice::<Value>(body)
+    {
+        if json.get("success").and_then(Value::as_bool) == Some(true) {
+            let next = json.get("next_url").and_then(Value::as_str).unwrap_or("");
+            return Ok(if next.trim().is_empty() {
+                ProvisionOutcome::WaitingDns
+            } else {
+                ProvisionOutcome::Activated {
+                    next_url: next.trim().to_owned(),
+                }
+            });
+        }
+        if let Some(said) = describe_error(&json) {
+            return Err(Failure::Permanent {
+                message: format!("the partner API refused to provision the plan: {said}"),
+            });
         }
     }
     Err(classify_error(
@@ -179,13 +179,13 @@ pub fn classify_cancel(
     body: &[u8],
     retry_after: Option<Duration>,
 ) -> Result<CancelOutcome, Failure> {
-    if status == 200 {
-        if let Ok(json) = serde_json::from_slice::<Value>(body) {
-            match json.get("success").and_then(Value::as_bool) {
-                Some(true) => return Ok(CancelOutcome::Cancelled),
-                Some(false) => return Ok(CancelOutcome::NothingToCancel),
-                None => {}
-            }
+    if status == 200
+        && let Ok(json) = serde_json::from_slice::<Value>(body)
+    {
+        match json.get("success").and_then(Value::as_bool) {
+            Some(true) => return Ok(CancelOutcome::Cancelled),
+            Some(false) => return Ok(CancelOutcome::NothingToCancel),
+            None => {}
         }
     }
     if status == 404 {
@@ -217,27 +217,26 @@ pub fn classify_status(
     body: &[u8],
     retry_after: Option<Duration>,
 ) -> Result<Vec<SiteProduct>, Failure> {
-    if status == 200 {
-        if let Ok(json) = serde_json::from_slice::<Value>(body) {
-            if let Some(products) = json.get("products").and_then(Value::as_array) {
-                return Ok(products
-                    .iter()
-                    .filter_map(|p| {
-                        Some(SiteProduct {
-                            slug: p.get("slug")?.as_str()?.to_owned(),
-                            ours: p
-                                .get("is_provisioned_by_calling_partner")
-                                .and_then(Value::as_bool)
-                                .unwrap_or(false),
-                            pending: p
-                                .get("is_pending")
-                                .and_then(Value::as_bool)
-                                .unwrap_or(false),
-                        })
-                    })
-                    .collect());
-            }
-        }
+    if status == 200
+        && let Ok(json) = serde_json::from_slice::<Value>(body)
+        && let Some(products) = json.get("products").and_then(Value::as_array)
+    {
+        return Ok(products
+            .iter()
+            .filter_map(|p| {
+                Some(SiteProduct {
+                    slug: p.get("slug")?.as_str()?.to_owned(),
+                    ours: p
+                        .get("is_provisioned_by_calling_partner")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    pending: p
+                        .get("is_pending")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                })
+            })
+            .collect());
     }
     Err(classify_error(
         "report the site's status",

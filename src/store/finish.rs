@@ -121,7 +121,10 @@ impl Store {
         .bind(f.result.as_deref())
         .bind(f.start_waiting)
         .bind(f.outcome_unknown)
-        .bind(matches!(f.whmcs.module_queue, Some(ModuleQueueWrite::Add { .. })))
+        .bind(matches!(
+            f.whmcs.module_queue,
+            Some(ModuleQueueWrite::Add { .. })
+        ))
         .bind(finished)
         .bind(job.id)
         .bind(&job.lease_token)

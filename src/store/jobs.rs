@@ -186,7 +186,8 @@ impl Store {
             match claimed {
                 Err(e) if e.is_lock_conflict() => {
                     tracing::debug!(tries, "claim hit a lock conflict; trying again");
-                    tokio::time::sleep(Duration::from_millis(10 * tries + fastrand::u64(..20))).await;
+                    tokio::time::sleep(Duration::from_millis(10 * tries + fastrand::u64(..20)))
+                        .await;
                 }
                 Err(e) => return Err(e),
                 Ok(()) => return self.claimed_rows(&batch).await,

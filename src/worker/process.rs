@@ -102,7 +102,7 @@ impl Worker {
                         tracing::info!(job_id = %job.id, "an earlier provision whose answer was lost took effect");
                         let details =
                             messages::details_found_active(&order.plan, &order.site, p.pending);
-                        return Ok(self.done(job, order, details, std::mem::take(log)).await?);
+                        return self.done(job, order, details, std::mem::take(log)).await;
                     }
                 }
                 Err(failure) => {
@@ -260,11 +260,7 @@ impl Worker {
                     max_attempts: job.max_attempts,
                     ..self.settings.retry.clone()
                 };
-                match policy.after_transient(
-                    job.attempts,
-                    retry_after,
-                    fastrand::f64(),
-                ) {
+                match policy.after_transient(job.attempts, retry_after, fastrand::f64()) {
                     RetryDecision::RetryIn(delay) => Finish {
                         state: JobState::Queued,
                         run_in: Some(delay),

@@ -17,8 +17,13 @@ async fn two_workers_share_a_queue(pool: MySqlPool, path: ClaimPath) {
     let pid = env.product("").await;
     let mut sids = Vec::new();
     for i in 0..40 {
-        let sid = env.service(pid, "Active", &format!("w{i}.example"), "admin", "premium").await;
-        env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+        let sid = env
+            .service(pid, "Active", &format!("w{i}.example"), "admin", "premium")
+            .await;
+        env.store
+            .enqueue(sid, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap();
         sids.push(sid);
     }
     let a = env.worker_with(env.store_with(path).await, fast_settings(4));
@@ -29,13 +34,19 @@ async fn two_workers_share_a_queue(pool: MySqlPool, path: ClaimPath) {
     let (ra, rb) = (ra.expect("worker a"), rb.expect("worker b"));
 
     assert_eq!(ra.processed + rb.processed, 40, "{ra:?} {rb:?}");
-    assert!(ra.processed > 0 && rb.processed > 0, "both workers took part: {ra:?} {rb:?}");
+    assert!(
+        ra.processed > 0 && rb.processed > 0,
+        "both workers took part: {ra:?} {rb:?}"
+    );
     for (i, sid) in sids.iter().enumerate() {
         assert_eq!(env.job(*sid).await.state, "done");
         let calls = env.sandbox.state().calls(&format!("w{i}.example"));
         assert_eq!(calls.provision, 1, "site w{i} provisioned exactly once");
     }
-    let activity: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblactivitylog").fetch_one(&env.db).await.unwrap();
+    let activity: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblactivitylog")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
     assert_eq!(activity, 40);
 }
 
@@ -53,18 +64,37 @@ async fn two_workers_never_process_a_job_twice_with_update_claims(pool: MySqlPoo
 async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "stale.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
-    let held = env.store.claim("dead-worker", 1, Duration::from_secs(60)).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "stale.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    let held = env
+        .store
+        .claim("dead-worker", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(held.len(), 1);
-    assert!(env.store.claim("other", 1, Duration::from_secs(60)).await.unwrap().is_empty(), "leased jobs are not claimable");
+    assert!(
+        env.store
+            .claim("other", 1, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased jobs are not claimable"
+    );
 
     // The holder dies; its lease runs out.
     env.exec("UPDATE mod_jetpack_jobs SET lease_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND, run_at = lease_expires_at").await;
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
     assert_eq!((job.state.as_str(), job.attempts), ("done", 2));
-    let reclaims: u32 = sqlx::query_scalar("SELECT reclaims FROM mod_jetpack_jobs").fetch_one(&env.db).await.unwrap();
+    let reclaims: u32 = sqlx::query_scalar("SELECT reclaims FROM mod_jetpack_jobs")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
     assert_eq!(reclaims, 1);
     // The reclaimed provision first asked the status endpoint (the dead worker may have acted).
     assert_eq!(env.sandbox.state().calls("stale.example").status, 1);
@@ -77,15 +107,25 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
         result: None,
         start_waiting: false,
         outcome_unknown: None,
-        whmcs: WhmcsWrites { activity: Some("JETPACK MODULE: stale".into()), ..WhmcsWrites::default() },
+        whmcs: WhmcsWrites {
+            activity: Some("JETPACK MODULE: stale".into()),
+            ..WhmcsWrites::default()
+        },
     };
     assert!(!env.store.finish(&held[0], &stale, false).await.unwrap());
     assert_eq!(env.job(sid).await.state, "done");
-    assert!(!env.store.renew_lease(&held[0], Duration::from_secs(60)).await.unwrap());
-    let stale_lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblactivitylog WHERE description = 'JETPACK MODULE: stale'")
-        .fetch_one(&env.db)
-        .await
-        .unwrap();
+    assert!(
+        !env.store
+            .renew_lease(&held[0], Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let stale_lines: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tblactivitylog WHERE description = 'JETPACK MODULE: stale'",
+    )
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
     assert_eq!(stale_lines, 0);
 }
 
@@ -93,8 +133,13 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
 async fn the_unique_index_allows_one_unfinished_job_per_service(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "u.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "u.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     let dup = sqlx::query(
         "INSERT INTO mod_jetpack_jobs (service_id, action, run_at, requested_by, created_at, updated_at)
          VALUES (?, 'provision', UTC_TIMESTAMP(6), 'cli', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
@@ -107,13 +152,19 @@ async fn the_unique_index_allows_one_unfinished_job_per_service(pool: MySqlPool)
         other => panic!("second unfinished job accepted: {other:?}"),
     }
     assert!(matches!(
-        env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap(),
+        env.store
+            .enqueue(sid, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap(),
         EnqueueOutcome::AlreadyPending(_)
     ));
     // Once finished, a new job for the service goes in.
     env.worker().run_once().await.unwrap();
     assert!(matches!(
-        env.store.enqueue(sid, Action::Terminate, RequestedBy::Module).await.unwrap(),
+        env.store
+            .enqueue(sid, Action::Terminate, RequestedBy::Module)
+            .await
+            .unwrap(),
         EnqueueOutcome::Queued(_)
     ));
 }
@@ -122,9 +173,18 @@ async fn the_unique_index_allows_one_unfinished_job_per_service(pool: MySqlPool)
 async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let queued = env.service(pid, "Active", "q.example", "admin", "premium").await;
-    env.store.enqueue(queued, Action::Provision, RequestedBy::Module).await.unwrap();
-    let out = env.store.enqueue(queued, Action::Terminate, RequestedBy::Module).await.unwrap();
+    let queued = env
+        .service(pid, "Active", "q.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(queued, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    let out = env
+        .store
+        .enqueue(queued, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
     assert!(matches!(out, EnqueueOutcome::Superseded { .. }), "{out:?}");
     let states: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = {queued} ORDER BY id"
@@ -132,16 +192,35 @@ async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(poo
     .fetch_all(&env.db)
     .await
     .unwrap();
-    assert_eq!(states, vec![("provision".into(), "cancelled".into()), ("terminate".into(), "queued".into())]);
+    assert_eq!(
+        states,
+        vec![
+            ("provision".into(), "cancelled".into()),
+            ("terminate".into(), "queued".into())
+        ]
+    );
 
     // A provision in flight: the terminate waits and runs right after it.
-    let running = env.service(pid, "Active", "r.example", "admin", "premium").await;
-    env.exec("UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR").await;
-    env.store.enqueue(running, Action::Provision, RequestedBy::Module).await.unwrap();
-    let held = env.store.claim("w", 1, Duration::from_secs(60)).await.unwrap();
+    let running = env
+        .service(pid, "Active", "r.example", "admin", "premium")
+        .await;
+    env.exec("UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR")
+        .await;
+    env.store
+        .enqueue(running, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    let held = env
+        .store
+        .claim("w", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(held[0].service_id, running);
     assert!(matches!(
-        env.store.enqueue(running, Action::Terminate, RequestedBy::Module).await.unwrap(),
+        env.store
+            .enqueue(running, Action::Terminate, RequestedBy::Module)
+            .await
+            .unwrap(),
         EnqueueOutcome::FollowUp(_)
     ));
     let done = Finish {
@@ -169,9 +248,18 @@ async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(poo
 async fn released_jobs_are_queued_again_without_using_an_attempt(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "rel.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
-    let held = env.store.claim("w", 5, Duration::from_secs(60)).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "rel.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    let held = env
+        .store
+        .claim("w", 5, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(env.job(sid).await.attempts, 1);
     assert!(env.store.release(&held[0]).await.unwrap());
     let job = env.job(sid).await;

@@ -9,7 +9,10 @@ use crate::helpers::Env;
 
 /// DATABASE_URL pointing at this test's database.
 pub async fn database_url(pool: &MySqlPool) -> String {
-    let db: String = sqlx::query_scalar("SELECT DATABASE()").fetch_one(pool).await.unwrap();
+    let db: String = sqlx::query_scalar("SELECT DATABASE()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
     let mut url = url::Url::parse(&base).unwrap();
     url.set_path(&db);
@@ -28,7 +31,9 @@ pub fn worker_command(database_url: &str, api_base: &str) -> Command {
 
 /// Runs the binary without blocking the test's runtime (the sandbox answers on it).
 pub async fn output(mut cmd: Command) -> std::process::Output {
-    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
 }
 
 /// The binary with `args`, run off the runtime thread.
@@ -39,7 +44,11 @@ async fn run(database_url: &str, api_base: &str, args: &[&str]) -> std::process:
 }
 
 fn text(out: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[test]
@@ -47,9 +56,21 @@ fn bad_settings_fail_at_start_with_exit_2_and_one_line() {
     let base = "http://127.0.0.1:9";
     let cases: [(&[&str], &str, &str); 4] = [
         (&["status"], "", "DATABASE_URL is required"),
-        (&["run", "--concurrency", "0"], "mysql://u:p@127.0.0.1/x", "concurrency"),
-        (&["run", "--poll-interval", "often"], "mysql://u:p@127.0.0.1/x", "poll-interval"),
-        (&["run"], "postgres://x", "DATABASE_URL must start with mysql://"),
+        (
+            &["run", "--concurrency", "0"],
+            "mysql://u:p@127.0.0.1/x",
+            "concurrency",
+        ),
+        (
+            &["run", "--poll-interval", "often"],
+            "mysql://u:p@127.0.0.1/x",
+            "poll-interval",
+        ),
+        (
+            &["run"],
+            "postgres://x",
+            "DATABASE_URL must start with mysql://",
+        ),
     ];
     for (args, url, expect) in cases {
         let out = worker_command(url, base).args(args).output().unwrap();
@@ -57,17 +78,34 @@ fn bad_settings_fail_at_start_with_exit_2_and_one_line() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expect), "{args:?}: {err}");
     }
-    let out = worker_command("mysql://u:p@127.0.0.1/x", "ftp://nope").arg("status").output().unwrap();
+    let out = worker_command("mysql://u:p@127.0.0.1/x", "ftp://nope")
+        .arg("status")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[sqlx::test(migrations = false)]
 async fn run_once_fails_when_the_tables_are_missing(pool: MySqlPool) {
-    let out = run(&database_url(&pool).await, "http://127.0.0.1:9", &["run", "--once"]).await;
+    let out = run(
+        &database_url(&pool).await,
+        "http://127.0.0.1:9",
+        &["run", "--once"],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).contains("run `jetpack-worker migrate`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("run `jetpack-worker migrate`"),
+        "{}",
+        text(&out)
+    );
 
-    let out = run(&database_url(&pool).await, "http://127.0.0.1:9", &["migrate"]).await;
+    let out = run(
+        &database_url(&pool).await,
+        "http://127.0.0.1:9",
+        &["migrate"],
+    )
+    .await;
     assert!(out.status.success(), "{}", text(&out));
     let tables: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'mod_jetpack_jobs'",
@@ -77,7 +115,12 @@ async fn run_once_fails_when_the_tables_are_missing(pool: MySqlPool) {
     .unwrap();
     assert_eq!(tables, 1);
     // Idempotent.
-    let again = run(&database_url(&pool).await, "http://127.0.0.1:9", &["migrate"]).await;
+    let again = run(
+        &database_url(&pool).await,
+        "http://127.0.0.1:9",
+        &["migrate"],
+    )
+    .await;
     assert!(again.status.success());
 }
 
@@ -87,8 +130,12 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
     let url = database_url(&env.db).await;
     let api = env.sandbox.base_url();
     let pid = env.product("").await;
-    let good = env.service(pid, "Active", "cli.example", "admin", "premium").await;
-    let bad = env.service(pid, "Active", "cli-bad.example", "nobody", "premium").await;
+    let good = env
+        .service(pid, "Active", "cli.example", "admin", "premium")
+        .await;
+    let bad = env
+        .service(pid, "Active", "cli-bad.example", "nobody", "premium")
+        .await;
 
     for sid in [good, bad] {
         let out = run(&url, &api, &["enqueue", &sid.to_string()]).await;
@@ -107,13 +154,27 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
     assert!(out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let counts = report["counts"].as_array().unwrap();
-    assert!(counts.iter().any(|c| c[0] == "done" && c[1] == 1), "{report}");
-    assert!(counts.iter().any(|c| c[0] == "failed" && c[1] == 1), "{report}");
-    assert!(report["recent_failures"][0]["last_error"].as_str().unwrap().contains("invalid_local_user"));
+    assert!(
+        counts.iter().any(|c| c[0] == "done" && c[1] == 1),
+        "{report}"
+    );
+    assert!(
+        counts.iter().any(|c| c[0] == "failed" && c[1] == 1),
+        "{report}"
+    );
+    assert!(
+        report["recent_failures"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_local_user")
+    );
 
     let out = run(&url, &api, &["status"]).await;
     let shown = text(&out);
-    assert!(shown.contains("failed       1") && shown.contains("invalid_local_user"), "{shown}");
+    assert!(
+        shown.contains("failed       1") && shown.contains("invalid_local_user"),
+        "{shown}"
+    );
 
     let out = run(&url, &api, &["requeue", "--all-failed"]).await;
     assert!(text(&out).contains("requeued 1 job(s)"), "{}", text(&out));

@@ -13,36 +13,64 @@ use crate::helpers::{Env, Layout};
 async fn friendly_names_and_values_cut_at_the_pipe(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env
-        .product_with("", "demo-client", "demo-secret", &[
-            "Site URL|Your WordPress address",
-            "Local User|WordPress user",
-            "Plan|Jetpack plan",
-            "jetpack_provisioning_details|Details",
-        ])
+        .product_with(
+            "",
+            "demo-client",
+            "demo-secret",
+            &[
+                "Site URL|Your WordPress address",
+                "Local User|WordPress user",
+                "Plan|Jetpack plan",
+                "jetpack_provisioning_details|Details",
+            ],
+        )
         .await;
-    let sid = env.service(pid, "Active", "pipe.example|comment", "admin|x", "PROFESSIONAL|Pro").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(
+            pid,
+            "Active",
+            "pipe.example|comment",
+            "admin|x",
+            "PROFESSIONAL|Pro",
+        )
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     env.worker().run_once().await.unwrap();
     assert_eq!(env.job(sid).await.state, "done");
-    assert_eq!(env.sandbox.state().plan("pipe.example").unwrap().slug, "professional");
+    assert_eq!(
+        env.sandbox.state().plan("pipe.example").unwrap().slug,
+        "professional"
+    );
 }
 
 #[sqlx::test]
 async fn details_go_to_this_service_only_and_the_lowest_duplicate_row(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let mine = env.service(pid, "Active", "mine.example", "admin", "premium").await;
-    let other = env.service(pid, "Active", "other.example", "admin", "premium").await;
-    let field: i32 = sqlx::query_scalar("SELECT id FROM tblcustomfields WHERE fieldname LIKE 'jetpack_provisioning_details%'")
-        .fetch_one(&env.db)
-        .await
-        .unwrap();
+    let mine = env
+        .service(pid, "Active", "mine.example", "admin", "premium")
+        .await;
+    let other = env
+        .service(pid, "Active", "other.example", "admin", "premium")
+        .await;
+    let field: i32 = sqlx::query_scalar(
+        "SELECT id FROM tblcustomfields WHERE fieldname LIKE 'jetpack_provisioning_details%'",
+    )
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
     env.exec(&format!(
         "INSERT INTO tblcustomfieldsvalues (fieldid, relid, value) VALUES
            ({field}, {mine}, 'first'), ({field}, {mine}, 'duplicate'), ({field}, {other}, 'keep me')"
     ))
     .await;
-    env.store.enqueue(mine, Action::Provision, RequestedBy::Module).await.unwrap();
+    env.store
+        .enqueue(mine, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     env.worker().run_once().await.unwrap();
 
     let values: Vec<(i32, String)> = sqlx::query_as(AssertSqlSafe(format!(
@@ -62,11 +90,21 @@ async fn details_go_to_this_service_only_and_the_lowest_duplicate_row(pool: MySq
 async fn a_missing_details_value_row_is_inserted_for_this_service(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "fresh.example", "admin", "premium").await;
+    let sid = env
+        .service(pid, "Active", "fresh.example", "admin", "premium")
+        .await;
     assert_eq!(env.details(sid).await, None);
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     env.worker().run_once().await.unwrap();
-    assert!(env.details(sid).await.unwrap().starts_with("URL to Activate Jetpack: "));
+    assert!(
+        env.details(sid)
+            .await
+            .unwrap()
+            .starts_with("URL to Activate Jetpack: ")
+    );
 }
 
 #[sqlx::test]
@@ -76,27 +114,43 @@ async fn whmcs_783_tables_work_without_the_8x_columns(pool: MySqlPool) {
     // 7.8.3 allows duplicate settings: the newest row wins.
     env.exec("INSERT INTO tblconfiguration (setting, value) VALUES ('ModuleDebugMode', ''), ('ModuleDebugMode', 'on')").await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Pending", "old.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Pending", "old.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     env.worker().run_once().await.unwrap();
     assert_eq!(env.job(sid).await.state, "done");
     assert_eq!(env.status(sid).await, "Active");
     assert_eq!(env.activity(sid).await.len(), 1);
-    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblmodulelog").fetch_one(&env.db).await.unwrap();
-    assert!(logged >= 2, "token and provision exchanges logged in debug mode, got {logged}");
+    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblmodulelog")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert!(
+        logged >= 2,
+        "token and provision exchanges logged in debug mode, got {logged}"
+    );
 }
 
 #[sqlx::test]
 async fn zero_dates_in_whmcs_rows_are_never_a_problem(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "zero.example", "admin", "premium").await;
+    let sid = env
+        .service(pid, "Active", "zero.example", "admin", "premium")
+        .await;
     env.exec(&format!(
         "UPDATE tblhosting SET nextduedate = '0000-00-00', lastupdate = '0000-00-00 00:00:00',
            overidesuspenduntil = '0000-00-00' WHERE id = {sid}"
     ))
     .await;
-    env.store.enqueue(sid, Action::Terminate, RequestedBy::Module).await.unwrap();
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
     env.worker().run_once().await.unwrap();
     assert_eq!(env.job(sid).await.state, "done");
     assert_eq!(env.status(sid).await, "Terminated");
@@ -106,16 +160,31 @@ async fn zero_dates_in_whmcs_rows_are_never_a_problem(pool: MySqlPool) {
 async fn four_byte_characters_are_stored_safely_in_utf8mb3_columns(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "emoji.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "emoji.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     env.sandbox.state().script(
         "emoji.example",
-        vec![ScriptedReply::Status { code: 400, body: r#"{"error":"bad_site","message":"Site 🚀 is broken"}"#.into(), retry_after: None }],
+        vec![ScriptedReply::Status {
+            code: 400,
+            body: r#"{"error":"bad_site","message":"Site 🚀 is broken"}"#.into(),
+            retry_after: None,
+        }],
     );
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
     assert_eq!(job.state, "failed");
-    assert!(job.last_error.as_deref().unwrap().contains("Site 🚀 is broken"), "the worker's own table keeps utf8mb4");
+    assert!(
+        job.last_error
+            .as_deref()
+            .unwrap()
+            .contains("Site 🚀 is broken"),
+        "the worker's own table keeps utf8mb4"
+    );
     let details = env.details(sid).await.unwrap();
     assert!(details.contains("Site \u{FFFD} is broken"), "{details}");
     assert!(env.activity(sid).await[0].contains('\u{FFFD}'));

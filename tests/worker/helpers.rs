@@ -35,7 +35,10 @@ pub struct Env {
 
 async fn exec_on(pool: &MySqlPool, sql: &str) -> u64 {
     let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("SET SESSION sql_mode = ''").execute(&mut *conn).await.unwrap();
+    sqlx::query("SET SESSION sql_mode = ''")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
     sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
         .execute(&mut *conn)
         .await
@@ -49,7 +52,10 @@ pub async fn load_whmcs(pool: &MySqlPool, layout: Layout) {
         Layout::V783 => include_str!("../fixtures/whmcs-7.8.3.sql"),
     };
     let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("SET SESSION sql_mode = ''").execute(&mut *conn).await.unwrap();
+    sqlx::query("SET SESSION sql_mode = ''")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
     for stmt in file.split(";\n") {
         let code: String = stmt
             .lines()
@@ -69,7 +75,11 @@ pub async fn load_whmcs(pool: &MySqlPool, layout: Layout) {
 /// A second pool on the same database, configured as production configures it.
 pub async fn worker_pool(pool: &MySqlPool, max: u32) -> MySqlPool {
     let options = (*pool.connect_options()).clone().timezone(None);
-    MySqlPoolOptions::new().max_connections(max).connect_with(options).await.unwrap()
+    MySqlPoolOptions::new()
+        .max_connections(max)
+        .connect_with(options)
+        .await
+        .unwrap()
 }
 
 pub fn fast_settings(concurrency: u32) -> WorkerSettings {
@@ -90,13 +100,23 @@ impl Env {
 
     pub async fn with(pool: MySqlPool, layout: Layout, config: SandboxConfig) -> Env {
         load_whmcs(&pool, layout).await;
-        let sandbox = Sandbox::start("127.0.0.1:0".parse().unwrap(), config).await.unwrap();
-        let store = Store::open(worker_pool(&pool, 6).await, None).await.unwrap();
-        Env { db: pool, sandbox, store }
+        let sandbox = Sandbox::start("127.0.0.1:0".parse().unwrap(), config)
+            .await
+            .unwrap();
+        let store = Store::open(worker_pool(&pool, 6).await, None)
+            .await
+            .unwrap();
+        Env {
+            db: pool,
+            sandbox,
+            store,
+        }
     }
 
     pub async fn store_with(&self, claim: ClaimPath) -> Store {
-        Store::open(worker_pool(&self.db, 6).await, Some(claim)).await.unwrap()
+        Store::open(worker_pool(&self.db, 6).await, Some(claim))
+            .await
+            .unwrap()
     }
 
     pub fn worker(&self) -> Worker {
@@ -106,7 +126,10 @@ impl Env {
     pub fn worker_with(&self, store: Store, settings: WorkerSettings) -> Worker {
         let api = JetpackClient::new(
             &self.sandbox.base_url(),
-            Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(5) },
+            Timeouts {
+                connect: Duration::from_secs(2),
+                request: Duration::from_secs(5),
+            },
         )
         .unwrap();
         let state = self.sandbox.state();
@@ -120,18 +143,32 @@ impl Env {
 
     /// A jetpack product with the four custom fields; returns its id.
     pub async fn product(&self, autosetup: &str) -> u32 {
-        self.product_with(autosetup, CLIENT_ID, SECRET, &[
-            "Site URL|Your WordPress site",
-            "Local User",
-            "Plan",
-            "jetpack_provisioning_details|Jetpack Provisioning Details",
-        ])
+        self.product_with(
+            autosetup,
+            CLIENT_ID,
+            SECRET,
+            &[
+                "Site URL|Your WordPress site",
+                "Local User",
+                "Plan",
+                "jetpack_provisioning_details|Jetpack Provisioning Details",
+            ],
+        )
         .await
     }
 
-    pub async fn product_with(&self, autosetup: &str, id: &str, secret: &str, fields: &[&str]) -> u32 {
+    pub async fn product_with(
+        &self,
+        autosetup: &str,
+        id: &str,
+        secret: &str,
+        fields: &[&str],
+    ) -> u32 {
         let mut conn = self.db.acquire().await.unwrap();
-        sqlx::query("SET SESSION sql_mode = ''").execute(&mut *conn).await.unwrap();
+        sqlx::query("SET SESSION sql_mode = ''")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
         let pid = sqlx::query(
             "INSERT INTO tblproducts (type, name, autosetup, servertype, configoption1, configoption2)
              VALUES ('other', 'Jetpack Premium', ?, 'jetpack', ?, ?)",
@@ -158,8 +195,16 @@ impl Env {
     }
 
     /// A service of `pid` with an order (status `order_status`) and the three customer values.
-    pub async fn service(&self, pid: u32, status: &str, site: &str, user: &str, plan: &str) -> ServiceId {
-        self.service_with_order(pid, status, "Active", 0, site, user, plan).await
+    pub async fn service(
+        &self,
+        pid: u32,
+        status: &str,
+        site: &str,
+        user: &str,
+        plan: &str,
+    ) -> ServiceId {
+        self.service_with_order(pid, status, "Active", 0, site, user, plan)
+            .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -174,7 +219,10 @@ impl Env {
         plan: &str,
     ) -> ServiceId {
         let mut conn = self.db.acquire().await.unwrap();
-        sqlx::query("SET SESSION sql_mode = ''").execute(&mut *conn).await.unwrap();
+        sqlx::query("SET SESSION sql_mode = ''")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
         let oid = sqlx::query("INSERT INTO tblorders (ordernum, userid, date, status, invoiceid) VALUES (1, 5, NOW(), ?, ?)")
             .bind(order_status)
             .bind(invoice)
@@ -241,7 +289,10 @@ impl Env {
                 assert_eq!(user, "System");
                 d
             })
-            .filter(|d| d.contains(&format!("Service ID: {sid} ")) || d.contains(&format!("service #{sid}:")))
+            .filter(|d| {
+                d.contains(&format!("Service ID: {sid} "))
+                    || d.contains(&format!("service #{sid}:"))
+            })
             .collect()
     }
 

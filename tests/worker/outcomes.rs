@@ -9,15 +9,24 @@ use sqlx::mysql::MySqlPool;
 use crate::helpers::{Env, key};
 
 fn reply(code: u16, body: &str) -> ScriptedReply {
-    ScriptedReply::Status { code, body: body.to_owned(), retry_after: None }
+    ScriptedReply::Status {
+        code,
+        body: body.to_owned(),
+        retry_after: None,
+    }
 }
 
 #[sqlx::test]
 async fn provisioned_with_next_url_is_done_active_and_logged(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "https://Shop.example/", "admin", "Premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "https://Shop.example/", "admin", "Premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
 
     let summary = env.worker().run_once().await.unwrap();
 
@@ -26,14 +35,23 @@ async fn provisioned_with_next_url_is_done_active_and_logged(pool: MySqlPool) {
     assert_eq!(job.state, "done");
     assert_eq!(job.attempts, 1);
     let details = env.details(sid).await.unwrap();
-    assert!(details.starts_with("URL to Activate Jetpack: https://jetpack.wordpress.com/"), "{details}");
+    assert!(
+        details.starts_with("URL to Activate Jetpack: https://jetpack.wordpress.com/"),
+        "{details}"
+    );
     assert_eq!(env.status(sid).await, "Active");
     let activity = env.activity(sid).await;
     assert_eq!(activity.len(), 1, "{activity:?}");
-    assert!(activity[0].starts_with("JETPACK MODULE") && activity[0].contains("premium plan provisioned for shop.example"));
+    assert!(
+        activity[0].starts_with("JETPACK MODULE")
+            && activity[0].contains("premium plan provisioned for shop.example")
+    );
     let calls = env.sandbox.state().calls("shop.example");
     assert_eq!((calls.provision, calls.provision_ok), (1, 1));
-    assert_eq!(env.sandbox.state().plan("shop.example").unwrap().slug, "premium");
+    assert_eq!(
+        env.sandbox.state().plan("shop.example").unwrap().slug,
+        "premium"
+    );
 }
 
 #[sqlx::test]
@@ -42,15 +60,29 @@ async fn empty_next_url_waits_on_dns_without_using_attempts_or_api_calls(pool: M
     let state = env.sandbox.state();
     state.set_resolvable("new-domain.example", false);
     let pid = env.product("").await;
-    let sid = env.service(pid, "Pending", "new-domain.example", "admin", "personal").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Cli).await.unwrap();
+    let sid = env
+        .service(pid, "Pending", "new-domain.example", "admin", "personal")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Cli)
+        .await
+        .unwrap();
     let worker = env.worker();
 
     worker.run_once().await.unwrap();
     let job = env.job(sid).await;
     assert_eq!(job.state, "waiting_dns");
-    assert!(job.due_in >= 250, "first re-check about 5 min later, got {}", job.due_in);
-    assert!(env.details(sid).await.unwrap().contains("new-domain.example did not resolve"));
+    assert!(
+        job.due_in >= 250,
+        "first re-check about 5 min later, got {}",
+        job.due_in
+    );
+    assert!(
+        env.details(sid)
+            .await
+            .unwrap()
+            .contains("new-domain.example did not resolve")
+    );
     assert_eq!(env.status(sid).await, "Active");
     assert_eq!(env.activity(sid).await.len(), 1);
 
@@ -60,7 +92,10 @@ async fn empty_next_url_waits_on_dns_without_using_attempts_or_api_calls(pool: M
         worker.run_once().await.unwrap();
     }
     let job = env.job(sid).await;
-    assert_eq!((job.state.as_str(), job.attempts, job.dns_checks), ("waiting_dns", 1, 3));
+    assert_eq!(
+        (job.state.as_str(), job.attempts, job.dns_checks),
+        ("waiting_dns", 1, 3)
+    );
     assert_eq!(state.calls("new-domain.example").provision, 1);
     assert_eq!(env.activity(sid).await.len(), 1);
 
@@ -70,7 +105,12 @@ async fn empty_next_url_waits_on_dns_without_using_attempts_or_api_calls(pool: M
     worker.run_once().await.unwrap();
     let job = env.job(sid).await;
     assert_eq!((job.state.as_str(), job.attempts), ("done", 1));
-    assert!(env.details(sid).await.unwrap().starts_with("URL to Activate Jetpack: "));
+    assert!(
+        env.details(sid)
+            .await
+            .unwrap()
+            .starts_with("URL to Activate Jetpack: ")
+    );
     assert_eq!(state.calls("new-domain.example").provision, 2);
 }
 
@@ -79,8 +119,13 @@ async fn waiting_plan_fails_clearly_when_the_14_day_window_ends(pool: MySqlPool)
     let env = Env::new(pool).await;
     env.sandbox.state().set_resolvable("late.example", false);
     let pid = env.product("").await;
-    let sid = env.service(pid, "Pending", "late.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Cli).await.unwrap();
+    let sid = env
+        .service(pid, "Pending", "late.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Cli)
+        .await
+        .unwrap();
     let worker = env.worker();
     worker.run_once().await.unwrap();
     env.exec("UPDATE mod_jetpack_jobs SET waiting_since = UTC_TIMESTAMP(6) - INTERVAL 15 DAY, run_at = UTC_TIMESTAMP(6)")
@@ -90,7 +135,11 @@ async fn waiting_plan_fails_clearly_when_the_14_day_window_ends(pool: MySqlPool)
 
     let job = env.job(sid).await;
     assert_eq!(job.state, "failed");
-    assert!(job.last_error.unwrap().contains("still did not resolve after 14 days"));
+    assert!(
+        job.last_error
+            .unwrap()
+            .contains("still did not resolve after 14 days")
+    );
     let queue = env.module_queue().await;
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].1, "CreateAccount");
@@ -101,28 +150,51 @@ async fn waiting_plan_fails_clearly_when_the_14_day_window_ends(pool: MySqlPool)
 async fn transient_errors_back_off_then_fail_after_the_budget(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "flaky.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "flaky.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     let state = env.sandbox.state();
-    state.script("flaky.example", vec![reply(503, ""), reply(500, r#"{"error":"oops","message":"try later"}"#)]);
+    state.script(
+        "flaky.example",
+        vec![
+            reply(503, ""),
+            reply(500, r#"{"error":"oops","message":"try later"}"#),
+        ],
+    );
     let worker = env.worker();
 
     worker.run_once().await.unwrap();
     let job = env.job(sid).await;
     assert_eq!((job.state.as_str(), job.attempts), ("queued", 1));
-    assert!((20..=40).contains(&job.due_in), "about 30 s ± jitter, got {}", job.due_in);
+    assert!(
+        (20..=40).contains(&job.due_in),
+        "about 30 s ± jitter, got {}",
+        job.due_in
+    );
     assert!(job.last_error.unwrap().contains("HTTP 503"));
-    assert_eq!(env.details(sid).await.unwrap_or_default(), "", "details unchanged until it fails");
+    assert_eq!(
+        env.details(sid).await.unwrap_or_default(),
+        "",
+        "details unchanged until it fails"
+    );
     assert_eq!(env.status(sid).await, "Active");
     assert!(env.activity(sid).await.is_empty());
 
-    env.exec("UPDATE mod_jetpack_jobs SET max_attempts = 2").await;
+    env.exec("UPDATE mod_jetpack_jobs SET max_attempts = 2")
+        .await;
     env.make_due().await;
     worker.run_once().await.unwrap();
     let job = env.job(sid).await;
     assert_eq!((job.state.as_str(), job.attempts), ("failed", 2));
     let error = job.last_error.unwrap();
-    assert!(error.contains("after 2 attempts") && error.contains("HTTP 500"), "{error}");
+    assert!(
+        error.contains("after 2 attempts") && error.contains("HTTP 500"),
+        "{error}"
+    );
     assert_eq!(env.details(sid).await.unwrap(), error);
     assert_eq!(env.activity(sid).await, vec![error.clone()]);
     assert_eq!(env.module_queue().await[0].2, error);
@@ -133,11 +205,20 @@ async fn transient_errors_back_off_then_fail_after_the_budget(pool: MySqlPool) {
 async fn retry_after_is_honoured(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "busy.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "busy.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     env.sandbox.state().script(
         "busy.example",
-        vec![ScriptedReply::Status { code: 429, body: "{}".into(), retry_after: Some("900".into()) }],
+        vec![ScriptedReply::Status {
+            code: 429,
+            body: "{}".into(),
+            retry_after: Some("900".into()),
+        }],
     );
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
@@ -146,11 +227,18 @@ async fn retry_after_is_honoured(pool: MySqlPool) {
 }
 
 #[sqlx::test]
-async fn permanent_error_fails_at_once_then_a_retry_provisions_and_resolves_the_queue(pool: MySqlPool) {
+async fn permanent_error_fails_at_once_then_a_retry_provisions_and_resolves_the_queue(
+    pool: MySqlPool,
+) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "blog.example", "nobody", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "blog.example", "nobody", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     let worker = env.worker();
 
     worker.run_once().await.unwrap();
@@ -158,11 +246,21 @@ async fn permanent_error_fails_at_once_then_a_retry_provisions_and_resolves_the_
     assert_eq!((job.state.as_str(), job.attempts), ("failed", 1));
     let error = job.last_error.unwrap();
     assert!(error.starts_with("JETPACK MODULE: service #"), "{error}");
-    assert!(error.contains("invalid_local_user: User nobody does not exist"), "{error}");
+    assert!(
+        error.contains("invalid_local_user: User nobody does not exist"),
+        "{error}"
+    );
     assert_eq!(env.details(sid).await.unwrap(), error);
-    assert_eq!(env.status(sid).await, "Pending", "a failed Create leaves the service Pending");
+    assert_eq!(
+        env.status(sid).await,
+        "Pending",
+        "a failed Create leaves the service Pending"
+    );
     let queue = env.module_queue().await;
-    assert_eq!(queue, vec![(sid.0, "CreateAccount".to_owned(), error.clone(), 0, 0)]);
+    assert_eq!(
+        queue,
+        vec![(sid.0, "CreateAccount".to_owned(), error.clone(), 0, 0)]
+    );
 
     // The admin fixes the Local User and clicks Retry (requeue).
     env.exec(&format!(
@@ -174,15 +272,24 @@ async fn permanent_error_fails_at_once_then_a_retry_provisions_and_resolves_the_
     worker.run_once().await.unwrap();
     assert_eq!(env.job(sid).await.state, "done");
     assert_eq!(env.status(sid).await, "Active");
-    assert_eq!(env.module_queue().await[0].4, 1, "the Module Queue entry is resolved");
+    assert_eq!(
+        env.module_queue().await[0].4,
+        1,
+        "the Module Queue entry is resolved"
+    );
 }
 
 #[sqlx::test]
 async fn api_errors_in_the_error_message_shape_are_reported(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "down.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "down.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     env.sandbox.state().script(
         "down.example",
         vec![reply(400, r#"{"error":"plan_downgrade_disallowed","message":"Can not automatically downgrade plans."}"#)],
@@ -190,20 +297,38 @@ async fn api_errors_in_the_error_message_shape_are_reported(pool: MySqlPool) {
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
     assert_eq!(job.state, "failed");
-    assert!(job.last_error.unwrap().contains("plan_downgrade_disallowed: Can not automatically downgrade plans."));
+    assert!(
+        job.last_error
+            .unwrap()
+            .contains("plan_downgrade_disallowed: Can not automatically downgrade plans.")
+    );
 }
 
 #[sqlx::test]
 async fn terminate_cancels_the_plan_and_terminates_the_service(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "http://shop.example/blog/", "admin", "premium").await;
+    let sid = env
+        .service(
+            pid,
+            "Active",
+            "http://shop.example/blog/",
+            "admin",
+            "premium",
+        )
+        .await;
     let worker = env.worker();
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     worker.run_once().await.unwrap();
     assert!(env.sandbox.state().plan("shop.example/blog").is_some());
 
-    env.store.enqueue(sid, Action::Terminate, RequestedBy::Module).await.unwrap();
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
     worker.run_once().await.unwrap();
 
     assert_eq!(env.job(sid).await.state, "done");
@@ -215,8 +340,17 @@ async fn terminate_cancels_the_plan_and_terminates_the_service(pool: MySqlPool) 
     .await
     .unwrap();
     assert_eq!(date, "1", "termination_date set to today");
-    assert_eq!(env.details(sid).await.unwrap(), "The Jetpack plan for shop.example/blog was cancelled.");
-    assert!(env.activity(sid).await.last().unwrap().contains("plan cancelled for shop.example/blog"));
+    assert_eq!(
+        env.details(sid).await.unwrap(),
+        "The Jetpack plan for shop.example/blog was cancelled."
+    );
+    assert!(
+        env.activity(sid)
+            .await
+            .last()
+            .unwrap()
+            .contains("plan cancelled for shop.example/blog")
+    );
     let calls = env.sandbox.state().calls(&key("shop.example/blog"));
     assert_eq!((calls.cancel, calls.cancel_ok), (1, 1));
     assert!(env.sandbox.state().plan("shop.example/blog").is_none());
@@ -226,17 +360,32 @@ async fn terminate_cancels_the_plan_and_terminates_the_service(pool: MySqlPool) 
 async fn terminate_with_nothing_left_to_cancel_is_done(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "gone.example", "admin", "premium").await;
-    env.exec(&format!("UPDATE tblhosting SET termination_date = '2026-01-02' WHERE id = {sid}")).await;
-    env.store.enqueue(sid, Action::Terminate, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "gone.example", "admin", "premium")
+        .await;
+    env.exec(&format!(
+        "UPDATE tblhosting SET termination_date = '2026-01-02' WHERE id = {sid}"
+    ))
+    .await;
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
     env.worker().run_once().await.unwrap();
     assert_eq!(env.job(sid).await.state, "done");
     assert_eq!(env.status(sid).await, "Terminated");
-    assert!(env.details(sid).await.unwrap().contains("No Jetpack plan was left to cancel"));
-    let date: String = sqlx::query_scalar(AssertSqlSafe(format!("SELECT CAST(termination_date AS CHAR) FROM tblhosting WHERE id = {sid}")))
-        .fetch_one(&env.db)
-        .await
-        .unwrap();
+    assert!(
+        env.details(sid)
+            .await
+            .unwrap()
+            .contains("No Jetpack plan was left to cancel")
+    );
+    let date: String = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT CAST(termination_date AS CHAR) FROM tblhosting WHERE id = {sid}"
+    )))
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
     assert_eq!(date, "2026-01-02", "an existing termination date is kept");
 }
 
@@ -244,8 +393,13 @@ async fn terminate_with_nothing_left_to_cancel_is_done(pool: MySqlPool) {
 async fn terminate_refused_by_the_api_fails_and_leaves_the_status(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "unknown.invalid", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Terminate, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "unknown.invalid", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
     assert_eq!(job.state, "failed");
@@ -260,55 +414,134 @@ async fn bad_input_fails_at_once_without_any_api_call(pool: MySqlPool) {
     let pid = env.product("").await;
     let cases = [
         ("", "admin", "premium", "Site URL '' is empty"),
-        ("javascript:alert(1)", "admin", "premium", "is not a web address"),
+        (
+            "javascript:alert(1)",
+            "admin",
+            "premium",
+            "is not a web address",
+        ),
         ("site.example", " ", "premium", "Local User is empty"),
-        ("site.example", "admin", "Gold", "'Gold' is not an allowed plan"),
+        (
+            "site.example",
+            "admin",
+            "Gold",
+            "'Gold' is not an allowed plan",
+        ),
     ];
     let mut sids = Vec::new();
     for (site, user, plan, _) in cases {
         let sid = env.service(pid, "Active", site, user, plan).await;
-        env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+        env.store
+            .enqueue(sid, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap();
         sids.push(sid);
     }
-    let nocreds = env.product_with("", "demo-client", "", &["Site URL", "Local User", "Plan", "jetpack_provisioning_details"]).await;
-    let sid = env.service(nocreds, "Active", "ok.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let nocreds = env
+        .product_with(
+            "",
+            "demo-client",
+            "",
+            &[
+                "Site URL",
+                "Local User",
+                "Plan",
+                "jetpack_provisioning_details",
+            ],
+        )
+        .await;
+    let sid = env
+        .service(nocreds, "Active", "ok.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     sids.push(sid);
-    let misnamed = env.product_with("", "demo-client", "demo-secret", &["Site url", "Local User", "Plan", "jetpack_provisioning_details"]).await;
-    let sid = env.service(misnamed, "Active", "ok.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let misnamed = env
+        .product_with(
+            "",
+            "demo-client",
+            "demo-secret",
+            &[
+                "Site url",
+                "Local User",
+                "Plan",
+                "jetpack_provisioning_details",
+            ],
+        )
+        .await;
+    let sid = env
+        .service(misnamed, "Active", "ok.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     sids.push(sid);
-    let expects = cases
-        .iter()
-        .map(|c| c.3)
-        .chain(["credentials for provisioning are not complete", "no custom field named 'Site URL'"]);
+    let expects = cases.iter().map(|c| c.3).chain([
+        "credentials for provisioning are not complete",
+        "no custom field named 'Site URL'",
+    ]);
 
     env.worker().run_once().await.unwrap();
 
     for (sid, expect) in sids.into_iter().zip(expects) {
         let job = env.job(sid).await;
-        assert_eq!((job.state.as_str(), job.attempts), ("failed", 1), "{expect}");
+        assert_eq!(
+            (job.state.as_str(), job.attempts),
+            ("failed", 1),
+            "{expect}"
+        );
         let error = job.last_error.unwrap();
-        assert!(error.starts_with(&format!("JETPACK MODULE: service #{sid}: ")) && error.contains(expect), "{error}");
+        assert!(
+            error.starts_with(&format!("JETPACK MODULE: service #{sid}: "))
+                && error.contains(expect),
+            "{error}"
+        );
         assert_eq!(env.details(sid).await.as_deref(), Some(error.as_str()));
         assert_eq!(env.activity(sid).await, vec![error.clone()]);
         assert_eq!(env.status(sid).await, "Pending");
     }
-    assert_eq!(env.sandbox.state().token_calls(), 0, "no API call for input that can't be valid");
+    assert_eq!(
+        env.sandbox.state().token_calls(),
+        0,
+        "no API call for input that can't be valid"
+    );
     assert!(env.sandbox.state().all_calls().is_empty());
 }
 
 #[sqlx::test]
 async fn bad_credentials_fail_with_a_clear_reason(pool: MySqlPool) {
     let env = Env::new(pool).await;
-    let pid = env.product_with("", "demo-client", "wrong-secret", &["Site URL", "Local User", "Plan", "jetpack_provisioning_details"]).await;
-    let sid = env.service(pid, "Active", "a.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let pid = env
+        .product_with(
+            "",
+            "demo-client",
+            "wrong-secret",
+            &[
+                "Site URL",
+                "Local User",
+                "Plan",
+                "jetpack_provisioning_details",
+            ],
+        )
+        .await;
+    let sid = env
+        .service(pid, "Active", "a.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
     assert_eq!(job.state, "failed");
     let error = job.last_error.unwrap();
-    assert!(error.contains("refused the client id/secret") && error.contains("Module Settings"), "{error}");
+    assert!(
+        error.contains("refused the client id/secret") && error.contains("Module Settings"),
+        "{error}"
+    );
     assert!(!error.contains("wrong-secret"));
 }
 
@@ -318,27 +551,52 @@ async fn one_token_is_shared_and_refreshed_once_when_refused(pool: MySqlPool) {
     let pid = env.product("").await;
     let worker = env.worker_with(env.store.clone(), crate::helpers::fast_settings(6));
     for i in 0..6 {
-        let sid = env.service(pid, "Active", &format!("s{i}.example"), "admin", "premium").await;
-        env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+        let sid = env
+            .service(pid, "Active", &format!("s{i}.example"), "admin", "premium")
+            .await;
+        env.store
+            .enqueue(sid, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap();
     }
     worker.run_once().await.unwrap();
-    assert_eq!(env.sandbox.state().token_calls(), 1, "concurrent jobs share one token fetch");
+    assert_eq!(
+        env.sandbox.state().token_calls(),
+        1,
+        "concurrent jobs share one token fetch"
+    );
 
     env.sandbox.state().revoke_tokens();
-    let sid = env.service(pid, "Active", "after-revoke.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "after-revoke.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     worker.run_once().await.unwrap();
     assert_eq!(env.job(sid).await.state, "done");
     assert_eq!(env.sandbox.state().token_calls(), 2);
-    assert_eq!(env.sandbox.state().calls("after-revoke.example").provision, 2, "refused once, then retried");
+    assert_eq!(
+        env.sandbox.state().calls("after-revoke.example").provision,
+        2,
+        "refused once, then retried"
+    );
 }
 
 #[sqlx::test]
-async fn a_lost_answer_is_checked_with_the_status_endpoint_before_provisioning_again(pool: MySqlPool) {
+async fn a_lost_answer_is_checked_with_the_status_endpoint_before_provisioning_again(
+    pool: MySqlPool,
+) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "lost.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "lost.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
     let state = env.sandbox.state();
     state.script("lost.example", vec![ScriptedReply::ActThenReset]);
     let worker = env.worker();
@@ -352,5 +610,10 @@ async fn a_lost_answer_is_checked_with_the_status_endpoint_before_provisioning_a
     assert_eq!(job.state, "done");
     let calls = state.calls("lost.example");
     assert_eq!((calls.provision_ok, calls.status), (1, 1), "{calls:?}");
-    assert!(env.details(sid).await.unwrap().contains("plan is provisioned for lost.example"));
+    assert!(
+        env.details(sid)
+            .await
+            .unwrap()
+            .contains("plan is provisioned for lost.example")
+    );
 }
