@@ -151,7 +151,7 @@ struct Found<'a> {
 pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, BadInput> {
     let sid = service.service_id;
     let bad = |message: String, details: Option<DetailsField>| BadInput {
-        message: format!("JETPACK MODULE: service #{sid}: {message}"),
+        message: format!("JETPACK MODULE: Service ID: {sid} - {message}"),
         details,
         client_id: service.client_id,
     };
@@ -394,7 +394,7 @@ mod tests {
             mutate(&mut s, &mut f);
             let err = read_order(&s, &f).unwrap_err();
             assert!(
-                err.message.starts_with("JETPACK MODULE: service #7: "),
+                err.message.starts_with("JETPACK MODULE: Service ID: 7 - "),
                 "{}",
                 err.message
             );

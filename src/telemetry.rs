@@ -2,6 +2,8 @@
 //! filtered by `RUST_LOG` (default `info`). Secrets never reach a log line: nothing logs
 //! credentials or tokens, and HTTP client internals are kept at `warn`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
@@ -15,8 +17,10 @@ pub fn init(format: LogFormat) {
         .add_directive(quiet("reqwest"))
         .add_directive(quiet("rustls"))
         .add_directive(quiet("h2"));
+    // Colours only on a terminal: journald and files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(std::io::stdout);
     let _ = match format {
         LogFormat::Text => builder.with_target(false).try_init(),

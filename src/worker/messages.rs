@@ -70,13 +70,13 @@ pub fn activity_terminated(sid: ServiceId, site: &SiteUrl, nothing_left: bool) -
 
 /// The failure text for a job (details, job row, Module Queue); the activity line is the same.
 pub fn failure(sid: ServiceId, what: &str, reason: &str) -> String {
-    format!("JETPACK MODULE: service #{sid}: could not {what}: {reason}")
+    format!("JETPACK MODULE: Service ID: {sid} - could not {what}: {reason}")
 }
 
 /// Failure after the attempt budget ran out.
 pub fn gave_up(sid: ServiceId, what: &str, attempts: u32, reason: &str) -> String {
     format!(
-        "JETPACK MODULE: service #{sid}: could not {what} after {attempts} attempts; the last \
+        "JETPACK MODULE: Service ID: {sid} - could not {what} after {attempts} attempts; the last \
          error was: {reason}. Use Retry in Utilities → Module Queue (or `jetpack-worker requeue \
          {sid}`) once the partner API is reachable"
     )
@@ -85,7 +85,7 @@ pub fn gave_up(sid: ServiceId, what: &str, attempts: u32, reason: &str) -> Strin
 /// Failure when the 14-day pending window ended without the domain resolving.
 pub fn dns_window_ended(sid: ServiceId, site: &SiteUrl) -> String {
     format!(
-        "JETPACK MODULE: service #{sid}: {site} still did not resolve after 14 days, so the \
+        "JETPACK MODULE: Service ID: {sid} - {site} still did not resolve after 14 days, so the \
          pending Jetpack plan expired; fix the domain's DNS, then use Retry in Utilities → Module \
          Queue to provision again"
     )

@@ -31,7 +31,7 @@ impl Worker {
     pub(super) async fn attempt(&self, job: &ClaimedJob) -> Result<Finish, StoreError> {
         let Some(service) = self.store.load_service(job.service_id).await? else {
             let message = format!(
-                "JETPACK MODULE: service #{}: it does not exist in tblhosting; nothing to do",
+                "JETPACK MODULE: Service ID: {} - it does not exist in tblhosting; nothing to do",
                 job.service_id
             );
             return Ok(failed(job, message, None, 0, Vec::new()));

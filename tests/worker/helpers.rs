@@ -289,10 +289,7 @@ impl Env {
                 assert_eq!(user, "System");
                 d
             })
-            .filter(|d| {
-                d.contains(&format!("Service ID: {sid} "))
-                    || d.contains(&format!("service #{sid}:"))
-            })
+            .filter(|d| d.contains(&format!("Service ID: {sid} ")))
             .collect()
     }
 

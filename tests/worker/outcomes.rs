@@ -245,7 +245,10 @@ async fn permanent_error_fails_at_once_then_a_retry_provisions_and_resolves_the_
     let job = env.job(sid).await;
     assert_eq!((job.state.as_str(), job.attempts), ("failed", 1));
     let error = job.last_error.unwrap();
-    assert!(error.starts_with("JETPACK MODULE: service #"), "{error}");
+    assert!(
+        error.starts_with(&format!("JETPACK MODULE: Service ID: {sid} - ")),
+        "{error}"
+    );
     assert!(
         error.contains("invalid_local_user: User nobody does not exist"),
         "{error}"
@@ -495,7 +498,7 @@ async fn bad_input_fails_at_once_without_any_api_call(pool: MySqlPool) {
         );
         let error = job.last_error.unwrap();
         assert!(
-            error.starts_with(&format!("JETPACK MODULE: service #{sid}: "))
+            error.starts_with(&format!("JETPACK MODULE: Service ID: {sid} - "))
                 && error.contains(expect),
             "{error}"
         );
