@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS mod_jetpack_jobs (
     state            VARCHAR(16)     NOT NULL DEFAULT 'queued'
         COMMENT 'queued | running | waiting_dns | done | failed | cancelled',
     attempts         INT UNSIGNED    NOT NULL DEFAULT 0 COMMENT 'API attempts used (DNS re-checks excluded)',
-    max_attempts     INT UNSIGNED    NOT NULL DEFAULT 8,
+    max_attempts     INT UNSIGNED    NULL COMMENT 'attempt budget; NULL = the worker''s JETPACK_MAX_ATTEMPTS',
     dns_checks       INT UNSIGNED    NOT NULL DEFAULT 0 COMMENT 're-checks of a plan waiting on DNS',
     run_at           DATETIME(6)     NOT NULL COMMENT 'due time; while running, the lease expiry',
     lease_owner      VARCHAR(128)    NULL,

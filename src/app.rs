@@ -11,6 +11,7 @@ use crate::cli::{ClaimSetting, Cli, Command};
 use crate::dns::SystemResolver;
 use crate::domain::{RequestedBy, ServiceId};
 use crate::jetpack::{JetpackClient, Timeouts};
+use crate::retry::RetryPolicy;
 use crate::store::{ClaimPath, EnqueueOutcome, StatusReport, Store};
 use crate::worker::{Worker, WorkerSettings};
 
@@ -128,6 +129,11 @@ fn build_worker(cli: &Cli, store: Store) -> anyhow::Result<Worker> {
         lease: cli.lease,
         drain_timeout: cli.drain_timeout,
         adopt: cli.adopt,
+        retry: RetryPolicy {
+            base: cli.retry_base,
+            max_attempts: cli.max_attempts,
+            ..RetryPolicy::DEFAULT
+        },
         ..WorkerSettings::default()
     };
     Ok(Worker::new(

@@ -61,6 +61,13 @@ pub struct Cli {
     /// Finished jobs older than this are pruned.
     #[arg(long, env = "JETPACK_RETENTION", global = true, default_value = "90d", value_parser = parse_duration)]
     pub retention: Duration,
+    /// Delay after the first transient failure; doubles per attempt up to 1h (±20% jitter).
+    #[arg(long, env = "JETPACK_RETRY_BASE", global = true, default_value = "30s", value_parser = parse_duration)]
+    pub retry_base: Duration,
+    /// Attempts a job gets before it fails (2-100); a requeue gives a fresh budget.
+    #[arg(long, env = "JETPACK_MAX_ATTEMPTS", global = true, default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(2..=100))]
+    pub max_attempts: u32,
     /// Partner API request timeout (provision calls back into the customer's site).
     #[arg(long, env = "JETPACK_API_TIMEOUT", global = true, default_value = "120s", value_parser = parse_duration)]
     pub api_timeout: Duration,

@@ -20,8 +20,8 @@ pub struct ClaimedJob {
     pub action: Action,
     /// Attempts used, including this one (DNS re-checks excluded).
     pub attempts: u32,
-    /// The attempt budget.
-    pub max_attempts: u32,
+    /// The job's own attempt budget; None = the worker's setting.
+    pub max_attempts: Option<u32>,
     /// DNS re-checks so far, including this one when `waiting` is set.
     pub dns_checks: u32,
     /// How long the plan has waited on DNS, when it is waiting.

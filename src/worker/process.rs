@@ -50,10 +50,11 @@ impl Worker {
                 return Ok(failed(job, message, details, client_id, Vec::new()));
             }
         };
-        if job.attempts > job.max_attempts {
+        let budget = job.max_attempts.unwrap_or(self.settings.retry.max_attempts);
+        if job.attempts > budget {
             let reason = "the last attempt was interrupted (the worker stopped or crashed)";
             let message =
-                messages::gave_up(job.service_id, verb(job.action), job.max_attempts, reason);
+                messages::gave_up(job.service_id, verb(job.action), budget, reason);
             return Ok(failed(
                 job,
                 message,
@@ -257,7 +258,7 @@ impl Worker {
                     return f;
                 }
                 let policy = RetryPolicy {
-                    max_attempts: job.max_attempts,
+                    max_attempts: job.max_attempts.unwrap_or(self.settings.retry.max_attempts),
                     ..self.settings.retry.clone()
                 };
                 match policy.after_transient(job.attempts, retry_after, fastrand::f64()) {
