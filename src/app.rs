@@ -1,18 +1,24 @@
 //! The commands behind the binary: connect, check the tables, and run `migrate`, `run`,
-//! `enqueue`, `requeue` or `status`. `main.rs` only parses, sets up logging and calls [`run`].
+//! `enqueue`, `requeue` or `status`; `check` is handed to `doctor`. `main.rs` only parses,
+//! sets up logging and calls [`run`].
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
+use backon::{ExponentialBuilder, Retryable};
+use sqlx::mysql::MySqlPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ClaimSetting, Cli, Command};
 use crate::dns::SystemResolver;
 use crate::domain::{RequestedBy, ServiceId};
 use crate::jetpack::{JetpackClient, Timeouts};
+use crate::ops;
 use crate::retry::RetryPolicy;
-use crate::store::{ClaimPath, EnqueueOutcome, StatusReport, Store};
+use crate::store::{ClaimPath, EnqueueOutcome, StatusReport, Store, StoreError};
 use crate::worker::{Worker, WorkerSettings};
 
 /// A setting that is wrong before anything runs (exit 2).
@@ -38,9 +44,14 @@ pub fn validate(cli: &Cli) -> Result<(), ConfigError> {
 
 /// Runs the command; the error (if any) is printed once by `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Check { online } = cli.command {
+        // The doctor reports an unreachable database as a problem, so it connects by itself.
+        return crate::doctor::command(&cli, online).await;
+    }
     let url = cli.database_url.clone().unwrap_or_default();
     let max_connections = (cli.concurrency / 2).clamp(2, 16) + 2;
-    let pool = Store::connect(&url, max_connections)
+    let service = matches!(cli.command, Command::Run { once: false });
+    let pool = connect(&url, max_connections, service)
         .await
         .context("connecting to the WHMCS database (DATABASE_URL)")?;
     if let Command::Migrate = cli.command {
@@ -58,7 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("reading the server")?;
     store.ensure_migrated().await?;
     match cli.command {
-        Command::Migrate => Ok(ExitCode::SUCCESS),
+        Command::Migrate | Command::Check { .. } => Ok(ExitCode::SUCCESS),
         Command::Run { once } => {
             let worker = build_worker(&cli, store)?;
             if once {
@@ -69,8 +80,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "run --once finished"
                 );
             } else {
+                if let Some(addr) = cli.metrics_addr {
+                    ops::metrics::serve(addr).await?;
+                }
                 let shutdown = CancellationToken::new();
                 tokio::spawn(stop_on_signal(shutdown.clone()));
+                ops::systemd::ready("ready: polling for jobs");
+                tokio::spawn(ops::systemd::heartbeat(
+                    worker.store().clone(),
+                    worker.clone(),
+                    shutdown.clone(),
+                ));
                 worker.run(shutdown).await?;
             }
             Ok(ExitCode::SUCCESS)
@@ -115,6 +135,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Connects; the service (`run`) keeps trying for about two minutes so a database that is
+/// restarting at boot delays the start instead of failing it.
+async fn connect(url: &str, max_connections: u32, patient: bool) -> anyhow::Result<MySqlPool> {
+    let attempts = if patient { 12 } else { 0 };
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(15))
+        .with_max_times(attempts)
+        .with_jitter();
+    let pool = (|| Store::connect(url, max_connections))
+        .retry(policy)
+        .when(|e| {
+            matches!(
+                e,
+                StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+            )
+        })
+        .notify(
+            |e, wait| tracing::warn!(error = %e, retry_in = ?wait, "database not reachable yet"),
+        )
+        .await?;
+    Ok(pool)
+}
+
 fn build_worker(cli: &Cli, store: Store) -> anyhow::Result<Worker> {
     let api = JetpackClient::new(
         &cli.api_base,
@@ -129,6 +173,7 @@ fn build_worker(cli: &Cli, store: Store) -> anyhow::Result<Worker> {
         lease: cli.lease,
         drain_timeout: cli.drain_timeout,
         adopt: cli.adopt,
+        retention: Some(cli.retention),
         retry: RetryPolicy {
             base: cli.retry_base,
             max_attempts: cli.max_attempts,
@@ -158,6 +203,7 @@ async fn stop_on_signal(shutdown: CancellationToken) {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
     }
+    ops::systemd::stopping();
     shutdown.cancel();
 }
 

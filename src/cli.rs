@@ -106,6 +106,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The doctor: database, tables, every jetpack product's custom fields and credentials.
+    Check {
+        /// Also verify each product's credentials against the partner API.
+        #[arg(long)]
+        online: bool,
+    },
 }
 
 /// Process-log format.

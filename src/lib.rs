@@ -12,8 +12,10 @@
 pub mod app;
 pub mod cli;
 pub mod dns;
+pub mod doctor;
 pub mod domain;
 pub mod jetpack;
+pub mod ops;
 pub mod order;
 pub mod retry;
 pub mod sandbox;

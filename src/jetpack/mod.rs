@@ -258,7 +258,9 @@ impl JetpackClient {
                 "*".repeat(token.expose_secret().len()),
                 call.form.map(encode_form).unwrap_or_default()
             );
+            let started = std::time::Instant::now();
             let answer = read_answer(builder.send().await, call.may_act).await;
+            let elapsed = started.elapsed().as_secs_f64();
             let secrets = [token.expose_secret(), creds.client_secret.expose_secret()];
             let result = match answer {
                 Ok(a) => {
@@ -275,6 +277,14 @@ impl JetpackClient {
                     Err(f)
                 }
             };
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(Failure::Transient { .. }) => "transient",
+                Err(Failure::Permanent { .. }) => "permanent",
+                Err(Failure::TokenRefused { .. }) => "token_refused",
+            };
+            metrics::histogram!(crate::ops::metrics::API_LATENCY, "endpoint" => call.action, "outcome" => outcome)
+                .record(elapsed);
             match result {
                 Err(Failure::TokenRefused { message }) => {
                     self.forget_token(creds, &token).await;

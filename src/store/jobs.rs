@@ -52,6 +52,15 @@ pub enum EnqueueOutcome {
     FollowUp(JobId),
 }
 
+/// Queue gauges for the heartbeat and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Jobs per state: queued, running, waiting_dns, failed.
+    pub counts: Vec<(String, u64)>,
+    /// Seconds the oldest due queued job has waited (0 when none).
+    pub oldest_due_age_secs: i64,
+}
+
 /// One row of the status report.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct JobSummary {
@@ -400,6 +409,53 @@ impl Store {
             waiting_dns: waiting.iter().map(summary).collect::<Result<_>>()?,
             recent_failures: failed.iter().map(summary).collect::<Result<_>>()?,
         })
+    }
+
+    /// Unfinished and failed jobs by state (the large `done` set is not counted) and how long
+    /// the oldest due queued job has waited; cheap enough for a 15 s heartbeat.
+    pub async fn queue_depth(&self) -> Result<QueueDepth> {
+        let counted: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, COUNT(*) FROM mod_jetpack_jobs
+             WHERE state IN ('queued', 'running', 'waiting_dns', 'failed') GROUP BY state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let (age,): (Option<i64>,) = sqlx::query_as(
+            "SELECT TIMESTAMPDIFF(SECOND, MIN(run_at), UTC_TIMESTAMP(6)) FROM mod_jetpack_jobs
+             WHERE state = 'queued' AND run_at <= UTC_TIMESTAMP(6)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let counts = ["queued", "running", "waiting_dns", "failed"]
+            .iter()
+            .map(|s| {
+                let n = counted
+                    .iter()
+                    .find(|(st, _)| st == s)
+                    .map_or(0, |(_, n)| *n);
+                ((*s).to_owned(), n.max(0) as u64)
+            })
+            .collect();
+        Ok(QueueDepth {
+            counts,
+            oldest_due_age_secs: age.unwrap_or(0).max(0),
+        })
+    }
+
+    /// Deletes up to `batch` finished jobs (done, failed, cancelled) that finished more than
+    /// `older_than` ago, oldest first; unfinished jobs are never touched. Returns the count.
+    pub async fn prune_finished(&self, older_than: Duration, batch: u32) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM mod_jetpack_jobs
+             WHERE finished_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND
+               AND state IN ('done', 'failed', 'cancelled')
+             ORDER BY finished_at LIMIT ?",
+        )
+        .bind(older_than.as_secs())
+        .bind(batch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Whether a failure of this service was put in WHMCS's Module Queue (a failed job, or one

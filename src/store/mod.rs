@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
 pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
-pub use jobs::{ClaimedJob, EnqueueOutcome, JobSummary, StatusReport};
+pub use jobs::{ClaimedJob, EnqueueOutcome, JobSummary, QueueDepth, StatusReport};
 
 /// How jobs are claimed; chosen at start from the server version or forced by a setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -130,6 +130,12 @@ impl Store {
             claim_path,
             activity_has_user_columns,
         })
+    }
+
+    /// `SELECT 1`: proves the database answers (the watchdog).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// The underlying pool (for tests and the doctor).

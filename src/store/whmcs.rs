@@ -1,12 +1,16 @@
 //! Reads from the WHMCS tables: one service with its product and custom fields, the settings
 //! the worker honours (`ModuleDebugMode`), the activity-log layout (7.8 vs 8.x), and adoption
-//! of paid Pending services. Only the columns needed are selected, so WHMCS's zero dates are
+//! of paid Pending services, and what the doctor inspects (tables, `jetpack` products and their
+//! custom field definitions). Only the columns needed are selected, so WHMCS's zero dates are
 //! never decoded.
 
-use sqlx::Row;
-use sqlx::mysql::MySqlPool;
+use std::str::FromStr;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
+use sqlx::{Connection, Row};
 
 use super::{Result, Store};
+use crate::doctor::{FieldSetup, ProductSetup};
 use crate::domain::ServiceId;
 use crate::order::{FieldRow, MODULE_NAME, ProductRow, ServiceRow};
 
@@ -137,5 +141,78 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         row.map(|r| r.try_get("s")).transpose().map_err(Into::into)
+    }
+}
+
+/// The doctor's reads: reachability, table names, `jetpack` products and their custom fields.
+impl Store {
+    /// Connects once, without the pool's retries, and returns `VERSION()`: the doctor's way to
+    /// learn quickly and precisely why a database cannot be reached.
+    pub async fn probe(url: &str) -> Result<String> {
+        let options = MySqlConnectOptions::from_str(url)?;
+        let mut conn = MySqlConnection::connect_with(&options).await?;
+        let (version,): (String,) = sqlx::query_as("SELECT VERSION()")
+            .fetch_one(&mut conn)
+            .await?;
+        conn.close().await?;
+        Ok(version)
+    }
+
+    /// The names of the tables in the current database.
+    pub async fn table_names(&self) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES
+             WHERE TABLE_SCHEMA = DATABASE()",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(t,)| t).collect())
+    }
+
+    /// Every product whose module is `jetpack`, by id.
+    pub async fn jetpack_products(&self) -> Result<Vec<ProductSetup>> {
+        let rows = sqlx::query(
+            "SELECT id, name, configoption1, configoption2 FROM tblproducts
+             WHERE servertype = ? ORDER BY id",
+        )
+        .bind(MODULE_NAME)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: i32 = row.try_get("id")?;
+                let secret: String = row.try_get("configoption2")?;
+                Ok(ProductSetup {
+                    id: u32::try_from(id).unwrap_or(0),
+                    name: row.try_get("name")?,
+                    client_id: row.try_get("configoption1")?,
+                    client_secret: secret.into(),
+                })
+            })
+            .collect()
+    }
+
+    /// The custom field definitions of every `jetpack` product.
+    pub async fn jetpack_fields(&self) -> Result<Vec<FieldSetup>> {
+        let rows = sqlx::query(
+            "SELECT f.relid, f.fieldname, f.fieldtype, f.fieldoptions
+             FROM tblcustomfields f JOIN tblproducts p ON p.id = f.relid
+             WHERE f.type = 'product' AND p.servertype = ?
+             ORDER BY f.relid, f.id",
+        )
+        .bind(MODULE_NAME)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let relid: i32 = row.try_get("relid")?;
+                Ok(FieldSetup {
+                    product_id: u32::try_from(relid).unwrap_or(0),
+                    name: row.try_get("fieldname")?,
+                    field_type: row.try_get("fieldtype")?,
+                    options: row.try_get("fieldoptions")?,
+                })
+            })
+            .collect()
     }
 }

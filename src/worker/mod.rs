@@ -8,13 +8,16 @@ mod process;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::dns::Resolver;
+use crate::domain::JobState;
 use crate::jetpack::JetpackClient;
+use crate::ops::metrics as m;
 use crate::retry::{DnsSchedule, RetryPolicy};
 use crate::store::{ClaimedJob, Store, StoreError};
 
@@ -37,6 +40,8 @@ pub struct WorkerSettings {
     pub owner: String,
     /// Backoff for transient errors.
     pub retry: RetryPolicy,
+    /// Finished jobs older than this are pruned by `run` (None: never).
+    pub retention: Option<Duration>,
     /// Re-check schedule for plans waiting on DNS.
     pub dns: DnsSchedule,
 }
@@ -52,10 +57,16 @@ impl Default for WorkerSettings {
             adopt_interval: Duration::from_secs(30),
             owner: default_owner(),
             retry: RetryPolicy::DEFAULT,
+            retention: Some(Duration::from_secs(90 * 24 * 3600)),
             dns: DnsSchedule::DEFAULT,
         }
     }
 }
+
+/// How often `run` prunes finished jobs.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Rows per prune statement.
+const PRUNE_BATCH: u32 = 500;
 
 /// `host:pid:random`, so a restarted process never looks like its predecessor.
 pub fn default_owner() -> String {
@@ -93,6 +104,23 @@ pub struct Worker {
     api: Arc<JetpackClient>,
     resolver: Arc<dyn Resolver>,
     settings: Arc<WorkerSettings>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts a job in flight for as long as it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(counter: &Arc<AtomicUsize>) -> InFlight {
+        counter.fetch_add(1, Ordering::Relaxed);
+        InFlight(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Worker {
@@ -108,7 +136,13 @@ impl Worker {
             api,
             resolver,
             settings: Arc::new(settings),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Jobs this process is working on right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// The store (for commands that share the worker's connection pool).
@@ -176,6 +210,8 @@ impl Worker {
     /// One claimed job: the attempt (with lease renewal alongside) and its fenced write.
     /// Ok(false) when the lease was lost and nothing was written.
     async fn process(&self, job: ClaimedJob) -> Result<bool, StoreError> {
+        let _counted = InFlight::start(&self.in_flight);
+        metrics::counter!(m::JOBS_CLAIMED, "action" => job.action.as_str()).increment(1);
         let attempt = self.attempt(&job);
         tokio::pin!(attempt);
         let mut renew = tokio::time::interval(self.settings.lease / 3);
@@ -199,9 +235,16 @@ impl Worker {
                 "lease was taken over by another worker; outcome discarded");
             return Ok(false);
         }
+        let counter = match finish.state {
+            JobState::Done => m::JOBS_DONE,
+            JobState::Failed => m::JOBS_FAILED,
+            JobState::WaitingDns => m::JOBS_WAITING_DNS,
+            _ => m::JOBS_RETRIED,
+        };
+        metrics::counter!(counter, "action" => job.action.as_str()).increment(1);
         let state = finish.state.as_str();
         match (&finish.last_error, finish.state) {
-            (Some(err), crate::domain::JobState::Failed) => tracing::error!(
+            (Some(err), JobState::Failed) => tracing::error!(
                 job_id = %job.id, service_id = %job.service_id, action = job.action.as_str(),
                 state, error = %err, "job failed"),
             (Some(err), _) => tracing::warn!(
@@ -222,6 +265,7 @@ impl Worker {
         let mut inflight: JoinSet<Result<bool, StoreError>> = JoinSet::new();
         let mut held: HashMap<tokio::task::Id, ClaimedJob> = HashMap::new();
         let mut last_adopt: Option<Instant> = None;
+        let mut last_prune: Option<Instant> = None;
         let mut db_failures: u32 = 0;
         tracing::info!(owner = %self.settings.owner, claim = self.store.claim_path().as_str(),
             concurrency = self.settings.concurrency, "worker started");
@@ -233,6 +277,12 @@ impl Worker {
                     Ok(_) => last_adopt = Some(Instant::now()),
                     Err(e) => tracing::warn!(error = %e, "adoption failed; will try again"),
                 }
+            }
+            if let Some(retention) = self.settings.retention
+                && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY)
+            {
+                self.prune(retention).await;
+                last_prune = Some(Instant::now());
             }
             let free = self
                 .settings
@@ -286,6 +336,32 @@ impl Worker {
         Ok(())
     }
 
+    /// Housekeeping: deletes finished jobs older than `retention` in small batches, pausing
+    /// between batches so the billing database never sees a long delete.
+    pub async fn prune(&self, retention: Duration) -> u64 {
+        let mut total = 0;
+        loop {
+            match self.store.prune_finished(retention, PRUNE_BATCH).await {
+                Ok(n) => {
+                    total += n;
+                    metrics::counter!(m::JOBS_PRUNED).increment(n);
+                    if n < u64::from(PRUNE_BATCH) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning finished jobs failed; will try again later");
+                    break;
+                }
+            }
+        }
+        if total > 0 {
+            tracing::info!(pruned = total, retention = ?retention, "pruned finished jobs");
+        }
+        total
+    }
+
     async fn drain(
         &self,
         inflight: &mut JoinSet<Result<bool, StoreError>>,
@@ -309,8 +385,11 @@ impl Worker {
         }
         for (_, job) in held.drain() {
             match self.store.release(&job).await {
-                Ok(true) => tracing::warn!(job_id = %job.id, service_id = %job.service_id,
-                    "did not finish within the drain timeout; released for another run"),
+                Ok(true) => {
+                    metrics::counter!(m::JOBS_RELEASED).increment(1);
+                    tracing::warn!(job_id = %job.id, service_id = %job.service_id,
+                        "did not finish within the drain timeout; released for another run");
+                }
                 Ok(false) => {}
                 Err(e) => tracing::error!(job_id = %job.id, error = %e,
                     "could not release the job; it runs again when its lease expires"),

@@ -53,8 +53,7 @@ impl Worker {
         let budget = job.max_attempts.unwrap_or(self.settings.retry.max_attempts);
         if job.attempts > budget {
             let reason = "the last attempt was interrupted (the worker stopped or crashed)";
-            let message =
-                messages::gave_up(job.service_id, verb(job.action), budget, reason);
+            let message = messages::gave_up(job.service_id, verb(job.action), budget, reason);
             return Ok(failed(
                 job,
                 message,

@@ -98,6 +98,21 @@ impl Env {
         Env::with(pool, Layout::V8, SandboxConfig::default()).await
     }
 
+    /// For a database whose WHMCS tables and migrations are already there.
+    pub async fn with_loaded(pool: MySqlPool) -> Env {
+        let sandbox = Sandbox::start("127.0.0.1:0".parse().unwrap(), SandboxConfig::default())
+            .await
+            .unwrap();
+        let store = Store::open(worker_pool(&pool, 6).await, None)
+            .await
+            .unwrap();
+        Env {
+            db: pool,
+            sandbox,
+            store,
+        }
+    }
+
     pub async fn with(pool: MySqlPool, layout: Layout, config: SandboxConfig) -> Env {
         load_whmcs(&pool, layout).await;
         let sandbox = Sandbox::start("127.0.0.1:0".parse().unwrap(), config)

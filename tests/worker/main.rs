@@ -8,6 +8,7 @@
 //! - `adoption`: which Pending services the worker picks up by itself.
 //! - `secrets`: the client secret and tokens never reach a table or the process log.
 //! - `cli`: the binary's commands, settings and exit codes.
+//! - `service`: systemd unit, SIGTERM drain, metrics, housekeeping, least-privilege user.
 
 mod adoption;
 mod claiming;
@@ -16,3 +17,4 @@ mod fields;
 mod helpers;
 mod outcomes;
 mod secrets;
+mod service;

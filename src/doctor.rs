@@ -1,0 +1,330 @@
+//! The doctor, `jetpack-worker check [--online]`: decides what is wrong with an installation and
+//! how to fix it, one line each. It owns the checks and their wording (database reachable and its
+//! version, the claim path, the worker's and WHMCS's tables, every `jetpack` product's custom
+//! fields and credentials, and with `--online` the credentials against the partner API). The
+//! rows it inspects are fetched by `store`; nothing here builds a query.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::cli::{ClaimSetting, Cli};
+use crate::domain::{ALLOWED_PLANS, Plan};
+use crate::jetpack::{Credentials, Failure, JetpackClient, Timeouts};
+use crate::order::{FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, field_key, quote};
+use crate::store::{ClaimPath, Store, StoreError};
+
+/// The WHMCS tables the worker reads or writes.
+pub const WHMCS_TABLES: &str = "tblhosting tblproducts tblcustomfields tblcustomfieldsvalues \
+                                tblactivitylog tblmodulelog tblconfiguration tblorders \
+                                tblinvoices tblmodulequeue";
+
+/// One check: passed when `problem` is `None`; a problem always comes with a one-line `fix`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked (for a passed check, with what was found).
+    pub name: String,
+    /// What is wrong.
+    pub problem: Option<String>,
+    /// How to fix it.
+    pub fix: Option<String>,
+}
+
+/// A problem and its one-line fix.
+type Problem = (String, String);
+
+fn problem(problem: impl Into<String>, fix: impl Into<String>) -> Option<Problem> {
+    Some((problem.into(), fix.into()))
+}
+
+fn check(name: impl Into<String>, failed: Option<Problem>) -> Check {
+    let (problem, fix) = failed.unzip();
+    let name = name.into();
+    Check { name, problem, fix }
+}
+
+/// Every check the doctor ran, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The checks, passed and failed.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// How many checks found a problem.
+    pub fn problems(&self) -> usize {
+        self.checks.iter().filter(|c| c.problem.is_some()).count()
+    }
+}
+
+/// A `jetpack` product as the doctor sees it (`tblproducts`). Its `Debug` hides the secret.
+#[derive(Clone, Debug)]
+pub struct ProductSetup {
+    /// tblproducts.id
+    pub id: u32,
+    /// tblproducts.name
+    pub name: String,
+    /// configoption1: partner client id.
+    pub client_id: String,
+    /// configoption2: partner client secret; never printed.
+    pub client_secret: SecretString,
+}
+
+/// A product custom field's definition (`tblcustomfields`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldSetup {
+    /// tblcustomfields.relid: the product.
+    pub product_id: u32,
+    /// tblcustomfields.fieldname (may be `key|Friendly Name`).
+    pub name: String,
+    /// tblcustomfields.fieldtype (`text`, `dropdown`, `password`, …).
+    pub field_type: String,
+    /// tblcustomfields.fieldoptions: a drop-down's comma-separated `value|Label` options.
+    pub options: String,
+}
+
+/// `jetpack-worker check`: runs the doctor, prints the report, exits 1 on any problem.
+pub async fn command(cli: &Cli, online: bool) -> anyhow::Result<ExitCode> {
+    let claim = match cli.claim {
+        ClaimSetting::Auto => None,
+        ClaimSetting::SkipLocked => Some(ClaimPath::SkipLocked),
+        ClaimSetting::Update => Some(ClaimPath::Update),
+    };
+    let timeouts = Timeouts {
+        request: Duration::from_secs(30),
+        ..Timeouts::default()
+    };
+    let api = online
+        .then(|| JetpackClient::new(&cli.api_base, timeouts))
+        .transpose()?;
+    let url = cli.database_url.as_deref().unwrap_or_default();
+    let report = run(url, claim, api.as_ref()).await;
+    print!("{}", render(&report));
+    Ok(ExitCode::from(u8::from(report.problems() > 0)))
+}
+
+fn describe(e: &StoreError) -> String {
+    match e {
+        StoreError::Database(inner) => inner.to_string(),
+        other => other.to_string(),
+    }
+}
+
+const DB_FIX: &str = "check DATABASE_URL (host, port, user, password, database) and the server";
+
+/// Runs every check against `database_url` (and the partner API when `api` is given); a check
+/// that cannot run, such as an unreachable database, is itself a problem.
+pub async fn run(url: &str, claim: Option<ClaimPath>, api: Option<&JetpackClient>) -> Report {
+    let connect = async {
+        let version = Store::probe(url).await?;
+        let store = Store::open(Store::connect(url, 2).await?, claim).await?;
+        Ok::<_, StoreError>((version, store))
+    };
+    let checks = match tokio::time::timeout(Duration::from_secs(15), connect).await {
+        Ok(Ok((version, store))) => checks(&store, &version, claim, api).await,
+        Ok(Err(e)) => vec![check("database", problem(describe(&e), DB_FIX))],
+        Err(_) => vec![check("database", problem("no answer within 15s", DB_FIX))],
+    };
+    Report { checks }
+}
+
+async fn checks(
+    store: &Store,
+    version: &str,
+    claim: Option<ClaimPath>,
+    api: Option<&JetpackClient>,
+) -> Vec<Check> {
+    let reachable = format!("database reachable (server {version})");
+    let mut checks = vec![check(reachable, None)];
+    checks.push(claim_check(version, claim));
+    let tables = match store.table_names().await {
+        Ok(t) => t,
+        Err(e) => {
+            checks.push(check("tables", problem(describe(&e), DB_FIX)));
+            return checks;
+        }
+    };
+    let has = |t: &str| tables.iter().any(|n| n == t);
+    let migrate = "run `jetpack-worker migrate`";
+    let worker = match store.ensure_migrated().await {
+        Ok(()) if has("mod_jetpack_jobs") => None,
+        Ok(()) | Err(StoreError::NotMigrated) => problem("missing or out of date", migrate),
+        Err(e) => problem(describe(&e), DB_FIX),
+    };
+    checks.push(check("worker tables (mod_jetpack_jobs)", worker));
+    let missing: Vec<&str> = WHMCS_TABLES.split(' ').filter(|t| !has(t)).collect();
+    let whmcs = (!missing.is_empty()).then(|| {
+        let fix = "point DATABASE_URL at the database named in WHMCS's configuration.php";
+        (format!("missing {}", missing.join(", ")), fix.to_owned())
+    });
+    checks.push(check("WHMCS tables", whmcs));
+    if has("tblproducts") && has("tblcustomfields") {
+        product_checks(store, api, &mut checks).await;
+    }
+    checks
+}
+
+/// The claim path the worker will use, and whether this server supports it.
+fn claim_check(version: &str, forced: Option<ClaimPath>) -> Check {
+    let auto = ClaimPath::for_server(version).as_str();
+    let Some(path) = forced else {
+        return check(format!("claim path {auto} (by server version)"), None);
+    };
+    let name = format!("claim path {} (forced; auto picks {auto})", path.as_str());
+    let unsupported = path == ClaimPath::SkipLocked && auto != path.as_str();
+    let fix = "set JETPACK_CLAIM=auto";
+    check(
+        name,
+        unsupported.then(|| ("the server has no SKIP LOCKED".into(), fix.into())),
+    )
+}
+
+async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut Vec<Check>) {
+    let (products, fields) = match (store.jetpack_products().await, store.jetpack_fields().await) {
+        (Ok(p), Ok(f)) => (p, f),
+        (Err(e), _) | (_, Err(e)) => {
+            return checks.push(check("jetpack products", problem(describe(&e), DB_FIX)));
+        }
+    };
+    let ids: Vec<String> = products.iter().map(|p| format!("#{}", p.id)).collect();
+    let none = problem(
+        "no product uses the jetpack module",
+        "set a product's Module Settings → Module Name to \"Jetpack by Automattic\"",
+    );
+    let name = format!("jetpack products: {}", ids.join(", "));
+    checks.push(check(name, if ids.is_empty() { none } else { None }));
+    let mut accounts: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for p in &products {
+        let own: Vec<&FieldSetup> = fields.iter().filter(|f| f.product_id == p.id).collect();
+        for key in [FIELD_SITE_URL, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_DETAILS] {
+            let name = format!("{}: custom field '{key}'", product(p));
+            checks.push(check(name, field_problem(&own, key)));
+        }
+        let (id, secret) = (p.client_id.trim(), p.client_secret.expose_secret().trim());
+        let empty: Vec<&str> = [("Client ID", id), ("Client Secret", secret)]
+            .into_iter()
+            .filter_map(|(what, value)| value.is_empty().then_some(what))
+            .collect();
+        let fix = "enter the Jetpack Partner Client ID and Client Secret in its Module Settings";
+        let filled =
+            (!empty.is_empty()).then(|| (format!("{} empty", empty.join(" and ")), fix.into()));
+        if filled.is_none() {
+            let key = (id.to_owned(), secret.to_owned());
+            accounts.entry(key).or_default().push(format!("#{}", p.id));
+        }
+        checks.push(check(format!("{}: credentials filled", product(p)), filled));
+    }
+    let Some(api) = api else { return };
+    for ((client_id, secret), pids) in accounts {
+        let name = format!(
+            "partner account {} (product {})",
+            quote(&client_id),
+            pids.join(", ")
+        );
+        let client_secret = SecretString::from(secret);
+        let verified = api
+            .verify(&Credentials {
+                client_id,
+                client_secret,
+            })
+            .await;
+        let fix = match &verified {
+            Err(Failure::Transient { .. }) => {
+                "check JETPACK_API_BASE and that this host reaches it"
+            }
+            _ => "check the Client ID/Secret in the product's Module Settings",
+        };
+        let failed = verified.err().and_then(|f| problem(f.to_string(), fix));
+        checks.push(check(
+            format!("{name}: credentials accepted by the partner API"),
+            failed,
+        ));
+    }
+}
+
+fn product(p: &ProductSetup) -> String {
+    format!("product #{} {}", p.id, quote(&p.name))
+}
+
+/// A key with case, spaces, `_` and `-` ignored, to spot near-misses such as `site_url`.
+fn loose(key: &str) -> String {
+    let kept = key.chars().filter(|c| !matches!(c, ' ' | '_' | '-'));
+    kept.flat_map(char::to_lowercase).collect()
+}
+
+/// One of the four custom fields of a product: present exactly once by its exact key, of a
+/// type that works, and (a Plan drop-down) offering only allowed plans.
+fn field_problem(fields: &[&FieldSetup], key: &str) -> Option<Problem> {
+    let exact: Vec<&&FieldSetup> = fields
+        .iter()
+        .filter(|f| field_key(&f.name) == key)
+        .collect();
+    let field = match exact.as_slice() {
+        [one] => one,
+        [] => {
+            let near = fields
+                .iter()
+                .filter(|f| loose(field_key(&f.name)) == loose(key));
+            let near: Vec<String> = near.map(|f| quote(&f.name)).collect();
+            let rename = format!("rename it to exactly '{key}' (or '{key}|Display Name')");
+            return match near.is_empty() {
+                true => problem(
+                    "missing",
+                    format!("add a custom field named exactly '{key}'"),
+                ),
+                false => problem(format!("missing; it is named {}", near.join(", ")), rename),
+            };
+        }
+        many => {
+            let fix = "delete all but one (keep the one holding the customers' values)";
+            return problem(format!("{} fields have this name", many.len()), fix);
+        }
+    };
+    let kind = field.field_type.trim().to_ascii_lowercase();
+    let wrong_type = format!("its Field Type is '{kind}'");
+    let text_box = "change its Field Type to Text Box";
+    match key {
+        FIELD_DETAILS if kind == "password" => problem(
+            "it is a Password field, which WHMCS 8 encrypts: the outcome would be unreadable",
+            text_box,
+        ),
+        FIELD_SITE_URL | FIELD_LOCAL_USER if kind != "text" => problem(wrong_type, text_box),
+        FIELD_PLAN if kind != "dropdown" && kind != "text" => problem(
+            wrong_type,
+            "change its Field Type to Drop Down (or Text Box)",
+        ),
+        FIELD_PLAN if kind == "dropdown" => {
+            let options = field.options.split(',').map(|o| field_key(o));
+            let bad: Vec<String> = options
+                .filter(|o| Plan::parse(o).is_none())
+                .map(quote)
+                .collect();
+            let allowed = format!("offer only these options: {}", ALLOWED_PLANS.join(", "));
+            let offers = format!(
+                "the drop-down offers {}, not an allowed plan",
+                bad.join(", ")
+            );
+            (!bad.is_empty()).then(|| (offers, allowed))
+        }
+        _ => None,
+    }
+}
+
+/// The text the command prints: `ok`/`FAIL` lines, fixes indented, then a summary line.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    for c in &report.checks {
+        out += &match (&c.problem, &c.fix) {
+            (None, _) => format!("ok   {}\n", c.name),
+            (Some(p), None) => format!("FAIL {}: {p}\n", c.name),
+            (Some(p), Some(fix)) => format!("FAIL {}: {p}\n     fix: {fix}\n", c.name),
+        };
+    }
+    out += &match report.problems() {
+        0 => "all checks passed\n".to_owned(),
+        n => format!("{n} problem(s) found\n"),
+    };
+    out
+}

@@ -1,0 +1,463 @@
+//! Running as a service: the systemd unit verifies, SIGTERM mid-drain loses and repeats
+//! nothing, /metrics after a drain, housekeeping, and the least-privilege database user.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use jetpack_worker::domain::{Action, RequestedBy};
+use sqlx::AssertSqlSafe;
+use sqlx::mysql::MySqlPool;
+
+use crate::cli::{database_url, output, worker_command};
+use crate::helpers::{Env, Layout, load_whmcs};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sigterm(child: &Child) {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// Waits (off the runtime thread) for the child to exit; panics after `limit`.
+async fn wait_exit(mut child: Child, limit: Duration) -> (std::process::ExitStatus, String) {
+    tokio::task::spawn_blocking(move || {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut log = String::new();
+                use std::io::Read;
+                child
+                    .stdout
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut log)
+                    .unwrap();
+                return (status, log);
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                panic!("worker did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .unwrap()
+}
+
+async fn count(env: &Env, sql: &str) -> i64 {
+    sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&env.db)
+        .await
+        .unwrap()
+}
+
+async fn until(env: &Env, sql: &str, want: i64, limit: Duration) {
+    let start = Instant::now();
+    while count(env, sql).await < want {
+        assert!(
+            start.elapsed() < limit,
+            "timed out waiting for {sql} >= {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/jetpack-worker.service"
+    ))
+    .unwrap();
+    assert!(
+        unit.contains("Type=notify")
+            && unit.contains("WatchdogSec=")
+            && unit.contains("CapabilityBoundingSet=")
+    );
+    let local = unit
+        .replace(
+            "/usr/local/bin/jetpack-worker",
+            env!("CARGO_BIN_EXE_jetpack-worker"),
+        )
+        .replace("EnvironmentFile=/etc/", "EnvironmentFile=-/etc/");
+    let path = dir.path().join("jetpack-worker.service");
+    std::fs::write(&path, local).unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (package systemd) is needed; scripts/test installs it");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && !said.contains("jetpack-worker.service:"),
+        "{said}"
+    );
+}
+
+async fn seed(env: &Env, n: usize) -> Vec<jetpack_worker::domain::ServiceId> {
+    let pid = env.product("").await;
+    let mut sids = Vec::new();
+    for i in 0..n {
+        let sid = env
+            .service(
+                pid,
+                "Active",
+                &format!("drain{i}.example"),
+                "admin",
+                "premium",
+            )
+            .await;
+        env.store
+            .enqueue(sid, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap();
+        sids.push(sid);
+    }
+    sids
+}
+
+fn spawn_run(url: &str, api: &str, extra: &[(&str, &str)]) -> Child {
+    let mut cmd = worker_command(url, api);
+    cmd.arg("run")
+        .env("JETPACK_CONCURRENCY", "4")
+        .env("JETPACK_LEASE", "30s")
+        .env("JETPACK_ADOPT", "false");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn sigterm_mid_drain_finishes_or_releases_every_job_and_repeats_none(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let url = database_url(&env.db).await;
+    let api = env.sandbox.base_url();
+    let sids = seed(&env, 12).await;
+
+    // Phase 1: in-flight calls take 700 ms, the drain allows 5 s: in-flight jobs finish.
+    env.sandbox.state().set_latency(Duration::from_millis(700));
+    let child = spawn_run(&url, &api, &[("JETPACK_DRAIN_TIMEOUT", "5s")]);
+    until(
+        &env,
+        "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'running'",
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+    sigterm(&child);
+    let (status, log) = wait_exit(child, Duration::from_secs(15)).await;
+    assert!(status.success(), "exit 0 after a drain: {log}");
+    assert!(
+        log.contains("SIGTERM received") && log.contains("worker stopped"),
+        "{log}"
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'running'"
+        )
+        .await,
+        0
+    );
+    let done_after_first = count(
+        &env,
+        "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'done'",
+    )
+    .await;
+    assert!(
+        (1..12).contains(&done_after_first),
+        "some but not all done: {done_after_first}"
+    );
+
+    // Phase 2: calls take 20 s, the drain allows 1 s: in-flight jobs are released, unattempted.
+    env.sandbox.state().set_latency(Duration::from_secs(20));
+    let child = spawn_run(&url, &api, &[("JETPACK_DRAIN_TIMEOUT", "1s")]);
+    until(
+        &env,
+        "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'running'",
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+    sigterm(&child);
+    let (status, log) = wait_exit(child, Duration::from_secs(10)).await;
+    assert!(status.success(), "{log}");
+    assert!(log.contains("released for another run"), "{log}");
+    assert_eq!(
+        count(
+            &env,
+            "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'running'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'queued' AND attempts > 0"
+        )
+        .await,
+        0,
+        "a released job's attempt is not counted"
+    );
+
+    // Finish the rest: every job done exactly once, none lost.
+    env.sandbox.state().set_latency(Duration::ZERO);
+    let out = output({
+        let mut c = worker_command(&url, &api);
+        c.args(["run", "--once"]);
+        c
+    })
+    .await;
+    assert!(out.status.success());
+    assert_eq!(
+        count(
+            &env,
+            "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'done'"
+        )
+        .await,
+        12
+    );
+    assert_eq!(
+        count(&env, "SELECT COUNT(*) FROM mod_jetpack_jobs").await,
+        12,
+        "no job duplicated or lost"
+    );
+    for sid in sids {
+        let lines = env.activity(sid).await;
+        assert_eq!(
+            lines.iter().filter(|l| l.contains("provisioned")).count(),
+            1,
+            "{sid}: {lines:?}"
+        );
+    }
+}
+
+#[sqlx::test]
+async fn metrics_are_served_and_count_a_drain(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let url = database_url(&env.db).await;
+    seed(&env, 5).await;
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = spawn_run(
+        &url,
+        &env.sandbox.base_url(),
+        &[("JETPACK_METRICS_ADDR", &addr)],
+    );
+    until(
+        &env,
+        "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'done'",
+        5,
+        Duration::from_secs(20),
+    )
+    .await;
+    let body = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    sigterm(&child);
+    let (status, _) = wait_exit(child, Duration::from_secs(10)).await;
+    assert!(status.success());
+    assert!(
+        body.contains(r#"jetpack_jobs_done_total{action="provision"} 5"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"jetpack_jobs_claimed_total{action="provision"} 5"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            r#"jetpack_api_request_duration_seconds_count{endpoint="provision",outcome="ok"} 5"#
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("jetpack_api_request_duration_seconds_bucket"),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"jetpack_queue_depth{state="queued"}"#),
+        "{body}"
+    );
+    assert!(
+        body.contains("jetpack_oldest_due_job_age_seconds"),
+        "{body}"
+    );
+}
+
+#[sqlx::test]
+async fn housekeeping_prunes_only_old_finished_jobs(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let sids = seed(&env, 4).await;
+    env.worker().run_once().await.unwrap();
+    // Two old finished jobs, one recent, and one old but unfinished (requeued).
+    env.exec(&format!(
+        "UPDATE mod_jetpack_jobs SET finished_at = UTC_TIMESTAMP(6) - INTERVAL 100 DAY WHERE service_id IN ({}, {})",
+        sids[0], sids[1]
+    ))
+    .await;
+    env.exec(&format!(
+        "UPDATE mod_jetpack_jobs SET state = 'queued', finished_at = NULL,
+           created_at = UTC_TIMESTAMP(6) - INTERVAL 200 DAY, run_at = UTC_TIMESTAMP(6) + INTERVAL 1 DAY
+         WHERE service_id = {}",
+        sids[3]
+    ))
+    .await;
+    let pruned = env.worker().prune(Duration::from_secs(90 * 86400)).await;
+    assert_eq!(pruned, 2);
+    let left: Vec<(u32, String)> =
+        sqlx::query_as("SELECT service_id, state FROM mod_jetpack_jobs ORDER BY service_id")
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        left,
+        vec![
+            (sids[2].0, "done".to_owned()),
+            (sids[3].0, "queued".to_owned())
+        ]
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_least_privilege_user_can_migrate_and_provision(pool: MySqlPool) {
+    load_whmcs(&pool, Layout::V8).await;
+    let db: String = sqlx::query_scalar("SELECT DATABASE()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let user = format!("jpw_{}", &db[db.len() - 10..])
+        .to_lowercase()
+        .replace('-', "_");
+    let grants = include_str!("../../docs/database-user.sql")
+        .replace("`whmcs`", &format!("`{db}`"))
+        .replace(
+            "'jetpack_worker'@'localhost'",
+            &format!("'{user}'@'127.0.0.1'"),
+        )
+        .replace("CHANGE-ME", "least-privilege-pw");
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(grants))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let mut url = url::Url::parse(&database_url(&pool).await).unwrap();
+    url.set_username(&user).unwrap();
+    url.set_password(Some("least-privilege-pw")).unwrap();
+    let url = url.to_string();
+
+    let out = output({
+        let mut c = worker_command(&url, "http://127.0.0.1:9");
+        c.arg("migrate");
+        c
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let env = Env::with_loaded(pool.clone()).await;
+    env.exec("INSERT INTO tblconfiguration (setting, value) VALUES ('ModuleDebugMode', 'on')")
+        .await;
+    let pid = env.product("").await;
+    let good = env
+        .service(pid, "Pending", "lp.example", "admin", "premium")
+        .await;
+    let bad = env
+        .service(pid, "Active", "lp-bad.example", "nobody", "premium")
+        .await;
+    let gone = env
+        .service(pid, "Active", "lp-gone.example", "admin", "premium")
+        .await;
+    let adopted = env
+        .service_with_order(
+            pid,
+            "Pending",
+            "Active",
+            0,
+            "lp-adopt.example",
+            "admin",
+            "premium",
+        )
+        .await;
+    env.store
+        .enqueue(good, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    env.store
+        .enqueue(bad, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    env.store
+        .enqueue(gone, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+
+    let out = output({
+        let mut c = worker_command(&url, &env.sandbox.base_url());
+        c.args(["run", "--once"]);
+        c
+    })
+    .await;
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(!log.contains("denied"), "{log}");
+    assert_eq!(env.job(good).await.state, "done");
+    assert_eq!(env.job(adopted).await.state, "done");
+    assert_eq!(env.status(good).await, "Active");
+    assert_eq!(env.job(bad).await.state, "failed");
+    assert_eq!(env.module_queue().await.len(), 1);
+    assert_eq!(env.status(gone).await, "Terminated");
+    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblmodulelog")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert!(logged > 0);
+
+    // What the user must not do.
+    let limited = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let denied = sqlx::query("UPDATE tblhosting SET amount = 0")
+        .execute(&limited)
+        .await;
+    assert!(denied.is_err(), "the worker's user cannot change prices");
+    let denied = sqlx::query("SELECT password FROM tblclients")
+        .execute(&limited)
+        .await;
+    assert!(denied.is_err(), "the worker's user cannot read clients");
+    limited.close().await;
+    sqlx::query(AssertSqlSafe(format!("DROP USER '{user}'@'127.0.0.1'")))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
