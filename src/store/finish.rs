@@ -134,7 +134,18 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        if finished {
+        // A terminate that arrived while this provision was in flight must not wait behind a
+        // retry or a 14-day DNS wait: the provision is cancelled and the terminate runs next.
+        let superseded = sqlx::query(
+            "UPDATE mod_jetpack_jobs SET state = 'cancelled', result = 'superseded by a terminate',
+               finished_at = UTC_TIMESTAMP(6)
+             WHERE id = ? AND action = 'provision' AND follow_up = 'terminate'
+               AND state IN ('queued', 'waiting_dns')",
+        )
+        .bind(job.id)
+        .execute(&mut *tx)
+        .await?;
+        if finished || superseded.rows_affected() == 1 {
             queue_follow_up(&mut tx, job).await?;
         }
         self.write_whmcs(&mut tx, job.service_id, &f.whmcs, module_debug)

@@ -39,7 +39,7 @@ pub struct ClaimedJob {
 pub enum EnqueueOutcome {
     /// A new job was queued.
     Queued(JobId),
-    /// The same action was already unfinished for the service; nothing changed.
+    /// The same action was already unfinished for the service (a queued one is now due).
     AlreadyPending(JobId),
     /// A provision that was not in flight was cancelled for this terminate.
     Superseded {
@@ -143,6 +143,15 @@ impl Store {
                 let their_action: String = row.try_get("action")?;
                 let state: String = row.try_get("state")?;
                 if their_action == action.as_str() {
+                    // Asked again (a Module Queue Retry, a double click): a job waiting out a
+                    // retry delay becomes due now; one in flight or waiting on DNS is left alone.
+                    sqlx::query(
+                        "UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
+                         WHERE id = ? AND state = 'queued' AND run_at > UTC_TIMESTAMP(6)",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                     EnqueueOutcome::AlreadyPending(id)
                 } else if action == Action::Terminate && state != JobState::Running.as_str() {
                     // A provision that is not in flight: the terminate replaces it (and cancels

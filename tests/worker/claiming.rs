@@ -282,3 +282,51 @@ async fn the_claim_query_uses_its_index(pool: MySqlPool) {
     assert_eq!(key.as_deref(), Some("claim"));
     assert!(!extra.unwrap_or_default().contains("filesort"));
 }
+
+#[sqlx::test]
+async fn a_terminate_during_a_provision_that_ends_waiting_on_dns_runs_right_after(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    env.sandbox.state().set_resolvable("slowdns.example", false);
+    let pid = env.product("").await;
+    let sid = env.service(pid, "Active", "slowdns.example", "admin", "premium").await;
+    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    let held = env.store.claim("w", 1, Duration::from_secs(60)).await.unwrap();
+    assert!(matches!(
+        env.store.enqueue(sid, Action::Terminate, RequestedBy::Module).await.unwrap(),
+        EnqueueOutcome::FollowUp(_)
+    ));
+    let waiting = Finish {
+        state: JobState::WaitingDns,
+        run_in: Some(Duration::from_secs(300)),
+        last_error: None,
+        result: None,
+        start_waiting: true,
+        outcome_unknown: None,
+        whmcs: WhmcsWrites::default(),
+    };
+    assert!(env.store.finish(&held[0], &waiting, false).await.unwrap());
+    let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = {sid} ORDER BY id"
+    )))
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(rows, vec![("provision".into(), "cancelled".into()), ("terminate".into(), "queued".into())]);
+    let job = env.job(sid).await;
+    assert!(job.due_in <= 0, "the terminate is due now");
+}
+
+#[sqlx::test]
+async fn asking_again_makes_a_job_in_retry_backoff_due_now(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let sid = env.service(pid, "Active", "again.example", "admin", "premium").await;
+    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
+    env.exec("UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6) + INTERVAL 30 MINUTE, attempts = 3").await;
+    assert!(env.job(sid).await.due_in > 1000);
+    assert!(matches!(
+        env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap(),
+        EnqueueOutcome::AlreadyPending(_)
+    ));
+    assert!(env.job(sid).await.due_in <= 0);
+}
