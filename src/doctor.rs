@@ -1,8 +1,6 @@
-//! The doctor, `jetpack-worker check [--online]`: decides what is wrong with an installation and
-//! how to fix it, one line each. It owns the checks and their wording (database reachable and its
-//! version, the claim path, the worker's and WHMCS's tables, every `jetpack` product's custom
-//! fields and credentials, and with `--online` the credentials against the partner API). The
-//! rows it inspects are fetched by `store`; nothing here builds a query.
+//! The doctor, `jetpack-worker check [--online]`: owns the checks of an installation and their
+//! wording, each problem with a one-line fix (database, claim path, tables, every `jetpack`
+//! product's custom fields and credentials, `--online` a partner API login). SQL is in `store`.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -96,11 +94,9 @@ pub async fn command(cli: &Cli, online: bool) -> anyhow::Result<ExitCode> {
         request: Duration::from_secs(30),
         ..Timeouts::default()
     };
-    let api = online
-        .then(|| JetpackClient::new(&cli.api_base, timeouts))
-        .transpose()?;
+    let api = JetpackClient::new(&cli.api_base, timeouts)?;
     let url = cli.database_url.as_deref().unwrap_or_default();
-    let report = run(url, claim, api.as_ref()).await;
+    let report = run(url, claim, online.then_some(&api)).await;
     print!("{}", render(&report));
     Ok(ExitCode::from(u8::from(report.problems() > 0)))
 }
@@ -112,10 +108,10 @@ fn describe(e: &StoreError) -> String {
     }
 }
 
-const DB_FIX: &str = "check DATABASE_URL (host, port, user, password, database) and the server";
+const DB_FIX: &str =
+    "check DATABASE_URL (host, port, user, password, database) and that the server is running";
 
-/// Runs every check against `database_url` (and the partner API when `api` is given); a check
-/// that cannot run, such as an unreachable database, is itself a problem.
+/// Runs every check (a partner API login when `api` is given); one that cannot run is a problem.
 pub async fn run(url: &str, claim: Option<ClaimPath>, api: Option<&JetpackClient>) -> Report {
     let connect = async {
         let version = Store::probe(url).await?;
@@ -137,15 +133,11 @@ async fn checks(
     api: Option<&JetpackClient>,
 ) -> Vec<Check> {
     let reachable = format!("database reachable (server {version})");
-    let mut checks = vec![check(reachable, None)];
-    checks.push(claim_check(version, claim));
     let tables = match store.table_names().await {
         Ok(t) => t,
-        Err(e) => {
-            checks.push(check("tables", problem(describe(&e), DB_FIX)));
-            return checks;
-        }
+        Err(e) => return vec![check("tables", problem(describe(&e), DB_FIX))],
     };
+    let mut checks = vec![check(reachable, None), claim_check(version, claim)];
     let has = |t: &str| tables.iter().any(|n| n == t);
     let migrate = "run `jetpack-worker migrate`";
     let worker = match store.ensure_migrated().await {
@@ -155,11 +147,9 @@ async fn checks(
     };
     checks.push(check("worker tables (mod_jetpack_jobs)", worker));
     let missing: Vec<&str> = WHMCS_TABLES.split(' ').filter(|t| !has(t)).collect();
-    let whmcs = (!missing.is_empty()).then(|| {
-        let fix = "point DATABASE_URL at the database named in WHMCS's configuration.php";
-        (format!("missing {}", missing.join(", ")), fix.to_owned())
-    });
-    checks.push(check("WHMCS tables", whmcs));
+    let fix = "point DATABASE_URL at the database named in WHMCS's configuration.php";
+    let whmcs = problem(format!("missing {}", missing.join(", ")), fix);
+    checks.push(check("WHMCS tables", whmcs.filter(|_| !missing.is_empty())));
     if has("tblproducts") && has("tblcustomfields") {
         product_checks(store, api, &mut checks).await;
     }
@@ -174,11 +164,8 @@ fn claim_check(version: &str, forced: Option<ClaimPath>) -> Check {
     };
     let name = format!("claim path {} (forced; auto picks {auto})", path.as_str());
     let unsupported = path == ClaimPath::SkipLocked && auto != path.as_str();
-    let fix = "set JETPACK_CLAIM=auto";
-    check(
-        name,
-        unsupported.then(|| ("the server has no SKIP LOCKED".into(), fix.into())),
-    )
+    let failed = problem("the server has no SKIP LOCKED", "set JETPACK_CLAIM=auto");
+    check(name, failed.filter(|_| unsupported))
 }
 
 async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut Vec<Check>) {
@@ -188,13 +175,13 @@ async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut
             return checks.push(check("jetpack products", problem(describe(&e), DB_FIX)));
         }
     };
+    if products.is_empty() {
+        let fix = "set a product's Module Settings → Module Name to \"Jetpack by Automattic\"";
+        let none = problem("no product uses the jetpack module", fix);
+        return checks.push(check("jetpack products", none));
+    }
     let ids: Vec<String> = products.iter().map(|p| format!("#{}", p.id)).collect();
-    let none = problem(
-        "no product uses the jetpack module",
-        "set a product's Module Settings → Module Name to \"Jetpack by Automattic\"",
-    );
-    let name = format!("jetpack products: {}", ids.join(", "));
-    checks.push(check(name, if ids.is_empty() { none } else { None }));
+    checks.push(check(format!("jetpack products: {}", ids.join(", ")), None));
     let mut accounts: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for p in &products {
         let own: Vec<&FieldSetup> = fields.iter().filter(|f| f.product_id == p.id).collect();
@@ -203,44 +190,38 @@ async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut
             checks.push(check(name, field_problem(&own, key)));
         }
         let (id, secret) = (p.client_id.trim(), p.client_secret.expose_secret().trim());
-        let empty: Vec<&str> = [("Client ID", id), ("Client Secret", secret)]
-            .into_iter()
-            .filter_map(|(what, value)| value.is_empty().then_some(what))
-            .collect();
         let fix = "enter the Jetpack Partner Client ID and Client Secret in its Module Settings";
-        let filled =
-            (!empty.is_empty()).then(|| (format!("{} empty", empty.join(" and ")), fix.into()));
-        if filled.is_none() {
+        let empty = match (id.is_empty(), secret.is_empty()) {
+            (false, false) => None,
+            (true, true) => problem("the Client ID and the Client Secret are empty", fix),
+            (true, false) => problem("the Client ID is empty", fix),
+            (false, true) => problem("the Client Secret is empty", fix),
+        };
+        if empty.is_none() {
             let key = (id.to_owned(), secret.to_owned());
             accounts.entry(key).or_default().push(format!("#{}", p.id));
         }
-        checks.push(check(format!("{}: credentials filled", product(p)), filled));
+        let filled = if empty.is_none() { " filled" } else { "" };
+        checks.push(check(format!("{}: credentials{filled}", product(p)), empty));
     }
     let Some(api) = api else { return };
     for ((client_id, secret), pids) in accounts {
-        let name = format!(
-            "partner account {} (product {})",
-            quote(&client_id),
-            pids.join(", ")
-        );
+        let account = quote(&client_id);
+        let pids = pids.join(", ");
+        let name = format!("partner API login as {account} (product {pids})");
         let client_secret = SecretString::from(secret);
-        let verified = api
-            .verify(&Credentials {
-                client_id,
-                client_secret,
-            })
-            .await;
-        let fix = match &verified {
-            Err(Failure::Transient { .. }) => {
-                "check JETPACK_API_BASE and that this host reaches it"
-            }
-            _ => "check the Client ID/Secret in the product's Module Settings",
+        let creds = Credentials {
+            client_id,
+            client_secret,
         };
-        let failed = verified.err().and_then(|f| problem(f.to_string(), fix));
-        checks.push(check(
-            format!("{name}: credentials accepted by the partner API"),
-            failed,
-        ));
+        let unreachable = "check JETPACK_API_BASE and that this host can reach it";
+        let refused = "check the Client ID/Secret in the product's Module Settings";
+        let failed = match api.verify(&creds).await {
+            Ok(()) => None,
+            Err(f @ Failure::Transient { .. }) => problem(f.to_string(), unreachable),
+            Err(f) => problem(f.to_string(), refused),
+        };
+        checks.push(check(name, failed));
     }
 }
 
@@ -248,33 +229,28 @@ fn product(p: &ProductSetup) -> String {
     format!("product #{} {}", p.id, quote(&p.name))
 }
 
-/// A key with case, spaces, `_` and `-` ignored, to spot near-misses such as `site_url`.
-fn loose(key: &str) -> String {
-    let kept = key.chars().filter(|c| !matches!(c, ' ' | '_' | '-'));
-    kept.flat_map(char::to_lowercase).collect()
-}
-
 /// One of the four custom fields of a product: present exactly once by its exact key, of a
 /// type that works, and (a Plan drop-down) offering only allowed plans.
 fn field_problem(fields: &[&FieldSetup], key: &str) -> Option<Problem> {
-    let exact: Vec<&&FieldSetup> = fields
+    let named: Vec<&FieldSetup> = fields
         .iter()
+        .copied()
         .filter(|f| field_key(&f.name) == key)
         .collect();
-    let field = match exact.as_slice() {
+    let field = match named.as_slice() {
         [one] => one,
         [] => {
-            let near = fields
-                .iter()
-                .filter(|f| loose(field_key(&f.name)) == loose(key));
-            let near: Vec<String> = near.map(|f| quote(&f.name)).collect();
+            // Near-misses such as `Site Url` or `site_url`: case, spaces, `_` and `-` ignored.
+            let loose = |k: &str| k.replace([' ', '_', '-'], "").to_lowercase();
+            let near = |f: &&&FieldSetup| loose(field_key(&f.name)) == loose(key);
+            let near: Vec<String> = fields.iter().filter(near).map(|f| quote(&f.name)).collect();
+            let add = format!("add a custom field named exactly '{key}'");
             let rename = format!("rename it to exactly '{key}' (or '{key}|Display Name')");
-            return match near.is_empty() {
-                true => problem(
-                    "missing",
-                    format!("add a custom field named exactly '{key}'"),
-                ),
-                false => problem(format!("missing; it is named {}", near.join(", ")), rename),
+            let misnamed = format!("missing; it is named {}", near.join(", "));
+            return if near.is_empty() {
+                problem("missing", add)
+            } else {
+                problem(misnamed, rename)
             };
         }
         many => {
@@ -283,31 +259,23 @@ fn field_problem(fields: &[&FieldSetup], key: &str) -> Option<Problem> {
         }
     };
     let kind = field.field_type.trim().to_ascii_lowercase();
-    let wrong_type = format!("its Field Type is '{kind}'");
-    let text_box = "change its Field Type to Text Box";
+    let wrong = format!("its Field Type is '{kind}'");
+    let text_box = "set its Field Type to Text Box";
+    let drop_down = "set its Field Type to Drop Down";
+    let encrypted = "it is a Password field: WHMCS 8 encrypts it, so the outcome is unreadable";
+    let options = field.options.split(',').map(field_key);
+    let bad: Vec<String> = options
+        .filter(|o| Plan::parse(o).is_none())
+        .map(quote)
+        .collect();
+    let bad = bad.join(", ");
+    let offers = format!("the drop-down offers {bad}, not an allowed plan");
+    let allowed = format!("offer only these options: {}", ALLOWED_PLANS.join(", "));
     match key {
-        FIELD_DETAILS if kind == "password" => problem(
-            "it is a Password field, which WHMCS 8 encrypts: the outcome would be unreadable",
-            text_box,
-        ),
-        FIELD_SITE_URL | FIELD_LOCAL_USER if kind != "text" => problem(wrong_type, text_box),
-        FIELD_PLAN if kind != "dropdown" && kind != "text" => problem(
-            wrong_type,
-            "change its Field Type to Drop Down (or Text Box)",
-        ),
-        FIELD_PLAN if kind == "dropdown" => {
-            let options = field.options.split(',').map(|o| field_key(o));
-            let bad: Vec<String> = options
-                .filter(|o| Plan::parse(o).is_none())
-                .map(quote)
-                .collect();
-            let allowed = format!("offer only these options: {}", ALLOWED_PLANS.join(", "));
-            let offers = format!(
-                "the drop-down offers {}, not an allowed plan",
-                bad.join(", ")
-            );
-            (!bad.is_empty()).then(|| (offers, allowed))
-        }
+        FIELD_DETAILS if kind == "password" => problem(encrypted, text_box),
+        FIELD_SITE_URL | FIELD_LOCAL_USER if kind != "text" => problem(wrong, text_box),
+        FIELD_PLAN if kind != "dropdown" && kind != "text" => problem(wrong, drop_down),
+        FIELD_PLAN if kind == "dropdown" && !bad.is_empty() => problem(offers, allowed),
         _ => None,
     }
 }

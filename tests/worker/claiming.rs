@@ -288,11 +288,23 @@ async fn a_terminate_during_a_provision_that_ends_waiting_on_dns_runs_right_afte
     let env = Env::new(pool).await;
     env.sandbox.state().set_resolvable("slowdns.example", false);
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "slowdns.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
-    let held = env.store.claim("w", 1, Duration::from_secs(60)).await.unwrap();
+    let sid = env
+        .service(pid, "Active", "slowdns.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    let held = env
+        .store
+        .claim("w", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert!(matches!(
-        env.store.enqueue(sid, Action::Terminate, RequestedBy::Module).await.unwrap(),
+        env.store
+            .enqueue(sid, Action::Terminate, RequestedBy::Module)
+            .await
+            .unwrap(),
         EnqueueOutcome::FollowUp(_)
     ));
     let waiting = Finish {
@@ -311,7 +323,13 @@ async fn a_terminate_during_a_provision_that_ends_waiting_on_dns_runs_right_afte
     .fetch_all(&env.db)
     .await
     .unwrap();
-    assert_eq!(rows, vec![("provision".into(), "cancelled".into()), ("terminate".into(), "queued".into())]);
+    assert_eq!(
+        rows,
+        vec![
+            ("provision".into(), "cancelled".into()),
+            ("terminate".into(), "queued".into())
+        ]
+    );
     let job = env.job(sid).await;
     assert!(job.due_in <= 0, "the terminate is due now");
 }
@@ -320,12 +338,23 @@ async fn a_terminate_during_a_provision_that_ends_waiting_on_dns_runs_right_afte
 async fn asking_again_makes_a_job_in_retry_backoff_due_now(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
-    let sid = env.service(pid, "Active", "again.example", "admin", "premium").await;
-    env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap();
-    env.exec("UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6) + INTERVAL 30 MINUTE, attempts = 3").await;
+    let sid = env
+        .service(pid, "Active", "again.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    env.exec(
+        "UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6) + INTERVAL 30 MINUTE, attempts = 3",
+    )
+    .await;
     assert!(env.job(sid).await.due_in > 1000);
     assert!(matches!(
-        env.store.enqueue(sid, Action::Provision, RequestedBy::Module).await.unwrap(),
+        env.store
+            .enqueue(sid, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap(),
         EnqueueOutcome::AlreadyPending(_)
     ));
     assert!(env.job(sid).await.due_in <= 0);

@@ -8,11 +8,13 @@
 //! - `adoption`: which Pending services the worker picks up by itself.
 //! - `secrets`: the client secret and tokens never reach a table or the process log.
 //! - `cli`: the binary's commands, settings and exit codes.
+//! - `doctor`: `check [--online]`, one test per problem it detects, and a healthy setup.
 //! - `service`: systemd unit, SIGTERM drain, metrics, housekeeping, least-privilege user.
 
 mod adoption;
 mod claiming;
 mod cli;
+mod doctor;
 mod fields;
 mod helpers;
 mod outcomes;

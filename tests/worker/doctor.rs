@@ -1,0 +1,330 @@
+//! `jetpack-worker check [--online]`, the doctor: one test per problem it detects (exit 1, the
+//! problem and its fix printed), and a healthy setup that passes (exit 0).
+
+use sqlx::mysql::MySqlPool;
+
+use crate::cli::{database_url, output, worker_command};
+use crate::helpers::{CLIENT_ID, Env, SECRET};
+
+const FIELDS: [&str; 4] = [
+    "Site URL|Your WordPress site",
+    "Local User",
+    "Plan",
+    "jetpack_provisioning_details|Jetpack Provisioning Details",
+];
+
+/// Runs `check` with `args` against the test's database and sandbox: (exit code, stdout+stderr).
+async fn doctor(db: &MySqlPool, api: &str, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = worker_command(&database_url(db).await, api);
+    cmd.arg("check").args(args);
+    let out = output(cmd).await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+async fn check(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    doctor(&env.db, &env.sandbox.base_url(), args).await
+}
+
+/// Exit 1, exactly one problem, and `problem` followed by `fix` on the next line.
+fn assert_one_problem(code: Option<i32>, out: &str, problem: &str, fix: &str) {
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("1 problem(s) found"), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("FAIL ") && l.contains(problem))
+        .unwrap_or_else(|| panic!("no FAIL line with {problem:?} in:\n{out}"));
+    let next = lines.get(at + 1).copied().unwrap_or("");
+    assert!(
+        next.starts_with("     fix: ") && next.contains(fix),
+        "fix {fix:?} should follow {problem:?}:\n{out}"
+    );
+}
+
+#[sqlx::test]
+async fn doctor_passes_a_healthy_setup_offline_and_online(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    // A Plan drop-down offering allowed plans (`value|Label` options) is fine.
+    env.exec(&format!(
+        "UPDATE tblcustomfields SET fieldtype = 'dropdown',
+           fieldoptions = 'personal|Personal, Premium|Premium,jetpack-scan'
+         WHERE relid = {pid} AND fieldname = 'Plan'"
+    ))
+    .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    for line in [
+        "ok   database reachable (server ",
+        "ok   claim path skip-locked (by server version)",
+        "ok   worker tables (mod_jetpack_jobs)",
+        "ok   WHMCS tables",
+        &format!("ok   jetpack products: #{pid}"),
+        &format!("ok   product #{pid} 'Jetpack Premium': custom field 'Site URL'"),
+        &format!("ok   product #{pid} 'Jetpack Premium': custom field 'Plan'"),
+        &format!("ok   product #{pid} 'Jetpack Premium': credentials filled"),
+        "all checks passed",
+    ] {
+        assert!(out.contains(line), "{line:?} missing in:\n{out}");
+    }
+    assert!(
+        !out.contains("FAIL") && !out.contains("partner API"),
+        "{out}"
+    );
+
+    let (code, out) = check(&env, &["--online", "--claim", "update"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "ok   partner API login as '{CLIENT_ID}' (product #{pid})"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok   claim path update (forced; auto picks skip-locked)"),
+        "{out}"
+    );
+    assert!(out.contains("all checks passed"), "{out}");
+    assert!(!out.contains(SECRET), "the secret was printed:\n{out}");
+}
+
+#[sqlx::test]
+async fn doctor_reports_a_missing_field(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env
+        .product_with("", CLIENT_ID, SECRET, &[FIELDS[0], FIELDS[2], FIELDS[3]])
+        .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        &format!("product #{pid} 'Jetpack Premium': custom field 'Local User': missing"),
+        "add a custom field named exactly 'Local User'",
+    );
+}
+
+#[sqlx::test]
+async fn doctor_names_a_misnamed_field(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let spaced = ["Site Url|Your site", FIELDS[1], FIELDS[2], FIELDS[3]];
+    let snake = [FIELDS[0], "local_user", FIELDS[2], FIELDS[3]];
+    let first = env.product_with("", CLIENT_ID, SECRET, &spaced).await;
+    let second = env.product_with("", CLIENT_ID, SECRET, &snake).await;
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("2 problem(s) found"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "FAIL product #{first} 'Jetpack Premium': custom field 'Site URL': missing; it is \
+             named 'Site Url|Your site'\n     fix: rename it to exactly 'Site URL'"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "FAIL product #{second} 'Jetpack Premium': custom field 'Local User': missing; it \
+             is named 'local_user'\n     fix: rename it to exactly 'Local User'"
+        )),
+        "{out}"
+    );
+}
+
+#[sqlx::test]
+async fn doctor_reports_a_duplicate_field(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let fields = [FIELDS[0], FIELDS[1], FIELDS[2], FIELDS[3], "Plan|Your plan"];
+    env.product_with("", CLIENT_ID, SECRET, &fields).await;
+    let (code, out) = check(&env, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        "custom field 'Plan': 2 fields have this name",
+        "delete all but one",
+    );
+}
+
+#[sqlx::test]
+async fn doctor_refuses_a_password_typed_details_field(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    env.exec(&format!(
+        "UPDATE tblcustomfields SET fieldtype = 'password'
+         WHERE relid = {pid} AND fieldname LIKE 'jetpack_provisioning_details%'"
+    ))
+    .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        "custom field 'jetpack_provisioning_details': it is a Password field: WHMCS 8 encrypts it",
+        "set its Field Type to Text Box",
+    );
+}
+
+#[sqlx::test]
+async fn doctor_reports_field_types_that_do_not_work(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    env.exec(&format!(
+        "UPDATE tblcustomfields SET fieldtype = IF(fieldname = 'Plan', 'tickbox', 'textarea')
+         WHERE relid = {pid} AND (fieldname = 'Plan' OR fieldname LIKE 'Site URL%')"
+    ))
+    .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("2 problem(s) found"), "{out}");
+    assert!(
+        out.contains(
+            "custom field 'Site URL': its Field Type is 'textarea'\n     fix: set its Field \
+             Type to Text Box"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "custom field 'Plan': its Field Type is 'tickbox'\n     fix: set its Field Type \
+             to Drop Down"
+        ),
+        "{out}"
+    );
+}
+
+#[sqlx::test]
+async fn doctor_reports_a_dropdown_offering_an_unknown_plan(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    env.exec(&format!(
+        "UPDATE tblcustomfields SET fieldtype = 'dropdown',
+           fieldoptions = 'premium|Premium,gold|Gold,Personal'
+         WHERE relid = {pid} AND fieldname = 'Plan'"
+    ))
+    .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        "custom field 'Plan': the drop-down offers 'gold', not an allowed plan",
+        "offer only these options: free, personal, premium, professional",
+    );
+}
+
+#[sqlx::test]
+async fn doctor_reports_missing_credentials_without_calling_the_api(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let none = env.product_with("", "", "  ", &FIELDS).await;
+    let no_secret = env.product_with("", CLIENT_ID, "", &FIELDS).await;
+    let (code, out) = check(&env, &["--online"]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("2 problem(s) found"), "{out}");
+    let fix =
+        "     fix: enter the Jetpack Partner Client ID and Client Secret in its Module Settings";
+    for (pid, problem) in [
+        (none, "the Client ID and the Client Secret are empty"),
+        (no_secret, "the Client Secret is empty"),
+    ] {
+        let line = format!("FAIL product #{pid} 'Jetpack Premium': credentials: {problem}\n{fix}");
+        assert!(out.contains(&line), "{line:?} missing in:\n{out}");
+    }
+    assert!(!out.contains("partner API login"), "{out}");
+    assert_eq!(env.sandbox.state().token_calls(), 0);
+}
+
+#[sqlx::test(migrations = false)]
+async fn doctor_reports_worker_tables_not_migrated(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    env.product("").await;
+    let (code, out) = check(&env, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        "worker tables (mod_jetpack_jobs): missing or out of date",
+        "run `jetpack-worker migrate`",
+    );
+
+    let mut migrate = worker_command(&database_url(&env.db).await, "http://127.0.0.1:9");
+    migrate.arg("migrate");
+    assert!(output(migrate).await.status.success());
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[sqlx::test]
+async fn doctor_reports_missing_whmcs_tables(pool: MySqlPool) {
+    // Migrated, but no WHMCS tables: DATABASE_URL names the wrong database.
+    let (code, out) = doctor(&pool, "http://127.0.0.1:9", &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        "WHMCS tables: missing tblhosting, tblproducts, tblcustomfields",
+        "point DATABASE_URL at the database named in WHMCS's configuration.php",
+    );
+    assert!(!out.contains("jetpack products"), "{out}");
+}
+
+#[sqlx::test]
+async fn doctor_reports_no_jetpack_product(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    env.exec("INSERT INTO tblproducts (type, name, servertype) VALUES ('hostingaccount', 'Shared', 'cpanel')")
+        .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        "jetpack products: no product uses the jetpack module",
+        "set a product's Module Settings → Module Name to \"Jetpack by Automattic\"",
+    );
+}
+
+#[sqlx::test]
+async fn doctor_online_reports_credentials_the_api_refuses(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env
+        .product_with("", CLIENT_ID, "not-the-secret", &FIELDS)
+        .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(0), "offline cannot tell:\n{out}");
+
+    let (code, out) = check(&env, &["--online"]).await;
+    assert_one_problem(
+        code,
+        &out,
+        &format!(
+            "partner API login as '{CLIENT_ID}' (product #{pid}): the partner API refused the \
+             client id/secret (invalid_client"
+        ),
+        "check the Client ID/Secret in the product's Module Settings",
+    );
+    assert!(
+        !out.contains("not-the-secret"),
+        "the secret was printed:\n{out}"
+    );
+}
+
+#[test]
+fn doctor_reports_an_unreachable_database() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("mysql://whmcs:pw@127.0.0.1:{port}/whmcs");
+    let out = worker_command(&url, "http://127.0.0.1:9")
+        .arg("check")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_one_problem(
+        out.status.code(),
+        &text,
+        "FAIL database: ",
+        "check DATABASE_URL (host, port, user, password, database)",
+    );
+    assert!(text.contains("refused"), "{text}");
+    assert!(!text.contains("pw@"), "{text}");
+}
