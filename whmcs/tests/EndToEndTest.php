@@ -1,0 +1,183 @@
+<?php
+
+namespace JetpackTests;
+
+use JetpackTests\Support\DatabaseTestCase;
+use JetpackTests\Support\Processes;
+use JetpackTests\Support\Whmcs;
+use WHMCS\Module\Server\Jetpack\Messages;
+
+/**
+ * Both languages together: WHMCS calls the module (Support\Whmcs does what WHMCS does around
+ * the call), the real `jetpack-worker run --once` processes the job against the sandbox
+ * partner API, and WHMCS's tables end up as DESIGN.md's "Job outcomes" table says.
+ */
+final class EndToEndTest extends DatabaseTestCase
+{
+    /** @var Processes */
+    private $processes;
+
+    protected function setUp(): void
+    {
+        parent::setUp();
+        $this->processes = new Processes();
+        $this->processes->startSandbox();
+    }
+
+    protected function tearDown(): void
+    {
+        $this->processes->stopSandbox();
+        parent::tearDown();
+    }
+
+    public function layouts(): array
+    {
+        return array('WHMCS 8' => array(self::WHMCS_8), 'WHMCS 7.8.3' => array(self::WHMCS_783));
+    }
+
+    /**
+     * Runs `jetpack-worker run --once` and checks it worked.
+     */
+    private function runWorker()
+    {
+        $run = $this->processes->worker($this->database, array('run', '--once'));
+        $this->assertSame(0, $run['exit'], "jetpack-worker run --once failed:\n" . $run['stderr']);
+    }
+
+    /**
+     * The activity-log rows the worker wrote for the service.
+     *
+     * @return array
+     */
+    private function workerActivity($service)
+    {
+        return $this->select(
+            "SELECT description, user, userid FROM tblactivitylog
+             WHERE description LIKE ? ORDER BY id",
+            array('JETPACK MODULE: Service ID: ' . $service . ' - %')
+        );
+    }
+
+    /**
+     * @dataProvider layouts
+     */
+    public function testCreateThenTheWorkerProvisionsThenTerminateCancels(string $layout): void
+    {
+        $this->useLayout($layout);
+        $migrate = $this->processes->worker($this->database, array('migrate'));
+        $this->assertSame(0, $migrate['exit'], $migrate['stderr']);
+        $service = $this->service($this->product(), $this->validValues('https://e2e-site.example/', 'admin', 'Premium'));
+
+        // Checkout: WHMCS calls CreateAccount; 'success' makes the service Active.
+        $this->assertSame('success', Whmcs::moduleCall('CreateAccount', $service));
+        $this->assertSame('Active', $this->status($service));
+        $this->assertSame(Messages::PROVISION_QUEUED, $this->details($service));
+
+        $this->runWorker();
+
+        $link = 'https://jetpack.wordpress.com/jetpack.authorize/1/?site=e2e-site.example';
+        $this->assertSame('URL to Activate Jetpack: ' . $link, $this->details($service));
+        $this->assertSame('Active', $this->status($service));
+        $this->assertSame(array('done'), array_column($this->jobs($service), 'state'));
+        $activity = $this->workerActivity($service);
+        $this->assertCount(1, $activity);
+        $this->assertStringStartsWith('JETPACK MODULE: Service ID: ' . $service . ' - ', $activity[0]->description);
+        $this->assertSame('System', $activity[0]->user);
+        $this->assertEquals(7, $activity[0]->userid);
+        $calls = $this->processes->sandboxCalls();
+        $this->assertSame(1, $calls['sites']['e2e-site.example']['provision'] ?? null, json_encode($calls));
+        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM tblmodulequeue'));
+        // What the client sees now.
+        $this->assertSame($link, jetpack_ClientArea(Whmcs::params($service))['templateVariables']['jetpackActivationUrl']);
+
+        // Cancellation: WHMCS calls TerminateAccount (and marks the service Terminated).
+        $this->assertSame('success', Whmcs::moduleCall('TerminateAccount', $service));
+        $this->assertSame(Messages::TERMINATE_QUEUED, $this->details($service));
+
+        $this->runWorker();
+
+        $this->assertSame('The Jetpack plan for e2e-site.example was cancelled.', $this->details($service));
+        $this->assertSame('Terminated', $this->status($service));
+        $this->assertSame(array('done', 'done'), array_column($this->jobs($service), 'state'));
+        $this->assertSame(array('provision', 'terminate'), array_column($this->jobs($service), 'action'));
+        $this->assertSame(1, $this->processes->sandboxCalls()['sites']['e2e-site.example']['cancel'] ?? null);
+    }
+
+    public function testAPermanentFailureGoesToTheModuleQueueAndRetryProvisions(): void
+    {
+        $migrate = $this->processes->worker($this->database, array('migrate'));
+        $this->assertSame(0, $migrate['exit'], $migrate['stderr']);
+        // The sandbox refuses the Local User `nobody` with HTTP 400 invalid_local_user.
+        $service = $this->service($this->product(), $this->validValues('fail-site.example', 'nobody', 'personal'));
+
+        $this->assertSame('success', Whmcs::moduleCall('CreateAccount', $service));
+        $this->runWorker();
+
+        $failure = 'JETPACK MODULE: Service ID: ' . $service . ' - could not provision the Jetpack plan: ';
+        $this->assertStringStartsWith($failure, $this->details($service));
+        $this->assertSame('Pending', $this->status($service), 'as WHMCS leaves a failed Create');
+        $jobs = $this->jobs($service);
+        $this->assertSame(array('failed'), array_column($jobs, 'state'));
+        $this->assertStringStartsWith($failure, $jobs[0]->last_error);
+        $activity = $this->workerActivity($service);
+        $this->assertCount(1, $activity);
+        $this->assertStringStartsWith($failure, $activity[0]->description);
+        $this->assertSame('System', $activity[0]->user);
+        $queue = $this->select('SELECT * FROM tblmodulequeue');
+        $this->assertCount(1, $queue);
+        $this->assertSame('service', $queue[0]->service_type);
+        $this->assertEquals($service, $queue[0]->service_id);
+        $this->assertSame('jetpack', $queue[0]->module_name);
+        $this->assertSame('CreateAccount', $queue[0]->module_action);
+        $this->assertEquals(0, $queue[0]->completed);
+        $this->assertStringStartsWith($failure, $queue[0]->last_attempt_error);
+        // The admin tab shows the failure.
+        $tab = jetpack_AdminServicesTabFields(Whmcs::params($service));
+        $this->assertStringContainsString('provision: failed', $tab['Jetpack Job']);
+        $this->assertStringContainsString('could not provision the Jetpack plan', $tab['Jetpack Last Error']);
+
+        // The admin fixes the order, then Utilities → Module Queue → Retry.
+        $this->updateValue($service, 'Local User', 'admin');
+        $this->assertSame('success', Whmcs::retry((int) $queue[0]->id));
+        $this->assertSame('Active', $this->status($service));
+        $this->assertEquals(1, $this->scalar('SELECT completed FROM tblmodulequeue WHERE id = ?', array($queue[0]->id)));
+        $this->assertSame(Messages::PROVISION_QUEUED, $this->details($service));
+        $this->assertSame(array('failed', 'queued'), array_column($this->jobs($service), 'state'));
+
+        $this->runWorker();
+
+        $this->assertSame(
+            'URL to Activate Jetpack: https://jetpack.wordpress.com/jetpack.authorize/1/?site=fail-site.example',
+            $this->details($service)
+        );
+        $this->assertSame('Active', $this->status($service));
+        $this->assertSame(array('failed', 'done'), array_column($this->jobs($service), 'state'));
+        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM tblmodulequeue WHERE completed = 0'));
+        $this->assertStringStartsWith(
+            'JETPACK MODULE: Service ID: ' . $service . ' - ',
+            $this->workerActivity($service)[1]->description
+        );
+        $calls = $this->processes->sandboxCalls()['sites']['fail-site.example'];
+        $this->assertSame(2, $calls['provision'], json_encode($calls));
+    }
+
+    public function testTheAdminButtonRequeuesAFailedJobForTheWorker(): void
+    {
+        $migrate = $this->processes->worker($this->database, array('migrate'));
+        $this->assertSame(0, $migrate['exit'], $migrate['stderr']);
+        $service = $this->service($this->product(), $this->validValues('button-site.example', 'nobody', 'premium'));
+        $this->assertSame('success', Whmcs::moduleCall('CreateAccount', $service));
+        $this->runWorker();
+        $this->assertSame(array('failed'), array_column($this->jobs($service), 'state'));
+
+        $this->updateValue($service, 'Local User', 'admin');
+        $this->assertSame('success', Whmcs::customButton('Requeue', $service));
+        $this->runWorker();
+
+        $jobs = $this->jobs($service);
+        $this->assertSame(array('done'), array_column($jobs, 'state'), 'the same job, requeued');
+        $this->assertStringStartsWith('URL to Activate Jetpack: ', $this->details($service));
+        $this->assertSame('Active', $this->status($service));
+        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM tblmodulequeue WHERE completed = 0'), 'resolved by the worker');
+    }
+}

@@ -1,0 +1,74 @@
+<?php
+
+namespace JetpackTests;
+
+use PHPUnit\Framework\TestCase;
+
+/**
+ * What WHMCS reads before any service exists: the module's name and settings.
+ */
+final class ModuleInfoTest extends TestCase
+{
+    public function testMetaDataNamesTheModuleAndNeedsNoServer(): void
+    {
+        $meta = jetpack_MetaData();
+
+        $this->assertSame('Jetpack by Automattic', $meta['DisplayName']);
+        $this->assertSame('1.1', $meta['APIVersion']);
+        $this->assertFalse($meta['RequiresServer']);
+    }
+
+    public function testConfigOptionsKeepTheOriginalOrderSoExistingProductsWorkUnchanged(): void
+    {
+        $options = jetpack_ConfigOptions();
+
+        // The Nth entry is tblproducts.configoptionN.
+        $this->assertSame(
+            array('Jetpack Partner Client ID', 'Jetpack Partner Client Secret'),
+            array_keys($options)
+        );
+        $this->assertSame('text', $options['Jetpack Partner Client ID']['Type']);
+        $this->assertSame('password', $options['Jetpack Partner Client Secret']['Type']);
+    }
+
+    public function testAdminButtonCallsTheRequeueFunction(): void
+    {
+        $buttons = jetpack_AdminCustomButtonArray();
+
+        $this->assertSame(array('Retry Jetpack Job' => 'Requeue'), $buttons);
+        $this->assertTrue(function_exists('jetpack_' . $buttons['Retry Jetpack Job']));
+    }
+
+    public function testHelperFunctionsDoNotTakeNamesWhmcsCallsModulesBy(): void
+    {
+        // WHMCS calls jetpack_<Function> when it exists (and jetpack_<suffix> for the admin
+        // button); PHP function names ignore case.
+        $entryNames = array(
+            'MetaData', 'ConfigOptions', 'CreateAccount', 'SuspendAccount', 'UnsuspendAccount',
+            'TerminateAccount', 'ChangePassword', 'ChangePackage', 'Renew', 'TestConnection',
+            'UsageUpdate', 'AdminCustomButtonArray', 'ClientAreaCustomButtonArray',
+            'AdminServicesTabFields', 'AdminServicesTabFieldsSave', 'ClientArea', 'AdminLink',
+            'LoginLink', 'ServiceSingleSignOn', 'AdminSingleSignOn', 'ClientAreaAllowedFunctions',
+            'ListAccounts', 'GetUserCount', 'MetricProvider', 'Requeue', // the button's suffix
+        );
+        $expected = array_map('strtolower', array(
+            'jetpack_MetaData', 'jetpack_ConfigOptions', 'jetpack_CreateAccount',
+            'jetpack_TerminateAccount', 'jetpack_AdminCustomButtonArray', 'jetpack_Requeue',
+            'jetpack_AdminServicesTabFields', 'jetpack_ClientArea',
+        ));
+        $defined = array_filter(get_defined_functions()['user'], function ($name) {
+            return strpos($name, 'jetpack_') === 0;
+        });
+
+        foreach ($defined as $name) {
+            $suffix = substr($name, strlen('jetpack_'));
+            $isEntryName = in_array($suffix, array_map('strtolower', $entryNames), true);
+            $this->assertSame(
+                in_array($name, $expected, true),
+                $isEntryName,
+                "$name: only the module's entry points may use a WHMCS function name"
+            );
+        }
+        $this->assertEmpty(array_diff($expected, $defined), 'every entry point is defined');
+    }
+}

@@ -1,0 +1,307 @@
+<?php
+
+namespace JetpackTests\Support;
+
+use Illuminate\Database\Capsule\Manager;
+use PHPUnit\Framework\TestCase;
+
+/**
+ * A fresh database per test (`jp_php_<random>`, dropped afterwards) holding the real WHMCS
+ * tables (tests/fixtures/whmcs-8.sql, or whmcs-7.8.3.sql after useLayout()) and the worker's
+ * migrations, with WHMCS\Database\Capsule connected to it; plus seeding and reading helpers.
+ */
+abstract class DatabaseTestCase extends TestCase
+{
+    const WHMCS_8 = 'whmcs-8.sql';
+    const WHMCS_783 = 'whmcs-7.8.3.sql';
+
+    /** The four custom fields of a product made for the original module. */
+    const STANDARD_FIELDS = array(
+        'Site URL|Your WordPress site',
+        'Local User',
+        'Plan',
+        'jetpack_provisioning_details|Jetpack Provisioning Details',
+    );
+
+    /** @var string */
+    protected $database;
+
+    /** @var Manager */
+    protected $capsule;
+
+    protected function setUp(): void
+    {
+        $GLOBALS['jetpack_test_activity'] = array();
+        $this->createDatabase(self::WHMCS_8);
+    }
+
+    protected function tearDown(): void
+    {
+        $this->dropDatabase();
+    }
+
+    /**
+     * Starts over on an empty database with the given WHMCS layout.
+     *
+     * @param string $layout self::WHMCS_8 or self::WHMCS_783
+     */
+    protected function useLayout($layout)
+    {
+        $this->dropDatabase();
+        $this->createDatabase($layout);
+    }
+
+    private function createDatabase($layout)
+    {
+        $this->database = 'jp_php_' . bin2hex(random_bytes(6));
+        Db::server()->exec('CREATE DATABASE `' . $this->database . '`');
+        $this->capsule = new Manager();
+        $this->capsule->addConnection(Db::connectionConfig($this->database));
+        $this->capsule->setAsGlobal();
+        $pdo = $this->pdo();
+        Db::runFile($pdo, JETPACK_REPO_ROOT . '/tests/fixtures/' . $layout);
+        $migrations = glob(JETPACK_REPO_ROOT . '/migrations/*.sql');
+        sort($migrations, SORT_STRING);
+        foreach ($migrations as $migration) {
+            Db::runFile($pdo, $migration);
+        }
+    }
+
+    private function dropDatabase()
+    {
+        if ($this->capsule !== null) {
+            $this->capsule->getConnection()->disconnect();
+            $this->capsule = null;
+        }
+        if ($this->database !== null) {
+            Db::server()->exec('DROP DATABASE IF EXISTS `' . $this->database . '`');
+            $this->database = null;
+        }
+    }
+
+    /**
+     * The test's connection (session sql_mode '', as WHMCS runs).
+     *
+     * @return \PDO
+     */
+    protected function pdo()
+    {
+        return $this->capsule->getConnection()->getPdo();
+    }
+
+    /**
+     * @param string $sql
+     * @param array  $bindings
+     *
+     * @return array of stdClass rows
+     */
+    protected function select($sql, array $bindings = array())
+    {
+        return $this->capsule->getConnection()->select($sql, $bindings);
+    }
+
+    /**
+     * @return mixed the first column of the first row, or null
+     */
+    protected function scalar($sql, array $bindings = array())
+    {
+        $rows = $this->select($sql, $bindings);
+        if (count($rows) === 0) {
+            return null;
+        }
+        $row = (array) $rows[0];
+        return reset($row);
+    }
+
+    /**
+     * @return int rows affected
+     */
+    protected function exec($sql, array $bindings = array())
+    {
+        return $this->capsule->getConnection()->affectingStatement($sql, $bindings);
+    }
+
+    /**
+     * A jetpack product with the given custom fields.
+     *
+     * @param array $options name, servertype, autosetup, client_id, secret, fields
+     *
+     * @return int tblproducts.id
+     */
+    protected function product(array $options = array())
+    {
+        $o = $options + array(
+            'name' => 'Jetpack Premium',
+            'servertype' => 'jetpack',
+            'autosetup' => 'order',
+            'client_id' => 'demo-client',
+            'secret' => 'demo-secret',
+            'fields' => self::STANDARD_FIELDS,
+        );
+        $this->exec(
+            "INSERT INTO tblproducts (type, gid, name, autosetup, servertype, configoption1, configoption2)
+             VALUES ('other', 1, ?, ?, ?, ?, ?)",
+            array($o['name'], $o['autosetup'], $o['servertype'], $o['client_id'], $o['secret'])
+        );
+        $productId = (int) $this->pdo()->lastInsertId();
+        foreach ($o['fields'] as $fieldName) {
+            $this->field($productId, $fieldName);
+        }
+        return $productId;
+    }
+
+    /**
+     * Adds a product custom field.
+     *
+     * @return int tblcustomfields.id
+     */
+    protected function field($productId, $fieldName)
+    {
+        $this->exec(
+            "INSERT INTO tblcustomfields (type, relid, fieldname, fieldtype, adminonly)
+             VALUES ('product', ?, ?, 'text', '')",
+            array($productId, $fieldName)
+        );
+        return (int) $this->pdo()->lastInsertId();
+    }
+
+    /**
+     * A service of the product (with an order), and its custom field values.
+     *
+     * @param int   $productId
+     * @param array $values    field key => value (default: a valid order)
+     * @param array $options   status, userid
+     *
+     * @return int tblhosting.id
+     */
+    protected function service($productId, ?array $values = null, array $options = array())
+    {
+        $values = $values === null ? $this->validValues() : $values;
+        $o = $options + array('status' => 'Pending', 'userid' => 7);
+        $this->exec(
+            "INSERT INTO tblorders (ordernum, userid, date, amount, paymentmethod, status)
+             VALUES (FLOOR(RAND() * 1000000000), ?, NOW(), 10.00, 'banktransfer', 'Active')",
+            array($o['userid'])
+        );
+        $orderId = (int) $this->pdo()->lastInsertId();
+        $this->exec(
+            "INSERT INTO tblhosting (userid, orderid, packageid, server, regdate, domain, paymentmethod,
+                                     billingcycle, domainstatus)
+             VALUES (?, ?, ?, 0, CURDATE(), '', 'banktransfer', 'Monthly', ?)",
+            array($o['userid'], $orderId, $productId, $o['status'])
+        );
+        $serviceId = (int) $this->pdo()->lastInsertId();
+        foreach ($values as $key => $value) {
+            $this->setValue($serviceId, $key, $value);
+        }
+        return $serviceId;
+    }
+
+    /**
+     * @return array a valid order's values
+     */
+    protected function validValues($site = 'https://example.com/', $user = 'admin', $plan = 'Premium')
+    {
+        return array('Site URL' => $site, 'Local User' => $user, 'Plan' => $plan);
+    }
+
+    /**
+     * Adds a value row for the service's field with this key (as WHMCS does at checkout).
+     *
+     * @return int tblcustomfieldsvalues.id
+     */
+    protected function setValue($serviceId, $key, $value)
+    {
+        $this->exec(
+            "INSERT INTO tblcustomfieldsvalues (fieldid, relid, value, created_at, updated_at)
+             VALUES (?, ?, ?, NOW(), NOW())",
+            array($this->fieldId($serviceId, $key), $serviceId, $value)
+        );
+        return (int) $this->pdo()->lastInsertId();
+    }
+
+    /**
+     * Changes the service's value of a field, as an admin editing the service does.
+     */
+    protected function updateValue($serviceId, $key, $value)
+    {
+        $this->exec(
+            'UPDATE tblcustomfieldsvalues SET value = ?, updated_at = NOW() WHERE fieldid = ? AND relid = ?',
+            array($value, $this->fieldId($serviceId, $key), $serviceId)
+        );
+    }
+
+    /**
+     * The id of the service's product field whose key is $key (lowest id).
+     */
+    protected function fieldId($serviceId, $key)
+    {
+        foreach ($this->select(
+            "SELECT f.id, f.fieldname FROM tblcustomfields f JOIN tblhosting h ON h.packageid = f.relid
+             WHERE h.id = ? AND f.type = 'product' ORDER BY f.id",
+            array($serviceId)
+        ) as $field) {
+            if (trim(explode('|', $field->fieldname, 2)[0]) === $key) {
+                return (int) $field->id;
+            }
+        }
+        throw new \LogicException("service $serviceId has no field $key");
+    }
+
+    /**
+     * @return array the service's jetpack_provisioning_details value rows (id => value)
+     */
+    protected function detailsRows($serviceId)
+    {
+        $rows = array();
+        foreach ($this->select(
+            'SELECT id, value FROM tblcustomfieldsvalues WHERE fieldid = ? AND relid = ? ORDER BY id',
+            array($this->fieldId($serviceId, 'jetpack_provisioning_details'), $serviceId)
+        ) as $row) {
+            $rows[(int) $row->id] = $row->value;
+        }
+        return $rows;
+    }
+
+    /**
+     * @return string the service's details (lowest row), '' when none
+     */
+    protected function details($serviceId)
+    {
+        $rows = $this->detailsRows($serviceId);
+        return count($rows) === 0 ? '' : reset($rows);
+    }
+
+    /**
+     * @return array the service's jobs, oldest first
+     */
+    protected function jobs($serviceId)
+    {
+        return $this->select(
+            'SELECT id, service_id, action, state, attempts, max_attempts, dns_checks, run_at,
+                    lease_owner, lease_token, lease_expires_at, waiting_since, follow_up,
+                    last_error, result, requested_by, created_at, updated_at, finished_at,
+                    unfinished_service_id,
+                    TIMESTAMPDIFF(SECOND, run_at, UTC_TIMESTAMP(6)) AS due_for,
+                    TIMESTAMPDIFF(SECOND, created_at, UTC_TIMESTAMP(6)) AS age
+             FROM mod_jetpack_jobs WHERE service_id = ? ORDER BY id',
+            array($serviceId)
+        );
+    }
+
+    /**
+     * @return string tblhosting.domainstatus
+     */
+    protected function status($serviceId)
+    {
+        return (string) $this->scalar('SELECT domainstatus FROM tblhosting WHERE id = ?', array($serviceId));
+    }
+
+    /**
+     * @return array the activity lines the module logged through logActivity()
+     */
+    protected function loggedActivity()
+    {
+        return array_column($GLOBALS['jetpack_test_activity'], 'description');
+    }
+}

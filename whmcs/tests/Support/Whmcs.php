@@ -1,0 +1,147 @@
+<?php
+
+namespace JetpackTests\Support;
+
+use WHMCS\Database\Capsule;
+
+/**
+ * The few things WHMCS itself does around a module call, for the tests that follow a service
+ * through WHMCS (as described in shared/reference/whmcs.md, "How module functions are
+ * called"): build the module parameters, call the module function, and on 'success' set the
+ * service status and resolve the Module Queue entry; on an error add or bump the Module Queue
+ * entry and leave the status alone. Module Queue "Retry" calls the same path again.
+ */
+final class Whmcs
+{
+    const MODULE = 'jetpack';
+
+    /**
+     * The module parameters WHMCS passes (the ones the module could use).
+     *
+     * @param int $serviceId tblhosting.id
+     *
+     * @return array
+     */
+    public static function params($serviceId)
+    {
+        $service = Capsule::table('tblhosting')->where('id', $serviceId)->first();
+        $product = Capsule::table('tblproducts')->where('id', $service->packageid)->first();
+        $customFields = array();
+        $fields = Capsule::table('tblcustomfields')
+            ->where('type', 'product')->where('relid', $service->packageid)->orderBy('id')->get();
+        foreach ($fields as $field) {
+            $value = Capsule::table('tblcustomfieldsvalues')
+                ->where('fieldid', $field->id)->where('relid', $serviceId)->orderBy('id')->value('value');
+            $key = trim(explode('|', $field->fieldname, 2)[0]);
+            $customFields[$key] = explode('|', (string) $value, 2)[0];
+        }
+        return array(
+            'serviceid' => (int) $serviceId,
+            'accountid' => (int) $serviceId,
+            'userid' => (int) $service->userid,
+            'pid' => (int) $service->packageid,
+            'packageid' => (int) $service->packageid,
+            'domain' => $service->domain,
+            'status' => $service->domainstatus,
+            'moduletype' => $product->servertype,
+            'configoption1' => $product->configoption1,
+            'configoption2' => $product->configoption2,
+            'customfields' => $customFields,
+        );
+    }
+
+    /**
+     * WHMCS's ModuleCallFunction for CreateAccount / TerminateAccount.
+     *
+     * @param string $function  CreateAccount or TerminateAccount
+     * @param int    $serviceId tblhosting.id
+     *
+     * @return string what the module returned
+     */
+    public static function moduleCall($function, $serviceId)
+    {
+        $verbs = array('CreateAccount' => 'Create', 'TerminateAccount' => 'Terminate');
+        $params = self::params($serviceId);
+        $result = call_user_func('jetpack_' . $function, $params);
+        if ($result === 'success') {
+            if ($function === 'CreateAccount') {
+                Capsule::table('tblhosting')->where('id', $serviceId)
+                    ->update(array('domainstatus' => 'Active', 'termination_date' => '0000-00-00'));
+            } else {
+                Capsule::update(
+                    "UPDATE tblhosting SET domainstatus = 'Terminated',
+                       termination_date = IF(termination_date IN ('0000-00-00', '1970-01-01'), CURDATE(), termination_date)
+                     WHERE id = ?",
+                    array($serviceId)
+                );
+            }
+            logActivity('Module ' . $verbs[$function] . ' Successful - Service ID: ' . $serviceId, $params['userid']);
+            Capsule::table('tblmodulequeue')
+                ->where('service_type', 'service')->where('service_id', $serviceId)
+                ->where('module_name', self::MODULE)->where('module_action', $function)
+                ->where('completed', 0)
+                ->update(array(
+                    'completed' => 1,
+                    'last_attempt' => Capsule::raw('NOW()'),
+                    'updated_at' => Capsule::raw('NOW()'),
+                ));
+            return $result;
+        }
+        $open = Capsule::table('tblmodulequeue')
+            ->where('service_type', 'service')->where('service_id', $serviceId)
+            ->where('module_name', self::MODULE)->where('module_action', $function)
+            ->where('completed', 0)->orderBy('id')->first();
+        if ($open === null) {
+            Capsule::table('tblmodulequeue')->insert(array(
+                'service_type' => 'service',
+                'service_id' => $serviceId,
+                'module_name' => self::MODULE,
+                'module_action' => $function,
+                'last_attempt' => Capsule::raw('NOW()'),
+                'last_attempt_error' => (string) $result,
+                'num_retries' => 0,
+                'completed' => 0,
+                'created_at' => Capsule::raw('NOW()'),
+                'updated_at' => Capsule::raw('NOW()'),
+            ));
+        } else {
+            Capsule::table('tblmodulequeue')->where('id', $open->id)->update(array(
+                'last_attempt' => Capsule::raw('NOW()'),
+                'last_attempt_error' => (string) $result,
+                'num_retries' => $open->num_retries + 1,
+                'updated_at' => Capsule::raw('NOW()'),
+            ));
+        }
+        logActivity(
+            'Module ' . $verbs[$function] . ' Failed - Service ID: ' . $serviceId . ' - Error: ' . $result,
+            $params['userid']
+        );
+        return $result;
+    }
+
+    /**
+     * Utilities → Module Queue → Retry on one entry.
+     *
+     * @param int $queueId tblmodulequeue.id
+     *
+     * @return string what the module returned
+     */
+    public static function retry($queueId)
+    {
+        $item = Capsule::table('tblmodulequeue')->where('id', $queueId)->first();
+        return self::moduleCall($item->module_action, (int) $item->service_id);
+    }
+
+    /**
+     * An admin custom button (no status change, no queue entry).
+     *
+     * @param string $suffix    the function suffix from AdminCustomButtonArray
+     * @param int    $serviceId
+     *
+     * @return string what the module returned
+     */
+    public static function customButton($suffix, $serviceId)
+    {
+        return call_user_func('jetpack_' . $suffix, self::params($serviceId));
+    }
+}

@@ -1,0 +1,230 @@
+<?php
+
+namespace JetpackTests;
+
+use JetpackTests\Support\DatabaseTestCase;
+use JetpackTests\Support\Whmcs;
+
+/**
+ * Create and Terminate refuse, with a `JETPACK MODULE: Service ID: N - …` message saying what to
+ * fix, every order the worker could not process, and queue nothing. Accepted forms (friendly
+ * field names, values cut at `|`, any-case plans) go through.
+ */
+final class ValidationTest extends DatabaseTestCase
+{
+    const PLANS = 'free, personal, premium, professional, jetpack-backup-realtime, '
+        . 'jetpack-backup-daily, jetpack-scan, jetpack-anti-spam';
+
+    /**
+     * Each case: how to break a valid order, and what the message must say.
+     */
+    public function brokenOrders(): array
+    {
+        $field = function ($from, $to) {
+            return function (ValidationTest $t, $product) use ($from, $to) {
+                if ($to === null) {
+                    $t->exec('DELETE FROM tblcustomfields WHERE relid = ? AND fieldname = ?', array($product, $from));
+                } else {
+                    $t->exec('UPDATE tblcustomfields SET fieldname = ? WHERE relid = ? AND fieldname = ?', array($to, $product, $from));
+                }
+            };
+        };
+        $value = function ($key, $value) {
+            return function (ValidationTest $t, $product, $service) use ($key, $value) {
+                $t->updateValue($service, $key, $value);
+            };
+        };
+        $product = function ($column, $value) {
+            return function (ValidationTest $t, $product) use ($column, $value) {
+                $t->exec("UPDATE tblproducts SET $column = ? WHERE id = ?", array($value, $product));
+            };
+        };
+        $noField = function ($key) {
+            return "product 'Jetpack Premium' has no custom field named '$key'; add it under "
+                . "Products/Services → Custom Fields with exactly that name (or '$key|Display Name')";
+        };
+        $cases = array(
+            'no Site URL field' => array($field('Site URL|Your WordPress site', null), $noField('Site URL')),
+            'misnamed Site URL field' => array($field('Site URL|Your WordPress site', 'Site Url'), $noField('Site URL')),
+            'no Local User field' => array($field('Local User', null), $noField('Local User')),
+            'no Plan field' => array($field('Plan', 'Plan Name'), $noField('Plan')),
+            'no details field' => array(
+                $field('jetpack_provisioning_details|Jetpack Provisioning Details', 'Jetpack Provisioning Details'),
+                $noField('jetpack_provisioning_details'),
+            ),
+            'two Site URL fields' => array(
+                function (ValidationTest $t, $product) {
+                    $t->field($product, 'Site URL');
+                },
+                "product 'Jetpack Premium' has 2 custom fields named 'Site URL'; delete all but one",
+            ),
+            'empty Site URL' => array(
+                $value('Site URL', ''),
+                "the Site URL '' is empty; enter the WordPress site's address (like example.com) and retry",
+            ),
+            'blank Site URL' => array($value('Site URL', '   '), "the Site URL '   ' is empty"),
+            'no Site URL value' => array(
+                function (ValidationTest $t, $product, $service) {
+                    $t->exec(
+                        'DELETE FROM tblcustomfieldsvalues WHERE relid = ? AND fieldid = ?',
+                        array($service, $t->fieldId($service, 'Site URL'))
+                    );
+                },
+                "the Site URL '' is empty",
+            ),
+            'Site URL with a value before the pipe only' => array($value('Site URL', '|example.com'), "the Site URL '' is empty"),
+            'ftp Site URL' => array(
+                $value('Site URL', 'ftp://example.com'),
+                "the Site URL 'ftp://example.com' is not a web address (only http:// and https:// are allowed)",
+            ),
+            'javascript Site URL' => array(
+                $value('Site URL', 'javascript:alert(1)'),
+                'is not a web address (only http:// and https:// are allowed)',
+            ),
+            'Site URL with a query' => array($value('Site URL', 'example.com/?q=1'), 'is not a web address (contains ? or #)'),
+            'Site URL with spaces' => array($value('Site URL', 'exa mple.com'), 'is not a web address (contains spaces)'),
+            'Site URL without a domain' => array($value('Site URL', 'localhost'), 'is not a web address (has no domain name)'),
+            'Site URL with a user name' => array($value('Site URL', 'https://me@example.com'), 'is not a web address (contains a user name)'),
+            'Site URL too long' => array(
+                $value('Site URL', str_repeat('a', 800) . '.com'),
+                'is not a web address (longer than 771 characters)',
+            ),
+            'empty Local User' => array(
+                $value('Local User', ''),
+                'the Local User is empty; enter an existing WordPress user name of the site and retry',
+            ),
+            'blank Local User' => array($value('Local User', ' '), 'the Local User is empty'),
+            'Local User too long' => array($value('Local User', str_repeat('ü', 201)), 'the Local User is longer than 200 characters'),
+            'unknown plan' => array($value('Plan', ' Gold '), "'Gold' is not an allowed plan; use one of: " . self::PLANS),
+            'empty plan' => array($value('Plan', ''), "'' is not an allowed plan"),
+            'no client id' => array(
+                $product('configoption1', ''),
+                "your credentials for provisioning are not complete: product 'Jetpack Premium' needs the "
+                . 'Jetpack Partner Client ID and Client Secret in Module Settings',
+            ),
+            'blank client secret' => array($product('configoption2', '  '), 'your credentials for provisioning are not complete'),
+            'product of another module' => array(
+                $product('servertype', 'cpanel'),
+                "product 'Jetpack Premium' does not use the jetpack module (its module is 'cpanel')",
+            ),
+            'product deleted' => array(
+                function (ValidationTest $t, $product) {
+                    $t->exec('DELETE FROM tblproducts WHERE id = ?', array($product));
+                },
+                'its product (id %product%) no longer exists; assign the service to a Jetpack product',
+            ),
+            'service deleted' => array(
+                function (ValidationTest $t, $product, $service) {
+                    $t->exec('DELETE FROM tblhosting WHERE id = ?', array($service));
+                },
+                'it does not exist in tblhosting; nothing to do',
+            ),
+        );
+        $all = array();
+        foreach ($cases as $name => $case) {
+            foreach (array('CreateAccount', 'TerminateAccount') as $function) {
+                $all["$function: $name"] = array($function, $case[0], $case[1]);
+            }
+        }
+        return $all;
+    }
+
+    /**
+     * @dataProvider brokenOrders
+     */
+    public function testABrokenOrderIsRefusedWithWhatToFix(string $function, \Closure $breakIt, string $expected): void
+    {
+        $product = $this->product();
+        $service = $this->service($product);
+        $params = Whmcs::params($service);
+        $breakIt($this, $product, $service);
+
+        $result = call_user_func('jetpack_' . $function, $params);
+
+        $this->assertStringStartsWith('JETPACK MODULE: Service ID: ' . $service . ' - ', $result);
+        $this->assertStringContainsString(str_replace('%product%', (string) $product, $expected), $result);
+        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_jobs'), 'nothing queued');
+        $this->assertSame(0, (int) $this->scalar(
+            'SELECT COUNT(*) FROM tblcustomfieldsvalues WHERE relid = ? AND value LIKE ?',
+            array($service, '%queued%')
+        ));
+        $this->assertSame(array(), $this->loggedActivity());
+    }
+
+    public function testBrokenOrdersAreRefusedOnWhmcs783Too(): void
+    {
+        $this->useLayout(self::WHMCS_783);
+        $product = $this->product(array('fields' => array('Site URL', 'Local User', 'jetpack_provisioning_details')));
+        $service = $this->service($product, array('Site URL' => 'example.com', 'Local User' => 'admin'));
+
+        $result = jetpack_CreateAccount(Whmcs::params($service));
+
+        $this->assertStringContainsString("has no custom field named 'Plan'", $result);
+        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_jobs'));
+    }
+
+    public function testFriendlyNamesValuesCutAtThePipeAndAnyCasePlansAreAccepted(): void
+    {
+        $product = $this->product(array('fields' => array(
+            ' Site URL |Your WordPress site',
+            'Local User|WordPress user',
+            'Plan|Jetpack plan',
+            'jetpack_provisioning_details|Details',
+        )));
+        $service = $this->service($product, array(
+            'Site URL' => 'https://Example.com/blog/|ignored',
+            'Local User' => ' admin |x',
+            'Plan' => ' PREMIUM |Premium plan',
+        ));
+
+        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
+        $this->assertCount(1, $this->jobs($service));
+    }
+
+    public function testTheLowestValueRowWinsWhenAServiceHasDuplicates(): void
+    {
+        $service = $this->service($this->product());
+        // A second, later row for Plan with a bad value: WHMCS (and the worker) read the first.
+        $this->setValue($service, 'Plan', 'Gold');
+
+        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
+    }
+
+    public function testEveryAllowedPlanIsAccepted(): void
+    {
+        $service = $this->service($this->product());
+        foreach (explode(', ', self::PLANS) as $plan) {
+            $this->updateValue($service, 'Plan', strtoupper($plan));
+
+            $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)), $plan);
+        }
+        $this->assertCount(1, $this->jobs($service));
+    }
+
+    public function testCustomerSuppliedValuesAreHtmlEscapedInErrors(): void
+    {
+        $product = $this->product(array('name' => 'Jetpack & <b>Co</b>'));
+        $service = $this->service($product, $this->validValues('example.com', 'admin', '<script>alert("x")</script>'));
+
+        $plan = jetpack_CreateAccount(Whmcs::params($service));
+        $this->updateValue($service, 'Plan', 'premium');
+        $this->exec("UPDATE tblproducts SET configoption1 = '' WHERE id = ?", array($product));
+        $credentials = jetpack_CreateAccount(Whmcs::params($service));
+
+        $this->assertStringContainsString('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;', $plan);
+        $this->assertStringContainsString("'Jetpack &amp; &lt;b&gt;Co&lt;/b&gt;'", $credentials);
+        foreach (array($plan, $credentials) as $message) {
+            $this->assertStringNotContainsString('<', $message);
+            $this->assertStringNotContainsString('"', $message);
+        }
+    }
+
+    public function testLongValuesAreShortenedInErrors(): void
+    {
+        $service = $this->service($this->product(), $this->validValues('example.com', 'admin', str_repeat('x', 300)));
+
+        $result = jetpack_CreateAccount(Whmcs::params($service));
+
+        $this->assertStringContainsString("'" . str_repeat('x', 80) . "…' is not an allowed plan", $result);
+    }
+}

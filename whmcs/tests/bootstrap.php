@@ -1,0 +1,45 @@
+<?php
+/**
+ * Loads the real module file the way WHMCS does: the `WHMCS` constant is defined,
+ * `WHMCS\Database\Capsule` is Laravel's Capsule manager (WHMCS's class is that manager under
+ * another name), and the only WHMCS global function the module calls, logActivity(), has a
+ * stand-in that records its calls. Each test connects the Capsule to a database of its own
+ * (see Support/DatabaseTestCase.php).
+ */
+
+use Illuminate\Database\Capsule\Manager;
+
+error_reporting(E_ALL);
+ini_set('display_errors', '1');
+
+define('WHMCS', true);
+define('JETPACK_REPO_ROOT', dirname(__DIR__, 2));
+define('JETPACK_MODULE_DIR', dirname(__DIR__) . '/modules/servers/jetpack');
+
+// Debian's php-illuminate-database and php-parser (a phpunit dependency) install autoloaders
+// under /usr/share/php, which is on the default include_path.
+require_once 'Illuminate/Database/autoload.php';
+require_once 'PhpParser/autoload.php';
+
+foreach (array('Db', 'DatabaseTestCase', 'Whmcs', 'Processes') as $support) {
+    require_once __DIR__ . '/Support/' . $support . '.php';
+}
+
+// An unconnected Capsule until a test connects one to its own database (tests that need no
+// database run without DATABASE_URL).
+$capsule = new Manager();
+$capsule->setAsGlobal();
+class_alias(Manager::class, 'WHMCS\Database\Capsule');
+
+/**
+ * Stand-in for WHMCS's logActivity(): records the call (the tests read it back).
+ *
+ * @param string $description
+ * @param int    $userId
+ */
+function logActivity($description, $userId = 0)
+{
+    $GLOBALS['jetpack_test_activity'][] = array('description' => $description, 'userid' => $userId);
+}
+
+require_once JETPACK_MODULE_DIR . '/jetpack.php';
