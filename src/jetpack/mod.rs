@@ -1,12 +1,16 @@
 //! The Jetpack partner API client: OAuth token per partner account (fetched once, cached,
 //! refreshed once when refused), provision, cancel and status calls with connect and request
 //! timeouts. It never logs or returns the client secret or a bearer token; the request/response
-//! records it hands back for WHMCS's module log are masked.
+//! records it hands back for WHMCS's module log are masked. This module owns the client and
+//! its calls; the token cache is `token`, HTTP plumbing and masking `transport`, and reading
+//! the API's answers `response`.
 
 mod response;
+mod token;
+mod transport;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -16,6 +20,9 @@ pub use response::{
     CancelOutcome, Failure, ProvisionOutcome, SiteProduct, classify_cancel, classify_provision,
     classify_status, describe_error, parse_retry_after,
 };
+use token::{AccountKey, TokenSlot};
+pub use transport::mask_all;
+use transport::{encode_form, exchange, path_segment, read_answer};
 
 /// A partner account's credentials (product configoption1 / configoption2).
 #[derive(Clone)]
@@ -75,14 +82,6 @@ pub enum ClientError {
     Build(#[source] reqwest::Error),
 }
 
-#[derive(PartialEq, Eq, Hash)]
-struct AccountKey {
-    client_id: String,
-    client_secret: String,
-}
-
-type TokenSlot = Arc<tokio::sync::Mutex<Option<SecretString>>>;
-
 /// Turns (status, body, Retry-After) into an endpoint's outcome.
 type Classifier<T> = fn(u16, &[u8], Option<Duration>) -> Result<T, Failure>;
 
@@ -91,12 +90,6 @@ pub struct JetpackClient {
     http: reqwest::Client,
     base: String,
     tokens: Mutex<HashMap<AccountKey, TokenSlot>>,
-}
-
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-    retry_after: Option<Duration>,
 }
 
 impl JetpackClient {
@@ -117,120 +110,6 @@ impl JetpackClient {
             base: base.trim_end_matches('/').to_owned(),
             tokens: Mutex::new(HashMap::new()),
         })
-    }
-
-    fn slot(&self, creds: &Credentials) -> TokenSlot {
-        let key = AccountKey {
-            client_id: creds.client_id.clone(),
-            client_secret: creds.client_secret.expose_secret().to_owned(),
-        };
-        // A poisoned map only means another task panicked mid-insert; the map is still usable.
-        let mut map = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(key).or_default().clone()
-    }
-
-    /// Returns the cached token, fetching it once (concurrent callers wait for that one fetch).
-    async fn token(
-        &self,
-        creds: &Credentials,
-        log: &mut Vec<Exchange>,
-    ) -> Result<SecretString, Failure> {
-        let slot = self.slot(creds);
-        let mut held = slot.lock().await;
-        if let Some(t) = held.as_ref() {
-            return Ok(t.clone());
-        }
-        let fresh = self.fetch_token(creds, log).await?;
-        *held = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    /// Forgets `stale` if it is still the cached token, so the next call fetches a new one.
-    async fn forget_token(&self, creds: &Credentials, stale: &SecretString) {
-        let slot = self.slot(creds);
-        let mut held = slot.lock().await;
-        if held
-            .as_ref()
-            .is_some_and(|t| t.expose_secret() == stale.expose_secret())
-        {
-            *held = None;
-        }
-    }
-
-    async fn fetch_token(
-        &self,
-        creds: &Credentials,
-        log: &mut Vec<Exchange>,
-    ) -> Result<SecretString, Failure> {
-        let url = format!("{}/oauth2/token", self.base);
-        let secret = creds.client_secret.expose_secret();
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("scope", "jetpack-partner"),
-            ("client_id", creds.client_id.as_str()),
-            ("client_secret", secret),
-        ];
-        let request = format!(
-            "POST {url}\ngrant_type=client_credentials&scope=jetpack-partner&client_id={}&client_secret={}",
-            creds.client_id,
-            mask_all(secret, &[secret])
-        );
-        let sent = self.http.post(&url).form(&form).send().await;
-        let answer = read_answer(sent, false).await;
-        let answer = match answer {
-            Ok(a) => a,
-            Err(f) => {
-                log.push(exchange("token", request, format!("{f}"), &[secret]));
-                return Err(f);
-            }
-        };
-        let json: Option<serde_json::Value> = serde_json::from_slice(&answer.body).ok();
-        let token = json
-            .as_ref()
-            .and_then(|j| j.get("access_token"))
-            .and_then(|t| t.as_str())
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
-        let body = String::from_utf8_lossy(&answer.body).into_owned();
-        let mut secrets = vec![secret];
-        if let Some(t) = token.as_deref() {
-            secrets.push(t);
-        }
-        log.push(exchange(
-            "token",
-            request,
-            format!("HTTP {}\n{body}", answer.status),
-            &secrets,
-        ));
-        if answer.status == 200
-            && let Some(t) = token
-        {
-            return Ok(SecretString::from(t));
-        }
-        let said = json
-            .as_ref()
-            .and_then(describe_error)
-            .unwrap_or_else(|| "no error was returned".to_owned());
-        if answer.status == 400 || answer.status == 401 || answer.status == 403 {
-            return Err(Failure::Permanent {
-                message: format!(
-                    "the partner API refused the client id/secret ({said}, HTTP {}); check the \
-                     Jetpack Partner Client ID and Client Secret in the product's Module Settings",
-                    answer.status
-                ),
-            });
-        }
-        Err(response::classify_error(
-            "issue an access token",
-            answer.status,
-            &answer.body,
-            answer.retry_after,
-        ))
-    }
-
-    /// Checks a partner account's credentials by fetching a fresh token (not cached).
-    pub async fn verify(&self, creds: &Credentials) -> Result<(), Failure> {
-        self.fetch_token(creds, &mut Vec::new()).await.map(|_| ())
     }
 
     /// Sends one authorised request, refreshing the token once if the API refuses it.
@@ -382,81 +261,6 @@ struct Call<'a> {
     url: String,
     form: Option<&'a [(&'a str, &'a str)]>,
     may_act: bool,
-}
-
-async fn read_answer(
-    sent: Result<reqwest::Response, reqwest::Error>,
-    may_act: bool,
-) -> Result<Answer, Failure> {
-    let resp = sent.map_err(|e| transport_failure(&e, may_act))?;
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| transport_failure(&e, may_act))?;
-    Ok(Answer {
-        status,
-        body: body.to_vec(),
-        retry_after,
-    })
-}
-
-/// Network-level failures are transient; only a failed connect proves the API did not act.
-fn transport_failure(e: &reqwest::Error, may_act: bool) -> Failure {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "the connection broke"
-    };
-    // reqwest's Display for a URL-carrying error includes the URL, never headers or bodies.
-    let mut cause = String::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        cause = s.to_string();
-        source = s.source();
-    }
-    Failure::Transient {
-        message: format!("partner API request {what} ({cause})"),
-        retry_after: None,
-        outcome_unknown: may_act && !e.is_connect(),
-    }
-}
-
-fn path_segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace("%3A", ":")
-}
-
-fn encode_form(form: &[(&str, &str)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish()
-}
-
-fn exchange(action: &'static str, request: String, response: String, secrets: &[&str]) -> Exchange {
-    Exchange {
-        action,
-        request: mask_all(&request, secrets),
-        response: mask_all(&response, secrets),
-    }
-}
-
-/// Replaces every occurrence of each non-empty secret by `*` × its byte length, as WHMCS's
-/// `logModuleCall` does with its replace-vars.
-pub fn mask_all(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_owned();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(s, &"*".repeat(s.len()));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! Queries on `mod_jetpack_jobs`: enqueue with the one-unfinished-job-per-service rule, claim
-//! (two paths), lease renewal and release, requeue and the status report.
+//! Queries on `mod_jetpack_jobs` that move a job through its life: enqueue with the
+//! one-unfinished-job-per-service rule, claim (two paths), lease renewal and release. Reading
+//! the table back (status report, queue depth) and maintenance (requeue, prune) live in
+//! `report` (`src/store/report.rs`).
+
+// A child of `jobs` only so `store/mod.rs` needs no change; re-exported below under the old paths.
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::{MySql, QueryBuilder, Row};
 
 use super::{ClaimPath, Result, Store, StoreError};
@@ -52,67 +55,6 @@ pub enum EnqueueOutcome {
     FollowUp(JobId),
 }
 
-/// Queue gauges for the heartbeat and metrics.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QueueDepth {
-    /// Jobs per state: queued, running, waiting_dns, failed.
-    pub counts: Vec<(String, u64)>,
-    /// Seconds the oldest due queued job has waited (0 when none).
-    pub oldest_due_age_secs: i64,
-}
-
-/// One row of the status report.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct JobSummary {
-    /// Row id.
-    pub id: u64,
-    /// tblhosting.id
-    pub service_id: u32,
-    /// provision | terminate
-    pub action: String,
-    /// Current state.
-    pub state: String,
-    /// Attempts used.
-    pub attempts: u32,
-    /// Next run (UTC).
-    pub run_at: DateTime<Utc>,
-    /// Last error, if any.
-    pub last_error: Option<String>,
-    /// Last change (UTC).
-    pub updated_at: DateTime<Utc>,
-}
-
-/// What `jetpack-worker status` prints.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct StatusReport {
-    /// Jobs per state (every state listed, zeros included).
-    pub counts: Vec<(String, u64)>,
-    /// The oldest job that is due now and not running.
-    pub oldest_due: Option<JobSummary>,
-    /// Seconds the oldest due job has been due.
-    pub oldest_due_age_secs: Option<i64>,
-    /// Plans waiting on DNS.
-    pub waiting_dns: Vec<JobSummary>,
-    /// The most recent failures with their reasons.
-    pub recent_failures: Vec<JobSummary>,
-}
-
-const SUMMARY_COLUMNS: &str =
-    "id, service_id, action, state, attempts, run_at, last_error, updated_at";
-
-fn summary(row: &sqlx::mysql::MySqlRow) -> Result<JobSummary> {
-    Ok(JobSummary {
-        id: row.try_get("id")?,
-        service_id: row.try_get("service_id")?,
-        action: row.try_get("action")?,
-        state: row.try_get("state")?,
-        attempts: row.try_get("attempts")?,
-        run_at: row.try_get("run_at")?,
-        last_error: row.try_get("last_error")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
@@ -128,7 +70,23 @@ impl Store {
         action: Action,
         by: RequestedBy,
     ) -> Result<EnqueueOutcome> {
-        let mut tx = self.pool.begin().await?;
+        // Two requests for the same service at once: the loser's insert hits the UNIQUE index;
+        // one more try then sees the winner's job.
+        match self.enqueue_once(service, action, by).await {
+            Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                self.enqueue_once(service, action, by).await
+            }
+            other => other,
+        }
+    }
+
+    async fn enqueue_once(
+        &self,
+        service: ServiceId,
+        action: Action,
+        by: RequestedBy,
+    ) -> Result<EnqueueOutcome> {
+        let mut tx = self.begin().await?;
         let existing = sqlx::query(
             "SELECT id, action, state FROM mod_jetpack_jobs
              WHERE unfinished_service_id = ? FOR UPDATE",
@@ -221,11 +179,7 @@ impl Store {
         limit: u32,
         lease: Duration,
     ) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            .execute(&mut *conn)
-            .await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let mut tx = self.begin().await?;
         let ids: Vec<(u64,)> = sqlx::query_as(
             "SELECT id FROM mod_jetpack_jobs WHERE due_at <= UTC_TIMESTAMP(6)
              ORDER BY due_at, id LIMIT ? FOR UPDATE SKIP LOCKED",
@@ -259,7 +213,11 @@ impl Store {
         let mut q = claim_update_head(batch, owner, lease);
         q.push(" WHERE due_at <= UTC_TIMESTAMP(6) ORDER BY due_at, id LIMIT ")
             .push_bind(limit);
-        q.build().execute(&self.pool).await?;
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .execute(&mut *conn)
+            .await?;
+        q.build().execute(&mut *conn).await?;
         Ok(())
     }
 
@@ -327,169 +285,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
-    }
-
-    /// Puts failed jobs back to queued, due now, with a fresh attempt budget: the given
-    /// services' latest failed jobs, or every failed job with `all_failed`. Returns the ids.
-    pub async fn requeue(&self, services: &[ServiceId], all_failed: bool) -> Result<Vec<JobId>> {
-        let mut q: QueryBuilder<MySql> = QueryBuilder::new(
-            "SELECT j.id FROM mod_jetpack_jobs j
-             WHERE j.state = 'failed'
-               AND j.id = (SELECT MAX(k.id) FROM mod_jetpack_jobs k WHERE k.service_id = j.service_id)",
-        );
-        if !all_failed {
-            if services.is_empty() {
-                return Ok(Vec::new());
-            }
-            q.push(" AND j.service_id IN (");
-            let mut list = q.separated(", ");
-            for s in services {
-                list.push_bind(*s);
-            }
-            q.push(")");
-        }
-        let ids: Vec<(u64,)> = q.build_query_as().fetch_all(&self.pool).await?;
-        let mut requeued = Vec::new();
-        for (id,) in ids {
-            let done = sqlx::query(
-                "UPDATE mod_jetpack_jobs
-                 SET state = 'queued', attempts = 0, dns_checks = 0, waiting_since = NULL,
-                     run_at = UTC_TIMESTAMP(6), finished_at = NULL, lease_owner = NULL,
-                     lease_token = NULL, lease_expires_at = NULL, updated_at = UTC_TIMESTAMP(6)
-                 WHERE id = ? AND state = 'failed'",
-            )
-            .bind(id)
-            .execute(&self.pool)
-            .await;
-            match done {
-                Ok(r) if r.rows_affected() == 1 => requeued.push(JobId(id)),
-                Ok(_) => {}
-                // Another unfinished job exists for the service: it stays the one to run.
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(requeued)
-    }
-
-    /// Counts by state, the oldest due job, plans waiting on DNS and the last failures.
-    pub async fn status_report(&self, limit: u32) -> Result<StatusReport> {
-        let counted: Vec<(String, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM mod_jetpack_jobs GROUP BY state")
-                .fetch_all(&self.pool)
-                .await?;
-        let counts = JobState::ALL
-            .iter()
-            .map(|s| {
-                let n = counted
-                    .iter()
-                    .find(|(st, _)| st == s.as_str())
-                    .map_or(0, |(_, n)| *n as u64);
-                (s.as_str().to_owned(), n)
-            })
-            .collect();
-        let oldest = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUMMARY_COLUMNS}, TIMESTAMPDIFF(SECOND, run_at, UTC_TIMESTAMP(6)) AS age
-             FROM mod_jetpack_jobs WHERE state = 'queued' AND due_at <= UTC_TIMESTAMP(6)
-             ORDER BY due_at, id LIMIT 1"
-        )))
-        .fetch_optional(&self.pool)
-        .await?;
-        let (oldest_due, oldest_due_age_secs) = match oldest {
-            Some(row) => (Some(summary(&row)?), row.try_get("age")?),
-            None => (None, None),
-        };
-        let listed = |state: &'static str, order: &'static str| {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {SUMMARY_COLUMNS} FROM mod_jetpack_jobs WHERE state = '{state}'
-                 ORDER BY {order} LIMIT {limit}"
-            )))
-        };
-        let waiting = listed("waiting_dns", "run_at, id")
-            .fetch_all(&self.pool)
-            .await?;
-        let failed = listed("failed", "run_at DESC, id DESC")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(StatusReport {
-            counts,
-            oldest_due,
-            oldest_due_age_secs,
-            waiting_dns: waiting.iter().map(summary).collect::<Result<_>>()?,
-            recent_failures: failed.iter().map(summary).collect::<Result<_>>()?,
-        })
-    }
-
-    /// Unfinished and failed jobs by state (the large `done` set is not counted) and how long
-    /// the oldest due queued job has waited; cheap enough for a 15 s heartbeat.
-    pub async fn queue_depth(&self) -> Result<QueueDepth> {
-        let counted: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT state, COUNT(*) FROM mod_jetpack_jobs
-             WHERE state IN ('queued', 'running', 'waiting_dns', 'failed') GROUP BY state",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let (age,): (Option<i64>,) = sqlx::query_as(
-            "SELECT TIMESTAMPDIFF(SECOND, MIN(run_at), UTC_TIMESTAMP(6)) FROM mod_jetpack_jobs
-             WHERE state = 'queued' AND run_at <= UTC_TIMESTAMP(6)",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let counts = ["queued", "running", "waiting_dns", "failed"]
-            .iter()
-            .map(|s| {
-                let n = counted
-                    .iter()
-                    .find(|(st, _)| st == s)
-                    .map_or(0, |(_, n)| *n);
-                ((*s).to_owned(), n.max(0) as u64)
-            })
-            .collect();
-        Ok(QueueDepth {
-            counts,
-            oldest_due_age_secs: age.unwrap_or(0).max(0),
-        })
-    }
-
-    /// Deletes up to `batch` finished jobs (done, failed, cancelled) that finished more than
-    /// `older_than` ago, oldest first; unfinished jobs are never touched. Returns the count.
-    pub async fn prune_finished(&self, older_than: Duration, batch: u32) -> Result<u64> {
-        let done = sqlx::query(
-            "DELETE FROM mod_jetpack_jobs
-             WHERE finished_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND
-               AND state IN ('done', 'failed', 'cancelled')
-             ORDER BY finished_at LIMIT ?",
-        )
-        .bind(older_than.as_secs())
-        .bind(batch)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    /// Whether a failure of this service was put in WHMCS's Module Queue (a failed job, or one
-    /// requeued since), so a success should resolve the entry.
-    pub async fn had_failure(&self, service: ServiceId) -> Result<bool> {
-        let (found,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS(SELECT 1 FROM mod_jetpack_jobs
-             WHERE service_id = ? AND (state = 'failed' OR in_module_queue = 1))",
-        )
-        .bind(service)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(found)
-    }
-
-    /// The latest job of a service (for the CLI and tests).
-    pub async fn latest_job(&self, service: ServiceId) -> Result<Option<JobSummary>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUMMARY_COLUMNS} FROM mod_jetpack_jobs WHERE service_id = ?
-             ORDER BY id DESC LIMIT 1"
-        )))
-        .bind(service)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(summary).transpose()
     }
 }
 

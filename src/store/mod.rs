@@ -5,7 +5,9 @@
 
 mod finish;
 mod jobs;
+mod report;
 mod whmcs;
+mod writeback;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,7 +15,8 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
 pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
-pub use jobs::{ClaimedJob, EnqueueOutcome, JobSummary, QueueDepth, StatusReport};
+pub use jobs::{ClaimedJob, EnqueueOutcome};
+pub use report::{JobSummary, QueueDepth, StatusReport};
 
 /// How jobs are claimed; chosen at start from the server version or forced by a setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -130,6 +133,16 @@ impl Store {
             claim_path,
             activity_has_user_columns,
         })
+    }
+
+    /// Begins a transaction at READ COMMITTED: no gap locks, so the worker's short writes never
+    /// block WHMCS's own inserts into the tables they touch.
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::MySql>> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .execute(&mut *conn)
+            .await?;
+        Ok(sqlx::Transaction::begin(conn, None).await?)
     }
 
     /// `SELECT 1`: proves the database answers (the watchdog).

@@ -1,24 +1,27 @@
 //! One attempt at one claimed job: read the order from WHMCS, validate it, check DNS for a
 //! waiting plan, call the partner API, and decide the job's next state and what WHMCS shows.
-//! Returns a [`Finish`]; writing it (fenced by the lease) is the caller's job.
+//! Returns a [`Finish`]; writing it (fenced by the lease) is the caller's job. What a failed
+//! call becomes is `failure`.
 
 use std::time::Duration;
 
+use super::failure::failed;
 use super::{Worker, messages};
 use crate::domain::{Action, JobState};
-use crate::jetpack::{CancelOutcome, Exchange, Failure, ProvisionOutcome};
+use crate::jetpack::{CancelOutcome, Exchange, ProvisionOutcome};
 use crate::order::{BadInput, Order, read_order};
-use crate::retry::{RetryDecision, RetryPolicy};
 use crate::store::{ClaimedJob, Finish, ModuleQueueWrite, StatusChange, StoreError, WhmcsWrites};
 
-fn module_log_action(action: Action) -> &'static str {
+/// The module-log action name WHMCS uses for `action`.
+pub(super) fn module_log_action(action: Action) -> &'static str {
     match action {
         Action::Provision => "createaccount",
         Action::Terminate => "terminateaccount",
     }
 }
 
-fn verb(action: Action) -> &'static str {
+/// What the attempt tried to do, for messages.
+pub(super) fn verb(action: Action) -> &'static str {
     match action {
         Action::Provision => "provision the Jetpack plan",
         Action::Terminate => "cancel the Jetpack plan",
@@ -220,75 +223,10 @@ impl Worker {
             },
         }
     }
-
-    fn after_failure(
-        &self,
-        job: &ClaimedJob,
-        order: &Order,
-        failure: Failure,
-        log: Vec<Exchange>,
-    ) -> Finish {
-        let what = verb(job.action);
-        match failure {
-            Failure::Permanent { message } | Failure::TokenRefused { message } => {
-                let text = messages::failure(job.service_id, what, &message);
-                failed(job, text, Some(order.details), order.client_id, log)
-            }
-            Failure::Transient {
-                message,
-                retry_after,
-                outcome_unknown,
-            } => {
-                let unknown = (outcome_unknown && job.action == Action::Provision).then_some(true);
-                let quiet = WhmcsWrites {
-                    module_log: log,
-                    module_log_action: module_log_action(job.action),
-                    ..WhmcsWrites::default()
-                };
-                if let Some(waited) = job.waiting_for {
-                    // A waiting plan keeps its own schedule; the window bounds it.
-                    let next = self
-                        .settings
-                        .dns
-                        .next_check(job.dns_checks, waited)
-                        .unwrap_or_default();
-                    let mut f = waiting(next, unknown, quiet);
-                    f.last_error = Some(message);
-                    return f;
-                }
-                let policy = RetryPolicy {
-                    max_attempts: job.max_attempts.unwrap_or(self.settings.retry.max_attempts),
-                    ..self.settings.retry.clone()
-                };
-                match policy.after_transient(job.attempts, retry_after, fastrand::f64()) {
-                    RetryDecision::RetryIn(delay) => Finish {
-                        state: JobState::Queued,
-                        run_in: Some(delay),
-                        last_error: Some(message),
-                        result: None,
-                        start_waiting: false,
-                        outcome_unknown: unknown,
-                        whmcs: quiet,
-                    },
-                    RetryDecision::GiveUp => {
-                        let text = messages::gave_up(job.service_id, what, job.attempts, &message);
-                        let mut f = failed(
-                            job,
-                            text,
-                            Some(order.details),
-                            order.client_id,
-                            quiet.module_log,
-                        );
-                        f.outcome_unknown = unknown;
-                        f
-                    }
-                }
-            }
-        }
-    }
 }
 
-fn waiting(next: Duration, outcome_unknown: Option<bool>, whmcs: WhmcsWrites) -> Finish {
+/// A plan waiting on DNS: checked again after `next`.
+pub(super) fn waiting(next: Duration, outcome_unknown: Option<bool>, whmcs: WhmcsWrites) -> Finish {
     Finish {
         state: JobState::WaitingDns,
         run_in: Some(next),
@@ -297,37 +235,5 @@ fn waiting(next: Duration, outcome_unknown: Option<bool>, whmcs: WhmcsWrites) ->
         start_waiting: true,
         outcome_unknown,
         whmcs,
-    }
-}
-
-/// A failed job: the message goes to the job row, the details field (when usable), the
-/// activity log and WHMCS's Module Queue; a failed provision leaves the service Pending.
-fn failed(
-    job: &ClaimedJob,
-    message: String,
-    details: Option<crate::order::DetailsField>,
-    client_id: u32,
-    log: Vec<Exchange>,
-) -> Finish {
-    let status = (job.action == Action::Provision).then_some(StatusChange::BackToPending);
-    Finish {
-        state: JobState::Failed,
-        run_in: None,
-        last_error: Some(message.clone()),
-        result: None,
-        start_waiting: false,
-        outcome_unknown: None,
-        whmcs: WhmcsWrites {
-            client_id,
-            details: details.map(|d| (d, message.clone())),
-            status,
-            activity: Some(message.clone()),
-            module_queue: Some(ModuleQueueWrite::Add {
-                action: job.action,
-                error: message,
-            }),
-            module_log: log,
-            module_log_action: module_log_action(job.action),
-        },
     }
 }

@@ -1,0 +1,147 @@
+//! Unit tests of `order` (kept out of `order.rs` for length): friendly field names, duplicate
+//! value rows, the missing details row, and a message that names what to fix for every bad input.
+
+use super::*;
+
+fn service() -> ServiceRow {
+    ServiceRow {
+        service_id: ServiceId(7),
+        client_id: 3,
+        product_id: 2,
+        status: "Pending".into(),
+        product: Some(ProductRow {
+            name: "Jetpack Premium".into(),
+            server_type: "jetpack".into(),
+            partner_client_id: " id ".into(),
+            partner_client_secret: "secret".into(),
+        }),
+    }
+}
+
+fn field(id: u32, name: &str, value_id: Option<u32>, value: Option<&str>) -> FieldRow {
+    FieldRow {
+        field_id: id,
+        field_name: name.into(),
+        value_id,
+        value: value.map(str::to_owned),
+    }
+}
+
+fn fields() -> Vec<FieldRow> {
+    vec![
+        field(
+            1,
+            "Site URL|Your site",
+            Some(10),
+            Some("https://Example.com/|ignored"),
+        ),
+        field(2, "Local User", Some(11), Some(" admin ")),
+        field(3, "Plan|Plan", Some(12), Some("Premium")),
+        field(
+            4,
+            "jetpack_provisioning_details|Details",
+            Some(14),
+            Some(""),
+        ),
+        field(
+            4,
+            "jetpack_provisioning_details|Details",
+            Some(13),
+            Some(""),
+        ),
+    ]
+}
+
+#[test]
+fn reads_friendly_names_cut_values_and_lowest_duplicate() {
+    let o = read_order(&service(), &fields()).unwrap();
+    assert_eq!(o.site.as_str(), "example.com");
+    assert_eq!(o.local_user, "admin");
+    assert_eq!(o.plan.as_str(), "premium");
+    assert_eq!(o.credentials.client_id, "id");
+    assert_eq!(
+        o.details,
+        DetailsField {
+            field_id: 4,
+            value_id: Some(13)
+        }
+    );
+}
+
+#[test]
+fn missing_details_value_row_is_inserted_later() {
+    let mut f = fields();
+    f.retain(|r| r.field_id != 4);
+    f.push(field(4, "jetpack_provisioning_details", None, None));
+    let o = read_order(&service(), &f).unwrap();
+    assert_eq!(o.details.value_id, None);
+}
+
+#[test]
+fn every_bad_input_names_what_to_fix() {
+    type Mutation = Box<dyn Fn(&mut ServiceRow, &mut Vec<FieldRow>)>;
+    let cases: Vec<(Mutation, &str)> = vec![
+        (
+            Box::new(|_, f| f.retain(|r| r.field_id != 1)),
+            "no custom field named 'Site URL'",
+        ),
+        (
+            Box::new(|_, f| f[0].field_name = "Site Url".into()),
+            "no custom field named 'Site URL'",
+        ),
+        (
+            Box::new(|_, f| f.push(field(9, "Site URL", None, None))),
+            "2 custom fields named 'Site URL'",
+        ),
+        (
+            Box::new(|_, f| f[0].value = Some("  ".into())),
+            "Site URL '  ' is empty",
+        ),
+        (
+            Box::new(|_, f| f[0].value_id = None),
+            "Site URL '' is empty",
+        ),
+        (
+            Box::new(|_, f| f[1].value = Some("".into())),
+            "Local User is empty",
+        ),
+        (
+            Box::new(|_, f| f[2].value = Some("Gold".into())),
+            "'Gold' is not an allowed plan",
+        ),
+        (
+            Box::new(|s, _| s.product.as_mut().unwrap().partner_client_secret = " ".into()),
+            "credentials",
+        ),
+        (Box::new(|s, _| s.product = None), "no longer exists"),
+        (
+            Box::new(|s, _| s.product.as_mut().unwrap().server_type = "cpanel".into()),
+            "does not use the jetpack module",
+        ),
+        (
+            Box::new(|_, f| f.retain(|r| r.field_id != 4)),
+            "jetpack_provisioning_details",
+        ),
+    ];
+    for (mutate, expect) in cases {
+        let (mut s, mut f) = (service(), fields());
+        mutate(&mut s, &mut f);
+        let err = read_order(&s, &f).unwrap_err();
+        assert!(
+            err.message.starts_with("JETPACK MODULE: Service ID: 7 - "),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains(expect),
+            "{} should contain {expect}",
+            err.message
+        );
+    }
+}
+
+#[test]
+fn quoted_values_carry_no_markup() {
+    assert_eq!(quote("<b>x</b>"), "''b'x'/b''");
+    assert!(quote(&"a".repeat(200)).ends_with("…'"));
+}

@@ -1,0 +1,202 @@
+//! WHMCS's side of an attempt's outcome, written inside the finishing transaction: the
+//! `jetpack_provisioning_details` custom field of THIS service only, `tblhosting.domainstatus`,
+//! the activity log, the Module Queue (`Queue::add` / `Queue::resolve`) and, in debug mode, the
+//! module log. Reached through `Store::finish`.
+
+use sqlx::{MySql, Transaction};
+
+use super::{ModuleQueueWrite, StatusChange, WhmcsWrites};
+use crate::domain::{Action, ServiceId};
+use crate::order::{DetailsField, MODULE_NAME};
+use crate::store::{Result, Store, utf8mb3_safe};
+
+impl Store {
+    /// Writes WHMCS's side of an outcome inside `tx`.
+    pub(in crate::store) async fn write_whmcs(
+        &self,
+        tx: &mut Transaction<'_, MySql>,
+        service: ServiceId,
+        w: &WhmcsWrites,
+        module_debug: bool,
+    ) -> Result<()> {
+        if let Some((field, text)) = &w.details {
+            write_details(tx, service, *field, &utf8mb3_safe(text)).await?;
+        }
+        match w.status {
+            Some(StatusChange::Activate) => {
+                sqlx::query(
+                    "UPDATE tblhosting SET domainstatus = 'Active' WHERE id = ? AND domainstatus = 'Pending'",
+                )
+                .bind(service)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Some(StatusChange::BackToPending) => {
+                sqlx::query(
+                    "UPDATE tblhosting SET domainstatus = 'Pending' WHERE id = ? AND domainstatus = 'Active'",
+                )
+                .bind(service)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Some(StatusChange::Terminate) => {
+                sqlx::query(
+                    "UPDATE tblhosting SET domainstatus = 'Terminated',
+                       termination_date = IF(termination_date IN ('0000-00-00', '1970-01-01'),
+                                             CURDATE(), termination_date)
+                     WHERE id = ?",
+                )
+                .bind(service)
+                .execute(&mut **tx)
+                .await?;
+            }
+            None => {}
+        }
+        if let Some(line) = &w.activity {
+            let sql = if self.activity_has_user_columns {
+                "INSERT INTO tblactivitylog (date, description, user, userid, user_id, admin_id, ipaddr)
+                 VALUES (NOW(), ?, 'System', ?, 0, 0, '')"
+            } else {
+                "INSERT INTO tblactivitylog (date, description, user, userid, ipaddr)
+                 VALUES (NOW(), ?, 'System', ?, '')"
+            };
+            sqlx::query(sql)
+                .bind(utf8mb3_safe(line))
+                .bind(w.client_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        match &w.module_queue {
+            Some(ModuleQueueWrite::Add { action, error }) => {
+                add_to_module_queue(tx, service, *action, &utf8mb3_safe(error)).await?;
+            }
+            Some(ModuleQueueWrite::Resolve(action)) => {
+                sqlx::query(
+                    "UPDATE tblmodulequeue SET completed = 1, last_attempt = NOW(), updated_at = NOW()
+                     WHERE service_type = 'service' AND service_id = ? AND module_name = ?
+                       AND module_action = ? AND completed = 0",
+                )
+                .bind(service)
+                .bind(MODULE_NAME)
+                .bind(action.module_function())
+                .execute(&mut **tx)
+                .await?;
+            }
+            None => {}
+        }
+        if module_debug {
+            for x in &w.module_log {
+                sqlx::query(
+                    "INSERT INTO tblmodulelog (date, module, action, request, response, arrdata)
+                     VALUES (NOW(), ?, ?, ?, ?, '')",
+                )
+                .bind(MODULE_NAME)
+                .bind(format!("{} {}", w.module_log_action, x.action))
+                .bind(utf8mb3_safe(&cut(&x.request, 60_000)))
+                .bind(utf8mb3_safe(&cut(&x.response, 60_000)))
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Updates this service's lowest value row of the details field, or inserts one. Never touches
+/// another service's row (the original module's global UPDATE is the bug this replaces).
+async fn write_details(
+    tx: &mut Transaction<'_, MySql>,
+    service: ServiceId,
+    field: DetailsField,
+    text: &str,
+) -> Result<()> {
+    let current: Option<(u32,)> = sqlx::query_as(
+        "SELECT id FROM tblcustomfieldsvalues WHERE fieldid = ? AND relid = ?
+         ORDER BY id LIMIT 1 FOR UPDATE",
+    )
+    .bind(field.field_id)
+    .bind(service)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match current {
+        Some((id,)) => {
+            sqlx::query(
+                "UPDATE tblcustomfieldsvalues SET value = ?, updated_at = NOW() WHERE id = ?",
+            )
+            .bind(text)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO tblcustomfieldsvalues (fieldid, relid, value, created_at, updated_at)
+                 VALUES (?, ?, ?, NOW(), NOW())",
+            )
+            .bind(field.field_id)
+            .bind(service)
+            .bind(text)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// WHMCS's `Queue::add`: one open row per (service, module, action); a repeat failure bumps
+/// `num_retries`. tblmodulequeue has no index but its primary key, so this scans it; the table
+/// only ever holds failures and stays small.
+async fn add_to_module_queue(
+    tx: &mut Transaction<'_, MySql>,
+    service: ServiceId,
+    action: Action,
+    error: &str,
+) -> Result<()> {
+    let open: Option<(u32,)> = sqlx::query_as(
+        "SELECT id FROM tblmodulequeue WHERE service_type = 'service' AND service_id = ?
+           AND module_name = ? AND module_action = ? AND completed = 0
+         ORDER BY id LIMIT 1 FOR UPDATE",
+    )
+    .bind(service)
+    .bind(MODULE_NAME)
+    .bind(action.module_function())
+    .fetch_optional(&mut **tx)
+    .await?;
+    match open {
+        Some((id,)) => {
+            sqlx::query(
+                "UPDATE tblmodulequeue SET last_attempt = NOW(), last_attempt_error = ?,
+                   num_retries = num_retries + 1, updated_at = NOW() WHERE id = ?",
+            )
+            .bind(error)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO tblmodulequeue (service_type, service_id, module_name, module_action,
+                   last_attempt, last_attempt_error, num_retries, completed, created_at, updated_at)
+                 VALUES ('service', ?, ?, ?, NOW(), ?, 0, 0, NOW(), NOW())",
+            )
+            .bind(service)
+            .bind(MODULE_NAME)
+            .bind(action.module_function())
+            .bind(error)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn cut(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [truncated]", &text[..end])
+}

@@ -1,0 +1,115 @@
+//! What a failed attempt becomes: a permanent failure fails the job (job row, details field,
+//! activity log, Module Queue; a failed provision goes back to Pending), a transient one is
+//! retried with backoff or, once the budget is spent, given up on.
+
+use super::Worker;
+use super::messages;
+use super::process::{module_log_action, verb, waiting};
+use crate::domain::{Action, JobState};
+use crate::jetpack::{Exchange, Failure};
+use crate::order::Order;
+use crate::retry::{RetryDecision, RetryPolicy};
+use crate::store::{ClaimedJob, Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
+
+impl Worker {
+    /// What a failed call becomes: a permanent failure (or a refused token) fails the job; a
+    /// transient one retries with backoff, keeps a waiting plan on its DNS schedule, or gives
+    /// up once the attempt budget is spent.
+    pub(super) fn after_failure(
+        &self,
+        job: &ClaimedJob,
+        order: &Order,
+        failure: Failure,
+        log: Vec<Exchange>,
+    ) -> Finish {
+        let what = verb(job.action);
+        match failure {
+            Failure::Permanent { message } | Failure::TokenRefused { message } => {
+                let text = messages::failure(job.service_id, what, &message);
+                failed(job, text, Some(order.details), order.client_id, log)
+            }
+            Failure::Transient {
+                message,
+                retry_after,
+                outcome_unknown,
+            } => {
+                let unknown = (outcome_unknown && job.action == Action::Provision).then_some(true);
+                let quiet = WhmcsWrites {
+                    module_log: log,
+                    module_log_action: module_log_action(job.action),
+                    ..WhmcsWrites::default()
+                };
+                if let Some(waited) = job.waiting_for {
+                    // A waiting plan keeps its own schedule; the window bounds it.
+                    let next = self
+                        .settings
+                        .dns
+                        .next_check(job.dns_checks, waited)
+                        .unwrap_or_default();
+                    let mut f = waiting(next, unknown, quiet);
+                    f.last_error = Some(message);
+                    return f;
+                }
+                let policy = RetryPolicy {
+                    max_attempts: job.max_attempts.unwrap_or(self.settings.retry.max_attempts),
+                    ..self.settings.retry.clone()
+                };
+                match policy.after_transient(job.attempts, retry_after, fastrand::f64()) {
+                    RetryDecision::RetryIn(delay) => Finish {
+                        state: JobState::Queued,
+                        run_in: Some(delay),
+                        last_error: Some(message),
+                        result: None,
+                        start_waiting: false,
+                        outcome_unknown: unknown,
+                        whmcs: quiet,
+                    },
+                    RetryDecision::GiveUp => {
+                        let text = messages::gave_up(job.service_id, what, job.attempts, &message);
+                        let mut f = failed(
+                            job,
+                            text,
+                            Some(order.details),
+                            order.client_id,
+                            quiet.module_log,
+                        );
+                        f.outcome_unknown = unknown;
+                        f
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A failed job: the message goes to the job row, the details field (when usable), the
+/// activity log and WHMCS's Module Queue; a failed provision leaves the service Pending.
+pub(super) fn failed(
+    job: &ClaimedJob,
+    message: String,
+    details: Option<crate::order::DetailsField>,
+    client_id: u32,
+    log: Vec<Exchange>,
+) -> Finish {
+    let status = (job.action == Action::Provision).then_some(StatusChange::BackToPending);
+    Finish {
+        state: JobState::Failed,
+        run_in: None,
+        last_error: Some(message.clone()),
+        result: None,
+        start_waiting: false,
+        outcome_unknown: None,
+        whmcs: WhmcsWrites {
+            client_id,
+            details: details.map(|d| (d, message.clone())),
+            status,
+            activity: Some(message.clone()),
+            module_queue: Some(ModuleQueueWrite::Add {
+                action: job.action,
+                error: message,
+            }),
+            module_log: log,
+            module_log_action: module_log_action(job.action),
+        },
+    }
+}
