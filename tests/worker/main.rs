@@ -10,13 +10,17 @@
 //! - `cli`: the binary's commands, settings and exit codes.
 //! - `doctor`: `check [--online]`, one test per problem it detects, and a healthy setup.
 //! - `service`: systemd unit, SIGTERM drain, metrics, housekeeping, least-privilege user.
+//! - `reliability`: worker processes under faults, a SIGKILL mid-drain, database restarts.
+//! - `bad_input`: a table of bad and odd customer input, each ending clearly.
 
 mod adoption;
+mod bad_input;
 mod claiming;
 mod cli;
 mod doctor;
 mod fields;
 mod helpers;
 mod outcomes;
+mod reliability;
 mod secrets;
 mod service;
