@@ -66,7 +66,7 @@ impl ClaimPath {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database answered with an error or could not be reached.
-    #[error("database error")]
+    #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// Running the worker's migrations failed.
     #[error("running the worker's migrations")]
@@ -116,6 +116,9 @@ impl Store {
             .max_connections(max_connections.max(1))
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(10))
+            // No ping before every use: a dead connection fails its statement, which the
+            // callers already treat as "try again" (claims back off, leases expire).
+            .test_before_acquire(false)
             .idle_timeout(Duration::from_secs(300))
             .max_lifetime(Duration::from_secs(1800))
             .connect_with(options)

@@ -209,21 +209,27 @@ impl Worker {
     async fn process(&self, job: ClaimedJob) -> Result<bool, StoreError> {
         let _counted = InFlight::start(&self.in_flight);
         metrics::counter!(m::JOBS_CLAIMED, "action" => job.action.as_str()).increment(1);
-        let attempt = self.attempt(&job);
-        tokio::pin!(attempt);
-        let mut renew = tokio::time::interval(self.settings.lease / 3);
-        renew.tick().await;
-        let finish = loop {
-            tokio::select! {
-                out = &mut attempt => break out?,
-                _ = renew.tick() => {
-                    match self.store.renew_lease(&job, self.settings.lease).await {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!(job_id = %job.id, "lease lost while the job ran; its outcome will not be written"),
-                        Err(e) => tracing::warn!(job_id = %job.id, error = %e, "could not renew the lease"),
+        // The renewal runs as its own future beside the attempt, so a slow renewal (pool
+        // exhausted, database restarting) never stalls the attempt itself.
+        let renewal = async {
+            let mut renew = tokio::time::interval(self.settings.lease / 3);
+            renew.tick().await;
+            loop {
+                renew.tick().await;
+                match self.store.renew_lease(&job, self.settings.lease).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job_id = %job.id, "lease lost while the job ran; its outcome will not be written")
+                    }
+                    Err(e) => {
+                        tracing::warn!(job_id = %job.id, error = %e, "could not renew the lease")
                     }
                 }
             }
+        };
+        let finish = tokio::select! {
+            out = self.attempt(&job) => out?,
+            never = renewal => match never {},
         };
         let debug = self.store.module_debug_mode().await.unwrap_or(false);
         let written = self.store.finish(&job, &finish, debug).await?;

@@ -49,7 +49,10 @@ impl Worker {
                 .concurrency
                 .saturating_sub(inflight.len() as u32);
             let mut claimed_any = false;
-            if free > 0 {
+            // Claim in batches: once a quarter of the slots are free (or nothing runs), not
+            // after every finished job; one claim round trip then serves many jobs.
+            let batch = (self.settings.concurrency / 4).max(1);
+            if free > 0 && (free >= batch || inflight.is_empty()) {
                 match self
                     .store
                     .claim(&self.settings.owner, free, self.settings.lease)

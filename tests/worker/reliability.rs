@@ -824,9 +824,6 @@ async fn the_log_names_a_database_outage_and_its_end() {
 /// lease renewal (every lease/3) then needs a connection too. The job must go on the moment the
 /// lock is released, not when the renewal gives up on the pool (the acquire timeout, 10 s).
 #[sqlx::test]
-#[ignore = "bug: Worker::process awaits renew_lease inside the select! body, so the job's own \
-            attempt is not polled meanwhile; with every pool connection held by such attempts the \
-            renewal waits for the 10 s acquire timeout (the stall also follows a database restart)"]
 async fn jobs_go_on_as_soon_as_a_table_lock_outlasting_a_lease_renewal_ends(pool: MySqlPool) {
     use jetpack_worker::domain::{Action, RequestedBy};
     use jetpack_worker::store::Store;

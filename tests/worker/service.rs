@@ -271,12 +271,20 @@ async fn metrics_are_served_and_count_a_drain(pool: MySqlPool) {
         Duration::from_secs(20),
     )
     .await;
-    let body = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The counters move right after the outcome is written: scrape until they caught up.
+    let mut body = String::new();
+    for _ in 0..50 {
+        body = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if body.contains(r#"jetpack_jobs_done_total{action="provision"} 5"#) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     sigterm(&child);
     let (status, _) = wait_exit(child, Duration::from_secs(10)).await;
     assert!(status.success());
