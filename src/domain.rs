@@ -235,7 +235,7 @@ impl SiteUrl {
             Some(url::Host::Domain(d)) if d.contains('.') => {
                 if !d.split('.').all(is_dns_label) {
                     return Err(SiteUrlError::Invalid(
-                        "is not a valid domain name (empty label, or a label starting or ending with '-')"
+                        "is not a valid domain name (only letters, digits and '-' between the dots)"
                             .into(),
                     ));
                 }
@@ -244,8 +244,34 @@ impl SiteUrl {
             Some(url::Host::Domain(_)) | None => {
                 return Err(SiteUrlError::Invalid("has no domain name".into()));
             }
-            Some(url::Host::Ipv4(ip)) => ip.to_string(),
-            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+            Some(url::Host::Ipv4(ip)) => {
+                // The URL parser rewrites shorthand forms (`1.2.3`, `0x7f.1`, `2130706433`)
+                // into another address: only the plain dotted quad is taken at its word.
+                let typed = rest.split(['/', ':']).next().unwrap_or("");
+                if typed != ip.to_string() {
+                    return Err(SiteUrlError::Invalid(format!(
+                        "is not a plain IPv4 address (it would mean {ip})"
+                    )));
+                }
+                if ip.is_loopback()
+                    || ip.is_unspecified()
+                    || ip.is_private()
+                    || ip.is_link_local()
+                    || ip.is_broadcast()
+                    || ip.is_multicast()
+                {
+                    return Err(SiteUrlError::Invalid(format!(
+                        "is {ip}, an address WordPress.com cannot reach; use the site's public domain name"
+                    )));
+                }
+                ip.to_string()
+            }
+            Some(url::Host::Ipv6(_)) => {
+                return Err(SiteUrlError::Invalid(
+                    "is an IPv6 address, which the partner API cannot name; use the site's domain name"
+                        .into(),
+                ));
+            }
         };
         let mut site = host.clone();
         if let Some(port) = parsed.port() {
@@ -283,7 +309,13 @@ impl fmt::Display for SiteUrl {
 
 /// One dot-separated part of a host name: 1-63 characters, not starting or ending with `-`.
 fn is_dns_label(label: &str) -> bool {
-    !label.is_empty() && label.len() <= 63 && !label.starts_with('-') && !label.ends_with('-')
+    !label.is_empty()
+        && label.len() <= 63
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// `javascript:alert(1)`, `mailto:x`, `ftp:...`: a scheme other than http(s) without `//`.

@@ -228,6 +228,12 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
                 .to_owned(),
         ));
     }
+    if local_user.contains(['<', '>']) {
+        return Err(fail(
+            "the Local User contains angle brackets, which WordPress user names cannot; enter the exact user name"
+                .to_owned(),
+        ));
+    }
     if local_user.chars().count() > 200 {
         return Err(fail(
             "the Local User is longer than 200 characters".to_owned(),

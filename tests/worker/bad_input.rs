@@ -625,11 +625,8 @@ async fn bad_and_odd_input_corpus(pool: MySqlPool) {
 /// them unaddressable in the status and cancel calls), a wildcard, and a WordPress user name
 /// with markup
 /// (WordPress strips tags from user names, so such a user cannot exist). Each should fail
-/// at once without an API call; today each is sent to the partner API.
+/// at once without an API call.
 #[sqlx::test]
-#[ignore = "bug: SiteUrl::parse accepts loopback/private/unspecified IPs, shorthand IPv4 forms, \
-            IPv6 literals and '*' labels, and read_order accepts a Local User with '<' or '>'; each costs an \
-            API call instead of a clear failure"]
 async fn junk_hosts_and_users_fail_without_an_api_call(pool: MySqlPool) {
     let rows: Vec<Case> = vec![
         case("loopback").site("127.0.0.1"),
