@@ -4,8 +4,6 @@
 //! written. This module owns the job-row side and the outcome types; the WHMCS-table side is
 //! `writeback` (`src/store/writeback.rs`).
 
-// A child of `finish` only so `store/mod.rs` needs no change.
-
 use std::time::Duration;
 
 use sqlx::{MySql, Transaction};
@@ -82,15 +80,10 @@ impl Store {
     /// Applies `finish` if the lease is still ours. Returns false (and writes nothing) when the
     /// lease was lost. Retries deadlocks a few times; if it still fails the lease expires and
     /// the job runs again, so nothing is lost.
-    pub async fn finish(
-        &self,
-        job: &ClaimedJob,
-        finish: &Finish,
-        module_debug: bool,
-    ) -> Result<bool> {
+    pub async fn finish(&self, job: &ClaimedJob, finish: &Finish) -> Result<bool> {
         let mut tries = 0;
         loop {
-            match self.finish_once(job, finish, module_debug).await {
+            match self.finish_once(job, finish).await {
                 Err(e) if e.is_lock_conflict() && tries < 8 => {
                     tries += 1;
                     let wait = 20 * tries + fastrand::u64(..50);
@@ -102,7 +95,7 @@ impl Store {
         }
     }
 
-    async fn finish_once(&self, job: &ClaimedJob, f: &Finish, module_debug: bool) -> Result<bool> {
+    async fn finish_once(&self, job: &ClaimedJob, f: &Finish) -> Result<bool> {
         let mut tx = self.begin().await?;
         let finished = matches!(
             f.state,
@@ -141,19 +134,23 @@ impl Store {
         }
         // A terminate that arrived while this provision was in flight must not wait behind a
         // retry or a 14-day DNS wait: the provision is cancelled and the terminate runs next.
-        let superseded = sqlx::query(
-            "UPDATE mod_jetpack_jobs SET state = 'cancelled', result = 'superseded by a terminate',
-               finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
-             WHERE id = ? AND action = 'provision' AND follow_up = 'terminate'
-               AND state IN ('queued', 'waiting_dns')",
-        )
-        .bind(job.id)
-        .execute(&mut *tx)
-        .await?;
-        if finished || superseded.rows_affected() == 1 {
+        // (A finished job has nothing to supersede.)
+        let superseded = !finished
+            && sqlx::query(
+                "UPDATE mod_jetpack_jobs SET state = 'cancelled', result = 'superseded by a terminate',
+                   finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
+                 WHERE id = ? AND action = 'provision' AND follow_up = 'terminate'
+                   AND state IN ('queued', 'waiting_dns')",
+            )
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+        if finished || superseded {
             queue_follow_up(&mut tx, job).await?;
         }
-        self.write_whmcs(&mut tx, job.service_id, &f.whmcs, module_debug)
+        self.write_whmcs(&mut tx, job.service_id, &f.whmcs, job.module_debug)
             .await?;
         tx.commit().await?;
         Ok(true)

@@ -3,6 +3,7 @@
 //! transaction (`finish`). Nothing else in the crate builds a query. No transaction is ever
 //! held across an HTTP call: callers get plain data back, never a connection or a lock.
 
+mod claim;
 mod finish;
 mod jobs;
 mod report;
@@ -14,8 +15,9 @@ use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
+pub use claim::ClaimedJob;
 pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
-pub use jobs::{ClaimedJob, EnqueueOutcome};
+pub use jobs::EnqueueOutcome;
 pub use report::{JobSummary, QueueDepth, StatusReport};
 
 /// How jobs are claimed; chosen at start from the server version or forced by a setting.
@@ -108,10 +110,17 @@ pub struct Store {
 impl Store {
     /// Connects with at most `max_connections` connections (the production database is shared).
     pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlPool> {
-        let options = MySqlConnectOptions::from_str(url)?
-            // WHMCS's own tables are written in the server's local time, as WHMCS does;
-            // the worker's table uses UTC_TIMESTAMP() explicitly.
-            .timezone(None);
+        Store::connect_with(MySqlConnectOptions::from_str(url)?, max_connections).await
+    }
+
+    /// [`Store::connect`] with options already parsed.
+    pub async fn connect_with(
+        options: MySqlConnectOptions,
+        max_connections: u32,
+    ) -> Result<MySqlPool> {
+        // WHMCS's own tables are written in the server's local time, as WHMCS does; the
+        // worker's table uses UTC_TIMESTAMP() explicitly.
+        let options = options.timezone(None);
         let pool = MySqlPoolOptions::new()
             .max_connections(max_connections.max(1))
             .min_connections(0)
@@ -121,6 +130,17 @@ impl Store {
             .test_before_acquire(false)
             .idle_timeout(Duration::from_secs(300))
             .max_lifetime(Duration::from_secs(1800))
+            // READ COMMITTED for every transaction on the connection, set once: no gap locks,
+            // so the worker's short writes never block WHMCS's own inserts into the tables
+            // they touch (and no `SET TRANSACTION` round trip before each one).
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         Ok(pool)
@@ -138,14 +158,9 @@ impl Store {
         })
     }
 
-    /// Begins a transaction at READ COMMITTED: no gap locks, so the worker's short writes never
-    /// block WHMCS's own inserts into the tables they touch.
+    /// Begins a transaction (READ COMMITTED on pools from [`Store::connect`]).
     pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::MySql>> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            .execute(&mut *conn)
-            .await?;
-        Ok(sqlx::Transaction::begin(conn, None).await?)
+        Ok(self.pool.begin().await?)
     }
 
     /// `SELECT 1`: proves the database answers (the watchdog).

@@ -1,12 +1,12 @@
-//! Reads from the WHMCS tables: one service with its product and custom fields, the settings
-//! the worker honours (`ModuleDebugMode`), the activity-log layout (7.8 vs 8.x), and adoption
+//! Reads from the WHMCS tables: one service with its product (and the row decoding the claim
+//! shares, `src/store/claim.rs`), the activity-log layout (7.8 vs 8.x), and adoption
 //! of paid Pending services, and what the doctor inspects (tables, `jetpack` products and their
 //! custom field definitions). Only the columns needed are selected, so WHMCS's zero dates are
 //! never decoded.
 
 use std::str::FromStr;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlRow};
 use sqlx::{Connection, Row};
 
 use super::{Result, Store};
@@ -35,7 +35,7 @@ impl Store {
     /// The service and its product (None when the service does not exist).
     pub async fn load_service(&self, service: ServiceId) -> Result<Option<ServiceRow>> {
         let row = sqlx::query(
-            "SELECT h.id, h.userid, h.packageid, CAST(h.domainstatus AS CHAR) AS status,
+            "SELECT h.id AS hid, h.userid, h.packageid, CAST(h.domainstatus AS CHAR) AS status,
                     p.id AS pid, p.name, p.servertype, p.configoption1, p.configoption2
              FROM tblhosting h LEFT JOIN tblproducts p ON p.id = h.packageid
              WHERE h.id = ?",
@@ -43,64 +43,10 @@ impl Store {
         .bind(service)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let pid: Option<i32> = row.try_get("pid")?;
-        let product = match pid {
-            Some(_) => Some(ProductRow {
-                name: row.try_get("name")?,
-                server_type: row.try_get("servertype")?,
-                partner_client_id: row.try_get("configoption1")?,
-                partner_client_secret: row.try_get("configoption2")?,
-            }),
-            None => None,
-        };
-        let client_id: i64 = row.try_get::<i32, _>("userid")?.into();
-        let product_id: i64 = row.try_get::<i32, _>("packageid")?.into();
-        Ok(Some(ServiceRow {
-            service_id: service,
-            client_id: u32::try_from(client_id).unwrap_or(0),
-            product_id: u32::try_from(product_id).unwrap_or(0),
-            status: row.try_get("status")?,
-            product,
-        }))
-    }
-
-    /// The product's custom fields with this service's value rows (possibly several per field).
-    pub async fn load_fields(&self, product_id: u32, service: ServiceId) -> Result<Vec<FieldRow>> {
-        let rows = sqlx::query(
-            "SELECT f.id AS field_id, f.fieldname, v.id AS value_id, v.value
-             FROM tblcustomfields f
-             LEFT JOIN tblcustomfieldsvalues v ON v.fieldid = f.id AND v.relid = ?
-             WHERE f.type = 'product' AND f.relid = ?
-             ORDER BY f.id, v.id",
-        )
-        .bind(service)
-        .bind(product_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let field_id: i32 = row.try_get("field_id")?;
-                Ok(FieldRow {
-                    field_id: u32::try_from(field_id).unwrap_or(0),
-                    field_name: row.try_get("fieldname")?,
-                    value_id: row.try_get("value_id")?,
-                    value: row.try_get("value")?,
-                })
-            })
-            .collect()
-    }
-
-    /// WHMCS's "Module Debug Mode" switch: on when the setting is present, non-empty and not "0".
-    /// 7.8 allows duplicate setting rows; the newest wins.
-    pub async fn module_debug_mode(&self) -> Result<bool> {
-        let value: Option<(String,)> = sqlx::query_as(
-            "SELECT value FROM tblconfiguration WHERE setting = 'ModuleDebugMode'
-             ORDER BY id DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(value.is_some_and(|(v,)| !v.is_empty() && v != "0"))
+        match row {
+            Some(row) => service_row(&row, service),
+            None => Ok(None),
+        }
     }
 
     /// Queues a provision job (requested by `adopt`) for up to `limit` services that are
@@ -215,4 +161,50 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The service and product columns of a row selected with the aliases of `load_service`
+/// (`hid`, `userid`, `packageid`, `status`, `pid`, `name`, `servertype`, `configoption1/2`);
+/// None when `hid` is NULL (the service does not exist).
+pub(super) fn service_row(row: &MySqlRow, service: ServiceId) -> Result<Option<ServiceRow>> {
+    let hid: Option<i32> = row.try_get("hid")?;
+    if hid.is_none() {
+        return Ok(None);
+    }
+    let pid: Option<i32> = row.try_get("pid")?;
+    let product = match pid {
+        Some(_) => Some(ProductRow {
+            name: row.try_get("name")?,
+            server_type: row.try_get("servertype")?,
+            partner_client_id: row.try_get("configoption1")?,
+            partner_client_secret: row.try_get("configoption2")?,
+        }),
+        None => None,
+    };
+    let client_id: Option<i32> = row.try_get("userid")?;
+    let product_id: Option<i32> = row.try_get("packageid")?;
+    Ok(Some(ServiceRow {
+        service_id: service,
+        client_id: client_id.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
+        product_id: product_id.and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+        status: row
+            .try_get::<Option<String>, _>("status")?
+            .unwrap_or_default(),
+        product,
+    }))
+}
+
+/// One custom field with one of the service's value rows (`field_id`, `fieldname`,
+/// `value_id`, `value`); None when the row has no field (a product without custom fields).
+pub(super) fn field_row(row: &MySqlRow) -> Result<Option<FieldRow>> {
+    let field_id: Option<i32> = row.try_get("field_id")?;
+    let Some(field_id) = field_id else {
+        return Ok(None);
+    };
+    Ok(Some(FieldRow {
+        field_id: u32::try_from(field_id).unwrap_or(0),
+        field_name: row.try_get("fieldname")?,
+        value_id: row.try_get("value_id")?,
+        value: row.try_get("value")?,
+    }))
 }

@@ -102,44 +102,41 @@ impl Store {
     }
 }
 
-/// Updates this service's lowest value row of the details field, or inserts one. Never touches
-/// another service's row (the original module's global UPDATE is the bug this replaces).
+/// Updates the details value row read with the claim (this service's lowest one), or inserts
+/// one when there is none (or it was deleted since). Never touches another service's row (the
+/// original module's global UPDATE is the bug this replaces): the UPDATE is keyed by the row
+/// id *and* this service's field and relid.
 async fn write_details(
     tx: &mut Transaction<'_, MySql>,
     service: ServiceId,
     field: DetailsField,
     text: &str,
 ) -> Result<()> {
-    let current: Option<(u32,)> = sqlx::query_as(
-        "SELECT id FROM tblcustomfieldsvalues WHERE fieldid = ? AND relid = ?
-         ORDER BY id LIMIT 1 FOR UPDATE",
+    if let Some(value_id) = field.value_id {
+        // Affected rows count matched rows (sqlx connects with CLIENT_FOUND_ROWS).
+        let updated = sqlx::query(
+            "UPDATE tblcustomfieldsvalues SET value = ?, updated_at = NOW()
+             WHERE id = ? AND fieldid = ? AND relid = ?",
+        )
+        .bind(text)
+        .bind(value_id)
+        .bind(field.field_id)
+        .bind(service)
+        .execute(&mut **tx)
+        .await?;
+        if updated.rows_affected() > 0 {
+            return Ok(());
+        }
+    }
+    sqlx::query(
+        "INSERT INTO tblcustomfieldsvalues (fieldid, relid, value, created_at, updated_at)
+         VALUES (?, ?, ?, NOW(), NOW())",
     )
     .bind(field.field_id)
     .bind(service)
-    .fetch_optional(&mut **tx)
+    .bind(text)
+    .execute(&mut **tx)
     .await?;
-    match current {
-        Some((id,)) => {
-            sqlx::query(
-                "UPDATE tblcustomfieldsvalues SET value = ?, updated_at = NOW() WHERE id = ?",
-            )
-            .bind(text)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        }
-        None => {
-            sqlx::query(
-                "INSERT INTO tblcustomfieldsvalues (fieldid, relid, value, created_at, updated_at)
-                 VALUES (?, ?, ?, NOW(), NOW())",
-            )
-            .bind(field.field_id)
-            .bind(service)
-            .bind(text)
-            .execute(&mut **tx)
-            .await?;
-        }
-    }
     Ok(())
 }
 

@@ -231,8 +231,7 @@ impl Worker {
             out = self.attempt(&job) => out?,
             never = renewal => match never {},
         };
-        let debug = self.store.module_debug_mode().await.unwrap_or(false);
-        let written = self.store.finish(&job, &finish, debug).await?;
+        let written = self.store.finish(&job, &finish).await?;
         if !written {
             tracing::warn!(job_id = %job.id, service_id = %job.service_id,
                 "lease was taken over by another worker; outcome discarded");

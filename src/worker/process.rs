@@ -1,4 +1,4 @@
-//! One attempt at one claimed job: read the order from WHMCS, validate it, check DNS for a
+//! One attempt at one claimed job: validate the order read with the claim, check DNS for a
 //! waiting plan, call the partner API, and decide the job's next state and what WHMCS shows.
 //! Returns a [`Finish`]; writing it (fenced by the lease) is the caller's job. What a failed
 //! call becomes is `failure`.
@@ -32,18 +32,14 @@ impl Worker {
     /// Works out one attempt's outcome. Database errors bubble up (the lease then expires and
     /// the job runs again); everything else becomes a [`Finish`].
     pub(super) async fn attempt(&self, job: &ClaimedJob) -> Result<Finish, StoreError> {
-        let Some(service) = self.store.load_service(job.service_id).await? else {
+        let Some(service) = &job.service else {
             let message = format!(
                 "JETPACK MODULE: Service ID: {} - it does not exist in tblhosting; nothing to do",
                 job.service_id
             );
             return Ok(failed(job, message, None, 0, Vec::new()));
         };
-        let fields = self
-            .store
-            .load_fields(service.product_id, job.service_id)
-            .await?;
-        let order = match read_order(&service, &fields) {
+        let order = match read_order(service, &job.fields) {
             Ok(order) => order,
             Err(BadInput {
                 message,
@@ -105,7 +101,7 @@ impl Worker {
                         tracing::info!(job_id = %job.id, "an earlier provision whose answer was lost took effect");
                         let details =
                             messages::details_found_active(&order.plan, &order.site, p.pending);
-                        return self.done(job, order, details, std::mem::take(log)).await;
+                        return Ok(self.done(job, order, details, std::mem::take(log)));
                     }
                 }
                 Err(failure) => {
@@ -125,9 +121,9 @@ impl Worker {
             .await;
         let log = std::mem::take(log);
         match result {
-            Ok(ProvisionOutcome::Activated { next_url }) => Ok(self
-                .done(job, order, messages::details_activated(&next_url), log)
-                .await?),
+            Ok(ProvisionOutcome::Activated { next_url }) => {
+                Ok(self.done(job, order, messages::details_activated(&next_url), log))
+            }
             Ok(ProvisionOutcome::WaitingDns) => {
                 let waited = job.waiting_for.unwrap_or_default();
                 let next = self
@@ -139,7 +135,7 @@ impl Worker {
                 let whmcs = WhmcsWrites {
                     client_id: order.client_id,
                     details: Some((order.details, messages::details_waiting(&order.site))),
-                    status: Some(StatusChange::Activate),
+                    status: activate(order),
                     activity: first_time.then(|| {
                         messages::activity_waiting(job.service_id, &order.plan, &order.site)
                     }),
@@ -153,15 +149,8 @@ impl Worker {
         }
     }
 
-    async fn done(
-        &self,
-        job: &ClaimedJob,
-        order: &Order,
-        details: String,
-        log: Vec<Exchange>,
-    ) -> Result<Finish, StoreError> {
-        let resolve = self.store.had_failure(job.service_id).await?;
-        Ok(Finish {
+    fn done(&self, job: &ClaimedJob, order: &Order, details: String, log: Vec<Exchange>) -> Finish {
+        Finish {
             state: JobState::Done,
             run_in: None,
             last_error: None,
@@ -171,17 +160,19 @@ impl Worker {
             whmcs: WhmcsWrites {
                 client_id: order.client_id,
                 details: Some((order.details, details)),
-                status: Some(StatusChange::Activate),
+                status: activate(order),
                 activity: Some(messages::activity_provisioned(
                     job.service_id,
                     &order.plan,
                     &order.site,
                 )),
-                module_queue: resolve.then_some(ModuleQueueWrite::Resolve(Action::Provision)),
+                module_queue: job
+                    .had_failure
+                    .then_some(ModuleQueueWrite::Resolve(Action::Provision)),
                 module_log: log,
                 module_log_action: module_log_action(job.action),
             },
-        })
+        }
     }
 
     async fn terminate(&self, job: &ClaimedJob, order: &Order, log: &mut Vec<Exchange>) -> Finish {
@@ -200,7 +191,6 @@ impl Worker {
         } else {
             messages::details_cancelled(&order.site)
         };
-        let resolve = self.store.had_failure(job.service_id).await.unwrap_or(true);
         Finish {
             state: JobState::Done,
             run_in: None,
@@ -217,12 +207,24 @@ impl Worker {
                     &order.site,
                     nothing_left,
                 )),
-                module_queue: resolve.then_some(ModuleQueueWrite::Resolve(Action::Terminate)),
+                module_queue: job
+                    .had_failure
+                    .then_some(ModuleQueueWrite::Resolve(Action::Terminate)),
                 module_log: log,
                 module_log_action: module_log_action(job.action),
             },
         }
     }
+}
+
+/// Pending → Active, written only when the service was Pending when the job was claimed. In
+/// the usual flow WHMCS has already made it Active after the module's CreateAccount; the write
+/// matters for adopted services. (The write itself is conditional on Pending too.)
+fn activate(order: &Order) -> Option<StatusChange> {
+    order
+        .status
+        .eq_ignore_ascii_case("Pending")
+        .then_some(StatusChange::Activate)
 }
 
 /// A plan waiting on DNS: checked again after `next`.

@@ -112,7 +112,7 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
             ..WhmcsWrites::default()
         },
     };
-    assert!(!env.store.finish(&held[0], &stale, false).await.unwrap());
+    assert!(!env.store.finish(&held[0], &stale).await.unwrap());
     assert_eq!(env.job(sid).await.state, "done");
     assert!(
         !env.store
@@ -232,7 +232,7 @@ async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(poo
         outcome_unknown: None,
         whmcs: WhmcsWrites::default(),
     };
-    assert!(env.store.finish(&held[0], &done, false).await.unwrap());
+    assert!(env.store.finish(&held[0], &done).await.unwrap());
     let job = env.job(running).await;
     assert_eq!(job.state, "queued");
     let action: String = sqlx::query_scalar(AssertSqlSafe(format!(
@@ -316,7 +316,7 @@ async fn a_terminate_during_a_provision_that_ends_waiting_on_dns_runs_right_afte
         outcome_unknown: None,
         whmcs: WhmcsWrites::default(),
     };
-    assert!(env.store.finish(&held[0], &waiting, false).await.unwrap());
+    assert!(env.store.finish(&held[0], &waiting).await.unwrap());
     let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = {sid} ORDER BY id"
     )))

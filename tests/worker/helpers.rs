@@ -13,7 +13,7 @@ use jetpack_worker::retry::RetryPolicy;
 use jetpack_worker::sandbox::{Sandbox, SandboxConfig};
 use jetpack_worker::store::{ClaimPath, Store};
 use jetpack_worker::worker::{Worker, WorkerSettings};
-use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::MySqlPool;
 use sqlx::{AssertSqlSafe, Row};
 
 /// Which WHMCS table layout to load.
@@ -74,10 +74,7 @@ pub async fn load_whmcs(pool: &MySqlPool, layout: Layout) {
 
 /// A second pool on the same database, configured as production configures it.
 pub async fn worker_pool(pool: &MySqlPool, max: u32) -> MySqlPool {
-    let options = (*pool.connect_options()).clone().timezone(None);
-    MySqlPoolOptions::new()
-        .max_connections(max)
-        .connect_with(options)
+    Store::connect_with((*pool.connect_options()).clone(), max)
         .await
         .unwrap()
 }

@@ -1,0 +1,219 @@
+//! Claiming due jobs: one short transaction leases a batch (two paths, by server version), then,
+//! on the same connection and outside the transaction, one query reads the claimed rows back
+//! together with everything the attempts need from WHMCS (the service, its product, the
+//! product's custom fields with this service's values, whether the service has a recorded
+//! failure, and WHMCS's Module Debug Mode). A batch costs one pool acquire and five statements,
+//! however many jobs it holds; the attempts themselves then read nothing.
+
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnection, MySqlRow};
+use sqlx::{Connection, MySql, QueryBuilder, Row};
+
+use super::whmcs::{field_row, service_row};
+use super::{ClaimPath, Result, Store, StoreError};
+use crate::domain::{Action, JobId, ServiceId};
+use crate::order::{FieldRow, ServiceRow};
+
+/// A job this worker holds a lease on, with the WHMCS rows read when it was claimed.
+#[derive(Clone, Debug)]
+pub struct ClaimedJob {
+    /// Row id.
+    pub id: JobId,
+    /// tblhosting.id
+    pub service_id: ServiceId,
+    /// What to do.
+    pub action: Action,
+    /// Attempts used, including this one (DNS re-checks excluded).
+    pub attempts: u32,
+    /// The job's own attempt budget; None = the worker's setting.
+    pub max_attempts: Option<u32>,
+    /// DNS re-checks so far, including this one when `waiting` is set.
+    pub dns_checks: u32,
+    /// How long the plan has waited on DNS, when it is waiting.
+    pub waiting_for: Option<Duration>,
+    /// A previous provision call may have acted without us seeing the answer.
+    pub outcome_unknown: bool,
+    /// The fencing token every finishing write must present.
+    pub lease_token: String,
+    /// Who asked for it.
+    pub requested_by: String,
+    /// The service and its product; None when the service no longer exists.
+    pub service: Option<ServiceRow>,
+    /// The product's custom fields with this service's value rows.
+    pub fields: Vec<FieldRow>,
+    /// The service has a failed job or a WHMCS Module Queue entry of ours (a success then
+    /// resolves the queue entry).
+    pub had_failure: bool,
+    /// WHMCS's Module Debug Mode was on at claim time (API exchanges go to the module log).
+    pub module_debug: bool,
+}
+
+impl Store {
+    /// Claims up to `limit` due jobs (queued, waiting on DNS, or running with an expired lease)
+    /// for `owner`, leasing each for `lease`, and reads their WHMCS rows.
+    pub async fn claim(&self, owner: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedJob>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let batch = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let mut conn = self.pool.acquire().await?;
+        // A deadlock or lock-wait timeout means "nothing claimed, try again" (it is also how
+        // conflicts surface on Galera); a few quick retries, then report nothing claimed.
+        for tries in 1..=5u64 {
+            let claimed = match self.claim_path {
+                ClaimPath::SkipLocked => {
+                    claim_skip_locked(&mut conn, &batch, owner, limit, lease).await
+                }
+                ClaimPath::Update => claim_update(&mut conn, &batch, owner, limit, lease).await,
+            };
+            match claimed {
+                Err(e) if e.is_lock_conflict() => {
+                    tracing::debug!(tries, "claim hit a lock conflict; trying again");
+                    tokio::time::sleep(Duration::from_millis(10 * tries + fastrand::u64(..20)))
+                        .await;
+                }
+                Err(e) => return Err(e),
+                Ok(0) => return Ok(Vec::new()),
+                Ok(_) => return claimed_jobs(&mut conn, &batch).await,
+            }
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// `SELECT … FOR UPDATE SKIP LOCKED` then an UPDATE by id, in one transaction. Returns the
+/// number of jobs leased.
+async fn claim_skip_locked(
+    conn: &mut MySqlConnection,
+    batch: &str,
+    owner: &str,
+    limit: u32,
+    lease: Duration,
+) -> Result<usize> {
+    let mut tx = conn.begin().await?;
+    let ids: Vec<(u64,)> = sqlx::query_as(
+        "SELECT id FROM mod_jetpack_jobs WHERE due_at <= UTC_TIMESTAMP(6)
+         ORDER BY due_at, id LIMIT ? FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if ids.is_empty() {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    let mut q = claim_update_head(batch, owner, lease);
+    q.push(" WHERE id IN (");
+    let mut list = q.separated(", ");
+    for (id,) in &ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    q.build().execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(ids.len())
+}
+
+/// One claim-by-token `UPDATE … ORDER BY … LIMIT` (servers without SKIP LOCKED).
+async fn claim_update(
+    conn: &mut MySqlConnection,
+    batch: &str,
+    owner: &str,
+    limit: u32,
+    lease: Duration,
+) -> Result<usize> {
+    let mut q = claim_update_head(batch, owner, lease);
+    q.push(" WHERE due_at <= UTC_TIMESTAMP(6) ORDER BY due_at, id LIMIT ")
+        .push_bind(limit);
+    let done = q.build().execute(&mut *conn).await?;
+    Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+}
+
+/// The batch's job rows, each joined with its service, product, custom fields and values:
+/// one row per (job, field, value row), ordered so each job's rows are adjacent.
+async fn claimed_jobs(conn: &mut MySqlConnection, batch: &str) -> Result<Vec<ClaimedJob>> {
+    let rows = sqlx::query(
+        "SELECT j.id, j.service_id, j.action, j.attempts, j.max_attempts, j.dns_checks,
+                j.outcome_unknown, j.lease_token, j.requested_by,
+                TIMESTAMPDIFF(SECOND, j.waiting_since, UTC_TIMESTAMP(6)) AS waited,
+                EXISTS(SELECT 1 FROM mod_jetpack_jobs x WHERE x.service_id = j.service_id
+                         AND (x.state = 'failed' OR x.in_module_queue = 1)) AS had_failure,
+                (SELECT c.value FROM tblconfiguration c WHERE c.setting = 'ModuleDebugMode'
+                 ORDER BY c.id DESC LIMIT 1) AS module_debug,
+                h.id AS hid, h.userid, h.packageid, CAST(h.domainstatus AS CHAR) AS status,
+                p.id AS pid, p.name, p.servertype, p.configoption1, p.configoption2,
+                f.id AS field_id, f.fieldname, v.id AS value_id, v.value
+         FROM mod_jetpack_jobs j
+         LEFT JOIN tblhosting h ON h.id = j.service_id
+         LEFT JOIN tblproducts p ON p.id = h.packageid
+         LEFT JOIN tblcustomfields f ON f.type = 'product' AND f.relid = h.packageid
+         LEFT JOIN tblcustomfieldsvalues v ON v.fieldid = f.id AND v.relid = j.service_id
+         WHERE j.lease_token LIKE CONCAT(?, ':%') AND j.state = 'running'
+         ORDER BY j.id, f.id, v.id",
+    )
+    .bind(batch)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut jobs: Vec<ClaimedJob> = Vec::new();
+    for row in &rows {
+        let id = JobId(row.try_get("id")?);
+        let job = match jobs.last_mut() {
+            Some(job) if job.id == id => job,
+            _ => {
+                jobs.push(job_from_row(row, id)?);
+                jobs.last_mut()
+                    .ok_or_else(|| StoreError::Corrupt("claim".into()))?
+            }
+        };
+        if let Some(field) = field_row(row)? {
+            job.fields.push(field);
+        }
+    }
+    Ok(jobs)
+}
+
+fn job_from_row(row: &MySqlRow, id: JobId) -> Result<ClaimedJob> {
+    let action: String = row.try_get("action")?;
+    let waited: Option<i64> = row.try_get("waited")?;
+    let service_id = ServiceId(row.try_get("service_id")?);
+    let debug: Option<String> = row.try_get("module_debug")?;
+    Ok(ClaimedJob {
+        id,
+        service_id,
+        action: Action::parse(&action).ok_or(StoreError::Corrupt(action))?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        dns_checks: row.try_get("dns_checks")?,
+        waiting_for: waited.map(|s| Duration::from_secs(s.max(0).unsigned_abs())),
+        outcome_unknown: row.try_get("outcome_unknown")?,
+        lease_token: row.try_get("lease_token")?,
+        requested_by: row.try_get("requested_by")?,
+        service: service_row(row, service_id)?,
+        fields: Vec::new(),
+        had_failure: row.try_get("had_failure")?,
+        module_debug: debug.is_some_and(|v| !v.is_empty() && v != "0"),
+    })
+}
+
+/// The claiming UPDATE's SET list. Order matters: MySQL assigns left to right, so everything
+/// that reads the old `state` comes before `state = 'running'`.
+fn claim_update_head(batch: &str, owner: &str, lease: Duration) -> QueryBuilder<MySql> {
+    let mut q = QueryBuilder::new(
+        "UPDATE mod_jetpack_jobs SET
+           reclaims = reclaims + IF(state = 'running', 1, 0),
+           outcome_unknown = IF(state = 'running' AND action = 'provision', 1, outcome_unknown),
+           attempts = attempts + IF(waiting_since IS NULL, 1, 0),
+           dns_checks = dns_checks + IF(waiting_since IS NULL, 0, 1),
+           lease_owner = ",
+    );
+    q.push_bind(owner.to_owned());
+    q.push(", lease_token = CONCAT(");
+    q.push_bind(batch.to_owned());
+    q.push(", ':', id), lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL ");
+    q.push_bind(super::jobs::micros(lease));
+    q.push(
+        " MICROSECOND, run_at = lease_expires_at, updated_at = UTC_TIMESTAMP(6), state = 'running'",
+    );
+    q
+}
