@@ -79,6 +79,14 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Done, failed or cancelled: the job will not run again.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
+    }
+
     /// Every state, in display order.
     pub const ALL: [JobState; 6] = [
         JobState::Queued,

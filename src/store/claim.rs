@@ -74,23 +74,32 @@ impl Store {
                         .await;
                 }
                 Err(e) => return Err(e),
-                Ok(0) => return Ok(Vec::new()),
-                Ok(_) => return claimed_jobs(&mut conn, &batch).await,
+                Ok(Leased::Nothing) => return Ok(Vec::new()),
+                Ok(leased) => return claimed_jobs(&mut conn, &batch, leased).await,
             }
         }
         Ok(Vec::new())
     }
 }
 
-/// `SELECT … FOR UPDATE SKIP LOCKED` then an UPDATE by id, in one transaction. Returns the
-/// number of jobs leased.
+/// What a claim transaction leased.
+enum Leased {
+    /// No job was due.
+    Nothing,
+    /// These rows (the SKIP LOCKED path knows them).
+    Ids(Vec<u64>),
+    /// Some rows, known by their lease-token prefix (the UPDATE path).
+    Some,
+}
+
+/// `SELECT … FOR UPDATE SKIP LOCKED` then an UPDATE by id, in one transaction.
 async fn claim_skip_locked(
     conn: &mut MySqlConnection,
     batch: &str,
     owner: &str,
     limit: u32,
     lease: Duration,
-) -> Result<usize> {
+) -> Result<Leased> {
     let mut tx = conn.begin().await?;
     let ids: Vec<(u64,)> = sqlx::query_as(
         "SELECT id FROM mod_jetpack_jobs WHERE due_at <= UTC_TIMESTAMP(6)
@@ -101,7 +110,7 @@ async fn claim_skip_locked(
     .await?;
     if ids.is_empty() {
         tx.rollback().await?;
-        return Ok(0);
+        return Ok(Leased::Nothing);
     }
     let mut q = claim_update_head(batch, owner, lease);
     q.push(" WHERE id IN (");
@@ -112,7 +121,7 @@ async fn claim_skip_locked(
     q.push(")");
     q.build().execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(ids.len())
+    Ok(Leased::Ids(ids.into_iter().map(|(id,)| id).collect()))
 }
 
 /// One claim-by-token `UPDATE … ORDER BY … LIMIT` (servers without SKIP LOCKED).
@@ -122,18 +131,26 @@ async fn claim_update(
     owner: &str,
     limit: u32,
     lease: Duration,
-) -> Result<usize> {
+) -> Result<Leased> {
     let mut q = claim_update_head(batch, owner, lease);
     q.push(" WHERE due_at <= UTC_TIMESTAMP(6) ORDER BY due_at, id LIMIT ")
         .push_bind(limit);
     let done = q.build().execute(&mut *conn).await?;
-    Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
+    Ok(if done.rows_affected() == 0 {
+        Leased::Nothing
+    } else {
+        Leased::Some
+    })
 }
 
 /// The batch's job rows, each joined with its service, product, custom fields and values:
 /// one row per (job, field, value row), ordered so each job's rows are adjacent.
-async fn claimed_jobs(conn: &mut MySqlConnection, batch: &str) -> Result<Vec<ClaimedJob>> {
-    let rows = sqlx::query(
+async fn claimed_jobs(
+    conn: &mut MySqlConnection,
+    batch: &str,
+    leased: Leased,
+) -> Result<Vec<ClaimedJob>> {
+    let mut q = QueryBuilder::<MySql>::new(
         "SELECT j.id, j.service_id, j.action, j.attempts, j.max_attempts, j.dns_checks,
                 j.outcome_unknown, j.lease_token, j.requested_by,
                 TIMESTAMPDIFF(SECOND, j.waiting_since, UTC_TIMESTAMP(6)) AS waited,
@@ -149,12 +166,20 @@ async fn claimed_jobs(conn: &mut MySqlConnection, batch: &str) -> Result<Vec<Cla
          LEFT JOIN tblproducts p ON p.id = h.packageid
          LEFT JOIN tblcustomfields f ON f.type = 'product' AND f.relid = h.packageid
          LEFT JOIN tblcustomfieldsvalues v ON v.fieldid = f.id AND v.relid = j.service_id
-         WHERE j.lease_token LIKE CONCAT(?, ':%') AND j.state = 'running'
-         ORDER BY j.id, f.id, v.id",
-    )
-    .bind(batch)
-    .fetch_all(&mut *conn)
-    .await?;
+         WHERE j.state = 'running' AND j.lease_token LIKE CONCAT(",
+    );
+    q.push_bind(batch.to_owned()).push(", ':%')");
+    if let Leased::Ids(ids) = &leased {
+        // By primary key rather than by scanning every running row for the token.
+        q.push(" AND j.id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        q.push(")");
+    }
+    q.push(" ORDER BY j.id, f.id, v.id");
+    let rows = q.build().fetch_all(&mut *conn).await?;
     let mut jobs: Vec<ClaimedJob> = Vec::new();
     for row in &rows {
         let id = JobId(row.try_get("id")?);

@@ -97,22 +97,77 @@ impl Store {
 
     async fn finish_once(&self, job: &ClaimedJob, f: &Finish) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let finished = matches!(
-            f.state,
-            JobState::Done | JobState::Failed | JobState::Cancelled
-        );
-        let run_in = f.run_in.unwrap_or_default();
-        let updated = sqlx::query(
-            "UPDATE mod_jetpack_jobs SET
-               state = ?, run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
-               last_error = COALESCE(?, last_error), result = COALESCE(?, result),
-               waiting_since = IF(? AND waiting_since IS NULL, UTC_TIMESTAMP(6), waiting_since),
-               outcome_unknown = COALESCE(?, outcome_unknown),
-               in_module_queue = IF(?, 1, in_module_queue),
-               lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-               finished_at = IF(?, UTC_TIMESTAMP(6), NULL), updated_at = UTC_TIMESTAMP(6)
-             WHERE id = ? AND lease_token = ? AND state = 'running'",
-        )
+        // The usual case is one UPDATE: the lease is ours and nothing was asked for while the
+        // job ran. If it matches nothing, either a follow-up was requested meanwhile or the
+        // lease was lost; the second UPDATE tells which.
+        let follow_up = if update_job(&mut tx, job, f, false).await? {
+            false
+        } else if update_job(&mut tx, job, f, true).await? {
+            true
+        } else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        if follow_up {
+            // A terminate that arrived while this provision was in flight must not wait behind
+            // a retry or a 14-day DNS wait: the provision is cancelled and the terminate runs
+            // next. (A finished job has nothing to supersede.)
+            let superseded = !f.state.is_finished()
+                && sqlx::query(
+                    "UPDATE mod_jetpack_jobs SET state = 'cancelled',
+                       result = 'superseded by a terminate',
+                       finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
+                     WHERE id = ? AND action = 'provision' AND follow_up = 'terminate'
+                       AND state IN ('queued', 'waiting_dns')",
+                )
+                .bind(job.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+            if f.state.is_finished() || superseded {
+                queue_follow_up(&mut tx, job).await?;
+            }
+        }
+        self.write_whmcs(&mut tx, job.service_id, &f.whmcs, job.module_debug)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// The fenced job-row update: true when it matched (the lease is ours, and, unless
+/// `with_follow_up`, no follow-up was requested while the job ran).
+async fn update_job(
+    tx: &mut Transaction<'_, MySql>,
+    job: &ClaimedJob,
+    f: &Finish,
+    with_follow_up: bool,
+) -> Result<bool> {
+    // One statement text per case, so each is a plain literal the server can cache.
+    macro_rules! job_update {
+        ($extra:literal) => {
+            concat!(
+                "UPDATE mod_jetpack_jobs SET
+                   state = ?, run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
+                   last_error = COALESCE(?, last_error), result = COALESCE(?, result),
+                   waiting_since = IF(? AND waiting_since IS NULL, UTC_TIMESTAMP(6), waiting_since),
+                   outcome_unknown = COALESCE(?, outcome_unknown),
+                   in_module_queue = IF(?, 1, in_module_queue),
+                   lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                   finished_at = IF(?, UTC_TIMESTAMP(6), NULL), updated_at = UTC_TIMESTAMP(6)
+                 WHERE id = ? AND lease_token = ? AND state = 'running'",
+                $extra
+            )
+        };
+    }
+    let sql = if with_follow_up {
+        job_update!("")
+    } else {
+        job_update!(" AND follow_up IS NULL")
+    };
+    let run_in = f.run_in.unwrap_or_default();
+    let updated = sqlx::query(sql)
         .bind(f.state.as_str())
         .bind(i64::try_from(run_in.as_micros()).unwrap_or(i64::MAX))
         .bind(f.last_error.as_deref())
@@ -123,38 +178,12 @@ impl Store {
             f.whmcs.module_queue,
             Some(ModuleQueueWrite::Add { .. })
         ))
-        .bind(finished)
+        .bind(f.state.is_finished())
         .bind(job.id)
         .bind(&job.lease_token)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        if updated.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        // A terminate that arrived while this provision was in flight must not wait behind a
-        // retry or a 14-day DNS wait: the provision is cancelled and the terminate runs next.
-        // (A finished job has nothing to supersede.)
-        let superseded = !finished
-            && sqlx::query(
-                "UPDATE mod_jetpack_jobs SET state = 'cancelled', result = 'superseded by a terminate',
-                   finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
-                 WHERE id = ? AND action = 'provision' AND follow_up = 'terminate'
-                   AND state IN ('queued', 'waiting_dns')",
-            )
-            .bind(job.id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-        if finished || superseded {
-            queue_follow_up(&mut tx, job).await?;
-        }
-        self.write_whmcs(&mut tx, job.service_id, &f.whmcs, job.module_debug)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
+    Ok(updated.rows_affected() == 1)
 }
 
 /// Queues the action that was requested while this job was in flight.

@@ -359,3 +359,86 @@ async fn asking_again_makes_a_job_in_retry_backoff_due_now(pool: MySqlPool) {
     ));
     assert!(env.job(sid).await.due_in <= 0);
 }
+
+#[sqlx::test]
+async fn the_worker_pool_runs_every_transaction_read_committed(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let mut conn = env.store.pool().acquire().await.unwrap();
+    let (level,): (String,) = sqlx::query_as("SELECT @@tx_isolation")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(level, "READ-COMMITTED");
+}
+
+#[sqlx::test]
+async fn a_claim_reads_every_claimed_jobs_order_with_it(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let plain = env
+        .service(pid, "Active", "one.example", "admin", "premium")
+        .await;
+    let failed_before = env
+        .service(pid, "Pending", "two.example", "editor", "security")
+        .await;
+    let gone = env
+        .service(pid, "Active", "three.example", "admin", "premium")
+        .await;
+    env.exec(&format!("DELETE FROM tblhosting WHERE id = {gone}"))
+        .await;
+    env.exec(&format!(
+        "INSERT INTO mod_jetpack_jobs (service_id, action, state, run_at, requested_by,
+           created_at, updated_at, finished_at)
+         VALUES ({failed_before}, 'provision', 'failed', UTC_TIMESTAMP(6), 'module',
+           UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"
+    ))
+    .await;
+    env.exec("INSERT INTO tblconfiguration (setting, value) VALUES ('ModuleDebugMode', 'on')")
+        .await;
+    for sid in [plain, failed_before, gone] {
+        env.store
+            .enqueue(sid, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap();
+    }
+    let held = env
+        .store
+        .claim("w", 10, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 3);
+    let by_service = |sid| held.iter().find(|j| j.service_id == sid).unwrap();
+
+    let job = by_service(plain);
+    let service = job
+        .service
+        .as_ref()
+        .expect("the service is read with the claim");
+    assert_eq!(
+        (service.product_id, service.status.as_str()),
+        (pid, "Active")
+    );
+    // Four fields; the details field has no value row yet.
+    assert_eq!(job.fields.len(), 4);
+    let site = job
+        .fields
+        .iter()
+        .find(|f| f.field_name.starts_with("Site URL"))
+        .unwrap();
+    assert_eq!(site.value.as_deref(), Some("one.example"));
+    assert!(!job.had_failure);
+    assert!(job.module_debug);
+
+    let job = by_service(failed_before);
+    assert_eq!(job.service.as_ref().unwrap().status, "Pending");
+    let plan = job.fields.iter().find(|f| f.field_name == "Plan").unwrap();
+    assert_eq!(plan.value.as_deref(), Some("security"));
+    assert!(
+        job.had_failure,
+        "an earlier failed job is seen with the claim"
+    );
+
+    let job = by_service(gone);
+    assert!(job.service.is_none());
+    assert!(job.fields.is_empty());
+}
