@@ -6,6 +6,7 @@
 //! service loop is `service_loop`, one attempt's decisions `process`, `failure` and `messages`.
 
 mod failure;
+mod health;
 mod messages;
 mod process;
 mod service_loop;
@@ -102,6 +103,7 @@ pub struct Worker {
     resolver: Arc<dyn Resolver>,
     settings: Arc<WorkerSettings>,
     in_flight: Arc<AtomicUsize>,
+    health: health::DbHealth,
 }
 
 /// Counts a job in flight for as long as it lives.
@@ -134,6 +136,7 @@ impl Worker {
             resolver,
             settings: Arc::new(settings),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            health: health::DbHealth::default(),
         }
     }
 
@@ -216,7 +219,12 @@ impl Worker {
             renew.tick().await;
             loop {
                 renew.tick().await;
-                match self.store.renew_lease(&job, self.settings.lease).await {
+                let renewed = self.store.renew_lease(&job, self.settings.lease).await;
+                match &renewed {
+                    Ok(_) => self.health.ok(),
+                    Err(e) => self.health.failed("lease renewal", e),
+                }
+                match renewed {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::warn!(job_id = %job.id, "lease lost while the job ran; its outcome will not be written")
@@ -228,10 +236,19 @@ impl Worker {
             }
         };
         let finish = tokio::select! {
-            out = self.attempt(&job) => out?,
+            out = self.attempt(&job) => out,
             never = renewal => match never {},
         };
-        let written = self.store.finish(&job, &finish).await?;
+        let written = match self.store.finish(&job, &finish).await {
+            Ok(written) => {
+                self.health.ok();
+                written
+            }
+            Err(e) => {
+                self.health.failed("writing a job's outcome", &e);
+                return Err(e);
+            }
+        };
         if !written {
             tracing::warn!(job_id = %job.id, service_id = %job.service_id,
                 "lease was taken over by another worker; outcome discarded");

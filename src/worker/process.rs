@@ -10,7 +10,7 @@ use super::{Worker, messages};
 use crate::domain::{Action, JobState};
 use crate::jetpack::{CancelOutcome, Exchange, ProvisionOutcome};
 use crate::order::{BadInput, Order, read_order};
-use crate::store::{ClaimedJob, Finish, ModuleQueueWrite, StatusChange, StoreError, WhmcsWrites};
+use crate::store::{ClaimedJob, Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
 
 /// The module-log action name WHMCS uses for `action`.
 pub(super) fn module_log_action(action: Action) -> &'static str {
@@ -29,15 +29,15 @@ pub(super) fn verb(action: Action) -> &'static str {
 }
 
 impl Worker {
-    /// Works out one attempt's outcome. Database errors bubble up (the lease then expires and
-    /// the job runs again); everything else becomes a [`Finish`].
-    pub(super) async fn attempt(&self, job: &ClaimedJob) -> Result<Finish, StoreError> {
+    /// Works out one attempt's outcome from the rows read with the claim and the partner
+    /// API's answers. Touches no database; every outcome is a [`Finish`].
+    pub(super) async fn attempt(&self, job: &ClaimedJob) -> Finish {
         let Some(service) = &job.service else {
             let message = format!(
                 "JETPACK MODULE: Service ID: {} - it does not exist in tblhosting; nothing to do",
                 job.service_id
             );
-            return Ok(failed(job, message, None, 0, Vec::new()));
+            return failed(job, message, None, 0, Vec::new());
         };
         let order = match read_order(service, &job.fields) {
             Ok(order) => order,
@@ -46,49 +46,44 @@ impl Worker {
                 details,
                 client_id,
             }) => {
-                return Ok(failed(job, message, details, client_id, Vec::new()));
+                return failed(job, message, details, client_id, Vec::new());
             }
         };
         let budget = job.max_attempts.unwrap_or(self.settings.retry.max_attempts);
         if job.attempts > budget {
             let reason = "the last attempt was interrupted (the worker stopped or crashed)";
             let message = messages::gave_up(job.service_id, verb(job.action), budget, reason);
-            return Ok(failed(
+            return failed(
                 job,
                 message,
                 Some(order.details),
                 order.client_id,
                 Vec::new(),
-            ));
+            );
         }
         let mut log = Vec::new();
         match job.action {
             Action::Provision => self.provision(job, &order, &mut log).await,
-            Action::Terminate => Ok(self.terminate(job, &order, &mut log).await),
+            Action::Terminate => self.terminate(job, &order, &mut log).await,
         }
     }
 
-    async fn provision(
-        &self,
-        job: &ClaimedJob,
-        order: &Order,
-        log: &mut Vec<Exchange>,
-    ) -> Result<Finish, StoreError> {
+    async fn provision(&self, job: &ClaimedJob, order: &Order, log: &mut Vec<Exchange>) -> Finish {
         if let Some(waited) = job.waiting_for {
             let checks = job.dns_checks.saturating_sub(1);
             let Some(next) = self.settings.dns.next_check(checks, waited) else {
                 let message = messages::dns_window_ended(job.service_id, &order.site);
-                return Ok(failed(
+                return failed(
                     job,
                     message,
                     Some(order.details),
                     order.client_id,
                     Vec::new(),
-                ));
+                );
             };
             if !self.resolver.resolves(order.site.host()).await {
                 tracing::debug!(job_id = %job.id, site = %order.site, "domain still does not resolve; no API call");
-                return Ok(waiting(next, None, WhmcsWrites::default()));
+                return waiting(next, None, WhmcsWrites::default());
             }
         }
         if job.outcome_unknown {
@@ -101,11 +96,11 @@ impl Worker {
                         tracing::info!(job_id = %job.id, "an earlier provision whose answer was lost took effect");
                         let details =
                             messages::details_found_active(&order.plan, &order.site, p.pending);
-                        return Ok(self.done(job, order, details, std::mem::take(log)));
+                        return self.done(job, order, details, std::mem::take(log));
                     }
                 }
                 Err(failure) => {
-                    return Ok(self.after_failure(job, order, failure, std::mem::take(log)));
+                    return self.after_failure(job, order, failure, std::mem::take(log));
                 }
             }
         }
@@ -122,7 +117,7 @@ impl Worker {
         let log = std::mem::take(log);
         match result {
             Ok(ProvisionOutcome::Activated { next_url }) => {
-                Ok(self.done(job, order, messages::details_activated(&next_url), log))
+                self.done(job, order, messages::details_activated(&next_url), log)
             }
             Ok(ProvisionOutcome::WaitingDns) => {
                 let waited = job.waiting_for.unwrap_or_default();
@@ -143,9 +138,9 @@ impl Worker {
                     module_log: log,
                     module_log_action: module_log_action(job.action),
                 };
-                Ok(waiting(next, Some(false), whmcs))
+                waiting(next, Some(false), whmcs)
             }
-            Err(failure) => Ok(self.after_failure(job, order, failure, log)),
+            Err(failure) => self.after_failure(job, order, failure, log),
         }
     }
 

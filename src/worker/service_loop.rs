@@ -63,13 +63,8 @@ impl Worker {
                     .await
                 {
                     Ok(jobs) => {
-                        if db_failures > 0 {
-                            tracing::info!(
-                                after_failures = db_failures,
-                                "database reachable again; resuming"
-                            );
-                            db_failures = 0;
-                        }
+                        self.health.ok();
+                        db_failures = 0;
                         claimed_any = !jobs.is_empty();
                         for job in jobs {
                             let me = self.clone();
@@ -80,6 +75,7 @@ impl Worker {
                     }
                     Err(e) => {
                         db_failures += 1;
+                        self.health.failed("claim", &e);
                         tracing::error!(error = %e, failures = db_failures, "claiming jobs failed; backing off");
                     }
                 }
