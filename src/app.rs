@@ -173,6 +173,7 @@ fn build_worker(cli: &Cli, store: Store) -> anyhow::Result<Worker> {
         lease: cli.lease,
         drain_timeout: cli.drain_timeout,
         adopt: cli.adopt,
+        adopt_interval: cli.adopt_interval,
         retention: Some(cli.retention),
         retry: RetryPolicy {
             base: cli.retry_base,

@@ -46,6 +46,10 @@ pub struct Cli {
     #[arg(long, env = "JETPACK_ADOPT", global = true, default_value = "true",
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub adopt: bool,
+    /// How often `run` looks for paid Pending services to adopt (e.g. 30s, 5m). Each scan reads
+    /// every Pending service; see BENCHMARKS.md for its cost on large installations.
+    #[arg(long, env = "JETPACK_ADOPT_INTERVAL", global = true, default_value = "30s", value_parser = parse_adopt_interval)]
+    pub adopt_interval: Duration,
     /// Claim path: auto (by server version), skip-locked or update.
     #[arg(long, env = "JETPACK_CLAIM", global = true, default_value = "auto")]
     pub claim: ClaimSetting,
@@ -147,6 +151,14 @@ fn parse_lease(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn parse_adopt_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(1) {
+        return Err("the adoption interval must be at least 1s".to_owned());
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +169,7 @@ mod tests {
         assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86400)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_lease("1s").is_err());
+        assert!(parse_adopt_interval("0s").is_err());
     }
 
     #[test]
@@ -169,10 +182,13 @@ mod tests {
             "3",
             "--adopt",
             "false",
+            "--adopt-interval",
+            "5m",
         ])
         .unwrap();
         assert_eq!(cli.concurrency, 3);
         assert!(!cli.adopt);
+        assert_eq!(cli.adopt_interval, Duration::from_secs(300));
         assert!(matches!(cli.command, Command::Run { once: true }));
         assert!(Cli::try_parse_from(["jetpack-worker", "run", "--concurrency", "0"]).is_err());
         assert!(Cli::try_parse_from(["jetpack-worker", "run", "--claim", "magic"]).is_err());
