@@ -5,6 +5,8 @@
 //! failure, and WHMCS's Module Debug Mode). A batch costs one pool acquire and five statements,
 //! however many jobs it holds; the attempts themselves then read nothing.
 
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnection, MySqlRow};
@@ -144,7 +146,7 @@ async fn claim_update(
 }
 
 /// The batch's job rows, each joined with its service, product, custom fields and values:
-/// one row per (job, field, value row), ordered so each job's rows are adjacent.
+/// one row per (job, field, value row), grouped by job here.
 async fn claimed_jobs(
     conn: &mut MySqlConnection,
     batch: &str,
@@ -178,22 +180,23 @@ async fn claimed_jobs(
         }
         q.push(")");
     }
-    q.push(" ORDER BY j.id, f.id, v.id");
+    // No ORDER BY: sorting rows of several joined tables (with TEXT columns) would need an
+    // on-disk temporary table for every claim. The rows are grouped and sorted here instead.
     let rows = q.build().fetch_all(&mut *conn).await?;
-    let mut jobs: Vec<ClaimedJob> = Vec::new();
+    let mut jobs: BTreeMap<JobId, ClaimedJob> = BTreeMap::new();
     for row in &rows {
         let id = JobId(row.try_get("id")?);
-        let job = match jobs.last_mut() {
-            Some(job) if job.id == id => job,
-            _ => {
-                jobs.push(job_from_row(row, id)?);
-                jobs.last_mut()
-                    .ok_or_else(|| StoreError::Corrupt("claim".into()))?
-            }
+        let job = match jobs.entry(id) {
+            Entry::Occupied(job) => job.into_mut(),
+            Entry::Vacant(slot) => slot.insert(job_from_row(row, id)?),
         };
         if let Some(field) = field_row(row)? {
             job.fields.push(field);
         }
+    }
+    let mut jobs: Vec<ClaimedJob> = jobs.into_values().collect();
+    for job in &mut jobs {
+        job.fields.sort_by_key(|f| (f.field_id, f.value_id));
     }
     Ok(jobs)
 }

@@ -82,6 +82,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database could not be reached or went away mid-statement (connection refused or
+    /// reset, pool timeout, server shutting down, too many connections): the same statement
+    /// may work once it is back.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_),
+            ) => true,
+            StoreError::Database(sqlx::Error::Database(e)) => e
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                // ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED
+                .is_some_and(|m| matches!(m.number(), 1040 | 1053 | 1927)),
+            _ => false,
+        }
+    }
+
     /// Deadlocks (1213) and lock-wait timeouts (1205): nothing happened, try again.
     pub fn is_lock_conflict(&self) -> bool {
         match self {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use tokio::task::JoinSet;
 
 use crate::dns::Resolver;
@@ -239,7 +240,25 @@ impl Worker {
             out = self.attempt(&job) => out,
             never = renewal => match never {},
         };
-        let written = match self.store.finish(&job, &finish).await {
+        // A database restart must not cost the outcome: the write is tried again while the
+        // lease surely holds (half a lease), instead of waiting for the lease to expire and
+        // calling the API again. The write is fenced by the lease token either way.
+        let patience = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(Duration::from_secs(4))
+            .without_max_times()
+            .with_total_delay(Some(self.settings.lease / 2))
+            .with_jitter();
+        let written = (|| self.store.finish(&job, &finish))
+            .retry(patience)
+            .when(StoreError::is_unavailable)
+            .notify(|e, wait| {
+                self.health.failed("writing a job's outcome", e);
+                tracing::warn!(job_id = %job.id, error = %e, retry_in = ?wait,
+                    "could not write the job's outcome yet; trying again");
+            })
+            .await;
+        let written = match written {
             Ok(written) => {
                 self.health.ok();
                 written

@@ -511,12 +511,18 @@ impl PrivateMariaDb {
             .unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
+        // Its own tmpdir, for the install and every start: at start-up mariadbd deletes every
+        // `#sql*` file in its tmpdir, which in the shared /tmp are the other servers' on-disk
+        // temporary tables (the shared test server then failed statements with "Error on
+        // delete of '/tmp/#sql-temptable-…'" or crashed freeing the table).
+        std::fs::create_dir(dir.path().join("tmp")).unwrap();
         let mut cmd =
             std::process::Command::new(first_program(&["mariadb-install-db", "mysql_install_db"]));
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db");
+            .arg("--skip-test-db")
+            .arg(format!("--tmpdir={}", dir.path().join("tmp").display()));
         if is_root() {
             // mariadbd refuses to run as root; the mysql account needs the directory.
             let ok = std::process::Command::new("chown")
@@ -565,6 +571,7 @@ impl PrivateMariaDb {
             .arg(format!("--socket={}", d.join("sock").display()))
             .arg(format!("--pid-file={}", d.join("pid").display()))
             .arg(format!("--log-error={}", d.join("error.log").display()))
+            .arg(format!("--tmpdir={}", d.join("tmp").display()))
             .arg("--bind-address=127.0.0.1")
             .arg("--skip-name-resolve")
             .arg("--innodb-buffer-pool-size=64M")
@@ -701,7 +708,9 @@ async fn the_worker_rides_out_database_restarts() {
     let outage_lines = text
         .lines()
         .filter(|l| {
-            l.contains("claiming jobs failed") || l.contains("could not record the job's outcome")
+            l.contains("database unreachable or failing")
+                || l.contains("claiming jobs failed")
+                || l.contains("could not write the job's outcome yet")
         })
         .count();
     assert!(
@@ -809,6 +818,68 @@ async fn the_log_names_a_database_outage_and_its_end() {
         text[last_error..].contains("database reachable again"),
         "no line says the database is back:\n{}",
         tail(&log, 40)
+    );
+}
+
+/// A restart while every job is at the partner API: their outcomes are written as soon as the
+/// database is back (the finishing write is tried again for half a lease), not after the lease
+/// expires, and nothing is reclaimed or provisioned twice.
+#[tokio::test]
+async fn outcomes_reached_during_a_restart_are_written_when_the_database_is_back() {
+    let (mut server, url, env, sids) = private_setup(8, "f").await;
+    env.sandbox.state().set_latency(Duration::from_secs(2));
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_dir(&dir).join("finish.log");
+    let mut worker = spawn_worker(
+        &url,
+        &env.sandbox.base_url(),
+        &log,
+        &[
+            ("JETPACK_CONCURRENCY", "8"),
+            ("JETPACK_LEASE", "40s"),
+            ("JETPACK_API_TIMEOUT", "10s"),
+        ],
+    );
+    let running = "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'running'";
+    let start = Instant::now();
+    while try_scalar(&env.db, running).await != Some(8) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}",
+            tail(&log, 20)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Down for longer than the API calls take: every outcome arrives while it is down.
+    server.stop(libc::SIGTERM).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.start().await;
+    let up = Instant::now();
+    until_done(
+        &env.db,
+        8,
+        Duration::from_secs(15),
+        std::slice::from_ref(&log),
+    )
+    .await;
+    let took = up.elapsed();
+    stop_worker(&mut worker, Duration::from_secs(10)).await;
+    assert!(
+        took < Duration::from_secs(15),
+        "written {took:?} after the restart (the lease is 40 s)"
+    );
+    let reclaimed = scalar(
+        &env.db,
+        "SELECT CAST(SUM(reclaims) AS SIGNED) FROM mod_jetpack_jobs",
+    )
+    .await;
+    assert_eq!(reclaimed, 0, "no job waited for its lease to expire");
+    assert_drained(&env, &sids, "f").await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("could not write the job's outcome yet; trying again"),
+        "{}",
+        tail(&log, 30)
     );
 }
 
