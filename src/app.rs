@@ -121,6 +121,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ids: Vec<ServiceId> = service_ids.into_iter().map(ServiceId).collect();
             let requeued = store.requeue(&ids, all_failed).await?;
             println!("requeued {} job(s)", requeued.len());
+            // A named service that was not requeued says why.
+            for sid in &ids {
+                let said = match store.latest_job(*sid).await? {
+                    Some(job) if requeued.iter().any(|r| r.0 == job.id) => continue,
+                    None => "has no job; nothing to requeue (`enqueue` queues one)".to_owned(),
+                    Some(job) => format!(
+                        "not requeued: its latest job {} ({}) is {}, not failed",
+                        job.id, job.action, job.state
+                    ),
+                };
+                println!("service {sid}: {said}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { json } => {

@@ -180,4 +180,25 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
     assert!(text(&out).contains("requeued 1 job(s)"), "{}", text(&out));
     let job = env.job(bad).await;
     assert_eq!((job.state.as_str(), job.attempts), ("queued", 0));
+
+    // Named services that cannot be requeued say why instead of a bare count.
+    let out = run(
+        &url,
+        &api,
+        &["requeue", &good.to_string(), &bad.to_string(), "999999"],
+    )
+    .await;
+    let shown = text(&out);
+    assert!(shown.contains("requeued 0 job(s)"), "{shown}");
+    assert!(
+        shown.contains(&format!("service {good}: not requeued: its latest job"))
+            && shown.contains("(provision) is done, not failed"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("service {bad}: not requeued"))
+            && shown.contains("is queued, not failed"),
+        "{shown}"
+    );
+    assert!(shown.contains("service 999999: has no job"), "{shown}");
 }
