@@ -158,12 +158,7 @@ async fn connect(url: &str, max_connections: u32, patient: bool) -> anyhow::Resu
         .with_jitter();
     let pool = (|| Store::connect(url, max_connections))
         .retry(policy)
-        .when(|e| {
-            matches!(
-                e,
-                StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
-            )
-        })
+        .when(StoreError::is_unavailable)
         .notify(
             |e, wait| tracing::warn!(error = %e, retry_in = ?wait, "database not reachable yet"),
         )

@@ -6,9 +6,10 @@
 
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use sqlx::{MySql, Transaction};
 
-use super::{ClaimedJob, Result, Store};
+use super::{ClaimedJob, Result, Store, StoreError};
 use crate::domain::{Action, JobState};
 use crate::jetpack::Exchange;
 use crate::order::DetailsField;
@@ -81,18 +82,18 @@ impl Store {
     /// lease was lost. Retries deadlocks a few times; if it still fails the lease expires and
     /// the job runs again, so nothing is lost.
     pub async fn finish(&self, job: &ClaimedJob, finish: &Finish) -> Result<bool> {
-        let mut tries = 0;
-        loop {
-            match self.finish_once(job, finish).await {
-                Err(e) if e.is_lock_conflict() && tries < 8 => {
-                    tries += 1;
-                    let wait = 20 * tries + fastrand::u64(..50);
-                    tracing::debug!(job_id = %job.id, tries, "finishing write hit a lock conflict; trying again");
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
-                }
-                other => return other,
-            }
-        }
+        let quick = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(20))
+            .with_max_delay(Duration::from_millis(200))
+            .with_max_times(8)
+            .with_jitter();
+        (|| self.finish_once(job, finish))
+            .retry(quick)
+            .when(StoreError::is_lock_conflict)
+            .notify(|_, _| {
+                tracing::debug!(job_id = %job.id, "finishing write hit a lock conflict; trying again");
+            })
+            .await
     }
 
     async fn finish_once(&self, job: &ClaimedJob, f: &Finish) -> Result<bool> {
@@ -144,45 +145,34 @@ async fn update_job(
     f: &Finish,
     with_follow_up: bool,
 ) -> Result<bool> {
-    // One statement text per case, so each is a plain literal the server can cache.
-    macro_rules! job_update {
-        ($extra:literal) => {
-            concat!(
-                "UPDATE mod_jetpack_jobs SET
-                   state = ?, run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
-                   last_error = COALESCE(?, last_error), result = COALESCE(?, result),
-                   waiting_since = IF(? AND waiting_since IS NULL, UTC_TIMESTAMP(6), waiting_since),
-                   outcome_unknown = COALESCE(?, outcome_unknown),
-                   in_module_queue = IF(?, 1, in_module_queue),
-                   lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-                   finished_at = IF(?, UTC_TIMESTAMP(6), NULL), updated_at = UTC_TIMESTAMP(6)
-                 WHERE id = ? AND lease_token = ? AND state = 'running'",
-                $extra
-            )
-        };
-    }
-    let sql = if with_follow_up {
-        job_update!("")
-    } else {
-        job_update!(" AND follow_up IS NULL")
-    };
     let run_in = f.run_in.unwrap_or_default();
-    let updated = sqlx::query(sql)
-        .bind(f.state.as_str())
-        .bind(i64::try_from(run_in.as_micros()).unwrap_or(i64::MAX))
-        .bind(f.last_error.as_deref())
-        .bind(f.result.as_deref())
-        .bind(f.start_waiting)
-        .bind(f.outcome_unknown)
-        .bind(matches!(
-            f.whmcs.module_queue,
-            Some(ModuleQueueWrite::Add { .. })
-        ))
-        .bind(f.state.is_finished())
-        .bind(job.id)
-        .bind(&job.lease_token)
-        .execute(&mut **tx)
-        .await?;
+    let updated = sqlx::query(
+        "UPDATE mod_jetpack_jobs SET
+           state = ?, run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
+           last_error = COALESCE(?, last_error), result = COALESCE(?, result),
+           waiting_since = IF(? AND waiting_since IS NULL, UTC_TIMESTAMP(6), waiting_since),
+           outcome_unknown = COALESCE(?, outcome_unknown),
+           in_module_queue = IF(?, 1, in_module_queue),
+           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+           finished_at = IF(?, UTC_TIMESTAMP(6), NULL), updated_at = UTC_TIMESTAMP(6)
+         WHERE id = ? AND lease_token = ? AND state = 'running' AND (? OR follow_up IS NULL)",
+    )
+    .bind(f.state.as_str())
+    .bind(i64::try_from(run_in.as_micros()).unwrap_or(i64::MAX))
+    .bind(f.last_error.as_deref())
+    .bind(f.result.as_deref())
+    .bind(f.start_waiting)
+    .bind(f.outcome_unknown)
+    .bind(matches!(
+        f.whmcs.module_queue,
+        Some(ModuleQueueWrite::Add { .. })
+    ))
+    .bind(f.state.is_finished())
+    .bind(job.id)
+    .bind(&job.lease_token)
+    .bind(with_follow_up)
+    .execute(&mut **tx)
+    .await?;
     Ok(updated.rows_affected() == 1)
 }
 

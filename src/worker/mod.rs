@@ -220,17 +220,14 @@ impl Worker {
             renew.tick().await;
             loop {
                 renew.tick().await;
-                let renewed = self.store.renew_lease(&job, self.settings.lease).await;
-                match &renewed {
-                    Ok(_) => self.health.ok(),
-                    Err(e) => self.health.failed("lease renewal", e),
-                }
-                match renewed {
-                    Ok(true) => {}
+                match self.store.renew_lease(&job, self.settings.lease).await {
+                    Ok(true) => self.health.ok(),
                     Ok(false) => {
+                        self.health.ok();
                         tracing::warn!(job_id = %job.id, "lease lost while the job ran; its outcome will not be written")
                     }
                     Err(e) => {
+                        self.health.failed("lease renewal", &e);
                         tracing::warn!(job_id = %job.id, error = %e, "could not renew the lease")
                     }
                 }
