@@ -1,6 +1,7 @@
 //! The gate every `/rest/` request passes before its normal behaviour: added latency, the
 //! bearer-token check, then a scripted reply for the site or a random fault. It decides whether
-//! the handler answers at once, acts normally, or acts and then drops the connection.
+//! the handler answers at once (a JSON status, a raw reply, a reset), acts normally (at once,
+//! after a hang or a scripted slow sleep), or acts and then drops the connection.
 
 use std::time::Duration;
 
@@ -85,6 +86,11 @@ pub(crate) async fn gate(
             None => return Gate::Act { reset_after: false },
         },
     };
+    apply(state, conn, reply).await
+}
+
+/// What a scripted reply (or a random fault drawn as one) makes the handler do.
+async fn apply(state: &SandboxState, conn: &ConnHandle, reply: ScriptedReply) -> Gate {
     match reply {
         ScriptedReply::Status {
             code,
@@ -95,12 +101,23 @@ pub(crate) async fn gate(
         ScriptedReply::ActThenReset => Gate::Act { reset_after: true },
         ScriptedReply::Hang => {
             let hang = state.lock().hang;
-            if sleep_unless_stopping(state, hang).await {
-                Gate::Act { reset_after: false }
-            } else {
-                Gate::Respond(StatusCode::SERVICE_UNAVAILABLE.into_response())
-            }
+            sleep_then_act(state, hang).await
         }
+        ScriptedReply::Raw {
+            code,
+            content_type,
+            body,
+        } => Gate::Respond(raw_reply(code, &content_type, body)),
+        ScriptedReply::Slow(d) => sleep_then_act(state, d).await,
+    }
+}
+
+/// Sleeps `d`, then acts normally; a 503 without acting when the sandbox shuts down meanwhile.
+async fn sleep_then_act(state: &SandboxState, d: Duration) -> Gate {
+    if sleep_unless_stopping(state, d).await {
+        Gate::Act { reset_after: false }
+    } else {
+        Gate::Respond(StatusCode::SERVICE_UNAVAILABLE.into_response())
     }
 }
 
@@ -136,5 +153,18 @@ fn status_reply(code: u16, body: String, retry_after: Option<String>) -> Respons
     if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
         headers.insert(header::RETRY_AFTER, value);
     }
+    response
+}
+
+/// Exactly this status (500 when it is not a valid code), `Content-Type` (left out when it is
+/// not a valid header value) and body.
+fn raw_reply(code: u16, content_type: &str, body: String) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    match HeaderValue::from_str(content_type) {
+        Ok(value) => headers.insert(header::CONTENT_TYPE, value),
+        Err(_) => headers.remove(header::CONTENT_TYPE),
+    };
     response
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use state::{SandboxState, ScriptedReply, SiteCalls, SitePlan};
+pub use state::{ActingCall, ActingKind, SandboxState, ScriptedReply, SiteCalls, SitePlan};
 
 /// How a [`Sandbox`] behaves: which credentials it accepts and which faults it injects.
 #[derive(Clone, Debug)]

@@ -1,6 +1,7 @@
 //! The sandbox's HTTP surface that mimics the partner API: `POST /oauth2/token`, provision,
 //! partner-cancel and status, plus request logging and the JSON 404 fallback. Each `/rest/`
-//! handler counts the call, passes the gate in `faults`, then behaves like the real API.
+//! handler counts the call, passes the gate in `faults`, then behaves like the real API. The
+//! acting handlers (provision and partner-cancel) also log each call as an `ActingCall`.
 
 use std::collections::HashMap;
 
@@ -15,7 +16,7 @@ use serde_json::json;
 
 use super::conn::ConnHandle;
 use super::faults::{Gate, gate, json_reply, reset};
-use super::state::{CallKind, SandboxState, SitePlan};
+use super::state::{ActingGuard, ActingKind, CallKind, SandboxState, SitePlan};
 use super::{host_of, site_key};
 
 /// Plans the provision endpoint accepts.
@@ -138,21 +139,31 @@ async fn provision(
     let form = form(&body);
     let siteurl = field(&form, "siteurl");
     let key = (!siteurl.is_empty()).then(|| site_key(siteurl));
-    if let Some(key) = &key {
-        state.count(key, CallKind::Provision);
-    }
+    let guard = key
+        .as_deref()
+        .map(|key| begin_provision(&state, key, &form));
     let reset_after = match gate(&state, &conn, &headers, key.as_deref()).await {
         Gate::Respond(response) => return response,
         Gate::Act { reset_after } => reset_after,
     };
-    let response = provision_act(&state, &form, key.as_deref());
+    let response = provision_act(&state, &form, key.as_deref(), guard.as_ref());
     finish(&conn, reset_after, response)
+}
+
+/// Counts a provision for `key` and starts its entry in the acting-call log.
+fn begin_provision(state: &SandboxState, key: &str, form: &HashMap<String, String>) -> ActingGuard {
+    let plan = field(form, "plan");
+    let plan = (!plan.is_empty()).then(|| plan.to_owned());
+    let guard = state.begin_acting(key, ActingKind::Provision, plan);
+    state.count(key, CallKind::Provision);
+    guard
 }
 
 fn provision_act(
     state: &SandboxState,
     form: &HashMap<String, String>,
     key: Option<&str>,
+    guard: Option<&ActingGuard>,
 ) -> Response {
     let Some(key) = key else {
         return bad_request(
@@ -197,6 +208,9 @@ fn provision_act(
     };
     data.plans.insert(key.to_owned(), plan);
     data.calls.entry(key.to_owned()).or_default().provision_ok += 1;
+    if let Some(guard) = guard {
+        data.mark_acted(guard.seq());
+    }
     drop(data);
     let next_url = if pending {
         String::new()
@@ -224,6 +238,7 @@ async fn cancel(
     headers: HeaderMap,
 ) -> Response {
     let key = site_key(&site);
+    let guard = state.begin_acting(&key, ActingKind::Cancel, None);
     state.count(&key, CallKind::Cancel);
     let reset_after = match gate(&state, &conn, &headers, Some(&key)).await {
         Gate::Respond(response) => return response,
@@ -232,14 +247,21 @@ async fn cancel(
     let response = if host_of(&key).ends_with(".invalid") {
         unknown_blog()
     } else {
-        let mut data = state.lock();
-        let removed = data.plans.remove(&key).is_some();
-        if removed {
-            data.calls.entry(key.clone()).or_default().cancel_ok += 1;
-        }
-        json_reply(StatusCode::OK, json!({"success": removed}))
+        cancel_act(&state, &key, &guard)
     };
     finish(&conn, reset_after, response)
+}
+
+/// Removes `key`'s plan, if any, and answers whether one was removed.
+fn cancel_act(state: &SandboxState, key: &str, guard: &ActingGuard) -> Response {
+    let mut data = state.lock();
+    let removed = data.plans.remove(key).is_some();
+    if removed {
+        data.calls.entry(key.to_owned()).or_default().cancel_ok += 1;
+        data.mark_acted(guard.seq());
+    }
+    drop(data);
+    json_reply(StatusCode::OK, json!({"success": removed}))
 }
 
 async fn status(

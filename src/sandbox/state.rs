@@ -1,10 +1,11 @@
 //! The sandbox's state: issued tokens, per-site call counts, provisioned plans, DNS
-//! resolvability, scripted replies and the live fault settings. [`SandboxState`] is a cheap
+//! resolvability, scripted replies, the live fault settings and the log of acting calls
+//! ([`ActingCall`]). [`SandboxState`] is a cheap
 //! clone (an `Arc`) shared by the routes and by whoever inspects or steers the sandbox.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +55,77 @@ pub enum ScriptedReply {
     ActThenReset,
     /// Sleep the configured `hang`, then answer normally.
     Hang,
+    /// Answer with exactly this status, `Content-Type` and body, without acting (a proxy's
+    /// 502 with an HTML page, say).
+    Raw {
+        /// HTTP status code.
+        code: u16,
+        /// Value of the `Content-Type` header.
+        content_type: String,
+        /// Response body, sent as is.
+        body: String,
+    },
+    /// Sleep this long (cut short when the sandbox shuts down), then act and answer normally.
+    Slow(Duration),
+}
+
+/// Which acting endpoint an [`ActingCall`] was made to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActingKind {
+    /// `POST /rest/v1.3/jpphp/provision`.
+    Provision,
+    /// `POST /rest/v1.3/jpphp/{site}/partner-cancel`.
+    Cancel,
+}
+
+/// One call to an acting endpoint (provision or cancel), as logged by the sandbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActingCall {
+    /// Arrival order, from 0.
+    pub seq: u64,
+    /// The normalised site key.
+    pub site: String,
+    /// Which endpoint.
+    pub kind: ActingKind,
+    /// When the request reached the handler, before latency and the fault gate.
+    pub started: Instant,
+    /// When the handler finished its answer or was dropped; `None` while in flight.
+    pub ended: Option<Instant>,
+    /// Whether it took effect: a plan recorded (provision) or removed (cancel).
+    pub acted: bool,
+    /// The plan slug asked for, for a provision.
+    pub plan: Option<String>,
+}
+
+impl ActingCall {
+    /// Whether the two calls' `[started, ended]` intervals overlap; an unfinished call counts
+    /// as ending at `now`.
+    fn overlaps(&self, other: &ActingCall, now: Instant) -> bool {
+        self.started < other.ended.unwrap_or(now) && other.started < self.ended.unwrap_or(now)
+    }
+}
+
+/// Logs one acting call while it runs: created when the handler starts, it sets the call's
+/// end when dropped, so a handler cancelled by a client disconnect still records its end.
+#[derive(Debug)]
+pub(crate) struct ActingGuard {
+    state: SandboxState,
+    seq: u64,
+}
+
+impl ActingGuard {
+    /// The logged call's sequence number, for [`Data::mark_acted`].
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl Drop for ActingGuard {
+    fn drop(&mut self) {
+        if let Some(call) = self.state.lock().acting_call_mut(self.seq) {
+            call.ended = Some(Instant::now());
+        }
+    }
 }
 
 /// Which endpoint a call was made to, for counting.
@@ -73,11 +145,25 @@ pub(crate) struct Data {
     pub(crate) plans: BTreeMap<String, SitePlan>,
     pub(crate) unresolvable: HashSet<String>,
     pub(crate) scripts: HashMap<String, VecDeque<ScriptedReply>>,
+    pub(crate) acting: Vec<ActingCall>,
     pub(crate) latency: Duration,
     pub(crate) fault_rate: f64,
     pub(crate) hang: Duration,
     pub(crate) fault_rng: fastrand::Rng,
     pub(crate) token_rng: fastrand::Rng,
+}
+
+impl Data {
+    fn acting_call_mut(&mut self, seq: u64) -> Option<&mut ActingCall> {
+        self.acting.get_mut(usize::try_from(seq).ok()?)
+    }
+
+    /// Marks the acting call `seq` as having taken effect.
+    pub(crate) fn mark_acted(&mut self, seq: u64) {
+        if let Some(call) = self.acting_call_mut(seq) {
+            call.acted = true;
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -110,6 +196,7 @@ impl SandboxState {
             plans: BTreeMap::new(),
             unresolvable: config.unresolvable.iter().map(|h| host_of(h)).collect(),
             scripts: HashMap::new(),
+            acting: Vec::new(),
             latency: config.latency,
             fault_rate: clamp_rate(config.fault_rate),
             hang: config.hang,
@@ -242,5 +329,61 @@ impl SandboxState {
     /// Takes the next scripted reply for `site`, if any.
     pub(crate) fn next_scripted(&self, site: &str) -> Option<ScriptedReply> {
         self.lock().scripts.get_mut(site)?.pop_front()
+    }
+
+    /// Logs the start of an acting call for `site` (a normalised key); the returned guard
+    /// records its end when dropped.
+    pub(crate) fn begin_acting(
+        &self,
+        site: &str,
+        kind: ActingKind,
+        plan: Option<String>,
+    ) -> ActingGuard {
+        let mut data = self.lock();
+        let seq = data.acting.len() as u64;
+        data.acting.push(ActingCall {
+            seq,
+            site: site.to_owned(),
+            kind,
+            started: Instant::now(),
+            ended: None,
+            acted: false,
+            plan,
+        });
+        ActingGuard {
+            state: self.clone(),
+            seq,
+        }
+    }
+
+    /// Every acting call (provision or cancel naming a site), in arrival order.
+    pub fn acting_calls(&self) -> Vec<ActingCall> {
+        self.lock().acting.clone()
+    }
+
+    /// Pairs of acting calls for the same site whose `[started, ended]` intervals overlap (an
+    /// unfinished call counts as ending now), each pair in arrival order.
+    pub fn overlapping_acting_calls(&self) -> Vec<(ActingCall, ActingCall)> {
+        let calls = self.acting_calls();
+        let now = Instant::now();
+        let mut pairs = Vec::new();
+        for (i, a) in calls.iter().enumerate() {
+            for b in &calls[i + 1..] {
+                if a.site == b.site && a.overlaps(b, now) {
+                    pairs.push((a.clone(), b.clone()));
+                }
+            }
+        }
+        pairs
+    }
+
+    /// How many acting calls for `site` (normalised with [`super::site_key`]) are in flight.
+    pub fn in_flight_acting_calls(&self, site: &str) -> usize {
+        let key = super::site_key(site);
+        let data = self.lock();
+        data.acting
+            .iter()
+            .filter(|call| call.site == key && call.ended.is_none())
+            .count()
     }
 }

@@ -269,3 +269,131 @@ async fn provision_validation_errors_use_both_shapes() {
     assert_eq!(state.plan("example.com").unwrap().slug, "professional");
     sandbox.shutdown().await;
 }
+
+/// Waits (at most 3 s) until `check` holds.
+pub(super) async fn eventually(mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "condition never held");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn sequential_acting_calls_are_logged_and_do_not_overlap() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    for plan in ["premium", "premium", "gold"] {
+        provision(
+            &client,
+            &base,
+            &token,
+            plan,
+            "https://Example.com/",
+            "admin",
+        )
+        .await;
+    }
+    let cancel = client
+        .post(format!("{base}/rest/v1.3/jpphp/example.com/partner-cancel"))
+        .bearer_auth(&token);
+    assert_eq!(send_json(cancel).await.0, 200);
+    let status = client
+        .get(format!("{base}/rest/v1.4/jpphp/example.com/status"))
+        .bearer_auth(&token);
+    assert_eq!(send_json(status).await.0, 200);
+
+    let calls = state.acting_calls();
+    let summary: Vec<_> = calls
+        .iter()
+        .map(|c| (c.seq, c.site.as_str(), c.kind, c.acted, c.plan.as_deref()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                0,
+                "example.com",
+                ActingKind::Provision,
+                true,
+                Some("premium")
+            ),
+            (
+                1,
+                "example.com",
+                ActingKind::Provision,
+                true,
+                Some("premium")
+            ),
+            (2, "example.com", ActingKind::Provision, false, Some("gold")),
+            (3, "example.com", ActingKind::Cancel, true, None),
+        ]
+    );
+    for pair in calls.windows(2) {
+        let ended = pair[0].ended.unwrap();
+        assert!(pair[0].started <= ended && ended < pair[1].started);
+    }
+    assert!(state.overlapping_acting_calls().is_empty());
+    assert_eq!(state.in_flight_acting_calls("example.com"), 0);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_slow_provisions_to_the_same_site_overlap() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    let slow = ScriptedReply::Slow(std::time::Duration::from_millis(400));
+    state.script("example.com", vec![slow.clone(), slow.clone()]);
+    state.script("other.example.com", vec![slow]);
+    let send = |site: &'static str| {
+        provision_request(&client, &base, &token, "premium", site, "admin").send()
+    };
+    let watch = async {
+        eventually(|| state.in_flight_acting_calls("https://EXAMPLE.com") == 2).await;
+        assert_eq!(state.in_flight_acting_calls("other.example.com"), 1);
+    };
+    let (a, b, c, ()) = tokio::join!(
+        send("example.com"),
+        send("example.com/"),
+        send("other.example.com"),
+        watch
+    );
+    for response in [a, b, c] {
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    let pairs = state.overlapping_acting_calls();
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    let (first, second) = &pairs[0];
+    assert_eq!(
+        (first.site.as_str(), second.site.as_str()),
+        ("example.com", "example.com")
+    );
+    assert!(first.seq < second.seq && first.acted && second.acted);
+    assert_eq!(state.in_flight_acting_calls("example.com"), 0);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_handler_dropped_by_a_client_disconnect_records_its_end() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    let slow = ScriptedReply::Slow(std::time::Duration::from_secs(30));
+    state.script("example.com", vec![slow]);
+    let result = provision_request(&client, &base, &token, "premium", "example.com", "admin")
+        .timeout(std::time::Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(result.unwrap_err().is_timeout());
+    eventually(|| state.in_flight_acting_calls("example.com") == 0).await;
+    let calls = state.acting_calls();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].ended.is_some() && !calls[0].acted);
+    assert_eq!(state.plan("example.com"), None);
+    sandbox.shutdown().await;
+}

@@ -170,3 +170,106 @@ async fn full_fault_rate_never_answers_200() {
     assert_eq!(response.status(), 200);
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn raw_reply_is_sent_exactly_without_acting() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    let page = format!(
+        "<html><body>{}</body></html>",
+        "<p>502 Bad Gateway</p>".repeat(300 * 1024 / 22)
+    );
+    assert!(page.len() > 300 * 1000);
+    state.script(
+        "example.com",
+        vec![ScriptedReply::Raw {
+            code: 502,
+            content_type: "text/html; charset=utf-8".to_owned(),
+            body: page.clone(),
+        }],
+    );
+    let response = provision_request(&client, &base, &token, "premium", "example.com", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    assert_eq!(response.text().await.unwrap(), page);
+    assert_eq!(state.plan("example.com"), None);
+    assert_eq!(state.calls("example.com").provision_ok, 0);
+    assert!(!state.acting_calls()[0].acted);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn slow_delays_one_site_then_acts_while_others_stay_fast() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    let slow_for = Duration::from_millis(800);
+    state.script("slow.example.com", vec![ScriptedReply::Slow(slow_for)]);
+    let started = std::time::Instant::now();
+    let slow = async {
+        let response = provision_request(
+            &client,
+            &base,
+            &token,
+            "premium",
+            "slow.example.com",
+            "admin",
+        )
+        .send()
+        .await
+        .unwrap();
+        (response.status().as_u16(), started.elapsed())
+    };
+    let fast = async {
+        let response = provision_request(
+            &client,
+            &base,
+            &token,
+            "premium",
+            "fast.example.com",
+            "admin",
+        )
+        .send()
+        .await
+        .unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(state.in_flight_acting_calls("slow.example.com"), 1);
+        (response.status().as_u16(), elapsed)
+    };
+    let ((slow_status, slow_took), (fast_status, fast_took)) = tokio::join!(slow, fast);
+    assert_eq!((slow_status, fast_status), (200, 200));
+    assert!(slow_took >= slow_for, "{slow_took:?}");
+    assert!(fast_took < slow_for / 2, "{fast_took:?}");
+    assert_eq!(state.plan("slow.example.com").unwrap().slug, "premium");
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn slow_is_cut_short_by_shutdown_without_acting() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    state.script(
+        "example.com",
+        vec![ScriptedReply::Slow(Duration::from_secs(30))],
+    );
+    let request = provision_request(&client, &base, &token, "premium", "example.com", "admin");
+    let pending = tokio::spawn(request.send());
+    super::tests::eventually(|| state.in_flight_acting_calls("example.com") == 1).await;
+    let started = std::time::Instant::now();
+    sandbox.shutdown().await;
+    let response = pending.await.unwrap().unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(state.plan("example.com"), None);
+}

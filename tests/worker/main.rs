@@ -12,6 +12,7 @@
 //! - `service`: systemd unit, SIGTERM drain, metrics, housekeeping, least-privilege user.
 //! - `reliability`: worker processes under faults, a SIGKILL mid-drain, database restarts.
 //! - `bad_input`: a table of bad and odd customer input, each ending clearly.
+//! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 
 mod adoption;
 mod bad_input;
@@ -21,6 +22,7 @@ mod doctor;
 mod fields;
 mod helpers;
 mod outcomes;
+mod proxy;
 mod reliability;
 mod secrets;
 mod service;
