@@ -18,7 +18,8 @@ use crate::domain::{RequestedBy, ServiceId};
 use crate::jetpack::{JetpackClient, Timeouts};
 use crate::ops;
 use crate::retry::RetryPolicy;
-use crate::store::{ClaimPath, EnqueueOutcome, StatusReport, Store, StoreError};
+use crate::lifecycle::RequestKind;
+use crate::store::{ClaimPath, StatusReport, Store, StoreError};
 use crate::worker::{Worker, WorkerSettings};
 
 /// A setting that is wrong before anything runs (exit 2).
@@ -72,19 +73,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate | Command::Check { .. } => Ok(ExitCode::SUCCESS),
         Command::Run { once } => {
             let worker = build_worker(&cli, store)?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
             if once {
-                let summary = worker.run_once().await?;
+                let summary = worker.run_until_idle(shutdown).await?;
                 tracing::info!(
+                    applied = summary.applied,
                     adopted = summary.adopted,
                     processed = summary.processed,
+                    lost_leases = summary.lost_leases,
                     "run --once finished"
                 );
             } else {
                 if let Some(addr) = cli.metrics_addr {
                     ops::metrics::serve(addr).await?;
                 }
-                let shutdown = CancellationToken::new();
-                tokio::spawn(stop_on_signal(shutdown.clone()));
                 ops::systemd::ready("ready: polling for jobs");
                 tokio::spawn(ops::systemd::heartbeat(
                     worker.store().clone(),
@@ -100,15 +103,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if store.load_service(sid).await?.is_none() {
                 bail!("service {service_id} does not exist in tblhosting");
             }
-            let said = match store.enqueue(sid, action, RequestedBy::Cli).await? {
-                EnqueueOutcome::Queued(id) => format!("queued job {id}"),
-                EnqueueOutcome::AlreadyPending(id) => format!("job {id} is already pending"),
-                EnqueueOutcome::Superseded { cancelled, queued } => {
-                    format!("queued job {queued}; cancelled provision job {cancelled}")
-                }
-                EnqueueOutcome::FollowUp(id) => format!("runs after job {id}, which is in flight"),
-            };
-            println!("service {service_id} {}: {said}", action.as_str());
+            let applied = store.enqueue(sid, action, RequestedBy::Cli).await?;
+            println!(
+                "service {service_id} {}: {} (request #{})",
+                action.as_str(),
+                applied.said,
+                applied.request
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Requeue {
@@ -118,21 +119,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if service_ids.is_empty() && !all_failed {
                 bail!("name service ids or pass --all-failed");
             }
-            let ids: Vec<ServiceId> = service_ids.into_iter().map(ServiceId).collect();
-            let requeued = store.requeue(&ids, all_failed).await?;
-            println!("requeued {} job(s)", requeued.len());
-            // A named service that was not requeued says why.
-            for sid in &ids {
-                let said = match store.latest_job(*sid).await? {
-                    Some(job) if requeued.iter().any(|r| r.0 == job.id) => continue,
-                    None => "has no job; nothing to requeue (`enqueue` queues one)".to_owned(),
-                    Some(job) => format!(
-                        "not requeued: its latest job {} ({}) is {}, not failed",
-                        job.id, job.action, job.state
-                    ),
-                };
-                println!("service {sid}: {said}");
-            }
+            requeue(&store, &service_ids, all_failed).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { json } => {
@@ -145,6 +132,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `requeue`: records a retry for each named service (and every failed one with
+/// `all_failed`), applies them, and says what became of each named service.
+async fn requeue(store: &Store, service_ids: &[u32], all_failed: bool) -> anyhow::Result<()> {
+    let mut mine = Vec::new();
+    for id in service_ids {
+        let sid = ServiceId(*id);
+        mine.push((sid, store.record_request(sid, RequestKind::Retry, RequestedBy::Cli).await?));
+    }
+    if all_failed {
+        store.record_retry_all_failed(RequestedBy::Cli).await?;
+    }
+    let applied = store.apply_requests().await?;
+    let requeued = applied
+        .iter()
+        .filter(|a| matches!(a.decision, Some(crate::lifecycle::Decision::Requeue(_))))
+        .count();
+    println!("requeued {requeued} job(s)");
+    for (sid, request) in mine {
+        let said = store
+            .request(request)
+            .await?
+            .and_then(|r| r.decision)
+            .unwrap_or_else(|| "not applied yet".to_owned());
+        println!("service {sid}: {said}");
+    }
+    Ok(())
 }
 
 /// Connects; the service (`run`) keeps trying for about two minutes so a database that is

@@ -15,6 +15,7 @@ pub mod dns;
 pub mod doctor;
 pub mod domain;
 pub mod jetpack;
+pub mod lifecycle;
 pub mod ops;
 pub mod order;
 pub mod retry;

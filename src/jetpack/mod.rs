@@ -10,6 +10,7 @@ mod token;
 mod transport;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -71,6 +72,23 @@ impl Default for Timeouts {
     }
 }
 
+/// Asked right before every acting call (provision, cancel): may a call that can take up to
+/// `longest` start now? The worker answers from its lease, so a job taken over by another
+/// worker never has two acting calls in flight.
+pub trait ActingGate: Sync {
+    /// `Ok(())` to send the call; `Err(reason)` to stop before it.
+    fn permit(&self, longest: Duration) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// A gate that always permits: for callers that hold no lease (the doctor, tests).
+pub struct NoGate;
+
+impl ActingGate for NoGate {
+    async fn permit(&self, _longest: Duration) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// Errors building the client.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -89,6 +107,7 @@ type Classifier<T> = fn(u16, &[u8], Option<Duration>) -> Result<T, Failure>;
 pub struct JetpackClient {
     http: reqwest::Client,
     base: String,
+    timeouts: Timeouts,
     tokens: Mutex<HashMap<AccountKey, TokenSlot>>,
 }
 
@@ -108,21 +127,34 @@ impl JetpackClient {
         Ok(JetpackClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            timeouts,
             tokens: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Sends one authorised request, refreshing the token once if the API refuses it.
+    /// The longest one request can take (its whole-request timeout).
+    pub fn longest_call(&self) -> Duration {
+        self.timeouts.request.max(self.timeouts.connect)
+    }
+
+    /// Sends one authorised request, refreshing the token once if the API refuses it. An
+    /// acting call asks `gate` first, every time it is sent.
     async fn authorised<T>(
         &self,
         creds: &Credentials,
         log: &mut Vec<Exchange>,
         call: Call<'_>,
         classify: Classifier<T>,
+        gate: &impl ActingGate,
     ) -> Result<T, Failure> {
         let mut refreshed = false;
         loop {
             let token = self.token(creds, log).await?;
+            if call.may_act {
+                gate.permit(self.longest_call())
+                    .await
+                    .map_err(|reason| Failure::Stopped { message: reason })?;
+            }
             let mut builder = self
                 .http
                 .request(call.method.clone(), &call.url)
@@ -161,6 +193,7 @@ impl JetpackClient {
                 Err(Failure::Transient { .. }) => "transient",
                 Err(Failure::Permanent { .. }) => "permanent",
                 Err(Failure::TokenRefused { .. }) => "token_refused",
+                Err(Failure::Stopped { .. }) => "stopped",
             };
             metrics::histogram!(crate::ops::metrics::API_LATENCY, "endpoint" => call.action, "outcome" => outcome)
                 .record(elapsed);
@@ -182,15 +215,16 @@ impl JetpackClient {
         }
     }
 
-    /// `POST /rest/v1.3/jpphp/provision` with `plan`, `siteurl`, `local_user`, `force_register`.
+    /// `POST /rest/v1.3/jpphp/provision` with `plan`, `siteurl`, `local_user`, `force_register`;
+    /// sent only once `gate` permits it.
     pub async fn provision(
         &self,
         creds: &Credentials,
-        plan: &Plan,
-        site: &SiteUrl,
-        local_user: &str,
+        order: (&Plan, &SiteUrl, &str),
         log: &mut Vec<Exchange>,
+        gate: &impl ActingGate,
     ) -> Result<ProvisionOutcome, Failure> {
+        let (plan, site, local_user) = order;
         let form = [
             ("plan", plan.as_str()),
             ("siteurl", site.as_str()),
@@ -204,18 +238,20 @@ impl JetpackClient {
             form: Some(&form),
             may_act: true,
         };
-        self.authorised(creds, log, call, classify_provision).await
+        self.authorised(creds, log, call, classify_provision, gate)
+            .await
     }
 
     /// `POST /rest/v1.3/jpphp/{site with / as ::}/partner-cancel`; names the plan for
-    /// standalone products, which the API requires.
+    /// standalone products, which the API requires. Sent only once `gate` permits it.
     pub async fn cancel(
         &self,
         creds: &Credentials,
-        site: &SiteUrl,
-        plan: Option<&Plan>,
+        target: (&SiteUrl, Option<&Plan>),
         log: &mut Vec<Exchange>,
+        gate: &impl ActingGate,
     ) -> Result<CancelOutcome, Failure> {
+        let (site, plan) = target;
         let standalone = plan.filter(|p| p.is_standalone_product());
         let form_owned = standalone.map(|p| [("plan", p.as_str())]);
         let call = Call {
@@ -229,7 +265,8 @@ impl JetpackClient {
             form: form_owned.as_ref().map(|f| &f[..]),
             may_act: true,
         };
-        self.authorised(creds, log, call, classify_cancel).await
+        self.authorised(creds, log, call, classify_cancel, gate)
+            .await
     }
 
     /// `GET /rest/v1.4/jpphp/{site}/status`: the site's products, to learn whether a provision
@@ -251,7 +288,8 @@ impl JetpackClient {
             form: None,
             may_act: false,
         };
-        self.authorised(creds, log, call, classify_status).await
+        self.authorised(creds, log, call, classify_status, &NoGate)
+            .await
     }
 }
 

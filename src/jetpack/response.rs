@@ -52,6 +52,13 @@ pub enum Failure {
         /// The API's words.
         message: String,
     },
+    /// An acting call was not sent: the caller's gate refused it (the lease could not be
+    /// confirmed for the length of the call).
+    #[error("the call was not started: {message}")]
+    Stopped {
+        /// Why.
+        message: String,
+    },
 }
 
 /// Reads `{"error","message"}` or `{"error_code","error_message"}` (and OAuth's
@@ -68,12 +75,26 @@ pub fn describe_error(body: &Value) -> Option<String> {
         .or_else(|| body.get("error_description"))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
-    match (code, message) {
-        (Some(c), Some(m)) => Some(format!("{c}: {m}")),
-        (Some(c), None) => Some(c.to_owned()),
-        (None, Some(m)) => Some(m.to_owned()),
-        (None, None) => None,
+    let said = match (code, message) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_owned(),
+        (None, Some(m)) => m.to_owned(),
+        (None, None) => return None,
+    };
+    Some(shorten(&said))
+}
+
+/// The most of the API's own words a message quotes (characters).
+const SAID_MAX_CHARS: usize = 500;
+
+/// Keeps an API-supplied text short enough for a message: at most [`SAID_MAX_CHARS`]
+/// characters, cut with a marker.
+fn shorten(said: &str) -> String {
+    if said.chars().count() <= SAID_MAX_CHARS {
+        return said.to_owned();
     }
+    let kept: String = said.chars().take(SAID_MAX_CHARS).collect();
+    format!("{kept}… [cut]")
 }
 
 fn error_code(body: &Value) -> Option<&str> {

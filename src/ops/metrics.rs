@@ -18,6 +18,10 @@ pub const JOBS_RETRIED: &str = "jetpack_jobs_retried_total";
 pub const JOBS_WAITING_DNS: &str = "jetpack_jobs_waiting_dns_total";
 /// Counter: jobs released unfinished at shutdown.
 pub const JOBS_RELEASED: &str = "jetpack_jobs_released_total";
+/// Counter: attempts stopped before an acting call because the lease could not be confirmed.
+pub const JOBS_ABANDONED: &str = "jetpack_jobs_abandoned_total";
+/// Counter: requests applied (Create, Terminate, Retry from any source).
+pub const REQUESTS_APPLIED: &str = "jetpack_requests_applied_total";
 /// Gauge: jobs by state (label `state`).
 pub const QUEUE_DEPTH: &str = "jetpack_queue_depth";
 /// Gauge: seconds the oldest due, unclaimed job has waited.

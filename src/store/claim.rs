@@ -7,13 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{Connection, MySql, QueryBuilder, Row};
 
+use super::ledger::{LedgerEntry, ledger_of};
 use super::whmcs::{field_row, service_row};
-use super::{ClaimPath, Result, Store, StoreError};
+use super::{ClaimPath, Result, Store, StoreError, within};
 use crate::domain::{Action, JobId, ServiceId};
 use crate::order::{FieldRow, ServiceRow};
 
@@ -49,6 +50,11 @@ pub struct ClaimedJob {
     pub had_failure: bool,
     /// WHMCS's Module Debug Mode was on at claim time (API exchanges go to the module log).
     pub module_debug: bool,
+    /// What the ledger holds for the service: the plans a terminate cancels.
+    pub ledger: Vec<LedgerEntry>,
+    /// This process's monotonic time just before the claim was sent: the lease (granted by
+    /// the database at or after this instant) surely lasts until `claimed_at + lease`.
+    pub claimed_at: Instant,
 }
 
 impl Store {
@@ -58,11 +64,16 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        within(self.timeout, self.claim_batch(owner, limit, lease)).await
+    }
+
+    async fn claim_batch(&self, owner: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedJob>> {
         let batch = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let mut conn = self.pool.acquire().await?;
         // A deadlock or lock-wait timeout means "nothing claimed, try again" (it is also how
         // conflicts surface on Galera); a few quick retries, then report nothing claimed.
         for tries in 1..=5u64 {
+            let claimed_at = Instant::now();
             let claimed = match self.claim_path {
                 ClaimPath::SkipLocked => {
                     claim_skip_locked(&mut conn, &batch, owner, limit, lease).await
@@ -77,7 +88,7 @@ impl Store {
                 }
                 Err(e) => return Err(e),
                 Ok(Leased::Nothing) => return Ok(Vec::new()),
-                Ok(leased) => return claimed_jobs(&mut conn, &batch, leased).await,
+                Ok(leased) => return claimed_jobs(&mut conn, &batch, leased, claimed_at).await,
             }
         }
         Ok(Vec::new())
@@ -151,6 +162,7 @@ async fn claimed_jobs(
     conn: &mut MySqlConnection,
     batch: &str,
     leased: Leased,
+    claimed_at: Instant,
 ) -> Result<Vec<ClaimedJob>> {
     let mut q = QueryBuilder::<MySql>::new(
         "SELECT j.id, j.service_id, j.action, j.attempts, j.max_attempts, j.dns_checks,
@@ -188,20 +200,23 @@ async fn claimed_jobs(
         let id = JobId(row.try_get("id")?);
         let job = match jobs.entry(id) {
             Entry::Occupied(job) => job.into_mut(),
-            Entry::Vacant(slot) => slot.insert(job_from_row(row, id)?),
+            Entry::Vacant(slot) => slot.insert(job_from_row(row, id, claimed_at)?),
         };
         if let Some(field) = field_row(row)? {
             job.fields.push(field);
         }
     }
     let mut jobs: Vec<ClaimedJob> = jobs.into_values().collect();
+    let services: Vec<ServiceId> = jobs.iter().map(|j| j.service_id).collect();
+    let mut ledger = ledger_of(conn, &services).await?;
     for job in &mut jobs {
         job.fields.sort_by_key(|f| (f.field_id, f.value_id));
+        job.ledger = ledger.remove(&job.service_id).unwrap_or_default();
     }
     Ok(jobs)
 }
 
-fn job_from_row(row: &MySqlRow, id: JobId) -> Result<ClaimedJob> {
+fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<ClaimedJob> {
     let action: String = row.try_get("action")?;
     let waited: Option<i64> = row.try_get("waited")?;
     let service_id = ServiceId(row.try_get("service_id")?);
@@ -221,6 +236,8 @@ fn job_from_row(row: &MySqlRow, id: JobId) -> Result<ClaimedJob> {
         fields: Vec::new(),
         had_failure: row.try_get("had_failure")?,
         module_debug: debug.is_some_and(|v| !v.is_empty() && v != "0"),
+        ledger: Vec::new(),
+        claimed_at,
     })
 }
 

@@ -9,9 +9,12 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use sqlx::{MySql, Transaction};
 
-use super::{ClaimedJob, Result, Store, StoreError};
+use super::ledger::{LedgerWrite, write_ledger};
+use super::requests::parse_action;
+use super::{ClaimedJob, Result, Store, StoreError, TEXT_BYTES, fit, within};
 use crate::domain::{Action, JobState};
 use crate::jetpack::Exchange;
+use crate::lifecycle::{self, AfterFinish};
 use crate::order::DetailsField;
 
 /// How the service's `domainstatus` changes.
@@ -73,6 +76,8 @@ pub struct Finish {
     pub start_waiting: bool,
     /// Whether a provision may have acted unseen (None keeps the stored flag).
     pub outcome_unknown: Option<bool>,
+    /// What the partner now holds (or no longer holds) for the service.
+    pub ledger: Vec<LedgerWrite>,
     /// WHMCS side effects.
     pub whmcs: WhmcsWrites,
 }
@@ -80,14 +85,16 @@ pub struct Finish {
 impl Store {
     /// Applies `finish` if the lease is still ours. Returns false (and writes nothing) when the
     /// lease was lost. Retries deadlocks a few times; if it still fails the lease expires and
-    /// the job runs again, so nothing is lost.
+    /// the job runs again, so nothing is lost. A request recorded while the job ran (its
+    /// `follow_up`) is honoured here, by `lifecycle::on_finish`.
     pub async fn finish(&self, job: &ClaimedJob, finish: &Finish) -> Result<bool> {
         let quick = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(20))
             .with_max_delay(Duration::from_millis(200))
             .with_max_times(8)
             .with_jitter();
-        (|| self.finish_once(job, finish))
+        let attempt = || within(self.timeout, self.finish_once(job, finish));
+        attempt
             .retry(quick)
             .when(StoreError::is_lock_conflict)
             .notify(|_, _| {
@@ -99,53 +106,173 @@ impl Store {
     async fn finish_once(&self, job: &ClaimedJob, f: &Finish) -> Result<bool> {
         let mut tx = self.begin().await?;
         // The usual case is one UPDATE: the lease is ours and nothing was asked for while the
-        // job ran. If it matches nothing, either a follow-up was requested meanwhile or the
-        // lease was lost; the second UPDATE tells which.
-        let follow_up = if update_job(&mut tx, job, f, false).await? {
-            false
-        } else if update_job(&mut tx, job, f, true).await? {
-            true
+        // job ran. If it matches nothing, either a request is waiting behind the job or the
+        // lease was lost; reading the row under lock tells which.
+        let after = if update_job(&mut tx, job, f, None, false).await? {
+            None
         } else {
-            tx.rollback().await?;
-            return Ok(false);
+            match follow_up_of(&mut tx, job).await? {
+                None => {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Some(next) => Some(lifecycle::on_finish(f.state, next)),
+            }
         };
-        if follow_up {
-            // A terminate that arrived while this provision was in flight must not wait behind
-            // a retry or a 14-day DNS wait: the provision is cancelled and the terminate runs
-            // next. (A finished job has nothing to supersede.)
-            let superseded = !f.state.is_finished()
-                && sqlx::query(
-                    "UPDATE mod_jetpack_jobs SET state = 'cancelled',
-                       result = 'superseded by a terminate',
-                       finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
-                     WHERE id = ? AND action = 'provision' AND follow_up = 'terminate'
-                       AND state IN ('queued', 'waiting_dns')",
-                )
-                .bind(job.id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
-            if f.state.is_finished() || superseded {
-                queue_follow_up(&mut tx, job).await?;
+        match after {
+            None => {}
+            Some(AfterFinish::AsIs) => {
+                update_job(&mut tx, job, f, None, true).await?;
+            }
+            Some(AfterFinish::ThenQueue(next)) => {
+                update_job(&mut tx, job, f, None, true).await?;
+                queue_follow_up(&mut tx, job, next).await?;
+            }
+            Some(AfterFinish::CancelAndQueue(next)) => {
+                let why = format!("superseded: a {} was requested while it ran", next.as_str());
+                update_job(&mut tx, job, f, Some(why.as_str()), true).await?;
+                queue_follow_up(&mut tx, job, next).await?;
             }
         }
+        write_ledger(&mut tx, job.service_id, job.id, &f.ledger).await?;
         self.write_whmcs(&mut tx, job.service_id, &f.whmcs, job.module_debug)
             .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The bounded end of an outcome that cannot be written (the database refused it for a
+    /// reason other than being unavailable): the job fails with `cause` in one minimal fenced
+    /// write, so the API is not called again for it without an admin's Retry; a request
+    /// waiting behind it is queued as usual. The activity line and the Module Queue entry are
+    /// then written on their own, each allowed to fail. False when the lease was lost.
+    pub async fn fail_unrecordable(
+        &self,
+        job: &ClaimedJob,
+        cause: &str,
+        whmcs: &WhmcsWrites,
+    ) -> Result<bool> {
+        let written = within(self.timeout, self.fail_minimal(job, cause)).await?;
+        if !written {
+            return Ok(false);
+        }
+        let only = |activity: bool| WhmcsWrites {
+            client_id: whmcs.client_id,
+            activity: activity.then(|| cause.to_owned()),
+            module_queue: (!activity).then(|| ModuleQueueWrite::Add {
+                action: job.action,
+                error: cause.to_owned(),
+            }),
+            module_log_action: whmcs.module_log_action,
+            ..WhmcsWrites::default()
+        };
+        for part in [only(true), only(false)] {
+            let mut tx = self.begin().await?;
+            let wrote = self.write_whmcs(&mut tx, job.service_id, &part, false).await;
+            match wrote {
+                Ok(()) => tx.commit().await?,
+                Err(e) => {
+                    tracing::error!(job_id = %job.id, error = %e, "could not write the failure to WHMCS either");
+                    tx.rollback().await?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Gives a job back without counting the attempt (graceful shutdown). A provision that was
+    /// cut off may have reached the API, so the next run asks the status endpoint first. A
+    /// request waiting behind the job is honoured as for any job that would run again.
+    pub async fn release(&self, job: &ClaimedJob) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let next = match follow_up_of(&mut tx, job).await? {
+            None => {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            Some(next) => next,
+        };
+        if let AfterFinish::CancelAndQueue(next) | AfterFinish::ThenQueue(next) =
+            lifecycle::on_finish(JobState::Queued, next)
+        {
+            sqlx::query(
+                "UPDATE mod_jetpack_jobs SET state = 'cancelled', result = ?,
+                   lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                   finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
+                 WHERE id = ? AND lease_token = ? AND state = 'running'",
+            )
+            .bind(format!("superseded: a {} was requested while it ran", next.as_str()))
+            .bind(job.id)
+            .bind(&job.lease_token)
+            .execute(&mut *tx)
+            .await?;
+            queue_follow_up(&mut tx, job, next).await?;
+        } else {
+            sqlx::query(
+                "UPDATE mod_jetpack_jobs
+                 SET attempts = IF(waiting_since IS NULL AND attempts > 0, attempts - 1, attempts),
+                     outcome_unknown = IF(action = 'provision', 1, outcome_unknown),
+                     state = IF(waiting_since IS NULL, 'queued', 'waiting_dns'),
+                     run_at = UTC_TIMESTAMP(6), lease_owner = NULL, lease_token = NULL,
+                     lease_expires_at = NULL, updated_at = UTC_TIMESTAMP(6)
+                 WHERE id = ? AND lease_token = ? AND state = 'running'",
+            )
+            .bind(job.id)
+            .bind(&job.lease_token)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn fail_minimal(&self, job: &ClaimedJob, cause: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let next = match follow_up_of(&mut tx, job).await? {
+            None => {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            Some(next) => next,
+        };
+        sqlx::query(
+            "UPDATE mod_jetpack_jobs SET state = 'failed', last_error = ?, in_module_queue = 1,
+               lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+               finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
+             WHERE id = ? AND lease_token = ? AND state = 'running'",
+        )
+        .bind(fit(cause, TEXT_BYTES))
+        .bind(job.id)
+        .bind(&job.lease_token)
+        .execute(&mut *tx)
+        .await?;
+        if let AfterFinish::ThenQueue(next) | AfterFinish::CancelAndQueue(next) =
+            lifecycle::on_finish(JobState::Failed, next)
+        {
+            queue_follow_up(&mut tx, job, next).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
 }
 
 /// The fenced job-row update: true when it matched (the lease is ours, and, unless
-/// `with_follow_up`, no follow-up was requested while the job ran).
+/// `with_follow_up`, no request waits behind the job). `cancelled` ends the job as cancelled
+/// with that result instead of the attempt's state.
 async fn update_job(
     tx: &mut Transaction<'_, MySql>,
     job: &ClaimedJob,
     f: &Finish,
+    cancelled: Option<&str>,
     with_follow_up: bool,
 ) -> Result<bool> {
     let run_in = f.run_in.unwrap_or_default();
+    let state = if cancelled.is_some() {
+        JobState::Cancelled
+    } else {
+        f.state
+    };
+    let result = cancelled.or(f.result.as_deref());
     let updated = sqlx::query(
         "UPDATE mod_jetpack_jobs SET
            state = ?, run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
@@ -157,17 +284,17 @@ async fn update_job(
            finished_at = IF(?, UTC_TIMESTAMP(6), NULL), updated_at = UTC_TIMESTAMP(6)
          WHERE id = ? AND lease_token = ? AND state = 'running' AND (? OR follow_up IS NULL)",
     )
-    .bind(f.state.as_str())
+    .bind(state.as_str())
     .bind(i64::try_from(run_in.as_micros()).unwrap_or(i64::MAX))
-    .bind(f.last_error.as_deref())
-    .bind(f.result.as_deref())
+    .bind(f.last_error.as_deref().map(|e| fit(e, TEXT_BYTES)))
+    .bind(result.map(|r| fit(r, TEXT_BYTES)))
     .bind(f.start_waiting)
     .bind(f.outcome_unknown)
     .bind(matches!(
         f.whmcs.module_queue,
         Some(ModuleQueueWrite::Add { .. })
     ))
-    .bind(f.state.is_finished())
+    .bind(state.is_finished())
     .bind(job.id)
     .bind(&job.lease_token)
     .bind(with_follow_up)
@@ -176,16 +303,41 @@ async fn update_job(
     Ok(updated.rows_affected() == 1)
 }
 
-/// Queues the action that was requested while this job was in flight.
-async fn queue_follow_up(tx: &mut Transaction<'_, MySql>, job: &ClaimedJob) -> Result<()> {
+/// The request waiting behind a job we still hold, read under lock: None when the lease is
+/// no longer ours, Some(None) when nothing waits.
+async fn follow_up_of(
+    tx: &mut Transaction<'_, MySql>,
+    job: &ClaimedJob,
+) -> Result<Option<Option<Action>>> {
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT follow_up FROM mod_jetpack_jobs
+         WHERE id = ? AND lease_token = ? AND state = 'running' FOR UPDATE",
+    )
+    .bind(job.id)
+    .bind(&job.lease_token)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match row {
+        None => Ok(None),
+        Some((None,)) => Ok(Some(None)),
+        Some((Some(next),)) => Ok(Some(Some(parse_action(&next)?))),
+    }
+}
+
+/// Queues the action that was requested while this job was in flight, due now.
+async fn queue_follow_up(
+    tx: &mut Transaction<'_, MySql>,
+    job: &ClaimedJob,
+    next: Action,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO mod_jetpack_jobs
            (service_id, action, state, run_at, requested_by, created_at, updated_at)
-         SELECT service_id, follow_up, 'queued', UTC_TIMESTAMP(6), requested_by,
-                UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)
-         FROM mod_jetpack_jobs WHERE id = ? AND follow_up IS NOT NULL",
+         VALUES (?, ?, 'queued', UTC_TIMESTAMP(6), ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
     )
-    .bind(job.id)
+    .bind(job.service_id)
+    .bind(next.as_str())
+    .bind(&job.requested_by)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -6,7 +6,9 @@
 mod claim;
 mod finish;
 mod jobs;
+mod ledger;
 mod report;
+mod requests;
 mod whmcs;
 mod writeback;
 
@@ -17,8 +19,9 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
 pub use claim::ClaimedJob;
 pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
-pub use jobs::EnqueueOutcome;
+pub use ledger::{LedgerEntry, LedgerWrite};
 pub use report::{JobSummary, QueueDepth, StatusReport};
+pub use requests::{Applied, RequestId, RequestRow};
 
 /// How jobs are claimed; chosen at start from the server version or forced by a setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -79,6 +82,9 @@ pub enum StoreError {
     /// A row held a value the worker does not understand.
     #[error("unexpected value in mod_jetpack_jobs: {0}")]
     Corrupt(String),
+    /// A statement did not answer in time (a hung connection, a partition).
+    #[error("the database did not answer within {0:?}")]
+    TimedOut(Duration),
 }
 
 impl StoreError {
@@ -87,6 +93,7 @@ impl StoreError {
     /// may work once it is back.
     pub fn is_unavailable(&self) -> bool {
         match self {
+            StoreError::TimedOut(_) => true,
             StoreError::Database(
                 sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_),
             ) => true,
@@ -96,6 +103,11 @@ impl StoreError {
                 .is_some_and(|m| matches!(m.number(), 1040 | 1053 | 1927)),
             _ => false,
         }
+    }
+
+    /// A duplicate key (the one-unfinished-job index): another writer got there first.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
 
     /// Deadlocks (1213) and lock-wait timeouts (1205): nothing happened, try again.
@@ -121,7 +133,13 @@ pub struct Store {
     pool: MySqlPool,
     claim_path: ClaimPath,
     activity_has_user_columns: bool,
+    /// The longest the worker waits for a claim, an outcome write or applying requests.
+    timeout: Duration,
 }
+
+/// How long a claim, a finishing write or applying requests may take before the worker
+/// treats the database as unavailable (a hung connection must not hold a job for ever).
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Store {
     /// Connects with at most `max_connections` connections (the production database is shared).
@@ -171,7 +189,14 @@ impl Store {
             pool,
             claim_path,
             activity_has_user_columns,
+            timeout: STATEMENT_TIMEOUT,
         })
+    }
+
+    /// The same store with another limit for claims, outcome writes and applying requests.
+    pub fn with_timeout(mut self, timeout: Duration) -> Store {
+        self.timeout = timeout;
+        self
     }
 
     /// Begins a transaction (READ COMMITTED on pools from [`Store::connect`]).
@@ -225,6 +250,34 @@ pub async fn server_version(pool: &MySqlPool) -> Result<String> {
     Ok(v)
 }
 
+/// Runs `fut`, failing with [`StoreError::TimedOut`] when it takes longer than `limit`: the
+/// worker's statements on its critical path never wait on a hung connection for ever.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or(Err(StoreError::TimedOut(limit)))
+}
+
+/// Cuts `text` to at most `max_bytes` bytes on a character boundary, ending with a marker
+/// when it was cut, so every text the worker writes fits its column.
+pub fn fit(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str> {
+    const MARKER: &str = " … [cut]";
+    if text.len() <= max_bytes {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = max_bytes.saturating_sub(MARKER.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}{MARKER}", &text[..end]))
+}
+
+/// The most a TEXT column holds (bytes).
+pub(crate) const TEXT_BYTES: usize = 65_535;
+
 /// Characters outside the Basic Multilingual Plane (emoji) cannot be stored in WHMCS's
 /// utf8mb3 columns; they become U+FFFD so a write never fails or truncates.
 pub fn utf8mb3_safe(text: &str) -> String {
@@ -247,6 +300,16 @@ mod tests {
         assert_eq!(ClaimPath::for_server("5.7.44-log"), ClaimPath::Update);
         assert_eq!(ClaimPath::for_server("8.0.36"), ClaimPath::SkipLocked);
         assert_eq!(ClaimPath::for_server("8.0.0"), ClaimPath::Update);
+    }
+
+    #[test]
+    fn fit_cuts_on_a_character_boundary_with_a_marker() {
+        assert_eq!(fit("short", 10), "short");
+        let long = "é".repeat(100);
+        let cut = fit(&long, 51);
+        assert!(cut.len() <= 51, "{}", cut.len());
+        assert!(cut.ends_with(" … [cut]"));
+        assert!(cut.starts_with("éé"));
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Reading `mod_jetpack_jobs` back and looking after it: the status report behind
 //! `jetpack-worker status`, the queue gauges for the heartbeat and metrics, a service's latest
-//! job and failure history, and maintenance (requeue of failed jobs, pruning finished ones).
+//! job and failure history, and maintenance (pruning finished jobs and applied requests).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{MySql, QueryBuilder, Row};
+use sqlx::Row;
 
-use crate::domain::{JobId, JobState, ServiceId};
+use crate::domain::{JobState, ServiceId};
 use crate::store::{Result, Store};
 
 /// Queue gauges for the heartbeat and metrics.
@@ -72,49 +72,6 @@ fn summary(row: &sqlx::mysql::MySqlRow) -> Result<JobSummary> {
 }
 
 impl Store {
-    /// Puts failed jobs back to queued, due now, with a fresh attempt budget: the given
-    /// services' latest failed jobs, or every failed job with `all_failed`. Returns the ids.
-    pub async fn requeue(&self, services: &[ServiceId], all_failed: bool) -> Result<Vec<JobId>> {
-        let mut q: QueryBuilder<MySql> = QueryBuilder::new(
-            "SELECT j.id FROM mod_jetpack_jobs j
-             WHERE j.state = 'failed'
-               AND j.id = (SELECT MAX(k.id) FROM mod_jetpack_jobs k WHERE k.service_id = j.service_id)",
-        );
-        if !all_failed {
-            if services.is_empty() {
-                return Ok(Vec::new());
-            }
-            q.push(" AND j.service_id IN (");
-            let mut list = q.separated(", ");
-            for s in services {
-                list.push_bind(*s);
-            }
-            q.push(")");
-        }
-        let ids: Vec<(u64,)> = q.build_query_as().fetch_all(&self.pool).await?;
-        let mut requeued = Vec::new();
-        for (id,) in ids {
-            let done = sqlx::query(
-                "UPDATE mod_jetpack_jobs
-                 SET state = 'queued', attempts = 0, dns_checks = 0, waiting_since = NULL,
-                     run_at = UTC_TIMESTAMP(6), finished_at = NULL, lease_owner = NULL,
-                     lease_token = NULL, lease_expires_at = NULL, updated_at = UTC_TIMESTAMP(6)
-                 WHERE id = ? AND state = 'failed'",
-            )
-            .bind(id)
-            .execute(&self.pool)
-            .await;
-            match done {
-                Ok(r) if r.rows_affected() == 1 => requeued.push(JobId(id)),
-                Ok(_) => {}
-                // Another unfinished job exists for the service: it stays the one to run.
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(requeued)
-    }
-
     /// Counts by state, the oldest due job, plans waiting on DNS and the last failures.
     pub async fn status_report(&self, limit: u32) -> Result<StatusReport> {
         let counted: Vec<(String, i64)> =
@@ -195,7 +152,9 @@ impl Store {
     }
 
     /// Deletes up to `batch` finished jobs (done, failed, cancelled) that finished more than
-    /// `older_than` ago, oldest first; unfinished jobs are never touched. Returns the count.
+    /// `older_than` ago, oldest first, and up to `batch` requests applied that long ago;
+    /// unfinished jobs and pending requests are never touched. Returns the larger count (the
+    /// caller goes on while a batch was full).
     pub async fn prune_finished(&self, older_than: Duration, batch: u32) -> Result<u64> {
         let done = sqlx::query(
             "DELETE FROM mod_jetpack_jobs
@@ -207,7 +166,16 @@ impl Store {
         .bind(batch)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        let requests = sqlx::query(
+            "DELETE FROM mod_jetpack_requests
+             WHERE applied_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND
+             ORDER BY applied_at LIMIT ?",
+        )
+        .bind(older_than.as_secs())
+        .bind(batch)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected().max(requests.rows_affected()))
     }
 
     /// Whether a failure of this service was put in WHMCS's Module Queue (a failed job, or one

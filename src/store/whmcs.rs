@@ -49,16 +49,15 @@ impl Store {
         }
     }
 
-    /// Queues a provision job (requested by `adopt`) for up to `limit` services that are
-    /// Pending, belong to a `jetpack` product set to "Do not automatically setup", whose order
-    /// is accepted (Active) or whose invoice is paid, and that never had a job. Fraud and
-    /// Cancelled orders are never adopted. One statement, so the check and the insert agree.
+    /// Records a provision request (by `adopt`) for up to `limit` services that are Pending,
+    /// belong to a `jetpack` product set to "Do not automatically setup", whose order is
+    /// accepted (Active) or whose invoice is paid, and that never had a job or a request.
+    /// Fraud and Cancelled orders are never adopted. One statement, so the check and the
+    /// insert agree; the worker applies the requests like any other.
     pub async fn adopt(&self, limit: u32) -> Result<u64> {
         let done = sqlx::query(
-            "INSERT INTO mod_jetpack_jobs
-               (service_id, action, state, run_at, requested_by, created_at, updated_at)
-             SELECT h.id, 'provision', 'queued', UTC_TIMESTAMP(6), 'adopt',
-                    UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)
+            "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
+             SELECT h.id, 'provision', 'adopt', UTC_TIMESTAMP(6)
              FROM tblproducts p
              JOIN tblhosting h ON h.packageid = p.id AND h.domainstatus = 'Pending'
              JOIN tblorders o ON o.id = h.orderid
@@ -67,15 +66,14 @@ impl Store {
                AND o.status NOT IN ('Fraud', 'Cancelled')
                AND (o.status = 'Active' OR i.status = 'Paid')
                AND NOT EXISTS (SELECT 1 FROM mod_jetpack_jobs j WHERE j.service_id = h.id)
+               AND NOT EXISTS (SELECT 1 FROM mod_jetpack_requests r WHERE r.service_id = h.id)
              ORDER BY h.id
-             LIMIT ?
-             ON DUPLICATE KEY UPDATE mod_jetpack_jobs.updated_at = mod_jetpack_jobs.updated_at",
+             LIMIT ?",
         )
         .bind(MODULE_NAME)
         .bind(limit)
         .execute(&self.pool)
         .await?;
-        // ON DUPLICATE KEY counts an untouched duplicate as 0 and an insert as 1.
         Ok(done.rows_affected())
     }
 

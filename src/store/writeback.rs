@@ -8,7 +8,7 @@ use sqlx::{MySql, Transaction};
 use super::{ModuleQueueWrite, StatusChange, WhmcsWrites};
 use crate::domain::{Action, ServiceId};
 use crate::order::{DetailsField, MODULE_NAME};
-use crate::store::{Result, Store, utf8mb3_safe};
+use crate::store::{Result, Store, TEXT_BYTES, fit, utf8mb3_safe};
 
 impl Store {
     /// Writes WHMCS's side of an outcome inside `tx`.
@@ -20,7 +20,7 @@ impl Store {
         module_debug: bool,
     ) -> Result<()> {
         if let Some((field, text)) = &w.details {
-            write_details(tx, service, *field, &utf8mb3_safe(text)).await?;
+            write_details(tx, service, *field, &fitted(text)).await?;
         }
         match w.status {
             Some(StatusChange::Activate) => {
@@ -61,14 +61,14 @@ impl Store {
                  VALUES (NOW(), ?, 'System', ?, '')"
             };
             sqlx::query(sql)
-                .bind(utf8mb3_safe(line))
+                .bind(fitted(line))
                 .bind(w.client_id)
                 .execute(&mut **tx)
                 .await?;
         }
         match &w.module_queue {
             Some(ModuleQueueWrite::Add { action, error }) => {
-                add_to_module_queue(tx, service, *action, &utf8mb3_safe(error)).await?;
+                add_to_module_queue(tx, service, *action, &fitted(error)).await?;
             }
             Some(ModuleQueueWrite::Resolve(action)) => {
                 sqlx::query(
@@ -185,6 +185,11 @@ async fn add_to_module_queue(
         }
     }
     Ok(())
+}
+
+/// A text for one of WHMCS's utf8mb3 TEXT columns: no 4-byte characters, at most 64 KiB.
+fn fitted(text: &str) -> String {
+    fit(&utf8mb3_safe(text), TEXT_BYTES).into_owned()
 }
 
 fn cut(text: &str, max_bytes: usize) -> String {

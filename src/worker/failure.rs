@@ -4,7 +4,7 @@
 
 use super::Worker;
 use super::messages;
-use super::process::{module_log_action, verb, waiting};
+use super::process::{Outcome, module_log_action, verb, waiting};
 use crate::domain::{Action, JobState};
 use crate::jetpack::{Exchange, Failure};
 use crate::order::Order;
@@ -14,19 +14,21 @@ use crate::store::{ClaimedJob, Finish, ModuleQueueWrite, StatusChange, WhmcsWrit
 impl Worker {
     /// What a failed call becomes: a permanent failure (or a refused token) fails the job; a
     /// transient one retries with backoff, keeps a waiting plan on its DNS schedule, or gives
-    /// up once the attempt budget is spent.
+    /// up once the attempt budget is spent; a call the lease did not permit abandons the
+    /// attempt.
     pub(super) fn after_failure(
         &self,
         job: &ClaimedJob,
         order: &Order,
         failure: Failure,
         log: Vec<Exchange>,
-    ) -> Finish {
+    ) -> Outcome {
         let what = verb(job.action);
         match failure {
+            Failure::Stopped { message } => Outcome::Abandon(message),
             Failure::Permanent { message } | Failure::TokenRefused { message } => {
                 let text = messages::failure(job.service_id, what, &message);
-                failed(job, text, Some(order.details), order.client_id, log)
+                failed(job, text, Some(order.details), order.client_id, log).into()
             }
             Failure::Transient {
                 message,
@@ -48,7 +50,7 @@ impl Worker {
                         .unwrap_or_default();
                     let mut f = waiting(next, unknown, quiet);
                     f.last_error = Some(message);
-                    return f;
+                    return f.into();
                 }
                 let policy = RetryPolicy {
                     max_attempts: job.max_attempts.unwrap_or(self.settings.retry.max_attempts),
@@ -62,8 +64,10 @@ impl Worker {
                         result: None,
                         start_waiting: false,
                         outcome_unknown: unknown,
+                        ledger: Vec::new(),
                         whmcs: quiet,
-                    },
+                    }
+                    .into(),
                     RetryDecision::GiveUp => {
                         let text = messages::gave_up(job.service_id, what, job.attempts, &message);
                         let mut f = failed(
@@ -74,7 +78,7 @@ impl Worker {
                             quiet.module_log,
                         );
                         f.outcome_unknown = unknown;
-                        f
+                        f.into()
                     }
                 }
             }
@@ -99,6 +103,7 @@ pub(super) fn failed(
         result: None,
         start_waiting: false,
         outcome_unknown: None,
+        ledger: Vec::new(),
         whmcs: WhmcsWrites {
             client_id,
             details: details.map(|d| (d, message.clone())),

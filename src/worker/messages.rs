@@ -34,12 +34,12 @@ pub fn details_found_active(plan: &Plan, site: &SiteUrl, pending: bool) -> Strin
 }
 
 /// Details after a successful cancel.
-pub fn details_cancelled(site: &SiteUrl) -> String {
+pub fn details_cancelled(site: &str) -> String {
     format!("The Jetpack plan for {site} was cancelled.")
 }
 
 /// Details when the API had nothing left to cancel.
-pub fn details_nothing_to_cancel(site: &SiteUrl) -> String {
+pub fn details_nothing_to_cancel(site: &str) -> String {
     format!("No Jetpack plan was left to cancel for {site}; it had likely been cancelled already.")
 }
 
@@ -57,7 +57,7 @@ pub fn activity_waiting(sid: ServiceId, plan: &Plan, site: &SiteUrl) -> String {
 }
 
 /// Activity line: cancelled (or nothing to cancel).
-pub fn activity_terminated(sid: ServiceId, site: &SiteUrl, nothing_left: bool) -> String {
+pub fn activity_terminated(sid: ServiceId, site: &str, nothing_left: bool) -> String {
     if nothing_left {
         format!(
             "JETPACK MODULE: Service ID: {sid} - no Jetpack plan was left to cancel for {site}; \
@@ -88,5 +88,27 @@ pub fn dns_window_ended(sid: ServiceId, site: &SiteUrl) -> String {
         "JETPACK MODULE: Service ID: {sid} - {site} still did not resolve after 14 days, so the \
          pending Jetpack plan expired; fix the domain's DNS, then use Retry in Utilities → Module \
          Queue to provision again"
+    )
+}
+
+/// Failure when the database refused an attempt's outcome (not an outage): the job is failed
+/// with the cause, and nothing is retried against the partner API without an admin's Retry.
+pub fn unrecordable(sid: ServiceId, state: &str, cause: &str) -> String {
+    format!(
+        "JETPACK MODULE: Service ID: {sid} - the outcome of the last attempt ({state}) could not \
+         be written to the WHMCS database: {cause}. The job was stopped so the partner API is not \
+         called again; fix the cause, check the plan at the partner, then use Retry in \
+         Utilities → Module Queue"
+    )
+}
+
+/// Activity line: the Site URL was edited after the plan was provisioned.
+pub fn site_moved(sid: ServiceId, now: &str, cancelled: &[String]) -> String {
+    format!(
+        "JETPACK MODULE: Service ID: {sid} - the Site URL now reads {}, but the plan was \
+         provisioned for {}: the plan cancelled is the one the partner holds for {}",
+        crate::order::quote(now),
+        cancelled.join(", "),
+        cancelled.join(", ")
     )
 }

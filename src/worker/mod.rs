@@ -1,12 +1,14 @@
-//! The worker: claims due jobs under a lease, runs at most `concurrency` of them at once,
-//! renews leases while they run, writes each outcome (fenced by the lease token), adopts paid
-//! Pending services, and on shutdown stops claiming, drains, and releases what did not finish.
-//! `run_once` is the step tests drive; `run` is the service loop around the same pieces.
-//! This module owns the settings, the `Worker` and one job's run (`run_once`, `process`); the
-//! service loop is `service_loop`, one attempt's decisions `process`, `failure` and `messages`.
+//! The worker: applies recorded requests, claims due jobs under a lease, runs at most
+//! `concurrency` of them at once, renews leases while they run and lets an acting call start
+//! only under a lease that outlasts it, writes each outcome (fenced by the lease token), adopts
+//! paid Pending services, and on shutdown stops claiming, drains, and releases what did not
+//! finish. One engine (`service_loop`) serves both `run` and `run --once`. This module owns
+//! the settings, the `Worker` and one job's run (`process`); the lease is `lease`, one
+//! attempt's decisions `process`, `failure` and `messages`.
 
 mod failure;
 mod health;
+mod lease;
 mod messages;
 mod process;
 mod service_loop;
@@ -16,14 +18,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use tokio::task::JoinSet;
 
 use crate::dns::Resolver;
 use crate::domain::JobState;
 use crate::jetpack::JetpackClient;
 use crate::ops::metrics as m;
 use crate::retry::{DnsSchedule, RetryPolicy};
-use crate::store::{ClaimedJob, Store, StoreError};
+use crate::store::{ClaimedJob, Finish, Store, StoreError};
+use lease::Lease;
+pub(crate) use process::Outcome;
 
 /// How the worker behaves; built from the settings.
 #[derive(Clone, Debug)]
@@ -34,6 +37,13 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     /// Lease length; renewed every third of it while a job runs.
     pub lease: Duration,
+    /// An acting call starts only while the lease outlasts the call's timeout by this much
+    /// (the lease is extended for the call when needed).
+    pub lease_margin: Duration,
+    /// How long an attempt's outcome is tried again while the database is unavailable. The
+    /// write is fenced, so trying past the lease is safe: it is refused if another worker
+    /// took the job over, and saves a second partner-API call if nobody did.
+    pub write_patience: Duration,
     /// How long in-flight jobs may finish after a stop request.
     pub drain_timeout: Duration,
     /// Adopt paid/accepted Pending services of "Do not automatically setup" products.
@@ -56,6 +66,8 @@ impl Default for WorkerSettings {
             concurrency: 8,
             poll_interval: Duration::from_secs(2),
             lease: Duration::from_secs(60),
+            lease_margin: Duration::from_secs(5),
+            write_patience: Duration::from_secs(120),
             drain_timeout: Duration::from_secs(30),
             adopt: true,
             adopt_interval: Duration::from_secs(30),
@@ -83,17 +95,29 @@ pub enum WorkerError {
     Store(#[from] StoreError),
 }
 
-/// What `run_once` did.
+/// What a run of the engine did (`run --once` reports it).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunSummary {
     /// Services adopted.
     pub adopted: u64,
+    /// Requests applied.
+    pub applied: u64,
     /// Attempts made (jobs claimed and finished).
     pub processed: u64,
-    /// Attempts whose lease was lost before the outcome could be written.
+    /// Attempts whose lease was lost (or could not be confirmed before an acting call): the
+    /// outcome was refused or never written, and the job is left for its reclaimer.
     pub lost_leases: u64,
     /// Attempts whose outcome could not be written (database error); retried after the lease.
     pub unrecorded: u64,
+}
+
+/// How one claimed job ended, for the summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Processed {
+    /// The outcome was written.
+    Written,
+    /// The lease was lost; nothing was written.
+    LeaseLost,
 }
 
 /// The worker. Cheap to clone (everything inside is shared).
@@ -151,102 +175,66 @@ impl Worker {
         &self.store
     }
 
-    /// Adopts (when enabled) and processes every job that is due now, `concurrency` at a time,
-    /// until none is due. Jobs rescheduled into the future are left for later.
+    /// Applies pending requests, adopts (when enabled) and processes every job that is due
+    /// now, `concurrency` at a time, until none is due; jobs rescheduled into the future are
+    /// left for later. The same engine as `run`, stopping when it is idle.
     pub async fn run_once(&self) -> Result<RunSummary, WorkerError> {
-        let mut summary = RunSummary::default();
-        if self.settings.adopt {
-            summary.adopted = self.adopt_all().await?;
-        }
-        loop {
-            let jobs = self
-                .store
-                .claim(
-                    &self.settings.owner,
-                    self.settings.concurrency,
-                    self.settings.lease,
-                )
-                .await?;
-            if jobs.is_empty() {
-                return Ok(summary);
-            }
-            let mut set = JoinSet::new();
-            for job in jobs {
-                let me = self.clone();
-                set.spawn(async move { me.process(job).await });
-            }
-            while let Some(joined) = set.join_next().await {
-                summary.processed += 1;
-                match joined {
-                    Ok(Ok(true)) => {}
-                    Ok(Ok(false)) => summary.lost_leases += 1,
-                    // The job keeps its lease and runs again when it expires; the others go on.
-                    Ok(Err(e)) => {
-                        summary.unrecorded += 1;
-                        tracing::error!(error = %e, "could not record a job's outcome; it runs again when its lease expires");
-                    }
-                    Err(e) => tracing::error!(error = %e, "job task failed"),
-                }
-            }
-        }
+        self.run_until_idle(tokio_util::sync::CancellationToken::new())
+            .await
     }
 
-    async fn adopt_all(&self) -> Result<u64, StoreError> {
-        let mut total = 0;
-        loop {
-            let n = self.store.adopt(100).await?;
-            total += n;
-            if n < 100 {
-                if total > 0 {
-                    tracing::info!(
-                        adopted = total,
-                        "queued paid Pending services for provisioning"
-                    );
-                }
-                return Ok(total);
-            }
-        }
-    }
-
-    /// One claimed job: the attempt (with lease renewal alongside) and its fenced write.
-    /// Ok(false) when the lease was lost and nothing was written.
-    async fn process(&self, job: ClaimedJob) -> Result<bool, StoreError> {
+    /// One claimed job: the attempt (under its lease, renewed alongside) and its fenced
+    /// write.
+    async fn process(&self, job: ClaimedJob) -> Result<Processed, StoreError> {
         let _counted = InFlight::start(&self.in_flight);
         metrics::counter!(m::JOBS_CLAIMED, "action" => job.action.as_str()).increment(1);
+        let lease = Lease::new(
+            &self.store,
+            &job,
+            self.settings.lease,
+            self.settings.lease_margin,
+            self.health.clone(),
+        );
         // The renewal runs as its own future beside the attempt, so a slow renewal (pool
         // exhausted, database restarting) never stalls the attempt itself.
-        let renewal = async {
-            let mut renew = tokio::time::interval(self.settings.lease / 3);
-            renew.tick().await;
-            loop {
-                renew.tick().await;
-                match self.store.renew_lease(&job, self.settings.lease).await {
-                    Ok(true) => self.health.ok(),
-                    Ok(false) => {
-                        self.health.ok();
-                        tracing::warn!(job_id = %job.id, "lease lost while the job ran; its outcome will not be written")
-                    }
-                    Err(e) => {
-                        self.health.failed("lease renewal", &e);
-                        tracing::warn!(job_id = %job.id, error = %e, "could not renew the lease")
-                    }
-                }
+        let outcome = tokio::select! {
+            out = self.attempt(&job, &lease) => out,
+            never = lease.keep() => match never {},
+        };
+        let finish = match outcome {
+            Outcome::Write(finish) => finish,
+            Outcome::Abandon(reason) => {
+                metrics::counter!(m::JOBS_ABANDONED).increment(1);
+                tracing::warn!(job_id = %job.id, service_id = %job.service_id, reason = %reason,
+                    "attempt stopped before its next partner-API call; the job is left for whoever reclaims it");
+                return Ok(Processed::LeaseLost);
             }
         };
-        let finish = tokio::select! {
-            out = self.attempt(&job) => out,
-            never = renewal => match never {},
+        let written = match self.write_outcome(&job, &finish).await {
+            Ok(written) => written,
+            Err(e) if e.is_unavailable() => return Err(e),
+            Err(e) => self.fail_unrecordable(&job, &finish, &e).await?,
         };
-        // A database restart must not cost the outcome: the write is tried again while the
-        // lease surely holds (half a lease), instead of waiting for the lease to expire and
-        // calling the API again. The write is fenced by the lease token either way.
+        if !written {
+            tracing::warn!(job_id = %job.id, service_id = %job.service_id,
+                "lease was taken over by another worker; outcome discarded");
+            return Ok(Processed::LeaseLost);
+        }
+        log_outcome(&job, &finish);
+        Ok(Processed::Written)
+    }
+
+    /// Writes the outcome. A database restart must not cost it: the write is tried again
+    /// for up to `write_patience` (it is fenced by the lease token, so a late write is refused
+    /// if the job was taken over) instead of calling the API again after the lease.
+    async fn write_outcome(&self, job: &ClaimedJob, finish: &Finish) -> Result<bool, StoreError> {
         let patience = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(250))
             .with_max_delay(Duration::from_secs(4))
             .without_max_times()
-            .with_total_delay(Some(self.settings.lease / 2))
+            .with_total_delay(Some(self.settings.write_patience))
             .with_jitter();
-        let written = (|| self.store.finish(&job, &finish))
+        let written = (|| self.store.finish(job, finish))
             .retry(patience)
             .when(StoreError::is_unavailable)
             .notify(|e, wait| {
@@ -255,41 +243,57 @@ impl Worker {
                     "could not write the job's outcome yet; trying again");
             })
             .await;
-        let written = match written {
-            Ok(written) => {
-                self.health.ok();
-                written
-            }
-            Err(e) => {
-                self.health.failed("writing a job's outcome", &e);
-                return Err(e);
-            }
-        };
-        if !written {
-            tracing::warn!(job_id = %job.id, service_id = %job.service_id,
-                "lease was taken over by another worker; outcome discarded");
-            return Ok(false);
+        match &written {
+            Ok(_) => self.health.ok(),
+            Err(e) if e.is_unavailable() => self.health.failed("writing a job's outcome", e),
+            Err(_) => {}
         }
-        let counter = match finish.state {
-            JobState::Done => m::JOBS_DONE,
-            JobState::Failed => m::JOBS_FAILED,
-            JobState::WaitingDns => m::JOBS_WAITING_DNS,
-            _ => m::JOBS_RETRIED,
-        };
-        metrics::counter!(counter, "action" => job.action.as_str()).increment(1);
-        let state = finish.state.as_str();
-        match (&finish.last_error, finish.state) {
-            (Some(err), JobState::Failed) => tracing::error!(
-                job_id = %job.id, service_id = %job.service_id, action = job.action.as_str(),
-                state, error = %err, "job failed"),
-            (Some(err), _) => tracing::warn!(
-                job_id = %job.id, service_id = %job.service_id, action = job.action.as_str(),
-                state, attempts = job.attempts, retry_in = ?finish.run_in, error = %err,
-                "attempt failed; will retry"),
-            (None, _) => tracing::info!(
-                job_id = %job.id, service_id = %job.service_id, action = job.action.as_str(),
-                state, next_check_in = ?finish.run_in, "job updated"),
+        written
+    }
+
+    /// The outcome was refused for a reason other than the database being unavailable (a
+    /// value it rejects, a trigger, a changed schema): the job fails with the real cause in a
+    /// minimal write, so it is not retried against the partner API without an admin's Retry.
+    async fn fail_unrecordable(
+        &self,
+        job: &ClaimedJob,
+        finish: &Finish,
+        error: &StoreError,
+    ) -> Result<bool, StoreError> {
+        tracing::error!(job_id = %job.id, service_id = %job.service_id, error = %error,
+            "the database refused the job's outcome; failing the job with the cause");
+        let cause = messages::unrecordable(job.service_id, finish.state.as_str(), &error.to_string());
+        let written = self
+            .store
+            .fail_unrecordable(job, &cause, &finish.whmcs)
+            .await?;
+        if written {
+            metrics::counter!(m::JOBS_FAILED, "action" => job.action.as_str()).increment(1);
         }
-        Ok(true)
+        Ok(written)
+    }
+}
+
+/// The process-log line (and counter) for an outcome that was written.
+fn log_outcome(job: &ClaimedJob, finish: &Finish) {
+    let counter = match finish.state {
+        JobState::Done => m::JOBS_DONE,
+        JobState::Failed => m::JOBS_FAILED,
+        JobState::WaitingDns => m::JOBS_WAITING_DNS,
+        _ => m::JOBS_RETRIED,
+    };
+    metrics::counter!(counter, "action" => job.action.as_str()).increment(1);
+    let state = finish.state.as_str();
+    match (&finish.last_error, finish.state) {
+        (Some(err), JobState::Failed) => tracing::error!(
+            job_id = %job.id, service_id = %job.service_id, action = job.action.as_str(),
+            state, error = %err, "job failed"),
+        (Some(err), _) => tracing::warn!(
+            job_id = %job.id, service_id = %job.service_id, action = job.action.as_str(),
+            state, attempts = job.attempts, retry_in = ?finish.run_in, error = %err,
+            "attempt failed; will retry"),
+        (None, _) => tracing::info!(
+            job_id = %job.id, service_id = %job.service_id, action = job.action.as_str(),
+            state, next_check_in = ?finish.run_in, "job updated"),
     }
 }

@@ -1,16 +1,36 @@
 //! One attempt at one claimed job: validate the order read with the claim, check DNS for a
 //! waiting plan, call the partner API, and decide the job's next state and what WHMCS shows.
-//! Returns a [`Finish`]; writing it (fenced by the lease) is the caller's job. What a failed
-//! call becomes is `failure`.
+//! Returns an [`Outcome`]: a [`Finish`] to write (fenced by the lease; the caller's job), or
+//! the attempt stopped before an acting call because its lease could not be confirmed. What
+//! a failed call becomes is `failure`. A terminate cancels what the ledger holds.
 
 use std::time::Duration;
 
 use super::failure::failed;
+use super::lease::Lease;
 use super::{Worker, messages};
-use crate::domain::{Action, JobState};
+use crate::domain::{Action, JobState, Plan, SiteUrl};
 use crate::jetpack::{CancelOutcome, Exchange, ProvisionOutcome};
 use crate::order::{BadInput, Order, read_order};
-use crate::store::{ClaimedJob, Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
+use crate::store::{
+    ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites,
+};
+
+/// What one attempt comes to.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Write this (fenced by the lease).
+    Write(Finish),
+    /// Stopped before an acting call: the lease could not be confirmed for it. Nothing is
+    /// written; the job is left for whoever reclaims it.
+    Abandon(String),
+}
+
+impl From<Finish> for Outcome {
+    fn from(f: Finish) -> Outcome {
+        Outcome::Write(f)
+    }
+}
 
 /// The module-log action name WHMCS uses for `action`.
 pub(super) fn module_log_action(action: Action) -> &'static str {
@@ -30,14 +50,15 @@ pub(super) fn verb(action: Action) -> &'static str {
 
 impl Worker {
     /// Works out one attempt's outcome from the rows read with the claim and the partner
-    /// API's answers. Touches no database; every outcome is a [`Finish`].
-    pub(super) async fn attempt(&self, job: &ClaimedJob) -> Finish {
+    /// API's answers. Touches no database except through `lease` (the gate of every acting
+    /// call).
+    pub(super) async fn attempt(&self, job: &ClaimedJob, lease: &Lease<'_>) -> Outcome {
         let Some(service) = &job.service else {
             let message = format!(
                 "JETPACK MODULE: Service ID: {} - it does not exist in tblhosting; nothing to do",
                 job.service_id
             );
-            return failed(job, message, None, 0, Vec::new());
+            return failed(job, message, None, 0, Vec::new()).into();
         };
         let order = match read_order(service, &job.fields) {
             Ok(order) => order,
@@ -46,7 +67,7 @@ impl Worker {
                 details,
                 client_id,
             }) => {
-                return failed(job, message, details, client_id, Vec::new());
+                return failed(job, message, details, client_id, Vec::new()).into();
             }
         };
         let budget = job.max_attempts.unwrap_or(self.settings.retry.max_attempts);
@@ -59,16 +80,23 @@ impl Worker {
                 Some(order.details),
                 order.client_id,
                 Vec::new(),
-            );
+            )
+            .into();
         }
         let mut log = Vec::new();
         match job.action {
-            Action::Provision => self.provision(job, &order, &mut log).await,
-            Action::Terminate => self.terminate(job, &order, &mut log).await,
+            Action::Provision => self.provision(job, &order, &mut log, lease).await,
+            Action::Terminate => self.terminate(job, &order, &mut log, lease).await,
         }
     }
 
-    async fn provision(&self, job: &ClaimedJob, order: &Order, log: &mut Vec<Exchange>) -> Finish {
+    async fn provision(
+        &self,
+        job: &ClaimedJob,
+        order: &Order,
+        log: &mut Vec<Exchange>,
+        lease: &Lease<'_>,
+    ) -> Outcome {
         if let Some(waited) = job.waiting_for {
             let checks = job.dns_checks.saturating_sub(1);
             let Some(next) = self.settings.dns.next_check(checks, waited) else {
@@ -79,11 +107,19 @@ impl Worker {
                     Some(order.details),
                     order.client_id,
                     Vec::new(),
-                );
+                )
+                .into();
             };
             if !self.resolver.resolves(order.site.host()).await {
                 tracing::debug!(job_id = %job.id, site = %order.site, "domain still does not resolve; no API call");
-                return waiting(next, None, WhmcsWrites::default());
+                // The waiting text again: a Create asked meanwhile wrote "queued" over it.
+                let whmcs = WhmcsWrites {
+                    client_id: order.client_id,
+                    details: Some((order.details, messages::details_waiting(&order.site))),
+                    module_log_action: module_log_action(job.action),
+                    ..WhmcsWrites::default()
+                };
+                return waiting(next, None, whmcs).into();
             }
         }
         if job.outcome_unknown {
@@ -96,7 +132,9 @@ impl Worker {
                         tracing::info!(job_id = %job.id, "an earlier provision whose answer was lost took effect");
                         let details =
                             messages::details_found_active(&order.plan, &order.site, p.pending);
-                        return self.done(job, order, details, std::mem::take(log));
+                        let mut f = self.done(job, order, details, std::mem::take(log));
+                        f.ledger = vec![holds(order, p.pending)];
+                        return f.into();
                     }
                 }
                 Err(failure) => {
@@ -108,16 +146,17 @@ impl Worker {
             .api
             .provision(
                 &order.credentials,
-                &order.plan,
-                &order.site,
-                &order.local_user,
+                (&order.plan, &order.site, &order.local_user),
                 log,
+                lease,
             )
             .await;
         let log = std::mem::take(log);
         match result {
             Ok(ProvisionOutcome::Activated { next_url }) => {
-                self.done(job, order, messages::details_activated(&next_url), log)
+                let mut f = self.done(job, order, messages::details_activated(&next_url), log);
+                f.ledger = vec![holds(order, false)];
+                f.into()
             }
             Ok(ProvisionOutcome::WaitingDns) => {
                 let waited = job.waiting_for.unwrap_or_default();
@@ -138,7 +177,9 @@ impl Worker {
                     module_log: log,
                     module_log_action: module_log_action(job.action),
                 };
-                waiting(next, Some(false), whmcs)
+                let mut f = waiting(next, Some(false), whmcs);
+                f.ledger = vec![holds(order, true)];
+                f.into()
             }
             Err(failure) => self.after_failure(job, order, failure, log),
         }
@@ -152,6 +193,7 @@ impl Worker {
             result: Some(details.clone()),
             start_waiting: false,
             outcome_unknown: Some(false),
+            ledger: Vec::new(),
             whmcs: WhmcsWrites {
                 client_id: order.client_id,
                 details: Some((order.details, details)),
@@ -170,22 +212,54 @@ impl Worker {
         }
     }
 
-    async fn terminate(&self, job: &ClaimedJob, order: &Order, log: &mut Vec<Exchange>) -> Finish {
-        let result = self
-            .api
-            .cancel(&order.credentials, &order.site, Some(&order.plan), log)
-            .await;
-        let log = std::mem::take(log);
-        let nothing_left = match result {
-            Ok(CancelOutcome::Cancelled) => false,
-            Ok(CancelOutcome::NothingToCancel) => true,
-            Err(failure) => return self.after_failure(job, order, failure, log),
-        };
-        let details = if nothing_left {
-            messages::details_nothing_to_cancel(&order.site)
+    /// Cancels every plan the ledger holds for the service (the order's Site URL when the
+    /// ledger holds none: services provisioned before the ledger, or by the original module).
+    async fn terminate(
+        &self,
+        job: &ClaimedJob,
+        order: &Order,
+        log: &mut Vec<Exchange>,
+        lease: &Lease<'_>,
+    ) -> Outcome {
+        let targets = cancel_targets(job, order);
+        let mut ledger = Vec::new();
+        let mut cancelled_any = false;
+        for (site, plan) in &targets {
+            let result = self
+                .api
+                .cancel(&order.credentials, (site, plan.as_ref()), log, lease)
+                .await;
+            match result {
+                Ok(outcome) => {
+                    cancelled_any |= outcome == CancelOutcome::Cancelled;
+                    ledger.push(LedgerWrite::Cancelled {
+                        site: site.as_str().to_owned(),
+                    });
+                }
+                Err(failure) => {
+                    let mut out = self.after_failure(job, order, failure, std::mem::take(log));
+                    if let Outcome::Write(f) = &mut out {
+                        f.ledger = ledger;
+                    }
+                    return out;
+                }
+            }
+        }
+        let sites: Vec<String> = targets.iter().map(|(s, _)| s.as_str().to_owned()).collect();
+        let moved = !job.ledger.is_empty() && !sites.iter().any(|s| s == order.site.as_str());
+        let shown = sites.join(", ");
+        let details = if cancelled_any {
+            messages::details_cancelled(&shown)
         } else {
-            messages::details_cancelled(&order.site)
+            messages::details_nothing_to_cancel(&shown)
         };
+        let mut activity = messages::activity_terminated(job.service_id, &shown, !cancelled_any);
+        if moved {
+            activity = format!(
+                "{activity}. {}",
+                messages::site_moved(job.service_id, order.site.as_str(), &sites)
+            );
+        }
         Finish {
             state: JobState::Done,
             run_in: None,
@@ -193,22 +267,44 @@ impl Worker {
             result: Some(details.clone()),
             start_waiting: false,
             outcome_unknown: None,
+            ledger,
             whmcs: WhmcsWrites {
                 client_id: order.client_id,
                 details: Some((order.details, details)),
                 status: Some(StatusChange::Terminate),
-                activity: Some(messages::activity_terminated(
-                    job.service_id,
-                    &order.site,
-                    nothing_left,
-                )),
+                activity: Some(activity),
                 module_queue: job
                     .had_failure
                     .then_some(ModuleQueueWrite::Resolve(Action::Terminate)),
-                module_log: log,
+                module_log: std::mem::take(log),
                 module_log_action: module_log_action(job.action),
             },
         }
+        .into()
+    }
+}
+
+/// What a terminate cancels: each site the ledger holds, with its plan, or the order's own
+/// site and plan when the ledger holds nothing.
+fn cancel_targets(job: &ClaimedJob, order: &Order) -> Vec<(SiteUrl, Option<Plan>)> {
+    let held: Vec<(SiteUrl, Option<Plan>)> = job
+        .ledger
+        .iter()
+        .filter_map(|e| Some((SiteUrl::parse(&e.site).ok()?, Plan::parse(&e.plan))))
+        .collect();
+    if held.is_empty() {
+        vec![(order.site.clone(), Some(order.plan.clone()))]
+    } else {
+        held
+    }
+}
+
+/// The ledger entry a provision of `order` leaves.
+fn holds(order: &Order, pending: bool) -> LedgerWrite {
+    LedgerWrite::Holds {
+        site: order.site.as_str().to_owned(),
+        plan: order.plan.as_str().to_owned(),
+        pending,
     }
 }
 
@@ -231,6 +327,7 @@ pub(super) fn waiting(next: Duration, outcome_unknown: Option<bool>, whmcs: Whmc
         result: None,
         start_waiting: true,
         outcome_unknown,
+        ledger: Vec::new(),
         whmcs,
     }
 }

@@ -1,6 +1,9 @@
-//! The service loop around `run_once`'s pieces: poll and claim up to the free concurrency,
-//! adopt and prune on their own intervals, back off through database outages, and on shutdown
-//! drain in-flight jobs within the drain timeout, releasing the ones that did not finish.
+//! The one engine behind `run` and `run --once`: apply recorded requests, adopt a page of paid
+//! Pending services, claim up to the free concurrency, and reap finished jobs as they end (no
+//! waves waiting for a batch's slowest job). `run` goes on until shutdown, pruning on its own
+//! interval and backing off through database outages; `run --once` stops when nothing is due
+//! and nothing runs. On shutdown in-flight jobs drain within the drain timeout and the rest are
+//! released.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -8,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{Worker, WorkerError};
+use super::{Processed, RunSummary, Worker, WorkerError};
 use crate::ops::metrics as m;
 use crate::store::{ClaimedJob, StoreError};
 
@@ -18,85 +21,237 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const CLAIM_BATCH: u32 = 4;
 /// Rows per prune statement.
 const PRUNE_BATCH: u32 = 500;
+/// Services adopted per statement; one page per turn of the loop, so adoption never holds up
+/// the jobs already due.
+const ADOPT_PAGE: u32 = 100;
+
+/// Which of the two commands the engine runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `run`: until shutdown.
+    Service,
+    /// `run --once`: until nothing is due and nothing runs.
+    UntilIdle,
+}
+
+type InFlight = JoinSet<Result<Processed, StoreError>>;
+
+/// The engine's state across turns of the loop.
+struct Engine {
+    mode: Mode,
+    inflight: InFlight,
+    held: HashMap<tokio::task::Id, ClaimedJob>,
+    summary: RunSummary,
+    last_adopt: Option<Instant>,
+    adopting: bool,
+    last_prune: Option<Instant>,
+    db_failures: u32,
+    /// `run --once`: the database error that stopped it.
+    stopped_by: Option<StoreError>,
+}
 
 impl Worker {
-    /// The service loop: poll, claim, process, until `shutdown` is cancelled; then stop
-    /// claiming, let in-flight jobs finish within the drain timeout, and release the rest
-    /// (their attempt is not counted). Database outages back off and never end the loop.
+    /// The service loop: until `shutdown` is cancelled; then stop claiming, let in-flight
+    /// jobs finish within the drain timeout, and release the rest (their attempt is not
+    /// counted). Database outages back off and never end the loop.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), WorkerError> {
-        let mut inflight: JoinSet<Result<bool, StoreError>> = JoinSet::new();
-        let mut held: HashMap<tokio::task::Id, ClaimedJob> = HashMap::new();
-        let mut last_adopt: Option<Instant> = None;
-        let mut last_prune: Option<Instant> = None;
-        let mut db_failures: u32 = 0;
         tracing::info!(owner = %self.settings.owner, claim = self.store.claim_path().as_str(),
             concurrency = self.settings.concurrency, "worker started");
+        self.engine(Mode::Service, shutdown).await?;
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+
+    /// `run --once`: the same loop, stopping once nothing is due and nothing runs (or on
+    /// `shutdown`). A database error stops claiming; in-flight jobs finish, then it is
+    /// returned.
+    pub async fn run_until_idle(
+        &self,
+        shutdown: CancellationToken,
+    ) -> Result<RunSummary, WorkerError> {
+        self.engine(Mode::UntilIdle, shutdown).await
+    }
+
+    async fn engine(
+        &self,
+        mode: Mode,
+        shutdown: CancellationToken,
+    ) -> Result<RunSummary, WorkerError> {
+        let mut e = Engine {
+            mode,
+            inflight: JoinSet::new(),
+            held: HashMap::new(),
+            summary: RunSummary::default(),
+            last_adopt: None,
+            adopting: self.settings.adopt,
+            last_prune: None,
+            db_failures: 0,
+            stopped_by: None,
+        };
         while !shutdown.is_cancelled() {
-            if self.settings.adopt
-                && last_adopt.is_none_or(|t| t.elapsed() >= self.settings.adopt_interval)
+            let progressed = self.turn(&mut e).await;
+            if mode == Mode::UntilIdle
+                && (e.stopped_by.is_some() || (!progressed && e.inflight.is_empty()))
             {
-                match self.adopt_all().await {
-                    Ok(_) => last_adopt = Some(Instant::now()),
-                    Err(e) => tracing::warn!(error = %e, "adoption failed; will try again"),
-                }
+                break;
             }
-            if let Some(retention) = self.settings.retention
-                && last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY)
-            {
-                self.prune(retention).await;
-                last_prune = Some(Instant::now());
-            }
-            let free = self
-                .settings
-                .concurrency
-                .saturating_sub(inflight.len() as u32);
-            let mut claimed_any = false;
-            // Claim in batches: once a few slots are free (or nothing runs), not after every
-            // finished job. One claim then serves several jobs, and under load the batches
-            // grow by themselves (slots free up while a claim runs). Measured in BENCHMARKS.md:
-            // a threshold of 4 gives the best drain at concurrency 64.
-            let batch = (self.settings.concurrency / 4).clamp(1, CLAIM_BATCH);
-            if free > 0 && (free >= batch || inflight.is_empty()) {
-                match self
-                    .store
-                    .claim(&self.settings.owner, free, self.settings.lease)
-                    .await
-                {
-                    Ok(jobs) => {
-                        self.health.ok();
-                        db_failures = 0;
-                        claimed_any = !jobs.is_empty();
-                        for job in jobs {
-                            let me = self.clone();
-                            let copy = job.clone();
-                            let handle = inflight.spawn(async move { me.process(job).await });
-                            held.insert(handle.id(), copy);
-                        }
-                    }
-                    Err(e) => {
-                        db_failures += 1;
-                        self.health.failed("claim", &e);
-                        tracing::error!(error = %e, failures = db_failures, "claiming jobs failed; backing off");
-                    }
-                }
-            }
-            let wait = if db_failures > 0 {
-                Duration::from_millis(250u64 << db_failures.min(7)).min(Duration::from_secs(30))
-            } else if claimed_any && inflight.len() < self.settings.concurrency as usize {
-                Duration::ZERO
-            } else {
-                self.settings.poll_interval
-            };
+            let wait = self.wait_after(&e, progressed);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                Some(joined) = inflight.join_next_with_id(), if !inflight.is_empty() => {
-                    reap(&mut held, joined);
+                Some(joined) = e.inflight.join_next_with_id(), if !e.inflight.is_empty() => {
+                    reap(&mut e, joined);
                 }
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-        self.drain(&mut inflight, &mut held).await;
-        Ok(())
+        if mode == Mode::UntilIdle && !shutdown.is_cancelled() {
+            while let Some(joined) = e.inflight.join_next_with_id().await {
+                reap(&mut e, joined);
+            }
+        }
+        self.drain(&mut e.inflight, &mut e.held).await;
+        match e.stopped_by {
+            Some(err) => Err(err.into()),
+            None => Ok(e.summary),
+        }
+    }
+
+    /// One turn: requests, a page of adoption, housekeeping, a claim. True when it did
+    /// something (so the next turn should come at once).
+    async fn turn(&self, e: &mut Engine) -> bool {
+        let mut progressed = self.apply_requests(e).await;
+        progressed |= self.adopt_page(e).await;
+        if e.mode == Mode::Service {
+            self.housekeeping(e).await;
+        }
+        if e.stopped_by.is_none() {
+            progressed |= self.claim_into(e).await;
+        }
+        progressed
+    }
+
+    /// Applies recorded requests (one cheap lookup when there are none).
+    async fn apply_requests(&self, e: &mut Engine) -> bool {
+        let applied = match self.store.has_pending_requests().await {
+            Ok(false) => return false,
+            Ok(true) => self.store.apply_requests().await,
+            Err(err) => Err(err),
+        };
+        match applied {
+            Ok(applied) => {
+                let n = applied.len() as u64;
+                e.summary.applied += n;
+                metrics::counter!(m::REQUESTS_APPLIED).increment(n);
+                n > 0
+            }
+            Err(err) => {
+                self.db_failed(e, "applying requests", err);
+                false
+            }
+        }
+    }
+
+    /// One page of adoption while a scan is under way; a new scan every adoption interval.
+    async fn adopt_page(&self, e: &mut Engine) -> bool {
+        if !self.settings.adopt {
+            return false;
+        }
+        if !e.adopting {
+            let due = e.mode == Mode::Service
+                && e.last_adopt
+                    .is_none_or(|t| t.elapsed() >= self.settings.adopt_interval);
+            if !due {
+                return false;
+            }
+            e.adopting = true;
+        }
+        match self.store.adopt(ADOPT_PAGE).await {
+            Ok(n) => {
+                e.summary.adopted += n;
+                if n > 0 {
+                    tracing::info!(adopted = n, "recorded paid Pending services for provisioning");
+                }
+                if n < u64::from(ADOPT_PAGE) {
+                    e.adopting = false;
+                    e.last_adopt = Some(Instant::now());
+                }
+                n > 0
+            }
+            Err(err) => {
+                e.adopting = false;
+                e.last_adopt = Some(Instant::now());
+                self.db_failed(e, "adoption", err);
+                false
+            }
+        }
+    }
+
+    async fn housekeeping(&self, e: &mut Engine) {
+        if let Some(retention) = self.settings.retention
+            && e.last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY)
+        {
+            self.prune(retention).await;
+            e.last_prune = Some(Instant::now());
+        }
+    }
+
+    /// Claims up to the free slots, in batches: once a few slots are free (or nothing runs),
+    /// not after every finished job. Measured in BENCHMARKS.md: a threshold of 4 gives the
+    /// best drain at concurrency 64. True when it claimed something.
+    async fn claim_into(&self, e: &mut Engine) -> bool {
+        let free = self
+            .settings
+            .concurrency
+            .saturating_sub(e.inflight.len() as u32);
+        let batch = (self.settings.concurrency / 4).clamp(1, CLAIM_BATCH);
+        if free == 0 || (free < batch && !e.inflight.is_empty()) {
+            return false;
+        }
+        match self
+            .store
+            .claim(&self.settings.owner, free, self.settings.lease)
+            .await
+        {
+            Ok(jobs) => {
+                self.health.ok();
+                e.db_failures = 0;
+                let claimed = !jobs.is_empty();
+                for job in jobs {
+                    let me = self.clone();
+                    let copy = job.clone();
+                    let handle = e.inflight.spawn(async move { me.process(job).await });
+                    e.held.insert(handle.id(), copy);
+                }
+                claimed
+            }
+            Err(err) => {
+                self.db_failed(e, "claim", err);
+                false
+            }
+        }
+    }
+
+    /// A database error in the loop: `run` backs off, `run --once` stops claiming.
+    fn db_failed(&self, e: &mut Engine, during: &'static str, err: StoreError) {
+        e.db_failures += 1;
+        self.health.failed(during, &err);
+        tracing::error!(error = %err, during, failures = e.db_failures, "database error; backing off");
+        if e.mode == Mode::UntilIdle && e.stopped_by.is_none() {
+            e.stopped_by = Some(err);
+        }
+    }
+
+    fn wait_after(&self, e: &Engine, progressed: bool) -> Duration {
+        if e.db_failures > 0 {
+            Duration::from_millis(250u64 << e.db_failures.min(7)).min(Duration::from_secs(30))
+        } else if progressed && e.inflight.len() < self.settings.concurrency as usize {
+            Duration::ZERO
+        } else if e.mode == Mode::UntilIdle {
+            // Woken by the next job that ends; the timer only bounds a stall.
+            Duration::from_secs(3600)
+        } else {
+            self.settings.poll_interval
+        }
     }
 
     /// Housekeeping: deletes finished jobs older than `retention` in small batches, pausing
@@ -125,26 +280,26 @@ impl Worker {
         total
     }
 
-    async fn drain(
-        &self,
-        inflight: &mut JoinSet<Result<bool, StoreError>>,
-        held: &mut HashMap<tokio::task::Id, ClaimedJob>,
-    ) {
+    async fn drain(&self, inflight: &mut InFlight, held: &mut HashMap<tokio::task::Id, ClaimedJob>) {
+        if inflight.is_empty() && held.is_empty() {
+            return;
+        }
         tracing::info!(
             in_flight = inflight.len(),
             "stopping: no new jobs; letting in-flight jobs finish"
         );
         let deadline = tokio::time::sleep(self.settings.drain_timeout);
         tokio::pin!(deadline);
+        let mut ignored = RunSummary::default();
         while !inflight.is_empty() {
             tokio::select! {
                 _ = &mut deadline => break,
-                Some(joined) = inflight.join_next_with_id() => reap(held, joined),
+                Some(joined) = inflight.join_next_with_id() => reap_into(held, &mut ignored, joined),
             }
         }
         inflight.abort_all();
         while let Some(joined) = inflight.join_next_with_id().await {
-            reap(held, joined);
+            reap_into(held, &mut ignored, joined);
         }
         for (_, job) in held.drain() {
             match self.store.release(&job).await {
@@ -158,19 +313,32 @@ impl Worker {
                     "could not release the job; it runs again when its lease expires"),
             }
         }
-        tracing::info!("worker stopped");
     }
 }
 
-type Joined = Result<(tokio::task::Id, Result<bool, StoreError>), tokio::task::JoinError>;
+type Joined = Result<(tokio::task::Id, Result<Processed, StoreError>), tokio::task::JoinError>;
 
-fn reap(held: &mut HashMap<tokio::task::Id, ClaimedJob>, joined: Joined) {
+fn reap(e: &mut Engine, joined: Joined) {
+    reap_into(&mut e.held, &mut e.summary, joined);
+}
+
+fn reap_into(
+    held: &mut HashMap<tokio::task::Id, ClaimedJob>,
+    summary: &mut RunSummary,
+    joined: Joined,
+) {
     match joined {
         Ok((id, result)) => {
             let job = held.remove(&id);
-            if let Err(e) = result {
-                tracing::error!(job_id = ?job.map(|j| j.id.0), error = %e,
-                    "could not record the job's outcome; it runs again when its lease expires");
+            summary.processed += 1;
+            match result {
+                Ok(Processed::Written) => {}
+                Ok(Processed::LeaseLost) => summary.lost_leases += 1,
+                Err(e) => {
+                    summary.unrecorded += 1;
+                    tracing::error!(job_id = ?job.map(|j| j.id.0), error = %e,
+                        "could not record the job's outcome; it runs again when its lease expires");
+                }
             }
         }
         // Aborted (drain deadline) or panicked: keep it in `held` so it is released.

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use jetpack_worker::domain::{Action, JobState, RequestedBy};
-use jetpack_worker::store::{ClaimPath, EnqueueOutcome, Finish, WhmcsWrites};
+use jetpack_worker::lifecycle::Decision;
+use jetpack_worker::store::{ClaimPath, Finish, WhmcsWrites};
 use sqlx::AssertSqlSafe;
 use sqlx::mysql::MySqlPool;
 
@@ -107,6 +108,7 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
         result: None,
         start_waiting: false,
         outcome_unknown: None,
+        ledger: Vec::new(),
         whmcs: WhmcsWrites {
             activity: Some("JETPACK MODULE: stale".into()),
             ..WhmcsWrites::default()
@@ -116,7 +118,7 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
     assert_eq!(env.job(sid).await.state, "done");
     assert!(
         !env.store
-            .renew_lease(&held[0], Duration::from_secs(60))
+            .renew_lease(&held[0], Duration::from_secs(60), Duration::from_secs(5))
             .await
             .unwrap()
     );
@@ -155,8 +157,9 @@ async fn the_unique_index_allows_one_unfinished_job_per_service(pool: MySqlPool)
         env.store
             .enqueue(sid, Action::Provision, RequestedBy::Module)
             .await
-            .unwrap(),
-        EnqueueOutcome::AlreadyPending(_)
+            .unwrap()
+            .decision,
+        Some(Decision::DueNow(_) | Decision::Nothing(_))
     ));
     // Once finished, a new job for the service goes in.
     env.worker().run_once().await.unwrap();
@@ -164,8 +167,9 @@ async fn the_unique_index_allows_one_unfinished_job_per_service(pool: MySqlPool)
         env.store
             .enqueue(sid, Action::Terminate, RequestedBy::Module)
             .await
-            .unwrap(),
-        EnqueueOutcome::Queued(_)
+            .unwrap()
+            .decision,
+        Some(Decision::Insert(_))
     ));
 }
 
@@ -185,7 +189,10 @@ async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(poo
         .enqueue(queued, Action::Terminate, RequestedBy::Module)
         .await
         .unwrap();
-    assert!(matches!(out, EnqueueOutcome::Superseded { .. }), "{out:?}");
+    assert!(
+        matches!(out.decision, Some(Decision::Supersede { .. })),
+        "{out:?}"
+    );
     let states: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = {queued} ORDER BY id"
     )))
@@ -220,8 +227,9 @@ async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(poo
         env.store
             .enqueue(running, Action::Terminate, RequestedBy::Module)
             .await
-            .unwrap(),
-        EnqueueOutcome::FollowUp(_)
+            .unwrap()
+            .decision,
+        Some(Decision::SetNext(_, Some(_)))
     ));
     let done = Finish {
         state: JobState::Done,
@@ -230,6 +238,7 @@ async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(poo
         result: Some("ok".into()),
         start_waiting: false,
         outcome_unknown: None,
+        ledger: Vec::new(),
         whmcs: WhmcsWrites::default(),
     };
     assert!(env.store.finish(&held[0], &done).await.unwrap());
@@ -304,8 +313,9 @@ async fn a_terminate_during_a_provision_that_ends_waiting_on_dns_runs_right_afte
         env.store
             .enqueue(sid, Action::Terminate, RequestedBy::Module)
             .await
-            .unwrap(),
-        EnqueueOutcome::FollowUp(_)
+            .unwrap()
+            .decision,
+        Some(Decision::SetNext(_, Some(_)))
     ));
     let waiting = Finish {
         state: JobState::WaitingDns,
@@ -314,6 +324,7 @@ async fn a_terminate_during_a_provision_that_ends_waiting_on_dns_runs_right_afte
         result: None,
         start_waiting: true,
         outcome_unknown: None,
+        ledger: Vec::new(),
         whmcs: WhmcsWrites::default(),
     };
     assert!(env.store.finish(&held[0], &waiting).await.unwrap());
@@ -354,8 +365,9 @@ async fn asking_again_makes_a_job_in_retry_backoff_due_now(pool: MySqlPool) {
         env.store
             .enqueue(sid, Action::Provision, RequestedBy::Module)
             .await
-            .unwrap(),
-        EnqueueOutcome::AlreadyPending(_)
+            .unwrap()
+            .decision,
+        Some(Decision::DueNow(_) | Decision::Nothing(_))
     ));
     assert!(env.job(sid).await.due_in <= 0);
 }

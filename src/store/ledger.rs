@@ -1,0 +1,126 @@
+//! The ledger, `mod_jetpack_ledger`: what each success left at the partner, per service and
+//! site. A provision (or a status check that finds an earlier provision) records the site and
+//! plan; a cancel removes the row. Read with the claim, written inside the fenced finish, so
+//! only the lease holder ever changes it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::mysql::MySqlConnection;
+use sqlx::{MySql, QueryBuilder, Row, Transaction};
+
+use super::{Result, Store};
+use crate::domain::{JobId, ServiceId};
+
+/// A plan the partner holds for a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerEntry {
+    /// The site as it was sent to the partner API.
+    pub site: String,
+    /// The plan slug.
+    pub plan: String,
+    /// Provisioned while the site's DNS did not resolve.
+    pub pending: bool,
+    /// First success for this site (UTC).
+    pub since: DateTime<Utc>,
+}
+
+/// A change to the ledger, written with an attempt's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LedgerWrite {
+    /// The partner now holds `plan` for `site`.
+    Holds {
+        /// The site as sent.
+        site: String,
+        /// The plan slug.
+        plan: String,
+        /// Waiting on DNS.
+        pending: bool,
+    },
+    /// The plan on `site` was cancelled (or there was nothing left to cancel).
+    Cancelled {
+        /// The site as sent.
+        site: String,
+    },
+}
+
+impl Store {
+    /// What the ledger holds for a service, oldest first.
+    pub async fn ledger(&self, service: ServiceId) -> Result<Vec<LedgerEntry>> {
+        let mut conn = self.pool.acquire().await?;
+        let mut all = ledger_of(&mut conn, &[service]).await?;
+        Ok(all.remove(&service).unwrap_or_default())
+    }
+}
+
+/// The ledger rows of these services (one query, by the unique index's prefix).
+pub(super) async fn ledger_of(
+    conn: &mut MySqlConnection,
+    services: &[ServiceId],
+) -> Result<HashMap<ServiceId, Vec<LedgerEntry>>> {
+    let mut out: HashMap<ServiceId, Vec<LedgerEntry>> = HashMap::new();
+    if services.is_empty() {
+        return Ok(out);
+    }
+    let mut q = QueryBuilder::<MySql>::new(
+        "SELECT service_id, site, plan, pending, since FROM mod_jetpack_ledger WHERE service_id IN (",
+    );
+    let mut list = q.separated(", ");
+    for s in services {
+        list.push_bind(*s);
+    }
+    q.push(") ORDER BY id");
+    for row in q.build().fetch_all(&mut *conn).await? {
+        let service = ServiceId(row.try_get("service_id")?);
+        out.entry(service).or_default().push(LedgerEntry {
+            site: row.try_get("site")?,
+            plan: row.try_get("plan")?,
+            pending: row.try_get("pending")?,
+            since: row.try_get("since")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Applies an attempt's ledger changes inside the finishing transaction.
+pub(super) async fn write_ledger(
+    tx: &mut Transaction<'_, MySql>,
+    service: ServiceId,
+    job: JobId,
+    writes: &[LedgerWrite],
+) -> Result<()> {
+    for w in writes {
+        match w {
+            LedgerWrite::Holds {
+                site,
+                plan,
+                pending,
+            } => {
+                sqlx::query(
+                    "INSERT INTO mod_jetpack_ledger (service_id, site, plan, pending, since, updated_at, job_id)
+                     VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)
+                     ON DUPLICATE KEY UPDATE plan = VALUES(plan), pending = VALUES(pending),
+                       updated_at = VALUES(updated_at), job_id = VALUES(job_id)",
+                )
+                .bind(service)
+                .bind(site)
+                .bind(plan)
+                .bind(pending)
+                .bind(job)
+                .execute(&mut **tx)
+                .await?;
+            }
+            LedgerWrite::Cancelled { site } => {
+                sqlx::query(
+                    "DELETE FROM mod_jetpack_ledger
+                     WHERE service_id = ? AND site_hash = UNHEX(SHA2(?, 256))",
+                )
+                .bind(service)
+                .bind(site)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+    Ok(())
+}

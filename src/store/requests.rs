@@ -1,0 +1,418 @@
+//! The request inbox, `mod_jetpack_requests`: recording a request is one plain INSERT (what the
+//! PHP module, the hooks and the CLI do), and applying them is the worker's: pending requests
+//! in id order, each turned into a job change by `lifecycle::on_request` inside one short
+//! transaction that also marks them applied with the decision.
+
+use std::time::Duration;
+
+use sqlx::mysql::MySqlRow;
+use sqlx::{MySql, Row, Transaction};
+
+use super::{Result, Store, StoreError, fit};
+use crate::domain::{Action, JobId, JobState, RequestedBy, ServiceId};
+use crate::lifecycle::{self, Decision, Latest, RequestKind, Unfinished};
+
+/// A request id (`mod_jetpack_requests.id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One request the worker applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The request.
+    pub request: RequestId,
+    /// Its service.
+    pub service: ServiceId,
+    /// What was asked; None when the stored action was not understood.
+    pub kind: Option<RequestKind>,
+    /// What the rules decided.
+    pub decision: Option<Decision>,
+    /// The job it created or concerned.
+    pub job: Option<JobId>,
+    /// The decision, in words.
+    pub said: String,
+}
+
+/// A request as recorded, with what the worker made of it once applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRow {
+    /// Row id.
+    pub id: RequestId,
+    /// tblhosting.id
+    pub service: ServiceId,
+    /// provision | terminate | retry (as stored).
+    pub action: String,
+    /// Applied yet?
+    pub applied: bool,
+    /// The job it created or concerned.
+    pub job: Option<JobId>,
+    /// The decision, in words.
+    pub decision: Option<String>,
+}
+
+/// Requests applied per transaction.
+const APPLY_BATCH: u32 = 50;
+
+impl Store {
+    /// Records a request: one INSERT, no locking read.
+    pub async fn record_request(
+        &self,
+        service: ServiceId,
+        kind: RequestKind,
+        by: RequestedBy,
+    ) -> Result<RequestId> {
+        let done = sqlx::query(
+            "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
+             VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
+        )
+        .bind(service)
+        .bind(kind.as_str())
+        .bind(by.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(RequestId(done.last_insert_id()))
+    }
+
+    /// Records a request and applies the inbox at once (what `jetpack-worker enqueue` does);
+    /// returns what was decided for this request (`decision` is None when a worker applied
+    /// it first; `said` then comes from its row).
+    pub async fn enqueue(
+        &self,
+        service: ServiceId,
+        kind: impl Into<RequestKind>,
+        by: RequestedBy,
+    ) -> Result<Applied> {
+        let kind = kind.into();
+        let id = self.record_request(service, kind, by).await?;
+        let applied = self.apply_requests().await?;
+        if let Some(mine) = applied.into_iter().find(|a| a.request == id) {
+            return Ok(mine);
+        }
+        let row = self.request(id).await?;
+        Ok(Applied {
+            request: id,
+            service,
+            kind: Some(kind),
+            decision: None,
+            job: row.as_ref().and_then(|r| r.job),
+            said: row.and_then(|r| r.decision).unwrap_or_default(),
+        })
+    }
+
+    /// Records a retry for the given services (or every service whose latest job failed) and
+    /// applies the inbox; returns the failed jobs that were queued again.
+    pub async fn requeue(&self, services: &[ServiceId], all_failed: bool) -> Result<Vec<JobId>> {
+        let mut mine = Vec::new();
+        for s in services {
+            mine.push(self.record_request(*s, RequestKind::Retry, RequestedBy::Cli).await?);
+        }
+        if all_failed {
+            self.record_retry_all_failed(RequestedBy::Cli).await?;
+        }
+        let applied = self.apply_requests().await?;
+        Ok(applied
+            .iter()
+            .filter(|a| all_failed || mine.contains(&a.request))
+            .filter_map(|a| match a.decision {
+                Some(Decision::Requeue(id)) => Some(id),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Records a retry for every service whose latest job failed; returns how many.
+    pub async fn record_retry_all_failed(&self, by: RequestedBy) -> Result<u64> {
+        let done = sqlx::query(
+            "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
+             SELECT j.service_id, 'retry', ?, UTC_TIMESTAMP(6) FROM mod_jetpack_jobs j
+             WHERE j.state = 'failed'
+               AND j.id = (SELECT MAX(k.id) FROM mod_jetpack_jobs k WHERE k.service_id = j.service_id)",
+        )
+        .bind(by.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// A request with the worker's decision (None when there is no such request).
+    pub async fn request(&self, id: RequestId) -> Result<Option<RequestRow>> {
+        let row = sqlx::query(
+            "SELECT id, service_id, action, applied_at IS NOT NULL AS applied, job_id, decision
+             FROM mod_jetpack_requests WHERE id = ?",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(request_row).transpose()
+    }
+
+    /// The requests not yet applied, oldest first (at most `limit`).
+    pub async fn pending_requests(&self, limit: u32) -> Result<Vec<RequestRow>> {
+        let rows = sqlx::query(
+            "SELECT id, service_id, action, 0 AS applied, job_id, decision
+             FROM mod_jetpack_requests WHERE applied_at IS NULL ORDER BY id LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(request_row).collect()
+    }
+
+    /// Whether any request waits to be applied: one index lookup, no lock.
+    pub async fn has_pending_requests(&self) -> Result<bool> {
+        let found: Option<(u64,)> =
+            sqlx::query_as("SELECT id FROM mod_jetpack_requests WHERE applied_at IS NULL LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    /// Applies every pending request, in id order, in batches. Lock conflicts and a race on
+    /// the one-unfinished-job index roll the batch back and try it again.
+    pub async fn apply_requests(&self) -> Result<Vec<Applied>> {
+        let mut all = Vec::new();
+        loop {
+            let batch = self.apply_batch_patiently().await?;
+            let n = batch.len();
+            all.extend(batch);
+            if n < APPLY_BATCH as usize {
+                return Ok(all);
+            }
+        }
+    }
+
+    async fn apply_batch_patiently(&self) -> Result<Vec<Applied>> {
+        let mut tries = 0u64;
+        loop {
+            tries += 1;
+            match self.apply_batch().await {
+                Err(e) if tries < 8 && (e.is_lock_conflict() || e.is_unique_violation()) => {
+                    tracing::debug!(tries, error = %e, "applying requests hit a conflict; trying again");
+                    tokio::time::sleep(Duration::from_millis(10 * tries + fastrand::u64(..20))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn apply_batch(&self) -> Result<Vec<Applied>> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id, service_id, action FROM mod_jetpack_requests
+             WHERE applied_at IS NULL ORDER BY id LIMIT ? FOR UPDATE",
+        )
+        .bind(APPLY_BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut applied = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let request = RequestId(row.try_get("id")?);
+            let service = ServiceId(row.try_get("service_id")?);
+            let action: String = row.try_get("action")?;
+            let one = apply_one(&mut tx, request, service, RequestKind::parse(&action)).await?;
+            let said = match one.kind {
+                Some(_) => one.said,
+                None => format!("ignored: {} is not a request the worker knows", fit(&action, 40)),
+            };
+            sqlx::query(
+                "UPDATE mod_jetpack_requests SET applied_at = UTC_TIMESTAMP(6), job_id = ?, decision = ?
+                 WHERE id = ?",
+            )
+            .bind(one.job.map(|j| j.0))
+            .bind(fit(&said, 255))
+            .bind(request.0)
+            .execute(&mut *tx)
+            .await?;
+            applied.push(Applied { said, ..one });
+        }
+        tx.commit().await?;
+        for a in &applied {
+            tracing::info!(request = %a.request, service_id = %a.service, decision = %a.said, "request applied");
+        }
+        Ok(applied)
+    }
+}
+
+fn request_row(row: &MySqlRow) -> Result<RequestRow> {
+    let applied: i64 = row.try_get("applied")?;
+    let job: Option<u64> = row.try_get("job_id")?;
+    Ok(RequestRow {
+        id: RequestId(row.try_get("id")?),
+        service: ServiceId(row.try_get("service_id")?),
+        action: row.try_get("action")?,
+        applied: applied != 0,
+        job: job.map(JobId),
+        decision: row.try_get("decision")?,
+    })
+}
+
+/// Reads the service's jobs under lock, asks the rules, and carries out the decision.
+async fn apply_one(
+    tx: &mut Transaction<'_, MySql>,
+    request: RequestId,
+    service: ServiceId,
+    kind: Option<RequestKind>,
+) -> Result<Applied> {
+    let mut out = Applied {
+        request,
+        service,
+        kind,
+        decision: None,
+        job: None,
+        said: String::new(),
+    };
+    let Some(kind) = kind else {
+        return Ok(out);
+    };
+    let unfinished = unfinished_job(tx, service).await?;
+    let latest = match (kind, unfinished) {
+        (RequestKind::Retry, None) => latest_job(tx, service).await?,
+        _ => None,
+    };
+    let decision = lifecycle::on_request(kind, unfinished, latest);
+    let (job, new_job) = carry_out(tx, service, decision, request).await?;
+    out.decision = Some(decision);
+    out.job = job;
+    out.said = lifecycle::describe(decision, new_job);
+    Ok(out)
+}
+
+async fn unfinished_job(
+    tx: &mut Transaction<'_, MySql>,
+    service: ServiceId,
+) -> Result<Option<Unfinished>> {
+    let row = sqlx::query(
+        "SELECT id, action, state, follow_up FROM mod_jetpack_jobs
+         WHERE unfinished_service_id = ? FOR UPDATE",
+    )
+    .bind(service)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let next: Option<String> = row.try_get("follow_up")?;
+    Ok(Some(Unfinished {
+        id: JobId(row.try_get("id")?),
+        action: parse_action(&row.try_get::<String, _>("action")?)?,
+        state: parse_state(&row.try_get::<String, _>("state")?)?,
+        next: next.as_deref().map(parse_action).transpose()?,
+    }))
+}
+
+async fn latest_job(tx: &mut Transaction<'_, MySql>, service: ServiceId) -> Result<Option<Latest>> {
+    let row = sqlx::query(
+        "SELECT id, action, state FROM mod_jetpack_jobs WHERE service_id = ?
+         ORDER BY id DESC LIMIT 1 FOR UPDATE",
+    )
+    .bind(service)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|row| {
+        Ok(Latest {
+            id: JobId(row.try_get("id")?),
+            action: parse_action(&row.try_get::<String, _>("action")?)?,
+            state: parse_state(&row.try_get::<String, _>("state")?)?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) fn parse_action(s: &str) -> Result<Action> {
+    Action::parse(s).ok_or_else(|| StoreError::Corrupt(format!("action {s:?}")))
+}
+
+fn parse_state(s: &str) -> Result<JobState> {
+    JobState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("state {s:?}")))
+}
+
+/// Writes a decision. Returns (the job it concerns, the job it created).
+async fn carry_out(
+    tx: &mut Transaction<'_, MySql>,
+    service: ServiceId,
+    decision: Decision,
+    request: RequestId,
+) -> Result<(Option<JobId>, Option<JobId>)> {
+    match decision {
+        Decision::Insert(action) => {
+            let id = insert_job(tx, service, action, request).await?;
+            Ok((Some(id), Some(id)))
+        }
+        Decision::Supersede { cancel, then } => {
+            sqlx::query(
+                "UPDATE mod_jetpack_jobs SET state = 'cancelled', result = ?,
+                   finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
+                 WHERE id = ? AND state IN ('queued', 'waiting_dns')",
+            )
+            .bind(format!("superseded: a {} was requested before it ran", then.as_str()))
+            .bind(cancel)
+            .execute(&mut **tx)
+            .await?;
+            let id = insert_job(tx, service, then, request).await?;
+            Ok((Some(id), Some(id)))
+        }
+        Decision::DueNow(id) => {
+            sqlx::query(
+                "UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
+                 WHERE id = ? AND state IN ('queued', 'waiting_dns') AND run_at > UTC_TIMESTAMP(6)",
+            )
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            Ok((Some(id), None))
+        }
+        Decision::SetNext(id, next) => {
+            sqlx::query(
+                "UPDATE mod_jetpack_jobs SET follow_up = ?, updated_at = UTC_TIMESTAMP(6)
+                 WHERE id = ? AND state = 'running'",
+            )
+            .bind(next.map(Action::as_str))
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            Ok((Some(id), None))
+        }
+        Decision::Requeue(id) => {
+            sqlx::query(
+                "UPDATE mod_jetpack_jobs
+                 SET state = 'queued', attempts = 0, dns_checks = 0, waiting_since = NULL,
+                     run_at = UTC_TIMESTAMP(6), finished_at = NULL, lease_owner = NULL,
+                     lease_token = NULL, lease_expires_at = NULL, follow_up = NULL,
+                     updated_at = UTC_TIMESTAMP(6)
+                 WHERE id = ? AND state = 'failed'",
+            )
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+            Ok((Some(id), None))
+        }
+        Decision::Nothing(_) => Ok((None, None)),
+    }
+}
+
+/// A queued job due now; `requested_by` comes from the request row.
+async fn insert_job(
+    tx: &mut Transaction<'_, MySql>,
+    service: ServiceId,
+    action: Action,
+    request: RequestId,
+) -> Result<JobId> {
+    let done = sqlx::query(
+        "INSERT INTO mod_jetpack_jobs
+           (service_id, action, state, run_at, requested_by, created_at, updated_at)
+         SELECT ?, ?, 'queued', UTC_TIMESTAMP(6), r.requested_by, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)
+         FROM mod_jetpack_requests r WHERE r.id = ?",
+    )
+    .bind(service)
+    .bind(action.as_str())
+    .bind(request.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(JobId(done.last_insert_id()))
+}

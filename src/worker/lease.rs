@@ -1,0 +1,149 @@
+//! The lease a running job holds, as this process knows it: counted on the process's own
+//! monotonic clock from the instant before the claim (or a renewal) was sent, so the local
+//! estimate never outlasts what the database granted. It renews itself every third of the
+//! lease, and it is the gate every acting partner-API call passes: a call starts only while
+//! the lease surely outlasts the call's timeout plus a margin, extending the lease for the
+//! call first when needed. A lost lease, or one that cannot be confirmed in time, stops the
+//! attempt before its next acting call; the job is then left to whoever reclaims it, whose
+//! status check sees what really happened.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::health::DbHealth;
+use crate::jetpack::ActingGate;
+use crate::store::{ClaimedJob, Store};
+
+/// What this process knows about one job's lease.
+pub(super) struct Lease<'a> {
+    store: &'a Store,
+    job: &'a ClaimedJob,
+    length: Duration,
+    margin: Duration,
+    health: DbHealth,
+    known: Mutex<Known>,
+}
+
+#[derive(Clone, Copy)]
+struct Known {
+    /// The lease surely lasts until then.
+    until: Instant,
+    /// A renewal found it taken over.
+    lost: bool,
+}
+
+impl<'a> Lease<'a> {
+    /// The lease granted by the claim of `job`.
+    pub(super) fn new(
+        store: &'a Store,
+        job: &'a ClaimedJob,
+        length: Duration,
+        margin: Duration,
+        health: DbHealth,
+    ) -> Lease<'a> {
+        Lease {
+            store,
+            job,
+            length,
+            margin,
+            health,
+            known: Mutex::new(Known {
+                until: job.claimed_at + length,
+                lost: false,
+            }),
+        }
+    }
+
+    fn known(&self) -> Known {
+        *self
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Known)) {
+        change(
+            &mut self
+                .known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    }
+
+    /// How long the lease surely lasts from now (zero once lost).
+    pub(super) fn remaining(&self) -> Duration {
+        let k = self.known();
+        if k.lost {
+            return Duration::ZERO;
+        }
+        k.until.saturating_duration_since(Instant::now())
+    }
+
+    /// The longest a renewal may take: a hung connection must not hold it.
+    fn renew_timeout(&self) -> Duration {
+        (self.length / 4).clamp(Duration::from_millis(500), Duration::from_secs(10))
+    }
+
+    /// One renewal making the lease last at least `at_least` from now. Ok(false) when it was
+    /// lost; Err with the cause when it could not be confirmed.
+    async fn renew(&self, at_least: Duration) -> Result<bool, String> {
+        let sent = Instant::now();
+        match self
+            .store
+            .renew_lease(self.job, at_least, self.renew_timeout())
+            .await
+        {
+            Ok(true) => {
+                self.health.ok();
+                self.update(|k| k.until = k.until.max(sent + at_least));
+                Ok(true)
+            }
+            Ok(false) => {
+                self.health.ok();
+                self.update(|k| k.lost = true);
+                tracing::warn!(job_id = %self.job.id, "lease lost: another worker took the job over; no further partner-API call is made for it");
+                Ok(false)
+            }
+            Err(e) => {
+                self.health.failed("lease renewal", &e);
+                tracing::warn!(job_id = %self.job.id, error = %e, "could not renew the lease");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Renews every third of the lease for as long as the attempt runs (never returns).
+    pub(super) async fn keep(&self) -> std::convert::Infallible {
+        let mut tick = tokio::time::interval(self.length / 3);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if self.known().lost {
+                return std::future::pending().await;
+            }
+            let _ = self.renew(self.length).await;
+        }
+    }
+}
+
+impl ActingGate for Lease<'_> {
+    async fn permit(&self, longest: Duration) -> Result<(), String> {
+        let need = longest + self.margin;
+        if self.known().lost {
+            return Err("the job's lease was lost (another worker took it over)".to_owned());
+        }
+        if self.remaining() >= need {
+            return Ok(());
+        }
+        match self.renew(need.max(self.length)).await {
+            Ok(true) if self.remaining() >= need => Ok(()),
+            Ok(true) => Err(format!(
+                "the lease could not be confirmed for the {}s the call may take",
+                need.as_secs()
+            )),
+            Ok(false) => Err("the job's lease was lost (another worker took it over)".to_owned()),
+            Err(e) => Err(format!("the lease could not be renewed ({e})")),
+        }
+    }
+}
