@@ -136,7 +136,9 @@ impl ActingGate for Lease<'_> {
         if self.remaining() >= need {
             return Ok(());
         }
-        match self.renew(need.max(self.length)).await {
+        // Asked for a margin more than needed, so the time the renewal itself takes still
+        // leaves `need`.
+        match self.renew((need + self.margin).max(self.length)).await {
             Ok(true) if self.remaining() >= need => Ok(()),
             Ok(true) => Err(format!(
                 "the lease could not be confirmed for the {}s the call may take",
