@@ -18,6 +18,7 @@ pub mod jetpack;
 pub mod ops;
 pub mod order;
 pub mod retry;
+pub mod rules;
 pub mod sandbox;
 pub mod store;
 pub mod telemetry;
