@@ -1,7 +1,11 @@
 //! The nouns shared by every module: job and service ids, job actions and states, who asked,
-//! and the validated order inputs (plan, site URL). Parsing constructors only; no I/O.
+//! and the validated order inputs (plan, site URL), with the plans, limits and texts of
+//! `rules.json` (see `rules`). Parsing constructors only; no I/O.
 
 use std::fmt;
+use std::sync::LazyLock;
+
+use crate::rules::{self, render};
 
 /// A row id in `mod_jetpack_jobs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
@@ -141,17 +145,9 @@ impl RequestedBy {
 }
 
 /// Plans and products the partner API provisions: the original module's four plans and the
-/// newer standalone product slugs.
-pub const ALLOWED_PLANS: [&str; 8] = [
-    "free",
-    "personal",
-    "premium",
-    "professional",
-    "jetpack-backup-realtime",
-    "jetpack-backup-daily",
-    "jetpack-scan",
-    "jetpack-anti-spam",
-];
+/// newer standalone product slugs, as `rules.json` lists them.
+pub static ALLOWED_PLANS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| rules::plan_slugs().collect());
 
 /// A plan slug the partner API knows, lower-cased.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,7 +167,10 @@ impl Plan {
 
     /// Standalone products (backups, scan, anti-spam) must be named when cancelling.
     pub fn is_standalone_product(&self) -> bool {
-        self.0.starts_with("jetpack-")
+        rules::rules()
+            .plans
+            .iter()
+            .any(|p| p.standalone && p.slug == self.0)
     }
 }
 
@@ -189,35 +188,52 @@ pub struct SiteUrl {
     host: String,
 }
 
-/// Why a Site URL value is unusable; the text is shown to admins after "Site URL".
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a Site URL value is unusable; the text (from `rules.json`) is shown to admins after
+/// "the Site URL 'value'".
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SiteUrlError {
     /// Empty or only spaces.
-    #[error("is empty")]
     Empty,
-    /// Anything that does not parse as a web address with a host name.
-    #[error("is not a web address ({0})")]
+    /// Anything that does not parse as a web address with a host name: the reason.
     Invalid(String),
 }
 
+impl fmt::Display for SiteUrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let texts = &rules::rules().site_url_problems;
+        match self {
+            SiteUrlError::Empty => f.write_str(&texts.empty),
+            SiteUrlError::Invalid(reason) => {
+                f.write_str(&render(&texts.invalid, &[("reason", reason)]))
+            }
+        }
+    }
+}
+
+impl std::error::Error for SiteUrlError {}
+
 impl SiteUrl {
-    /// Longest site URL accepted; longer values are junk, not domains.
-    pub const MAX_LEN: usize = 253 + 1 + 5 + 512;
+    /// Longest site URL accepted, in bytes (`rules.json`: host 253, colon, port 5, path 512);
+    /// longer values are junk, not domains.
+    pub fn max_len() -> usize {
+        rules::rules().limits.site_url_max_len
+    }
 
     /// Normalises a customer-entered Site URL.
     pub fn parse(raw: &str) -> Result<SiteUrl, SiteUrlError> {
+        let why = &rules::rules().site_url_problems.reasons;
+        let invalid = |reason: &String| Err(SiteUrlError::Invalid(reason.clone()));
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(SiteUrlError::Empty);
         }
-        if trimmed.len() > Self::MAX_LEN {
-            return Err(SiteUrlError::Invalid(format!(
-                "longer than {} characters",
-                Self::MAX_LEN
-            )));
+        let max = Self::max_len();
+        if trimmed.len() > max {
+            let reason = render(&why.too_long, &[("max", &max.to_string())]);
+            return Err(SiteUrlError::Invalid(reason));
         }
         if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(SiteUrlError::Invalid("contains spaces".into()));
+            return invalid(&why.spaces);
         }
         let lower = trimmed.to_ascii_lowercase();
         let rest = if lower.starts_with("https://") {
@@ -225,41 +241,44 @@ impl SiteUrl {
         } else if lower.starts_with("http://") {
             &trimmed[7..]
         } else if trimmed.contains("://") || has_scheme_prefix(trimmed) {
-            return Err(SiteUrlError::Invalid(
-                "only http:// and https:// are allowed".into(),
-            ));
+            return invalid(&why.scheme);
         } else {
             trimmed
         };
-        let parsed = url::Url::parse(&format!("http://{rest}"))
-            .map_err(|e| SiteUrlError::Invalid(e.to_string()))?;
+        let parsed = url::Url::parse(&format!("http://{rest}")).map_err(|e| {
+            SiteUrlError::Invalid(match e {
+                url::ParseError::EmptyHost => why.empty_host.clone(),
+                url::ParseError::InvalidPort => why.bad_port.clone(),
+                url::ParseError::IdnaError | url::ParseError::InvalidDomainCharacter => {
+                    why.bad_host.clone()
+                }
+                other => other.to_string(),
+            })
+        })?;
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(SiteUrlError::Invalid("contains a user name".into()));
+            return invalid(&why.user_name);
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(SiteUrlError::Invalid("contains ? or #".into()));
+            return invalid(&why.query);
         }
         let host = match parsed.host() {
             Some(url::Host::Domain(d)) if d.contains('.') => {
                 if !d.split('.').all(is_dns_label) {
-                    return Err(SiteUrlError::Invalid(
-                        "is not a valid domain name (only letters, digits and '-' between the dots)"
-                            .into(),
-                    ));
+                    return invalid(&why.bad_label);
                 }
                 d.to_owned()
             }
             Some(url::Host::Domain(_)) | None => {
-                return Err(SiteUrlError::Invalid("has no domain name".into()));
+                return invalid(&why.no_domain);
             }
             Some(url::Host::Ipv4(ip)) => {
                 // The URL parser rewrites shorthand forms (`1.2.3`, `0x7f.1`, `2130706433`)
                 // into another address: only the plain dotted quad is taken at its word.
                 let typed = rest.split(['/', ':']).next().unwrap_or("");
-                if typed != ip.to_string() {
-                    return Err(SiteUrlError::Invalid(format!(
-                        "is not a plain IPv4 address (it would mean {ip})"
-                    )));
+                let ip_text = ip.to_string();
+                if typed != ip_text {
+                    let reason = render(&why.ipv4_shorthand, &[("ip", &ip_text)]);
+                    return Err(SiteUrlError::Invalid(reason));
                 }
                 if ip.is_loopback()
                     || ip.is_unspecified()
@@ -268,23 +287,19 @@ impl SiteUrl {
                     || ip.is_broadcast()
                     || ip.is_multicast()
                 {
-                    return Err(SiteUrlError::Invalid(format!(
-                        "is {ip}, an address WordPress.com cannot reach; use the site's public domain name"
-                    )));
+                    let reason = render(&why.unreachable_ip, &[("ip", &ip_text)]);
+                    return Err(SiteUrlError::Invalid(reason));
                 }
-                ip.to_string()
+                ip_text
             }
             Some(url::Host::Ipv6(_)) => {
-                return Err(SiteUrlError::Invalid(
-                    "is an IPv6 address, which the partner API cannot name; use the site's domain name"
-                        .into(),
-                ));
+                return invalid(&why.ipv6);
             }
         };
         let mut site = host.clone();
         if let Some(port) = parsed.port() {
             if port == 0 {
-                return Err(SiteUrlError::Invalid("has port 0".into()));
+                return invalid(&why.port_zero);
             }
             site.push_str(&format!(":{port}"));
         }

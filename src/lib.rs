@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod ops;
 pub mod order;
 pub mod retry;
+pub mod rules;
 pub mod sandbox;
 pub mod store;
 pub mod telemetry;

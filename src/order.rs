@@ -1,23 +1,19 @@
 //! Reads an order as WHMCS stores it (service, product, custom fields) into what the partner
 //! API needs, or into a `JETPACK MODULE: <what to fix>` message. Pure: the `store` fetches the
 //! rows, this module only interprets them with WHMCS's own rules (`key|Friendly Name` field
-//! names, values cut at the first `|`, the lowest value row wins when there are duplicates).
+//! names, values cut at the first `|`, the lowest value row wins when there are duplicates),
+//! and with the field names, limits and message texts of `rules.json`, which the PHP module
+//! checks the same input with.
 
 use secrecy::SecretString;
 
 use crate::domain::{ALLOWED_PLANS, Plan, ServiceId, SiteUrl};
 use crate::jetpack::Credentials;
+use crate::rules::{self, render};
 
-/// The custom field names the module needs, exactly as the original module named them.
-pub const FIELD_SITE_URL: &str = "Site URL";
-/// The WordPress user the plan is provisioned for.
-pub const FIELD_LOCAL_USER: &str = "Local User";
-/// The plan slug (any case).
-pub const FIELD_PLAN: &str = "Plan";
-/// Where the outcome is written for admins and the client area.
-pub const FIELD_DETAILS: &str = "jetpack_provisioning_details";
-/// The module name (`tblproducts.servertype`).
-pub const MODULE_NAME: &str = "jetpack";
+// The custom field names the module needs (exactly as the original module named them) and
+// the module name, from `rules.json`.
+pub use crate::rules::{FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, MODULE_NAME};
 
 /// `tblhosting` joined with its `tblproducts` row (if the product still exists).
 #[derive(Clone, Debug)]
@@ -124,8 +120,9 @@ pub fn field_value(value: &str) -> &str {
 }
 
 /// Makes a customer-supplied value safe to quote in a message: no markup, no control
-/// characters, at most 80 characters.
+/// characters, at most `rules.json`'s `quote_max_chars` (80) characters.
 pub fn quote(value: &str) -> String {
+    let max = rules::rules().limits.quote_max_chars;
     let clean: String = value
         .chars()
         .filter(|c| !c.is_control())
@@ -134,8 +131,8 @@ pub fn quote(value: &str) -> String {
             c => c,
         })
         .collect();
-    if clean.chars().count() > 80 {
-        format!("'{}…'", clean.chars().take(80).collect::<String>())
+    if clean.chars().count() > max {
+        format!("'{}…'", clean.chars().take(max).collect::<String>())
     } else {
         format!("'{clean}'")
     }
@@ -147,8 +144,11 @@ struct Found<'a> {
     value: Option<&'a str>,
 }
 
-/// Interprets the rows; any problem an admin must fix becomes a [`BadInput`].
+/// Interprets the rows; any problem an admin must fix becomes a [`BadInput`]. The texts are
+/// `rules.json`'s, which the PHP module uses too.
 pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, BadInput> {
+    let texts = &rules::rules().messages;
+    let limits = &rules::rules().limits;
     let sid = service.service_id;
     let bad = |message: String, details: Option<DetailsField>| BadInput {
         message: format!("JETPACK MODULE: Service ID: {sid} - {message}"),
@@ -156,24 +156,20 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
         client_id: service.client_id,
     };
     let Some(product) = service.product.as_ref() else {
+        let product_id = service.product_id.to_string();
         return Err(bad(
-            format!(
-                "its product (id {}) no longer exists; assign the service to a Jetpack product",
-                service.product_id
-            ),
+            render(&texts.product_missing, &[("product_id", &product_id)]),
             None,
         ));
     };
     let pname = quote(&product.name);
     if !product.server_type.eq_ignore_ascii_case(MODULE_NAME) {
-        return Err(bad(
-            format!(
-                "product {pname} does not use the jetpack module (its module is {}); \
-                 set Module Settings → Module Name to \"Jetpack by Automattic\"",
-                quote(&product.server_type)
-            ),
-            None,
-        ));
+        let vars = [
+            ("product", pname.as_str()),
+            ("module", MODULE_NAME),
+            ("value", &quote(&product.server_type)),
+        ];
+        return Err(bad(render(&texts.wrong_module, &vars), None));
     }
     let find = |key: &str| -> Result<Found<'_>, String> {
         let mut ids: Vec<u32> = fields
@@ -183,9 +179,9 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
             .collect();
         ids.dedup();
         match ids.as_slice() {
-            [] => Err(format!(
-                "product {pname} has no custom field named '{key}'; add it under \
-                 Products/Services → Custom Fields with exactly that name (or '{key}|Display Name')"
+            [] => Err(render(
+                &texts.no_field,
+                &[("product", &pname), ("field", key)],
             )),
             [id] => {
                 let first_value = fields
@@ -198,9 +194,13 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
                     value: first_value.and_then(|f| f.value.as_deref()),
                 })
             }
-            many => Err(format!(
-                "product {pname} has {} custom fields named '{key}'; delete all but one",
-                many.len()
+            many => Err(render(
+                &texts.many_fields,
+                &[
+                    ("product", &pname),
+                    ("count", &many.len().to_string()),
+                    ("field", key),
+                ],
             )),
         }
     };
@@ -216,44 +216,39 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
 
     let site_value = field_value(site_raw.value.unwrap_or(""));
     let site = SiteUrl::parse(site_value).map_err(|e| {
-        fail(format!(
-            "the Site URL {} {e}; enter the WordPress site's address (like example.com) and retry",
-            quote(site_value)
-        ))
+        let vars = [
+            ("field", FIELD_SITE_URL),
+            ("value", &quote(site_value)),
+            ("problem", &e.to_string()),
+        ];
+        fail(render(&texts.bad_site_url, &vars))
     })?;
     let local_user = field_value(user_raw.value.unwrap_or("")).trim().to_owned();
+    let user_field = [("field", FIELD_LOCAL_USER)];
     if local_user.is_empty() {
-        return Err(fail(
-            "the Local User is empty; enter an existing WordPress user name of the site and retry"
-                .to_owned(),
-        ));
+        return Err(fail(render(&texts.local_user_empty, &user_field)));
     }
     if local_user.contains(['<', '>']) {
-        return Err(fail(
-            "the Local User contains angle brackets, which WordPress user names cannot; enter the exact user name"
-                .to_owned(),
-        ));
+        return Err(fail(render(&texts.local_user_markup, &user_field)));
     }
-    if local_user.chars().count() > 200 {
-        return Err(fail(
-            "the Local User is longer than 200 characters".to_owned(),
-        ));
+    let max_user = limits.local_user_max_chars;
+    if local_user.chars().count() > max_user {
+        let vars = [("field", FIELD_LOCAL_USER), ("max", &max_user.to_string())];
+        return Err(fail(render(&texts.local_user_too_long, &vars)));
     }
     let plan_value = field_value(plan_raw.value.unwrap_or(""));
     let plan = Plan::parse(plan_value).ok_or_else(|| {
-        fail(format!(
-            "{} is not an allowed plan; use one of: {}",
-            quote(plan_value.trim()),
-            ALLOWED_PLANS.join(", ")
+        let value = quote(plan_value.trim());
+        let plans = ALLOWED_PLANS.join(", ");
+        fail(render(
+            &texts.bad_plan,
+            &[("value", &value), ("plans", &plans)],
         ))
     })?;
     let client_id = product.partner_client_id.trim();
     let secret = product.partner_client_secret.trim();
     if client_id.is_empty() || secret.is_empty() {
-        return Err(fail(format!(
-            "your credentials for provisioning are not complete: product {pname} needs the \
-             Jetpack Partner Client ID and Client Secret in Module Settings"
-        )));
+        return Err(fail(render(&texts.no_credentials, &[("product", &pname)])));
     }
     Ok(Order {
         service_id: sid,

@@ -145,3 +145,58 @@ fn quoted_values_carry_no_markup() {
     assert_eq!(quote("<b>x</b>"), "''b'x'/b''");
     assert!(quote(&"a".repeat(200)).ends_with("…'"));
 }
+
+#[test]
+fn messages_are_the_rules_files_texts_filled_in() {
+    let fail = |mutate: &dyn Fn(&mut ServiceRow, &mut Vec<FieldRow>)| {
+        let (mut s, mut f) = (service(), fields());
+        mutate(&mut s, &mut f);
+        let message = read_order(&s, &f).unwrap_err().message;
+        message
+            .strip_prefix("JETPACK MODULE: Service ID: 7 - ")
+            .unwrap_or(&message)
+            .to_owned()
+    };
+    assert_eq!(
+        fail(&|_, f| f[1].value = Some("<b>admin</b>".into())),
+        "the Local User contains angle brackets, which WordPress user names cannot; enter the exact user name"
+    );
+    assert_eq!(
+        fail(&|_, f| f[1].value = Some("ü".repeat(201))),
+        "the Local User is longer than 200 characters"
+    );
+    assert_eq!(
+        fail(&|_, f| f[2].value = Some(" Gold ".into())),
+        "'Gold' is not an allowed plan; use one of: free, personal, premium, professional, \
+         jetpack-backup-realtime, jetpack-backup-daily, jetpack-scan, jetpack-anti-spam"
+    );
+    assert_eq!(
+        fail(&|_, f| f[0].value = Some("a b.example".into())),
+        "the Site URL 'a b.example' is not a web address (contains spaces); enter the WordPress \
+         site's address (like example.com) and retry"
+    );
+    assert_eq!(
+        fail(&|s, _| s.product.as_mut().unwrap().server_type = "cpanel".into()),
+        "product 'Jetpack Premium' does not use the jetpack module (its module is 'cpanel'); \
+         set Module Settings → Module Name to \"Jetpack by Automattic\""
+    );
+    assert_eq!(
+        fail(&|s, _| s.product = None),
+        "its product (id 2) no longer exists; assign the service to a Jetpack product"
+    );
+    assert_eq!(
+        fail(&|_, f| f.push(field(9, "Plan", None, None))),
+        "product 'Jetpack Premium' has 2 custom fields named 'Plan'; delete all but one"
+    );
+    assert_eq!(
+        SiteUrl::parse(&"a".repeat(772)).unwrap_err().to_string(),
+        "is not a web address (longer than 771 characters)"
+    );
+    assert_eq!(SiteUrl::max_len(), 771);
+}
+
+#[test]
+fn quotes_are_cut_at_the_rules_limit() {
+    assert_eq!(quote(&"a".repeat(80)), format!("'{}'", "a".repeat(80)));
+    assert_eq!(quote(&"a".repeat(81)), format!("'{}…'", "a".repeat(80)));
+}

@@ -3,7 +3,9 @@
 //! ends as a failed job with a clear `JETPACK MODULE: …` message in the details field, the
 //! activity log and WHMCS's Module Queue, the service back to Pending, and no call to the
 //! partner API. Input that is odd but valid (a port, a path, an IDN host, an oddly cased plan,
-//! padded values) is provisioned, and the test checks what the sandbox received.
+//! padded values) is provisioned, and the test checks what the sandbox received. The same
+//! rows also go through the PHP module's `Order::load` (`php_module_and_worker_agree_on_bad_input`):
+//! both sides read `rules.json` and must refuse alike, accept alike, or be a `WORKER_ONLY` row.
 
 use jetpack_worker::domain::{Action, RequestedBy, ServiceId};
 use jetpack_worker::sandbox::SandboxConfig;
@@ -618,17 +620,9 @@ async fn bad_and_odd_input_corpus(pool: MySqlPool) {
     );
 }
 
-/// Hosts that parse as web addresses but cannot be a customer's WordPress site reachable by
-/// WordPress.com: loopback, unspecified, private and link-local addresses, the WHATWG
-/// shorthand IPv4 forms (`1.2.3`, `0x7f.1`, `2130706433`) that the URL parser silently
-/// rewrites into a different address, IPv6 literals (the API's `::` path separator makes
-/// them unaddressable in the status and cancel calls), a wildcard, and a WordPress user name
-/// with markup
-/// (WordPress strips tags from user names, so such a user cannot exist). Each should fail
-/// at once without an API call.
-#[sqlx::test]
-async fn junk_hosts_and_users_fail_without_an_api_call(pool: MySqlPool) {
-    let rows: Vec<Case> = vec![
+/// The rows of `junk_hosts_and_users_fail_without_an_api_call`.
+fn junk() -> Vec<Case> {
+    vec![
         case("loopback").site("127.0.0.1"),
         case("loopback with port").site("http://127.0.0.1:8080/"),
         case("unspecified").site("0.0.0.0"),
@@ -649,7 +643,20 @@ async fn junk_hosts_and_users_fail_without_an_api_call(pool: MySqlPool) {
     ]
     .into_iter()
     .map(|c| c.fails(""))
-    .collect();
+    .collect()
+}
+
+/// Hosts that parse as web addresses but cannot be a customer's WordPress site reachable by
+/// WordPress.com: loopback, unspecified, private and link-local addresses, the WHATWG
+/// shorthand IPv4 forms (`1.2.3`, `0x7f.1`, `2130706433`) that the URL parser silently
+/// rewrites into a different address, IPv6 literals (the API's `::` path separator makes
+/// them unaddressable in the status and cancel calls), a wildcard, and a WordPress user name
+/// with markup
+/// (WordPress strips tags from user names, so such a user cannot exist). Each should fail
+/// at once without an API call.
+#[sqlx::test]
+async fn junk_hosts_and_users_fail_without_an_api_call(pool: MySqlPool) {
+    let rows = junk();
     let env = Env::new(pool).await;
     let mut seeded = Vec::new();
     for c in &rows {
@@ -667,4 +674,242 @@ async fn junk_hosts_and_users_fail_without_an_api_call(pool: MySqlPool) {
         problems.join("\n"),
         called.keys().collect::<Vec<_>>()
     );
+}
+
+/// More Site URL values for the contract test, at the edges of what the PHP module checks
+/// without a URL parser: refused by both for the same reason, accepted by both, or (listed in
+/// `WORKER_ONLY`) left to the worker.
+fn site_url_edges() -> Vec<Case> {
+    let long_label = format!("{}.example", "l".repeat(64));
+    vec![
+        case("edge empty host").site("https://"),
+        case("edge empty host after user").site("http://u@"),
+        case("edge leading dot").site(".lead.example"),
+        case("edge trailing dot").site("trail.example."),
+        case("edge underscore").site("under_score.example"),
+        case("edge long label").site(long_label),
+        case("edge caret").site("x^y.example"),
+        case("edge bracket").site("a[b].example"),
+        case("edge port letters").site("letters.example:abc"),
+        case("edge port too big").site("big.example:65536"),
+        case("edge two ports").site("two.example:8080:90"),
+        case("edge port zeros").site("zeros.example:00"),
+        case("edge user and bad port").site("https://user:pw@both.example:99999/"),
+        case("edge user and query").site("http://u@uq.example?q"),
+        case("edge colons as user").site("::@colons.example"),
+        // Accepted by both.
+        case("edge extra slashes").site("https:///slashes.example"),
+        case("edge empty user").site("http://@at.example"),
+        case("edge empty port").site("colon.example:"),
+        case("edge padded port").site("padport.example:0080"),
+        case("edge backslash path").site("bs.example\\wp"),
+        case("edge double dash").site("a--b.example"),
+        case("edge letters after digits").site("digits.123abc"),
+        case("edge percent dot").site("percent%2eexample"),
+        case("edge ideographic dot").site("ünï\u{3002}example"),
+        // Left to the worker.
+        case("edge ends in a number").site("ends.1"),
+        case("edge bad percent").site("bad%zzpercent.example"),
+        case("edge bad punycode").site("xn--zz.example"),
+    ]
+}
+
+/// Cases only the worker can decide, each with the reason: the PHP module lets them through
+/// at Create (it has no URL parser), the worker refuses them. The corpus has none that hinge
+/// on DNS or on the partner API's answers: those the worker decides at run time by nature.
+const WORKER_ONLY: &[(&str, &str)] = &[
+    ("bad punycode", "punycode needs an IDNA decoder"),
+    ("edge bad punycode", "punycode needs an IDNA decoder"),
+    (
+        "edge bad percent",
+        "the URL parser percent-decodes a host before judging it",
+    ),
+    (
+        "edge ends in a number",
+        "a host ending in a number is an IPv4 address to the URL parser",
+    ),
+    ("loopback", "IPv4 ranges need the URL parser's IPv4 reading"),
+    (
+        "loopback with port",
+        "IPv4 ranges need the URL parser's IPv4 reading",
+    ),
+    (
+        "unspecified",
+        "IPv4 ranges need the URL parser's IPv4 reading",
+    ),
+    ("private", "IPv4 ranges need the URL parser's IPv4 reading"),
+    (
+        "private 192",
+        "IPv4 ranges need the URL parser's IPv4 reading",
+    ),
+    (
+        "link local",
+        "IPv4 ranges need the URL parser's IPv4 reading",
+    ),
+    (
+        "shorthand ipv4",
+        "WHATWG IPv4 shorthand needs the URL parser",
+    ),
+    ("hex ipv4", "WHATWG IPv4 shorthand needs the URL parser"),
+    ("decimal ipv4", "WHATWG IPv4 shorthand needs the URL parser"),
+    ("ipv6 loopback", "IPv6 literals need the URL parser"),
+    ("ipv6 literal", "IPv6 literals need the URL parser"),
+];
+
+/// What one side made of an order.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Accepts,
+    Refuses(String),
+}
+
+/// The form refusals are compared in. The module HTML-escapes customer-supplied values
+/// where the worker's `quote()` replaces `<`, `>`, `"` and backquotes with `'`: so the PHP
+/// side's message is taken with its HTML entities decoded (`html_entity_decode`, done by the
+/// helper script), and on both sides those four characters count as `'`.
+fn normalised(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| match c {
+            '<' | '>' | '"' | '`' => '\'',
+            c => c,
+        })
+        .collect()
+}
+
+/// Runs the PHP module's `Order::load` on these services (whmcs/tests/Support/load_orders.php)
+/// and returns its verdict on each, with (site, user, plan) for the accepted ones.
+fn php_verdicts(database: &str, sids: &[ServiceId]) -> Vec<(Verdict, Option<[String; 3]>)> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/whmcs/tests/Support/load_orders.php"
+    );
+    let output = std::process::Command::new("php")
+        .arg(script)
+        .arg(database)
+        .args(sids.iter().map(|s| s.to_string()))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run php ({e}): `source scripts/lib/mariadb.sh && ensure_php`")
+        });
+    assert!(
+        output.status.success(),
+        "php {script}: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let all: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    sids.iter()
+        .map(|sid| {
+            let one = &all[sid.to_string()];
+            let text = |k: &str| one[k].as_str().unwrap_or_default().to_owned();
+            match one["accepted"].as_bool() {
+                Some(true) => (
+                    Verdict::Accepts,
+                    Some([text("site"), text("user"), text("plan")]),
+                ),
+                Some(false) => (Verdict::Refuses(text("text")), None),
+                None => panic!("no verdict for service {sid}: {one}"),
+            }
+        })
+        .collect()
+}
+
+/// The contract between the two places that check orders: every row of `corpus()`,
+/// `junk()` and `site_url_edges()`, seeded into a real WHMCS database (both layouts), goes
+/// through the PHP module's `Order::load` and through the worker. Both must refuse with the
+/// same message (compared in `normalised` form), or both accept (the module then reads the
+/// plan and user the worker sent), or the row is in `WORKER_ONLY` and the module accepts
+/// what the worker refuses.
+#[sqlx::test]
+async fn php_module_and_worker_agree_on_bad_input(pool: MySqlPool) {
+    let cases: Vec<Case> = corpus()
+        .into_iter()
+        .chain(junk())
+        .chain(site_url_edges())
+        .collect();
+    for (name, _) in WORKER_ONLY {
+        assert!(
+            cases.iter().any(|c| c.name == *name),
+            "WORKER_ONLY names {name:?}, which is no row"
+        );
+    }
+    let (other_db, other_pool) = second_database(&pool).await;
+    let mut problems = Vec::new();
+    let (mut refused, mut accepted, mut worker_only) = (0, 0, 0);
+    for layout in [Layout::V8, Layout::V783] {
+        let rows: Vec<&Case> = cases.iter().filter(|c| c.layout == layout).collect();
+        let db = if layout == Layout::V8 {
+            pool.clone()
+        } else {
+            other_pool.clone()
+        };
+        let database: String = sqlx::query_scalar("SELECT DATABASE()")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        let env = Env::with(db, layout, SandboxConfig::default()).await;
+        let mut sids = Vec::new();
+        for c in &rows {
+            sids.push(seed(&env, c).await);
+        }
+        // The module only reads; the worker then processes the same rows.
+        let php = php_verdicts(&database, &sids);
+        env.worker().run_once().await.expect("no worker error");
+        for ((c, sid), (php, php_read)) in rows.iter().zip(&sids).zip(php) {
+            let job = env.job(*sid).await;
+            let worker = if job.state == "failed" {
+                Verdict::Refuses(job.last_error.clone().unwrap_or_default())
+            } else {
+                Verdict::Accepts
+            };
+            let only = WORKER_ONLY.iter().find(|(n, _)| *n == c.name);
+            match (&php, &worker, only) {
+                (Verdict::Accepts, Verdict::Refuses(_), Some(_)) => worker_only += 1,
+                (_, _, Some((_, why))) => problems.push(format!(
+                    "[{}] listed as worker-only ({why}), but the module {php:?}, the worker {worker:?}",
+                    c.name
+                )),
+                (Verdict::Refuses(p), Verdict::Refuses(w), None)
+                    if normalised(p) == normalised(w) =>
+                {
+                    refused += 1
+                }
+                (Verdict::Accepts, Verdict::Accepts, None) => {
+                    accepted += 1;
+                    if let (Expect::Provisions { plan, user, .. }, Some([_, u, p])) =
+                        (&c.expect, &php_read)
+                        && (p != plan || u != user)
+                    {
+                        problems.push(format!(
+                            "[{}] the module read plan {p:?} and user {u:?}, the worker sent {plan:?} and {user:?}",
+                            c.name
+                        ));
+                    }
+                }
+                _ => problems.push(format!(
+                    "[{}] the module {php:?}\n    the worker {worker:?}",
+                    c.name
+                )),
+            }
+        }
+        env.sandbox.shutdown().await;
+    }
+    other_pool.close().await;
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE `{other_db}`")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    eprintln!(
+        "{} rows: {refused} refused alike, {accepted} accepted by both, {worker_only} worker-only",
+        cases.len()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} of {} rows disagree:\n{}",
+        problems.len(),
+        cases.len(),
+        problems.join("\n")
+    );
+    assert_eq!(worker_only, WORKER_ONLY.len());
 }

@@ -4,6 +4,8 @@ namespace JetpackTests;
 
 use JetpackTests\Support\DatabaseTestCase;
 use JetpackTests\Support\Whmcs;
+use WHMCS\Module\Server\Jetpack\ModuleError;
+use WHMCS\Module\Server\Jetpack\Order;
 
 /**
  * Create and Terminate refuse, with a `JETPACK MODULE: Service ID: N - …` message saying what to
@@ -85,6 +87,12 @@ final class ValidationTest extends DatabaseTestCase
             'Site URL with spaces' => array($value('Site URL', 'exa mple.com'), 'is not a web address (contains spaces)'),
             'Site URL without a domain' => array($value('Site URL', 'localhost'), 'is not a web address (has no domain name)'),
             'Site URL with a user name' => array($value('Site URL', 'https://me@example.com'), 'is not a web address (contains a user name)'),
+            'Site URL with a bad label' => array(
+                $value('Site URL', 'a..example.com'),
+                "the Site URL 'a..example.com' is not a web address (is not a valid domain name (only letters, "
+                . "digits and '-' between the dots))",
+            ),
+            'Site URL with a bad port' => array($value('Site URL', 'example.com:99999'), 'is not a web address (invalid port number)'),
             'Site URL too long' => array(
                 $value('Site URL', str_repeat('a', 800) . '.com'),
                 'is not a web address (longer than 771 characters)',
@@ -94,6 +102,10 @@ final class ValidationTest extends DatabaseTestCase
                 'the Local User is empty; enter an existing WordPress user name of the site and retry',
             ),
             'blank Local User' => array($value('Local User', ' '), 'the Local User is empty'),
+            'Local User with markup' => array(
+                $value('Local User', '<b>admin</b>'),
+                'the Local User contains angle brackets, which WordPress user names cannot; enter the exact user name',
+            ),
             'Local User too long' => array($value('Local User', str_repeat('ü', 201)), 'the Local User is longer than 200 characters'),
             'unknown plan' => array($value('Plan', ' Gold '), "'Gold' is not an allowed plan; use one of: " . self::PLANS),
             'empty plan' => array($value('Plan', ''), "'' is not an allowed plan"),
@@ -226,5 +238,75 @@ final class ValidationTest extends DatabaseTestCase
         $result = jetpack_CreateAccount(Whmcs::params($service));
 
         $this->assertStringContainsString("'" . str_repeat('x', 80) . "…' is not an allowed plan", $result);
+    }
+
+    public function testThePlansAndFieldNamesAreTheRulesFiles(): void
+    {
+        $rules = json_decode(file_get_contents(JETPACK_MODULE_DIR . '/rules.json'), true);
+
+        $this->assertSame(self::PLANS, implode(', ', Order::planSlugs()));
+        $this->assertSame(array_column($rules['plans'], 'slug'), Order::planSlugs());
+        $this->assertSame('Site URL', Order::fieldName('site_url'));
+        $this->assertSame('jetpack_provisioning_details', Order::fieldName('details'));
+        $this->assertSame($rules, Order::rules());
+    }
+
+    public function testAMissingRulesFileIsAClearModuleError(): void
+    {
+        $path = sys_get_temp_dir() . '/jp-no-rules-' . bin2hex(random_bytes(4)) . '.json';
+
+        try {
+            Order::loadRules($path);
+            $this->fail('no error');
+        } catch (ModuleError $e) {
+            $this->assertSame(
+                "JETPACK MODULE: the module's rules file $path is missing or unreadable; "
+                . "reinstall the Jetpack module's files",
+                $e->getMessage()
+            );
+        }
+    }
+
+    /**
+     * @return array what a broken rules file holds, and what the error names
+     */
+    public function brokenRules(): array
+    {
+        $good = file_get_contents(dirname(__DIR__) . '/modules/servers/jetpack/rules.json');
+        $rules = json_decode($good, true);
+        $noPlan = $rules;
+        unset($noPlan['messages']['bad_plan']);
+        $noPlans = $rules;
+        $noPlans['plans'] = array();
+        $noReason = $rules;
+        unset($noReason['site_url_problems']['reasons']['bad_port']);
+        return array(
+            'not JSON' => array('{"module": ', 'Syntax error'),
+            'a list' => array('[1, 2]', 'module'),
+            'a message missing' => array(json_encode($noPlan), 'messages.bad_plan'),
+            'no plans' => array(json_encode($noPlans), 'plans'),
+            'a Site URL reason missing' => array(json_encode($noReason), 'site_url_problems.reasons.bad_port'),
+        );
+    }
+
+    /**
+     * @dataProvider brokenRules
+     */
+    public function testABrokenRulesFileIsAClearModuleError(string $content, string $names): void
+    {
+        $path = tempnam(sys_get_temp_dir(), 'jp-rules-');
+        file_put_contents($path, $content);
+
+        try {
+            Order::loadRules($path);
+            $this->fail('no error');
+        } catch (ModuleError $e) {
+            $this->assertSame(
+                "JETPACK MODULE: the module's rules file $path is broken ($names); reinstall the Jetpack module's files",
+                $e->getMessage()
+            );
+        } finally {
+            unlink($path);
+        }
     }
 }

@@ -2,14 +2,20 @@
 /**
  * Reads a service's order the way the worker does (tblhosting, tblproducts, the product's
  * custom fields and this service's values) and checks everything the worker will need, so
- * Create/Terminate can refuse at once with a message saying what to fix. The rules and the
- * wording follow the worker's `src/order.rs`:
+ * Create/Terminate can refuse at once with a message saying what to fix. The field names, plans,
+ * limits and message texts come from `../rules.json`, the file the worker embeds (its
+ * `src/rules.rs`), and the checks follow the worker's `src/order.rs`:
  *
  * - a custom field is found by its key: the part of `fieldname` before the first `|`, trimmed
  *   (`Site URL|Your WordPress site` is the `Site URL` field); exactly one field per key;
  * - a value is this service's lowest `tblcustomfieldsvalues` row, cut at the first `|`;
- * - Site URL is a web address, Local User is not empty, Plan is an allowed plan (any case),
- *   and the product has the partner client id and secret (configoption1 and configoption2).
+ * - Site URL is a web address, Local User is not empty, has no angle brackets and is not too
+ *   long, Plan is an allowed plan (any case), and the product has the partner client id and
+ *   secret (configoption1 and configoption2).
+ *
+ * tests/worker/bad_input.rs runs the worker's bad-input corpus through this class too and
+ * checks that both refuse with the same message (or both accept, or the case is one only the
+ * worker can decide).
  */
 
 namespace WHMCS\Module\Server\Jetpack;
@@ -22,30 +28,8 @@ if (!defined('WHMCS')) {
 
 class Order
 {
-    const MODULE_NAME = 'jetpack';
-
-    const FIELD_SITE_URL = 'Site URL';
-    const FIELD_LOCAL_USER = 'Local User';
-    const FIELD_PLAN = 'Plan';
-    const FIELD_DETAILS = 'jetpack_provisioning_details';
-
-    /** Longest Site URL the worker accepts (host, colon, port, path). */
-    const SITE_URL_MAX_LEN = 771;
-
-    /** Longest Local User the worker accepts, in characters. */
-    const LOCAL_USER_MAX_LEN = 200;
-
-    /** Plans and products the partner API provisions (the worker's ALLOWED_PLANS). */
-    const ALLOWED_PLANS = array(
-        'free',
-        'personal',
-        'premium',
-        'professional',
-        'jetpack-backup-realtime',
-        'jetpack-backup-daily',
-        'jetpack-scan',
-        'jetpack-anti-spam',
-    );
+    /** @var array|null rules.json, once read (once per request) */
+    private static $rules;
 
     /** @var int tblhosting.id */
     public $serviceId;
@@ -80,37 +64,36 @@ class Order
      */
     public static function load($serviceId)
     {
+        $rules = self::rules();
+        $fieldNames = $rules['fields'];
         $serviceId = (int) $serviceId;
         $service = Capsule::table('tblhosting')
             ->where('id', $serviceId)
             ->first(array('id', 'userid', 'packageid'));
         if ($service === null) {
-            throw ModuleError::forService($serviceId, 'it does not exist in tblhosting; nothing to do');
+            throw self::refuse($serviceId, 'service_missing', array());
         }
         $product = Capsule::table('tblproducts')
             ->where('id', (int) $service->packageid)
             ->first(array('id', 'name', 'servertype', 'configoption1', 'configoption2'));
         if ($product === null) {
-            throw ModuleError::forService(
-                $serviceId,
-                'its product (id ' . (int) $service->packageid . ') no longer exists; '
-                . 'assign the service to a Jetpack product'
-            );
+            throw self::refuse($serviceId, 'product_missing', array(
+                '{product_id}' => (string) (int) $service->packageid,
+            ));
         }
         $productName = ModuleError::quote($product->name);
-        if (strtolower((string) $product->servertype) !== self::MODULE_NAME) {
-            throw ModuleError::forService(
-                $serviceId,
-                'product ' . $productName . ' does not use the jetpack module (its module is '
-                . ModuleError::quote($product->servertype) . '); set Module Settings → Module Name '
-                . 'to &quot;Jetpack by Automattic&quot;'
-            );
+        if (strtolower((string) $product->servertype) !== $rules['module']) {
+            throw self::refuse($serviceId, 'wrong_module', array(
+                '{product}' => $productName,
+                '{module}' => self::html($rules['module']),
+                '{value}' => ModuleError::quote($product->servertype),
+            ));
         }
 
         $fields = self::productFields((int) $product->id);
         $fieldIds = array();
-        foreach (array(self::FIELD_DETAILS, self::FIELD_SITE_URL, self::FIELD_LOCAL_USER, self::FIELD_PLAN) as $key) {
-            $fieldIds[$key] = self::findField($serviceId, $productName, $fields, $key);
+        foreach (array('details', 'site_url', 'local_user', 'plan') as $which) {
+            $fieldIds[$which] = self::findField($serviceId, $productName, $fields, $fieldNames[$which]);
         }
         $values = self::serviceValues($serviceId, array_values($fieldIds));
 
@@ -118,60 +101,225 @@ class Order
         $order->serviceId = $serviceId;
         $order->clientId = (int) $service->userid;
         $order->productName = (string) $product->name;
-        $order->detailsFieldId = $fieldIds[self::FIELD_DETAILS];
+        $order->detailsFieldId = $fieldIds['details'];
 
-        $site = self::cut(self::valueOf($values, $fieldIds[self::FIELD_SITE_URL]));
+        $site = self::cut(self::valueOf($values, $fieldIds['site_url']));
         $problem = self::siteUrlProblem($site);
         if ($problem !== null) {
-            throw ModuleError::forService(
-                $serviceId,
-                'the Site URL ' . ModuleError::quote($site) . ' ' . $problem
-                . '; enter the WordPress site\'s address (like example.com) and retry'
-            );
+            throw self::refuse($serviceId, 'bad_site_url', array(
+                '{field}' => self::html($fieldNames['site_url']),
+                '{value}' => ModuleError::quote($site),
+                '{problem}' => self::html($problem),
+            ));
         }
         $order->siteUrl = self::trim($site);
 
-        $user = self::trim(self::cut(self::valueOf($values, $fieldIds[self::FIELD_LOCAL_USER])));
+        $user = self::trim(self::cut(self::valueOf($values, $fieldIds['local_user'])));
+        $userField = array('{field}' => self::html($fieldNames['local_user']));
         if ($user === '') {
-            throw ModuleError::forService(
-                $serviceId,
-                'the Local User is empty; enter an existing WordPress user name of the site and retry'
-            );
+            throw self::refuse($serviceId, 'local_user_empty', $userField);
         }
-        if (preg_match_all('/./su', $user) > self::LOCAL_USER_MAX_LEN) {
-            throw ModuleError::forService(
-                $serviceId,
-                'the Local User is longer than ' . self::LOCAL_USER_MAX_LEN . ' characters'
-            );
+        if (strpbrk($user, '<>') !== false) {
+            throw self::refuse($serviceId, 'local_user_markup', $userField);
+        }
+        $maxUser = (int) $rules['limits']['local_user_max_chars'];
+        if (preg_match_all('/./su', $user) > $maxUser) {
+            throw self::refuse($serviceId, 'local_user_too_long', $userField + array('{max}' => (string) $maxUser));
         }
         $order->localUser = $user;
 
-        $plan = self::cut(self::valueOf($values, $fieldIds[self::FIELD_PLAN]));
+        $plan = self::cut(self::valueOf($values, $fieldIds['plan']));
         $slug = strtolower(self::trim($plan));
-        if (!in_array($slug, self::ALLOWED_PLANS, true)) {
-            throw ModuleError::forService(
-                $serviceId,
-                ModuleError::quote(self::trim($plan)) . ' is not an allowed plan; use one of: '
-                . implode(', ', self::ALLOWED_PLANS)
-            );
+        $slugs = self::planSlugs();
+        if (!in_array($slug, $slugs, true)) {
+            throw self::refuse($serviceId, 'bad_plan', array(
+                '{value}' => ModuleError::quote(self::trim($plan)),
+                '{plans}' => self::html(implode(', ', $slugs)),
+            ));
         }
         $order->plan = $slug;
 
         if (self::trim((string) $product->configoption1) === ''
             || self::trim((string) $product->configoption2) === ''
         ) {
-            throw ModuleError::forService(
-                $serviceId,
-                'your credentials for provisioning are not complete: product ' . $productName
-                . ' needs the Jetpack Partner Client ID and Client Secret in Module Settings'
-            );
+            throw self::refuse($serviceId, 'no_credentials', array('{product}' => $productName));
         }
         return $order;
     }
 
     /**
+     * The rules (rules.json beside lib/), read once per request.
+     *
+     * @return array
+     *
+     * @throws ModuleError when the file is missing or broken
+     */
+    public static function rules()
+    {
+        if (self::$rules === null) {
+            self::$rules = self::loadRules(dirname(__DIR__) . '/rules.json');
+        }
+        return self::$rules;
+    }
+
+    /**
+     * Reads and checks a rules file.
+     *
+     * @param string $path
+     *
+     * @return array
+     *
+     * @throws ModuleError when the file is missing, not JSON, or lacks a rule the module uses
+     */
+    public static function loadRules($path)
+    {
+        $text = is_readable($path) ? file_get_contents($path) : false;
+        if ($text === false) {
+            throw new ModuleError(
+                ModuleError::PREFIX . 'the module\'s rules file ' . ModuleError::escape($path)
+                . ' is missing or unreadable; reinstall the Jetpack module\'s files'
+            );
+        }
+        $rules = json_decode($text, true);
+        $broken = $rules === null ? json_last_error_msg() : self::missingRule($rules);
+        if ($broken !== null) {
+            throw new ModuleError(
+                ModuleError::PREFIX . 'the module\'s rules file ' . ModuleError::escape($path)
+                . ' is broken (' . ModuleError::escape($broken) . '); reinstall the Jetpack module\'s files'
+            );
+        }
+        return $rules;
+    }
+
+    /**
+     * The first rule the module uses that $rules lacks, or null when it has them all.
+     *
+     * @param mixed $rules the decoded file
+     *
+     * @return string|null e.g. "messages.bad_plan"
+     */
+    private static function missingRule($rules)
+    {
+        $needed = array(
+            'module' => null,
+            'fields' => array('site_url', 'local_user', 'plan', 'details'),
+            'limits' => array('site_url_max_len', 'local_user_max_chars'),
+            'messages' => array(
+                'service_missing', 'product_missing', 'wrong_module', 'no_field', 'many_fields',
+                'bad_site_url', 'local_user_empty', 'local_user_markup', 'local_user_too_long',
+                'bad_plan', 'no_credentials',
+            ),
+            'site_url_problems' => array('empty', 'invalid'),
+        );
+        if (!is_array($rules)) {
+            return 'not a JSON object';
+        }
+        foreach ($needed as $key => $inner) {
+            if (!isset($rules[$key]) || ($inner === null ? !is_string($rules[$key]) : !is_array($rules[$key]))) {
+                return $key;
+            }
+            foreach ((array) $inner as $name) {
+                if (!isset($rules[$key][$name]) || is_array($rules[$key][$name])) {
+                    return $key . '.' . $name;
+                }
+            }
+        }
+        $reasons = array(
+            'too_long', 'spaces', 'not_utf8', 'scheme', 'empty_host', 'bad_host', 'bad_port',
+            'user_name', 'query', 'no_domain', 'bad_label', 'port_zero',
+        );
+        foreach ($reasons as $name) {
+            if (!isset($rules['site_url_problems']['reasons'][$name])
+                || !is_string($rules['site_url_problems']['reasons'][$name])
+            ) {
+                return 'site_url_problems.reasons.' . $name;
+            }
+        }
+        if (!isset($rules['plans']) || !is_array($rules['plans']) || count($rules['plans']) === 0) {
+            return 'plans';
+        }
+        foreach ($rules['plans'] as $plan) {
+            if (!is_array($plan) || !isset($plan['slug']) || !is_string($plan['slug'])) {
+                return 'plans.slug';
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The allowed plan slugs, in the rules' order.
+     *
+     * @return string[]
+     */
+    public static function planSlugs()
+    {
+        $slugs = array();
+        foreach (self::rules()['plans'] as $plan) {
+            $slugs[] = (string) $plan['slug'];
+        }
+        return $slugs;
+    }
+
+    /**
+     * The custom field key the rules name ('site_url', 'local_user', 'plan' or 'details').
+     *
+     * @param string $which
+     *
+     * @return string e.g. 'Site URL'
+     */
+    public static function fieldName($which)
+    {
+        $rules = self::rules();
+        return (string) $rules['fields'][$which];
+    }
+
+    /**
+     * A refusal with one of the rules' message templates.
+     *
+     * @param int    $serviceId tblhosting.id
+     * @param string $key       the template's key under "messages"
+     * @param array  $vars      '{placeholder}' => value, each already safe HTML
+     *
+     * @return ModuleError
+     */
+    private static function refuse($serviceId, $key, array $vars)
+    {
+        $rules = self::rules();
+        return ModuleError::forService($serviceId, self::render($rules['messages'][$key], $vars));
+    }
+
+    /**
+     * Text for a message: HTML-escaped, except `'` (which the messages use as quotes and WHMCS
+     * shows as it is).
+     *
+     * @param string $text
+     *
+     * @return string
+     */
+    private static function html($text)
+    {
+        return htmlspecialchars((string) $text, ENT_COMPAT | ENT_SUBSTITUTE, 'UTF-8');
+    }
+
+    /**
+     * Fills a template in one pass: the template is HTML-escaped (quotes other than `'`),
+     * the values are put in as they are.
+     *
+     * @param string $template
+     * @param array  $vars     '{placeholder}' => safe HTML
+     *
+     * @return string
+     */
+    private static function render($template, array $vars)
+    {
+        $html = self::html($template);
+        return count($vars) === 0 ? $html : strtr($html, $vars);
+    }
+
+    /**
      * This service's jetpack_provisioning_details text ('' when there is none), without
-     * checking the rest of the order: for display.
+     * checking the rest of the order: for display ('' too when rules.json is unusable: Create
+     * and Terminate report that).
      *
      * @param int $serviceId tblhosting.id
      *
@@ -181,12 +329,17 @@ class Order
      */
     public static function currentDetails($serviceId)
     {
+        try {
+            $detailsKey = self::fieldName('details');
+        } catch (ModuleError $e) {
+            return '';
+        }
         $service = Capsule::table('tblhosting')->where('id', (int) $serviceId)->first(array('packageid'));
         if ($service === null) {
             return '';
         }
         foreach (self::productFields((int) $service->packageid) as $field) {
-            if (self::fieldKey($field->fieldname) === self::FIELD_DETAILS) {
+            if (self::fieldKey($field->fieldname) === $detailsKey) {
                 $value = Capsule::table('tblcustomfieldsvalues')
                     ->where('fieldid', (int) $field->id)
                     ->where('relid', (int) $serviceId)
@@ -234,19 +387,11 @@ class Order
         if (count($ids) === 1) {
             return $ids[0];
         }
+        $vars = array('{product}' => $productName, '{field}' => self::html($key));
         if (count($ids) === 0) {
-            throw ModuleError::forService(
-                $serviceId,
-                'product ' . $productName . ' has no custom field named \'' . $key . '\'; add it '
-                . 'under Products/Services → Custom Fields with exactly that name (or \''
-                . $key . '|Display Name\')'
-            );
+            throw self::refuse($serviceId, 'no_field', $vars);
         }
-        throw ModuleError::forService(
-            $serviceId,
-            'product ' . $productName . ' has ' . count($ids) . ' custom fields named \''
-            . $key . '\'; delete all but one'
-        );
+        throw self::refuse($serviceId, 'many_fields', $vars + array('{count}' => (string) count($ids)));
     }
 
     /**
@@ -291,28 +436,58 @@ class Order
     }
 
     /**
-     * Why a Site URL is unusable (the worker's SiteUrl::parse rules that can be checked without
-     * a URL parser), or null when it looks fine. The worker checks it again in full.
+     * Why a Site URL is unusable, in the worker's words (rules.json's site_url_problems), or
+     * null when it looks fine. These are the worker's SiteUrl::parse rules that can be checked
+     * without a URL parser, in the worker's order: empty, too long, spaces, scheme, then what
+     * its URL parser refuses (empty host, a character no host can have, a bad port), a user
+     * name, `?` or `#`, and for a plain ASCII host name, no dot or a bad label; then port 0.
+     * IPv4 and IPv6 addresses, punycode (`xn--`), percent-escapes and non-ASCII host names are
+     * left to the worker, which checks every Site URL again in full. When a value has several
+     * problems, the two may name different ones.
      *
      * @param string $raw the value, already cut at `|`
      *
      * @return string|null e.g. "is empty", "is not a web address (contains spaces)"
+     *
+     * @throws ModuleError when rules.json is missing or broken
      */
     public static function siteUrlProblem($raw)
     {
-        $trimmed = self::trim($raw);
-        if ($trimmed === '') {
-            return 'is empty';
+        $rules = self::rules();
+        $texts = $rules['site_url_problems'];
+        $reason = self::siteUrlReason(self::trim($raw), $texts['reasons'], (int) $rules['limits']['site_url_max_len']);
+        if ($reason === null) {
+            return null;
         }
-        if (strlen($trimmed) > self::SITE_URL_MAX_LEN) {
-            return 'is not a web address (longer than ' . self::SITE_URL_MAX_LEN . ' characters)';
+        if ($reason === '') {
+            return (string) $texts['empty'];
+        }
+        return strtr((string) $texts['invalid'], array('{reason}' => $reason));
+    }
+
+    /**
+     * The reason behind siteUrlProblem(): '' for empty, null for fine.
+     *
+     * @param string $trimmed the value, cut and trimmed
+     * @param array  $why     rules.json's site_url_problems.reasons
+     * @param int    $max     rules.json's limits.site_url_max_len
+     *
+     * @return string|null
+     */
+    private static function siteUrlReason($trimmed, array $why, $max)
+    {
+        if ($trimmed === '') {
+            return '';
+        }
+        if (strlen($trimmed) > $max) {
+            return strtr($why['too_long'], array('{max}' => (string) $max));
         }
         $spaces = preg_match('/[\s\p{Z}\p{Cc}]/u', $trimmed);
         if ($spaces === false) {
-            return 'is not a web address (not valid UTF-8)';
+            return $why['not_utf8'];
         }
         if ($spaces === 1) {
-            return 'is not a web address (contains spaces)';
+            return $why['spaces'];
         }
         $lower = strtolower($trimmed);
         if (strpos($lower, 'https://') === 0) {
@@ -320,31 +495,89 @@ class Order
         } elseif (strpos($lower, 'http://') === 0) {
             $rest = substr($trimmed, 7);
         } elseif (strpos($trimmed, '://') !== false || self::hasSchemePrefix($trimmed)) {
-            return 'is not a web address (only http:// and https:// are allowed)';
+            return $why['scheme'];
         } else {
             $rest = $trimmed;
         }
-        $authority = preg_split('~[/\\\\?#]~', $rest, 2);
-        $authority = $authority[0];
-        if (strpos($authority, '@') !== false) {
-            return 'is not a web address (contains a user name)';
+        // The authority: after any further slashes, up to the path, query or fragment; the
+        // host and port follow the last '@'.
+        $rest = ltrim($rest, '/\\');
+        $parts = preg_split('~[/\\\\?#]~', $rest, 2);
+        $authority = $parts[0];
+        $at = strrpos($authority, '@');
+        $userInfo = $at === false ? '' : substr($authority, 0, $at);
+        $hostPort = $at === false ? $authority : substr($authority, $at + 1);
+        $bracketed = $hostPort !== '' && $hostPort[0] === '[';
+        $end = $bracketed ? strpos($hostPort, ']') : false;
+        $colon = $bracketed
+            ? ($end === false ? false : strpos($hostPort, ':', $end))
+            : strpos($hostPort, ':');
+        $host = $colon === false ? $hostPort : substr($hostPort, 0, $colon);
+        $port = $colon === false ? '' : substr($hostPort, $colon + 1);
+
+        // What the worker's URL parser refuses.
+        if ($host === '') {
+            return $why['empty_host'];
+        }
+        if (!$bracketed && strpbrk($host, '<>[]^|') !== false) {
+            return $why['bad_host'];
+        }
+        $portNumber = null;
+        if ($port !== '') {
+            $digits = ltrim($port, '0');
+            if (preg_match('/^[0-9]+$/', $port) !== 1 || strlen($digits) > 5 || (int) $digits > 65535) {
+                return $why['bad_port'];
+            }
+            $portNumber = (int) $digits;
+        }
+        // What the worker refuses in a parsed URL.
+        if ($userInfo !== '' && $userInfo !== ':') {
+            return $why['user_name'];
         }
         if (strpos($rest, '?') !== false || strpos($rest, '#') !== false) {
-            return 'is not a web address (contains ? or #)';
+            return $why['query'];
         }
-        if ($authority !== '' && $authority[0] === '[') {
-            return null; // an IPv6 literal; the worker checks it
+        if (!$bracketed && self::isPlainHostName($host)) {
+            if (strpos($host, '.') === false) {
+                return $why['no_domain'];
+            }
+            foreach (explode('.', $host) as $label) {
+                if (preg_match('/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/', $label) !== 1) {
+                    return $why['bad_label'];
+                }
+            }
         }
-        $colon = strrpos($authority, ':');
-        $host = $colon === false ? $authority : substr($authority, 0, $colon);
-        $numeric = preg_match('/^(0x[0-9a-f]*|[0-9]+)$/i', $host) === 1; // an IPv4 number
-        if ($host === '') {
-            return 'is not a web address (empty host)';
-        }
-        if (!$numeric && (strpos($host, '.') === false || $host[0] === '.')) {
-            return 'is not a web address (has no domain name)';
+        if ($portNumber === 0) {
+            return $why['port_zero'];
         }
         return null;
+    }
+
+    /**
+     * An ASCII host name the worker's URL parser takes as it is (apart from case): no
+     * percent-escape, no punycode label, and not ending in a number (which makes it an IPv4
+     * address to the parser).
+     *
+     * @param string $host
+     *
+     * @return bool
+     */
+    private static function isPlainHostName($host)
+    {
+        if (preg_match('/^[\x21-\x7E]+$/', $host) !== 1 || strpos($host, '%') !== false) {
+            return false;
+        }
+        $labels = explode('.', strtolower($host));
+        foreach ($labels as $label) {
+            if (strpos($label, 'xn--') === 0) {
+                return false;
+            }
+        }
+        $last = end($labels);
+        if ($last === '' && count($labels) > 1) {
+            $last = $labels[count($labels) - 2];
+        }
+        return preg_match('/^(?:[0-9]+|0x[0-9a-f]*)$/', $last) !== 1;
     }
 
     /**

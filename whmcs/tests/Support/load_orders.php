@@ -1,0 +1,66 @@
+<?php
+/**
+ * Runs the module's Order::load on services of an existing database and prints, as one JSON
+ * object, what it made of each: {"<service id>": {"accepted": true, "site": …, "user": …,
+ * "plan": …}} or {"<service id>": {"accepted": false, "message": <as WHMCS shows it, HTML>,
+ * "text": <the same, HTML entities decoded>}}. For the worker's contract test
+ * (tests/worker/bad_input.rs), which seeds the database and compares with the worker.
+ *
+ * Usage: DATABASE_URL=mysql://… php whmcs/tests/Support/load_orders.php DATABASE SERVICE_ID…
+ *
+ * It boots the module as tests/bootstrap.php does: the `WHMCS` constant, Laravel's Capsule
+ * (Debian's php-illuminate-database) as `WHMCS\Database\Capsule`, connected like WHMCS
+ * (Support/Db.php's settings: utf8, sql_mode '').
+ */
+
+use Illuminate\Database\Capsule\Manager;
+use JetpackTests\Support\Db;
+use WHMCS\Module\Server\Jetpack\ModuleError;
+use WHMCS\Module\Server\Jetpack\Order;
+
+error_reporting(E_ALL);
+ini_set('display_errors', 'stderr');
+
+define('WHMCS', true);
+
+require_once 'Illuminate/Database/autoload.php';
+require_once __DIR__ . '/Db.php';
+
+$moduleDir = dirname(__DIR__, 2) . '/modules/servers/jetpack';
+require_once $moduleDir . '/lib/ModuleError.php';
+require_once $moduleDir . '/lib/Order.php';
+
+if ($argc < 2) {
+    fwrite(STDERR, "usage: php load_orders.php DATABASE SERVICE_ID...\n");
+    exit(2);
+}
+
+$capsule = new Manager();
+$capsule->addConnection(Db::connectionConfig($argv[1]));
+$capsule->setAsGlobal();
+class_alias(Manager::class, 'WHMCS\Database\Capsule');
+
+$out = array();
+foreach (array_slice($argv, 2) as $serviceId) {
+    try {
+        $order = Order::load((int) $serviceId);
+        $out[$serviceId] = array(
+            'accepted' => true,
+            'site' => $order->siteUrl,
+            'user' => $order->localUser,
+            'plan' => $order->plan,
+        );
+    } catch (ModuleError $e) {
+        $out[$serviceId] = array(
+            'accepted' => false,
+            'message' => $e->getMessage(),
+            'text' => html_entity_decode($e->getMessage(), ENT_QUOTES | ENT_HTML5, 'UTF-8'),
+        );
+    }
+}
+$json = json_encode((object) $out, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES);
+if ($json === false) {
+    fwrite(STDERR, 'json_encode: ' . json_last_error_msg() . "\n");
+    exit(1);
+}
+echo $json, "\n";
