@@ -10,6 +10,10 @@ CREATE USER IF NOT EXISTS 'jetpack_worker'@'localhost' IDENTIFIED BY 'CHANGE-ME'
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`mod_jetpack_jobs` TO 'jetpack_worker'@'localhost';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
+    ON `whmcs`.`mod_jetpack_requests` TO 'jetpack_worker'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
+    ON `whmcs`.`mod_jetpack_ledger` TO 'jetpack_worker'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`_sqlx_migrations` TO 'jetpack_worker'@'localhost';
 
 -- Read the order: service, product (module settings), custom fields, order and invoice status,

@@ -140,7 +140,7 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
     for sid in [good, bad] {
         let out = run(&url, &api, &["enqueue", &sid.to_string()]).await;
         assert!(out.status.success(), "{}", text(&out));
-        assert!(text(&out).contains("queued job"));
+        assert!(text(&out).contains("queued provision job #"), "{}", text(&out));
     }
     let out = run(&url, &api, &["enqueue", "99999"]).await;
     assert_eq!(out.status.code(), Some(1));
@@ -191,14 +191,17 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
     let shown = text(&out);
     assert!(shown.contains("requeued 0 job(s)"), "{shown}");
     assert!(
-        shown.contains(&format!("service {good}: not requeued: its latest job"))
+        shown.contains(&format!("service {good}: nothing to retry: the latest job"))
             && shown.contains("(provision) is done, not failed"),
         "{shown}"
     );
     assert!(
-        shown.contains(&format!("service {bad}: not requeued"))
-            && shown.contains("is queued, not failed"),
+        shown.contains(&format!("service {bad}: job #"))
+            && shown.contains("already does this; it is due now"),
         "{shown}"
     );
-    assert!(shown.contains("service 999999: has no job"), "{shown}");
+    assert!(
+        shown.contains("service 999999: nothing to retry: the service has no job"),
+        "{shown}"
+    );
 }
