@@ -9,8 +9,9 @@ use WHMCS\Database\Capsule;
 use WHMCS\Module\Server\Jetpack\Messages;
 
 /**
- * jetpack_CreateAccount on a valid order: the job row (the worker's enqueue rules), the
- * "queued" details of THIS service only, the activity line, and calling it twice.
+ * jetpack_CreateAccount on a valid order: the "queued" details of THIS service only, then one
+ * request row for jetpack-worker (which alone decides what becomes of it), the activity line,
+ * lock conflicts tried again, and the errors for missing worker tables.
  */
 final class CreateAccountTest extends DatabaseTestCase
 {
@@ -22,7 +23,7 @@ final class CreateAccountTest extends DatabaseTestCase
     /**
      * @dataProvider layouts
      */
-    public function testCreateQueuesAProvisionDueNowAndSaysSoInTheDetails(string $layout): void
+    public function testCreateRecordsAProvisionRequestAndSaysSoInTheDetails(string $layout): void
     {
         $this->useLayout($layout);
         $service = $this->service($this->product());
@@ -30,26 +31,22 @@ final class CreateAccountTest extends DatabaseTestCase
         $result = jetpack_CreateAccount(Whmcs::params($service));
 
         $this->assertSame('success', $result);
-        $jobs = $this->jobs($service);
-        $this->assertCount(1, $jobs);
-        $job = $jobs[0];
-        $this->assertSame('provision', $job->action);
-        $this->assertSame('queued', $job->state);
-        $this->assertSame('module', $job->requested_by);
-        $this->assertEquals(0, $job->attempts);
-        $this->assertEquals($service, $job->unfinished_service_id);
-        $this->assertNull($job->lease_token);
-        $this->assertNull($job->finished_at);
-        $this->assertNull($job->follow_up);
-        // Due now, and the times are UTC by the database clock.
-        $this->assertGreaterThanOrEqual(0, (int) $job->due_for);
-        $this->assertLessThan(60, (int) $job->due_for);
-        $this->assertGreaterThanOrEqual(0, (int) $job->age);
-        $this->assertLessThan(60, (int) $job->age);
+        $requests = $this->requests($service);
+        $this->assertCount(1, $requests);
+        $request = $requests[0];
+        $this->assertSame('provision', $request->action);
+        $this->assertSame('module', $request->requested_by);
+        $this->assertNull($request->applied_at, 'the worker applies it');
+        $this->assertNull($request->job_id);
+        $this->assertNull($request->decision);
+        // created_at is UTC by the database clock.
+        $this->assertGreaterThanOrEqual(0, (int) $request->age);
+        $this->assertLessThan(60, (int) $request->age);
+        $this->assertCount(0, $this->jobs($service), 'jobs are the worker\'s');
 
         $this->assertSame(array(Messages::PROVISION_QUEUED), array_values($this->detailsRows($service)));
         $this->assertSame(
-            array('JETPACK MODULE: Service ID: ' . $service . ' - provision queued for jetpack-worker (job #' . $job->id . ')'),
+            array('JETPACK MODULE: Service ID: ' . $service . ' - provision requested for jetpack-worker (request #' . $request->id . ')'),
             $this->loggedActivity()
         );
         $this->assertSame(7, $GLOBALS['jetpack_test_activity'][0]['userid']);
@@ -57,8 +54,9 @@ final class CreateAccountTest extends DatabaseTestCase
         $this->assertSame('Pending', $this->status($service));
     }
 
-    public function testCreatingTwiceKeepsOneJob(): void
+    public function testEachCreateIsRecordedAsItsOwnRequest(): void
     {
+        // A double click, or a Module Queue Retry: the worker decides what a second ask means.
         $service = $this->service($this->product());
 
         $first = jetpack_CreateAccount(Whmcs::params($service));
@@ -66,31 +64,11 @@ final class CreateAccountTest extends DatabaseTestCase
 
         $this->assertSame('success', $first);
         $this->assertSame('success', $second);
-        $jobs = $this->jobs($service);
-        $this->assertCount(1, $jobs);
-        $this->assertSame('queued', $jobs[0]->state);
-        $this->assertSame(array(Messages::PROVISION_QUEUED), array_values($this->detailsRows($service)));
-        $this->assertStringContainsString('provision is already pending', $this->loggedActivity()[1]);
-    }
-
-    public function testAskingAgainMakesAJobWaitingOutARetryDelayDueNow(): void
-    {
-        // A Module Queue Retry or a second click while the worker backs off a transient error.
-        $service = $this->service($this->product());
-        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
-        $this->exec(
-            "UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR, attempts = 2,
-                 last_error = 'HTTP 503' WHERE service_id = ?",
-            array($service)
-        );
-
-        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
-
-        $jobs = $this->jobs($service);
-        $this->assertCount(1, $jobs);
-        $this->assertGreaterThanOrEqual(0, (int) $jobs[0]->due_for);
-        $this->assertLessThan(60, (int) $jobs[0]->due_for, 'due now');
-        $this->assertEquals(2, $jobs[0]->attempts, 'the attempt budget is not reset');
+        $requests = $this->requests($service);
+        $this->assertSame(array('provision', 'provision'), array_column($requests, 'action'));
+        $this->assertGreaterThan((int) $requests[0]->id, (int) $requests[1]->id);
+        $this->assertSame(array(Messages::PROVISION_QUEUED), array_values($this->detailsRows($service)), 'one details row');
+        $this->assertStringEndsWith('(request #' . $requests[1]->id . ')', $this->loggedActivity()[1]);
     }
 
     public function testDetailsAreWrittenToThisServiceOnlyAndToItsLowestRow(): void
@@ -113,7 +91,7 @@ final class CreateAccountTest extends DatabaseTestCase
             array('URL to Activate Jetpack: https://other.example/x'),
             array_values($this->detailsRows($other))
         );
-        $this->assertCount(0, $this->jobs($other));
+        $this->assertCount(0, $this->requests($other));
     }
 
     public function testMissingDetailsRowIsInsertedWithTimestamps(): void
@@ -135,9 +113,49 @@ final class CreateAccountTest extends DatabaseTestCase
         $this->assertNotSame('0000-00-00 00:00:00', $rows[0]->updated);
     }
 
-    public function testCreateAfterAFailedJobQueuesAFreshOne(): void
+    public function testARacingDetailsInsertIsTakenBackSoTheServiceKeepsOneRow(): void
     {
-        // What WHMCS's Module Queue "Retry" does after the worker failed the provision.
+        // Another call for the same service inserts its details row between this call's SELECT
+        // (no row yet) and its INSERT: both insert; the higher row is deleted by its writer.
+        $service = $this->service($this->product());
+        $fieldId = $this->fieldId($service, 'jetpack_provisioning_details');
+        $other = Db::server();
+        $database = $this->database;
+        $raced = 0;
+        Capsule::connection()->beforeExecuting(function ($query) use ($other, $database, $service, $fieldId, &$raced) {
+            if ($raced === 0 && stripos($query, 'insert into `tblcustomfieldsvalues`') === 0) {
+                $raced++;
+                $other->prepare(
+                    "INSERT INTO `$database`.tblcustomfieldsvalues (fieldid, relid, value, created_at, updated_at)
+                     VALUES (?, ?, ?, NOW(), NOW())"
+                )->execute(array($fieldId, $service, Messages::TERMINATE_QUEUED));
+            }
+        });
+
+        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
+
+        $this->assertSame(1, $raced);
+        $this->assertSame(array(Messages::TERMINATE_QUEUED), array_values($this->detailsRows($service)), 'the first row stays');
+        $this->assertCount(1, $this->requests($service));
+    }
+
+    public function testDetailsThatAlreadySayQueuedAreKept(): void
+    {
+        // PDO counts changed rows only: an UPDATE that changes nothing must not add a row.
+        $service = $this->service($this->product());
+        $row = $this->setValue($service, 'jetpack_provisioning_details', Messages::PROVISION_QUEUED);
+        $this->exec('UPDATE tblcustomfieldsvalues SET updated_at = NOW() WHERE id = ?', array($row));
+
+        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
+        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
+
+        $this->assertSame(array($row => Messages::PROVISION_QUEUED), $this->detailsRows($service));
+    }
+
+    public function testTheModuleLeavesJobsAlone(): void
+    {
+        // A failed job, then WHMCS's Module Queue "Retry": the request goes to the worker, which
+        // decides; the module writes no job row.
         $service = $this->service($this->product());
         $this->exec(
             "INSERT INTO mod_jetpack_jobs (service_id, action, state, attempts, max_attempts, run_at,
@@ -146,128 +164,133 @@ final class CreateAccountTest extends DatabaseTestCase
                  'module', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
             array($service)
         );
+        $before = $this->jobs($service);
 
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
 
-        $jobs = $this->jobs($service);
-        $this->assertCount(2, $jobs);
-        $this->assertSame('failed', $jobs[0]->state);
-        $this->assertSame('queued', $jobs[1]->state);
-        $this->assertEquals(0, $jobs[1]->attempts);
-        $this->assertNull($jobs[1]->last_error);
-    }
-
-    public function testCreateWhileATerminateIsPendingRunsAfterIt(): void
-    {
-        $service = $this->service($this->product());
-        $this->assertSame('success', jetpack_TerminateAccount(Whmcs::params($service)));
-
-        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
-
-        $jobs = $this->jobs($service);
-        $this->assertCount(1, $jobs);
-        $this->assertSame('terminate', $jobs[0]->action);
-        $this->assertSame('queued', $jobs[0]->state);
-        $this->assertSame('provision', $jobs[0]->follow_up);
-        $this->assertSame(Messages::PROVISION_AFTER_TERMINATE, $this->details($service));
-    }
-
-    public function testCreateLeavesThePlanWaitingOnDnsAndItsMessageAlone(): void
-    {
-        $service = $this->service($this->product());
-        $waiting = 'The domain example.com did not resolve when provisioning was attempted, however a Jetpack plan is waiting for it.';
-        $this->setValue($service, 'jetpack_provisioning_details', $waiting);
-        $this->exec(
-            "INSERT INTO mod_jetpack_jobs (service_id, action, state, attempts, dns_checks, run_at,
-                 waiting_since, requested_by, created_at, updated_at)
-             VALUES (?, 'provision', 'waiting_dns', 1, 2, UTC_TIMESTAMP(6) + INTERVAL 1 HOUR,
-                 UTC_TIMESTAMP(6), 'module', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
-            array($service)
-        );
-
-        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
-
-        $jobs = $this->jobs($service);
-        $this->assertCount(1, $jobs);
-        $this->assertSame('waiting_dns', $jobs[0]->state);
-        $this->assertEquals(2, $jobs[0]->dns_checks);
-        $this->assertLessThan(-3000, (int) $jobs[0]->due_for, 'its DNS schedule is kept');
-        $this->assertSame($waiting, $this->details($service));
-    }
-
-    public function testCreateWhileTheProvisionRunsSaysItIsInProgress(): void
-    {
-        $service = $this->service($this->product());
-        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
-        $this->exec("UPDATE mod_jetpack_jobs SET state = 'running', lease_token = 'x:1' WHERE service_id = ?", array($service));
-
-        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
-
-        $this->assertCount(1, $this->jobs($service));
-        $this->assertSame(Messages::PROVISION_RUNNING, $this->details($service));
+        $this->assertEquals($before, $this->jobs($service));
+        $this->assertSame(array('provision'), array_column($this->requests($service), 'action'));
+        $this->assertSame(Messages::PROVISION_QUEUED, $this->details($service));
     }
 
     public function brokenWorkerTables(): array
     {
-        return array(
-            'table missing' => array('DROP TABLE mod_jetpack_jobs'),
-            'table out of date' => array('ALTER TABLE mod_jetpack_jobs DROP COLUMN requested_by'),
-        );
+        $cases = array();
+        foreach (array('CreateAccount', 'TerminateAccount') as $function) {
+            $cases["$function: table missing"] = array($function, 'DROP TABLE mod_jetpack_requests');
+            $cases["$function: table out of date"] = array($function, 'ALTER TABLE mod_jetpack_requests DROP COLUMN requested_by');
+        }
+        return $cases;
     }
 
     /**
      * @dataProvider brokenWorkerTables
      */
-    public function testMissingWorkerTablesNameTheCommandThatCreatesThem(string $breakIt): void
+    public function testMissingWorkerTablesNameTheCommandThatCreatesThem(string $function, string $breakIt): void
     {
         $service = $this->service($this->product());
         $this->exec($breakIt);
 
-        $result = jetpack_CreateAccount(Whmcs::params($service));
+        $result = call_user_func('jetpack_' . $function, Whmcs::params($service));
 
-        $this->assertStringStartsWith('JETPACK MODULE: Service ID: ' . $service . ' - ', $result);
-        $this->assertStringContainsString('mod_jetpack_jobs', $result);
-        $this->assertStringContainsString('`jetpack-worker migrate`', $result);
-        $this->assertSame(array(), $this->detailsRows($service), 'nothing written when nothing was queued');
+        $this->assertSame(
+            'JETPACK MODULE: Service ID: ' . $service . ' - the jetpack-worker tables are missing or out of date in the '
+            . 'WHMCS database (mod_jetpack_requests); run `jetpack-worker migrate` with the WHMCS database\'s '
+            . 'DATABASE_URL, then retry',
+            $result
+        );
+        $this->assertSame(array(), $this->detailsRows($service), 'the inserted details row was taken back');
+        $this->assertSame(array(), $this->loggedActivity());
     }
 
-    public function testARaceOnTheUniqueIndexIsRetriedOnce(): void
+    public function testDetailsAreRestoredWhenTheRequestCannotBeRecorded(): void
     {
-        // Another writer (the worker's adoption, `jetpack-worker enqueue`) inserts the service's
-        // unfinished job between the module's SELECT … FOR UPDATE and its INSERT. Under READ
-        // COMMITTED the SELECT takes no gap lock, so the INSERT hits the UNIQUE index.
         $service = $this->service($this->product());
-        $this->exec('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
-        $other = Db::server();
-        $other->exec('SET SESSION innodb_lock_wait_timeout = 5');
-        $database = $this->database;
-        $raced = 0;
-        Capsule::connection()->beforeExecuting(function ($query) use ($other, $database, $service, &$raced) {
-            if ($raced === 0 && stripos($query, 'insert into `mod_jetpack_jobs`') === 0) {
-                $raced++;
-                $other->prepare(
-                    "INSERT INTO `$database`.mod_jetpack_jobs (service_id, action, state, run_at, requested_by, created_at, updated_at)
-                     VALUES (?, 'provision', 'queued', UTC_TIMESTAMP(6), 'cli', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"
-                )->execute(array($service));
+        $row = $this->setValue($service, 'jetpack_provisioning_details', 'URL to Activate Jetpack: https://example.com/a');
+        $this->exec('DROP TABLE mod_jetpack_requests');
+
+        $result = jetpack_TerminateAccount(Whmcs::params($service));
+
+        $this->assertStringContainsString('`jetpack-worker migrate`', $result);
+        $this->assertSame(array($row => 'URL to Activate Jetpack: https://example.com/a'), $this->detailsRows($service));
+    }
+
+    public function testALockWaitTimeoutIsTriedAgain(): void
+    {
+        // Another transaction (at REPEATABLE READ) holds a gap lock that blocks the request
+        // INSERT until it commits; it commits once the first try has timed out.
+        $service = $this->service($this->product());
+        $this->exec('SET SESSION innodb_lock_wait_timeout = 1');
+        $other = new \PDO(
+            'mysql:host=' . Db::url()['host'] . ';port=' . Db::url()['port'] . ';dbname=' . $this->database,
+            Db::url()['user'],
+            Db::url()['pass'],
+            array(\PDO::ATTR_ERRMODE => \PDO::ERRMODE_EXCEPTION)
+        );
+        $other->exec('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+        $other->beginTransaction();
+        $other->query('SELECT id FROM mod_jetpack_requests FOR UPDATE')->fetchAll();
+        $tries = 0;
+        Capsule::connection()->beforeExecuting(function ($query) use ($other, &$tries) {
+            if (stripos($query, 'insert into `mod_jetpack_requests`') === 0 && ++$tries === 2) {
+                $other->commit();
             }
         });
 
         $result = jetpack_CreateAccount(Whmcs::params($service));
 
-        $this->assertSame(1, $raced);
         $this->assertSame('success', $result);
-        $jobs = $this->jobs($service);
-        $this->assertCount(1, $jobs);
-        $this->assertSame('cli', $jobs[0]->requested_by, 'the job the other writer queued is the one');
+        $this->assertSame(2, $tries, 'the first INSERT timed out, the second went in');
+        $this->assertCount(1, $this->requests($service));
         $this->assertSame(Messages::PROVISION_QUEUED, $this->details($service));
-        $this->assertStringContainsString('already pending', $this->loggedActivity()[0]);
     }
 
-    public function testOtherDatabaseErrorsAreReportedWithoutTheQuery(): void
+    public function testADeadlockIsTriedAgain(): void
+    {
+        // What a deadlock (or a Galera certification conflict) looks like to the module: error
+        // 1213 on the statement, which InnoDB has rolled back.
+        $service = $this->service($this->product());
+        $tries = $this->failStatements('insert into `mod_jetpack_requests`', 2, 1213);
+
+        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
+
+        $this->assertSame(3, $tries->count);
+        $this->assertCount(1, $this->requests($service));
+    }
+
+    public function testTheDetailsWriteIsTriedAgainToo(): void
+    {
+        $service = $this->service($this->product());
+        $tries = $this->failStatements('insert into `tblcustomfieldsvalues`', 1, 1213);
+
+        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
+
+        $this->assertSame(2, $tries->count);
+        $this->assertSame(array(Messages::PROVISION_QUEUED), array_values($this->detailsRows($service)));
+    }
+
+    public function testAConflictThatDoesNotGoAwayIsReportedAfterSixTries(): void
+    {
+        $service = $this->service($this->product());
+        $tries = $this->failStatements('insert into `mod_jetpack_requests`', 100, 1205);
+
+        $result = jetpack_CreateAccount(Whmcs::params($service));
+
+        $this->assertSame(6, $tries->count, 'the first try and five more');
+        $this->assertSame(
+            'JETPACK MODULE: Service ID: ' . $service . ' - database error: Lock wait timeout exceeded; try restarting transaction',
+            $result
+        );
+        $this->assertCount(0, $this->requests($service));
+        $this->assertSame(array(), $this->detailsRows($service), 'taken back');
+    }
+
+    public function testOtherDatabaseErrorsAreReportedWithoutTheQueryAndNotTriedAgain(): void
     {
         $service = $this->service($this->product());
         // A WHMCS table the module writes, made unwritable: the error is the driver's message.
         $this->exec('ALTER TABLE tblcustomfieldsvalues DROP COLUMN updated_at');
+        $tries = $this->failStatements('insert into `tblcustomfieldsvalues`', 0, 0);
 
         $result = jetpack_CreateAccount(Whmcs::params($service));
 
@@ -275,6 +298,40 @@ final class CreateAccountTest extends DatabaseTestCase
         $this->assertStringContainsString('updated_at', $result);
         $this->assertStringNotContainsString('`fieldid`', $result, 'no SQL');
         $this->assertStringNotContainsString(Messages::PROVISION_QUEUED, $result, 'no bindings');
-        $this->assertCount(0, $this->jobs($service), 'the job insert was rolled back with the details write');
+        $this->assertSame(1, $tries->count);
+        $this->assertCount(0, $this->requests($service), 'no request without its details');
+    }
+
+    /**
+     * Makes the first $times statements starting with $prefix fail with driver error $number
+     * (as PDO reports it: SQLSTATE 40001 for 1213, HY000 for 1205), and counts every try.
+     *
+     * @param string $prefix lower-case start of the SQL, as the query builder writes it
+     * @param int    $times
+     * @param int    $number 1213 or 1205 (0: count only)
+     *
+     * @return \stdClass count = statements with that prefix tried so far
+     */
+    private function failStatements($prefix, $times, $number)
+    {
+        $messages = array(
+            1213 => array('40001', 'Deadlock found when trying to get lock; try restarting transaction'),
+            1205 => array('HY000', 'Lock wait timeout exceeded; try restarting transaction'),
+        );
+        $tries = new \stdClass();
+        $tries->count = 0;
+        Capsule::connection()->beforeExecuting(function ($query) use ($prefix, $times, $number, $messages, $tries) {
+            if (stripos($query, $prefix) !== 0) {
+                return;
+            }
+            $tries->count++;
+            if ($number !== 0 && $tries->count <= $times) {
+                list($state, $text) = $messages[$number];
+                $e = new \PDOException('SQLSTATE[' . $state . ']: ' . $text, 0);
+                $e->errorInfo = array($state, $number, $text);
+                throw $e;
+            }
+        });
+        return $tries;
     }
 }

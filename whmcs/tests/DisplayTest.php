@@ -7,8 +7,10 @@ use JetpackTests\Support\Whmcs;
 use WHMCS\Module\Server\Jetpack\Messages;
 
 /**
- * What admins see on the service's tab (jetpack_AdminServicesTabFields) and what clients see
- * on the service's overview (jetpack_ClientArea + templates/clientarea.tpl).
+ * What admins see on the service's tab (jetpack_AdminServicesTabFields: the latest job, the
+ * requests jetpack-worker has not applied yet, its decision on the last one, the ledger's plans)
+ * and what clients see on the service's overview (jetpack_ClientArea +
+ * templates/clientarea.tpl).
  */
 final class DisplayTest extends DatabaseTestCase
 {
@@ -24,7 +26,11 @@ final class DisplayTest extends DatabaseTestCase
     public function testAdminTabShowsAQueuedJob(): void
     {
         $service = $this->service($this->product());
-        jetpack_CreateAccount(Whmcs::params($service));
+        $this->exec(
+            "INSERT INTO mod_jetpack_jobs (service_id, action, state, run_at, requested_by, created_at, updated_at)
+             VALUES (?, 'provision', 'queued', UTC_TIMESTAMP(6), 'module', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            array($service)
+        );
         $job = $this->jobs($service)[0];
 
         $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
@@ -34,6 +40,9 @@ final class DisplayTest extends DatabaseTestCase
         $this->assertSame(substr($job->run_at, 0, 19) . ' UTC (due now)', $fields['Jetpack Next Attempt']);
         $this->assertSame('—', $fields['Jetpack Last Error']);
         $this->assertArrayNotHasKey('Jetpack Result', $fields);
+        $this->assertArrayNotHasKey('Jetpack Requests', $fields, 'none waiting');
+        $this->assertArrayNotHasKey('Jetpack Last Request', $fields);
+        $this->assertSame('none recorded by jetpack-worker', $fields['Jetpack Plans']);
     }
 
     public function testAdminTabShowsAFailedJobWithItsErrorEscaped(): void
@@ -80,13 +89,13 @@ final class DisplayTest extends DatabaseTestCase
     public function testAdminTabShowsARunningJobAndItsFollowUp(): void
     {
         $service = $this->service($this->product());
-        jetpack_CreateAccount(Whmcs::params($service));
         $this->exec(
-            "UPDATE mod_jetpack_jobs SET state = 'running', attempts = 1,
-                 lease_expires_at = '2026-11-24 10:00:00.5', lease_token = 'b:1' WHERE service_id = ?",
+            "INSERT INTO mod_jetpack_jobs (service_id, action, state, attempts, run_at, lease_token, lease_expires_at,
+                 follow_up, requested_by, created_at, updated_at)
+             VALUES (?, 'provision', 'running', 1, UTC_TIMESTAMP(6), 'b:1', '2026-11-24 10:00:00.5', 'terminate',
+                 'module', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
             array($service)
         );
-        jetpack_TerminateAccount(Whmcs::params($service));
 
         $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
 
@@ -110,14 +119,170 @@ final class DisplayTest extends DatabaseTestCase
         $this->assertSame('URL to Activate Jetpack: https://jetpack.example/a?b=1&amp;c=2', $fields['Jetpack Result']);
     }
 
-    public function testAdminTabSaysWhenTheWorkerTablesAreMissing(): void
+    public function testAdminTabListsTheRequestsNotYetAppliedOldestFirst(): void
     {
-        $service = $this->service($this->product());
-        $this->exec('DROP TABLE mod_jetpack_jobs');
+        $product = $this->product();
+        $service = $this->service($product);
+        $other = $this->service($product);
+        $applied = $this->request($service, 'provision', 'module', '2026-12-01 09:00:00', null, 'superseded');
+        jetpack_CreateAccount(Whmcs::params($service));
+        jetpack_TerminateAccount(Whmcs::params($service));
+        jetpack_CreateAccount(Whmcs::params($other));
+        $requests = $this->requests($service);
 
         $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
 
-        $this->assertStringContainsString('`jetpack-worker migrate`', $fields['Jetpack Job']);
+        $this->assertSame('none yet: jetpack-worker has not applied the requests below yet', $fields['Jetpack Job']);
+        $this->assertSame(
+            '#' . $requests[1]->id . ' provision requested by module at ' . substr($requests[1]->created_at, 0, 19)
+            . ' UTC, waiting for jetpack-worker<br />'
+            . '#' . $requests[2]->id . ' terminate requested by module at ' . substr($requests[2]->created_at, 0, 19)
+            . ' UTC, waiting for jetpack-worker',
+            $fields['Jetpack Requests']
+        );
+        $this->assertStringStartsWith('#' . $applied . ' provision', $fields['Jetpack Last Request']);
+    }
+
+    public function testAdminTabShowsTenWaitingRequestsAndSaysThereAreMore(): void
+    {
+        $service = $this->service($this->product());
+        for ($i = 0; $i < 12; $i++) {
+            $this->request($service, 'provision', 'hook');
+        }
+
+        $lines = explode('<br />', jetpack_AdminServicesTabFields(Whmcs::params($service))['Jetpack Requests']);
+
+        $this->assertCount(11, $lines);
+        $this->assertSame('and more, waiting for jetpack-worker', $lines[10]);
+    }
+
+    public function testAdminTabShowsTheLastAppliedRequestAndTheWorkersDecisionEscaped(): void
+    {
+        $service = $this->service($this->product());
+        $this->request($service, 'provision', 'module', '2026-12-01 09:00:00.25', 3, 'first');
+        $latest = $this->request($service, 'retry', 'admin', '2026-12-01 10:11:12.5', 4, 'job #4 requeued <b>now</b> & "fresh"');
+        $this->request($service, 'terminate', 'module');
+        $created = $this->scalar('SELECT created_at FROM mod_jetpack_requests WHERE id = ?', array($latest));
+
+        $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        $this->assertSame(
+            '#' . $latest . ' retry requested by admin at ' . substr($created, 0, 19) . ' UTC, applied at '
+            . '2026-12-01 10:11:12 UTC (job #4): job #4 requeued &lt;b&gt;now&lt;/b&gt; &amp; &quot;fresh&quot;',
+            $fields['Jetpack Last Request']
+        );
+        $this->assertStringContainsString(' terminate requested by module ', $fields['Jetpack Requests']);
+    }
+
+    public function testAdminTabShowsWhatTheLedgerHolds(): void
+    {
+        $service = $this->service($this->product(), $this->validValues('HTTPS://Example.com/'));
+        $this->ledgerRow($service, 'example.com', 'premium', 0, 5);
+        $this->ledgerRow($service, 'waiting.example', 'jetpack-backup-daily', 1, 6);
+        $this->ledgerRow($this->service($this->product()), 'someone-else.example', 'free');
+
+        $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        $this->assertSame('none', $fields['Jetpack Job'], 'its jobs were pruned');
+        $plans = $fields['Jetpack Plans'];
+        $lines = explode('<br />', $plans);
+        $this->assertCount(3, $lines, $plans);
+        $this->assertMatchesRegularExpression('/^premium on example\.com since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(job #5\)$/', $lines[0]);
+        $this->assertStringStartsWith('jetpack-backup-daily on waiting.example since ', $lines[1]);
+        $this->assertStringEndsWith(' (job #6), waiting on DNS', $lines[1]);
+        // The Site URL reads https://example.com/ in other letters: the same site, no warning.
+        $this->assertSame(
+            'the Site URL now reads HTTPS://Example.com/; a terminate cancels the plan on waiting.example, where it was provisioned',
+            $lines[2]
+        );
+    }
+
+    public function testAdminTabWarnsWhenTheSiteUrlNoLongerNamesTheProvisionedSiteEscaped(): void
+    {
+        $service = $this->service($this->product(), $this->validValues('https://new.example/<b>'));
+        $this->ledgerRow($service, 'old.example/"blog"', 'premium');
+
+        $plans = jetpack_AdminServicesTabFields(Whmcs::params($service))['Jetpack Plans'];
+
+        $this->assertStringEndsWith(
+            '<br />the Site URL now reads https://new.example/&lt;b&gt;; a terminate cancels the plan on '
+            . 'old.example/&quot;blog&quot;, where it was provisioned',
+            $plans
+        );
+    }
+
+    public function testAdminTabWarnsWhenTheSiteUrlIsEmptyNow(): void
+    {
+        $service = $this->service($this->product());
+        $this->updateValue($service, 'Site URL', '');
+        $this->ledgerRow($service, 'example.com', 'premium');
+
+        $plans = jetpack_AdminServicesTabFields(Whmcs::params($service))['Jetpack Plans'];
+
+        $this->assertStringEndsWith(
+            '<br />the Site URL is now empty; a terminate cancels the plan on example.com, where it was provisioned',
+            $plans
+        );
+    }
+
+    public function testAdminTabQueriesUseTheServiceIndexes(): void
+    {
+        // Enough rows of other services that a scan would show in EXPLAIN.
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $requests = array();
+        $ledger = array();
+        for ($i = 1; $i <= 600; $i++) {
+            $requests[] = '(' . ($i % 60 + 1000) . ", 'provision', 'module', UTC_TIMESTAMP(6), "
+                . ($i % 3 === 0 ? 'NULL' : 'UTC_TIMESTAMP(6)') . ')';
+            $ledger[] = '(' . ($i + 1000) . ", CONCAT('site-', $i, '.example'), 'premium', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 1)";
+        }
+        $this->exec('INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at, applied_at) VALUES '
+            . implode(', ', $requests));
+        $this->exec('INSERT INTO mod_jetpack_ledger (service_id, site, plan, since, updated_at, job_id) VALUES '
+            . implode(', ', $ledger));
+        $this->request($service, 'provision', 'module', '2026-12-01 10:00:00', 1, 'queued job #1');
+        $this->request($service, 'terminate', 'module');
+        $this->ledgerRow($service, 'example.com', 'premium');
+        $this->exec('ANALYZE TABLE mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_jobs');
+        $queries = array();
+        $this->capsule->getConnection()->beforeExecuting(function ($sql, $bindings) use (&$queries) {
+            if (strpos($sql, 'mod_jetpack_') !== false) {
+                $queries[] = array($sql, $bindings);
+            }
+        });
+
+        jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        $this->assertCount(4, $queries, 'latest job, waiting requests, last applied request, ledger');
+        foreach ($queries as $query) {
+            foreach ($this->select('EXPLAIN ' . $query[0], $query[1]) as $plan) {
+                $this->assertNotNull($plan->key, $query[0]);
+                $this->assertNotContains($plan->type, array('ALL', 'index'), $query[0] . ': ' . json_encode($plan));
+            }
+        }
+    }
+
+    public function workerTables(): array
+    {
+        return array(
+            'jobs' => array('mod_jetpack_jobs'),
+            'requests' => array('mod_jetpack_requests'),
+            'ledger' => array('mod_jetpack_ledger'),
+        );
+    }
+
+    /**
+     * @dataProvider workerTables
+     */
+    public function testAdminTabSaysWhenTheWorkerTablesAreMissing(string $table): void
+    {
+        $service = $this->service($this->product());
+        $this->exec('DROP TABLE ' . $table);
+
+        $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        $this->assertSame(array('Jetpack Job'), array_keys($fields));
+        $this->assertStringContainsString('(' . $table . '); run `jetpack-worker migrate`', $fields['Jetpack Job']);
     }
 
     public function clientViews(): array

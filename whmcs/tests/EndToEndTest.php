@@ -9,8 +9,10 @@ use WHMCS\Module\Server\Jetpack\Messages;
 
 /**
  * Both languages together: WHMCS calls the module (Support\Whmcs does what WHMCS does around
- * the call), the real `jetpack-worker run --once` processes the job against the sandbox
- * partner API, and WHMCS's tables end up as DESIGN.md's "Job outcomes" table says.
+ * the call), which records a request; the real `jetpack-worker run --once` applies the pending
+ * requests (turning them into jobs: job ids are known only once it ran, from the request's
+ * job_id), processes the jobs against the sandbox partner API, and WHMCS's tables end up as
+ * DESIGN.md's "Job outcomes" table says.
  */
 final class EndToEndTest extends DatabaseTestCase
 {
@@ -45,6 +47,21 @@ final class EndToEndTest extends DatabaseTestCase
     }
 
     /**
+     * Checks that the worker applied every request of the service and returns them.
+     *
+     * @return array the service's requests, oldest first
+     */
+    private function appliedRequests($service)
+    {
+        $requests = $this->requests($service);
+        foreach ($requests as $request) {
+            $this->assertNotNull($request->applied_at, 'request #' . $request->id . ' applied');
+            $this->assertNotNull($request->decision, 'request #' . $request->id . ' has a decision');
+        }
+        return $requests;
+    }
+
+    /**
      * The activity-log rows the worker wrote for the service.
      *
      * @return array
@@ -72,13 +89,25 @@ final class EndToEndTest extends DatabaseTestCase
         $this->assertSame('success', Whmcs::moduleCall('CreateAccount', $service));
         $this->assertSame('Active', $this->status($service));
         $this->assertSame(Messages::PROVISION_QUEUED, $this->details($service));
+        $this->assertCount(0, $this->jobs($service), 'the worker turns the request into a job');
+        $this->assertSame(array('provision'), array_column($this->requests($service), 'action'));
 
         $this->runWorker();
 
         $link = 'https://jetpack.wordpress.com/jetpack.authorize/1/?site=e2e-site.example';
         $this->assertSame('URL to Activate Jetpack: ' . $link, $this->details($service));
         $this->assertSame('Active', $this->status($service));
-        $this->assertSame(array('done'), array_column($this->jobs($service), 'state'));
+        $jobs = $this->jobs($service);
+        $this->assertSame(array('done'), array_column($jobs, 'state'));
+        $requests = $this->appliedRequests($service);
+        $this->assertEquals($jobs[0]->id, $requests[0]->job_id);
+        $ledger = $this->select('SELECT site, plan, pending, job_id FROM mod_jetpack_ledger WHERE service_id = ?', array($service));
+        $this->assertCount(1, $ledger);
+        $this->assertSame('e2e-site.example', $ledger[0]->site);
+        $this->assertSame('premium', $ledger[0]->plan);
+        $this->assertEquals(0, $ledger[0]->pending);
+        $this->assertEquals($jobs[0]->id, $ledger[0]->job_id);
+        $this->assertStringStartsWith('premium on e2e-site.example since ', jetpack_AdminServicesTabFields(Whmcs::params($service))['Jetpack Plans']);
         $activity = $this->workerActivity($service);
         $this->assertCount(1, $activity);
         $this->assertStringStartsWith('JETPACK MODULE: Service ID: ' . $service . ' - ', $activity[0]->description);
@@ -98,8 +127,13 @@ final class EndToEndTest extends DatabaseTestCase
 
         $this->assertSame('The Jetpack plan for e2e-site.example was cancelled.', $this->details($service));
         $this->assertSame('Terminated', $this->status($service));
-        $this->assertSame(array('done', 'done'), array_column($this->jobs($service), 'state'));
-        $this->assertSame(array('provision', 'terminate'), array_column($this->jobs($service), 'action'));
+        $jobs = $this->jobs($service);
+        $this->assertSame(array('done', 'done'), array_column($jobs, 'state'));
+        $this->assertSame(array('provision', 'terminate'), array_column($jobs, 'action'));
+        $requests = $this->appliedRequests($service);
+        $this->assertSame(array('provision', 'terminate'), array_column($requests, 'action'));
+        $this->assertEquals($jobs[1]->id, $requests[1]->job_id);
+        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_ledger WHERE service_id = ?', array($service)), 'cancelled');
         $this->assertSame(1, $this->processes->sandboxCalls()['sites']['e2e-site.example']['cancel'] ?? null);
     }
 
@@ -142,7 +176,8 @@ final class EndToEndTest extends DatabaseTestCase
         $this->assertSame('Active', $this->status($service));
         $this->assertEquals(1, $this->scalar('SELECT completed FROM tblmodulequeue WHERE id = ?', array($queue[0]->id)));
         $this->assertSame(Messages::PROVISION_QUEUED, $this->details($service));
-        $this->assertSame(array('failed', 'queued'), array_column($this->jobs($service), 'state'));
+        $this->assertSame(array('failed'), array_column($this->jobs($service), 'state'), 'until the worker applies the request');
+        $this->assertNull($this->requests($service)[1]->applied_at);
 
         $this->runWorker();
 
@@ -151,7 +186,16 @@ final class EndToEndTest extends DatabaseTestCase
             $this->details($service)
         );
         $this->assertSame('Active', $this->status($service));
-        $this->assertSame(array('failed', 'done'), array_column($this->jobs($service), 'state'));
+        // The retry's request names the job that provisioned (a fresh one, or the failed one
+        // requeued: the worker's choice); nothing is left unfinished.
+        $retried = $this->appliedRequests($service)[1];
+        $this->assertSame('done', $this->scalar('SELECT state FROM mod_jetpack_jobs WHERE id = ?', array($retried->job_id)));
+        $jobs = $this->jobs($service);
+        $this->assertSame('done', end($jobs)->state);
+        $this->assertSame(0, (int) $this->scalar(
+            "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE service_id = ? AND state NOT IN ('done', 'failed', 'cancelled')",
+            array($service)
+        ));
         $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM tblmodulequeue WHERE completed = 0'));
         $this->assertStringStartsWith(
             'JETPACK MODULE: Service ID: ' . $service . ' - ',
@@ -172,10 +216,17 @@ final class EndToEndTest extends DatabaseTestCase
 
         $this->updateValue($service, 'Local User', 'admin');
         $this->assertSame('success', Whmcs::customButton('Requeue', $service));
+        $this->assertSame(array('provision', 'retry'), array_column($this->requests($service), 'action'));
         $this->runWorker();
 
         $jobs = $this->jobs($service);
         $this->assertSame(array('done'), array_column($jobs, 'state'), 'the same job, requeued');
+        $retry = $this->appliedRequests($service)[1];
+        $this->assertEquals($jobs[0]->id, $retry->job_id);
+        $this->assertStringContainsString(
+            '#' . $retry->id . ' retry requested by admin',
+            jetpack_AdminServicesTabFields(Whmcs::params($service))['Jetpack Last Request']
+        );
         $this->assertStringStartsWith('URL to Activate Jetpack: ', $this->details($service));
         $this->assertSame('Active', $this->status($service));
         $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM tblmodulequeue WHERE completed = 0'), 'resolved by the worker');

@@ -4,11 +4,12 @@ namespace JetpackTests;
 
 use JetpackTests\Support\DatabaseTestCase;
 use JetpackTests\Support\Whmcs;
-use WHMCS\Module\Server\Jetpack\Messages;
 
 /**
- * The admin button "Retry Jetpack Job" (jetpack_Requeue): the service's latest failed job
- * goes back to queued, due now, with a fresh budget (what `jetpack-worker requeue` does).
+ * The admin button "Retry Jetpack Job" (jetpack_Requeue): after checking the order it records
+ * a `retry` request by `admin`. Whether there is a failed job to put back to queued with a
+ * fresh budget is the worker's decision (what `jetpack-worker requeue` does); the module
+ * touches neither the job nor the details.
  */
 final class RequeueTest extends DatabaseTestCase
 {
@@ -33,103 +34,46 @@ final class RequeueTest extends DatabaseTestCase
         return (int) $this->pdo()->lastInsertId();
     }
 
-    public function testAFailedJobIsQueuedAgainWithAFreshBudget(): void
+    public function testTheButtonRecordsARetryRequestForTheWorker(): void
     {
         $service = $this->service($this->product());
-        $this->setValue($service, 'jetpack_provisioning_details', 'JETPACK MODULE: Service ID: 1 - could not provision the Jetpack plan: boom');
-        $older = $this->job($service, 'provision', 'failed');
-        $latest = $this->job($service, 'provision', 'failed');
+        $failure = 'JETPACK MODULE: Service ID: 1 - could not provision the Jetpack plan: boom';
+        $this->setValue($service, 'jetpack_provisioning_details', $failure);
+        $this->job($service, 'provision', 'failed');
+        $jobs = $this->jobs($service);
 
         $result = Whmcs::customButton('Requeue', $service);
 
         $this->assertSame('success', $result);
-        $jobs = $this->jobs($service);
-        $this->assertSame('failed', $jobs[0]->state, 'only the latest job is requeued');
-        $job = $jobs[1];
-        $this->assertEquals($latest, $job->id);
-        $this->assertSame('queued', $job->state);
-        $this->assertEquals(0, $job->attempts);
-        $this->assertEquals(0, $job->dns_checks);
-        $this->assertNull($job->waiting_since);
-        $this->assertNull($job->finished_at);
-        $this->assertNull($job->lease_owner);
-        $this->assertNull($job->lease_token);
-        $this->assertNull($job->lease_expires_at);
-        $this->assertGreaterThanOrEqual(0, (int) $job->due_for);
-        $this->assertLessThan(60, (int) $job->due_for, 'due now');
-        $this->assertEquals($service, $job->unfinished_service_id);
-        $this->assertSame(Messages::PROVISION_QUEUED, $this->details($service));
+        $requests = $this->requests($service);
+        $this->assertCount(1, $requests);
+        $this->assertSame('retry', $requests[0]->action);
+        $this->assertSame('admin', $requests[0]->requested_by);
+        $this->assertNull($requests[0]->applied_at);
+        $this->assertNull($requests[0]->job_id);
+        $this->assertEquals($jobs, $this->jobs($service), 'the job is the worker\'s to requeue');
+        $this->assertSame($failure, $this->details($service), 'no details write: the worker decides');
         $this->assertSame(
-            array('JETPACK MODULE: Service ID: ' . $service . ' - failed provision job #' . $latest
-                . ' requeued for jetpack-worker with a fresh attempt budget'),
+            array('JETPACK MODULE: Service ID: ' . $service . ' - retry requested for jetpack-worker (request #' . $requests[0]->id . ')'),
             $this->loggedActivity()
         );
-        $this->assertNotEquals($older, $latest);
         // A custom button changes neither the status nor the Module Queue.
         $this->assertSame('Pending', $this->status($service));
         $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM tblmodulequeue'));
     }
 
-    public function testAFailedTerminateIsRequeuedAsATerminate(): void
+    public function testTheButtonRecordsARetryEvenWithoutAFailedJob(): void
     {
-        $service = $this->service($this->product(), null, array('status' => 'Terminated'));
-        $this->job($service, 'terminate', 'failed');
+        // The worker answers in the request's decision (shown on the service's tab).
+        $service = $this->service($this->product());
 
         $this->assertSame('success', Whmcs::customButton('Requeue', $service));
 
-        $this->assertSame('queued', $this->jobs($service)[0]->state);
-        $this->assertSame(Messages::TERMINATE_QUEUED, $this->details($service));
-    }
-
-    public function testNothingToRequeueWithoutAJob(): void
-    {
-        $service = $this->service($this->product());
-
-        $result = Whmcs::customButton('Requeue', $service);
-
-        $this->assertSame(
-            'JETPACK MODULE: Service ID: ' . $service . ' - there is no Jetpack job to requeue; use Create (or Terminate) to queue one',
-            $result
-        );
+        $this->assertSame(array('retry'), array_column($this->requests($service), 'action'));
         $this->assertCount(0, $this->jobs($service));
     }
 
-    public function testOnlyAFailedLatestJobIsRequeued(): void
-    {
-        $service = $this->service($this->product());
-        $this->job($service, 'provision', 'failed');
-        $done = $this->job($service, 'provision', 'done');
-
-        $result = Whmcs::customButton('Requeue', $service);
-
-        $this->assertSame(
-            'JETPACK MODULE: Service ID: ' . $service . ' - nothing to requeue: the latest job #' . $done . ' (provision) is done, not failed',
-            $result
-        );
-        $this->assertSame(array('failed', 'done'), array_column($this->jobs($service), 'state'));
-        $this->assertSame(array(), $this->loggedActivity());
-    }
-
-    public function testAnotherPendingJobKeepsItsPlace(): void
-    {
-        // An unfinished job with a lower id than the failed latest one: the UNIQUE index
-        // refuses a second unfinished job.
-        $service = $this->service($this->product());
-        $pending = $this->job($service, 'terminate', 'queued');
-        $failed = $this->job($service, 'provision', 'failed');
-
-        $result = Whmcs::customButton('Requeue', $service);
-
-        $this->assertSame(
-            'JETPACK MODULE: Service ID: ' . $service . ' - job #' . $failed . ' (provision) was not requeued: another job for '
-            . 'this service is already pending (job #' . $pending . ', terminate, queued); it runs first',
-            $result
-        );
-        $this->assertSame(array('queued', 'failed'), array_column($this->jobs($service), 'state'));
-        $this->assertSame('', $this->details($service), 'rolled back: no details written');
-    }
-
-    public function testTheOrderIsCheckedBeforeRequeueing(): void
+    public function testTheOrderIsCheckedBeforeRequesting(): void
     {
         $service = $this->service($this->product(), $this->validValues('example.com', ''));
         $this->job($service, 'provision', 'failed');
@@ -137,17 +81,19 @@ final class RequeueTest extends DatabaseTestCase
         $result = Whmcs::customButton('Requeue', $service);
 
         $this->assertStringContainsString('the Local User is empty', $result);
+        $this->assertCount(0, $this->requests($service));
         $this->assertSame('failed', $this->jobs($service)[0]->state);
+        $this->assertSame(array(), $this->loggedActivity());
     }
 
     public function testMissingWorkerTablesNameTheCommand(): void
     {
         $service = $this->service($this->product());
-        $this->exec('DROP TABLE mod_jetpack_jobs');
+        $this->exec('DROP TABLE mod_jetpack_requests');
 
         $result = Whmcs::customButton('Requeue', $service);
 
         $this->assertStringStartsWith('JETPACK MODULE: Service ID: ' . $service . ' - ', $result);
-        $this->assertStringContainsString('`jetpack-worker migrate`', $result);
+        $this->assertStringContainsString('(mod_jetpack_requests); run `jetpack-worker migrate`', $result);
     }
 }

@@ -7,93 +7,61 @@ use JetpackTests\Support\Whmcs;
 use WHMCS\Module\Server\Jetpack\Messages;
 
 /**
- * jetpack_TerminateAccount: a terminate supersedes a provision that has not reached the API,
- * waits behind one that is running, and is never lost.
+ * jetpack_TerminateAccount: the "queued" text in THIS service's details, then one terminate
+ * request for jetpack-worker. What a terminate does to a provision not yet done (supersede,
+ * wait for it) is the worker's rule, tested with the worker.
  */
 final class TerminateAccountTest extends DatabaseTestCase
 {
-    public function testTerminateWithoutAnyJobQueuesOne(): void
+    public function testTerminateRecordsATerminateRequest(): void
     {
         $service = $this->service($this->product(), null, array('status' => 'Active'));
 
         $this->assertSame('success', jetpack_TerminateAccount(Whmcs::params($service)));
 
-        $jobs = $this->jobs($service);
-        $this->assertCount(1, $jobs);
-        $this->assertSame('terminate', $jobs[0]->action);
-        $this->assertSame('queued', $jobs[0]->state);
-        $this->assertSame('module', $jobs[0]->requested_by);
+        $requests = $this->requests($service);
+        $this->assertCount(1, $requests);
+        $this->assertSame('terminate', $requests[0]->action);
+        $this->assertSame('module', $requests[0]->requested_by);
+        $this->assertNull($requests[0]->applied_at);
+        $this->assertCount(0, $this->jobs($service));
         $this->assertSame(Messages::TERMINATE_QUEUED, $this->details($service));
         $this->assertSame(
-            array('JETPACK MODULE: Service ID: ' . $service . ' - terminate queued for jetpack-worker (job #' . $jobs[0]->id . ')'),
+            array('JETPACK MODULE: Service ID: ' . $service . ' - terminate requested for jetpack-worker (request #' . $requests[0]->id . ')'),
             $this->loggedActivity()
         );
+        $this->assertSame('Active', $this->status($service), 'WHMCS sets Terminated on success');
     }
 
-    public function testTerminateAfterAQueuedProvisionCancelsTheProvision(): void
+    public function testCreateThenTerminateAreRecordedInTheOrderAsked(): void
     {
+        // The worker applies requests in id order, latest intent winning.
         $service = $this->service($this->product());
-        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
 
+        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
         $this->assertSame('success', jetpack_TerminateAccount(Whmcs::params($service)));
 
-        $jobs = $this->jobs($service);
-        $this->assertCount(2, $jobs);
-        list($provision, $terminate) = $jobs;
-        $this->assertSame('provision', $provision->action);
-        $this->assertSame('cancelled', $provision->state);
-        $this->assertSame('superseded by a terminate', $provision->result);
-        $this->assertNotNull($provision->finished_at);
-        $this->assertNull($provision->unfinished_service_id);
-        $this->assertSame('terminate', $terminate->action);
-        $this->assertSame('queued', $terminate->state);
-        $this->assertEquals($service, $terminate->unfinished_service_id);
-        $this->assertSame(Messages::TERMINATE_QUEUED, $this->details($service));
-        $this->assertSame(
-            'JETPACK MODULE: Service ID: ' . $service . ' - terminate queued for jetpack-worker (job #' . $terminate->id
-            . '); the provision job #' . $provision->id . ' that had not reached the partner API was cancelled',
-            $this->loggedActivity()[1]
-        );
+        $requests = $this->requests($service);
+        $this->assertSame(array('provision', 'terminate'), array_column($requests, 'action'));
+        $this->assertLessThan((int) $requests[1]->id, (int) $requests[0]->id);
+        $this->assertSame(array(Messages::TERMINATE_QUEUED), array_values($this->detailsRows($service)));
     }
 
-    public function testTerminateAlsoSupersedesAProvisionWaitingOnDns(): void
+    public function testTerminateOverwritesThisServicesActivationLinkOnly(): void
     {
-        $service = $this->service($this->product());
-        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
-        $this->exec(
-            "UPDATE mod_jetpack_jobs SET state = 'waiting_dns', waiting_since = UTC_TIMESTAMP(6) WHERE service_id = ?",
-            array($service)
-        );
+        $product = $this->product();
+        $other = $this->service($product, null, array('status' => 'Active'));
+        $mine = $this->service($product, null, array('status' => 'Active'));
+        $this->setValue($other, 'jetpack_provisioning_details', 'URL to Activate Jetpack: https://other.example/');
+        $row = $this->setValue($mine, 'jetpack_provisioning_details', 'URL to Activate Jetpack: https://mine.example/');
 
-        $this->assertSame('success', jetpack_TerminateAccount(Whmcs::params($service)));
+        $this->assertSame('success', jetpack_TerminateAccount(Whmcs::params($mine)));
 
-        $jobs = $this->jobs($service);
-        $this->assertSame(array('cancelled', 'queued'), array_column($jobs, 'state'));
-        $this->assertSame(array('provision', 'terminate'), array_column($jobs, 'action'));
+        $this->assertSame(array($row => Messages::TERMINATE_QUEUED), $this->detailsRows($mine));
+        $this->assertSame(array('URL to Activate Jetpack: https://other.example/'), array_values($this->detailsRows($other)));
     }
 
-    public function testTerminateWhileTheProvisionRunsBecomesItsFollowUp(): void
-    {
-        $service = $this->service($this->product());
-        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
-        $this->exec(
-            "UPDATE mod_jetpack_jobs SET state = 'running', attempts = 1, lease_token = 'b:1',
-                 lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL 60 SECOND WHERE service_id = ?",
-            array($service)
-        );
-
-        $this->assertSame('success', jetpack_TerminateAccount(Whmcs::params($service)));
-
-        $jobs = $this->jobs($service);
-        $this->assertCount(1, $jobs, 'the running provision is left to finish');
-        $this->assertSame('running', $jobs[0]->state);
-        $this->assertSame('b:1', $jobs[0]->lease_token);
-        $this->assertSame('terminate', $jobs[0]->follow_up);
-        $this->assertSame(Messages::TERMINATE_AFTER_PROVISION, $this->details($service));
-        $this->assertStringContainsString('it runs after the running provision', $this->loggedActivity()[1]);
-    }
-
-    public function testModuleQueueRetryOfAFailedTerminateQueuesAFreshOne(): void
+    public function testModuleQueueRetryOfAFailedTerminateRecordsAnotherTerminate(): void
     {
         $service = $this->service($this->product(), null, array('status' => 'Active'));
         $this->exec(
@@ -111,43 +79,14 @@ final class TerminateAccountTest extends DatabaseTestCase
             array($service)
         );
         $queueId = (int) $this->pdo()->lastInsertId();
+        $job = $this->jobs($service);
 
         $this->assertSame('success', Whmcs::retry($queueId));
 
-        $jobs = $this->jobs($service);
-        $this->assertSame(array('failed', 'queued'), array_column($jobs, 'state'));
-        $this->assertSame('terminate', $jobs[1]->action);
-        $this->assertEquals(0, $jobs[1]->attempts);
+        $this->assertEquals($job, $this->jobs($service), 'the failed job is the worker\'s to retry');
+        $this->assertSame(array('terminate'), array_column($this->requests($service), 'action'));
         $this->assertSame(Messages::TERMINATE_QUEUED, $this->details($service));
         $this->assertSame('Terminated', $this->status($service));
         $this->assertEquals(1, $this->scalar('SELECT completed FROM tblmodulequeue WHERE id = ?', array($queueId)));
-    }
-
-    public function testTerminatingTwiceKeepsOneTerminate(): void
-    {
-        $service = $this->service($this->product(), null, array('status' => 'Active'));
-
-        $this->assertSame('success', jetpack_TerminateAccount(Whmcs::params($service)));
-        $this->assertSame('success', jetpack_TerminateAccount(Whmcs::params($service)));
-
-        $jobs = $this->jobs($service);
-        $this->assertCount(1, $jobs);
-        $this->assertSame('terminate', $jobs[0]->action);
-    }
-
-    public function testTerminateOfAProvisionedServiceQueuesAfterTheDoneJob(): void
-    {
-        $service = $this->service($this->product(), null, array('status' => 'Active'));
-        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
-        $this->exec(
-            "UPDATE mod_jetpack_jobs SET state = 'done', finished_at = UTC_TIMESTAMP(6) WHERE service_id = ?",
-            array($service)
-        );
-
-        $this->assertSame('success', jetpack_TerminateAccount(Whmcs::params($service)));
-
-        $jobs = $this->jobs($service);
-        $this->assertSame(array('done', 'queued'), array_column($jobs, 'state'));
-        $this->assertSame('terminate', $jobs[1]->action);
     }
 }

@@ -290,6 +290,60 @@ abstract class DatabaseTestCase extends TestCase
     }
 
     /**
+     * @param int|null $serviceId one service's requests, or null for all of them
+     *
+     * @return array the recorded requests (mod_jetpack_requests), oldest first, with `age` =
+     *               seconds since created_at by the database clock
+     */
+    protected function requests($serviceId = null)
+    {
+        $sql = 'SELECT id, service_id, action, requested_by, created_at, applied_at, job_id, decision,
+                       TIMESTAMPDIFF(SECOND, created_at, UTC_TIMESTAMP(6)) AS age
+                FROM mod_jetpack_requests';
+        if ($serviceId === null) {
+            return $this->select($sql . ' ORDER BY id');
+        }
+        return $this->select($sql . ' WHERE service_id = ? ORDER BY id', array($serviceId));
+    }
+
+    /**
+     * A request as the worker leaves it once applied (for the admin tab's tests).
+     *
+     * @param int         $serviceId
+     * @param string      $action      provision | terminate | retry
+     * @param string      $requestedBy module | admin | cli | adopt | hook
+     * @param string|null $appliedAt   UTC DATETIME, or null for a request not applied yet
+     * @param int|null    $jobId
+     * @param string|null $decision
+     *
+     * @return int mod_jetpack_requests.id
+     */
+    protected function request($serviceId, $action, $requestedBy, $appliedAt = null, $jobId = null, $decision = null)
+    {
+        $this->exec(
+            'INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at, applied_at, job_id, decision)
+             VALUES (?, ?, ?, UTC_TIMESTAMP(6), ?, ?, ?)',
+            array($serviceId, $action, $requestedBy, $appliedAt, $jobId, $decision)
+        );
+        return (int) $this->pdo()->lastInsertId();
+    }
+
+    /**
+     * A ledger row (what the worker records after a success at the partner).
+     *
+     * @return int mod_jetpack_ledger.id
+     */
+    protected function ledgerRow($serviceId, $site, $plan, $pending = 0, $jobId = 1)
+    {
+        $this->exec(
+            'INSERT INTO mod_jetpack_ledger (service_id, site, plan, pending, since, updated_at, job_id)
+             VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)',
+            array($serviceId, $site, $plan, $pending, $jobId)
+        );
+        return (int) $this->pdo()->lastInsertId();
+    }
+
+    /**
      * @return string tblhosting.domainstatus
      */
     protected function status($serviceId)

@@ -3,26 +3,29 @@
  * Jetpack by Automattic: WHMCS server module (module name `jetpack`).
  *
  * A drop-in replacement for the original Jetpack partner module that never calls the partner
- * API itself. Create and Terminate check what jetpack-worker will need, record the work in
- * `mod_jetpack_jobs` and return at once; the worker (a separate service reading the WHMCS
- * database) provisions or cancels the plan with retries and writes the outcome back into
- * WHMCS: the service's `jetpack_provisioning_details`, its status, the activity log and, for
- * failures, the Module Queue.
+ * API itself. Create and Terminate check what jetpack-worker will need, record the request in
+ * `mod_jetpack_requests` (a plain INSERT: no locking read, so a checkout never fails on a
+ * deadlock) and return at once. The worker (a separate service reading the WHMCS database)
+ * applies the requests in order, latest intent winning, provisions or cancels the plan with
+ * retries and writes the outcome back into WHMCS: the service's
+ * `jetpack_provisioning_details`, its status, the activity log and, for failures, the Module
+ * Queue. The module keeps no copy of the worker's rules.
  *
  * Products made for the original module work unchanged: configoption1 is the partner client
  * id, configoption2 the client secret, and the custom fields are `Site URL`, `Local User`,
  * `Plan` and `jetpack_provisioning_details` (each may be written `key|Friendly Name`).
  *
  * Install: copy this directory to `modules/servers/jetpack` of the WHMCS install and run
- * `jetpack-worker migrate` once against the WHMCS database (it creates `mod_jetpack_jobs`).
+ * `jetpack-worker migrate` once against the WHMCS database (it creates the `mod_jetpack_*`
+ * tables).
  * Runs on PHP 7.2 to 8.3.
  */
 
 use WHMCS\Module\Server\Jetpack\Display;
-use WHMCS\Module\Server\Jetpack\JobQueue;
 use WHMCS\Module\Server\Jetpack\Messages;
 use WHMCS\Module\Server\Jetpack\ModuleError;
 use WHMCS\Module\Server\Jetpack\Order;
+use WHMCS\Module\Server\Jetpack\Requests;
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
@@ -31,7 +34,7 @@ if (!defined('WHMCS')) {
 require_once __DIR__ . '/lib/ModuleError.php';
 require_once __DIR__ . '/lib/Order.php';
 require_once __DIR__ . '/lib/Messages.php';
-require_once __DIR__ . '/lib/JobQueue.php';
+require_once __DIR__ . '/lib/Requests.php';
 require_once __DIR__ . '/lib/Display.php';
 
 /**
@@ -71,8 +74,9 @@ function jetpack_ConfigOptions()
 }
 
 /**
- * Queues the provisioning of the plan. 'success' means queued (WHMCS then marks the service
- * Active); jetpack_provisioning_details says so until the worker writes the activation link.
+ * Requests the provisioning of the plan. 'success' means recorded for jetpack-worker (WHMCS
+ * then marks the service Active); jetpack_provisioning_details says "queued" until the worker
+ * writes the activation link. Also what WHMCS's Module Queue "Retry" of a Create calls.
  *
  * @param array $params WHMCS module parameters
  *
@@ -80,12 +84,12 @@ function jetpack_ConfigOptions()
  */
 function jetpack_CreateAccount(array $params)
 {
-    return jetpack_queue_job($params, JobQueue::PROVISION);
+    return jetpack_request($params, Requests::PROVISION);
 }
 
 /**
- * Queues the cancellation of the plan; a queued provision that never reached the partner API
- * is cancelled instead of run.
+ * Requests the cancellation of the plan (the worker decides what becomes of a provision not
+ * yet done). Also what WHMCS's Module Queue "Retry" of a Terminate calls.
  *
  * @param array $params WHMCS module parameters
  *
@@ -93,7 +97,7 @@ function jetpack_CreateAccount(array $params)
  */
 function jetpack_TerminateAccount(array $params)
 {
-    return jetpack_queue_job($params, JobQueue::TERMINATE);
+    return jetpack_request($params, Requests::TERMINATE);
 }
 
 /**
@@ -105,8 +109,9 @@ function jetpack_AdminCustomButtonArray()
 }
 
 /**
- * The admin button: puts the service's failed job back to queued, due now, with a fresh
- * attempt budget (what `jetpack-worker requeue SERVICE_ID` does).
+ * The admin button: requests a retry of the service's failed job. jetpack-worker decides
+ * whether there is one (it then goes back to queued, due now, with a fresh attempt budget, as
+ * `jetpack-worker requeue SERVICE_ID` does) and says what it did on the service's tab.
  *
  * @param array $params WHMCS module parameters
  *
@@ -117,22 +122,20 @@ function jetpack_Requeue(array $params)
     $serviceId = jetpack_service_id($params);
     try {
         $order = Order::load($serviceId);
-        $requeued = JobQueue::requeue($order);
+        $requestId = Requests::record($serviceId, Requests::RETRY, Requests::BY_ADMIN);
     } catch (ModuleError $e) {
         return $e->getMessage();
     } catch (\PDOException $e) {
         return ModuleError::fromDatabase($e, $serviceId)->getMessage();
     }
-    jetpack_log_activity(
-        'JETPACK MODULE: Service ID: ' . $serviceId . ' - failed ' . $requeued['action']
-        . ' job #' . $requeued['job'] . ' requeued for jetpack-worker with a fresh attempt budget',
-        $order->clientId
-    );
+    jetpack_log_activity(Messages::requested($serviceId, Requests::RETRY, $requestId), $order->clientId);
     return 'success';
 }
 
 /**
- * Admin area → the service's tab: the latest job's state, attempts, next attempt, last error.
+ * Admin area → the service's tab: the latest job's state, attempts, next attempt, last error;
+ * the requests jetpack-worker has not applied yet and what it made of the last one; the plans
+ * the ledger holds for the service.
  *
  * @param array $params WHMCS module parameters
  *
@@ -142,7 +145,13 @@ function jetpack_AdminServicesTabFields(array $params)
 {
     $serviceId = jetpack_service_id($params);
     try {
-        return Display::adminFields(JobQueue::latest($serviceId));
+        return Display::adminFields(
+            Requests::latestJob($serviceId),
+            Requests::pending($serviceId),
+            Requests::latestApplied($serviceId),
+            Requests::ledger($serviceId),
+            Requests::currentSiteUrl($serviceId)
+        );
     } catch (\PDOException $e) {
         return array('Jetpack Job' => ModuleError::fromDatabase($e, $serviceId)->getMessage());
     }
@@ -170,25 +179,34 @@ function jetpack_ClientArea(array $params)
 }
 
 /**
- * Create/Terminate: check the order, record the job, tell the activity log.
+ * Create/Terminate: check the order, write the "queued" text into this service's details,
+ * then record the request, then tell the activity log. Details first: once the request is
+ * there the worker may finish the job at any moment, and its outcome must not be overwritten
+ * by the "queued" text. When the request cannot be recorded, the details write is taken back.
  *
  * @param array  $params WHMCS module parameters
- * @param string $action JobQueue::PROVISION or JobQueue::TERMINATE
+ * @param string $action Requests::PROVISION or Requests::TERMINATE
  *
  * @return string 'success' or a `JETPACK MODULE: …` error
  */
-function jetpack_queue_job(array $params, $action)
+function jetpack_request(array $params, $action)
 {
     $serviceId = jetpack_service_id($params);
+    $text = Messages::queued($action);
+    $written = null;
     try {
         $order = Order::load($serviceId);
-        $outcome = JobQueue::enqueue($order, $action, 'module');
+        $written = Requests::writeDetails($serviceId, $order->detailsFieldId, $text);
+        $requestId = Requests::record($serviceId, $action, Requests::BY_MODULE);
     } catch (ModuleError $e) {
         return $e->getMessage();
     } catch (\PDOException $e) {
+        if ($written !== null) {
+            Requests::undoDetails($written, $text);
+        }
         return ModuleError::fromDatabase($e, $serviceId)->getMessage();
     }
-    jetpack_log_activity(Messages::activityAfterEnqueue($serviceId, $outcome), $order->clientId);
+    jetpack_log_activity(Messages::requested($serviceId, $action, $requestId), $order->clientId);
     return 'success';
 }
 

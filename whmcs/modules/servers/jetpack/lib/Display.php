@@ -1,8 +1,10 @@
 <?php
 /**
- * What admins and clients see: the job fields of the admin "Products/Services" tab and the
- * client area's activation link or waiting message. Everything returned for the admin tab is
- * HTML (WHMCS prints it as it is), so every stored value is escaped here.
+ * What admins and clients see: the fields of the admin "Products/Services" tab (the latest
+ * job, the requests jetpack-worker has not applied yet, what it made of the last one, the plans
+ * its ledger holds) and the client area's activation link or waiting message. Everything
+ * returned for the admin tab is HTML (WHMCS prints it as it is), so every stored value is
+ * escaped here.
  */
 
 namespace WHMCS\Module\Server\Jetpack;
@@ -15,20 +17,56 @@ class Display
 {
     const NONE = '—';
 
+    /** Between the lines of one admin tab field. */
+    const LINE = '<br />';
+
     /**
-     * The admin tab fields for the service's latest job.
+     * The admin tab fields for the service.
      *
-     * @param object|null $job what JobQueue::latest() returned
+     * @param object|null $job     what Requests::latestJob() returned
+     * @param array       $pending what Requests::pending() returned (oldest first)
+     * @param object|null $applied what Requests::latestApplied() returned
+     * @param array       $ledger  what Requests::ledger() returned
+     * @param string|null $siteUrl what Requests::currentSiteUrl() returned
      *
      * @return array label => HTML
      */
-    public static function adminFields($job)
-    {
-        if ($job === null) {
+    public static function adminFields(
+        $job,
+        array $pending = array(),
+        $applied = null,
+        array $ledger = array(),
+        $siteUrl = null
+    ) {
+        if ($job === null && count($pending) === 0 && $applied === null && count($ledger) === 0) {
             return array(
                 'Jetpack Job' => 'none yet: Create queues the provisioning for jetpack-worker',
             );
         }
+        $fields = $job === null
+            ? array('Jetpack Job' => count($pending) > 0
+                ? 'none yet: jetpack-worker has not applied the requests below yet'
+                : 'none')
+            : self::jobFields($job);
+        if (count($pending) > 0) {
+            $fields['Jetpack Requests'] = self::pendingLines($pending);
+        }
+        if ($applied !== null) {
+            $fields['Jetpack Last Request'] = self::appliedLine($applied);
+        }
+        $fields['Jetpack Plans'] = self::ledgerLines($ledger, $siteUrl);
+        return $fields;
+    }
+
+    /**
+     * The latest job's fields.
+     *
+     * @param object $job what Requests::latestJob() returned
+     *
+     * @return array label => HTML
+     */
+    private static function jobFields($job)
+    {
         $summary = '#' . (int) $job->id . ' ' . $job->action . ': ' . self::stateLabel($job->state)
             . ' (requested by ' . $job->requested_by . ')';
         if ($job->follow_up !== null && $job->follow_up !== '') {
@@ -46,6 +84,104 @@ class Display
             $fields['Jetpack Result'] = ModuleError::escape($job->result);
         }
         return $fields;
+    }
+
+    /**
+     * "#12 provision requested by module at 2026-12-01 10:00:00 UTC, waiting for
+     * jetpack-worker", one line per request not yet applied.
+     *
+     * @param array $pending oldest first, at most Requests::PENDING_SHOWN + 1
+     *
+     * @return string HTML
+     */
+    private static function pendingLines(array $pending)
+    {
+        $lines = array();
+        foreach (array_slice($pending, 0, Requests::PENDING_SHOWN) as $request) {
+            $lines[] = ModuleError::escape(self::requestText($request) . ', waiting for jetpack-worker');
+        }
+        if (count($pending) > Requests::PENDING_SHOWN) {
+            $lines[] = 'and more, waiting for jetpack-worker';
+        }
+        return implode(self::LINE, $lines);
+    }
+
+    /**
+     * "#11 retry requested by admin at … UTC, applied at … UTC (job #5): <decision>".
+     *
+     * @param object $request what Requests::latestApplied() returned
+     *
+     * @return string HTML
+     */
+    private static function appliedLine($request)
+    {
+        $text = self::requestText($request) . ', applied at ' . self::utc($request->applied_at);
+        if ($request->job_id !== null) {
+            $text .= ' (job #' . (int) $request->job_id . ')';
+        }
+        if ($request->decision !== null && $request->decision !== '') {
+            $text .= ': ' . $request->decision;
+        }
+        return ModuleError::escape($text);
+    }
+
+    /**
+     * @param object $request a mod_jetpack_requests row
+     *
+     * @return string "#12 provision requested by module at 2026-12-01 10:00:00 UTC" (not escaped)
+     */
+    private static function requestText($request)
+    {
+        return '#' . (int) $request->id . ' ' . $request->action . ' requested by '
+            . $request->requested_by . ' at ' . self::utc($request->created_at);
+    }
+
+    /**
+     * One line per ledger row: its plan and site ("waiting on DNS" while pending), and a
+     * warning when the site is not the one the Site URL now reads, since a terminate cancels
+     * what the ledger holds.
+     *
+     * @param array       $ledger  what Requests::ledger() returned
+     * @param string|null $siteUrl the service's Site URL now
+     *
+     * @return string HTML
+     */
+    private static function ledgerLines(array $ledger, $siteUrl)
+    {
+        if (count($ledger) === 0) {
+            return 'none recorded by jetpack-worker';
+        }
+        $lines = array();
+        foreach ($ledger as $row) {
+            $text = $row->plan . ' on ' . $row->site . ' since ' . self::utc($row->since)
+                . ' (job #' . (int) $row->job_id . ')';
+            if ((int) $row->pending === 1) {
+                $text .= ', waiting on DNS';
+            }
+            $lines[] = ModuleError::escape($text);
+            if (self::siteKey($siteUrl) !== self::siteKey($row->site)) {
+                $now = self::siteKey($siteUrl) === ''
+                    ? 'the Site URL is now empty'
+                    : 'the Site URL now reads ' . $siteUrl;
+                $lines[] = ModuleError::escape(
+                    $now . '; a terminate cancels the plan on ' . $row->site . ', where it was provisioned'
+                );
+            }
+        }
+        return implode(self::LINE, $lines);
+    }
+
+    /**
+     * A site for comparison: trimmed, without its scheme and trailing slashes, lower case.
+     *
+     * @param string|null $site
+     *
+     * @return string
+     */
+    private static function siteKey($site)
+    {
+        $key = preg_replace('~^[a-z][a-z0-9+.-]*://~i', '', trim((string) $site));
+        return strtolower(rtrim((string) $key, '/'));
     }
 
     /**

@@ -16,9 +16,11 @@ class ModuleError extends \RuntimeException
     const PREFIX = 'JETPACK MODULE: ';
 
     /** MySQL/MariaDB error numbers the module acts on. */
-    const ER_DUP_ENTRY = 1062;
     const ER_NO_SUCH_TABLE = 1146;
     const ER_BAD_FIELD = 1054;
+    const ER_LOCK_WAIT_TIMEOUT = 1205;
+    /** Also what Galera returns when a transaction loses a certification conflict. */
+    const ER_LOCK_DEADLOCK = 1213;
 
     /**
      * An error about one service. $text must already be safe HTML (use quote() for values).
@@ -48,9 +50,9 @@ class ModuleError extends \RuntimeException
         if (self::isWorkerTableMissing($e)) {
             return self::forService(
                 $serviceId,
-                'the jetpack-worker tables are missing or out of date in the WHMCS database '
-                . '(mod_jetpack_jobs); run `jetpack-worker migrate` with the WHMCS database\'s '
-                . 'DATABASE_URL, then retry'
+                'the jetpack-worker tables are missing or out of date in the WHMCS database ('
+                . self::escape(self::workerTable($e)) . '); run `jetpack-worker migrate` with the '
+                . 'WHMCS database\'s DATABASE_URL, then retry'
             );
         }
         $info = self::errorInfo($e);
@@ -62,30 +64,28 @@ class ModuleError extends \RuntimeException
     }
 
     /**
-     * True for "table mod_jetpack_jobs doesn't exist" (or a column of it missing).
+     * True for "table mod_jetpack_requests doesn't exist" (or a column of a worker table
+     * missing): any `mod_jetpack_` table.
      *
      * @return bool
      */
     public static function isWorkerTableMissing(\PDOException $e)
     {
-        $info = self::errorInfo($e);
-        $number = isset($info[1]) ? (int) $info[1] : 0;
-        // The driver names a missing table; for a missing column, the query names the table.
-        $text = (isset($info[2]) ? (string) $info[2] : $e->getMessage())
-            . ' ' . (method_exists($e, 'getSql') ? (string) $e->getSql() : '');
+        $number = self::errorNumber($e);
         return ($number === self::ER_NO_SUCH_TABLE || $number === self::ER_BAD_FIELD)
-            && strpos($text, 'mod_jetpack_') !== false;
+            && strpos(self::errorText($e), 'mod_jetpack_') !== false;
     }
 
     /**
-     * True for a duplicate-key error (the UNIQUE index on unfinished jobs).
+     * True when the statement lost a lock conflict and may simply be run again: a deadlock
+     * (1213, also Galera's certification conflict) or a lock-wait timeout (1205).
      *
      * @return bool
      */
-    public static function isDuplicateKey(\PDOException $e)
+    public static function isLockConflict(\PDOException $e)
     {
-        $info = self::errorInfo($e);
-        return isset($info[1]) && (int) $info[1] === self::ER_DUP_ENTRY;
+        $number = self::errorNumber($e);
+        return $number === self::ER_LOCK_DEADLOCK || $number === self::ER_LOCK_WAIT_TIMEOUT;
     }
 
     /**
@@ -119,6 +119,41 @@ class ModuleError extends \RuntimeException
     public static function escape($text)
     {
         return htmlspecialchars((string) $text, ENT_QUOTES | ENT_SUBSTITUTE, 'UTF-8');
+    }
+
+    /**
+     * The worker table an error is about, e.g. `mod_jetpack_requests`.
+     *
+     * @return string
+     */
+    private static function workerTable(\PDOException $e)
+    {
+        if (preg_match('/mod_jetpack_[A-Za-z0-9_]+/', self::errorText($e), $m) === 1) {
+            return $m[0];
+        }
+        return 'mod_jetpack_*';
+    }
+
+    /**
+     * @return int the driver's error number (1213, 1146, …), 0 when unknown
+     */
+    private static function errorNumber(\PDOException $e)
+    {
+        $info = self::errorInfo($e);
+        return isset($info[1]) ? (int) $info[1] : 0;
+    }
+
+    /**
+     * The driver's message, then the query (for a missing column, only the query names the
+     * table). Never shown: only searched.
+     *
+     * @return string
+     */
+    private static function errorText(\PDOException $e)
+    {
+        $info = self::errorInfo($e);
+        return (isset($info[2]) ? (string) $info[2] : $e->getMessage())
+            . ' ' . (method_exists($e, 'getSql') ? (string) $e->getSql() : '');
     }
 
     /**

@@ -1,0 +1,343 @@
+<?php
+/**
+ * The module's side of the tables it shares with jetpack-worker.
+ *
+ * Writes: the module only RECORDS what was asked (`mod_jetpack_requests`, one plain INSERT) and
+ * writes the "queued" text into this service's jetpack_provisioning_details. Which request wins
+ * (supersede, follow-up, asked again, retry with a fresh budget) is the worker's decision alone
+ * (src/lifecycle.rs): it applies the requests in id order, latest intent winning, and fills in
+ * applied_at, job_id and decision. No write here takes a locking read or opens a transaction;
+ * each statement runs on its own (autocommit) and is tried again, after a short random sleep,
+ * on a deadlock or lock-wait timeout (1213 is also what Galera returns for a certification
+ * conflict).
+ *
+ * Reads, for the admin tab: the latest job (`mod_jetpack_jobs`), the requests, and the ledger
+ * (`mod_jetpack_ledger`: the plan each success left at the partner, per site). Every query uses
+ * an index: requests KEY service (service_id, id), ledger UNIQUE (service_id, site_hash), jobs
+ * by service_id.
+ *
+ * Times are UTC from the database clock (UTC_TIMESTAMP(6)). Every query is parameterised
+ * through the query builder.
+ */
+
+namespace WHMCS\Module\Server\Jetpack;
+
+use WHMCS\Database\Capsule;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+class Requests
+{
+    const TABLE = 'mod_jetpack_requests';
+    const JOBS = 'mod_jetpack_jobs';
+    const LEDGER = 'mod_jetpack_ledger';
+    const VALUES = 'tblcustomfieldsvalues';
+
+    /** Actions. */
+    const PROVISION = 'provision';
+    const TERMINATE = 'terminate';
+    const RETRY = 'retry';
+
+    /** Who asked. */
+    const BY_MODULE = 'module';
+    const BY_ADMIN = 'admin';
+
+    /** Tries of one statement after a deadlock or lock-wait timeout, the first included. */
+    const MAX_TRIES = 6;
+
+    /** At most this many requests not yet applied are listed on the admin tab. */
+    const PENDING_SHOWN = 10;
+
+    /**
+     * Records a request for the worker: one INSERT, applied_at, job_id and decision left NULL.
+     *
+     * @param int    $serviceId   tblhosting.id
+     * @param string $action      self::PROVISION, self::TERMINATE or self::RETRY
+     * @param string $requestedBy self::BY_MODULE or self::BY_ADMIN
+     *
+     * @return int the request's id
+     *
+     * @throws \PDOException on a database error (after the retries, for a lock conflict)
+     */
+    public static function record($serviceId, $action, $requestedBy)
+    {
+        return (int) self::retrying(function () use ($serviceId, $action, $requestedBy) {
+            return Capsule::table(self::TABLE)->insertGetId(array(
+                'service_id' => (int) $serviceId,
+                'action' => (string) $action,
+                'requested_by' => (string) $requestedBy,
+                'created_at' => Capsule::raw('UTC_TIMESTAMP(6)'),
+            ));
+        });
+    }
+
+    /**
+     * Sets THIS service's jetpack_provisioning_details: a plain (non-locking) SELECT of its
+     * lowest value row, then an UPDATE of that row by id, or an INSERT when it has none. Never
+     * an UPDATE scoped by the field alone (the original module's bug, which overwrote the field
+     * of every service of the product).
+     *
+     * Two calls at once that both find no row each insert one. The lowest row is the one WHMCS
+     * and the worker read, so the other is deleted again by its writer (by id, and only while
+     * it still holds this text), which keeps one row per service as WHMCS does.
+     *
+     * @param int    $serviceId tblhosting.id
+     * @param int    $fieldId   tblcustomfields.id of the product's details field
+     * @param string $text
+     *
+     * @return array what undoDetails() needs: id (the row written, null when it was another
+     *               writer's), inserted (bool), previous (the value it replaced, null for an
+     *               inserted row)
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function writeDetails($serviceId, $fieldId, $text)
+    {
+        for ($pass = 1;; $pass++) {
+            $row = self::lowestDetailsRow($serviceId, $fieldId);
+            if ($row === null) {
+                $id = (int) self::retrying(function () use ($serviceId, $fieldId, $text) {
+                    return Capsule::table(self::VALUES)->insertGetId(array(
+                        'fieldid' => (int) $fieldId,
+                        'relid' => (int) $serviceId,
+                        'value' => (string) $text,
+                        'created_at' => Capsule::raw('NOW()'),
+                        'updated_at' => Capsule::raw('NOW()'),
+                    ));
+                });
+                $lowest = self::lowestDetailsRow($serviceId, $fieldId);
+                if ($lowest !== null && (int) $lowest->id < $id) {
+                    // Another writer inserted one at the same time, with a lower id.
+                    self::retrying(function () use ($id, $text) {
+                        return Capsule::table(self::VALUES)
+                            ->where('id', $id)
+                            ->where('value', (string) $text)
+                            ->delete();
+                    });
+                    return array('id' => null, 'inserted' => false, 'previous' => null);
+                }
+                return array('id' => $id, 'inserted' => true, 'previous' => null);
+            }
+            $changed = self::retrying(function () use ($row, $text) {
+                return Capsule::table(self::VALUES)->where('id', (int) $row->id)->update(array(
+                    'value' => (string) $text,
+                    'updated_at' => Capsule::raw('NOW()'),
+                ));
+            });
+            // PDO counts changed rows only, so 0 may also mean the row already held this text
+            // and timestamp: only a row deleted between the SELECT and the UPDATE (confirmed
+            // gone) sends us round again, to insert one.
+            if ($changed > 0 || $pass >= 3 || self::rowExists((int) $row->id)) {
+                return array('id' => (int) $row->id, 'inserted' => false, 'previous' => (string) $row->value);
+            }
+        }
+    }
+
+    /**
+     * Takes back a details write whose request could not be recorded, so the field does not
+     * say "queued" for nothing: the row goes back to its previous value (an inserted row is
+     * deleted), but only while it still holds $text (the worker may have written since). Best
+     * effort: a database error here is ignored, the caller reports the first one.
+     *
+     * @param array  $written what writeDetails() returned
+     * @param string $text    the text writeDetails() wrote
+     */
+    public static function undoDetails(array $written, $text)
+    {
+        if ($written['id'] === null) {
+            return;
+        }
+        try {
+            $query = Capsule::table(self::VALUES)
+                ->where('id', (int) $written['id'])
+                ->where('value', (string) $text);
+            if ($written['inserted']) {
+                $query->delete();
+            } else {
+                $query->update(array('value' => (string) $written['previous']));
+            }
+        } catch (\PDOException $e) {
+            // The caller reports the error that made it undo.
+        }
+    }
+
+    /**
+     * The service's latest job for the admin area, with `due_in` = seconds until run_at by the
+     * database clock (negative when overdue); null when the service never had a job.
+     *
+     * @param int $serviceId tblhosting.id
+     *
+     * @return object|null
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function latestJob($serviceId)
+    {
+        return Capsule::table(self::JOBS)
+            ->where('service_id', (int) $serviceId)
+            ->orderBy('id', 'desc')
+            ->first(array(
+                'id', 'action', 'state', 'attempts', 'max_attempts', 'dns_checks', 'run_at',
+                'lease_expires_at', 'follow_up', 'last_error', 'result', 'requested_by',
+                'finished_at',
+                Capsule::raw('TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(6), run_at) AS due_in'),
+            ));
+    }
+
+    /**
+     * The service's requests the worker has not applied yet, oldest first (at most
+     * PENDING_SHOWN + 1, so the caller can tell there are more).
+     *
+     * @param int $serviceId tblhosting.id
+     *
+     * @return array objects with id, action, requested_by, created_at
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function pending($serviceId)
+    {
+        return Order::rows(Capsule::table(self::TABLE)
+            ->where('service_id', (int) $serviceId)
+            ->whereNull('applied_at')
+            ->orderBy('id')
+            ->limit(self::PENDING_SHOWN + 1)
+            ->get(array('id', 'action', 'requested_by', 'created_at')));
+    }
+
+    /**
+     * The service's latest request the worker has applied, with its decision; null when none.
+     *
+     * @param int $serviceId tblhosting.id
+     *
+     * @return object|null id, action, requested_by, created_at, applied_at, job_id, decision
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function latestApplied($serviceId)
+    {
+        return Capsule::table(self::TABLE)
+            ->where('service_id', (int) $serviceId)
+            ->whereNotNull('applied_at')
+            ->orderBy('id', 'desc')
+            ->first(array('id', 'action', 'requested_by', 'created_at', 'applied_at', 'job_id', 'decision'));
+    }
+
+    /**
+     * What the ledger holds for the service: one row per site a plan was provisioned on and
+     * not cancelled since.
+     *
+     * @param int $serviceId tblhosting.id
+     *
+     * @return array objects with site, plan, pending, since, updated_at, job_id
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function ledger($serviceId)
+    {
+        return Order::rows(Capsule::table(self::LEDGER)
+            ->where('service_id', (int) $serviceId)
+            ->orderBy('id')
+            ->get(array('site', 'plan', 'pending', 'since', 'updated_at', 'job_id')));
+    }
+
+    /**
+     * The service's Site URL value as it reads now (its lowest value row, cut at the first
+     * `|`, trimmed), without checking the rest of the order: for display. Null when the
+     * product has no Site URL field or the service no value.
+     *
+     * @param int $serviceId tblhosting.id
+     *
+     * @return string|null
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function currentSiteUrl($serviceId)
+    {
+        $service = Capsule::table('tblhosting')->where('id', (int) $serviceId)->first(array('packageid'));
+        if ($service === null) {
+            return null;
+        }
+        $fields = Order::rows(Capsule::table('tblcustomfields')
+            ->where('type', 'product')
+            ->where('relid', (int) $service->packageid)
+            ->orderBy('id')
+            ->get(array('id', 'fieldname')));
+        foreach ($fields as $field) {
+            if (Order::fieldKey($field->fieldname) !== Order::FIELD_SITE_URL) {
+                continue;
+            }
+            $value = Capsule::table(self::VALUES)
+                ->where('fieldid', (int) $field->id)
+                ->where('relid', (int) $serviceId)
+                ->orderBy('id')
+                ->value('value');
+            if ($value === null) {
+                return null;
+            }
+            $parts = explode('|', (string) $value, 2);
+            return trim($parts[0]);
+        }
+        return null;
+    }
+
+    /**
+     * Runs one statement, again after a short random sleep when it lost a lock conflict
+     * (deadlock, lock-wait timeout, Galera certification conflict), at most MAX_TRIES times.
+     * Inside a transaction someone else opened, a conflict rolled that transaction back, so
+     * it is not tried again.
+     *
+     * @param callable $statement runs one statement and returns its result
+     *
+     * @return mixed what $statement returned
+     *
+     * @throws \PDOException the last error
+     */
+    private static function retrying(callable $statement)
+    {
+        for ($try = 1;; $try++) {
+            try {
+                return $statement();
+            } catch (\PDOException $e) {
+                if ($try >= self::MAX_TRIES || !ModuleError::isLockConflict($e)
+                    || Capsule::connection()->transactionLevel() > 0
+                ) {
+                    throw $e;
+                }
+                usleep(random_int(5000, 20000) * $try);
+            }
+        }
+    }
+
+    /**
+     * The service's lowest details row (a plain, non-locking read).
+     *
+     * @param int $serviceId tblhosting.id
+     * @param int $fieldId   tblcustomfields.id
+     *
+     * @return object|null id and value
+     */
+    private static function lowestDetailsRow($serviceId, $fieldId)
+    {
+        return self::retrying(function () use ($serviceId, $fieldId) {
+            return Capsule::table(self::VALUES)
+                ->where('fieldid', (int) $fieldId)
+                ->where('relid', (int) $serviceId)
+                ->orderBy('id')
+                ->first(array('id', 'value'));
+        });
+    }
+
+    /**
+     * @param int $id tblcustomfieldsvalues.id
+     *
+     * @return bool whether the row is still there
+     */
+    private static function rowExists($id)
+    {
+        return self::retrying(function () use ($id) {
+            return Capsule::table(self::VALUES)->where('id', (int) $id)->exists();
+        });
+    }
+}
