@@ -16,9 +16,9 @@ use crate::cli::{ClaimSetting, Cli, Command};
 use crate::dns::SystemResolver;
 use crate::domain::{RequestedBy, ServiceId};
 use crate::jetpack::{JetpackClient, Timeouts};
+use crate::lifecycle::RequestKind;
 use crate::ops;
 use crate::retry::RetryPolicy;
-use crate::lifecycle::RequestKind;
 use crate::store::{ClaimPath, StatusReport, Store, StoreError};
 use crate::worker::{Worker, WorkerSettings};
 
@@ -140,7 +140,12 @@ async fn requeue(store: &Store, service_ids: &[u32], all_failed: bool) -> anyhow
     let mut mine = Vec::new();
     for id in service_ids {
         let sid = ServiceId(*id);
-        mine.push((sid, store.record_request(sid, RequestKind::Retry, RequestedBy::Cli).await?));
+        mine.push((
+            sid,
+            store
+                .record_request(sid, RequestKind::Retry, RequestedBy::Cli)
+                .await?,
+        ));
     }
     if all_failed {
         store.record_retry_all_failed(RequestedBy::Cli).await?;
@@ -193,6 +198,7 @@ fn build_worker(cli: &Cli, store: Store) -> anyhow::Result<Worker> {
         concurrency: cli.concurrency,
         poll_interval: cli.poll_interval,
         lease: cli.lease,
+        lease_margin: lease_margin(cli.lease),
         drain_timeout: cli.drain_timeout,
         adopt: cli.adopt,
         adopt_interval: cli.adopt_interval,
@@ -210,6 +216,11 @@ fn build_worker(cli: &Cli, store: Store) -> anyhow::Result<Worker> {
         Arc::new(SystemResolver::default()),
         settings,
     ))
+}
+
+/// The margin an acting call must leave on the lease: a quarter of the lease, 1 to 5 s.
+pub fn lease_margin(lease: Duration) -> Duration {
+    (lease / 4).clamp(Duration::from_secs(1), Duration::from_secs(5))
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -125,7 +125,11 @@ pub enum NothingReason {
 }
 
 /// The rule for one request, given the service's unfinished job and its latest finished one.
-pub fn on_request(req: RequestKind, unfinished: Option<Unfinished>, latest: Option<Latest>) -> Decision {
+pub fn on_request(
+    req: RequestKind,
+    unfinished: Option<Unfinished>,
+    latest: Option<Latest>,
+) -> Decision {
     match (req.action(), unfinished) {
         (None, None) => match latest {
             Some(l) if l.state == JobState::Failed => Decision::Requeue(l.id),
@@ -186,12 +190,17 @@ pub fn describe(decision: Decision, new_job: Option<JobId>) -> String {
         ),
         Decision::DueNow(id) => format!("job #{id} already does this; it is due now"),
         Decision::SetNext(id, Some(a)) => {
-            format!("job #{id} is running; {} runs as soon as it ends", a.as_str())
+            format!(
+                "job #{id} is running; {} runs as soon as it ends",
+                a.as_str()
+            )
         }
         Decision::SetNext(id, None) => format!(
             "job #{id} is running and already does this; the request waiting behind it was withdrawn"
         ),
-        Decision::Requeue(id) => format!("failed job #{id} queued again with a fresh attempt budget"),
+        Decision::Requeue(id) => {
+            format!("failed job #{id} queued again with a fresh attempt budget")
+        }
         Decision::Nothing(NothingReason::AlreadyRunning(id)) => {
             format!("job #{id} is running and already does this")
         }
@@ -232,8 +241,14 @@ mod tests {
         use RequestKind as R;
         assert_eq!(on_request(R::Provision, None, None), Decision::Insert(P));
         assert_eq!(on_request(R::Terminate, None, None), Decision::Insert(T));
-        assert_eq!(on_request(R::Provision, job(P, Queued, None), None), Decision::DueNow(J));
-        assert_eq!(on_request(R::Provision, job(P, WaitingDns, None), None), Decision::DueNow(J));
+        assert_eq!(
+            on_request(R::Provision, job(P, Queued, None), None),
+            Decision::DueNow(J)
+        );
+        assert_eq!(
+            on_request(R::Provision, job(P, WaitingDns, None), None),
+            Decision::DueNow(J)
+        );
         assert_eq!(
             on_request(R::Terminate, job(P, WaitingDns, None), None),
             Decision::Supersede { cancel: J, then: T }
@@ -260,7 +275,10 @@ mod tests {
             on_request(R::Provision, job(P, Running, None), None),
             Decision::Nothing(NothingReason::AlreadyRunning(J))
         );
-        assert_eq!(on_request(R::Retry, job(P, Queued, None), None), Decision::DueNow(J));
+        assert_eq!(
+            on_request(R::Retry, job(P, Queued, None), None),
+            Decision::DueNow(J)
+        );
         assert_eq!(
             on_request(R::Retry, job(P, Running, None), None),
             Decision::Nothing(NothingReason::RetryWhileRunning(J))
@@ -270,7 +288,10 @@ mod tests {
             action: T,
             state: JobState::Failed,
         };
-        assert_eq!(on_request(R::Retry, None, Some(failed)), Decision::Requeue(JobId(3)));
+        assert_eq!(
+            on_request(R::Retry, None, Some(failed)),
+            Decision::Requeue(JobId(3))
+        );
         let done = Latest {
             state: JobState::Done,
             ..failed
@@ -280,7 +301,10 @@ mod tests {
             Decision::Nothing(NothingReason::NothingToRetry(Some(done)))
         );
         // A Create after a failed job starts a fresh one (the Module Queue's Retry).
-        assert_eq!(on_request(R::Provision, None, Some(failed)), Decision::Insert(P));
+        assert_eq!(
+            on_request(R::Provision, None, Some(failed)),
+            Decision::Insert(P)
+        );
     }
 
     #[test]
@@ -288,10 +312,22 @@ mod tests {
         use Action::Terminate as T;
         assert_eq!(on_finish(JobState::Done, None), AfterFinish::AsIs);
         assert_eq!(on_finish(JobState::Queued, None), AfterFinish::AsIs);
-        assert_eq!(on_finish(JobState::Done, Some(T)), AfterFinish::ThenQueue(T));
-        assert_eq!(on_finish(JobState::Failed, Some(T)), AfterFinish::ThenQueue(T));
-        assert_eq!(on_finish(JobState::Queued, Some(T)), AfterFinish::CancelAndQueue(T));
-        assert_eq!(on_finish(JobState::WaitingDns, Some(T)), AfterFinish::CancelAndQueue(T));
+        assert_eq!(
+            on_finish(JobState::Done, Some(T)),
+            AfterFinish::ThenQueue(T)
+        );
+        assert_eq!(
+            on_finish(JobState::Failed, Some(T)),
+            AfterFinish::ThenQueue(T)
+        );
+        assert_eq!(
+            on_finish(JobState::Queued, Some(T)),
+            AfterFinish::CancelAndQueue(T)
+        );
+        assert_eq!(
+            on_finish(JobState::WaitingDns, Some(T)),
+            AfterFinish::CancelAndQueue(T)
+        );
     }
 
     /// Latest intent wins over every sequence of up to six requests, whatever state the
@@ -302,10 +338,18 @@ mod tests {
         for len in 1..=6u32 {
             for bits in 0..(1u32 << len) {
                 let seq: Vec<Action> = (0..len)
-                    .map(|i| kinds[((bits >> i) & 1) as usize].action().unwrap_or(Action::Provision))
+                    .map(|i| {
+                        kinds[((bits >> i) & 1) as usize]
+                            .action()
+                            .unwrap_or(Action::Provision)
+                    })
                     .collect();
                 for finish in [JobState::Done, JobState::Queued, JobState::WaitingDns] {
-                    assert_eq!(final_action(&seq, finish), seq.last().copied(), "{seq:?} {finish:?}");
+                    assert_eq!(
+                        final_action(&seq, finish),
+                        seq.last().copied(),
+                        "{seq:?} {finish:?}"
+                    );
                 }
             }
         }

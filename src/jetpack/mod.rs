@@ -132,9 +132,10 @@ impl JetpackClient {
         })
     }
 
-    /// The longest one request can take (its whole-request timeout).
+    /// The longest one request can take: its whole-request timeout, which includes
+    /// connecting.
     pub fn longest_call(&self) -> Duration {
-        self.timeouts.request.max(self.timeouts.connect)
+        self.timeouts.request
     }
 
     /// Sends one authorised request, refreshing the token once if the API refuses it. An

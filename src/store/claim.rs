@@ -67,7 +67,12 @@ impl Store {
         within(self.timeout, self.claim_batch(owner, limit, lease)).await
     }
 
-    async fn claim_batch(&self, owner: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedJob>> {
+    async fn claim_batch(
+        &self,
+        owner: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedJob>> {
         let batch = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let mut conn = self.pool.acquire().await?;
         // A deadlock or lock-wait timeout means "nothing claimed, try again" (it is also how

@@ -168,7 +168,9 @@ impl Store {
         };
         for part in [only(true), only(false)] {
             let mut tx = self.begin().await?;
-            let wrote = self.write_whmcs(&mut tx, job.service_id, &part, false).await;
+            let wrote = self
+                .write_whmcs(&mut tx, job.service_id, &part, false)
+                .await;
             match wrote {
                 Ok(()) => tx.commit().await?,
                 Err(e) => {
@@ -201,7 +203,10 @@ impl Store {
                    finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
                  WHERE id = ? AND lease_token = ? AND state = 'running'",
             )
-            .bind(format!("superseded: a {} was requested while it ran", next.as_str()))
+            .bind(format!(
+                "superseded: a {} was requested while it ran",
+                next.as_str()
+            ))
             .bind(job.id)
             .bind(&job.lease_token)
             .execute(&mut *tx)

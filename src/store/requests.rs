@@ -110,7 +110,10 @@ impl Store {
     pub async fn requeue(&self, services: &[ServiceId], all_failed: bool) -> Result<Vec<JobId>> {
         let mut mine = Vec::new();
         for s in services {
-            mine.push(self.record_request(*s, RequestKind::Retry, RequestedBy::Cli).await?);
+            mine.push(
+                self.record_request(*s, RequestKind::Retry, RequestedBy::Cli)
+                    .await?,
+            );
         }
         if all_failed {
             self.record_retry_all_failed(RequestedBy::Cli).await?;
@@ -194,7 +197,8 @@ impl Store {
             match self.apply_batch().await {
                 Err(e) if tries < 8 && (e.is_lock_conflict() || e.is_unique_violation()) => {
                     tracing::debug!(tries, error = %e, "applying requests hit a conflict; trying again");
-                    tokio::time::sleep(Duration::from_millis(10 * tries + fastrand::u64(..20))).await;
+                    tokio::time::sleep(Duration::from_millis(10 * tries + fastrand::u64(..20)))
+                        .await;
                 }
                 other => return other,
             }
@@ -218,7 +222,10 @@ impl Store {
             let one = apply_one(&mut tx, request, service, RequestKind::parse(&action)).await?;
             let said = match one.kind {
                 Some(_) => one.said,
-                None => format!("ignored: {} is not a request the worker knows", fit(&action, 40)),
+                None => format!(
+                    "ignored: {} is not a request the worker knows",
+                    fit(&action, 40)
+                ),
             };
             sqlx::query(
                 "UPDATE mod_jetpack_requests SET applied_at = UTC_TIMESTAMP(6), job_id = ?, decision = ?
@@ -350,7 +357,10 @@ async fn carry_out(
                    finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
                  WHERE id = ? AND state IN ('queued', 'waiting_dns')",
             )
-            .bind(format!("superseded: a {} was requested before it ran", then.as_str()))
+            .bind(format!(
+                "superseded: a {} was requested before it ran",
+                then.as_str()
+            ))
             .bind(cancel)
             .execute(&mut **tx)
             .await?;

@@ -262,7 +262,8 @@ impl Worker {
     ) -> Result<bool, StoreError> {
         tracing::error!(job_id = %job.id, service_id = %job.service_id, error = %error,
             "the database refused the job's outcome; failing the job with the cause");
-        let cause = messages::unrecordable(job.service_id, finish.state.as_str(), &error.to_string());
+        let cause =
+            messages::unrecordable(job.service_id, finish.state.as_str(), &error.to_string());
         let written = self
             .store
             .fail_unrecordable(job, &cause, &finish.whmcs)

@@ -12,9 +12,7 @@ use super::{Worker, messages};
 use crate::domain::{Action, JobState, Plan, SiteUrl};
 use crate::jetpack::{CancelOutcome, Exchange, ProvisionOutcome};
 use crate::order::{BadInput, Order, read_order};
-use crate::store::{
-    ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites,
-};
+use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites};
 
 /// What one attempt comes to.
 #[derive(Debug)]

@@ -169,7 +169,10 @@ impl Worker {
             Ok(n) => {
                 e.summary.adopted += n;
                 if n > 0 {
-                    tracing::info!(adopted = n, "recorded paid Pending services for provisioning");
+                    tracing::info!(
+                        adopted = n,
+                        "recorded paid Pending services for provisioning"
+                    );
                 }
                 if n < u64::from(ADOPT_PAGE) {
                     e.adopting = false;
@@ -280,7 +283,11 @@ impl Worker {
         total
     }
 
-    async fn drain(&self, inflight: &mut InFlight, held: &mut HashMap<tokio::task::Id, ClaimedJob>) {
+    async fn drain(
+        &self,
+        inflight: &mut InFlight,
+        held: &mut HashMap<tokio::task::Id, ClaimedJob>,
+    ) {
         if inflight.is_empty() && held.is_empty() {
             return;
         }

@@ -140,7 +140,11 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
     for sid in [good, bad] {
         let out = run(&url, &api, &["enqueue", &sid.to_string()]).await;
         assert!(out.status.success(), "{}", text(&out));
-        assert!(text(&out).contains("queued provision job #"), "{}", text(&out));
+        assert!(
+            text(&out).contains("queued provision job #"),
+            "{}",
+            text(&out)
+        );
     }
     let out = run(&url, &api, &["enqueue", "99999"]).await;
     assert_eq!(out.status.code(), Some(1));

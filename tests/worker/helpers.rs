@@ -84,6 +84,7 @@ pub fn fast_settings(concurrency: u32) -> WorkerSettings {
         concurrency,
         poll_interval: Duration::from_millis(50),
         lease: Duration::from_secs(10),
+        lease_margin: Duration::from_secs(2),
         drain_timeout: Duration::from_secs(5),
         retry: RetryPolicy::DEFAULT,
         ..WorkerSettings::default()

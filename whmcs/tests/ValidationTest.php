@@ -155,7 +155,7 @@ final class ValidationTest extends DatabaseTestCase
 
         $this->assertStringStartsWith('JETPACK MODULE: Service ID: ' . $service . ' - ', $result);
         $this->assertStringContainsString(str_replace('%product%', (string) $product, $expected), $result);
-        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_jobs'), 'nothing queued');
+        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_requests'), 'nothing queued');
         $this->assertSame(0, (int) $this->scalar(
             'SELECT COUNT(*) FROM tblcustomfieldsvalues WHERE relid = ? AND value LIKE ?',
             array($service, '%queued%')
@@ -172,7 +172,7 @@ final class ValidationTest extends DatabaseTestCase
         $result = jetpack_CreateAccount(Whmcs::params($service));
 
         $this->assertStringContainsString("has no custom field named 'Plan'", $result);
-        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_jobs'));
+        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_requests'));
     }
 
     public function testFriendlyNamesValuesCutAtThePipeAndAnyCasePlansAreAccepted(): void
@@ -190,7 +190,7 @@ final class ValidationTest extends DatabaseTestCase
         ));
 
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
-        $this->assertCount(1, $this->jobs($service));
+        $this->assertCount(1, $this->requests($service));
     }
 
     public function testTheLowestValueRowWinsWhenAServiceHasDuplicates(): void
@@ -210,7 +210,7 @@ final class ValidationTest extends DatabaseTestCase
 
             $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)), $plan);
         }
-        $this->assertCount(1, $this->jobs($service));
+        $this->assertCount(1, $this->requests($service));
     }
 
     public function testCustomerSuppliedValuesAreHtmlEscapedInErrors(): void
