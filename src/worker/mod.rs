@@ -202,7 +202,7 @@ impl Worker {
             never = lease.keep() => match never {},
         };
         let finish = match outcome {
-            Outcome::Write(finish) => finish,
+            Outcome::Write(finish) => *finish,
             Outcome::Abandon(reason) => {
                 metrics::counter!(m::JOBS_ABANDONED).increment(1);
                 tracing::warn!(job_id = %job.id, service_id = %job.service_id, reason = %reason,

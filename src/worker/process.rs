@@ -18,7 +18,7 @@ use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChan
 #[derive(Debug)]
 pub(crate) enum Outcome {
     /// Write this (fenced by the lease).
-    Write(Finish),
+    Write(Box<Finish>),
     /// Stopped before an acting call: the lease could not be confirmed for it. Nothing is
     /// written; the job is left for whoever reclaims it.
     Abandon(String),
@@ -26,7 +26,7 @@ pub(crate) enum Outcome {
 
 impl From<Finish> for Outcome {
     fn from(f: Finish) -> Outcome {
-        Outcome::Write(f)
+        Outcome::Write(Box::new(f))
     }
 }
 

@@ -249,10 +249,9 @@ impl Worker {
             Duration::from_millis(250u64 << e.db_failures.min(7)).min(Duration::from_secs(30))
         } else if progressed && e.inflight.len() < self.settings.concurrency as usize {
             Duration::ZERO
-        } else if e.mode == Mode::UntilIdle {
-            // Woken by the next job that ends; the timer only bounds a stall.
-            Duration::from_secs(3600)
         } else {
+            // Woken at once by the next job that ends; the poll also applies requests
+            // recorded while jobs run.
             self.settings.poll_interval
         }
     }

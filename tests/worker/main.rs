@@ -22,6 +22,7 @@ mod doctor;
 mod fields;
 mod helpers;
 mod outcomes;
+mod partition;
 mod proxy;
 mod reliability;
 mod secrets;

@@ -17,6 +17,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+/// The address of the server `opts` connects to.
+pub async fn server_addr(opts: &MySqlConnectOptions) -> SocketAddr {
+    let (host, port) = (opts.get_host(), opts.get_port());
+    let mut addrs = tokio::net::lookup_host((host, port)).await.unwrap();
+    addrs.next().unwrap()
+}
+
 /// What the proxy's tasks share with its handle.
 struct Shared {
     target: SocketAddr,
@@ -177,12 +184,6 @@ mod tests {
     use tokio::time::timeout;
 
     use super::*;
-
-    async fn server_addr(opts: &MySqlConnectOptions) -> SocketAddr {
-        let (host, port) = (opts.get_host(), opts.get_port());
-        let mut addrs = tokio::net::lookup_host((host, port)).await.unwrap();
-        addrs.next().unwrap()
-    }
 
     /// A proxy in front of the test's server and a pool (at most 2 connections) through it.
     async fn through(pool: &MySqlPool) -> (Proxy, MySqlPool, MySqlConnectOptions) {

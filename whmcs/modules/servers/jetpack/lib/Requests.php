@@ -265,7 +265,7 @@ class Requests
             ->orderBy('id')
             ->get(array('id', 'fieldname')));
         foreach ($fields as $field) {
-            if (Order::fieldKey($field->fieldname) !== Order::FIELD_SITE_URL) {
+            if (Order::fieldKey($field->fieldname) !== Order::fieldName('site_url')) {
                 continue;
             }
             $value = Capsule::table(self::VALUES)
