@@ -21,6 +21,7 @@ mod cli;
 mod doctor;
 mod fields;
 mod helpers;
+mod lifecycle;
 mod outcomes;
 mod partition;
 mod proxy;
