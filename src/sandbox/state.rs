@@ -364,17 +364,21 @@ impl SandboxState {
     /// Pairs of acting calls for the same site whose `[started, ended]` intervals overlap (an
     /// unfinished call counts as ending now), each pair in arrival order.
     pub fn overlapping_acting_calls(&self) -> Vec<(ActingCall, ActingCall)> {
-        let calls = self.acting_calls();
-        let now = Instant::now();
-        let mut pairs = Vec::new();
-        for (i, a) in calls.iter().enumerate() {
-            for b in &calls[i + 1..] {
-                if a.site == b.site && a.overlaps(b, now) {
-                    pairs.push((a.clone(), b.clone()));
-                }
-            }
-        }
-        pairs
+        overlaps(&self.acting_calls())
+    }
+
+    /// [`SandboxState::overlapping_acting_calls`] for one site (normalised with
+    /// [`super::site_key`]) only.
+    pub fn overlapping_acting_calls_for(&self, site: &str) -> Vec<(ActingCall, ActingCall)> {
+        let key = super::site_key(site);
+        let calls: Vec<ActingCall> = self
+            .lock()
+            .acting
+            .iter()
+            .filter(|c| c.site == key)
+            .cloned()
+            .collect();
+        overlaps(&calls)
     }
 
     /// How many acting calls for `site` (normalised with [`super::site_key`]) are in flight.
@@ -386,4 +390,18 @@ impl SandboxState {
             .filter(|call| call.site == key && call.ended.is_none())
             .count()
     }
+}
+
+/// Pairs of calls for the same site whose intervals overlap (an unfinished call ends now).
+fn overlaps(calls: &[ActingCall]) -> Vec<(ActingCall, ActingCall)> {
+    let now = Instant::now();
+    let mut pairs = Vec::new();
+    for (i, a) in calls.iter().enumerate() {
+        for b in &calls[i + 1..] {
+            if a.site == b.site && a.overlaps(b, now) {
+                pairs.push((a.clone(), b.clone()));
+            }
+        }
+    }
+    pairs
 }

@@ -392,3 +392,445 @@ async fn a_refused_outcome_write_fails_the_job_once_with_the_real_cause(pool: My
     let calls = env.sandbox.state().calls("trigger.example");
     assert_eq!((calls.provision, calls.provision_ok), (1, 1), "{calls:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The model-based test.
+
+/// The workers of the model: two connected directly, one through a proxy that can cut its
+/// database connections.
+struct Fleet {
+    direct: [Worker; 2],
+    proxied: Worker,
+    proxy: crate::proxy::Proxy,
+}
+
+/// A small deterministic generator (xorshift), so a failing sequence is reproduced from its
+/// seed alone.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn model_settings() -> jetpack_worker::worker::WorkerSettings {
+    let mut s = fast_settings(4);
+    s.lease = Duration::from_millis(900);
+    s.lease_margin = Duration::from_millis(100);
+    s.poll_interval = Duration::from_millis(20);
+    s.write_patience = Duration::from_millis(300);
+    s.retry.base = Duration::from_millis(20);
+    s.adopt = false;
+    s.retention = None;
+    s
+}
+
+async fn fleet(env: &Env) -> Fleet {
+    let api = || {
+        jetpack_worker::jetpack::JetpackClient::new(
+            &env.sandbox.base_url(),
+            jetpack_worker::jetpack::Timeouts {
+                connect: Duration::from_millis(300),
+                request: Duration::from_millis(300),
+            },
+        )
+        .unwrap()
+    };
+    let state = env.sandbox.state();
+    let make = |store: jetpack_worker::store::Store| {
+        let state = state.clone();
+        let resolver = jetpack_worker::dns::FnResolver(move |h: &str| state.is_resolvable(h));
+        Worker::new(
+            store,
+            std::sync::Arc::new(api()),
+            std::sync::Arc::new(resolver),
+            jetpack_worker::worker::WorkerSettings {
+                owner: jetpack_worker::worker::default_owner(),
+                ..model_settings()
+            },
+        )
+    };
+    let opts = (*env.db.connect_options()).clone();
+    let proxy = crate::proxy::Proxy::start(crate::proxy::server_addr(&opts).await).await;
+    let via = jetpack_worker::store::Store::connect_with(proxy.options_via(&opts), 4)
+        .await
+        .unwrap();
+    let proxied = jetpack_worker::store::Store::open(via, None)
+        .await
+        .unwrap()
+        .with_timeout(Duration::from_secs(2));
+    Fleet {
+        direct: [
+            make(env.store.clone()),
+            make(
+                env.store_with(jetpack_worker::store::ClaimPath::Update)
+                    .await,
+            ),
+        ],
+        proxied: make(proxied),
+        proxy,
+    }
+}
+
+/// One step of a sequence, for the failure report.
+#[derive(Debug)]
+enum Step {
+    Ask(usize, RequestKind, bool),
+    Script(usize, &'static str),
+    Dns(usize, bool),
+    Run(usize),
+    Kill(u64),
+    Cut(u64),
+    TimeTravel,
+}
+
+struct Sequence<'a> {
+    env: &'a Env,
+    fleet: &'a Fleet,
+    sites: Vec<String>,
+    sids: Vec<ServiceId>,
+    last: Vec<Option<Action>>,
+    steps: Vec<Step>,
+    seed: u64,
+}
+
+impl Sequence<'_> {
+    fn fail(&self, what: String) -> String {
+        format!("seed {}: {what}\nsteps: {:#?}", self.seed, self.steps)
+    }
+
+    async fn step(&mut self, rng: &mut Rng) {
+        let t = rng.below(self.sids.len() as u64) as usize;
+        let step = match rng.below(10) {
+            0..=2 => {
+                let kind = match rng.below(5) {
+                    0 | 1 => RequestKind::Provision,
+                    2 | 3 => RequestKind::Terminate,
+                    _ => RequestKind::Retry,
+                };
+                Step::Ask(t, kind, rng.below(2) == 0)
+            }
+            3 => Step::Script(
+                t,
+                ["transient", "permanent", "unknown", "slow", "too slow"][rng.below(5) as usize],
+            ),
+            4 => Step::Dns(t, rng.below(3) != 0),
+            5 | 6 => Step::Run(1 + rng.below(3) as usize),
+            7 => Step::Kill(rng.below(200)),
+            8 => Step::Cut(rng.below(200)),
+            _ => Step::TimeTravel,
+        };
+        self.apply(&step).await;
+        self.steps.push(step);
+    }
+
+    async fn apply(&mut self, step: &Step) {
+        let state = self.env.sandbox.state();
+        match *step {
+            Step::Ask(t, kind, from_php) => {
+                let sid = self.sids[t];
+                if from_php {
+                    self.env
+                        .store
+                        .record_request(sid, kind, RequestedBy::Module)
+                        .await
+                        .unwrap();
+                } else {
+                    self.env
+                        .store
+                        .enqueue(sid, kind, RequestedBy::Cli)
+                        .await
+                        .unwrap();
+                }
+                if let Some(a) = kind.action() {
+                    self.last[t] = Some(a);
+                }
+            }
+            Step::Script(t, what) => {
+                let reply = match what {
+                    "transient" => ScriptedReply::Status {
+                        code: 503,
+                        body: r#"{"error":"unavailable","message":"try later"}"#.into(),
+                        retry_after: None,
+                    },
+                    "permanent" => ScriptedReply::Status {
+                        code: 400,
+                        body: r#"{"error":"invalid_site","message":"refused by the model"}"#.into(),
+                        retry_after: None,
+                    },
+                    "unknown" => ScriptedReply::ActThenReset,
+                    "slow" => ScriptedReply::Slow(Duration::from_millis(150)),
+                    _ => ScriptedReply::Slow(Duration::from_millis(600)),
+                };
+                state.script(&self.sites[t], vec![reply]);
+            }
+            Step::Dns(t, resolvable) => state.set_resolvable(&self.sites[t], resolvable),
+            Step::Run(n) => {
+                let [a, b] = &self.fleet.direct;
+                let c = &self.fleet.proxied;
+                match n {
+                    1 => drop(a.run_once().await),
+                    2 => drop(tokio::join!(a.run_once(), b.run_once())),
+                    _ => drop(tokio::join!(a.run_once(), b.run_once(), c.run_once())),
+                }
+            }
+            Step::Kill(ms) => {
+                let w = self.fleet.direct[1].clone();
+                let task = tokio::spawn(async move { w.run_once().await });
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                task.abort();
+                let _ = task.await;
+            }
+            Step::Cut(ms) => {
+                let w = self.fleet.proxied.clone();
+                let task = tokio::spawn(async move { w.run_once().await });
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                self.fleet.proxy.cut();
+                let _ = task.await;
+            }
+            Step::TimeTravel => self.make_due().await,
+        }
+    }
+
+    fn ids(&self) -> String {
+        self.sids
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Time travel: the sequence's waiting jobs become due now. The test's own UPDATE runs
+    /// at REPEATABLE READ beside the workers, so a deadlock is simply tried again.
+    async fn make_due(&self) {
+        let sql = format!(
+            "UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6)
+             WHERE service_id IN ({}) AND state IN ('queued', 'waiting_dns')",
+            self.ids()
+        );
+        for _ in 0..20 {
+            match sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(&self.env.db)
+                .await
+            {
+                Ok(_) => return,
+                Err(sqlx::Error::Database(e))
+                    if matches!(e.code().as_deref(), Some("40001" | "HY000")) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => panic!("{}", self.fail(e.to_string())),
+            }
+        }
+        panic!("{}", self.fail("time travel kept deadlocking".into()));
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.replace("{ids}", &self.ids())))
+            .fetch_one(&self.env.db)
+            .await
+            .unwrap()
+    }
+
+    /// After every step: one unfinished job per service at most, no two acting calls for
+    /// one site at once.
+    async fn check_always(&self) -> Result<(), String> {
+        let doubled = self
+            .count(
+                "SELECT COUNT(*) FROM (SELECT service_id FROM mod_jetpack_jobs
+                 WHERE state IN ('queued','running','waiting_dns') AND service_id IN ({ids})
+                 GROUP BY service_id HAVING COUNT(*) > 1) d",
+            )
+            .await;
+        if doubled > 0 {
+            return Err(self.fail("two unfinished jobs for one service".into()));
+        }
+        let state = self.env.sandbox.state();
+        let overlaps: Vec<_> = self
+            .sites
+            .iter()
+            .flat_map(|s| state.overlapping_acting_calls_for(s))
+            .collect();
+        if !overlaps.is_empty() {
+            return Err(self.fail(format!("overlapping acting calls: {overlaps:#?}")));
+        }
+        Ok(())
+    }
+
+    /// Runs the fleet until nothing is left to do: DNS resolves, retries are due now.
+    async fn settle(&self) -> Result<(), String> {
+        for site in &self.sites {
+            self.env.sandbox.state().set_resolvable(site, true);
+        }
+        for _ in 0..200 {
+            let open = self
+                .count(
+                    "SELECT (SELECT COUNT(*) FROM mod_jetpack_jobs WHERE service_id IN ({ids})
+                               AND state IN ('queued','running','waiting_dns'))
+                          + (SELECT COUNT(*) FROM mod_jetpack_requests WHERE service_id IN ({ids})
+                               AND applied_at IS NULL)",
+                )
+                .await;
+            if open == 0 {
+                return Ok(());
+            }
+            self.make_due().await;
+            let _ = self.fleet.direct[0].run_once().await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        Err(self.fail("the jobs did not settle".into()))
+    }
+
+    /// At quiescence: each service is as its last request asks, or its job failed with a
+    /// reason in the job row, the details, the activity log and the Module Queue.
+    async fn check_end(&self) -> Result<(), String> {
+        let state = self.env.sandbox.state();
+        for (t, sid) in self.sids.iter().enumerate() {
+            let Some(intent) = self.last[t] else { continue };
+            let (action, job_state, error): (String, String, Option<String>) = sqlx::query_as(
+                "SELECT action, state, last_error FROM mod_jetpack_jobs WHERE service_id = ?
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(sid)
+            .fetch_one(&self.env.db)
+            .await
+            .unwrap();
+            if action != intent.as_str() {
+                return Err(self.fail(format!(
+                    "service {sid}: last asked {intent:?}, latest job {action}"
+                )));
+            }
+            let live = state.plan(&self.sites[t]).is_some();
+            let ledger = self.env.store.ledger(*sid).await.unwrap();
+            match (intent, job_state.as_str()) {
+                (Action::Provision, "done") if live && !ledger.is_empty() => {}
+                (Action::Terminate, "done")
+                    if !live
+                        && ledger.is_empty()
+                        && self.env.status(*sid).await == "Terminated" => {}
+                (_, "failed") => {
+                    let error = error.unwrap_or_default();
+                    let (queued, logged): (i64, i64) = sqlx::query_as(
+                        "SELECT (SELECT COUNT(*) FROM tblmodulequeue WHERE service_id = ?
+                                   AND completed = 0 AND module_action = ? AND last_attempt_error = ?),
+                                (SELECT COUNT(*) FROM tblactivitylog WHERE userid = 5 AND description = ?)",
+                    )
+                    .bind(sid)
+                    .bind(intent.module_function())
+                    .bind(&error)
+                    .bind(&error)
+                    .fetch_one(&self.env.db)
+                    .await
+                    .unwrap();
+                    if !(error.starts_with("JETPACK MODULE") && queued == 1 && logged > 0) {
+                        return Err(self.fail(format!(
+                            "service {sid}: failed without its reason everywhere ({error:?}, queue {queued}, activity {logged})"
+                        )));
+                    }
+                }
+                (_, other) => {
+                    return Err(self.fail(format!(
+                        "service {sid}: last asked {intent:?}, job {other}, plan live {live}, ledger {ledger:?}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Seeded random sequences of requests (PHP and CLI), requeues, workers claiming together,
+/// killed workers, cut database connections, DNS flips and every API outcome. A failure
+/// prints its seed; `JETPACK_MODEL_SEED=<seed> JETPACK_MODEL_SEQUENCES=1` replays it, and
+/// `JETPACK_MODEL_SEQUENCES=5000` runs many more.
+#[sqlx::test]
+async fn model_latest_intent_wins_and_nothing_runs_twice(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let fleet = fleet(&env).await;
+    let count: u64 = std::env::var("JETPACK_MODEL_SEQUENCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let base: u64 = std::env::var("JETPACK_MODEL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(1..u64::MAX / 2));
+    println!("model: {count} sequences from seed {base} (JETPACK_MODEL_SEED={base})");
+    let mut n = 0;
+    while n < count {
+        let round: Vec<u64> = (n..(n + 4).min(count)).map(|i| base + i).collect();
+        n += round.len() as u64;
+        let mut runs = Vec::new();
+        for seed in &round {
+            runs.push(run_sequence(&env, &fleet, pid, *seed));
+        }
+        let results = join_all(runs).await;
+        for r in results {
+            if let Err(e) = r {
+                panic!("{e}");
+            }
+        }
+    }
+}
+
+async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    let mut pinned: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    // Poll all together: a simple join without another dependency.
+    let mut done: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => done[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.extend(done.into_iter().flatten());
+    out
+}
+
+async fn run_sequence(env: &Env, fleet: &Fleet, pid: u32, seed: u64) -> Result<(), String> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut seq = Sequence {
+        env,
+        fleet,
+        sites: Vec::new(),
+        sids: Vec::new(),
+        last: Vec::new(),
+        steps: Vec::new(),
+        seed,
+    };
+    for t in 0..2 {
+        let site = format!("m{seed}-{t}.example");
+        let sid = env.service(pid, "Active", &site, "admin", "premium").await;
+        seq.sites.push(site);
+        seq.sids.push(sid);
+        seq.last.push(None);
+    }
+    let steps = 8 + rng.below(10);
+    for _ in 0..steps {
+        seq.step(&mut rng).await;
+        seq.check_always().await?;
+    }
+    seq.settle().await?;
+    seq.check_always().await?;
+    seq.check_end().await
+}
