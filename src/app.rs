@@ -243,7 +243,8 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 
 /// The text form of `status`.
 pub fn render_status(r: &StatusReport) -> String {
-    let mut out = String::from("jobs by state:\n");
+    let mut out = format!("requests not yet applied: {}\n", r.requests_pending);
+    out.push_str("jobs by state:\n");
     for (state, n) in &r.counts {
         out.push_str(&format!("  {state:<12} {n}\n"));
     }

@@ -50,7 +50,8 @@ pub struct ClaimedJob {
     pub had_failure: bool,
     /// WHMCS's Module Debug Mode was on at claim time (API exchanges go to the module log).
     pub module_debug: bool,
-    /// What the ledger holds for the service: the plans a terminate cancels.
+    /// What the ledger holds for the service, read for terminates only: the plans a
+    /// terminate cancels.
     pub ledger: Vec<LedgerEntry>,
     /// This process's monotonic time just before the claim was sent: the lease (granted by
     /// the database at or after this instant) surely lasts until `claimed_at + lease`.
@@ -212,7 +213,12 @@ async fn claimed_jobs(
         }
     }
     let mut jobs: Vec<ClaimedJob> = jobs.into_values().collect();
-    let services: Vec<ServiceId> = jobs.iter().map(|j| j.service_id).collect();
+    // Only a terminate needs the ledger (it cancels what the partner holds).
+    let services: Vec<ServiceId> = jobs
+        .iter()
+        .filter(|j| j.action == Action::Terminate)
+        .map(|j| j.service_id)
+        .collect();
     let mut ledger = ledger_of(conn, &services).await?;
     for job in &mut jobs {
         job.fields.sort_by_key(|f| (f.field_id, f.value_id));

@@ -53,6 +53,8 @@ pub struct StatusReport {
     pub waiting_dns: Vec<JobSummary>,
     /// The most recent failures with their reasons.
     pub recent_failures: Vec<JobSummary>,
+    /// Requests recorded (by the module, hooks or the CLI) that no worker has applied yet.
+    pub requests_pending: u64,
 }
 
 const SUMMARY_COLUMNS: &str =
@@ -111,7 +113,12 @@ impl Store {
         let failed = listed("failed", "run_at DESC, id DESC")
             .fetch_all(&self.pool)
             .await?;
+        let (pending,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM mod_jetpack_requests WHERE applied_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(StatusReport {
+            requests_pending: pending.max(0).unsigned_abs(),
             counts,
             oldest_due,
             oldest_due_age_secs,

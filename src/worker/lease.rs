@@ -33,11 +33,11 @@ struct Known {
 }
 
 impl<'a> Lease<'a> {
-    /// The lease granted by the claim of `job`.
+    /// The lease granted by the claim of `job` (`claimed` long), renewed by `length`.
     pub(super) fn new(
         store: &'a Store,
         job: &'a ClaimedJob,
-        length: Duration,
+        (claimed, length): (Duration, Duration),
         margin: Duration,
         health: DbHealth,
     ) -> Lease<'a> {
@@ -48,7 +48,7 @@ impl<'a> Lease<'a> {
             margin,
             health,
             known: Mutex::new(Known {
-                until: job.claimed_at + length,
+                until: job.claimed_at + claimed,
                 lost: false,
             }),
         }

@@ -183,6 +183,14 @@ impl Worker {
             .await
     }
 
+    /// The lease a claim asks for: the setting, or long enough for the job's first acting
+    /// call (its timeout plus two margins) when that is longer, so the call can start without
+    /// a renewal round trip of its own.
+    fn claim_lease(&self) -> Duration {
+        let call = self.api.longest_call() + 2 * self.settings.lease_margin;
+        self.settings.lease.max(call)
+    }
+
     /// One claimed job: the attempt (under its lease, renewed alongside) and its fenced
     /// write.
     async fn process(&self, job: ClaimedJob) -> Result<Processed, StoreError> {
@@ -191,7 +199,7 @@ impl Worker {
         let lease = Lease::new(
             &self.store,
             &job,
-            self.settings.lease,
+            (self.claim_lease(), self.settings.lease),
             self.settings.lease_margin,
             self.health.clone(),
         );

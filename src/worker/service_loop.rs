@@ -45,6 +45,7 @@ struct Engine {
     last_adopt: Option<Instant>,
     adopting: bool,
     last_prune: Option<Instant>,
+    last_requests: Option<Instant>,
     db_failures: u32,
     /// `run --once`: the database error that stopped it.
     stopped_by: Option<StoreError>,
@@ -85,6 +86,7 @@ impl Worker {
             last_adopt: None,
             adopting: self.settings.adopt,
             last_prune: None,
+            last_requests: None,
             db_failures: 0,
             stopped_by: None,
         };
@@ -130,8 +132,15 @@ impl Worker {
         progressed
     }
 
-    /// Applies recorded requests (one cheap lookup when there are none).
+    /// Applies recorded requests, once per poll interval (one cheap lookup when there are
+    /// none), so a busy drain does not look for them after every job.
     async fn apply_requests(&self, e: &mut Engine) -> bool {
+        if e.last_requests
+            .is_some_and(|t| t.elapsed() < self.settings.poll_interval)
+        {
+            return false;
+        }
+        e.last_requests = Some(Instant::now());
         let applied = match self.store.has_pending_requests().await {
             Ok(false) => return false,
             Ok(true) => self.store.apply_requests().await,
@@ -212,7 +221,7 @@ impl Worker {
         }
         match self
             .store
-            .claim(&self.settings.owner, free, self.settings.lease)
+            .claim(&self.settings.owner, free, self.claim_lease())
             .await
         {
             Ok(jobs) => {
