@@ -14,6 +14,13 @@ use crate::jetpack::{Credentials, Failure, JetpackClient, Timeouts};
 use crate::order::{FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, field_key, quote};
 use crate::store::{ClaimPath, Store, StoreError};
 
+/// The worker's own tables, created by `jetpack-worker migrate`.
+const WORKER_TABLES: [&str; 3] = [
+    "mod_jetpack_jobs",
+    "mod_jetpack_requests",
+    "mod_jetpack_ledger",
+];
+
 /// The WHMCS tables the worker reads or writes.
 pub const WHMCS_TABLES: &str = "tblhosting tblproducts tblcustomfields tblcustomfieldsvalues \
                                 tblactivitylog tblmodulelog tblconfiguration tblorders \
@@ -141,11 +148,14 @@ async fn checks(
     let has = |t: &str| tables.iter().any(|n| n == t);
     let migrate = "run `jetpack-worker migrate`";
     let worker = match store.ensure_migrated().await {
-        Ok(()) if has("mod_jetpack_jobs") => None,
+        Ok(()) if WORKER_TABLES.iter().all(|t| has(t)) => None,
         Ok(()) | Err(StoreError::NotMigrated) => problem("missing or out of date", migrate),
         Err(e) => problem(describe(&e), DB_FIX),
     };
-    checks.push(check("worker tables (mod_jetpack_jobs)", worker));
+    checks.push(check(
+        "worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger)",
+        worker,
+    ));
     let missing: Vec<&str> = WHMCS_TABLES.split(' ').filter(|t| !has(t)).collect();
     let fix = "point DATABASE_URL at the database named in WHMCS's configuration.php";
     let whmcs = problem(format!("missing {}", missing.join(", ")), fix);

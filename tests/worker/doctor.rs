@@ -62,7 +62,7 @@ async fn doctor_passes_a_healthy_setup_offline_and_online(pool: MySqlPool) {
     for line in [
         "ok   database reachable (server ",
         "ok   claim path skip-locked (by server version)",
-        "ok   worker tables (mod_jetpack_jobs)",
+        "ok   worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger)",
         "ok   WHMCS tables",
         &format!("ok   jetpack products: #{pid}"),
         &format!("ok   product #{pid} 'Jetpack Premium': custom field 'Site URL'"),
@@ -242,7 +242,7 @@ async fn doctor_reports_worker_tables_not_migrated(pool: MySqlPool) {
     assert_one_problem(
         code,
         &out,
-        "worker tables (mod_jetpack_jobs): missing or out of date",
+        "worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger): missing or out of date",
         "run `jetpack-worker migrate`",
     );
 

@@ -834,3 +834,53 @@ async fn run_sequence(env: &Env, fleet: &Fleet, pid: u32, seed: u64) -> Result<(
     seq.check_always().await?;
     seq.check_end().await
 }
+
+/// The inbox and the ledger are read by index only: the worker's lookups never scan the
+/// requests or the ledger, however many accumulate.
+#[sqlx::test]
+async fn the_inbox_and_ledger_queries_use_their_indexes(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    env.exec(
+        "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at, applied_at)
+         SELECT seq, 'provision', 'module', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM seq_1_to_2000;
+         INSERT INTO mod_jetpack_ledger (service_id, site, plan, since, updated_at, job_id)
+         SELECT seq, CONCAT('s', seq, '.example'), 'premium', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), seq
+         FROM seq_1_to_2000;
+         ANALYZE TABLE mod_jetpack_requests, mod_jetpack_ledger",
+    )
+    .await;
+    for (sql, key) in [
+        (
+            "SELECT id FROM mod_jetpack_requests WHERE applied_at IS NULL LIMIT 1",
+            "unapplied",
+        ),
+        (
+            "SELECT id, service_id, action FROM mod_jetpack_requests
+             WHERE applied_at IS NULL ORDER BY id LIMIT 50 FOR UPDATE",
+            "unapplied",
+        ),
+        (
+            "SELECT 1 FROM mod_jetpack_requests r WHERE r.service_id = 7",
+            "service",
+        ),
+        (
+            "SELECT service_id, site, plan, pending, since FROM mod_jetpack_ledger
+             WHERE service_id IN (7, 8) ORDER BY id",
+            "service_site",
+        ),
+        (
+            "DELETE FROM mod_jetpack_ledger WHERE service_id = 7 AND site_hash = UNHEX(SHA2('s7.example', 256))",
+            "service_site",
+        ),
+    ] {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+        use sqlx::Row;
+        let used: Option<String> = rows[0].try_get("key").unwrap();
+        let kind: Option<String> = rows[0].try_get("type").unwrap();
+        assert_eq!(used.as_deref(), Some(key), "{sql}");
+        assert_ne!(kind.as_deref(), Some("ALL"), "{sql}");
+    }
+}
