@@ -46,6 +46,8 @@ struct Engine {
     adopting: bool,
     last_prune: Option<Instant>,
     last_requests: Option<Instant>,
+    /// This turn looked for requests (`run --once` stops only after a turn that did).
+    looked_for_requests: bool,
     db_failures: u32,
     /// `run --once`: the database error that stopped it.
     stopped_by: Option<StoreError>,
@@ -87,15 +89,23 @@ impl Worker {
             adopting: self.settings.adopt,
             last_prune: None,
             last_requests: None,
+            looked_for_requests: false,
             db_failures: 0,
             stopped_by: None,
         };
         while !shutdown.is_cancelled() {
             let progressed = self.turn(&mut e).await;
-            if mode == Mode::UntilIdle
-                && (e.stopped_by.is_some() || (!progressed && e.inflight.is_empty()))
-            {
+            if mode == Mode::UntilIdle && e.stopped_by.is_some() {
                 break;
+            }
+            if mode == Mode::UntilIdle && !progressed && e.inflight.is_empty() {
+                if e.looked_for_requests {
+                    break;
+                }
+                // Idle, but requests were last looked for less than a poll ago: look once
+                // more before stopping, so none recorded meanwhile is left behind.
+                e.last_requests = None;
+                continue;
             }
             let wait = self.wait_after(&e, progressed);
             tokio::select! {
@@ -135,11 +145,13 @@ impl Worker {
     /// Applies recorded requests, once per poll interval (one cheap lookup when there are
     /// none), so a busy drain does not look for them after every job.
     async fn apply_requests(&self, e: &mut Engine) -> bool {
+        e.looked_for_requests = false;
         if e.last_requests
             .is_some_and(|t| t.elapsed() < self.settings.poll_interval)
         {
             return false;
         }
+        e.looked_for_requests = true;
         e.last_requests = Some(Instant::now());
         let applied = match self.store.has_pending_requests().await {
             Ok(false) => return false,
@@ -182,6 +194,8 @@ impl Worker {
                         adopted = n,
                         "recorded paid Pending services for provisioning"
                     );
+                    // Apply them at once rather than at the next poll.
+                    e.last_requests = None;
                 }
                 if n < u64::from(ADOPT_PAGE) {
                     e.adopting = false;
