@@ -186,13 +186,8 @@ impl Store {
     /// cut off may have reached the API, so the next run asks the status endpoint first. A
     /// request waiting behind the job is honoured as for any job that would run again.
     pub async fn release(&self, job: &ClaimedJob) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let next = match follow_up_of(&mut tx, job).await? {
-            None => {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            Some(next) => next,
+        let Some((mut tx, next)) = self.begin_held(job).await? else {
+            return Ok(false);
         };
         if let AfterFinish::CancelAndQueue(next) | AfterFinish::ThenQueue(next) =
             lifecycle::on_finish(JobState::Queued, next)
@@ -231,14 +226,25 @@ impl Store {
         Ok(true)
     }
 
-    async fn fail_minimal(&self, job: &ClaimedJob, cause: &str) -> Result<bool> {
+    /// A transaction on a job this worker still holds, with the action waiting behind it;
+    /// None (and nothing held) when the lease is no longer ours.
+    async fn begin_held(
+        &self,
+        job: &ClaimedJob,
+    ) -> Result<Option<(Transaction<'static, MySql>, Option<Action>)>> {
         let mut tx = self.begin().await?;
-        let next = match follow_up_of(&mut tx, job).await? {
+        match follow_up_of(&mut tx, job).await? {
+            Some(next) => Ok(Some((tx, next))),
             None => {
                 tx.rollback().await?;
-                return Ok(false);
+                Ok(None)
             }
-            Some(next) => next,
+        }
+    }
+
+    async fn fail_minimal(&self, job: &ClaimedJob, cause: &str) -> Result<bool> {
+        let Some((mut tx, next)) = self.begin_held(job).await? else {
+            return Ok(false);
         };
         sqlx::query(
             "UPDATE mod_jetpack_jobs SET state = 'failed', last_error = ?, in_module_queue = 1,

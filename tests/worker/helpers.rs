@@ -358,3 +358,16 @@ pub struct Job {
 pub fn key(site: &str) -> String {
     jetpack_worker::sandbox::site_key(site)
 }
+
+/// Polls `check` every 20 ms until it holds; panics naming `what` after `limit`.
+pub async fn until<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -4,7 +4,7 @@
 //! several workers, killed workers, cut database connections and every API outcome, then
 //! checks the invariants after each step and at quiescence.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jetpack_worker::domain::{Action, RequestedBy, ServiceId};
 use jetpack_worker::lifecycle::RequestKind;
@@ -14,7 +14,7 @@ use jetpack_worker::worker::Worker;
 use sqlx::mysql::MySqlPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Env, fast_settings};
+use crate::helpers::{Env, fast_settings, until};
 
 /// A `run` (service loop) in the background; stopped with [`Running::stop`].
 struct Running {
@@ -33,18 +33,6 @@ impl Running {
     async fn stop(self) {
         self.stop.cancel();
         self.task.await.unwrap();
-    }
-}
-
-async fn until<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -12,22 +12,9 @@ use jetpack_worker::sandbox::ScriptedReply;
 use sqlx::mysql::MySqlPool;
 
 use crate::cli::database_url;
-use crate::helpers::{Env, key};
+use crate::helpers::{Env, key, until};
 use crate::proxy::{Proxy, server_addr};
 use crate::reliability::{signal, spawn_worker};
-
-/// Polls `check` every 50 ms until it holds, at most `limit`.
-async fn until<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[sqlx::test]
 async fn a_partitioned_worker_never_provisions_twice_and_its_late_write_is_refused(
