@@ -2,9 +2,10 @@
 //! `jetpack-worker run` process) reaches MariaDB through a test-owned TCP proxy; its provision
 //! call takes 6 s at the sandbox; while the call is in flight the proxy stops forwarding (a
 //! partition, or a half-open connection after a failover: silence, not a reset). Worker B,
-//! connected directly, reclaims the job once A's lease (extended by A for the length of its
-//! call before the call started) has expired, asks the status endpoint, and finishes the job
-//! without a second provision. When the partition heals, A's late write is refused.
+//! connected directly, reclaims the job once A's lease has expired (A's claim asked for a lease
+//! that outlasts the call's 8 s timeout plus margins, although `JETPACK_LEASE` is 3 s), asks the
+//! status endpoint, and finishes the job without a second provision. When the partition heals,
+//! A's late write is refused.
 
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,7 @@ async fn a_partitioned_worker_never_provisions_twice_and_its_late_write_is_refus
     via_proxy.set_port(Some(proxy.addr().port())).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
-    // A 3 s lease and calls that may take 8 s: A must extend its lease before calling.
+    // A 3 s lease and calls that may take 8 s: A's lease must cover the call before it starts.
     let settings = [
         ("JETPACK_LEASE", "3s"),
         ("JETPACK_API_TIMEOUT", "8s"),
