@@ -220,7 +220,9 @@ impl Worker {
         };
         let written = match self.write_outcome(&job, &finish).await {
             Ok(written) => written,
-            Err(e) if e.is_unavailable() => return Err(e),
+            // Unavailable, or still deadlocking after every retry: nothing is wrong with the
+            // outcome itself; the job runs again after its lease (the status check first).
+            Err(e) if e.is_unavailable() || e.is_lock_conflict() => return Err(e),
             Err(e) => self.fail_unrecordable(&job, &finish, &e).await?,
         };
         if !written {
@@ -244,7 +246,7 @@ impl Worker {
             .with_jitter();
         let written = (|| self.store.finish(job, finish))
             .retry(patience)
-            .when(StoreError::is_unavailable)
+            .when(|e| e.is_unavailable() || e.is_lock_conflict())
             .notify(|e, wait| {
                 self.health.failed("writing a job's outcome", e);
                 tracing::warn!(job_id = %job.id, error = %e, retry_in = ?wait,
