@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS mod_jetpack_requests (
 CREATE TABLE IF NOT EXISTS mod_jetpack_ledger (
     id         BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
     service_id INT UNSIGNED    NOT NULL COMMENT 'tblhosting.id',
-    site       VARCHAR(800)    NOT NULL COMMENT 'the site as sent to the partner API',
+    site       TEXT            NOT NULL COMMENT 'the site as sent to the partner API (normalised, percent-encoded)',
     site_hash  BINARY(32) AS (UNHEX(SHA2(site, 256))) STORED,
     plan       VARCHAR(64)     NOT NULL,
     pending    TINYINT(1)      NOT NULL DEFAULT 0 COMMENT '1 while the plan waits on the site''s DNS',

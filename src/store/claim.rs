@@ -56,6 +56,19 @@ pub struct ClaimedJob {
     /// This process's monotonic time just before the claim was sent: the lease (granted by
     /// the database at or after this instant) surely lasts until `claimed_at + lease`.
     pub claimed_at: Instant,
+    /// Until when an acting call this process started for the job may still be in flight
+    /// (shared by every clone of this claim): a job is never released before then.
+    pub acting_until: std::sync::Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+impl ClaimedJob {
+    /// Whether an acting call for this job may still be in flight.
+    pub fn may_be_acting(&self) -> bool {
+        self.acting_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some_and(|until| until > Instant::now())
+    }
 }
 
 impl Store {
@@ -249,6 +262,7 @@ fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<Claime
         module_debug: debug.is_some_and(|v| !v.is_empty() && v != "0"),
         ledger: Vec::new(),
         claimed_at,
+        acting_until: Default::default(),
     })
 }
 

@@ -145,16 +145,28 @@ impl Store {
     /// reason other than being unavailable): the job fails with `cause` in one minimal fenced
     /// write, so the API is not called again for it without an admin's Retry; a request
     /// waiting behind it is queued as usual. The activity line and the Module Queue entry are
-    /// then written on their own, each allowed to fail. False when the lease was lost.
+    /// then written on their own, each allowed to fail, and so is the ledger. A provision is
+    /// marked as possibly acted, so a Retry asks the status endpoint first. False when the
+    /// lease was lost.
     pub async fn fail_unrecordable(
         &self,
         job: &ClaimedJob,
         cause: &str,
-        whmcs: &WhmcsWrites,
+        f: &Finish,
     ) -> Result<bool> {
+        let whmcs = &f.whmcs;
         let written = within(self.timeout, self.fail_minimal(job, cause)).await?;
         if !written {
             return Ok(false);
+        }
+        // What the partner now holds, on its own: a terminate must still cancel it.
+        let mut tx = self.begin().await?;
+        match write_ledger(&mut tx, job.service_id, job.id, &f.ledger).await {
+            Ok(()) => tx.commit().await?,
+            Err(e) => {
+                tracing::error!(job_id = %job.id, error = %e, "could not record what the partner holds either");
+                tx.rollback().await?;
+            }
         }
         let only = |activity: bool| WhmcsWrites {
             client_id: whmcs.client_id,
@@ -248,6 +260,7 @@ impl Store {
         };
         sqlx::query(
             "UPDATE mod_jetpack_jobs SET state = 'failed', last_error = ?, in_module_queue = 1,
+               outcome_unknown = IF(action = 'provision', 1, outcome_unknown),
                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
                finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
              WHERE id = ? AND lease_token = ? AND state = 'running'",

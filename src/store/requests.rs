@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, Row, Transaction};
 
-use super::{Result, Store, StoreError, fit};
+use super::{Result, Store, StoreError, fit, within};
 use crate::domain::{Action, JobId, JobState, RequestedBy, ServiceId};
 use crate::lifecycle::{self, Decision, Latest, RequestKind, Unfinished};
 
@@ -169,11 +169,15 @@ impl Store {
 
     /// Whether any request waits to be applied: one index lookup, no lock.
     pub async fn has_pending_requests(&self) -> Result<bool> {
-        let found: Option<(u64,)> =
-            sqlx::query_as("SELECT id FROM mod_jetpack_requests WHERE applied_at IS NULL LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(found.is_some())
+        let lookup = async {
+            let found: Option<(u64,)> = sqlx::query_as(
+                "SELECT id FROM mod_jetpack_requests WHERE applied_at IS NULL LIMIT 1",
+            )
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(found.is_some())
+        };
+        within(self.timeout, lookup).await
     }
 
     /// Applies every pending request, in id order, in batches. Lock conflicts and a race on
@@ -194,7 +198,7 @@ impl Store {
         let mut tries = 0u64;
         loop {
             tries += 1;
-            match self.apply_batch().await {
+            match within(self.timeout, self.apply_batch()).await {
                 Err(e) if tries < 8 && (e.is_lock_conflict() || e.is_unique_violation()) => {
                     tracing::debug!(tries, error = %e, "applying requests hit a conflict; trying again");
                     tokio::time::sleep(Duration::from_millis(10 * tries + fastrand::u64(..20)))
@@ -406,23 +410,42 @@ async fn carry_out(
     }
 }
 
-/// A queued job due now; `requested_by` comes from the request row.
+/// A queued job due now; `requested_by` comes from the request row. A new provision inherits
+/// "may have acted unseen" from the service's latest provision that did not finish done (a
+/// lost answer, a release, a superseded retry), so it asks the status endpoint first.
 async fn insert_job(
     tx: &mut Transaction<'_, MySql>,
     service: ServiceId,
     action: Action,
     request: RequestId,
 ) -> Result<JobId> {
+    let unknown = action == Action::Provision && earlier_provision_unknown(tx, service).await?;
     let done = sqlx::query(
         "INSERT INTO mod_jetpack_jobs
-           (service_id, action, state, run_at, requested_by, created_at, updated_at)
-         SELECT ?, ?, 'queued', UTC_TIMESTAMP(6), r.requested_by, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)
+           (service_id, action, state, run_at, outcome_unknown, requested_by, created_at, updated_at)
+         SELECT ?, ?, 'queued', UTC_TIMESTAMP(6), ?, r.requested_by, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)
          FROM mod_jetpack_requests r WHERE r.id = ?",
     )
     .bind(service)
     .bind(action.as_str())
+    .bind(unknown)
     .bind(request.0)
     .execute(&mut **tx)
     .await?;
     Ok(JobId(done.last_insert_id()))
+}
+
+/// Whether the service's latest provision job ended other than done with its outcome unknown.
+async fn earlier_provision_unknown(
+    tx: &mut Transaction<'_, MySql>,
+    service: ServiceId,
+) -> Result<bool> {
+    let row: Option<(String, bool)> = sqlx::query_as(
+        "SELECT state, outcome_unknown FROM mod_jetpack_jobs
+         WHERE service_id = ? AND action = 'provision' ORDER BY id DESC LIMIT 1",
+    )
+    .bind(service)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.is_some_and(|(state, unknown)| unknown && state != JobState::Done.as_str()))
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlRow};
 use sqlx::{Connection, Row};
 
-use super::{Result, Store};
+use super::{Result, Store, within};
 use crate::doctor::{FieldSetup, ProductSetup};
 use crate::domain::ServiceId;
 use crate::order::{FieldRow, MODULE_NAME, ProductRow, ServiceRow};
@@ -55,6 +55,10 @@ impl Store {
     /// Fraud and Cancelled orders are never adopted. One statement, so the check and the
     /// insert agree; the worker applies the requests like any other.
     pub async fn adopt(&self, limit: u32) -> Result<u64> {
+        within(self.timeout, self.adopt_page(limit)).await
+    }
+
+    async fn adopt_page(&self, limit: u32) -> Result<u64> {
         let done = sqlx::query(
             "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
              SELECT h.id, 'provision', 'adopt', UTC_TIMESTAMP(6)

@@ -4,7 +4,7 @@
 
 use super::Worker;
 use super::messages;
-use super::process::{Outcome, module_log_action, verb, waiting};
+use super::process::{Outcome, holds, module_log_action, verb, waiting};
 use crate::domain::{Action, JobState};
 use crate::jetpack::{Exchange, Failure};
 use crate::order::Order;
@@ -36,6 +36,13 @@ impl Worker {
                 outcome_unknown,
             } => {
                 let unknown = (outcome_unknown && job.action == Action::Provision).then_some(true);
+                // A provision that may have acted unseen is in the ledger too, so a terminate
+                // cancels it even if the Site URL changes (cancelling nothing is harmless).
+                let ledger = if unknown.is_some() {
+                    vec![holds(order, false)]
+                } else {
+                    Vec::new()
+                };
                 let quiet = WhmcsWrites {
                     module_log: log,
                     module_log_action: module_log_action(job.action),
@@ -50,6 +57,7 @@ impl Worker {
                         .unwrap_or_default();
                     let mut f = waiting(next, unknown, quiet);
                     f.last_error = Some(message);
+                    f.ledger = ledger;
                     return f.into();
                 }
                 let policy = RetryPolicy {
@@ -64,7 +72,7 @@ impl Worker {
                         result: None,
                         start_waiting: false,
                         outcome_unknown: unknown,
-                        ledger: Vec::new(),
+                        ledger,
                         whmcs: quiet,
                     }
                     .into(),
@@ -78,6 +86,7 @@ impl Worker {
                             quiet.module_log,
                         );
                         f.outcome_unknown = unknown;
+                        f.ledger = ledger;
                         f.into()
                     }
                 }

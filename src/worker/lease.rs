@@ -127,6 +127,19 @@ impl<'a> Lease<'a> {
     }
 }
 
+impl Lease<'_> {
+    /// Notes that an acting call may be in flight for up to `longest` from now.
+    fn calling(&self, longest: Duration) {
+        let until = Instant::now() + longest;
+        let mut window = self
+            .job
+            .acting_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *window = Some(window.map_or(until, |w| w.max(until)));
+    }
+}
+
 impl ActingGate for Lease<'_> {
     async fn permit(&self, longest: Duration) -> Result<(), String> {
         let need = longest + self.margin;
@@ -134,12 +147,16 @@ impl ActingGate for Lease<'_> {
             return Err("the job's lease was lost (another worker took it over)".to_owned());
         }
         if self.remaining() >= need {
+            self.calling(need);
             return Ok(());
         }
         // Asked for a margin more than needed, so the time the renewal itself takes still
         // leaves `need`.
         match self.renew((need + self.margin).max(self.length)).await {
-            Ok(true) if self.remaining() >= need => Ok(()),
+            Ok(true) if self.remaining() >= need => {
+                self.calling(need);
+                Ok(())
+            }
             Ok(true) => Err(format!(
                 "the lease could not be confirmed for the {}s the call may take",
                 need.as_secs()

@@ -274,10 +274,7 @@ impl Worker {
             "the database refused the job's outcome; failing the job with the cause");
         let cause =
             messages::unrecordable(job.service_id, finish.state.as_str(), &error.to_string());
-        let written = self
-            .store
-            .fail_unrecordable(job, &cause, &finish.whmcs)
-            .await?;
+        let written = self.store.fail_unrecordable(job, &cause, finish).await?;
         if written {
             metrics::counter!(m::JOBS_FAILED, "action" => job.action.as_str()).increment(1);
         }

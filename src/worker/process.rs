@@ -298,7 +298,7 @@ fn cancel_targets(job: &ClaimedJob, order: &Order) -> Vec<(SiteUrl, Option<Plan>
 }
 
 /// The ledger entry a provision of `order` leaves.
-fn holds(order: &Order, pending: bool) -> LedgerWrite {
+pub(super) fn holds(order: &Order, pending: bool) -> LedgerWrite {
     LedgerWrite::Holds {
         site: order.site.as_str().to_owned(),
         plan: order.plan.as_str().to_owned(),

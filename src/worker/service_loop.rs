@@ -331,6 +331,14 @@ impl Worker {
             reap_into(held, &mut ignored, joined);
         }
         for (_, job) in held.drain() {
+            if job.may_be_acting() {
+                // Its call may still reach the partner: releasing it would let another worker
+                // call again at once. The lease (which covers the call) expires instead, and
+                // the reclaimer asks the status endpoint first.
+                tracing::warn!(job_id = %job.id, service_id = %job.service_id,
+                    "stopped during a partner-API call; left to its lease rather than released");
+                continue;
+            }
             match self.store.release(&job).await {
                 Ok(true) => {
                     metrics::counter!(m::JOBS_RELEASED).increment(1);
