@@ -16,7 +16,6 @@ use crate::cli::{ClaimSetting, Cli, Command};
 use crate::dns::SystemResolver;
 use crate::domain::{RequestedBy, ServiceId};
 use crate::jetpack::{JetpackClient, Timeouts};
-use crate::lifecycle::RequestKind;
 use crate::ops;
 use crate::retry::RetryPolicy;
 use crate::store::{ClaimPath, StatusReport, Store, StoreError};
@@ -139,31 +138,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `requeue`: records a retry for each named service (and every failed one with
 /// `all_failed`), applies them, and says what became of each named service.
 async fn requeue(store: &Store, service_ids: &[u32], all_failed: bool) -> anyhow::Result<()> {
-    let mut mine = Vec::new();
-    for id in service_ids {
-        let sid = ServiceId(*id);
-        mine.push((
-            sid,
-            store
-                .record_request(sid, RequestKind::Retry, RequestedBy::Cli)
-                .await?,
-        ));
-    }
-    if all_failed {
-        store.record_retry_all_failed(RequestedBy::Cli).await?;
-    }
-    let applied = store.apply_requests().await?;
-    let requeued = applied
-        .iter()
-        .filter(|a| matches!(a.decision, Some(crate::lifecycle::Decision::Requeue(_))))
-        .count();
-    println!("requeued {requeued} job(s)");
-    for (sid, request) in mine {
-        let said = store
-            .request(request)
-            .await?
-            .and_then(|r| r.decision)
-            .unwrap_or_else(|| "not applied yet".to_owned());
+    let ids: Vec<ServiceId> = service_ids.iter().copied().map(ServiceId).collect();
+    let done = store.requeue(&ids, all_failed).await?;
+    println!("requeued {} job(s)", done.jobs.len());
+    for (sid, said) in done.named {
         println!("service {sid}: {said}");
     }
     Ok(())

@@ -21,7 +21,7 @@ pub use claim::ClaimedJob;
 pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
 pub use ledger::{LedgerEntry, LedgerWrite};
 pub use report::{JobSummary, QueueDepth, StatusReport};
-pub use requests::{Applied, RequestId, RequestRow};
+pub use requests::{Applied, RequestId, RequestRow, Requeued};
 
 /// How jobs are claimed; chosen at start from the server version or forced by a setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

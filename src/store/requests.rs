@@ -56,6 +56,15 @@ pub struct RequestRow {
     pub decision: Option<String>,
 }
 
+/// What `requeue` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requeued {
+    /// The failed jobs queued again with a fresh attempt budget.
+    pub jobs: Vec<JobId>,
+    /// Each named service with what became of its retry, in words.
+    pub named: Vec<(ServiceId, String)>,
+}
+
 /// Requests applied per transaction.
 const APPLY_BATCH: u32 = 50;
 
@@ -106,27 +115,41 @@ impl Store {
     }
 
     /// Records a retry for the given services (or every service whose latest job failed) and
-    /// applies the inbox; returns the failed jobs that were queued again.
-    pub async fn requeue(&self, services: &[ServiceId], all_failed: bool) -> Result<Vec<JobId>> {
+    /// applies the inbox: the failed jobs queued again, and what became of each named service
+    /// (read back from its request row when another worker applied it first).
+    pub async fn requeue(&self, services: &[ServiceId], all_failed: bool) -> Result<Requeued> {
         let mut mine = Vec::new();
         for s in services {
-            mine.push(
-                self.record_request(*s, RequestKind::Retry, RequestedBy::Cli)
-                    .await?,
-            );
+            let id = self
+                .record_request(*s, RequestKind::Retry, RequestedBy::Cli)
+                .await?;
+            mine.push((*s, id));
         }
         if all_failed {
             self.record_retry_all_failed(RequestedBy::Cli).await?;
         }
         let applied = self.apply_requests().await?;
-        Ok(applied
+        let jobs = applied
             .iter()
-            .filter(|a| all_failed || mine.contains(&a.request))
+            .filter(|a| all_failed || mine.iter().any(|(_, id)| *id == a.request))
             .filter_map(|a| match a.decision {
                 Some(Decision::Requeue(id)) => Some(id),
                 _ => None,
             })
-            .collect())
+            .collect();
+        let mut named = Vec::new();
+        for (service, id) in mine {
+            let said = match applied.iter().find(|a| a.request == id) {
+                Some(a) => a.said.clone(),
+                None => self
+                    .request(id)
+                    .await?
+                    .and_then(|r| r.decision)
+                    .unwrap_or_else(|| "not applied yet".to_owned()),
+            };
+            named.push((service, said));
+        }
+        Ok(Requeued { jobs, named })
     }
 
     /// Records a retry for every service whose latest job failed; returns how many.
@@ -153,18 +176,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(request_row).transpose()
-    }
-
-    /// The requests not yet applied, oldest first (at most `limit`).
-    pub async fn pending_requests(&self, limit: u32) -> Result<Vec<RequestRow>> {
-        let rows = sqlx::query(
-            "SELECT id, service_id, action, 0 AS applied, job_id, decision
-             FROM mod_jetpack_requests WHERE applied_at IS NULL ORDER BY id LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(request_row).collect()
     }
 
     /// Whether any request waits to be applied: one index lookup, no lock.

@@ -253,6 +253,48 @@ async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(poo
     assert_eq!(action, "terminate");
 }
 
+/// A worker stopping releases a provision that had a terminate asked behind it: the terminate
+/// must not wait for the provision to run again (latest intent wins on release too).
+#[sqlx::test]
+async fn a_released_job_with_a_request_behind_it_gives_way_to_that_request(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let sid = env
+        .service(pid, "Active", "relf.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    let held = env
+        .store
+        .claim("w", 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(matches!(
+        env.store
+            .enqueue(sid, Action::Terminate, RequestedBy::Module)
+            .await
+            .unwrap()
+            .decision,
+        Some(Decision::SetNext(_, Some(Action::Terminate)))
+    ));
+    assert!(env.store.release(&held[0]).await.unwrap());
+    let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = {sid} ORDER BY id"
+    )))
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("provision".into(), "cancelled".into()),
+            ("terminate".into(), "queued".into())
+        ]
+    );
+}
+
 #[sqlx::test]
 async fn released_jobs_are_queued_again_without_using_an_attempt(pool: MySqlPool) {
     let env = Env::new(pool).await;

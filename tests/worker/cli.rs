@@ -167,6 +167,10 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
         "{report}"
     );
     assert!(
+        report["requests_pending"] == 0,
+        "every recorded request was applied: {report}"
+    );
+    assert!(
         report["recent_failures"][0]["last_error"]
             .as_str()
             .unwrap()

@@ -271,7 +271,10 @@ async fn permanent_error_fails_at_once_then_a_retry_provisions_and_resolves_the_
          SET v.value = 'admin' WHERE v.relid = {sid} AND f.fieldname = 'Local User'"
     ))
     .await;
-    assert_eq!(env.store.requeue(&[sid], false).await.unwrap().len(), 1);
+    assert_eq!(
+        env.store.requeue(&[sid], false).await.unwrap().jobs.len(),
+        1
+    );
     worker.run_once().await.unwrap();
     assert_eq!(env.job(sid).await.state, "done");
     assert_eq!(env.status(sid).await, "Active");
