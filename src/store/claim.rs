@@ -14,7 +14,7 @@ use sqlx::{Connection, MySql, QueryBuilder, Row};
 
 use super::ledger::{LedgerEntry, ledger_of};
 use super::whmcs::{field_row, service_row};
-use super::{ClaimPath, Result, Store, StoreError, within};
+use super::{ClaimPath, Result, Store, within};
 use crate::domain::{Action, JobId, ServiceId};
 use crate::order::{FieldRow, ServiceRow};
 
@@ -248,7 +248,7 @@ fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<Claime
     Ok(ClaimedJob {
         id,
         service_id,
-        action: Action::parse(&action).ok_or(StoreError::Corrupt(action))?,
+        action: super::parse_action(&action)?,
         attempts: row.try_get("attempts")?,
         max_attempts: row.try_get("max_attempts")?,
         dns_checks: row.try_get("dns_checks")?,

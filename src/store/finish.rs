@@ -10,8 +10,7 @@ use backon::{ExponentialBuilder, Retryable};
 use sqlx::{MySql, Transaction};
 
 use super::ledger::{LedgerWrite, write_ledger};
-use super::requests::parse_action;
-use super::{ClaimedJob, Result, Store, StoreError, TEXT_BYTES, fit, within};
+use super::{ClaimedJob, Result, Store, StoreError, TEXT_BYTES, fit, parse_action, within};
 use crate::domain::{Action, JobState};
 use crate::jetpack::Exchange;
 use crate::lifecycle::{self, AfterFinish};

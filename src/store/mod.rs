@@ -250,6 +250,16 @@ pub async fn server_version(pool: &MySqlPool) -> Result<String> {
     Ok(v)
 }
 
+/// A stored `action` as the enum, from the row boundary on.
+pub(crate) fn parse_action(s: &str) -> Result<crate::domain::Action> {
+    crate::domain::Action::parse(s).ok_or_else(|| StoreError::Corrupt(format!("action {s:?}")))
+}
+
+/// A stored `state` as the enum.
+pub(crate) fn parse_state(s: &str) -> Result<crate::domain::JobState> {
+    crate::domain::JobState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("state {s:?}")))
+}
+
 /// Runs `fut`, failing with [`StoreError::TimedOut`] when it takes longer than `limit`: the
 /// worker's statements on its critical path never wait on a hung connection for ever.
 pub(crate) async fn within<T>(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, Row, Transaction};
 
-use super::{Result, Store, StoreError, fit, within};
+use super::{Result, Store, fit, parse_action, parse_state, within};
 use crate::domain::{Action, JobId, JobState, RequestedBy, ServiceId};
 use crate::lifecycle::{self, Decision, Latest, RequestKind, Unfinished};
 
@@ -344,14 +344,6 @@ async fn latest_job(tx: &mut Transaction<'_, MySql>, service: ServiceId) -> Resu
         })
     })
     .transpose()
-}
-
-pub(super) fn parse_action(s: &str) -> Result<Action> {
-    Action::parse(s).ok_or_else(|| StoreError::Corrupt(format!("action {s:?}")))
-}
-
-fn parse_state(s: &str) -> Result<JobState> {
-    JobState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("state {s:?}")))
 }
 
 /// Writes a decision. Returns (the job it concerns, the job it created).

@@ -92,8 +92,8 @@ impl Store {
                 )
                 .bind(MODULE_NAME)
                 .bind(format!("{} {}", w.module_log_action, x.action))
-                .bind(utf8mb3_safe(&cut(&x.request, 60_000)))
-                .bind(utf8mb3_safe(&cut(&x.response, 60_000)))
+                .bind(utf8mb3_safe(&fit(&x.request, 60_000)))
+                .bind(utf8mb3_safe(&fit(&x.response, 60_000)))
                 .execute(&mut **tx)
                 .await?;
             }
@@ -190,15 +190,4 @@ async fn add_to_module_queue(
 /// A text for one of WHMCS's utf8mb3 TEXT columns: no 4-byte characters, at most 64 KiB.
 fn fitted(text: &str) -> String {
     fit(&utf8mb3_safe(text), TEXT_BYTES).into_owned()
-}
-
-fn cut(text: &str, max_bytes: usize) -> String {
-    if text.len() <= max_bytes {
-        return text.to_owned();
-    }
-    let mut end = max_bytes;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… [truncated]", &text[..end])
 }
