@@ -80,8 +80,8 @@ class Requests
      * of every service of the product).
      *
      * Two calls at once that both find no row each insert one. The lowest row is the one WHMCS
-     * and the worker read, so the other is deleted again by its writer (by id, and only while
-     * it still holds this text), which keeps one row per service as WHMCS does.
+     * and the worker read, so the others are deleted again (see removeRacingInserts), which
+     * keeps one row per service as WHMCS does.
      *
      * @param int    $serviceId tblhosting.id
      * @param int    $fieldId   tblcustomfields.id of the product's details field
@@ -107,15 +107,8 @@ class Requests
                         'updated_at' => Capsule::raw('NOW()'),
                     ));
                 });
-                $lowest = self::lowestDetailsRow($serviceId, $fieldId);
-                if ($lowest !== null && (int) $lowest->id < $id) {
-                    // Another writer inserted one at the same time, with a lower id.
-                    self::retrying(function () use ($id, $text) {
-                        return Capsule::table(self::VALUES)
-                            ->where('id', $id)
-                            ->where('value', (string) $text)
-                            ->delete();
-                    });
+                $keptOwn = self::removeRacingInserts($serviceId, $fieldId, $id);
+                if (!$keptOwn) {
                     return array('id' => null, 'inserted' => false, 'previous' => null);
                 }
                 return array('id' => $id, 'inserted' => true, 'previous' => null);
@@ -308,6 +301,46 @@ class Requests
                 usleep(random_int(5000, 20000) * $try);
             }
         }
+    }
+
+    /**
+     * After an INSERT of row $ownId: deletes every row of this service's details field other
+     * than the lowest that holds a "queued" text (only module writers put those there).
+     *
+     * Auto-increment ids are handed out before commit, so racing inserts can commit out of id
+     * order, and a writer that looks right after its own commit may not see a lower row yet.
+     * Whichever of two racing writers commits last sees both rows when it looks, so it removes
+     * the higher one, its own or the other's: however the commits fall, one row is left.
+     *
+     * @param int $serviceId tblhosting.id
+     * @param int $fieldId   tblcustomfields.id
+     * @param int $ownId     the row this writer inserted
+     *
+     * @return bool whether the writer's own row is the one left
+     */
+    private static function removeRacingInserts($serviceId, $fieldId, $ownId)
+    {
+        $rows = Order::rows(self::retrying(function () use ($serviceId, $fieldId) {
+            return Capsule::table(self::VALUES)
+                ->where('fieldid', (int) $fieldId)
+                ->where('relid', (int) $serviceId)
+                ->orderBy('id')
+                ->get(array('id', 'value'));
+        }));
+        $lowest = count($rows) > 0 ? (int) $rows[0]->id : $ownId;
+        $extra = array();
+        foreach (array_slice($rows, 1) as $row) {
+            $extra[] = (int) $row->id;
+        }
+        if (count($extra) > 0) {
+            self::retrying(function () use ($extra) {
+                return Capsule::table(self::VALUES)
+                    ->whereIn('id', $extra)
+                    ->whereIn('value', array(Messages::PROVISION_QUEUED, Messages::TERMINATE_QUEUED))
+                    ->delete();
+            });
+        }
+        return $lowest === $ownId;
     }
 
     /**
