@@ -44,9 +44,9 @@ pub fn validate(cli: &Cli) -> Result<(), ConfigError> {
 
 /// Runs the command; the error (if any) is printed once by `main`.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Check { online } = cli.command {
+    if let Command::Check { online, json } = cli.command {
         // The doctor reports an unreachable database as a problem, so it connects by itself.
-        return crate::doctor::command(&cli, online).await;
+        return crate::doctor::command(&cli, online, json).await;
     }
     let url = cli.database_url.clone().unwrap_or_default();
     let max_connections = (cli.concurrency / 2).clamp(2, 16) + 2;

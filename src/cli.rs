@@ -115,6 +115,9 @@ pub enum Command {
         /// Also verify each product's credentials against the partner API.
         #[arg(long)]
         online: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -27,7 +27,7 @@ pub const WHMCS_TABLES: &str = "tblhosting tblproducts tblcustomfields tblcustom
                                 tblinvoices tblmodulequeue";
 
 /// One check: passed when `problem` is `None`; a problem always comes with a one-line `fix`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
     /// What was checked (for a passed check, with what was found).
     pub name: String,
@@ -55,6 +55,16 @@ fn check(name: impl Into<String>, failed: Option<Problem>) -> Check {
 pub struct Report {
     /// The checks, passed and failed.
     pub checks: Vec<Check>,
+}
+
+impl serde::Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("Report", 2)?;
+        out.serialize_field("problems", &self.problems())?;
+        out.serialize_field("checks", &self.checks)?;
+        out.end()
+    }
 }
 
 impl Report {
@@ -90,8 +100,9 @@ pub struct FieldSetup {
     pub options: String,
 }
 
-/// `jetpack-worker check`: runs the doctor, prints the report, exits 1 on any problem.
-pub async fn command(cli: &Cli, online: bool) -> anyhow::Result<ExitCode> {
+/// `jetpack-worker check`: runs the doctor, prints the report (text, or JSON with `json`),
+/// exits 1 on any problem.
+pub async fn command(cli: &Cli, online: bool, json: bool) -> anyhow::Result<ExitCode> {
     let claim = match cli.claim {
         ClaimSetting::Auto => None,
         ClaimSetting::SkipLocked => Some(ClaimPath::SkipLocked),
@@ -104,13 +115,18 @@ pub async fn command(cli: &Cli, online: bool) -> anyhow::Result<ExitCode> {
     let api = JetpackClient::new(&cli.api_base, timeouts)?;
     let url = cli.database_url.as_deref().unwrap_or_default();
     let report = run(url, claim, online.then_some(&api)).await;
-    print!("{}", render(&report));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
     Ok(ExitCode::from(u8::from(report.problems() > 0)))
 }
 
 fn describe(e: &StoreError) -> String {
     match e {
         StoreError::Database(inner) => inner.to_string(),
+        StoreError::Tls(inner) => format!("{e} ({inner})"),
         other => other.to_string(),
     }
 }
@@ -126,7 +142,7 @@ pub async fn run(url: &str, claim: Option<ClaimPath>, api: Option<&JetpackClient
         Ok::<_, StoreError>((version, store))
     };
     let checks = match tokio::time::timeout(Duration::from_secs(15), connect).await {
-        Ok(Ok((version, store))) => checks(&store, &version, claim, api).await,
+        Ok(Ok((version, store))) => checks(&store, url, &version, claim, api).await,
         Ok(Err(e)) => vec![check("database", problem(describe(&e), DB_FIX))],
         Err(_) => vec![check("database", problem("no answer within 15s", DB_FIX))],
     };
@@ -135,6 +151,7 @@ pub async fn run(url: &str, claim: Option<ClaimPath>, api: Option<&JetpackClient
 
 async fn checks(
     store: &Store,
+    url: &str,
     version: &str,
     claim: Option<ClaimPath>,
     api: Option<&JetpackClient>,
@@ -144,7 +161,11 @@ async fn checks(
         Ok(t) => t,
         Err(e) => return vec![check("tables", problem(describe(&e), DB_FIX))],
     };
-    let mut checks = vec![check(reachable, None), claim_check(version, claim)];
+    let mut checks = vec![
+        check(reachable, None),
+        tls_check(store, url).await,
+        claim_check(version, claim),
+    ];
     let has = |t: &str| tables.iter().any(|n| n == t);
     let migrate = "run `jetpack-worker migrate`";
     let worker = match store.ensure_migrated().await {
@@ -164,6 +185,61 @@ async fn checks(
         product_checks(store, api, &mut checks).await;
     }
     checks
+}
+
+/// Whether the connection to the database is encrypted. Without TLS the database password
+/// and every order cross the network in clear text: a problem unless the database is on this
+/// host (loopback or a socket) or DATABASE_URL says `ssl-mode=disabled` on purpose.
+async fn tls_check(store: &Store, url: &str) -> Check {
+    let cipher = match store.tls_cipher().await {
+        Ok(cipher) => cipher,
+        Err(e) => {
+            return check(
+                "database connection encryption",
+                problem(describe(&e), DB_FIX),
+            );
+        }
+    };
+    let parsed = url::Url::parse(url).ok();
+    let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("");
+    let on_purpose = parsed.as_ref().is_some_and(|u| {
+        u.query_pairs().any(|(k, v)| {
+            matches!(&*k, "ssl-mode" | "sslmode") && v.eq_ignore_ascii_case("disabled")
+        })
+    });
+    match cipher {
+        Some(cipher) => check(
+            format!("database connection encrypted (TLS, {cipher})"),
+            None,
+        ),
+        None if is_local(host) => check(
+            "database connection not encrypted (database on this host)",
+            None,
+        ),
+        None if on_purpose => check(
+            "database connection not encrypted (ssl-mode=disabled)",
+            None,
+        ),
+        None => check(
+            "database connection encryption",
+            problem(
+                format!(
+                    "the connection to {host} is not encrypted: the database password and every order cross the network in clear text"
+                ),
+                "enable TLS on the database server and add ?ssl-mode=verify_identity&ssl-ca=/path/to/ca.pem to DATABASE_URL (README: TLS to the database)",
+            ),
+        ),
+    }
+}
+
+/// Loopback addresses, `localhost`, and no host at all (a Unix socket).
+fn is_local(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.is_empty()
+        || bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The claim path the worker will use, and whether this server supports it.

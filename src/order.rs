@@ -97,6 +97,25 @@ pub struct Order {
     pub status: String,
 }
 
+/// What a terminate needs, and no more: the cancel call sends only the site, the partner
+/// account's credentials and (for standalone products) the plan.
+#[derive(Clone, Debug)]
+pub struct CancelOrder {
+    /// tblhosting.id
+    pub service_id: ServiceId,
+    /// The WHMCS client (for activity-log rows).
+    pub client_id: u32,
+    /// Partner account.
+    pub credentials: Credentials,
+    /// The plan, when the Plan field holds an allowed one; `None` (an empty, unknown or
+    /// missing legacy plan) cancels the site's plans without naming one.
+    pub plan: Option<Plan>,
+    /// Normalised site URL.
+    pub site: SiteUrl,
+    /// Where to write the outcome.
+    pub details: DetailsField,
+}
+
 /// Input an admin has to fix; `message` starts with `JETPACK MODULE:`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -144,34 +163,62 @@ struct Found<'a> {
     value: Option<&'a str>,
 }
 
-/// Interprets the rows; any problem an admin must fix becomes a [`BadInput`]. The texts are
-/// `rules.json`'s, which the PHP module uses too.
-pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, BadInput> {
-    let texts = &rules::rules().messages;
-    let limits = &rules::rules().limits;
-    let sid = service.service_id;
-    let bad = |message: String, details: Option<DetailsField>| BadInput {
-        message: format!("JETPACK MODULE: Service ID: {sid} - {message}"),
-        details,
-        client_id: service.client_id,
-    };
-    let Some(product) = service.product.as_ref() else {
-        let product_id = service.product_id.to_string();
-        return Err(bad(
-            render(&texts.product_missing, &[("product_id", &product_id)]),
-            None,
-        ));
-    };
-    let pname = quote(&product.name);
-    if !product.server_type.eq_ignore_ascii_case(MODULE_NAME) {
-        let vars = [
-            ("product", pname.as_str()),
-            ("module", MODULE_NAME),
-            ("value", &quote(&product.server_type)),
-        ];
-        return Err(bad(render(&texts.wrong_module, &vars), None));
+/// The rows of one service, checked step by step; every problem becomes a [`BadInput`].
+struct Reader<'a> {
+    service: &'a ServiceRow,
+    product: &'a ProductRow,
+    fields: &'a [FieldRow],
+    /// The product's name, quoted for messages.
+    pname: String,
+    details: Option<DetailsField>,
+}
+
+impl<'a> Reader<'a> {
+    /// Checks the product (it exists and uses this module) and finds the details field.
+    fn new(
+        service: &'a ServiceRow,
+        fields: &'a [FieldRow],
+    ) -> Result<(Reader<'a>, DetailsField), BadInput> {
+        let texts = &rules::rules().messages;
+        let Some(product) = service.product.as_ref() else {
+            let product_id = service.product_id.to_string();
+            let vars = [("product_id", product_id.as_str())];
+            return Err(bad(service, render(&texts.product_missing, &vars), None));
+        };
+        let pname = quote(&product.name);
+        if !product.server_type.eq_ignore_ascii_case(MODULE_NAME) {
+            let vars = [
+                ("product", pname.as_str()),
+                ("module", MODULE_NAME),
+                ("value", &quote(&product.server_type)),
+            ];
+            return Err(bad(service, render(&texts.wrong_module, &vars), None));
+        }
+        let mut reader = Reader {
+            service,
+            product,
+            fields,
+            pname,
+            details: None,
+        };
+        let found = reader.find(FIELD_DETAILS)?;
+        let details = DetailsField {
+            field_id: found.field_id,
+            value_id: found.value_id,
+        };
+        reader.details = Some(details);
+        Ok((reader, details))
     }
-    let find = |key: &str| -> Result<Found<'_>, String> {
+
+    /// A problem, written to the details field once that is known.
+    fn fail(&self, message: String) -> BadInput {
+        bad(self.service, message, self.details)
+    }
+
+    /// The one field named `key` and this service's lowest value row for it.
+    fn find(&self, key: &str) -> Result<Found<'a>, BadInput> {
+        let texts = &rules::rules().messages;
+        let fields = self.fields;
         let mut ids: Vec<u32> = fields
             .iter()
             .filter(|f| field_key(&f.field_name) == key)
@@ -179,10 +226,10 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
             .collect();
         ids.dedup();
         match ids.as_slice() {
-            [] => Err(render(
-                &texts.no_field,
-                &[("product", &pname), ("field", key)],
-            )),
+            [] => {
+                let vars = [("product", self.pname.as_str()), ("field", key)];
+                Err(self.fail(render(&texts.no_field, &vars)))
+            }
             [id] => {
                 let first_value = fields
                     .iter()
@@ -194,75 +241,125 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
                     value: first_value.and_then(|f| f.value.as_deref()),
                 })
             }
-            many => Err(render(
-                &texts.many_fields,
-                &[
-                    ("product", &pname),
-                    ("count", &many.len().to_string()),
+            many => {
+                let count = many.len().to_string();
+                let vars = [
+                    ("product", self.pname.as_str()),
+                    ("count", &count),
                     ("field", key),
-                ],
-            )),
+                ];
+                Err(self.fail(render(&texts.many_fields, &vars)))
+            }
         }
-    };
-    let details = find(FIELD_DETAILS).map_err(|m| bad(m, None))?;
-    let details = DetailsField {
-        field_id: details.field_id,
-        value_id: details.value_id,
-    };
-    let fail = |m: String| bad(m, Some(details));
-    let site_raw = find(FIELD_SITE_URL).map_err(fail)?;
-    let user_raw = find(FIELD_LOCAL_USER).map_err(fail)?;
-    let plan_raw = find(FIELD_PLAN).map_err(fail)?;
+    }
 
-    let site_value = field_value(site_raw.value.unwrap_or(""));
-    let site = SiteUrl::parse(site_value).map_err(|e| {
-        let vars = [
-            ("field", FIELD_SITE_URL),
-            ("value", &quote(site_value)),
-            ("problem", &e.to_string()),
-        ];
-        fail(render(&texts.bad_site_url, &vars))
-    })?;
-    let local_user = field_value(user_raw.value.unwrap_or("")).trim().to_owned();
-    let user_field = [("field", FIELD_LOCAL_USER)];
-    if local_user.is_empty() {
-        return Err(fail(render(&texts.local_user_empty, &user_field)));
+    fn site(&self, found: &Found<'_>) -> Result<SiteUrl, BadInput> {
+        let site_value = field_value(found.value.unwrap_or(""));
+        SiteUrl::parse(site_value).map_err(|e| {
+            let vars = [
+                ("field", FIELD_SITE_URL),
+                ("value", &quote(site_value)),
+                ("problem", &e.to_string()),
+            ];
+            self.fail(render(&rules::rules().messages.bad_site_url, &vars))
+        })
     }
-    if local_user.contains(['<', '>']) {
-        return Err(fail(render(&texts.local_user_markup, &user_field)));
+
+    fn local_user(&self, found: &Found<'_>) -> Result<String, BadInput> {
+        let texts = &rules::rules().messages;
+        let local_user = field_value(found.value.unwrap_or("")).trim().to_owned();
+        let user_field = [("field", FIELD_LOCAL_USER)];
+        if local_user.is_empty() {
+            return Err(self.fail(render(&texts.local_user_empty, &user_field)));
+        }
+        if local_user.contains(['<', '>']) {
+            return Err(self.fail(render(&texts.local_user_markup, &user_field)));
+        }
+        let max_user = rules::rules().limits.local_user_max_chars;
+        if local_user.chars().count() > max_user {
+            let vars = [("field", FIELD_LOCAL_USER), ("max", &max_user.to_string())];
+            return Err(self.fail(render(&texts.local_user_too_long, &vars)));
+        }
+        Ok(local_user)
     }
-    let max_user = limits.local_user_max_chars;
-    if local_user.chars().count() > max_user {
-        let vars = [("field", FIELD_LOCAL_USER), ("max", &max_user.to_string())];
-        return Err(fail(render(&texts.local_user_too_long, &vars)));
+
+    fn plan(&self, found: &Found<'_>) -> Result<Plan, BadInput> {
+        let plan_value = field_value(found.value.unwrap_or(""));
+        Plan::parse(plan_value).ok_or_else(|| {
+            let value = quote(plan_value.trim());
+            let plans = ALLOWED_PLANS.join(", ");
+            let vars = [("value", value.as_str()), ("plans", &plans)];
+            self.fail(render(&rules::rules().messages.bad_plan, &vars))
+        })
     }
-    let plan_value = field_value(plan_raw.value.unwrap_or(""));
-    let plan = Plan::parse(plan_value).ok_or_else(|| {
-        let value = quote(plan_value.trim());
-        let plans = ALLOWED_PLANS.join(", ");
-        fail(render(
-            &texts.bad_plan,
-            &[("value", &value), ("plans", &plans)],
-        ))
-    })?;
-    let client_id = product.partner_client_id.trim();
-    let secret = product.partner_client_secret.trim();
-    if client_id.is_empty() || secret.is_empty() {
-        return Err(fail(render(&texts.no_credentials, &[("product", &pname)])));
-    }
-    Ok(Order {
-        service_id: sid,
-        client_id: service.client_id,
-        product_name: product.name.clone(),
-        credentials: Credentials {
+
+    fn credentials(&self) -> Result<Credentials, BadInput> {
+        let client_id = self.product.partner_client_id.trim();
+        let secret = self.product.partner_client_secret.trim();
+        if client_id.is_empty() || secret.is_empty() {
+            let vars = [("product", self.pname.as_str())];
+            return Err(self.fail(render(&rules::rules().messages.no_credentials, &vars)));
+        }
+        Ok(Credentials {
             client_id: client_id.to_owned(),
             client_secret: SecretString::from(secret.to_owned()),
-        },
+        })
+    }
+}
+
+fn bad(service: &ServiceRow, message: String, details: Option<DetailsField>) -> BadInput {
+    BadInput {
+        message: format!(
+            "JETPACK MODULE: Service ID: {} - {message}",
+            service.service_id
+        ),
+        details,
+        client_id: service.client_id,
+    }
+}
+
+/// Interprets the rows for a provision; any problem an admin must fix becomes a
+/// [`BadInput`]. The texts are `rules.json`'s, which the PHP module uses too, and so is the
+/// order of the checks.
+pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, BadInput> {
+    let (r, details) = Reader::new(service, fields)?;
+    let site_raw = r.find(FIELD_SITE_URL)?;
+    let user_raw = r.find(FIELD_LOCAL_USER)?;
+    let plan_raw = r.find(FIELD_PLAN)?;
+    let site = r.site(&site_raw)?;
+    let local_user = r.local_user(&user_raw)?;
+    let plan = r.plan(&plan_raw)?;
+    let credentials = r.credentials()?;
+    Ok(Order {
+        service_id: service.service_id,
+        client_id: service.client_id,
+        product_name: r.product.name.clone(),
+        credentials,
         plan,
         site,
         local_user,
         details,
         status: service.status.clone(),
+    })
+}
+
+/// Interprets the rows for a terminate: only what the cancel call uses, checked in the same
+/// order as the PHP module's `Order::load` for a terminate. The Site URL and the credentials must be there; the Local User is not
+/// read; a Plan field that is missing, doubled, empty or not an allowed plan (a legacy order)
+/// means the cancel names no plan, which cancels the site's plans.
+pub fn read_cancel(service: &ServiceRow, fields: &[FieldRow]) -> Result<CancelOrder, BadInput> {
+    let (r, details) = Reader::new(service, fields)?;
+    let site_raw = r.find(FIELD_SITE_URL)?;
+    let site = r.site(&site_raw)?;
+    let plan = r.find(FIELD_PLAN).ok().and_then(|f| r.plan(&f).ok());
+    let credentials = r.credentials()?;
+    Ok(CancelOrder {
+        service_id: service.service_id,
+        client_id: service.client_id,
+        credentials,
+        plan,
+        site,
+        details,
     })
 }
 

@@ -1,5 +1,7 @@
-//! Process logging: tracing to stdout (journald adds timestamps and levels), text or JSON,
-//! filtered by `RUST_LOG` (default `info`). Secrets never reach a log line: nothing logs
+//! Process logging: tracing to stderr (journald takes it with stdout and adds timestamps and
+//! levels), text or JSON, filtered by `RUST_LOG` (default `info`). Stdout carries only a
+//! command's own output (`status --json`, `check`), so it can be piped into `jq` at any log
+//! level. Secrets never reach a log line: nothing logs
 //! credentials or tokens, and HTTP client internals are kept at `warn`.
 
 use std::io::IsTerminal;
@@ -20,8 +22,8 @@ pub fn init(format: LogFormat) {
     // Colours only on a terminal: journald and files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_writer(std::io::stdout);
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

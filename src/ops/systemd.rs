@@ -1,7 +1,7 @@
 //! systemd integration for `Type=notify` units: `READY=1` once the database answers and the
-//! tables are current, `WATCHDOG=1` from a task that proves the database still answers,
-//! `STATUS=` with live counts, `STOPPING=1` on shutdown. Outside systemd (no `NOTIFY_SOCKET`)
-//! every call is a no-op.
+//! tables are current, `WATCHDOG=1` while the worker's loop makes progress (a database outage
+//! is reported, not punished), `STATUS=` with live counts or the outage, `STOPPING=1` on
+//! shutdown. Outside systemd (no `NOTIFY_SOCKET`) every call is a no-op.
 
 use std::time::Duration;
 
@@ -31,52 +31,93 @@ fn notify(states: &[NotifyState<'_>]) {
     }
 }
 
-/// Every `interval` (half the watchdog period when systemd set one, else 15 s): checks that
-/// the database answers, then pings the watchdog, refreshes `STATUS=` and the queue gauges.
-/// A database that does not answer means no ping, so systemd restarts a wedged worker.
+/// Every `interval` (half the watchdog period when systemd set one, else 15 s): pings the
+/// watchdog while the worker's loop keeps its word ([`Liveness`]), whether or not the
+/// database answers, and refreshes `STATUS=` and the queue gauges. A database outage is
+/// reported in `STATUS=` and the log, never answered with a restart (that would cut API calls
+/// in flight and lose their answers); a loop that stops turning stops the pings, so systemd
+/// restarts a worker that is really stuck.
+///
+/// [`Liveness`]: crate::worker::health::Liveness
 pub async fn heartbeat(store: Store, worker: Worker, shutdown: CancellationToken) {
     let watchdog = sd_notify::watchdog_enabled();
     let interval = watchdog.map_or(Duration::from_secs(15), |d| {
-        (d / 2).max(Duration::from_secs(1))
+        (d / 2).max(Duration::from_millis(500))
     });
+    // How late the loop may be before the pings stop: the watchdog period itself, so a
+    // turn blocked for longer than systemd would wait is a stuck worker.
+    let grace = watchdog.unwrap_or(Duration::from_secs(120));
     let mut tick = tokio::time::interval(interval);
+    let mut stuck_logged = false;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match store.queue_depth().await {
-            Ok(depth) => {
-                for (state, n) in &depth.counts {
-                    metrics::gauge!(m::QUEUE_DEPTH, "state" => state.clone()).set(*n as f64);
-                }
-                metrics::gauge!(m::OLDEST_DUE_AGE).set(depth.oldest_due_age_secs as f64);
-                let in_flight = worker.in_flight();
-                metrics::gauge!(m::IN_FLIGHT).set(in_flight as f64);
-                let count = |s: &str| {
-                    depth
-                        .counts
-                        .iter()
-                        .find(|(st, _)| st == s)
-                        .map_or(0, |(_, n)| *n)
-                };
-                let status = format!(
-                    "in flight {in_flight}; queued {}, waiting on DNS {}, failed {}, done {}",
-                    count("queued"),
-                    count("waiting_dns"),
-                    count("failed"),
-                    count("done")
-                );
-                let mut states = vec![NotifyState::Status(&status)];
-                if watchdog.is_some() {
-                    states.push(NotifyState::Watchdog);
-                }
-                notify(&states);
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the database did not answer the heartbeat; watchdog not fed");
-                notify(&[NotifyState::Status("database not answering; retrying")]);
-            }
+        let alive = worker.liveness().is_alive(grace);
+        log_liveness(&worker, alive, &mut stuck_logged);
+        let status = status_line(&store, &worker, alive, interval).await;
+        let mut states = vec![NotifyState::Status(&status)];
+        if alive && watchdog.is_some() {
+            states.push(NotifyState::Watchdog);
         }
+        notify(&states);
     }
+}
+
+/// One error line when the loop stops keeping its word, one line when it is back.
+fn log_liveness(worker: &Worker, alive: bool, stuck_logged: &mut bool) {
+    if !alive && !*stuck_logged {
+        tracing::error!(
+            overdue_secs = worker.liveness().overdue().as_secs(),
+            "the worker loop has stopped making progress; the watchdog is no longer fed, so systemd restarts the worker"
+        );
+    } else if alive && *stuck_logged {
+        tracing::info!("the worker loop is making progress again; feeding the watchdog");
+    }
+    *stuck_logged = !alive;
+}
+
+/// `STATUS=`: the live counts, or the database outage (how long, and that nothing is lost).
+/// The counts are given up after `patience`, so a silent database never holds up the pings.
+async fn status_line(store: &Store, worker: &Worker, alive: bool, patience: Duration) -> String {
+    let in_flight = worker.in_flight();
+    metrics::gauge!(m::IN_FLIGHT).set(in_flight as f64);
+    if !alive {
+        let overdue = worker.liveness().overdue().as_secs();
+        return format!("stuck: the worker loop is {overdue}s overdue; in flight {in_flight}");
+    }
+    let counted = tokio::time::timeout(patience, store.queue_depth()).await;
+    let depth = match counted {
+        Ok(Ok(depth)) => depth,
+        Ok(Err(e)) => return outage_line(worker, in_flight, &e.to_string()),
+        Err(_) => return outage_line(worker, in_flight, "timed out"),
+    };
+    for (state, n) in &depth.counts {
+        metrics::gauge!(m::QUEUE_DEPTH, "state" => state.clone()).set(*n as f64);
+    }
+    metrics::gauge!(m::OLDEST_DUE_AGE).set(depth.oldest_due_age_secs as f64);
+    let count = |s: &str| {
+        depth
+            .counts
+            .iter()
+            .find(|(st, _)| st == s)
+            .map_or(0, |(_, n)| *n)
+    };
+    format!(
+        "in flight {in_flight}; queued {}, waiting on DNS {}, failed {}, done {}",
+        count("queued"),
+        count("waiting_dns"),
+        count("failed"),
+        count("done")
+    )
+}
+
+/// `STATUS=` while the database does not answer.
+fn outage_line(worker: &Worker, in_flight: usize, error: &str) -> String {
+    tracing::debug!(%error, "the database did not answer the heartbeat");
+    let secs = worker.health().outage().map_or(0, |d| d.as_secs());
+    format!(
+        "database not answering ({secs}s); in flight {in_flight}; jobs wait, nothing is lost; retrying"
+    )
 }

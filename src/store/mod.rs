@@ -72,7 +72,14 @@ impl ClaimPath {
 pub enum StoreError {
     /// The database answered with an error or could not be reached.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// TLS to the database could not be set up: the server has no TLS while `ssl-mode`
+    /// requires it, or its certificate is not signed by the CA of `ssl-ca` (or does not name
+    /// the host, under `verify_identity`).
+    #[error(
+        "TLS to the database failed; check ssl-mode and ssl-ca in DATABASE_URL and the server's TLS settings"
+    )]
+    Tls(#[source] sqlx::Error),
     /// Running the worker's migrations failed.
     #[error("running the worker's migrations")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -85,6 +92,15 @@ pub enum StoreError {
     /// A statement did not answer in time (a hung connection, a partition).
     #[error("the database did not answer within {0:?}")]
     TimedOut(Duration),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        match e {
+            sqlx::Error::Tls(_) => StoreError::Tls(e),
+            e => StoreError::Database(e),
+        }
+    }
 }
 
 impl StoreError {
@@ -202,6 +218,15 @@ impl Store {
     /// Begins a transaction (READ COMMITTED on pools from [`Store::connect`]).
     pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::MySql>> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// The TLS cipher of this pool's connections (`Ssl_cipher` of the session); `None` when
+    /// the connection is not encrypted.
+    pub async fn tls_cipher(&self) -> Result<Option<String>> {
+        let row: Option<(String, String)> = sqlx::query_as("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(_, cipher)| cipher).filter(|c| !c.is_empty()))
     }
 
     /// `SELECT 1`: proves the database answers (the watchdog).

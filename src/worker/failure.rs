@@ -4,31 +4,34 @@
 
 use super::Worker;
 use super::messages;
-use super::process::{Outcome, holds, module_log_action, verb, waiting};
+use super::process::{Outcome, ReplyTo, module_log_action, verb, waiting};
 use crate::domain::{Action, JobState};
 use crate::jetpack::{Exchange, Failure};
-use crate::order::Order;
 use crate::retry::{RetryDecision, RetryPolicy};
-use crate::store::{ClaimedJob, Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
+use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites};
 
 impl Worker {
     /// What a failed call becomes: a permanent failure (or a refused token) fails the job; a
     /// transient one retries with backoff, keeps a waiting plan on its DNS schedule, or gives
     /// up once the attempt budget is spent; a call the lease did not permit abandons the
     /// attempt.
+    ///
+    /// `to` says where a failure is shown, and what the ledger must hold when a provision may
+    /// have acted unseen.
     pub(super) fn after_failure(
         &self,
         job: &ClaimedJob,
-        order: &Order,
+        to: (ReplyTo, Option<LedgerWrite>),
         failure: Failure,
         log: Vec<Exchange>,
     ) -> Outcome {
+        let (reply, unknown_holds) = to;
         let what = verb(job.action);
         match failure {
             Failure::Stopped { message } => Outcome::Abandon(message),
             Failure::Permanent { message } | Failure::TokenRefused { message } => {
                 let text = messages::failure(job.service_id, what, &message);
-                failed(job, text, Some(order.details), order.client_id, log).into()
+                failed(job, text, Some(reply.details), reply.client_id, log).into()
             }
             Failure::Transient {
                 message,
@@ -38,10 +41,9 @@ impl Worker {
                 let unknown = (outcome_unknown && job.action == Action::Provision).then_some(true);
                 // A provision that may have acted unseen is in the ledger too, so a terminate
                 // cancels it even if the Site URL changes (cancelling nothing is harmless).
-                let ledger = if unknown.is_some() {
-                    vec![holds(order, false)]
-                } else {
-                    Vec::new()
+                let ledger = match (unknown, unknown_holds) {
+                    (Some(_), Some(entry)) => vec![entry],
+                    _ => Vec::new(),
                 };
                 let quiet = WhmcsWrites {
                     module_log: log,
@@ -81,8 +83,8 @@ impl Worker {
                         let mut f = failed(
                             job,
                             text,
-                            Some(order.details),
-                            order.client_id,
+                            Some(reply.details),
+                            reply.client_id,
                             quiet.module_log,
                         );
                         f.outcome_unknown = unknown;

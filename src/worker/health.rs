@@ -1,23 +1,32 @@
-//! Whether the database is answering, as the worker sees it: the first failure of a claim, a
-//! lease renewal or a finishing write starts an outage (one warning, with the cause), the next
-//! success ends it (one line saying how long it lasted). Each failure is also logged where it
-//! happens; this makes the outage itself visible, however it was noticed.
+//! How the worker is doing, as the worker sees it.
+//!
+//! - Whether the database is answering: the first failure of a claim, a lease renewal or a
+//!   finishing write starts an outage (one warning, with the cause), the next success ends it
+//!   (one line saying how long it lasted). Each failure is also logged where it happens; this
+//!   makes the outage itself visible, however it was noticed, and the systemd status line
+//!   reports it.
+//! - Whether its loop makes progress ([`Liveness`]): the loop says, at every turn and before
+//!   every wait, by when it will be back; the systemd watchdog is fed only while it keeps
+//!   that word. A database outage does not stop the loop (it backs off and turns again), so
+//!   it never gets the worker restarted in the middle of API calls; a loop that hangs does.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::store::StoreError;
 
 /// Shared outage state of one worker.
 #[derive(Clone, Default)]
-pub(super) struct DbHealth {
+pub struct DbHealth {
     since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl DbHealth {
     /// Records a failed statement. Lock conflicts are not outages.
     pub(super) fn failed(&self, during: &str, error: &StoreError) {
-        if error.is_lock_conflict() || !matches!(error, StoreError::Database(_)) {
+        let outage =
+            error.is_unavailable() || matches!(error, StoreError::Database(_) | StoreError::Tls(_));
+        if error.is_lock_conflict() || !outage {
             return;
         }
         let mut since = self.since.lock().unwrap_or_else(PoisonError::into_inner);
@@ -26,6 +35,12 @@ impl DbHealth {
             tracing::warn!(during, error = %error,
                 "database unreachable or failing; jobs wait (nothing is lost) until it answers again");
         }
+    }
+
+    /// How long the database has been failing, when it is.
+    pub fn outage(&self) -> Option<Duration> {
+        let since = self.since.lock().unwrap_or_else(PoisonError::into_inner);
+        since.map(|start| start.elapsed())
     }
 
     /// Records a statement that worked; ends an outage if one was on.
@@ -37,6 +52,52 @@ impl DbHealth {
                 "database reachable again; resuming"
             );
         }
+    }
+}
+
+/// The loop's word on when it will turn again, on the monotonic clock.
+#[derive(Clone)]
+pub struct Liveness {
+    beat: Arc<Mutex<Beat>>,
+}
+
+#[derive(Clone, Copy)]
+struct Beat {
+    at: Instant,
+    back_within: Duration,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Liveness {
+            beat: Arc::new(Mutex::new(Beat {
+                at: Instant::now(),
+                back_within: Duration::ZERO,
+            })),
+        }
+    }
+}
+
+impl Liveness {
+    /// The loop is here now, and will be back within `back_within` (zero while it works
+    /// through a turn; the wait before the next turn when it sleeps).
+    pub(super) fn beat(&self, back_within: Duration) {
+        let mut beat = self.beat.lock().unwrap_or_else(PoisonError::into_inner);
+        *beat = Beat {
+            at: Instant::now(),
+            back_within,
+        };
+    }
+
+    /// How far the loop is behind its word (zero when it is on time).
+    pub fn overdue(&self) -> Duration {
+        let beat = *self.beat.lock().unwrap_or_else(PoisonError::into_inner);
+        beat.at.elapsed().saturating_sub(beat.back_within)
+    }
+
+    /// Whether the loop kept its word, give or take `grace`.
+    pub fn is_alive(&self, grace: Duration) -> bool {
+        self.overdue() <= grace
     }
 }
 
@@ -57,7 +118,28 @@ mod tests {
         assert!(first.is_some());
         health.failed("finish", &StoreError::Database(sqlx::Error::PoolTimedOut));
         assert_eq!(*health.since.lock().unwrap(), first, "one outage, not two");
+        assert!(health.outage().is_some());
         health.ok();
         assert!(health.since.lock().unwrap().is_none());
+        assert!(health.outage().is_none());
+    }
+
+    #[test]
+    fn a_loop_is_alive_while_it_keeps_its_word_and_overdue_after() {
+        let live = Liveness::default();
+        live.beat(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(live.overdue(), Duration::ZERO, "sleeping as announced");
+        assert!(live.is_alive(Duration::ZERO));
+        live.beat(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(live.overdue() >= Duration::from_millis(60));
+        assert!(
+            !live.is_alive(Duration::from_millis(30)),
+            "a turn that hangs"
+        );
+        assert!(live.is_alive(Duration::from_secs(10)), "within the grace");
+        live.beat(Duration::ZERO);
+        assert!(live.is_alive(Duration::from_millis(30)), "back on time");
     }
 }

@@ -7,7 +7,7 @@
 //! attempt's decisions `process`, `failure` and `messages`.
 
 mod failure;
-mod health;
+pub mod health;
 mod lease;
 mod messages;
 mod process;
@@ -129,6 +129,7 @@ pub struct Worker {
     settings: Arc<WorkerSettings>,
     in_flight: Arc<AtomicUsize>,
     health: health::DbHealth,
+    liveness: health::Liveness,
 }
 
 /// Counts a job in flight for as long as it lives.
@@ -162,12 +163,23 @@ impl Worker {
             settings: Arc::new(settings),
             in_flight: Arc::new(AtomicUsize::new(0)),
             health: health::DbHealth::default(),
+            liveness: health::Liveness::default(),
         }
     }
 
     /// Jobs this process is working on right now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Whether the database is answering, as this worker sees it.
+    pub fn health(&self) -> &health::DbHealth {
+        &self.health
+    }
+
+    /// Whether the worker's loop makes progress (what feeds the systemd watchdog).
+    pub fn liveness(&self) -> &health::Liveness {
+        &self.liveness
     }
 
     /// The store (for commands that share the worker's connection pool).

@@ -11,7 +11,7 @@ use super::lease::Lease;
 use super::{Worker, messages};
 use crate::domain::{Action, JobState, Plan, SiteUrl};
 use crate::jetpack::{CancelOutcome, Exchange, ProvisionOutcome};
-use crate::order::{BadInput, Order, read_order};
+use crate::order::{BadInput, CancelOrder, DetailsField, Order, read_cancel, read_order};
 use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites};
 
 /// What one attempt comes to.
@@ -28,6 +28,39 @@ impl From<Finish> for Outcome {
     fn from(f: Finish) -> Outcome {
         Outcome::Write(Box::new(f))
     }
+}
+
+/// Where an attempt's failure is shown: the service's details field and its client.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ReplyTo {
+    /// The details field.
+    pub(super) details: DetailsField,
+    /// The WHMCS client, for the activity log.
+    pub(super) client_id: u32,
+}
+
+fn reply_to(order: &Order) -> ReplyTo {
+    ReplyTo {
+        details: order.details,
+        client_id: order.client_id,
+    }
+}
+
+fn reply_to_cancel(order: &CancelOrder) -> ReplyTo {
+    ReplyTo {
+        details: order.details,
+        client_id: order.client_id,
+    }
+}
+
+/// An order an admin has to fix: the job fails with what to fix.
+fn refused(job: &ClaimedJob, bad: BadInput) -> Outcome {
+    let BadInput {
+        message,
+        details,
+        client_id,
+    } = bad;
+    failed(job, message, details, client_id, Vec::new()).into()
 }
 
 /// The module-log action name WHMCS uses for `action`.
@@ -58,34 +91,35 @@ impl Worker {
             );
             return failed(job, message, None, 0, Vec::new()).into();
         };
-        let order = match read_order(service, &job.fields) {
-            Ok(order) => order,
-            Err(BadInput {
-                message,
-                details,
-                client_id,
-            }) => {
-                return failed(job, message, details, client_id, Vec::new()).into();
-            }
-        };
-        let budget = job.max_attempts.unwrap_or(self.settings.retry.max_attempts);
-        if job.attempts > budget {
-            let reason = "the last attempt was interrupted (the worker stopped or crashed)";
-            let message = messages::gave_up(job.service_id, verb(job.action), budget, reason);
-            return failed(
-                job,
-                message,
-                Some(order.details),
-                order.client_id,
-                Vec::new(),
-            )
-            .into();
-        }
         let mut log = Vec::new();
         match job.action {
-            Action::Provision => self.provision(job, &order, &mut log, lease).await,
-            Action::Terminate => self.terminate(job, &order, &mut log, lease).await,
+            Action::Provision => match read_order(service, &job.fields) {
+                Ok(order) => match self.over_budget(job, reply_to(&order)) {
+                    Some(out) => out,
+                    None => self.provision(job, &order, &mut log, lease).await,
+                },
+                Err(bad) => refused(job, bad),
+            },
+            Action::Terminate => match read_cancel(service, &job.fields) {
+                Ok(order) => match self.over_budget(job, reply_to_cancel(&order)) {
+                    Some(out) => out,
+                    None => self.terminate(job, &order, &mut log, lease).await,
+                },
+                Err(bad) => refused(job, bad),
+            },
         }
+    }
+
+    /// A job claimed again after its last attempt was cut short, with no attempt left: it
+    /// fails without calling the API again.
+    fn over_budget(&self, job: &ClaimedJob, to: ReplyTo) -> Option<Outcome> {
+        let budget = job.max_attempts.unwrap_or(self.settings.retry.max_attempts);
+        if job.attempts <= budget {
+            return None;
+        }
+        let reason = "the last attempt was interrupted (the worker stopped or crashed)";
+        let message = messages::gave_up(job.service_id, verb(job.action), budget, reason);
+        Some(failed(job, message, Some(to.details), to.client_id, Vec::new()).into())
     }
 
     async fn provision(
@@ -136,7 +170,13 @@ impl Worker {
                     }
                 }
                 Err(failure) => {
-                    return self.after_failure(job, order, failure, std::mem::take(log));
+                    let unknown = Some(holds(order, false));
+                    return self.after_failure(
+                        job,
+                        (reply_to(order), unknown),
+                        failure,
+                        std::mem::take(log),
+                    );
                 }
             }
         }
@@ -179,7 +219,10 @@ impl Worker {
                 f.ledger = vec![holds(order, true)];
                 f.into()
             }
-            Err(failure) => self.after_failure(job, order, failure, log),
+            Err(failure) => {
+                let unknown = Some(holds(order, false));
+                self.after_failure(job, (reply_to(order), unknown), failure, log)
+            }
         }
     }
 
@@ -215,7 +258,7 @@ impl Worker {
     async fn terminate(
         &self,
         job: &ClaimedJob,
-        order: &Order,
+        order: &CancelOrder,
         log: &mut Vec<Exchange>,
         lease: &Lease<'_>,
     ) -> Outcome {
@@ -235,7 +278,8 @@ impl Worker {
                     });
                 }
                 Err(failure) => {
-                    let mut out = self.after_failure(job, order, failure, std::mem::take(log));
+                    let to = (reply_to_cancel(order), None);
+                    let mut out = self.after_failure(job, to, failure, std::mem::take(log));
                     if let Outcome::Write(f) = &mut out {
                         f.ledger = ledger;
                     }
@@ -284,14 +328,14 @@ impl Worker {
 
 /// What a terminate cancels: each site the ledger holds, with its plan, or the order's own
 /// site and plan when the ledger holds nothing.
-fn cancel_targets(job: &ClaimedJob, order: &Order) -> Vec<(SiteUrl, Option<Plan>)> {
+fn cancel_targets(job: &ClaimedJob, order: &CancelOrder) -> Vec<(SiteUrl, Option<Plan>)> {
     let held: Vec<(SiteUrl, Option<Plan>)> = job
         .ledger
         .iter()
         .filter_map(|e| Some((SiteUrl::parse(&e.site).ok()?, Plan::parse(&e.plan))))
         .collect();
     if held.is_empty() {
-        vec![(order.site.clone(), Some(order.plan.clone()))]
+        vec![(order.site.clone(), order.plan.clone())]
     } else {
         held
     }

@@ -94,6 +94,7 @@ impl Worker {
             stopped_by: None,
         };
         while !shutdown.is_cancelled() {
+            self.liveness.beat(Duration::ZERO);
             let progressed = self.turn(&mut e).await;
             if mode == Mode::UntilIdle && e.stopped_by.is_some() {
                 break;
@@ -108,6 +109,7 @@ impl Worker {
                 continue;
             }
             let wait = self.wait_after(&e, progressed);
+            self.liveness.beat(wait);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(joined) = e.inflight.join_next_with_id(), if !e.inflight.is_empty() => {

@@ -337,6 +337,11 @@ fn corpus() -> Vec<Case> {
 /// Seeds one row: product (unless deleted), fields, an Active service, its values, and a
 /// provision job as the module would queue it.
 async fn seed(env: &Env, c: &Case) -> ServiceId {
+    seed_for(env, c, Action::Provision).await
+}
+
+/// [`seed`], with a request for `action`.
+async fn seed_for(env: &Env, c: &Case, action: Action) -> ServiceId {
     let mut conn = env.db.acquire().await.unwrap();
     sqlx::query("SET SESSION sql_mode = ''")
         .execute(&mut *conn)
@@ -410,7 +415,7 @@ async fn seed(env: &Env, c: &Case) -> ServiceId {
     }
     let sid = ServiceId(sid);
     env.store
-        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .enqueue(sid, action, RequestedBy::Module)
         .await
         .unwrap();
     sid
@@ -779,12 +784,17 @@ fn normalised(message: &str) -> String {
 
 /// Runs the PHP module's `Order::load` on these services (whmcs/tests/Support/load_orders.php)
 /// and returns its verdict on each, with (site, user, plan) for the accepted ones.
-fn php_verdicts(database: &str, sids: &[ServiceId]) -> Vec<(Verdict, Option<[String; 3]>)> {
+fn php_verdicts(
+    database: &str,
+    sids: &[ServiceId],
+    action: Action,
+) -> Vec<(Verdict, Option<[String; 3]>)> {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/whmcs/tests/Support/load_orders.php"
     );
     let output = std::process::Command::new("php")
+        .env("JETPACK_ORDER_ACTION", action.as_str())
         .arg(script)
         .arg(database)
         .args(sids.iter().map(|s| s.to_string()))
@@ -823,6 +833,46 @@ fn php_verdicts(database: &str, sids: &[ServiceId]) -> Vec<(Verdict, Option<[Str
 /// what the worker refuses.
 #[sqlx::test]
 async fn php_module_and_worker_agree_on_bad_input(pool: MySqlPool) {
+    let (_, accepted) = agree_on(&pool, Action::Provision).await;
+    assert!(accepted > 0);
+}
+
+/// The same contract for a terminate, which needs only what the cancel call sends (the Site
+/// URL and the credentials): both sides must agree again, and the rows refused only for
+/// their Local User or Plan are accepted now (a legacy order can still be cancelled).
+#[sqlx::test]
+async fn php_module_and_worker_agree_on_a_terminate(pool: MySqlPool) {
+    let (refused, accepted) = agree_on(&pool, Action::Terminate).await;
+    let legacy = [
+        "no user field",
+        "no plan field",
+        "user empty",
+        "user blank",
+        "user no value row",
+        "plan empty",
+        "over-long user",
+        "unknown plan",
+        "markup user",
+    ];
+    let still: Vec<&&str> = legacy
+        .iter()
+        .filter(|n| refused.iter().any(|r| r == *n))
+        .collect();
+    assert!(
+        still.is_empty(),
+        "a terminate is refused for what the cancel never sends: {still:?}"
+    );
+    assert!(accepted >= legacy.len(), "{accepted} accepted");
+    assert!(
+        !refused.is_empty(),
+        "a bad Site URL still refuses a terminate"
+    );
+}
+
+/// Runs the contract for `action`: the names of the rows both sides refused, and how many
+/// both accepted.
+async fn agree_on(pool: &MySqlPool, action: Action) -> (Vec<String>, usize) {
+    let mut refused_rows = Vec::new();
     let cases: Vec<Case> = corpus()
         .into_iter()
         .chain(junk())
@@ -834,7 +884,7 @@ async fn php_module_and_worker_agree_on_bad_input(pool: MySqlPool) {
             "WORKER_ONLY names {name:?}, which is no row"
         );
     }
-    let (other_db, other_pool) = second_database(&pool).await;
+    let (other_db, other_pool) = second_database(pool).await;
     let mut problems = Vec::new();
     let (mut refused, mut accepted, mut worker_only) = (0, 0, 0);
     for layout in [Layout::V8, Layout::V783] {
@@ -851,10 +901,10 @@ async fn php_module_and_worker_agree_on_bad_input(pool: MySqlPool) {
         let env = Env::with(db, layout, SandboxConfig::default()).await;
         let mut sids = Vec::new();
         for c in &rows {
-            sids.push(seed(&env, c).await);
+            sids.push(seed_for(&env, c, action).await);
         }
         // The module only reads; the worker then processes the same rows.
-        let php = php_verdicts(&database, &sids);
+        let php = php_verdicts(&database, &sids, action);
         env.worker().run_once().await.expect("no worker error");
         for ((c, sid), (php, php_read)) in rows.iter().zip(&sids).zip(php) {
             let job = env.job(*sid).await;
@@ -873,12 +923,14 @@ async fn php_module_and_worker_agree_on_bad_input(pool: MySqlPool) {
                 (Verdict::Refuses(p), Verdict::Refuses(w), None)
                     if normalised(p) == normalised(w) =>
                 {
-                    refused += 1
+                    refused += 1;
+                    refused_rows.push(c.name.to_string());
                 }
                 (Verdict::Accepts, Verdict::Accepts, None) => {
                     accepted += 1;
                     if let (Expect::Provisions { plan, user, .. }, Some([_, u, p])) =
                         (&c.expect, &php_read)
+                        && action == Action::Provision
                         && (p != plan || u != user)
                     {
                         problems.push(format!(
@@ -897,7 +949,7 @@ async fn php_module_and_worker_agree_on_bad_input(pool: MySqlPool) {
     }
     other_pool.close().await;
     sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE `{other_db}`")))
-        .execute(&pool)
+        .execute(pool)
         .await
         .unwrap();
     eprintln!(
@@ -912,4 +964,5 @@ async fn php_module_and_worker_agree_on_bad_input(pool: MySqlPool) {
         problems.join("\n")
     );
     assert_eq!(worker_only, WORKER_ONLY.len());
+    (refused_rows, accepted)
 }

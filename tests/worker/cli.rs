@@ -213,3 +213,92 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
         "{shown}"
     );
 }
+
+/// Logs go to stderr, data to stdout: at `RUST_LOG=trace` (every library's debug lines on),
+/// `status --json` and `check --json` still print exactly one JSON document on stdout, and the
+/// text `check` prints only its report lines; the log lines are on stderr.
+#[sqlx::test]
+async fn stdout_carries_only_data_at_trace_level(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let url = database_url(&env.db).await;
+    let api = env.sandbox.base_url();
+    let pid = env.product("").await;
+    env.service(pid, "Active", "quiet.example", "admin", "premium")
+        .await;
+    let traced = |args: &'static [&'static str]| {
+        let mut cmd = worker_command(&url, &api);
+        cmd.env("RUST_LOG", "trace").args(args);
+        output(cmd)
+    };
+    let out = traced(&["run", "--once"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        out.stdout.is_empty(),
+        "run --once printed on stdout: {}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TRACE"),
+        "the trace log went to stderr"
+    );
+    for args in [&["status", "--json"][..], &["check", "--json"][..]] {
+        let out = traced(args).await;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(&stdout);
+        assert!(
+            parsed.is_ok(),
+            "{args:?} stdout is not one JSON document:\n{stdout}"
+        );
+        assert!(
+            !out.stderr.is_empty(),
+            "{args:?}: the log lines are on stderr"
+        );
+    }
+    let out = traced(&["check"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
+        assert!(
+            ["ok   ", "FAIL ", "     fix: ", "all checks passed"]
+                .iter()
+                .any(|p| line.starts_with(p))
+                || line.ends_with("problem(s) found"),
+            "check printed a line that is not part of its report: {line:?}"
+        );
+    }
+    assert!(stdout.lines().count() >= 3, "{stdout}");
+}
+
+/// The scripts find the binaries where cargo puts them: `bin_dir` follows `CARGO_TARGET_DIR`
+/// (a shared build host's setting), and no script names `target/debug` or `target/release`
+/// itself (the demo failed with "No such file or directory" under `CARGO_TARGET_DIR`).
+#[test]
+fn scripts_find_the_binaries_under_cargo_target_dir() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .current_dir(root)
+        .env("CARGO_TARGET_DIR", elsewhere.path())
+        .args([
+            "-c",
+            "source scripts/lib/bins.sh && bin_dir debug && bin_dir release",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let want = format!("{0}/debug\n{0}/release\n", elsewhere.path().display());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    for entry in std::fs::read_dir(format!("{root}/scripts")).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.is_file() {
+            continue;
+        }
+        let script = std::fs::read_to_string(&path).unwrap();
+        for line in script.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            assert!(
+                !line.contains("target/debug") && !line.contains("target/release"),
+                "{} names the target directory itself: {line}",
+                path.display()
+            );
+        }
+    }
+}

@@ -28,3 +28,4 @@ mod proxy;
 mod reliability;
 mod secrets;
 mod service;
+mod tls;

@@ -362,6 +362,44 @@ async fn terminate_cancels_the_plan_and_terminates_the_service(pool: MySqlPool) 
     assert!(env.sandbox.state().plan("shop.example/blog").is_none());
 }
 
+/// A service set up under the original module (no ledger row) and edited since: its Local
+/// User is empty and its Plan is one the worker does not know. A terminate needs neither (the
+/// cancel sends only the site), so the plan is cancelled and the service terminated, instead
+/// of a refused terminate leaving a live plan on a service WHMCS shows as Terminated.
+#[sqlx::test]
+async fn terminate_of_a_legacy_order_cancels_without_user_or_known_plan(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let sid = env
+        .service(pid, "Active", "legacy.example", "admin", "premium")
+        .await;
+    let worker = env.worker();
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    worker.run_once().await.unwrap();
+    assert!(env.sandbox.state().plan("legacy.example").is_some());
+    env.exec(&format!(
+        "DELETE FROM mod_jetpack_ledger WHERE service_id = {sid};
+         UPDATE tblcustomfieldsvalues v JOIN tblcustomfields f ON f.id = v.fieldid
+         SET v.value = CASE f.fieldname WHEN 'Local User' THEN '' ELSE 'jetpack_business_legacy' END
+         WHERE v.relid = {sid} AND f.fieldname IN ('Local User', 'Plan')"
+    ))
+    .await;
+
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+    worker.run_once().await.unwrap();
+    let job = env.job(sid).await;
+    assert_eq!(job.state, "done", "{:?}", job.last_error);
+    assert_eq!(env.status(sid).await, "Terminated");
+    assert!(env.sandbox.state().plan("legacy.example").is_none());
+    assert_eq!(env.sandbox.state().calls("legacy.example").cancel, 1);
+}
+
 #[sqlx::test]
 async fn terminate_with_nothing_left_to_cancel_is_done(pool: MySqlPool) {
     let env = Env::new(pool).await;

@@ -1,13 +1,14 @@
 //! A TCP proxy owned by a test, to put between a worker and the test's MariaDB (or any other
 //! loopback server) and then misbehave: [`Proxy::pause`] stops forwarding in both directions
 //! while keeping every connection open (a partition: the peers see silence, not a reset),
-//! [`Proxy::resume`] delivers what was held, in order, and [`Proxy::cut`] closes every current
-//! connection at once. Its own tests below attack it with a real MariaDB connection.
+//! [`Proxy::resume`] delivers what was held, in order, [`Proxy::cut`] closes every current
+//! connection at once, and [`Proxy::down`] makes the server look stopped (every connection,
+//! current or new, is closed at once) until [`Proxy::up`]. Its own tests below attack it with a real MariaDB connection.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sqlx::mysql::MySqlConnectOptions;
@@ -32,6 +33,8 @@ struct Shared {
     /// Each open connection's token; cancelling it closes both sides.
     conns: Mutex<HashMap<u64, CancellationToken>>,
     next_id: AtomicU64,
+    /// True while down: new connections are closed at once.
+    down: AtomicBool,
     /// Cancelled when the proxy is dropped; parent of every connection's token.
     stop: CancellationToken,
 }
@@ -53,6 +56,7 @@ impl Proxy {
             paused: watch::channel(false).0,
             conns: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
+            down: AtomicBool::new(false),
             stop: CancellationToken::new(),
         });
         tokio::spawn(accept_loop(listener, shared.clone()));
@@ -82,6 +86,18 @@ impl Proxy {
         }
     }
 
+    /// The server looks stopped: every current connection is closed and new ones are closed
+    /// as soon as they are accepted, until [`Proxy::up`].
+    pub fn down(&self) {
+        self.shared.down.store(true, Ordering::SeqCst);
+        self.cut();
+    }
+
+    /// Connections are forwarded again.
+    pub fn up(&self) {
+        self.shared.down.store(false, Ordering::SeqCst);
+    }
+
     /// How many proxied connections are open.
     pub fn connections(&self) -> usize {
         self.shared.conns.lock().unwrap().len()
@@ -106,6 +122,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             accepted = listener.accept() => accepted,
         };
         match accepted {
+            Ok((client, _)) if shared.down.load(Ordering::SeqCst) => drop(client),
             Ok((client, _)) => {
                 tokio::spawn(serve(client, shared.clone()));
             }

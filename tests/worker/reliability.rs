@@ -481,10 +481,12 @@ async fn a_worker_killed_mid_drain_is_replaced_within_one_lease(pool: MySqlPool)
 /// A MariaDB server of the test's own: data directory in a temporary directory, its own port
 /// and socket. Dropping it kills the server and removes the directory, even when the test
 /// fails.
-struct PrivateMariaDb {
+pub struct PrivateMariaDb {
     dir: tempfile::TempDir,
     port: u16,
     server: Option<std::process::Child>,
+    /// More `mariadbd` options for the next start (TLS certificates, a bind address).
+    pub extra: Vec<String>,
 }
 
 fn first_program(candidates: &[&str]) -> String {
@@ -503,14 +505,14 @@ fn first_program(candidates: &[&str]) -> String {
         .to_string()
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
 impl PrivateMariaDb {
     /// `mariadb-install-db` into a fresh directory (about 5 s). Blocking.
-    fn install() -> PrivateMariaDb {
+    pub fn install() -> PrivateMariaDb {
         let dir = tempfile::Builder::new()
             .prefix("jetpack-mariadb-")
             .tempdir()
@@ -555,15 +557,22 @@ impl PrivateMariaDb {
             dir,
             port,
             server: None,
+            extra: Vec::new(),
         }
     }
 
-    fn url(&self, user: &str, password: &str, db: &str) -> String {
+    /// The server's directory (owned by the `mysql` account when the test runs as root).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `mysql://user:password@127.0.0.1:port/db`.
+    pub fn url(&self, user: &str, password: &str, db: &str) -> String {
         format!("mysql://{user}:{password}@127.0.0.1:{}/{db}", self.port)
     }
 
     /// Starts mariadbd on the data directory and waits until it answers.
-    async fn start(&mut self) {
+    pub async fn start(&mut self) {
         assert!(self.server.is_none(), "already running");
         let d = self.dir.path();
         let mut cmd = std::process::Command::new(first_program(&[
@@ -578,12 +587,15 @@ impl PrivateMariaDb {
             .arg(format!("--pid-file={}", d.join("pid").display()))
             .arg(format!("--log-error={}", d.join("error.log").display()))
             .arg(format!("--tmpdir={}", d.join("tmp").display()))
-            .arg("--bind-address=127.0.0.1")
             .arg("--skip-name-resolve")
             .arg("--innodb-buffer-pool-size=64M")
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if !self.extra.iter().any(|a| a.starts_with("--bind-address")) {
+            cmd.arg("--bind-address=127.0.0.1");
+        }
         if is_root() {
             cmd.arg("--user=mysql");
         }
@@ -611,7 +623,7 @@ impl PrivateMariaDb {
     }
 
     /// Stops the server with `sig` (SIGTERM: a clean shutdown; SIGKILL: a crash) and waits.
-    async fn stop(&mut self, sig: libc::c_int) {
+    pub async fn stop(&mut self, sig: libc::c_int) {
         let mut server = self.server.take().expect("running");
         signal(server.id(), sig);
         let start = Instant::now();

@@ -36,7 +36,7 @@ async fn wait_exit(mut child: Child, limit: Duration) -> (std::process::ExitStat
                 let mut log = String::new();
                 use std::io::Read;
                 child
-                    .stdout
+                    .stderr
                     .take()
                     .unwrap()
                     .read_to_string(&mut log)
@@ -140,8 +140,8 @@ fn spawn_run(url: &str, api: &str, extra: &[(&str, &str)]) -> Child {
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::null())
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap()
 }
@@ -469,4 +469,151 @@ async fn the_least_privilege_user_can_migrate_and_provision(pool: MySqlPool) {
         .execute(&pool)
         .await
         .unwrap();
+}
+
+/// What the worker told systemd, as a test-owned `NOTIFY_SOCKET` received it.
+struct Notifications {
+    got: std::sync::Arc<std::sync::Mutex<Vec<(Instant, String)>>>,
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl Notifications {
+    fn listen() -> Notifications {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = got.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = socket.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                sink.lock().unwrap().push((Instant::now(), text));
+            }
+        });
+        Notifications {
+            got,
+            _dir: dir,
+            path,
+        }
+    }
+
+    /// Watchdog pings received in `[from, to]`.
+    fn pings_between(&self, from: Instant, to: Instant) -> usize {
+        let got = self.got.lock().unwrap();
+        got.iter()
+            .filter(|(at, m)| *at >= from && *at <= to && m.lines().any(|l| l == "WATCHDOG=1"))
+            .count()
+    }
+
+    /// Every `STATUS=` text received since `from`.
+    fn statuses_since(&self, from: Instant) -> Vec<String> {
+        let got = self.got.lock().unwrap();
+        got.iter()
+            .filter(|(at, _)| *at >= from)
+            .flat_map(|(_, m)| {
+                m.lines()
+                    .filter_map(|l| l.strip_prefix("STATUS=").map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// The watchdog is fed from the worker's own progress, not from the database answering: a
+/// database that is down for four watchdog periods leaves the worker running and pinging,
+/// with the outage in `STATUS=`, and the job recorded meanwhile is provisioned once it is
+/// back. A loop that really stops (every statement hangs on a silent connection for longer
+/// than the watchdog period) stops the pings, so systemd would restart it; they come back
+/// when the loop does.
+#[sqlx::test]
+async fn the_watchdog_outlives_a_database_outage_and_stops_for_a_stuck_loop(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let opts = (*env.db.connect_options()).clone();
+    let proxy = crate::proxy::Proxy::start(crate::proxy::server_addr(&opts).await).await;
+    let mut via = url::Url::parse(&database_url(&env.db).await).unwrap();
+    via.set_host(Some("127.0.0.1")).unwrap();
+    via.set_port(Some(proxy.addr().port())).unwrap();
+    let pid = env.product("").await;
+    let sid = env
+        .service(pid, "Active", "watchdog.example", "admin", "premium")
+        .await;
+    let notes = Notifications::listen();
+    let period = Duration::from_secs(2);
+    let socket = notes.path.to_string_lossy().into_owned();
+    let usec = period.as_micros().to_string();
+    let mut child = spawn_run(
+        via.as_str(),
+        &env.sandbox.base_url(),
+        &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", &usec)],
+    );
+    crate::helpers::until(
+        Duration::from_secs(20),
+        "the first watchdog ping",
+        || async {
+            notes.pings_between(Instant::now() - Duration::from_secs(60), Instant::now()) > 0
+        },
+    )
+    .await;
+
+    // The database goes away for four watchdog periods.
+    proxy.down();
+    let down_at = Instant::now();
+    tokio::time::sleep(4 * period).await;
+    let outage_end = Instant::now();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the worker exited during the outage"
+    );
+    let pings = notes.pings_between(down_at + period, outage_end);
+    assert!(
+        pings >= 3,
+        "the watchdog went unfed during a database outage: {pings} pings in {:?}",
+        outage_end - down_at - period
+    );
+    let statuses = notes.statuses_since(down_at);
+    assert!(
+        statuses
+            .iter()
+            .any(|s| s.contains("database not answering")),
+        "the outage is in STATUS=: {statuses:?}"
+    );
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    proxy.up();
+    until(
+        &env,
+        "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'done'",
+        1,
+        Duration::from_secs(40),
+    )
+    .await;
+    assert_eq!(env.sandbox.state().calls("watchdog.example").provision, 1);
+
+    // Every statement now hangs (the connection is silent, not closed): the loop is stuck.
+    proxy.pause();
+    let paused_at = Instant::now();
+    tokio::time::sleep(4 * period).await;
+    let silent = notes.pings_between(paused_at + 2 * period, Instant::now());
+    assert_eq!(silent, 0, "a stuck loop kept feeding the watchdog");
+    let statuses = notes.statuses_since(paused_at);
+    assert!(
+        statuses.iter().any(|s| s.starts_with("stuck")),
+        "STATUS= says it is stuck: {statuses:?}"
+    );
+    proxy.resume();
+    let resumed_at = Instant::now();
+    crate::helpers::until(
+        Duration::from_secs(40),
+        "pings after the loop is back",
+        || async { notes.pings_between(resumed_at, Instant::now()) > 0 },
+    )
+    .await;
+    sigterm(&child);
+    let (status, log) = wait_exit(child, Duration::from_secs(30)).await;
+    assert!(status.success(), "{log}");
+    assert!(log.contains("stopped making progress"), "{log}");
 }

@@ -20,6 +20,12 @@ final class ValidationTest extends DatabaseTestCase
     /**
      * Each case: how to break a valid order, and what the message must say.
      */
+    /** Broken orders only a provision is refused for (a terminate never sends these). */
+    const PROVISION_ONLY = array(
+        'no Local User field', 'no Plan field', 'empty Local User', 'blank Local User',
+        'Local User with markup', 'Local User too long', 'unknown plan', 'empty plan',
+    );
+
     public function brokenOrders(): array
     {
         $field = function ($from, $to) {
@@ -134,11 +140,46 @@ final class ValidationTest extends DatabaseTestCase
         );
         $all = array();
         foreach ($cases as $name => $case) {
-            foreach (array('CreateAccount', 'TerminateAccount') as $function) {
-                $all["$function: $name"] = array($function, $case[0], $case[1]);
+            $all["CreateAccount: $name"] = array('CreateAccount', $case[0], $case[1]);
+            if (!in_array($name, self::PROVISION_ONLY, true)) {
+                $all["TerminateAccount: $name"] = array('TerminateAccount', $case[0], $case[1]);
             }
         }
         return $all;
+    }
+
+    /**
+     * The broken orders a terminate is not refused for: what the cancel call never sends.
+     */
+    public function legacyTerminates(): array
+    {
+        $all = array();
+        foreach ($this->brokenOrders() as $name => $case) {
+            $plain = substr($name, strlen('CreateAccount: '));
+            if ($case[0] === 'CreateAccount' && in_array($plain, self::PROVISION_ONLY, true)) {
+                $all[$plain] = array($case[1]);
+            }
+        }
+        return $all;
+    }
+
+    /**
+     * A terminate needs only the Site URL and the credentials (the worker's read_cancel): a
+     * service set up under the original module or edited since, without a usable Local
+     * User or Plan, is still cancelled.
+     *
+     * @dataProvider legacyTerminates
+     */
+    public function testATerminateNeedsOnlyWhatTheCancelSends(\Closure $breakIt): void
+    {
+        $product = $this->product();
+        $service = $this->service($product);
+        $breakIt($this, $product, $service);
+
+        $this->assertSame('success', jetpack_TerminateAccount(Whmcs::params($service)));
+        $requests = $this->requests($service);
+        $this->assertCount(1, $requests);
+        $this->assertSame('terminate', $requests[0]->action);
     }
 
     /**

@@ -6,7 +6,8 @@
  * "text": <the same, HTML entities decoded>}}. For the worker's contract test
  * (tests/worker/bad_input.rs), which seeds the database and compares with the worker.
  *
- * Usage: DATABASE_URL=mysql://… php whmcs/tests/Support/load_orders.php DATABASE SERVICE_ID…
+ * Usage: DATABASE_URL=mysql://… [JETPACK_ORDER_ACTION=terminate] php whmcs/tests/Support/load_orders.php DATABASE SERVICE_ID…
+ * (the order is checked for a provision unless JETPACK_ORDER_ACTION says terminate)
  *
  * It boots the module as tests/bootstrap.php does: the `WHMCS` constant, Laravel's Capsule
  * (Debian's php-illuminate-database) as `WHMCS\Database\Capsule`, connected like WHMCS
@@ -40,10 +41,11 @@ $capsule->addConnection(Db::connectionConfig($argv[1]));
 $capsule->setAsGlobal();
 class_alias(Manager::class, 'WHMCS\Database\Capsule');
 
+$action = getenv('JETPACK_ORDER_ACTION') ?: 'provision';
 $out = array();
 foreach (array_slice($argv, 2) as $serviceId) {
     try {
-        $order = Order::load((int) $serviceId);
+        $order = Order::load((int) $serviceId, $action);
         $out[$serviceId] = array(
             'accepted' => true,
             'site' => $order->siteUrl,

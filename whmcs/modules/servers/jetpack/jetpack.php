@@ -121,7 +121,9 @@ function jetpack_Requeue(array $params)
 {
     $serviceId = jetpack_service_id($params);
     try {
-        $order = Order::load($serviceId);
+        // A retry re-runs the latest job, so its order is checked for that job's action.
+        $latest = Requests::latestJob($serviceId);
+        $order = Order::load($serviceId, $latest !== null ? $latest->action : Requests::PROVISION);
         $requestId = Requests::record($serviceId, Requests::RETRY, Requests::BY_ADMIN);
     } catch (ModuleError $e) {
         return $e->getMessage();
@@ -195,7 +197,7 @@ function jetpack_request(array $params, $action)
     $text = Messages::queued($action);
     $written = null;
     try {
-        $order = Order::load($serviceId);
+        $order = Order::load($serviceId, $action);
         $written = Requests::writeDetails($serviceId, $order->detailsFieldId, $text);
         $requestId = Requests::record($serviceId, $action, Requests::BY_MODULE);
     } catch (ModuleError $e) {

@@ -11,7 +11,9 @@
  * - a value is this service's lowest `tblcustomfieldsvalues` row, cut at the first `|`;
  * - Site URL is a web address, Local User is not empty, has no angle brackets and is not too
  *   long, Plan is an allowed plan (any case), and the product has the partner client id and
- *   secret (configoption1 and configoption2).
+ *   secret (configoption1 and configoption2);
+ * - a terminate needs only what the cancel sends: the Site URL and the credentials (the
+ *   worker's `read_cancel`).
  *
  * tests/worker/bad_input.rs runs the worker's bad-input corpus through this class too and
  * checks that both refuse with the same message (or both accept, or the case is one only the
@@ -46,24 +48,30 @@ class Order
     /** @var string the Site URL as entered (trimmed) */
     public $siteUrl;
 
-    /** @var string the Local User (trimmed) */
+    /** @var string|null the Local User (trimmed); null when loaded for a terminate */
     public $localUser;
 
-    /** @var string the plan slug, lower case */
+    /** @var string|null the plan slug, lower case; null for a terminate without an allowed plan */
     public $plan;
 
     /**
-     * Loads and checks the order of a service.
+     * Loads and checks the order of a service for an action. A provision needs everything;
+     * a terminate only what the cancel call sends (as the worker's `read_cancel`): the Site
+     * URL and the credentials. Its Local User is not read, and a Plan field that is missing,
+     * doubled, empty or not an allowed plan (a legacy order) leaves $plan null: the cancel
+     * then names no plan.
      *
-     * @param int $serviceId tblhosting.id
+     * @param int    $serviceId tblhosting.id
+     * @param string $action    'provision' or 'terminate'
      *
      * @return self
      *
      * @throws ModuleError when something must be fixed first
      * @throws \PDOException on a database error
      */
-    public static function load($serviceId)
+    public static function load($serviceId, $action = 'provision')
     {
+        $terminate = $action === 'terminate';
         $rules = self::rules();
         $fieldNames = $rules['fields'];
         $serviceId = (int) $serviceId;
@@ -92,8 +100,16 @@ class Order
 
         $fields = self::productFields((int) $product->id);
         $fieldIds = array();
-        foreach (array('details', 'site_url', 'local_user', 'plan') as $which) {
+        $needed = $terminate ? array('details', 'site_url') : array('details', 'site_url', 'local_user', 'plan');
+        foreach ($needed as $which) {
             $fieldIds[$which] = self::findField($serviceId, $productName, $fields, $fieldNames[$which]);
+        }
+        if ($terminate) {
+            try {
+                $fieldIds['plan'] = self::findField($serviceId, $productName, $fields, $fieldNames['plan']);
+            } catch (ModuleError $e) {
+                // No usable Plan field: the cancel names no plan.
+            }
         }
         $values = self::serviceValues($serviceId, array_values($fieldIds));
 
@@ -113,6 +129,17 @@ class Order
             ));
         }
         $order->siteUrl = self::trim($site);
+
+        if ($terminate) {
+            $order->localUser = null;
+            $order->plan = null;
+            if (isset($fieldIds['plan'])) {
+                $slug = strtolower(self::trim(self::cut(self::valueOf($values, $fieldIds['plan']))));
+                $order->plan = in_array($slug, self::planSlugs(), true) ? $slug : null;
+            }
+            self::checkCredentials($serviceId, $product, $productName);
+            return $order;
+        }
 
         $user = self::trim(self::cut(self::valueOf($values, $fieldIds['local_user'])));
         $userField = array('{field}' => self::html($fieldNames['local_user']));
@@ -139,12 +166,24 @@ class Order
         }
         $order->plan = $slug;
 
+        self::checkCredentials($serviceId, $product, $productName);
+        return $order;
+    }
+
+    /**
+     * @param int    $serviceId   tblhosting.id
+     * @param object $product     the tblproducts row (configoption1, configoption2)
+     * @param string $productName quoted for messages
+     *
+     * @throws ModuleError when the partner client id or secret is missing
+     */
+    private static function checkCredentials($serviceId, $product, $productName)
+    {
         if (self::trim((string) $product->configoption1) === ''
             || self::trim((string) $product->configoption2) === ''
         ) {
             throw self::refuse($serviceId, 'no_credentials', array('{product}' => $productName));
         }
-        return $order;
     }
 
     /**
