@@ -238,8 +238,8 @@ async fn stdout_carries_only_data_at_trace_level(pool: MySqlPool) {
         text(&out)
     );
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("TRACE"),
-        "the trace log went to stderr"
+        String::from_utf8_lossy(&out.stderr).contains(" DEBUG "),
+        "the log (every level up to trace) went to stderr"
     );
     for args in [&["status", "--json"][..], &["check", "--json"][..]] {
         let out = traced(args).await;
