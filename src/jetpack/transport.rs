@@ -1,10 +1,11 @@
 //! HTTP plumbing under the client: reading an answer (status, body, Retry-After), turning
 //! network errors into transient failures (noting when the API may have acted unseen),
-//! encoding path segments and forms, and masking secrets in the request/response records kept
+//! encoding path segments and forms, and building the masked request/response records kept
 //! for WHMCS's module log.
 
 use std::time::Duration;
 
+use super::mask::mask_all;
 use super::{Exchange, Failure, parse_retry_after};
 
 /// An HTTP answer, read in full.
@@ -77,7 +78,7 @@ pub(super) fn encode_form(form: &[(&str, &str)]) -> String {
         .finish()
 }
 
-/// One exchange for the module log, with every secret masked.
+/// One exchange for the module log, with every form of every secret masked.
 pub(super) fn exchange(
     action: &'static str,
     request: String,
@@ -89,14 +90,4 @@ pub(super) fn exchange(
         request: mask_all(&request, secrets),
         response: mask_all(&response, secrets),
     }
-}
-
-/// Replaces every occurrence of each non-empty secret by `*` × its byte length, as WHMCS's
-/// `logModuleCall` does with its replace-vars.
-pub fn mask_all(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_owned();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(s, &"*".repeat(s.len()));
-    }
-    out
 }
