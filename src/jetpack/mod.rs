@@ -5,6 +5,7 @@
 //! its calls; the token cache is `token`, HTTP plumbing and masking `transport`, and reading
 //! the API's answers `response`.
 
+mod mask;
 mod response;
 mod token;
 mod transport;
@@ -17,12 +18,13 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{Plan, SiteUrl};
+pub use mask::mask_all;
+use mask::mask_failure;
 pub use response::{
     CancelOutcome, Failure, ProvisionOutcome, SiteProduct, classify_cancel, classify_provision,
     classify_status, describe_error, parse_retry_after,
 };
 use token::{AccountKey, TokenSlot};
-pub use transport::mask_all;
 use transport::{encode_form, exchange, path_segment, read_answer};
 
 /// A partner account's credentials (product configoption1 / configoption2).
@@ -188,7 +190,8 @@ impl JetpackClient {
                     log.push(exchange(call.action, request, f.to_string(), &secrets));
                     Err(f)
                 }
-            };
+            }
+            .map_err(|f| mask_failure(f, &secrets));
             let outcome = match &result {
                 Ok(_) => "ok",
                 Err(Failure::Transient { .. }) => "transient",

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::transport::{exchange, mask_all, read_answer};
+use super::mask::{mask_failure, mask_json_field};
+use super::transport::{encode_form, exchange, read_answer};
 use super::{Credentials, Exchange, Failure, JetpackClient, describe_error, response};
 
 /// A partner account, as the cache key.
@@ -43,7 +44,10 @@ impl JetpackClient {
         if let Some(t) = held.as_ref() {
             return Ok(t.clone());
         }
-        let fresh = self.fetch_token(creds, log).await?;
+        let fresh = self
+            .fetch_token(creds, log)
+            .await
+            .map_err(|f| mask_failure(f, &[creds.client_secret.expose_secret()]))?;
         *held = Some(fresh.clone());
         Ok(fresh)
     }
@@ -75,11 +79,10 @@ impl JetpackClient {
             ("client_id", creds.client_id.as_str()),
             ("client_secret", secret),
         ];
-        let request = format!(
-            "POST {url}\ngrant_type=client_credentials&scope=jetpack-partner&client_id={}&client_secret={}",
-            creds.client_id,
-            mask_all(secret, &[secret])
-        );
+        let stars = "*".repeat(secret.len());
+        let mut logged_form = form;
+        logged_form[3].1 = &stars;
+        let request = format!("POST {url}\n{}", encode_form(&logged_form));
         let sent = self.http.post(&url).form(&form).send().await;
         let answer = read_answer(sent, false).await;
         let answer = match answer {
@@ -96,7 +99,8 @@ impl JetpackClient {
             .and_then(|t| t.as_str())
             .filter(|t| !t.is_empty())
             .map(str::to_owned);
-        let body = String::from_utf8_lossy(&answer.body).into_owned();
+        let body = mask_json_field(&answer.body, "access_token")
+            .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).into_owned());
         let mut secrets = vec![secret];
         if let Some(t) = token.as_deref() {
             secrets.push(t);
@@ -135,6 +139,9 @@ impl JetpackClient {
 
     /// Checks a partner account's credentials by fetching a fresh token (not cached).
     pub async fn verify(&self, creds: &Credentials) -> Result<(), Failure> {
-        self.fetch_token(creds, &mut Vec::new()).await.map(|_| ())
+        self.fetch_token(creds, &mut Vec::new())
+            .await
+            .map(|_| ())
+            .map_err(|f| mask_failure(f, &[creds.client_secret.expose_secret()]))
     }
 }

@@ -46,7 +46,8 @@ async fn sleep_unless_stopping(state: &SandboxState, d: Duration) -> bool {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    // Issued tokens carry non-ASCII characters, sent as UTF-8 bytes.
+    let value = std::str::from_utf8(headers.get(header::AUTHORIZATION)?.as_bytes()).ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

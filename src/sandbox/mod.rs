@@ -27,7 +27,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use state::{ActingCall, ActingKind, SandboxState, ScriptedReply, SiteCalls, SitePlan};
+pub use state::{
+    ActingCall, ActingKind, HOSTILE_TOKEN_PART, SandboxState, ScriptedReply, SiteCalls, SitePlan,
+};
 
 /// How a [`Sandbox`] behaves: which credentials it accepts and which faults it injects.
 #[derive(Clone, Debug)]

@@ -12,6 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SandboxConfig, host_of};
 
+/// The middle of every issued token: each character that a JSON, form or URL encoding
+/// changes (`/`, `"`, `\\`, `+`, `%`, `#`, `&`, `=`, a space, non-ASCII), so a client that
+/// masks only a token's raw form leaks it.
+pub const HOSTILE_TOKEN_PART: &str = "/\"\\+%#&= é€";
+
 /// How many calls of each kind a site received, and how many took effect.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SiteCalls {
@@ -140,6 +145,7 @@ pub(crate) enum CallKind {
 pub(crate) struct Data {
     pub(crate) credentials: Vec<(String, String)>,
     pub(crate) tokens: HashSet<String>,
+    pub(crate) issued: Vec<String>,
     pub(crate) token_calls: u64,
     pub(crate) calls: BTreeMap<String, SiteCalls>,
     pub(crate) plans: BTreeMap<String, SitePlan>,
@@ -191,6 +197,7 @@ impl SandboxState {
         let data = Data {
             credentials: config.credentials.clone(),
             tokens: HashSet::new(),
+            issued: Vec::new(),
             token_calls: 0,
             calls: BTreeMap::new(),
             plans: BTreeMap::new(),
@@ -248,12 +255,20 @@ impl SandboxState {
         if !known {
             return None;
         }
-        let token: String = (0..32)
-            .map(|_| char::from_digit(data.token_rng.u32(0..16), 16).unwrap_or('0'))
-            .collect();
-        let token = format!("sbx_{token}");
+        let mut hex = || -> String {
+            (0..16)
+                .map(|_| char::from_digit(data.token_rng.u32(0..16), 16).unwrap_or('0'))
+                .collect()
+        };
+        let token = format!("sbx_{}{HOSTILE_TOKEN_PART}{}", hex(), hex());
         data.tokens.insert(token.clone());
+        data.issued.push(token.clone());
         Some(token)
+    }
+
+    /// Every token issued so far, in order, revoked or not (for leak checks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.lock().issued.clone()
     }
 
     /// Whether `token` was issued and not revoked.

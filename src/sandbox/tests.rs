@@ -90,7 +90,9 @@ async fn token_endpoint_checks_credentials_and_grant_type() {
     let base = sandbox.base_url();
     let client = reqwest::Client::new();
     let good = token(&client, &base).await;
-    assert!(good.starts_with("sbx_") && good.len() == 36, "{good}");
+    assert!(good.starts_with("sbx_"), "{good}");
+    assert!(good.contains(super::state::HOSTILE_TOKEN_PART), "{good}");
+    assert_eq!(sandbox.state().issued_tokens(), vec![good.clone()]);
 
     let bad = client.post(format!("{base}/oauth2/token")).form(&[
         ("grant_type", "client_credentials"),

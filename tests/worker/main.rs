@@ -6,6 +6,7 @@
 //! - `fields`: WHMCS custom-field conventions, write-back scoping, 7.8.3 layout, utf8mb3.
 //! - `claiming`: leases, both claim paths, concurrent workers, enqueue rules, drain.
 //! - `adoption`: which Pending services the worker picks up by itself.
+//! - `bounded`: oversized partner-API answers, short excerpts in errors and the module log.
 //! - `secrets`: the client secret and tokens never reach a table or the process log.
 //! - `cli`: the binary's commands, settings and exit codes.
 //! - `doctor`: `check [--online]`, one test per problem it detects, and a healthy setup.
@@ -16,6 +17,7 @@
 
 mod adoption;
 mod bad_input;
+mod bounded;
 mod claiming;
 mod cli;
 mod doctor;

@@ -1,29 +1,136 @@
-//! The client secret and bearer tokens never appear in tblmodulelog, tblactivitylog, job rows
-//! or the process log (the real binary at RUST_LOG=debug).
+//! The client secret and bearer tokens never appear, in any encoding (raw, JSON-escaped,
+//! form- or percent-encoded), in any table of the database or in the process log (the real
+//! binary at RUST_LOG=trace, stdout and stderr).
 
 use jetpack_worker::domain::{Action, RequestedBy};
-use jetpack_worker::sandbox::{SandboxConfig, ScriptedReply};
+use jetpack_worker::sandbox::{HOSTILE_TOKEN_PART, SandboxConfig, ScriptedReply};
 use sqlx::mysql::MySqlPool;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::cli::{database_url, output, worker_command};
 use crate::helpers::{Env, Layout};
 
-const SECRET: &str = "s3cr3t-Partner-Key-0042";
+/// A client secret with every character an encoding changes.
+const SECRET: &str = "s3cr3t/\"\\+%#& é€-Partner-Key-0042";
 
-async fn all_text(env: &Env) -> String {
+/// `s` as a JSON string body, ASCII only (`\u00e9`), hex digits in `upper` or lower case.
+fn json_ascii(s: &str, upper: bool) -> String {
+    let json = serde_json::to_string(s).unwrap();
+    let mut out = String::new();
+    for c in json[1..json.len() - 1].chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
+        let mut units = [0u16; 2];
+        for u in c.encode_utf16(&mut units) {
+            out.push_str(&if upper {
+                format!("\\u{u:04X}")
+            } else {
+                format!("\\u{u:04x}")
+            });
+        }
+    }
+    out
+}
+
+/// A percent-encoded text with the two hex digits after each `%` in lower case.
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::new();
+    let mut left = 0;
+    for c in encoded.chars() {
+        out.push(if left > 0 { c.to_ascii_lowercase() } else { c });
+        left = if left > 0 {
+            left - 1
+        } else if c == '%' {
+            2
+        } else {
+            0
+        };
+    }
+    out
+}
+
+/// Every form `s` can take in a JSON body, a form body or a URL.
+fn forms(s: &str) -> Vec<String> {
+    let json = serde_json::to_string(s).unwrap();
+    let json = json[1..json.len() - 1].to_owned();
+    let form: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
+    let percent = form.replace('+', "%20");
+    let mut all = vec![s.to_owned(), json.clone(), json.replace('/', "\\/")];
+    for upper in [false, true] {
+        let ascii = json_ascii(s, upper);
+        all.push(ascii.replace('/', "\\/"));
+        all.push(ascii);
+    }
+    all.push(lower_hex(&percent));
+    all.push(lower_hex(&form));
+    all.push(percent);
+    all.push(form);
+    all
+}
+
+/// The forms of `needles` found in `text`.
+fn leaks(text: &str, needles: &[String]) -> Vec<String> {
+    needles
+        .iter()
+        .flat_map(|n| forms(n))
+        .filter(|f| text.contains(f.as_str()))
+        .collect()
+}
+
+/// Every text and binary value in every table of the test's database, as `table.column: value`
+/// lines, except the product's own configoption2 (where the secret belongs).
+async fn every_table(env: &Env) -> String {
+    let columns = sqlx::query(
+        "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS
+         WHERE TABLE_SCHEMA = DATABASE() AND DATA_TYPE IN ('char', 'varchar', 'tinytext',
+           'text', 'mediumtext', 'longtext', 'binary', 'varbinary', 'tinyblob', 'blob',
+           'mediumblob', 'longblob', 'enum', 'set', 'json')
+         ORDER BY TABLE_NAME, ORDINAL_POSITION",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    assert!(
+        columns.len() > 50,
+        "information_schema lists the WHMCS tables"
+    );
     let mut text = String::new();
-    for sql in [
-        "SELECT CONCAT_WS('\\n', module, action, request, response, arrdata) FROM tblmodulelog",
-        "SELECT CONCAT_WS('\\n', description, user) FROM tblactivitylog",
-        "SELECT CONCAT_WS('\\n', COALESCE(last_error,''), COALESCE(result,''), COALESCE(lease_owner,'')) FROM mod_jetpack_jobs",
-        "SELECT value FROM tblcustomfieldsvalues",
-        "SELECT last_attempt_error FROM tblmodulequeue",
-    ] {
-        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&env.db).await.unwrap();
-        text.push_str(&rows.join("\n"));
-        text.push('\n');
+    for row in columns {
+        let table: String = row.get(0);
+        let column: String = row.get(1);
+        if table == "tblproducts" && column == "configoption2" {
+            continue;
+        }
+        let sql = format!("SELECT CONVERT(`{column}` USING utf8mb4) FROM `{table}`");
+        let values: Vec<Option<String>> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+        for v in values.into_iter().flatten() {
+            text.push_str(&format!("{table}.{column}: {v}\n"));
+        }
     }
     text
+}
+
+#[test]
+fn the_leak_check_sees_every_encoding() {
+    let forms = forms(SECRET);
+    for expected in [
+        r#"s3cr3t/\"\\+%#& é€"#,
+        r#"s3cr3t\/\"\\+%#& \u00e9\u20ac"#,
+        r#"s3cr3t/\"\\+%#& \u00E9\u20AC"#,
+        "s3cr3t%2F%22%5C%2B%25%23%26+%C3%A9%E2%82%AC",
+        "s3cr3t%2F%22%5C%2B%25%23%26%20%C3%A9%E2%82%AC",
+        "s3cr3t%2f%22%5c%2b%25%23%26%20%c3%a9%e2%82%ac",
+    ] {
+        assert!(
+            forms.iter().any(|f| f.starts_with(expected)),
+            "{expected}: {forms:?}"
+        );
+    }
 }
 
 #[sqlx::test]
@@ -42,9 +149,8 @@ async fn secrets_never_reach_tables_or_the_process_log(pool: MySqlPool) {
         "jetpack_provisioning_details",
     ];
     let good = env.product_with("", "partner-1", SECRET, &fields).await;
-    let bad = env
-        .product_with("", "partner-1", &format!("{SECRET}-wrong"), &fields)
-        .await;
+    let wrong = format!("{SECRET}-wrong");
+    let bad = env.product_with("", "partner-1", &wrong, &fields).await;
     let ok = env
         .service(good, "Active", "ok.example", "admin", "premium")
         .await;
@@ -73,7 +179,7 @@ async fn secrets_never_reach_tables_or_the_process_log(pool: MySqlPool) {
     }
 
     let mut cmd = worker_command(&database_url(&env.db).await, &env.sandbox.base_url());
-    cmd.args(["run", "--once"]).env("RUST_LOG", "debug");
+    cmd.args(["run", "--once"]).env("RUST_LOG", "trace");
     let output = output(cmd).await;
     let log = format!(
         "{}{}",
@@ -98,14 +204,25 @@ async fn secrets_never_reach_tables_or_the_process_log(pool: MySqlPool) {
         modulelog >= 5,
         "module log written in debug mode ({modulelog} rows)"
     );
-    let tables = all_text(&env).await;
+    let tokens = env.sandbox.state().issued_tokens();
+    assert!(tokens.len() >= 2, "a token was refreshed: {tokens:?}");
+    assert!(tokens.iter().all(|t| t.contains(HOSTILE_TOKEN_PART)));
+    let tables = every_table(&env).await;
     assert!(
         tables.contains("Bearer ****"),
         "tokens are masked, not dropped"
     );
-    for text in [&tables, &log] {
-        assert!(!text.contains(SECRET), "client secret leaked");
-        assert!(!text.contains("sbx_"), "bearer token leaked");
+    let needles = [SECRET.to_owned(), wrong]
+        .into_iter()
+        .chain(tokens)
+        .collect::<Vec<_>>();
+    for (what, text) in [("a table", &tables), ("the process log", &log)] {
+        let found = leaks(text, &needles);
+        assert!(found.is_empty(), "{what} holds {found:?}:\n{text}");
+        assert!(
+            !text.contains("sbx_"),
+            "{what} holds a bearer token:\n{text}"
+        );
     }
 }
 
