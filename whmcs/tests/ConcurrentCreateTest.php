@@ -132,6 +132,46 @@ final class ConcurrentCreateTest extends DatabaseTestCase
     }
 
     /**
+     * The race the concurrent test above met only now and then, played in its worst order:
+     * auto-increment ids are handed out before commit, so a writer with a LOWER id can commit
+     * AFTER one with a higher id has already looked and seen only its own row. Here the other
+     * writer holds an uncommitted insert (the lower id) while the module writes (the higher
+     * id, committed, alone in view); then the other commits and looks last. Whichever writer
+     * looks last must leave one row, whatever the order of the commits (before the fix, both
+     * rows stayed: each writer saw itself as the lowest).
+     */
+    public function testRacingDetailsInsertsConvergeWhenTheLowerIdCommitsLast(): void
+    {
+        $service = $this->service($this->product());
+        $fieldId = $this->fieldId($service, 'jetpack_provisioning_details');
+        $this->exec('DELETE FROM tblcustomfieldsvalues WHERE fieldid = ? AND relid = ?', array($fieldId, $service));
+        $u = \JetpackTests\Support\Db::url();
+        $other = new \PDO(
+            sprintf('mysql:host=%s;port=%d;dbname=%s', $u['host'], $u['port'], $this->database),
+            $u['user'],
+            $u['pass'],
+            array(\PDO::ATTR_ERRMODE => \PDO::ERRMODE_EXCEPTION)
+        );
+        $other->beginTransaction();
+        $other->prepare('INSERT INTO tblcustomfieldsvalues (fieldid, relid, value) VALUES (?, ?, ?)')
+            ->execute(array($fieldId, $service, Messages::TERMINATE_QUEUED));
+        $lowerId = (int) $other->lastInsertId();
+
+        $written = \WHMCS\Module\Server\Jetpack\Requests::writeDetails($service, $fieldId, Messages::PROVISION_QUEUED);
+        $this->assertGreaterThan($lowerId, $written['id'], 'the module got the higher id');
+        $this->assertTrue($written['inserted']);
+
+        $other->commit();
+        // The other writer now looks, as writeDetails does right after its own insert.
+        $check = new \ReflectionMethod(\WHMCS\Module\Server\Jetpack\Requests::class, 'removeRacingInserts');
+        $check->setAccessible(true);
+        $keptOwn = $check->invoke(null, $service, $fieldId, $lowerId);
+
+        $this->assertTrue($keptOwn, 'the lowest row is the one WHMCS and the worker read');
+        $this->assertSame(array($lowerId => Messages::TERMINATE_QUEUED), $this->detailsRows($service));
+    }
+
+    /**
      * Starts one process per call, waits until all are ready, releases them at the same
      * instant, and collects what each printed.
      *
