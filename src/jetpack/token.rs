@@ -80,6 +80,7 @@ impl JetpackClient {
             creds.client_id,
             mask_all(secret, &[secret])
         );
+        self.guards.pace(&creds.client_id).await;
         let sent = self.http.post(&url).form(&form).send().await;
         let answer = read_answer(sent, false).await;
         let answer = match answer {
