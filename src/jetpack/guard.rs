@@ -173,3 +173,57 @@ fn log_change(account: &str, change: Change) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transient() -> Result<(), Failure> {
+        Err(Failure::Transient {
+            message: "HTTP 503".into(),
+            retry_after: None,
+            outcome_unknown: false,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_probe_dropped_without_a_call_lets_the_next_job_probe() {
+        let guards = Guards::new(Politeness {
+            breaker: BreakerPolicy {
+                min_calls: 2,
+                cool_down: Duration::from_millis(1),
+                ..BreakerPolicy::DEFAULT
+            },
+            ..Politeness::default()
+        });
+        guards.record("a", &transient());
+        guards.record("a", &transient());
+        assert_eq!(guards.admit("a").err().map(|h| h.by), Some(HeldBy::Breaker));
+        assert!(guards.admit("b").is_ok(), "another account is not affected");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let probe = guards.admit("a").ok();
+        assert!(probe.is_some());
+        assert!(guards.admit("a").is_err(), "one probe at a time");
+        drop(probe);
+        let probe = guards.admit("a").ok();
+        assert!(probe.is_some(), "the abandoned probe's slot is free again");
+        guards.record("a", &Ok::<(), Failure>(()));
+        drop(probe);
+        assert!(
+            guards.admit("a").is_ok() && guards.admit("a").is_ok(),
+            "closed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_saturated_rate_limit_holds_jobs_back() {
+        let guards = Guards::new(Politeness::new(Some(1.0)));
+        for _ in 0..3 {
+            assert!(guards.admit("a").is_ok());
+            guards.with("a", |a| a.pace.as_mut().map(|p| p.reserve(Instant::now())));
+        }
+        let held = guards.admit("a").err();
+        assert_eq!(held.map(|h| h.by), Some(HeldBy::RateLimit));
+        assert!(held.is_some_and(|h| h.wait > Duration::from_secs(2)));
+    }
+}

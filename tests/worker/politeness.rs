@@ -254,3 +254,71 @@ async fn the_rate_limit_caps_calls_per_second_for_an_account(pool: MySqlPool) {
     );
     each_provisioned_once(&env.sandbox.state(), n as usize);
 }
+
+#[sqlx::test]
+async fn a_held_back_job_keeps_its_attempts_error_and_dns_checks_and_is_fenced(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let sid = env
+        .service(pid, "Active", "held.example", "admin", "premium")
+        .await;
+    let waiting = env
+        .service(pid, "Active", "held-dns.example", "admin", "premium")
+        .await;
+    for s in [sid, waiting] {
+        env.store
+            .enqueue(
+                s,
+                jetpack_worker::domain::Action::Provision,
+                jetpack_worker::domain::RequestedBy::Module,
+            )
+            .await
+            .unwrap();
+    }
+    env.exec(&format!(
+        "UPDATE mod_jetpack_jobs SET attempts = 2, last_error = 'HTTP 503 earlier' WHERE service_id = {sid}"
+    ))
+    .await;
+    env.exec(&format!(
+        "UPDATE mod_jetpack_jobs SET state = 'waiting_dns', dns_checks = 3,
+           waiting_since = UTC_TIMESTAMP(6) - INTERVAL 1 HOUR WHERE service_id = {waiting}"
+    ))
+    .await;
+    let claimed = env
+        .store
+        .claim("w", 5, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(
+        env.job(sid).await.attempts,
+        3,
+        "the claim counts an attempt"
+    );
+    assert_eq!(env.job(waiting).await.dns_checks, 4, "and a DNS re-check");
+    for job in &claimed {
+        assert!(
+            env.store
+                .hold_back(job, Duration::from_secs(90))
+                .await
+                .unwrap()
+        );
+    }
+    let job = env.job(sid).await;
+    assert_eq!((job.state.as_str(), job.attempts), ("queued", 2));
+    assert_eq!(job.last_error.as_deref(), Some("HTTP 503 earlier"));
+    assert!((85..=90).contains(&job.due_in), "due in {}s", job.due_in);
+    let dns = env.job(waiting).await;
+    assert_eq!(
+        (dns.state.as_str(), dns.dns_checks, dns.attempts),
+        ("waiting_dns", 3, 0)
+    );
+    // Fenced: the lease is gone, so a second give-back (a stale holder) changes nothing.
+    assert!(
+        !env.store
+            .hold_back(&claimed[0], Duration::ZERO)
+            .await
+            .unwrap()
+    );
+    assert!(env.job(sid).await.due_in >= 85);
+}
