@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::{ClaimSetting, Cli, Command};
 use crate::dns::SystemResolver;
 use crate::domain::{RequestedBy, ServiceId};
-use crate::jetpack::{JetpackClient, Timeouts};
+use crate::jetpack::{JetpackClient, Politeness, Timeouts};
 use crate::ops;
 use crate::retry::RetryPolicy;
 use crate::store::{ClaimPath, StatusReport, Store, StoreError};
@@ -173,7 +173,8 @@ fn build_worker(cli: &Cli, store: Store) -> anyhow::Result<Worker> {
             request: cli.api_timeout,
             ..Timeouts::default()
         },
-    )?;
+    )?
+    .with_politeness(Politeness::new(cli.rate_limit.0));
     let settings = WorkerSettings {
         concurrency: cli.concurrency,
         poll_interval: cli.poll_interval,

@@ -75,7 +75,16 @@ pub struct Cli {
     /// Partner API request timeout (provision calls back into the customer's site).
     #[arg(long, env = "JETPACK_API_TIMEOUT", global = true, default_value = "120s", value_parser = parse_duration)]
     pub api_timeout: Duration,
+    /// Partner API calls per second per partner account (e.g. 5, 0.5), or off. A job whose
+    /// call would wait more than 2s for its turn goes back to the queue, without using an
+    /// attempt.
+    #[arg(long, env = "JETPACK_RATE_LIMIT", global = true, default_value = "off", value_parser = parse_rate)]
+    pub rate_limit: RateLimit,
 }
+
+/// `JETPACK_RATE_LIMIT`: calls per second per partner account, or none.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit(pub Option<f64>);
 
 /// The commands of DESIGN.md.
 #[derive(Debug, Subcommand)]
@@ -154,6 +163,18 @@ fn parse_lease(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `off`, or calls per second: a number from 0.01 to 10000.
+fn parse_rate(s: &str) -> Result<RateLimit, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(RateLimit(None));
+    }
+    match s.parse::<f64>() {
+        Ok(r) if (0.01..=10_000.0).contains(&r) => Ok(RateLimit(Some(r))),
+        _ => Err("use calls per second from 0.01 to 10000 (e.g. 5 or 0.5), or off".to_owned()),
+    }
+}
+
 fn parse_adopt_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_secs(1) {
@@ -173,6 +194,18 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_lease("1s").is_err());
         assert!(parse_adopt_interval("0s").is_err());
+    }
+
+    #[test]
+    fn the_rate_limit_is_off_by_default_and_range_checked() {
+        let cli = Cli::try_parse_from(["jetpack-worker", "run"]).unwrap();
+        assert_eq!(cli.rate_limit, RateLimit(None));
+        assert_eq!(parse_rate("OFF"), Ok(RateLimit(None)));
+        assert_eq!(parse_rate(" 2.5 "), Ok(RateLimit(Some(2.5))));
+        for bad in ["0", "-1", "NaN", "inf", "fast", "20000", ""] {
+            assert!(parse_rate(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(Cli::try_parse_from(["jetpack-worker", "run", "--rate-limit", "0"]).is_err());
     }
 
     #[test]

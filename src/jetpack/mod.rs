@@ -2,9 +2,12 @@
 //! refreshed once when refused), provision, cancel and status calls with connect and request
 //! timeouts. It never logs or returns the client secret or a bearer token; the request/response
 //! records it hands back for WHMCS's module log are masked. This module owns the client and
-//! its calls; the token cache is `token`, HTTP plumbing and masking `transport`, and reading
-//! the API's answers `response`.
+//! its calls; the token cache is `token`, HTTP plumbing and masking `transport`, reading
+//! the API's answers `response`, and the per-account breaker and rate limit `breaker` (the
+//! state machines) and `guard` (the client's map of them).
 
+mod breaker;
+mod guard;
 mod mask;
 mod response;
 mod token;
@@ -18,6 +21,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{Plan, SiteUrl};
+pub use breaker::BreakerPolicy;
+use guard::Guards;
+pub use guard::{Held, HeldBy, Permit, Politeness};
 pub use mask::mask_all;
 use mask::mask_failure;
 pub use response::{
@@ -111,6 +117,7 @@ pub struct JetpackClient {
     base: String,
     timeouts: Timeouts,
     tokens: Mutex<HashMap<AccountKey, TokenSlot>>,
+    guards: Guards,
 }
 
 impl JetpackClient {
@@ -131,7 +138,22 @@ impl JetpackClient {
             base: base.trim_end_matches('/').to_owned(),
             timeouts,
             tokens: Mutex::new(HashMap::new()),
+            guards: Guards::new(Politeness::default()),
         })
+    }
+
+    /// The same client with this per-account rate limit and breaker (by default: no rate
+    /// limit, [`BreakerPolicy::DEFAULT`]).
+    pub fn with_politeness(mut self, politeness: Politeness) -> JetpackClient {
+        self.guards = Guards::new(politeness);
+        self
+    }
+
+    /// Asked before a job's first call: may it call the partner API for this account now?
+    /// `Err` says how long to wait (the account's breaker is open, or its rate limit would
+    /// keep the job waiting too long). Keep the permit for the whole attempt.
+    pub fn admit(&self, creds: &Credentials) -> Result<Permit<'_>, Held> {
+        self.guards.admit(&creds.client_id)
     }
 
     /// The longest one request can take: its whole-request timeout, which includes
@@ -152,7 +174,11 @@ impl JetpackClient {
     ) -> Result<T, Failure> {
         let mut refreshed = false;
         loop {
-            let token = self.token(creds, log).await?;
+            let token = match self.token(creds, log).await {
+                Ok(token) => token,
+                Err(f) => return self.recorded(creds, Err(f)),
+            };
+            self.guards.pace(&creds.client_id).await;
             if call.may_act {
                 gate.permit(self.longest_call())
                     .await
@@ -201,6 +227,7 @@ impl JetpackClient {
             };
             metrics::histogram!(crate::ops::metrics::API_LATENCY, "endpoint" => call.action, "outcome" => outcome)
                 .record(elapsed);
+            self.guards.record(&creds.client_id, &result);
             match result {
                 Err(Failure::TokenRefused { message }) => {
                     self.forget_token(creds, &token).await;
@@ -217,6 +244,12 @@ impl JetpackClient {
                 other => return other,
             }
         }
+    }
+
+    /// Tells the account's breaker how a call went, and hands the result on.
+    fn recorded<T>(&self, creds: &Credentials, result: Result<T, Failure>) -> Result<T, Failure> {
+        self.guards.record(&creds.client_id, &result);
+        result
     }
 
     /// `POST /rest/v1.3/jpphp/provision` with `plan`, `siteurl`, `local_user`, `force_register`;

@@ -83,6 +83,7 @@ impl JetpackClient {
         let mut logged_form = form;
         logged_form[3].1 = &stars;
         let request = format!("POST {url}\n{}", encode_form(&logged_form));
+        self.guards.pace(&creds.client_id).await;
         let sent = self.http.post(&url).form(&form).send().await;
         let answer = read_answer(sent, false).await;
         let answer = match answer {

@@ -20,6 +20,9 @@ pub const JOBS_WAITING_DNS: &str = "jetpack_jobs_waiting_dns_total";
 pub const JOBS_RELEASED: &str = "jetpack_jobs_released_total";
 /// Counter: attempts stopped before an acting call because the lease could not be confirmed.
 pub const JOBS_ABANDONED: &str = "jetpack_jobs_abandoned_total";
+/// Counter: jobs given back to the queue without a partner-API call, because their account's
+/// breaker was open or its rate limit saturated (label `by`: `breaker`, `rate_limit`).
+pub const API_CALLS_HELD: &str = "jetpack_api_calls_held_total";
 /// Counter: requests applied (Create, Terminate, Retry from any source).
 pub const REQUESTS_APPLIED: &str = "jetpack_requests_applied_total";
 /// Gauge: jobs by state (label `state`).

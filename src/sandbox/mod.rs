@@ -1,7 +1,8 @@
 //! A sandbox of the Jetpack hosting-partner API (public-api.wordpress.com), served over real
 //! HTTP on loopback only. It owns the server's lifecycle ([`Sandbox`]), its configuration
 //! ([`SandboxConfig`]) and site-key normalisation ([`site_key`]); the state it keeps lives in
-//! `state`, the routes in `routes` and `control`, fault injection in `faults`, and the
+//! `state`, the routes in `routes` and `control`, fault injection in `faults`, outages on
+//! demand and the requests' arrival log in `outage`, and the
 //! connection layer that can drop a connection mid-request in `conn`.
 //!
 //! Tests, the demo and the benchmarks point the worker at [`Sandbox::base_url`] instead of the
@@ -11,6 +12,7 @@
 mod conn;
 mod control;
 mod faults;
+mod outage;
 mod routes;
 mod state;
 
@@ -27,6 +29,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use outage::Outage;
 pub use state::{
     ActingCall, ActingKind, HOSTILE_TOKEN_PART, SandboxState, ScriptedReply, SiteCalls, SitePlan,
 };

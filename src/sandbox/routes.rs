@@ -40,6 +40,10 @@ pub(crate) fn router(state: SandboxState) -> Router {
         .route("/rest/v1.4/jpphp/{site}/status", get(status))
         .merge(super::control::router())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::outage::gate,
+        ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }

@@ -157,6 +157,7 @@ pub(crate) struct Data {
     pub(crate) hang: Duration,
     pub(crate) fault_rng: fastrand::Rng,
     pub(crate) token_rng: fastrand::Rng,
+    pub(crate) traffic: super::outage::Traffic,
 }
 
 impl Data {
@@ -211,6 +212,7 @@ impl SandboxState {
                 .seed
                 .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
             token_rng: fastrand::Rng::new(),
+            traffic: Default::default(),
         };
         Self {
             inner: Arc::new(Inner {

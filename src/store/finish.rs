@@ -197,6 +197,20 @@ impl Store {
     /// cut off may have reached the API, so the next run asks the status endpoint first. A
     /// request waiting behind the job is honoured as for any job that would run again.
     pub async fn release(&self, job: &ClaimedJob) -> Result<bool> {
+        self.give_back(job, Duration::ZERO, true).await
+    }
+
+    /// Gives a job back before it made any partner-API call (its account's breaker is open, or
+    /// its rate limit saturated): due again after `run_in`, its attempt (or DNS re-check) not
+    /// counted, its last error and outcome flag kept. Fenced by the lease token like every
+    /// finishing write; false when the lease was lost.
+    pub async fn hold_back(&self, job: &ClaimedJob, run_in: Duration) -> Result<bool> {
+        within(self.timeout, self.give_back(job, run_in, false)).await
+    }
+
+    /// The job back to queued (or waiting on DNS) after `run_in`, the claim's count given
+    /// back; `cut_off` marks a provision as possibly acted.
+    async fn give_back(&self, job: &ClaimedJob, run_in: Duration, cut_off: bool) -> Result<bool> {
         let Some((mut tx, next)) = self.begin_held(job).await? else {
             return Ok(false);
         };
@@ -222,12 +236,17 @@ impl Store {
             sqlx::query(
                 "UPDATE mod_jetpack_jobs
                  SET attempts = IF(waiting_since IS NULL AND attempts > 0, attempts - 1, attempts),
-                     outcome_unknown = IF(action = 'provision', 1, outcome_unknown),
+                     dns_checks = IF(? AND waiting_since IS NOT NULL AND dns_checks > 0,
+                                     dns_checks - 1, dns_checks),
+                     outcome_unknown = IF(? AND action = 'provision', 1, outcome_unknown),
                      state = IF(waiting_since IS NULL, 'queued', 'waiting_dns'),
-                     run_at = UTC_TIMESTAMP(6), lease_owner = NULL, lease_token = NULL,
-                     lease_expires_at = NULL, updated_at = UTC_TIMESTAMP(6)
+                     run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, lease_owner = NULL,
+                     lease_token = NULL, lease_expires_at = NULL, updated_at = UTC_TIMESTAMP(6)
                  WHERE id = ? AND lease_token = ? AND state = 'running'",
             )
+            .bind(!cut_off)
+            .bind(cut_off)
+            .bind(super::jobs::micros(run_in))
             .bind(job.id)
             .bind(&job.lease_token)
             .execute(&mut *tx)

@@ -21,7 +21,7 @@ use backon::{ExponentialBuilder, Retryable};
 
 use crate::dns::Resolver;
 use crate::domain::JobState;
-use crate::jetpack::JetpackClient;
+use crate::jetpack::{Held, HeldBy, JetpackClient};
 use crate::ops::metrics as m;
 use crate::retry::{DnsSchedule, RetryPolicy};
 use crate::store::{ClaimedJob, Finish, Store, StoreError};
@@ -109,6 +109,9 @@ pub struct RunSummary {
     pub lost_leases: u64,
     /// Attempts whose outcome could not be written (database error); retried after the lease.
     pub unrecorded: u64,
+    /// Jobs given back to the queue without a call (their account's breaker was open or its
+    /// rate limit saturated); not counted in `processed`.
+    pub held: u64,
 }
 
 /// How one claimed job ended, for the summary.
@@ -118,6 +121,8 @@ enum Processed {
     Written,
     /// The lease was lost; nothing was written.
     LeaseLost,
+    /// Given back to the queue without a call (breaker open or rate limit saturated).
+    Held,
 }
 
 /// The worker. Cheap to clone (everything inside is shared).
@@ -223,6 +228,7 @@ impl Worker {
         };
         let finish = match outcome {
             Outcome::Write(finish) => *finish,
+            Outcome::Hold(held) => return self.hold_back(&job, held).await,
             Outcome::Abandon(reason) => {
                 metrics::counter!(m::JOBS_ABANDONED).increment(1);
                 tracing::warn!(job_id = %job.id, service_id = %job.service_id, reason = %reason,
@@ -244,6 +250,24 @@ impl Worker {
         }
         log_outcome(&job, &finish);
         Ok(Processed::Written)
+    }
+
+    /// Gives a job that may not call the API now back to the queue, due when a call may be
+    /// made, without using an attempt; its last error and WHMCS's tables are left as they are.
+    /// The breaker logs its opening once; each job only counts.
+    async fn hold_back(&self, job: &ClaimedJob, held: Held) -> Result<Processed, StoreError> {
+        let by = match held.by {
+            HeldBy::Breaker => "breaker",
+            HeldBy::RateLimit => "rate_limit",
+        };
+        metrics::counter!(m::API_CALLS_HELD, "by" => by).increment(1);
+        tracing::debug!(job_id = %job.id, service_id = %job.service_id, by, wait = ?held.wait,
+            "no partner-API call for this job now; back to the queue without using an attempt");
+        if self.store.hold_back(job, held.wait).await? {
+            Ok(Processed::Held)
+        } else {
+            Ok(Processed::LeaseLost)
+        }
     }
 
     /// Writes the outcome. A database restart must not cost it: the write is tried again

@@ -10,7 +10,7 @@ use super::failure::failed;
 use super::lease::Lease;
 use super::{Worker, messages};
 use crate::domain::{Action, JobState, Plan, SiteUrl};
-use crate::jetpack::{CancelOutcome, Exchange, ProvisionOutcome};
+use crate::jetpack::{CancelOutcome, Exchange, Held, ProvisionOutcome};
 use crate::order::{BadInput, CancelOrder, DetailsField, Order, read_cancel, read_order};
 use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites};
 
@@ -22,6 +22,9 @@ pub(crate) enum Outcome {
     /// Stopped before an acting call: the lease could not be confirmed for it. Nothing is
     /// written; the job is left for whoever reclaims it.
     Abandon(String),
+    /// No call was made: the account's breaker is open or its rate limit is saturated. The
+    /// job goes back to the queue for then, without using an attempt.
+    Hold(Held),
 }
 
 impl From<Finish> for Outcome {
@@ -154,6 +157,10 @@ impl Worker {
                 return waiting(next, None, whmcs).into();
             }
         }
+        let _permit = match self.api.admit(&order.credentials) {
+            Ok(permit) => permit,
+            Err(held) => return Outcome::Hold(held),
+        };
         if job.outcome_unknown {
             match self.api.status(&order.credentials, &order.site, log).await {
                 Ok(products) => {
@@ -262,6 +269,10 @@ impl Worker {
         log: &mut Vec<Exchange>,
         lease: &Lease<'_>,
     ) -> Outcome {
+        let _permit = match self.api.admit(&order.credentials) {
+            Ok(permit) => permit,
+            Err(held) => return Outcome::Hold(held),
+        };
         let targets = cancel_targets(job, order);
         let mut ledger = Vec::new();
         let mut cancelled_any = false;

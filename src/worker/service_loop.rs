@@ -369,9 +369,13 @@ fn reap_into(
     match joined {
         Ok((id, result)) => {
             let job = held.remove(&id);
+            if matches!(result, Ok(Processed::Held)) {
+                summary.held += 1;
+                return;
+            }
             summary.processed += 1;
             match result {
-                Ok(Processed::Written) => {}
+                Ok(Processed::Written | Processed::Held) => {}
                 Ok(Processed::LeaseLost) => summary.lost_leases += 1,
                 Err(e) => {
                     summary.unrecorded += 1;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use jetpack_worker::dns::FnResolver;
 use jetpack_worker::domain::ServiceId;
-use jetpack_worker::jetpack::{JetpackClient, Timeouts};
+use jetpack_worker::jetpack::{JetpackClient, Politeness, Timeouts};
 use jetpack_worker::retry::RetryPolicy;
 use jetpack_worker::sandbox::{Sandbox, SandboxConfig};
 use jetpack_worker::store::{ClaimPath, Store};
@@ -137,6 +137,16 @@ impl Env {
     }
 
     pub fn worker_with(&self, store: Store, settings: WorkerSettings) -> Worker {
+        self.worker_polite(store, settings, Politeness::default())
+    }
+
+    /// A worker whose client has this rate limit and breaker policy.
+    pub fn worker_polite(
+        &self,
+        store: Store,
+        settings: WorkerSettings,
+        politeness: Politeness,
+    ) -> Worker {
         let api = JetpackClient::new(
             &self.sandbox.base_url(),
             Timeouts {
@@ -144,7 +154,8 @@ impl Env {
                 request: Duration::from_secs(5),
             },
         )
-        .unwrap();
+        .unwrap()
+        .with_politeness(politeness);
         let state = self.sandbox.state();
         let resolver = FnResolver(move |host: &str| state.is_resolvable(host));
         Worker::new(store, Arc::new(api), Arc::new(resolver), settings)

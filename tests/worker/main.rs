@@ -13,6 +13,7 @@
 //! - `service`: systemd unit, SIGTERM drain, metrics, housekeeping, least-privilege user.
 //! - `reliability`: worker processes under faults, a SIGKILL mid-drain, database restarts.
 //! - `bad_input`: a table of bad and odd customer input, each ending clearly.
+//! - `politeness`: the per-account breaker and rate limit against sandbox outages and 429s.
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 
 mod adoption;
@@ -26,6 +27,7 @@ mod helpers;
 mod lifecycle;
 mod outcomes;
 mod partition;
+mod politeness;
 mod proxy;
 mod reliability;
 mod secrets;
