@@ -98,6 +98,11 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
         match e {
             sqlx::Error::Tls(_) => StoreError::Tls(e),
+            // A refused certificate comes back from the handshake as an I/O error carrying
+            // the rustls error; it is a setting to fix, not an outage to wait out.
+            sqlx::Error::Io(ref io) if io.get_ref().is_some_and(|i| i.is::<rustls::Error>()) => {
+                StoreError::Tls(e)
+            }
             e => StoreError::Database(e),
         }
     }
