@@ -100,16 +100,19 @@ class Hooks
         $serviceId = isset($vars['serviceid']) ? (int) $vars['serviceid'] : 0;
         $clientId = isset($vars['userid']) ? (int) $vars['userid'] : 0;
         self::guard('ServiceDelete', 'service ' . $serviceId, function () use ($serviceId, $clientId) {
+            // No ORDER BY: sorting by id would let the optimizer walk the primary key
+            // instead of the (service_id, site_hash) index.
             $held = Order::rows(Capsule::table(Requests::LEDGER)
                 ->where('service_id', $serviceId)
-                ->orderBy('id')
                 ->get(array('product_id')));
             if (count($held) === 0) {
                 return;
             }
             $productId = Capsule::table('tblhosting')->where('id', $serviceId)->value('packageid');
-            if ($productId === null) {
-                $productId = $held[0]->product_id;
+            foreach ($held as $row) {
+                if ($productId === null && $row->product_id !== null) {
+                    $productId = $row->product_id;
+                }
             }
             if ($productId !== null && self::keepsPlanOnDelete((int) $productId)) {
                 return;
