@@ -11,7 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::cli::{ClaimSetting, Cli};
 use crate::domain::{ALLOWED_PLANS, Plan};
 use crate::jetpack::{Credentials, Failure, JetpackClient, Timeouts};
-use crate::order::{FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, field_key, quote};
+use crate::order::{
+    FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, MODULE_NAME, field_key, quote,
+};
 use crate::store::{ClaimPath, Store, StoreError};
 
 /// The worker's own tables, created by `jetpack-worker migrate`.
@@ -181,10 +183,36 @@ async fn checks(
     let fix = "point DATABASE_URL at the database named in WHMCS's configuration.php";
     let whmcs = problem(format!("missing {}", missing.join(", ")), fix);
     checks.push(check("WHMCS tables", whmcs.filter(|_| !missing.is_empty())));
+    if has("tblconfiguration") {
+        checks.push(hooks_check(store).await);
+    }
     if has("tblproducts") && has("tblcustomfields") {
         product_checks(store, api, &mut checks).await;
     }
     checks
+}
+
+/// Whether WHMCS loads the module's `hooks.php`: it does for the modules listed in its hook
+/// cache (`tblconfiguration.ModuleHooks`). An absent setting says nothing either way.
+async fn hooks_check(store: &Store) -> Check {
+    let name = "module hooks (hooks.php)";
+    match store.module_hooks().await {
+        Ok(None) => check(format!("{name}: WHMCS has no hook cache yet"), None),
+        Ok(Some(list)) if lists_module(&list) => check(format!("{name} loaded by WHMCS"), None),
+        Ok(Some(_)) => check(
+            name,
+            problem(
+                "WHMCS's hook cache (tblconfiguration ModuleHooks) does not list jetpack, so paid orders wait for the adoption scan and deleted services keep their plans",
+                "in WHMCS, open a Jetpack product's Module Settings tab and save it once (this rebuilds the hook cache)",
+            ),
+        ),
+        Err(e) => check(name, problem(describe(&e), DB_FIX)),
+    }
+}
+
+/// Whether a `ModuleHooks` comma list names the module.
+fn lists_module(list: &str) -> bool {
+    list.split(',').any(|m| m.trim() == MODULE_NAME)
 }
 
 /// Whether the connection to the database is encrypted. Without TLS the database password

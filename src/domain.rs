@@ -130,6 +130,8 @@ pub enum RequestedBy {
     Cli,
     /// The worker's adoption of paid Pending services.
     Adopt,
+    /// The module's WHMCS hooks (hooks.php: an order paid or accepted, a service deleted).
+    Hook,
 }
 
 impl RequestedBy {
@@ -140,6 +142,7 @@ impl RequestedBy {
             RequestedBy::Admin => "admin",
             RequestedBy::Cli => "cli",
             RequestedBy::Adopt => "adopt",
+            RequestedBy::Hook => "hook",
         }
     }
 }

@@ -112,8 +112,11 @@ pub struct CancelOrder {
     pub plan: Option<Plan>,
     /// Normalised site URL.
     pub site: SiteUrl,
-    /// Where to write the outcome.
-    pub details: DetailsField,
+    /// Where to write the outcome; None when the service row is gone.
+    pub details: Option<DetailsField>,
+    /// The service was deleted from tblhosting: only what the ledger holds is cancelled,
+    /// and nothing is written to the service.
+    pub service_gone: bool,
 }
 
 /// Input an admin has to fix; `message` starts with `JETPACK MODULE:`.
@@ -359,7 +362,36 @@ pub fn read_cancel(service: &ServiceRow, fields: &[FieldRow]) -> Result<CancelOr
         credentials,
         plan,
         site,
-        details,
+        details: Some(details),
+        service_gone: false,
+    })
+}
+
+/// A terminate of a service whose tblhosting row is gone (deleted in WHMCS): it cancels what
+/// the ledger holds (`held_site` is one of its sites, as sent) with the credentials of the
+/// product the ledger recorded. None when that product has no credentials or the site does
+/// not parse.
+pub fn read_gone_cancel(
+    service_id: ServiceId,
+    product: &ProductRow,
+    held_site: &str,
+) -> Option<CancelOrder> {
+    let client_id = product.partner_client_id.trim();
+    let secret = product.partner_client_secret.trim();
+    if client_id.is_empty() || secret.is_empty() {
+        return None;
+    }
+    Some(CancelOrder {
+        service_id,
+        client_id: 0,
+        credentials: Credentials {
+            client_id: client_id.to_owned(),
+            client_secret: SecretString::from(secret.to_owned()),
+        },
+        plan: None,
+        site: SiteUrl::parse(held_site).ok()?,
+        details: None,
+        service_gone: true,
     })
 }
 

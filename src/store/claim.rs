@@ -13,10 +13,10 @@ use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{Connection, MySql, QueryBuilder, Row};
 
 use super::ledger::{LedgerEntry, ledger_of};
-use super::whmcs::{field_row, service_row};
+use super::whmcs::{field_row, products_by_id, service_row};
 use super::{ClaimPath, Result, Store, within};
 use crate::domain::{Action, JobId, ServiceId};
-use crate::order::{FieldRow, ServiceRow};
+use crate::order::{FieldRow, ProductRow, ServiceRow};
 
 /// A job this worker holds a lease on, with the WHMCS rows read when it was claimed.
 #[derive(Clone, Debug)]
@@ -53,6 +53,9 @@ pub struct ClaimedJob {
     /// What the ledger holds for the service, read for terminates only: the plans a
     /// terminate cancels.
     pub ledger: Vec<LedgerEntry>,
+    /// For a terminate of a service whose tblhosting row is gone: the product its ledger
+    /// names (the latest row's), whose credentials cancel what the ledger holds.
+    pub gone_product: Option<ProductRow>,
     /// This process's monotonic time just before the claim was sent: the lease (granted by
     /// the database at or after this instant) surely lasts until `claimed_at + lease`.
     pub claimed_at: Instant,
@@ -237,6 +240,18 @@ async fn claimed_jobs(
         job.fields.sort_by_key(|f| (f.field_id, f.value_id));
         job.ledger = ledger.remove(&job.service_id).unwrap_or_default();
     }
+    // A deleted service (rare): its product comes from the ledger.
+    let gone: Vec<u32> = jobs
+        .iter()
+        .filter(|j| j.service.is_none())
+        .filter_map(|j| j.ledger.iter().rev().find_map(|e| e.product_id))
+        .collect();
+    let products = products_by_id(conn, &gone).await?;
+    for job in jobs.iter_mut().filter(|j| j.service.is_none()) {
+        if let Some(pid) = job.ledger.iter().rev().find_map(|e| e.product_id) {
+            job.gone_product = products.get(&pid).cloned();
+        }
+    }
     Ok(jobs)
 }
 
@@ -261,6 +276,7 @@ fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<Claime
         had_failure: row.try_get("had_failure")?,
         module_debug: debug.is_some_and(|v| !v.is_empty() && v != "0"),
         ledger: Vec::new(),
+        gone_product: None,
         claimed_at,
         acting_until: Default::default(),
     })

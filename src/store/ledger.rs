@@ -23,6 +23,9 @@ pub struct LedgerEntry {
     pub pending: bool,
     /// First success for this site (UTC).
     pub since: DateTime<Utc>,
+    /// The service's product at the last success (tblproducts.id; None for rows older than
+    /// the column): the credentials of a cancel once the service row is gone.
+    pub product_id: Option<u32>,
 }
 
 /// A change to the ledger, written with an attempt's outcome.
@@ -63,7 +66,7 @@ pub(super) async fn ledger_of(
         return Ok(out);
     }
     let mut q = QueryBuilder::<MySql>::new(
-        "SELECT service_id, site, plan, pending, since FROM mod_jetpack_ledger WHERE service_id IN (",
+        "SELECT service_id, site, plan, pending, since, product_id FROM mod_jetpack_ledger WHERE service_id IN (",
     );
     let mut list = q.separated(", ");
     for s in services {
@@ -77,6 +80,7 @@ pub(super) async fn ledger_of(
             plan: row.try_get("plan")?,
             pending: row.try_get("pending")?,
             since: row.try_get("since")?,
+            product_id: row.try_get("product_id")?,
         });
     }
     Ok(out)
@@ -97,11 +101,15 @@ pub(super) async fn write_ledger(
                 pending,
             } => {
                 sqlx::query(
-                    "INSERT INTO mod_jetpack_ledger (service_id, site, plan, pending, since, updated_at, job_id)
-                     VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)
+                    "INSERT INTO mod_jetpack_ledger
+                       (service_id, product_id, site, plan, pending, since, updated_at, job_id)
+                     VALUES (?, (SELECT h.packageid FROM tblhosting h WHERE h.id = ?), ?, ?, ?,
+                             UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)
                      ON DUPLICATE KEY UPDATE plan = VALUES(plan), pending = VALUES(pending),
-                       updated_at = VALUES(updated_at), job_id = VALUES(job_id)",
+                       updated_at = VALUES(updated_at), job_id = VALUES(job_id),
+                       product_id = COALESCE(VALUES(product_id), product_id)",
                 )
+                .bind(service)
                 .bind(service)
                 .bind(site)
                 .bind(plan)

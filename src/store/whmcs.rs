@@ -4,10 +4,11 @@
 //! custom field definitions). Only the columns needed are selected, so WHMCS's zero dates are
 //! never decoded.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlRow};
-use sqlx::{Connection, Row};
+use sqlx::{Connection, MySql, QueryBuilder, Row};
 
 use super::{Result, Store, within};
 use crate::doctor::{FieldSetup, ProductSetup};
@@ -106,6 +107,18 @@ impl Store {
         Ok(version)
     }
 
+    /// WHMCS's hook cache, `tblconfiguration.ModuleHooks` (a comma list of the modules whose
+    /// `hooks.php` it loads); None when the setting is absent.
+    pub async fn module_hooks(&self) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT CAST(value AS CHAR) FROM tblconfiguration WHERE setting = 'ModuleHooks'
+             ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(v,)| v.unwrap_or_default()))
+    }
+
     /// The names of the tables in the current database.
     pub async fn table_names(&self) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
@@ -163,6 +176,39 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The products with these ids (tblproducts by primary key), for terminates of services whose
+/// tblhosting row is gone: their ledger names the product.
+pub(super) async fn products_by_id(
+    conn: &mut MySqlConnection,
+    ids: &[u32],
+) -> Result<HashMap<u32, ProductRow>> {
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut q = QueryBuilder::<MySql>::new(
+        "SELECT id, name, servertype, configoption1, configoption2 FROM tblproducts WHERE id IN (",
+    );
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    for row in q.build().fetch_all(&mut *conn).await? {
+        let id: i32 = row.try_get("id")?;
+        out.insert(
+            u32::try_from(id).unwrap_or(0),
+            ProductRow {
+                name: row.try_get("name")?,
+                server_type: row.try_get("servertype")?,
+                partner_client_id: row.try_get("configoption1")?,
+                partner_client_secret: row.try_get("configoption2")?,
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// The service and product columns of a row selected with the aliases of `load_service`

@@ -31,7 +31,7 @@ impl Worker {
             Failure::Stopped { message } => Outcome::Abandon(message),
             Failure::Permanent { message } | Failure::TokenRefused { message } => {
                 let text = messages::failure(job.service_id, what, &message);
-                failed(job, text, Some(reply.details), reply.client_id, log).into()
+                failed(job, text, reply.details, reply.client_id, log).into()
             }
             Failure::Transient {
                 message,
@@ -80,13 +80,8 @@ impl Worker {
                     .into(),
                     RetryDecision::GiveUp => {
                         let text = messages::gave_up(job.service_id, what, job.attempts, &message);
-                        let mut f = failed(
-                            job,
-                            text,
-                            Some(reply.details),
-                            reply.client_id,
-                            quiet.module_log,
-                        );
+                        let mut f =
+                            failed(job, text, reply.details, reply.client_id, quiet.module_log);
                         f.outcome_unknown = unknown;
                         f.ledger = ledger;
                         f.into()

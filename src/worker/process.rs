@@ -11,7 +11,9 @@ use super::lease::Lease;
 use super::{Worker, messages};
 use crate::domain::{Action, JobState, Plan, SiteUrl};
 use crate::jetpack::{CancelOutcome, Exchange, Held, ProvisionOutcome};
-use crate::order::{BadInput, CancelOrder, DetailsField, Order, read_cancel, read_order};
+use crate::order::{
+    BadInput, CancelOrder, DetailsField, Order, read_cancel, read_gone_cancel, read_order,
+};
 use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites};
 
 /// What one attempt comes to.
@@ -36,15 +38,15 @@ impl From<Finish> for Outcome {
 /// Where an attempt's failure is shown: the service's details field and its client.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct ReplyTo {
-    /// The details field.
-    pub(super) details: DetailsField,
+    /// The details field (None for a service whose row is gone).
+    pub(super) details: Option<DetailsField>,
     /// The WHMCS client, for the activity log.
     pub(super) client_id: u32,
 }
 
 fn reply_to(order: &Order) -> ReplyTo {
     ReplyTo {
-        details: order.details,
+        details: Some(order.details),
         client_id: order.client_id,
     }
 }
@@ -88,6 +90,12 @@ impl Worker {
     /// call).
     pub(super) async fn attempt(&self, job: &ClaimedJob, lease: &Lease<'_>) -> Outcome {
         let Some(service) = &job.service else {
+            if let Some(order) = gone_cancel(job) {
+                return match self.over_budget(job, reply_to_cancel(&order)) {
+                    Some(out) => out,
+                    None => self.terminate(job, &order, &mut Vec::new(), lease).await,
+                };
+            }
             let message = format!(
                 "JETPACK MODULE: Service ID: {} - it does not exist in tblhosting; nothing to do",
                 job.service_id
@@ -122,7 +130,7 @@ impl Worker {
         }
         let reason = "the last attempt was interrupted (the worker stopped or crashed)";
         let message = messages::gave_up(job.service_id, verb(job.action), budget, reason);
-        Some(failed(job, message, Some(to.details), to.client_id, Vec::new()).into())
+        Some(failed(job, message, to.details, to.client_id, Vec::new()).into())
     }
 
     async fn provision(
@@ -323,8 +331,8 @@ impl Worker {
             ledger,
             whmcs: WhmcsWrites {
                 client_id: order.client_id,
-                details: Some((order.details, details)),
-                status: Some(StatusChange::Terminate),
+                details: order.details.map(|field| (field, details)),
+                status: (!order.service_gone).then_some(StatusChange::Terminate),
                 activity: Some(activity),
                 module_queue: job
                     .had_failure
@@ -335,6 +343,16 @@ impl Worker {
         }
         .into()
     }
+}
+
+/// The terminate of a service deleted from tblhosting, when its ledger holds a plan and names
+/// a product with credentials (see hooks.php ServiceDelete).
+fn gone_cancel(job: &ClaimedJob) -> Option<CancelOrder> {
+    if job.action != Action::Terminate {
+        return None;
+    }
+    let held = job.ledger.first()?;
+    read_gone_cancel(job.service_id, job.gone_product.as_ref()?, &held.site)
 }
 
 /// What a terminate cancels: each site the ledger holds, with its plan, or the order's own

@@ -328,3 +328,38 @@ fn doctor_reports_an_unreachable_database() {
     assert!(text.contains("refused"), "{text}");
     assert!(!text.contains("pw@"), "{text}");
 }
+
+#[sqlx::test]
+async fn doctor_reports_a_hook_cache_without_jetpack(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    env.product("").await;
+    // No ModuleHooks row (a fresh WHMCS): nothing to say.
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ok   module hooks (hooks.php): WHMCS has no hook cache yet"),
+        "{out}"
+    );
+
+    env.exec(
+        "INSERT INTO tblconfiguration (setting, value, created_at, updated_at)
+         VALUES ('ModuleHooks', 'cpanel,jetpackish', NOW(), NOW())",
+    )
+    .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        "module hooks (hooks.php): WHMCS's hook cache (tblconfiguration ModuleHooks) does not list jetpack",
+        "open a Jetpack product's Module Settings tab and save it once",
+    );
+
+    env.exec("UPDATE tblconfiguration SET value = 'cpanel, jetpack' WHERE setting = 'ModuleHooks'")
+        .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ok   module hooks (hooks.php) loaded by WHMCS"),
+        "{out}"
+    );
+}

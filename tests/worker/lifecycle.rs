@@ -268,6 +268,68 @@ async fn a_terminate_cancels_what_the_ledger_holds_after_the_site_url_was_edited
 }
 
 #[sqlx::test]
+async fn a_terminate_of_a_deleted_service_cancels_what_the_ledger_holds(pool: MySqlPool) {
+    // hooks.php ServiceDelete records the terminate after WHMCS deleted the tblhosting row
+    // (and the service's custom field values): the ledger's product gives the credentials.
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let sid = env
+        .service(pid, "Active", "deleted.example.org", "admin", "premium")
+        .await;
+    let state = env.sandbox.state();
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    env.worker().run_once().await.unwrap();
+    assert!(state.plan("deleted.example.org").is_some());
+    let ledger = env.store.ledger(sid).await.unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(
+        ledger[0].product_id,
+        Some(pid),
+        "the ledger records the product"
+    );
+
+    env.exec(&format!(
+        "DELETE FROM tblcustomfieldsvalues WHERE relid = {sid}"
+    ))
+    .await;
+    env.exec(&format!("DELETE FROM tblhosting WHERE id = {sid}"))
+        .await;
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Hook)
+        .await
+        .unwrap();
+    env.worker().run_once().await.unwrap();
+
+    assert!(
+        state.plan("deleted.example.org").is_none(),
+        "the deleted service's plan was cancelled"
+    );
+    assert_eq!(state.calls("deleted.example.org").cancel, 1);
+    assert_eq!(latest(&env, sid).await, ("terminate".into(), "done".into()));
+    assert!(
+        env.store.ledger(sid).await.unwrap().is_empty(),
+        "the ledger row is gone"
+    );
+    let (values, services): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM tblcustomfieldsvalues WHERE relid = ?),
+                (SELECT COUNT(*) FROM tblhosting WHERE id = ?)",
+    )
+    .bind(sid)
+    .bind(sid)
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (values, services),
+        (0, 0),
+        "nothing written for the deleted service"
+    );
+}
+
+#[sqlx::test]
 async fn an_oversized_answer_fits_its_columns_and_fails_bounded(pool: MySqlPool) {
     let env = Env::new(pool).await;
     env.exec("INSERT INTO tblconfiguration (setting, value) VALUES ('ModuleDebugMode', 'on')")

@@ -24,9 +24,15 @@ final class ModuleInfoTest extends TestCase
 
         // The Nth entry is tblproducts.configoptionN.
         $this->assertSame(
-            array('Jetpack Partner Client ID', 'Jetpack Partner Client Secret'),
+            array(
+                'Jetpack Partner Client ID',
+                'Jetpack Partner Client Secret',
+                'Plan',
+                'Keep the Jetpack plan when a service is deleted',
+            ),
             array_keys($options)
         );
+        $this->assertSame('yesno', $options['Keep the Jetpack plan when a service is deleted']['Type']);
         $this->assertSame('text', $options['Jetpack Partner Client ID']['Type']);
         $this->assertSame('password', $options['Jetpack Partner Client Secret']['Type']);
     }

@@ -2,8 +2,8 @@
 /**
  * Loads the real module file the way WHMCS does: the `WHMCS` constant is defined,
  * `WHMCS\Database\Capsule` is Laravel's Capsule manager (WHMCS's class is that manager under
- * another name), and the only WHMCS global function the module calls, logActivity(), has a
- * stand-in that records its calls. Each test connects the Capsule to a database of its own
+ * another name), and the WHMCS global functions the module calls, logActivity() and (in
+ * hooks.php) add_hook(), have stand-ins that record their calls. Each test connects the Capsule to a database of its own
  * (see Support/DatabaseTestCase.php).
  */
 
@@ -42,4 +42,19 @@ function logActivity($description, $userId = 0)
     $GLOBALS['jetpack_test_activity'][] = array('description' => $description, 'userid' => $userId);
 }
 
+/**
+ * Stand-in for WHMCS's add_hook(): records the callback (HooksTest runs them).
+ *
+ * @param string   $hook
+ * @param int      $priority
+ * @param callable $callback
+ */
+function add_hook($hook, $priority, $callback)
+{
+    $GLOBALS['jetpack_test_hooks'][$hook][] = array('priority' => $priority, 'callback' => $callback);
+}
+
+$GLOBALS['jetpack_test_hooks'] = array();
+
 require_once JETPACK_MODULE_DIR . '/jetpack.php';
+require_once JETPACK_MODULE_DIR . '/hooks.php';

@@ -70,6 +70,17 @@ function jetpack_ConfigOptions()
             'Size' => '60',
             'Description' => 'From your Jetpack hosting partner account',
         ),
+        // configoption3 is reserved for the plan (products sold without a Plan field).
+        'Plan' => array(
+            'Type' => 'text',
+            'Size' => '20',
+            'Description' => 'Reserved; leave empty (the Plan custom field names the plan)',
+        ),
+        // configoption4. Worded so that '' (every product saved before it existed) cancels.
+        'Keep the Jetpack plan when a service is deleted' => array(
+            'Type' => 'yesno',
+            'Description' => 'Leave unticked to cancel the plan at the partner when an admin deletes the service',
+        ),
     );
 }
 

@@ -1,0 +1,39 @@
+<?php
+/**
+ * The module's WHMCS hooks. WHMCS loads this file on every page once the module is in its hook
+ * cache (tblconfiguration `ModuleHooks`, built from the modules products use; after uploading
+ * the module, re-save a Jetpack product's Module Settings once). One add_hook per hook, each
+ * delegating to a class in lib/, which catches everything: a hook never throws into WHMCS.
+ *
+ * Hooks::acceptOrder / orderPaid / invoicePaid record provision requests for the Pending
+ * services of manual-setup Jetpack products that now qualify; Hooks::serviceDelete records a
+ * terminate request for a deleted service whose plan the ledger holds.
+ */
+
+use WHMCS\Module\Server\Jetpack\Hooks;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+require_once __DIR__ . '/lib/ModuleError.php';
+require_once __DIR__ . '/lib/Order.php';
+require_once __DIR__ . '/lib/Messages.php';
+require_once __DIR__ . '/lib/Requests.php';
+require_once __DIR__ . '/lib/Hooks.php';
+
+add_hook('AcceptOrder', 1, function (array $vars) {
+    Hooks::acceptOrder($vars);
+});
+
+add_hook('OrderPaid', 1, function (array $vars) {
+    Hooks::orderPaid($vars);
+});
+
+add_hook('InvoicePaid', 1, function (array $vars) {
+    Hooks::invoicePaid($vars);
+});
+
+add_hook('ServiceDelete', 1, function (array $vars) {
+    Hooks::serviceDelete($vars);
+});

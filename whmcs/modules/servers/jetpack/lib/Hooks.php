@@ -1,0 +1,278 @@
+<?php
+/**
+ * What the module's WHMCS hooks do (hooks.php only registers them). Like the module functions
+ * they only RECORD requests for jetpack-worker (Requests::record, one plain INSERT); which
+ * request wins is the worker's decision.
+ *
+ * Provision on AcceptOrder, OrderPaid and InvoicePaid: each Pending service of a `jetpack`
+ * product set to "Do not automatically setup" (tblproducts.autosetup = '') in that order or
+ * invoice that now qualifies, by the worker's adoption rule (src/store/whmcs.rs `adopt`, the
+ * reference): the order is not Fraud or Cancelled, and it is accepted (Active) or its invoice
+ * (tblorders.invoiceid) is Paid. AcceptOrder fires before WHMCS sets the order Active, so for
+ * that hook the order being accepted counts as Active. The adoption scan stays the safety net
+ * for whatever a hook misses.
+ *
+ * Terminate on ServiceDelete: when the ledger holds a plan for the deleted service, unless the
+ * product's "Keep the Jetpack plan when a service is deleted" setting (configoption4) is on.
+ *
+ * Every lookup goes by an index: tblhosting by orderid (KEY orderid) or by id, tblinvoiceitems
+ * by invoiceid (KEY invoiceid), tblorders, tblinvoices and tblproducts by primary key, the
+ * requests by KEY service (service_id, id), the jobs by the UNIQUE unfinished_service_id, the
+ * ledger by UNIQUE (service_id, site_hash). tblorders.invoiceid has no index, so an invoice
+ * reaches its services through its line items (type 'Hosting', relid = tblhosting.id).
+ *
+ * A hook never throws into WHMCS: every \Throwable is caught and reported as a
+ * `JETPACK MODULE: …` line in the activity log; checkout goes on.
+ */
+
+namespace WHMCS\Module\Server\Jetpack;
+
+use WHMCS\Database\Capsule;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+class Hooks
+{
+    /** requested_by of what the hooks record (mod_jetpack_requests.requested_by is VARCHAR(16)). */
+    const BY_HOOK = 'hook';
+
+    /** The module setting (tblproducts.configoptionN) that keeps the plan of a deleted service. */
+    const KEEP_ON_DELETE = 'configoption4';
+
+    /**
+     * AcceptOrder {orderid}: the order's qualifying services (the order counts as Active).
+     *
+     * @param array $vars the hook's parameters
+     */
+    public static function acceptOrder(array $vars)
+    {
+        $orderId = isset($vars['orderid']) ? (int) $vars['orderid'] : 0;
+        self::guard('AcceptOrder', 'order ' . $orderId, function () use ($orderId) {
+            self::provision('AcceptOrder', self::candidates()->where('h.orderid', $orderId), true);
+        });
+    }
+
+    /**
+     * OrderPaid {orderId, userId, invoiceId}: the order's qualifying services.
+     *
+     * @param array $vars the hook's parameters
+     */
+    public static function orderPaid(array $vars)
+    {
+        $orderId = isset($vars['orderId']) ? (int) $vars['orderId'] : 0;
+        self::guard('OrderPaid', 'order ' . $orderId, function () use ($orderId) {
+            self::provision('OrderPaid', self::candidates()->where('h.orderid', $orderId), false);
+        });
+    }
+
+    /**
+     * InvoicePaid {invoiceid}: the qualifying services on the invoice's line items, whatever
+     * order each belongs to.
+     *
+     * @param array $vars the hook's parameters
+     */
+    public static function invoicePaid(array $vars)
+    {
+        $invoiceId = isset($vars['invoiceid']) ? (int) $vars['invoiceid'] : 0;
+        self::guard('InvoicePaid', 'invoice ' . $invoiceId, function () use ($invoiceId) {
+            $query = self::candidates()
+                ->join('tblinvoiceitems as ii', 'ii.relid', '=', 'h.id')
+                ->where('ii.invoiceid', $invoiceId)
+                ->where('ii.type', 'Hosting')
+                ->distinct();
+            self::provision('InvoicePaid', $query, false);
+        });
+    }
+
+    /**
+     * ServiceDelete {userid, serviceid}: a terminate request when the ledger holds a plan for
+     * the service. WHMCS may call the hook before or after it deletes the tblhosting row, so
+     * the product (for its setting) is the service's while the row is there, else the one the
+     * ledger recorded at provision time; and the worker cancels what the ledger holds with
+     * that product's credentials.
+     *
+     * @param array $vars the hook's parameters
+     */
+    public static function serviceDelete(array $vars)
+    {
+        $serviceId = isset($vars['serviceid']) ? (int) $vars['serviceid'] : 0;
+        $clientId = isset($vars['userid']) ? (int) $vars['userid'] : 0;
+        self::guard('ServiceDelete', 'service ' . $serviceId, function () use ($serviceId, $clientId) {
+            // No ORDER BY: sorting by id would let the optimizer walk the primary key
+            // instead of the (service_id, site_hash) index.
+            $held = Order::rows(Capsule::table(Requests::LEDGER)
+                ->where('service_id', $serviceId)
+                ->get(array('product_id')));
+            if (count($held) === 0) {
+                return;
+            }
+            $productId = Capsule::table('tblhosting')->where('id', $serviceId)->value('packageid');
+            foreach ($held as $row) {
+                if ($productId === null && $row->product_id !== null) {
+                    $productId = $row->product_id;
+                }
+            }
+            if ($productId !== null && self::keepsPlanOnDelete((int) $productId)) {
+                return;
+            }
+            $requestId = Requests::record($serviceId, Requests::TERMINATE, self::BY_HOOK);
+            self::log(
+                ModuleError::PREFIX . 'Service ID: ' . $serviceId . ' - the service was deleted, so its '
+                . 'Jetpack plan is being cancelled (terminate request #' . $requestId . ' for jetpack-worker)',
+                $clientId
+            );
+        });
+    }
+
+    /**
+     * The services that qualify for a provision by a hook, before the hook's own condition
+     * (order or invoice): Pending, of a manual-setup `jetpack` product, in an order that is
+     * neither Fraud nor Cancelled, and with no provision request waiting and no unfinished job
+     * (both indexed). A duplicate would be harmless anyway (the worker takes a provision asked
+     * while one is queued or running as "asked again"); the check only keeps the inbox short.
+     *
+     * @return \Illuminate\Database\Query\Builder
+     */
+    private static function candidates()
+    {
+        return Capsule::table('tblhosting as h')
+            ->join('tblproducts as p', 'p.id', '=', 'h.packageid')
+            ->join('tblorders as o', 'o.id', '=', 'h.orderid')
+            ->leftJoin('tblinvoices as i', function ($join) {
+                $join->on('i.id', '=', 'o.invoiceid')->where('o.invoiceid', '<>', 0);
+            })
+            ->where('h.domainstatus', 'Pending')
+            ->where('p.servertype', 'jetpack')
+            ->where('p.autosetup', '')
+            ->whereNotIn('o.status', array('Fraud', 'Cancelled'))
+            ->whereNotExists(function ($q) {
+                $q->select(Capsule::raw(1))->from(Requests::TABLE . ' as r')
+                    ->whereColumn('r.service_id', 'h.id')
+                    ->where('r.action', Requests::PROVISION)
+                    ->whereNull('r.applied_at');
+            })
+            ->whereNotExists(function ($q) {
+                $q->select(Capsule::raw(1))->from(Requests::JOBS . ' as j')
+                    ->whereColumn('j.unfinished_service_id', 'h.id');
+            });
+    }
+
+    /**
+     * The SQL of each hook's lookup, for the tests' EXPLAIN.
+     *
+     * @return array hook name => array(sql, bindings)
+     */
+    public static function lookups()
+    {
+        $queries = array(
+            'AcceptOrder' => self::candidates()->where('h.orderid', 1),
+            'OrderPaid' => self::paid(self::candidates()->where('h.orderid', 1)),
+            'InvoicePaid' => self::paid(self::candidates()
+                ->join('tblinvoiceitems as ii', 'ii.relid', '=', 'h.id')
+                ->where('ii.invoiceid', 1)
+                ->where('ii.type', 'Hosting')
+                ->distinct()),
+        );
+        $out = array();
+        foreach ($queries as $hook => $query) {
+            $query->select(array('h.id', 'h.userid'));
+            $out[$hook] = array($query->toSql(), $query->getBindings());
+        }
+        return $out;
+    }
+
+    /**
+     * Records a provision request for each service the query finds.
+     *
+     * @param string                              $hook
+     * @param \Illuminate\Database\Query\Builder $query    from candidates()
+     * @param bool                                $accepted the order is being accepted (counts as Active)
+     */
+    private static function provision($hook, $query, $accepted)
+    {
+        if (!$accepted) {
+            $query = self::paid($query);
+        }
+        $services = Order::rows($query->orderBy('h.id')->get(array('h.id', 'h.userid')));
+        foreach ($services as $service) {
+            $requestId = Requests::record((int) $service->id, Requests::PROVISION, self::BY_HOOK);
+            self::log(
+                ModuleError::PREFIX . 'Service ID: ' . (int) $service->id . ' - provision requested for '
+                . 'jetpack-worker by the ' . $hook . ' hook (request #' . $requestId . ')',
+                (int) $service->userid
+            );
+        }
+    }
+
+    /**
+     * The adoption rule's payment condition: the order is Active or its invoice is Paid.
+     *
+     * @param \Illuminate\Database\Query\Builder $query from candidates()
+     *
+     * @return \Illuminate\Database\Query\Builder
+     */
+    private static function paid($query)
+    {
+        return $query->where(function ($q) {
+            $q->where('o.status', 'Active')->orWhere('i.status', 'Paid');
+        });
+    }
+
+    /**
+     * Whether the product keeps the plan of a deleted service (a yesno setting: 'on' keeps;
+     * '' — also what every product saved before the setting existed holds — cancels).
+     *
+     * @param int $productId tblproducts.id
+     *
+     * @return bool
+     */
+    private static function keepsPlanOnDelete($productId)
+    {
+        $value = Capsule::table('tblproducts')->where('id', $productId)->value(self::KEEP_ON_DELETE);
+        return $value !== null && $value !== '' && $value !== '0';
+    }
+
+    /**
+     * Runs a hook's work; any \Throwable becomes an activity-log line instead of reaching WHMCS.
+     *
+     * @param string   $hook  the hook's name
+     * @param string   $what  what it was about, e.g. "order 12"
+     * @param callable $work
+     */
+    private static function guard($hook, $what, callable $work)
+    {
+        try {
+            $work();
+        } catch (\Throwable $e) {
+            try {
+                // The driver's text only, never the SQL and its bindings (a QueryException's
+                // message carries both).
+                $detail = $e instanceof \PDOException && is_array($e->errorInfo) && isset($e->errorInfo[2])
+                    ? 'database error: ' . (string) $e->errorInfo[2]
+                    : get_class($e) . ': ' . $e->getMessage();
+                self::log(
+                    ModuleError::PREFIX . 'the ' . $hook . ' hook (' . $what . ') could not record its '
+                    . 'request for jetpack-worker: ' . $detail,
+                    0
+                );
+            } catch (\Throwable $ignored) {
+                // Nothing may reach WHMCS, not even a failing activity log.
+            }
+        }
+    }
+
+    /**
+     * WHMCS's logActivity(), when it is there.
+     *
+     * @param string $line     starts with JETPACK MODULE
+     * @param int    $clientId tblclients.id, 0 when unknown
+     */
+    private static function log($line, $clientId)
+    {
+        if (function_exists('logActivity')) {
+            logActivity($line, (int) $clientId);
+        }
+    }
+}

@@ -1,0 +1,453 @@
+<?php
+
+namespace JetpackTests;
+
+use JetpackTests\Support\DatabaseTestCase;
+use WHMCS\Module\Server\Jetpack\Hooks;
+
+/**
+ * hooks.php, run the way WHMCS runs it: the callbacks registered through add_hook() are
+ * called with the hook's parameters. AcceptOrder, OrderPaid and InvoicePaid record a
+ * provision request (requested_by 'hook') for each Pending service of a manual-setup Jetpack
+ * product that qualifies by the worker's adoption rule (src/store/whmcs.rs `adopt`);
+ * ServiceDelete records a terminate request when the ledger holds a plan. Nothing ever reaches
+ * WHMCS as an exception, and every lookup uses an index.
+ */
+final class HooksTest extends DatabaseTestCase
+{
+    /**
+     * Calls every callback hooks.php registered for $hook, as WHMCS's run_hook does.
+     *
+     * @param string $hook
+     * @param array  $vars
+     */
+    private function runHook($hook, array $vars)
+    {
+        $this->assertArrayHasKey($hook, $GLOBALS['jetpack_test_hooks'], "hooks.php registers $hook");
+        foreach ($GLOBALS['jetpack_test_hooks'][$hook] as $registered) {
+            $result = call_user_func($registered['callback'], $vars);
+            $this->assertNull($result, 'a hook returns nothing');
+        }
+    }
+
+    /**
+     * An order, with an invoice when $invoiceStatus is given.
+     *
+     * @param string      $status        tblorders.status
+     * @param string|null $invoiceStatus tblinvoices.status, or null for an order without invoice
+     *
+     * @return array (order id, invoice id or 0)
+     */
+    private function order($status, $invoiceStatus = null)
+    {
+        $invoiceId = $invoiceStatus === null ? 0 : $this->invoice($invoiceStatus);
+        $this->exec(
+            "INSERT INTO tblorders (ordernum, userid, date, amount, paymentmethod, invoiceid, status)
+             VALUES (FLOOR(RAND() * 1000000000), 7, NOW(), 10.00, 'banktransfer', ?, ?)",
+            array($invoiceId, $status)
+        );
+        return array((int) $this->pdo()->lastInsertId(), $invoiceId);
+    }
+
+    /**
+     * @return int tblinvoices.id
+     */
+    private function invoice($status)
+    {
+        $this->exec(
+            "INSERT INTO tblinvoices (userid, invoicenum, date, duedate, status, paymentmethod, notes)
+             VALUES (7, '', CURDATE(), CURDATE(), ?, 'banktransfer', '')",
+            array($status)
+        );
+        return (int) $this->pdo()->lastInsertId();
+    }
+
+    /**
+     * A service of the product in the order, with a valid order's field values, and its
+     * invoice line when $invoiceId is given.
+     *
+     * @return int tblhosting.id
+     */
+    private function serviceIn($orderId, $productId, $invoiceId = 0, $status = 'Pending')
+    {
+        $this->exec(
+            "INSERT INTO tblhosting (userid, orderid, packageid, server, regdate, domain, paymentmethod,
+                                     billingcycle, domainstatus)
+             VALUES (7, ?, ?, 0, CURDATE(), '', 'banktransfer', 'Monthly', ?)",
+            array($orderId, $productId, $status)
+        );
+        $serviceId = (int) $this->pdo()->lastInsertId();
+        if ($productId !== $this->plainProduct) {
+            foreach ($this->validValues() as $key => $value) {
+                $this->setValue($serviceId, $key, $value);
+            }
+        }
+        if ($invoiceId !== 0) {
+            $this->invoiceItem($invoiceId, 'Hosting', $serviceId);
+        }
+        return $serviceId;
+    }
+
+    private function invoiceItem($invoiceId, $type, $relid)
+    {
+        $this->exec(
+            "INSERT INTO tblinvoiceitems (invoiceid, userid, type, relid, description, amount, taxed, paymentmethod, notes)
+             VALUES (?, 7, ?, ?, 'Jetpack', 10.00, 0, 'banktransfer', '')",
+            array($invoiceId, $type, $relid)
+        );
+    }
+
+    /** @var int|null a product of another module */
+    private $plainProduct;
+
+    /**
+     * @return int a manual-setup ("Do not automatically setup") Jetpack product
+     */
+    private function manualProduct()
+    {
+        return $this->product(array('autosetup' => ''));
+    }
+
+    /**
+     * @return array the services with a recorded request, by action: service id => action
+     */
+    private function recorded()
+    {
+        $out = array();
+        foreach ($this->requests() as $request) {
+            $this->assertSame('hook', $request->requested_by);
+            $out[(int) $request->service_id][] = $request->action;
+        }
+        return $out;
+    }
+
+    // --- AcceptOrder, OrderPaid, InvoicePaid ----------------------------------------------
+
+    /**
+     * Each order shape, and whether each hook then records its manual-setup service.
+     */
+    public function orders(): array
+    {
+        // order status, invoice status (null: none), AcceptOrder, OrderPaid, InvoicePaid
+        return array(
+            'paid, not accepted yet' => array('Pending', 'Paid', true, true, true),
+            'accepted earlier, unpaid' => array('Active', 'Unpaid', true, true, true),
+            'accepted, free (no invoice)' => array('Active', null, true, true, false),
+            'pending, unpaid' => array('Pending', 'Unpaid', true, false, false),
+            'fraud, paid' => array('Fraud', 'Paid', false, false, false),
+            'cancelled, paid' => array('Cancelled', 'Paid', false, false, false),
+            'fraud, unpaid' => array('Fraud', 'Unpaid', false, false, false),
+            'pending, invoice cancelled' => array('Pending', 'Cancelled', true, false, false),
+        );
+    }
+
+    /**
+     * @dataProvider orders
+     */
+    public function testEachHookRecordsExactlyWhatTheAdoptionRuleAllows(
+        $orderStatus,
+        $invoiceStatus,
+        $byAccept,
+        $byOrderPaid,
+        $byInvoicePaid
+    ): void {
+        $product = $this->manualProduct();
+        $cases = array(
+            'AcceptOrder' => $byAccept,
+            'OrderPaid' => $byOrderPaid,
+            'InvoicePaid' => $byInvoicePaid,
+        );
+        foreach ($cases as $hook => $expected) {
+            $this->exec('DELETE FROM mod_jetpack_requests');
+            list($orderId, $invoiceId) = $this->order($orderStatus, $invoiceStatus);
+            $service = $this->serviceIn($orderId, $product, $invoiceId);
+            $vars = array(
+                'AcceptOrder' => array('orderid' => $orderId),
+                'OrderPaid' => array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $invoiceId),
+                'InvoicePaid' => array('invoiceid' => $invoiceId),
+            );
+            $this->runHook($hook, $vars[$hook]);
+            $this->assertSame(
+                $expected ? array($service => array('provision')) : array(),
+                $this->recorded(),
+                "$hook on a $orderStatus order with invoice " . var_export($invoiceStatus, true)
+            );
+        }
+    }
+
+    public function testTheHookLogsEachRequestItRecords(): void
+    {
+        list($orderId, $invoiceId) = $this->order('Pending', 'Paid');
+        $service = $this->serviceIn($orderId, $this->manualProduct(), $invoiceId);
+
+        $this->runHook('OrderPaid', array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $invoiceId));
+
+        $request = $this->requests($service)[0];
+        $this->assertSame(
+            array('JETPACK MODULE: Service ID: ' . $service . ' - provision requested for jetpack-worker by the OrderPaid hook (request #' . $request->id . ')'),
+            $this->loggedActivity()
+        );
+        $this->assertSame(7, $GLOBALS['jetpack_test_activity'][0]['userid']);
+        $this->assertNull($request->applied_at);
+        $this->assertCount(0, $this->jobs($service), 'the worker makes the job');
+    }
+
+    public function testOnlyPendingServicesOfManualSetupJetpackProductsInTheOrderAreRecorded(): void
+    {
+        $manual = $this->manualProduct();
+        $automatic = $this->product(array('autosetup' => 'payment'));
+        $accepting = $this->product(array('autosetup' => 'on'));
+        $this->plainProduct = $this->product(array('servertype' => 'cpanel', 'autosetup' => '', 'fields' => array()));
+        list($orderId, $invoiceId) = $this->order('Pending', 'Paid');
+        $wanted = $this->serviceIn($orderId, $manual, $invoiceId);
+        $this->serviceIn($orderId, $automatic, $invoiceId);
+        $this->serviceIn($orderId, $accepting, $invoiceId);
+        $this->serviceIn($orderId, $this->plainProduct, $invoiceId);
+        $this->serviceIn($orderId, $manual, $invoiceId, 'Active');
+        $this->serviceIn($orderId, $manual, $invoiceId, 'Cancelled');
+        list($otherOrder, $otherInvoice) = $this->order('Pending', 'Paid');
+        $this->serviceIn($otherOrder, $manual, $otherInvoice);
+
+        $this->runHook('AcceptOrder', array('orderid' => $orderId));
+        $this->assertSame(array($wanted => array('provision')), $this->recorded());
+
+        $this->exec('DELETE FROM mod_jetpack_requests');
+        $this->runHook('InvoicePaid', array('invoiceid' => $invoiceId));
+        $this->assertSame(array($wanted => array('provision')), $this->recorded());
+    }
+
+    public function testAnInvoicePayingTwoOrdersRecordsTheServicesOfBoth(): void
+    {
+        $product = $this->manualProduct();
+        $invoiceId = $this->invoice('Paid');
+        $services = array();
+        foreach (array(1, 2) as $n) {
+            $this->exec(
+                "INSERT INTO tblorders (ordernum, userid, date, amount, paymentmethod, invoiceid, status)
+                 VALUES (FLOOR(RAND() * 1000000000), 7, NOW(), 10.00, 'banktransfer', ?, 'Pending')",
+                array($invoiceId)
+            );
+            $services[] = $this->serviceIn((int) $this->pdo()->lastInsertId(), $product, $invoiceId);
+        }
+        // Line items of other types name other tables' ids: never taken for a service.
+        list($unpaidOrder) = $this->order('Pending', 'Unpaid');
+        $notOnInvoice = $this->serviceIn($unpaidOrder, $product);
+        $this->invoiceItem($invoiceId, 'Addon', $notOnInvoice);
+        $this->invoiceItem($invoiceId, 'Hosting', $services[0]); // listed twice
+
+        $this->runHook('InvoicePaid', array('invoiceid' => $invoiceId));
+
+        $this->assertSame(
+            array($services[0] => array('provision'), $services[1] => array('provision')),
+            $this->recorded()
+        );
+    }
+
+    public function testTheSamePaymentSeenByTwoHooksRecordsOneRequest(): void
+    {
+        // WHMCS runs InvoicePaid and OrderPaid for the same payment, then an admin may accept.
+        list($orderId, $invoiceId) = $this->order('Pending', 'Paid');
+        $service = $this->serviceIn($orderId, $this->manualProduct(), $invoiceId);
+
+        $this->runHook('InvoicePaid', array('invoiceid' => $invoiceId));
+        $this->runHook('OrderPaid', array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $invoiceId));
+        $this->runHook('AcceptOrder', array('orderid' => $orderId));
+
+        $this->assertSame(array($service => array('provision')), $this->recorded());
+        $this->assertCount(1, $this->loggedActivity());
+    }
+
+    public function testAServiceWithAnUnfinishedJobIsNotAskedAgain(): void
+    {
+        list($orderId, $invoiceId) = $this->order('Pending', 'Paid');
+        $product = $this->manualProduct();
+        $queued = $this->serviceIn($orderId, $product, $invoiceId);
+        $afterFailure = $this->serviceIn($orderId, $product, $invoiceId);
+        $this->exec(
+            "INSERT INTO mod_jetpack_jobs (service_id, action, state, run_at, requested_by, created_at, updated_at)
+             VALUES (?, 'provision', 'queued', UTC_TIMESTAMP(6), 'adopt', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)),
+                    (?, 'provision', 'failed', UTC_TIMESTAMP(6), 'adopt', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            array($queued, $afterFailure)
+        );
+        // An applied request is history, not a waiting one.
+        $this->request($afterFailure, 'provision', 'adopt', '2026-01-01 00:00:00', 1, 'queued');
+
+        $this->runHook('OrderPaid', array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $invoiceId));
+
+        $this->assertCount(0, $this->requests($queued));
+        $this->assertSame(array('provision', 'provision'), array_column($this->requests($afterFailure), 'action'));
+    }
+
+    /**
+     * What breaks in each hook's database work.
+     */
+    public function failures(): array
+    {
+        return array(
+            'AcceptOrder' => array('AcceptOrder', 'order'),
+            'OrderPaid' => array('OrderPaid', 'order'),
+            'InvoicePaid' => array('InvoicePaid', 'invoice'),
+            'ServiceDelete' => array('ServiceDelete', 'service'),
+        );
+    }
+
+    /**
+     * @dataProvider failures
+     */
+    public function testADatabaseErrorNeverReachesWhmcsAndIsLogged($hook, $about): void
+    {
+        $product = $this->manualProduct();
+        list($orderId, $invoiceId) = $this->order('Pending', 'Paid');
+        $service = $this->serviceIn($orderId, $product, $invoiceId);
+        $this->insertLedger($service, $product);
+        $this->exec('DROP TABLE mod_jetpack_requests');
+        $ids = array('order' => $orderId, 'invoice' => $invoiceId, 'service' => $service);
+        $vars = array(
+            'AcceptOrder' => array('orderid' => $orderId),
+            'OrderPaid' => array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $invoiceId),
+            'InvoicePaid' => array('invoiceid' => $invoiceId),
+            'ServiceDelete' => array('userid' => 7, 'serviceid' => $service),
+        );
+
+        $this->runHook($hook, $vars[$hook]);
+
+        $lines = $this->loggedActivity();
+        $this->assertCount(1, $lines);
+        $this->assertStringStartsWith(
+            'JETPACK MODULE: the ' . $hook . ' hook (' . $about . ' ' . $ids[$about] . ') could not record its request for jetpack-worker: database error: ',
+            $lines[0]
+        );
+        $this->assertStringContainsString('mod_jetpack_requests', $lines[0]);
+        $this->assertStringNotContainsString('select', strtolower($lines[0]), 'no SQL in the log');
+    }
+
+    public function testAMissingWhmcsTableIsCaughtToo(): void
+    {
+        // A missing table WHMCS itself owns, as on a broken install.
+        $this->exec('DROP TABLE tblinvoiceitems');
+
+        $this->runHook('InvoicePaid', array('invoiceid' => 1));
+
+        $this->assertCount(1, $this->loggedActivity());
+        $this->assertStringContainsString('tblinvoiceitems', $this->loggedActivity()[0]);
+    }
+
+    // --- ServiceDelete --------------------------------------------------------------------
+
+    /**
+     * A ledger row as the worker writes it (product_id = the service's product).
+     */
+    private function insertLedger($serviceId, $productId, $site = 'https://example.com/')
+    {
+        $this->exec(
+            'INSERT INTO mod_jetpack_ledger (service_id, product_id, site, plan, pending, since, updated_at, job_id)
+             VALUES (?, ?, ?, \'jetpack_premium\', 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 1)',
+            array($serviceId, $productId, $site)
+        );
+    }
+
+    public function testDeletingAServiceWhosePlanTheLedgerHoldsRequestsItsCancellation(): void
+    {
+        $product = $this->product(array('autosetup' => 'order'));
+        $service = $this->service($product, null, array('status' => 'Active', 'userid' => 9));
+        $this->insertLedger($service, $product);
+        $this->insertLedger($service, $product, 'https://moved.example/');
+        $this->exec('DELETE FROM tblhosting WHERE id = ?', array($service)); // the hook runs after
+
+        $this->runHook('ServiceDelete', array('userid' => 9, 'serviceid' => $service));
+
+        $requests = $this->requests($service);
+        $this->assertSame(array('terminate'), array_column($requests, 'action'));
+        $this->assertSame('hook', $requests[0]->requested_by);
+        $this->assertSame(
+            array('JETPACK MODULE: Service ID: ' . $service . ' - the service was deleted, so its Jetpack plan is being cancelled (terminate request #' . $requests[0]->id . ' for jetpack-worker)'),
+            $this->loggedActivity()
+        );
+        $this->assertSame(9, $GLOBALS['jetpack_test_activity'][0]['userid']);
+    }
+
+    public function testDeletingAServiceStillInTblhostingWorksTheSame(): void
+    {
+        // Whether WHMCS calls the hook before or after the DELETE is not documented.
+        $product = $this->product();
+        $service = $this->service($product, null, array('status' => 'Active'));
+        $this->insertLedger($service, null);
+
+        $this->runHook('ServiceDelete', array('userid' => 7, 'serviceid' => $service));
+
+        $this->assertSame(array('terminate'), array_column($this->requests($service), 'action'));
+    }
+
+    public function testDeletingAServiceWithNothingInTheLedgerRecordsNothing(): void
+    {
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $this->insertLedger($service + 1, $this->product());
+        $this->exec('DELETE FROM tblhosting WHERE id = ?', array($service));
+
+        $this->runHook('ServiceDelete', array('userid' => 7, 'serviceid' => $service));
+
+        $this->assertSame(array(), $this->requests($service));
+        $this->assertSame(array(), $this->loggedActivity());
+    }
+
+    public function testTheKeepSettingLeavesTheDeletedServicesPlanAlone(): void
+    {
+        $product = $this->product();
+        $this->exec("UPDATE tblproducts SET configoption4 = 'on' WHERE id = ?", array($product));
+        $gone = $this->service($product, null, array('status' => 'Active'));
+        $this->insertLedger($gone, $product);
+        $this->exec('DELETE FROM tblhosting WHERE id = ?', array($gone));
+        $present = $this->service($product, null, array('status' => 'Active'));
+        $this->insertLedger($present, $product);
+
+        $this->runHook('ServiceDelete', array('userid' => 7, 'serviceid' => $gone));
+        $this->runHook('ServiceDelete', array('userid' => 7, 'serviceid' => $present));
+
+        $this->assertSame(array(), $this->requests());
+        $this->assertSame(array(), $this->loggedActivity());
+    }
+
+    // --- Indexes --------------------------------------------------------------------------
+
+    public function testEveryHookLookupUsesAnIndex(): void
+    {
+        // Enough rows that a full scan would cost more than an index (statistics refreshed).
+        $manual = $this->manualProduct();
+        $other = $this->product(array('autosetup' => 'payment'));
+        for ($i = 0; $i < 60; $i++) {
+            list($orderId, $invoiceId) = $this->order($i % 3 === 0 ? 'Active' : 'Pending', $i % 2 === 0 ? 'Paid' : 'Unpaid');
+            $this->serviceIn($orderId, $i % 4 === 0 ? $other : $manual, $invoiceId);
+            $active = $this->serviceIn($orderId, $manual, $invoiceId, 'Active');
+            $this->insertLedger($active, $manual);
+        }
+        $this->exec('ANALYZE TABLE tblhosting, tblorders, tblinvoices, tblinvoiceitems, tblproducts, mod_jetpack_requests, mod_jetpack_jobs, mod_jetpack_ledger');
+        $watched = array(
+            'h' => 'tblhosting', 'o' => 'tblorders', 'i' => 'tblinvoices', 'ii' => 'tblinvoiceitems',
+            'mod_jetpack_ledger' => 'mod_jetpack_ledger',
+        );
+
+        $lookups = Hooks::lookups();
+        $lookups['ServiceDelete'] = array(
+            'SELECT product_id FROM mod_jetpack_ledger WHERE service_id = ?',
+            array(5),
+        );
+        $lookups['ServiceDelete (service)'] = array('SELECT packageid FROM tblhosting h WHERE id = ?', array(5));
+        $this->assertSame(
+            array('AcceptOrder', 'OrderPaid', 'InvoicePaid', 'ServiceDelete', 'ServiceDelete (service)'),
+            array_keys($lookups)
+        );
+        foreach ($lookups as $hook => $lookup) {
+            list($sql, $bindings) = $lookup;
+            $plan = $this->select('EXPLAIN ' . $sql, $bindings);
+            $this->assertNotEmpty($plan);
+            foreach ($plan as $row) {
+                $table = (string) $row->table;
+                if (isset($watched[$table])) {
+                    // ALL is a table scan, index a scan of a whole index.
+                    $this->assertNotContains($row->type, array('ALL', 'index'), "$hook scans $watched[$table]:\n" . json_encode($plan, JSON_PRETTY_PRINT));
+                    $this->assertNotNull($row->key, "$hook reads $watched[$table] by no index");
+                }
+            }
+        }
+    }
+}
