@@ -25,8 +25,10 @@ final class ModuleInfoTest extends TestCase
         // The Nth entry is tblproducts.configoptionN.
         $this->assertSame(
             array('Jetpack Partner Client ID', 'Jetpack Partner Client Secret'),
-            array_keys($options)
+            array_slice(array_keys($options), 0, 2)
         );
+        // configoption5: the activation email (EmailTest).
+        $this->assertSame('Send the Jetpack activation email', array_keys($options)[4]);
         $this->assertSame('text', $options['Jetpack Partner Client ID']['Type']);
         $this->assertSame('password', $options['Jetpack Partner Client Secret']['Type']);
     }

@@ -43,3 +43,6 @@ function logActivity($description, $userId = 0)
 }
 
 require_once JETPACK_MODULE_DIR . '/jetpack.php';
+
+// add_hook() and localAPI() stand-ins for the hooks (EmailTest).
+require_once __DIR__ . '/Support/whmcs_api.php';
