@@ -81,6 +81,18 @@ final class EmailTest extends DatabaseTestCase
         $this->assertSame('sent', $this->emailRow($job, Email::KIND_ACTIVATED)->status);
     }
 
+    public function testSentOnWhmcs783Too(): void
+    {
+        $this->useLayout(self::WHMCS_783);
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $job = $this->doneJob($service);
+        $this->cron();
+        $this->cron();
+        $this->assertCount(1, $this->sends());
+        $this->assertSame('sent', $this->emailRow($job, Email::KIND_ACTIVATED)->status);
+        $this->assertSame(1, $this->templateCount());
+    }
+
     public function testNoEmailForFailuresTerminatesCancelledUnfinishedOrOldJobs(): void
     {
         $product = $this->product();
@@ -401,6 +413,8 @@ final class EmailTest extends DatabaseTestCase
                 // ALL is a full table scan, index a full index scan.
                 $this->assertNotContains($plan['type'], array('ALL', 'index'), 'full scan of ' . $plan['table']
                     . ' in ' . $q['query'] . ': ' . json_encode($plan));
+                // The 3000 jobs of the history are outside the window: not read.
+                $this->assertLessThan(100, (int) $plan['rows'], json_encode($plan) . ' in ' . $q['query']);
             }
         }
         foreach (array('j', 'e', 'mod_jetpack_emails', 'tblemailtemplates', 'tblhosting', 'tblproducts') as $table) {

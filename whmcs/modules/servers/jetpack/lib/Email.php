@@ -154,8 +154,9 @@ class Email
     /**
      * The provision jobs due an email and not claimed yet, oldest first: those that ended done
      * in the window (kind activated) and those waiting on DNS that started waiting in it (kind
-     * waiting_dns). Both searches use KEY state_action_finished (state, action, finished_at)
-     * and the PRIMARY KEY of mod_jetpack_emails.
+     * waiting_dns). The first is a range on KEY finished (finished_at: only the window's jobs are
+     * read), the second uses KEY state_run_at; both look up mod_jetpack_emails by its PRIMARY
+     * KEY.
      *
      * @param int $limit at most this many
      *
