@@ -14,6 +14,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`mod_jetpack_ledger` TO 'jetpack_worker'@'localhost';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
+    ON `whmcs`.`mod_jetpack_emails` TO 'jetpack_worker'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`_sqlx_migrations` TO 'jetpack_worker'@'localhost';
 
 -- Read the order: service, product (module settings), custom fields, order and invoice status,
@@ -24,6 +26,9 @@ GRANT SELECT ON `whmcs`.`tblcustomfields` TO 'jetpack_worker'@'localhost';
 GRANT SELECT ON `whmcs`.`tblorders` TO 'jetpack_worker'@'localhost';
 GRANT SELECT ON `whmcs`.`tblinvoices` TO 'jetpack_worker'@'localhost';
 GRANT SELECT ON `whmcs`.`tblconfiguration` TO 'jetpack_worker'@'localhost';
+-- The doctor: whether the activation email template exists (the WHMCS module creates it and
+-- sends the email from WHMCS's cron, as WHMCS's own database user).
+GRANT SELECT ON `whmcs`.`tblemailtemplates` TO 'jetpack_worker'@'localhost';
 
 -- Write back: the service's status and termination date only.
 GRANT UPDATE (`domainstatus`, `termination_date`) ON `whmcs`.`tblhosting` TO 'jetpack_worker'@'localhost';

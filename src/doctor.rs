@@ -14,7 +14,7 @@ use crate::jetpack::{Credentials, Failure, JetpackClient, Timeouts};
 use crate::order::{
     FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, MODULE_NAME, field_key, quote,
 };
-use crate::store::{ClaimPath, Store, StoreError};
+use crate::store::{ACTIVATION_TEMPLATE, ClaimPath, Store, StoreError};
 
 /// The worker's own tables, created by `jetpack-worker migrate`.
 const WORKER_TABLES: [&str; 3] = [
@@ -189,6 +189,9 @@ async fn checks(
     if has("tblproducts") && has("tblcustomfields") {
         product_checks(store, api, &mut checks).await;
     }
+    if has("tblproducts") && has("tblemailtemplates") {
+        email_checks(store, &mut checks).await;
+    }
     checks
 }
 
@@ -213,6 +216,67 @@ async fn hooks_check(store: &Store) -> Check {
 /// Whether a `ModuleHooks` comma list names the module.
 fn lists_module(list: &str) -> bool {
     list.split(',').any(|m| m.trim() == MODULE_NAME)
+}
+
+/// The client's activation email (sent by the WHMCS module from WHMCS's cron): which products
+/// send it, and, when any does, whether its template exists once and is enabled. The cron hook
+/// creates the template, so a missing one means the hook has not run.
+async fn email_checks(store: &Store, checks: &mut Vec<Check>) {
+    let name = format!("activation email template '{ACTIVATION_TEMPLATE}'");
+    let (settings, template) = match (
+        store.email_settings().await,
+        store.activation_template().await,
+    ) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(e), _) | (_, Err(e)) => {
+            return checks.push(check(name, problem(describe(&e), DB_FIX)));
+        }
+    };
+    if settings.is_empty() {
+        return;
+    }
+    let list = |on: bool| -> String {
+        let ids: Vec<String> = settings
+            .iter()
+            .filter(|(_, o)| *o == on)
+            .map(|(id, _)| format!("#{id}"))
+            .collect();
+        if ids.is_empty() {
+            "none".to_owned()
+        } else {
+            ids.join(", ")
+        }
+    };
+    let (on, off) = (list(true), list(false));
+    checks.push(check(
+        format!("activation email: sent for products {on}; switched off for {off}"),
+        None,
+    ));
+    if on == "none" {
+        return;
+    }
+    let failed = if template.copies == 0 {
+        problem(
+            "missing: WHMCS's cron has not run the module's AfterCronJob hook, which creates it",
+            "upload the module's hooks.php, save a jetpack product's Module Settings once (WHMCS \
+             then loads it) and check that WHMCS's cron runs; or set \"Send the Jetpack \
+             activation email\" to off",
+        )
+    } else if template.disabled {
+        problem(
+            "disabled: SendEmail refuses it, so no client gets the activation email",
+            "enable it in Setup → Email Templates, or set the products' \"Send the Jetpack \
+             activation email\" to off",
+        )
+    } else if template.copies > 1 {
+        problem(
+            format!("{} master copies", template.copies),
+            "delete all but the lowest id in Setup → Email Templates",
+        )
+    } else {
+        None
+    };
+    checks.push(check(name, failed));
 }
 
 /// Whether the connection to the database is encrypted. Without TLS the database password

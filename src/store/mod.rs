@@ -4,6 +4,7 @@
 //! held across an HTTP call: callers get plain data back, never a connection or a lock.
 
 mod claim;
+mod emails;
 mod finish;
 mod jobs;
 mod ledger;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
 pub use claim::ClaimedJob;
+pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
 pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
 pub use ledger::{LedgerEntry, LedgerWrite};
 pub use report::{JobSummary, QueueDepth, StatusReport};

@@ -26,8 +26,24 @@ async fn doctor(db: &MySqlPool, api: &str, args: &[&str]) -> (Option<i32>, Strin
     (out.status.code(), text)
 }
 
+/// Runs `check` on an installation whose WHMCS cron has run the module's hook once (the
+/// activation email template is there, as `whmcs/modules/servers/jetpack/lib/Email.php`
+/// creates it).
 async fn check(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    add_activation_template(&env.db).await;
     doctor(&env.db, &env.sandbox.base_url(), args).await
+}
+
+/// The "Jetpack Activation" master template, when it is missing.
+async fn add_activation_template(db: &MySqlPool) {
+    let _ = sqlx::query(
+        "INSERT INTO tblemailtemplates (type, name, subject, message, attachments, fromname,
+           fromemail, disabled, custom, language, copyto, blind_copy_to, plaintext)
+         SELECT 'product', 'Jetpack Activation', 's', 'm', '', '', '', 0, 1, '', '', '', 0
+         FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM tblemailtemplates WHERE name = 'Jetpack Activation')",
+    )
+    .execute(db)
+    .await;
 }
 
 /// Exit 1, exactly one problem, and `problem` followed by `fix` on the next line.
@@ -360,6 +376,59 @@ async fn doctor_reports_a_hook_cache_without_jetpack(pool: MySqlPool) {
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains("ok   module hooks (hooks.php) loaded by WHMCS"),
+        "{out}"
+    );
+}
+
+#[sqlx::test]
+async fn doctor_reports_the_activation_email_template_and_setting(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let on = env.product("").await;
+    let api = env.sandbox.base_url();
+    // WHMCS's cron has not run the module's hook yet: no template.
+    let (code, out) = doctor(&env.db, &api, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        "activation email template 'Jetpack Activation': missing",
+        "upload the module's hooks.php",
+    );
+    assert!(
+        out.contains(&format!(
+            "ok   activation email: sent for products #{on}; switched off for none"
+        )),
+        "{out}"
+    );
+
+    add_activation_template(&env.db).await;
+    env.exec("UPDATE tblemailtemplates SET disabled = 1").await;
+    let (code, out) = doctor(&env.db, &api, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        "'Jetpack Activation': disabled",
+        "enable it in Setup → Email Templates",
+    );
+
+    // Switched off for every product: the template does not matter.
+    env.exec("UPDATE tblproducts SET configoption5 = 'off'")
+        .await;
+    let (code, out) = doctor(&env.db, &api, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "ok   activation email: sent for products none; switched off for #{on}"
+        )),
+        "{out}"
+    );
+
+    env.exec("UPDATE tblproducts SET configoption5 = 'send'")
+        .await;
+    env.exec("UPDATE tblemailtemplates SET disabled = 0").await;
+    let (code, out) = doctor(&env.db, &api, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("ok   activation email template 'Jetpack Activation'"),
         "{out}"
     );
 }

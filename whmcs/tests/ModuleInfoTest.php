@@ -29,10 +29,13 @@ final class ModuleInfoTest extends TestCase
                 'Jetpack Partner Client Secret',
                 'Plan',
                 'Keep the Jetpack plan when a service is deleted',
+                'Send the Jetpack activation email',
             ),
             array_keys($options)
         );
         $this->assertSame('yesno', $options['Keep the Jetpack plan when a service is deleted']['Type']);
+        // configoption5: the activation email (EmailTest).
+        $this->assertSame('Send the Jetpack activation email', array_keys($options)[4]);
         $this->assertSame('text', $options['Jetpack Partner Client ID']['Type']);
         $this->assertSame('password', $options['Jetpack Partner Client Secret']['Type']);
     }

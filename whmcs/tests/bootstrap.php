@@ -51,10 +51,17 @@ function logActivity($description, $userId = 0)
  */
 function add_hook($hook, $priority, $callback)
 {
-    $GLOBALS['jetpack_test_hooks'][$hook][] = array('priority' => $priority, 'callback' => $callback);
+    $GLOBALS['jetpack_test_hooks'][$hook][] = array(
+        'priority' => $priority,
+        'callback' => $callback,
+        'function' => $callback,
+    );
 }
 
 $GLOBALS['jetpack_test_hooks'] = array();
 
 require_once JETPACK_MODULE_DIR . '/jetpack.php';
+
+// localAPI() and run_test_hooks() stand-ins for the hooks (EmailTest); add_hook() is above.
+require_once __DIR__ . '/Support/whmcs_api.php';
 require_once JETPACK_MODULE_DIR . '/hooks.php';

@@ -7,9 +7,11 @@
  *
  * Hooks::acceptOrder / orderPaid / invoicePaid record provision requests for the Pending
  * services of manual-setup Jetpack products that now qualify; Hooks::serviceDelete records a
- * terminate request for a deleted service whose plan the ledger holds.
+ * terminate request for a deleted service whose plan the ledger holds; Email::afterCron sends
+ * the client's activation email once per job, after WHMCS's cron.
  */
 
+use WHMCS\Module\Server\Jetpack\Email;
 use WHMCS\Module\Server\Jetpack\Hooks;
 
 if (!defined('WHMCS')) {
@@ -21,6 +23,7 @@ require_once __DIR__ . '/lib/Order.php';
 require_once __DIR__ . '/lib/Messages.php';
 require_once __DIR__ . '/lib/Requests.php';
 require_once __DIR__ . '/lib/Hooks.php';
+require_once __DIR__ . '/lib/Email.php';
 
 add_hook('AcceptOrder', 1, function (array $vars) {
     Hooks::acceptOrder($vars);
@@ -36,4 +39,16 @@ add_hook('InvoicePaid', 1, function (array $vars) {
 
 add_hook('ServiceDelete', 1, function (array $vars) {
     Hooks::serviceDelete($vars);
+});
+
+// After every cron run: the client's "Jetpack Activation" email for provision jobs that ended
+// done or started waiting on DNS, once per job (lib/Email.php).
+add_hook('AfterCronJob', 1, function ($vars) {
+    try {
+        Email::afterCron();
+    } catch (\Throwable $e) {
+        if (function_exists('logActivity')) {
+            logActivity('JETPACK MODULE: activation emails: ' . $e->getMessage(), 0);
+        }
+    }
 });

@@ -22,6 +22,7 @@
  */
 
 use WHMCS\Module\Server\Jetpack\Display;
+use WHMCS\Module\Server\Jetpack\Email;
 use WHMCS\Module\Server\Jetpack\Messages;
 use WHMCS\Module\Server\Jetpack\ModuleError;
 use WHMCS\Module\Server\Jetpack\Order;
@@ -36,6 +37,7 @@ require_once __DIR__ . '/lib/Order.php';
 require_once __DIR__ . '/lib/Messages.php';
 require_once __DIR__ . '/lib/Requests.php';
 require_once __DIR__ . '/lib/Display.php';
+require_once __DIR__ . '/lib/Email.php';
 
 /**
  * @return array
@@ -53,7 +55,8 @@ function jetpack_MetaData()
 
 /**
  * Product → Module Settings. The order matters: the first is configoption1 (the partner
- * client id), the second configoption2 (the client secret), as in the original module.
+ * client id), the second configoption2 (the client secret), as in the original module;
+ * configoption5 switches the activation email (lib/Email.php) on or off.
  *
  * @return array
  */
@@ -80,6 +83,16 @@ function jetpack_ConfigOptions()
         'Keep the Jetpack plan when a service is deleted' => array(
             'Type' => 'yesno',
             'Description' => 'Leave unticked to cancel the plan at the partner when an admin deletes the service',
+        ),
+        // configoption5: '' (products saved before this setting) and 'send' send the email.
+        'Send the Jetpack activation email' => array(
+            'Type' => 'dropdown',
+            'Options' => array(
+                'send' => 'Send "' . Email::TEMPLATE . '" to the client once the plan is provisioned (or waits on DNS)',
+                Email::SETTING_OFF => 'Do not send it',
+            ),
+            'Default' => 'send',
+            'Description' => 'From WHMCS\'s cron; the template is created when missing',
         ),
     );
 }

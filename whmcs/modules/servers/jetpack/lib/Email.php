@@ -1,0 +1,502 @@
+<?php
+/**
+ * The client's activation email, sent from WHMCS's cron (the AfterCronJob hook in hooks.php).
+ *
+ * Create returns at once, so the welcome email WHMCS sends then carries the "queued" text, and
+ * a service the worker adopted gets no email at all. Once a provision job ends `done` (the
+ * activation link is in the job's `result`: "URL to Activate Jetpack: <url>") or starts
+ * waiting on the site's DNS (the plan is reserved and activates once the domain resolves), this
+ * class sends the client the product email "Jetpack Activation" through WHMCS's own mail
+ * (`localAPI('SendEmail')`), with the merge fields {$jetpack_activation_url}, {$jetpack_site},
+ * {$jetpack_waiting_dns} and {$jetpack_details}. Only jobs that ended (or started waiting) in
+ * the last WINDOW_DAYS days are considered, so a first install does not mail its history;
+ * never failed jobs, cancelled ones or terminates.
+ *
+ * Never twice: each email is claimed before it is sent by inserting its row in
+ * `mod_jetpack_emails` (PRIMARY KEY (job_id, kind), INSERT IGNORE): of two cron runs, on one
+ * WHMCS server or two, exactly one inserts the row, and only that one sends. A send that
+ * fails is recorded (status `failed`, its error, an activity-log line) and claimed again, by a
+ * compare-and-set on its attempt count, at most MAX_TRIES times in all, RETRY_AFTER_MINUTES
+ * apart. A run that died between its claim and the answer leaves the row `sending`: it is
+ * never sent again (it may have gone out), and stays for an admin to see.
+ *
+ * Switched off per product by its Module Settings (configoption5 = 'off'): the job's email is
+ * then recorded as `skipped`, so turning the setting on later does not mail older jobs.
+ *
+ * Every query is parameterised and uses an index (see EmailTest::testQueriesUseIndexes).
+ * Times are UTC from the database clock.
+ */
+
+namespace WHMCS\Module\Server\Jetpack;
+
+use WHMCS\Database\Capsule;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+class Email
+{
+    const TABLE = 'mod_jetpack_emails';
+    const JOBS = 'mod_jetpack_jobs';
+    const TEMPLATES = 'tblemailtemplates';
+
+    /** The product email template the module provides (tblemailtemplates.name). */
+    const TEMPLATE = 'Jetpack Activation';
+
+    /** Kinds of email: the link (or the plan found active), and the plan waiting on DNS. */
+    const KIND_ACTIVATED = 'activated';
+    const KIND_WAITING = 'waiting_dns';
+
+    /** Row states in mod_jetpack_emails. */
+    const SENDING = 'sending';
+    const SENT = 'sent';
+    const FAILED = 'failed';
+    const GAVE_UP = 'gave_up';
+    const SKIPPED = 'skipped';
+
+    /** The product setting (tblproducts.configoption5) and its value that switches it off. */
+    const SETTING = 'configoption5';
+    const SETTING_OFF = 'off';
+
+    /** Jobs that ended (or started waiting) longer ago than this get no email. */
+    const WINDOW_DAYS = 7;
+
+    /** SendEmail calls per email at most, the first included. */
+    const MAX_TRIES = 3;
+
+    /** A failed send is tried again after this long. */
+    const RETRY_AFTER_MINUTES = 30;
+
+    /** Emails sent per cron run at most (the rest wait for the next run). */
+    const PER_RUN = 50;
+
+    /** Services in these states get no email (the plan is gone or was never wanted). */
+    const NO_EMAIL_STATUSES = array('Terminated', 'Cancelled', 'Fraud');
+
+    /**
+     * The AfterCronJob hook: makes sure the template exists, then sends the due emails. Never
+     * throws into WHMCS: an error is written to the activity log.
+     *
+     * @return array counts: sent, failed, skipped (for tests and logs)
+     */
+    public static function afterCron()
+    {
+        $counts = array('sent' => 0, 'failed' => 0, 'skipped' => 0);
+        try {
+            self::ensureTemplate();
+            $token = bin2hex(random_bytes(16));
+            $budget = self::PER_RUN;
+            foreach (self::retryable($budget) as $row) {
+                if (self::reclaim($row, $token)) {
+                    $counts[self::deliver($row->job_id, $row->kind, $row->service_id, $token, (int) $row->attempts + 1)]++;
+                    $budget--;
+                }
+            }
+            if ($budget > 0) {
+                foreach (self::candidates($budget) as $job) {
+                    $counts[self::handle($job, $token)]++;
+                }
+            }
+        } catch (\Throwable $e) {
+            self::log('JETPACK MODULE: activation emails: ' . $e->getMessage(), 0);
+        }
+        return $counts;
+    }
+
+    /**
+     * Creates the "Jetpack Activation" product template (master row, language '') when it is
+     * missing. Two cron runs at once may both insert one: each then deletes every copy above
+     * the lowest that still holds the module's own text (an admin's edit is never deleted), so
+     * one is left however their commits fall.
+     *
+     * @return int tblemailtemplates.id of the template
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function ensureTemplate()
+    {
+        $existing = self::templateIds();
+        if (count($existing) > 0) {
+            return $existing[0];
+        }
+        $own = (int) Capsule::table(self::TEMPLATES)->insertGetId(array(
+            'type' => 'product',
+            'name' => self::TEMPLATE,
+            'subject' => self::templateSubject(),
+            'message' => self::templateMessage(),
+            'attachments' => '',
+            'fromname' => '',
+            'fromemail' => '',
+            'disabled' => 0,
+            'custom' => 1,
+            'language' => '',
+            'copyto' => '',
+            'blind_copy_to' => '',
+            'plaintext' => 0,
+            'created_at' => Capsule::raw('NOW()'),
+            'updated_at' => Capsule::raw('NOW()'),
+        ));
+        $ids = self::templateIds();
+        $lowest = count($ids) > 0 ? $ids[0] : $own;
+        $extra = array_values(array_filter($ids, function ($id) use ($lowest) {
+            return $id !== $lowest;
+        }));
+        if (count($extra) > 0) {
+            Capsule::table(self::TEMPLATES)
+                ->whereIn('id', $extra)
+                ->where('message', self::templateMessage())
+                ->delete();
+        }
+        return $lowest;
+    }
+
+    /**
+     * The provision jobs due an email and not claimed yet, oldest first: those that ended done
+     * in the window (kind activated) and those waiting on DNS that started waiting in it (kind
+     * waiting_dns). The first is a range on KEY finished (finished_at: only the window's jobs are
+     * read), the second uses KEY state_run_at; both look up mod_jetpack_emails by its PRIMARY
+     * KEY.
+     *
+     * @param int $limit at most this many
+     *
+     * @return array objects with job_id, kind, service_id, result
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function candidates($limit)
+    {
+        $done = Capsule::select(
+            'SELECT j.id AS job_id, ? AS kind, j.service_id, j.result
+             FROM ' . self::JOBS . ' j
+             LEFT JOIN ' . self::TABLE . ' e ON e.job_id = j.id AND e.kind = ?
+             WHERE j.state = ? AND j.action = ? AND j.finished_at >= UTC_TIMESTAMP(6) - INTERVAL ? DAY
+               AND e.job_id IS NULL
+             ORDER BY j.finished_at, j.id LIMIT ?',
+            array(self::KIND_ACTIVATED, self::KIND_ACTIVATED, 'done', Requests::PROVISION, self::WINDOW_DAYS, (int) $limit)
+        );
+        $waiting = Capsule::select(
+            'SELECT j.id AS job_id, ? AS kind, j.service_id, j.result
+             FROM ' . self::JOBS . ' j
+             LEFT JOIN ' . self::TABLE . ' e ON e.job_id = j.id AND e.kind = ?
+             WHERE j.state = ? AND j.action = ? AND j.finished_at IS NULL
+               AND j.waiting_since >= UTC_TIMESTAMP(6) - INTERVAL ? DAY
+               AND e.job_id IS NULL
+             ORDER BY j.id LIMIT ?',
+            array(self::KIND_WAITING, self::KIND_WAITING, 'waiting_dns', Requests::PROVISION, self::WINDOW_DAYS, (int) $limit)
+        );
+        return array_slice(array_merge(Order::rows($done), Order::rows($waiting)), 0, (int) $limit);
+    }
+
+    /**
+     * Emails whose last send failed and that may be tried again now (KEY retry (status,
+     * claimed_at)).
+     *
+     * @param int $limit at most this many
+     *
+     * @return array objects with job_id, kind, service_id, attempts
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function retryable($limit)
+    {
+        return Order::rows(Capsule::select(
+            'SELECT job_id, kind, service_id, attempts FROM ' . self::TABLE . '
+             WHERE status = ? AND claimed_at < UTC_TIMESTAMP(6) - INTERVAL ? MINUTE AND attempts < ?
+             ORDER BY claimed_at LIMIT ?',
+            array(self::FAILED, self::RETRY_AFTER_MINUTES, self::MAX_TRIES, (int) $limit)
+        ));
+    }
+
+    /**
+     * Claims a job's email: one INSERT IGNORE on PRIMARY KEY (job_id, kind). True for exactly
+     * one caller however many try at once.
+     *
+     * @param int    $jobId     mod_jetpack_jobs.id
+     * @param string $kind      self::KIND_ACTIVATED or self::KIND_WAITING
+     * @param int    $serviceId tblhosting.id
+     * @param string $token     this cron run
+     * @param string $status    self::SENDING, or self::SKIPPED with $why
+     * @param string $why       why it is skipped
+     *
+     * @return bool whether this caller holds the claim
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function claim($jobId, $kind, $serviceId, $token, $status = self::SENDING, $why = null)
+    {
+        return Capsule::connection()->affectingStatement(
+            'INSERT IGNORE INTO ' . self::TABLE . '
+               (job_id, kind, service_id, status, attempts, claim_token, claimed_at, error)
+             VALUES (?, ?, ?, ?, 1, ?, UTC_TIMESTAMP(6), ?)',
+            array((int) $jobId, (string) $kind, (int) $serviceId, (string) $status, (string) $token, $why)
+        ) === 1;
+    }
+
+    /**
+     * Claims a failed email again for one more try: a compare-and-set on its status and
+     * attempt count, so of two runs at once only one wins.
+     *
+     * @param object $row   from retryable()
+     * @param string $token this cron run
+     *
+     * @return bool whether this caller holds the claim
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function reclaim($row, $token)
+    {
+        return Capsule::table(self::TABLE)
+            ->where('job_id', (int) $row->job_id)
+            ->where('kind', (string) $row->kind)
+            ->where('status', self::FAILED)
+            ->where('attempts', (int) $row->attempts)
+            ->update(array(
+                'status' => self::SENDING,
+                'attempts' => (int) $row->attempts + 1,
+                'claim_token' => (string) $token,
+                'claimed_at' => Capsule::raw('UTC_TIMESTAMP(6)'),
+            )) === 1;
+    }
+
+    /**
+     * One candidate: skipped (recorded, not sent) when its product has the email switched off
+     * or the service is gone; otherwise claimed, then sent.
+     *
+     * @param object $job   from candidates()
+     * @param string $token this cron run
+     *
+     * @return string 'sent', 'failed' or 'skipped' (also for a claim another run holds)
+     */
+    private static function handle($job, $token)
+    {
+        $service = Capsule::table('tblhosting')->where('id', (int) $job->service_id)
+            ->first(array('id', 'packageid', 'domainstatus'));
+        $why = null;
+        if ($service === null) {
+            $why = 'the service no longer exists';
+        } elseif (in_array((string) $service->domainstatus, self::NO_EMAIL_STATUSES, true)) {
+            $why = 'the service is ' . $service->domainstatus;
+        } elseif (!self::enabledFor((int) $service->packageid)) {
+            $why = "the product's setting \"Send the Jetpack activation email\" is off";
+        }
+        if ($why !== null) {
+            self::claim($job->job_id, $job->kind, $job->service_id, $token, self::SKIPPED, $why);
+            return 'skipped';
+        }
+        if (!self::claim($job->job_id, $job->kind, $job->service_id, $token)) {
+            return 'skipped';
+        }
+        return self::deliver($job->job_id, $job->kind, $job->service_id, $token, 1);
+    }
+
+    /**
+     * Whether the product sends the email: on unless its setting says 'off' (products saved
+     * before the setting existed have '' there, and send).
+     *
+     * @param int $productId tblproducts.id
+     *
+     * @return bool
+     */
+    public static function enabledFor($productId)
+    {
+        $value = Capsule::table('tblproducts')->where('id', (int) $productId)->value(self::SETTING);
+        return trim((string) $value) !== self::SETTING_OFF;
+    }
+
+    /**
+     * Sends a claimed email through WHMCS and records the answer (fenced by the claim token).
+     *
+     * @param int    $jobId
+     * @param string $kind
+     * @param int    $serviceId
+     * @param string $token   the claim this run holds
+     * @param int    $attempt this send's number, the first is 1
+     *
+     * @return string 'sent' or 'failed'
+     */
+    private static function deliver($jobId, $kind, $serviceId, $token, $attempt)
+    {
+        try {
+            $vars = self::mergeFields($jobId, $kind, $serviceId);
+            $reply = localAPI('SendEmail', array(
+                'messagename' => self::TEMPLATE,
+                'id' => (int) $serviceId,
+                'customvars' => base64_encode(serialize($vars)),
+            ));
+            $ok = is_array($reply) && isset($reply['result']) && $reply['result'] === 'success';
+            $error = $ok ? null : self::replyError($reply);
+        } catch (\Throwable $e) {
+            $ok = false;
+            $error = get_class($e) . ': ' . $e->getMessage();
+        }
+        if ($ok) {
+            self::record($jobId, $kind, $token, self::SENT, null);
+            return 'sent';
+        }
+        $final = $attempt >= self::MAX_TRIES;
+        self::record($jobId, $kind, $token, $final ? self::GAVE_UP : self::FAILED, $error);
+        $clientId = (int) Capsule::table('tblhosting')->where('id', (int) $serviceId)->value('userid');
+        self::log(self::failureLine($serviceId, $error, $attempt, $final), $clientId);
+        return 'failed';
+    }
+
+    /**
+     * The activity-log line for a send that failed.
+     *
+     * @param int    $serviceId
+     * @param string $error
+     * @param int    $attempt
+     * @param bool   $final   whether it is not tried again
+     *
+     * @return string
+     */
+    public static function failureLine($serviceId, $error, $attempt, $final)
+    {
+        $then = $final
+            ? 'it is not tried again; send it from the service with Send Message'
+            : 'it is tried again in ' . self::RETRY_AFTER_MINUTES . ' minutes';
+        return 'JETPACK MODULE: Service ID: ' . (int) $serviceId . ' - the "' . self::TEMPLATE
+            . '" email could not be sent (try ' . (int) $attempt . ' of ' . self::MAX_TRIES . '): '
+            . $error . '; ' . $then;
+    }
+
+    /**
+     * The merge fields of the email, HTML-escaped (the template is HTML): jetpack_activation_url
+     * (empty without a link), jetpack_site, jetpack_waiting_dns (1 or 0), jetpack_details (the
+     * worker's text for the job).
+     *
+     * @param int    $jobId
+     * @param string $kind
+     * @param int    $serviceId
+     *
+     * @return array
+     */
+    public static function mergeFields($jobId, $kind, $serviceId)
+    {
+        $result = (string) Capsule::table(self::JOBS)->where('id', (int) $jobId)->value('result');
+        $url = '';
+        if (strpos($result, Messages::ACTIVATION_PREFIX) === 0) {
+            $url = trim(substr($result, strlen(Messages::ACTIVATION_PREFIX)));
+        }
+        $details = $kind === self::KIND_WAITING || $result === '' ? Order::currentDetails($serviceId) : $result;
+        $site = Capsule::table(Requests::LEDGER)
+            ->where('service_id', (int) $serviceId)
+            ->where('job_id', (int) $jobId)
+            ->orderBy('id', 'desc')
+            ->value('site');
+        if ($site === null) {
+            $site = Requests::currentSiteUrl($serviceId);
+        }
+        $escape = function ($s) {
+            return htmlspecialchars((string) $s, ENT_QUOTES, 'UTF-8');
+        };
+        return array(
+            'jetpack_activation_url' => $escape($url),
+            'jetpack_site' => $escape(rawurldecode((string) $site)),
+            'jetpack_waiting_dns' => $kind === self::KIND_WAITING ? 1 : 0,
+            'jetpack_details' => $escape($details),
+        );
+    }
+
+    /**
+     * The template's subject (WHMCS merge fields are Smarty).
+     *
+     * @return string
+     */
+    public static function templateSubject()
+    {
+        return 'Your Jetpack plan for {$jetpack_site}';
+    }
+
+    /**
+     * The template's body, as created when missing (admins may edit it afterwards).
+     *
+     * @return string
+     */
+    public static function templateMessage()
+    {
+        return '<p>Dear {$client_name},</p>' . "\n"
+            . '{if $jetpack_waiting_dns}' . "\n"
+            . '<p>A Jetpack plan is reserved for {$jetpack_site}. The domain does not resolve yet; '
+            . 'the plan activates once it does. Then connect the site with the Jetpack banner in its '
+            . 'WordPress dashboard. Nothing else is needed from you.</p>' . "\n"
+            . '{elseif $jetpack_activation_url}' . "\n"
+            . '<p>Your Jetpack plan for {$jetpack_site} is ready. Activate it here:</p>' . "\n"
+            . '<p><a href="{$jetpack_activation_url}">{$jetpack_activation_url}</a></p>' . "\n"
+            . '{else}' . "\n"
+            . '<p>{$jetpack_details}</p>' . "\n"
+            . '{/if}' . "\n"
+            . '<p>{$signature}</p>';
+    }
+
+    /**
+     * Writes the outcome of a send, only while this run still holds the claim.
+     *
+     * @param int         $jobId
+     * @param string      $kind
+     * @param string      $token
+     * @param string      $status self::SENT, self::FAILED or self::GAVE_UP
+     * @param string|null $error
+     */
+    private static function record($jobId, $kind, $token, $status, $error)
+    {
+        Capsule::table(self::TABLE)
+            ->where('job_id', (int) $jobId)
+            ->where('kind', (string) $kind)
+            ->where('claim_token', (string) $token)
+            ->update(array(
+                'status' => $status,
+                'sent_at' => $status === self::SENT ? Capsule::raw('UTC_TIMESTAMP(6)') : null,
+                'error' => $error === null ? null : mb_substr((string) $error, 0, 2000),
+            ));
+    }
+
+    /**
+     * The ids of the master "Jetpack Activation" product template, lowest first (KEY name).
+     *
+     * @return int[]
+     */
+    private static function templateIds()
+    {
+        $ids = Capsule::table(self::TEMPLATES)
+            ->where('name', self::TEMPLATE)
+            ->where('type', 'product')
+            ->where('language', '')
+            ->orderBy('id')
+            ->pluck('id');
+        $out = array();
+        foreach ($ids as $id) {
+            $out[] = (int) $id;
+        }
+        return $out;
+    }
+
+    /**
+     * What a SendEmail reply that is not success says.
+     *
+     * @param mixed $reply
+     *
+     * @return string
+     */
+    private static function replyError($reply)
+    {
+        if (is_array($reply) && isset($reply['message']) && (string) $reply['message'] !== '') {
+            return (string) $reply['message'];
+        }
+        return 'SendEmail answered ' . substr(json_encode($reply), 0, 500);
+    }
+
+    /**
+     * WHMCS's logActivity(), when it is there.
+     *
+     * @param string $line     starts with JETPACK MODULE
+     * @param int    $clientId tblhosting.userid, 0 when unknown
+     */
+    private static function log($line, $clientId)
+    {
+        if (function_exists('logActivity')) {
+            logActivity($line, (int) $clientId);
+        }
+    }
+}
