@@ -29,7 +29,7 @@ const DISCOVER_PAGE: u32 = 500;
 /// Candidates re-checked per scan: about five rows examined each, so an idle scan every second
 /// stays within 1,000 rows examined (BENCHMARKS.md). More waiting candidates than this are
 /// re-checked over several intervals, round robin.
-const RECHECK_PAGE: u32 = 100;
+const RECHECK_PAGE: u32 = 25;
 /// Ledger rows the deleted-service sweep reads per scan (two rows examined each).
 const SWEEP_PAGE: u32 = 50;
 /// How often the list of Jetpack products is read again (tblproducts has no index on it).
