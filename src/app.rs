@@ -183,6 +183,7 @@ fn build_worker(cli: &Cli, store: Store) -> anyhow::Result<Worker> {
         drain_timeout: cli.drain_timeout,
         adopt: cli.adopt,
         adopt_interval: cli.adopt_interval,
+        cancel_deleted: cli.cancel_deleted,
         retention: Some(cli.retention),
         retry: RetryPolicy {
             base: cli.retry_base,

@@ -47,9 +47,14 @@ pub struct Cli {
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub adopt: bool,
     /// How often `run` looks for paid Pending services to adopt (e.g. 30s, 5m). Each scan reads
-    /// every Pending service; see BENCHMARKS.md for its cost on large installations.
+    /// new Jetpack services and a page of the waiting ones by index; see BENCHMARKS.md.
     #[arg(long, env = "JETPACK_ADOPT_INTERVAL", global = true, default_value = "30s", value_parser = parse_adopt_interval)]
     pub adopt_interval: Duration,
+    /// Cancel the plan of a service whose WHMCS row was deleted: the adoption scan records a
+    /// terminate request for every ledger entry whose tblhosting row is gone.
+    #[arg(long, env = "JETPACK_CANCEL_DELETED", global = true, default_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub cancel_deleted: bool,
     /// Claim path: auto (by server version), skip-locked or update.
     #[arg(long, env = "JETPACK_CLAIM", global = true, default_value = "auto")]
     pub claim: ClaimSetting,

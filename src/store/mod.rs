@@ -3,6 +3,7 @@
 //! transaction (`finish`). Nothing else in the crate builds a query. No transaction is ever
 //! held across an HTTP call: callers get plain data back, never a connection or a lock.
 
+mod adoption;
 mod claim;
 mod emails;
 mod finish;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
+pub use adoption::{Discovered, PlanStep, Rechecked, Swept};
 pub use claim::ClaimedJob;
 pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
 pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};

@@ -223,7 +223,7 @@ impl Store {
     async fn apply_batch(&self) -> Result<Vec<Applied>> {
         let mut tx = self.begin().await?;
         let rows = sqlx::query(
-            "SELECT id, service_id, action FROM mod_jetpack_requests
+            "SELECT id, service_id, action, requested_by FROM mod_jetpack_requests
              WHERE applied_at IS NULL ORDER BY id LIMIT ? FOR UPDATE",
         )
         .bind(APPLY_BATCH)
@@ -234,7 +234,12 @@ impl Store {
             let request = RequestId(row.try_get("id")?);
             let service = ServiceId(row.try_get("service_id")?);
             let action: String = row.try_get("action")?;
-            let one = apply_one(&mut tx, request, service, RequestKind::parse(&action)).await?;
+            let by: String = row.try_get("requested_by")?;
+            let kind = RequestKind::parse(&action);
+            let one = match adoption_overtaken(&mut tx, request, service, kind, &by).await? {
+                Some(skipped) => skipped,
+                None => apply_one(&mut tx, request, service, kind).await?,
+            };
             let said = match one.kind {
                 Some(_) => one.said,
                 None => format!(
@@ -272,6 +277,39 @@ fn request_row(row: &MySqlRow) -> Result<RequestRow> {
         job: job.map(JobId),
         decision: row.try_get("decision")?,
     })
+}
+
+/// An adoption's provision request for a service that has another request or a job (a hook
+/// or the module recorded one while the scan looked): it changes nothing, so a service is
+/// provisioned once whether the hook, the scan or both saw it. None for every other request.
+async fn adoption_overtaken(
+    tx: &mut Transaction<'_, MySql>,
+    request: RequestId,
+    service: ServiceId,
+    kind: Option<RequestKind>,
+    by: &str,
+) -> Result<Option<Applied>> {
+    if by != RequestedBy::Adopt.as_str() || kind != Some(RequestKind::Provision) {
+        return Ok(None);
+    }
+    let (other,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM mod_jetpack_jobs WHERE service_id = ?)
+             OR EXISTS (SELECT 1 FROM mod_jetpack_requests WHERE service_id = ? AND id <> ?)",
+    )
+    .bind(service)
+    .bind(service)
+    .bind(request.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(other.then(|| Applied {
+        request,
+        service,
+        kind,
+        decision: None,
+        job: None,
+        said: "ignored: the service was already requested (adoption is only a safety net)"
+            .to_owned(),
+    }))
 }
 
 /// Reads the service's jobs under lock, asks the rules, and carries out the decision.

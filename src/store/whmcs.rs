@@ -1,6 +1,6 @@
 //! Reads from the WHMCS tables: one service with its product (and the row decoding the claim
-//! shares, `src/store/claim.rs`), the activity-log layout (7.8 vs 8.x), and adoption
-//! of paid Pending services, and what the doctor inspects (tables, `jetpack` products and their
+//! shares, `src/store/claim.rs`), the activity-log layout (7.8 vs 8.x), and what the doctor
+//! inspects (tables, `jetpack` products and their
 //! custom field definitions). Only the columns needed are selected, so WHMCS's zero dates are
 //! never decoded.
 
@@ -10,7 +10,7 @@ use std::str::FromStr;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlRow};
 use sqlx::{Connection, MySql, QueryBuilder, Row};
 
-use super::{Result, Store, within};
+use super::{Result, Store};
 use crate::doctor::{FieldSetup, ProductSetup};
 use crate::domain::ServiceId;
 use crate::order::{FieldRow, MODULE_NAME, ProductRow, ServiceRow};
@@ -48,38 +48,6 @@ impl Store {
             Some(row) => service_row(&row, service),
             None => Ok(None),
         }
-    }
-
-    /// Records a provision request (by `adopt`) for up to `limit` services that are Pending,
-    /// belong to a `jetpack` product set to "Do not automatically setup", whose order is
-    /// accepted (Active) or whose invoice is paid, and that never had a job or a request.
-    /// Fraud and Cancelled orders are never adopted. One statement, so the check and the
-    /// insert agree; the worker applies the requests like any other.
-    pub async fn adopt(&self, limit: u32) -> Result<u64> {
-        within(self.timeout, self.adopt_page(limit)).await
-    }
-
-    async fn adopt_page(&self, limit: u32) -> Result<u64> {
-        let done = sqlx::query(
-            "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
-             SELECT h.id, 'provision', 'adopt', UTC_TIMESTAMP(6)
-             FROM tblproducts p
-             JOIN tblhosting h ON h.packageid = p.id AND h.domainstatus = 'Pending'
-             JOIN tblorders o ON o.id = h.orderid
-             LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
-             WHERE p.servertype = ? AND p.autosetup = ''
-               AND o.status NOT IN ('Fraud', 'Cancelled')
-               AND (o.status = 'Active' OR i.status = 'Paid')
-               AND NOT EXISTS (SELECT 1 FROM mod_jetpack_jobs j WHERE j.service_id = h.id)
-               AND NOT EXISTS (SELECT 1 FROM mod_jetpack_requests r WHERE r.service_id = h.id)
-             ORDER BY h.id
-             LIMIT ?",
-        )
-        .bind(MODULE_NAME)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
     }
 
     /// Service ids with the product and status, for the demo and tests.

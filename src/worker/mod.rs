@@ -50,6 +50,9 @@ pub struct WorkerSettings {
     pub adopt: bool,
     /// How often adoption runs in `run`.
     pub adopt_interval: Duration,
+    /// The adoption scan records a terminate request for a plan in the ledger whose WHMCS
+    /// service row is gone (deleted without the module's Terminate).
+    pub cancel_deleted: bool,
     /// This process's name in `lease_owner` (host + pid + boot id).
     pub owner: String,
     /// Backoff for transient errors.
@@ -71,6 +74,7 @@ impl Default for WorkerSettings {
             drain_timeout: Duration::from_secs(30),
             adopt: true,
             adopt_interval: Duration::from_secs(30),
+            cancel_deleted: true,
             owner: default_owner(),
             retry: RetryPolicy::DEFAULT,
             retention: Some(Duration::from_secs(90 * 24 * 3600)),

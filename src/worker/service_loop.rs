@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{Processed, RunSummary, Worker, WorkerError};
+use crate::domain::ServiceId;
 use crate::ops::metrics as m;
 use crate::store::{ClaimedJob, StoreError};
 
@@ -21,9 +22,18 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const CLAIM_BATCH: u32 = 4;
 /// Rows per prune statement.
 const PRUNE_BATCH: u32 = 500;
-/// Services adopted per statement; one page per turn of the loop, so adoption never holds up
-/// the jobs already due.
-const ADOPT_PAGE: u32 = 100;
+/// Services examined per Jetpack product by one discovery page (only a backlog fills it: a
+/// new product, or a worker that was down); one page per turn, so adoption never holds up the
+/// jobs already due.
+const DISCOVER_PAGE: u32 = 500;
+/// Candidates re-checked per scan: about five rows examined each, so an idle scan every second
+/// stays within 1,000 rows examined (BENCHMARKS.md). More waiting candidates than this are
+/// re-checked over several intervals, round robin.
+const RECHECK_PAGE: u32 = 25;
+/// Ledger rows the deleted-service sweep reads per scan (two rows examined each).
+const SWEEP_PAGE: u32 = 50;
+/// How often the list of Jetpack products is read again (tblproducts has no index on it).
+const PRODUCTS_EVERY: Duration = Duration::from_secs(60);
 
 /// Which of the two commands the engine runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -36,6 +46,17 @@ enum Mode {
 
 type InFlight = JoinSet<Result<Processed, StoreError>>;
 
+/// Where the adoption scan is between turns.
+struct Scan {
+    /// The Jetpack products, and when they were read.
+    products: Vec<u32>,
+    products_at: Option<Instant>,
+    /// The re-check resumes after this candidate (round robin).
+    recheck_after: ServiceId,
+    /// The deleted-service sweep resumes after this ledger id (round robin).
+    ledger_after: u64,
+}
+
 /// The engine's state across turns of the loop.
 struct Engine {
     mode: Mode,
@@ -44,6 +65,7 @@ struct Engine {
     summary: RunSummary,
     last_adopt: Option<Instant>,
     adopting: bool,
+    scan: Scan,
     last_prune: Option<Instant>,
     last_requests: Option<Instant>,
     /// This turn looked for requests (`run --once` stops only after a turn that did).
@@ -87,6 +109,12 @@ impl Worker {
             summary: RunSummary::default(),
             last_adopt: None,
             adopting: self.settings.adopt,
+            scan: Scan {
+                products: Vec::new(),
+                products_at: None,
+                recheck_after: ServiceId(0),
+                ledger_after: 0,
+            },
             last_prune: None,
             last_requests: None,
             looked_for_requests: false,
@@ -174,7 +202,8 @@ impl Worker {
         }
     }
 
-    /// One page of adoption while a scan is under way; a new scan every adoption interval.
+    /// One step of the adoption scan while one is under way; a new scan every adoption
+    /// interval. True when it recorded requests or has more to do at once.
     async fn adopt_page(&self, e: &mut Engine) -> bool {
         if !self.settings.adopt {
             return false;
@@ -188,22 +217,17 @@ impl Worker {
             }
             e.adopting = true;
         }
-        match self.store.adopt(ADOPT_PAGE).await {
-            Ok(n) => {
-                e.summary.adopted += n;
-                if n > 0 {
-                    tracing::info!(
-                        adopted = n,
-                        "recorded paid Pending services for provisioning"
-                    );
+        match self.scan_step(e).await {
+            Ok((recorded, more)) => {
+                if recorded > 0 {
                     // Apply them at once rather than at the next poll.
                     e.last_requests = None;
                 }
-                if n < u64::from(ADOPT_PAGE) {
+                if !more {
                     e.adopting = false;
                     e.last_adopt = Some(Instant::now());
                 }
-                n > 0
+                recorded > 0 || more
             }
             Err(err) => {
                 e.adopting = false;
@@ -212,6 +236,52 @@ impl Worker {
                 false
             }
         }
+    }
+
+    /// Discovery (a backlog first), then a page of candidates to re-check and a page of the
+    /// deleted-service sweep. `run --once` goes round every candidate and ledger row; `run`
+    /// takes one page of each per interval. Returns (requests recorded, more to do now).
+    async fn scan_step(&self, e: &mut Engine) -> Result<(u64, bool), StoreError> {
+        let thorough = e.mode == Mode::UntilIdle;
+        let s = &mut e.scan;
+        if s.products_at.is_none_or(|t| t.elapsed() >= PRODUCTS_EVERY) {
+            s.products = self.store.adoption_products().await?;
+            s.products_at = Some(Instant::now());
+        }
+        let found = self
+            .store
+            .discover_candidates(&s.products, DISCOVER_PAGE)
+            .await?;
+        if found.more {
+            return Ok((0, true));
+        }
+        let checked = self
+            .store
+            .recheck_candidates(s.recheck_after, RECHECK_PAGE)
+            .await?;
+        s.recheck_after = checked.next.unwrap_or(ServiceId(0));
+        let mut more = thorough && checked.next.is_some();
+        let mut recorded = checked.adopted;
+        if checked.adopted > 0 {
+            e.summary.adopted += checked.adopted;
+            tracing::info!(
+                adopted = checked.adopted,
+                "recorded paid Pending services for provisioning"
+            );
+        }
+        if self.settings.cancel_deleted {
+            let swept = self.store.sweep_deleted(s.ledger_after, SWEEP_PAGE).await?;
+            s.ledger_after = swept.next.unwrap_or(0);
+            more |= thorough && swept.next.is_some();
+            recorded += swept.requested;
+            if swept.requested > 0 {
+                tracing::info!(
+                    requested = swept.requested,
+                    "recorded terminate requests for plans whose WHMCS service is gone"
+                );
+            }
+        }
+        Ok((recorded, more))
     }
 
     async fn housekeeping(&self, e: &mut Engine) {

@@ -1,10 +1,19 @@
 //! Adoption: Pending services of "Do not automatically setup" jetpack products are queued when
 //! their order is accepted or their invoice paid; nothing else is, and the setting turns it off.
+//! The scan is incremental (watermarks, candidates, marks): paid by a direct UPDATE, already
+//! requested by a hook, pruned, two workers at once, deleted services, and the EXPLAIN of
+//! every statement on a database of a realistic shape, on both WHMCS layouts.
+
+use std::time::Duration;
 
 use jetpack_worker::domain::ServiceId;
+use jetpack_worker::sandbox::SandboxConfig;
+use jetpack_worker::store::ClaimPath;
+use jetpack_worker::worker::WorkerSettings;
 use sqlx::mysql::MySqlPool;
+use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Env, fast_settings};
+use crate::helpers::{Env, Layout, fast_settings, until};
 
 async fn invoice(env: &Env, status: &str) -> u32 {
     let id = env
@@ -118,4 +127,347 @@ async fn adoption_can_be_turned_off(pool: MySqlPool) {
         .unwrap();
     assert_eq!(summary.adopted, 0);
     assert!(jobs_of(&env).await.is_empty());
+}
+
+// --- The incremental scan (issue 11) ---------------------------------------------------------
+
+/// Provision requests of a service, by who asked.
+async fn requests_of(env: &Env, sid: ServiceId) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT requested_by FROM mod_jetpack_requests WHERE service_id = ? AND action = 'provision' ORDER BY id",
+    )
+    .bind(sid)
+    .fetch_all(&env.db)
+    .await
+    .unwrap()
+}
+
+async fn unpaid_invoice(env: &Env) -> u32 {
+    env.exec(
+        "INSERT INTO tblinvoices (userid, status, date, duedate) VALUES (5, 'Unpaid', CURDATE(), CURDATE())",
+    )
+    .await;
+    let id: i64 = sqlx::query_scalar("SELECT CAST(MAX(id) AS SIGNED) FROM tblinvoices")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    u32::try_from(id).unwrap()
+}
+
+/// A hook-less payment (a direct UPDATE of tblinvoices, as the API or a script does) is
+/// adopted by a running worker within about one adoption interval, on both layouts.
+async fn paid_by_direct_update_is_adopted_within_one_interval(env: Env) {
+    let manual = env.product("").await;
+    let inv = unpaid_invoice(&env).await;
+    let sid = env
+        .service_with_order(
+            manual,
+            "Pending",
+            "Pending",
+            inv,
+            "direct.example",
+            "admin",
+            "premium",
+        )
+        .await;
+    let settings = WorkerSettings {
+        adopt_interval: Duration::from_secs(1),
+        ..fast_settings(2)
+    };
+    let worker = env.worker_with(env.store.clone(), settings);
+    let stop = CancellationToken::new();
+    let run = tokio::spawn({
+        let stop = stop.clone();
+        async move { worker.run(stop).await }
+    });
+    until(
+        Duration::from_secs(5),
+        "the service to become a candidate",
+        || async {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mod_jetpack_adoption_candidates")
+                .fetch_one(&env.db)
+                .await
+                .unwrap();
+            n == 1
+        },
+    )
+    .await;
+    assert!(
+        requests_of(&env, sid).await.is_empty(),
+        "unpaid: not adopted"
+    );
+    env.exec(&format!(
+        "UPDATE tblinvoices SET status = 'Paid' WHERE id = {inv}"
+    ))
+    .await;
+    let paid_at = std::time::Instant::now();
+    until(Duration::from_secs(5), "the adoption request", || async {
+        !requests_of(&env, sid).await.is_empty()
+    })
+    .await;
+    assert!(
+        paid_at.elapsed() < Duration::from_millis(1600),
+        "{:?}",
+        paid_at.elapsed()
+    );
+    until(Duration::from_secs(10), "the job to finish", || async {
+        env.status(sid).await == "Active"
+    })
+    .await;
+    stop.cancel();
+    run.await.unwrap().unwrap();
+    assert_eq!(requests_of(&env, sid).await, vec!["adopt".to_owned()]);
+}
+
+#[sqlx::test]
+async fn adoption_of_a_direct_update_within_one_interval_whmcs8(pool: MySqlPool) {
+    paid_by_direct_update_is_adopted_within_one_interval(Env::new(pool).await).await;
+}
+
+#[sqlx::test]
+async fn adoption_of_a_direct_update_within_one_interval_whmcs783(pool: MySqlPool) {
+    let env = Env::with(pool, Layout::V783, SandboxConfig::default()).await;
+    paid_by_direct_update_is_adopted_within_one_interval(env).await;
+}
+
+/// A service a hook already requested (its provision request row exists) is not queued again
+/// by the scan, and is marked so that it never is, even once its request is pruned.
+#[sqlx::test]
+async fn adoption_leaves_a_service_already_requested_alone(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = env.product("").await;
+    let sid = env
+        .service_with_order(
+            manual,
+            "Pending",
+            "Active",
+            0,
+            "hooked.example",
+            "admin",
+            "premium",
+        )
+        .await;
+    env.exec(&format!(
+        "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
+         VALUES ({sid}, 'provision', 'hook', UTC_TIMESTAMP(6))"
+    ))
+    .await;
+    let summary = env.worker().run_once().await.unwrap();
+    assert_eq!(summary.adopted, 0);
+    assert_eq!(requests_of(&env, sid).await, vec!["hook".to_owned()]);
+    assert_eq!(jobs_of(&env).await, vec![(sid.0, "hook".to_owned())]);
+    let (outcome,): (String,) = sqlx::query_as(
+        "SELECT outcome FROM mod_jetpack_adoption_marks WHERE service_id = ? AND action = 'provision'",
+    )
+    .bind(sid)
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(outcome, "requested");
+}
+
+/// A failed adopted provision whose job and request the retention period pruned is not
+/// adopted again: the scan's mark is never pruned.
+#[sqlx::test]
+async fn adoption_after_pruning_does_not_adopt_again(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = env.product("").await;
+    let sid = env
+        .service_with_order(
+            manual,
+            "Pending",
+            "Active",
+            0,
+            "pruned.example",
+            "admin",
+            "premium",
+        )
+        .await;
+    assert_eq!(env.worker().run_once().await.unwrap().adopted, 1);
+    env.exec(&format!(
+        "UPDATE mod_jetpack_jobs SET state = 'failed', finished_at = UTC_TIMESTAMP(6) - INTERVAL 100 DAY
+           WHERE service_id = {sid};
+         UPDATE mod_jetpack_requests SET applied_at = UTC_TIMESTAMP(6) - INTERVAL 100 DAY;
+         UPDATE tblhosting SET domainstatus = 'Pending' WHERE id = {sid}"
+    ))
+    .await;
+    env.store
+        .prune_finished(Duration::from_secs(90 * 24 * 3600), 100)
+        .await
+        .unwrap();
+    assert!(jobs_of(&env).await.is_empty(), "pruned");
+    // The service is found again by a fresh scan (watermarks reset) and still not adopted.
+    env.exec("DELETE FROM mod_jetpack_adoption_watermarks")
+        .await;
+    assert_eq!(env.worker().run_once().await.unwrap().adopted, 0);
+    assert!(jobs_of(&env).await.is_empty());
+    assert_eq!(env.status(sid).await, "Pending");
+}
+
+/// Two workers scanning at once while hooks record requests meanwhile: each service gets
+/// exactly one job.
+#[sqlx::test]
+async fn adoption_by_two_workers_at_once_gives_each_service_one_job(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = env.product("").await;
+    let mut services = Vec::new();
+    for n in 0..30 {
+        let site = format!("two{n}.example");
+        let sid = env
+            .service_with_order(manual, "Pending", "Active", 0, &site, "admin", "premium")
+            .await;
+        services.push(sid);
+    }
+    let (a, b) = (
+        env.store_with(ClaimPath::SkipLocked).await,
+        env.store.clone(),
+    );
+    let products = a.adoption_products().await.unwrap();
+    a.discover_candidates(&products, 500).await.unwrap();
+    let hooks = async {
+        for sid in services.iter().step_by(3) {
+            env.exec(&format!(
+                "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
+                 VALUES ({sid}, 'provision', 'hook', UTC_TIMESTAMP(6))"
+            ))
+            .await;
+        }
+    };
+    let (ra, rb, ()) = tokio::join!(
+        a.recheck_candidates(ServiceId(0), 100),
+        b.recheck_candidates(ServiceId(0), 100),
+        hooks
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(
+        ra.adopted + ra.already + rb.adopted + rb.already,
+        30,
+        "{ra:?} {rb:?}"
+    );
+    // Both workers then run to completion at once.
+    let wa = env.worker_with(a, fast_settings(4));
+    let wb = env.worker_with(b, fast_settings(4));
+    let (sa, sb) = tokio::join!(wa.run_once(), wb.run_once());
+    assert_eq!(sa.unwrap().adopted + sb.unwrap().adopted, 0);
+    for sid in &services {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM mod_jetpack_jobs WHERE service_id = ?")
+                .bind(sid)
+                .fetch_one(&env.db)
+                .await
+                .unwrap();
+        assert_eq!(n, 1, "service {sid}");
+        assert_eq!(env.status(*sid).await, "Active");
+    }
+}
+
+/// A plan in the ledger whose tblhosting row was deleted gets one terminate request, not one
+/// per scan; JETPACK_CANCEL_DELETED=false turns it off.
+#[sqlx::test]
+async fn adoption_records_one_terminate_for_a_deleted_service(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    env.exec(
+        "INSERT INTO mod_jetpack_ledger (service_id, site, plan, pending, since, updated_at, job_id)
+         VALUES (4242, 'https://gone.example', 'jetpack_premium', 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 1)",
+    )
+    .await;
+    let off = WorkerSettings {
+        cancel_deleted: false,
+        ..fast_settings(2)
+    };
+    env.worker_with(env.store.clone(), off)
+        .run_once()
+        .await
+        .unwrap();
+    let terminates = || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM mod_jetpack_requests WHERE service_id = 4242 AND action = 'terminate'",
+        )
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+        n
+    };
+    assert_eq!(terminates().await, 0, "off");
+    for _ in 0..3 {
+        let swept = env.store.sweep_deleted(0, 50).await.unwrap();
+        assert_eq!(swept.examined, 1);
+    }
+    env.worker().run_once().await.unwrap();
+    assert_eq!(terminates().await, 1, "recorded once");
+}
+
+/// A WHMCS-shaped database: 50,000 services over 50 products (5 of them Jetpack), 3 % Pending,
+/// orders and invoices, a ledger; every adoption statement's EXPLAIN reads tblhosting,
+/// tblorders and tblinvoices by index, never by a full scan.
+async fn explain_on_a_realistic_database(env: Env) {
+    env.exec(
+        "INSERT INTO tblproducts (id, type, name, autosetup, servertype)
+         SELECT seq, 'other', CONCAT('P', seq), IF(seq <= 5, '', 'payment'),
+                IF(seq <= 5, 'jetpack', 'cpanel') FROM seq_1_to_50;
+         INSERT INTO tblinvoices (id, userid, status, date, duedate)
+         SELECT seq, seq % 5000, IF(seq % 30 = 0, 'Unpaid', 'Paid'), CURDATE(), CURDATE()
+         FROM seq_1_to_50000;
+         INSERT INTO tblorders (id, ordernum, userid, date, status, invoiceid)
+         SELECT seq, seq, seq % 5000, NOW(), IF(seq % 30 = 0, 'Pending', 'Active'), seq
+         FROM seq_1_to_50000;
+         INSERT INTO tblhosting (id, userid, orderid, packageid, regdate, domainstatus)
+         SELECT seq, seq % 5000, seq, 1 + seq % 50, CURDATE(), IF(seq % 30 = 0, 'Pending', 'Active')
+         FROM seq_1_to_50000;
+         INSERT INTO mod_jetpack_ledger (service_id, site, plan, since, updated_at, job_id)
+         SELECT id, CONCAT('https://s', id), 'p', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), id
+         FROM tblhosting WHERE packageid <= 5 AND domainstatus = 'Active';
+         ANALYZE TABLE tblhosting, tblorders, tblinvoices, tblproducts, mod_jetpack_ledger",
+    )
+    .await;
+    let products = env.store.adoption_products().await.unwrap();
+    assert_eq!(products, vec![1, 2, 3, 4, 5]);
+    // Before any discovery (watermarks 0) and after it (candidates present).
+    for round in 0..2 {
+        let plans = env.store.explain_adoption(&products).await.unwrap();
+        assert_eq!(plans.len(), 4);
+        for (name, steps) in &plans {
+            for s in steps {
+                let whmcs = ["h", "o", "i", "tblhosting", "tblorders", "tblinvoices"];
+                if whmcs.contains(&s.table.as_str()) {
+                    assert_ne!(s.access, "ALL", "round {round}, {name}: {steps:?}");
+                    assert!(s.key.is_some(), "round {round}, {name}: {steps:?}");
+                }
+            }
+        }
+        let discover = &plans.iter().find(|(n, _)| *n == "discover").unwrap().1;
+        assert!(
+            discover
+                .iter()
+                .filter(|s| s.table == "tblhosting")
+                .all(|s| s.key.as_deref() == Some("productid")),
+            "{discover:?}"
+        );
+        while env
+            .store
+            .discover_candidates(&products, 500)
+            .await
+            .unwrap()
+            .more
+        {}
+    }
+    let (n, want): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM mod_jetpack_adoption_candidates),
+                (SELECT COUNT(*) FROM tblhosting WHERE packageid <= 5 AND domainstatus = 'Pending')",
+    )
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(n, want, "the Pending Jetpack services");
+}
+
+#[sqlx::test]
+async fn adoption_explain_uses_indexes_whmcs8(pool: MySqlPool) {
+    explain_on_a_realistic_database(Env::new(pool).await).await;
+}
+
+#[sqlx::test]
+async fn adoption_explain_uses_indexes_whmcs783(pool: MySqlPool) {
+    let env = Env::with(pool, Layout::V783, SandboxConfig::default()).await;
+    explain_on_a_realistic_database(env).await;
 }

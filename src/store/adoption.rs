@@ -1,0 +1,460 @@
+//! The adoption scan, incremental and index-driven (issue 11): its cost follows the Jetpack
+//! work, not the size of the WHMCS database.
+//!
+//! - *Discovery*: per Jetpack product, the services above that product's watermark
+//!   (`mod_jetpack_adoption_watermarks`), read through tblhosting's `packageid` index; the
+//!   Pending ones become candidates (`mod_jetpack_adoption_candidates`).
+//! - *Re-check*: a page of candidates joined by primary key to their service, product, order
+//!   and invoice. A candidate that qualifies (Pending, "Do not automatically setup", order
+//!   accepted or invoice paid) is marked in `mod_jetpack_adoption_marks` (primary key: once,
+//!   across workers, never pruned) and gets a provision request unless it already had a job or
+//!   a request; a candidate no longer Pending (or gone) is dropped.
+//! - *Deleted services*: a page of the ledger joined by primary key to tblhosting; a plan
+//!   whose service row is gone gets one terminate request (marked the same way).
+//!
+//! Every read of a WHMCS table is a plain (non-locking) read by index; writes touch only the
+//! worker's own tables.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::{MySql, QueryBuilder, Row};
+
+use super::{Result, Store, within};
+use crate::domain::{RequestedBy, ServiceId};
+use crate::order::MODULE_NAME;
+
+/// The re-check of a page of candidates (module name, after, page size).
+const RECHECK_SQL: &str = "SELECT c.service_id,
+                    COALESCE(h.domainstatus = 'Pending' AND p.servertype = ?, 0) AS waiting,
+                    COALESCE(p.autosetup = '' AND o.status NOT IN ('Fraud', 'Cancelled')
+                             AND (o.status = 'Active' OR i.status = 'Paid'), 0) AS qualifies,
+                    EXISTS (SELECT 1 FROM mod_jetpack_adoption_marks m
+                            WHERE m.service_id = c.service_id AND m.action = 'provision') AS marked
+             FROM mod_jetpack_adoption_candidates c
+             LEFT JOIN tblhosting h ON h.id = c.service_id
+             LEFT JOIN tblproducts p ON p.id = h.packageid
+             LEFT JOIN tblorders o ON o.id = h.orderid
+             LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
+             WHERE c.service_id > ?
+             ORDER BY c.service_id LIMIT ?";
+
+/// The deleted-service sweep's page (after, page size).
+const SWEEP_SQL: &str = "SELECT l.id, l.service_id, h.id IS NULL AS gone
+     FROM mod_jetpack_ledger l LEFT JOIN tblhosting h ON h.id = l.service_id
+     WHERE l.id > ? ORDER BY l.id LIMIT ?";
+
+/// One line of an EXPLAIN: the table, the access type and the key used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanStep {
+    /// The table (alias) as EXPLAIN names it.
+    pub table: String,
+    /// The access type (`ALL` is a full scan).
+    pub access: String,
+    /// The index used, if any.
+    pub key: Option<String>,
+}
+
+/// What one discovery page found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Discovered {
+    /// Services examined (above the watermarks).
+    pub examined: u64,
+    /// Pending services recorded as candidates.
+    pub candidates: u64,
+    /// A product had more services than one page: call again.
+    pub more: bool,
+}
+
+/// What one re-check page did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rechecked {
+    /// Candidates read.
+    pub examined: u64,
+    /// Provision requests recorded.
+    pub adopted: u64,
+    /// Candidates that qualified but already had a job or request (marked, not queued).
+    pub already: u64,
+    /// Candidates dropped (no longer Pending, gone, or marked before).
+    pub dropped: u64,
+    /// The last candidate read: the next page starts after it (None: the end was reached).
+    pub next: Option<ServiceId>,
+}
+
+/// What one page of the deleted-service sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Ledger rows read.
+    pub examined: u64,
+    /// Terminate requests recorded.
+    pub requested: u64,
+    /// The last ledger id read: the next page starts after it (None: the end was reached).
+    pub next: Option<u64>,
+}
+
+/// One candidate as the re-check sees it.
+struct Candidate {
+    service: ServiceId,
+    waiting: bool,
+    qualifies: bool,
+    marked: bool,
+}
+
+impl Store {
+    /// The ids of every `jetpack` product (tblproducts is small and has no index on its
+    /// module; callers cache the answer).
+    pub async fn adoption_products(&self) -> Result<Vec<u32>> {
+        let rows: Vec<(i32,)> =
+            sqlx::query_as("SELECT id FROM tblproducts WHERE servertype = ? ORDER BY id")
+                .bind(MODULE_NAME)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id,)| u32::try_from(id).ok())
+            .collect())
+    }
+
+    /// The EXPLAIN of every statement of the scan that reads a WHMCS table, by name, with
+    /// the current watermarks (for tests and the benchmark).
+    pub async fn explain_adoption(
+        &self,
+        products: &[u32],
+    ) -> Result<Vec<(&'static str, Vec<PlanStep>)>> {
+        let marks = self.watermarks().await?;
+        let mut out = Vec::new();
+        let mut q =
+            QueryBuilder::<MySql>::new("EXPLAIN SELECT id FROM tblproducts WHERE servertype = ");
+        q.push_bind(MODULE_NAME);
+        out.push(("products", plan(&mut q, &self.pool).await?));
+        if !products.is_empty() {
+            let mut q = discovery_query(products, &marks, 500, "EXPLAIN ");
+            out.push(("discover", plan(&mut q, &self.pool).await?));
+        }
+        let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
+        q.push(
+            RECHECK_SQL
+                .replacen('?', "'jetpack'", 1)
+                .replacen('?', "0", 1)
+                .replacen('?', "100", 1),
+        );
+        out.push(("recheck", plan(&mut q, &self.pool).await?));
+        let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
+        q.push(SWEEP_SQL.replacen('?', "0", 1).replacen('?', "50", 1));
+        out.push(("sweep", plan(&mut q, &self.pool).await?));
+        Ok(out)
+    }
+
+    /// One discovery page: up to `page` services per product above its watermark, through
+    /// the `packageid` index; records the Pending ones as candidates, then moves the
+    /// watermarks (a crash in between only examines them again).
+    pub async fn discover_candidates(&self, products: &[u32], page: u32) -> Result<Discovered> {
+        if products.is_empty() {
+            return Ok(Discovered::default());
+        }
+        within(self.timeout, self.discover(products, page)).await
+    }
+
+    async fn discover(&self, products: &[u32], page: u32) -> Result<Discovered> {
+        let marks = self.watermarks().await?;
+        let mut q = discovery_query(products, &marks, page, "");
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let mut top: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+        let mut pending = Vec::new();
+        for row in &rows {
+            let id = u32::try_from(row.try_get::<i32, _>("id")?).unwrap_or(0);
+            let product = u32::try_from(row.try_get::<i32, _>("packageid")?).unwrap_or(0);
+            let seen = top.entry(product).or_insert((0, 0));
+            *seen = (seen.0.max(id), seen.1 + 1);
+            if row.try_get::<Option<i64>, _>("pending")? == Some(1) {
+                pending.push(ServiceId(id));
+            }
+        }
+        self.add_candidates(&pending).await?;
+        self.move_watermarks(&top).await?;
+        Ok(Discovered {
+            examined: rows.len() as u64,
+            candidates: pending.len() as u64,
+            more: top.values().any(|(_, n)| *n >= page),
+        })
+    }
+
+    async fn watermarks(&self) -> Result<BTreeMap<u32, u32>> {
+        let rows: Vec<(u32, u32)> = sqlx::query_as(
+            "SELECT product_id, last_service_id FROM mod_jetpack_adoption_watermarks",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    async fn add_candidates(&self, services: &[ServiceId]) -> Result<()> {
+        if services.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT IGNORE INTO mod_jetpack_adoption_candidates (service_id, found_at) ",
+        );
+        q.push_values(services, |mut b, s| {
+            b.push_bind(*s).push("UTC_TIMESTAMP(6)");
+        });
+        q.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn move_watermarks(&self, top: &BTreeMap<u32, (u32, u32)>) -> Result<()> {
+        if top.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO mod_jetpack_adoption_watermarks (product_id, last_service_id, updated_at) ",
+        );
+        q.push_values(top, |mut b, (product, (last, _))| {
+            b.push_bind(*product)
+                .push_bind(*last)
+                .push("UTC_TIMESTAMP(6)");
+        });
+        q.push(
+            " ON DUPLICATE KEY UPDATE
+               last_service_id = GREATEST(last_service_id, VALUES(last_service_id)),
+               updated_at = VALUES(updated_at)",
+        );
+        q.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Re-checks up to `page` candidates after `after` (by primary key joins to their
+    /// service, product, order and invoice): qualifying ones are marked and requested,
+    /// those no longer waiting are dropped.
+    pub async fn recheck_candidates(&self, after: ServiceId, page: u32) -> Result<Rechecked> {
+        within(self.timeout, self.recheck(after, page)).await
+    }
+
+    async fn recheck(&self, after: ServiceId, page: u32) -> Result<Rechecked> {
+        let rows = sqlx::query(RECHECK_SQL)
+            .bind(MODULE_NAME)
+            .bind(after)
+            .bind(page)
+            .fetch_all(&self.pool)
+            .await?;
+        let candidates = rows
+            .iter()
+            .map(|row| {
+                Ok(Candidate {
+                    service: row.try_get("service_id")?,
+                    waiting: row.try_get::<i64, _>("waiting")? == 1,
+                    qualifies: row.try_get::<i64, _>("qualifies")? == 1,
+                    marked: row.try_get::<i64, _>("marked")? == 1,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = Rechecked {
+            examined: candidates.len() as u64,
+            next: (candidates.len() as u64 >= u64::from(page))
+                .then(|| candidates.last().map(|c| c.service))
+                .flatten(),
+            ..Rechecked::default()
+        };
+        let mut drop = Vec::new();
+        for c in &candidates {
+            if !c.waiting || c.marked {
+                drop.push(c.service);
+            } else if c.qualifies {
+                match self.adopt_one(c.service).await? {
+                    Some(true) => out.adopted += 1,
+                    Some(false) => out.already += 1,
+                    None => {}
+                }
+            }
+        }
+        out.dropped = drop.len() as u64;
+        self.drop_candidates(&drop).await?;
+        Ok(out)
+    }
+
+    /// Marks a qualifying candidate and records its provision request unless it already had
+    /// a job or a request; drops the candidate. The mark's primary key serialises workers:
+    /// the second one waits for the first to commit and then inserts nothing. Some(true):
+    /// requested; Some(false): already requested by someone else; None: another worker
+    /// marked it first.
+    async fn adopt_one(&self, service: ServiceId) -> Result<Option<bool>> {
+        let mut tx = self.begin().await?;
+        let (handled,): (bool,) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM mod_jetpack_jobs WHERE service_id = ?)
+                 OR EXISTS (SELECT 1 FROM mod_jetpack_requests WHERE service_id = ?)",
+        )
+        .bind(service)
+        .bind(service)
+        .fetch_one(&mut *tx)
+        .await?;
+        let outcome = if handled { "requested" } else { "adopted" };
+        let marked = mark(&mut tx, service, "provision", outcome).await?;
+        let result = match (marked, handled) {
+            (false, _) => None,
+            (true, true) => Some(false),
+            (true, false) => {
+                request(&mut tx, service, "provision").await?;
+                Some(true)
+            }
+        };
+        sqlx::query("DELETE FROM mod_jetpack_adoption_candidates WHERE service_id = ?")
+            .bind(service)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn drop_candidates(&self, services: &[ServiceId]) -> Result<()> {
+        if services.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<MySql>::new(
+            "DELETE FROM mod_jetpack_adoption_candidates WHERE service_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for s in services {
+            list.push_bind(*s);
+        }
+        q.push(")");
+        q.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// One page of the deleted-service sweep: up to `page` ledger rows after ledger id
+    /// `after`, each joined by primary key to tblhosting; a service whose row is gone gets
+    /// one terminate request, ever (marked like adoption).
+    pub async fn sweep_deleted(&self, after: u64, page: u32) -> Result<Swept> {
+        within(self.timeout, self.sweep(after, page)).await
+    }
+
+    async fn sweep(&self, after: u64, page: u32) -> Result<Swept> {
+        let rows: Vec<(u64, ServiceId, i64)> = sqlx::query_as(SWEEP_SQL)
+            .bind(after)
+            .bind(page)
+            .fetch_all(&self.pool)
+            .await?;
+        let gone: BTreeSet<ServiceId> = rows
+            .iter()
+            .filter(|(_, _, gone)| *gone == 1)
+            .map(|(_, s, _)| *s)
+            .collect();
+        let mut out = Swept {
+            examined: rows.len() as u64,
+            next: (rows.len() as u64 >= u64::from(page))
+                .then(|| rows.last().map(|(id, _, _)| *id))
+                .flatten(),
+            ..Swept::default()
+        };
+        for service in gone {
+            if self.terminate_gone(service).await? {
+                out.requested += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks a gone service and records its terminate request, once: true when this call
+    /// recorded it.
+    async fn terminate_gone(&self, service: ServiceId) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let marked = mark(&mut tx, service, "terminate", "adopted").await?;
+        if marked {
+            request(&mut tx, service, "terminate").await?;
+        }
+        tx.commit().await?;
+        Ok(marked)
+    }
+}
+
+/// Per product, its services above its watermark through the `packageid` index (`productid`
+/// in every WHMCS layout). The index is forced: with `ORDER BY id LIMIT` the optimizer may
+/// otherwise pick a primary-key range from the watermark, which reads every later service of
+/// every product.
+fn discovery_query(
+    products: &[u32],
+    marks: &BTreeMap<u32, u32>,
+    page: u32,
+    prefix: &str,
+) -> QueryBuilder<MySql> {
+    let mut q = QueryBuilder::<MySql>::new(prefix);
+    for (n, p) in products.iter().enumerate() {
+        if n > 0 {
+            q.push(" UNION ALL ");
+        }
+        q.push(
+            "(SELECT id, packageid, domainstatus = 'Pending' AS pending
+              FROM tblhosting FORCE INDEX (productid) WHERE packageid = ",
+        );
+        q.push_bind(*p);
+        q.push(" AND id > ");
+        q.push_bind(marks.get(p).copied().unwrap_or(0));
+        q.push(" ORDER BY id LIMIT ");
+        q.push_bind(page);
+        q.push(")");
+    }
+    q
+}
+
+/// The EXPLAIN of a statement as (table, type, key) lines.
+async fn plan(q: &mut QueryBuilder<MySql>, pool: &sqlx::MySqlPool) -> Result<Vec<PlanStep>> {
+    let rows = q.build().fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            Ok(PlanStep {
+                table: row
+                    .try_get::<Option<String>, _>("table")?
+                    .unwrap_or_default(),
+                access: row
+                    .try_get::<Option<String>, _>("type")?
+                    .unwrap_or_default(),
+                key: row.try_get("key")?,
+            })
+        })
+        .collect()
+}
+
+/// Inserts the scan's mark for (service, action); false when it was there already (the
+/// insert waits for a concurrent worker's uncommitted mark, then inserts nothing).
+async fn mark(
+    tx: &mut sqlx::Transaction<'_, MySql>,
+    service: ServiceId,
+    action: &str,
+    outcome: &str,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT IGNORE INTO mod_jetpack_adoption_marks (service_id, action, outcome, marked_at)
+         VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
+    )
+    .bind(service)
+    .bind(action)
+    .bind(outcome)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records the scan's request and notes its id on the mark.
+async fn request(
+    tx: &mut sqlx::Transaction<'_, MySql>,
+    service: ServiceId,
+    action: &str,
+) -> Result<()> {
+    let done = sqlx::query(
+        "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
+         VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
+    )
+    .bind(service)
+    .bind(action)
+    .bind(RequestedBy::Adopt.as_str())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "UPDATE mod_jetpack_adoption_marks SET request_id = ? WHERE service_id = ? AND action = ?",
+    )
+    .bind(done.last_insert_id())
+    .bind(service)
+    .bind(action)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
