@@ -17,13 +17,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::{MySql, QueryBuilder, Row};
+use sqlx::{AssertSqlSafe, MySql, QueryBuilder, Row};
 
 use super::{Result, Store, within};
 use crate::domain::{RequestedBy, ServiceId};
 use crate::order::MODULE_NAME;
 
-/// The re-check of a page of candidates (module name, after, page size).
+/// The re-check of a page of candidates (module name, then the page's condition).
 const RECHECK_SQL: &str = "SELECT c.service_id,
                     COALESCE(h.domainstatus = 'Pending' AND p.servertype = ?, 0) AS waiting,
                     COALESCE(p.autosetup = '' AND o.status NOT IN ('Fraud', 'Cancelled')
@@ -34,9 +34,30 @@ const RECHECK_SQL: &str = "SELECT c.service_id,
              LEFT JOIN tblhosting h ON h.id = c.service_id
              LEFT JOIN tblproducts p ON p.id = h.packageid
              LEFT JOIN tblorders o ON o.id = h.orderid
-             LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
-             WHERE c.service_id > ?
-             ORDER BY c.service_id LIMIT ?";
+             LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0 ";
+
+/// The due candidates, those waited for longest first (now, page size).
+const DUE_PAGE: &str = "WHERE c.next_check_at <= UTC_TIMESTAMP(6)
+             ORDER BY c.next_check_at LIMIT ?";
+
+/// Every candidate, in id order (after, page size): `run --once` goes through them all.
+const ALL_PAGE: &str = "WHERE c.service_id > ? ORDER BY c.service_id LIMIT ?";
+
+/// A candidate that is still waiting is checked again after a tenth of its age, at most an
+/// hour later (ids bound after).
+const POSTPONE_SQL: &str = "UPDATE mod_jetpack_adoption_candidates
+     SET next_check_at = UTC_TIMESTAMP(6) + INTERVAL
+         LEAST(3600, TIMESTAMPDIFF(SECOND, found_at, UTC_TIMESTAMP(6)) DIV 10) SECOND
+     WHERE service_id IN (";
+
+/// Which candidates a re-check reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recheck {
+    /// Those due now (`run`).
+    Due,
+    /// Every candidate after this id, due or not (`run --once`).
+    After(ServiceId),
+}
 
 /// The deleted-service sweep's page (after, page size).
 const SWEEP_SQL: &str = "SELECT l.id, l.service_id, h.id IS NULL AS gone
@@ -130,14 +151,21 @@ impl Store {
             let mut q = discovery_query(products, &marks, 500, "EXPLAIN ");
             out.push(("discover", plan(&mut q, &self.pool).await?));
         }
+        let recheck = RECHECK_SQL.replacen('?', "'jetpack'", 1);
+        for (name, page) in [
+            ("recheck due", DUE_PAGE.replacen('?', "25", 1)),
+            (
+                "recheck all",
+                ALL_PAGE.replacen('?', "0", 1).replacen('?', "25", 1),
+            ),
+        ] {
+            let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
+            q.push(format!("{recheck}{page}"));
+            out.push((name, plan(&mut q, &self.pool).await?));
+        }
         let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
-        q.push(
-            RECHECK_SQL
-                .replacen('?', "'jetpack'", 1)
-                .replacen('?', "0", 1)
-                .replacen('?', "100", 1),
-        );
-        out.push(("recheck", plan(&mut q, &self.pool).await?));
+        q.push(POSTPONE_SQL.to_owned() + "1, 2, 3)");
+        out.push(("postpone", plan(&mut q, &self.pool).await?));
         let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
         q.push(SWEEP_SQL.replacen('?', "0", 1).replacen('?', "50", 1));
         out.push(("sweep", plan(&mut q, &self.pool).await?));
@@ -192,10 +220,12 @@ impl Store {
             return Ok(());
         }
         let mut q = QueryBuilder::<MySql>::new(
-            "INSERT IGNORE INTO mod_jetpack_adoption_candidates (service_id, found_at) ",
+            "INSERT IGNORE INTO mod_jetpack_adoption_candidates (service_id, found_at, next_check_at) ",
         );
         q.push_values(services, |mut b, s| {
-            b.push_bind(*s).push("UTC_TIMESTAMP(6)");
+            b.push_bind(*s)
+                .push("UTC_TIMESTAMP(6)")
+                .push("UTC_TIMESTAMP(6)");
         });
         q.build().execute(&self.pool).await?;
         Ok(())
@@ -225,17 +255,28 @@ impl Store {
     /// Re-checks up to `page` candidates after `after` (by primary key joins to their
     /// service, product, order and invoice): qualifying ones are marked and requested,
     /// those no longer waiting are dropped.
-    pub async fn recheck_candidates(&self, after: ServiceId, page: u32) -> Result<Rechecked> {
-        within(self.timeout, self.recheck(after, page)).await
+    pub async fn recheck_candidates(&self, which: Recheck, page: u32) -> Result<Rechecked> {
+        within(self.timeout, self.recheck(which, page)).await
     }
 
-    async fn recheck(&self, after: ServiceId, page: u32) -> Result<Rechecked> {
-        let rows = sqlx::query(RECHECK_SQL)
-            .bind(MODULE_NAME)
-            .bind(after)
-            .bind(page)
-            .fetch_all(&self.pool)
-            .await?;
+    async fn recheck(&self, which: Recheck, page: u32) -> Result<Rechecked> {
+        let rows = match which {
+            Recheck::Due => {
+                sqlx::query(AssertSqlSafe(format!("{RECHECK_SQL}{DUE_PAGE}")))
+                    .bind(MODULE_NAME)
+                    .bind(page)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Recheck::After(after) => {
+                sqlx::query(AssertSqlSafe(format!("{RECHECK_SQL}{ALL_PAGE}")))
+                    .bind(MODULE_NAME)
+                    .bind(after)
+                    .bind(page)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         let candidates = rows
             .iter()
             .map(|row| {
@@ -254,7 +295,7 @@ impl Store {
                 .flatten(),
             ..Rechecked::default()
         };
-        let mut drop = Vec::new();
+        let (mut drop, mut later) = (Vec::new(), Vec::new());
         for c in &candidates {
             if !c.waiting || c.marked {
                 drop.push(c.service);
@@ -264,10 +305,13 @@ impl Store {
                     Some(false) => out.already += 1,
                     None => {}
                 }
+            } else {
+                later.push(c.service);
             }
         }
         out.dropped = drop.len() as u64;
         self.drop_candidates(&drop).await?;
+        self.postpone_candidates(&later).await?;
         Ok(out)
     }
 
@@ -302,6 +346,21 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(result)
+    }
+
+    /// Candidates still waiting: due again after a tenth of their age (at most an hour).
+    async fn postpone_candidates(&self, services: &[ServiceId]) -> Result<()> {
+        if services.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<MySql>::new(POSTPONE_SQL);
+        let mut list = q.separated(", ");
+        for s in services {
+            list.push_bind(*s);
+        }
+        q.push(")");
+        q.build().execute(&self.pool).await?;
+        Ok(())
     }
 
     async fn drop_candidates(&self, services: &[ServiceId]) -> Result<()> {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
-pub use adoption::{Discovered, PlanStep, Rechecked, Swept};
+pub use adoption::{Discovered, PlanStep, Recheck, Rechecked, Swept};
 pub use claim::ClaimedJob;
 pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
 pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};

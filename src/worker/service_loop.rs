@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Processed, RunSummary, Worker, WorkerError};
 use crate::domain::ServiceId;
 use crate::ops::metrics as m;
-use crate::store::{ClaimedJob, StoreError};
+use crate::store::{ClaimedJob, Recheck, StoreError};
 
 /// How often `run` prunes finished jobs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -255,10 +255,12 @@ impl Worker {
         if found.more {
             return Ok((0, true));
         }
-        let checked = self
-            .store
-            .recheck_candidates(s.recheck_after, RECHECK_PAGE)
-            .await?;
+        let which = if thorough {
+            Recheck::After(s.recheck_after)
+        } else {
+            Recheck::Due
+        };
+        let checked = self.store.recheck_candidates(which, RECHECK_PAGE).await?;
         s.recheck_after = checked.next.unwrap_or(ServiceId(0));
         let mut more = thorough && checked.next.is_some();
         let mut recorded = checked.adopted;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use jetpack_worker::domain::ServiceId;
 use jetpack_worker::sandbox::SandboxConfig;
-use jetpack_worker::store::ClaimPath;
+use jetpack_worker::store::{ClaimPath, Recheck};
 use jetpack_worker::worker::WorkerSettings;
 use sqlx::mysql::MySqlPool;
 use tokio_util::sync::CancellationToken;
@@ -334,8 +334,8 @@ async fn adoption_by_two_workers_at_once_gives_each_service_one_job(pool: MySqlP
         }
     };
     let (ra, rb, ()) = tokio::join!(
-        a.recheck_candidates(ServiceId(0), 100),
-        b.recheck_candidates(ServiceId(0), 100),
+        a.recheck_candidates(Recheck::After(ServiceId(0)), 100),
+        b.recheck_candidates(Recheck::After(ServiceId(0)), 100),
         hooks
     );
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
@@ -425,7 +425,14 @@ async fn explain_on_a_realistic_database(env: Env) {
     // Before any discovery (watermarks 0) and after it (candidates present).
     for round in 0..2 {
         let plans = env.store.explain_adoption(&products).await.unwrap();
-        assert_eq!(plans.len(), 4);
+        assert_eq!(plans.len(), 6);
+        let due = &plans.iter().find(|(n, _)| *n == "recheck due").unwrap().1;
+        assert!(
+            due.iter()
+                .filter(|s| s.table == "c")
+                .all(|s| s.key.as_deref() == Some("due")),
+            "round {round}: the due candidates are read by their index: {due:?}"
+        );
         for (name, steps) in &plans {
             for s in steps {
                 let whmcs = ["h", "o", "i", "tblhosting", "tblorders", "tblinvoices"];
@@ -470,4 +477,113 @@ async fn adoption_explain_uses_indexes_whmcs8(pool: MySqlPool) {
 async fn adoption_explain_uses_indexes_whmcs783(pool: MySqlPool) {
     let env = Env::with(pool, Layout::V783, SandboxConfig::default()).await;
     explain_on_a_realistic_database(env).await;
+}
+
+/// Abandoned unpaid orders stay Pending for ever. They stay candidates, but each is re-checked
+/// less often the longer it has waited (a tenth of its age, at most an hour), so 300 old ones
+/// cost nothing per interval and do not hold up a fresh order: paid by a direct UPDATE, it is
+/// adopted by the next due re-check, whose page reads only what is due.
+#[sqlx::test]
+async fn adoption_checks_fresh_candidates_first_and_old_unpaid_ones_rarely(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = env.product("").await;
+    let unpaid = invoice(&env, "Unpaid").await;
+    for i in 0..300 {
+        env.service_with_order(
+            manual,
+            "Pending",
+            "Pending",
+            unpaid,
+            &format!("old{i}.example"),
+            "admin",
+            "premium",
+        )
+        .await;
+    }
+    let products = env.store.adoption_products().await.unwrap();
+    while env
+        .store
+        .discover_candidates(&products, 500)
+        .await
+        .unwrap()
+        .more
+    {}
+    // They have waited ten hours: due again in an hour at most.
+    env.exec(
+        "UPDATE mod_jetpack_adoption_candidates
+         SET found_at = UTC_TIMESTAMP(6) - INTERVAL 10 HOUR, next_check_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND",
+    )
+    .await;
+    let checked = env
+        .store
+        .recheck_candidates(Recheck::Due, 400)
+        .await
+        .unwrap();
+    assert_eq!((checked.examined, checked.adopted), (300, 0));
+    let (soonest, latest): (i64, i64) = sqlx::query_as(
+        "SELECT MIN(TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(6), next_check_at)),
+                MAX(TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(6), next_check_at))
+         FROM mod_jetpack_adoption_candidates",
+    )
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    assert!(
+        (3590..=3600).contains(&soonest) && latest <= 3600,
+        "{soonest} {latest}"
+    );
+
+    let fresh = env
+        .service_with_order(
+            manual,
+            "Pending",
+            "Pending",
+            unpaid,
+            "fresh.example",
+            "admin",
+            "premium",
+        )
+        .await;
+    env.store.discover_candidates(&products, 500).await.unwrap();
+    let checked = env
+        .store
+        .recheck_candidates(Recheck::Due, 25)
+        .await
+        .unwrap();
+    assert_eq!(
+        (checked.examined, checked.adopted),
+        (1, 0),
+        "only the fresh one is due"
+    );
+    // Not paid yet and a few seconds old: due again within a second or so.
+    let (next,): (i64,) = sqlx::query_as(
+        "SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(6), next_check_at)
+         FROM mod_jetpack_adoption_candidates WHERE service_id = ?",
+    )
+    .bind(fresh)
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    assert!(next <= 1, "{next}");
+    env.exec(&format!(
+        "UPDATE tblorders o JOIN tblhosting h ON h.orderid = o.id SET o.status = 'Active' WHERE h.id = {fresh}"
+    ))
+    .await;
+    env.exec(&format!(
+        "UPDATE mod_jetpack_adoption_candidates SET next_check_at = UTC_TIMESTAMP(6) WHERE service_id = {fresh}"
+    ))
+    .await;
+    let checked = env
+        .store
+        .recheck_candidates(Recheck::Due, 25)
+        .await
+        .unwrap();
+    assert_eq!((checked.examined, checked.adopted), (1, 1));
+    assert_eq!(
+        jobs_of(&env).await.len(),
+        0,
+        "a request, applied by the worker"
+    );
+    env.worker().run_once().await.unwrap();
+    assert_eq!(env.job(fresh).await.state, "done");
 }
