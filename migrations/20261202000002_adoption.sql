@@ -12,11 +12,11 @@ CREATE TABLE IF NOT EXISTS mod_jetpack_adoption_watermarks (
 -- Pending Jetpack services found by the scan and not yet qualified: re-checked by primary key
 -- (service, order, invoice) until adopted, requested by someone else, or no longer Pending.
 -- A candidate is re-checked when due: at once when new, then less often the longer it has
--- waited (a tenth of its age, at most an hour), so abandoned unpaid orders cost next to
+-- waited since its order (a tenth of that, at most an hour), so abandoned unpaid orders cost next to
 -- nothing and a fresh order is seen within an interval.
 CREATE TABLE IF NOT EXISTS mod_jetpack_adoption_candidates (
     service_id    INT UNSIGNED NOT NULL COMMENT 'tblhosting.id',
-    found_at      DATETIME(6)  NOT NULL COMMENT 'UTC',
+    found_at      DATETIME(6)  NOT NULL COMMENT 'UTC: when its order was placed (when found, without one)',
     next_check_at DATETIME(6)  NOT NULL COMMENT 'UTC: re-checked from then on',
     PRIMARY KEY (service_id),
     KEY due (next_check_at)

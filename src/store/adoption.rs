@@ -36,7 +36,7 @@ const RECHECK_SQL: &str = "SELECT c.service_id,
              LEFT JOIN tblorders o ON o.id = h.orderid
              LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0 ";
 
-/// The due candidates, those waited for longest first (now, page size).
+/// The due candidates, the longest overdue first (page size).
 const DUE_PAGE: &str = "WHERE c.next_check_at <= UTC_TIMESTAMP(6)
              ORDER BY c.next_check_at LIMIT ?";
 
@@ -194,7 +194,8 @@ impl Store {
             let seen = top.entry(product).or_insert((0, 0));
             *seen = (seen.0.max(id), seen.1 + 1);
             if row.try_get::<Option<i64>, _>("pending")? == Some(1) {
-                pending.push(ServiceId(id));
+                let waited = row.try_get::<Option<i64>, _>("waited")?.unwrap_or(0);
+                pending.push((ServiceId(id), waited.max(0)));
             }
         }
         self.add_candidates(&pending).await?;
@@ -215,16 +216,20 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
-    async fn add_candidates(&self, services: &[ServiceId]) -> Result<()> {
+    /// New candidates, each with how long it has waited already (seconds since its order):
+    /// due at once, then re-checked after a tenth of that age.
+    async fn add_candidates(&self, services: &[(ServiceId, i64)]) -> Result<()> {
         if services.is_empty() {
             return Ok(());
         }
         let mut q = QueryBuilder::<MySql>::new(
             "INSERT IGNORE INTO mod_jetpack_adoption_candidates (service_id, found_at, next_check_at) ",
         );
-        q.push_values(services, |mut b, s| {
+        q.push_values(services, |mut b, (s, waited)| {
             b.push_bind(*s)
-                .push("UTC_TIMESTAMP(6)")
+                .push_unseparated(", UTC_TIMESTAMP(6) - INTERVAL ")
+                .push_bind_unseparated(*waited)
+                .push_unseparated(" SECOND")
                 .push("UTC_TIMESTAMP(6)");
         });
         q.build().execute(&self.pool).await?;
@@ -440,8 +445,13 @@ fn discovery_query(
         if n > 0 {
             q.push(" UNION ALL ");
         }
+        // How long a Pending service has waited (since its order, by the server's clock, as
+        // WHMCS writes it): read by primary key, for the Pending rows only.
         q.push(
-            "(SELECT id, packageid, domainstatus = 'Pending' AS pending
+            "(SELECT id, packageid, domainstatus = 'Pending' AS pending,
+                     IF(domainstatus = 'Pending',
+                        (SELECT TIMESTAMPDIFF(SECOND, o.date, NOW()) FROM tblorders o
+                         WHERE o.id = tblhosting.orderid), NULL) AS waited
               FROM tblhosting FORCE INDEX (productid) WHERE packageid = ",
         );
         q.push_bind(*p);

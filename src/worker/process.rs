@@ -96,6 +96,9 @@ impl Worker {
                     None => self.terminate(job, &order, &mut Vec::new(), lease).await,
                 };
             }
+            if job.action == Action::Terminate && job.ledger.is_empty() {
+                return nothing_left_to_cancel(job).into();
+            }
             let message = format!(
                 "JETPACK MODULE: Service ID: {} - it does not exist in tblhosting; nothing to do",
                 job.service_id
@@ -342,6 +345,27 @@ impl Worker {
             },
         }
         .into()
+    }
+}
+
+/// A terminate of a deleted service whose plan is no longer in the ledger (cancelled by an
+/// earlier terminate: the hook and the scan may both have asked): done, nothing to write back.
+fn nothing_left_to_cancel(job: &ClaimedJob) -> Finish {
+    Finish {
+        state: JobState::Done,
+        run_in: None,
+        last_error: None,
+        result: Some(format!(
+            "Service ID: {} was deleted and no Jetpack plan of it is left to cancel.",
+            job.service_id
+        )),
+        start_waiting: false,
+        outcome_unknown: None,
+        ledger: Vec::new(),
+        whmcs: WhmcsWrites {
+            module_log_action: module_log_action(job.action),
+            ..WhmcsWrites::default()
+        },
     }
 }
 

@@ -327,6 +327,24 @@ async fn a_terminate_of_a_deleted_service_cancels_what_the_ledger_holds(pool: My
         (0, 0),
         "nothing written for the deleted service"
     );
+
+    // The scan's safety net asked too (or the hook fired twice): nothing is left to cancel,
+    // so the second terminate is done without a call, not failed.
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Adopt)
+        .await
+        .unwrap();
+    env.worker().run_once().await.unwrap();
+    assert_eq!(latest(&env, sid).await, ("terminate".into(), "done".into()));
+    assert_eq!(
+        state.calls("deleted.example.org").cancel,
+        1,
+        "no second cancel"
+    );
+    assert!(
+        env.module_queue().await.is_empty(),
+        "nothing for WHMCS's Module Queue"
+    );
 }
 
 #[sqlx::test]
