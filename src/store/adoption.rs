@@ -44,10 +44,12 @@ const DUE_PAGE: &str = "WHERE c.next_check_at <= UTC_TIMESTAMP(6)
 const ALL_PAGE: &str = "WHERE c.service_id > ? ORDER BY c.service_id LIMIT ?";
 
 /// A candidate that is still waiting is checked again after a tenth of its age, at most an
-/// hour later (ids bound after).
+/// hour later, spread over the second half of that (so the old ones do not fall due
+/// together); ids bound after.
 const POSTPONE_SQL: &str = "UPDATE mod_jetpack_adoption_candidates
-     SET next_check_at = UTC_TIMESTAMP(6) + INTERVAL
-         LEAST(3600, TIMESTAMPDIFF(SECOND, found_at, UTC_TIMESTAMP(6)) DIV 10) SECOND
+     SET next_check_at = UTC_TIMESTAMP(6) + INTERVAL FLOOR(
+         LEAST(3600, TIMESTAMPDIFF(SECOND, found_at, UTC_TIMESTAMP(6)) DIV 10)
+         * (0.5 + RAND() / 2) * 1000000) MICROSECOND
      WHERE service_id IN (";
 
 /// Which candidates a re-check reads.
@@ -217,7 +219,9 @@ impl Store {
     }
 
     /// New candidates, each with how long it has waited already (seconds since its order):
-    /// due at once, then re-checked after a tenth of that age.
+    /// first due at a random moment within a tenth of that age (at most an hour; at once for
+    /// a fresh order), so a first scan over years of abandoned orders is spread out, not a
+    /// burst; then re-checked after a tenth of their age.
     async fn add_candidates(&self, services: &[(ServiceId, i64)]) -> Result<()> {
         if services.is_empty() {
             return Ok(());
@@ -230,7 +234,9 @@ impl Store {
                 .push_unseparated(", UTC_TIMESTAMP(6) - INTERVAL ")
                 .push_bind_unseparated(*waited)
                 .push_unseparated(" SECOND")
-                .push("UTC_TIMESTAMP(6)");
+                .push("UTC_TIMESTAMP(6) + INTERVAL FLOOR(LEAST(3600, ")
+                .push_bind_unseparated(*waited)
+                .push_unseparated(" DIV 10) * RAND() * 1000000) MICROSECOND");
         });
         q.build().execute(&self.pool).await?;
         Ok(())
