@@ -56,9 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .context("connecting to the WHMCS database (DATABASE_URL)")?;
     if let Command::Migrate = cli.command {
         Store::migrate(&pool).await.context("migrating")?;
-        println!(
-            "the worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger) are up to date"
-        );
+        println!("the worker tables (mod_jetpack_*) are up to date");
         return Ok(ExitCode::SUCCESS);
     }
     let claim = match cli.claim {

@@ -17,10 +17,14 @@ use crate::order::{
 use crate::store::{ACTIVATION_TEMPLATE, ClaimPath, Store, StoreError};
 
 /// The worker's own tables, created by `jetpack-worker migrate`.
-const WORKER_TABLES: [&str; 3] = [
+const WORKER_TABLES: [&str; 7] = [
     "mod_jetpack_jobs",
     "mod_jetpack_requests",
     "mod_jetpack_ledger",
+    "mod_jetpack_adoption_watermarks",
+    "mod_jetpack_adoption_candidates",
+    "mod_jetpack_adoption_marks",
+    "mod_jetpack_emails",
 ];
 
 /// The WHMCS tables the worker reads or writes.
@@ -176,7 +180,7 @@ async fn checks(
         Err(e) => problem(describe(&e), DB_FIX),
     };
     checks.push(check(
-        "worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger)",
+        format!("worker tables ({})", WORKER_TABLES.join(", ")),
         worker,
     ));
     let missing: Vec<&str> = WHMCS_TABLES.split(' ').filter(|t| !has(t)).collect();
