@@ -600,3 +600,154 @@ async fn adoption_checks_fresh_candidates_first_and_old_unpaid_ones_rarely(pool:
     env.worker().run_once().await.unwrap();
     assert_eq!(env.job(fresh).await.state, "done");
 }
+
+/// The adoption rule lives twice, as it must: the hooks decide in PHP at the moment an order
+/// is paid (lib/Hooks.php), the scan decides in SQL later (src/store/adoption.rs). They must
+/// agree. Every combination of product (manual-setup Jetpack, automatic Jetpack, another
+/// module), service status, order status and invoice status is seeded, the real hooks.php
+/// code runs `OrderPaid` for every order and `InvoicePaid` for every invoice, and the scan
+/// runs on the same rows: the services each adopts must be the same set.
+#[sqlx::test]
+async fn the_hooks_and_the_scan_agree_on_which_services_qualify(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = env.product("").await;
+    let automatic = env.product("payment").await;
+    env.exec(
+        "INSERT INTO tblproducts (type, name, autosetup, servertype) VALUES ('other', 'cPanel', '', 'cpanel')",
+    )
+    .await;
+    let other: i32 = sqlx::query_scalar("SELECT MAX(id) FROM tblproducts")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    let other = other as u32;
+    let mut orders = Vec::new();
+    let mut invoices = Vec::new();
+    let mut n = 0;
+    for pid in [manual, automatic, other] {
+        for service_status in ["Pending", "Active"] {
+            for order_status in ["Pending", "Active", "Fraud", "Cancelled"] {
+                for invoice_status in ["", "Unpaid", "Paid", "Cancelled"] {
+                    n += 1;
+                    let inv = if invoice_status.is_empty() {
+                        0
+                    } else {
+                        invoice(&env, invoice_status).await
+                    };
+                    let sid = env
+                        .service_with_order(
+                            pid,
+                            service_status,
+                            order_status,
+                            inv,
+                            &format!("agree{n}.example"),
+                            "admin",
+                            "premium",
+                        )
+                        .await;
+                    if inv != 0 {
+                        env.exec(&format!(
+                            "INSERT INTO tblinvoiceitems (invoiceid, userid, type, relid, description)
+                             VALUES ({inv}, 5, 'Hosting', {sid}, 'Jetpack')"
+                        ))
+                        .await;
+                        invoices.push(inv.to_string());
+                    }
+                    let (order,): (i32,) =
+                        sqlx::query_as("SELECT orderid FROM tblhosting WHERE id = ?")
+                            .bind(sid)
+                            .fetch_one(&env.db)
+                            .await
+                            .unwrap();
+                    orders.push(order.to_string());
+                }
+            }
+        }
+    }
+    let database: String = sqlx::query_scalar("SELECT DATABASE()")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    let hooked = |hook: &'static str, ids: Vec<String>| {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/whmcs/tests/Support/run_hooks.php"
+        );
+        let out = std::process::Command::new("php")
+            .arg(script)
+            .arg(&database)
+            .arg(hook)
+            .args(ids)
+            .output()
+            .expect("php (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "{hook}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let requested = |by: &'static str| {
+        let env = &env;
+        async move {
+            let rows: Vec<(u32,)> = sqlx::query_as(
+                "SELECT DISTINCT service_id FROM mod_jetpack_requests WHERE requested_by = ? ORDER BY service_id",
+            )
+            .bind(by)
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+            env.exec("DELETE FROM mod_jetpack_requests").await;
+            rows.into_iter().map(|(s,)| s).collect::<Vec<u32>>()
+        }
+    };
+    let log = hooked("OrderPaid", orders);
+    assert!(!log.contains("could not"), "{log}");
+    let by_order_paid = requested("hook").await;
+    let log = hooked("InvoicePaid", invoices);
+    assert!(!log.contains("could not"), "{log}");
+    let by_invoice_paid = requested("hook").await;
+
+    let products = env.store.adoption_products().await.unwrap();
+    while env
+        .store
+        .discover_candidates(&products, 500)
+        .await
+        .unwrap()
+        .more
+    {}
+    let checked = env
+        .store
+        .recheck_candidates(Recheck::After(ServiceId(0)), 1000)
+        .await
+        .unwrap();
+    let by_scan = requested("adopt").await;
+
+    assert_eq!(checked.adopted as usize, by_scan.len());
+    assert!(
+        by_scan.len() >= 4,
+        "paid or accepted, Pending, manual: {by_scan:?}"
+    );
+    assert_eq!(by_order_paid, by_scan, "OrderPaid and the scan");
+    // An invoice's hook sees only the services with an invoice: the scan's set without the
+    // orders accepted with no invoice at all.
+    let with_invoice: Vec<u32> = {
+        let rows: Vec<(i32,)> = sqlx::query_as(
+            "SELECT h.id FROM tblhosting h JOIN tblorders o ON o.id = h.orderid
+             WHERE o.invoiceid <> 0 ORDER BY h.id",
+        )
+        .fetch_all(&env.db)
+        .await
+        .unwrap();
+        rows.into_iter().map(|(s,)| s as u32).collect()
+    };
+    let scan_with_invoice: Vec<u32> = by_scan
+        .iter()
+        .copied()
+        .filter(|s| with_invoice.contains(s))
+        .collect();
+    assert_eq!(
+        by_invoice_paid, scan_with_invoice,
+        "InvoicePaid and the scan"
+    );
+}
