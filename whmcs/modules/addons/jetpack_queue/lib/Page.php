@@ -125,6 +125,7 @@ class Page
                 . (int) $counts[$state] . '</a></td>';
         }
         $out .= '</tr></table>';
+        $out .= '<p>Requests waiting for jetpack-worker: <span id="jq-pending">' . (int) Queries::pendingRequests() . '</span></p>';
         if ($oldest === null) {
             $out .= '<p id="jq-oldest">No queued job is due.</p>';
         } else {

@@ -68,6 +68,16 @@ class Queries
     }
 
     /**
+     * @return int requests jetpack-worker has not applied yet (KEY unapplied (applied_at, id))
+     */
+    public static function pendingRequests()
+    {
+        return (int) Capsule::selectOne(
+            'SELECT COUNT(*) AS n FROM ' . self::REQUESTS . ' WHERE applied_at IS NULL'
+        )->n;
+    }
+
+    /**
      * @return object|null the queued job due longest ago (id, service_id, action, run_at, overdue seconds)
      */
     public static function oldestDue()
