@@ -21,7 +21,7 @@ define('JETPACK_MODULE_DIR', dirname(__DIR__) . '/modules/servers/jetpack');
 require_once 'Illuminate/Database/autoload.php';
 require_once 'PhpParser/autoload.php';
 
-foreach (array('Db', 'DatabaseTestCase', 'Whmcs', 'Processes') as $support) {
+foreach (array('Db', 'DatabaseTestCase', 'Whmcs', 'Processes', 'DashboardSeed') as $support) {
     require_once __DIR__ . '/Support/' . $support . '.php';
 }
 
@@ -65,3 +65,29 @@ require_once JETPACK_MODULE_DIR . '/jetpack.php';
 // localAPI() and run_test_hooks() stand-ins for the hooks (EmailTest); add_hook() is above.
 require_once __DIR__ . '/Support/whmcs_api.php';
 require_once JETPACK_MODULE_DIR . '/hooks.php';
+
+// The queue dashboard (addon module) and WHMCS's admin CSRF token function it uses: the
+// stand-in returns the test session's token (DashboardTest sets and changes it).
+$GLOBALS['jetpack_test_csrf'] = 'test-csrf-token';
+
+/**
+ * Stand-in for WHMCS's generate_token(): 'plain' is the session's token, 'form' its hidden
+ * input, 'link' a query string fragment.
+ *
+ * @param string $type
+ *
+ * @return string
+ */
+function generate_token($type = 'form')
+{
+    $token = (string) $GLOBALS['jetpack_test_csrf'];
+    if ($type === 'plain') {
+        return $token;
+    }
+    if ($type === 'link') {
+        return '&token=' . $token;
+    }
+    return '<input type="hidden" name="token" value="' . htmlspecialchars($token) . '" />';
+}
+
+require_once dirname(__DIR__) . '/modules/addons/jetpack_queue/jetpack_queue.php';

@@ -1,0 +1,81 @@
+<?php
+/**
+ * Jetpack Provisioning Queue: a WHMCS addon module, the admin dashboard of jetpack-worker's
+ * queue (Addons → Jetpack Provisioning Queue, addonmodules.php?module=jetpack_queue).
+ *
+ * It reads the worker's tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_workers)
+ * and records retry requests through the server module's Requests::record; it decides nothing
+ * (jetpack-worker applies the requests with its rules) and creates no table (`jetpack-worker
+ * migrate` owns them).
+ *
+ * Access: WHMCS shows the page only to the admin roles ticked under Setup → Addon Modules →
+ * Jetpack Provisioning Queue → Access Control (WHMCS checks it before calling _output).
+ * Actions are POSTs carrying WHMCS's CSRF token.
+ */
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+require_once __DIR__ . '/lib/Html.php';
+require_once __DIR__ . '/lib/Queries.php';
+require_once __DIR__ . '/lib/Actions.php';
+require_once __DIR__ . '/lib/Page.php';
+
+use WHMCS\Module\Addon\JetpackQueue\Page;
+use WHMCS\Module\Addon\JetpackQueue\Queries;
+
+function jetpack_queue_config()
+{
+    return array(
+        'name' => 'Jetpack Provisioning Queue',
+        'description' => 'The queue of jetpack-worker: jobs by state, failures, plans waiting on DNS, '
+            . 'workers, and bulk Retry. Grant access to admin roles under Access Control.',
+        'version' => '1.0',
+        'author' => 'jetpack-worker',
+        'language' => 'english',
+        'fields' => array(),
+    );
+}
+
+function jetpack_queue_activate()
+{
+    try {
+        $missing = Queries::missingWorkerTables();
+    } catch (\Exception $e) {
+        return array('status' => 'error', 'description' => 'Could not check the worker\'s tables: '
+            . htmlspecialchars($e->getMessage(), ENT_QUOTES, 'UTF-8'));
+    }
+    if (count($missing) > 0) {
+        return array(
+            'status' => 'error',
+            'description' => 'The worker\'s tables are missing (' . implode(', ', $missing) . '): run '
+                . '`jetpack-worker migrate` with DATABASE_URL pointing at this WHMCS database, then activate again.',
+        );
+    }
+    return array(
+        'status' => 'success',
+        'description' => 'Jetpack Provisioning Queue is active. Grant access to admin roles under Setup → Addon Modules.',
+    );
+}
+
+function jetpack_queue_deactivate()
+{
+    return array(
+        'status' => 'success',
+        'description' => 'Jetpack Provisioning Queue is deactivated; the worker\'s tables are left as they are.',
+    );
+}
+
+/**
+ * @param array $vars WHMCS's addon vars (modulelink, version, the settings)
+ */
+function jetpack_queue_output($vars)
+{
+    echo Page::render(
+        is_array($vars) ? $vars : array(),
+        $_GET,
+        $_POST,
+        isset($_SERVER['REQUEST_METHOD']) ? $_SERVER['REQUEST_METHOD'] : 'GET'
+    );
+}

@@ -1,0 +1,100 @@
+<?php
+/**
+ * The dashboard's only state-changing action: bulk Retry. It RECORDS one 'retry' request per
+ * service (requested_by 'admin') through the server module's Requests::record, the same path as
+ * the service's "Retry Jetpack Job" button; jetpack-worker applies it with its rules
+ * (src/lifecycle.rs: a retry requeues the latest job only when it failed, so a service that was
+ * terminated or provisioned meanwhile is left alone). Nothing here writes a job.
+ *
+ * There is no "cancel" action: the worker knows provision, terminate and retry requests only,
+ * and a terminate is not a cancel (it removes the plan at the partner). The dashboard does not
+ * change job states itself.
+ *
+ * Every action is a POST carrying WHMCS's CSRF token (generate_token('plain') in the form,
+ * compared here in constant time); anything else is refused before a query runs.
+ */
+
+namespace WHMCS\Module\Addon\JetpackQueue;
+
+use WHMCS\Module\Server\Jetpack\Requests;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+require_once __DIR__ . '/../../../servers/jetpack/lib/Requests.php';
+
+class Actions
+{
+    /**
+     * @param string $method the request method
+     * @param array  $post   $_POST
+     *
+     * @return array|null null when nothing was asked; else array(ok => bool, message => text)
+     */
+    public static function handle($method, array $post)
+    {
+        if (!isset($post['jq_action'])) {
+            return null;
+        }
+        if (strtoupper((string) $method) !== 'POST') {
+            return array('ok' => false, 'message' => 'Refused: actions must be sent as a POST.');
+        }
+        if (!self::tokenValid(isset($post['token']) ? $post['token'] : null)) {
+            return array('ok' => false, 'message' => 'Refused: the security token is missing or invalid. Reload the page and try again.');
+        }
+        switch ((string) $post['jq_action']) {
+            case 'retry_selected':
+                $ids = isset($post['jobs']) && is_array($post['jobs']) ? $post['jobs'] : array();
+                $ids = array_filter($ids, function ($v) {
+                    return is_string($v) && ctype_digit($v) || is_int($v);
+                });
+                return self::retry(Queries::failedServices(array_values($ids)));
+            case 'retry_all':
+                return self::retry(Queries::failedServices(null));
+            default:
+                return array('ok' => false, 'message' => 'Refused: unknown action.');
+        }
+    }
+
+    /**
+     * @param int[] $services
+     */
+    private static function retry(array $services)
+    {
+        foreach ($services as $service) {
+            Requests::record($service, Requests::RETRY, Requests::BY_ADMIN);
+        }
+        $n = count($services);
+        if ($n === 0) {
+            return array('ok' => true, 'message' => 'Nothing to retry: no selected service has a failed latest job.');
+        }
+        if (function_exists('logActivity')) {
+            logActivity('Jetpack Provisioning Queue: retry requested for ' . $n . ' service(s): ' . implode(', ', array_slice($services, 0, 50)));
+        }
+        return array('ok' => true, 'message' => 'Retry requested for ' . $n . ' service' . ($n === 1 ? '' : 's')
+            . '; jetpack-worker applies the requests with its rules within seconds.');
+    }
+
+    /**
+     * WHMCS's admin-area CSRF token (generate_token('plain') is the session's token).
+     * Without WHMCS's token function every action is refused.
+     */
+    public static function tokenValid($posted)
+    {
+        if (!is_string($posted) || $posted === '' || !function_exists('generate_token')) {
+            return false;
+        }
+        $expected = (string) generate_token('plain');
+        return $expected !== '' && hash_equals($expected, $posted);
+    }
+
+    /**
+     * The hidden token field for a form.
+     */
+    public static function tokenField()
+    {
+        $token = function_exists('generate_token') ? (string) generate_token('plain') : '';
+        return '<input type="hidden" name="token" value="' . Html::e($token) . '">';
+    }
+}

@@ -1,0 +1,362 @@
+<?php
+/**
+ * The admin page (jetpack_queue_output): counts, the no-worker warning, the workers, the chart,
+ * failures by reason, plans waiting on DNS, the job list (filters, search, keyset pages, bulk
+ * Retry) and one job's detail. Rendered as one HTML string; every value escaped (Html::e).
+ */
+
+namespace WHMCS\Module\Addon\JetpackQueue;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+class Page
+{
+    const NO_WORKER = 'jobs are queued but no jetpack-worker is running: start it with `systemctl start jetpack-worker`';
+
+    const STATE_LABELS = array(
+        'queued' => 'Queued',
+        'running' => 'Running',
+        'waiting_dns' => 'Waiting on DNS',
+        'done' => 'Done',
+        'failed' => 'Failed',
+        'cancelled' => 'Cancelled',
+    );
+
+    /**
+     * @param array  $vars   WHMCS's addon vars (modulelink)
+     * @param array  $get    $_GET
+     * @param array  $post   $_POST
+     * @param string $method $_SERVER['REQUEST_METHOD']
+     *
+     * @return string the page's HTML
+     */
+    public static function render(array $vars, array $get, array $post, $method)
+    {
+        $link = isset($vars['modulelink']) ? (string) $vars['modulelink'] : 'addonmodules.php?module=jetpack_queue';
+        $missing = Queries::missingWorkerTables();
+        if (count($missing) > 0) {
+            return '<div class="jetpack-queue"><div class="alert alert-danger">The worker\'s tables ('
+                . Html::e(implode(', ', $missing)) . ') are not in this database yet: run <code>jetpack-worker migrate</code> '
+                . 'on the worker\'s host.</div></div>';
+        }
+        $flash = Actions::handle($method, $post);
+        $filter = self::filter($get);
+        $out = '<div class="jetpack-queue">' . self::style();
+        if ($flash !== null) {
+            $out .= '<div class="alert ' . ($flash['ok'] ? 'alert-success' : 'alert-danger') . '" id="jq-flash">'
+                . Html::e($flash['message']) . '</div>';
+        }
+        $counts = Queries::counts();
+        $workers = Queries::workers();
+        $out .= self::warning($counts, $workers);
+        $out .= self::countsSection($counts, Queries::oldestDue(), $link);
+        if (isset($get['job']) && ctype_digit((string) $get['job'])) {
+            $out .= self::detail(Queries::job((int) $get['job']), $link);
+        }
+        $out .= '<h2>Outcomes per hour (last 24 hours, UTC)</h2>' . Html::chart(Queries::outcomesPerHour());
+        $out .= self::workersSection($workers);
+        $out .= self::reasonsSection(Queries::failureReasons(), $link);
+        $out .= self::dnsSection(Queries::waitingDns(), $link);
+        $before = isset($get['before']) && ctype_digit((string) $get['before']) ? (int) $get['before'] : null;
+        $out .= self::listSection($filter, Queries::jobs($filter, $before), Queries::products(), $link, $counts['failed']);
+        return $out . '</div>';
+    }
+
+    /**
+     * The filters a URL query carries (unknown values dropped).
+     */
+    public static function filter(array $get)
+    {
+        $f = array();
+        foreach (array('state', 'action', 'product', 'date', 'q', 'in') as $k) {
+            if (isset($get[$k]) && is_string($get[$k]) && $get[$k] !== '') {
+                $f[$k] = $get[$k];
+            }
+        }
+        if (isset($f['state']) && !in_array($f['state'], Queries::STATES, true)) {
+            unset($f['state']);
+        }
+        if (isset($f['action']) && !in_array($f['action'], Queries::ACTIONS, true)) {
+            unset($f['action']);
+        }
+        if (isset($f['product']) && !ctype_digit($f['product'])) {
+            unset($f['product']);
+        }
+        if (isset($f['date']) && !Queries::validDate($f['date'])) {
+            unset($f['date']);
+        }
+        if (isset($f['in']) && !in_array($f['in'], array('service', 'client', 'domain', 'site'), true)) {
+            unset($f['in']);
+        }
+        return $f;
+    }
+
+    private static function warning(array $counts, $workers)
+    {
+        $unfinished = $counts['queued'] + $counts['running'] + $counts['waiting_dns'];
+        if ($workers === null) {
+            return '<div class="alert alert-info" id="jq-no-worker-info">No worker information yet: this jetpack-worker '
+                . 'does not record heartbeats (mod_jetpack_workers is missing; a newer worker\'s <code>migrate</code> creates it).</div>';
+        }
+        $alive = 0;
+        foreach ($workers as $w) {
+            if ($w->alive) {
+                $alive++;
+            }
+        }
+        if ($unfinished > 0 && $alive === 0) {
+            return '<div class="alert alert-danger" id="jq-no-worker"><strong>Warning:</strong> '
+                . Html::e(self::NO_WORKER) . '</div>';
+        }
+        return '';
+    }
+
+    private static function countsSection(array $counts, $oldest, $link)
+    {
+        $out = '<h2>Jobs by state</h2><table class="table jq-counts" id="jq-counts"><tr>';
+        foreach (self::STATE_LABELS as $state => $label) {
+            $out .= '<th>' . Html::e($label) . '</th>';
+        }
+        $out .= '</tr><tr>';
+        foreach (self::STATE_LABELS as $state => $label) {
+            $out .= '<td data-state="' . Html::e($state) . '"><a href="' . Html::link($link, array('state' => $state)) . '">'
+                . (int) $counts[$state] . '</a></td>';
+        }
+        $out .= '</tr></table>';
+        $out .= '<p>Requests waiting for jetpack-worker: <span id="jq-pending">' . (int) Queries::pendingRequests() . '</span></p>';
+        if ($oldest === null) {
+            $out .= '<p id="jq-oldest">No queued job is due.</p>';
+        } else {
+            $out .= '<p id="jq-oldest">Oldest due job: <a href="' . Html::link($link, array('job' => $oldest->id)) . '">#'
+                . (int) $oldest->id . '</a> (' . Html::e($oldest->action) . ' of service ' . (int) $oldest->service_id
+                . '), due since ' . Html::utc($oldest->run_at) . ' (' . self::duration((int) $oldest->overdue) . ' ago).</p>';
+        }
+        return $out;
+    }
+
+    private static function workersSection($workers)
+    {
+        $out = '<h2>Workers</h2>';
+        if ($workers === null) {
+            return $out . '<p>No worker information yet.</p>';
+        }
+        if (count($workers) === 0) {
+            return $out . '<p id="jq-workers-none">No worker has recorded a heartbeat.</p>';
+        }
+        $out .= '<table class="table" id="jq-workers"><tr><th>Worker</th><th>Host</th><th>PID</th><th>Version</th>'
+            . '<th>Started</th><th>Last seen</th><th>In flight</th><th>Status</th><th>Last database error</th></tr>';
+        foreach ($workers as $w) {
+            $status = $w->stopped_at !== null ? 'stopped ' . Html::utc($w->stopped_at)
+                : ($w->alive ? 'running' : 'not seen for ' . self::duration((int) $w->silent_for));
+            $out .= '<tr class="' . ($w->alive ? 'jq-alive' : 'jq-silent') . '"><td>' . Html::e($w->owner) . '</td><td>'
+                . Html::e($w->host) . '</td><td>' . (int) $w->pid . '</td><td>' . Html::e($w->version) . '</td><td>'
+                . Html::utc($w->started_at) . '</td><td>' . Html::utc($w->last_seen_at) . '</td><td>' . (int) $w->in_flight
+                . '</td><td>' . $status . '</td><td>' . Html::e($w->last_db_error === null ? '—' : $w->last_db_error) . '</td></tr>';
+        }
+        return $out . '</table>';
+    }
+
+    private static function reasonsSection(array $reasons, $link)
+    {
+        $out = '<h2>Failures by reason</h2>';
+        if (count($reasons) === 0) {
+            return $out . '<p>No failed jobs.</p>';
+        }
+        $out .= '<table class="table" id="jq-reasons"><tr><th>Jobs</th><th>Reason (numbers shown as N)</th><th>Latest</th></tr>';
+        foreach ($reasons as $r) {
+            $out .= '<tr><td>' . (int) $r['count'] . '</td><td class="jq-error">' . Html::e($r['reason'])
+                . '</td><td><a href="' . Html::link($link, array('job' => $r['example'])) . '">#' . (int) $r['example']
+                . '</a> ' . Html::utc($r['latest']) . '</td></tr>';
+        }
+        return $out . '</table>';
+    }
+
+    private static function dnsSection(array $rows, $link)
+    {
+        $out = '<h2>Waiting on DNS</h2>';
+        if (count($rows) === 0) {
+            return $out . '<p>No plan is waiting on DNS.</p>';
+        }
+        $out .= '<table class="table" id="jq-dns"><tr><th>Job</th><th>Service</th><th>Domain</th><th>Checks</th>'
+            . '<th>Next check</th><th>Waiting since</th><th>Window ends</th></tr>';
+        foreach ($rows as $r) {
+            $out .= '<tr><td><a href="' . Html::link($link, array('job' => $r->id)) . '">#' . (int) $r->id . '</a></td><td>'
+                . self::serviceLink($r->service_id, $r->userid) . '</td><td>' . Html::e($r->domain) . '</td><td>'
+                . (int) $r->dns_checks . '</td><td>' . Html::utc($r->run_at) . '</td><td>' . Html::utc($r->waiting_since)
+                . '</td><td>' . Html::utc($r->window_ends) . '</td></tr>';
+        }
+        return $out . '</table>';
+    }
+
+    private static function listSection(array $filter, array $page, array $products, $link, $failed)
+    {
+        $parts = parse_url($link);
+        $action = isset($parts['path']) ? $parts['path'] : 'addonmodules.php';
+        $hidden = '';
+        if (isset($parts['query'])) {
+            parse_str($parts['query'], $fixed);
+            foreach ($fixed as $k => $v) {
+                if (is_string($v)) {
+                    $hidden .= '<input type="hidden" name="' . Html::e($k) . '" value="' . Html::e($v) . '">';
+                }
+            }
+        }
+        $out = '<h2>Jobs</h2><form method="get" action="' . Html::e($action) . '" class="jq-filter" id="jq-filter">' . $hidden;
+        $out .= self::select('state', array('' => 'any state') + self::STATE_LABELS, $filter);
+        $out .= self::select('action', array('' => 'any action', 'provision' => 'provision', 'terminate' => 'terminate'), $filter);
+        $out .= self::select('product', array('' => 'any product') + $products, $filter);
+        $out .= ' created on <input type="date" name="date" value="' . Html::e(isset($filter['date']) ? $filter['date'] : '') . '">';
+        $out .= ' search <input type="text" name="q" value="' . Html::e(isset($filter['q']) ? $filter['q'] : '') . '" placeholder="id, client, domain, site">';
+        $out .= self::select('in', array('service' => 'service id', 'client' => 'client (id, email, first name)',
+            'domain' => 'domain', 'site' => 'Site URL'), $filter);
+        $out .= ' <button type="submit" class="btn btn-default">Filter</button> <a href="' . Html::e($link) . '">reset</a></form>';
+
+        $here = Html::link($link, $filter);
+        $out .= '<form method="post" action="' . $here . '" id="jq-retry-all" class="jq-inline">' . Actions::tokenField()
+            . '<input type="hidden" name="jq_action" value="retry_all"><button type="submit" class="btn btn-warning"'
+            . ($failed === 0 ? ' disabled' : '') . '>Retry all failed (' . (int) $failed . ')</button></form>';
+        $out .= '<form method="post" action="' . $here . '" id="jq-bulk">' . Actions::tokenField()
+            . '<input type="hidden" name="jq_action" value="retry_selected">';
+        $out .= '<table class="table" id="jq-jobs"><tr><th></th><th>Job</th><th>Service</th><th>Client</th><th>Domain</th>'
+            . '<th>Action</th><th>State</th><th>Attempts</th><th>Next attempt</th><th>Created</th><th>Last error</th></tr>';
+        foreach ($page['rows'] as $r) {
+            $out .= '<tr data-job="' . (int) $r->id . '"><td>'
+                . ($r->state === 'failed' ? '<input type="checkbox" name="jobs[]" value="' . (int) $r->id . '">' : '')
+                . '</td><td><a href="' . Html::link($link, $filter + array('job' => $r->id)) . '">#' . (int) $r->id . '</a></td><td>'
+                . self::serviceLink($r->service_id, $r->userid) . '</td><td>'
+                . ($r->userid === null ? '—' : self::clientLink($r->userid)) . '</td><td>' . Html::e($r->domain) . '</td><td>'
+                . Html::e($r->action) . '</td><td class="jq-state-' . Html::e($r->state) . '">' . Html::e(self::label($r->state))
+                . '</td><td>' . (int) $r->attempts . ($r->max_attempts === null ? '' : ' of ' . (int) $r->max_attempts) . '</td><td>'
+                . (in_array($r->state, Queries::UNFINISHED, true) ? Html::utc($r->run_at) : '—') . '</td><td>'
+                . Html::utc($r->created_at) . '</td><td class="jq-error">' . Html::e(self::cut($r->last_error)) . '</td></tr>';
+        }
+        if (count($page['rows']) === 0) {
+            $out .= '<tr><td colspan="11">No jobs match.</td></tr>';
+        }
+        $out .= '</table><button type="submit" class="btn btn-warning">Retry selected failed jobs</button></form>';
+        $out .= '<p class="jq-pages"><a href="' . Html::link($link, $filter) . '">first page</a>';
+        if ($page['next'] !== null) {
+            $out .= ' · <a id="jq-next" href="' . Html::link($link, $filter + array('before' => $page['next'])) . '">older jobs →</a>';
+        }
+        return $out . '</p>';
+    }
+
+    private static function detail($data, $link)
+    {
+        if ($data === null) {
+            return '<div class="alert alert-warning" id="jq-detail">No such job.</div>';
+        }
+        $j = $data['job'];
+        $s = $data['service'];
+        $out = '<div class="jq-detail" id="jq-detail"><h2>Job #' . (int) $j->id . ': ' . Html::e($j->action) . ', '
+            . Html::e(self::label($j->state)) . '</h2><table class="table">';
+        $rows = array(
+            'Service' => $s === null ? 'service ' . (int) $j->service_id . ' (no longer in WHMCS)'
+                : self::serviceLink($j->service_id, $s->userid) . ' (' . Html::e($s->domainstatus) . ')'
+                . ($data['product'] === null ? '' : ', ' . Html::e($data['product'])),
+            'Client' => $s === null ? '—' : self::clientLink($s->userid) . ($data['client'] === null ? ''
+                : ' ' . Html::e(trim($data['client']->firstname . ' ' . $data['client']->lastname))
+                . ($data['client']->companyname === '' ? '' : ' (' . Html::e($data['client']->companyname) . ')')),
+            'Domain' => $s === null ? '—' : Html::e($s->domain),
+            'Site URL' => $data['site'] === null ? '—' : Html::e($data['site']),
+            'Requested by' => Html::e($j->requested_by),
+            'Attempts' => (int) $j->attempts . ($j->max_attempts === null ? ' (budget: the worker\'s JETPACK_MAX_ATTEMPTS)' : ' of ' . (int) $j->max_attempts)
+                . ((int) $j->reclaims > 0 ? ', lease taken over ' . (int) $j->reclaims . ' time(s)' : ''),
+            'Next attempt' => in_array($j->state, Queries::UNFINISHED, true) ? Html::utc($j->run_at) : 'none (finished ' . Html::utc($j->finished_at) . ')',
+            'Last error' => $j->last_error === null ? '—' : '<span class="jq-error">' . Html::e($j->last_error) . '</span> (at ' . Html::utc($j->updated_at) . ')',
+            'Result' => $j->result === null ? '—' : Html::e($j->result),
+            'Follow-up' => $j->follow_up === null ? '—' : Html::e($j->follow_up),
+            'Created' => Html::utc($j->created_at),
+        );
+        if ($j->waiting_since !== null) {
+            $rows['Waiting on DNS'] = 'since ' . Html::utc($j->waiting_since) . ', ' . (int) $j->dns_checks . ' check(s)';
+        }
+        foreach ($rows as $k => $v) {
+            $out .= '<tr><th>' . Html::e($k) . '</th><td>' . $v . '</td></tr>';
+        }
+        $out .= '</table><h3>The service\'s jobs</h3><table class="table"><tr><th>Job</th><th>Action</th><th>State</th>'
+            . '<th>Attempts</th><th>Created</th><th>Updated</th><th>Finished</th><th>Error</th></tr>';
+        foreach ($data['jobs'] as $o) {
+            $out .= '<tr><td><a href="' . Html::link($link, array('job' => $o->id)) . '">#' . (int) $o->id . '</a></td><td>'
+                . Html::e($o->action) . '</td><td>' . Html::e(self::label($o->state)) . '</td><td>' . (int) $o->attempts
+                . '</td><td>' . Html::utc($o->created_at) . '</td><td>' . Html::utc($o->updated_at) . '</td><td>'
+                . Html::utc($o->finished_at) . '</td><td class="jq-error">' . Html::e(self::cut($o->last_error)) . '</td></tr>';
+        }
+        $out .= '</table><h3>Requests</h3><table class="table"><tr><th>Request</th><th>Action</th><th>By</th>'
+            . '<th>Recorded</th><th>Applied</th><th>Job</th><th>Decision</th></tr>';
+        foreach ($data['requests'] as $r) {
+            $out .= '<tr><td>#' . (int) $r->id . '</td><td>' . Html::e($r->action) . '</td><td>' . Html::e($r->requested_by)
+                . '</td><td>' . Html::utc($r->created_at) . '</td><td>' . ($r->applied_at === null ? 'waiting for jetpack-worker'
+                : Html::utc($r->applied_at)) . '</td><td>' . ($r->job_id === null ? '—' : '#' . (int) $r->job_id) . '</td><td>'
+                . Html::e($r->decision === null ? '—' : $r->decision) . '</td></tr>';
+        }
+        if (count($data['requests']) === 0) {
+            $out .= '<tr><td colspan="7">None recorded.</td></tr>';
+        }
+        return $out . '</table></div>';
+    }
+
+    private static function select($name, array $options, array $filter)
+    {
+        $current = isset($filter[$name]) ? (string) $filter[$name] : '';
+        $out = ' <select name="' . Html::e($name) . '">';
+        foreach ($options as $value => $label) {
+            $out .= '<option value="' . Html::e($value) . '"' . ((string) $value === $current ? ' selected' : '') . '>'
+                . Html::e($label) . '</option>';
+        }
+        return $out . '</select>';
+    }
+
+    private static function serviceLink($serviceId, $userId)
+    {
+        if ($userId === null) {
+            return (int) $serviceId;
+        }
+        return '<a href="' . Html::e('clientsservices.php?userid=' . (int) $userId . '&id=' . (int) $serviceId) . '">'
+            . (int) $serviceId . '</a>';
+    }
+
+    private static function clientLink($userId)
+    {
+        return '<a href="' . Html::e('clientssummary.php?userid=' . (int) $userId) . '">#' . (int) $userId . '</a>';
+    }
+
+    private static function label($state)
+    {
+        return isset(self::STATE_LABELS[$state]) ? self::STATE_LABELS[$state] : (string) $state;
+    }
+
+    private static function cut($text)
+    {
+        $text = (string) $text;
+        return mb_strlen($text, 'UTF-8') > 160 ? mb_substr($text, 0, 160, 'UTF-8') . '…' : $text;
+    }
+
+    private static function duration($seconds)
+    {
+        $seconds = max(0, (int) $seconds);
+        if ($seconds < 120) {
+            return $seconds . ' s';
+        }
+        if ($seconds < 7200) {
+            return intdiv($seconds, 60) . ' min';
+        }
+        if ($seconds < 172800) {
+            return intdiv($seconds, 3600) . ' h';
+        }
+        return intdiv($seconds, 86400) . ' days';
+    }
+
+    private static function style()
+    {
+        return '<style>.jetpack-queue table.table{border-collapse:collapse;width:100%;margin-bottom:12px;font-size:12px}'
+            . '.jetpack-queue th,.jetpack-queue td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}'
+            . '.jetpack-queue .jq-counts td{font-size:20px}.jetpack-queue .jq-error{color:#8a1f11;word-break:break-all}'
+            . '.jetpack-queue .jq-inline{display:inline-block;margin:6px 0}.jetpack-queue .alert{padding:8px;margin:8px 0;border:1px solid}'
+            . '.jetpack-queue .alert-danger{background:#fdecea;border-color:#c62828}.jetpack-queue .alert-success{background:#e8f5e9;border-color:#2e7d32}'
+            . '.jetpack-queue .alert-info{background:#e3f2fd;border-color:#1565c0}.jetpack-queue .jq-state-failed{color:#c62828;font-weight:bold}'
+            . '.jetpack-queue .jq-chart{max-width:960px;border:1px solid #eee}</style>';
+    }
+}

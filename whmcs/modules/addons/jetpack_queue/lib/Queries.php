@@ -1,0 +1,530 @@
+<?php
+/**
+ * Every read the queue dashboard makes, each one through an index of the worker's tables
+ * (migrations/*.sql) or of WHMCS's (whmcs-8 fixture):
+ *
+ *  - counts by state:         mod_jetpack_jobs KEY state_run_at (state, run_at, id), covering
+ *  - oldest due queued job:   state_run_at, ref state='queued', run_at range, first row
+ *  - job list (keyset):       PRIMARY (id < ? ORDER BY id DESC LIMIT n), or KEY service
+ *                             (service_id, id) when a search names services
+ *  - a job's history:         PRIMARY; KEY service for its jobs; requests KEY service
+ *  - failures by reason:      state_run_at, ref state='failed' (the latest REASON_SAMPLE)
+ *  - waiting on DNS:          state_run_at, ref state='waiting_dns' ordered by run_at
+ *  - outcomes per hour:       KEY finished (finished_at) range over the last day; requests
+ *                             KEY unapplied (applied_at, id); state_run_at for DNS waits
+ *  - workers:                 mod_jetpack_workers KEY seen (last_seen_at)
+ *  - search:                  tblhosting KEY userid / domain(64) / PRIMARY; tblclients KEY
+ *                             email(64) / firstname_lastname; tblcustomfieldsvalues KEY
+ *                             fieldid_relid (Site URL fields only)
+ *
+ * Never read here: tblproducts.configoption* (the partner credentials) or any other secret.
+ * Every value is bound (query builder or ? placeholders). Times are UTC (UTC_TIMESTAMP(6)).
+ */
+
+namespace WHMCS\Module\Addon\JetpackQueue;
+
+use WHMCS\Database\Capsule;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+class Queries
+{
+    const JOBS = 'mod_jetpack_jobs';
+    const REQUESTS = 'mod_jetpack_requests';
+    const WORKERS = 'mod_jetpack_workers';
+
+    const STATES = array('queued', 'running', 'waiting_dns', 'done', 'failed', 'cancelled');
+    const UNFINISHED = array('queued', 'running', 'waiting_dns');
+    const ACTIONS = array('provision', 'terminate');
+
+    /** Jobs per page of the list. */
+    const PAGE = 50;
+
+    /** A search matches at most this many services (the IN list stays small). */
+    const SEARCH_LIMIT = 500;
+
+    /** Failures by reason: the latest this many failed jobs are grouped. */
+    const REASON_SAMPLE = 5000;
+
+    /** A worker not seen for this long is not running. */
+    const WORKER_SILENCE = 120;
+
+    /** The window a plan may wait on DNS (the worker's rule: 14 days from waiting_since). */
+    const DNS_WINDOW_DAYS = 14;
+
+    /**
+     * @return array state => count (every state, 0 when none)
+     */
+    public static function counts()
+    {
+        $counts = array_fill_keys(self::STATES, 0);
+        $rows = Capsule::select('SELECT state, COUNT(*) AS n FROM ' . self::JOBS . ' GROUP BY state');
+        foreach ($rows as $row) {
+            $counts[$row->state] = (int) $row->n;
+        }
+        return $counts;
+    }
+
+    /**
+     * @return int requests jetpack-worker has not applied yet (KEY unapplied (applied_at, id))
+     */
+    public static function pendingRequests()
+    {
+        return (int) Capsule::selectOne(
+            'SELECT COUNT(*) AS n FROM ' . self::REQUESTS . ' WHERE applied_at IS NULL'
+        )->n;
+    }
+
+    /**
+     * @return object|null the queued job due longest ago (id, service_id, action, run_at, overdue seconds)
+     */
+    public static function oldestDue()
+    {
+        $rows = Capsule::select(
+            "SELECT id, service_id, action, run_at,
+                    TIMESTAMPDIFF(SECOND, run_at, UTC_TIMESTAMP(6)) AS overdue
+             FROM " . self::JOBS . "
+             WHERE state = 'queued' AND run_at <= UTC_TIMESTAMP(6)
+             ORDER BY run_at, id LIMIT 1"
+        );
+        return count($rows) === 0 ? null : $rows[0];
+    }
+
+    /**
+     * The jetpack products (id and name only: never configoption*).
+     *
+     * @return array id => name
+     */
+    public static function products()
+    {
+        $out = array();
+        foreach (Capsule::table('tblproducts')->where('servertype', 'jetpack')->orderBy('id')
+                     ->get(array('id', 'name')) as $row) {
+            $out[(int) $row->id] = (string) $row->name;
+        }
+        return $out;
+    }
+
+    /**
+     * One page of jobs, newest first, by keyset: WHERE id < $before ORDER BY id DESC LIMIT n.
+     *
+     * @param array    $filter state, action, product, date (YYYY-MM-DD, created that UTC day),
+     *                         q, in (service | client | domain | site)
+     * @param int|null $before the last id of the previous page (null: the first page)
+     *
+     * @return array rows (id, service_id, action, state, attempts, max_attempts, run_at,
+     *               last_error, created_at, updated_at, finished_at, userid, domain,
+     *               packageid) and 'next' (the id to pass as $before, null on the last page)
+     */
+    public static function jobs(array $filter, $before = null, $limit = self::PAGE)
+    {
+        $services = self::searchServices($filter);
+        if ($services !== null && count($services) === 0) {
+            return array('rows' => array(), 'next' => null);
+        }
+        $where = array();
+        $bind = array();
+        if ($before !== null) {
+            $where[] = 'j.id < ?';
+            $bind[] = (int) $before;
+        }
+        if (isset($filter['state']) && in_array($filter['state'], self::STATES, true)) {
+            $where[] = 'j.state = ?';
+            $bind[] = $filter['state'];
+        }
+        if (isset($filter['action']) && in_array($filter['action'], self::ACTIONS, true)) {
+            $where[] = 'j.action = ?';
+            $bind[] = $filter['action'];
+        }
+        if (isset($filter['date']) && self::validDate($filter['date'])) {
+            $where[] = 'j.created_at >= ? AND j.created_at < ? + INTERVAL 1 DAY';
+            $bind[] = $filter['date'] . ' 00:00:00';
+            $bind[] = $filter['date'] . ' 00:00:00';
+        }
+        if (isset($filter['product']) && ctype_digit((string) $filter['product'])) {
+            $where[] = 'h.packageid = ?';
+            $bind[] = (int) $filter['product'];
+        }
+        if ($services !== null) {
+            $where[] = 'j.service_id IN (' . implode(',', array_fill(0, count($services), '?')) . ')';
+            $bind = array_merge($bind, $services);
+        }
+        $sql = 'SELECT j.id, j.service_id, j.action, j.state, j.attempts, j.max_attempts, j.run_at,
+                       j.last_error, j.created_at, j.updated_at, j.finished_at,
+                       h.userid, h.domain, h.packageid
+                FROM ' . self::JOBS . ' j
+                LEFT JOIN tblhosting h ON h.id = j.service_id'
+            . (count($where) > 0 ? ' WHERE ' . implode(' AND ', $where) : '')
+            . ' ORDER BY j.id DESC LIMIT ' . ((int) $limit + 1);
+        $rows = Capsule::select($sql, $bind);
+        $next = null;
+        if (count($rows) > $limit) {
+            array_pop($rows);
+            $next = (int) end($rows)->id;
+        }
+        return array('rows' => $rows, 'next' => $next);
+    }
+
+    /**
+     * The services a search names, or null when there is no search.
+     *
+     * @return int[]|null
+     */
+    public static function searchServices(array $filter)
+    {
+        $q = isset($filter['q']) ? trim((string) $filter['q']) : '';
+        if ($q === '') {
+            return null;
+        }
+        $in = isset($filter['in']) ? (string) $filter['in'] : 'service';
+        $limit = self::SEARCH_LIMIT;
+        $like = self::likePrefix($q);
+        switch ($in) {
+            case 'client':
+                if (ctype_digit($q)) {
+                    $clients = array((int) $q);
+                } else {
+                    $clients = array();
+                    foreach (Capsule::select(
+                        "SELECT id FROM tblclients WHERE email LIKE ? LIMIT $limit", array($like)
+                    ) as $r) {
+                        $clients[] = (int) $r->id;
+                    }
+                    foreach (Capsule::select(
+                        "SELECT id FROM tblclients WHERE firstname LIKE ? LIMIT $limit", array($like)
+                    ) as $r) {
+                        $clients[] = (int) $r->id;
+                    }
+                    $clients = array_values(array_unique($clients));
+                }
+                if (count($clients) === 0) {
+                    return array();
+                }
+                $rows = Capsule::select(
+                    'SELECT id FROM tblhosting WHERE userid IN ('
+                    . implode(',', array_fill(0, count($clients), '?')) . ") ORDER BY id DESC LIMIT $limit",
+                    $clients
+                );
+                break;
+            case 'domain':
+                $rows = Capsule::select(
+                    "SELECT id FROM tblhosting WHERE domain LIKE ? ORDER BY id DESC LIMIT $limit",
+                    array($like)
+                );
+                break;
+            case 'site':
+                $fields = self::siteUrlFields();
+                if (count($fields) === 0) {
+                    return array();
+                }
+                $rows = Capsule::select(
+                    'SELECT relid AS id FROM tblcustomfieldsvalues WHERE fieldid IN ('
+                    . implode(',', array_fill(0, count($fields), '?'))
+                    . ") AND value LIKE ? LIMIT $limit",
+                    array_merge($fields, array('%' . self::escapeLike($q) . '%'))
+                );
+                break;
+            default:
+                return ctype_digit($q) ? array((int) $q) : array();
+        }
+        $ids = array();
+        foreach ($rows as $r) {
+            $ids[] = (int) $r->id;
+        }
+        return array_values(array_unique($ids));
+    }
+
+    /**
+     * The Site URL custom fields of the jetpack products.
+     *
+     * @return int[] tblcustomfields.id
+     */
+    private static function siteUrlFields()
+    {
+        $ids = array();
+        foreach (Capsule::select(
+            "SELECT f.id, f.fieldname FROM tblproducts p
+             JOIN tblcustomfields f ON f.relid = p.id AND f.type = 'product'
+             WHERE p.servertype = 'jetpack'"
+        ) as $f) {
+            if (strcasecmp(trim(explode('|', $f->fieldname, 2)[0]), 'Site URL') === 0) {
+                $ids[] = (int) $f->id;
+            }
+        }
+        return $ids;
+    }
+
+    /**
+     * One job with what the page shows beside it: the service (no secrets), its product's
+     * name, the client's name, the Site URL, all the service's jobs and its latest requests.
+     *
+     * @return array|null job, service, product, client, site, jobs, requests
+     */
+    public static function job($id)
+    {
+        $job = Capsule::table(self::JOBS)->where('id', (int) $id)->first(array(
+            'id', 'service_id', 'action', 'state', 'attempts', 'max_attempts', 'dns_checks', 'run_at',
+            'lease_owner', 'lease_expires_at', 'reclaims', 'outcome_unknown', 'waiting_since',
+            'follow_up', 'last_error', 'result', 'requested_by', 'created_at', 'updated_at', 'finished_at',
+        ));
+        if ($job === null) {
+            return null;
+        }
+        $service = Capsule::table('tblhosting')->where('id', (int) $job->service_id)
+            ->first(array('id', 'userid', 'packageid', 'domain', 'domainstatus'));
+        $product = null;
+        $client = null;
+        $site = null;
+        if ($service !== null) {
+            $product = Capsule::table('tblproducts')->where('id', (int) $service->packageid)->value('name');
+            $client = Capsule::table('tblclients')->where('id', (int) $service->userid)
+                ->first(array('id', 'firstname', 'lastname', 'companyname'));
+            $fields = self::siteUrlFields();
+            if (count($fields) > 0) {
+                $site = Capsule::table('tblcustomfieldsvalues')->whereIn('fieldid', $fields)
+                    ->where('relid', (int) $service->id)->orderBy('id')->value('value');
+            }
+        }
+        $jobs = Capsule::select(
+            'SELECT id, action, state, attempts, max_attempts, dns_checks, run_at, last_error, result,
+                    requested_by, created_at, updated_at, finished_at
+             FROM ' . self::JOBS . ' WHERE service_id = ? ORDER BY id DESC LIMIT 50',
+            array((int) $job->service_id)
+        );
+        $requests = Capsule::select(
+            'SELECT id, action, requested_by, created_at, applied_at, job_id, decision
+             FROM ' . self::REQUESTS . ' WHERE service_id = ? ORDER BY id DESC LIMIT 50',
+            array((int) $job->service_id)
+        );
+        return array(
+            'job' => $job,
+            'service' => $service,
+            'product' => $product,
+            'client' => $client,
+            'site' => $site,
+            'jobs' => $jobs,
+            'requests' => $requests,
+        );
+    }
+
+    /**
+     * Failed jobs grouped by their error with the numbers taken out (service ids, HTTP codes,
+     * times), most frequent first.
+     *
+     * @return array of array(reason, count, example (job id), latest (updated_at))
+     */
+    public static function failureReasons($top = 10)
+    {
+        $rows = Capsule::select(
+            "SELECT id, last_error, updated_at FROM " . self::JOBS . "
+             WHERE state = 'failed' ORDER BY run_at DESC, id DESC LIMIT " . self::REASON_SAMPLE
+        );
+        $groups = array();
+        foreach ($rows as $row) {
+            $reason = self::normaliseError((string) $row->last_error);
+            if (!isset($groups[$reason])) {
+                $groups[$reason] = array('reason' => $reason, 'count' => 0, 'example' => (int) $row->id,
+                    'latest' => $row->updated_at);
+            }
+            $groups[$reason]['count']++;
+            if ($row->updated_at > $groups[$reason]['latest']) {
+                $groups[$reason]['latest'] = $row->updated_at;
+                $groups[$reason]['example'] = (int) $row->id;
+            }
+        }
+        usort($groups, function ($a, $b) {
+            return $b['count'] <=> $a['count'] ?: strcmp($a['reason'], $b['reason']);
+        });
+        return array_slice($groups, 0, $top);
+    }
+
+    /**
+     * An error text with its variable parts made alike: digit runs become "N", whitespace is
+     * squeezed, and it is cut at 200 characters.
+     */
+    public static function normaliseError($error)
+    {
+        $error = trim($error);
+        if ($error === '') {
+            return '(no error recorded)';
+        }
+        $error = preg_replace('/\d+/', 'N', $error);
+        $error = preg_replace('/\s+/u', ' ', $error);
+        return mb_substr($error, 0, 200, 'UTF-8');
+    }
+
+    /**
+     * Plans waiting on DNS, next check first.
+     *
+     * @return array rows: id, service_id, dns_checks, run_at (next check), waiting_since,
+     *               window_ends (waiting_since + 14 days), userid, domain
+     */
+    public static function waitingDns($limit = 20)
+    {
+        return Capsule::select(
+            "SELECT j.id, j.service_id, j.dns_checks, j.run_at, j.waiting_since,
+                    j.waiting_since + INTERVAL " . self::DNS_WINDOW_DAYS . " DAY AS window_ends,
+                    h.userid, h.domain
+             FROM " . self::JOBS . " j LEFT JOIN tblhosting h ON h.id = j.service_id
+             WHERE j.state = 'waiting_dns' ORDER BY j.run_at, j.id LIMIT " . (int) $limit
+        );
+    }
+
+    /**
+     * Outcomes per hour over the last 24 hours: done and failed (finished_at), retried (retry
+     * requests, by when the worker applied them or, not applied yet, recorded them), and waiting
+     * on DNS (plans that started waiting in that hour and still wait).
+     *
+     * @return array 24 buckets, oldest first: array(hour (UTC 'Y-m-d H:00'), done, failed, retried, waiting_dns)
+     */
+    public static function outcomesPerHour()
+    {
+        $now = Capsule::selectOne("SELECT DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%d %H:00:00') AS h")->h;
+        $buckets = array();
+        $start = strtotime($now . ' UTC') - 23 * 3600;
+        for ($i = 0; $i < 24; $i++) {
+            $hour = gmdate('Y-m-d H:00', $start + $i * 3600);
+            $buckets[$hour] = array('hour' => $hour, 'done' => 0, 'failed' => 0, 'retried' => 0, 'waiting_dns' => 0);
+        }
+        $since = gmdate('Y-m-d H:i:s', $start);
+        foreach (Capsule::select(
+            "SELECT DATE_FORMAT(finished_at, '%Y-%m-%d %H:00') AS hour, state, COUNT(*) AS n
+             FROM " . self::JOBS . "
+             WHERE finished_at >= ? AND state IN ('done', 'failed')
+             GROUP BY hour, state",
+            array($since)
+        ) as $r) {
+            if (isset($buckets[$r->hour])) {
+                $buckets[$r->hour][$r->state] += (int) $r->n;
+            }
+        }
+        foreach (Capsule::select(
+            "SELECT DATE_FORMAT(COALESCE(applied_at, created_at), '%Y-%m-%d %H:00') AS hour, COUNT(*) AS n
+             FROM " . self::REQUESTS . "
+             WHERE (applied_at >= ? OR applied_at IS NULL) AND action = 'retry'
+             GROUP BY hour",
+            array($since)
+        ) as $r) {
+            if (isset($buckets[$r->hour])) {
+                $buckets[$r->hour]['retried'] += (int) $r->n;
+            }
+        }
+        foreach (Capsule::select(
+            "SELECT DATE_FORMAT(waiting_since, '%Y-%m-%d %H:00') AS hour, COUNT(*) AS n
+             FROM " . self::JOBS . "
+             WHERE state = 'waiting_dns' AND waiting_since >= ?
+             GROUP BY hour",
+            array($since)
+        ) as $r) {
+            if (isset($buckets[$r->hour])) {
+                $buckets[$r->hour]['waiting_dns'] += (int) $r->n;
+            }
+        }
+        return array_values($buckets);
+    }
+
+    /**
+     * The workers' heartbeats, most recently seen first, or null when the worker has not made
+     * mod_jetpack_workers yet (an older jetpack-worker).
+     *
+     * @return array|null rows: owner, host, pid, version, started_at, last_seen_at, in_flight,
+     *                    stopped_at, last_db_error, silent_for (seconds), alive (bool)
+     */
+    public static function workers($limit = 50)
+    {
+        try {
+            $rows = Capsule::select(
+                'SELECT owner, host, pid, version, started_at, last_seen_at, in_flight, stopped_at,
+                        last_db_error, TIMESTAMPDIFF(SECOND, last_seen_at, UTC_TIMESTAMP(6)) AS silent_for
+                 FROM ' . self::WORKERS . ' ORDER BY last_seen_at DESC LIMIT ' . (int) $limit
+            );
+        } catch (\Exception $e) {
+            if (self::isMissingTable($e)) {
+                return null;
+            }
+            throw $e;
+        }
+        foreach ($rows as $row) {
+            $row->alive = $row->stopped_at === null && (int) $row->silent_for < self::WORKER_SILENCE;
+        }
+        return $rows;
+    }
+
+    /**
+     * @return bool whether the exception says a table does not exist (SQLSTATE 42S02, 1146)
+     */
+    public static function isMissingTable(\Exception $e)
+    {
+        $code = (string) $e->getCode();
+        $info = $e instanceof \PDOException && is_array($e->errorInfo) ? $e->errorInfo
+            : ($e->getPrevious() instanceof \PDOException && is_array($e->getPrevious()->errorInfo)
+                ? $e->getPrevious()->errorInfo : array());
+        return $code === '42S02' || (isset($info[1]) && (int) $info[1] === 1146)
+            || strpos($e->getMessage(), '1146') !== false;
+    }
+
+    /**
+     * The worker tables that are missing from the WHMCS database.
+     *
+     * @return string[]
+     */
+    public static function missingWorkerTables()
+    {
+        $present = array();
+        foreach (Capsule::select(
+            'SELECT TABLE_NAME AS t FROM information_schema.TABLES
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)',
+            array(self::JOBS, self::REQUESTS)
+        ) as $r) {
+            $present[] = $r->t;
+        }
+        return array_values(array_diff(array(self::JOBS, self::REQUESTS), $present));
+    }
+
+    /**
+     * The services whose latest job failed, among the given jobs (null: every failed job).
+     * Mirrors jetpack-worker's `requeue --all-failed` (src/store/requests.rs).
+     *
+     * @param int[]|null $jobIds
+     *
+     * @return int[] service ids, ascending
+     */
+    public static function failedServices(?array $jobIds = null)
+    {
+        $sql = "SELECT DISTINCT j.service_id FROM " . self::JOBS . " j
+                WHERE j.state = 'failed'
+                  AND NOT EXISTS (SELECT 1 FROM " . self::JOBS . " k WHERE k.service_id = j.service_id AND k.id > j.id)";
+        $bind = array();
+        if ($jobIds !== null) {
+            $jobIds = array_values(array_unique(array_map('intval', $jobIds)));
+            if (count($jobIds) === 0) {
+                return array();
+            }
+            $sql .= ' AND j.id IN (' . implode(',', array_fill(0, count($jobIds), '?')) . ')';
+            $bind = $jobIds;
+        }
+        $ids = array();
+        foreach (Capsule::select($sql . ' ORDER BY j.service_id', $bind) as $r) {
+            $ids[] = (int) $r->service_id;
+        }
+        return $ids;
+    }
+
+    public static function validDate($date)
+    {
+        return is_string($date) && preg_match('/^\d{4}-\d{2}-\d{2}$/', $date) === 1
+            && checkdate((int) substr($date, 5, 2), (int) substr($date, 8, 2), (int) substr($date, 0, 4));
+    }
+
+    private static function likePrefix($q)
+    {
+        return self::escapeLike($q) . '%';
+    }
+
+    private static function escapeLike($q)
+    {
+        return addcslashes($q, '\\%_');
+    }
+}

@@ -1,0 +1,181 @@
+<?php
+
+namespace JetpackTests;
+
+use JetpackTests\Support\DashboardSeed;
+use JetpackTests\Support\DatabaseTestCase;
+
+/**
+ * The queue dashboard in a real browser: Debian's chromium (headless) loads the page from PHP's
+ * built-in server (Support/dashboard_router.php: a minimal admin frame calling
+ * jetpack_queue_output) on this test's database. It reads the rendered DOM for the counts, a
+ * filter applied through the URL, and a bulk Retry (a form POSTed by the browser) that changes
+ * what the page counts; it saves a screenshot to docs/dashboard.png.
+ * scripts/test installs chromium; without it this test is skipped.
+ */
+final class DashboardBrowserTest extends DatabaseTestCase
+{
+    const TOKEN = 'browser-test-token';
+
+    /** @var resource|null */
+    private $server;
+
+    /** @var string */
+    private $base;
+
+    /** @var string */
+    private $profile;
+
+    protected function tearDown(): void
+    {
+        if (is_resource($this->server)) {
+            proc_terminate($this->server);
+            proc_close($this->server);
+        }
+        if ($this->profile !== null) {
+            exec('rm -rf ' . escapeshellarg($this->profile));
+        }
+        parent::tearDown();
+    }
+
+    private function chromium()
+    {
+        $path = trim((string) shell_exec('command -v chromium 2>/dev/null'));
+        if ($path === '') {
+            $this->markTestSkipped('chromium is not installed (scripts/test installs it)');
+        }
+        return $path;
+    }
+
+    private function startServer()
+    {
+        $sock = stream_socket_server('tcp://127.0.0.1:0');
+        $port = (int) substr(strrchr(stream_socket_get_name($sock, false), ':'), 1);
+        fclose($sock);
+        $this->server = proc_open(
+            array(PHP_BINARY, '-S', '127.0.0.1:' . $port, JETPACK_REPO_ROOT . '/whmcs/tests/Support/dashboard_router.php'),
+            array(0 => array('file', '/dev/null', 'r'), 1 => array('file', '/dev/null', 'w'), 2 => array('file', '/dev/null', 'w')),
+            $pipes,
+            JETPACK_REPO_ROOT,
+            array(
+                'PATH' => (string) getenv('PATH'),
+                'DATABASE_URL' => (string) getenv('DATABASE_URL'),
+                'JETPACK_DASH_DB' => $this->database,
+                'JETPACK_DASH_TOKEN' => self::TOKEN,
+            )
+        );
+        $this->base = 'http://127.0.0.1:' . $port;
+        $deadline = microtime(true) + 10;
+        while (microtime(true) < $deadline) {
+            $c = @fsockopen('127.0.0.1', $port, $errno, $errstr, 0.2);
+            if ($c !== false) {
+                fclose($c);
+                return;
+            }
+            usleep(50000);
+        }
+        $this->fail('php -S did not start');
+    }
+
+    /**
+     * @param string $path  the URL path and query
+     * @param array  $extra chromium options
+     *
+     * @return string the DOM after load (scripts run, form submissions followed)
+     */
+    private function browse($path, array $extra = array())
+    {
+        $this->profile = $this->profile ?? sys_get_temp_dir() . '/jp-chromium-' . bin2hex(random_bytes(4));
+        $cmd = array_merge(array(
+            $this->chromium(), '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+            '--no-first-run', '--user-data-dir=' . $this->profile, '--virtual-time-budget=5000',
+        ), count($extra) === 0 ? array('--dump-dom') : $extra, array($this->base . $path));
+        $p = proc_open($cmd, array(0 => array('file', '/dev/null', 'r'), 1 => array('pipe', 'w'), 2 => array('file', '/dev/null', 'w')), $pipes);
+        $dom = stream_get_contents($pipes[1]);
+        fclose($pipes[1]);
+        proc_close($p);
+        return (string) $dom;
+    }
+
+    private function stateCount($dom, $state)
+    {
+        $this->assertSame(1, preg_match('/<td data-state="' . $state . '"><a [^>]*>(\d+)<\/a>/', $dom, $m), "$state in the DOM");
+        return (int) $m[1];
+    }
+
+    public function testTheDashboardInChromium(): void
+    {
+        $this->chromium();
+        $seed = new DashboardSeed($this->pdo());
+        $seed->workersTable();
+        $seed->client(7, 'Ada', 'Lovelace', 'ada@example.org');
+        $product = $this->product();
+        $failed = array();
+        foreach (array('https://shop.example/', 'https://blog.example/<script>alert(1)</script>', 'https://news.example/') as $i => $site) {
+            $s = $this->service($product, $this->validValues($site), array('status' => 'Active'));
+            $this->exec('UPDATE tblhosting SET domain = ? WHERE id = ?', array(parse_url($site, PHP_URL_HOST), $s));
+            $seed->job($s, array('state' => 'failed', 'attempts' => 8, 'max_attempts' => 8, 'finished_ago' => 3600 * (2 + $i),
+                'last_error' => "JETPACK MODULE: Service ID: $s - the partner API answered HTTP 503 <b>Service Unavailable</b>"));
+            $failed[] = $s;
+        }
+        for ($i = 0; $i < 12; $i++) {
+            $s = $this->service($product, array(), array('status' => 'Active'));
+            $seed->job($s, array('state' => 'done', 'attempts' => 1, 'finished_ago' => 1800 * $i, 'created_ago' => 1800 * $i + 20));
+        }
+        $q = $this->service($product, array());
+        $seed->job($q, array('state' => 'queued', 'run_in' => -400));
+        $w = $this->service($product, array(), array('status' => 'Active'));
+        $seed->job($w, array('state' => 'waiting_dns', 'dns_checks' => 5, 'waiting_since_ago' => 5 * 3600, 'run_in' => 1200));
+        $seed->worker('worker-1.example:4242', 300, false);
+        $this->startServer();
+
+        $dom = $this->browse('/addonmodules.php?module=jetpack_queue');
+        $this->assertStringContainsString('Jetpack Provisioning Queue', $dom);
+        $this->assertSame(3, $this->stateCount($dom, 'failed'));
+        $this->assertSame(12, $this->stateCount($dom, 'done'));
+        $this->assertSame(1, $this->stateCount($dom, 'queued'));
+        $this->assertSame(1, $this->stateCount($dom, 'waiting_dns'));
+        $this->assertStringContainsString('jobs are queued but no jetpack-worker is running', $dom);
+        $this->assertStringContainsString('<svg class="jq-chart"', $dom);
+        $this->assertStringNotContainsString('<script>alert', $dom, 'the hostile Site URL stays text');
+        $this->assertSame(1, preg_match('/id="jq-pending">0</', $dom));
+        $this->assertSame(17, preg_match_all('/<tr data-job="\d+">/', $dom));
+
+        $filtered = $this->browse('/addonmodules.php?module=jetpack_queue&state=failed');
+        $this->assertSame(3, preg_match_all('/<tr data-job="\d+">/', $filtered));
+        $this->assertSame(3, preg_match_all('/<td class="jq-state-failed">Failed<\/td>/', $filtered));
+        $this->assertStringContainsString('<option value="failed" selected="">Failed</option>', $filtered);
+
+        // The browser POSTs "Retry all failed" with the session's token.
+        $after = $this->browse('/autopost?jq_action=retry_all');
+        $this->assertStringContainsString('Retry requested for 3 services', $after);
+        $this->assertSame(1, preg_match('/id="jq-pending">3</', $after), 'the page counts the requests now waiting');
+        $this->assertSame($failed, array_map('intval', array_column($this->requests(), 'service_id')));
+
+        // What jetpack-worker does with them (src/lifecycle.rs: a retry of a failed latest job
+        // requeues it, due now, and marks the request applied): then the page counts 0 failed.
+        foreach ($this->requests() as $r) {
+            $job = (int) $this->scalar("SELECT MAX(id) FROM mod_jetpack_jobs WHERE service_id = ?", array($r->service_id));
+            $this->exec("UPDATE mod_jetpack_jobs SET state = 'queued', attempts = 0, max_attempts = NULL, finished_at = NULL,
+                         run_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) WHERE id = ? AND state = 'failed'", array($job));
+            $this->exec("UPDATE mod_jetpack_requests SET applied_at = UTC_TIMESTAMP(6), job_id = ?, decision = 'requeued' WHERE id = ?",
+                array($job, $r->id));
+        }
+        $requeued = $this->browse('/addonmodules.php?module=jetpack_queue');
+        $this->assertSame(0, $this->stateCount($requeued, 'failed'));
+        $this->assertSame(4, $this->stateCount($requeued, 'queued'));
+
+        // The screenshot for the README: the page before the retry, with a worker seen just now.
+        foreach ($failed as $i => $s) {
+            $this->exec("UPDATE mod_jetpack_jobs SET state = 'failed', finished_at = UTC_TIMESTAMP(6) - INTERVAL ? HOUR WHERE service_id = ?", array(2 + $i, $s));
+        }
+        $this->exec('DELETE FROM mod_jetpack_requests');
+        $seed->worker('worker-1.example:4242', 2, false, 1);
+        $shot = JETPACK_REPO_ROOT . '/docs/dashboard.png';
+        @mkdir(dirname($shot), 0755, true);
+        @unlink($shot);
+        $this->browse('/addonmodules.php?module=jetpack_queue', array('--screenshot=' . $shot, '--window-size=1280,1000', '--hide-scrollbars'));
+        $this->assertFileExists($shot);
+        $this->assertSame("\x89PNG", substr((string) file_get_contents($shot), 0, 4));
+    }
+}

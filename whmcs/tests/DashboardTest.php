@@ -1,0 +1,444 @@
+<?php
+
+namespace JetpackTests;
+
+use JetpackTests\Support\DashboardSeed;
+use JetpackTests\Support\DatabaseTestCase;
+use WHMCS\Database\Capsule;
+use WHMCS\Module\Addon\JetpackQueue\Page;
+use WHMCS\Module\Addon\JetpackQueue\Queries;
+
+/**
+ * The queue dashboard (whmcs/modules/addons/jetpack_queue): what it shows, what it lets an
+ * admin do (bulk Retry, recorded as requests only), and what it refuses (no CSRF token, GET).
+ */
+final class DashboardTest extends DatabaseTestCase
+{
+    const LINK = 'addonmodules.php?module=jetpack_queue';
+
+    /** @var DashboardSeed */
+    private $seed;
+
+    /** @var int */
+    private $productId;
+
+    protected function setUp(): void
+    {
+        parent::setUp();
+        $GLOBALS['jetpack_test_csrf'] = 'test-csrf-token';
+        $this->seed = new DashboardSeed($this->pdo());
+        $this->seed->workersTable();
+        $this->productId = $this->product();
+    }
+
+    private function render(array $get = array(), array $post = array(), $method = 'GET')
+    {
+        return Page::render(array('modulelink' => self::LINK), $get, $post, $method);
+    }
+
+    /** @return int[] the job ids the list shows, in order */
+    private function listed($html)
+    {
+        preg_match_all('/<tr data-job="(\d+)">/', $html, $m);
+        return array_map('intval', $m[1]);
+    }
+
+    private function stateCount($html, $state)
+    {
+        $this->assertSame(1, preg_match('/<td data-state="' . $state . '"><a [^>]*>(\d+)<\/a>/', $html, $m), $state);
+        return (int) $m[1];
+    }
+
+    private function snapshot()
+    {
+        return array(
+            'jobs' => $this->select('SELECT * FROM mod_jetpack_jobs ORDER BY id'),
+            'hosting' => $this->select('SELECT id, domainstatus FROM tblhosting ORDER BY id'),
+            'values' => $this->select('SELECT * FROM tblcustomfieldsvalues ORDER BY id'),
+            'queue' => $this->select('SELECT * FROM tblmodulequeue ORDER BY id'),
+        );
+    }
+
+    public function testCountsByStateAndTheOldestDueJob(): void
+    {
+        $a = $this->service($this->productId);
+        $b = $this->service($this->productId);
+        $c = $this->service($this->productId);
+        $this->seed->job($a, array('state' => 'done'));
+        $this->seed->job($a, array('state' => 'failed', 'last_error' => 'x'));
+        $old = $this->seed->job($b, array('state' => 'queued', 'run_in' => -600));
+        $this->seed->job($c, array('state' => 'queued', 'run_in' => -30));
+
+        $html = $this->render();
+
+        $this->assertSame(2, $this->stateCount($html, 'queued'));
+        $this->assertSame(1, $this->stateCount($html, 'done'));
+        $this->assertSame(1, $this->stateCount($html, 'failed'));
+        $this->assertSame(0, $this->stateCount($html, 'waiting_dns'));
+        $this->assertMatchesRegularExpression('/id="jq-oldest">Oldest due job: <a [^>]*>#' . $old . '<\/a>/', $html);
+    }
+
+    public function testFiltersByStateActionProductAndDate(): void
+    {
+        $other = $this->product(array('name' => 'Jetpack Backup'));
+        $s1 = $this->service($this->productId);
+        $s2 = $this->service($this->productId);
+        $s3 = $this->service($other);
+        $done = $this->seed->job($s1, array('state' => 'done', 'created_ago' => 3 * 86400));
+        $failed = $this->seed->job($s1, array('state' => 'failed', 'last_error' => 'boom'));
+        $term = $this->seed->job($s2, array('state' => 'queued', 'action' => 'terminate'));
+        $backup = $this->seed->job($s3, array('state' => 'queued'));
+
+        $this->assertSame(array($failed), $this->listed($this->render(array('state' => 'failed'))));
+        $this->assertSame(array($backup, $term), $this->listed($this->render(array('state' => 'queued'))));
+        $this->assertSame(array($term), $this->listed($this->render(array('action' => 'terminate'))));
+        $this->assertSame(array($backup), $this->listed($this->render(array('product' => (string) $other))));
+        $this->assertSame(array($failed, $done), $this->listed($this->render(array('product' => (string) $this->productId, 'action' => 'provision'))));
+        $day = (string) $this->scalar("SELECT DATE(created_at) FROM mod_jetpack_jobs WHERE id = ?", array($done));
+        $this->assertSame(array($done), $this->listed($this->render(array('date' => $day))));
+        $this->assertSame(array($backup, $term, $failed, $done), $this->listed($this->render(array('state' => 'bogus', 'date' => 'not-a-date'))), 'unknown values are ignored');
+        $this->assertStringContainsString('<option value="' . $other . '" selected>Jetpack Backup</option>', $this->render(array('product' => (string) $other)));
+    }
+
+    public function testSearchByServiceIdClientDomainAndSiteUrl(): void
+    {
+        $this->seed->client(7, 'Ada', 'Lovelace', 'ada@example.org');
+        $this->seed->client(8, 'Grace', 'Hopper', 'grace@example.net');
+        $ada = $this->service($this->productId, $this->validValues('https://ada-blog.example/'), array('userid' => 7));
+        $grace = $this->service($this->productId, $this->validValues('https://navy.example/'), array('userid' => 8));
+        $this->exec("UPDATE tblhosting SET domain = 'hopper.example' WHERE id = ?", array($grace));
+        $j1 = $this->seed->job($ada, array('state' => 'done'));
+        $j2 = $this->seed->job($grace, array('state' => 'failed', 'last_error' => 'e'));
+
+        $this->assertSame(array($j1), $this->listed($this->render(array('q' => (string) $ada, 'in' => 'service'))));
+        $this->assertSame(array(), $this->listed($this->render(array('q' => 'abc', 'in' => 'service'))));
+        $this->assertSame(array($j2), $this->listed($this->render(array('q' => '8', 'in' => 'client'))));
+        $this->assertSame(array($j1), $this->listed($this->render(array('q' => 'ada@', 'in' => 'client'))));
+        $this->assertSame(array($j2), $this->listed($this->render(array('q' => 'Grace', 'in' => 'client'))));
+        $this->assertSame(array($j2), $this->listed($this->render(array('q' => 'hopper.ex', 'in' => 'domain'))));
+        $this->assertSame(array($j1), $this->listed($this->render(array('q' => 'ada-blog', 'in' => 'site'))));
+        $this->assertSame(array(), $this->listed($this->render(array('q' => '%', 'in' => 'site'))), 'LIKE wildcards are literal');
+        $this->assertSame(array($j2), $this->listed($this->render(array('q' => 'navy', 'in' => 'site', 'state' => 'failed'))));
+    }
+
+    public function testKeysetPagesHaveNoGapsOrRepeatsWhileJobsChange(): void
+    {
+        $services = array();
+        for ($i = 0; $i < 130; $i++) {
+            $services[] = $this->service($this->productId, array());
+        }
+        $ids = array();
+        foreach ($services as $i => $s) {
+            $ids[] = $this->seed->job($s, array('state' => $i % 3 === 0 ? 'failed' : 'done', 'last_error' => 'e'));
+        }
+        $expected = array_reverse($ids);
+
+        $capsule = Capsule::connection();
+        $capsule->enableQueryLog();
+        $seen = array();
+        $before = null;
+        $pages = 0;
+        do {
+            $get = $before === null ? array() : array('before' => (string) $before);
+            $html = $this->render($get);
+            $seen = array_merge($seen, $this->listed($html));
+            $pages++;
+            // Between pages: new jobs arrive (newer ids, not on later pages), jobs change state.
+            $this->seed->job($this->service($this->productId, array()), array('state' => 'queued'));
+            $this->exec("UPDATE mod_jetpack_jobs SET state = 'done', updated_at = UTC_TIMESTAMP(6) WHERE state = 'failed' AND id < ? LIMIT 3", array($before ?? PHP_INT_MAX));
+            $before = preg_match('/id="jq-next" href="[^"]*before=(\d+)"/', $html, $m) === 1 ? (int) $m[1] : null;
+        } while ($before !== null && $pages < 10);
+
+        $this->assertSame(3, $pages);
+        $this->assertSame($expected, $seen, 'every job once, newest first');
+        foreach ($capsule->getQueryLog() as $q) {
+            $this->assertStringNotContainsStringIgnoringCase('offset', $q['query']);
+        }
+        $capsule->disableQueryLog();
+    }
+
+    public function testBulkRetryOfSelectedJobsRecordsOneRetryPerFailedServiceAndNothingElse(): void
+    {
+        $a = $this->service($this->productId);
+        $b = $this->service($this->productId);
+        $c = $this->service($this->productId);
+        $d = $this->service($this->productId);
+        $this->seed->job($a, array('state' => 'failed', 'last_error' => 'older'));
+        $a2 = $this->seed->job($a, array('state' => 'failed', 'last_error' => 'newer'));
+        $b1 = $this->seed->job($b, array('state' => 'failed', 'last_error' => 'b'));
+        $c1 = $this->seed->job($c, array('state' => 'done'));
+        $dOld = $this->seed->job($d, array('state' => 'failed', 'last_error' => 'then done'));
+        $this->seed->job($d, array('state' => 'done'));
+        $before = $this->snapshot();
+
+        $html = $this->render(array(), array(
+            'token' => 'test-csrf-token', 'jq_action' => 'retry_selected',
+            'jobs' => array((string) $a2, (string) $b1, (string) $c1, (string) $dOld, "1 OR 1=1"),
+        ), 'POST');
+
+        $this->assertStringContainsString('Retry requested for 2 services', $html);
+        $requests = $this->requests();
+        $this->assertSame(array($a, $b), array_map(function ($r) { return (int) $r->service_id; }, $requests));
+        foreach ($requests as $r) {
+            $this->assertSame('retry', $r->action);
+            $this->assertSame('admin', $r->requested_by);
+            $this->assertNull($r->applied_at);
+        }
+        $this->assertEquals($before, $this->snapshot(), 'the dashboard writes requests only');
+    }
+
+    public function testRetryAllFailedIncludingAServiceTerminatedMeanwhileOnlyRecordsRequests(): void
+    {
+        $a = $this->service($this->productId, null, array('status' => 'Active'));
+        $t = $this->service($this->productId, null, array('status' => 'Active'));
+        $gone = $this->service($this->productId, null, array('status' => 'Active'));
+        $this->seed->job($a, array('state' => 'failed', 'last_error' => 'HTTP 503'));
+        // Terminated in WHMCS after its provision failed: the request is recorded; the worker's
+        // rule (a retry requeues only a failed latest job; a terminate supersedes) decides.
+        $this->seed->job($t, array('state' => 'failed', 'last_error' => 'HTTP 503'));
+        $this->exec("UPDATE tblhosting SET domainstatus = 'Terminated' WHERE id = ?", array($t));
+        // Terminated through the worker: its latest job is the done terminate: not retried.
+        $this->seed->job($gone, array('state' => 'failed', 'last_error' => 'HTTP 503'));
+        $this->seed->job($gone, array('state' => 'done', 'action' => 'terminate'));
+        $before = $this->snapshot();
+
+        $html = $this->render(array(), array('token' => 'test-csrf-token', 'jq_action' => 'retry_all'), 'POST');
+
+        $this->assertStringContainsString('Retry requested for 2 services', $html);
+        $this->assertSame(array($a, $t), array_map(function ($r) { return (int) $r->service_id; }, $this->requests()));
+        $this->assertSame(array('retry', 'retry'), array_column($this->requests(), 'action'));
+        $this->assertEquals($before, $this->snapshot(), 'no job written, no status changed, nothing provisioned');
+        $this->assertSame('Terminated', $this->status($t));
+    }
+
+    public function testActionsWithoutTheCsrfTokenOrWithoutPostAreRefused(): void
+    {
+        $a = $this->service($this->productId);
+        $job = $this->seed->job($a, array('state' => 'failed', 'last_error' => 'e'));
+
+        foreach (array(
+            array(array('jq_action' => 'retry_all'), 'POST'),
+            array(array('jq_action' => 'retry_all', 'token' => ''), 'POST'),
+            array(array('jq_action' => 'retry_all', 'token' => 'forged'), 'POST'),
+            array(array('jq_action' => 'retry_selected', 'token' => array('x'), 'jobs' => array((string) $job)), 'POST'),
+            array(array('jq_action' => 'retry_all', 'token' => 'test-csrf-token'), 'GET'),
+        ) as $i => $case) {
+            $html = $this->render(array(), $case[0], $case[1]);
+            $this->assertStringContainsString('id="jq-flash">Refused', $html, "case $i");
+        }
+        $GLOBALS['jetpack_test_csrf'] = 'rotated';
+        $this->assertStringContainsString('Refused', $this->render(array(), array('jq_action' => 'retry_all', 'token' => 'test-csrf-token'), 'POST'));
+        $this->assertSame(array(), $this->requests());
+        $this->assertStringContainsString('<input type="hidden" name="token" value="rotated">', $this->render());
+    }
+
+    public function testHostileSiteUrlDomainAndErrorAreEscapedEverywhere(): void
+    {
+        $hostile = '"><script>alert(1)</script><img src=x onerror=alert(2)>';
+        $s = $this->service($this->productId, $this->validValues('https://x.example/' . $hostile), array('status' => 'Active'));
+        $this->exec('UPDATE tblhosting SET domain = ? WHERE id = ?', array('d' . $hostile, $s));
+        $job = $this->seed->job($s, array('state' => 'failed', 'last_error' => 'partner said <script>alert(3)</script> ' . $hostile));
+        $w = $this->service($this->productId, array(), array('status' => 'Active'));
+        $this->exec('UPDATE tblhosting SET domain = ? WHERE id = ?', array('<script>alert(4)</script>', $w));
+        $this->seed->job($w, array('state' => 'waiting_dns', 'waiting_since_ago' => 60, 'run_in' => 600));
+        $this->seed->worker('<script>alert(5)</script>', 0);
+        $this->request($s, 'retry', 'admin', '2026-11-20 10:00:00', $job, '<script>alert(6)</script>');
+
+        foreach (array(
+            $this->render(array('job' => (string) $job)),
+            $this->render(array('q' => '<script>', 'in' => 'site', 'date' => $hostile)),
+            $this->render(array('q' => $hostile, 'in' => 'domain')),
+        ) as $html) {
+            $this->assertStringNotContainsString('<script', $html);
+            $this->assertStringNotContainsString('<img', $html);
+            $this->assertStringNotContainsString('" onerror', $html);
+        }
+        $detail = $this->render(array('job' => (string) $job));
+        $this->assertStringContainsString('https://x.example/&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;', $detail);
+        $this->assertStringContainsString('partner said &lt;script&gt;alert(3)&lt;/script&gt;', $detail);
+        $this->assertStringContainsString('&lt;script&gt;alert(6)&lt;/script&gt;', $detail);
+        $this->assertStringContainsString('&lt;script&gt;alert(4)&lt;/script&gt;', $detail, 'DNS waits list');
+        $this->assertStringContainsString('&lt;script&gt;alert(5)&lt;/script&gt;', $detail, 'workers list');
+    }
+
+    public function testNoSecretIsShown(): void
+    {
+        $s = $this->service($this->productId);
+        $job = $this->seed->job($s, array('state' => 'failed', 'last_error' => 'e'));
+        $capsule = Capsule::connection();
+        $capsule->enableQueryLog();
+
+        $html = $this->render(array('job' => (string) $job)) . $this->render(array('q' => 'example', 'in' => 'site'));
+
+        $this->assertStringNotContainsString('demo-secret', $html);
+        $this->assertStringNotContainsString('demo-client', $html);
+        foreach ($capsule->getQueryLog() as $q) {
+            $this->assertStringNotContainsString('configoption', $q['query']);
+            $this->assertStringNotContainsString('*', str_replace('COUNT(*)', '', $q['query']), $q['query']);
+        }
+        $capsule->disableQueryLog();
+    }
+
+    public function testJobDetailShowsHistoryAndLinks(): void
+    {
+        $this->seed->client(7, 'Ada', 'Lovelace', 'ada@example.org', 'Analytical Ltd');
+        $s = $this->service($this->productId, null, array('userid' => 7));
+        $first = $this->seed->job($s, array('state' => 'failed', 'attempts' => 8, 'max_attempts' => 8, 'last_error' => 'HTTP 401 at attempt 8'));
+        $r = $this->request($s, 'retry', 'admin', '2026-11-20 10:00:00', $first, 'requeued job #' . $first);
+        $this->exec("UPDATE mod_jetpack_jobs SET state = 'queued', finished_at = NULL, run_at = UTC_TIMESTAMP(6) + INTERVAL 60 SECOND WHERE id = ?", array($first));
+
+        $html = $this->render(array('job' => (string) $first));
+
+        $this->assertStringContainsString('Job #' . $first . ': provision, Queued', $html);
+        $this->assertStringContainsString('href="clientsservices.php?userid=7&amp;id=' . $s . '"', $html);
+        $this->assertStringContainsString('href="clientssummary.php?userid=7"', $html);
+        $this->assertStringContainsString('Ada Lovelace (Analytical Ltd)', $html);
+        $this->assertStringContainsString('https://example.com/', $html);
+        $this->assertStringContainsString('HTTP 401 at attempt 8</span> (at ', $html);
+        $this->assertStringContainsString('<tr><td>#' . $r . '</td><td>retry</td><td>admin</td>', $html);
+        $this->assertStringContainsString('requeued job #' . $first, $html);
+        $this->assertMatchesRegularExpression('/<th>Next attempt<\/th><td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/td>/', $html);
+        $this->assertStringContainsString('No such job.', $this->render(array('job' => '999999')));
+    }
+
+    public function testFailuresGroupedByReasonAndPlansWaitingOnDns(): void
+    {
+        for ($i = 1; $i <= 5; $i++) {
+            $s = $this->service($this->productId, array());
+            $this->seed->job($s, array('state' => 'failed', 'last_error' => "JETPACK MODULE: Service ID: $s - HTTP 503"));
+        }
+        $s = $this->service($this->productId, array());
+        $this->seed->job($s, array('state' => 'failed', 'last_error' => 'site unreachable'));
+        $w = $this->service($this->productId, array());
+        $wait = $this->seed->job($w, array('state' => 'waiting_dns', 'waiting_since_ago' => 86400, 'run_in' => 3600, 'dns_checks' => 3));
+
+        $html = $this->render();
+
+        $this->assertStringContainsString('<tr><td>5</td><td class="jq-error">JETPACK MODULE: Service ID: N - HTTP N</td>', $html);
+        $this->assertStringContainsString('<tr><td>1</td><td class="jq-error">site unreachable</td>', $html);
+        $row = $this->select(
+            'SELECT run_at, waiting_since + INTERVAL 14 DAY AS ends FROM mod_jetpack_jobs WHERE id = ?', array($wait)
+        )[0];
+        $this->assertMatchesRegularExpression(
+            '/<td>3<\/td><td>' . preg_quote(substr($row->run_at, 0, 19)) . ' UTC<\/td><td>[^<]+<\/td><td>'
+            . preg_quote(substr($row->ends, 0, 19)) . ' UTC<\/td>/',
+            $html
+        );
+    }
+
+    public function testOutcomesPerHourChart(): void
+    {
+        $s = $this->service($this->productId, array());
+        $this->seed->job($s, array('state' => 'done', 'finished_ago' => 0));
+        $this->seed->job($s, array('state' => 'done', 'finished_ago' => 2 * 86400));
+        $this->seed->job($this->service($this->productId, array()), array('state' => 'failed', 'finished_ago' => 0, 'last_error' => 'e'));
+        $this->request($s, 'retry', 'admin');
+
+        $buckets = Queries::outcomesPerHour();
+        $this->assertCount(24, $buckets);
+        $last = end($buckets);
+        $this->assertSame(array(1, 1, 1), array($last['done'], $last['failed'], $last['retried']));
+        $this->assertSame(1, array_sum(array_column($buckets, 'done')), 'two days ago is outside the chart');
+        $html = $this->render();
+        $this->assertStringContainsString('<svg class="jq-chart"', $html);
+        $this->assertStringNotContainsString('http://', preg_replace('#xmlns="http://www.w3.org/2000/svg"#', '', $html), 'no external assets');
+    }
+
+    public function testNoWorkerWarningOnAndOff(): void
+    {
+        $warning = 'jobs are queued but no jetpack-worker is running: start it with `systemctl start jetpack-worker`';
+        $s = $this->service($this->productId);
+
+        $this->assertStringNotContainsString($warning, $this->render(), 'no jobs queued');
+        $this->seed->job($s, array('state' => 'queued'));
+        $this->assertStringContainsString($warning, $this->render(), 'queued, no worker row');
+        $this->seed->worker('w1', 180);
+        $this->assertStringContainsString($warning, $this->render(), 'seen 3 minutes ago');
+        $this->seed->worker('w2', 5, true);
+        $this->assertStringContainsString($warning, $this->render(), 'cleanly stopped');
+        $this->seed->worker('w3', 5, false, 2);
+        $html = $this->render();
+        $this->assertStringNotContainsString($warning, $html, 'one seen 5 s ago');
+        $this->assertStringContainsString('<tr class="jq-alive"><td>w3</td><td>worker-1.example</td><td>4242</td><td>0.9.0</td>', $html);
+        $this->assertStringContainsString('not seen for 3 min', $html);
+
+        $this->exec('DROP TABLE mod_jetpack_workers');
+        $html = $this->render();
+        $this->assertStringContainsString('No worker information yet', $html);
+        $this->assertStringNotContainsString($warning, $html);
+    }
+
+    public function testActivateChecksTheWorkerTables(): void
+    {
+        $this->assertSame('success', jetpack_queue_activate()['status']);
+        $this->assertSame('Jetpack Provisioning Queue', jetpack_queue_config()['name']);
+        $this->assertSame('success', jetpack_queue_deactivate()['status']);
+
+        $this->exec('DROP TABLE mod_jetpack_requests');
+        $this->exec('DROP TABLE mod_jetpack_jobs');
+        $tables = $this->scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()");
+        $result = jetpack_queue_activate();
+
+        $this->assertSame('error', $result['status']);
+        $this->assertStringContainsString('mod_jetpack_jobs, mod_jetpack_requests', $result['description']);
+        $this->assertStringContainsString('jetpack-worker migrate', $result['description']);
+        $this->assertSame($tables, $this->scalar("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"), 'creates nothing');
+        $this->assertStringContainsString('run <code>jetpack-worker migrate</code>', $this->render());
+    }
+
+    public function testEveryQueryIsIndexedAtOneHundredThousandJobs(): void
+    {
+        $siteField = $this->fieldId($this->service($this->productId, null), 'Site URL');
+        $this->seed->client(7, 'Ada', 'Lovelace', 'ada@example.org');
+        $this->seed->bigQueue($this->productId, $siteField, 100000);
+        $this->seed->worker('w1', 1);
+        $this->assertSame(100000, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_jobs'));
+        $failed = (int) $this->scalar("SELECT id FROM mod_jetpack_jobs WHERE state = 'failed' ORDER BY id DESC LIMIT 1");
+        $day = (string) $this->scalar('SELECT DATE(MAX(created_at)) FROM mod_jetpack_jobs');
+
+        $capsule = Capsule::connection();
+        $capsule->enableQueryLog();
+        foreach (array(
+            array(),
+            array('before' => '50000'),
+            array('state' => 'failed'),
+            array('state' => 'queued', 'before' => '90000'),
+            array('action' => 'terminate'),
+            array('product' => (string) $this->productId),
+            array('date' => $day),
+            array('q' => '12345', 'in' => 'service'),
+            array('q' => '7', 'in' => 'client'),
+            array('q' => 'ada@', 'in' => 'client'),
+            array('q' => 'Ada', 'in' => 'client'),
+            array('q' => 'site777.', 'in' => 'domain'),
+            array('q' => 'site4242.example', 'in' => 'site'),
+            array('job' => (string) $failed),
+        ) as $get) {
+            $this->render($get);
+        }
+        $this->render(array(), array('token' => 'test-csrf-token', 'jq_action' => 'retry_selected', 'jobs' => array((string) $failed)), 'POST');
+        $log = $capsule->getQueryLog();
+        $capsule->disableQueryLog();
+
+        $explained = 0;
+        foreach ($log as $q) {
+            if (stripos(ltrim($q['query']), 'select') !== 0 || stripos($q['query'], 'information_schema') !== false
+                || stripos($q['query'], 'UTC_TIMESTAMP(), ') !== false) {
+                continue;
+            }
+            $this->assertStringNotContainsStringIgnoringCase(' offset ', $q['query']);
+            foreach ($this->select('EXPLAIN ' . $q['query'], $q['bindings']) as $row) {
+                $explained++;
+                $table = (string) $row->table;
+                if (in_array($table, array('tblproducts', 'p', 'tblcustomfields', 'f'), true) || $row->type === null) {
+                    continue; // the product catalogue and its fields: a handful of rows
+                }
+                $this->assertNotSame('ALL', $row->type, "full scan of $table in: {$q['query']}");
+                if (in_array($table, array('mod_jetpack_jobs', 'j', 'k'), true)) {
+                    $this->assertNotNull($row->key, "no index on $table in: {$q['query']}");
+                }
+            }
+        }
+        $this->assertGreaterThan(30, $explained);
+    }
+}
