@@ -10,7 +10,7 @@ use JetpackTests\Support\DatabaseTestCase;
  * built-in server (Support/dashboard_router.php: a minimal admin frame calling
  * jetpack_queue_output) on this test's database. It reads the rendered DOM for the counts, a
  * filter applied through the URL, and a bulk Retry (a form POSTed by the browser) that changes
- * what the page counts; it saves a screenshot to docs/dashboard.png.
+ * what the page counts; it takes a screenshot (docs/dashboard.png with JETPACK_UPDATE_SCREENSHOT=1).
  * scripts/test installs chromium; without it this test is skipped.
  */
 final class DashboardBrowserTest extends DatabaseTestCase
@@ -171,11 +171,18 @@ final class DashboardBrowserTest extends DatabaseTestCase
         }
         $this->exec('DELETE FROM mod_jetpack_requests');
         $seed->worker('worker-1.example:4242', 2, false, 1);
-        $shot = JETPACK_REPO_ROOT . '/docs/dashboard.png';
+        // Into a temporary file; JETPACK_UPDATE_SCREENSHOT=1 writes docs/dashboard.png (the
+        // README's) instead, so a test run leaves the checkout as it was.
+        $shot = getenv('JETPACK_UPDATE_SCREENSHOT') === '1'
+            ? JETPACK_REPO_ROOT . '/docs/dashboard.png'
+            : sys_get_temp_dir() . '/jetpack-dashboard-' . getmypid() . '.png';
         @mkdir(dirname($shot), 0755, true);
         @unlink($shot);
         $this->browse('/addonmodules.php?module=jetpack_queue', array('--screenshot=' . $shot, '--window-size=1280,1000', '--hide-scrollbars'));
         $this->assertFileExists($shot);
         $this->assertSame("\x89PNG", substr((string) file_get_contents($shot), 0, 4));
+        if (getenv('JETPACK_UPDATE_SCREENSHOT') !== '1') {
+            unlink($shot);
+        }
     }
 }
