@@ -243,7 +243,10 @@ pub fn render_status(r: &StatusReport) -> String {
     if let Some(warning) = &r.no_worker {
         out.push_str(&format!("WARNING: {warning}\n"));
     }
-    out.push_str(&format!("requests not yet applied: {}\n", r.requests_pending));
+    out.push_str(&format!(
+        "requests not yet applied: {}\n",
+        r.requests_pending
+    ));
     out.push_str("jobs by state:\n");
     for (state, n) in &r.counts {
         out.push_str(&format!("  {state:<12} {n}\n"));

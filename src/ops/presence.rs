@@ -68,7 +68,11 @@ async fn forget(worker: &Worker) {
 /// Marks this worker stopped (after a clean shutdown's drain). A failure is only logged: the
 /// row then ages like a crashed worker's.
 pub async fn stopped(worker: &Worker) {
-    if let Err(e) = worker.store().worker_stopped(&worker.settings().owner).await {
+    if let Err(e) = worker
+        .store()
+        .worker_stopped(&worker.settings().owner)
+        .await
+    {
         tracing::warn!(error = %e, "could not mark this worker stopped in mod_jetpack_workers");
     }
 }

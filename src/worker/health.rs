@@ -44,7 +44,10 @@ impl DbHealth {
     /// Keeps `error`'s text as the last database error, without starting an outage (the
     /// heartbeat's own failed writes).
     pub fn noted(&self, error: &StoreError) {
-        let mut last = self.last_error.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut last = self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         *last = Some(error.to_string());
     }
 
