@@ -18,7 +18,7 @@ use crate::domain::{RequestedBy, ServiceId};
 use crate::jetpack::{JetpackClient, Politeness, Timeouts};
 use crate::ops;
 use crate::retry::RetryPolicy;
-use crate::store::{ClaimPath, StatusReport, Store, StoreError};
+use crate::store::{ClaimPath, LIVE_WITHIN_SECS, StatusReport, Store, StoreError, WorkerRow};
 use crate::worker::{Worker, WorkerSettings};
 
 /// A setting that is wrong before anything runs (exit 2).
@@ -93,7 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     worker.clone(),
                     shutdown.clone(),
                 ));
-                worker.run(shutdown).await?;
+                serve(&worker, shutdown).await?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -131,6 +131,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `run`: the service loop, with its heartbeat row kept fresh through the drain and marked
+/// stopped once the drain has finished.
+async fn serve(worker: &Worker, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let presence_stop = CancellationToken::new();
+    let presence = tokio::spawn(ops::presence::keep(worker.clone(), presence_stop.clone()));
+    let ran = worker.run(shutdown).await;
+    presence_stop.cancel();
+    if let Err(e) = presence.await {
+        tracing::debug!(error = %e, "the heartbeat task ended abnormally");
+    }
+    if ran.is_ok() {
+        ops::presence::stopped(worker).await;
+    }
+    Ok(ran?)
 }
 
 /// `requeue`: records a retry for each named service (and every failed one with
@@ -223,7 +239,14 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 
 /// The text form of `status`.
 pub fn render_status(r: &StatusReport) -> String {
-    let mut out = format!("requests not yet applied: {}\n", r.requests_pending);
+    let mut out = String::new();
+    if let Some(warning) = &r.no_worker {
+        out.push_str(&format!("WARNING: {warning}\n"));
+    }
+    out.push_str(&format!(
+        "requests not yet applied: {}\n",
+        r.requests_pending
+    ));
     out.push_str("jobs by state:\n");
     for (state, n) in &r.counts {
         out.push_str(&format!("  {state:<12} {n}\n"));
@@ -252,6 +275,33 @@ pub fn render_status(r: &StatusReport) -> String {
             j.updated_at.format("%Y-%m-%d %H:%M UTC"),
             j.last_error.as_deref().unwrap_or("")
         ));
+    }
+    out.push_str(&render_workers(&r.workers));
+    out
+}
+
+/// The workers part of `status`: one line each, then its last database error, if any.
+fn render_workers(workers: &[WorkerRow]) -> String {
+    let mut out = format!("workers: {}\n", workers.len());
+    for w in workers {
+        let state = match (w.stopped_at, w.is_live(LIVE_WITHIN_SECS)) {
+            (Some(at), _) => format!("stopped {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+            (None, true) => "running".to_owned(),
+            (None, false) => format!("not seen for {}s (killed or cut off?)", w.seen_secs_ago),
+        };
+        out.push_str(&format!(
+            "  {} host {} pid {} version {} started {} last seen {}s ago, in flight {}: {state}\n",
+            w.owner,
+            w.host,
+            w.pid,
+            w.version,
+            w.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            w.seen_secs_ago,
+            w.in_flight
+        ));
+        if let Some(e) = &w.last_db_error {
+            out.push_str(&format!("    last database error: {e}\n"));
+        }
     }
     out
 }

@@ -17,7 +17,7 @@ use crate::order::{
 use crate::store::{ACTIVATION_TEMPLATE, ClaimPath, Store, StoreError};
 
 /// The worker's own tables, created by `jetpack-worker migrate`.
-const WORKER_TABLES: [&str; 7] = [
+const WORKER_TABLES: [&str; 8] = [
     "mod_jetpack_jobs",
     "mod_jetpack_requests",
     "mod_jetpack_ledger",
@@ -25,6 +25,7 @@ const WORKER_TABLES: [&str; 7] = [
     "mod_jetpack_adoption_candidates",
     "mod_jetpack_adoption_marks",
     "mod_jetpack_emails",
+    "mod_jetpack_workers",
 ];
 
 /// The WHMCS tables the worker reads or writes.

@@ -1,5 +1,6 @@
-//! Running as a production service: systemd notifications (ready, watchdog, status, stopping)
-//! and the optional Prometheus endpoint.
+//! Running as a production service: systemd notifications (ready, watchdog, status, stopping),
+//! the optional Prometheus endpoint and the worker's heartbeat row in the database.
 
 pub mod metrics;
+pub mod presence;
 pub mod systemd;

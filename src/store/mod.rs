@@ -12,6 +12,7 @@ mod ledger;
 mod report;
 mod requests;
 mod whmcs;
+mod workers;
 mod writeback;
 
 use std::str::FromStr;
@@ -26,6 +27,7 @@ pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
 pub use ledger::{LedgerEntry, LedgerWrite};
 pub use report::{JobSummary, QueueDepth, StatusReport};
 pub use requests::{Applied, RequestId, RequestRow, Requeued};
+pub use workers::{Heartbeat, LIVE_WITHIN_SECS, NO_WORKER_WARNING, WorkerRow};
 
 /// How jobs are claimed; chosen at start from the server version or forced by a setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

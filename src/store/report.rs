@@ -1,5 +1,5 @@
 //! Reading `mod_jetpack_jobs` back and looking after it: the status report behind
-//! `jetpack-worker status`, the queue gauges for the heartbeat and metrics, a service's latest
+//! `jetpack-worker status` (with the workers of `workers`), the queue gauges for the heartbeat and metrics, a service's latest
 //! job and failure history, and maintenance (pruning finished jobs and applied requests).
 
 use std::time::Duration;
@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::domain::{JobState, ServiceId};
-use crate::store::{Result, Store};
+use crate::store::{LIVE_WITHIN_SECS, NO_WORKER_WARNING, Result, Store, WorkerRow};
 
 /// Queue gauges for the heartbeat and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +55,11 @@ pub struct StatusReport {
     pub recent_failures: Vec<JobSummary>,
     /// Requests recorded (by the module, hooks or the CLI) that no worker has applied yet.
     pub requests_pending: u64,
+    /// The workers (`mod_jetpack_workers`), the most recently seen first.
+    pub workers: Vec<WorkerRow>,
+    /// [`NO_WORKER_WARNING`] when jobs or requests wait and no worker is running (none seen
+    /// within [`LIVE_WITHIN_SECS`] and not stopped); `None` otherwise.
+    pub no_worker: Option<String>,
 }
 
 const SUMMARY_COLUMNS: &str =
@@ -73,6 +78,19 @@ fn summary(row: &sqlx::mysql::MySqlRow) -> Result<JobSummary> {
     })
 }
 
+/// The warning when work waits (jobs queued, running or waiting on DNS, or requests not yet
+/// applied) and no worker is running.
+fn no_worker(counts: &[(String, u64)], pending: u64, workers: &[WorkerRow]) -> Option<String> {
+    let waiting = pending
+        + counts
+            .iter()
+            .filter(|(s, _)| matches!(s.as_str(), "queued" | "running" | "waiting_dns"))
+            .map(|(_, n)| n)
+            .sum::<u64>();
+    let live = workers.iter().any(|w| w.is_live(LIVE_WITHIN_SECS));
+    (waiting > 0 && !live).then(|| NO_WORKER_WARNING.to_owned())
+}
+
 impl Store {
     /// Counts by state, the oldest due job, plans waiting on DNS and the last failures.
     pub async fn status_report(&self, limit: u32) -> Result<StatusReport> {
@@ -80,7 +98,7 @@ impl Store {
             sqlx::query_as("SELECT state, COUNT(*) FROM mod_jetpack_jobs GROUP BY state")
                 .fetch_all(&self.pool)
                 .await?;
-        let counts = JobState::ALL
+        let counts: Vec<(String, u64)> = JobState::ALL
             .iter()
             .map(|s| {
                 let n = counted
@@ -117,8 +135,13 @@ impl Store {
             sqlx::query_as("SELECT COUNT(*) FROM mod_jetpack_requests WHERE applied_at IS NULL")
                 .fetch_one(&self.pool)
                 .await?;
+        let workers = self.workers().await?;
+        let requests_pending = pending.max(0).unsigned_abs();
+        let no_worker = no_worker(&counts, requests_pending, &workers);
         Ok(StatusReport {
-            requests_pending: pending.max(0).unsigned_abs(),
+            requests_pending,
+            workers,
+            no_worker,
             counts,
             oldest_due,
             oldest_due_age_secs,

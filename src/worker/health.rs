@@ -19,6 +19,9 @@ use crate::store::StoreError;
 #[derive(Clone, Default)]
 pub struct DbHealth {
     since: Arc<Mutex<Option<Instant>>>,
+    /// The text of the last database error seen (kept after the outage ends: the heartbeat
+    /// row shows it).
+    last_error: Arc<Mutex<Option<String>>>,
 }
 
 impl DbHealth {
@@ -29,12 +32,31 @@ impl DbHealth {
         if error.is_lock_conflict() || !outage {
             return;
         }
+        self.noted(error);
         let mut since = self.since.lock().unwrap_or_else(PoisonError::into_inner);
         if since.is_none() {
             *since = Some(Instant::now());
             tracing::warn!(during, error = %error,
                 "database unreachable or failing; jobs wait (nothing is lost) until it answers again");
         }
+    }
+
+    /// Keeps `error`'s text as the last database error, without starting an outage (the
+    /// heartbeat's own failed writes).
+    pub fn noted(&self, error: &StoreError) {
+        let mut last = self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *last = Some(error.to_string());
+    }
+
+    /// The text of the last database error seen, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How long the database has been failing, when it is.
@@ -119,9 +141,14 @@ mod tests {
         health.failed("finish", &StoreError::Database(sqlx::Error::PoolTimedOut));
         assert_eq!(*health.since.lock().unwrap(), first, "one outage, not two");
         assert!(health.outage().is_some());
+        assert_eq!(
+            health.last_error().as_deref(),
+            Some("database error: pool timed out while waiting for an open connection")
+        );
         health.ok();
         assert!(health.since.lock().unwrap().is_none());
         assert!(health.outage().is_none());
+        assert!(health.last_error().is_some(), "kept for the heartbeat row");
     }
 
     #[test]

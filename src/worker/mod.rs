@@ -191,6 +191,11 @@ impl Worker {
         &self.liveness
     }
 
+    /// The settings it runs with.
+    pub fn settings(&self) -> &WorkerSettings {
+        &self.settings
+    }
+
     /// The store (for commands that share the worker's connection pool).
     pub fn store(&self) -> &Store {
         &self.store

@@ -14,6 +14,7 @@
 //! - `reliability`: worker processes under faults, a SIGKILL mid-drain, database restarts.
 //! - `bad_input`: a table of bad and odd customer input, each ending clearly.
 //! - `politeness`: the per-account breaker and rate limit against sandbox outages and 429s.
+//! - `liveness`: `mod_jetpack_workers` heartbeats, `status`'s workers and its no-worker warning.
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 
 mod adoption;
@@ -25,6 +26,7 @@ mod doctor;
 mod fields;
 mod helpers;
 mod lifecycle;
+mod liveness;
 mod outcomes;
 mod partition;
 mod politeness;

@@ -19,7 +19,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn sigterm(child: &Child) {
+pub(crate) fn sigterm(child: &Child) {
     let ok = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -28,7 +28,10 @@ fn sigterm(child: &Child) {
 }
 
 /// Waits (off the runtime thread) for the child to exit; panics after `limit`.
-async fn wait_exit(mut child: Child, limit: Duration) -> (std::process::ExitStatus, String) {
+pub(crate) async fn wait_exit(
+    mut child: Child,
+    limit: Duration,
+) -> (std::process::ExitStatus, String) {
     tokio::task::spawn_blocking(move || {
         let start = Instant::now();
         loop {
@@ -109,7 +112,7 @@ fn the_systemd_unit_verifies() {
     );
 }
 
-async fn seed(env: &Env, n: usize) -> Vec<jetpack_worker::domain::ServiceId> {
+pub(crate) async fn seed(env: &Env, n: usize) -> Vec<jetpack_worker::domain::ServiceId> {
     let pid = env.product("").await;
     let mut sids = Vec::new();
     for i in 0..n {
@@ -131,7 +134,7 @@ async fn seed(env: &Env, n: usize) -> Vec<jetpack_worker::domain::ServiceId> {
     sids
 }
 
-fn spawn_run(url: &str, api: &str, extra: &[(&str, &str)]) -> Child {
+pub(crate) fn spawn_run(url: &str, api: &str, extra: &[(&str, &str)]) -> Child {
     let mut cmd = worker_command(url, api);
     cmd.arg("run")
         .env("JETPACK_CONCURRENCY", "4")

@@ -243,7 +243,10 @@ final class DisplayTest extends DatabaseTestCase
         $this->request($service, 'provision', 'module', '2026-12-01 10:00:00', 1, 'queued job #1');
         $this->request($service, 'terminate', 'module');
         $this->ledgerRow($service, 'example.com', 'premium');
-        $this->exec('ANALYZE TABLE mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_jobs');
+        for ($i = 1; $i <= 200; $i++) {
+            $this->worker('host-' . $i . ':' . $i . ':ab', 86400 + $i, $i % 2 === 0);
+        }
+        $this->exec('ANALYZE TABLE mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_jobs, mod_jetpack_workers');
         $queries = array();
         $this->capsule->getConnection()->beforeExecuting(function ($sql, $bindings) use (&$queries) {
             if (strpos($sql, 'mod_jetpack_') !== false) {
@@ -253,13 +256,124 @@ final class DisplayTest extends DatabaseTestCase
 
         jetpack_AdminServicesTabFields(Whmcs::params($service));
 
-        $this->assertCount(4, $queries, 'latest job, waiting requests, last applied request, ledger');
+        $this->assertCount(5, $queries, 'latest job, waiting requests, last applied request, ledger, live worker');
         foreach ($queries as $query) {
             foreach ($this->select('EXPLAIN ' . $query[0], $query[1]) as $plan) {
                 $this->assertNotNull($plan->key, $query[0]);
                 $this->assertNotContains($plan->type, array('ALL', 'index'), $query[0] . ': ' . json_encode($plan));
             }
         }
+    }
+
+    /**
+     * A mod_jetpack_workers row as jetpack-worker writes it, last seen $secondsAgo ago.
+     */
+    private function worker(string $owner, int $secondsAgo, bool $stopped = false): void
+    {
+        $this->exec(
+            "INSERT INTO mod_jetpack_workers (owner, host, pid, version, started_at, last_seen_at, in_flight, stopped_at)
+             VALUES (?, 'host', 42, '0.1.0', UTC_TIMESTAMP(6) - INTERVAL 1 DAY,
+                 UTC_TIMESTAMP(6) - INTERVAL ? SECOND, 0, IF(?, UTC_TIMESTAMP(6) - INTERVAL ? SECOND, NULL))",
+            array($owner, $secondsAgo, $stopped ? 1 : 0, $secondsAgo)
+        );
+    }
+
+    /**
+     * A service whose latest job is in $state.
+     */
+    private function serviceWithJob(string $state): int
+    {
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $this->exec(
+            "INSERT INTO mod_jetpack_jobs (service_id, action, state, run_at, requested_by, created_at, updated_at, finished_at)
+             VALUES (?, 'provision', ?, UTC_TIMESTAMP(6), 'module', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6),
+                 IF(? IN ('done', 'failed', 'cancelled'), UTC_TIMESTAMP(6), NULL))",
+            array($service, $state, $state)
+        );
+        return $service;
+    }
+
+    public function workerRows(): array
+    {
+        return array(
+            'no worker row' => array(array(), true),
+            'a worker seen 5 s ago' => array(array(array(5, false)), false),
+            'a worker seen 119 s ago' => array(array(array(119, false)), false),
+            'a worker seen 3 min ago' => array(array(array(180, false)), true),
+            'a worker stopped 5 s ago' => array(array(array(5, true)), true),
+            'one stopped, one old, one fresh' => array(array(array(5, true), array(600, false), array(2, false)), false),
+        );
+    }
+
+    /**
+     * @dataProvider workerRows
+     */
+    public function testAdminTabWarnsWhenAQueuedJobHasNoWorkerSeenForTwoMinutes(array $workers, bool $warned): void
+    {
+        $service = $this->serviceWithJob('queued');
+        foreach ($workers as $i => $worker) {
+            $this->worker('host:' . $i . ':ab', $worker[0], $worker[1]);
+        }
+
+        $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        if ($warned) {
+            $this->assertSame('Jetpack Worker', array_keys($fields)[0], 'the warning comes first');
+            $this->assertSame(
+                '<strong>jobs are queued but no jetpack-worker is running: start it with `systemctl start jetpack-worker`</strong>',
+                $fields['Jetpack Worker']
+            );
+        } else {
+            $this->assertArrayNotHasKey('Jetpack Worker', $fields);
+        }
+        $this->assertStringContainsString('provision: queued', $fields['Jetpack Job']);
+    }
+
+    public function jobStates(): array
+    {
+        return array(
+            'queued' => array('queued', true),
+            'running' => array('running', true),
+            'waiting on DNS' => array('waiting_dns', true),
+            'done' => array('done', false),
+            'failed' => array('failed', false),
+            'cancelled' => array('cancelled', false),
+        );
+    }
+
+    /**
+     * @dataProvider jobStates
+     */
+    public function testAdminTabWarnsOnlyWhileTheServicesWorkWaits(string $state, bool $warned): void
+    {
+        $service = $this->serviceWithJob($state);
+
+        $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        $this->assertSame($warned, array_key_exists('Jetpack Worker', $fields), json_encode($fields));
+    }
+
+    public function testAdminTabWarnsWhenOnlyARequestWaits(): void
+    {
+        $service = $this->service($this->product());
+        $this->request($service, 'provision', 'module');
+
+        $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        $this->assertArrayHasKey('Jetpack Worker', $fields);
+        $this->assertArrayHasKey('Jetpack Requests', $fields);
+    }
+
+    public function testAdminTabShowsNothingExtraWithoutTheWorkersTable(): void
+    {
+        $service = $this->serviceWithJob('queued');
+        $this->exec('DROP TABLE mod_jetpack_workers');
+
+        $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        $this->assertArrayNotHasKey('Jetpack Worker', $fields);
+        $this->assertStringContainsString('provision: queued', $fields['Jetpack Job']);
+        $this->assertStringNotContainsString('mod_jetpack_workers', json_encode($fields));
     }
 
     public function workerTables(): array

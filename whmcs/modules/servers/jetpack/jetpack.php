@@ -161,7 +161,9 @@ function jetpack_Requeue(array $params)
 /**
  * Admin area → the service's tab: the latest job's state, attempts, next attempt, last error;
  * the requests jetpack-worker has not applied yet and what it made of the last one; the plans
- * the ledger holds for the service.
+ * the ledger holds for the service; first of all, a warning when that work waits and no
+ * jetpack-worker has been seen for two minutes (nothing extra when the worker's heartbeat
+ * table is not there yet).
  *
  * @param array $params WHMCS module parameters
  *
@@ -171,13 +173,19 @@ function jetpack_AdminServicesTabFields(array $params)
 {
     $serviceId = jetpack_service_id($params);
     try {
-        return Display::adminFields(
-            Requests::latestJob($serviceId),
-            Requests::pending($serviceId),
+        $job = Requests::latestJob($serviceId);
+        $pending = Requests::pending($serviceId);
+        $fields = Display::adminFields(
+            $job,
+            $pending,
             Requests::latestApplied($serviceId),
             Requests::ledger($serviceId),
             Requests::currentSiteUrl($serviceId)
         );
+        if (!Display::waitsOnWorker($job, $pending)) {
+            return $fields;
+        }
+        return Display::withWorkerWarning($fields, Requests::workerRunning());
     } catch (\PDOException $e) {
         return array('Jetpack Job' => ModuleError::fromDatabase($e, $serviceId)->getMessage());
     }

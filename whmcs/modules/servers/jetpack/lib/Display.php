@@ -2,7 +2,7 @@
 /**
  * What admins and clients see: the fields of the admin "Products/Services" tab (the latest
  * job, the requests jetpack-worker has not applied yet, what it made of the last one, the plans
- * its ledger holds) and the client area's activation link or waiting message. Everything
+ * its ledger holds, a warning when that work waits and no worker is running) and the client area's activation link or waiting message. Everything
  * returned for the admin tab is HTML (WHMCS prints it as it is), so every stored value is
  * escaped here.
  */
@@ -19,6 +19,43 @@ class Display
 
     /** Between the lines of one admin tab field. */
     const LINE = '<br />';
+
+    /** The admin tab's warning when work waits and no worker runs (jetpack-worker's own words). */
+    const NO_WORKER = 'jobs are queued but no jetpack-worker is running: start it with `systemctl start jetpack-worker`';
+
+    /**
+     * Whether the service's work waits on a worker: its latest job is queued, running or
+     * waiting on DNS, or it has requests not yet applied.
+     *
+     * @param object|null $job     what Requests::latestJob() returned
+     * @param array       $pending what Requests::pending() returned
+     *
+     * @return bool
+     */
+    public static function waitsOnWorker($job, array $pending)
+    {
+        if (count($pending) > 0) {
+            return true;
+        }
+        return $job !== null && in_array($job->state, array('queued', 'running', 'waiting_dns'), true);
+    }
+
+    /**
+     * Adds the "no worker is running" warning first, when the service's work waits and the
+     * worker's heartbeat says none runs; nothing when that cannot be told.
+     *
+     * @param array     $fields        what adminFields() returned
+     * @param bool|null $workerRunning what Requests::workerRunning() returned
+     *
+     * @return array label => HTML
+     */
+    public static function withWorkerWarning(array $fields, $workerRunning)
+    {
+        if ($workerRunning !== false) {
+            return $fields;
+        }
+        return array('Jetpack Worker' => '<strong>' . ModuleError::escape(self::NO_WORKER) . '</strong>') + $fields;
+    }
 
     /**
      * The admin tab fields for the service.

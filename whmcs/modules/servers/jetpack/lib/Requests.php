@@ -12,9 +12,10 @@
  * conflict).
  *
  * Reads, for the admin tab: the latest job (`mod_jetpack_jobs`), the requests, and the ledger
- * (`mod_jetpack_ledger`: the plan each success left at the partner, per site). Every query uses
- * an index: requests KEY service (service_id, id), ledger UNIQUE (service_id, site_hash), jobs
- * by service_id.
+ * (`mod_jetpack_ledger`: the plan each success left at the partner, per site), and whether a
+ * worker is running (`mod_jetpack_workers`, the worker's heartbeat rows). Every query uses an
+ * index: requests KEY service (service_id, id), ledger UNIQUE (service_id, site_hash), jobs by
+ * service_id, workers KEY seen (last_seen_at).
  *
  * Times are UTC from the database clock (UTC_TIMESTAMP(6)). Every query is parameterised
  * through the query builder.
@@ -33,6 +34,10 @@ class Requests
     const TABLE = 'mod_jetpack_requests';
     const JOBS = 'mod_jetpack_jobs';
     const LEDGER = 'mod_jetpack_ledger';
+    const WORKERS = 'mod_jetpack_workers';
+
+    /** A worker counts as running when seen within this many seconds (and not stopped). */
+    const WORKER_LIVE_SECONDS = 120;
     const VALUES = 'tblcustomfieldsvalues';
 
     /** Actions. */
@@ -233,6 +238,29 @@ class Requests
             ->where('service_id', (int) $serviceId)
             ->orderBy('id')
             ->get(array('site', 'plan', 'pending', 'since', 'updated_at', 'job_id')));
+    }
+
+    /**
+     * Whether a jetpack-worker is running: a `mod_jetpack_workers` row not stopped and seen
+     * within WORKER_LIVE_SECONDS, by the database clock (a range over KEY seen). Null when it
+     * cannot be told (the table is missing because the worker has not migrated yet, or the
+     * read failed): the caller then shows nothing extra.
+     *
+     * @return bool|null
+     */
+    public static function workerRunning()
+    {
+        try {
+            $row = Capsule::table(self::WORKERS)
+                ->where('last_seen_at', '>=', Capsule::raw(
+                    'UTC_TIMESTAMP(6) - INTERVAL ' . (int) self::WORKER_LIVE_SECONDS . ' SECOND'
+                ))
+                ->whereNull('stopped_at')
+                ->first(array('owner'));
+        } catch (\PDOException $e) {
+            return null;
+        }
+        return $row !== null;
     }
 
     /**
