@@ -9,7 +9,7 @@ use std::time::Duration;
 use jetpack_worker::domain::{Action, RequestedBy, ServiceId};
 use jetpack_worker::lifecycle::RequestKind;
 use jetpack_worker::sandbox::ScriptedReply;
-use jetpack_worker::store::RequestId;
+use jetpack_worker::store::{RequestId, Store};
 use jetpack_worker::worker::Worker;
 use sqlx::mysql::MySqlPool;
 use tokio_util::sync::CancellationToken;
@@ -470,6 +470,15 @@ struct Fleet {
     direct: [Worker; 2],
     proxied: Worker,
     proxy: crate::proxy::Proxy,
+    /// Builds a worker like the others on a store of its own (for a crash).
+    make: Box<dyn Fn(Store) -> Worker + Send + Sync>,
+}
+
+impl Fleet {
+    /// A worker on `store`, to be killed.
+    fn crashing(&self, store: Store) -> Worker {
+        (self.make)(store)
+    }
 }
 
 /// A small deterministic generator (xorshift), so a failing sequence is reproduced from its
@@ -501,23 +510,22 @@ fn model_settings() -> jetpack_worker::worker::WorkerSettings {
 }
 
 async fn fleet(env: &Env) -> Fleet {
-    let api = || {
-        jetpack_worker::jetpack::JetpackClient::new(
-            &env.sandbox.base_url(),
+    let state = env.sandbox.state();
+    let sandbox_base = env.sandbox.base_url();
+    let make = move |store: jetpack_worker::store::Store| {
+        let api = jetpack_worker::jetpack::JetpackClient::new(
+            &sandbox_base,
             jetpack_worker::jetpack::Timeouts {
                 connect: Duration::from_millis(300),
                 request: Duration::from_millis(300),
             },
         )
-        .unwrap()
-    };
-    let state = env.sandbox.state();
-    let make = |store: jetpack_worker::store::Store| {
+        .unwrap();
         let state = state.clone();
         let resolver = jetpack_worker::dns::FnResolver(move |h: &str| state.is_resolvable(h));
         Worker::new(
             store,
-            std::sync::Arc::new(api()),
+            std::sync::Arc::new(api),
             std::sync::Arc::new(resolver),
             jetpack_worker::worker::WorkerSettings {
                 owner: jetpack_worker::worker::default_owner(),
@@ -544,6 +552,7 @@ async fn fleet(env: &Env) -> Fleet {
         ],
         proxied: make(proxied),
         proxy,
+        make: Box::new(make),
     }
 }
 
@@ -650,11 +659,19 @@ impl Sequence<'_> {
                 }
             }
             Step::Kill(ms) => {
-                let w = self.fleet.direct[1].clone();
+                // A crash: the worker stops wherever it is, and its connections close (as a
+                // dead process's do), so the server rolls back what it had open. An aborted
+                // task alone would leave its open transactions' locks in the pool until the
+                // connection's next use.
+                let store = Store::open(crate::helpers::worker_pool(&self.env.db, 4).await, None)
+                    .await
+                    .unwrap();
+                let w = self.fleet.crashing(store.clone());
                 let task = tokio::spawn(async move { w.run_once().await });
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 task.abort();
                 let _ = task.await;
+                store.pool().close().await;
             }
             Step::Cut(ms) => {
                 let w = self.fleet.proxied.clone();
