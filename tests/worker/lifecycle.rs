@@ -671,7 +671,14 @@ impl Sequence<'_> {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 task.abort();
                 let _ = task.await;
-                store.pool().close().await;
+                // Bounded: a connection still held by a task the abort is tearing down is
+                // closed when it comes back; the idle ones close now.
+                if tokio::time::timeout(Duration::from_secs(5), store.pool().close())
+                    .await
+                    .is_err()
+                {
+                    eprintln!("model: the killed worker's pool did not close within 5 s");
+                }
             }
             Step::Cut(ms) => {
                 let w = self.fleet.proxied.clone();
