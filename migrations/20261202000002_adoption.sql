@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS mod_jetpack_adoption_candidates (
     found_at      DATETIME(6)  NOT NULL COMMENT 'UTC: when its order was placed (when found, without one)',
     next_check_at DATETIME(6)  NOT NULL COMMENT 'UTC: re-checked from then on',
     PRIMARY KEY (service_id),
-    KEY due (next_check_at)
+    KEY due (next_check_at),
+    KEY fresh (found_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
 -- What the scan decided for a service, once and for ever (never pruned, unlike jobs and

@@ -11,3 +11,15 @@ SET @jetpack_ledger_product = IF(
 PREPARE jetpack_ledger_product FROM @jetpack_ledger_product;
 EXECUTE jetpack_ledger_product;
 DEALLOCATE PREPARE jetpack_ledger_product;
+
+-- Rows written before this migration: the service's current product, while its tblhosting row
+-- is there (read by primary key), so a later deletion can still be cancelled. (Only where
+-- tblhosting exists: the worker's own tests migrate an empty database first.)
+SET @jetpack_ledger_backfill = IF(
+    (SELECT COUNT(*) FROM information_schema.TABLES
+     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'tblhosting') = 1,
+    'UPDATE mod_jetpack_ledger l JOIN tblhosting h ON h.id = l.service_id SET l.product_id = h.packageid WHERE l.product_id IS NULL',
+    'DO 0');
+PREPARE jetpack_ledger_backfill FROM @jetpack_ledger_backfill;
+EXECUTE jetpack_ledger_backfill;
+DEALLOCATE PREPARE jetpack_ledger_backfill;

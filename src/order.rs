@@ -376,6 +376,11 @@ pub fn read_gone_cancel(
     product: &ProductRow,
     held_site: &str,
 ) -> Option<CancelOrder> {
+    // A product moved to another module since holds that module's settings, not partner
+    // credentials: they are never sent to the partner API.
+    if !product.server_type.eq_ignore_ascii_case(MODULE_NAME) {
+        return None;
+    }
     let client_id = product.partner_client_id.trim();
     let secret = product.partner_client_secret.trim();
     if client_id.is_empty() || secret.is_empty() {

@@ -40,6 +40,11 @@ const RECHECK_SQL: &str = "SELECT c.service_id,
 const DUE_PAGE: &str = "WHERE c.next_check_at <= UTC_TIMESTAMP(6)
              ORDER BY c.next_check_at LIMIT ?";
 
+/// The due candidates of the most recent orders first (page size): a fresh order is seen at
+/// once however many old ones are overdue.
+const FRESH_PAGE: &str = "WHERE c.next_check_at <= UTC_TIMESTAMP(6)
+             ORDER BY c.found_at DESC LIMIT ?";
+
 /// Every candidate, in id order (after, page size): `run --once` goes through them all.
 const ALL_PAGE: &str = "WHERE c.service_id > ? ORDER BY c.service_id LIMIT ?";
 
@@ -55,15 +60,23 @@ const POSTPONE_SQL: &str = "UPDATE mod_jetpack_adoption_candidates
 /// Which candidates a re-check reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recheck {
-    /// Those due now (`run`).
+    /// Those due now, the longest overdue first (`run`).
     Due,
+    /// Those due now, the most recent orders first (`run`, beside `Due`).
+    Fresh,
     /// Every candidate after this id, due or not (`run --once`).
     After(ServiceId),
 }
 
 /// The deleted-service sweep's page (after, page size).
-const SWEEP_SQL: &str = "SELECT l.id, l.service_id, h.id IS NULL AS gone
-     FROM mod_jetpack_ledger l LEFT JOIN tblhosting h ON h.id = l.service_id
+/// A service is gone when its tblhosting row is; its plan is kept when the product (the one
+/// the ledger recorded) has "Keep the Jetpack plan when a service is deleted" ticked
+/// (configoption4, a WHMCS yes/no: anything but '' and '0' is yes, as lib/Hooks.php reads it).
+const SWEEP_SQL: &str = "SELECT l.id, l.service_id,
+            h.id IS NULL AND COALESCE(p.configoption4 IN ('', '0'), 1) AS gone
+     FROM mod_jetpack_ledger l
+     LEFT JOIN tblhosting h ON h.id = l.service_id
+     LEFT JOIN tblproducts p ON p.id = l.product_id
      WHERE l.id > ? ORDER BY l.id LIMIT ?";
 
 /// One line of an EXPLAIN: the table, the access type and the key used.
@@ -126,11 +139,10 @@ impl Store {
     /// The ids of every `jetpack` product (tblproducts is small and has no index on its
     /// module; callers cache the answer).
     pub async fn adoption_products(&self) -> Result<Vec<u32>> {
-        let rows: Vec<(i32,)> =
-            sqlx::query_as("SELECT id FROM tblproducts WHERE servertype = ? ORDER BY id")
-                .bind(MODULE_NAME)
-                .fetch_all(&self.pool)
-                .await?;
+        let query = sqlx::query_as("SELECT id FROM tblproducts WHERE servertype = ? ORDER BY id")
+            .bind(MODULE_NAME)
+            .fetch_all(&self.pool);
+        let rows: Vec<(i32,)> = within(self.timeout, async { Ok(query.await?) }).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id,)| u32::try_from(id).ok())
@@ -156,6 +168,7 @@ impl Store {
         let recheck = RECHECK_SQL.replacen('?', "'jetpack'", 1);
         for (name, page) in [
             ("recheck due", DUE_PAGE.replacen('?', "25", 1)),
+            ("recheck fresh", FRESH_PAGE.replacen('?', "5", 1)),
             (
                 "recheck all",
                 ALL_PAGE.replacen('?', "0", 1).replacen('?', "25", 1),
@@ -274,6 +287,13 @@ impl Store {
         let rows = match which {
             Recheck::Due => {
                 sqlx::query(AssertSqlSafe(format!("{RECHECK_SQL}{DUE_PAGE}")))
+                    .bind(MODULE_NAME)
+                    .bind(page)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Recheck::Fresh => {
+                sqlx::query(AssertSqlSafe(format!("{RECHECK_SQL}{FRESH_PAGE}")))
                     .bind(MODULE_NAME)
                     .bind(page)
                     .fetch_all(&self.pool)

@@ -132,6 +132,14 @@ impl StoreError {
         }
     }
 
+    /// For a worker that is already running: the database is unavailable, or an open
+    /// connection's TLS broke (a middlebox, a failover). Either way the same write may work
+    /// on the next connection, so it is tried again rather than failing the job. (At start a
+    /// TLS error is a setting to fix, and is not retried.)
+    pub fn is_connection_trouble(&self) -> bool {
+        self.is_unavailable() || matches!(self, StoreError::Tls(_))
+    }
+
     /// A duplicate key (the one-unfinished-job index): another writer got there first.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::Database(e)) if e.is_unique_violation())

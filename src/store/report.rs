@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::domain::{JobState, ServiceId};
-use crate::store::{LIVE_WITHIN_SECS, NO_WORKER_WARNING, Result, Store, WorkerRow};
+use crate::store::{LIVE_WITHIN_SECS, NO_WORKER_WARNING, Result, Store, WorkerRow, within};
 
 /// Queue gauges for the heartbeat and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -186,6 +186,10 @@ impl Store {
     /// unfinished jobs and pending requests are never touched. Returns the larger count (the
     /// caller goes on while a batch was full).
     pub async fn prune_finished(&self, older_than: Duration, batch: u32) -> Result<u64> {
+        within(self.timeout, self.prune_batch(older_than, batch)).await
+    }
+
+    async fn prune_batch(&self, older_than: Duration, batch: u32) -> Result<u64> {
         let done = sqlx::query(
             "DELETE FROM mod_jetpack_jobs
              WHERE finished_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND

@@ -249,7 +249,7 @@ impl Worker {
             Ok(written) => written,
             // Unavailable, or still deadlocking after every retry: nothing is wrong with the
             // outcome itself; the job runs again after its lease (the status check first).
-            Err(e) if e.is_unavailable() || e.is_lock_conflict() => return Err(e),
+            Err(e) if e.is_connection_trouble() || e.is_lock_conflict() => return Err(e),
             Err(e) => self.fail_unrecordable(&job, &finish, &e).await?,
         };
         if !written {
@@ -291,7 +291,7 @@ impl Worker {
             .with_jitter();
         let written = (|| self.store.finish(job, finish))
             .retry(patience)
-            .when(|e| e.is_unavailable() || e.is_lock_conflict())
+            .when(|e| e.is_connection_trouble() || e.is_lock_conflict())
             .notify(|e, wait| {
                 self.health.failed("writing a job's outcome", e);
                 tracing::warn!(job_id = %job.id, error = %e, retry_in = ?wait,
@@ -300,7 +300,7 @@ impl Worker {
             .await;
         match &written {
             Ok(_) => self.health.ok(),
-            Err(e) if e.is_unavailable() => self.health.failed("writing a job's outcome", e),
+            Err(e) if e.is_connection_trouble() => self.health.failed("writing a job's outcome", e),
             Err(_) => {}
         }
         written

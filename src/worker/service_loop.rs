@@ -31,6 +31,8 @@ const DISCOVER_PAGE: u32 = 500;
 /// candidate is due again after a tenth of the time since its order (at most an hour), so a
 /// fresh order is re-checked every scan and old unpaid ones rarely.
 const RECHECK_PAGE: u32 = 10;
+/// When more are due than a page: this many more, the most recent orders first.
+const RECHECK_FRESH: u32 = 5;
 /// Ledger rows the deleted-service sweep reads per scan (two rows examined each).
 const SWEEP_PAGE: u32 = 50;
 /// How often the list of Jetpack products is read again (tblproducts has no index on it).
@@ -261,9 +263,18 @@ impl Worker {
         } else {
             Recheck::Due
         };
-        let checked = self.store.recheck_candidates(which, RECHECK_PAGE).await?;
+        let mut checked = self.store.recheck_candidates(which, RECHECK_PAGE).await?;
         s.recheck_after = checked.next.unwrap_or(ServiceId(0));
         let mut more = thorough && checked.next.is_some();
+        if !thorough && checked.next.is_some() {
+            // More are due than a page: the freshest orders go next, so a backlog of old
+            // unpaid ones never holds up a new one.
+            let fresh = self
+                .store
+                .recheck_candidates(Recheck::Fresh, RECHECK_FRESH)
+                .await?;
+            checked.adopted += fresh.adopted;
+        }
         let mut recorded = checked.adopted;
         if checked.adopted > 0 {
             e.summary.adopted += checked.adopted;
@@ -366,6 +377,9 @@ impl Worker {
                     if n < u64::from(PRUNE_BATCH) {
                         break;
                     }
+                    // A long backlog is progress too: the watchdog must not take it for a
+                    // stuck loop (each batch is under the store's timeout).
+                    self.liveness.beat(Duration::from_millis(100));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => {

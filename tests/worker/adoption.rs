@@ -397,6 +397,48 @@ async fn adoption_records_one_terminate_for_a_deleted_service(pool: MySqlPool) {
     assert_eq!(terminates().await, 1, "recorded once");
 }
 
+/// The product's "Keep the Jetpack plan when a service is deleted" (configoption4) is honoured
+/// by the scan's safety net as by the ServiceDelete hook: a deleted service of such a product
+/// keeps its plan; of another product (or with the setting cleared) it is cancelled.
+#[sqlx::test]
+async fn adoption_keeps_the_plan_of_a_deleted_service_when_the_product_says_so(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let keep = env.product("").await;
+    let cancel = env.product("").await;
+    env.exec(&format!(
+        "UPDATE tblproducts SET configoption4 = 'on' WHERE id = {keep};
+         INSERT INTO mod_jetpack_ledger (service_id, product_id, site, plan, pending, since, updated_at, job_id)
+         VALUES (5001, {keep}, 'https://kept.example', 'jetpack_premium', 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 1),
+                (5002, {cancel}, 'https://cancelled.example', 'jetpack_premium', 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 2)"
+    ))
+    .await;
+    let terminated = || async {
+        let rows: Vec<(u32,)> = sqlx::query_as(
+            "SELECT service_id FROM mod_jetpack_requests WHERE action = 'terminate' ORDER BY service_id",
+        )
+        .fetch_all(&env.db)
+        .await
+        .unwrap();
+        rows.into_iter().map(|(s,)| s).collect::<Vec<_>>()
+    };
+    env.store.sweep_deleted(0, 50).await.unwrap();
+    assert_eq!(
+        terminated().await,
+        vec![5002],
+        "only the product that does not keep"
+    );
+    env.exec(&format!(
+        "UPDATE tblproducts SET configoption4 = '' WHERE id = {keep}"
+    ))
+    .await;
+    env.store.sweep_deleted(0, 50).await.unwrap();
+    assert_eq!(
+        terminated().await,
+        vec![5001, 5002],
+        "the setting cleared: cancelled"
+    );
+}
+
 /// A WHMCS-shaped database: 50,000 services over 50 products (5 of them Jetpack), 3 % Pending,
 /// orders and invoices, a ledger; every adoption statement's EXPLAIN reads tblhosting,
 /// tblorders and tblinvoices by index, never by a full scan.
@@ -425,7 +467,7 @@ async fn explain_on_a_realistic_database(env: Env) {
     // Before any discovery (watermarks 0) and after it (candidates present).
     for round in 0..2 {
         let plans = env.store.explain_adoption(&products).await.unwrap();
-        assert_eq!(plans.len(), 6);
+        assert_eq!(plans.len(), 7);
         let due = &plans.iter().find(|(n, _)| *n == "recheck due").unwrap().1;
         assert!(
             due.iter()
@@ -586,12 +628,29 @@ async fn adoption_checks_fresh_candidates_first_and_old_unpaid_ones_rarely(pool:
         "UPDATE mod_jetpack_adoption_candidates SET next_check_at = UTC_TIMESTAMP(6) WHERE service_id = {fresh}"
     ))
     .await;
-    let checked = env
+    // Everything is overdue now: the old ones fill the Due page, the fresh page finds the
+    // new order first.
+    env.exec("UPDATE mod_jetpack_adoption_candidates SET next_check_at = UTC_TIMESTAMP(6) - INTERVAL 1 HOUR")
+        .await;
+    let due = env
         .store
-        .recheck_candidates(Recheck::Due, 25)
+        .recheck_candidates(Recheck::Due, 10)
         .await
         .unwrap();
-    assert_eq!((checked.examined, checked.adopted), (1, 1));
+    assert_eq!(
+        (due.examined, due.adopted),
+        (10, 0),
+        "old ones first by due time"
+    );
+    let checked = env
+        .store
+        .recheck_candidates(Recheck::Fresh, 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        checked.adopted, 1,
+        "the fresh order is the first of its page"
+    );
     assert_eq!(
         jobs_of(&env).await.len(),
         0,

@@ -335,12 +335,23 @@ final class EmailTest extends DatabaseTestCase
     {
         $service = $this->service($this->product(), null, array('status' => 'Active'));
         $this->doneJob($service);
+        // The worker's table not migrated yet: nothing sent, and no line every five minutes.
         $this->exec('DROP TABLE mod_jetpack_emails');
+        $this->cron();
+        $this->assertCount(0, $this->sends());
+        $this->assertCount(0, $this->emailLines());
+
+        // A database error: one line with the driver's words, never the statement.
+        $this->useLayout(self::WHMCS_8);
+        $this->exec('DROP TABLE tblemailtemplates');
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $this->doneJob($service);
         $this->cron();
         $this->assertCount(0, $this->sends());
         $lines = $this->emailLines();
         $this->assertCount(1, $lines);
         $this->assertStringStartsWith('JETPACK MODULE: activation emails: ', $lines[0]);
+        $this->assertStringNotContainsStringIgnoringCase('select', $lines[0], 'no SQL in the log');
 
         // A localAPI that throws is a failed send, recorded, not an exception.
         $this->useLayout(self::WHMCS_8);

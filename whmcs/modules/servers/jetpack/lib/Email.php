@@ -98,11 +98,21 @@ class Email
                     $counts[self::handle($job, $token)]++;
                 }
             }
+        } catch (\PDOException $e) {
+            if (ModuleError::isWorkerTableMissing($e)) {
+                // The module was uploaded before `jetpack-worker migrate` ran: nothing to send
+                // yet (the doctor says what to run), and no log line every five minutes.
+                return $counts;
+            }
+            // The driver's own words, never the statement with its values.
+            $said = isset($e->errorInfo[2]) ? (string) $e->errorInfo[2] : $e->getMessage();
+            self::log('JETPACK MODULE: activation emails: ' . $said, 0);
         } catch (\Throwable $e) {
             self::log('JETPACK MODULE: activation emails: ' . $e->getMessage(), 0);
         }
         return $counts;
     }
+
 
     /**
      * Creates the "Jetpack Activation" product template (master row, language '') when it is
