@@ -220,6 +220,23 @@ final class EmailTest extends DatabaseTestCase
         $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM tblemails'));
     }
 
+    public function testAFailedSendIsNotRetriedForAServiceTerminatedMeanwhile(): void
+    {
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $job = $this->doneJob($service);
+        $GLOBALS['jetpack_test_localapi_reply'] = array('result' => 'error', 'message' => 'Sending Failed');
+        $this->cron();
+        $this->assertCount(1, $this->sends());
+        unset($GLOBALS['jetpack_test_localapi_reply']);
+        $this->exec("UPDATE tblhosting SET domainstatus = 'Terminated' WHERE id = ?", array($service));
+        $this->ageClaim($job);
+        $this->cron();
+        $this->assertCount(1, $this->sends(), 'the retry does not mail a terminated service');
+        $row = $this->emailRow($job, Email::KIND_ACTIVATED);
+        $this->assertSame('skipped', $row->status);
+        $this->assertStringContainsString('Terminated', (string) $row->error);
+    }
+
     public function testAFailedSendThatWorksOnRetryIsSentOnce(): void
     {
         $service = $this->service($this->product(), null, array('status' => 'Active'));

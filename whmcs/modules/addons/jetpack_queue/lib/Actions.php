@@ -22,7 +22,10 @@ if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
 
-require_once __DIR__ . '/../../../servers/jetpack/lib/Requests.php';
+// Requests retries through ModuleError on a lock conflict; Order::rows reads its results.
+foreach (array('ModuleError', 'Order', 'Messages', 'Requests') as $jetpackLib) {
+    require_once __DIR__ . '/../../../servers/jetpack/lib/' . $jetpackLib . '.php';
+}
 
 class Actions
 {
@@ -62,8 +65,17 @@ class Actions
      */
     private static function retry(array $services)
     {
-        foreach ($services as $service) {
-            Requests::record($service, Requests::RETRY, Requests::BY_ADMIN);
+        $done = 0;
+        try {
+            foreach ($services as $service) {
+                Requests::record($service, Requests::RETRY, Requests::BY_ADMIN);
+                $done++;
+            }
+        } catch (\PDOException $e) {
+            $said = isset($e->errorInfo[2]) ? (string) $e->errorInfo[2] : 'database error';
+            return array('ok' => false, 'message' => 'Retry requested for ' . $done . ' of '
+                . count($services) . ' services, then the database refused: ' . $said
+                . '. Press Retry again for the rest (a repeated retry is harmless).');
         }
         $n = count($services);
         if ($n === 0) {

@@ -203,14 +203,16 @@ class Queries
                     return array();
                 }
                 $rows = Capsule::select(
-                    'SELECT id FROM tblhosting WHERE userid IN ('
+                    // FORCE INDEX: with ORDER BY id … LIMIT the optimizer may walk the
+                    // primary key back over every service instead.
+                    'SELECT id FROM tblhosting FORCE INDEX (userid) WHERE userid IN ('
                     . implode(',', array_fill(0, count($clients), '?')) . ") ORDER BY id DESC LIMIT $limit",
                     $clients
                 );
                 break;
             case 'domain':
                 $rows = Capsule::select(
-                    "SELECT id FROM tblhosting WHERE domain LIKE ? ORDER BY id DESC LIMIT $limit",
+                    "SELECT id FROM tblhosting FORCE INDEX (domain) WHERE domain LIKE ? ORDER BY id DESC LIMIT $limit",
                     array($like)
                 );
                 break;

@@ -88,10 +88,17 @@ class Email
             $token = bin2hex(random_bytes(16));
             $budget = self::PER_RUN;
             foreach (self::retryable($budget) as $row) {
-                if (self::reclaim($row, $token)) {
-                    $counts[self::deliver($row->job_id, $row->kind, $row->service_id, $token, (int) $row->attempts + 1)]++;
-                    $budget--;
+                if (!self::reclaim($row, $token)) {
+                    continue;
                 }
+                $budget--;
+                $why = self::whyNot((int) $row->service_id);
+                if ($why !== null) {
+                    self::record($row->job_id, $row->kind, $token, self::SKIPPED, $why);
+                    $counts['skipped']++;
+                    continue;
+                }
+                $counts[self::deliver($row->job_id, $row->kind, $row->service_id, $token, (int) $row->attempts + 1)]++;
             }
             if ($budget > 0) {
                 foreach (self::candidates($budget) as $job) {
@@ -280,16 +287,7 @@ class Email
      */
     private static function handle($job, $token)
     {
-        $service = Capsule::table('tblhosting')->where('id', (int) $job->service_id)
-            ->first(array('id', 'packageid', 'domainstatus'));
-        $why = null;
-        if ($service === null) {
-            $why = 'the service no longer exists';
-        } elseif (in_array((string) $service->domainstatus, self::NO_EMAIL_STATUSES, true)) {
-            $why = 'the service is ' . $service->domainstatus;
-        } elseif (!self::enabledFor((int) $service->packageid)) {
-            $why = "the product's setting \"Send the Jetpack activation email\" is off";
-        }
+        $why = self::whyNot((int) $job->service_id);
         if ($why !== null) {
             self::claim($job->job_id, $job->kind, $job->service_id, $token, self::SKIPPED, $why);
             return 'skipped';
@@ -298,6 +296,31 @@ class Email
             return 'skipped';
         }
         return self::deliver($job->job_id, $job->kind, $job->service_id, $token, 1);
+    }
+
+    /**
+     * Why the service's email must not go out now (gone, Terminated/Cancelled/Fraud, or its
+     * product's setting off), or null when it may. Asked before a first send and before each
+     * retry, so an email that failed does not go out later to a service terminated meanwhile.
+     *
+     * @param int $serviceId tblhosting.id
+     *
+     * @return string|null
+     */
+    private static function whyNot($serviceId)
+    {
+        $service = Capsule::table('tblhosting')->where('id', (int) $serviceId)
+            ->first(array('id', 'packageid', 'domainstatus'));
+        if ($service === null) {
+            return 'the service no longer exists';
+        }
+        if (in_array((string) $service->domainstatus, self::NO_EMAIL_STATUSES, true)) {
+            return 'the service is ' . $service->domainstatus;
+        }
+        if (!self::enabledFor((int) $service->packageid)) {
+            return "the product's setting \"Send the Jetpack activation email\" is off";
+        }
+        return null;
     }
 
     /**
@@ -373,7 +396,8 @@ class Email
 
     /**
      * The merge fields of the email, HTML-escaped (the template is HTML): jetpack_activation_url
-     * (empty without a link), jetpack_site, jetpack_waiting_dns (1 or 0), jetpack_details (the
+     * (empty without a link), jetpack_site (jetpack_site_text unescaped, for the subject),
+     * jetpack_waiting_dns (1 or 0), jetpack_details (the
      * worker's text for the job).
      *
      * @param int    $jobId
@@ -404,6 +428,8 @@ class Email
         return array(
             'jetpack_activation_url' => $escape($url),
             'jetpack_site' => $escape(rawurldecode((string) $site)),
+            // For the subject, which is plain text (no HTML entities there).
+            'jetpack_site_text' => rawurldecode((string) $site),
             'jetpack_waiting_dns' => $kind === self::KIND_WAITING ? 1 : 0,
             'jetpack_details' => $escape($details),
         );
@@ -416,7 +442,7 @@ class Email
      */
     public static function templateSubject()
     {
-        return 'Your Jetpack plan for {$jetpack_site}';
+        return 'Your Jetpack plan for {$jetpack_site_text}';
     }
 
     /**
@@ -446,7 +472,7 @@ class Email
      * @param int         $jobId
      * @param string      $kind
      * @param string      $token
-     * @param string      $status self::SENT, self::FAILED or self::GAVE_UP
+     * @param string      $status self::SENT, self::FAILED, self::GAVE_UP or self::SKIPPED
      * @param string|null $error
      */
     private static function record($jobId, $kind, $token, $status, $error)
