@@ -571,6 +571,22 @@ impl PrivateMariaDb {
         format!("mysql://{user}:{password}@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// Runs each statement as root (creating the test's database and users).
+    pub async fn as_root(&self, statements: &[&str]) {
+        let root = MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url("root", "", "mysql"))
+            .await
+            .unwrap();
+        for sql in statements {
+            sqlx::raw_sql(AssertSqlSafe(*sql))
+                .execute(&root)
+                .await
+                .unwrap();
+        }
+        root.close().await;
+    }
+
     /// Starts mariadbd on the data directory and waits until it answers.
     pub async fn start(&mut self) {
         assert!(self.server.is_none(), "already running");
@@ -746,22 +762,13 @@ async fn private_setup(n: u32, prefix: &str) -> (PrivateMariaDb, String, Env, Ve
         .await
         .unwrap();
     server.start().await;
-    let root = MySqlPoolOptions::new()
-        .max_connections(1)
-        .connect(&server.url("root", "", "mysql"))
-        .await
-        .unwrap();
-    for sql in [
-        "CREATE DATABASE whmcs",
-        "CREATE USER 'whmcs'@'127.0.0.1' IDENTIFIED BY 'pw-for-the-test'",
-        "GRANT ALL PRIVILEGES ON whmcs.* TO 'whmcs'@'127.0.0.1'",
-    ] {
-        sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&root)
-            .await
-            .unwrap();
-    }
-    root.close().await;
+    server
+        .as_root(&[
+            "CREATE DATABASE whmcs",
+            "CREATE USER 'whmcs'@'127.0.0.1' IDENTIFIED BY 'pw-for-the-test'",
+            "GRANT ALL PRIVILEGES ON whmcs.* TO 'whmcs'@'127.0.0.1'",
+        ])
+        .await;
     let url = server.url("whmcs", "pw-for-the-test", "whmcs");
     let pool = MySqlPoolOptions::new()
         .max_connections(4)

@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use jetpack_worker::store::{Store, StoreError};
-use sqlx::AssertSqlSafe;
-use sqlx::mysql::MySqlPoolOptions;
 
 use crate::cli::{output, worker_command};
 use crate::reliability::{PrivateMariaDb, is_root};
@@ -124,22 +122,13 @@ fn non_loopback_ip() -> Option<std::net::IpAddr> {
 
 /// Creates the `whmcs` database and a user that may connect from anywhere.
 async fn prepare(server: &PrivateMariaDb) {
-    let root = MySqlPoolOptions::new()
-        .max_connections(1)
-        .connect(&server.url("root", "", "mysql"))
-        .await
-        .unwrap();
-    for sql in [
-        "CREATE DATABASE IF NOT EXISTS whmcs",
-        "CREATE USER IF NOT EXISTS 'whmcs'@'%' IDENTIFIED BY 'tls-test-pw'",
-        "GRANT ALL PRIVILEGES ON whmcs.* TO 'whmcs'@'%'",
-    ] {
-        sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&root)
-            .await
-            .unwrap();
-    }
-    root.close().await;
+    server
+        .as_root(&[
+            "CREATE DATABASE IF NOT EXISTS whmcs",
+            "CREATE USER IF NOT EXISTS 'whmcs'@'%' IDENTIFIED BY 'tls-test-pw'",
+            "GRANT ALL PRIVILEGES ON whmcs.* TO 'whmcs'@'%'",
+        ])
+        .await;
 }
 
 /// `check`'s report for `url` (stdout).
