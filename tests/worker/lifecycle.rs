@@ -267,6 +267,34 @@ async fn a_terminate_cancels_what_the_ledger_holds_after_the_site_url_was_edited
     );
 }
 
+/// A ledger row written before the ledger knew its product (product_id NULL) gets it from
+/// tblhosting when the migration runs on a WHMCS database, so the plan of a service deleted
+/// later is still cancelled; running the migration again changes nothing.
+#[sqlx::test]
+async fn the_ledger_migration_gives_old_rows_their_product(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let sid = env
+        .service(pid, "Active", "before.example", "admin", "premium")
+        .await;
+    env.exec(&format!(
+        "INSERT INTO mod_jetpack_ledger (service_id, site, plan, pending, since, updated_at, job_id)
+         VALUES ({sid}, 'https://before.example', 'premium', 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 1),
+                (999999, 'https://gone-before.example', 'premium', 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 2)"
+    ))
+    .await;
+    let migration = include_str!("../../migrations/20261202100001_ledger_product.sql");
+    for _ in 0..2 {
+        env.exec(migration).await;
+    }
+    let rows: Vec<(u32, Option<u32>)> =
+        sqlx::query_as("SELECT service_id, product_id FROM mod_jetpack_ledger ORDER BY service_id")
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+    assert_eq!(rows, vec![(sid.0, Some(pid)), (999_999, None)]);
+}
+
 #[sqlx::test]
 async fn a_terminate_of_a_deleted_service_cancels_what_the_ledger_holds(pool: MySqlPool) {
     // hooks.php ServiceDelete records the terminate after WHMCS deleted the tblhosting row
