@@ -105,6 +105,24 @@ pub struct Messages {
     pub bad_plan: String,
     /// The partner client id or secret is missing.
     pub no_credentials: String,
+    /// The addon row (tblhostingaddons) is gone.
+    pub addon_missing: String,
+    /// The addon's catalogue row (tbladdons) is gone.
+    pub addon_definition_missing: String,
+    /// The addon uses another module.
+    pub addon_wrong_module: String,
+    /// The addon has no custom field with this key.
+    pub addon_no_field: String,
+    /// The addon has several custom fields with this key.
+    pub addon_many_fields: String,
+    /// The addon's partner client id or secret is missing.
+    pub addon_no_credentials: String,
+    /// The addon's parent service is gone.
+    pub addon_no_parent: String,
+    /// The addon has no Site URL and its service no domain.
+    pub addon_no_site: String,
+    /// A change of plan to a lower plan, which the partner API refuses.
+    pub downgrade: String,
 }
 
 /// What is said about an unusable Site URL, after "the Site URL 'value'".
