@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{ClaimSetting, Cli, Command};
 use crate::dns::SystemResolver;
-use crate::domain::{RequestedBy, ServiceId};
+use crate::domain::{AddonId, RequestedBy, ServiceId, Target};
 use crate::jetpack::{JetpackClient, Politeness, Timeouts};
 use crate::ops;
 use crate::retry::RetryPolicy;
@@ -97,14 +97,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Enqueue { service_id, action } => {
-            let sid = ServiceId(service_id);
-            if store.load_service(sid).await?.is_none() {
-                bail!("service {service_id} does not exist in tblhosting");
-            }
-            let applied = store.enqueue(sid, action, RequestedBy::Cli).await?;
+        Command::Enqueue {
+            service_id,
+            action,
+            addon,
+        } => {
+            let target = enqueue_target(&store, service_id, addon).await?;
+            let applied = store.enqueue(target, action, RequestedBy::Cli).await?;
             println!(
-                "service {service_id} {}: {} (request #{})",
+                "{target} {}: {} (request #{})",
                 action.as_str(),
                 applied.said,
                 applied.request
@@ -113,12 +114,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Requeue {
             service_ids,
+            addons,
             all_failed,
         } => {
-            if service_ids.is_empty() && !all_failed {
-                bail!("name service ids or pass --all-failed");
+            if service_ids.is_empty() && addons.is_empty() && !all_failed {
+                bail!("name service ids (or --addon ids) or pass --all-failed");
             }
-            requeue(&store, &service_ids, all_failed).await?;
+            requeue(&store, &service_ids, &addons, all_failed).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { json } => {
@@ -149,14 +151,54 @@ async fn serve(worker: &Worker, shutdown: CancellationToken) -> anyhow::Result<(
     Ok(ran?)
 }
 
-/// `requeue`: records a retry for each named service (and every failed one with
-/// `all_failed`), applies them, and says what became of each named service.
-async fn requeue(store: &Store, service_ids: &[u32], all_failed: bool) -> anyhow::Result<()> {
-    let ids: Vec<ServiceId> = service_ids.iter().copied().map(ServiceId).collect();
-    let done = store.requeue(&ids, all_failed).await?;
+/// `enqueue`'s target: the service, or its addon; either must exist.
+async fn enqueue_target(
+    store: &Store,
+    service_id: u32,
+    addon: Option<u32>,
+) -> anyhow::Result<Target> {
+    let sid = ServiceId(service_id);
+    let Some(addon) = addon else {
+        if store.load_service(sid).await?.is_none() {
+            bail!("service {service_id} does not exist in tblhosting");
+        }
+        return Ok(Target::Service(sid));
+    };
+    match store.addon_parent(AddonId(addon)).await? {
+        Some(parent) if parent == sid => Ok(Target::Addon {
+            addon: AddonId(addon),
+            service: sid,
+        }),
+        Some(parent) => bail!("addon {addon} belongs to service {parent}, not {service_id}"),
+        None => bail!("addon {addon} does not exist in tblhostingaddons"),
+    }
+}
+
+/// `requeue`: records a retry for each named service and addon (and every failed one with
+/// `all_failed`), applies them, and says what became of each named one.
+async fn requeue(
+    store: &Store,
+    service_ids: &[u32],
+    addons: &[u32],
+    all_failed: bool,
+) -> anyhow::Result<()> {
+    let mut targets: Vec<Target> = service_ids
+        .iter()
+        .map(|s| Target::Service(ServiceId(*s)))
+        .collect();
+    for addon in addons {
+        let Some(parent) = store.addon_parent(AddonId(*addon)).await? else {
+            bail!("addon {addon} does not exist in tblhostingaddons");
+        };
+        targets.push(Target::Addon {
+            addon: AddonId(*addon),
+            service: parent,
+        });
+    }
+    let done = store.requeue(&targets, all_failed).await?;
     println!("requeued {} job(s)", done.jobs.len());
-    for (sid, said) in done.named {
-        println!("service {sid}: {said}");
+    for (target, said) in done.named {
+        println!("{target}: {said}");
     }
     Ok(())
 }

@@ -102,18 +102,24 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Queue work for a service, as the PHP module does.
+    /// Queue work for a service (or one of its addons), as the PHP module does.
     Enqueue {
         /// tblhosting.id
         service_id: u32,
-        /// provision or terminate.
+        /// provision, terminate or change (a change of plan, as WHMCS ChangePackage).
         #[arg(long, default_value = "provision")]
         action: Action,
+        /// The addon of the service to act for (tblhostingaddons.id), instead of the service.
+        #[arg(long)]
+        addon: Option<u32>,
     },
     /// Put failed jobs back to queued, due now, with a fresh attempt budget.
     Requeue {
         /// Services whose latest failed job to requeue.
         service_ids: Vec<u32>,
+        /// Addons (tblhostingaddons.id) whose latest failed job to requeue.
+        #[arg(long = "addon")]
+        addons: Vec<u32>,
         /// Requeue every failed job.
         #[arg(long)]
         all_failed: bool,

@@ -29,6 +29,95 @@ impl fmt::Display for ServiceId {
     }
 }
 
+/// A WHMCS product addon bought for a service (`tblhostingaddons.id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct AddonId(pub u32);
+
+impl fmt::Display for AddonId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a job acts for (`service_id`, `addon_id` of the worker's tables): a service sold as
+/// a standalone Jetpack product, or one Jetpack addon on a service (docs/addons.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// `tblhosting.id`
+    Service(ServiceId),
+    /// `tblhostingaddons.id`, with its parent service.
+    Addon {
+        /// The addon bought.
+        addon: AddonId,
+        /// Its parent service (`tblhostingaddons.hostingid` when the request was recorded).
+        service: ServiceId,
+    },
+}
+
+impl Target {
+    /// From the stored pair: `addon_id` 0 is the service itself.
+    pub fn from_ids(service: u32, addon: u32) -> Target {
+        match addon {
+            0 => Target::Service(ServiceId(service)),
+            a => Target::Addon {
+                addon: AddonId(a),
+                service: ServiceId(service),
+            },
+        }
+    }
+
+    /// The service (an addon's parent).
+    pub fn service(self) -> ServiceId {
+        match self {
+            Target::Service(s) | Target::Addon { service: s, .. } => s,
+        }
+    }
+
+    /// The stored `addon_id` (0 for a service).
+    pub fn addon_id(self) -> u32 {
+        match self {
+            Target::Service(_) => 0,
+            Target::Addon { addon, .. } => addon.0,
+        }
+    }
+
+    /// The id WHMCS keys this target's custom-field values and Module Queue rows by
+    /// (`tblhosting.id` or `tblhostingaddons.id`).
+    pub fn entity_id(self) -> u32 {
+        match self {
+            Target::Service(s) => s.0,
+            Target::Addon { addon, .. } => addon.0,
+        }
+    }
+
+    /// `tblmodulequeue.service_type` for this target.
+    pub fn module_queue_type(self) -> &'static str {
+        match self {
+            Target::Service(_) => "service",
+            Target::Addon { .. } => "addon",
+        }
+    }
+}
+
+impl From<ServiceId> for Target {
+    fn from(s: ServiceId) -> Target {
+        Target::Service(s)
+    }
+}
+
+/// How messages name the target: `Service ID: 12` or `Addon ID: 5 (Service ID: 12)`.
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Service(s) => write!(f, "Service ID: {s}"),
+            Target::Addon { addon, service } => {
+                write!(f, "Addon ID: {addon} (Service ID: {service})")
+            }
+        }
+    }
+}
+
 /// What a job does at the partner API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Action {
@@ -36,6 +125,9 @@ pub enum Action {
     Provision,
     /// Cancel the plan (WHMCS Terminate).
     Terminate,
+    /// Provision the plan the order names now over the current one (WHMCS ChangePackage,
+    /// after an upgrade order is paid).
+    Change,
 }
 
 impl Action {
@@ -44,6 +136,7 @@ impl Action {
         match self {
             Action::Provision => "provision",
             Action::Terminate => "terminate",
+            Action::Change => "change",
         }
     }
 
@@ -52,6 +145,7 @@ impl Action {
         match s {
             "provision" => Some(Action::Provision),
             "terminate" => Some(Action::Terminate),
+            "change" => Some(Action::Change),
             _ => None,
         }
     }
@@ -61,7 +155,13 @@ impl Action {
         match self {
             Action::Provision => "CreateAccount",
             Action::Terminate => "TerminateAccount",
+            Action::Change => "ChangePackage",
         }
+    }
+
+    /// Provision and change both leave the plan the order names at the site.
+    pub fn provisions(self) -> bool {
+        matches!(self, Action::Provision | Action::Change)
     }
 }
 

@@ -10,6 +10,12 @@
 //! | provision | new provision                      | same action: due now; else J cancelled, new provision | same action: clear J's next; else J's next = provision |
 //! | terminate | new terminate                      | same action: due now; else J cancelled, new terminate | same action: clear J's next; else J's next = terminate |
 //! | retry     | latest job failed: requeued; else nothing | due now                                 | nothing (it is running)          |
+//! | change    | new change (nothing after a done terminate) | J provisions: due now; J terminates: nothing | J provisions: J's next = change; J terminates (or will): nothing |
+//!
+//! A change (WHMCS ChangePackage) is a provision of the plan the order names *now*; a queued
+//! provision or change reads the order when it runs, so it already does it. It never revives a
+//! target whose plan is being (or was) cancelled: the terminate wins. A provision asked while a
+//! change runs (or the reverse) counts as the same action.
 //!
 //! When J finishes with a next action set, the next action is queued; when J would run again
 //! (a retry or a DNS wait), J is cancelled and the next action queued at once. So the last
@@ -26,6 +32,8 @@ pub enum RequestKind {
     Terminate,
     /// Run the latest failed job again with a fresh attempt budget.
     Retry,
+    /// WHMCS ChangePackage: provision the plan the order names now.
+    Change,
 }
 
 impl RequestKind {
@@ -35,6 +43,7 @@ impl RequestKind {
             RequestKind::Provision => "provision",
             RequestKind::Terminate => "terminate",
             RequestKind::Retry => "retry",
+            RequestKind::Change => "change",
         }
     }
 
@@ -44,6 +53,7 @@ impl RequestKind {
             "provision" => Some(RequestKind::Provision),
             "terminate" => Some(RequestKind::Terminate),
             "retry" => Some(RequestKind::Retry),
+            "change" => Some(RequestKind::Change),
             _ => None,
         }
     }
@@ -53,6 +63,7 @@ impl RequestKind {
         match self {
             RequestKind::Provision => Some(Action::Provision),
             RequestKind::Terminate => Some(Action::Terminate),
+            RequestKind::Change => Some(Action::Change),
             RequestKind::Retry => None,
         }
     }
@@ -63,6 +74,7 @@ impl From<Action> for RequestKind {
         match a {
             Action::Provision => RequestKind::Provision,
             Action::Terminate => RequestKind::Terminate,
+            Action::Change => RequestKind::Change,
         }
     }
 }
@@ -122,40 +134,94 @@ pub enum NothingReason {
     RetryWhileRunning(JobId),
     /// A retry with no failed job to retry.
     NothingToRetry(Option<Latest>),
+    /// A change of plan while the plan is being cancelled (or after it was): the terminate
+    /// wins; the job named is the terminate.
+    TerminateWins(JobId),
+    /// A change of plan while a provision or change already waits behind the running job
+    /// (it reads the order when it runs).
+    ChangeAlreadyWaiting(JobId),
 }
 
-/// The rule for one request, given the service's unfinished job and its latest finished one.
+/// Whether two actions count as the same request: provision and change both leave the plan
+/// the order names now.
+fn same(a: Action, b: Action) -> bool {
+    a == b || (a.provisions() && b.provisions())
+}
+
+/// The rule for one request, given the target's unfinished job and its latest finished one
+/// (read for a retry or a change when nothing is unfinished).
 pub fn on_request(
     req: RequestKind,
     unfinished: Option<Unfinished>,
     latest: Option<Latest>,
 ) -> Decision {
-    match (req.action(), unfinished) {
-        (None, None) => match latest {
+    match (req, unfinished) {
+        (RequestKind::Retry, j) => on_retry(j, latest),
+        (RequestKind::Change, j) => on_change(j, latest),
+        (req, None) => Decision::Insert(req.action().unwrap_or(Action::Provision)),
+        (req, Some(j)) => {
+            let action = req.action().unwrap_or(Action::Provision);
+            on_action(action, j)
+        }
+    }
+}
+
+fn on_retry(unfinished: Option<Unfinished>, latest: Option<Latest>) -> Decision {
+    match unfinished {
+        None => match latest {
             Some(l) if l.state == JobState::Failed => Decision::Requeue(l.id),
             other => Decision::Nothing(NothingReason::NothingToRetry(other)),
         },
-        (None, Some(j)) if j.state == JobState::Running => {
+        Some(j) if j.state == JobState::Running => {
             Decision::Nothing(NothingReason::RetryWhileRunning(j.id))
         }
-        (None, Some(j)) => Decision::DueNow(j.id),
-        (Some(action), None) => Decision::Insert(action),
-        (Some(action), Some(j)) if j.state == JobState::Running => {
-            if action == j.action {
-                match j.next {
-                    Some(_) => Decision::SetNext(j.id, None),
-                    None => Decision::Nothing(NothingReason::AlreadyRunning(j.id)),
-                }
-            } else {
-                Decision::SetNext(j.id, Some(action))
-            }
-        }
-        (Some(action), Some(j)) if action == j.action => Decision::DueNow(j.id),
-        (Some(action), Some(j)) => Decision::Supersede {
-            cancel: j.id,
-            then: action,
-        },
+        Some(j) => Decision::DueNow(j.id),
     }
+}
+
+/// A provision or terminate with an unfinished job.
+fn on_action(action: Action, j: Unfinished) -> Decision {
+    if j.state != JobState::Running {
+        return if same(action, j.action) {
+            Decision::DueNow(j.id)
+        } else {
+            Decision::Supersede {
+                cancel: j.id,
+                then: action,
+            }
+        };
+    }
+    if !same(action, j.action) {
+        return Decision::SetNext(j.id, Some(action));
+    }
+    match j.next {
+        // A change waiting behind a running provision stays: it reads the order afresh.
+        Some(next) if same(next, action) => Decision::Nothing(NothingReason::AlreadyRunning(j.id)),
+        Some(_) => Decision::SetNext(j.id, None),
+        None => Decision::Nothing(NothingReason::AlreadyRunning(j.id)),
+    }
+}
+
+fn on_change(unfinished: Option<Unfinished>, latest: Option<Latest>) -> Decision {
+    let Some(j) = unfinished else {
+        return match latest {
+            Some(l) if l.action == Action::Terminate && l.state == JobState::Done => {
+                Decision::Nothing(NothingReason::TerminateWins(l.id))
+            }
+            _ => Decision::Insert(Action::Change),
+        };
+    };
+    // A provision or change waiting behind the running job reads the order when it runs.
+    if j.next.is_some_and(Action::provisions) {
+        return Decision::Nothing(NothingReason::ChangeAlreadyWaiting(j.id));
+    }
+    if j.action == Action::Terminate || j.next == Some(Action::Terminate) {
+        return Decision::Nothing(NothingReason::TerminateWins(j.id));
+    }
+    if j.state != JobState::Running {
+        return Decision::DueNow(j.id);
+    }
+    Decision::SetNext(j.id, Some(Action::Change))
 }
 
 /// What happens to a finishing job that had a next action waiting behind it.
@@ -215,6 +281,13 @@ pub fn describe(decision: Decision, new_job: Option<JobId>) -> String {
             l.id,
             l.action.as_str(),
             l.state.as_str()
+        ),
+        Decision::Nothing(NothingReason::TerminateWins(id)) => format!(
+            "ignored: the plan is cancelled by job #{id}; a change of plan applies only to a plan \
+             that stays (Create first to provision it again)"
+        ),
+        Decision::Nothing(NothingReason::ChangeAlreadyWaiting(id)) => format!(
+            "job #{id} is running and a provision that reads the new plan already waits behind it"
         ),
     }
 }
@@ -352,6 +425,137 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn changes_of_plan() {
+        use Action::{Change as C, Provision as P, Terminate as T};
+        use JobState::{Queued, Running, WaitingDns};
+        let ch = RequestKind::Change;
+        assert_eq!(on_request(ch, None, None), Decision::Insert(C));
+        let terminated = Latest {
+            id: JobId(3),
+            action: T,
+            state: JobState::Done,
+        };
+        assert_eq!(
+            on_request(ch, None, Some(terminated)),
+            Decision::Nothing(NothingReason::TerminateWins(JobId(3)))
+        );
+        let failed = Latest {
+            state: JobState::Failed,
+            ..terminated
+        };
+        assert_eq!(on_request(ch, None, Some(failed)), Decision::Insert(C));
+        assert_eq!(
+            on_request(ch, job(P, Queued, None), None),
+            Decision::DueNow(J)
+        );
+        assert_eq!(
+            on_request(ch, job(C, WaitingDns, None), None),
+            Decision::DueNow(J)
+        );
+        assert_eq!(
+            on_request(ch, job(P, Running, None), None),
+            Decision::SetNext(J, Some(C))
+        );
+        assert_eq!(
+            on_request(ch, job(C, Running, None), None),
+            Decision::SetNext(J, Some(C))
+        );
+        assert_eq!(
+            on_request(ch, job(P, Running, Some(C)), None),
+            Decision::Nothing(NothingReason::ChangeAlreadyWaiting(J))
+        );
+        assert_eq!(
+            on_request(ch, job(T, Queued, None), None),
+            Decision::Nothing(NothingReason::TerminateWins(J))
+        );
+        assert_eq!(
+            on_request(ch, job(P, Running, Some(T)), None),
+            Decision::Nothing(NothingReason::TerminateWins(J))
+        );
+        assert_eq!(
+            on_request(ch, job(T, Running, Some(P)), None),
+            Decision::Nothing(NothingReason::ChangeAlreadyWaiting(J))
+        );
+        // A terminate during a change of plan, and a Create while a change runs.
+        assert_eq!(
+            on_request(RequestKind::Terminate, job(C, Queued, None), None),
+            Decision::Supersede { cancel: J, then: T }
+        );
+        assert_eq!(
+            on_request(RequestKind::Terminate, job(C, Running, None), None),
+            Decision::SetNext(J, Some(T))
+        );
+        assert_eq!(
+            on_request(RequestKind::Provision, job(C, Running, None), None),
+            Decision::Nothing(NothingReason::AlreadyRunning(J))
+        );
+        assert_eq!(
+            on_request(RequestKind::Provision, job(P, Running, Some(C)), None),
+            Decision::Nothing(NothingReason::AlreadyRunning(J))
+        );
+    }
+
+    /// Every sequence of up to six Create, Terminate and ChangePackage requests arriving while
+    /// the first one runs: the plan ends cancelled exactly when the last Create or Terminate
+    /// was a Terminate, and a change of plan asked while the plan stays is carried out by a
+    /// job that starts after it (so it reads the new plan).
+    #[test]
+    fn a_change_of_plan_is_never_lost_and_never_revives() {
+        let kinds = [
+            RequestKind::Provision,
+            RequestKind::Terminate,
+            RequestKind::Change,
+        ];
+        for len in 1..=6u32 {
+            for code in 0..3u32.pow(len) {
+                let seq: Vec<RequestKind> = (0..len)
+                    .map(|i| kinds[((code / 3u32.pow(i)) % 3) as usize])
+                    .collect();
+                for finish in [JobState::Done, JobState::Queued, JobState::WaitingDns] {
+                    check_sequence(&seq, finish);
+                }
+            }
+        }
+    }
+
+    fn check_sequence(seq: &[RequestKind], finish: JobState) {
+        let first = seq[0].action().unwrap_or(Action::Provision);
+        let mut running = Unfinished {
+            id: J,
+            action: first,
+            state: JobState::Running,
+            next: None,
+        };
+        let mut cancelled = first == Action::Terminate;
+        let mut fresh_needed = false;
+        for r in &seq[1..] {
+            // A Terminate drops the change it overtook; a Create after it keeps the plan
+            // the running job provisions (its rule since round two's lifecycle).
+            match r {
+                RequestKind::Provision => cancelled = false,
+                RequestKind::Terminate => (cancelled, fresh_needed) = (true, false),
+                _ => fresh_needed |= !cancelled,
+            }
+            match on_request(*r, Some(running), None) {
+                Decision::SetNext(_, next) => running.next = next,
+                Decision::Nothing(_) => {}
+                other => panic!("{seq:?}: unexpected {other:?}"),
+            }
+        }
+        let (last, started_after) = match on_finish(finish, running.next) {
+            AfterFinish::AsIs => (running.action, false),
+            AfterFinish::ThenQueue(n) | AfterFinish::CancelAndQueue(n) => (n, true),
+        };
+        assert_eq!(last == Action::Terminate, cancelled, "{seq:?} {finish:?}");
+        if fresh_needed {
+            assert!(
+                started_after,
+                "{seq:?} {finish:?}: the change was not carried out"
+            );
         }
     }
 

@@ -3,11 +3,13 @@
 //! rows, this module only interprets them with WHMCS's own rules (`key|Friendly Name` field
 //! names, values cut at the first `|`, the lowest value row wins when there are duplicates),
 //! and with the field names, limits and message texts of `rules.json`, which the PHP module
-//! checks the same input with.
+//! checks the same input with. A standalone product and a product addon are read with the
+//! same rules (docs/addons.md): an addon's Site URL defaults to its parent service's domain,
+//! the Local User and the plan fall back to module settings.
 
 use secrecy::SecretString;
 
-use crate::domain::{ALLOWED_PLANS, Plan, ServiceId, SiteUrl};
+use crate::domain::{ALLOWED_PLANS, Plan, SiteUrl, Target};
 use crate::jetpack::Credentials;
 use crate::rules::{self, render};
 
@@ -15,32 +17,39 @@ use crate::rules::{self, render};
 // the module name, from `rules.json`.
 pub use crate::rules::{FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, MODULE_NAME};
 
-/// `tblhosting` joined with its `tblproducts` row (if the product still exists).
+/// `tblhosting` joined with its `tblproducts` row (if the product still exists), or
+/// `tblhostingaddons` joined with its `tbladdons` row, module settings and parent service.
 #[derive(Clone, Debug)]
 pub struct ServiceRow {
-    /// tblhosting.id
-    pub service_id: ServiceId,
-    /// tblhosting.userid (the WHMCS client).
+    /// The service or addon.
+    pub target: Target,
+    /// tblhosting.userid / tblhostingaddons.userid (the WHMCS client).
     pub client_id: u32,
-    /// tblhosting.packageid
+    /// tblhosting.packageid, or tblhostingaddons.addonid (the tbladdons.id) for an addon.
     pub product_id: u32,
-    /// tblhosting.domainstatus
+    /// tblhosting.domainstatus / tblhostingaddons.status
     pub status: String,
-    /// The product, when it exists.
+    /// The product (or the addon's catalogue row with its module settings), when it exists.
     pub product: Option<ProductRow>,
+    /// For an addon: its parent service's `tblhosting.domain`, None when that service is gone.
+    pub parent_domain: Option<String>,
 }
 
-/// The columns of `tblproducts` the worker reads.
-#[derive(Clone)]
+/// The product's (or addon's) name, module and module settings.
+#[derive(Clone, Default)]
 pub struct ProductRow {
-    /// tblproducts.name
+    /// tblproducts.name / tbladdons.name
     pub name: String,
-    /// tblproducts.servertype
+    /// tblproducts.servertype / tbladdons.module
     pub server_type: String,
     /// configoption1: partner client id.
     pub partner_client_id: String,
     /// configoption2: partner client secret.
     pub partner_client_secret: String,
+    /// configoption3: the plan, when the product names it as a module setting.
+    pub plan_setting: String,
+    /// configoption6: the Local User when the order's Local User field is missing or empty.
+    pub default_local_user: String,
 }
 
 impl std::fmt::Debug for ProductRow {
@@ -74,11 +83,11 @@ pub struct DetailsField {
     pub value_id: Option<u32>,
 }
 
-/// Everything needed to provision or cancel one service.
+/// Everything needed to provision or cancel one service or addon.
 #[derive(Clone, Debug)]
 pub struct Order {
-    /// tblhosting.id
-    pub service_id: ServiceId,
+    /// The service or addon.
+    pub target: Target,
     /// The WHMCS client (for activity-log rows).
     pub client_id: u32,
     /// Product name, for messages.
@@ -93,7 +102,7 @@ pub struct Order {
     pub local_user: String,
     /// Where to write the outcome.
     pub details: DetailsField,
-    /// tblhosting.domainstatus when read.
+    /// tblhosting.domainstatus (tblhostingaddons.status) when read.
     pub status: String,
 }
 
@@ -101,8 +110,8 @@ pub struct Order {
 /// account's credentials and (for standalone products) the plan.
 #[derive(Clone, Debug)]
 pub struct CancelOrder {
-    /// tblhosting.id
-    pub service_id: ServiceId,
+    /// The service or addon.
+    pub target: Target,
     /// The WHMCS client (for activity-log rows).
     pub client_id: u32,
     /// Partner account.
@@ -166,42 +175,66 @@ struct Found<'a> {
     value: Option<&'a str>,
 }
 
-/// The rows of one service, checked step by step; every problem becomes a [`BadInput`].
+impl Found<'_> {
+    /// The value WHMCS hands to modules, trimmed; None when empty.
+    fn given(&self) -> Option<&str> {
+        Some(field_value(self.value.unwrap_or("")).trim()).filter(|v| !v.is_empty())
+    }
+}
+
+/// The message texts for one kind of target: a product's or an addon's.
+struct Texts {
+    missing_field: &'static str,
+    many_fields: &'static str,
+    no_credentials: &'static str,
+    /// The placeholder the texts name the product or addon by.
+    name_var: &'static str,
+}
+
+fn texts_for(target: Target) -> Texts {
+    let m = &rules::rules().messages;
+    match target {
+        Target::Service(_) => Texts {
+            missing_field: &m.no_field,
+            many_fields: &m.many_fields,
+            no_credentials: &m.no_credentials,
+            name_var: "product",
+        },
+        Target::Addon { .. } => Texts {
+            missing_field: &m.addon_no_field,
+            many_fields: &m.addon_many_fields,
+            no_credentials: &m.addon_no_credentials,
+            name_var: "addon",
+        },
+    }
+}
+
+/// The rows of one service or addon, checked step by step; every problem becomes a
+/// [`BadInput`].
 struct Reader<'a> {
     service: &'a ServiceRow,
     product: &'a ProductRow,
     fields: &'a [FieldRow],
-    /// The product's name, quoted for messages.
+    /// The product's (addon's) name, quoted for messages.
     pname: String,
+    texts: Texts,
     details: Option<DetailsField>,
 }
 
 impl<'a> Reader<'a> {
-    /// Checks the product (it exists and uses this module) and finds the details field.
+    /// Checks the product or addon (it exists and uses this module; an addon's service is
+    /// there) and finds the details field.
     fn new(
         service: &'a ServiceRow,
         fields: &'a [FieldRow],
     ) -> Result<(Reader<'a>, DetailsField), BadInput> {
-        let texts = &rules::rules().messages;
-        let Some(product) = service.product.as_ref() else {
-            let product_id = service.product_id.to_string();
-            let vars = [("product_id", product_id.as_str())];
-            return Err(bad(service, render(&texts.product_missing, &vars), None));
-        };
-        let pname = quote(&product.name);
-        if !product.server_type.eq_ignore_ascii_case(MODULE_NAME) {
-            let vars = [
-                ("product", pname.as_str()),
-                ("module", MODULE_NAME),
-                ("value", &quote(&product.server_type)),
-            ];
-            return Err(bad(service, render(&texts.wrong_module, &vars), None));
-        }
+        let product = checked_product(service)?;
         let mut reader = Reader {
             service,
             product,
             fields,
-            pname,
+            pname: quote(&product.name),
+            texts: texts_for(service.target),
             details: None,
         };
         let found = reader.find(FIELD_DETAILS)?;
@@ -218,9 +251,19 @@ impl<'a> Reader<'a> {
         bad(self.service, message, self.details)
     }
 
+    /// The message for a field the product (addon) does not have.
+    fn no_field(&self, key: &str) -> BadInput {
+        let vars = [(self.texts.name_var, self.pname.as_str()), ("field", key)];
+        self.fail(render(self.texts.missing_field, &vars))
+    }
+
     /// The one field named `key` and this service's lowest value row for it.
     fn find(&self, key: &str) -> Result<Found<'a>, BadInput> {
-        let texts = &rules::rules().messages;
+        self.find_optional(key)?.ok_or_else(|| self.no_field(key))
+    }
+
+    /// Like [`Reader::find`], with None when there is no such field.
+    fn find_optional(&self, key: &str) -> Result<Option<Found<'a>>, BadInput> {
         let fields = self.fields;
         let mut ids: Vec<u32> = fields
             .iter()
@@ -229,35 +272,64 @@ impl<'a> Reader<'a> {
             .collect();
         ids.dedup();
         match ids.as_slice() {
-            [] => {
-                let vars = [("product", self.pname.as_str()), ("field", key)];
-                Err(self.fail(render(&texts.no_field, &vars)))
-            }
+            [] => Ok(None),
             [id] => {
                 let first_value = fields
                     .iter()
                     .filter(|f| f.field_id == *id && f.value_id.is_some())
                     .min_by_key(|f| f.value_id);
-                Ok(Found {
+                Ok(Some(Found {
                     field_id: *id,
                     value_id: first_value.and_then(|f| f.value_id),
                     value: first_value.and_then(|f| f.value.as_deref()),
-                })
+                }))
             }
             many => {
                 let count = many.len().to_string();
                 let vars = [
-                    ("product", self.pname.as_str()),
+                    (self.texts.name_var, self.pname.as_str()),
                     ("count", &count),
                     ("field", key),
                 ];
-                Err(self.fail(render(&texts.many_fields, &vars)))
+                Err(self.fail(render(self.texts.many_fields, &vars)))
             }
         }
     }
 
-    fn site(&self, found: &Found<'_>) -> Result<SiteUrl, BadInput> {
-        let site_value = field_value(found.value.unwrap_or(""));
+    /// The fields an order reads, in the order their absence is reported: a missing field
+    /// is a problem only when nothing stands in for it (an addon's parent domain for the
+    /// Site URL, the module settings for the Local User and the plan).
+    fn order_fields(&self) -> Result<OrderFields<'a>, BadInput> {
+        let site = self.site_field()?;
+        let user = self.find_optional(FIELD_LOCAL_USER)?;
+        if user.is_none() && self.product.default_local_user.trim().is_empty() {
+            return Err(self.no_field(FIELD_LOCAL_USER));
+        }
+        let plan = self.find_optional(FIELD_PLAN)?;
+        if plan.is_none() && self.product.plan_setting.trim().is_empty() {
+            return Err(self.no_field(FIELD_PLAN));
+        }
+        Ok(OrderFields { site, user, plan })
+    }
+
+    /// The Site URL field: a product must have one, an addon may go without.
+    fn site_field(&self) -> Result<Option<Found<'a>>, BadInput> {
+        let site = self.find_optional(FIELD_SITE_URL)?;
+        if site.is_none() && matches!(self.service.target, Target::Service(_)) {
+            return Err(self.no_field(FIELD_SITE_URL));
+        }
+        Ok(site)
+    }
+
+    /// The Site URL field's value; for an addon without one, its service's domain.
+    fn site(&self, found: Option<&Found<'_>>) -> Result<SiteUrl, BadInput> {
+        let given = found.and_then(Found::given);
+        let site_value = match (given, &self.service.parent_domain) {
+            (Some(v), _) => v,
+            (None, Some(domain)) if !domain.trim().is_empty() => domain.trim(),
+            (None, Some(_)) => return Err(self.no_site()),
+            (None, None) => field_value(found.and_then(|f| f.value).unwrap_or("")),
+        };
         SiteUrl::parse(site_value).map_err(|e| {
             let vars = [
                 ("field", FIELD_SITE_URL),
@@ -268,9 +340,20 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn local_user(&self, found: &Found<'_>) -> Result<String, BadInput> {
+    fn no_site(&self) -> BadInput {
+        let service = self.service.target.service().to_string();
+        let vars = [("field", FIELD_SITE_URL), ("service_id", service.as_str())];
+        self.fail(render(&rules::rules().messages.addon_no_site, &vars))
+    }
+
+    /// The Local User field's value, else the module setting's default.
+    fn local_user(&self, found: Option<&Found<'_>>) -> Result<String, BadInput> {
         let texts = &rules::rules().messages;
-        let local_user = field_value(found.value.unwrap_or("")).trim().to_owned();
+        let default = self.product.default_local_user.trim();
+        let local_user = match found.and_then(Found::given) {
+            Some(v) => v.to_owned(),
+            None => default.to_owned(),
+        };
         let user_field = [("field", FIELD_LOCAL_USER)];
         if local_user.is_empty() {
             return Err(self.fail(render(&texts.local_user_empty, &user_field)));
@@ -286,8 +369,15 @@ impl<'a> Reader<'a> {
         Ok(local_user)
     }
 
-    fn plan(&self, found: &Found<'_>) -> Result<Plan, BadInput> {
-        let plan_value = field_value(found.value.unwrap_or(""));
+    /// The Plan field's value when it holds one, else the module setting (docs/addons.md:
+    /// the per-service field wins over the product's default).
+    fn plan(&self, found: Option<&Found<'_>>) -> Result<Plan, BadInput> {
+        let setting = self.product.plan_setting.trim();
+        let plan_value = match found.and_then(Found::given) {
+            Some(v) => v,
+            None if !setting.is_empty() => setting,
+            None => field_value(found.and_then(|f| f.value).unwrap_or("")),
+        };
         Plan::parse(plan_value).ok_or_else(|| {
             let value = quote(plan_value.trim());
             let plans = ALLOWED_PLANS.join(", ");
@@ -300,8 +390,8 @@ impl<'a> Reader<'a> {
         let client_id = self.product.partner_client_id.trim();
         let secret = self.product.partner_client_secret.trim();
         if client_id.is_empty() || secret.is_empty() {
-            let vars = [("product", self.pname.as_str())];
-            return Err(self.fail(render(&rules::rules().messages.no_credentials, &vars)));
+            let vars = [(self.texts.name_var, self.pname.as_str())];
+            return Err(self.fail(render(self.texts.no_credentials, &vars)));
         }
         Ok(Credentials {
             client_id: client_id.to_owned(),
@@ -310,12 +400,52 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The Site URL, Local User and Plan fields of an order (each may be absent).
+struct OrderFields<'a> {
+    site: Option<Found<'a>>,
+    user: Option<Found<'a>>,
+    plan: Option<Found<'a>>,
+}
+
+/// The product (addon) of the rows, checked: it exists, uses this module, and an addon's
+/// service is there.
+fn checked_product(service: &ServiceRow) -> Result<&ProductRow, BadInput> {
+    let texts = &rules::rules().messages;
+    let is_addon = matches!(service.target, Target::Addon { .. });
+    let Some(product) = service.product.as_ref() else {
+        let id = service.product_id.to_string();
+        let message = if is_addon {
+            render(&texts.addon_definition_missing, &[("addon_def_id", &id)])
+        } else {
+            render(&texts.product_missing, &[("product_id", &id)])
+        };
+        return Err(bad(service, message, None));
+    };
+    if !product.server_type.eq_ignore_ascii_case(MODULE_NAME) {
+        let (template, var) = if is_addon {
+            (&texts.addon_wrong_module, "addon")
+        } else {
+            (&texts.wrong_module, "product")
+        };
+        let vars = [
+            (var, quote(&product.name)),
+            ("module", MODULE_NAME.to_owned()),
+            ("value", quote(&product.server_type)),
+        ];
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        return Err(bad(service, render(template, &vars), None));
+    }
+    if is_addon && service.parent_domain.is_none() {
+        let sid = service.target.service().to_string();
+        let message = render(&texts.addon_no_parent, &[("service_id", &sid)]);
+        return Err(bad(service, message, None));
+    }
+    Ok(product)
+}
+
 fn bad(service: &ServiceRow, message: String, details: Option<DetailsField>) -> BadInput {
     BadInput {
-        message: format!(
-            "JETPACK MODULE: Service ID: {} - {message}",
-            service.service_id
-        ),
+        message: format!("JETPACK MODULE: {} - {message}", service.target),
         details,
         client_id: service.client_id,
     }
@@ -326,15 +456,13 @@ fn bad(service: &ServiceRow, message: String, details: Option<DetailsField>) -> 
 /// order of the checks.
 pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, BadInput> {
     let (r, details) = Reader::new(service, fields)?;
-    let site_raw = r.find(FIELD_SITE_URL)?;
-    let user_raw = r.find(FIELD_LOCAL_USER)?;
-    let plan_raw = r.find(FIELD_PLAN)?;
-    let site = r.site(&site_raw)?;
-    let local_user = r.local_user(&user_raw)?;
-    let plan = r.plan(&plan_raw)?;
+    let found = r.order_fields()?;
+    let site = r.site(found.site.as_ref())?;
+    let local_user = r.local_user(found.user.as_ref())?;
+    let plan = r.plan(found.plan.as_ref())?;
     let credentials = r.credentials()?;
     Ok(Order {
-        service_id: service.service_id,
+        target: service.target,
         client_id: service.client_id,
         product_name: r.product.name.clone(),
         credentials,
@@ -347,17 +475,21 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
 }
 
 /// Interprets the rows for a terminate: only what the cancel call uses, checked in the same
-/// order as the PHP module's `Order::load` for a terminate. The Site URL and the credentials must be there; the Local User is not
-/// read; a Plan field that is missing, doubled, empty or not an allowed plan (a legacy order)
-/// means the cancel names no plan, which cancels the site's plans.
+/// order as the PHP module's `Order::load` for a terminate. The Site URL (for an addon, or
+/// its service's domain) and the credentials must be there; the Local User is not read; a
+/// plan that is doubled, not named or not an allowed one (a legacy order) means the cancel
+/// names no plan, which cancels the site's plans.
 pub fn read_cancel(service: &ServiceRow, fields: &[FieldRow]) -> Result<CancelOrder, BadInput> {
     let (r, details) = Reader::new(service, fields)?;
-    let site_raw = r.find(FIELD_SITE_URL)?;
-    let site = r.site(&site_raw)?;
-    let plan = r.find(FIELD_PLAN).ok().and_then(|f| r.plan(&f).ok());
+    let site_raw = r.site_field()?;
+    let site = r.site(site_raw.as_ref())?;
+    let plan = match r.find_optional(FIELD_PLAN) {
+        Ok(found) => r.plan(found.as_ref()).ok(),
+        Err(_) => None,
+    };
     let credentials = r.credentials()?;
     Ok(CancelOrder {
-        service_id: service.service_id,
+        target: service.target,
         client_id: service.client_id,
         credentials,
         plan,
@@ -372,7 +504,7 @@ pub fn read_cancel(service: &ServiceRow, fields: &[FieldRow]) -> Result<CancelOr
 /// product the ledger recorded. None when that product has no credentials or the site does
 /// not parse.
 pub fn read_gone_cancel(
-    service_id: ServiceId,
+    target: Target,
     product: &ProductRow,
     held_site: &str,
 ) -> Option<CancelOrder> {
@@ -387,7 +519,7 @@ pub fn read_gone_cancel(
         return None;
     }
     Some(CancelOrder {
-        service_id,
+        target,
         client_id: 0,
         credentials: Credentials {
             client_id: client_id.to_owned(),

@@ -2,10 +2,11 @@
 //! value rows, the missing details row, and a message that names what to fix for every bad input.
 
 use super::*;
+use crate::domain::{AddonId, ServiceId};
 
 fn service() -> ServiceRow {
     ServiceRow {
-        service_id: ServiceId(7),
+        target: Target::Service(ServiceId(7)),
         client_id: 3,
         product_id: 2,
         status: "Pending".into(),
@@ -14,7 +15,9 @@ fn service() -> ServiceRow {
             server_type: "jetpack".into(),
             partner_client_id: " id ".into(),
             partner_client_secret: "secret".into(),
+            ..ProductRow::default()
         }),
+        parent_domain: None,
     }
 }
 

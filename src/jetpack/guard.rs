@@ -145,9 +145,12 @@ impl Guards {
     /// Records how one call of `account` went (a call stopped before it was sent is not one).
     pub(super) fn record<T>(&self, account: &str, result: &Result<T, Failure>) {
         let verdict = match result {
-            Ok(_) | Err(Failure::Permanent { .. } | Failure::TokenRefused { .. }) => {
-                Verdict::Healthy
-            }
+            Ok(_)
+            | Err(
+                Failure::Permanent { .. }
+                | Failure::Downgrade { .. }
+                | Failure::TokenRefused { .. },
+            ) => Verdict::Healthy,
             Err(Failure::Transient { retry_after, .. }) => Verdict::Trouble(*retry_after),
             Err(Failure::Stopped { .. }) => return,
         };

@@ -125,6 +125,9 @@ pub(super) fn mask_failure(failure: Failure, secrets: &[&str]) -> Failure {
         Failure::TokenRefused { message } => Failure::TokenRefused {
             message: mask_all(&message, secrets),
         },
+        Failure::Downgrade { message } => Failure::Downgrade {
+            message: mask_all(&message, secrets),
+        },
         Failure::Stopped { message } => Failure::Stopped {
             message: mask_all(&message, secrets),
         },

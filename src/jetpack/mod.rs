@@ -221,7 +221,7 @@ impl JetpackClient {
             let outcome = match &result {
                 Ok(_) => "ok",
                 Err(Failure::Transient { .. }) => "transient",
-                Err(Failure::Permanent { .. }) => "permanent",
+                Err(Failure::Permanent { .. } | Failure::Downgrade { .. }) => "permanent",
                 Err(Failure::TokenRefused { .. }) => "token_refused",
                 Err(Failure::Stopped { .. }) => "stopped",
             };

@@ -46,6 +46,13 @@ pub enum Failure {
         /// What to fix, safe to show (no secrets).
         message: String,
     },
+    /// A provision of a lower plan than the site has (`plan_downgrade_disallowed`): retrying
+    /// will not help, and the site keeps its plan.
+    #[error("{message}")]
+    Downgrade {
+        /// The API's words, safe to show.
+        message: String,
+    },
     /// The bearer token was refused (401, or 403 `invalid_token`): fetch a new one once.
     #[error("{message}")]
     TokenRefused {
@@ -156,9 +163,11 @@ pub fn classify_error(
             outcome_unknown: false,
         };
     }
-    Failure::Permanent {
-        message: format!("the partner API refused to {what}: {detail} (HTTP {status})"),
+    let message = format!("the partner API refused to {what}: {detail} (HTTP {status})");
+    if code == "plan_downgrade_disallowed" {
+        return Failure::Downgrade { message };
     }
+    Failure::Permanent { message }
 }
 
 /// Classifies a /provision answer.
@@ -181,8 +190,10 @@ pub fn classify_provision(
             });
         }
         if let Some(said) = describe_error(&json) {
-            return Err(Failure::Permanent {
-                message: format!("the partner API refused to provision the plan: {said}"),
+            let message = format!("the partner API refused to provision the plan: {said}");
+            return Err(match error_code(&json) {
+                Some("plan_downgrade_disallowed") => Failure::Downgrade { message },
+                _ => Failure::Permanent { message },
             });
         }
     }

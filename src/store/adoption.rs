@@ -77,7 +77,7 @@ const SWEEP_SQL: &str = "SELECT l.id, l.service_id,
      FROM mod_jetpack_ledger l
      LEFT JOIN tblhosting h ON h.id = l.service_id
      LEFT JOIN tblproducts p ON p.id = l.product_id
-     WHERE l.id > ? ORDER BY l.id LIMIT ?";
+     WHERE l.id > ? AND l.addon_id = 0 ORDER BY l.id LIMIT ?";
 
 /// One line of an EXPLAIN: the table, the access type and the key used.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,9 +13,9 @@ use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{Connection, MySql, QueryBuilder, Row};
 
 use super::ledger::{LedgerEntry, ledger_of};
-use super::whmcs::{field_row, products_by_id, service_row};
+use super::whmcs::{addon_defs_by_id, addons_by_id, field_row, products_by_id, service_row};
 use super::{ClaimPath, Result, Store, within};
-use crate::domain::{Action, JobId, ServiceId};
+use crate::domain::{Action, JobId, Target};
 use crate::order::{FieldRow, ProductRow, ServiceRow};
 
 /// A job this worker holds a lease on, with the WHMCS rows read when it was claimed.
@@ -23,8 +23,8 @@ use crate::order::{FieldRow, ProductRow, ServiceRow};
 pub struct ClaimedJob {
     /// Row id.
     pub id: JobId,
-    /// tblhosting.id
-    pub service_id: ServiceId,
+    /// The service or addon it acts for.
+    pub target: Target,
     /// What to do.
     pub action: Action,
     /// Attempts used, including this one (DNS re-checks excluded).
@@ -41,19 +41,20 @@ pub struct ClaimedJob {
     pub lease_token: String,
     /// Who asked for it.
     pub requested_by: String,
-    /// The service and its product; None when the service no longer exists.
+    /// The service and its product (or the addon with its catalogue row, module settings and
+    /// parent's domain); None when the service (addon) no longer exists.
     pub service: Option<ServiceRow>,
-    /// The product's custom fields with this service's value rows.
+    /// The product's (addon's) custom fields with this service's (addon's) value rows.
     pub fields: Vec<FieldRow>,
-    /// The service has a failed job or a WHMCS Module Queue entry of ours (a success then
+    /// The target has a failed job or a WHMCS Module Queue entry of ours (a success then
     /// resolves the queue entry).
     pub had_failure: bool,
     /// WHMCS's Module Debug Mode was on at claim time (API exchanges go to the module log).
     pub module_debug: bool,
-    /// What the ledger holds for the service, read for terminates only: the plans a
-    /// terminate cancels.
+    /// What the ledger holds for the target, read for terminates (the plans it cancels) and
+    /// changes of plan (the plan the site has now).
     pub ledger: Vec<LedgerEntry>,
-    /// For a terminate of a service whose tblhosting row is gone: the product its ledger
+    /// For a terminate of a service (addon) whose row is gone: the product (addon) its ledger
     /// names (the latest row's), whose credentials cancel what the ledger holds.
     pub gone_product: Option<ProductRow>,
     /// This process's monotonic time just before the claim was sent: the lease (granted by
@@ -187,18 +188,20 @@ async fn claimed_jobs(
     claimed_at: Instant,
 ) -> Result<Vec<ClaimedJob>> {
     let mut q = QueryBuilder::<MySql>::new(
-        "SELECT j.id, j.service_id, j.action, j.attempts, j.max_attempts, j.dns_checks,
-                j.outcome_unknown, j.lease_token, j.requested_by,
+        "SELECT j.id, j.service_id, j.addon_id, j.action, j.attempts, j.max_attempts,
+                j.dns_checks, j.outcome_unknown, j.lease_token, j.requested_by,
                 TIMESTAMPDIFF(SECOND, j.waiting_since, UTC_TIMESTAMP(6)) AS waited,
                 EXISTS(SELECT 1 FROM mod_jetpack_jobs x WHERE x.service_id = j.service_id
+                         AND x.addon_id = j.addon_id
                          AND (x.state = 'failed' OR x.in_module_queue = 1)) AS had_failure,
                 (SELECT c.value FROM tblconfiguration c WHERE c.setting = 'ModuleDebugMode'
                  ORDER BY c.id DESC LIMIT 1) AS module_debug,
                 h.id AS hid, h.userid, h.packageid, CAST(h.domainstatus AS CHAR) AS status,
                 p.id AS pid, p.name, p.servertype, p.configoption1, p.configoption2,
+                p.configoption3, p.configoption6,
                 f.id AS field_id, f.fieldname, v.id AS value_id, v.value
          FROM mod_jetpack_jobs j
-         LEFT JOIN tblhosting h ON h.id = j.service_id
+         LEFT JOIN tblhosting h ON h.id = j.service_id AND j.addon_id = 0
          LEFT JOIN tblproducts p ON p.id = h.packageid
          LEFT JOIN tblcustomfields f ON f.type = 'product' AND f.relid = h.packageid
          LEFT JOIN tblcustomfieldsvalues v ON v.fieldid = f.id AND v.relid = j.service_id
@@ -229,40 +232,85 @@ async fn claimed_jobs(
         }
     }
     let mut jobs: Vec<ClaimedJob> = jobs.into_values().collect();
-    // Only a terminate needs the ledger (it cancels what the partner holds).
-    let services: Vec<ServiceId> = jobs
-        .iter()
-        .filter(|j| j.action == Action::Terminate)
-        .map(|j| j.service_id)
-        .collect();
-    let mut ledger = ledger_of(conn, &services).await?;
     for job in &mut jobs {
         job.fields.sort_by_key(|f| (f.field_id, f.value_id));
-        job.ledger = ledger.remove(&job.service_id).unwrap_or_default();
     }
-    // A deleted service (rare): its product comes from the ledger.
-    let gone: Vec<u32> = jobs
+    read_addons(conn, &mut jobs).await?;
+    // Terminates need the ledger (they cancel what the partner holds), changes of plan the
+    // plan the site has now.
+    let targets: Vec<Target> = jobs
         .iter()
-        .filter(|j| j.service.is_none())
-        .filter_map(|j| j.ledger.iter().rev().find_map(|e| e.product_id))
+        .filter(|j| j.action != Action::Provision)
+        .map(|j| j.target)
         .collect();
-    let products = products_by_id(conn, &gone).await?;
-    for job in jobs.iter_mut().filter(|j| j.service.is_none()) {
-        if let Some(pid) = job.ledger.iter().rev().find_map(|e| e.product_id) {
-            job.gone_product = products.get(&pid).cloned();
+    let mut ledger = ledger_of(conn, &targets).await?;
+    for job in &mut jobs {
+        job.ledger = ledger.remove(&job.target).unwrap_or_default();
+    }
+    read_gone_products(conn, &mut jobs).await?;
+    Ok(jobs)
+}
+
+/// The addon jobs' rows: the addon, its catalogue row, module settings, parent's domain and
+/// custom fields (one more query, only when the batch holds addon jobs).
+async fn read_addons(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Result<()> {
+    let ids: Vec<_> = jobs
+        .iter()
+        .filter_map(|j| match j.target {
+            Target::Addon { addon, .. } => Some(addon),
+            Target::Service(_) => None,
+        })
+        .collect();
+    let mut addons = addons_by_id(conn, &ids).await?;
+    for job in jobs.iter_mut() {
+        if let Target::Addon { addon, .. } = job.target
+            && let Some((mut row, fields)) = addons.remove(&addon)
+        {
+            // The job's target stays the one recorded (the keys of its rows).
+            row.target = job.target;
+            job.service = Some(row);
+            job.fields = fields;
         }
     }
-    Ok(jobs)
+    Ok(())
+}
+
+/// A deleted service or addon (rare): its product (addon) comes from the ledger.
+async fn read_gone_products(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Result<()> {
+    let recorded = |j: &ClaimedJob| -> Option<u32> {
+        j.ledger.iter().rev().find_map(|e| match j.target {
+            Target::Service(_) => e.product_id,
+            Target::Addon { .. } => e.addon_def_id,
+        })
+    };
+    let (mut products, mut defs) = (Vec::new(), Vec::new());
+    for job in jobs.iter().filter(|j| j.service.is_none()) {
+        match (job.target, recorded(job)) {
+            (Target::Service(_), Some(id)) => products.push(id),
+            (Target::Addon { .. }, Some(id)) => defs.push(id),
+            _ => {}
+        }
+    }
+    let products = products_by_id(conn, &products).await?;
+    let defs = addon_defs_by_id(conn, &defs).await?;
+    for job in jobs.iter_mut().filter(|j| j.service.is_none()) {
+        let from = match job.target {
+            Target::Service(_) => &products,
+            Target::Addon { .. } => &defs,
+        };
+        job.gone_product = recorded(job).and_then(|id| from.get(&id).cloned());
+    }
+    Ok(())
 }
 
 fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<ClaimedJob> {
     let action: String = row.try_get("action")?;
     let waited: Option<i64> = row.try_get("waited")?;
-    let service_id = ServiceId(row.try_get("service_id")?);
+    let target = Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?);
     let debug: Option<String> = row.try_get("module_debug")?;
     Ok(ClaimedJob {
         id,
-        service_id,
+        target,
         action: super::parse_action(&action)?,
         attempts: row.try_get("attempts")?,
         max_attempts: row.try_get("max_attempts")?,
@@ -271,7 +319,7 @@ fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<Claime
         outcome_unknown: row.try_get("outcome_unknown")?,
         lease_token: row.try_get("lease_token")?,
         requested_by: row.try_get("requested_by")?,
-        service: service_row(row, service_id)?,
+        service: service_row(row, target)?,
         fields: Vec::new(),
         had_failure: row.try_get("had_failure")?,
         module_debug: debug.is_some_and(|v| !v.is_empty() && v != "0"),

@@ -133,8 +133,8 @@ impl Store {
                 queue_follow_up(&mut tx, job, next).await?;
             }
         }
-        write_ledger(&mut tx, job.service_id, job.id, &f.ledger).await?;
-        self.write_whmcs(&mut tx, job.service_id, &f.whmcs, job.module_debug)
+        write_ledger(&mut tx, job.target, job.id, &f.ledger).await?;
+        self.write_whmcs(&mut tx, job.target, &f.whmcs, job.module_debug)
             .await?;
         tx.commit().await?;
         Ok(true)
@@ -160,7 +160,7 @@ impl Store {
         }
         // What the partner now holds, on its own: a terminate must still cancel it.
         let mut tx = self.begin().await?;
-        match write_ledger(&mut tx, job.service_id, job.id, &f.ledger).await {
+        match write_ledger(&mut tx, job.target, job.id, &f.ledger).await {
             Ok(()) => tx.commit().await?,
             Err(e) => {
                 tracing::error!(job_id = %job.id, error = %e, "could not record what the partner holds either");
@@ -179,9 +179,7 @@ impl Store {
         };
         for part in [only(true), only(false)] {
             let mut tx = self.begin().await?;
-            let wrote = self
-                .write_whmcs(&mut tx, job.service_id, &part, false)
-                .await;
+            let wrote = self.write_whmcs(&mut tx, job.target, &part, false).await;
             match wrote {
                 Ok(()) => tx.commit().await?,
                 Err(e) => {
@@ -374,10 +372,11 @@ async fn queue_follow_up(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO mod_jetpack_jobs
-           (service_id, action, state, run_at, requested_by, created_at, updated_at)
-         VALUES (?, ?, 'queued', UTC_TIMESTAMP(6), ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+           (service_id, addon_id, action, state, run_at, requested_by, created_at, updated_at)
+         VALUES (?, ?, ?, 'queued', UTC_TIMESTAMP(6), ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
     )
-    .bind(job.service_id)
+    .bind(job.target.service())
+    .bind(job.target.addon_id())
     .bind(next.as_str())
     .bind(&job.requested_by)
     .execute(&mut **tx)

@@ -1,5 +1,5 @@
-//! The ledger, `mod_jetpack_ledger`: what each success left at the partner, per service and
-//! site. A provision (or a status check that finds an earlier provision) records the site and
+//! The ledger, `mod_jetpack_ledger`: what each success left at the partner, per target
+//! (service or addon) and site. A provision (or a status check that finds an earlier provision) records the site and
 //! plan; a cancel removes the row. Read with the claim, written inside the fenced finish, so
 //! only the lease holder ever changes it.
 
@@ -10,7 +10,7 @@ use sqlx::mysql::MySqlConnection;
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
 use super::{Result, Store};
-use crate::domain::{JobId, ServiceId};
+use crate::domain::{JobId, Target};
 
 /// A plan the partner holds for a service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub struct LedgerEntry {
     /// The service's product at the last success (tblproducts.id; None for rows older than
     /// the column): the credentials of a cancel once the service row is gone.
     pub product_id: Option<u32>,
+    /// For an addon: its tbladdons.id at the last success (the credentials of a cancel once
+    /// the addon row is gone).
+    pub addon_def_id: Option<u32>,
 }
 
 /// A change to the ledger, written with an attempt's outcome.
@@ -48,39 +51,46 @@ pub enum LedgerWrite {
 }
 
 impl Store {
-    /// What the ledger holds for a service, oldest first.
-    pub async fn ledger(&self, service: ServiceId) -> Result<Vec<LedgerEntry>> {
+    /// What the ledger holds for a service or addon, oldest first.
+    pub async fn ledger(&self, target: impl Into<Target>) -> Result<Vec<LedgerEntry>> {
+        let target = target.into();
         let mut conn = self.pool.acquire().await?;
-        let mut all = ledger_of(&mut conn, &[service]).await?;
-        Ok(all.remove(&service).unwrap_or_default())
+        let mut all = ledger_of(&mut conn, &[target]).await?;
+        Ok(all.remove(&target).unwrap_or_default())
     }
 }
 
-/// The ledger rows of these services (one query, by the unique index's prefix).
+/// The ledger rows of these targets (one query, by the unique index's prefix: the services,
+/// then each row's addon kept when asked for).
 pub(super) async fn ledger_of(
     conn: &mut MySqlConnection,
-    services: &[ServiceId],
-) -> Result<HashMap<ServiceId, Vec<LedgerEntry>>> {
-    let mut out: HashMap<ServiceId, Vec<LedgerEntry>> = HashMap::new();
-    if services.is_empty() {
+    targets: &[Target],
+) -> Result<HashMap<Target, Vec<LedgerEntry>>> {
+    let mut out: HashMap<Target, Vec<LedgerEntry>> = HashMap::new();
+    if targets.is_empty() {
         return Ok(out);
     }
     let mut q = QueryBuilder::<MySql>::new(
-        "SELECT service_id, site, plan, pending, since, product_id FROM mod_jetpack_ledger WHERE service_id IN (",
+        "SELECT service_id, addon_id, site, plan, pending, since, product_id, addon_def_id
+         FROM mod_jetpack_ledger WHERE service_id IN (",
     );
     let mut list = q.separated(", ");
-    for s in services {
-        list.push_bind(*s);
+    for t in targets {
+        list.push_bind(t.service());
     }
     q.push(") ORDER BY id");
     for row in q.build().fetch_all(&mut *conn).await? {
-        let service = ServiceId(row.try_get("service_id")?);
-        out.entry(service).or_default().push(LedgerEntry {
+        let target = Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?);
+        if !targets.contains(&target) {
+            continue;
+        }
+        out.entry(target).or_default().push(LedgerEntry {
             site: row.try_get("site")?,
             plan: row.try_get("plan")?,
             pending: row.try_get("pending")?,
             since: row.try_get("since")?,
             product_id: row.try_get("product_id")?,
+            addon_def_id: row.try_get("addon_def_id")?,
         });
     }
     Ok(out)
@@ -89,7 +99,7 @@ pub(super) async fn ledger_of(
 /// Applies an attempt's ledger changes inside the finishing transaction.
 pub(super) async fn write_ledger(
     tx: &mut Transaction<'_, MySql>,
-    service: ServiceId,
+    target: Target,
     job: JobId,
     writes: &[LedgerWrite],
 ) -> Result<()> {
@@ -102,15 +112,21 @@ pub(super) async fn write_ledger(
             } => {
                 sqlx::query(
                     "INSERT INTO mod_jetpack_ledger
-                       (service_id, product_id, site, plan, pending, since, updated_at, job_id)
-                     VALUES (?, (SELECT h.packageid FROM tblhosting h WHERE h.id = ?), ?, ?, ?,
+                       (service_id, addon_id, product_id, addon_def_id, site, plan, pending, since,
+                        updated_at, job_id)
+                     VALUES (?, ?, (SELECT h.packageid FROM tblhosting h WHERE h.id = ? AND ? = 0),
+                             (SELECT a.addonid FROM tblhostingaddons a WHERE a.id = ?), ?, ?, ?,
                              UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)
                      ON DUPLICATE KEY UPDATE plan = VALUES(plan), pending = VALUES(pending),
                        updated_at = VALUES(updated_at), job_id = VALUES(job_id),
-                       product_id = COALESCE(VALUES(product_id), product_id)",
+                       product_id = COALESCE(VALUES(product_id), product_id),
+                       addon_def_id = COALESCE(VALUES(addon_def_id), addon_def_id)",
                 )
-                .bind(service)
-                .bind(service)
+                .bind(target.service())
+                .bind(target.addon_id())
+                .bind(target.service())
+                .bind(target.addon_id())
+                .bind(target.addon_id())
                 .bind(site)
                 .bind(plan)
                 .bind(pending)
@@ -121,9 +137,10 @@ pub(super) async fn write_ledger(
             LedgerWrite::Cancelled { site } => {
                 sqlx::query(
                     "DELETE FROM mod_jetpack_ledger
-                     WHERE service_id = ? AND site_hash = UNHEX(SHA2(?, 256))",
+                     WHERE service_id = ? AND addon_id = ? AND site_hash = UNHEX(SHA2(?, 256))",
                 )
-                .bind(service)
+                .bind(target.service())
+                .bind(target.addon_id())
                 .bind(site)
                 .execute(&mut **tx)
                 .await?;

@@ -9,7 +9,7 @@ use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, Row, Transaction};
 
 use super::{Result, Store, fit, parse_action, parse_state, within};
-use crate::domain::{Action, JobId, JobState, RequestedBy, ServiceId};
+use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
 use crate::lifecycle::{self, Decision, Latest, RequestKind, Unfinished};
 
 /// A request id (`mod_jetpack_requests.id`).
@@ -27,8 +27,8 @@ impl std::fmt::Display for RequestId {
 pub struct Applied {
     /// The request.
     pub request: RequestId,
-    /// Its service.
-    pub service: ServiceId,
+    /// Its service or addon.
+    pub target: Target,
     /// What was asked; None when the stored action was not understood.
     pub kind: Option<RequestKind>,
     /// What the rules decided.
@@ -44,8 +44,8 @@ pub struct Applied {
 pub struct RequestRow {
     /// Row id.
     pub id: RequestId,
-    /// tblhosting.id
-    pub service: ServiceId,
+    /// The service or addon.
+    pub target: Target,
     /// provision | terminate | retry (as stored).
     pub action: String,
     /// Applied yet?
@@ -61,8 +61,8 @@ pub struct RequestRow {
 pub struct Requeued {
     /// The failed jobs queued again with a fresh attempt budget.
     pub jobs: Vec<JobId>,
-    /// Each named service with what became of its retry, in words.
-    pub named: Vec<(ServiceId, String)>,
+    /// Each named service (addon) with what became of its retry, in words.
+    pub named: Vec<(Target, String)>,
 }
 
 /// Requests applied per transaction.
@@ -72,15 +72,17 @@ impl Store {
     /// Records a request: one INSERT, no locking read.
     pub async fn record_request(
         &self,
-        service: ServiceId,
+        target: impl Into<Target>,
         kind: RequestKind,
         by: RequestedBy,
     ) -> Result<RequestId> {
+        let target = target.into();
         let done = sqlx::query(
-            "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
-             VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
+            "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+             VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
         )
-        .bind(service)
+        .bind(target.service())
+        .bind(target.addon_id())
         .bind(kind.as_str())
         .bind(by.as_str())
         .execute(&self.pool)
@@ -93,12 +95,12 @@ impl Store {
     /// it first; `said` then comes from its row).
     pub async fn enqueue(
         &self,
-        service: ServiceId,
+        target: impl Into<Target>,
         kind: impl Into<RequestKind>,
         by: RequestedBy,
     ) -> Result<Applied> {
-        let kind = kind.into();
-        let id = self.record_request(service, kind, by).await?;
+        let (target, kind) = (target.into(), kind.into());
+        let id = self.record_request(target, kind, by).await?;
         let applied = self.apply_requests().await?;
         if let Some(mine) = applied.into_iter().find(|a| a.request == id) {
             return Ok(mine);
@@ -106,7 +108,7 @@ impl Store {
         let row = self.request(id).await?;
         Ok(Applied {
             request: id,
-            service,
+            target,
             kind: Some(kind),
             decision: None,
             job: row.as_ref().and_then(|r| r.job),
@@ -117,13 +119,18 @@ impl Store {
     /// Records a retry for the given services (or every service whose latest job failed) and
     /// applies the inbox: the failed jobs queued again, and what became of each named service
     /// (read back from its request row when another worker applied it first).
-    pub async fn requeue(&self, services: &[ServiceId], all_failed: bool) -> Result<Requeued> {
+    pub async fn requeue<T: Into<Target> + Copy>(
+        &self,
+        targets: &[T],
+        all_failed: bool,
+    ) -> Result<Requeued> {
         let mut mine = Vec::new();
-        for s in services {
+        for s in targets {
+            let target: Target = (*s).into();
             let id = self
-                .record_request(*s, RequestKind::Retry, RequestedBy::Cli)
+                .record_request(target, RequestKind::Retry, RequestedBy::Cli)
                 .await?;
-            mine.push((*s, id));
+            mine.push((target, id));
         }
         if all_failed {
             self.record_retry_all_failed(RequestedBy::Cli).await?;
@@ -152,13 +159,14 @@ impl Store {
         Ok(Requeued { jobs, named })
     }
 
-    /// Records a retry for every service whose latest job failed; returns how many.
+    /// Records a retry for every service or addon whose latest job failed; returns how many.
     pub async fn record_retry_all_failed(&self, by: RequestedBy) -> Result<u64> {
         let done = sqlx::query(
-            "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
-             SELECT j.service_id, 'retry', ?, UTC_TIMESTAMP(6) FROM mod_jetpack_jobs j
+            "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+             SELECT j.service_id, j.addon_id, 'retry', ?, UTC_TIMESTAMP(6) FROM mod_jetpack_jobs j
              WHERE j.state = 'failed'
-               AND j.id = (SELECT MAX(k.id) FROM mod_jetpack_jobs k WHERE k.service_id = j.service_id)",
+               AND j.id = (SELECT MAX(k.id) FROM mod_jetpack_jobs k
+                           WHERE k.service_id = j.service_id AND k.addon_id = j.addon_id)",
         )
         .bind(by.as_str())
         .execute(&self.pool)
@@ -169,7 +177,8 @@ impl Store {
     /// A request with the worker's decision (None when there is no such request).
     pub async fn request(&self, id: RequestId) -> Result<Option<RequestRow>> {
         let row = sqlx::query(
-            "SELECT id, service_id, action, applied_at IS NOT NULL AS applied, job_id, decision
+            "SELECT id, service_id, addon_id, action, applied_at IS NOT NULL AS applied, job_id,
+                    decision
              FROM mod_jetpack_requests WHERE id = ?",
         )
         .bind(id.0)
@@ -223,7 +232,7 @@ impl Store {
     async fn apply_batch(&self) -> Result<Vec<Applied>> {
         let mut tx = self.begin().await?;
         let rows = sqlx::query(
-            "SELECT id, service_id, action, requested_by FROM mod_jetpack_requests
+            "SELECT id, service_id, addon_id, action, requested_by FROM mod_jetpack_requests
              WHERE applied_at IS NULL ORDER BY id LIMIT ? FOR UPDATE",
         )
         .bind(APPLY_BATCH)
@@ -232,13 +241,13 @@ impl Store {
         let mut applied = Vec::with_capacity(rows.len());
         for row in &rows {
             let request = RequestId(row.try_get("id")?);
-            let service = ServiceId(row.try_get("service_id")?);
+            let target = Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?);
             let action: String = row.try_get("action")?;
             let by: String = row.try_get("requested_by")?;
             let kind = RequestKind::parse(&action);
-            let one = match adoption_overtaken(&mut tx, request, service, kind, &by).await? {
+            let one = match adoption_overtaken(&mut tx, request, target, kind, &by).await? {
                 Some(skipped) => skipped,
-                None => apply_one(&mut tx, request, service, kind).await?,
+                None => apply_one(&mut tx, request, target, kind).await?,
             };
             let said = match one.kind {
                 Some(_) => one.said,
@@ -260,7 +269,7 @@ impl Store {
         }
         tx.commit().await?;
         for a in &applied {
-            tracing::info!(request = %a.request, service_id = %a.service, decision = %a.said, "request applied");
+            tracing::info!(request = %a.request, target = %a.target, decision = %a.said, "request applied");
         }
         Ok(applied)
     }
@@ -271,7 +280,7 @@ fn request_row(row: &MySqlRow) -> Result<RequestRow> {
     let job: Option<u64> = row.try_get("job_id")?;
     Ok(RequestRow {
         id: RequestId(row.try_get("id")?),
-        service: ServiceId(row.try_get("service_id")?),
+        target: Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?),
         action: row.try_get("action")?,
         applied: applied != 0,
         job: job.map(JobId),
@@ -285,7 +294,7 @@ fn request_row(row: &MySqlRow) -> Result<RequestRow> {
 async fn adoption_overtaken(
     tx: &mut Transaction<'_, MySql>,
     request: RequestId,
-    service: ServiceId,
+    target: Target,
     kind: Option<RequestKind>,
     by: &str,
 ) -> Result<Option<Applied>> {
@@ -293,17 +302,20 @@ async fn adoption_overtaken(
         return Ok(None);
     }
     let (other,): (bool,) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM mod_jetpack_jobs WHERE service_id = ?)
-             OR EXISTS (SELECT 1 FROM mod_jetpack_requests WHERE service_id = ? AND id <> ?)",
+        "SELECT EXISTS (SELECT 1 FROM mod_jetpack_jobs WHERE service_id = ? AND addon_id = ?)
+             OR EXISTS (SELECT 1 FROM mod_jetpack_requests
+                        WHERE service_id = ? AND addon_id = ? AND id <> ?)",
     )
-    .bind(service)
-    .bind(service)
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(target.service())
+    .bind(target.addon_id())
     .bind(request.0)
     .fetch_one(&mut **tx)
     .await?;
     Ok(other.then(|| Applied {
         request,
-        service,
+        target,
         kind,
         decision: None,
         job: None,
@@ -316,12 +328,12 @@ async fn adoption_overtaken(
 async fn apply_one(
     tx: &mut Transaction<'_, MySql>,
     request: RequestId,
-    service: ServiceId,
+    target: Target,
     kind: Option<RequestKind>,
 ) -> Result<Applied> {
     let mut out = Applied {
         request,
-        service,
+        target,
         kind,
         decision: None,
         job: None,
@@ -330,13 +342,13 @@ async fn apply_one(
     let Some(kind) = kind else {
         return Ok(out);
     };
-    let unfinished = unfinished_job(tx, service).await?;
+    let unfinished = unfinished_job(tx, target).await?;
     let latest = match (kind, unfinished) {
-        (RequestKind::Retry, None) => latest_job(tx, service).await?,
+        (RequestKind::Retry | RequestKind::Change, None) => latest_job(tx, target).await?,
         _ => None,
     };
     let decision = lifecycle::on_request(kind, unfinished, latest);
-    let (job, new_job) = carry_out(tx, service, decision, request).await?;
+    let (job, new_job) = carry_out(tx, target, decision, request).await?;
     out.decision = Some(decision);
     out.job = job;
     out.said = lifecycle::describe(decision, new_job);
@@ -345,13 +357,14 @@ async fn apply_one(
 
 async fn unfinished_job(
     tx: &mut Transaction<'_, MySql>,
-    service: ServiceId,
+    target: Target,
 ) -> Result<Option<Unfinished>> {
     let row = sqlx::query(
         "SELECT id, action, state, follow_up FROM mod_jetpack_jobs
-         WHERE unfinished_service_id = ? FOR UPDATE",
+         WHERE unfinished_service_id = ? AND addon_id = ? FOR UPDATE",
     )
-    .bind(service)
+    .bind(target.service())
+    .bind(target.addon_id())
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else {
@@ -366,12 +379,13 @@ async fn unfinished_job(
     }))
 }
 
-async fn latest_job(tx: &mut Transaction<'_, MySql>, service: ServiceId) -> Result<Option<Latest>> {
+async fn latest_job(tx: &mut Transaction<'_, MySql>, target: Target) -> Result<Option<Latest>> {
     let row = sqlx::query(
-        "SELECT id, action, state FROM mod_jetpack_jobs WHERE service_id = ?
+        "SELECT id, action, state FROM mod_jetpack_jobs WHERE service_id = ? AND addon_id = ?
          ORDER BY id DESC LIMIT 1 FOR UPDATE",
     )
-    .bind(service)
+    .bind(target.service())
+    .bind(target.addon_id())
     .fetch_optional(&mut **tx)
     .await?;
     row.map(|row| {
@@ -387,13 +401,13 @@ async fn latest_job(tx: &mut Transaction<'_, MySql>, service: ServiceId) -> Resu
 /// Writes a decision. Returns (the job it concerns, the job it created).
 async fn carry_out(
     tx: &mut Transaction<'_, MySql>,
-    service: ServiceId,
+    target: Target,
     decision: Decision,
     request: RequestId,
 ) -> Result<(Option<JobId>, Option<JobId>)> {
     match decision {
         Decision::Insert(action) => {
-            let id = insert_job(tx, service, action, request).await?;
+            let id = insert_job(tx, target, action, request).await?;
             Ok((Some(id), Some(id)))
         }
         Decision::Supersede { cancel, then } => {
@@ -409,7 +423,7 @@ async fn carry_out(
             .bind(cancel)
             .execute(&mut **tx)
             .await?;
-            let id = insert_job(tx, service, then, request).await?;
+            let id = insert_job(tx, target, then, request).await?;
             Ok((Some(id), Some(id)))
         }
         Decision::DueNow(id) => {
@@ -456,18 +470,21 @@ async fn carry_out(
 /// lost answer, a release, a superseded retry), so it asks the status endpoint first.
 async fn insert_job(
     tx: &mut Transaction<'_, MySql>,
-    service: ServiceId,
+    target: Target,
     action: Action,
     request: RequestId,
 ) -> Result<JobId> {
-    let unknown = action == Action::Provision && earlier_provision_unknown(tx, service).await?;
+    let unknown = action.provisions() && earlier_provision_unknown(tx, target).await?;
     let done = sqlx::query(
         "INSERT INTO mod_jetpack_jobs
-           (service_id, action, state, run_at, outcome_unknown, requested_by, created_at, updated_at)
-         SELECT ?, ?, 'queued', UTC_TIMESTAMP(6), ?, r.requested_by, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6)
+           (service_id, addon_id, action, state, run_at, outcome_unknown, requested_by, created_at,
+            updated_at)
+         SELECT ?, ?, ?, 'queued', UTC_TIMESTAMP(6), ?, r.requested_by, UTC_TIMESTAMP(6),
+                UTC_TIMESTAMP(6)
          FROM mod_jetpack_requests r WHERE r.id = ?",
     )
-    .bind(service)
+    .bind(target.service())
+    .bind(target.addon_id())
     .bind(action.as_str())
     .bind(unknown)
     .bind(request.0)
@@ -476,16 +493,19 @@ async fn insert_job(
     Ok(JobId(done.last_insert_id()))
 }
 
-/// Whether the service's latest provision job ended other than done with its outcome unknown.
+/// Whether the target's latest provision (or change) job ended other than done with its
+/// outcome unknown.
 async fn earlier_provision_unknown(
     tx: &mut Transaction<'_, MySql>,
-    service: ServiceId,
+    target: Target,
 ) -> Result<bool> {
     let row: Option<(String, bool)> = sqlx::query_as(
         "SELECT state, outcome_unknown FROM mod_jetpack_jobs
-         WHERE service_id = ? AND action = 'provision' ORDER BY id DESC LIMIT 1",
+         WHERE service_id = ? AND addon_id = ? AND action IN ('provision', 'change')
+         ORDER BY id DESC LIMIT 1",
     )
-    .bind(service)
+    .bind(target.service())
+    .bind(target.addon_id())
     .fetch_optional(&mut **tx)
     .await?;
     Ok(row.is_some_and(|(state, unknown)| unknown && state != JobState::Done.as_str()))

@@ -12,7 +12,7 @@ use sqlx::{Connection, MySql, QueryBuilder, Row};
 
 use super::{Result, Store};
 use crate::doctor::{FieldSetup, ProductSetup};
-use crate::domain::ServiceId;
+use crate::domain::{AddonId, ServiceId, Target};
 use crate::order::{FieldRow, MODULE_NAME, ProductRow, ServiceRow};
 
 /// True when `tblactivitylog` has WHMCS 8's `user_id` and `admin_id` columns.
@@ -37,7 +37,8 @@ impl Store {
     pub async fn load_service(&self, service: ServiceId) -> Result<Option<ServiceRow>> {
         let row = sqlx::query(
             "SELECT h.id AS hid, h.userid, h.packageid, CAST(h.domainstatus AS CHAR) AS status,
-                    p.id AS pid, p.name, p.servertype, p.configoption1, p.configoption2
+                    p.id AS pid, p.name, p.servertype, p.configoption1, p.configoption2,
+                    p.configoption3, p.configoption6
              FROM tblhosting h LEFT JOIN tblproducts p ON p.id = h.packageid
              WHERE h.id = ?",
         )
@@ -45,19 +46,9 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         match row {
-            Some(row) => service_row(&row, service),
+            Some(row) => service_row(&row, Target::Service(service)),
             None => Ok(None),
         }
-    }
-
-    /// Service ids with the product and status, for the demo and tests.
-    pub async fn service_status(&self, service: ServiceId) -> Result<Option<String>> {
-        let row =
-            sqlx::query("SELECT CAST(domainstatus AS CHAR) AS s FROM tblhosting WHERE id = ?")
-                .bind(service)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|r| r.try_get("s")).transpose().map_err(Into::into)
     }
 }
 
@@ -157,7 +148,8 @@ pub(super) async fn products_by_id(
         return Ok(out);
     }
     let mut q = QueryBuilder::<MySql>::new(
-        "SELECT id, name, servertype, configoption1, configoption2 FROM tblproducts WHERE id IN (",
+        "SELECT id, name, servertype, configoption1, configoption2, configoption3, configoption6
+         FROM tblproducts WHERE id IN (",
     );
     let mut list = q.separated(", ");
     for id in ids {
@@ -166,48 +158,134 @@ pub(super) async fn products_by_id(
     q.push(")");
     for row in q.build().fetch_all(&mut *conn).await? {
         let id: i32 = row.try_get("id")?;
-        out.insert(
-            u32::try_from(id).unwrap_or(0),
-            ProductRow {
-                name: row.try_get("name")?,
-                server_type: row.try_get("servertype")?,
-                partner_client_id: row.try_get("configoption1")?,
-                partner_client_secret: row.try_get("configoption2")?,
-            },
-        );
+        out.insert(u32::try_from(id).unwrap_or(0), product_row(&row)?);
     }
     Ok(out)
 }
 
+/// The name, module and module settings of a product (or addon) row selected as `name`,
+/// `servertype`, `configoption1`, `configoption2`, `configoption3`, `configoption6` (NULL
+/// settings, an addon's missing tblmodule_configuration rows, read as empty).
+pub(super) fn product_row(row: &MySqlRow) -> Result<ProductRow> {
+    let setting = |name: &str| -> Result<String> {
+        Ok(row.try_get::<Option<String>, _>(name)?.unwrap_or_default())
+    };
+    Ok(ProductRow {
+        name: setting("name")?,
+        server_type: setting("servertype")?,
+        partner_client_id: setting("configoption1")?,
+        partner_client_secret: setting("configoption2")?,
+        plan_setting: setting("configoption3")?,
+        default_local_user: setting("configoption6")?,
+    })
+}
+
 /// The service and product columns of a row selected with the aliases of `load_service`
-/// (`hid`, `userid`, `packageid`, `status`, `pid`, `name`, `servertype`, `configoption1/2`);
-/// None when `hid` is NULL (the service does not exist).
-pub(super) fn service_row(row: &MySqlRow, service: ServiceId) -> Result<Option<ServiceRow>> {
+/// (`hid`, `userid`, `packageid`, `status`, `pid`, and those of [`product_row`]); None when
+/// `hid` is NULL (the service does not exist).
+pub(super) fn service_row(row: &MySqlRow, target: Target) -> Result<Option<ServiceRow>> {
     let hid: Option<i32> = row.try_get("hid")?;
     if hid.is_none() {
         return Ok(None);
     }
     let pid: Option<i32> = row.try_get("pid")?;
     let product = match pid {
-        Some(_) => Some(ProductRow {
-            name: row.try_get("name")?,
-            server_type: row.try_get("servertype")?,
-            partner_client_id: row.try_get("configoption1")?,
-            partner_client_secret: row.try_get("configoption2")?,
-        }),
+        Some(_) => Some(product_row(row)?),
         None => None,
     };
     let client_id: Option<i32> = row.try_get("userid")?;
     let product_id: Option<i32> = row.try_get("packageid")?;
     Ok(Some(ServiceRow {
-        service_id: service,
+        target,
         client_id: client_id.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
         product_id: product_id.and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
         status: row
             .try_get::<Option<String>, _>("status")?
             .unwrap_or_default(),
         product,
+        parent_domain: None,
     }))
+}
+
+/// The addons with these ids (tblhostingaddons by primary key), each with its catalogue row
+/// (tbladdons), its module settings (tblmodule_configuration by its unique key), its parent
+/// service's domain, and its custom fields (type 'addon') with its own value rows. One row
+/// per (addon, field, value row), grouped here; an addon whose row is gone is absent.
+pub(super) async fn addons_by_id(
+    conn: &mut MySqlConnection,
+    ids: &[AddonId],
+) -> Result<HashMap<AddonId, (ServiceRow, Vec<FieldRow>)>> {
+    let mut out: HashMap<AddonId, (ServiceRow, Vec<FieldRow>)> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut q = QueryBuilder::<MySql>::new(ADDON_SQL);
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id.0);
+    }
+    q.push(")");
+    for row in q.build().fetch_all(&mut *conn).await? {
+        let id = AddonId(row.try_get::<i32, _>("aid")?.unsigned_abs());
+        if !out.contains_key(&id) {
+            out.insert(id, (addon_row(&row, id)?, Vec::new()));
+        }
+        if let (Some(field), Some((_, fields))) = (field_row(&row)?, out.get_mut(&id)) {
+            fields.push(field);
+        }
+    }
+    for (_, fields) in out.values_mut() {
+        fields.sort_by_key(|f| (f.field_id, f.value_id));
+    }
+    Ok(out)
+}
+
+/// The columns of [`addons_by_id`], up to its list of ids.
+const ADDON_SQL: &str = "SELECT a.id AS aid, a.hostingid, a.addonid, a.userid,
+            CAST(a.status AS CHAR) AS status, d.id AS did, d.name, d.module AS servertype,
+            m1.value AS configoption1, m2.value AS configoption2, m3.value AS configoption3,
+            m6.value AS configoption6, h.id AS hid, h.domain,
+            f.id AS field_id, f.fieldname, v.id AS value_id, v.value
+     FROM tblhostingaddons a
+     LEFT JOIN tbladdons d ON d.id = a.addonid
+     LEFT JOIN tblmodule_configuration m1 ON m1.entity_type = 'addon' AND m1.entity_id = a.addonid
+          AND m1.setting_name = 'configoption1'
+     LEFT JOIN tblmodule_configuration m2 ON m2.entity_type = 'addon' AND m2.entity_id = a.addonid
+          AND m2.setting_name = 'configoption2'
+     LEFT JOIN tblmodule_configuration m3 ON m3.entity_type = 'addon' AND m3.entity_id = a.addonid
+          AND m3.setting_name = 'configoption3'
+     LEFT JOIN tblmodule_configuration m6 ON m6.entity_type = 'addon' AND m6.entity_id = a.addonid
+          AND m6.setting_name = 'configoption6'
+     LEFT JOIN tblhosting h ON h.id = a.hostingid
+     LEFT JOIN tblcustomfields f ON f.type = 'addon' AND f.relid = a.addonid
+     LEFT JOIN tblcustomfieldsvalues v ON v.fieldid = f.id AND v.relid = a.id
+     WHERE a.id IN (";
+
+/// One addon's columns of an [`ADDON_SQL`] row.
+fn addon_row(row: &MySqlRow, addon: AddonId) -> Result<ServiceRow> {
+    let did: Option<i32> = row.try_get("did")?;
+    let product = match did {
+        Some(_) => Some(product_row(row)?),
+        None => None,
+    };
+    let parent: i32 = row.try_get("hostingid")?;
+    let hid: Option<i32> = row.try_get("hid")?;
+    let domain: Option<String> = row.try_get("domain")?;
+    let client_id: i32 = row.try_get("userid")?;
+    let def_id: i32 = row.try_get("addonid")?;
+    Ok(ServiceRow {
+        target: Target::Addon {
+            addon,
+            service: ServiceId(parent.unsigned_abs()),
+        },
+        client_id: client_id.unsigned_abs(),
+        product_id: def_id.unsigned_abs(),
+        status: row
+            .try_get::<Option<String>, _>("status")?
+            .unwrap_or_default(),
+        product,
+        parent_domain: hid.map(|_| domain.unwrap_or_default()),
+    })
 }
 
 /// One custom field with one of the service's value rows (`field_id`, `fieldname`,
@@ -223,4 +301,54 @@ pub(super) fn field_row(row: &MySqlRow) -> Result<Option<FieldRow>> {
         value_id: row.try_get("value_id")?,
         value: row.try_get("value")?,
     }))
+}
+
+/// The addon catalogue rows with these ids (tbladdons by primary key) with their module
+/// settings, for terminates of addons whose tblhostingaddons row is gone: their ledger names
+/// the addon.
+pub(super) async fn addon_defs_by_id(
+    conn: &mut MySqlConnection,
+    ids: &[u32],
+) -> Result<HashMap<u32, ProductRow>> {
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut q = QueryBuilder::<MySql>::new(
+        "SELECT d.id, d.name, d.module AS servertype, m1.value AS configoption1,
+                m2.value AS configoption2, m3.value AS configoption3, m6.value AS configoption6
+         FROM tbladdons d
+         LEFT JOIN tblmodule_configuration m1 ON m1.entity_type = 'addon' AND m1.entity_id = d.id
+              AND m1.setting_name = 'configoption1'
+         LEFT JOIN tblmodule_configuration m2 ON m2.entity_type = 'addon' AND m2.entity_id = d.id
+              AND m2.setting_name = 'configoption2'
+         LEFT JOIN tblmodule_configuration m3 ON m3.entity_type = 'addon' AND m3.entity_id = d.id
+              AND m3.setting_name = 'configoption3'
+         LEFT JOIN tblmodule_configuration m6 ON m6.entity_type = 'addon' AND m6.entity_id = d.id
+              AND m6.setting_name = 'configoption6'
+         WHERE d.id IN (",
+    );
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    for row in q.build().fetch_all(&mut *conn).await? {
+        let id: i32 = row.try_get("id")?;
+        out.insert(id.unsigned_abs(), product_row(&row)?);
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// The parent service of an addon (`tblhostingaddons.hostingid`, by primary key); None
+    /// when the addon does not exist.
+    pub async fn addon_parent(&self, addon: AddonId) -> Result<Option<ServiceId>> {
+        let row: Option<(i32,)> =
+            sqlx::query_as("SELECT hostingid FROM tblhostingaddons WHERE id = ?")
+                .bind(addon)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(h,)| ServiceId(h.unsigned_abs())))
+    }
 }

@@ -1,12 +1,13 @@
 //! WHMCS's side of an attempt's outcome, written inside the finishing transaction: the
-//! `jetpack_provisioning_details` custom field of THIS service only, `tblhosting.domainstatus`,
+//! `jetpack_provisioning_details` custom field of THIS service (or addon) only,
+//! `tblhosting.domainstatus` (`tblhostingaddons.status`),
 //! the activity log, the Module Queue (`Queue::add` / `Queue::resolve`) and, in debug mode, the
 //! module log. Reached through `Store::finish`.
 
-use sqlx::{MySql, Transaction};
+use sqlx::{AssertSqlSafe, MySql, Transaction};
 
 use super::{ModuleQueueWrite, StatusChange, WhmcsWrites};
-use crate::domain::{Action, ServiceId};
+use crate::domain::{Action, Target};
 use crate::order::{DetailsField, MODULE_NAME};
 use crate::store::{Result, Store, TEXT_BYTES, fit, utf8mb3_safe};
 
@@ -15,42 +16,18 @@ impl Store {
     pub(in crate::store) async fn write_whmcs(
         &self,
         tx: &mut Transaction<'_, MySql>,
-        service: ServiceId,
+        target: Target,
         w: &WhmcsWrites,
         module_debug: bool,
     ) -> Result<()> {
         if let Some((field, text)) = &w.details {
-            write_details(tx, service, *field, &fitted(text)).await?;
+            write_details(tx, target, *field, &fitted(text)).await?;
         }
-        match w.status {
-            Some(StatusChange::Activate) => {
-                sqlx::query(
-                    "UPDATE tblhosting SET domainstatus = 'Active' WHERE id = ? AND domainstatus = 'Pending'",
-                )
-                .bind(service)
+        if let Some(change) = w.status {
+            sqlx::query(AssertSqlSafe(status_sql(target, change)))
+                .bind(target.entity_id())
                 .execute(&mut **tx)
                 .await?;
-            }
-            Some(StatusChange::BackToPending) => {
-                sqlx::query(
-                    "UPDATE tblhosting SET domainstatus = 'Pending' WHERE id = ? AND domainstatus = 'Active'",
-                )
-                .bind(service)
-                .execute(&mut **tx)
-                .await?;
-            }
-            Some(StatusChange::Terminate) => {
-                sqlx::query(
-                    "UPDATE tblhosting SET domainstatus = 'Terminated',
-                       termination_date = IF(termination_date IN ('0000-00-00', '1970-01-01'),
-                                             CURDATE(), termination_date)
-                     WHERE id = ?",
-                )
-                .bind(service)
-                .execute(&mut **tx)
-                .await?;
-            }
-            None => {}
         }
         if let Some(line) = &w.activity {
             let sql = if self.activity_has_user_columns {
@@ -68,15 +45,16 @@ impl Store {
         }
         match &w.module_queue {
             Some(ModuleQueueWrite::Add { action, error }) => {
-                add_to_module_queue(tx, service, *action, &fitted(error)).await?;
+                add_to_module_queue(tx, target, *action, &fitted(error)).await?;
             }
             Some(ModuleQueueWrite::Resolve(action)) => {
                 sqlx::query(
                     "UPDATE tblmodulequeue SET completed = 1, last_attempt = NOW(), updated_at = NOW()
-                     WHERE service_type = 'service' AND service_id = ? AND module_name = ?
+                     WHERE service_type = ? AND service_id = ? AND module_name = ?
                        AND module_action = ? AND completed = 0",
                 )
-                .bind(service)
+                .bind(target.module_queue_type())
+                .bind(target.entity_id())
                 .bind(MODULE_NAME)
                 .bind(action.module_function())
                 .execute(&mut **tx)
@@ -102,13 +80,37 @@ impl Store {
     }
 }
 
-/// Updates the details value row read with the claim (this service's lowest one), or inserts
-/// one when there is none (or it was deleted since). Never touches another service's row (the
-/// original module's global UPDATE is the bug this replaces): the UPDATE is keyed by the row
-/// id *and* this service's field and relid.
+/// The status write for a service (`tblhosting.domainstatus`) or an addon
+/// (`tblhostingaddons.status`), by primary key (bound).
+fn status_sql(target: Target, change: StatusChange) -> String {
+    let (table, column) = match target {
+        Target::Service(_) => ("tblhosting", "domainstatus"),
+        Target::Addon { .. } => ("tblhostingaddons", "status"),
+    };
+    match change {
+        StatusChange::Activate => {
+            format!("UPDATE {table} SET {column} = 'Active' WHERE id = ? AND {column} = 'Pending'")
+        }
+        StatusChange::BackToPending => {
+            format!("UPDATE {table} SET {column} = 'Pending' WHERE id = ? AND {column} = 'Active'")
+        }
+        StatusChange::Terminate => format!(
+            "UPDATE {table} SET {column} = 'Terminated',
+               termination_date = IF(termination_date IN ('0000-00-00', '1970-01-01'),
+                                     CURDATE(), termination_date)
+             WHERE id = ?"
+        ),
+    }
+}
+
+/// Updates the details value row read with the claim (this service's or addon's lowest one),
+/// or inserts one when there is none (or it was deleted since). Never touches another
+/// service's row (the original module's global UPDATE is the bug this replaces): the UPDATE is
+/// keyed by the row id *and* this target's field and relid (tblhosting.id or
+/// tblhostingaddons.id, as WHMCS keys product and addon field values).
 async fn write_details(
     tx: &mut Transaction<'_, MySql>,
-    service: ServiceId,
+    target: Target,
     field: DetailsField,
     text: &str,
 ) -> Result<()> {
@@ -121,7 +123,7 @@ async fn write_details(
         .bind(text)
         .bind(value_id)
         .bind(field.field_id)
-        .bind(service)
+        .bind(target.entity_id())
         .execute(&mut **tx)
         .await?;
         if updated.rows_affected() > 0 {
@@ -133,28 +135,29 @@ async fn write_details(
          VALUES (?, ?, ?, NOW(), NOW())",
     )
     .bind(field.field_id)
-    .bind(service)
+    .bind(target.entity_id())
     .bind(text)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// WHMCS's `Queue::add`: one open row per (service, module, action); a repeat failure bumps
-/// `num_retries`. tblmodulequeue has no index but its primary key, so this scans it; the table
-/// only ever holds failures and stays small.
+/// WHMCS's `Queue::add`: one open row per (service or addon, module, action); a repeat
+/// failure bumps `num_retries`. tblmodulequeue has no index but its primary key, so this scans
+/// it; the table only ever holds failures and stays small.
 async fn add_to_module_queue(
     tx: &mut Transaction<'_, MySql>,
-    service: ServiceId,
+    target: Target,
     action: Action,
     error: &str,
 ) -> Result<()> {
     let open: Option<(u32,)> = sqlx::query_as(
-        "SELECT id FROM tblmodulequeue WHERE service_type = 'service' AND service_id = ?
+        "SELECT id FROM tblmodulequeue WHERE service_type = ? AND service_id = ?
            AND module_name = ? AND module_action = ? AND completed = 0
          ORDER BY id LIMIT 1 FOR UPDATE",
     )
-    .bind(service)
+    .bind(target.module_queue_type())
+    .bind(target.entity_id())
     .bind(MODULE_NAME)
     .bind(action.module_function())
     .fetch_optional(&mut **tx)
@@ -174,9 +177,10 @@ async fn add_to_module_queue(
             sqlx::query(
                 "INSERT INTO tblmodulequeue (service_type, service_id, module_name, module_action,
                    last_attempt, last_attempt_error, num_retries, completed, created_at, updated_at)
-                 VALUES ('service', ?, ?, ?, NOW(), ?, 0, 0, NOW(), NOW())",
+                 VALUES (?, ?, ?, ?, NOW(), ?, 0, 0, NOW(), NOW())",
             )
-            .bind(service)
+            .bind(target.module_queue_type())
+            .bind(target.entity_id())
             .bind(MODULE_NAME)
             .bind(action.module_function())
             .bind(error)

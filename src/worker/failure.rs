@@ -29,8 +29,10 @@ impl Worker {
         let what = verb(job.action);
         match failure {
             Failure::Stopped { message } => Outcome::Abandon(message),
-            Failure::Permanent { message } | Failure::TokenRefused { message } => {
-                let text = messages::failure(job.service_id, what, &message);
+            Failure::Permanent { message }
+            | Failure::TokenRefused { message }
+            | Failure::Downgrade { message } => {
+                let text = messages::failure(job.target, what, &message);
                 failed(job, text, reply.details, reply.client_id, log).into()
             }
             Failure::Transient {
@@ -38,7 +40,7 @@ impl Worker {
                 retry_after,
                 outcome_unknown,
             } => {
-                let unknown = (outcome_unknown && job.action == Action::Provision).then_some(true);
+                let unknown = (outcome_unknown && job.action.provisions()).then_some(true);
                 // A provision that may have acted unseen is in the ledger too, so a terminate
                 // cancels it even if the Site URL changes (cancelling nothing is harmless).
                 let ledger = match (unknown, unknown_holds) {
@@ -79,7 +81,7 @@ impl Worker {
                     }
                     .into(),
                     RetryDecision::GiveUp => {
-                        let text = messages::gave_up(job.service_id, what, job.attempts, &message);
+                        let text = messages::gave_up(job.target, what, job.attempts, &message);
                         let mut f =
                             failed(job, text, reply.details, reply.client_id, quiet.module_log);
                         f.outcome_unknown = unknown;

@@ -2,7 +2,7 @@
 //! `JETPACK MODULE …` activity-log lines. Every line names the service id; customer-entered
 //! values are quoted with `order::quote`, never raw.
 
-use crate::domain::{Plan, ServiceId, SiteUrl};
+use crate::domain::{Plan, SiteUrl, Target};
 
 /// Details after a provision returned its activation link (the original module's wording).
 pub fn details_activated(next_url: &str) -> String {
@@ -44,48 +44,85 @@ pub fn details_nothing_to_cancel(site: &str) -> String {
 }
 
 /// Activity line: provisioned.
-pub fn activity_provisioned(sid: ServiceId, plan: &Plan, site: &SiteUrl) -> String {
-    format!("JETPACK MODULE: Service ID: {sid} - Jetpack {plan} plan provisioned for {site}")
+pub fn activity_provisioned(target: Target, plan: &Plan, site: &SiteUrl) -> String {
+    format!("JETPACK MODULE: {target} - Jetpack {plan} plan provisioned for {site}")
 }
 
 /// Activity line: waiting on DNS.
-pub fn activity_waiting(sid: ServiceId, plan: &Plan, site: &SiteUrl) -> String {
+pub fn activity_waiting(target: Target, plan: &Plan, site: &SiteUrl) -> String {
     format!(
-        "JETPACK MODULE: Service ID: {sid} - Jetpack {plan} plan is pending: {site} does not \
+        "JETPACK MODULE: {target} - Jetpack {plan} plan is pending: {site} does not \
          resolve yet; it is re-checked automatically for 14 days"
     )
 }
 
 /// Activity line: cancelled (or nothing to cancel).
-pub fn activity_terminated(sid: ServiceId, site: &str, nothing_left: bool) -> String {
+pub fn activity_terminated(target: Target, site: &str, nothing_left: bool) -> String {
     if nothing_left {
         format!(
-            "JETPACK MODULE: Service ID: {sid} - no Jetpack plan was left to cancel for {site}; \
+            "JETPACK MODULE: {target} - no Jetpack plan was left to cancel for {site}; \
              service terminated"
         )
     } else {
-        format!("JETPACK MODULE: Service ID: {sid} - Jetpack plan cancelled for {site}")
+        format!("JETPACK MODULE: {target} - Jetpack plan cancelled for {site}")
     }
 }
 
 /// The failure text for a job (details, job row, Module Queue); the activity line is the same.
-pub fn failure(sid: ServiceId, what: &str, reason: &str) -> String {
-    format!("JETPACK MODULE: Service ID: {sid} - could not {what}: {reason}")
+pub fn failure(target: Target, what: &str, reason: &str) -> String {
+    format!("JETPACK MODULE: {target} - could not {what}: {reason}")
 }
 
 /// Failure after the attempt budget ran out.
-pub fn gave_up(sid: ServiceId, what: &str, attempts: u32, reason: &str) -> String {
+pub fn gave_up(target: Target, what: &str, attempts: u32, reason: &str) -> String {
     format!(
-        "JETPACK MODULE: Service ID: {sid} - could not {what} after {attempts} attempts; the last \
-         error was: {reason}. Use Retry in Utilities → Module Queue (or `jetpack-worker requeue \
-         {sid}`) once the partner API is reachable"
+        "JETPACK MODULE: {target} - could not {what} after {attempts} attempts; the last \
+         error was: {reason}. Use Retry in Utilities → Module Queue (or `{}`) once the partner \
+         API is reachable",
+        requeue_command(target)
     )
 }
 
-/// Failure when the 14-day pending window ended without the domain resolving.
-pub fn dns_window_ended(sid: ServiceId, site: &SiteUrl) -> String {
+/// The command line that retries the target's failed job.
+pub fn requeue_command(target: Target) -> String {
+    match target {
+        Target::Service(s) => format!("jetpack-worker requeue {s}"),
+        Target::Addon { addon, .. } => format!("jetpack-worker requeue --addon {addon}"),
+    }
+}
+
+/// Details after a change of plan took effect.
+pub fn details_changed(from: &str, to: &Plan, site: &SiteUrl, next_url: &str) -> String {
     format!(
-        "JETPACK MODULE: Service ID: {sid} - {site} still did not resolve after 14 days, so the \
+        "The Jetpack plan for {site} is now {to} (it was {from}). URL to Activate Jetpack: {next_url}"
+    )
+}
+
+/// Details when a change of plan found the site already on the plan the order names.
+pub fn details_same_plan(plan: &Plan, site: &SiteUrl) -> String {
+    format!(
+        "The Jetpack {plan} plan is provisioned for {site}; the change of plan left it as it was."
+    )
+}
+
+/// Activity line: the plan was changed.
+pub fn activity_changed(target: Target, from: &str, to: &Plan, site: &SiteUrl) -> String {
+    format!("JETPACK MODULE: {target} - Jetpack plan changed from {from} to {to} for {site}")
+}
+
+/// Failure of a change to a lower plan (`plan_downgrade_disallowed`): what to do instead.
+pub fn downgrade(target: Target, from: &str, to: &Plan) -> String {
+    let text = crate::rules::render(
+        &crate::rules::rules().messages.downgrade,
+        &[("from", from), ("to", to.as_str())],
+    );
+    format!("JETPACK MODULE: {target} - {text}")
+}
+
+/// Failure when the 14-day pending window ended without the domain resolving.
+pub fn dns_window_ended(target: Target, site: &SiteUrl) -> String {
+    format!(
+        "JETPACK MODULE: {target} - {site} still did not resolve after 14 days, so the \
          pending Jetpack plan expired; fix the domain's DNS, then use Retry in Utilities → Module \
          Queue to provision again"
     )
@@ -93,9 +130,9 @@ pub fn dns_window_ended(sid: ServiceId, site: &SiteUrl) -> String {
 
 /// Failure when the database refused an attempt's outcome (not an outage): the job is failed
 /// with the cause, and nothing is retried against the partner API without an admin's Retry.
-pub fn unrecordable(sid: ServiceId, state: &str, cause: &str) -> String {
+pub fn unrecordable(target: Target, state: &str, cause: &str) -> String {
     format!(
-        "JETPACK MODULE: Service ID: {sid} - the outcome of the last attempt ({state}) could not \
+        "JETPACK MODULE: {target} - the outcome of the last attempt ({state}) could not \
          be written to the WHMCS database: {cause}. The job was stopped so the partner API is not \
          called again; fix the cause, check the plan at the partner, then use Retry in \
          Utilities → Module Queue"
@@ -103,9 +140,9 @@ pub fn unrecordable(sid: ServiceId, state: &str, cause: &str) -> String {
 }
 
 /// Activity line: the Site URL was edited after the plan was provisioned.
-pub fn site_moved(sid: ServiceId, now: &str, cancelled: &[String]) -> String {
+pub fn site_moved(target: Target, now: &str, cancelled: &[String]) -> String {
     format!(
-        "JETPACK MODULE: Service ID: {sid} - the Site URL now reads {}, but the plan was \
+        "JETPACK MODULE: {target} - the Site URL now reads {}, but the plan was \
          provisioned for {}: the plan cancelled is the one the partner holds for {}",
         crate::order::quote(now),
         cancelled.join(", "),

@@ -240,7 +240,7 @@ impl Worker {
             Outcome::Hold(held) => return self.hold_back(&job, held).await,
             Outcome::Abandon(reason) => {
                 metrics::counter!(m::JOBS_ABANDONED).increment(1);
-                tracing::warn!(job_id = %job.id, service_id = %job.service_id, reason = %reason,
+                tracing::warn!(job_id = %job.id, target = %job.target, reason = %reason,
                     "attempt stopped before its next partner-API call; the job is left for whoever reclaims it");
                 return Ok(Processed::LeaseLost);
             }
@@ -253,7 +253,7 @@ impl Worker {
             Err(e) => self.fail_unrecordable(&job, &finish, &e).await?,
         };
         if !written {
-            tracing::warn!(job_id = %job.id, service_id = %job.service_id,
+            tracing::warn!(job_id = %job.id, target = %job.target,
                 "lease was taken over by another worker; outcome discarded");
             return Ok(Processed::LeaseLost);
         }
@@ -270,7 +270,7 @@ impl Worker {
             HeldBy::RateLimit => "rate_limit",
         };
         metrics::counter!(m::API_CALLS_HELD, "by" => by).increment(1);
-        tracing::debug!(job_id = %job.id, service_id = %job.service_id, by, wait = ?held.wait,
+        tracing::debug!(job_id = %job.id, target = %job.target, by, wait = ?held.wait,
             "no partner-API call for this job now; back to the queue without using an attempt");
         if self.store.hold_back(job, held.wait).await? {
             Ok(Processed::Held)
@@ -315,10 +315,9 @@ impl Worker {
         finish: &Finish,
         error: &StoreError,
     ) -> Result<bool, StoreError> {
-        tracing::error!(job_id = %job.id, service_id = %job.service_id, error = %error,
+        tracing::error!(job_id = %job.id, target = %job.target, error = %error,
             "the database refused the job's outcome; failing the job with the cause");
-        let cause =
-            messages::unrecordable(job.service_id, finish.state.as_str(), &error.to_string());
+        let cause = messages::unrecordable(job.target, finish.state.as_str(), &error.to_string());
         let written = self.store.fail_unrecordable(job, &cause, finish).await?;
         if written {
             metrics::counter!(m::JOBS_FAILED, "action" => job.action.as_str()).increment(1);
@@ -339,14 +338,14 @@ fn log_outcome(job: &ClaimedJob, finish: &Finish) {
     let state = finish.state.as_str();
     match (&finish.last_error, finish.state) {
         (Some(err), JobState::Failed) => tracing::error!(
-            job_id = %job.id, service_id = %job.service_id, action = job.action.as_str(),
+            job_id = %job.id, target = %job.target, action = job.action.as_str(),
             state, error = %err, "job failed"),
         (Some(err), _) => tracing::warn!(
-            job_id = %job.id, service_id = %job.service_id, action = job.action.as_str(),
+            job_id = %job.id, target = %job.target, action = job.action.as_str(),
             state, attempts = job.attempts, retry_in = ?finish.run_in, error = %err,
             "attempt failed; will retry"),
         (None, _) => tracing::info!(
-            job_id = %job.id, service_id = %job.service_id, action = job.action.as_str(),
+            job_id = %job.id, target = %job.target, action = job.action.as_str(),
             state, next_check_in = ?finish.run_in, "job updated"),
     }
 }

@@ -10,7 +10,7 @@ use super::failure::failed;
 use super::lease::Lease;
 use super::{Worker, messages};
 use crate::domain::{Action, JobState, Plan, SiteUrl};
-use crate::jetpack::{CancelOutcome, Exchange, Held, ProvisionOutcome};
+use crate::jetpack::{CancelOutcome, Exchange, Failure, Held, ProvisionOutcome};
 use crate::order::{
     BadInput, CancelOrder, DetailsField, Order, read_cancel, read_gone_cancel, read_order,
 };
@@ -73,6 +73,7 @@ pub(super) fn module_log_action(action: Action) -> &'static str {
     match action {
         Action::Provision => "createaccount",
         Action::Terminate => "terminateaccount",
+        Action::Change => "changepackage",
     }
 }
 
@@ -81,6 +82,7 @@ pub(super) fn verb(action: Action) -> &'static str {
     match action {
         Action::Provision => "provision the Jetpack plan",
         Action::Terminate => "cancel the Jetpack plan",
+        Action::Change => "change the Jetpack plan",
     }
 }
 
@@ -101,16 +103,19 @@ impl Worker {
             }
             let message = format!(
                 "JETPACK MODULE: Service ID: {} - it does not exist in tblhosting; nothing to do",
-                job.service_id
+                job.target
             );
             return failed(job, message, None, 0, Vec::new()).into();
         };
         let mut log = Vec::new();
         match job.action {
-            Action::Provision => match read_order(service, &job.fields) {
+            Action::Provision | Action::Change => match read_order(service, &job.fields) {
                 Ok(order) => match self.over_budget(job, reply_to(&order)) {
                     Some(out) => out,
-                    None => self.provision(job, &order, &mut log, lease).await,
+                    None => match unchanged(job, &order) {
+                        Some(done) => done.into(),
+                        None => self.provision(job, &order, &mut log, lease).await,
+                    },
                 },
                 Err(bad) => refused(job, bad),
             },
@@ -132,7 +137,7 @@ impl Worker {
             return None;
         }
         let reason = "the last attempt was interrupted (the worker stopped or crashed)";
-        let message = messages::gave_up(job.service_id, verb(job.action), budget, reason);
+        let message = messages::gave_up(job.target, verb(job.action), budget, reason);
         Some(failed(job, message, to.details, to.client_id, Vec::new()).into())
     }
 
@@ -146,7 +151,7 @@ impl Worker {
         if let Some(waited) = job.waiting_for {
             let checks = job.dns_checks.saturating_sub(1);
             let Some(next) = self.settings.dns.next_check(checks, waited) else {
-                let message = messages::dns_window_ended(job.service_id, &order.site);
+                let message = messages::dns_window_ended(job.target, &order.site);
                 return failed(
                     job,
                     message,
@@ -210,7 +215,21 @@ impl Worker {
         let log = std::mem::take(log);
         match result {
             Ok(ProvisionOutcome::Activated { next_url }) => {
-                let mut f = self.done(job, order, messages::details_activated(&next_url), log);
+                let mut f = match current_plan(job, order) {
+                    Some(from) => {
+                        let details =
+                            messages::details_changed(&from, &order.plan, &order.site, &next_url);
+                        let mut f = self.done(job, order, details, log);
+                        f.whmcs.activity = Some(messages::activity_changed(
+                            job.target,
+                            &from,
+                            &order.plan,
+                            &order.site,
+                        ));
+                        f
+                    }
+                    None => self.done(job, order, messages::details_activated(&next_url), log),
+                };
                 f.ledger = vec![holds(order, false)];
                 f.into()
             }
@@ -226,9 +245,8 @@ impl Worker {
                     client_id: order.client_id,
                     details: Some((order.details, messages::details_waiting(&order.site))),
                     status: activate(order),
-                    activity: first_time.then(|| {
-                        messages::activity_waiting(job.service_id, &order.plan, &order.site)
-                    }),
+                    activity: first_time
+                        .then(|| messages::activity_waiting(job.target, &order.plan, &order.site)),
                     module_queue: None,
                     module_log: log,
                     module_log_action: module_log_action(job.action),
@@ -236,6 +254,9 @@ impl Worker {
                 let mut f = waiting(next, Some(false), whmcs);
                 f.ledger = vec![holds(order, true)];
                 f.into()
+            }
+            Err(Failure::Downgrade { message }) if job.action == Action::Change => {
+                downgrade_refused(job, order, &message, log).into()
             }
             Err(failure) => {
                 let unknown = Some(holds(order, false));
@@ -258,13 +279,13 @@ impl Worker {
                 details: Some((order.details, details)),
                 status: activate(order),
                 activity: Some(messages::activity_provisioned(
-                    job.service_id,
+                    job.target,
                     &order.plan,
                     &order.site,
                 )),
                 module_queue: job
                     .had_failure
-                    .then_some(ModuleQueueWrite::Resolve(Action::Provision)),
+                    .then_some(ModuleQueueWrite::Resolve(job.action)),
                 module_log: log,
                 module_log_action: module_log_action(job.action),
             },
@@ -317,11 +338,11 @@ impl Worker {
         } else {
             messages::details_nothing_to_cancel(&shown)
         };
-        let mut activity = messages::activity_terminated(job.service_id, &shown, !cancelled_any);
+        let mut activity = messages::activity_terminated(job.target, &shown, !cancelled_any);
         if moved {
             activity = format!(
                 "{activity}. {}",
-                messages::site_moved(job.service_id, order.site.as_str(), &sites)
+                messages::site_moved(job.target, order.site.as_str(), &sites)
             );
         }
         Finish {
@@ -348,6 +369,59 @@ impl Worker {
     }
 }
 
+/// The plan the ledger holds for the order's site before a change of plan (None for a
+/// provision, or when the ledger holds none for the site).
+fn current_plan(job: &ClaimedJob, order: &Order) -> Option<String> {
+    if job.action != Action::Change {
+        return None;
+    }
+    job.ledger
+        .iter()
+        .find(|e| e.site == order.site.as_str())
+        .map(|e| e.plan.clone())
+}
+
+/// A change of plan to the plan the site already has (and not waiting on DNS): done without
+/// an API call.
+fn unchanged(job: &ClaimedJob, order: &Order) -> Option<Finish> {
+    let held = job
+        .ledger
+        .iter()
+        .find(|e| e.site == order.site.as_str() && !e.pending)?;
+    if job.action != Action::Change || held.plan != order.plan.as_str() || job.outcome_unknown {
+        return None;
+    }
+    let details = messages::details_same_plan(&order.plan, &order.site);
+    Some(Finish {
+        state: JobState::Done,
+        run_in: None,
+        last_error: None,
+        result: Some(details.clone()),
+        start_waiting: false,
+        outcome_unknown: Some(false),
+        ledger: Vec::new(),
+        whmcs: WhmcsWrites {
+            client_id: order.client_id,
+            details: Some((order.details, details)),
+            module_queue: job
+                .had_failure
+                .then_some(ModuleQueueWrite::Resolve(job.action)),
+            module_log_action: module_log_action(job.action),
+            ..WhmcsWrites::default()
+        },
+    })
+}
+
+/// A change to a lower plan, refused by the partner API: the job fails with what to do
+/// instead, in the job row, the activity log and the Module Queue; the details field, the
+/// status and the ledger stay as they were (the site keeps its plan).
+fn downgrade_refused(job: &ClaimedJob, order: &Order, said: &str, log: Vec<Exchange>) -> Finish {
+    tracing::info!(job_id = %job.id, target = %job.target, said, "the partner API refused a lower plan");
+    let from = current_plan(job, order).unwrap_or_else(|| "current".to_owned());
+    let message = messages::downgrade(job.target, &from, &order.plan);
+    failed(job, message, None, order.client_id, log)
+}
+
 /// A terminate of a deleted service whose plan is no longer in the ledger (cancelled by an
 /// earlier terminate: the hook and the scan may both have asked): done, nothing to write back.
 fn nothing_left_to_cancel(job: &ClaimedJob) -> Finish {
@@ -357,7 +431,7 @@ fn nothing_left_to_cancel(job: &ClaimedJob) -> Finish {
         last_error: None,
         result: Some(format!(
             "Service ID: {} was deleted and no Jetpack plan of it is left to cancel.",
-            job.service_id
+            job.target
         )),
         start_waiting: false,
         outcome_unknown: None,
@@ -376,7 +450,7 @@ fn gone_cancel(job: &ClaimedJob) -> Option<CancelOrder> {
         return None;
     }
     let held = job.ledger.first()?;
-    read_gone_cancel(job.service_id, job.gone_product.as_ref()?, &held.site)
+    read_gone_cancel(job.target, job.gone_product.as_ref()?, &held.site)
 }
 
 /// What a terminate cancels: each site the ledger holds, with its plan, or the order's own

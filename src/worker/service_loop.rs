@@ -424,14 +424,14 @@ impl Worker {
                 // Its call may still reach the partner: releasing it would let another worker
                 // call again at once. The lease (which covers the call) expires instead, and
                 // the reclaimer asks the status endpoint first.
-                tracing::warn!(job_id = %job.id, service_id = %job.service_id,
+                tracing::warn!(job_id = %job.id, target = %job.target,
                     "stopped during a partner-API call; left to its lease rather than released");
                 continue;
             }
             match self.store.release(&job).await {
                 Ok(true) => {
                     metrics::counter!(m::JOBS_RELEASED).increment(1);
-                    tracing::warn!(job_id = %job.id, service_id = %job.service_id,
+                    tracing::warn!(job_id = %job.id, target = %job.target,
                         "did not finish within the drain timeout; released for another run");
                 }
                 Ok(false) => {}

@@ -222,7 +222,7 @@ async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(poo
         .claim("w", 1, Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(held[0].service_id, running);
+    assert_eq!(held[0].target, running.into());
     assert!(matches!(
         env.store
             .enqueue(running, Action::Terminate, RequestedBy::Module)
@@ -461,7 +461,9 @@ async fn a_claim_reads_every_claimed_jobs_order_with_it(pool: MySqlPool) {
         .await
         .unwrap();
     assert_eq!(held.len(), 3);
-    let by_service = |sid| held.iter().find(|j| j.service_id == sid).unwrap();
+    let by_service = |sid: jetpack_worker::domain::ServiceId| {
+        held.iter().find(|j| j.target == sid.into()).unwrap()
+    };
 
     let job = by_service(plain);
     let service = job
