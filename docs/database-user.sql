@@ -34,12 +34,17 @@ GRANT SELECT ON `whmcs`.`tblcustomfields` TO 'jetpack_worker'@'localhost';
 GRANT SELECT ON `whmcs`.`tblorders` TO 'jetpack_worker'@'localhost';
 GRANT SELECT ON `whmcs`.`tblinvoices` TO 'jetpack_worker'@'localhost';
 GRANT SELECT ON `whmcs`.`tblconfiguration` TO 'jetpack_worker'@'localhost';
+-- Product addons (docs/addons.md): the addon bought, its catalogue row and its module settings.
+GRANT SELECT ON `whmcs`.`tblhostingaddons` TO 'jetpack_worker'@'localhost';
+GRANT SELECT ON `whmcs`.`tbladdons` TO 'jetpack_worker'@'localhost';
+GRANT SELECT ON `whmcs`.`tblmodule_configuration` TO 'jetpack_worker'@'localhost';
 -- The doctor: whether the activation email template exists (the WHMCS module creates it and
 -- sends the email from WHMCS's cron, as WHMCS's own database user).
 GRANT SELECT ON `whmcs`.`tblemailtemplates` TO 'jetpack_worker'@'localhost';
 
--- Write back: the service's status and termination date only.
+-- Write back: the service's (addon's) status and termination date only.
 GRANT UPDATE (`domainstatus`, `termination_date`) ON `whmcs`.`tblhosting` TO 'jetpack_worker'@'localhost';
+GRANT UPDATE (`status`, `termination_date`) ON `whmcs`.`tblhostingaddons` TO 'jetpack_worker'@'localhost';
 
 -- jetpack_provisioning_details: read all custom field values of a service, update the value
 -- (and its timestamp), insert the row when it is missing.

@@ -105,7 +105,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let target = enqueue_target(&store, service_id, addon).await?;
             let applied = store.enqueue(target, action, RequestedBy::Cli).await?;
             println!(
-                "{target} {}: {} (request #{})",
+                "{} {}: {} (request #{})",
+                named(target),
                 action.as_str(),
                 applied.said,
                 applied.request
@@ -198,9 +199,17 @@ async fn requeue(
     let done = store.requeue(&targets, all_failed).await?;
     println!("requeued {} job(s)", done.jobs.len());
     for (target, said) in done.named {
-        println!("{target}: {said}");
+        println!("{}: {said}", named(target));
     }
     Ok(())
+}
+
+/// How the command line names a target: `service 12` or `addon 5 (service 12)`.
+fn named(target: Target) -> String {
+    match target {
+        Target::Service(s) => format!("service {s}"),
+        Target::Addon { addon, service } => format!("addon {addon} (service {service})"),
+    }
 }
 
 /// Connects; the service (`run`) keeps trying for about two minutes so a database that is

@@ -203,3 +203,161 @@ fn quotes_are_cut_at_the_rules_limit() {
     assert_eq!(quote(&"a".repeat(80)), format!("'{}'", "a".repeat(80)));
     assert_eq!(quote(&"a".repeat(81)), format!("'{}…'", "a".repeat(80)));
 }
+
+fn addon() -> ServiceRow {
+    ServiceRow {
+        target: Target::Addon {
+            addon: AddonId(5),
+            service: ServiceId(7),
+        },
+        parent_domain: Some("Parent.Example".into()),
+        product: Some(ProductRow {
+            name: "Jetpack Backup".into(),
+            ..service().product.unwrap()
+        }),
+        ..service()
+    }
+}
+
+/// An addon's fields: the details field only (the usual addon setup).
+fn addon_fields() -> Vec<FieldRow> {
+    vec![field(
+        21,
+        "jetpack_provisioning_details",
+        Some(30),
+        Some(""),
+    )]
+}
+
+fn with_settings(mut s: ServiceRow, plan: &str, user: &str) -> ServiceRow {
+    if let Some(p) = s.product.as_mut() {
+        p.plan_setting = plan.into();
+        p.default_local_user = user.into();
+    }
+    s
+}
+
+#[test]
+fn an_addon_defaults_to_its_services_domain_and_the_module_settings() {
+    let s = with_settings(addon(), "personal", "wpadmin");
+    let o = read_order(&s, &addon_fields()).unwrap();
+    assert_eq!(o.site.as_str(), "parent.example");
+    assert_eq!(o.local_user, "wpadmin");
+    assert_eq!(o.plan.as_str(), "personal");
+    assert_eq!(o.details.field_id, 21);
+    // Its own Site URL field wins when it holds a value; an empty one falls back.
+    let mut f = addon_fields();
+    f.push(field(22, "Site URL", Some(31), Some("blog.example.org")));
+    assert_eq!(
+        read_order(&s, &f).unwrap().site.as_str(),
+        "blog.example.org"
+    );
+    f[1].value = Some(" ".into());
+    assert_eq!(read_order(&s, &f).unwrap().site.as_str(), "parent.example");
+    let c = read_cancel(&s, &addon_fields()).unwrap();
+    assert_eq!(c.site.as_str(), "parent.example");
+    assert_eq!(
+        c.plan.map(|p| p.as_str().to_owned()).as_deref(),
+        Some("personal")
+    );
+}
+
+#[test]
+fn the_plan_field_wins_over_the_module_setting() {
+    let s = with_settings(service(), "personal", "");
+    assert_eq!(read_order(&s, &fields()).unwrap().plan.as_str(), "premium");
+    let mut f = fields();
+    f[2].value = Some("".into());
+    assert_eq!(read_order(&s, &f).unwrap().plan.as_str(), "personal");
+    f.retain(|r| r.field_id != 3);
+    assert_eq!(read_order(&s, &f).unwrap().plan.as_str(), "personal");
+    // No field and no setting: the field's message, as before the setting existed.
+    let err = read_order(&service(), &f).unwrap_err().message;
+    assert!(err.contains("no custom field named 'Plan'"), "{err}");
+    // A setting that is not a plan is refused like a bad field value.
+    let err = read_order(&with_settings(service(), "gold", ""), &f)
+        .unwrap_err()
+        .message;
+    assert!(err.contains("'gold' is not an allowed plan"), "{err}");
+}
+
+#[test]
+fn a_missing_local_user_takes_the_module_settings_default() {
+    let mut f = fields();
+    f.retain(|r| r.field_id != 2);
+    let err = read_order(&service(), &f).unwrap_err().message;
+    assert!(err.contains("no custom field named 'Local User'"), "{err}");
+    let s = with_settings(service(), "", " editor ");
+    assert_eq!(read_order(&s, &f).unwrap().local_user, "editor");
+    let err = read_order(&addon(), &addon_fields()).unwrap_err().message;
+    assert_eq!(
+        err,
+        "JETPACK MODULE: Addon ID: 5 (Service ID: 7) - addon 'Jetpack Backup' has no custom field \
+         named 'Local User'; add it under Products/Services → Product Addons → 'Jetpack Backup' → \
+         Custom Fields with exactly that name (or 'Local User|Display Name')"
+    );
+}
+
+#[test]
+fn every_bad_addon_input_names_what_to_fix() {
+    type Mutation = Box<dyn Fn(&mut ServiceRow, &mut Vec<FieldRow>)>;
+    let cases: Vec<(Mutation, &str)> = vec![
+        (
+            Box::new(|s, _| s.parent_domain = None),
+            "its hosting service (id 7) does not exist in tblhosting",
+        ),
+        (
+            Box::new(|s, _| s.parent_domain = Some(" ".into())),
+            "the addon has no Site URL and its service (id 7) has no domain",
+        ),
+        (
+            Box::new(|s, _| s.product = None),
+            "its addon (id 2) no longer exists under Products/Services → Product Addons",
+        ),
+        (
+            Box::new(|s, _| s.product.as_mut().unwrap().server_type = "".into()),
+            "addon 'Jetpack Backup' does not use the jetpack module (its module is '')",
+        ),
+        (
+            Box::new(|s, _| {
+                let p = s.product.as_mut().unwrap();
+                p.partner_client_id = String::new();
+                p.partner_client_secret = String::new();
+            }),
+            "addon 'Jetpack Backup' needs the Jetpack Partner Client ID and Client Secret in its \
+             Module Settings",
+        ),
+        (
+            Box::new(|_, f| f.clear()),
+            "addon 'Jetpack Backup' has no custom field named 'jetpack_provisioning_details'",
+        ),
+        (
+            Box::new(|_, f| f.push(field(23, "Site URL", None, None))),
+            "",
+        ),
+        (
+            Box::new(|_, f| {
+                f.push(field(23, "Site URL", None, None));
+                f.push(field(24, "Site URL|Site", None, None));
+            }),
+            "addon 'Jetpack Backup' has 2 custom fields named 'Site URL'; delete all but one",
+        ),
+    ];
+    for (mutate, expect) in cases {
+        let (mut s, mut f) = (with_settings(addon(), "premium", "admin"), addon_fields());
+        mutate(&mut s, &mut f);
+        let message = match read_order(&s, &f) {
+            Ok(_) if expect.is_empty() => continue,
+            Ok(o) => panic!("{expect}: read {o:?}"),
+            Err(e) => e.message,
+        };
+        assert!(
+            message.starts_with("JETPACK MODULE: Addon ID: 5 (Service ID: 7) - "),
+            "{message}"
+        );
+        assert!(
+            message.contains(expect),
+            "{message} should contain {expect}"
+        );
+    }
+}
