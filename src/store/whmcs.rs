@@ -227,11 +227,14 @@ pub(super) async fn addons_by_id(
     q.push(")");
     for row in q.build().fetch_all(&mut *conn).await? {
         let id = AddonId(row.try_get::<i32, _>("aid")?.unsigned_abs());
-        if !out.contains_key(&id) {
-            out.insert(id, (addon_row(&row, id)?, Vec::new()));
-        }
-        if let (Some(field), Some((_, fields))) = (field_row(&row)?, out.get_mut(&id)) {
-            fields.push(field);
+        let entry = match out.entry(id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((addon_row(&row, id)?, Vec::new()))
+            }
+        };
+        if let Some(field) = field_row(&row)? {
+            entry.1.push(field);
         }
     }
     for (_, fields) in out.values_mut() {
