@@ -304,24 +304,26 @@ pub fn render_status(r: &StatusReport) -> String {
     }
     match (&r.oldest_due, r.oldest_due_age_secs) {
         (Some(j), Some(age)) => out.push_str(&format!(
-            "oldest due job: {} (service {}, {}) due for {age}s\n",
-            j.id, j.service_id, j.action
+            "oldest due job: {} ({}, {}) due for {age}s\n",
+            j.id,
+            named(Target::from_ids(j.service_id, j.addon_id)),
+            j.action
         )),
         _ => out.push_str("oldest due job: none\n"),
     }
     out.push_str(&format!("waiting on DNS: {}\n", r.waiting_dns.len()));
     for j in &r.waiting_dns {
         out.push_str(&format!(
-            "  service {} next check {}\n",
-            j.service_id,
+            "  {} next check {}\n",
+            named(Target::from_ids(j.service_id, j.addon_id)),
             j.run_at.format("%Y-%m-%d %H:%M UTC")
         ));
     }
     out.push_str(&format!("recent failures: {}\n", r.recent_failures.len()));
     for j in &r.recent_failures {
         out.push_str(&format!(
-            "  service {} {} ({}): {}\n",
-            j.service_id,
+            "  {} {} ({}): {}\n",
+            named(Target::from_ids(j.service_id, j.addon_id)),
             j.action,
             j.updated_at.format("%Y-%m-%d %H:%M UTC"),
             j.last_error.as_deref().unwrap_or("")

@@ -369,14 +369,15 @@ impl<'a> Reader<'a> {
         Ok(local_user)
     }
 
-    /// The Plan field's value when it holds one, else the module setting (docs/addons.md:
-    /// the per-service field wins over the product's default).
+    /// The module setting Plan when it names one, else the Plan field's value
+    /// (docs/addons.md, "Which plan": an upgrade changes the product, and with it the
+    /// setting, while WHMCS carries custom field values over unchanged).
     fn plan(&self, found: Option<&Found<'_>>) -> Result<Plan, BadInput> {
         let setting = self.product.plan_setting.trim();
-        let plan_value = match found.and_then(Found::given) {
-            Some(v) => v,
-            None if !setting.is_empty() => setting,
-            None => field_value(found.and_then(|f| f.value).unwrap_or("")),
+        let plan_value = if setting.is_empty() {
+            field_value(found.and_then(|f| f.value).unwrap_or(""))
+        } else {
+            setting
         };
         Plan::parse(plan_value).ok_or_else(|| {
             let value = quote(plan_value.trim());

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::domain::{JobState, ServiceId};
+use crate::domain::{JobState, ServiceId, Target};
 use crate::store::{LIVE_WITHIN_SECS, NO_WORKER_WARNING, Result, Store, WorkerRow, within};
 
 /// Queue gauges for the heartbeat and metrics.
@@ -24,9 +24,11 @@ pub struct QueueDepth {
 pub struct JobSummary {
     /// Row id.
     pub id: u64,
-    /// tblhosting.id
+    /// tblhosting.id (an addon's parent service)
     pub service_id: u32,
-    /// provision | terminate
+    /// tblhostingaddons.id for an addon's job; 0 for the service's own.
+    pub addon_id: u32,
+    /// provision | terminate | change
     pub action: String,
     /// Current state.
     pub state: String,
@@ -63,12 +65,13 @@ pub struct StatusReport {
 }
 
 const SUMMARY_COLUMNS: &str =
-    "id, service_id, action, state, attempts, run_at, last_error, updated_at";
+    "id, service_id, addon_id, action, state, attempts, run_at, last_error, updated_at";
 
 fn summary(row: &sqlx::mysql::MySqlRow) -> Result<JobSummary> {
     Ok(JobSummary {
         id: row.try_get("id")?,
         service_id: row.try_get("service_id")?,
+        addon_id: row.try_get("addon_id")?,
         action: row.try_get("action")?,
         state: row.try_get("state")?,
         attempts: row.try_get("attempts")?,
@@ -217,7 +220,7 @@ impl Store {
     pub async fn had_failure(&self, service: ServiceId) -> Result<bool> {
         let (found,): (bool,) = sqlx::query_as(
             "SELECT EXISTS(SELECT 1 FROM mod_jetpack_jobs
-             WHERE service_id = ? AND (state = 'failed' OR in_module_queue = 1))",
+             WHERE service_id = ? AND addon_id = 0 AND (state = 'failed' OR in_module_queue = 1))",
         )
         .bind(service)
         .fetch_one(&self.pool)
@@ -225,13 +228,15 @@ impl Store {
         Ok(found)
     }
 
-    /// The latest job of a service (for the CLI and tests).
-    pub async fn latest_job(&self, service: ServiceId) -> Result<Option<JobSummary>> {
+    /// The latest job of a service or addon (for the CLI and tests).
+    pub async fn latest_job(&self, target: impl Into<Target>) -> Result<Option<JobSummary>> {
+        let target = target.into();
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUMMARY_COLUMNS} FROM mod_jetpack_jobs WHERE service_id = ?
+            "SELECT {SUMMARY_COLUMNS} FROM mod_jetpack_jobs WHERE service_id = ? AND addon_id = ?
              ORDER BY id DESC LIMIT 1"
         )))
-        .bind(service)
+        .bind(target.service())
+        .bind(target.addon_id())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(summary).transpose()
