@@ -266,7 +266,10 @@ fn an_addon_defaults_to_its_services_domain_and_the_module_settings() {
 fn the_module_setting_wins_over_the_plan_field() {
     let s = with_settings(service(), "personal", "");
     assert_eq!(read_order(&s, &fields()).unwrap().plan.as_str(), "personal");
-    assert_eq!(read_order(&service(), &fields()).unwrap().plan.as_str(), "premium");
+    assert_eq!(
+        read_order(&service(), &fields()).unwrap().plan.as_str(),
+        "premium"
+    );
     let mut f = fields();
     f[2].value = Some("Gold".into());
     assert_eq!(read_order(&s, &f).unwrap().plan.as_str(), "personal");

@@ -491,7 +491,10 @@ fn discovery_query(
 }
 
 /// The EXPLAIN of a statement as (table, type, key) lines.
-async fn plan(q: &mut QueryBuilder<MySql>, pool: &sqlx::MySqlPool) -> Result<Vec<PlanStep>> {
+pub(super) async fn plan(
+    q: &mut QueryBuilder<MySql>,
+    pool: &sqlx::MySqlPool,
+) -> Result<Vec<PlanStep>> {
     let rows = q.build().fetch_all(pool).await?;
     rows.iter()
         .map(|row| {

@@ -344,6 +344,19 @@ pub(super) async fn addon_defs_by_id(
 }
 
 impl Store {
+    /// The EXPLAIN of the claim's read of addon jobs' rows ([`addons_by_id`]): every WHMCS
+    /// table is read by key (checked by the tests).
+    pub async fn explain_addon_read(&self, ids: &[AddonId]) -> Result<Vec<super::PlanStep>> {
+        let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
+        q.push(ADDON_SQL);
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.0);
+        }
+        q.push(")");
+        super::adoption::plan(&mut q, &self.pool).await
+    }
+
     /// The parent service of an addon (`tblhostingaddons.hostingid`, by primary key); None
     /// when the addon does not exist.
     pub async fn addon_parent(&self, addon: AddonId) -> Result<Option<ServiceId>> {

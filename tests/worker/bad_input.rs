@@ -423,7 +423,7 @@ async fn seed_for(env: &Env, c: &Case, action: Action) -> ServiceId {
 
 /// A second database with the WHMCS 7.8.3 tables and the worker's migrations, next to the
 /// test's own. Dropped at the end (and before, in case an earlier run failed midway).
-async fn second_database(pool: &MySqlPool) -> (String, MySqlPool) {
+pub(crate) async fn second_database(pool: &MySqlPool) -> (String, MySqlPool) {
     let db: String = sqlx::query_scalar("SELECT DATABASE()")
         .fetch_one(pool)
         .await

@@ -17,8 +17,9 @@
 //! - `liveness`: `mod_jetpack_workers` heartbeats, `status`'s workers and its no-worker warning.
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 
+mod addons;
 mod adoption;
-mod bad_input;
+pub(crate) mod bad_input;
 mod bounded;
 mod claiming;
 mod cli;
