@@ -10,7 +10,7 @@
 //! | provision | new provision                      | same action: due now; else J cancelled, new provision | same action: clear J's next; else J's next = provision |
 //! | terminate | new terminate                      | same action: due now; else J cancelled, new terminate | same action: clear J's next; else J's next = terminate |
 //! | retry     | latest job failed: requeued; else nothing | due now                                 | nothing (it is running)          |
-//! | change    | new change (nothing after a done terminate) | J provisions: due now; J terminates: nothing | J provisions: J's next = change; J terminates (or will): nothing |
+//! | change    | new change (nothing after a terminate) | J provisions: due now; J terminates: nothing | J provisions: J's next = change; J terminates (or will): nothing |
 //!
 //! A change (WHMCS ChangePackage) is a provision of the plan the order names *now*; a queued
 //! provision or change reads the order when it runs, so it already does it. It never revives a
@@ -205,7 +205,9 @@ fn on_action(action: Action, j: Unfinished) -> Decision {
 fn on_change(unfinished: Option<Unfinished>, latest: Option<Latest>) -> Decision {
     let Some(j) = unfinished else {
         return match latest {
-            Some(l) if l.action == Action::Terminate && l.state == JobState::Done => {
+            // The last word on the plan was a terminate (done, or failed: a Retry of it is
+            // what is pending, not a plan).
+            Some(l) if l.action == Action::Terminate => {
                 Decision::Nothing(NothingReason::TerminateWins(l.id))
             }
             _ => Decision::Insert(Action::Change),
@@ -447,7 +449,15 @@ mod tests {
             state: JobState::Failed,
             ..terminated
         };
-        assert_eq!(on_request(ch, None, Some(failed)), Decision::Insert(C));
+        assert_eq!(
+            on_request(ch, None, Some(failed)),
+            Decision::Nothing(NothingReason::TerminateWins(JobId(3)))
+        );
+        let failed_provision = Latest {
+            action: P,
+            ..failed
+        };
+        assert_eq!(on_request(ch, None, Some(failed_provision)), Decision::Insert(C));
         assert_eq!(
             on_request(ch, job(P, Queued, None), None),
             Decision::DueNow(J)

@@ -615,9 +615,10 @@ impl Sequence<'_> {
         let t = rng.below(self.sids.len() as u64) as usize;
         let step = match rng.below(10) {
             0..=2 => {
-                let kind = match rng.below(5) {
+                let kind = match rng.below(6) {
                     0 | 1 => RequestKind::Provision,
                     2 | 3 => RequestKind::Terminate,
+                    4 => RequestKind::Change,
                     _ => RequestKind::Retry,
                 };
                 Step::Ask(t, kind, rng.below(2) == 0)
@@ -654,8 +655,13 @@ impl Sequence<'_> {
                         .await
                         .unwrap();
                 }
-                if let Some(a) = kind.action() {
-                    self.last[t] = Some(a);
+                // A change of plan counts as a provision, except after a terminate (it never
+                // revives a plan: the terminate wins).
+                match kind.action() {
+                    Some(Action::Change) if self.last[t] == Some(Action::Terminate) => {}
+                    Some(Action::Change) => self.last[t] = Some(Action::Provision),
+                    Some(a) => self.last[t] = Some(a),
+                    None => {}
                 }
             }
             Step::Script(t, what) => {
@@ -822,7 +828,8 @@ impl Sequence<'_> {
             .fetch_one(&self.env.db)
             .await
             .unwrap();
-            if action != intent.as_str() {
+            let family = if action == "change" { "provision" } else { action.as_str() };
+            if family != intent.as_str() {
                 return Err(self.fail(format!(
                     "service {sid}: last asked {intent:?}, latest job {action}"
                 )));
@@ -843,7 +850,7 @@ impl Sequence<'_> {
                                 (SELECT COUNT(*) FROM tblactivitylog WHERE userid = 5 AND description = ?)",
                     )
                     .bind(sid)
-                    .bind(intent.module_function())
+                    .bind(Action::parse(&action).unwrap_or(intent).module_function())
                     .bind(&error)
                     .bind(&error)
                     .fetch_one(&self.env.db)
