@@ -10,6 +10,7 @@ use backon::{ExponentialBuilder, Retryable};
 use sqlx::{MySql, Transaction};
 
 use super::ledger::{LedgerWrite, write_ledger};
+use super::requests::earlier_provision_unknown;
 use super::{ClaimedJob, Result, Store, StoreError, TEXT_BYTES, fit, parse_action, within};
 use crate::domain::{Action, JobState};
 use crate::jetpack::Exchange;
@@ -217,6 +218,7 @@ impl Store {
         {
             sqlx::query(
                 "UPDATE mod_jetpack_jobs SET state = 'cancelled', result = ?,
+                   outcome_unknown = IF(? AND action IN ('provision', 'change'), 1, outcome_unknown),
                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
                    finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
                  WHERE id = ? AND lease_token = ? AND state = 'running'",
@@ -225,6 +227,7 @@ impl Store {
                 "superseded: a {} was requested while it ran",
                 next.as_str()
             ))
+            .bind(cut_off)
             .bind(job.id)
             .bind(&job.lease_token)
             .execute(&mut *tx)
@@ -236,7 +239,7 @@ impl Store {
                  SET attempts = IF(waiting_since IS NULL AND attempts > 0, attempts - 1, attempts),
                      dns_checks = IF(? AND waiting_since IS NOT NULL AND dns_checks > 0,
                                      dns_checks - 1, dns_checks),
-                     outcome_unknown = IF(? AND action = 'provision', 1, outcome_unknown),
+                     outcome_unknown = IF(? AND action IN ('provision', 'change'), 1, outcome_unknown),
                      state = IF(waiting_since IS NULL, 'queued', 'waiting_dns'),
                      run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, lease_owner = NULL,
                      lease_token = NULL, lease_expires_at = NULL, updated_at = UTC_TIMESTAMP(6)
@@ -276,7 +279,7 @@ impl Store {
         };
         sqlx::query(
             "UPDATE mod_jetpack_jobs SET state = 'failed', last_error = ?, in_module_queue = 1,
-               outcome_unknown = IF(action = 'provision', 1, outcome_unknown),
+               outcome_unknown = IF(action IN ('provision', 'change'), 1, outcome_unknown),
                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
                finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
              WHERE id = ? AND lease_token = ? AND state = 'running'",
@@ -364,20 +367,25 @@ async fn follow_up_of(
     }
 }
 
-/// Queues the action that was requested while this job was in flight, due now.
+/// Queues the action that was requested while this job was in flight, due now. A provision
+/// or change inherits "may have acted unseen" from the job just ended (written first, in the
+/// same transaction), so it asks the status endpoint before trusting the ledger or calling.
 async fn queue_follow_up(
     tx: &mut Transaction<'_, MySql>,
     job: &ClaimedJob,
     next: Action,
 ) -> Result<()> {
+    let unknown = next.provisions() && earlier_provision_unknown(tx, job.target).await?;
     sqlx::query(
         "INSERT INTO mod_jetpack_jobs
-           (service_id, addon_id, action, state, run_at, requested_by, created_at, updated_at)
-         VALUES (?, ?, ?, 'queued', UTC_TIMESTAMP(6), ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+           (service_id, addon_id, action, state, run_at, outcome_unknown, requested_by, created_at,
+            updated_at)
+         VALUES (?, ?, ?, 'queued', UTC_TIMESTAMP(6), ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
     )
     .bind(job.target.service())
     .bind(job.target.addon_id())
     .bind(next.as_str())
+    .bind(unknown)
     .bind(&job.requested_by)
     .execute(&mut **tx)
     .await?;

@@ -495,7 +495,7 @@ async fn insert_job(
 
 /// Whether the target's latest provision (or change) job ended other than done with its
 /// outcome unknown.
-async fn earlier_provision_unknown(
+pub(super) async fn earlier_provision_unknown(
     tx: &mut Transaction<'_, MySql>,
     target: Target,
 ) -> Result<bool> {
