@@ -375,6 +375,27 @@ final class AddonTest extends DatabaseTestCase
         $this->assertSame(array(), $this->addonDetailsRows($addon), 'the queued text is taken back');
     }
 
+    public function testTheContractScriptLoadsAnAddonToo(): void
+    {
+        // whmcs/tests/Support/load_orders.php, which the worker's contract test runs.
+        list($service, , $addon) = $this->addonOnHosting();
+        $broken = $this->addon($this->addonDefinition(array('secret' => '')), $service);
+        $script = JETPACK_REPO_ROOT . '/whmcs/tests/Support/load_orders.php';
+        $command = escapeshellarg(PHP_BINARY) . ' ' . escapeshellarg($script) . ' ' . escapeshellarg($this->database)
+            . ' ' . escapeshellarg($service . ':' . $addon) . ' ' . escapeshellarg($service . ':' . $broken);
+
+        exec($command . ' 2>&1', $output, $exit);
+
+        $this->assertSame(0, $exit, implode("\n", $output));
+        $verdicts = json_decode(implode("\n", $output), true);
+        $this->assertSame(
+            array('accepted' => true, 'site' => 'hosted.example', 'user' => 'admin', 'plan' => 'jetpack-backup-daily'),
+            $verdicts[$service . ':' . $addon]
+        );
+        $this->assertFalse($verdicts[$service . ':' . $broken]['accepted']);
+        $this->assertStringStartsWith($this->prefix($broken, $service) . 'your credentials', $verdicts[$service . ':' . $broken]['text']);
+    }
+
     // --- Terminate, Module Queue Retry, Requeue -------------------------------------------
 
     public function testTerminateRecordsTheAddonsTerminateAndWritesItsDetails(): void
