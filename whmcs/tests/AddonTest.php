@@ -546,6 +546,25 @@ final class AddonTest extends DatabaseTestCase
         $this->assertStringNotContainsString('Site URL now', $addonFields['Jetpack Plans'], 'the domain is the addon\'s site');
     }
 
+    public function testTheNoWorkerWarningCountsTheAddonsWaitingWork(): void
+    {
+        list($service, , $addon) = $this->addonOnHosting();
+        $this->exec(
+            "CREATE TABLE IF NOT EXISTS mod_jetpack_workers (owner VARCHAR(191) NOT NULL PRIMARY KEY,
+                 last_seen_at DATETIME(6) NOT NULL, stopped_at DATETIME(6) NULL, KEY seen (last_seen_at))"
+        );
+        $this->targetJob($service, $addon, 'provision', 'queued');
+
+        $serviceFields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+        $addonFields = jetpack_AdminServicesTabFields(Whmcs::addonParams($addon));
+
+        $this->assertSame('Jetpack Worker', array_keys($serviceFields)[0], 'the addon\'s job waits');
+        $this->assertSame('Jetpack Worker', array_keys($addonFields)[0]);
+
+        $this->exec("UPDATE mod_jetpack_jobs SET state = 'done', finished_at = UTC_TIMESTAMP(6)");
+        $this->assertArrayNotHasKey('Jetpack Worker', jetpack_AdminServicesTabFields(Whmcs::params($service)));
+    }
+
     public function testTheAddonsTabQueriesUseIndexes(): void
     {
         list($service, , $addon) = $this->addonOnHosting();

@@ -210,8 +210,8 @@ function jetpack_Requeue(array $params)
  * Admin area → the service's (or addon's) tab: the target's latest job's state, attempts, next
  * attempt, last error; the requests jetpack-worker has not applied yet and what it made of the
  * last one; the plans the ledger holds for the target; on a service's tab, the latest job of
- * each of its Jetpack addons; first of all, a warning when that work waits and no jetpack-worker
- * has been seen for two minutes (nothing extra when the worker's heartbeat table is not there
+ * each of its Jetpack addons; first of all, a warning when that work (or an addon's listed job)
+ * waits and no jetpack-worker has been seen for two minutes (nothing extra when the worker's heartbeat table is not there
  * yet).
  *
  * @param array $params WHMCS module parameters
@@ -232,10 +232,15 @@ function jetpack_AdminServicesTabFields(array $params)
             Requests::ledger($serviceId, $addonId),
             Requests::currentSiteUrl($serviceId, $addonId)
         );
+        $waits = Display::waitsOnWorker($job, $pending);
         if ($addonId === 0) {
-            $fields = Display::withAddonJobs($fields, Requests::addonJobs($serviceId));
+            $addonJobs = Requests::addonJobs($serviceId);
+            $fields = Display::withAddonJobs($fields, $addonJobs);
+            foreach ($addonJobs as $addonJob) {
+                $waits = $waits || Display::waitsOnWorker($addonJob, array());
+            }
         }
-        if (!Display::waitsOnWorker($job, $pending)) {
+        if (!$waits) {
             return $fields;
         }
         return Display::withWorkerWarning($fields, Requests::workerRunning());
