@@ -118,6 +118,10 @@ final class DashboardBrowserTest extends DatabaseTestCase
                 'last_error' => "JETPACK MODULE: Service ID: $s - the partner API answered HTTP 503 <b>Service Unavailable</b>"));
             $failed[] = $s;
         }
+        // A product addon on the first of them, whose own provision failed too.
+        $addon = $this->addon($this->addonDefinition(), $failed[0], null, array('status' => 'Active'));
+        $seed->job($failed[0], array('state' => 'failed', 'addon_id' => $addon, 'attempts' => 8, 'max_attempts' => 8,
+            'finished_ago' => 1800, 'last_error' => "JETPACK MODULE: Addon ID: $addon (Service ID: {$failed[0]}) - the partner API answered HTTP 401"));
         for ($i = 0; $i < 12; $i++) {
             $s = $this->service($product, array(), array('status' => 'Active'));
             $seed->job($s, array('state' => 'done', 'attempts' => 1, 'finished_ago' => 1800 * $i, 'created_ago' => 1800 * $i + 20));
@@ -131,7 +135,7 @@ final class DashboardBrowserTest extends DatabaseTestCase
 
         $dom = $this->browse('/addonmodules.php?module=jetpack_queue');
         $this->assertStringContainsString('Jetpack Provisioning Queue', $dom);
-        $this->assertSame(3, $this->stateCount($dom, 'failed'));
+        $this->assertSame(4, $this->stateCount($dom, 'failed'));
         $this->assertSame(12, $this->stateCount($dom, 'done'));
         $this->assertSame(1, $this->stateCount($dom, 'queued'));
         $this->assertSame(1, $this->stateCount($dom, 'waiting_dns'));
@@ -139,23 +143,29 @@ final class DashboardBrowserTest extends DatabaseTestCase
         $this->assertStringContainsString('<svg class="jq-chart"', $dom);
         $this->assertStringNotContainsString('<script>alert', $dom, 'the hostile Site URL stays text');
         $this->assertSame(1, preg_match('/id="jq-pending">0</', $dom));
-        $this->assertSame(17, preg_match_all('/<tr data-job="\d+">/', $dom));
+        $this->assertSame(18, preg_match_all('/<tr data-job="\d+">/', $dom));
+        $this->assertStringContainsString('>Addon #' . $addon . '</a> on service <a ', $dom, 'the addon\'s job names its target');
 
         $filtered = $this->browse('/addonmodules.php?module=jetpack_queue&state=failed');
-        $this->assertSame(3, preg_match_all('/<tr data-job="\d+">/', $filtered));
-        $this->assertSame(3, preg_match_all('/<td class="jq-state-failed">Failed<\/td>/', $filtered));
+        $this->assertSame(4, preg_match_all('/<tr data-job="\d+">/', $filtered));
+        $this->assertSame(4, preg_match_all('/<td class="jq-state-failed">Failed<\/td>/', $filtered));
         $this->assertStringContainsString('<option value="failed" selected="">Failed</option>', $filtered);
 
         // The browser POSTs "Retry all failed" with the session's token.
         $after = $this->browse('/autopost?jq_action=retry_all');
-        $this->assertStringContainsString('Retry requested for 3 services', $after);
-        $this->assertSame(1, preg_match('/id="jq-pending">3</', $after), 'the page counts the requests now waiting');
-        $this->assertSame($failed, array_map('intval', array_column($this->requests(), 'service_id')));
+        $this->assertStringContainsString('Retry requested for 3 services and 1 addon', $after);
+        $this->assertSame(1, preg_match('/id="jq-pending">4</', $after), 'the page counts the requests now waiting');
+        $this->assertSame(
+            array(array($failed[0], 0), array($failed[0], $addon), array($failed[1], 0), array($failed[2], 0)),
+            array_map(function ($r) {
+                return array((int) $r->service_id, (int) $r->addon_id);
+            }, $this->requests())
+        );
 
         // What jetpack-worker does with them (src/lifecycle.rs: a retry of a failed latest job
         // requeues it, due now, and marks the request applied): then the page counts 0 failed.
         foreach ($this->requests() as $r) {
-            $job = (int) $this->scalar("SELECT MAX(id) FROM mod_jetpack_jobs WHERE service_id = ?", array($r->service_id));
+            $job = (int) $this->scalar("SELECT MAX(id) FROM mod_jetpack_jobs WHERE service_id = ? AND addon_id = ?", array($r->service_id, $r->addon_id));
             $this->exec("UPDATE mod_jetpack_jobs SET state = 'queued', attempts = 0, max_attempts = NULL, finished_at = NULL,
                          run_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) WHERE id = ? AND state = 'failed'", array($job));
             $this->exec("UPDATE mod_jetpack_requests SET applied_at = UTC_TIMESTAMP(6), job_id = ?, decision = 'requeued' WHERE id = ?",
@@ -163,7 +173,7 @@ final class DashboardBrowserTest extends DatabaseTestCase
         }
         $requeued = $this->browse('/addonmodules.php?module=jetpack_queue');
         $this->assertSame(0, $this->stateCount($requeued, 'failed'));
-        $this->assertSame(4, $this->stateCount($requeued, 'queued'));
+        $this->assertSame(5, $this->stateCount($requeued, 'queued'));
 
         // The screenshot for the README: the page before the retry, with a worker seen just now.
         foreach ($failed as $i => $s) {

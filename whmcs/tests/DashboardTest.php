@@ -211,6 +211,110 @@ final class DashboardTest extends DatabaseTestCase
         $this->assertSame('Terminated', $this->status($t));
     }
 
+    public function testEachJobNamesItsTargetServiceOrAddon(): void
+    {
+        $this->seed->client(7, 'Ada', 'Lovelace', 'ada@example.org');
+        $s = $this->service($this->productId, null, array('userid' => 7, 'status' => 'Active', 'domain' => 'hosted.example'));
+        $definition = $this->addonDefinition(array('name' => 'Jetpack <b>Scan</b>'));
+        $addon = $this->addon($definition, $s, null, array('status' => 'Active'));
+        $own = $this->seed->job($s, array('state' => 'done'));
+        $ofAddon = $this->seed->job($s, array('state' => 'done', 'addon_id' => $addon));
+        $dns = $this->seed->job($s, array('state' => 'waiting_dns', 'addon_id' => $addon, 'waiting_since_ago' => 60, 'run_in' => 600));
+        $t = $this->service($this->productId);
+        $other = $this->addon($definition, $t);
+        $queued = $this->seed->job($t, array('state' => 'queued', 'addon_id' => $other, 'run_in' => -60));
+
+        $html = $this->render();
+
+        $serviceCell = '<a href="clientsservices.php?userid=7&amp;id=' . $s . '">Service #' . $s . '</a>';
+        $addonCell = '<a href="clientsservices.php?userid=7&amp;id=' . $s . '&amp;aid=' . $addon . '">Addon #' . $addon
+            . '</a> on service <a href="clientsservices.php?userid=7&amp;id=' . $s . '">#' . $s . '</a>';
+        $this->assertMatchesRegularExpression('~<tr data-job="' . $own . '"><td></td><td><a [^>]*>#' . $own . '</a></td><td>'
+            . preg_quote($serviceCell, '~') . '</td>~', $html);
+        $this->assertMatchesRegularExpression('~<tr data-job="' . $ofAddon . '"><td></td><td><a [^>]*>#' . $ofAddon . '</a></td><td>'
+            . preg_quote($addonCell, '~') . '</td>~', $html);
+        $this->assertStringContainsString('<td><a href="addonmodules.php?module=jetpack_queue&amp;job=' . $dns . '">#' . $dns . '</a></td><td>'
+            . $addonCell . '</td><td>hosted.example</td>', $html, 'waiting on DNS');
+        $this->assertMatchesRegularExpression('~id="jq-oldest">Oldest due job: <a [^>]*>#' . $queued . '</a> \(provision of addon '
+            . $other . ' on service ' . $t . '\)~', $html);
+        // A product's filter lists its services' own jobs, not their addons'.
+        $this->assertSame(array($own), $this->listed($this->render(array('product' => (string) $this->productId))));
+        // A search by service id finds the service's addons' jobs too.
+        $this->assertSame(array($dns, $ofAddon, $own), $this->listed($this->render(array('q' => (string) $s, 'in' => 'service'))));
+    }
+
+    public function testAnAddonsJobDetailShowsTheAddonItsServiceAndItsOwnHistory(): void
+    {
+        $this->seed->client(7, 'Ada', 'Lovelace', 'ada@example.org');
+        $s = $this->service($this->productId, null, array('userid' => 7, 'status' => 'Active', 'domain' => 'hosted.example'));
+        $addon = $this->addon($this->addonDefinition(array('name' => 'Jetpack <b>Scan</b>')), $s);
+        $serviceJob = $this->seed->job($s, array('state' => 'done', 'last_error' => 'the service\'s own'));
+        $job = $this->seed->job($s, array('state' => 'failed', 'addon_id' => $addon, 'last_error' => 'HTTP 503'));
+        $r = $this->request($s, 'retry', 'admin', '2026-11-20 10:00:00', $job, 'requeued job #' . $job);
+        $this->exec('UPDATE mod_jetpack_requests SET addon_id = ? WHERE id = ?', array($addon, $r));
+        $serviceRequest = $this->request($s, 'provision', 'module', '2026-11-20 09:00:00', $serviceJob, 'the service\'s decision');
+
+        $page = $this->render(array('job' => (string) $job));
+        $this->assertSame(1, preg_match('~<div class="jq-detail" id="jq-detail">.*?</div>~s', $page, $m));
+        $html = $m[0];
+
+        $this->assertStringContainsString('<tr><th>Addon</th><td><a href="clientsservices.php?userid=7&amp;id=' . $s . '&amp;aid='
+            . $addon . '">Addon #' . $addon . '</a> on service <a href="clientsservices.php?userid=7&amp;id=' . $s . '">#' . $s
+            . '</a> (Pending), Jetpack &lt;b&gt;Scan&lt;/b&gt;</td></tr>', $html);
+        $this->assertStringContainsString('<tr><th>Service</th><td><a href="clientsservices.php?userid=7&amp;id=' . $s . '">' . $s
+            . '</a> (Active)</td></tr>', $html);
+        $this->assertStringContainsString('<tr><th>Site URL</th><td>hosted.example</td></tr>', $html, 'the parent\'s domain');
+        $this->assertStringContainsString('The addon\'s jobs', $html);
+        $this->assertStringContainsString('<tr><td>#' . $r . '</td><td>retry</td><td>admin</td>', $html);
+        $this->assertStringNotContainsString('the service\'s decision', $html);
+        $this->assertStringNotContainsString('<td>#' . $serviceRequest . '</td><td>provision</td>', $html);
+        $this->assertStringNotContainsString('&amp;job=' . $serviceJob . '"', $html, 'the service\'s job is not in the addon\'s history');
+        $this->assertStringContainsString('Ada Lovelace', $html);
+
+        $this->assertSame(1, preg_match('~<div class="jq-detail" id="jq-detail">.*?</div>~s', $this->render(array('job' => (string) $serviceJob)), $m));
+        $serviceHtml = $m[0];
+        $this->assertStringContainsString('The service\'s jobs', $serviceHtml);
+        $this->assertStringNotContainsString('HTTP 503', $serviceHtml, 'the addon\'s job is not in the service\'s history');
+        $this->assertStringNotContainsString('<th>Addon</th>', $serviceHtml);
+    }
+
+    public function testBulkRetryRecordsTheRetryOfEachFailedTargetWithItsAddon(): void
+    {
+        $s = $this->service($this->productId, null, array('status' => 'Active', 'domain' => 'hosted.example'));
+        $definition = $this->addonDefinition();
+        $failing = $this->addon($definition, $s);
+        $recovered = $this->addon($definition, $s);
+        // The service's latest job is done; its addon's failed: only the addon is retried.
+        $this->seed->job($s, array('state' => 'failed', 'last_error' => 'old'));
+        $addonFailed = $this->seed->job($s, array('state' => 'failed', 'addon_id' => $failing, 'last_error' => 'HTTP 503'));
+        $serviceDone = $this->seed->job($s, array('state' => 'done'));
+        $recoveredFailed = $this->seed->job($s, array('state' => 'failed', 'addon_id' => $recovered, 'last_error' => 'x'));
+        $this->seed->job($s, array('state' => 'done', 'addon_id' => $recovered));
+        $t = $this->service($this->productId);
+        $serviceFailed = $this->seed->job($t, array('state' => 'failed', 'last_error' => 'boom'));
+        $before = $this->snapshot();
+
+        $html = $this->render(array(), array(
+            'token' => 'test-csrf-token', 'jq_action' => 'retry_selected',
+            'jobs' => array((string) $addonFailed, (string) $serviceDone, (string) $recoveredFailed, (string) $serviceFailed),
+        ), 'POST');
+
+        $this->assertStringContainsString('Retry requested for 1 service and 1 addon;', $html);
+        $this->assertSame(
+            array(array($s, $failing, 'retry', 'admin'), array($t, 0, 'retry', 'admin')),
+            array_map(function ($r) {
+                return array((int) $r->service_id, (int) $r->addon_id, $r->action, $r->requested_by);
+            }, $this->requests())
+        );
+        $this->assertEquals($before, $this->snapshot(), 'the dashboard writes requests only');
+        $this->assertStringContainsString('addon ' . $failing . ' on service ' . $s, implode("\n", $this->loggedActivity()));
+
+        $this->exec('DELETE FROM mod_jetpack_requests');
+        $all = $this->render(array(), array('token' => 'test-csrf-token', 'jq_action' => 'retry_all'), 'POST');
+        $this->assertStringContainsString('Retry requested for 1 service and 1 addon;', $all);
+        $this->assertCount(2, $this->requests());
+    }
+
     public function testActionsWithoutTheCsrfTokenOrWithoutPostAreRefused(): void
     {
         $a = $this->service($this->productId);
@@ -393,7 +497,12 @@ final class DashboardTest extends DatabaseTestCase
         $this->seed->bigQueue($this->productId, $siteField, 100000);
         $this->seed->worker('w1', 1);
         $this->assertSame(100000, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_jobs'));
-        $failed = (int) $this->scalar("SELECT id FROM mod_jetpack_jobs WHERE state = 'failed' ORDER BY id DESC LIMIT 1");
+        // One job in a thousand is a product addon's (addon_id = its id: one addon per job).
+        $this->exec('UPDATE mod_jetpack_jobs SET addon_id = id WHERE id MOD 1000 = 0');
+        $this->exec('ANALYZE TABLE mod_jetpack_jobs');
+        $failed = (int) $this->scalar("SELECT id FROM mod_jetpack_jobs WHERE state = 'failed' AND addon_id = 0 ORDER BY id DESC LIMIT 1");
+        $failedAddon = (int) $this->scalar("SELECT id FROM mod_jetpack_jobs WHERE state = 'failed' AND addon_id > 0 ORDER BY id DESC LIMIT 1");
+        $this->assertGreaterThan(0, $failedAddon);
         $day = (string) $this->scalar('SELECT DATE(MAX(created_at)) FROM mod_jetpack_jobs');
 
         $capsule = Capsule::connection();
@@ -413,10 +522,12 @@ final class DashboardTest extends DatabaseTestCase
             array('q' => 'site777.', 'in' => 'domain'),
             array('q' => 'site4242.example', 'in' => 'site'),
             array('job' => (string) $failed),
+            array('job' => (string) $failedAddon),
         ) as $get) {
             $this->render($get);
         }
-        $this->render(array(), array('token' => 'test-csrf-token', 'jq_action' => 'retry_selected', 'jobs' => array((string) $failed)), 'POST');
+        $this->render(array(), array('token' => 'test-csrf-token', 'jq_action' => 'retry_selected',
+            'jobs' => array((string) $failed, (string) $failedAddon)), 'POST');
         $log = $capsule->getQueryLog();
         $capsule->disableQueryLog();
 

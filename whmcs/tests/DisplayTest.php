@@ -256,7 +256,7 @@ final class DisplayTest extends DatabaseTestCase
 
         jetpack_AdminServicesTabFields(Whmcs::params($service));
 
-        $this->assertCount(5, $queries, 'latest job, waiting requests, last applied request, ledger, live worker');
+        $this->assertCount(6, $queries, 'latest job, waiting requests, last applied request, ledger, addons\' jobs, live worker');
         foreach ($queries as $query) {
             foreach ($this->select('EXPLAIN ' . $query[0], $query[1]) as $plan) {
                 $this->assertNotNull($plan->key, $query[0]);

@@ -66,6 +66,33 @@ final class EmailTest extends DatabaseTestCase
         $this->assertNull($row->error);
     }
 
+    public function testAnAddonsJobSendsNoProductEmailAndTheServiceStillGetsItsOwn(): void
+    {
+        // The template is a product email for a tblhosting id: an addon's link stays in the
+        // addon's details and client area.
+        $service = $this->service($this->product(), null, array('status' => 'Active', 'domain' => 'example.com'));
+        $addon = $this->addon($this->addonDefinition(), $service, null, array('status' => 'Active'));
+        $addonJob = $this->doneJob($service);
+        $this->exec('UPDATE mod_jetpack_jobs SET addon_id = ? WHERE id = ?', array($addon, $addonJob));
+        $this->exec(
+            "INSERT INTO mod_jetpack_ledger (service_id, addon_id, site, plan, pending, since, updated_at, job_id)
+             VALUES (?, ?, 'https://addon-site.example/', 'jetpack-backup-daily', 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)",
+            array($service, $addon, $addonJob)
+        );
+        $this->cron();
+        $this->assertCount(0, $this->sends());
+        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_emails'));
+
+        $job = $this->doneJob($service);
+        $this->ledgerRow($service, 'https://example.com/', 'jetpack_premium', 0, $job);
+        $this->cron();
+
+        $sends = $this->sends();
+        $this->assertCount(1, $sends);
+        $this->assertSame('https://example.com/', $sends[0]['customvars']['jetpack_site']);
+        $this->assertSame(array($job), array_map('intval', array_column($this->select('SELECT job_id FROM mod_jetpack_emails'), 'job_id')));
+    }
+
     public function testAdoptedServiceGetsTheEmail(): void
     {
         // Adopted: no Create ever ran, so WHMCS sent no welcome email at all.

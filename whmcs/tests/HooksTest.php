@@ -10,7 +10,9 @@ use WHMCS\Module\Server\Jetpack\Hooks;
  * called with the hook's parameters. AcceptOrder, OrderPaid and InvoicePaid record a
  * provision request (requested_by 'hook') for each Pending service of a manual-setup Jetpack
  * product that qualifies by the worker's adoption rule (src/store/adoption.rs, the re-check);
- * ServiceDelete records a terminate request when the ledger holds a plan. Nothing ever reaches
+ * AddonActivation does the same for a Pending Jetpack addon without automatic activation (the
+ * request names the addon and its parent service); ServiceDelete records a terminate request
+ * when the ledger holds a plan for the service itself. Nothing ever reaches
  * WHMCS as an exception, and every lookup uses an index.
  */
 final class HooksTest extends DatabaseTestCase
@@ -287,6 +289,7 @@ final class HooksTest extends DatabaseTestCase
             'AcceptOrder' => array('AcceptOrder', 'order'),
             'OrderPaid' => array('OrderPaid', 'order'),
             'InvoicePaid' => array('InvoicePaid', 'invoice'),
+            'AddonActivation' => array('AddonActivation', 'addon'),
             'ServiceDelete' => array('ServiceDelete', 'service'),
         );
     }
@@ -299,13 +302,15 @@ final class HooksTest extends DatabaseTestCase
         $product = $this->manualProduct();
         list($orderId, $invoiceId) = $this->order('Pending', 'Paid');
         $service = $this->serviceIn($orderId, $product, $invoiceId);
+        $addon = $this->addon($this->manualAddon(), $service);
         $this->insertLedger($service, $product);
         $this->exec('DROP TABLE mod_jetpack_requests');
-        $ids = array('order' => $orderId, 'invoice' => $invoiceId, 'service' => $service);
+        $ids = array('order' => $orderId, 'invoice' => $invoiceId, 'service' => $service, 'addon' => $addon);
         $vars = array(
             'AcceptOrder' => array('orderid' => $orderId),
             'OrderPaid' => array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $invoiceId),
             'InvoicePaid' => array('invoiceid' => $invoiceId),
+            'AddonActivation' => array('id' => $addon, 'userid' => 7, 'serviceid' => $service, 'addonid' => 1),
             'ServiceDelete' => array('userid' => 7, 'serviceid' => $service),
         );
 
@@ -330,6 +335,161 @@ final class HooksTest extends DatabaseTestCase
 
         $this->assertCount(1, $this->loggedActivity());
         $this->assertStringContainsString('tblinvoiceitems', $this->loggedActivity()[0]);
+    }
+
+    // --- AddonActivation ------------------------------------------------------------------
+
+    /**
+     * @return int a Jetpack addon without automatic activation (tbladdons.autoactivate '')
+     */
+    private function manualAddon(array $options = array())
+    {
+        return $this->addonDefinition($options + array('autoactivate' => ''));
+    }
+
+    /**
+     * The AddonActivation parameters for an addon (id = tblhostingaddons.id).
+     */
+    private function addonVars($addonId)
+    {
+        $row = $this->select('SELECT hostingid, addonid, userid FROM tblhostingaddons WHERE id = ?', array($addonId))[0];
+        return array('id' => $addonId, 'userid' => (int) $row->userid, 'serviceid' => (int) $row->hostingid,
+            'addonid' => (int) $row->addonid);
+    }
+
+    /**
+     * @return array the recorded requests as (service id, addon id, action, requested_by)
+     */
+    private function targets()
+    {
+        $out = array();
+        foreach ($this->requests() as $request) {
+            $out[] = array((int) $request->service_id, (int) $request->addon_id, $request->action, $request->requested_by);
+        }
+        return $out;
+    }
+
+    /**
+     * Each order shape, and whether AddonActivation then records the addon (the services' rule).
+     */
+    public function addonOrders(): array
+    {
+        // order status, invoice status (null: none), recorded
+        return array(
+            'paid, not accepted yet' => array('Pending', 'Paid', true),
+            'accepted, unpaid' => array('Active', 'Unpaid', true),
+            'accepted, free (no invoice)' => array('Active', null, true),
+            'pending, unpaid' => array('Pending', 'Unpaid', false),
+            'pending, no invoice' => array('Pending', null, false),
+            'fraud, paid' => array('Fraud', 'Paid', false),
+            'cancelled, paid' => array('Cancelled', 'Paid', false),
+        );
+    }
+
+    /**
+     * @dataProvider addonOrders
+     */
+    public function testAddonActivationRecordsAPaidOrAcceptedAddonOnly($orderStatus, $invoiceStatus, $recorded): void
+    {
+        list($orderId, $invoiceId) = $this->order($orderStatus, $invoiceStatus);
+        $service = $this->serviceIn($orderId, $this->product(), $invoiceId, 'Active');
+        $addon = $this->addon($this->manualAddon(), $service);
+
+        $this->runHook('AddonActivation', $this->addonVars($addon));
+
+        $this->assertSame(
+            $recorded ? array(array($service, $addon, 'provision', 'hook')) : array(),
+            $this->targets(),
+            "an addon in a $orderStatus order with invoice " . var_export($invoiceStatus, true)
+        );
+    }
+
+    public function testAddonActivationLogsTheAddonAndItsService(): void
+    {
+        list($orderId, $invoiceId) = $this->order('Pending', 'Paid');
+        $service = $this->serviceIn($orderId, $this->product(), $invoiceId, 'Active');
+        $addon = $this->addon($this->manualAddon(), $service);
+
+        $this->runHook('AddonActivation', $this->addonVars($addon));
+
+        $request = $this->requests()[0];
+        $this->assertNull($request->applied_at);
+        $this->assertSame(
+            array('JETPACK MODULE: Addon ID: ' . $addon . ' (Service ID: ' . $service . ') - provision requested for '
+                . 'jetpack-worker by the AddonActivation hook (request #' . $request->id . ')'),
+            $this->loggedActivity()
+        );
+        $this->assertSame(7, $GLOBALS['jetpack_test_activity'][0]['userid']);
+        $this->assertSame('Pending', $this->addonStatus($addon), 'the worker sets the status');
+        $this->assertCount(0, $this->jobs($service), 'the worker makes the job');
+    }
+
+    public function testAddonActivationLeavesAddonsWhoseActivationIsNotOursAlone(): void
+    {
+        list($orderId, $invoiceId) = $this->order('Pending', 'Paid');
+        $service = $this->serviceIn($orderId, $this->product(), $invoiceId, 'Active');
+        $cases = array(
+            'activated on payment (WHMCS calls Create)' => $this->addon($this->addonDefinition(array('autoactivate' => 'payment')), $service),
+            'activated on order' => $this->addon($this->addonDefinition(array('autoactivate' => 'order')), $service),
+            'another module' => $this->addon($this->manualAddon(array('module' => 'cpanel')), $service),
+            'no module' => $this->addon($this->manualAddon(array('module' => '')), $service),
+            'already Active' => $this->addon($this->manualAddon(), $service, null, array('status' => 'Active')),
+            'Cancelled' => $this->addon($this->manualAddon(), $service, null, array('status' => 'Cancelled')),
+            'unknown id' => 999999,
+        );
+        foreach ($cases as $case => $addon) {
+            $vars = $addon === 999999
+                ? array('id' => $addon, 'userid' => 7, 'serviceid' => $service, 'addonid' => 1)
+                : $this->addonVars($addon);
+            $this->runHook('AddonActivation', $vars);
+            $this->assertSame(array(), $this->targets(), $case);
+        }
+        $this->assertSame(array(), $this->loggedActivity());
+    }
+
+    public function testAnAddonWithWorkWaitingIsNotAskedAgainAndTheServiceAndAddonDoNotBlockEachOther(): void
+    {
+        list($orderId, $invoiceId) = $this->order('Pending', 'Paid');
+        $definition = $this->manualAddon();
+        // The service's own unfinished job does not stand for its addon's, nor the reverse.
+        $service = $this->serviceIn($orderId, $this->manualProduct(), $invoiceId);
+        $this->targetJob($service, 0, 'provision', 'queued');
+        $free = $this->addon($definition, $service);
+        $queued = $this->addon($definition, $service);
+        $this->targetJob($service, $queued, 'provision', 'queued');
+        $asked = $this->addon($definition, $service);
+        $this->request($service, 'provision', 'module');
+        $this->exec('UPDATE mod_jetpack_requests SET addon_id = ? WHERE addon_id = 0', array($asked));
+        $other = $this->serviceIn($orderId, $this->manualProduct(), $invoiceId);
+        $this->addon($definition, $other);
+        $this->targetJob($other, $this->addon($definition, $other), 'provision', 'running');
+
+        foreach (array($free, $queued, $asked) as $addon) {
+            $this->runHook('AddonActivation', $this->addonVars($addon));
+        }
+        $this->runHook('OrderPaid', array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $invoiceId));
+
+        // The service with a queued job of its own is not asked again; the other service,
+        // whose only unfinished job is its addon's, is.
+        $this->assertSame(
+            array(
+                array($service, $asked, 'provision', 'module'),
+                array($service, $free, 'provision', 'hook'),
+                array($other, 0, 'provision', 'hook'),
+            ),
+            $this->targets()
+        );
+    }
+
+    public function testAServicesHookNeverRecordsItsAddons(): void
+    {
+        list($orderId, $invoiceId) = $this->order('Pending', 'Paid');
+        $service = $this->serviceIn($orderId, $this->manualProduct(), $invoiceId);
+        $this->addon($this->manualAddon(), $service);
+
+        $this->runHook('InvoicePaid', array('invoiceid' => $invoiceId));
+
+        $this->assertSame(array(array($service, 0, 'provision', 'hook')), $this->targets());
     }
 
     // --- ServiceDelete --------------------------------------------------------------------
@@ -390,6 +550,24 @@ final class HooksTest extends DatabaseTestCase
         $this->assertSame(array(), $this->loggedActivity());
     }
 
+    public function testDeletingAServiceLooksAtItsOwnPlansOnlyNotItsAddons(): void
+    {
+        // An addon's plan is the addon's: the service's hook does not cancel it as the service's.
+        $product = $this->product();
+        $service = $this->service($product, null, array('status' => 'Active'));
+        $addon = $this->addon($this->addonDefinition(), $service, null, array('status' => 'Active'));
+        $this->exec(
+            "INSERT INTO mod_jetpack_ledger (service_id, addon_id, product_id, site, plan, pending, since, updated_at, job_id)
+             VALUES (?, ?, NULL, 'https://example.com/', 'jetpack-backup-daily', 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 1)",
+            array($service, $addon)
+        );
+
+        $this->runHook('ServiceDelete', array('userid' => 7, 'serviceid' => $service));
+
+        $this->assertSame(array(), $this->requests());
+        $this->assertSame(array(), $this->loggedActivity());
+    }
+
     public function testTheKeepSettingLeavesTheDeletedServicesPlanAlone(): void
     {
         $product = $this->product();
@@ -419,21 +597,22 @@ final class HooksTest extends DatabaseTestCase
             $this->serviceIn($orderId, $i % 4 === 0 ? $other : $manual, $invoiceId);
             $active = $this->serviceIn($orderId, $manual, $invoiceId, 'Active');
             $this->insertLedger($active, $manual);
+            $this->addon($i % 2 === 0 ? $this->manualAddon() : $this->addonDefinition(), $active);
         }
-        $this->exec('ANALYZE TABLE tblhosting, tblorders, tblinvoices, tblinvoiceitems, tblproducts, mod_jetpack_requests, mod_jetpack_jobs, mod_jetpack_ledger');
+        $this->exec('ANALYZE TABLE tblhosting, tblorders, tblinvoices, tblinvoiceitems, tblproducts, tblhostingaddons, tbladdons, mod_jetpack_requests, mod_jetpack_jobs, mod_jetpack_ledger');
         $watched = array(
             'h' => 'tblhosting', 'o' => 'tblorders', 'i' => 'tblinvoices', 'ii' => 'tblinvoiceitems',
-            'mod_jetpack_ledger' => 'mod_jetpack_ledger',
+            'ha' => 'tblhostingaddons', 'a' => 'tbladdons', 'mod_jetpack_ledger' => 'mod_jetpack_ledger',
         );
 
         $lookups = Hooks::lookups();
         $lookups['ServiceDelete'] = array(
-            'SELECT product_id FROM mod_jetpack_ledger WHERE service_id = ?',
-            array(5),
+            'SELECT product_id FROM mod_jetpack_ledger WHERE service_id = ? AND addon_id = ?',
+            array(5, 0),
         );
         $lookups['ServiceDelete (service)'] = array('SELECT packageid FROM tblhosting h WHERE id = ?', array(5));
         $this->assertSame(
-            array('AcceptOrder', 'OrderPaid', 'InvoicePaid', 'ServiceDelete', 'ServiceDelete (service)'),
+            array('AcceptOrder', 'OrderPaid', 'InvoicePaid', 'AddonActivation', 'ServiceDelete', 'ServiceDelete (service)'),
             array_keys($lookups)
         );
         foreach ($lookups as $hook => $lookup) {

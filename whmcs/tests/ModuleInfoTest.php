@@ -30,9 +30,21 @@ final class ModuleInfoTest extends TestCase
                 'Plan',
                 'Keep the Jetpack plan when a service is deleted',
                 'Send the Jetpack activation email',
+                'Default Local User',
             ),
             array_keys($options)
         );
+        // configoption3: the plans of rules.json, and '' for "use the Plan custom field".
+        $this->assertSame('dropdown', $options['Plan']['Type']);
+        $this->assertSame(
+            array('', 'free', 'personal', 'premium', 'professional', 'jetpack-backup-realtime',
+                'jetpack-backup-daily', 'jetpack-scan', 'jetpack-anti-spam'),
+            array_map('strval', array_keys($options['Plan']['Options']))
+        );
+        $this->assertSame('Use the Plan custom field', $options['Plan']['Options']['']);
+        $this->assertSame('', $options['Plan']['Default']);
+        // configoption6: the Default Local User.
+        $this->assertSame('text', $options['Default Local User']['Type']);
         $this->assertSame('yesno', $options['Keep the Jetpack plan when a service is deleted']['Type']);
         // configoption5: the activation email (EmailTest).
         $this->assertSame('Send the Jetpack activation email', array_keys($options)[4]);
@@ -62,7 +74,7 @@ final class ModuleInfoTest extends TestCase
         );
         $expected = array_map('strtolower', array(
             'jetpack_MetaData', 'jetpack_ConfigOptions', 'jetpack_CreateAccount',
-            'jetpack_TerminateAccount', 'jetpack_AdminCustomButtonArray', 'jetpack_Requeue',
+            'jetpack_TerminateAccount', 'jetpack_ChangePackage', 'jetpack_AdminCustomButtonArray', 'jetpack_Requeue',
             'jetpack_AdminServicesTabFields', 'jetpack_ClientArea',
         ));
         $defined = array_filter(get_defined_functions()['user'], function ($name) {

@@ -63,7 +63,7 @@ final class DashboardSeed
      *
      * @param array $o state, action, attempts, max_attempts, last_error, run_in (seconds from
      *                 now), created_ago (seconds), finished_ago (seconds, default 0 for finished
-     *                 states), waiting_since_ago, requested_by
+     *                 states), waiting_since_ago, requested_by, addon_id (0: the service's own)
      *
      * @return int the job's id
      */
@@ -71,19 +71,19 @@ final class DashboardSeed
     {
         $o += array('state' => 'queued', 'action' => 'provision', 'attempts' => 0, 'max_attempts' => null,
             'last_error' => null, 'run_in' => 0, 'created_ago' => 0, 'finished_ago' => null,
-            'waiting_since_ago' => null, 'requested_by' => 'module', 'dns_checks' => 0);
+            'waiting_since_ago' => null, 'requested_by' => 'module', 'dns_checks' => 0, 'addon_id' => 0);
         $finished = in_array($o['state'], array('done', 'failed', 'cancelled'), true);
         if ($finished && $o['finished_ago'] === null) {
             $o['finished_ago'] = 0;
         }
         $this->exec(
-            'INSERT INTO mod_jetpack_jobs (service_id, action, state, attempts, max_attempts, dns_checks, run_at,
+            'INSERT INTO mod_jetpack_jobs (service_id, addon_id, action, state, attempts, max_attempts, dns_checks, run_at,
                  waiting_since, last_error, requested_by, created_at, updated_at, finished_at)
-             VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? SECOND,
+             VALUES (?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? SECOND,
                  IF(? IS NULL, NULL, UTC_TIMESTAMP(6) - INTERVAL ? SECOND), ?, ?,
                  UTC_TIMESTAMP(6) - INTERVAL ? SECOND, UTC_TIMESTAMP(6) - INTERVAL ? SECOND,
                  IF(? IS NULL, NULL, UTC_TIMESTAMP(6) - INTERVAL ? SECOND))',
-            array($serviceId, $o['action'], $o['state'], $o['attempts'], $o['max_attempts'], $o['dns_checks'],
+            array($serviceId, (int) $o['addon_id'], $o['action'], $o['state'], $o['attempts'], $o['max_attempts'], $o['dns_checks'],
                 (int) $o['run_in'], $o['waiting_since_ago'], (int) $o['waiting_since_ago'], $o['last_error'],
                 $o['requested_by'], (int) $o['created_ago'],
                 $finished ? (int) $o['finished_ago'] : (int) $o['created_ago'], $o['finished_ago'], (int) $o['finished_ago'])

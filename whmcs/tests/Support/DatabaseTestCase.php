@@ -23,6 +23,13 @@ abstract class DatabaseTestCase extends TestCase
         'jetpack_provisioning_details|Jetpack Provisioning Details',
     );
 
+    /** The custom fields of a Jetpack addon sold on hosting: its Site URL is the service's domain. */
+    const ADDON_FIELDS = array(
+        'Local User',
+        'Plan',
+        'jetpack_provisioning_details|Jetpack Provisioning Details',
+    );
+
     /** @var string */
     protected $database;
 
@@ -166,18 +173,170 @@ abstract class DatabaseTestCase extends TestCase
     }
 
     /**
+     * A product addon (tbladdons) of the jetpack module, its module settings
+     * (tblmodule_configuration, entity_type 'addon') and its custom fields (type 'addon').
+     *
+     * @param array $options name, module, autoactivate, client_id, secret, settings (more
+     *                       configoptionN => value; null leaves a setting's row out), fields
+     *
+     * @return int tbladdons.id
+     */
+    protected function addonDefinition(array $options = array())
+    {
+        $o = $options + array(
+            'name' => 'Jetpack Backup',
+            'module' => 'jetpack',
+            'autoactivate' => 'on',
+            'client_id' => 'addon-client',
+            'secret' => 'addon-secret',
+            'settings' => array(),
+            'fields' => self::ADDON_FIELDS,
+        );
+        $this->exec(
+            "INSERT INTO tbladdons (packages, name, description, billingcycle, tax, showorder, downloads,
+                                    autoactivate, suspendproduct, welcomeemail, type, module, autolinkby)
+             VALUES ('', ?, '', 'Monthly', 0, 1, '', ?, 0, 0, '', ?, '')",
+            array($o['name'], $o['autoactivate'], $o['module'])
+        );
+        $definitionId = (int) $this->pdo()->lastInsertId();
+        $settings = $o['settings'] + array('configoption1' => $o['client_id'], 'configoption2' => $o['secret']);
+        foreach ($settings as $name => $value) {
+            if ($value !== null) {
+                $this->addonSetting($definitionId, $name, $value);
+            }
+        }
+        foreach ($o['fields'] as $fieldName) {
+            $this->addonField($definitionId, $fieldName);
+        }
+        return $definitionId;
+    }
+
+    /**
+     * Sets one of an addon's module settings (as saving the addon's Module Settings does).
+     */
+    protected function addonSetting($definitionId, $name, $value)
+    {
+        $this->exec(
+            "INSERT INTO tblmodule_configuration (entity_type, entity_id, setting_name, friendly_name, value, created_at, updated_at)
+             VALUES ('addon', ?, ?, '', ?, NOW(), NOW())
+             ON DUPLICATE KEY UPDATE value = VALUES(value)",
+            array($definitionId, $name, $value)
+        );
+    }
+
+    /**
+     * Adds an addon custom field.
+     *
+     * @return int tblcustomfields.id
+     */
+    protected function addonField($definitionId, $fieldName)
+    {
+        $this->exec(
+            "INSERT INTO tblcustomfields (type, relid, fieldname, fieldtype, adminonly)
+             VALUES ('addon', ?, ?, 'text', '')",
+            array($definitionId, $fieldName)
+        );
+        return (int) $this->pdo()->lastInsertId();
+    }
+
+    /**
+     * An addon bought for a service (tblhostingaddons, in the service's order unless one is
+     * given), and its custom field values.
+     *
+     * @param int        $definitionId tbladdons.id
+     * @param int        $serviceId    tblhosting.id (the parent)
+     * @param array|null $values       field key => value (default: a valid addon order)
+     * @param array      $options      status, orderid
+     *
+     * @return int tblhostingaddons.id
+     */
+    protected function addon($definitionId, $serviceId, ?array $values = null, array $options = array())
+    {
+        $values = $values === null ? array('Local User' => 'admin', 'Plan' => 'jetpack-backup-daily') : $values;
+        $service = $this->select('SELECT userid, orderid FROM tblhosting WHERE id = ?', array($serviceId));
+        $userId = count($service) > 0 ? (int) $service[0]->userid : 7;
+        $o = $options + array('status' => 'Pending', 'orderid' => count($service) > 0 ? (int) $service[0]->orderid : 0);
+        $this->exec(
+            "INSERT INTO tblhostingaddons (orderid, hostingid, addonid, userid, name, billingcycle, tax, status,
+                                           regdate, nextinvoicedate, paymentmethod, notes)
+             VALUES (?, ?, ?, ?, '', 'Monthly', '', ?, CURDATE(), CURDATE(), 'banktransfer', '')",
+            array($o['orderid'], $serviceId, $definitionId, $userId, $o['status'])
+        );
+        $addonId = (int) $this->pdo()->lastInsertId();
+        foreach ($values as $key => $value) {
+            $this->setAddonValue($addonId, $key, $value);
+        }
+        return $addonId;
+    }
+
+    /**
+     * Adds a value row for the addon's field with this key.
+     *
+     * @return int tblcustomfieldsvalues.id
+     */
+    protected function setAddonValue($addonId, $key, $value)
+    {
+        $this->exec(
+            "INSERT INTO tblcustomfieldsvalues (fieldid, relid, value, created_at, updated_at)
+             VALUES (?, ?, ?, NOW(), NOW())",
+            array($this->addonFieldId($addonId, $key), $addonId, $value)
+        );
+        return (int) $this->pdo()->lastInsertId();
+    }
+
+    /**
+     * The id of the addon's field whose key is $key (lowest id).
+     */
+    protected function addonFieldId($addonId, $key)
+    {
+        foreach ($this->select(
+            "SELECT f.id, f.fieldname FROM tblcustomfields f JOIN tblhostingaddons ha ON ha.addonid = f.relid
+             WHERE ha.id = ? AND f.type = 'addon' ORDER BY f.id",
+            array($addonId)
+        ) as $field) {
+            if (trim(explode('|', $field->fieldname, 2)[0]) === $key) {
+                return (int) $field->id;
+            }
+        }
+        throw new \LogicException("addon $addonId has no field $key");
+    }
+
+    /**
+     * @return array the addon's jetpack_provisioning_details value rows (id => value)
+     */
+    protected function addonDetailsRows($addonId)
+    {
+        $rows = array();
+        foreach ($this->select(
+            'SELECT id, value FROM tblcustomfieldsvalues WHERE fieldid = ? AND relid = ? ORDER BY id',
+            array($this->addonFieldId($addonId, 'jetpack_provisioning_details'), $addonId)
+        ) as $row) {
+            $rows[(int) $row->id] = $row->value;
+        }
+        return $rows;
+    }
+
+    /**
+     * @return string tblhostingaddons.status
+     */
+    protected function addonStatus($addonId)
+    {
+        return (string) $this->scalar('SELECT status FROM tblhostingaddons WHERE id = ?', array($addonId));
+    }
+
+    /**
      * A service of the product (with an order), and its custom field values.
      *
      * @param int   $productId
      * @param array $values    field key => value (default: a valid order)
-     * @param array $options   status, userid
+     * @param array $options   status, userid, domain (tblhosting.domain, default '')
      *
      * @return int tblhosting.id
      */
     protected function service($productId, ?array $values = null, array $options = array())
     {
         $values = $values === null ? $this->validValues() : $values;
-        $o = $options + array('status' => 'Pending', 'userid' => 7);
+        $o = $options + array('status' => 'Pending', 'userid' => 7, 'domain' => '');
         $this->exec(
             "INSERT INTO tblorders (ordernum, userid, date, amount, paymentmethod, status)
              VALUES (FLOOR(RAND() * 1000000000), ?, NOW(), 10.00, 'banktransfer', 'Active')",
@@ -187,8 +346,8 @@ abstract class DatabaseTestCase extends TestCase
         $this->exec(
             "INSERT INTO tblhosting (userid, orderid, packageid, server, regdate, domain, paymentmethod,
                                      billingcycle, domainstatus)
-             VALUES (?, ?, ?, 0, CURDATE(), '', 'banktransfer', 'Monthly', ?)",
-            array($o['userid'], $orderId, $productId, $o['status'])
+             VALUES (?, ?, ?, 0, CURDATE(), ?, 'banktransfer', 'Monthly', ?)",
+            array($o['userid'], $orderId, $productId, $o['domain'], $o['status'])
         );
         $serviceId = (int) $this->pdo()->lastInsertId();
         foreach ($values as $key => $value) {
@@ -278,7 +437,7 @@ abstract class DatabaseTestCase extends TestCase
     protected function jobs($serviceId)
     {
         return $this->select(
-            'SELECT id, service_id, action, state, attempts, max_attempts, dns_checks, run_at,
+            'SELECT id, service_id, addon_id, action, state, attempts, max_attempts, dns_checks, run_at,
                     lease_owner, lease_token, lease_expires_at, waiting_since, follow_up,
                     last_error, result, requested_by, created_at, updated_at, finished_at,
                     unfinished_service_id,
@@ -297,13 +456,36 @@ abstract class DatabaseTestCase extends TestCase
      */
     protected function requests($serviceId = null)
     {
-        $sql = 'SELECT id, service_id, action, requested_by, created_at, applied_at, job_id, decision,
+        $sql = 'SELECT id, service_id, addon_id, action, requested_by, created_at, applied_at, job_id, decision,
                        TIMESTAMPDIFF(SECOND, created_at, UTC_TIMESTAMP(6)) AS age
                 FROM mod_jetpack_requests';
         if ($serviceId === null) {
             return $this->select($sql . ' ORDER BY id');
         }
         return $this->select($sql . ' WHERE service_id = ? ORDER BY id', array($serviceId));
+    }
+
+    /**
+     * A job row for a target as the worker leaves it (for the display and requeue tests).
+     *
+     * @param int    $serviceId  tblhosting.id (an addon's parent)
+     * @param int    $addonId    tblhostingaddons.id, 0 for the service itself
+     * @param string $action     provision | terminate | change
+     * @param string $state      queued | running | waiting_dns | done | failed | cancelled
+     * @param string $lastError
+     *
+     * @return int mod_jetpack_jobs.id
+     */
+    protected function targetJob($serviceId, $addonId, $action, $state, $lastError = null)
+    {
+        $this->exec(
+            "INSERT INTO mod_jetpack_jobs (service_id, addon_id, action, state, attempts, run_at, last_error,
+                 requested_by, created_at, updated_at, finished_at)
+             VALUES (?, ?, ?, ?, 1, UTC_TIMESTAMP(6), ?, 'module', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6),
+                 IF(? IN ('done', 'failed', 'cancelled'), UTC_TIMESTAMP(6), NULL))",
+            array($serviceId, $addonId, $action, $state, $lastError, $state)
+        );
+        return (int) $this->pdo()->lastInsertId();
     }
 
     /**

@@ -36,6 +36,7 @@ final class Whmcs
             $customFields[$key] = explode('|', (string) $value, 2)[0];
         }
         return array(
+            'addonId' => 0,
             'serviceid' => (int) $serviceId,
             'accountid' => (int) $serviceId,
             'userid' => (int) $service->userid,
@@ -48,6 +49,109 @@ final class Whmcs
             'configoption2' => $product->configoption2,
             'customfields' => $customFields,
         );
+    }
+
+    /**
+     * The module parameters WHMCS passes for a product addon [shared/reference/whmcs.md §4]:
+     * `addonId` = `accountid` = tblhostingaddons.id, `serviceid` = the parent service, `pid` =
+     * `packageid` = tbladdons.id, the domain of the parent, the addon's module settings
+     * (tblmodule_configuration) and custom fields.
+     *
+     * @param int $addonId tblhostingaddons.id
+     *
+     * @return array
+     */
+    public static function addonParams($addonId)
+    {
+        $addon = Capsule::table('tblhostingaddons')->where('id', $addonId)->first();
+        $service = Capsule::table('tblhosting')->where('id', $addon->hostingid)->first();
+        $settings = array();
+        foreach (Capsule::table('tblmodule_configuration')->where('entity_type', 'addon')
+                     ->where('entity_id', $addon->addonid)->get() as $row) {
+            $settings[$row->setting_name] = $row->value;
+        }
+        $module = Capsule::table('tbladdons')->where('id', $addon->addonid)->value('module');
+        $customFields = array();
+        $fields = Capsule::table('tblcustomfields')
+            ->where('type', 'addon')->where('relid', $addon->addonid)->orderBy('id')->get();
+        foreach ($fields as $field) {
+            $value = Capsule::table('tblcustomfieldsvalues')
+                ->where('fieldid', $field->id)->where('relid', $addonId)->orderBy('id')->value('value');
+            $key = trim(explode('|', $field->fieldname, 2)[0]);
+            $customFields[$key] = explode('|', (string) $value, 2)[0];
+        }
+        return array(
+            'addonId' => (int) $addonId,
+            'accountid' => (int) $addonId,
+            'serviceid' => (int) $addon->hostingid,
+            'userid' => (int) $addon->userid,
+            'pid' => (int) $addon->addonid,
+            'packageid' => (int) $addon->addonid,
+            'domain' => $service === null ? '' : $service->domain,
+            'status' => $addon->status,
+            'moduletype' => (string) $module,
+            'configoption1' => isset($settings['configoption1']) ? $settings['configoption1'] : '',
+            'configoption2' => isset($settings['configoption2']) ? $settings['configoption2'] : '',
+            'customfields' => $customFields,
+        );
+    }
+
+    /**
+     * WHMCS's ModuleCallFunction for an addon's CreateAccount / TerminateAccount: on 'success'
+     * the addon's status (Active; Terminated with termination_date) and its Module Queue entry
+     * (service_type 'addon', service_id = tblhostingaddons.id) resolved; on an error the entry
+     * added or bumped.
+     *
+     * @param string $function CreateAccount or TerminateAccount
+     * @param int    $addonId  tblhostingaddons.id
+     *
+     * @return string what the module returned
+     */
+    public static function addonModuleCall($function, $addonId)
+    {
+        $params = self::addonParams($addonId);
+        $result = call_user_func('jetpack_' . $function, $params);
+        $queue = Capsule::table('tblmodulequeue')
+            ->where('service_type', 'addon')->where('service_id', $addonId)
+            ->where('module_name', self::MODULE)->where('module_action', $function)
+            ->where('completed', 0);
+        if ($result === 'success') {
+            if ($function === 'CreateAccount') {
+                Capsule::table('tblhostingaddons')->where('id', $addonId)->update(array('status' => 'Active'));
+            } else {
+                Capsule::update(
+                    "UPDATE tblhostingaddons SET status = 'Terminated',
+                       termination_date = IF(termination_date IN ('0000-00-00', '1970-01-01'), CURDATE(), termination_date)
+                     WHERE id = ?",
+                    array($addonId)
+                );
+            }
+            $queue->update(array('completed' => 1, 'last_attempt' => Capsule::raw('NOW()'), 'updated_at' => Capsule::raw('NOW()')));
+            return $result;
+        }
+        $open = (clone $queue)->orderBy('id')->first();
+        if ($open === null) {
+            Capsule::table('tblmodulequeue')->insert(array(
+                'service_type' => 'addon',
+                'service_id' => $addonId,
+                'module_name' => self::MODULE,
+                'module_action' => $function,
+                'last_attempt' => Capsule::raw('NOW()'),
+                'last_attempt_error' => (string) $result,
+                'num_retries' => 0,
+                'completed' => 0,
+                'created_at' => Capsule::raw('NOW()'),
+                'updated_at' => Capsule::raw('NOW()'),
+            ));
+        } else {
+            Capsule::table('tblmodulequeue')->where('id', $open->id)->update(array(
+                'last_attempt' => Capsule::raw('NOW()'),
+                'last_attempt_error' => (string) $result,
+                'num_retries' => $open->num_retries + 1,
+                'updated_at' => Capsule::raw('NOW()'),
+            ));
+        }
+        return $result;
     }
 
     /**
@@ -129,6 +233,9 @@ final class Whmcs
     public static function retry($queueId)
     {
         $item = Capsule::table('tblmodulequeue')->where('id', $queueId)->first();
+        if ($item->service_type === 'addon') {
+            return self::addonModuleCall($item->module_action, (int) $item->service_id);
+        }
         return self::moduleCall($item->module_action, (int) $item->service_id);
     }
 
@@ -143,5 +250,18 @@ final class Whmcs
     public static function customButton($suffix, $serviceId)
     {
         return call_user_func('jetpack_' . $suffix, self::params($serviceId));
+    }
+
+    /**
+     * An admin custom button on an addon's page.
+     *
+     * @param string $suffix  the function suffix from AdminCustomButtonArray
+     * @param int    $addonId tblhostingaddons.id
+     *
+     * @return string what the module returned
+     */
+    public static function addonCustomButton($suffix, $addonId)
+    {
+        return call_user_func('jetpack_' . $suffix, self::addonParams($addonId));
     }
 }

@@ -6,8 +6,10 @@
  * "text": <the same, HTML entities decoded>}}. For the worker's contract test
  * (tests/worker/bad_input.rs), which seeds the database and compares with the worker.
  *
- * Usage: DATABASE_URL=mysql://… [JETPACK_ORDER_ACTION=terminate] php whmcs/tests/Support/load_orders.php DATABASE SERVICE_ID…
- * (the order is checked for a provision unless JETPACK_ORDER_ACTION says terminate)
+ * Usage: DATABASE_URL=mysql://… [JETPACK_ORDER_ACTION=terminate|change] php whmcs/tests/Support/load_orders.php DATABASE TARGET…
+ * (the order is checked for a provision unless JETPACK_ORDER_ACTION says otherwise). A TARGET is
+ * a service id, or SERVICE_ID:ADDON_ID for a product addon (the parent WHMCS passes, then
+ * tblhostingaddons.id); the output is keyed by the TARGET as given.
  *
  * It boots the module as tests/bootstrap.php does: the `WHMCS` constant, Laravel's Capsule
  * (Debian's php-illuminate-database) as `WHMCS\Database\Capsule`, connected like WHMCS
@@ -44,8 +46,9 @@ class_alias(Manager::class, 'WHMCS\Database\Capsule');
 $action = getenv('JETPACK_ORDER_ACTION') ?: 'provision';
 $out = array();
 foreach (array_slice($argv, 2) as $serviceId) {
+    $ids = explode(':', $serviceId, 2);
     try {
-        $order = Order::load((int) $serviceId, $action);
+        $order = Order::load((int) $ids[0], $action, isset($ids[1]) ? (int) $ids[1] : 0);
         $out[$serviceId] = array(
             'accepted' => true,
             'site' => $order->siteUrl,

@@ -6,7 +6,8 @@
  * delegating to a class in lib/, which catches everything: a hook never throws into WHMCS.
  *
  * Hooks::acceptOrder / orderPaid / invoicePaid record provision requests for the Pending
- * services of manual-setup Jetpack products that now qualify; Hooks::serviceDelete records a
+ * services of manual-setup Jetpack products that now qualify; Hooks::addonActivation for a
+ * Pending Jetpack addon without automatic activation that qualifies; Hooks::serviceDelete records a
  * terminate request for a deleted service whose plan the ledger holds; Email::afterCron sends
  * the client's activation email once per job, after WHMCS's cron.
  */
@@ -35,6 +36,10 @@ add_hook('OrderPaid', 1, function (array $vars) {
 
 add_hook('InvoicePaid', 1, function (array $vars) {
     Hooks::invoicePaid($vars);
+});
+
+add_hook('AddonActivation', 1, function (array $vars) {
+    Hooks::addonActivation($vars);
 });
 
 add_hook('ServiceDelete', 1, function (array $vars) {

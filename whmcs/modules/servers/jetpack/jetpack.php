@@ -13,7 +13,16 @@
  *
  * Products made for the original module work unchanged: configoption1 is the partner client
  * id, configoption2 the client secret, and the custom fields are `Site URL`, `Local User`,
- * `Plan` and `jetpack_provisioning_details` (each may be written `key|Friendly Name`).
+ * `Plan` and `jetpack_provisioning_details` (each may be written `key|Friendly Name`). The
+ * module settings Plan (configoption3) and Default Local User (configoption6) stand in for a
+ * missing or empty Plan or Local User field.
+ *
+ * The module also runs Jetpack product addons (tbladdons.module = 'jetpack'): WHMCS then calls
+ * it with `addonId` = tblhostingaddons.id and `serviceid` = the parent service. An addon is a
+ * target of its own (docs/addons.md): its request names addon_id and the parent service, its
+ * module settings are in tblmodule_configuration, its "queued" text goes into the addon's own
+ * jetpack_provisioning_details, and its Site URL defaults to the parent service's domain.
+ * ChangePackage (after an upgrade or downgrade) records a change of plan.
  *
  * Install: copy this directory to `modules/servers/jetpack` of the WHMCS install and run
  * `jetpack-worker migrate` once against the WHMCS database (it creates the `mod_jetpack_*`
@@ -54,14 +63,25 @@ function jetpack_MetaData()
 }
 
 /**
- * Product → Module Settings. The order matters: the first is configoption1 (the partner
- * client id), the second configoption2 (the client secret), as in the original module;
- * configoption5 switches the activation email (lib/Email.php) on or off.
+ * Product (or product addon) → Module Settings. The order matters: the Nth entry is
+ * configoptionN. configoption1 is the partner client id, configoption2 the client secret, as
+ * in the original module; configoption3 the Plan (a dropdown of rules.json's plans, empty = the
+ * Plan custom field names it); configoption4 keeps the plan of a deleted service;
+ * configoption5 switches the activation email (lib/Email.php) on or off; configoption6 is the
+ * Default Local User (used when the Local User field is missing or empty).
  *
  * @return array
  */
 function jetpack_ConfigOptions()
 {
+    $plans = array('' => 'Use the Plan custom field');
+    try {
+        foreach (Order::planSlugs() as $slug) {
+            $plans[$slug] = $slug;
+        }
+    } catch (ModuleError $e) {
+        // rules.json is unusable: Create says so; the setting keeps its empty choice.
+    }
     return array(
         'Jetpack Partner Client ID' => array(
             'Type' => 'text',
@@ -73,11 +93,13 @@ function jetpack_ConfigOptions()
             'Size' => '60',
             'Description' => 'From your Jetpack hosting partner account',
         ),
-        // configoption3 is reserved for the plan (products sold without a Plan field).
+        // configoption3: the plan when the Plan custom field is missing or empty ('' = the field).
         'Plan' => array(
-            'Type' => 'text',
-            'Size' => '20',
-            'Description' => 'Reserved; leave empty (the Plan custom field names the plan)',
+            'Type' => 'dropdown',
+            'Options' => $plans,
+            'Default' => '',
+            'Description' => 'The Plan custom field wins when it holds a value; this plan is used when '
+                . 'it is missing or empty (as after an upgrade to this product)',
         ),
         // configoption4. Worded so that '' (every product saved before it existed) cancels.
         'Keep the Jetpack plan when a service is deleted' => array(
@@ -94,13 +116,19 @@ function jetpack_ConfigOptions()
             'Default' => 'send',
             'Description' => 'From WHMCS\'s cron; the template is created when missing',
         ),
+        // configoption6: the Local User when the Local User field is missing or empty.
+        'Default Local User' => array(
+            'Type' => 'text',
+            'Size' => '30',
+            'Description' => 'The WordPress user name used when the Local User custom field is missing or empty',
+        ),
     );
 }
 
 /**
  * Requests the provisioning of the plan. 'success' means recorded for jetpack-worker (WHMCS
- * then marks the service Active); jetpack_provisioning_details says "queued" until the worker
- * writes the activation link. Also what WHMCS's Module Queue "Retry" of a Create calls.
+ * then marks the service or addon Active); jetpack_provisioning_details says "queued" until the
+ * worker writes the activation link. Also what WHMCS's Module Queue "Retry" of a Create calls.
  *
  * @param array $params WHMCS module parameters
  *
@@ -125,6 +153,21 @@ function jetpack_TerminateAccount(array $params)
 }
 
 /**
+ * After an upgrade or downgrade order is paid (the new product, addon or configurable options
+ * already stored): checks the order as for a provision and requests a change of plan. The
+ * worker provisions the plan the order names now over the current one (a lower plan ends the
+ * job failed, with what to do, and leaves the site as it was).
+ *
+ * @param array $params WHMCS module parameters
+ *
+ * @return string 'success' or a `JETPACK MODULE: …` error
+ */
+function jetpack_ChangePackage(array $params)
+{
+    return jetpack_request($params, Requests::CHANGE);
+}
+
+/**
  * @return array button label => function suffix
  */
 function jetpack_AdminCustomButtonArray()
@@ -133,9 +176,10 @@ function jetpack_AdminCustomButtonArray()
 }
 
 /**
- * The admin button: requests a retry of the service's failed job. jetpack-worker decides
- * whether there is one (it then goes back to queued, due now, with a fresh attempt budget, as
- * `jetpack-worker requeue SERVICE_ID` does) and says what it did on the service's tab.
+ * The admin button: requests a retry of the target's failed job (the service's, or the
+ * addon's when WHMCS shows an addon). jetpack-worker decides whether there is one (it then goes
+ * back to queued, due now, with a fresh attempt budget, as `jetpack-worker requeue SERVICE_ID`
+ * does) and says what it did on the tab.
  *
  * @param array $params WHMCS module parameters
  *
@@ -144,26 +188,31 @@ function jetpack_AdminCustomButtonArray()
 function jetpack_Requeue(array $params)
 {
     $serviceId = jetpack_service_id($params);
+    $addonId = jetpack_addon_id($params);
     try {
         // A retry re-runs the latest job, so its order is checked for that job's action.
-        $latest = Requests::latestJob($serviceId);
-        $order = Order::load($serviceId, $latest !== null ? $latest->action : Requests::PROVISION);
-        $requestId = Requests::record($serviceId, Requests::RETRY, Requests::BY_ADMIN);
+        $latest = Requests::latestJob($serviceId, $addonId);
+        $order = Order::load($serviceId, $latest !== null ? $latest->action : Requests::PROVISION, $addonId);
+        $requestId = Requests::record($order->serviceId, Requests::RETRY, Requests::BY_ADMIN, $order->addonId);
     } catch (ModuleError $e) {
         return $e->getMessage();
     } catch (\PDOException $e) {
-        return ModuleError::fromDatabase($e, $serviceId)->getMessage();
+        return ModuleError::fromDatabase($e, $serviceId, $addonId)->getMessage();
     }
-    jetpack_log_activity(Messages::requested($serviceId, Requests::RETRY, $requestId), $order->clientId);
+    jetpack_log_activity(
+        Messages::requested($order->serviceId, Requests::RETRY, $requestId, $order->addonId),
+        $order->clientId
+    );
     return 'success';
 }
 
 /**
- * Admin area → the service's tab: the latest job's state, attempts, next attempt, last error;
- * the requests jetpack-worker has not applied yet and what it made of the last one; the plans
- * the ledger holds for the service; first of all, a warning when that work waits and no
- * jetpack-worker has been seen for two minutes (nothing extra when the worker's heartbeat
- * table is not there yet).
+ * Admin area → the service's (or addon's) tab: the target's latest job's state, attempts, next
+ * attempt, last error; the requests jetpack-worker has not applied yet and what it made of the
+ * last one; the plans the ledger holds for the target; on a service's tab, the latest job of
+ * each of its Jetpack addons; first of all, a warning when that work (or an addon's listed job)
+ * waits and no jetpack-worker has been seen for two minutes (nothing extra when the worker's heartbeat table is not there
+ * yet).
  *
  * @param array $params WHMCS module parameters
  *
@@ -172,28 +221,37 @@ function jetpack_Requeue(array $params)
 function jetpack_AdminServicesTabFields(array $params)
 {
     $serviceId = jetpack_service_id($params);
+    $addonId = jetpack_addon_id($params);
     try {
-        $job = Requests::latestJob($serviceId);
-        $pending = Requests::pending($serviceId);
+        $job = Requests::latestJob($serviceId, $addonId);
+        $pending = Requests::pending($serviceId, $addonId);
         $fields = Display::adminFields(
             $job,
             $pending,
-            Requests::latestApplied($serviceId),
-            Requests::ledger($serviceId),
-            Requests::currentSiteUrl($serviceId)
+            Requests::latestApplied($serviceId, $addonId),
+            Requests::ledger($serviceId, $addonId),
+            Requests::currentSiteUrl($serviceId, $addonId)
         );
-        if (!Display::waitsOnWorker($job, $pending)) {
+        $waits = Display::waitsOnWorker($job, $pending);
+        if ($addonId === 0) {
+            $addonJobs = Requests::addonJobs($serviceId);
+            $fields = Display::withAddonJobs($fields, $addonJobs);
+            foreach ($addonJobs as $addonJob) {
+                $waits = $waits || Display::waitsOnWorker($addonJob, array());
+            }
+        }
+        if (!$waits) {
             return $fields;
         }
         return Display::withWorkerWarning($fields, Requests::workerRunning());
     } catch (\PDOException $e) {
-        return array('Jetpack Job' => ModuleError::fromDatabase($e, $serviceId)->getMessage());
+        return array('Jetpack Job' => ModuleError::fromDatabase($e, $serviceId, $addonId)->getMessage());
     }
 }
 
 /**
- * Client area → the service's overview: the activation link once there is one, else a
- * waiting message (templates/clientarea.tpl).
+ * Client area → the service's (or addon's) overview: the activation link once there is one,
+ * else a waiting message (templates/clientarea.tpl). An addon shows its own details.
  *
  * @param array $params WHMCS module parameters
  *
@@ -202,7 +260,7 @@ function jetpack_AdminServicesTabFields(array $params)
 function jetpack_ClientArea(array $params)
 {
     try {
-        $details = Order::currentDetails(jetpack_service_id($params));
+        $details = Order::currentDetails(jetpack_service_id($params), jetpack_addon_id($params));
     } catch (\PDOException $e) {
         $details = '';
     }
@@ -213,56 +271,81 @@ function jetpack_ClientArea(array $params)
 }
 
 /**
- * Create/Terminate: check the order, write the "queued" text into this service's details,
- * then record the request, then tell the activity log. Details first: once the request is
- * there the worker may finish the job at any moment, and its outcome must not be overwritten
- * by the "queued" text. When the request cannot be recorded, the details write is taken back.
+ * Create/Terminate/ChangePackage: check the order of the target (the service, or the addon
+ * WHMCS names), write the "queued" text into the target's own details, then record the request
+ * (an addon's names its parent service and addon_id), then tell the activity log. Details
+ * first: once the request is there the worker may finish the job at any moment, and its outcome
+ * must not be overwritten by the "queued" text. When the request cannot be recorded, the
+ * details write is taken back.
  *
  * @param array  $params WHMCS module parameters
- * @param string $action Requests::PROVISION or Requests::TERMINATE
+ * @param string $action Requests::PROVISION, Requests::TERMINATE or Requests::CHANGE
  *
  * @return string 'success' or a `JETPACK MODULE: …` error
  */
 function jetpack_request(array $params, $action)
 {
     $serviceId = jetpack_service_id($params);
+    $addonId = jetpack_addon_id($params);
     $text = Messages::queued($action);
     $written = null;
     try {
-        $order = Order::load($serviceId, $action);
-        $written = Requests::writeDetails($serviceId, $order->detailsFieldId, $text);
-        $requestId = Requests::record($serviceId, $action, Requests::BY_MODULE);
+        $order = Order::load($serviceId, $action, $addonId);
+        $serviceId = $order->serviceId;
+        $written = Requests::writeDetails($order->detailsRelId, $order->detailsFieldId, $text);
+        $requestId = Requests::record($order->serviceId, $action, Requests::BY_MODULE, $order->addonId);
     } catch (ModuleError $e) {
         return $e->getMessage();
     } catch (\PDOException $e) {
         if ($written !== null) {
             Requests::undoDetails($written, $text);
         }
-        return ModuleError::fromDatabase($e, $serviceId)->getMessage();
+        return ModuleError::fromDatabase($e, $serviceId, $addonId)->getMessage();
     }
-    jetpack_log_activity(Messages::requested($serviceId, $action, $requestId), $order->clientId);
+    jetpack_log_activity(
+        Messages::requested($order->serviceId, $action, $requestId, $order->addonId),
+        $order->clientId
+    );
     return 'success';
 }
 
 /**
- * The service id WHMCS passes (`serviceid`, also known as `accountid`).
+ * The service id WHMCS passes (`serviceid`; for a service also known as `accountid`, which for
+ * an addon is the addon's id, so it is read only when `serviceid` is missing on a service).
  *
  * @param array $params WHMCS module parameters
  *
- * @return int
+ * @return int tblhosting.id (for an addon: its parent)
  */
 function jetpack_service_id(array $params)
 {
     if (isset($params['serviceid'])) {
         return (int) $params['serviceid'];
     }
+    if (jetpack_addon_id($params) > 0) {
+        return 0;
+    }
     return isset($params['accountid']) ? (int) $params['accountid'] : 0;
+}
+
+/**
+ * The addon WHMCS calls the module for: `addonId` (= tblhostingaddons.id) when above 0; 0 for
+ * a service (WHMCS passes 0, or nothing on older versions).
+ *
+ * @param array $params WHMCS module parameters
+ *
+ * @return int tblhostingaddons.id, or 0
+ */
+function jetpack_addon_id(array $params)
+{
+    $addonId = isset($params['addonId']) ? (int) $params['addonId'] : 0;
+    return $addonId > 0 ? $addonId : 0;
 }
 
 /**
  * WHMCS's logActivity(), when it is there.
  *
- * @param string $line     starts with JETPACK MODULE and names the service
+ * @param string $line     starts with JETPACK MODULE and names the service or addon
  * @param int    $clientId tblhosting.userid
  */
 function jetpack_log_activity($line, $clientId)

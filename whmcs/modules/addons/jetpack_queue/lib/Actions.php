@@ -1,8 +1,9 @@
 <?php
 /**
  * The dashboard's only state-changing action: bulk Retry. It RECORDS one 'retry' request per
- * service (requested_by 'admin') through the server module's Requests::record, the same path as
- * the service's "Retry Jetpack Job" button; jetpack-worker applies it with its rules
+ * target (a service, or a product addon: the request carries the job's addon_id; requested_by
+ * 'admin') through the server module's Requests::record, the same path as the "Retry Jetpack
+ * Job" button; jetpack-worker applies it with its rules
  * (src/lifecycle.rs: a retry requeues the latest job only when it failed, so a service that was
  * terminated or provisioned meanwhile is left alone). Nothing here writes a job.
  *
@@ -52,40 +53,69 @@ class Actions
                 $ids = array_filter($ids, function ($v) {
                     return is_string($v) && ctype_digit($v) || is_int($v);
                 });
-                return self::retry(Queries::failedServices(array_values($ids)));
+                return self::retry(Queries::failedTargets(array_values($ids)));
             case 'retry_all':
-                return self::retry(Queries::failedServices(null));
+                return self::retry(Queries::failedTargets(null));
             default:
                 return array('ok' => false, 'message' => 'Refused: unknown action.');
         }
     }
 
     /**
-     * @param int[] $services
+     * @param array $targets array(service_id, addon_id) each, from Queries::failedTargets()
      */
-    private static function retry(array $services)
+    private static function retry(array $targets)
     {
         $done = 0;
         try {
-            foreach ($services as $service) {
-                Requests::record($service, Requests::RETRY, Requests::BY_ADMIN);
+            foreach ($targets as $target) {
+                Requests::record($target[0], Requests::RETRY, Requests::BY_ADMIN, $target[1]);
                 $done++;
             }
         } catch (\PDOException $e) {
             $said = isset($e->errorInfo[2]) ? (string) $e->errorInfo[2] : 'database error';
             return array('ok' => false, 'message' => 'Retry requested for ' . $done . ' of '
-                . count($services) . ' services, then the database refused: ' . $said
+                . self::count($targets) . ', then the database refused: ' . $said
                 . '. Press Retry again for the rest (a repeated retry is harmless).');
         }
-        $n = count($services);
-        if ($n === 0) {
-            return array('ok' => true, 'message' => 'Nothing to retry: no selected service has a failed latest job.');
+        if (count($targets) === 0) {
+            return array('ok' => true, 'message' => 'Nothing to retry: no selected service or addon has a failed latest job.');
         }
         if (function_exists('logActivity')) {
-            logActivity('Jetpack Provisioning Queue: retry requested for ' . $n . ' service(s): ' . implode(', ', array_slice($services, 0, 50)));
+            $named = array();
+            foreach (array_slice($targets, 0, 50) as $target) {
+                $named[] = $target[1] > 0 ? 'addon ' . $target[1] . ' on service ' . $target[0] : (string) $target[0];
+            }
+            logActivity('Jetpack Provisioning Queue: retry requested for ' . self::count($targets) . ': ' . implode(', ', $named));
         }
-        return array('ok' => true, 'message' => 'Retry requested for ' . $n . ' service' . ($n === 1 ? '' : 's')
+        return array('ok' => true, 'message' => 'Retry requested for ' . self::count($targets)
             . '; jetpack-worker applies the requests with its rules within seconds.');
+    }
+
+    /**
+     * "2 services", "1 addon", "2 services and 1 addon".
+     *
+     * @param array $targets array(service_id, addon_id) each
+     *
+     * @return string
+     */
+    private static function count(array $targets)
+    {
+        $addons = 0;
+        foreach ($targets as $target) {
+            if ($target[1] > 0) {
+                $addons++;
+            }
+        }
+        $services = count($targets) - $addons;
+        $parts = array();
+        if ($services > 0 || $addons === 0) {
+            $parts[] = $services . ' service' . ($services === 1 ? '' : 's');
+        }
+        if ($addons > 0) {
+            $parts[] = $addons . ' addon' . ($addons === 1 ? '' : 's');
+        }
+        return implode(' and ', $parts);
     }
 
     /**

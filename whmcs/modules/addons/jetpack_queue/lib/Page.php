@@ -2,7 +2,8 @@
 /**
  * The admin page (jetpack_queue_output): counts, the no-worker warning, the workers, the chart,
  * failures by reason, plans waiting on DNS, the job list (filters, search, keyset pages, bulk
- * Retry) and one job's detail. Rendered as one HTML string; every value escaped (Html::e).
+ * Retry) and one job's detail. Each job names its target: "Service #12", or "Addon #5 on
+ * service #12" for a product addon. Rendered as one HTML string; every value escaped (Html::e).
  */
 
 namespace WHMCS\Module\Addon\JetpackQueue;
@@ -130,8 +131,9 @@ class Page
             $out .= '<p id="jq-oldest">No queued job is due.</p>';
         } else {
             $out .= '<p id="jq-oldest">Oldest due job: <a href="' . Html::link($link, array('job' => $oldest->id)) . '">#'
-                . (int) $oldest->id . '</a> (' . Html::e($oldest->action) . ' of service ' . (int) $oldest->service_id
-                . '), due since ' . Html::utc($oldest->run_at) . ' (' . self::duration((int) $oldest->overdue) . ' ago).</p>';
+                . (int) $oldest->id . '</a> (' . Html::e($oldest->action) . ' of '
+                . ((int) $oldest->addon_id > 0 ? 'addon ' . (int) $oldest->addon_id . ' on ' : '')
+                . 'service ' . (int) $oldest->service_id . '), due since ' . Html::utc($oldest->run_at) . ' (' . self::duration((int) $oldest->overdue) . ' ago).</p>';
         }
         return $out;
     }
@@ -179,11 +181,11 @@ class Page
         if (count($rows) === 0) {
             return $out . '<p>No plan is waiting on DNS.</p>';
         }
-        $out .= '<table class="table" id="jq-dns"><tr><th>Job</th><th>Service</th><th>Domain</th><th>Checks</th>'
+        $out .= '<table class="table" id="jq-dns"><tr><th>Job</th><th>Target</th><th>Domain</th><th>Checks</th>'
             . '<th>Next check</th><th>Waiting since</th><th>Window ends</th></tr>';
         foreach ($rows as $r) {
             $out .= '<tr><td><a href="' . Html::link($link, array('job' => $r->id)) . '">#' . (int) $r->id . '</a></td><td>'
-                . self::serviceLink($r->service_id, $r->userid) . '</td><td>' . Html::e($r->domain) . '</td><td>'
+                . self::targetLink($r->service_id, $r->addon_id, $r->userid) . '</td><td>' . Html::e($r->domain) . '</td><td>'
                 . (int) $r->dns_checks . '</td><td>' . Html::utc($r->run_at) . '</td><td>' . Html::utc($r->waiting_since)
                 . '</td><td>' . Html::utc($r->window_ends) . '</td></tr>';
         }
@@ -219,13 +221,13 @@ class Page
             . ($failed === 0 ? ' disabled' : '') . '>Retry all failed (' . (int) $failed . ')</button></form>';
         $out .= '<form method="post" action="' . $here . '" id="jq-bulk">' . Actions::tokenField()
             . '<input type="hidden" name="jq_action" value="retry_selected">';
-        $out .= '<table class="table" id="jq-jobs"><tr><th></th><th>Job</th><th>Service</th><th>Client</th><th>Domain</th>'
+        $out .= '<table class="table" id="jq-jobs"><tr><th></th><th>Job</th><th>Target</th><th>Client</th><th>Domain</th>'
             . '<th>Action</th><th>State</th><th>Attempts</th><th>Next attempt</th><th>Created</th><th>Last error</th></tr>';
         foreach ($page['rows'] as $r) {
             $out .= '<tr data-job="' . (int) $r->id . '"><td>'
                 . ($r->state === 'failed' ? '<input type="checkbox" name="jobs[]" value="' . (int) $r->id . '">' : '')
                 . '</td><td><a href="' . Html::link($link, $filter + array('job' => $r->id)) . '">#' . (int) $r->id . '</a></td><td>'
-                . self::serviceLink($r->service_id, $r->userid) . '</td><td>'
+                . self::targetLink($r->service_id, $r->addon_id, $r->userid) . '</td><td>'
                 . ($r->userid === null ? '—' : self::clientLink($r->userid)) . '</td><td>' . Html::e($r->domain) . '</td><td>'
                 . Html::e($r->action) . '</td><td class="jq-state-' . Html::e($r->state) . '">' . Html::e(self::label($r->state))
                 . '</td><td>' . (int) $r->attempts . ($r->max_attempts === null ? '' : ' of ' . (int) $r->max_attempts) . '</td><td>'
@@ -250,12 +252,20 @@ class Page
         }
         $j = $data['job'];
         $s = $data['service'];
+        $addonId = (int) $j->addon_id;
         $out = '<div class="jq-detail" id="jq-detail"><h2>Job #' . (int) $j->id . ': ' . Html::e($j->action) . ', '
             . Html::e(self::label($j->state)) . '</h2><table class="table">';
-        $rows = array(
+        $rows = array();
+        if ($addonId > 0) {
+            $a = $data['addon'];
+            $rows['Addon'] = $a === null ? 'addon ' . $addonId . ' (no longer in WHMCS)'
+                : self::targetLink($j->service_id, $addonId, $s === null ? null : $s->userid) . ' (' . Html::e($a->status) . ')'
+                . ($data['product'] === null ? '' : ', ' . Html::e($data['product']));
+        }
+        $rows += array(
             'Service' => $s === null ? 'service ' . (int) $j->service_id . ' (no longer in WHMCS)'
                 : self::serviceLink($j->service_id, $s->userid) . ' (' . Html::e($s->domainstatus) . ')'
-                . ($data['product'] === null ? '' : ', ' . Html::e($data['product'])),
+                . ($addonId > 0 || $data['product'] === null ? '' : ', ' . Html::e($data['product'])),
             'Client' => $s === null ? '—' : self::clientLink($s->userid) . ($data['client'] === null ? ''
                 : ' ' . Html::e(trim($data['client']->firstname . ' ' . $data['client']->lastname))
                 . ($data['client']->companyname === '' ? '' : ' (' . Html::e($data['client']->companyname) . ')')),
@@ -276,7 +286,7 @@ class Page
         foreach ($rows as $k => $v) {
             $out .= '<tr><th>' . Html::e($k) . '</th><td>' . $v . '</td></tr>';
         }
-        $out .= '</table><h3>The service\'s jobs</h3><table class="table"><tr><th>Job</th><th>Action</th><th>State</th>'
+        $out .= '</table><h3>The ' . ($addonId > 0 ? 'addon' : 'service') . '\'s jobs</h3><table class="table"><tr><th>Job</th><th>Action</th><th>State</th>'
             . '<th>Attempts</th><th>Created</th><th>Updated</th><th>Finished</th><th>Error</th></tr>';
         foreach ($data['jobs'] as $o) {
             $out .= '<tr><td><a href="' . Html::link($link, array('job' => $o->id)) . '">#' . (int) $o->id . '</a></td><td>'
@@ -309,13 +319,38 @@ class Page
         return $out . '</select>';
     }
 
-    private static function serviceLink($serviceId, $userId)
+    private static function serviceLink($serviceId, $userId, $prefix = '')
     {
         if ($userId === null) {
-            return (int) $serviceId;
+            return $prefix . (int) $serviceId;
         }
         return '<a href="' . Html::e('clientsservices.php?userid=' . (int) $userId . '&id=' . (int) $serviceId) . '">'
-            . (int) $serviceId . '</a>';
+            . $prefix . (int) $serviceId . '</a>';
+    }
+
+    /**
+     * A job's target: "Service #12" (linked to the service) or "Addon #5 on service #12"
+     * (linked to the addon's page and to the service).
+     *
+     * @param int      $serviceId tblhosting.id (an addon's parent)
+     * @param int      $addonId   tblhostingaddons.id, 0 for the service itself
+     * @param int|null $userId    tblhosting.userid, null when the service is gone (no links)
+     *
+     * @return string HTML
+     */
+    private static function targetLink($serviceId, $addonId, $userId)
+    {
+        $service = 'Service #' . (int) $serviceId;
+        if ((int) $addonId === 0) {
+            return $userId === null ? $service : '<a href="' . Html::e('clientsservices.php?userid=' . (int) $userId
+                . '&id=' . (int) $serviceId) . '">' . $service . '</a>';
+        }
+        $addon = 'Addon #' . (int) $addonId;
+        if ($userId === null) {
+            return $addon . ' on service #' . (int) $serviceId;
+        }
+        return '<a href="' . Html::e('clientsservices.php?userid=' . (int) $userId . '&id=' . (int) $serviceId
+            . '&aid=' . (int) $addonId) . '">' . $addon . '</a> on service ' . self::serviceLink($serviceId, $userId, '#');
     }
 
     private static function clientLink($userId)

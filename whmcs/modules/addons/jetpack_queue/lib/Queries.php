@@ -7,7 +7,9 @@
  *  - oldest due queued job:   state_run_at, ref state='queued', run_at range, first row
  *  - job list (keyset):       PRIMARY (id < ? ORDER BY id DESC LIMIT n), or KEY service
  *                             (service_id, id) when a search names services
- *  - a job's history:         PRIMARY; KEY service for its jobs; requests KEY service
+ *  - a job's history:         PRIMARY; KEY service (service_id, id) for its target's jobs
+ *                             (addon_id = the job's); requests KEY service likewise; an
+ *                             addon's row, definition and fields by primary key / KEY serviceid
  *  - failures by reason:      state_run_at, ref state='failed' (the latest REASON_SAMPLE)
  *  - waiting on DNS:          state_run_at, ref state='waiting_dns' ordered by run_at
  *  - outcomes per hour:       KEY finished (finished_at) range over the last day; requests
@@ -17,7 +19,11 @@
  *                             email(64) / firstname_lastname; tblcustomfieldsvalues KEY
  *                             fieldid_relid (Site URL fields only)
  *
- * Never read here: tblproducts.configoption* (the partner credentials) or any other secret.
+ * A job's target is a service (addon_id = 0) or a product addon on it (addon_id =
+ * tblhostingaddons.id, service_id = its parent): lists show which, and a retry names it.
+ *
+ * Never read here: tblproducts.configoption* or tblmodule_configuration (the partner
+ * credentials) or any other secret.
  * Every value is bound (query builder or ? placeholders). Times are UTC (UTC_TIMESTAMP(6)).
  */
 
@@ -78,12 +84,12 @@ class Queries
     }
 
     /**
-     * @return object|null the queued job due longest ago (id, service_id, action, run_at, overdue seconds)
+     * @return object|null the queued job due longest ago (id, service_id, addon_id, action, run_at, overdue seconds)
      */
     public static function oldestDue()
     {
         $rows = Capsule::select(
-            "SELECT id, service_id, action, run_at,
+            "SELECT id, service_id, addon_id, action, run_at,
                     TIMESTAMPDIFF(SECOND, run_at, UTC_TIMESTAMP(6)) AS overdue
              FROM " . self::JOBS . "
              WHERE state = 'queued' AND run_at <= UTC_TIMESTAMP(6)
@@ -114,7 +120,7 @@ class Queries
      *                         q, in (service | client | domain | site)
      * @param int|null $before the last id of the previous page (null: the first page)
      *
-     * @return array rows (id, service_id, action, state, attempts, max_attempts, run_at,
+     * @return array rows (id, service_id, addon_id, action, state, attempts, max_attempts, run_at,
      *               last_error, created_at, updated_at, finished_at, userid, domain,
      *               packageid) and 'next' (the id to pass as $before, null on the last page)
      */
@@ -144,14 +150,15 @@ class Queries
             $bind[] = $filter['date'] . ' 00:00:00';
         }
         if (isset($filter['product']) && ctype_digit((string) $filter['product'])) {
-            $where[] = 'h.packageid = ?';
+            // A product's jobs are its services' own (an addon on such a service is not the product's).
+            $where[] = 'j.addon_id = 0 AND h.packageid = ?';
             $bind[] = (int) $filter['product'];
         }
         if ($services !== null) {
             $where[] = 'j.service_id IN (' . implode(',', array_fill(0, count($services), '?')) . ')';
             $bind = array_merge($bind, $services);
         }
-        $sql = 'SELECT j.id, j.service_id, j.action, j.state, j.attempts, j.max_attempts, j.run_at,
+        $sql = 'SELECT j.id, j.service_id, j.addon_id, j.action, j.state, j.attempts, j.max_attempts, j.run_at,
                        j.last_error, j.created_at, j.updated_at, j.finished_at,
                        h.userid, h.domain, h.packageid
                 FROM ' . self::JOBS . ' j
@@ -259,56 +266,98 @@ class Queries
     }
 
     /**
-     * One job with what the page shows beside it: the service (no secrets), its product's
-     * name, the client's name, the Site URL, all the service's jobs and its latest requests.
+     * One job with what the page shows beside it: its target (the service, or the addon and its
+     * parent service; no secrets), the product's (or addon's) name, the client's name, the Site
+     * URL (an addon without one: the parent's domain), all the target's jobs and its latest
+     * requests.
      *
-     * @return array|null job, service, product, client, site, jobs, requests
+     * @return array|null job, service, addon (tblhostingaddons row or null), product, client,
+     *                    site, jobs, requests
      */
     public static function job($id)
     {
         $job = Capsule::table(self::JOBS)->where('id', (int) $id)->first(array(
-            'id', 'service_id', 'action', 'state', 'attempts', 'max_attempts', 'dns_checks', 'run_at',
+            'id', 'service_id', 'addon_id', 'action', 'state', 'attempts', 'max_attempts', 'dns_checks', 'run_at',
             'lease_owner', 'lease_expires_at', 'reclaims', 'outcome_unknown', 'waiting_since',
             'follow_up', 'last_error', 'result', 'requested_by', 'created_at', 'updated_at', 'finished_at',
         ));
         if ($job === null) {
             return null;
         }
+        $addonId = (int) $job->addon_id;
         $service = Capsule::table('tblhosting')->where('id', (int) $job->service_id)
             ->first(array('id', 'userid', 'packageid', 'domain', 'domainstatus'));
+        $addon = null;
         $product = null;
         $client = null;
         $site = null;
-        if ($service !== null) {
+        if ($addonId > 0) {
+            $addon = Capsule::table('tblhostingaddons')->where('id', $addonId)
+                ->first(array('id', 'hostingid', 'addonid', 'status'));
+            if ($addon !== null) {
+                $product = Capsule::table('tbladdons')->where('id', (int) $addon->addonid)->value('name');
+                $fields = self::siteUrlFieldsOf('addon', (int) $addon->addonid);
+                if (count($fields) > 0) {
+                    $site = Capsule::table('tblcustomfieldsvalues')->whereIn('fieldid', $fields)
+                        ->where('relid', $addonId)->orderBy('id')->value('value');
+                }
+            }
+            if (($site === null || trim((string) $site) === '') && $service !== null && trim((string) $service->domain) !== '') {
+                $site = $service->domain;
+            }
+        } elseif ($service !== null) {
             $product = Capsule::table('tblproducts')->where('id', (int) $service->packageid)->value('name');
-            $client = Capsule::table('tblclients')->where('id', (int) $service->userid)
-                ->first(array('id', 'firstname', 'lastname', 'companyname'));
             $fields = self::siteUrlFields();
             if (count($fields) > 0) {
                 $site = Capsule::table('tblcustomfieldsvalues')->whereIn('fieldid', $fields)
                     ->where('relid', (int) $service->id)->orderBy('id')->value('value');
             }
         }
+        if ($service !== null) {
+            $client = Capsule::table('tblclients')->where('id', (int) $service->userid)
+                ->first(array('id', 'firstname', 'lastname', 'companyname'));
+        }
         $jobs = Capsule::select(
             'SELECT id, action, state, attempts, max_attempts, dns_checks, run_at, last_error, result,
                     requested_by, created_at, updated_at, finished_at
-             FROM ' . self::JOBS . ' WHERE service_id = ? ORDER BY id DESC LIMIT 50',
-            array((int) $job->service_id)
+             FROM ' . self::JOBS . ' WHERE service_id = ? AND addon_id = ? ORDER BY id DESC LIMIT 50',
+            array((int) $job->service_id, $addonId)
         );
         $requests = Capsule::select(
             'SELECT id, action, requested_by, created_at, applied_at, job_id, decision
-             FROM ' . self::REQUESTS . ' WHERE service_id = ? ORDER BY id DESC LIMIT 50',
-            array((int) $job->service_id)
+             FROM ' . self::REQUESTS . ' WHERE service_id = ? AND addon_id = ? ORDER BY id DESC LIMIT 50',
+            array((int) $job->service_id, $addonId)
         );
         return array(
             'job' => $job,
             'service' => $service,
+            'addon' => $addon,
             'product' => $product,
             'client' => $client,
             'site' => $site,
             'jobs' => $jobs,
             'requests' => $requests,
         );
+    }
+
+    /**
+     * The Site URL custom fields of one product or addon.
+     *
+     * @param string $type  'product' or 'addon'
+     * @param int    $relid tblproducts.id or tbladdons.id
+     *
+     * @return int[] tblcustomfields.id
+     */
+    private static function siteUrlFieldsOf($type, $relid)
+    {
+        $ids = array();
+        foreach (Capsule::table('tblcustomfields')->where('type', (string) $type)->where('relid', (int) $relid)
+                     ->orderBy('id')->get(array('id', 'fieldname')) as $f) {
+            if (strcasecmp(trim(explode('|', $f->fieldname, 2)[0]), 'Site URL') === 0) {
+                $ids[] = (int) $f->id;
+            }
+        }
+        return $ids;
     }
 
     /**
@@ -360,13 +409,13 @@ class Queries
     /**
      * Plans waiting on DNS, next check first.
      *
-     * @return array rows: id, service_id, dns_checks, run_at (next check), waiting_since,
+     * @return array rows: id, service_id, addon_id, dns_checks, run_at (next check), waiting_since,
      *               window_ends (waiting_since + 14 days), userid, domain
      */
     public static function waitingDns($limit = 20)
     {
         return Capsule::select(
-            "SELECT j.id, j.service_id, j.dns_checks, j.run_at, j.waiting_since,
+            "SELECT j.id, j.service_id, j.addon_id, j.dns_checks, j.run_at, j.waiting_since,
                     j.waiting_since + INTERVAL " . self::DNS_WINDOW_DAYS . " DAY AS window_ends,
                     h.userid, h.domain
              FROM " . self::JOBS . " j LEFT JOIN tblhosting h ON h.id = j.service_id
@@ -486,18 +535,20 @@ class Queries
     }
 
     /**
-     * The services whose latest job failed, among the given jobs (null: every failed job).
-     * Mirrors jetpack-worker's `requeue --all-failed` (src/store/requests.rs).
+     * The targets whose latest job failed, among the given jobs (null: every failed job): a
+     * service (addon_id 0) or an addon, each judged by its own jobs only. Mirrors
+     * jetpack-worker's `requeue --all-failed` (src/store/requests.rs).
      *
      * @param int[]|null $jobIds
      *
-     * @return int[] service ids, ascending
+     * @return array of array(service_id, addon_id), by service then addon
      */
-    public static function failedServices(?array $jobIds = null)
+    public static function failedTargets(?array $jobIds = null)
     {
-        $sql = "SELECT DISTINCT j.service_id FROM " . self::JOBS . " j
+        $sql = "SELECT DISTINCT j.service_id, j.addon_id FROM " . self::JOBS . " j
                 WHERE j.state = 'failed'
-                  AND NOT EXISTS (SELECT 1 FROM " . self::JOBS . " k WHERE k.service_id = j.service_id AND k.id > j.id)";
+                  AND NOT EXISTS (SELECT 1 FROM " . self::JOBS . " k
+                                  WHERE k.service_id = j.service_id AND k.addon_id = j.addon_id AND k.id > j.id)";
         $bind = array();
         if ($jobIds !== null) {
             $jobIds = array_values(array_unique(array_map('intval', $jobIds)));
@@ -507,11 +558,11 @@ class Queries
             $sql .= ' AND j.id IN (' . implode(',', array_fill(0, count($jobIds), '?')) . ')';
             $bind = $jobIds;
         }
-        $ids = array();
-        foreach (Capsule::select($sql . ' ORDER BY j.service_id', $bind) as $r) {
-            $ids[] = (int) $r->service_id;
+        $targets = array();
+        foreach (Capsule::select($sql . ' ORDER BY j.service_id, j.addon_id', $bind) as $r) {
+            $targets[] = array((int) $r->service_id, (int) $r->addon_id);
         }
-        return $ids;
+        return $targets;
     }
 
     public static function validDate($date)

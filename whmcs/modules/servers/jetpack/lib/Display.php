@@ -2,9 +2,11 @@
 /**
  * What admins and clients see: the fields of the admin "Products/Services" tab (the latest
  * job, the requests jetpack-worker has not applied yet, what it made of the last one, the plans
- * its ledger holds, a warning when that work waits and no worker is running) and the client area's activation link or waiting message. Everything
- * returned for the admin tab is HTML (WHMCS prints it as it is), so every stored value is
- * escaped here.
+ * its ledger holds, a warning when that work waits and no worker is running; on a service's
+ * tab, its Jetpack addons' latest jobs) and the client area's activation link or waiting
+ * message. The same fields serve a service and an addon (each is a target of its own).
+ * Everything returned for the admin tab is HTML (WHMCS prints it as it is), so every stored
+ * value is escaped here.
  */
 
 namespace WHMCS\Module\Server\Jetpack;
@@ -58,7 +60,33 @@ class Display
     }
 
     /**
-     * The admin tab fields for the service.
+     * The service's tab: adds "Jetpack Addons", the latest job of each of its Jetpack addons
+     * (addon id, job, state, last error), when any addon has one.
+     *
+     * @param array $fields what adminFields() returned
+     * @param array $jobs   what Requests::addonJobs() returned
+     *
+     * @return array label => HTML
+     */
+    public static function withAddonJobs(array $fields, array $jobs)
+    {
+        if (count($jobs) === 0) {
+            return $fields;
+        }
+        $lines = array();
+        foreach ($jobs as $job) {
+            $text = 'Addon #' . (int) $job->addon_id . ': job #' . (int) $job->id . ' ' . $job->action
+                . ', ' . self::stateLabel($job->state);
+            $error = $job->last_error === null ? '' : trim((string) $job->last_error);
+            $text .= '; last error: ' . ($error === '' ? self::NONE : $error);
+            $lines[] = ModuleError::escape($text);
+        }
+        $fields['Jetpack Addons'] = implode(self::LINE, $lines);
+        return $fields;
+    }
+
+    /**
+     * The admin tab fields for the target (a service or an addon).
      *
      * @param object|null $job     what Requests::latestJob() returned
      * @param array       $pending what Requests::pending() returned (oldest first)

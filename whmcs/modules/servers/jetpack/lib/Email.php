@@ -10,7 +10,9 @@
  * (`localAPI('SendEmail')`), with the merge fields {$jetpack_activation_url}, {$jetpack_site},
  * {$jetpack_waiting_dns} and {$jetpack_details}. Only jobs that ended (or started waiting) in
  * the last WINDOW_DAYS days are considered, so a first install does not mail its history;
- * never failed jobs, cancelled ones or terminates.
+ * never failed jobs, cancelled ones or terminates. Services only: an addon's jobs (addon_id > 0)
+ * get no email (the template is a product email, sent for a tblhosting id); the addon's client
+ * area and details field carry its link.
  *
  * Never twice: each email is claimed before it is sent by inserting its row in
  * `mod_jetpack_emails` (PRIMARY KEY (job_id, kind), INSERT IGNORE): of two cron runs, on one
@@ -171,7 +173,7 @@ class Email
     /**
      * The provision jobs due an email and not claimed yet, oldest first: those that ended done
      * in the window (kind activated) and those waiting on DNS that started waiting in it (kind
-     * waiting_dns). The first is a range on KEY finished (finished_at: only the window's jobs are
+     * waiting_dns), of services only (addon_id = 0). The first is a range on KEY finished (finished_at: only the window's jobs are
      * read), the second uses KEY state_run_at; both look up mod_jetpack_emails by its PRIMARY
      * KEY.
      *
@@ -188,7 +190,7 @@ class Email
              FROM ' . self::JOBS . ' j
              LEFT JOIN ' . self::TABLE . ' e ON e.job_id = j.id AND e.kind = ?
              WHERE j.state = ? AND j.action = ? AND j.finished_at >= UTC_TIMESTAMP(6) - INTERVAL ? DAY
-               AND e.job_id IS NULL
+               AND j.addon_id = 0 AND e.job_id IS NULL
              ORDER BY j.finished_at, j.id LIMIT ?',
             array(self::KIND_ACTIVATED, self::KIND_ACTIVATED, 'done', Requests::PROVISION, self::WINDOW_DAYS, (int) $limit)
         );
@@ -198,7 +200,7 @@ class Email
              LEFT JOIN ' . self::TABLE . ' e ON e.job_id = j.id AND e.kind = ?
              WHERE j.state = ? AND j.action = ? AND j.finished_at IS NULL
                AND j.waiting_since >= UTC_TIMESTAMP(6) - INTERVAL ? DAY
-               AND e.job_id IS NULL
+               AND j.addon_id = 0 AND e.job_id IS NULL
              ORDER BY j.id LIMIT ?',
             array(self::KIND_WAITING, self::KIND_WAITING, 'waiting_dns', Requests::PROVISION, self::WINDOW_DAYS, (int) $limit)
         );
@@ -416,6 +418,7 @@ class Email
         $details = $kind === self::KIND_WAITING || $result === '' ? Order::currentDetails($serviceId) : $result;
         $site = Capsule::table(Requests::LEDGER)
             ->where('service_id', (int) $serviceId)
+            ->where('addon_id', 0)
             ->where('job_id', (int) $jobId)
             ->orderBy('id', 'desc')
             ->value('site');

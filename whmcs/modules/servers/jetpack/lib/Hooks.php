@@ -12,13 +12,20 @@
  * that hook the order being accepted counts as Active. The adoption scan stays the safety net
  * for whatever a hook misses.
  *
- * Terminate on ServiceDelete: when the ledger holds a plan for the deleted service, unless the
- * product's "Keep the Jetpack plan when a service is deleted" setting (configoption4) is on.
+ * Provision on AddonActivation: the Pending addon it names, when its addon is a `jetpack` addon
+ * without automatic activation (tbladdons.autoactivate = '': WHMCS does not call the module by
+ * itself) and its order qualifies by the same rule (not Fraud or Cancelled; Active, or its
+ * invoice Paid). The request names the addon (addon_id) and its parent service.
+ *
+ * Terminate on ServiceDelete: when the ledger holds a plan for the deleted service itself
+ * (addon_id = 0), unless the product's "Keep the Jetpack plan when a service is deleted"
+ * setting (configoption4) is on.
  *
  * Every lookup goes by an index: tblhosting by orderid (KEY orderid) or by id, tblinvoiceitems
- * by invoiceid (KEY invoiceid), tblorders, tblinvoices and tblproducts by primary key, the
- * requests by KEY service (service_id, id), the jobs by the UNIQUE unfinished_service_id, the
- * ledger by UNIQUE (service_id, site_hash). tblorders.invoiceid has no index, so an invoice
+ * by invoiceid (KEY invoiceid), tblorders, tblinvoices, tblproducts, tblhostingaddons and
+ * tbladdons by primary key, the requests by KEY service (service_id, id), the jobs by the
+ * UNIQUE (unfinished_service_id, addon_id), the ledger by UNIQUE (service_id, addon_id,
+ * site_hash). tblorders.invoiceid has no index, so an invoice
  * reaches its services through its line items (type 'Hosting', relid = tblhosting.id).
  *
  * A hook never throws into WHMCS: every \Throwable is caught and reported as a
@@ -104,6 +111,7 @@ class Hooks
             // instead of the (service_id, site_hash) index.
             $held = Order::rows(Capsule::table(Requests::LEDGER)
                 ->where('service_id', $serviceId)
+                ->where('addon_id', 0)
                 ->get(array('product_id')));
             if (count($held) === 0) {
                 return;
@@ -150,13 +158,84 @@ class Hooks
             ->whereNotExists(function ($q) {
                 $q->select(Capsule::raw(1))->from(Requests::TABLE . ' as r')
                     ->whereColumn('r.service_id', 'h.id')
+                    ->where('r.addon_id', 0)
                     ->where('r.action', Requests::PROVISION)
                     ->whereNull('r.applied_at');
             })
             ->whereNotExists(function ($q) {
                 $q->select(Capsule::raw(1))->from(Requests::JOBS . ' as j')
-                    ->whereColumn('j.unfinished_service_id', 'h.id');
+                    ->whereColumn('j.unfinished_service_id', 'h.id')
+                    ->where('j.addon_id', 0);
             });
+    }
+
+    /**
+     * AddonActivation {id, userid, serviceid, addonid} (id = tblhostingaddons.id): a provision
+     * request for that addon when it qualifies (addonCandidate()). WHMCS fires the hook on
+     * payment or on order acceptance.
+     *
+     * @param array $vars the hook's parameters
+     */
+    public static function addonActivation(array $vars)
+    {
+        $addonId = isset($vars['id']) ? (int) $vars['id'] : 0;
+        self::guard('AddonActivation', 'addon ' . $addonId, function () use ($addonId) {
+            $addons = Order::rows(self::addonCandidate($addonId)->get(array('ha.id', 'ha.hostingid', 'h.userid')));
+            foreach ($addons as $addon) {
+                $requestId = Requests::record(
+                    (int) $addon->hostingid,
+                    Requests::PROVISION,
+                    self::BY_HOOK,
+                    (int) $addon->id
+                );
+                self::log(
+                    ModuleError::PREFIX . ModuleError::target((int) $addon->hostingid, (int) $addon->id)
+                    . ' - provision requested for jetpack-worker by the AddonActivation hook (request #'
+                    . $requestId . ')',
+                    (int) $addon->userid
+                );
+            }
+        });
+    }
+
+    /**
+     * The addon, when it qualifies for a provision by the AddonActivation hook: Pending, of a
+     * `jetpack` addon without automatic activation (tbladdons.autoactivate = ''), on a service
+     * that exists, in an order that is neither Fraud nor Cancelled and is Active or has its
+     * invoice Paid (paid(), the services' rule), with no provision request waiting and no
+     * unfinished job for the addon (both indexed). All by primary keys.
+     *
+     * @param int $addonId tblhostingaddons.id
+     *
+     * @return \Illuminate\Database\Query\Builder
+     */
+    private static function addonCandidate($addonId)
+    {
+        $query = Capsule::table('tblhostingaddons as ha')
+            ->join('tbladdons as a', 'a.id', '=', 'ha.addonid')
+            ->join('tblhosting as h', 'h.id', '=', 'ha.hostingid')
+            ->join('tblorders as o', 'o.id', '=', 'ha.orderid')
+            ->leftJoin('tblinvoices as i', function ($join) {
+                $join->on('i.id', '=', 'o.invoiceid')->where('o.invoiceid', '<>', 0);
+            })
+            ->where('ha.id', (int) $addonId)
+            ->where('ha.status', 'Pending')
+            ->where('a.module', 'jetpack')
+            ->where('a.autoactivate', '')
+            ->whereNotIn('o.status', array('Fraud', 'Cancelled'))
+            ->whereNotExists(function ($q) {
+                $q->select(Capsule::raw(1))->from(Requests::TABLE . ' as r')
+                    ->whereColumn('r.service_id', 'ha.hostingid')
+                    ->whereColumn('r.addon_id', 'ha.id')
+                    ->where('r.action', Requests::PROVISION)
+                    ->whereNull('r.applied_at');
+            })
+            ->whereNotExists(function ($q) {
+                $q->select(Capsule::raw(1))->from(Requests::JOBS . ' as j')
+                    ->whereColumn('j.unfinished_service_id', 'ha.hostingid')
+                    ->whereColumn('j.addon_id', 'ha.id');
+            });
+        return self::paid($query);
     }
 
     /**
@@ -174,6 +253,7 @@ class Hooks
                 ->where('ii.invoiceid', 1)
                 ->where('ii.type', 'Hosting')
                 ->distinct()),
+            'AddonActivation' => self::addonCandidate(1),
         );
         $out = array();
         foreach ($queries as $hook => $query) {

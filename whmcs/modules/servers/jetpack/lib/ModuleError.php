@@ -32,7 +32,37 @@ class ModuleError extends \RuntimeException
      */
     public static function forService($serviceId, $text)
     {
-        return new self(self::PREFIX . 'Service ID: ' . (int) $serviceId . ' - ' . $text);
+        return self::forTarget($serviceId, 0, $text);
+    }
+
+    /**
+     * An error about a target: `JETPACK MODULE: Service ID: 12 - …` for a service,
+     * `JETPACK MODULE: Addon ID: 5 (Service ID: 12) - …` for an addon. $text must already be
+     * safe HTML.
+     *
+     * @param int    $serviceId tblhosting.id (an addon's parent)
+     * @param int    $addonId   tblhostingaddons.id, 0 for the service itself
+     * @param string $text      what is wrong and what to do about it
+     *
+     * @return self
+     */
+    public static function forTarget($serviceId, $addonId, $text)
+    {
+        return new self(self::PREFIX . self::target($serviceId, $addonId) . ' - ' . $text);
+    }
+
+    /**
+     * How messages and activity lines name a target (the worker's `Target` Display).
+     *
+     * @param int $serviceId tblhosting.id (an addon's parent)
+     * @param int $addonId   tblhostingaddons.id, 0 for the service itself
+     *
+     * @return string "Service ID: 12" or "Addon ID: 5 (Service ID: 12)"
+     */
+    public static function target($serviceId, $addonId = 0)
+    {
+        $service = 'Service ID: ' . (int) $serviceId;
+        return (int) $addonId > 0 ? 'Addon ID: ' . (int) $addonId . ' (' . $service . ')' : $service;
     }
 
     /**
@@ -41,15 +71,17 @@ class ModuleError extends \RuntimeException
      * bindings).
      *
      * @param \PDOException $e         what the query builder threw
-     * @param int           $serviceId tblhosting.id
+     * @param int           $serviceId tblhosting.id (an addon's parent)
+     * @param int           $addonId   tblhostingaddons.id, 0 for the service itself
      *
      * @return self
      */
-    public static function fromDatabase(\PDOException $e, $serviceId)
+    public static function fromDatabase(\PDOException $e, $serviceId, $addonId = 0)
     {
         if (self::isWorkerTableMissing($e)) {
-            return self::forService(
+            return self::forTarget(
                 $serviceId,
+                $addonId,
                 'the jetpack-worker tables are missing or out of date in the WHMCS database ('
                 . self::escape(self::workerTable($e)) . '); run `jetpack-worker migrate` with the '
                 . 'WHMCS database\'s DATABASE_URL, then retry'
@@ -57,8 +89,9 @@ class ModuleError extends \RuntimeException
         }
         $info = self::errorInfo($e);
         $detail = isset($info[2]) && $info[2] !== '' ? $info[2] : $e->getCode();
-        return self::forService(
+        return self::forTarget(
             $serviceId,
+            $addonId,
             'database error: ' . self::escape((string) $detail)
         );
     }

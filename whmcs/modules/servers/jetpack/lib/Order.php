@@ -1,19 +1,26 @@
 <?php
 /**
- * Reads a service's order the way the worker does (tblhosting, tblproducts, the product's
- * custom fields and this service's values) and checks everything the worker will need, so
- * Create/Terminate can refuse at once with a message saying what to fix. The field names, plans,
- * limits and message texts come from `../rules.json`, the file the worker embeds (its
- * `src/rules.rs`), and the checks follow the worker's `src/order.rs`:
+ * Reads the order of a target the way the worker does and checks everything the worker will
+ * need, so Create, Terminate and ChangePackage can refuse at once with a message saying what to
+ * fix. A target is a service sold as a standalone Jetpack product (tblhosting, tblproducts, the
+ * product's custom fields and this service's values) or one Jetpack product addon on a service
+ * (tblhostingaddons, tbladdons, its module settings in tblmodule_configuration, the addon's
+ * custom fields and this addon's values; the Site URL defaults to the parent service's domain):
+ * docs/addons.md, "Reading an order". The field names, plans, limits and message texts come
+ * from `../rules.json`, the file the worker embeds (its `src/rules.rs`), and the checks follow
+ * the worker's `src/order.rs`:
  *
  * - a custom field is found by its key: the part of `fieldname` before the first `|`, trimmed
- *   (`Site URL|Your WordPress site` is the `Site URL` field); exactly one field per key;
- * - a value is this service's lowest `tblcustomfieldsvalues` row, cut at the first `|`;
- * - Site URL is a web address, Local User is not empty, has no angle brackets and is not too
- *   long, Plan is an allowed plan (any case), and the product has the partner client id and
- *   secret (configoption1 and configoption2);
+ *   (`Site URL|Your WordPress site` is the `Site URL` field); at most one field per key;
+ * - a value is this target's lowest `tblcustomfieldsvalues` row, cut at the first `|`;
+ * - Site URL is a web address, Local User is not empty (else the module setting Default Local
+ *   User, configoption6), has no angle brackets and is not too long, Plan is an allowed plan (any
+ *   case; an empty or missing Plan field falls back to the module setting Plan, configoption3),
+ *   and the module settings hold the partner client id and secret (configoption1 and 2);
+ * - checks run in the contract's order, the first problem wins: the target exists, its module,
+ *   the details field, Site URL, Local User, Plan, credentials;
  * - a terminate needs only what the cancel sends: the Site URL and the credentials (the
- *   worker's `read_cancel`).
+ *   worker's `read_cancel`); a change of plan (ChangePackage) needs what a provision needs.
  *
  * tests/worker/bad_input.rs runs the worker's bad-input corpus through this class too and
  * checks that both refuse with the same message (or both accept, or the case is one only the
@@ -30,22 +37,40 @@ if (!defined('WHMCS')) {
 
 class Order
 {
+    /** tblmodule_configuration.entity_type of an addon's module settings. */
+    const ADDON_ENTITY = 'addon';
+
+    /** The module settings read (configoptionN): credentials, Plan, Default Local User. */
+    const CLIENT_ID = 'configoption1';
+    const CLIENT_SECRET = 'configoption2';
+    const PLAN_SETTING = 'configoption3';
+    const DEFAULT_USER = 'configoption6';
+
     /** @var array|null rules.json, once read (once per request) */
     private static $rules;
 
-    /** @var int tblhosting.id */
+    /** @var int tblhosting.id: the service, or the addon's parent (tblhostingaddons.hostingid) */
     public $serviceId;
+
+    /** @var int tblhostingaddons.id; 0 for a service */
+    public $addonId = 0;
+
+    /** @var int|null tbladdons.id for an addon, null for a service */
+    public $addonDefinitionId;
 
     /** @var int tblhosting.userid (the WHMCS client) */
     public $clientId;
 
-    /** @var string tblproducts.name */
+    /** @var string tblproducts.name, or tbladdons.name for an addon */
     public $productName;
 
-    /** @var int tblcustomfields.id of this product's jetpack_provisioning_details field */
+    /** @var int tblcustomfields.id of the product's (or addon's) jetpack_provisioning_details field */
     public $detailsFieldId;
 
-    /** @var string the Site URL as entered (trimmed) */
+    /** @var int the relid of the details value: tblhosting.id, or tblhostingaddons.id for an addon */
+    public $detailsRelId;
+
+    /** @var string the Site URL as entered (trimmed), or the parent service's domain for an addon without one */
     public $siteUrl;
 
     /** @var string|null the Local User (trimmed); null when loaded for a terminate */
@@ -55,134 +80,375 @@ class Order
     public $plan;
 
     /**
-     * Loads and checks the order of a service for an action. A provision needs everything;
-     * a terminate only what the cancel call sends (as the worker's `read_cancel`): the Site
-     * URL and the credentials. Its Local User is not read, and a Plan field that is missing,
-     * doubled, empty or not an allowed plan (a legacy order) leaves $plan null: the cancel
-     * then names no plan.
+     * Loads and checks the order of a target for an action. A provision (or a change of plan)
+     * needs everything; a terminate only what the cancel call sends (as the worker's
+     * `read_cancel`): the Site URL and the credentials. Its Local User is not read, and a plan
+     * that is missing, doubled, empty or not an allowed plan (a legacy order) leaves $plan null:
+     * the cancel then names no plan.
      *
-     * @param int    $serviceId tblhosting.id
-     * @param string $action    'provision' or 'terminate'
+     * @param int    $serviceId tblhosting.id (for an addon: the parent WHMCS passed, named in
+     *                          the message when the addon row is gone)
+     * @param string $action    'provision', 'change' or 'terminate'
+     * @param int    $addonId   tblhostingaddons.id, or 0 for the service itself
      *
      * @return self
      *
      * @throws ModuleError when something must be fixed first
      * @throws \PDOException on a database error
      */
-    public static function load($serviceId, $action = 'provision')
+    public static function load($serviceId, $action = 'provision', $addonId = 0)
     {
-        $terminate = $action === 'terminate';
+        $addonId = (int) $addonId;
+        $target = $addonId > 0
+            ? self::addonTarget($addonId, (int) $serviceId)
+            : self::serviceTarget((int) $serviceId);
+        return self::check($target, $action);
+    }
+
+    /**
+     * The service path: tblhosting, its product, the product's module and custom fields.
+     *
+     * @param int $serviceId tblhosting.id
+     *
+     * @return array what check() reads (see addonTarget())
+     *
+     * @throws ModuleError when the service or its product is gone, or the product uses another module
+     * @throws \PDOException on a database error
+     */
+    private static function serviceTarget($serviceId)
+    {
         $rules = self::rules();
-        $fieldNames = $rules['fields'];
-        $serviceId = (int) $serviceId;
         $service = Capsule::table('tblhosting')
             ->where('id', $serviceId)
             ->first(array('id', 'userid', 'packageid'));
         if ($service === null) {
-            throw self::refuse($serviceId, 'service_missing', array());
+            throw self::refuse($serviceId, 0, 'service_missing', array());
         }
         $product = Capsule::table('tblproducts')
             ->where('id', (int) $service->packageid)
-            ->first(array('id', 'name', 'servertype', 'configoption1', 'configoption2'));
+            ->first(array(
+                'id', 'name', 'servertype',
+                self::CLIENT_ID, self::CLIENT_SECRET, self::PLAN_SETTING, self::DEFAULT_USER,
+            ));
         if ($product === null) {
-            throw self::refuse($serviceId, 'product_missing', array(
+            throw self::refuse($serviceId, 0, 'product_missing', array(
                 '{product_id}' => (string) (int) $service->packageid,
             ));
         }
         $productName = ModuleError::quote($product->name);
         if (strtolower((string) $product->servertype) !== $rules['module']) {
-            throw self::refuse($serviceId, 'wrong_module', array(
+            throw self::refuse($serviceId, 0, 'wrong_module', array(
                 '{product}' => $productName,
                 '{module}' => self::html($rules['module']),
                 '{value}' => ModuleError::quote($product->servertype),
             ));
         }
-
-        $fields = self::productFields((int) $product->id);
-        $fieldIds = array();
-        $needed = $terminate ? array('details', 'site_url') : array('details', 'site_url', 'local_user', 'plan');
-        foreach ($needed as $which) {
-            $fieldIds[$which] = self::findField($serviceId, $productName, $fields, $fieldNames[$which]);
+        $settings = array();
+        foreach (array(self::CLIENT_ID, self::CLIENT_SECRET, self::PLAN_SETTING, self::DEFAULT_USER) as $name) {
+            $settings[$name] = (string) $product->$name;
         }
-        if ($terminate) {
-            try {
-                $fieldIds['plan'] = self::findField($serviceId, $productName, $fields, $fieldNames['plan']);
-            } catch (ModuleError $e) {
-                // No usable Plan field: the cancel names no plan.
-            }
+        return array(
+            'service_id' => $serviceId,
+            'addon_id' => 0,
+            'addon_definition_id' => null,
+            'client_id' => (int) $service->userid,
+            'name' => (string) $product->name,
+            'owner' => array('{product}' => $productName),
+            'keys' => array('no_field' => 'no_field', 'many_fields' => 'many_fields', 'no_credentials' => 'no_credentials'),
+            'fields' => self::ownerFields('product', (int) $product->id),
+            'relid' => $serviceId,
+            'settings' => $settings,
+            'domain' => null,
+        );
+    }
+
+    /**
+     * The addon path: tblhostingaddons, its tbladdons row and module, the parent service, the
+     * module settings in tblmodule_configuration and the addon's custom fields.
+     *
+     * @param int $addonId   tblhostingaddons.id
+     * @param int $serviceId the parent WHMCS passed (named while the addon row is not found)
+     *
+     * @return array service_id (the parent), addon_id, addon_definition_id, client_id, name,
+     *               owner (the message placeholder naming the product or addon), keys (the
+     *               message keys for fields and credentials), fields (the custom fields), relid
+     *               (of the values), settings (configoptionN => value), domain (the parent's
+     *               tblhosting.domain for an addon, null for a service: its Site URL is required)
+     *
+     * @throws ModuleError when the addon, its definition or its parent is gone, or it uses another module
+     * @throws \PDOException on a database error
+     */
+    private static function addonTarget($addonId, $serviceId)
+    {
+        $rules = self::rules();
+        $addon = Capsule::table('tblhostingaddons')
+            ->where('id', $addonId)
+            ->first(array('id', 'hostingid', 'addonid'));
+        if ($addon === null) {
+            throw self::refuse($serviceId, $addonId, 'addon_missing', array());
         }
-        $values = self::serviceValues($serviceId, array_values($fieldIds));
-
-        $order = new self();
-        $order->serviceId = $serviceId;
-        $order->clientId = (int) $service->userid;
-        $order->productName = (string) $product->name;
-        $order->detailsFieldId = $fieldIds['details'];
-
-        $site = self::cut(self::valueOf($values, $fieldIds['site_url']));
-        $problem = self::siteUrlProblem($site);
-        if ($problem !== null) {
-            throw self::refuse($serviceId, 'bad_site_url', array(
-                '{field}' => self::html($fieldNames['site_url']),
-                '{value}' => ModuleError::quote($site),
-                '{problem}' => self::html($problem),
+        $serviceId = (int) $addon->hostingid;
+        $definition = Capsule::table('tbladdons')
+            ->where('id', (int) $addon->addonid)
+            ->first(array('id', 'name', 'module'));
+        if ($definition === null) {
+            throw self::refuse($serviceId, $addonId, 'addon_definition_missing', array(
+                '{addon_def_id}' => (string) (int) $addon->addonid,
             ));
         }
-        $order->siteUrl = self::trim($site);
+        $addonName = ModuleError::quote($definition->name);
+        if (strtolower((string) $definition->module) !== $rules['module']) {
+            throw self::refuse($serviceId, $addonId, 'addon_wrong_module', array(
+                '{addon}' => $addonName,
+                '{module}' => self::html($rules['module']),
+                '{value}' => ModuleError::quote($definition->module),
+            ));
+        }
+        $parent = Capsule::table('tblhosting')
+            ->where('id', $serviceId)
+            ->first(array('id', 'userid', 'domain'));
+        if ($parent === null) {
+            throw self::refuse($serviceId, $addonId, 'addon_no_parent', array(
+                '{service_id}' => (string) $serviceId,
+            ));
+        }
+        return array(
+            'service_id' => $serviceId,
+            'addon_id' => $addonId,
+            'addon_definition_id' => (int) $definition->id,
+            'client_id' => (int) $parent->userid,
+            'name' => (string) $definition->name,
+            'owner' => array('{addon}' => $addonName),
+            'keys' => array(
+                'no_field' => 'addon_no_field',
+                'many_fields' => 'addon_many_fields',
+                'no_credentials' => 'addon_no_credentials',
+            ),
+            'fields' => self::ownerFields('addon', (int) $definition->id),
+            'relid' => $addonId,
+            'settings' => self::addonSettings((int) $definition->id),
+            'domain' => (string) $parent->domain,
+        );
+    }
+
+    /**
+     * An addon's module settings (tblmodule_configuration, entity_type 'addon'): every setting
+     * the module reads, '' for a missing row. One lookup by the UNIQUE (entity_type,
+     * entity_id, setting_name).
+     *
+     * @param int $definitionId tbladdons.id
+     *
+     * @return array configoptionN => value
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function addonSettings($definitionId)
+    {
+        $names = array(self::CLIENT_ID, self::CLIENT_SECRET, self::PLAN_SETTING, self::DEFAULT_USER);
+        $settings = array_fill_keys($names, '');
+        $rows = Capsule::table('tblmodule_configuration')
+            ->where('entity_type', self::ADDON_ENTITY)
+            ->where('entity_id', (int) $definitionId)
+            ->whereIn('setting_name', $names)
+            ->get(array('setting_name', 'value'));
+        foreach (self::rows($rows) as $row) {
+            $settings[(string) $row->setting_name] = (string) $row->value;
+        }
+        return $settings;
+    }
+
+    /**
+     * The checks after the target is found, in the contract's order: the details field, the
+     * Site URL, then (not for a terminate) the Local User and the Plan, then the credentials.
+     *
+     * @param array  $target what serviceTarget() or addonTarget() returned
+     * @param string $action 'provision', 'change' or 'terminate'
+     *
+     * @return self
+     *
+     * @throws ModuleError when something must be fixed first
+     * @throws \PDOException on a database error
+     */
+    private static function check(array $target, $action)
+    {
+        $terminate = $action === 'terminate';
+        $rules = self::rules();
+        $fieldNames = $rules['fields'];
+
+        // Every field with one of the four keys, and this target's values of them (one read).
+        $matches = array();
+        $ids = array();
+        foreach (array('details', 'site_url', 'local_user', 'plan') as $which) {
+            $matches[$which] = array();
+            foreach ($target['fields'] as $field) {
+                if (self::fieldKey($field->fieldname) === $fieldNames[$which]) {
+                    $matches[$which][] = (int) $field->id;
+                    $ids[] = (int) $field->id;
+                }
+            }
+        }
+        $values = count($ids) === 0 ? array() : self::targetValues($target['relid'], $ids);
+
+        $order = new self();
+        $order->serviceId = $target['service_id'];
+        $order->addonId = $target['addon_id'];
+        $order->addonDefinitionId = $target['addon_definition_id'];
+        $order->clientId = $target['client_id'];
+        $order->productName = $target['name'];
+        $order->detailsRelId = $target['relid'];
+        $order->detailsFieldId = self::findField($target, $matches['details'], $fieldNames['details'], true);
+        $order->siteUrl = self::readSite($target, $matches['site_url'], $values);
 
         if ($terminate) {
             $order->localUser = null;
-            $order->plan = null;
-            if (isset($fieldIds['plan'])) {
-                $slug = strtolower(self::trim(self::cut(self::valueOf($values, $fieldIds['plan']))));
-                $order->plan = in_array($slug, self::planSlugs(), true) ? $slug : null;
+            try {
+                $order->plan = self::readPlan($target, $matches['plan'], $values);
+            } catch (ModuleError $e) {
+                // No usable plan: the cancel names no plan.
+                $order->plan = null;
             }
-            self::checkCredentials($serviceId, $product, $productName);
+            self::checkCredentials($target);
             return $order;
         }
 
-        $user = self::trim(self::cut(self::valueOf($values, $fieldIds['local_user'])));
-        $userField = array('{field}' => self::html($fieldNames['local_user']));
-        if ($user === '') {
-            throw self::refuse($serviceId, 'local_user_empty', $userField);
-        }
-        if (strpbrk($user, '<>') !== false) {
-            throw self::refuse($serviceId, 'local_user_markup', $userField);
-        }
-        $maxUser = (int) $rules['limits']['local_user_max_chars'];
-        if (preg_match_all('/./su', $user) > $maxUser) {
-            throw self::refuse($serviceId, 'local_user_too_long', $userField + array('{max}' => (string) $maxUser));
-        }
-        $order->localUser = $user;
-
-        $plan = self::cut(self::valueOf($values, $fieldIds['plan']));
-        $slug = strtolower(self::trim($plan));
-        $slugs = self::planSlugs();
-        if (!in_array($slug, $slugs, true)) {
-            throw self::refuse($serviceId, 'bad_plan', array(
-                '{value}' => ModuleError::quote(self::trim($plan)),
-                '{plans}' => self::html(implode(', ', $slugs)),
-            ));
-        }
-        $order->plan = $slug;
-
-        self::checkCredentials($serviceId, $product, $productName);
+        $order->localUser = self::readLocalUser($target, $matches['local_user'], $values);
+        $order->plan = self::readPlan($target, $matches['plan'], $values);
+        self::checkCredentials($target);
         return $order;
     }
 
     /**
-     * @param int    $serviceId   tblhosting.id
-     * @param object $product     the tblproducts row (configoption1, configoption2)
-     * @param string $productName quoted for messages
+     * The Site URL: the field's value (a service's field is required); for an addon whose
+     * field is missing or empty, the parent service's domain; checked as a web address.
+     *
+     * @param array $target
+     * @param int[] $ids    the fields with the Site URL key
+     * @param array $values field id => value
+     *
+     * @return string trimmed
+     *
+     * @throws ModuleError
+     */
+    private static function readSite(array $target, array $ids, array $values)
+    {
+        $key = self::fieldName('site_url');
+        $isAddon = $target['addon_id'] > 0;
+        $fieldId = self::findField($target, $ids, $key, !$isAddon);
+        $site = $fieldId === null ? '' : self::cut(self::valueOf($values, $fieldId));
+        if ($isAddon && self::trim($site) === '') {
+            $site = self::trim((string) $target['domain']);
+            if ($site === '') {
+                throw self::refuse($target['service_id'], $target['addon_id'], 'addon_no_site', array(
+                    '{field}' => self::html($key),
+                    '{service_id}' => (string) $target['service_id'],
+                ));
+            }
+        }
+        $problem = self::siteUrlProblem($site);
+        if ($problem !== null) {
+            throw self::refuse($target['service_id'], $target['addon_id'], 'bad_site_url', array(
+                '{field}' => self::html($key),
+                '{value}' => ModuleError::quote($site),
+                '{problem}' => self::html($problem),
+            ));
+        }
+        return self::trim($site);
+    }
+
+    /**
+     * The Local User: the field's value; when the field is missing or its value empty, the
+     * module setting Default Local User (configoption6); neither: the field's usual message.
+     *
+     * @param array $target
+     * @param int[] $ids    the fields with the Local User key
+     * @param array $values field id => value
+     *
+     * @return string trimmed
+     *
+     * @throws ModuleError
+     */
+    private static function readLocalUser(array $target, array $ids, array $values)
+    {
+        $rules = self::rules();
+        $key = self::fieldName('local_user');
+        $fieldId = self::findField($target, $ids, $key, false);
+        $user = $fieldId === null ? '' : self::trim(self::cut(self::valueOf($values, $fieldId)));
+        if ($user === '') {
+            $user = self::trim($target['settings'][self::DEFAULT_USER]);
+        }
+        $userField = array('{field}' => self::html($key));
+        if ($user === '') {
+            if ($fieldId === null) {
+                throw self::missingField($target, $key);
+            }
+            throw self::refuse($target['service_id'], $target['addon_id'], 'local_user_empty', $userField);
+        }
+        if (strpbrk($user, '<>') !== false) {
+            throw self::refuse($target['service_id'], $target['addon_id'], 'local_user_markup', $userField);
+        }
+        $maxUser = (int) $rules['limits']['local_user_max_chars'];
+        if (preg_match_all('/./su', $user) > $maxUser) {
+            throw self::refuse(
+                $target['service_id'],
+                $target['addon_id'],
+                'local_user_too_long',
+                $userField + array('{max}' => (string) $maxUser)
+            );
+        }
+        return $user;
+    }
+
+    /**
+     * The plan: the Plan field wins when it exists and holds a value; else the module setting
+     * Plan (configoption3); neither: no_field (no field) or bad_plan (an empty value). The
+     * name found must be an allowed plan (any case).
+     *
+     * @param array $target
+     * @param int[] $ids    the fields with the Plan key
+     * @param array $values field id => value
+     *
+     * @return string the slug, lower case
+     *
+     * @throws ModuleError
+     */
+    private static function readPlan(array $target, array $ids, array $values)
+    {
+        $key = self::fieldName('plan');
+        $fieldId = self::findField($target, $ids, $key, false);
+        $plan = $fieldId === null ? '' : self::trim(self::cut(self::valueOf($values, $fieldId)));
+        if ($plan === '') {
+            $plan = self::trim($target['settings'][self::PLAN_SETTING]);
+            if ($plan === '' && $fieldId === null) {
+                throw self::missingField($target, $key);
+            }
+        }
+        $slug = strtolower($plan);
+        $slugs = self::planSlugs();
+        if (!in_array($slug, $slugs, true)) {
+            throw self::refuse($target['service_id'], $target['addon_id'], 'bad_plan', array(
+                '{value}' => ModuleError::quote($plan),
+                '{plans}' => self::html(implode(', ', $slugs)),
+            ));
+        }
+        return $slug;
+    }
+
+    /**
+     * @param array $target the settings: configoption1 (client id), configoption2 (secret)
      *
      * @throws ModuleError when the partner client id or secret is missing
      */
-    private static function checkCredentials($serviceId, $product, $productName)
+    private static function checkCredentials(array $target)
     {
-        if (self::trim((string) $product->configoption1) === ''
-            || self::trim((string) $product->configoption2) === ''
+        if (self::trim($target['settings'][self::CLIENT_ID]) === ''
+            || self::trim($target['settings'][self::CLIENT_SECRET]) === ''
         ) {
-            throw self::refuse($serviceId, 'no_credentials', array('{product}' => $productName));
+            throw self::refuse(
+                $target['service_id'],
+                $target['addon_id'],
+                $target['keys']['no_credentials'],
+                $target['owner']
+            );
         }
     }
 
@@ -246,7 +512,9 @@ class Order
             'messages' => array(
                 'service_missing', 'product_missing', 'wrong_module', 'no_field', 'many_fields',
                 'bad_site_url', 'local_user_empty', 'local_user_markup', 'local_user_too_long',
-                'bad_plan', 'no_credentials',
+                'bad_plan', 'no_credentials', 'addon_missing', 'addon_definition_missing',
+                'addon_wrong_module', 'addon_no_field', 'addon_many_fields', 'addon_no_credentials',
+                'addon_no_parent', 'addon_no_site',
             ),
             'site_url_problems' => array('empty', 'invalid'),
         );
@@ -313,18 +581,37 @@ class Order
     }
 
     /**
-     * A refusal with one of the rules' message templates.
+     * A refusal with one of the rules' message templates, naming the target.
      *
-     * @param int    $serviceId tblhosting.id
+     * @param int    $serviceId tblhosting.id (an addon's parent)
+     * @param int    $addonId   tblhostingaddons.id, 0 for a service
      * @param string $key       the template's key under "messages"
      * @param array  $vars      '{placeholder}' => value, each already safe HTML
      *
      * @return ModuleError
      */
-    private static function refuse($serviceId, $key, array $vars)
+    private static function refuse($serviceId, $addonId, $key, array $vars)
     {
         $rules = self::rules();
-        return ModuleError::forService($serviceId, self::render($rules['messages'][$key], $vars));
+        return ModuleError::forTarget($serviceId, $addonId, self::render($rules['messages'][$key], $vars));
+    }
+
+    /**
+     * The refusal for a field the product (or addon) lacks: no_field or addon_no_field.
+     *
+     * @param array  $target
+     * @param string $key    the field key
+     *
+     * @return ModuleError
+     */
+    private static function missingField(array $target, $key)
+    {
+        return self::refuse(
+            $target['service_id'],
+            $target['addon_id'],
+            $target['keys']['no_field'],
+            $target['owner'] + array('{field}' => self::html($key))
+        );
     }
 
     /**
@@ -356,38 +643,62 @@ class Order
     }
 
     /**
-     * This service's jetpack_provisioning_details text ('' when there is none), without
-     * checking the rest of the order: for display ('' too when rules.json is unusable: Create
-     * and Terminate report that).
+     * The target's jetpack_provisioning_details text ('' when there is none), without checking
+     * the rest of the order: for display ('' too when rules.json is unusable: Create and
+     * Terminate report that). A service's is its product's field with relid = tblhosting.id; an
+     * addon's is the addon's field with relid = tblhostingaddons.id (never the parent's).
      *
      * @param int $serviceId tblhosting.id
+     * @param int $addonId   tblhostingaddons.id, 0 for the service itself
      *
      * @return string
      *
      * @throws \PDOException on a database error
      */
-    public static function currentDetails($serviceId)
+    public static function currentDetails($serviceId, $addonId = 0)
     {
         try {
             $detailsKey = self::fieldName('details');
         } catch (ModuleError $e) {
             return '';
         }
-        $service = Capsule::table('tblhosting')->where('id', (int) $serviceId)->first(array('packageid'));
-        if ($service === null) {
+        $owner = self::fieldOwner($serviceId, $addonId);
+        if ($owner === null) {
             return '';
         }
-        foreach (self::productFields((int) $service->packageid) as $field) {
+        foreach (self::ownerFields($owner[0], $owner[1]) as $field) {
             if (self::fieldKey($field->fieldname) === $detailsKey) {
                 $value = Capsule::table('tblcustomfieldsvalues')
                     ->where('fieldid', (int) $field->id)
-                    ->where('relid', (int) $serviceId)
+                    ->where('relid', $owner[2])
                     ->orderBy('id')
                     ->value('value');
                 return $value === null ? '' : (string) $value;
             }
         }
         return '';
+    }
+
+    /**
+     * Whose custom fields a target's values are: the service's product, or the addon's
+     * definition (by primary keys).
+     *
+     * @param int $serviceId tblhosting.id
+     * @param int $addonId   tblhostingaddons.id, 0 for the service itself
+     *
+     * @return array|null array(tblcustomfields.type, its relid, the values' relid); null when
+     *                    the service or addon is gone
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function fieldOwner($serviceId, $addonId = 0)
+    {
+        if ((int) $addonId > 0) {
+            $definitionId = Capsule::table('tblhostingaddons')->where('id', (int) $addonId)->value('addonid');
+            return $definitionId === null ? null : array('addon', (int) $definitionId, (int) $addonId);
+        }
+        $productId = Capsule::table('tblhosting')->where('id', (int) $serviceId)->value('packageid');
+        return $productId === null ? null : array('product', (int) $productId, (int) $serviceId);
     }
 
     /**
@@ -404,65 +715,80 @@ class Order
     }
 
     /**
-     * The id of the product's one field with this key.
+     * The id of the product's (or addon's) one field with this key.
      *
-     * @param int    $serviceId   for the message
-     * @param string $productName quoted product name, for the message
-     * @param array  $fields      the product's fields (objects with id, fieldname)
-     * @param string $key         the field key
+     * @param array  $target   what serviceTarget() or addonTarget() returned
+     * @param int[]  $ids      the fields with this key
+     * @param string $key      the field key
+     * @param bool   $required whether a missing field is a refusal (else null)
      *
-     * @return int
+     * @return int|null
      *
-     * @throws ModuleError when there is no such field, or more than one
+     * @throws ModuleError when there is more than one such field, or none and it is required
      */
-    private static function findField($serviceId, $productName, $fields, $key)
+    private static function findField(array $target, array $ids, $key, $required)
     {
-        $ids = array();
-        foreach ($fields as $field) {
-            if (self::fieldKey($field->fieldname) === $key) {
-                $ids[] = (int) $field->id;
-            }
-        }
         if (count($ids) === 1) {
             return $ids[0];
         }
-        $vars = array('{product}' => $productName, '{field}' => self::html($key));
         if (count($ids) === 0) {
-            throw self::refuse($serviceId, 'no_field', $vars);
+            if (!$required) {
+                return null;
+            }
+            throw self::missingField($target, $key);
         }
-        throw self::refuse($serviceId, 'many_fields', $vars + array('{count}' => (string) count($ids)));
+        throw self::tooMany($target, $key, count($ids));
     }
 
     /**
-     * The product's custom fields.
+     * @param array  $target
+     * @param string $key    the field key
+     * @param int    $count  how many fields have it
      *
-     * @param int $productId tblproducts.id
+     * @return ModuleError many_fields or addon_many_fields
+     */
+    private static function tooMany(array $target, $key, $count)
+    {
+        return self::refuse(
+            $target['service_id'],
+            $target['addon_id'],
+            $target['keys']['many_fields'],
+            $target['owner'] + array('{field}' => self::html($key), '{count}' => (string) $count)
+        );
+    }
+
+    /**
+     * The custom fields of a product (type 'product', relid = tblproducts.id) or of an addon
+     * (type 'addon', relid = tbladdons.id), by KEY serviceid (relid).
+     *
+     * @param string $type  'product' or 'addon'
+     * @param int    $relid tblproducts.id or tbladdons.id
      *
      * @return array objects with id and fieldname
      */
-    private static function productFields($productId)
+    public static function ownerFields($type, $relid)
     {
         $rows = Capsule::table('tblcustomfields')
-            ->where('type', 'product')
-            ->where('relid', $productId)
+            ->where('type', (string) $type)
+            ->where('relid', (int) $relid)
             ->orderBy('id')
             ->get(array('id', 'fieldname'));
         return self::rows($rows);
     }
 
     /**
-     * This service's value of each field: the lowest value row wins when there are several.
+     * This target's value of each field: the lowest value row wins when there are several.
      *
-     * @param int   $serviceId tblhosting.id
-     * @param int[] $fieldIds  tblcustomfields.id
+     * @param int   $relid    tblhosting.id, or tblhostingaddons.id for an addon's fields
+     * @param int[] $fieldIds tblcustomfields.id
      *
      * @return array field id => value
      */
-    private static function serviceValues($serviceId, array $fieldIds)
+    private static function targetValues($relid, array $fieldIds)
     {
         $rows = Capsule::table('tblcustomfieldsvalues')
             ->whereIn('fieldid', $fieldIds)
-            ->where('relid', $serviceId)
+            ->where('relid', (int) $relid)
             ->orderBy('id')
             ->get(array('id', 'fieldid', 'value'));
         $values = array();

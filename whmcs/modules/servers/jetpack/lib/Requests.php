@@ -3,7 +3,11 @@
  * The module's side of the tables it shares with jetpack-worker.
  *
  * Writes: the module only RECORDS what was asked (`mod_jetpack_requests`, one plain INSERT) and
- * writes the "queued" text into this service's jetpack_provisioning_details. Which request wins
+ * writes the "queued" text into the target's jetpack_provisioning_details. A request, a job and
+ * a ledger row name their target (docs/addons.md): a service (`addon_id` = 0) or one product
+ * addon (`addon_id` = tblhostingaddons.id, `service_id` = its parent service), so every read
+ * of "this service's" rows says `addon_id = 0`, and an addon's rows are read by
+ * (service_id, addon_id). Which request wins
  * (supersede, follow-up, asked again, retry with a fresh budget) is the worker's decision alone
  * (src/lifecycle.rs): it applies the requests in id order, latest intent winning, and fills in
  * applied_at, job_id and decision. No write here takes a locking read or opens a transaction;
@@ -14,8 +18,8 @@
  * Reads, for the admin tab: the latest job (`mod_jetpack_jobs`), the requests, and the ledger
  * (`mod_jetpack_ledger`: the plan each success left at the partner, per site), and whether a
  * worker is running (`mod_jetpack_workers`, the worker's heartbeat rows). Every query uses an
- * index: requests KEY service (service_id, id), ledger UNIQUE (service_id, site_hash), jobs by
- * service_id, workers KEY seen (last_seen_at).
+ * index: requests KEY service (service_id, id), ledger UNIQUE (service_id, addon_id,
+ * site_hash), jobs KEY service (service_id, id), workers KEY seen (last_seen_at).
  *
  * Times are UTC from the database clock (UTC_TIMESTAMP(6)). Every query is parameterised
  * through the query builder.
@@ -44,6 +48,8 @@ class Requests
     const PROVISION = 'provision';
     const TERMINATE = 'terminate';
     const RETRY = 'retry';
+    /** A change of plan (WHMCS ChangePackage, after an upgrade or downgrade). */
+    const CHANGE = 'change';
 
     /** Who asked. */
     const BY_MODULE = 'module';
@@ -55,22 +61,30 @@ class Requests
     /** At most this many requests not yet applied are listed on the admin tab. */
     const PENDING_SHOWN = 10;
 
+    /** The service's tab lists the jobs of at most this many of its addons. */
+    const ADDONS_SHOWN = 10;
+
+    /** Of the service's addons' jobs, at most this many (newest first) are read for that list. */
+    const ADDON_JOBS_READ = 100;
+
     /**
      * Records a request for the worker: one INSERT, applied_at, job_id and decision left NULL.
      *
-     * @param int    $serviceId   tblhosting.id
-     * @param string $action      self::PROVISION, self::TERMINATE or self::RETRY
-     * @param string $requestedBy self::BY_MODULE or self::BY_ADMIN
+     * @param int    $serviceId   tblhosting.id (for an addon: its parent, tblhostingaddons.hostingid)
+     * @param string $action      self::PROVISION, self::TERMINATE, self::RETRY or self::CHANGE
+     * @param string $requestedBy self::BY_MODULE, self::BY_ADMIN or Hooks::BY_HOOK
+     * @param int    $addonId     tblhostingaddons.id, 0 for the service itself
      *
      * @return int the request's id
      *
      * @throws \PDOException on a database error (after the retries, for a lock conflict)
      */
-    public static function record($serviceId, $action, $requestedBy)
+    public static function record($serviceId, $action, $requestedBy, $addonId = 0)
     {
-        return (int) self::retrying(function () use ($serviceId, $action, $requestedBy) {
+        return (int) self::retrying(function () use ($serviceId, $action, $requestedBy, $addonId) {
             return Capsule::table(self::TABLE)->insertGetId(array(
                 'service_id' => (int) $serviceId,
+                'addon_id' => (int) $addonId,
                 'action' => (string) $action,
                 'requested_by' => (string) $requestedBy,
                 'created_at' => Capsule::raw('UTC_TIMESTAMP(6)'),
@@ -79,17 +93,19 @@ class Requests
     }
 
     /**
-     * Sets THIS service's jetpack_provisioning_details: a plain (non-locking) SELECT of its
+     * Sets THIS target's jetpack_provisioning_details: a plain (non-locking) SELECT of its
      * lowest value row, then an UPDATE of that row by id, or an INSERT when it has none. Never
      * an UPDATE scoped by the field alone (the original module's bug, which overwrote the field
-     * of every service of the product).
+     * of every service of the product). A service's value has relid = tblhosting.id on its
+     * product's field; an addon's has relid = tblhostingaddons.id on the addon's own field, so
+     * the parent service's details are never touched.
      *
      * Two calls at once that both find no row each insert one. The lowest row is the one WHMCS
      * and the worker read, so the others are deleted again (see removeRacingInserts), which
      * keeps one row per service as WHMCS does.
      *
-     * @param int    $serviceId tblhosting.id
-     * @param int    $fieldId   tblcustomfields.id of the product's details field
+     * @param int    $serviceId the value's relid: tblhosting.id, or tblhostingaddons.id for an addon
+     * @param int    $fieldId   tblcustomfields.id of the product's (or addon's) details field
      * @param string $text
      *
      * @return array what undoDetails() needs: id (the row written, null when it was another
@@ -162,19 +178,21 @@ class Requests
     }
 
     /**
-     * The service's latest job for the admin area, with `due_in` = seconds until run_at by the
-     * database clock (negative when overdue); null when the service never had a job.
+     * The target's latest job for the admin area, with `due_in` = seconds until run_at by the
+     * database clock (negative when overdue); null when the target never had a job.
      *
-     * @param int $serviceId tblhosting.id
+     * @param int $serviceId tblhosting.id (an addon's parent)
+     * @param int $addonId   tblhostingaddons.id, 0 for the service itself
      *
      * @return object|null
      *
      * @throws \PDOException on a database error
      */
-    public static function latestJob($serviceId)
+    public static function latestJob($serviceId, $addonId = 0)
     {
         return Capsule::table(self::JOBS)
             ->where('service_id', (int) $serviceId)
+            ->where('addon_id', (int) $addonId)
             ->orderBy('id', 'desc')
             ->first(array(
                 'id', 'action', 'state', 'attempts', 'max_attempts', 'dns_checks', 'run_at',
@@ -185,19 +203,21 @@ class Requests
     }
 
     /**
-     * The service's requests the worker has not applied yet, oldest first (at most
+     * The target's requests the worker has not applied yet, oldest first (at most
      * PENDING_SHOWN + 1, so the caller can tell there are more).
      *
-     * @param int $serviceId tblhosting.id
+     * @param int $serviceId tblhosting.id (an addon's parent)
+     * @param int $addonId   tblhostingaddons.id, 0 for the service itself
      *
      * @return array objects with id, action, requested_by, created_at
      *
      * @throws \PDOException on a database error
      */
-    public static function pending($serviceId)
+    public static function pending($serviceId, $addonId = 0)
     {
         return Order::rows(Capsule::table(self::TABLE)
             ->where('service_id', (int) $serviceId)
+            ->where('addon_id', (int) $addonId)
             ->whereNull('applied_at')
             ->orderBy('id')
             ->limit(self::PENDING_SHOWN + 1)
@@ -205,39 +225,71 @@ class Requests
     }
 
     /**
-     * The service's latest request the worker has applied, with its decision; null when none.
+     * The target's latest request the worker has applied, with its decision; null when none.
      *
-     * @param int $serviceId tblhosting.id
+     * @param int $serviceId tblhosting.id (an addon's parent)
+     * @param int $addonId   tblhostingaddons.id, 0 for the service itself
      *
      * @return object|null id, action, requested_by, created_at, applied_at, job_id, decision
      *
      * @throws \PDOException on a database error
      */
-    public static function latestApplied($serviceId)
+    public static function latestApplied($serviceId, $addonId = 0)
     {
         return Capsule::table(self::TABLE)
             ->where('service_id', (int) $serviceId)
+            ->where('addon_id', (int) $addonId)
             ->whereNotNull('applied_at')
             ->orderBy('id', 'desc')
             ->first(array('id', 'action', 'requested_by', 'created_at', 'applied_at', 'job_id', 'decision'));
     }
 
     /**
-     * What the ledger holds for the service: one row per site a plan was provisioned on and
-     * not cancelled since.
+     * What the ledger holds for the target: one row per site a plan was provisioned on and
+     * not cancelled since (UNIQUE service_site (service_id, addon_id, site_hash)).
      *
-     * @param int $serviceId tblhosting.id
+     * @param int $serviceId tblhosting.id (an addon's parent)
+     * @param int $addonId   tblhostingaddons.id, 0 for the service itself
      *
      * @return array objects with site, plan, pending, since, updated_at, job_id
      *
      * @throws \PDOException on a database error
      */
-    public static function ledger($serviceId)
+    public static function ledger($serviceId, $addonId = 0)
     {
         return Order::rows(Capsule::table(self::LEDGER)
             ->where('service_id', (int) $serviceId)
+            ->where('addon_id', (int) $addonId)
             ->orderBy('id')
             ->get(array('site', 'plan', 'pending', 'since', 'updated_at', 'job_id')));
+    }
+
+    /**
+     * The latest job of each of the service's addons that has one, for the service's tab:
+     * the newest ADDON_JOBS_READ addon jobs of the service (KEY service (service_id, id), read
+     * backwards), the first per addon, at most ADDONS_SHOWN addons, newest first.
+     *
+     * @param int $serviceId tblhosting.id
+     *
+     * @return array objects with id, addon_id, action, state, last_error, finished_at
+     *
+     * @throws \PDOException on a database error
+     */
+    public static function addonJobs($serviceId)
+    {
+        $rows = Order::rows(Capsule::table(self::JOBS)
+            ->where('service_id', (int) $serviceId)
+            ->where('addon_id', '>', 0)
+            ->orderBy('id', 'desc')
+            ->limit(self::ADDON_JOBS_READ)
+            ->get(array('id', 'addon_id', 'action', 'state', 'last_error', 'finished_at')));
+        $latest = array();
+        foreach ($rows as $row) {
+            if (!isset($latest[(int) $row->addon_id]) && count($latest) < self::ADDONS_SHOWN) {
+                $latest[(int) $row->addon_id] = $row;
+            }
+        }
+        return array_values($latest);
     }
 
     /**
@@ -264,43 +316,46 @@ class Requests
     }
 
     /**
-     * The service's Site URL value as it reads now (its lowest value row, cut at the first
-     * `|`, trimmed), without checking the rest of the order: for display. Null when the
-     * product has no Site URL field or the service no value.
+     * The target's Site URL as it reads now (its lowest value row, cut at the first `|`,
+     * trimmed), without checking the rest of the order: for display. For an addon whose Site
+     * URL field is missing or empty, the parent service's domain (what the worker provisions).
+     * Null when there is none.
      *
-     * @param int $serviceId tblhosting.id
+     * @param int $serviceId tblhosting.id (an addon's parent)
+     * @param int $addonId   tblhostingaddons.id, 0 for the service itself
      *
      * @return string|null
      *
      * @throws \PDOException on a database error
      */
-    public static function currentSiteUrl($serviceId)
+    public static function currentSiteUrl($serviceId, $addonId = 0)
     {
-        $service = Capsule::table('tblhosting')->where('id', (int) $serviceId)->first(array('packageid'));
-        if ($service === null) {
+        $owner = Order::fieldOwner($serviceId, $addonId);
+        if ($owner === null) {
             return null;
         }
-        $fields = Order::rows(Capsule::table('tblcustomfields')
-            ->where('type', 'product')
-            ->where('relid', (int) $service->packageid)
-            ->orderBy('id')
-            ->get(array('id', 'fieldname')));
-        foreach ($fields as $field) {
+        $site = null;
+        foreach (Order::ownerFields($owner[0], $owner[1]) as $field) {
             if (Order::fieldKey($field->fieldname) !== Order::fieldName('site_url')) {
                 continue;
             }
             $value = Capsule::table(self::VALUES)
                 ->where('fieldid', (int) $field->id)
-                ->where('relid', (int) $serviceId)
+                ->where('relid', $owner[2])
                 ->orderBy('id')
                 ->value('value');
-            if ($value === null) {
-                return null;
+            if ($value !== null) {
+                $parts = explode('|', (string) $value, 2);
+                $site = trim($parts[0]);
             }
-            $parts = explode('|', (string) $value, 2);
-            return trim($parts[0]);
+            break;
         }
-        return null;
+        if ((int) $addonId > 0 && ($site === null || $site === '')) {
+            $domain = Capsule::table('tblhosting')->where('id', (int) $serviceId)->value('domain');
+            $domain = trim((string) $domain);
+            return $domain === '' ? $site : $domain;
+        }
+        return $site;
     }
 
     /**
@@ -364,7 +419,7 @@ class Requests
             self::retrying(function () use ($extra) {
                 return Capsule::table(self::VALUES)
                     ->whereIn('id', $extra)
-                    ->whereIn('value', array(Messages::PROVISION_QUEUED, Messages::TERMINATE_QUEUED))
+                    ->whereIn('value', Messages::QUEUED)
                     ->delete();
             });
         }
