@@ -457,7 +457,10 @@ mod tests {
             action: P,
             ..failed
         };
-        assert_eq!(on_request(ch, None, Some(failed_provision)), Decision::Insert(C));
+        assert_eq!(
+            on_request(ch, None, Some(failed_provision)),
+            Decision::Insert(C)
+        );
         assert_eq!(
             on_request(ch, job(P, Queued, None), None),
             Decision::DueNow(J)

@@ -296,20 +296,14 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// The fields an order reads, in the order their absence is reported: a missing field
-    /// is a problem only when nothing stands in for it (an addon's parent domain for the
-    /// Site URL, the module settings for the Local User and the plan).
-    fn order_fields(&self) -> Result<OrderFields<'a>, BadInput> {
-        let site = self.site_field()?;
-        let user = self.find_optional(FIELD_LOCAL_USER)?;
-        if user.is_none() && self.product.default_local_user.trim().is_empty() {
-            return Err(self.no_field(FIELD_LOCAL_USER));
+    /// The field `key`, which may be missing only when the module setting `fallback`
+    /// stands in for it.
+    fn field_or_setting(&self, key: &str, fallback: &str) -> Result<Option<Found<'a>>, BadInput> {
+        let found = self.find_optional(key)?;
+        if found.is_none() && fallback.trim().is_empty() {
+            return Err(self.no_field(key));
         }
-        let plan = self.find_optional(FIELD_PLAN)?;
-        if plan.is_none() && self.product.plan_setting.trim().is_empty() {
-            return Err(self.no_field(FIELD_PLAN));
-        }
-        Ok(OrderFields { site, user, plan })
+        Ok(found)
     }
 
     /// The Site URL field: a product must have one, an addon may go without.
@@ -401,13 +395,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The Site URL, Local User and Plan fields of an order (each may be absent).
-struct OrderFields<'a> {
-    site: Option<Found<'a>>,
-    user: Option<Found<'a>>,
-    plan: Option<Found<'a>>,
-}
-
 /// The product (addon) of the rows, checked: it exists, uses this module, and an addon's
 /// service is there.
 fn checked_product(service: &ServiceRow) -> Result<&ProductRow, BadInput> {
@@ -454,13 +441,15 @@ fn bad(service: &ServiceRow, message: String, details: Option<DetailsField>) -> 
 
 /// Interprets the rows for a provision; any problem an admin must fix becomes a
 /// [`BadInput`]. The texts are `rules.json`'s, which the PHP module uses too, and so is the
-/// order of the checks.
+/// order of the checks: each field completely (the field, then its value) before the next,
+/// Site URL, Local User, Plan, then the credentials.
 pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, BadInput> {
     let (r, details) = Reader::new(service, fields)?;
-    let found = r.order_fields()?;
-    let site = r.site(found.site.as_ref())?;
-    let local_user = r.local_user(found.user.as_ref())?;
-    let plan = r.plan(found.plan.as_ref())?;
+    let site = r.site(r.site_field()?.as_ref())?;
+    let user = r.field_or_setting(FIELD_LOCAL_USER, &r.product.default_local_user)?;
+    let local_user = r.local_user(user.as_ref())?;
+    let plan = r.field_or_setting(FIELD_PLAN, &r.product.plan_setting)?;
+    let plan = r.plan(plan.as_ref())?;
     let credentials = r.credentials()?;
     Ok(Order {
         target: service.target,

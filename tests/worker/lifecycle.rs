@@ -828,7 +828,11 @@ impl Sequence<'_> {
             .fetch_one(&self.env.db)
             .await
             .unwrap();
-            let family = if action == "change" { "provision" } else { action.as_str() };
+            let family = if action == "change" {
+                "provision"
+            } else {
+                action.as_str()
+            };
             if family != intent.as_str() {
                 return Err(self.fail(format!(
                     "service {sid}: last asked {intent:?}, latest job {action}"

@@ -9,8 +9,9 @@ use WHMCS\Module\Server\Jetpack\Order;
 /**
  * The module settings Plan (configoption3) and Default Local User (configoption6), read the same
  * way for standalone products (tblproducts.configoptionN) and for addons
- * (tblmodule_configuration): the Plan custom field wins when it holds a value, the setting names
- * the plan when the field is missing or empty; the Local User field wins, the default stands in
+ * (tblmodule_configuration): the Plan setting wins when it names a plan (an upgrade changes the
+ * product and its setting; WHMCS carries field values over unchanged), the Plan field names the
+ * plan when the setting is empty; the Local User field wins, the default stands in
  * when it is missing or empty (docs/addons.md, "Reading an order").
  */
 final class ModuleSettingsTest extends DatabaseTestCase
@@ -78,14 +79,16 @@ final class ModuleSettingsTest extends DatabaseTestCase
         $this->assertSame('professional', Order::load($noRow)->plan);
     }
 
-    public function testThePlanFieldWinsOverThePlanSetting(): void
+    public function testThePlanSettingWinsOverThePlanField(): void
     {
         $service = $this->service($this->productWith(self::STANDARD_FIELDS, 'free'), $this->validValues('example.com', 'admin', 'Personal|a comment'));
-        $bad = $this->service($this->productWith(self::STANDARD_FIELDS, 'free'), $this->validValues('example.com', 'admin', 'Gold'));
+        $stale = $this->service($this->productWith(self::STANDARD_FIELDS, 'premium'), $this->validValues('example.com', 'admin', 'Gold'));
+        $fieldOnly = $this->service($this->productWith(self::STANDARD_FIELDS, ''), $this->validValues('example.com', 'admin', 'Personal|a comment'));
 
-        $this->assertSame('personal', Order::load($service)->plan);
-        $this->assertStringContainsString("'Gold' is not an allowed plan", jetpack_CreateAccount(Whmcs::params($bad)),
-            'a value in the field is never replaced by the setting');
+        $this->assertSame('free', Order::load($service)->plan);
+        $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($stale)),
+            'a stale field value is not read while the setting names the plan');
+        $this->assertSame('personal', Order::load($fieldOnly)->plan);
     }
 
     public function testWithoutPlanFieldOrSettingTheMessagesStayAsTheyWere(): void
@@ -133,7 +136,7 @@ final class ModuleSettingsTest extends DatabaseTestCase
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::addonParams($addon)));
     }
 
-    public function testAnAddonsPlanFieldWinsOverItsPlanSetting(): void
+    public function testAnAddonsPlanSettingWinsOverItsPlanField(): void
     {
         list($service, $addon) = $this->addonWith(
             self::ADDON_FIELDS,
@@ -146,7 +149,7 @@ final class ModuleSettingsTest extends DatabaseTestCase
             array('Local User' => 'admin', 'Plan' => '')
         );
 
-        $this->assertSame('jetpack-anti-spam', Order::load($service, 'provision', $addon)->plan);
+        $this->assertSame('jetpack-backup-realtime', Order::load($service, 'provision', $addon)->plan);
         $this->assertSame('jetpack-backup-realtime', Order::load($otherService, 'provision', $empty)->plan);
     }
 

@@ -93,13 +93,13 @@ function jetpack_ConfigOptions()
             'Size' => '60',
             'Description' => 'From your Jetpack hosting partner account',
         ),
-        // configoption3: the plan when the Plan custom field is missing or empty ('' = the field).
+        // configoption3: the plan; '' = the Plan custom field names it (docs/addons.md).
         'Plan' => array(
             'Type' => 'dropdown',
             'Options' => $plans,
             'Default' => '',
-            'Description' => 'The Plan custom field wins when it holds a value; this plan is used when '
-                . 'it is missing or empty (as after an upgrade to this product)',
+            'Description' => 'Wins over a Plan custom field (an upgrade to this product keeps the old '
+                . 'field value); leave it on the first choice to let the Plan custom field name the plan',
         ),
         // configoption4. Worded so that '' (every product saved before it existed) cancels.
         'Keep the Jetpack plan when a service is deleted' => array(

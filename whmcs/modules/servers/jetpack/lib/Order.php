@@ -15,7 +15,7 @@
  * - a value is this target's lowest `tblcustomfieldsvalues` row, cut at the first `|`;
  * - Site URL is a web address, Local User is not empty (else the module setting Default Local
  *   User, configoption6), has no angle brackets and is not too long, Plan is an allowed plan (any
- *   case; an empty or missing Plan field falls back to the module setting Plan, configoption3),
+ *   case; the module setting Plan, configoption3, wins over the Plan field when it names one),
  *   and the module settings hold the partner client id and secret (configoption1 and 2);
  * - checks run in the contract's order, the first problem wins: the target exists, its module,
  *   the details field, Site URL, Local User, Plan, credentials;
@@ -399,9 +399,11 @@ class Order
     }
 
     /**
-     * The plan: the Plan field wins when it exists and holds a value; else the module setting
-     * Plan (configoption3); neither: no_field (no field) or bad_plan (an empty value). The
-     * name found must be an allowed plan (any case).
+     * The plan: the module setting Plan (configoption3) wins when it names one (an upgrade
+     * changes the product, and with it the setting, while WHMCS carries custom field values
+     * over unchanged: docs/addons.md, "Which plan"); else the Plan field; neither: no_field
+     * (no field) or bad_plan (an empty value). The name found must be an allowed plan (any
+     * case).
      *
      * @param array $target
      * @param int[] $ids    the fields with the Plan key
@@ -415,12 +417,12 @@ class Order
     {
         $key = self::fieldName('plan');
         $fieldId = self::findField($target, $ids, $key, false);
-        $plan = $fieldId === null ? '' : self::trim(self::cut(self::valueOf($values, $fieldId)));
+        $plan = self::trim($target['settings'][self::PLAN_SETTING]);
         if ($plan === '') {
-            $plan = self::trim($target['settings'][self::PLAN_SETTING]);
-            if ($plan === '' && $fieldId === null) {
+            if ($fieldId === null) {
                 throw self::missingField($target, $key);
             }
+            $plan = self::trim(self::cut(self::valueOf($values, $fieldId)));
         }
         $slug = strtolower($plan);
         $slugs = self::planSlugs();
