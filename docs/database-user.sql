@@ -22,6 +22,12 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`mod_jetpack_adoption_marks` TO 'jetpack_worker'@'localhost';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
+    ON `whmcs`.`mod_jetpack_adoption_addon_watermark` TO 'jetpack_worker'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
+    ON `whmcs`.`mod_jetpack_adoption_addon_candidates` TO 'jetpack_worker'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
+    ON `whmcs`.`mod_jetpack_adoption_addon_marks` TO 'jetpack_worker'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`mod_jetpack_workers` TO 'jetpack_worker'@'localhost';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`_sqlx_migrations` TO 'jetpack_worker'@'localhost';

@@ -1,6 +1,8 @@
 //! The doctor, `jetpack-worker check [--online]`: owns the checks of an installation and their
 //! wording, each problem with a one-line fix (database, claim path, tables, every `jetpack`
-//! product's custom fields and credentials, `--online` a partner API login). SQL is in `store`.
+//! product's and addon's custom fields, module settings and credentials, `--online` a partner
+//! API login). A check may pass with a note (something an admin should know, not a fault).
+//! SQL is in `store`.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -17,13 +19,16 @@ use crate::order::{
 use crate::store::{ACTIVATION_TEMPLATE, ClaimPath, Store, StoreError};
 
 /// The worker's own tables, created by `jetpack-worker migrate`.
-const WORKER_TABLES: [&str; 8] = [
+const WORKER_TABLES: [&str; 11] = [
     "mod_jetpack_jobs",
     "mod_jetpack_requests",
     "mod_jetpack_ledger",
     "mod_jetpack_adoption_watermarks",
     "mod_jetpack_adoption_candidates",
     "mod_jetpack_adoption_marks",
+    "mod_jetpack_adoption_addon_watermark",
+    "mod_jetpack_adoption_addon_candidates",
+    "mod_jetpack_adoption_addon_marks",
     "mod_jetpack_emails",
     "mod_jetpack_workers",
 ];
@@ -42,6 +47,9 @@ pub struct Check {
     pub problem: Option<String>,
     /// How to fix it.
     pub fix: Option<String>,
+    /// Something worth knowing about a passed check (not a problem).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// A problem and its one-line fix.
@@ -54,7 +62,20 @@ fn problem(problem: impl Into<String>, fix: impl Into<String>) -> Option<Problem
 fn check(name: impl Into<String>, failed: Option<Problem>) -> Check {
     let (problem, fix) = failed.unzip();
     let name = name.into();
-    Check { name, problem, fix }
+    Check {
+        name,
+        problem,
+        fix,
+        note: None,
+    }
+}
+
+/// A passed check with a note.
+fn noted(name: impl Into<String>, note: impl Into<String>) -> Check {
+    Check {
+        note: Some(note.into()),
+        ..check(name, None)
+    }
 }
 
 /// Every check the doctor ran, in order.
@@ -81,23 +102,28 @@ impl Report {
     }
 }
 
-/// A `jetpack` product as the doctor sees it (`tblproducts`). Its `Debug` hides the secret.
+/// A `jetpack` product (`tblproducts`) or addon (`tbladdons`, its module settings from
+/// `tblmodule_configuration`) as the doctor sees it. Its `Debug` hides the secret.
 #[derive(Clone, Debug)]
 pub struct ProductSetup {
-    /// tblproducts.id
+    /// tblproducts.id / tbladdons.id
     pub id: u32,
-    /// tblproducts.name
+    /// tblproducts.name / tbladdons.name
     pub name: String,
     /// configoption1: partner client id.
     pub client_id: String,
     /// configoption2: partner client secret; never printed.
     pub client_secret: SecretString,
+    /// configoption3: the module setting Plan (empty: the Plan custom field names the plan).
+    pub plan_setting: String,
+    /// configoption6: the module setting Default Local User.
+    pub default_local_user: String,
 }
 
-/// A product custom field's definition (`tblcustomfields`).
+/// A product's or addon's custom field definition (`tblcustomfields`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldSetup {
-    /// tblcustomfields.relid: the product.
+    /// tblcustomfields.relid: the product (type 'product') or addon (type 'addon').
     pub product_id: u32,
     /// tblcustomfields.fieldname (may be `key|Friendly Name`).
     pub name: String,
@@ -351,6 +377,23 @@ fn claim_check(version: &str, forced: Option<ClaimPath>) -> Check {
     check(name, failed.filter(|_| unsupported))
 }
 
+/// How Jetpack is sold: as a product of its own, or as an addon to another product's service
+/// (docs/addons.md).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sold {
+    Product,
+    Addon,
+}
+
+impl Sold {
+    fn word(self) -> &'static str {
+        match self {
+            Sold::Product => "product",
+            Sold::Addon => "addon",
+        }
+    }
+}
+
 async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut Vec<Check>) {
     let (products, fields) = match (store.jetpack_products().await, store.jetpack_fields().await) {
         (Ok(p), Ok(f)) => (p, f),
@@ -358,47 +401,94 @@ async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut
             return checks.push(check("jetpack products", problem(describe(&e), DB_FIX)));
         }
     };
-    if products.is_empty() {
-        let fix = "set a product's Module Settings → Module Name to \"Jetpack by Automattic\"";
-        let none = problem("no product uses the jetpack module", fix);
-        return checks.push(check("jetpack products", none));
+    // Without module addons (WHMCS before 7.2) these are empty.
+    let (addons, addon_fields) = match (
+        store.jetpack_addons().await,
+        store.jetpack_addon_fields().await,
+    ) {
+        (Ok(a), Ok(f)) => (a, f),
+        (Err(e), _) | (_, Err(e)) => {
+            checks.push(check("jetpack addons", problem(describe(&e), DB_FIX)));
+            (Vec::new(), Vec::new())
+        }
+    };
+    let ids = |list: &[ProductSetup]| -> String {
+        let ids: Vec<String> = list.iter().map(|p| format!("#{}", p.id)).collect();
+        ids.join(", ")
+    };
+    match (products.is_empty(), addons.is_empty()) {
+        (true, true) => {
+            let fix = "set a product's Module Settings → Module Name to \"Jetpack by Automattic\"";
+            let none = problem("no product uses the jetpack module", fix);
+            return checks.push(check("jetpack products", none));
+        }
+        (true, false) => checks.push(check(
+            format!("jetpack products: none (sold as addons {})", ids(&addons)),
+            None,
+        )),
+        (false, _) => checks.push(check(format!("jetpack products: {}", ids(&products)), None)),
     }
-    let ids: Vec<String> = products.iter().map(|p| format!("#{}", p.id)).collect();
-    checks.push(check(format!("jetpack products: {}", ids.join(", ")), None));
-    let mut accounts: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    for p in &products {
-        let own: Vec<&FieldSetup> = fields.iter().filter(|f| f.product_id == p.id).collect();
-        for key in [FIELD_SITE_URL, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_DETAILS] {
-            let name = format!("{}: custom field '{key}'", product(p));
-            checks.push(check(name, field_problem(&own, key)));
+    if !addons.is_empty() {
+        checks.push(check(format!("jetpack addons: {}", ids(&addons)), None));
+    }
+    // Per partner account: the products and the addons that use it.
+    let mut accounts: BTreeMap<(String, String), (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for (sold, list, all_fields) in [
+        (Sold::Product, &products, &fields),
+        (Sold::Addon, &addons, &addon_fields),
+    ] {
+        for p in list {
+            let own: Vec<&FieldSetup> =
+                all_fields.iter().filter(|f| f.product_id == p.id).collect();
+            setup_checks(sold, p, &own, checks);
+            let (id, secret) = (p.client_id.trim(), p.client_secret.expose_secret().trim());
+            let fix =
+                "enter the Jetpack Partner Client ID and Client Secret in its Module Settings";
+            let empty = match (id.is_empty(), secret.is_empty()) {
+                (false, false) => None,
+                (true, true) => problem("the Client ID and the Client Secret are empty", fix),
+                (true, false) => problem("the Client ID is empty", fix),
+                (false, true) => problem("the Client Secret is empty", fix),
+            };
+            if empty.is_none() {
+                let key = (id.to_owned(), secret.to_owned());
+                let users = accounts.entry(key).or_default();
+                let ids = if sold == Sold::Product {
+                    &mut users.0
+                } else {
+                    &mut users.1
+                };
+                ids.push(format!("#{}", p.id));
+            }
+            let filled = if empty.is_none() { " filled" } else { "" };
+            checks.push(check(
+                format!("{}: credentials{filled}", setup(sold, p)),
+                empty,
+            ));
         }
-        let (id, secret) = (p.client_id.trim(), p.client_secret.expose_secret().trim());
-        let fix = "enter the Jetpack Partner Client ID and Client Secret in its Module Settings";
-        let empty = match (id.is_empty(), secret.is_empty()) {
-            (false, false) => None,
-            (true, true) => problem("the Client ID and the Client Secret are empty", fix),
-            (true, false) => problem("the Client ID is empty", fix),
-            (false, true) => problem("the Client Secret is empty", fix),
-        };
-        if empty.is_none() {
-            let key = (id.to_owned(), secret.to_owned());
-            accounts.entry(key).or_default().push(format!("#{}", p.id));
-        }
-        let filled = if empty.is_none() { " filled" } else { "" };
-        checks.push(check(format!("{}: credentials{filled}", product(p)), empty));
     }
     let Some(api) = api else { return };
-    for ((client_id, secret), pids) in accounts {
+    for ((client_id, secret), (pids, aids)) in accounts {
         let account = quote(&client_id);
-        let pids = pids.join(", ");
-        let name = format!("partner API login as {account} (product {pids})");
+        let mut users = Vec::new();
+        if !pids.is_empty() {
+            users.push(format!("product {}", pids.join(", ")));
+        }
+        if !aids.is_empty() {
+            users.push(format!("addon {}", aids.join(", ")));
+        }
+        let name = format!("partner API login as {account} ({})", users.join("; "));
         let client_secret = SecretString::from(secret);
         let creds = Credentials {
             client_id,
             client_secret,
         };
         let unreachable = "check JETPACK_API_BASE and that this host can reach it";
-        let refused = "check the Client ID/Secret in the product's Module Settings";
+        let refused = if pids.is_empty() {
+            "check the Client ID/Secret in the addon's Module Settings"
+        } else {
+            "check the Client ID/Secret in the product's Module Settings"
+        };
         let failed = match api.verify(&creds).await {
             Ok(()) => None,
             Err(f @ Failure::Transient { .. }) => problem(f.to_string(), unreachable),
@@ -408,37 +498,182 @@ async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut
     }
 }
 
-fn product(p: &ProductSetup) -> String {
-    format!("product #{} {}", p.id, quote(&p.name))
+fn setup(sold: Sold, p: &ProductSetup) -> String {
+    format!("{} #{} {}", sold.word(), p.id, quote(&p.name))
 }
 
-/// One of the four custom fields of a product: present exactly once by its exact key, of a
-/// type that works, and (a Plan drop-down) offering only allowed plans.
-fn field_problem(fields: &[&FieldSetup], key: &str) -> Option<Problem> {
+/// The custom fields and the Plan module setting of one product or addon, read as the worker
+/// reads an order (docs/addons.md, "Reading an order"): the details field is required; the
+/// Site URL is required for a product, and an addon without one uses its parent service's
+/// domain; a missing Local User field needs the module setting Default Local User
+/// (configoption6), a missing Plan field the module setting Plan (configoption3).
+fn setup_checks(sold: Sold, p: &ProductSetup, own: &[&FieldSetup], checks: &mut Vec<Check>) {
+    let what = setup(sold, p);
+    let field = |key: &str| format!("{what}: custom field '{key}'");
+    let absent = |key: &str| matches!(lookup(own, key), Lookup::Missing);
+    let add = |key: &str| format!("add a custom field named exactly '{key}'");
+
+    // Site URL
+    if sold == Sold::Addon && absent(FIELD_SITE_URL) {
+        checks.push(noted(
+            format!("{} not there", field(FIELD_SITE_URL)),
+            "the parent service's domain is the site",
+        ));
+    } else {
+        checks.push(check(
+            field(FIELD_SITE_URL),
+            field_problem(own, FIELD_SITE_URL),
+        ));
+    }
+
+    // Local User
+    let default_user = p.default_local_user.trim();
+    if absent(FIELD_LOCAL_USER) {
+        if default_user.is_empty() {
+            checks.push(check(
+                field(FIELD_LOCAL_USER),
+                problem(
+                    "missing, and the module setting Default Local User is empty",
+                    format!(
+                        "{}, or fill in Default Local User in its Module Settings",
+                        add(FIELD_LOCAL_USER)
+                    ),
+                ),
+            ));
+        } else {
+            checks.push(check(
+                format!(
+                    "{} not there: the module setting Default Local User {} is used",
+                    field(FIELD_LOCAL_USER),
+                    quote(default_user)
+                ),
+                None,
+            ));
+        }
+    } else {
+        checks.push(check(
+            field(FIELD_LOCAL_USER),
+            field_problem(own, FIELD_LOCAL_USER),
+        ));
+    }
+
+    // Plan: the field, then the module setting.
+    let setting = p.plan_setting.trim();
+    let plan_field = !absent(FIELD_PLAN);
+    if plan_field {
+        checks.push(check(field(FIELD_PLAN), field_problem(own, FIELD_PLAN)));
+    } else if setting.is_empty() {
+        checks.push(check(
+            field(FIELD_PLAN),
+            problem(
+                "missing, and the module setting Plan is empty",
+                format!(
+                    "{}, or choose a plan in its Module Settings",
+                    add(FIELD_PLAN)
+                ),
+            ),
+        ));
+    } else {
+        checks.push(check(
+            format!(
+                "{} not there: the module setting Plan names the plan",
+                field(FIELD_PLAN)
+            ),
+            None,
+        ));
+    }
+    if !setting.is_empty() {
+        let name = format!("{what}: module setting Plan");
+        match Plan::parse(setting) {
+            None => checks.push(check(
+                name,
+                problem(
+                    format!("{} is not an allowed plan", quote(setting)),
+                    format!(
+                        "choose one of {} in its Module Settings, or leave it empty to use the \
+                         Plan custom field",
+                        ALLOWED_PLANS.join(", ")
+                    ),
+                ),
+            )),
+            Some(plan) if plan_field => {
+                let whose = match sold {
+                    Sold::Product => "services'",
+                    Sold::Addon => "addons'",
+                };
+                checks.push(noted(
+                    format!("{name} {}", quote(plan.as_str())),
+                    format!(
+                        "there is a Plan custom field too: the setting wins, so the {whose} Plan \
+                         values are not read; leave the setting empty to let the Plan field \
+                         choose (docs/addons.md, \"Which plan\")"
+                    ),
+                ));
+            }
+            Some(plan) => checks.push(check(format!("{name} {}", quote(plan.as_str())), None)),
+        }
+    }
+
+    // jetpack_provisioning_details
+    checks.push(check(
+        field(FIELD_DETAILS),
+        field_problem(own, FIELD_DETAILS),
+    ));
+}
+
+/// How a product's (addon's) fields answer to one key.
+enum Lookup<'a> {
+    /// Exactly one field by the exact key.
+    One(&'a FieldSetup),
+    /// None by that key, and no near-miss.
+    Missing,
+    /// None by that key, but these (quoted) names are near-misses.
+    Misnamed(Vec<String>),
+    /// This many fields have the key.
+    Many(usize),
+}
+
+fn lookup<'a>(fields: &[&'a FieldSetup], key: &str) -> Lookup<'a> {
     let named: Vec<&FieldSetup> = fields
         .iter()
         .copied()
         .filter(|f| field_key(&f.name) == key)
         .collect();
-    let field = match named.as_slice() {
-        [one] => one,
+    match named.as_slice() {
+        [one] => Lookup::One(one),
         [] => {
             // Near-misses such as `Site Url` or `site_url`: case, spaces, `_` and `-` ignored.
             let loose = |k: &str| k.replace([' ', '_', '-'], "").to_lowercase();
             let near = |f: &&&FieldSetup| loose(field_key(&f.name)) == loose(key);
             let near: Vec<String> = fields.iter().filter(near).map(|f| quote(&f.name)).collect();
-            let add = format!("add a custom field named exactly '{key}'");
-            let rename = format!("rename it to exactly '{key}' (or '{key}|Display Name')");
-            let misnamed = format!("missing; it is named {}", near.join(", "));
-            return if near.is_empty() {
-                problem("missing", add)
+            if near.is_empty() {
+                Lookup::Missing
             } else {
-                problem(misnamed, rename)
-            };
+                Lookup::Misnamed(near)
+            }
         }
-        many => {
+        many => Lookup::Many(many.len()),
+    }
+}
+
+/// One of the four custom fields of a product or addon: present exactly once by its exact key, of a
+/// type that works, and (a Plan drop-down) offering only allowed plans.
+fn field_problem(fields: &[&FieldSetup], key: &str) -> Option<Problem> {
+    let field = match lookup(fields, key) {
+        Lookup::One(one) => one,
+        Lookup::Missing => {
+            return problem(
+                "missing",
+                format!("add a custom field named exactly '{key}'"),
+            );
+        }
+        Lookup::Misnamed(near) => {
+            let rename = format!("rename it to exactly '{key}' (or '{key}|Display Name')");
+            return problem(format!("missing; it is named {}", near.join(", ")), rename);
+        }
+        Lookup::Many(n) => {
             let fix = "delete all but one (keep the one holding the customers' values)";
-            return problem(format!("{} fields have this name", many.len()), fix);
+            return problem(format!("{n} fields have this name"), fix);
         }
     };
     let kind = field.field_type.trim().to_ascii_lowercase();
@@ -463,7 +698,8 @@ fn field_problem(fields: &[&FieldSetup], key: &str) -> Option<Problem> {
     }
 }
 
-/// The text the command prints: `ok`/`FAIL` lines, fixes indented, then a summary line.
+/// The text the command prints: `ok`/`FAIL` lines, fixes and notes indented, then a summary
+/// line.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     for c in &report.checks {
@@ -472,6 +708,9 @@ pub fn render(report: &Report) -> String {
             (Some(p), None) => format!("FAIL {}: {p}\n", c.name),
             (Some(p), Some(fix)) => format!("FAIL {}: {p}\n     fix: {fix}\n", c.name),
         };
+        if let Some(note) = &c.note {
+            out += &format!("     note: {note}\n");
+        }
     }
     out += &match report.problems() {
         0 => "all checks passed\n".to_owned(),

@@ -3,24 +3,32 @@
 //!
 //! - *Discovery*: per Jetpack product, the services above that product's watermark
 //!   (`mod_jetpack_adoption_watermarks`), read through tblhosting's `packageid` index; the
-//!   Pending ones become candidates (`mod_jetpack_adoption_candidates`).
+//!   Pending ones become candidates (`mod_jetpack_adoption_candidates`). Addons
+//!   (docs/addons.md): tblhostingaddons has no index on `addonid`, so one page of its rows
+//!   above the addon watermark (`mod_jetpack_adoption_addon_watermark`) is read by primary
+//!   key, each row once whatever its module; the Pending ones of a `jetpack` addon (its
+//!   tbladdons row by primary key) become candidates (`mod_jetpack_adoption_addon_candidates`).
 //! - *Re-check*: a page of candidates joined by primary key to their service, product, order
-//!   and invoice. A candidate that qualifies (Pending, "Do not automatically setup", order
-//!   accepted or invoice paid) is marked in `mod_jetpack_adoption_marks` (primary key: once,
-//!   across workers, never pruned) and gets a provision request unless it already had a job or
-//!   a request; a candidate no longer Pending (or gone) is dropped.
+//!   and invoice (an addon: its tblhostingaddons row, tbladdons row, parent service, order and
+//!   invoice). A
+//!   candidate that qualifies (Pending, "Do not automatically setup" — an addon's
+//!   `autoactivate` empty —, order accepted or invoice paid) is marked in
+//!   `mod_jetpack_adoption_marks` (`mod_jetpack_adoption_addon_marks`; primary key: once,
+//!   across workers, never pruned) and gets a provision request for its target unless the
+//!   target already had a job or a request; a candidate no longer Pending (or gone) is dropped.
 //! - *Deleted services*: a page of the ledger joined by primary key to tblhosting; a plan
 //!   whose service row is gone gets one terminate request (marked the same way).
 //!
 //! Every read of a WHMCS table is a plain (non-locking) read by index; writes touch only the
-//! worker's own tables.
+//! worker's own tables. Without module addons (WHMCS before 7.2, [`Store::has_addons`]) the
+//! addon steps are skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{AssertSqlSafe, MySql, QueryBuilder, Row};
 
 use super::{Result, Store, within};
-use crate::domain::{RequestedBy, ServiceId};
+use crate::domain::{AddonId, RequestedBy, ServiceId, Target};
 use crate::order::MODULE_NAME;
 
 /// The re-check of a page of candidates (module name, then the page's condition).
@@ -57,15 +65,78 @@ const POSTPONE_SQL: &str = "UPDATE mod_jetpack_adoption_candidates
          * (0.5 + RAND() / 2) * 1000000) MICROSECOND
      WHERE service_id IN (";
 
-/// Which candidates a re-check reads.
+/// One addon discovery page (module name twice, watermark, page size): tblhostingaddons by
+/// primary key above the watermark, each row's catalogue row (tbladdons) by primary key, and
+/// for the Pending `jetpack` ones how long they have waited (their order by primary key).
+const ADDON_DISCOVERY_SQL: &str = "SELECT a.id, a.hostingid,
+            COALESCE(a.status = 'Pending' AND d.module = ?, 0) AS pending,
+            IF(a.status = 'Pending' AND d.module = ?,
+               (SELECT TIMESTAMPDIFF(SECOND, o.date, NOW()) FROM tblorders o
+                WHERE o.id = a.orderid), NULL) AS waited
+     FROM tblhostingaddons a
+     LEFT JOIN tbladdons d ON d.id = a.addonid
+     WHERE a.id > ? ORDER BY a.id LIMIT ?";
+
+/// The re-check of a page of addon candidates (module name, then the page's condition; the
+/// pages of services apply, but for [`ADDON_ALL_PAGE`]). An addon whose parent service is gone
+/// no longer waits (as the AddonActivation hook, it needs its service).
+const ADDON_RECHECK_SQL: &str = "SELECT c.addon_id, c.service_id, a.hostingid,
+                    COALESCE(a.status = 'Pending' AND d.module = ? AND h.id IS NOT NULL, 0)
+                        AS waiting,
+                    COALESCE(d.autoactivate = '' AND o.status NOT IN ('Fraud', 'Cancelled')
+                             AND (o.status = 'Active' OR i.status = 'Paid'), 0) AS qualifies,
+                    EXISTS (SELECT 1 FROM mod_jetpack_adoption_addon_marks m
+                            WHERE m.addon_id = c.addon_id AND m.action = 'provision') AS marked
+             FROM mod_jetpack_adoption_addon_candidates c
+             LEFT JOIN tblhostingaddons a ON a.id = c.addon_id
+             LEFT JOIN tbladdons d ON d.id = a.addonid
+             LEFT JOIN tblhosting h ON h.id = a.hostingid
+             LEFT JOIN tblorders o ON o.id = a.orderid
+             LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0 ";
+
+/// Every addon candidate, in id order (after, page size).
+const ADDON_ALL_PAGE: &str = "WHERE c.addon_id > ? ORDER BY c.addon_id LIMIT ?";
+
+/// [`POSTPONE_SQL`] for addon candidates; ids bound after.
+const ADDON_POSTPONE_SQL: &str = "UPDATE mod_jetpack_adoption_addon_candidates
+     SET next_check_at = UTC_TIMESTAMP(6) + INTERVAL FLOOR(
+         LEAST(3600, TIMESTAMPDIFF(SECOND, found_at, UTC_TIMESTAMP(6)) DIV 10)
+         * (0.5 + RAND() / 2) * 1000000) MICROSECOND
+     WHERE addon_id IN (";
+
+/// Which candidates a re-check reads. `Due` and `Fresh` read a page of services and a page of
+/// addons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recheck {
     /// Those due now, the longest overdue first (`run`).
     Due,
     /// Those due now, the most recent orders first (`run`, beside `Due`).
     Fresh,
-    /// Every candidate after this id, due or not (`run --once`).
-    After(ServiceId),
+    /// Every candidate after this one, due or not (`run --once`): the services in id order,
+    /// then the addons.
+    After(RecheckCursor),
+}
+
+/// Where a re-check of every candidate resumes: the services' candidates in id order, then
+/// the addons'. The default is the start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RecheckCursor {
+    /// After this service candidate (`ServiceId(0)`: from the start).
+    Service(ServiceId),
+    /// After this addon candidate (every service candidate has been read).
+    Addon(AddonId),
+}
+
+impl Default for RecheckCursor {
+    fn default() -> RecheckCursor {
+        RecheckCursor::Service(ServiceId(0))
+    }
+}
+
+impl From<ServiceId> for RecheckCursor {
+    fn from(after: ServiceId) -> RecheckCursor {
+        RecheckCursor::Service(after)
+    }
 }
 
 /// The deleted-service sweep's page (after, page size).
@@ -97,11 +168,15 @@ pub struct Discovered {
     pub examined: u64,
     /// Pending services recorded as candidates.
     pub candidates: u64,
-    /// A product had more services than one page: call again.
+    /// Addons examined (tblhostingaddons rows above the addon watermark, any module).
+    pub addons_examined: u64,
+    /// Pending addons of `jetpack` addons recorded as candidates.
+    pub addon_candidates: u64,
+    /// A product had more services, or tblhostingaddons more rows, than one page: call again.
     pub more: bool,
 }
 
-/// What one re-check page did.
+/// What one re-check page did (services and addons together).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rechecked {
     /// Candidates read.
@@ -112,8 +187,21 @@ pub struct Rechecked {
     pub already: u64,
     /// Candidates dropped (no longer Pending, gone, or marked before).
     pub dropped: u64,
-    /// The last candidate read: the next page starts after it (None: the end was reached).
-    pub next: Option<ServiceId>,
+    /// Of `adopted`, the addons.
+    pub adopted_addons: u64,
+    /// Where the next page starts (None: the end was reached). `Due` and `Fresh`: Some when a
+    /// page was full.
+    pub next: Option<RecheckCursor>,
+}
+
+impl Rechecked {
+    fn add(&mut self, other: &Rechecked) {
+        self.examined += other.examined;
+        self.adopted += other.adopted;
+        self.already += other.already;
+        self.dropped += other.dropped;
+        self.adopted_addons += other.adopted_addons;
+    }
 }
 
 /// What one page of the deleted-service sweep did.
@@ -129,10 +217,18 @@ pub struct Swept {
 
 /// One candidate as the re-check sees it.
 struct Candidate {
-    service: ServiceId,
+    /// The service, or the addon with its parent (as tblhostingaddons names it now).
+    target: Target,
     waiting: bool,
     qualifies: bool,
     marked: bool,
+}
+
+/// Which of the two kinds of candidate a re-check page reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Service,
+    Addon,
 }
 
 impl Store {
@@ -150,7 +246,8 @@ impl Store {
     }
 
     /// The EXPLAIN of every statement of the scan that reads a WHMCS table, by name, with
-    /// the current watermarks (for tests and the benchmark).
+    /// the current watermarks (for tests and the benchmark); the addon statements (named
+    /// `addons …`) when WHMCS has module addons.
     pub async fn explain_adoption(
         &self,
         products: &[u32],
@@ -184,17 +281,55 @@ impl Store {
         let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
         q.push(SWEEP_SQL.replacen('?', "0", 1).replacen('?', "50", 1));
         out.push(("sweep", plan(&mut q, &self.pool).await?));
+        if self.has_addons {
+            let after = self.addon_watermark().await?.to_string();
+            let discover = ADDON_DISCOVERY_SQL
+                .replacen('?', "'jetpack'", 2)
+                .replacen('?', &after, 1)
+                .replacen('?', "500", 1);
+            let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
+            q.push(discover);
+            out.push(("addons discover", plan(&mut q, &self.pool).await?));
+            let recheck = ADDON_RECHECK_SQL.replacen('?', "'jetpack'", 1);
+            for (name, page) in [
+                ("addons recheck due", DUE_PAGE.replacen('?', "25", 1)),
+                ("addons recheck fresh", FRESH_PAGE.replacen('?', "5", 1)),
+                (
+                    "addons recheck all",
+                    ADDON_ALL_PAGE.replacen('?', "0", 1).replacen('?', "25", 1),
+                ),
+            ] {
+                let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
+                q.push(format!("{recheck}{page}"));
+                out.push((name, plan(&mut q, &self.pool).await?));
+            }
+            let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
+            q.push(ADDON_POSTPONE_SQL.to_owned() + "1, 2, 3)");
+            out.push(("addons postpone", plan(&mut q, &self.pool).await?));
+        }
         Ok(out)
     }
 
     /// One discovery page: up to `page` services per product above its watermark, through
-    /// the `packageid` index; records the Pending ones as candidates, then moves the
-    /// watermarks (a crash in between only examines them again).
+    /// the `packageid` index, and up to `page` tblhostingaddons rows above the addon
+    /// watermark, by primary key; records the Pending ones (of `jetpack` products and addons)
+    /// as candidates, then moves the watermarks (a crash in between only examines them again).
     pub async fn discover_candidates(&self, products: &[u32], page: u32) -> Result<Discovered> {
-        if products.is_empty() {
-            return Ok(Discovered::default());
-        }
-        within(self.timeout, self.discover(products, page)).await
+        within(self.timeout, async {
+            let mut found = if products.is_empty() {
+                Discovered::default()
+            } else {
+                self.discover(products, page).await?
+            };
+            if self.has_addons {
+                let addons = self.discover_addons(page).await?;
+                found.addons_examined = addons.addons_examined;
+                found.addon_candidates = addons.addon_candidates;
+                found.more |= addons.more;
+            }
+            Ok(found)
+        })
+        .await
     }
 
     async fn discover(&self, products: &[u32], page: u32) -> Result<Discovered> {
@@ -219,6 +354,50 @@ impl Store {
             examined: rows.len() as u64,
             candidates: pending.len() as u64,
             more: top.values().any(|(_, n)| *n >= page),
+            ..Discovered::default()
+        })
+    }
+
+    /// One page of tblhostingaddons above the addon watermark; the Pending addons of `jetpack`
+    /// addons become candidates, then the watermark moves to the page's last row.
+    async fn discover_addons(&self, page: u32) -> Result<Discovered> {
+        let after = self.addon_watermark().await?;
+        let rows = sqlx::query(ADDON_DISCOVERY_SQL)
+            .bind(MODULE_NAME)
+            .bind(MODULE_NAME)
+            .bind(after)
+            .bind(page)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut last = after;
+        let mut pending = Vec::new();
+        for row in &rows {
+            let id = row.try_get::<i32, _>("id")?.unsigned_abs();
+            last = last.max(id);
+            if row.try_get::<i64, _>("pending")? == 1 {
+                let parent = ServiceId(row.try_get::<i32, _>("hostingid")?.unsigned_abs());
+                let waited = row.try_get::<Option<i64>, _>("waited")?.unwrap_or(0);
+                pending.push((AddonId(id), parent, waited.max(0)));
+            }
+        }
+        self.add_addon_candidates(&pending).await?;
+        if last > after {
+            sqlx::query(
+                "INSERT INTO mod_jetpack_adoption_addon_watermark (id, last_addon_id, updated_at)
+                 VALUES (1, ?, UTC_TIMESTAMP(6))
+                 ON DUPLICATE KEY UPDATE
+                   last_addon_id = GREATEST(last_addon_id, VALUES(last_addon_id)),
+                   updated_at = VALUES(updated_at)",
+            )
+            .bind(last)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(Discovered {
+            addons_examined: rows.len() as u64,
+            addon_candidates: pending.len() as u64,
+            more: rows.len() as u64 >= u64::from(page),
+            ..Discovered::default()
         })
     }
 
@@ -229,6 +408,16 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().collect())
+    }
+
+    /// The highest tblhostingaddons.id examined (0 before the first page).
+    async fn addon_watermark(&self) -> Result<u32> {
+        let row: Option<(u32,)> = sqlx::query_as(
+            "SELECT last_addon_id FROM mod_jetpack_adoption_addon_watermark WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or(0, |(last,)| last))
     }
 
     /// New candidates, each with how long it has waited already (seconds since its order):
@@ -245,6 +434,30 @@ impl Store {
         q.push_values(services, |mut b, (s, waited)| {
             b.push_bind(*s)
                 .push_unseparated(", UTC_TIMESTAMP(6) - INTERVAL ")
+                .push_bind_unseparated(*waited)
+                .push_unseparated(" SECOND")
+                .push("UTC_TIMESTAMP(6) + INTERVAL FLOOR(LEAST(3600, ")
+                .push_bind_unseparated(*waited)
+                .push_unseparated(" DIV 10) * RAND() * 1000000) MICROSECOND");
+        });
+        q.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// New addon candidates (addon, parent, seconds waited), due as [`Store::add_candidates`]
+    /// makes them.
+    async fn add_addon_candidates(&self, addons: &[(AddonId, ServiceId, i64)]) -> Result<()> {
+        if addons.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT IGNORE INTO mod_jetpack_adoption_addon_candidates
+               (addon_id, service_id, found_at, next_check_at) ",
+        );
+        q.push_values(addons, |mut b, (a, s, waited)| {
+            b.push_bind(*a)
+                .push_bind(*s)
+                .push("UTC_TIMESTAMP(6) - INTERVAL ")
                 .push_bind_unseparated(*waited)
                 .push_unseparated(" SECOND")
                 .push("UTC_TIMESTAMP(6) + INTERVAL FLOOR(LEAST(3600, ")
@@ -276,134 +489,214 @@ impl Store {
         Ok(())
     }
 
-    /// Re-checks up to `page` candidates after `after` (by primary key joins to their
-    /// service, product, order and invoice): qualifying ones are marked and requested,
-    /// those no longer waiting are dropped.
+    /// Re-checks a page of candidates (by primary key joins to their service or addon,
+    /// product or addon definition, order and invoice): qualifying ones are marked and
+    /// requested, those no longer waiting are dropped. `Due` and `Fresh` read up to `page`
+    /// services and up to `page` addons; `After` up to `page` of the one kind its cursor is
+    /// in (and, when the services end on a short page, the first page of addons).
     pub async fn recheck_candidates(&self, which: Recheck, page: u32) -> Result<Rechecked> {
         within(self.timeout, self.recheck(which, page)).await
     }
 
     async fn recheck(&self, which: Recheck, page: u32) -> Result<Rechecked> {
-        let rows = match which {
-            Recheck::Due => {
-                sqlx::query(AssertSqlSafe(format!("{RECHECK_SQL}{DUE_PAGE}")))
-                    .bind(MODULE_NAME)
-                    .bind(page)
-                    .fetch_all(&self.pool)
-                    .await?
+        let addons = self.has_addons;
+        match which {
+            Recheck::Due | Recheck::Fresh => {
+                let mut out = self.recheck_page(Kind::Service, which, page).await?;
+                if addons {
+                    let more = self.recheck_page(Kind::Addon, which, page).await?;
+                    out.add(&more);
+                    out.next = out.next.or(more.next);
+                }
+                Ok(out)
             }
-            Recheck::Fresh => {
-                sqlx::query(AssertSqlSafe(format!("{RECHECK_SQL}{FRESH_PAGE}")))
-                    .bind(MODULE_NAME)
-                    .bind(page)
-                    .fetch_all(&self.pool)
-                    .await?
+            Recheck::After(RecheckCursor::Service(_)) => {
+                let mut out = self.recheck_page(Kind::Service, which, page).await?;
+                if out.next.is_none() && addons {
+                    let from = Recheck::After(RecheckCursor::Addon(AddonId(0)));
+                    let more = self.recheck_page(Kind::Addon, from, page).await?;
+                    out.add(&more);
+                    out.next = more.next;
+                }
+                Ok(out)
             }
-            Recheck::After(after) => {
-                sqlx::query(AssertSqlSafe(format!("{RECHECK_SQL}{ALL_PAGE}")))
-                    .bind(MODULE_NAME)
-                    .bind(after)
-                    .bind(page)
-                    .fetch_all(&self.pool)
-                    .await?
+            Recheck::After(RecheckCursor::Addon(_)) if addons => {
+                self.recheck_page(Kind::Addon, which, page).await
             }
+            Recheck::After(RecheckCursor::Addon(_)) => Ok(Rechecked::default()),
+        }
+    }
+
+    /// The candidates of one kind a re-check reads.
+    async fn recheck_rows(
+        &self,
+        kind: Kind,
+        which: Recheck,
+        page: u32,
+    ) -> Result<Vec<sqlx::mysql::MySqlRow>> {
+        let select = match kind {
+            Kind::Service => RECHECK_SQL,
+            Kind::Addon => ADDON_RECHECK_SQL,
         };
+        let (condition, after) = match (kind, which) {
+            (_, Recheck::Due) => (DUE_PAGE, None),
+            (_, Recheck::Fresh) => (FRESH_PAGE, None),
+            (Kind::Service, Recheck::After(cursor)) => (
+                ALL_PAGE,
+                Some(match cursor {
+                    RecheckCursor::Service(s) => s.0,
+                    RecheckCursor::Addon(_) => u32::MAX,
+                }),
+            ),
+            (Kind::Addon, Recheck::After(cursor)) => (
+                ADDON_ALL_PAGE,
+                Some(match cursor {
+                    RecheckCursor::Service(_) => 0,
+                    RecheckCursor::Addon(a) => a.0,
+                }),
+            ),
+        };
+        let sql = format!("{select}{condition}");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(MODULE_NAME);
+        if let Some(after) = after {
+            q = q.bind(after);
+        }
+        Ok(q.bind(page).fetch_all(&self.pool).await?)
+    }
+
+    /// Re-checks one page of one kind of candidate; `next` names where the next page of
+    /// that kind starts (None: the page was not full).
+    async fn recheck_page(&self, kind: Kind, which: Recheck, page: u32) -> Result<Rechecked> {
+        let rows = self.recheck_rows(kind, which, page).await?;
         let candidates = rows
             .iter()
             .map(|row| {
+                let target = match kind {
+                    Kind::Service => Target::Service(row.try_get("service_id")?),
+                    Kind::Addon => {
+                        let found: ServiceId = row.try_get("service_id")?;
+                        let parent: Option<i32> = row.try_get("hostingid")?;
+                        Target::Addon {
+                            addon: row.try_get("addon_id")?,
+                            service: parent.map_or(found, |p| ServiceId(p.unsigned_abs())),
+                        }
+                    }
+                };
                 Ok(Candidate {
-                    service: row.try_get("service_id")?,
+                    target,
                     waiting: row.try_get::<i64, _>("waiting")? == 1,
                     qualifies: row.try_get::<i64, _>("qualifies")? == 1,
                     marked: row.try_get::<i64, _>("marked")? == 1,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let full = candidates.len() as u64 >= u64::from(page);
         let mut out = Rechecked {
             examined: candidates.len() as u64,
-            next: (candidates.len() as u64 >= u64::from(page))
-                .then(|| candidates.last().map(|c| c.service))
-                .flatten(),
+            next: candidates.last().filter(|_| full).map(|c| match c.target {
+                Target::Service(s) => RecheckCursor::Service(s),
+                Target::Addon { addon, .. } => RecheckCursor::Addon(addon),
+            }),
             ..Rechecked::default()
         };
         let (mut drop, mut later) = (Vec::new(), Vec::new());
         for c in &candidates {
             if !c.waiting || c.marked {
-                drop.push(c.service);
+                drop.push(c.target.entity_id());
             } else if c.qualifies {
-                match self.adopt_one(c.service).await? {
+                match self.adopt_one(c.target).await? {
                     Some(true) => out.adopted += 1,
                     Some(false) => out.already += 1,
                     None => {}
                 }
             } else {
-                later.push(c.service);
+                later.push(c.target.entity_id());
             }
         }
+        if kind == Kind::Addon {
+            out.adopted_addons = out.adopted;
+        }
         out.dropped = drop.len() as u64;
-        self.drop_candidates(&drop).await?;
-        self.postpone_candidates(&later).await?;
+        self.drop_candidates(kind, &drop).await?;
+        self.postpone_candidates(kind, &later).await?;
         Ok(out)
     }
 
-    /// Marks a qualifying candidate and records its provision request unless it already had
-    /// a job or a request; drops the candidate. The mark's primary key serialises workers:
-    /// the second one waits for the first to commit and then inserts nothing. Some(true):
+    /// Marks a qualifying candidate and records its provision request unless its target
+    /// already had a job or a request (the same service and addon id: a service's addons
+    /// have their own); drops the candidate. The mark's primary key serialises workers: the
+    /// second one waits for the first to commit and then inserts nothing. Some(true):
     /// requested; Some(false): already requested by someone else; None: another worker
     /// marked it first.
-    async fn adopt_one(&self, service: ServiceId) -> Result<Option<bool>> {
+    async fn adopt_one(&self, target: Target) -> Result<Option<bool>> {
         let mut tx = self.begin().await?;
         let (handled,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM mod_jetpack_jobs WHERE service_id = ?)
-                 OR EXISTS (SELECT 1 FROM mod_jetpack_requests WHERE service_id = ?)",
+            "SELECT EXISTS (SELECT 1 FROM mod_jetpack_jobs WHERE service_id = ? AND addon_id = ?)
+                 OR EXISTS (SELECT 1 FROM mod_jetpack_requests
+                            WHERE service_id = ? AND addon_id = ?)",
         )
-        .bind(service)
-        .bind(service)
+        .bind(target.service())
+        .bind(target.addon_id())
+        .bind(target.service())
+        .bind(target.addon_id())
         .fetch_one(&mut *tx)
         .await?;
         let outcome = if handled { "requested" } else { "adopted" };
-        let marked = mark(&mut tx, service, "provision", outcome).await?;
+        let marked = mark(&mut tx, target, "provision", outcome).await?;
         let result = match (marked, handled) {
             (false, _) => None,
             (true, true) => Some(false),
             (true, false) => {
-                request(&mut tx, service, "provision").await?;
+                request(&mut tx, target, "provision").await?;
                 Some(true)
             }
         };
-        sqlx::query("DELETE FROM mod_jetpack_adoption_candidates WHERE service_id = ?")
-            .bind(service)
+        let delete = match target {
+            Target::Service(_) => {
+                "DELETE FROM mod_jetpack_adoption_candidates WHERE service_id = ?"
+            }
+            Target::Addon { .. } => {
+                "DELETE FROM mod_jetpack_adoption_addon_candidates WHERE addon_id = ?"
+            }
+        };
+        sqlx::query(delete)
+            .bind(target.entity_id())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(result)
     }
 
-    /// Candidates still waiting: due again after a tenth of their age (at most an hour).
-    async fn postpone_candidates(&self, services: &[ServiceId]) -> Result<()> {
-        if services.is_empty() {
+    /// Candidates still waiting (service or addon ids): due again after a tenth of their age
+    /// (at most an hour).
+    async fn postpone_candidates(&self, kind: Kind, ids: &[u32]) -> Result<()> {
+        if ids.is_empty() {
             return Ok(());
         }
-        let mut q = QueryBuilder::<MySql>::new(POSTPONE_SQL);
+        let mut q = QueryBuilder::<MySql>::new(match kind {
+            Kind::Service => POSTPONE_SQL,
+            Kind::Addon => ADDON_POSTPONE_SQL,
+        });
         let mut list = q.separated(", ");
-        for s in services {
-            list.push_bind(*s);
+        for id in ids {
+            list.push_bind(*id);
         }
         q.push(")");
         q.build().execute(&self.pool).await?;
         Ok(())
     }
 
-    async fn drop_candidates(&self, services: &[ServiceId]) -> Result<()> {
-        if services.is_empty() {
+    async fn drop_candidates(&self, kind: Kind, ids: &[u32]) -> Result<()> {
+        if ids.is_empty() {
             return Ok(());
         }
-        let mut q = QueryBuilder::<MySql>::new(
-            "DELETE FROM mod_jetpack_adoption_candidates WHERE service_id IN (",
-        );
+        let mut q = QueryBuilder::<MySql>::new(match kind {
+            Kind::Service => "DELETE FROM mod_jetpack_adoption_candidates WHERE service_id IN (",
+            Kind::Addon => "DELETE FROM mod_jetpack_adoption_addon_candidates WHERE addon_id IN (",
+        });
         let mut list = q.separated(", ");
-        for s in services {
-            list.push_bind(*s);
+        for id in ids {
+            list.push_bind(*id);
         }
         q.push(")");
         q.build().execute(&self.pool).await?;
@@ -447,9 +740,10 @@ impl Store {
     /// recorded it.
     async fn terminate_gone(&self, service: ServiceId) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let marked = mark(&mut tx, service, "terminate", "adopted").await?;
+        let target = Target::Service(service);
+        let marked = mark(&mut tx, target, "terminate", "adopted").await?;
         if marked {
-            request(&mut tx, service, "terminate").await?;
+            request(&mut tx, target, "terminate").await?;
         }
         tx.commit().await?;
         Ok(marked)
@@ -511,48 +805,63 @@ pub(super) async fn plan(
         .collect()
 }
 
-/// Inserts the scan's mark for (service, action); false when it was there already (the
-/// insert waits for a concurrent worker's uncommitted mark, then inserts nothing).
+/// Inserts the scan's mark for (target, action); false when it was there already (the
+/// insert waits for a concurrent worker's uncommitted mark, then inserts nothing). A service
+/// is marked in `mod_jetpack_adoption_marks`, an addon in `mod_jetpack_adoption_addon_marks`.
 async fn mark(
     tx: &mut sqlx::Transaction<'_, MySql>,
-    service: ServiceId,
+    target: Target,
     action: &str,
     outcome: &str,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT IGNORE INTO mod_jetpack_adoption_marks (service_id, action, outcome, marked_at)
-         VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
-    )
-    .bind(service)
-    .bind(action)
-    .bind(outcome)
-    .execute(&mut **tx)
-    .await?;
+    let insert = match target {
+        Target::Service(s) => sqlx::query(
+            "INSERT IGNORE INTO mod_jetpack_adoption_marks (service_id, action, outcome, marked_at)
+             VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
+        )
+        .bind(s),
+        Target::Addon { addon, service } => sqlx::query(
+            "INSERT IGNORE INTO mod_jetpack_adoption_addon_marks
+               (addon_id, service_id, action, outcome, marked_at)
+             VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
+        )
+        .bind(addon)
+        .bind(service),
+    };
+    let done = insert.bind(action).bind(outcome).execute(&mut **tx).await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Records the scan's request and notes its id on the mark.
+/// Records the scan's request for the target and notes its id on the mark.
 async fn request(
     tx: &mut sqlx::Transaction<'_, MySql>,
-    service: ServiceId,
+    target: Target,
     action: &str,
 ) -> Result<()> {
     let done = sqlx::query(
-        "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
-         VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
+        "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+         VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
     )
-    .bind(service)
+    .bind(target.service())
+    .bind(target.addon_id())
     .bind(action)
     .bind(RequestedBy::Adopt.as_str())
     .execute(&mut **tx)
     .await?;
-    sqlx::query(
-        "UPDATE mod_jetpack_adoption_marks SET request_id = ? WHERE service_id = ? AND action = ?",
-    )
-    .bind(done.last_insert_id())
-    .bind(service)
-    .bind(action)
-    .execute(&mut **tx)
-    .await?;
+    let note = match target {
+        Target::Service(_) => {
+            "UPDATE mod_jetpack_adoption_marks SET request_id = ? WHERE service_id = ? AND action = ?"
+        }
+        Target::Addon { .. } => {
+            "UPDATE mod_jetpack_adoption_addon_marks SET request_id = ?
+             WHERE addon_id = ? AND action = ?"
+        }
+    };
+    sqlx::query(note)
+        .bind(done.last_insert_id())
+        .bind(target.entity_id())
+        .bind(action)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

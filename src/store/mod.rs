@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
-pub use adoption::{Discovered, PlanStep, Recheck, Rechecked, Swept};
+pub use adoption::{Discovered, PlanStep, Recheck, RecheckCursor, Rechecked, Swept};
 pub use claim::ClaimedJob;
 pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
 pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
@@ -168,6 +168,8 @@ pub struct Store {
     pool: MySqlPool,
     claim_path: ClaimPath,
     activity_has_user_columns: bool,
+    /// WHMCS has module addons (tblhostingaddons, tbladdons with a module, their settings).
+    has_addons: bool,
     /// The longest the worker waits for a claim, an outcome write or applying requests.
     timeout: Duration,
 }
@@ -220,10 +222,12 @@ impl Store {
         let version = server_version(&pool).await?;
         let claim_path = claim.unwrap_or_else(|| ClaimPath::for_server(&version));
         let activity_has_user_columns = whmcs::activity_has_user_columns(&pool).await?;
+        let has_addons = whmcs::has_addons(&pool).await?;
         Ok(Store {
             pool,
             claim_path,
             activity_has_user_columns,
+            has_addons,
             timeout: STATEMENT_TIMEOUT,
         })
     }

@@ -1,7 +1,7 @@
 //! Reads from the WHMCS tables: one service with its product (and the row decoding the claim
-//! shares, `src/store/claim.rs`), the activity-log layout (7.8 vs 8.x), and what the doctor
-//! inspects (tables, `jetpack` products and their
-//! custom field definitions). Only the columns needed are selected, so WHMCS's zero dates are
+//! shares, `src/store/claim.rs`), the activity-log layout (7.8 vs 8.x), whether WHMCS has
+//! module addons, and what the doctor inspects (tables, `jetpack` products and addons with
+//! their module settings and custom field definitions). Only the columns needed are selected, so WHMCS's zero dates are
 //! never decoded.
 
 use std::collections::HashMap;
@@ -27,10 +27,48 @@ pub(super) async fn activity_has_user_columns(pool: &MySqlPool) -> Result<bool> 
     Ok(n == 2)
 }
 
+/// The columns addons are read by (docs/addons.md): WHMCS 7.2+ has them all; an older WHMCS
+/// has no addon modules, and the worker then never reads these tables.
+const ADDON_COLUMNS: [(&str, &str); 7] = [
+    ("tblhostingaddons", "hostingid"),
+    ("tblhostingaddons", "addonid"),
+    ("tblhostingaddons", "orderid"),
+    ("tblhostingaddons", "status"),
+    ("tbladdons", "module"),
+    ("tbladdons", "autoactivate"),
+    ("tblmodule_configuration", "entity_type"),
+];
+
+/// True when WHMCS has module addons: [`ADDON_COLUMNS`] all exist.
+pub(super) async fn has_addons(pool: &MySqlPool) -> Result<bool> {
+    let mut q = QueryBuilder::<MySql>::new(
+        "SELECT COUNT(*) FROM information_schema.COLUMNS
+         WHERE TABLE_SCHEMA = DATABASE() AND (TABLE_NAME, COLUMN_NAME) IN (",
+    );
+    let mut list = q.separated(", ");
+    for (table, column) in ADDON_COLUMNS {
+        list.push("(")
+            .push_bind_unseparated(table)
+            .push_unseparated(", ")
+            .push_bind_unseparated(column)
+            .push_unseparated(")");
+    }
+    q.push(")");
+    let (n,): (i64,) = q.build_query_as().fetch_one(pool).await?;
+    Ok(n == ADDON_COLUMNS.len() as i64)
+}
+
 impl Store {
     /// Whether WHMCS 8's activity-log columns are written.
     pub fn activity_has_user_columns(&self) -> bool {
         self.activity_has_user_columns
+    }
+
+    /// Whether WHMCS has module addons (tblhostingaddons, tbladdons.module and
+    /// tblmodule_configuration, WHMCS 7.2+): without them the adoption scan and the doctor
+    /// leave addons out.
+    pub fn has_addons(&self) -> bool {
+        self.has_addons
     }
 
     /// The service and its product (None when the service does not exist).
@@ -52,7 +90,8 @@ impl Store {
     }
 }
 
-/// The doctor's reads: reachability, table names, `jetpack` products and their custom fields.
+/// The doctor's reads: reachability, table names, `jetpack` products and addons and their
+/// custom fields.
 impl Store {
     /// Connects once, without the pool's retries, and returns `VERSION()`: the doctor's way to
     /// learn quickly and precisely why a database cannot be reached.
@@ -89,27 +128,17 @@ impl Store {
         Ok(rows.into_iter().map(|(t,)| t).collect())
     }
 
-    /// Every product whose module is `jetpack`, by id.
+    /// Every product whose module is `jetpack`, by id, with the module settings the doctor
+    /// checks.
     pub async fn jetpack_products(&self) -> Result<Vec<ProductSetup>> {
         let rows = sqlx::query(
-            "SELECT id, name, configoption1, configoption2 FROM tblproducts
-             WHERE servertype = ? ORDER BY id",
+            "SELECT id, name, configoption1, configoption2, configoption3, configoption6
+             FROM tblproducts WHERE servertype = ? ORDER BY id",
         )
         .bind(MODULE_NAME)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let id: i32 = row.try_get("id")?;
-                let secret: String = row.try_get("configoption2")?;
-                Ok(ProductSetup {
-                    id: u32::try_from(id).unwrap_or(0),
-                    name: row.try_get("name")?,
-                    client_id: row.try_get("configoption1")?,
-                    client_secret: secret.into(),
-                })
-            })
-            .collect()
+        rows.iter().map(product_setup).collect()
     }
 
     /// The custom field definitions of every `jetpack` product.
@@ -123,18 +152,81 @@ impl Store {
         .bind(MODULE_NAME)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let relid: i32 = row.try_get("relid")?;
-                Ok(FieldSetup {
-                    product_id: u32::try_from(relid).unwrap_or(0),
-                    name: row.try_get("fieldname")?,
-                    field_type: row.try_get("fieldtype")?,
-                    options: row.try_get("fieldoptions")?,
-                })
-            })
-            .collect()
+        rows.iter().map(field_setup).collect()
     }
+
+    /// Every addon whose module is `jetpack` (tbladdons), by id, with its module settings
+    /// (tblmodule_configuration by its unique key; a missing row reads as empty). Empty when
+    /// WHMCS has no module addons ([`Store::has_addons`]).
+    pub async fn jetpack_addons(&self) -> Result<Vec<ProductSetup>> {
+        if !self.has_addons {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT d.id, d.name, m1.value AS configoption1, m2.value AS configoption2,
+                    m3.value AS configoption3, m6.value AS configoption6
+             FROM tbladdons d
+             LEFT JOIN tblmodule_configuration m1 ON m1.entity_type = 'addon'
+                  AND m1.entity_id = d.id AND m1.setting_name = 'configoption1'
+             LEFT JOIN tblmodule_configuration m2 ON m2.entity_type = 'addon'
+                  AND m2.entity_id = d.id AND m2.setting_name = 'configoption2'
+             LEFT JOIN tblmodule_configuration m3 ON m3.entity_type = 'addon'
+                  AND m3.entity_id = d.id AND m3.setting_name = 'configoption3'
+             LEFT JOIN tblmodule_configuration m6 ON m6.entity_type = 'addon'
+                  AND m6.entity_id = d.id AND m6.setting_name = 'configoption6'
+             WHERE d.module = ? ORDER BY d.id",
+        )
+        .bind(MODULE_NAME)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(product_setup).collect()
+    }
+
+    /// The custom field definitions (type 'addon') of every `jetpack` addon; `product_id` is
+    /// the tbladdons.id. Empty when WHMCS has no module addons.
+    pub async fn jetpack_addon_fields(&self) -> Result<Vec<FieldSetup>> {
+        if !self.has_addons {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT f.relid, f.fieldname, f.fieldtype, f.fieldoptions
+             FROM tblcustomfields f JOIN tbladdons d ON d.id = f.relid
+             WHERE f.type = 'addon' AND d.module = ?
+             ORDER BY f.relid, f.id",
+        )
+        .bind(MODULE_NAME)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(field_setup).collect()
+    }
+}
+
+/// A product or addon row of the doctor's reads (`id`, `name`, `configoption1`, `2`, `3`, `6`;
+/// NULL reads as empty).
+fn product_setup(row: &MySqlRow) -> Result<ProductSetup> {
+    let setting = |name: &str| -> Result<String> {
+        Ok(row.try_get::<Option<String>, _>(name)?.unwrap_or_default())
+    };
+    let id: i32 = row.try_get("id")?;
+    Ok(ProductSetup {
+        id: u32::try_from(id).unwrap_or(0),
+        name: setting("name")?,
+        client_id: setting("configoption1")?,
+        client_secret: setting("configoption2")?.into(),
+        plan_setting: setting("configoption3")?,
+        default_local_user: setting("configoption6")?,
+    })
+}
+
+/// A custom field definition row of the doctor's reads.
+fn field_setup(row: &MySqlRow) -> Result<FieldSetup> {
+    let relid: i32 = row.try_get("relid")?;
+    Ok(FieldSetup {
+        product_id: u32::try_from(relid).unwrap_or(0),
+        name: row.try_get("fieldname")?,
+        field_type: row.try_get("fieldtype")?,
+        options: row.try_get("fieldoptions")?,
+    })
 }
 
 /// The products with these ids (tblproducts by primary key), for terminates of services whose

@@ -12,9 +12,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{Processed, RunSummary, Worker, WorkerError};
-use crate::domain::ServiceId;
 use crate::ops::metrics as m;
-use crate::store::{ClaimedJob, Recheck, StoreError};
+use crate::store::{ClaimedJob, Recheck, RecheckCursor, StoreError};
 
 /// How often `run` prunes finished jobs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -55,7 +54,7 @@ struct Scan {
     products: Vec<u32>,
     products_at: Option<Instant>,
     /// The re-check resumes after this candidate (round robin).
-    recheck_after: ServiceId,
+    recheck_after: RecheckCursor,
     /// The deleted-service sweep resumes after this ledger id (round robin).
     ledger_after: u64,
 }
@@ -115,7 +114,7 @@ impl Worker {
             scan: Scan {
                 products: Vec::new(),
                 products_at: None,
-                recheck_after: ServiceId(0),
+                recheck_after: RecheckCursor::default(),
                 ledger_after: 0,
             },
             last_prune: None,
@@ -264,7 +263,7 @@ impl Worker {
             Recheck::Due
         };
         let mut checked = self.store.recheck_candidates(which, RECHECK_PAGE).await?;
-        s.recheck_after = checked.next.unwrap_or(ServiceId(0));
+        s.recheck_after = checked.next.unwrap_or_default();
         let mut more = thorough && checked.next.is_some();
         if !thorough && checked.next.is_some() {
             // More are due than a page: the freshest orders go next, so a backlog of old

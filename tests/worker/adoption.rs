@@ -6,14 +6,14 @@
 
 use std::time::Duration;
 
-use jetpack_worker::domain::ServiceId;
+use jetpack_worker::domain::{AddonId, ServiceId};
 use jetpack_worker::sandbox::SandboxConfig;
-use jetpack_worker::store::{ClaimPath, Recheck};
+use jetpack_worker::store::{ClaimPath, Recheck, RecheckCursor};
 use jetpack_worker::worker::WorkerSettings;
 use sqlx::mysql::MySqlPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Env, Layout, fast_settings, until};
+use crate::helpers::{CLIENT_ID, Env, Layout, SECRET, fast_settings, until};
 
 async fn invoice(env: &Env, status: &str) -> u32 {
     let id = env
@@ -334,8 +334,8 @@ async fn adoption_by_two_workers_at_once_gives_each_service_one_job(pool: MySqlP
         }
     };
     let (ra, rb, ()) = tokio::join!(
-        a.recheck_candidates(Recheck::After(ServiceId(0)), 100),
-        b.recheck_candidates(Recheck::After(ServiceId(0)), 100),
+        a.recheck_candidates(Recheck::After(RecheckCursor::default()), 100),
+        b.recheck_candidates(Recheck::After(RecheckCursor::default()), 100),
         hooks
     );
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
@@ -440,7 +440,8 @@ async fn adoption_keeps_the_plan_of_a_deleted_service_when_the_product_says_so(p
 }
 
 /// A WHMCS-shaped database: 50,000 services over 50 products (5 of them Jetpack), 3 % Pending,
-/// orders and invoices, a ledger; every adoption statement's EXPLAIN reads tblhosting,
+/// orders and invoices, a ledger, 30,000 addons bought over 20 addons (2 of them Jetpack), 3 %
+/// Pending; every adoption statement's EXPLAIN reads tblhosting, tblhostingaddons, tbladdons,
 /// tblorders and tblinvoices by index, never by a full scan.
 async fn explain_on_a_realistic_database(env: Env) {
     env.exec(
@@ -459,7 +460,14 @@ async fn explain_on_a_realistic_database(env: Env) {
          INSERT INTO mod_jetpack_ledger (service_id, site, plan, since, updated_at, job_id)
          SELECT id, CONCAT('https://s', id), 'p', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), id
          FROM tblhosting WHERE packageid <= 5 AND domainstatus = 'Active';
-         ANALYZE TABLE tblhosting, tblorders, tblinvoices, tblproducts, mod_jetpack_ledger",
+         INSERT INTO tbladdons (id, name, autoactivate, module)
+         SELECT seq, CONCAT('A', seq), IF(seq <= 2, '', 'payment'), IF(seq <= 2, 'jetpack', '')
+         FROM seq_1_to_20;
+         INSERT INTO tblhostingaddons (id, orderid, hostingid, addonid, userid, name, status)
+         SELECT seq, seq, seq, 1 + seq % 20, seq % 5000, '', IF(seq % 30 = 0, 'Pending', 'Active')
+         FROM seq_1_to_30000;
+         ANALYZE TABLE tblhosting, tblorders, tblinvoices, tblproducts, mod_jetpack_ledger,
+                       tbladdons, tblhostingaddons",
     )
     .await;
     let products = env.store.adoption_products().await.unwrap();
@@ -467,7 +475,7 @@ async fn explain_on_a_realistic_database(env: Env) {
     // Before any discovery (watermarks 0) and after it (candidates present).
     for round in 0..2 {
         let plans = env.store.explain_adoption(&products).await.unwrap();
-        assert_eq!(plans.len(), 7);
+        assert_eq!(plans.len(), 12, "{plans:?}");
         let due = &plans.iter().find(|(n, _)| *n == "recheck due").unwrap().1;
         assert!(
             due.iter()
@@ -475,9 +483,31 @@ async fn explain_on_a_realistic_database(env: Env) {
                 .all(|s| s.key.as_deref() == Some("due")),
             "round {round}: the due candidates are read by their index: {due:?}"
         );
+        let due = &plans
+            .iter()
+            .find(|(n, _)| *n == "addons recheck due")
+            .unwrap()
+            .1;
+        assert!(
+            due.iter()
+                .filter(|s| s.table == "c")
+                .all(|s| s.key.as_deref() == Some("due")),
+            "round {round}: the due addon candidates are read by their index: {due:?}"
+        );
         for (name, steps) in &plans {
             for s in steps {
-                let whmcs = ["h", "o", "i", "tblhosting", "tblorders", "tblinvoices"];
+                let whmcs = [
+                    "h",
+                    "o",
+                    "i",
+                    "a",
+                    "d",
+                    "tblhosting",
+                    "tblorders",
+                    "tblinvoices",
+                    "tblhostingaddons",
+                    "tbladdons",
+                ];
                 if whmcs.contains(&s.table.as_str()) {
                     assert_ne!(s.access, "ALL", "round {round}, {name}: {steps:?}");
                     assert!(s.key.is_some(), "round {round}, {name}: {steps:?}");
@@ -492,6 +522,18 @@ async fn explain_on_a_realistic_database(env: Env) {
                 .all(|s| s.key.as_deref() == Some("productid")),
             "{discover:?}"
         );
+        // tblhostingaddons has no addonid index: a primary-key range above the watermark,
+        // each row's addon and order by primary key.
+        let discover = &plans
+            .iter()
+            .find(|(n, _)| *n == "addons discover")
+            .unwrap()
+            .1;
+        for s in discover {
+            let want = if s.table == "a" { "range" } else { "eq_ref" };
+            assert_eq!(s.access, want, "{discover:?}");
+            assert_eq!(s.key.as_deref(), Some("PRIMARY"), "{discover:?}");
+        }
         while env
             .store
             .discover_candidates(&products, 500)
@@ -508,6 +550,21 @@ async fn explain_on_a_realistic_database(env: Env) {
     .await
     .unwrap();
     assert_eq!(n, want, "the Pending Jetpack services");
+    let (n, want): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM mod_jetpack_adoption_addon_candidates),
+                (SELECT COUNT(*) FROM tblhostingaddons WHERE addonid <= 2 AND status = 'Pending')",
+    )
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    assert!(want > 0);
+    assert_eq!(n, want, "the Pending Jetpack addons");
+    let (last,): (u32,) =
+        sqlx::query_as("SELECT last_addon_id FROM mod_jetpack_adoption_addon_watermark")
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    assert_eq!(last, 30000, "every addon examined");
 }
 
 #[sqlx::test]
@@ -777,7 +834,7 @@ async fn the_hooks_and_the_scan_agree_on_which_services_qualify(pool: MySqlPool)
     {}
     let checked = env
         .store
-        .recheck_candidates(Recheck::After(ServiceId(0)), 1000)
+        .recheck_candidates(Recheck::After(RecheckCursor::default()), 1000)
         .await
         .unwrap();
     let by_scan = requested("adopt").await;
@@ -809,4 +866,632 @@ async fn the_hooks_and_the_scan_agree_on_which_services_qualify(pool: MySqlPool)
         by_invoice_paid, scan_with_invoice,
         "InvoicePaid and the scan"
     );
+}
+
+// --- Addons (docs/addons.md, "Adoption of addons") -------------------------------------------
+
+/// An addon (tbladdons) of `module` with this `autoactivate`, its module settings in
+/// tblmodule_configuration (credentials, plan premium, Default Local User admin) and its own
+/// jetpack_provisioning_details field; returns its id.
+async fn addon_def(env: &Env, autoactivate: &str, module: &str) -> u32 {
+    env.exec(&format!(
+        "INSERT INTO tbladdons (name, autoactivate, module) VALUES ('Jetpack Addon', '{autoactivate}', '{module}')"
+    ))
+    .await;
+    let (id,): (i32,) = sqlx::query_as("SELECT MAX(id) FROM tbladdons")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    let settings = [
+        ("configoption1", CLIENT_ID),
+        ("configoption2", SECRET),
+        ("configoption3", "premium"),
+        ("configoption6", "admin"),
+    ];
+    for (name, value) in settings {
+        env.exec(&format!(
+            "INSERT INTO tblmodule_configuration (entity_type, entity_id, setting_name, value)
+             VALUES ('addon', {id}, '{name}', '{value}')"
+        ))
+        .await;
+    }
+    env.exec(&format!(
+        "INSERT INTO tblcustomfields (type, relid, fieldname, fieldtype, adminonly)
+         VALUES ('addon', {id}, 'jetpack_provisioning_details|Details', 'text', 'on')"
+    ))
+    .await;
+    id as u32
+}
+
+/// A parent service (of a cPanel product, Active) whose domain is `domain`.
+async fn parent_service(env: &Env, domain: &str) -> ServiceId {
+    env.exec(&format!(
+        "INSERT INTO tblproducts (type, name, autosetup, servertype) VALUES ('hostingaccount', 'Shared', '', 'cpanel');
+         INSERT INTO tblhosting (userid, orderid, packageid, regdate, domain, domainstatus)
+         VALUES (5, 0, LAST_INSERT_ID(), CURDATE(), '{domain}', 'Active')"
+    ))
+    .await;
+    let (id,): (i32,) = sqlx::query_as("SELECT MAX(id) FROM tblhosting")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    ServiceId(id as u32)
+}
+
+/// An addon of `def` bought for `parent` (status `status`) with its own order (status
+/// `order_status`, invoice `invoice`, 0 for none).
+async fn bought_addon(
+    env: &Env,
+    def: u32,
+    parent: ServiceId,
+    status: &str,
+    order_status: &str,
+    invoice: u32,
+) -> AddonId {
+    env.exec(&format!(
+        "INSERT INTO tblorders (ordernum, userid, date, status, invoiceid) VALUES (1, 5, NOW(), '{order_status}', {invoice});
+         INSERT INTO tblhostingaddons (orderid, hostingid, addonid, userid, name, status)
+         VALUES (LAST_INSERT_ID(), {parent}, {def}, 5, '', '{status}')"
+    ))
+    .await;
+    let (id,): (i32,) = sqlx::query_as("SELECT MAX(id) FROM tblhostingaddons")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    AddonId(id as u32)
+}
+
+/// Who asked for a service's own provisions (not its addons'), in order.
+async fn own_requests(env: &Env, sid: ServiceId) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT requested_by FROM mod_jetpack_requests
+         WHERE service_id = ? AND addon_id = 0 AND action = 'provision' ORDER BY id",
+    )
+    .bind(sid)
+    .fetch_all(&env.db)
+    .await
+    .unwrap()
+}
+
+/// An invoice with this status (any layout).
+async fn any_invoice(env: &Env, status: &str) -> u32 {
+    env.exec(&format!(
+        "INSERT INTO tblinvoices (userid, status, date, duedate) VALUES (5, '{status}', CURDATE(), CURDATE())"
+    ))
+    .await;
+    let id: i64 = sqlx::query_scalar("SELECT CAST(MAX(id) AS SIGNED) FROM tblinvoices")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    u32::try_from(id).unwrap()
+}
+
+async fn addon_status(env: &Env, addon: AddonId) -> String {
+    sqlx::query_scalar("SELECT CAST(status AS CHAR) FROM tblhostingaddons WHERE id = ?")
+        .bind(addon)
+        .fetch_one(&env.db)
+        .await
+        .unwrap()
+}
+
+/// (service_id, requested_by) of an addon's provision requests, in order.
+async fn addon_requests(env: &Env, addon: AddonId) -> Vec<(u32, String)> {
+    sqlx::query_as(
+        "SELECT service_id, requested_by FROM mod_jetpack_requests
+         WHERE addon_id = ? AND action = 'provision' ORDER BY id",
+    )
+    .bind(addon)
+    .fetch_all(&env.db)
+    .await
+    .unwrap()
+}
+
+async fn addon_jobs(env: &Env, addon: AddonId) -> Vec<(u32, String, String)> {
+    sqlx::query_as(
+        "SELECT service_id, requested_by, state FROM mod_jetpack_jobs WHERE addon_id = ? ORDER BY id",
+    )
+    .bind(addon)
+    .fetch_all(&env.db)
+    .await
+    .unwrap()
+}
+
+/// Only Pending addons of `jetpack` addons set to "Do not automatically setup" (autoactivate
+/// ''), on a service that exists, whose order is accepted or invoice paid are adopted: each
+/// once (a second run, and the scan's marks, add nothing), as an addon target with its parent
+/// service; the addon is provisioned and Active, the parent service untouched.
+async fn only_paid_or_accepted_manual_jetpack_addons_are_adopted(env: Env) {
+    let manual = addon_def(&env, "", "jetpack").await;
+    let on_payment = addon_def(&env, "payment", "jetpack").await;
+    let on_order = addon_def(&env, "order", "jetpack").await;
+    let other_module = addon_def(&env, "", "cpanel").await;
+    let paid = any_invoice(&env, "Paid").await;
+    let unpaid = any_invoice(&env, "Unpaid").await;
+    let parent = parent_service(&env, "parent.example").await;
+    let a = |def, status, order, inv| {
+        let env = &env;
+        async move { bought_addon(env, def, parent, status, order, inv).await }
+    };
+    let accepted = a(manual, "Pending", "Active", 0).await;
+    let paid_pending = a(manual, "Pending", "Pending", paid).await;
+    let left = [
+        a(manual, "Pending", "Pending", unpaid).await,
+        a(manual, "Pending", "Pending", 0).await,
+        a(manual, "Pending", "Fraud", paid).await,
+        a(manual, "Pending", "Cancelled", paid).await,
+        a(on_payment, "Pending", "Pending", paid).await,
+        a(on_order, "Pending", "Active", 0).await,
+        a(other_module, "Pending", "Active", paid).await,
+        bought_addon(&env, manual, ServiceId(999_999), "Pending", "Active", 0).await,
+    ];
+    let active = a(manual, "Active", "Active", paid).await;
+
+    let summary = env.worker().run_once().await.unwrap();
+
+    assert_eq!(summary.adopted, 2);
+    for addon in [accepted, paid_pending] {
+        assert_eq!(
+            addon_requests(&env, addon).await,
+            vec![(parent.0, "adopt".to_owned())]
+        );
+        assert_eq!(
+            addon_jobs(&env, addon).await,
+            vec![(parent.0, "adopt".to_owned(), "done".to_owned())]
+        );
+        assert_eq!(addon_status(&env, addon).await, "Active");
+    }
+    for addon in left {
+        assert!(
+            addon_requests(&env, addon).await.is_empty(),
+            "addon {addon}"
+        );
+        assert_eq!(addon_status(&env, addon).await, "Pending", "addon {addon}");
+    }
+    assert!(addon_requests(&env, active).await.is_empty());
+    assert!(
+        own_requests(&env, parent).await.is_empty(),
+        "the parent service has no request of its own"
+    );
+    assert_eq!(env.status(parent).await, "Active");
+
+    // Once: set Pending again (a failed provision would leave it so), it is not adopted again.
+    env.exec(&format!(
+        "UPDATE tblhostingaddons SET status = 'Pending' WHERE id = {accepted}"
+    ))
+    .await;
+    env.exec("DELETE FROM mod_jetpack_adoption_addon_watermark")
+        .await;
+    assert_eq!(env.worker().run_once().await.unwrap().adopted, 0);
+    assert_eq!(addon_requests(&env, accepted).await.len(), 1);
+    let marks: Vec<(u32, u32, String)> = sqlx::query_as(
+        "SELECT addon_id, service_id, outcome FROM mod_jetpack_adoption_addon_marks ORDER BY addon_id",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        marks,
+        vec![
+            (accepted.0, parent.0, "adopted".to_owned()),
+            (paid_pending.0, parent.0, "adopted".to_owned())
+        ]
+    );
+}
+
+#[sqlx::test]
+async fn adoption_of_addons_only_paid_or_accepted_manual_jetpack_ones_whmcs8(pool: MySqlPool) {
+    only_paid_or_accepted_manual_jetpack_addons_are_adopted(Env::new(pool).await).await;
+}
+
+#[sqlx::test]
+async fn adoption_of_addons_only_paid_or_accepted_manual_jetpack_ones_whmcs783(pool: MySqlPool) {
+    let env = Env::with(pool, Layout::V783, SandboxConfig::default()).await;
+    only_paid_or_accepted_manual_jetpack_addons_are_adopted(env).await;
+}
+
+/// An addon the AddonActivation hook already requested is not queued again by the scan, and
+/// is marked so that it never is.
+#[sqlx::test]
+async fn adoption_leaves_an_addon_already_requested_by_the_hook_alone(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = addon_def(&env, "", "jetpack").await;
+    let parent = parent_service(&env, "hooked-addon.example").await;
+    let addon = bought_addon(&env, manual, parent, "Pending", "Active", 0).await;
+    env.exec(&format!(
+        "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+         VALUES ({parent}, {addon}, 'provision', 'hook', UTC_TIMESTAMP(6))"
+    ))
+    .await;
+    let summary = env.worker().run_once().await.unwrap();
+    assert_eq!(summary.adopted, 0);
+    assert_eq!(
+        addon_requests(&env, addon).await,
+        vec![(parent.0, "hook".to_owned())]
+    );
+    assert_eq!(
+        addon_jobs(&env, addon).await,
+        vec![(parent.0, "hook".to_owned(), "done".to_owned())]
+    );
+    let (outcome,): (String,) = sqlx::query_as(
+        "SELECT outcome FROM mod_jetpack_adoption_addon_marks WHERE addon_id = ? AND action = 'provision'",
+    )
+    .bind(addon)
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(outcome, "requested");
+}
+
+/// A service and its addons are separate targets: a request for a Jetpack addon does not
+/// stop the adoption of its parent (a Jetpack service of a manual-setup product), and the
+/// service's own request does not stop the addon's.
+#[sqlx::test]
+async fn adoption_treats_a_service_and_its_addon_as_separate_targets(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let product = env.product("").await;
+    let manual = addon_def(&env, "", "jetpack").await;
+    let first = env
+        .service_with_order(
+            product,
+            "Pending",
+            "Active",
+            0,
+            "first.example",
+            "admin",
+            "premium",
+        )
+        .await;
+    let second = env
+        .service_with_order(
+            product,
+            "Pending",
+            "Active",
+            0,
+            "second.example",
+            "admin",
+            "premium",
+        )
+        .await;
+    env.exec(&format!(
+        "UPDATE tblhosting SET domain = CONCAT('parent', id, '.example') WHERE id IN ({first}, {second})"
+    ))
+    .await;
+    let hooked_addon = bought_addon(&env, manual, first, "Pending", "Active", 0).await;
+    let adopted_addon = bought_addon(&env, manual, second, "Pending", "Active", 0).await;
+    env.exec(&format!(
+        "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+         VALUES ({first}, {hooked_addon}, 'provision', 'hook', UTC_TIMESTAMP(6)),
+                ({second}, 0, 'provision', 'hook', UTC_TIMESTAMP(6))"
+    ))
+    .await;
+    let summary = env.worker().run_once().await.unwrap();
+    assert_eq!(
+        summary.adopted, 2,
+        "the first service and the second's addon"
+    );
+    assert_eq!(own_requests(&env, first).await, vec!["adopt".to_owned()]);
+    assert_eq!(own_requests(&env, second).await, vec!["hook".to_owned()]);
+    assert_eq!(
+        addon_requests(&env, adopted_addon).await,
+        vec![(second.0, "adopt".to_owned())]
+    );
+    assert_eq!(
+        addon_requests(&env, hooked_addon).await,
+        vec![(first.0, "hook".to_owned())]
+    );
+    for addon in [hooked_addon, adopted_addon] {
+        assert_eq!(addon_status(&env, addon).await, "Active");
+    }
+    for sid in [first, second] {
+        assert_eq!(env.status(sid).await, "Active");
+    }
+}
+
+/// Two workers re-checking the same addon candidates at once while the hook records requests
+/// meanwhile, then both running to completion: each addon gets exactly one job.
+#[sqlx::test]
+async fn adoption_of_addons_by_two_workers_at_once_gives_each_addon_one_job(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = addon_def(&env, "", "jetpack").await;
+    let parent = parent_service(&env, "two-addons.example").await;
+    let mut addons = Vec::new();
+    for _ in 0..20 {
+        addons.push(bought_addon(&env, manual, parent, "Pending", "Active", 0).await);
+    }
+    let (a, b) = (
+        env.store_with(ClaimPath::SkipLocked).await,
+        env.store.clone(),
+    );
+    // Both discover (the second finds nothing new), then both re-check every candidate.
+    let (da, db) = tokio::join!(
+        a.discover_candidates(&[], 500),
+        b.discover_candidates(&[], 500)
+    );
+    let (da, db) = (da.unwrap(), db.unwrap());
+    // Both may read the same page before either moves the watermark: one candidate each.
+    assert_eq!(da.addons_examined.max(db.addons_examined), 20);
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mod_jetpack_adoption_addon_candidates")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 20);
+    let hooks = async {
+        for addon in addons.iter().step_by(4) {
+            env.exec(&format!(
+                "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+                 VALUES ({parent}, {addon}, 'provision', 'hook', UTC_TIMESTAMP(6))"
+            ))
+            .await;
+        }
+    };
+    let (ra, rb, ()) = tokio::join!(
+        a.recheck_candidates(Recheck::After(RecheckCursor::default()), 100),
+        b.recheck_candidates(Recheck::After(RecheckCursor::default()), 100),
+        hooks
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(
+        ra.adopted + ra.already + rb.adopted + rb.already,
+        20,
+        "{ra:?} {rb:?}"
+    );
+    assert_eq!(
+        ra.adopted_addons + rb.adopted_addons,
+        ra.adopted + rb.adopted
+    );
+    let wa = env.worker_with(a, fast_settings(4));
+    let wb = env.worker_with(b, fast_settings(4));
+    let (sa, sb) = tokio::join!(wa.run_once(), wb.run_once());
+    assert_eq!(sa.unwrap().adopted + sb.unwrap().adopted, 0);
+    for addon in &addons {
+        let jobs = addon_jobs(&env, *addon).await;
+        assert_eq!(jobs.len(), 1, "addon {addon}: {jobs:?}");
+        assert_eq!(jobs[0].2, "done", "addon {addon}");
+        assert_eq!(addon_status(&env, *addon).await, "Active");
+    }
+}
+
+/// Discovery reads tblhostingaddons by primary key above its watermark: each row once,
+/// whatever its module, a page at a time; only the Pending ones of `jetpack` addons become
+/// candidates; a new addon bought later is the only row the next page reads.
+#[sqlx::test]
+async fn adoption_discovers_each_addon_once_a_page_at_a_time(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let jetpack = addon_def(&env, "", "jetpack").await;
+    let other = addon_def(&env, "", "").await;
+    let parent = parent_service(&env, "many.example").await;
+    env.exec(&format!(
+        "INSERT INTO tblhostingaddons (orderid, hostingid, addonid, userid, name, status)
+         SELECT seq, {parent}, IF(seq % 10 = 0, {jetpack}, {other}), 5, '',
+                IF(seq % 20 = 0, 'Active', 'Pending')
+         FROM seq_1_to_1200"
+    ))
+    .await;
+    let mut pages = Vec::new();
+    loop {
+        let found = env.store.discover_candidates(&[], 500).await.unwrap();
+        pages.push((found.addons_examined, found.addon_candidates));
+        if !found.more {
+            break;
+        }
+    }
+    // 120 rows of the jetpack addon, 60 of them Pending.
+    assert_eq!(pages, vec![(500, 25), (500, 25), (200, 10)]);
+    let again = env.store.discover_candidates(&[], 500).await.unwrap();
+    assert_eq!((again.addons_examined, again.more), (0, false));
+    let later = bought_addon(&env, jetpack, parent, "Pending", "Pending", 0).await;
+    let found = env.store.discover_candidates(&[], 500).await.unwrap();
+    assert_eq!((found.addons_examined, found.addon_candidates), (1, 1));
+    let (n, parent_of_later): (i64, u32) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM mod_jetpack_adoption_addon_candidates),
+                (SELECT service_id FROM mod_jetpack_adoption_addon_candidates WHERE addon_id = ?)",
+    )
+    .bind(later)
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    assert_eq!((n, parent_of_later), (61, parent.0));
+    // Not paid: a re-check keeps them as candidates; the other module's rows were never kept.
+    let checked = env
+        .store
+        .recheck_candidates(Recheck::After(RecheckCursor::default()), 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (checked.examined, checked.adopted, checked.dropped),
+        (61, 0, 0)
+    );
+    assert_eq!(checked.next, None);
+}
+
+/// A running worker adopts an addon paid by a direct UPDATE of its invoice (no hook) within
+/// about one adoption interval (the due re-check), on both layouts.
+async fn addon_paid_by_direct_update_is_adopted_within_one_interval(env: Env) {
+    let manual = addon_def(&env, "", "jetpack").await;
+    let inv = unpaid_invoice(&env).await;
+    let parent = parent_service(&env, "direct-addon.example").await;
+    let addon = bought_addon(&env, manual, parent, "Pending", "Pending", inv).await;
+    let settings = WorkerSettings {
+        adopt_interval: Duration::from_secs(1),
+        ..fast_settings(2)
+    };
+    let worker = env.worker_with(env.store.clone(), settings);
+    let stop = CancellationToken::new();
+    let run = tokio::spawn({
+        let stop = stop.clone();
+        async move { worker.run(stop).await }
+    });
+    until(
+        Duration::from_secs(5),
+        "the addon to become a candidate",
+        || async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM mod_jetpack_adoption_addon_candidates")
+                    .fetch_one(&env.db)
+                    .await
+                    .unwrap();
+            n == 1
+        },
+    )
+    .await;
+    assert!(addon_requests(&env, addon).await.is_empty(), "unpaid");
+    env.exec(&format!(
+        "UPDATE tblinvoices SET status = 'Paid' WHERE id = {inv}"
+    ))
+    .await;
+    let paid_at = std::time::Instant::now();
+    until(Duration::from_secs(5), "the adoption request", || async {
+        !addon_requests(&env, addon).await.is_empty()
+    })
+    .await;
+    assert!(
+        paid_at.elapsed() < Duration::from_millis(1600),
+        "{:?}",
+        paid_at.elapsed()
+    );
+    until(Duration::from_secs(10), "the job to finish", || async {
+        addon_status(&env, addon).await == "Active"
+    })
+    .await;
+    stop.cancel();
+    run.await.unwrap().unwrap();
+    assert_eq!(
+        addon_requests(&env, addon).await,
+        vec![(parent.0, "adopt".to_owned())]
+    );
+}
+
+#[sqlx::test]
+async fn adoption_of_an_addon_paid_by_direct_update_within_one_interval_whmcs8(pool: MySqlPool) {
+    addon_paid_by_direct_update_is_adopted_within_one_interval(Env::new(pool).await).await;
+}
+
+#[sqlx::test]
+async fn adoption_of_an_addon_paid_by_direct_update_within_one_interval_whmcs783(pool: MySqlPool) {
+    let env = Env::with(pool, Layout::V783, SandboxConfig::default()).await;
+    addon_paid_by_direct_update_is_adopted_within_one_interval(env).await;
+}
+
+/// A WHMCS without module addons (before 7.2: no tbladdons.module, no
+/// tblmodule_configuration) still adopts its services; the addon steps are skipped.
+#[sqlx::test]
+async fn adoption_without_module_addons_still_adopts_services(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    env.exec("ALTER TABLE tbladdons DROP COLUMN module; DROP TABLE tblmodule_configuration")
+        .await;
+    let store = env.store_with(ClaimPath::SkipLocked).await;
+    assert!(!store.has_addons());
+    assert!(env.store.has_addons(), "the store opened before");
+    let manual = env.product("").await;
+    let sid = env
+        .service_with_order(
+            manual,
+            "Pending",
+            "Active",
+            0,
+            "old-whmcs.example",
+            "admin",
+            "premium",
+        )
+        .await;
+    let plans = store.explain_adoption(&[manual]).await.unwrap();
+    assert!(
+        plans.iter().all(|(n, _)| !n.starts_with("addons")),
+        "{plans:?}"
+    );
+    let summary = env
+        .worker_with(store, fast_settings(2))
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(summary.adopted, 1);
+    assert_eq!(env.status(sid).await, "Active");
+}
+
+/// The addon rule lives twice too: the AddonActivation hook decides in PHP (lib/Hooks.php),
+/// the scan in SQL. Every combination of addon (manual-setup Jetpack, automatic Jetpack,
+/// another module), addon status, order status, invoice status and parent (there or gone) is
+/// seeded; the real hook code runs for every addon, and the scan on the same rows: the addons
+/// each would provision must be the same set.
+#[sqlx::test]
+async fn the_addon_hook_and_the_scan_agree_on_which_addons_qualify(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = addon_def(&env, "", "jetpack").await;
+    let automatic = addon_def(&env, "payment", "jetpack").await;
+    let other = addon_def(&env, "", "cpanel").await;
+    let parent = parent_service(&env, "agree-addons.example").await;
+    let mut addons = Vec::new();
+    for def in [manual, automatic, other] {
+        for service in [parent, ServiceId(999_999)] {
+            for status in ["Pending", "Active"] {
+                for order_status in ["Pending", "Active", "Fraud", "Cancelled"] {
+                    for invoice_status in ["", "Unpaid", "Paid", "Cancelled"] {
+                        let inv = if invoice_status.is_empty() {
+                            0
+                        } else {
+                            any_invoice(&env, invoice_status).await
+                        };
+                        let addon =
+                            bought_addon(&env, def, service, status, order_status, inv).await;
+                        addons.push(addon.0.to_string());
+                    }
+                }
+            }
+        }
+    }
+    let database: String = sqlx::query_scalar("SELECT DATABASE()")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/whmcs/tests/Support/run_hooks.php"
+    );
+    let out = std::process::Command::new("php")
+        .arg(script)
+        .arg(&database)
+        .arg("AddonActivation")
+        .args(&addons)
+        .output()
+        .expect("php (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(!log.contains("could not"), "{log}");
+    let requested = |by: &'static str| {
+        let env = &env;
+        async move {
+            let rows: Vec<(u32, u32)> = sqlx::query_as(
+                "SELECT DISTINCT addon_id, service_id FROM mod_jetpack_requests
+                 WHERE requested_by = ? ORDER BY addon_id",
+            )
+            .bind(by)
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+            env.exec("DELETE FROM mod_jetpack_requests").await;
+            rows
+        }
+    };
+    let by_hook = requested("hook").await;
+
+    while env.store.discover_candidates(&[], 500).await.unwrap().more {}
+    let checked = env
+        .store
+        .recheck_candidates(Recheck::After(RecheckCursor::default()), 1000)
+        .await
+        .unwrap();
+    let by_scan = requested("adopt").await;
+
+    assert_eq!(checked.adopted as usize, by_scan.len());
+    assert_eq!(checked.adopted_addons, checked.adopted);
+    assert!(
+        by_scan.len() >= 4,
+        "paid or accepted, Pending, manual, with its service: {by_scan:?}"
+    );
+    assert!(by_scan.iter().all(|(_, s)| *s == parent.0), "{by_scan:?}");
+    assert_eq!(by_hook, by_scan, "AddonActivation and the scan");
 }

@@ -78,7 +78,7 @@ async fn doctor_passes_a_healthy_setup_offline_and_online(pool: MySqlPool) {
     for line in [
         "ok   database reachable (server ",
         "ok   claim path skip-locked (by server version)",
-        "ok   worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_adoption_watermarks, mod_jetpack_adoption_candidates, mod_jetpack_adoption_marks, mod_jetpack_emails, mod_jetpack_workers)",
+        "ok   worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_adoption_watermarks, mod_jetpack_adoption_candidates, mod_jetpack_adoption_marks, mod_jetpack_adoption_addon_watermark, mod_jetpack_adoption_addon_candidates, mod_jetpack_adoption_addon_marks, mod_jetpack_emails, mod_jetpack_workers)",
         "ok   WHMCS tables",
         &format!("ok   jetpack products: #{pid}"),
         &format!("ok   product #{pid} 'Jetpack Premium': custom field 'Site URL'"),
@@ -258,7 +258,7 @@ async fn doctor_reports_worker_tables_not_migrated(pool: MySqlPool) {
     assert_one_problem(
         code,
         &out,
-        "worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_adoption_watermarks, mod_jetpack_adoption_candidates, mod_jetpack_adoption_marks, mod_jetpack_emails, mod_jetpack_workers): missing or out of date",
+        "worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_adoption_watermarks, mod_jetpack_adoption_candidates, mod_jetpack_adoption_marks, mod_jetpack_adoption_addon_watermark, mod_jetpack_adoption_addon_candidates, mod_jetpack_adoption_addon_marks, mod_jetpack_emails, mod_jetpack_workers): missing or out of date",
         "run `jetpack-worker migrate`",
     );
 
@@ -431,4 +431,269 @@ async fn doctor_reports_the_activation_email_template_and_setting(pool: MySqlPoo
         out.contains("ok   activation email template 'Jetpack Activation'"),
         "{out}"
     );
+}
+
+// --- Addons and the plan as a module setting (docs/addons.md) --------------------------------
+
+/// A `jetpack` addon (tbladdons) with these module settings (tblmodule_configuration rows,
+/// `configoptionN` = value) and custom fields (type 'addon'); returns its id.
+async fn addon(env: &Env, settings: &[(&str, &str)], fields: &[&str]) -> u32 {
+    env.exec("INSERT INTO tbladdons (name, autoactivate, module) VALUES ('Jetpack Addon', '', 'jetpack')")
+        .await;
+    let (id,): (i32,) = sqlx::query_as("SELECT MAX(id) FROM tbladdons")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    for (name, value) in settings {
+        env.exec(&format!(
+            "INSERT INTO tblmodule_configuration (entity_type, entity_id, setting_name, value)
+             VALUES ('addon', {id}, '{name}', '{value}')"
+        ))
+        .await;
+    }
+    for name in fields {
+        env.exec(&format!(
+            "INSERT INTO tblcustomfields (type, relid, fieldname, fieldtype, adminonly)
+             VALUES ('addon', {id}, '{name}', 'text', '')"
+        ))
+        .await;
+    }
+    id as u32
+}
+
+const DETAILS: &str = "jetpack_provisioning_details|Jetpack Provisioning Details";
+
+/// Credentials, the plan and the Local User as module settings.
+fn addon_settings<'a>() -> [(&'a str, &'a str); 4] {
+    [
+        ("configoption1", CLIENT_ID),
+        ("configoption2", SECRET),
+        ("configoption3", "premium"),
+        ("configoption6", "admin"),
+    ]
+}
+
+fn assert_lines(out: &str, lines: &[String]) {
+    for line in lines {
+        assert!(out.contains(line.as_str()), "{line:?} missing in:\n{out}");
+    }
+}
+
+/// A jetpack addon with only its details field, its credentials, plan and Local User as
+/// module settings (the Site URL is the parent's domain) is healthy, and its credentials are
+/// tried online with the product's.
+#[sqlx::test]
+async fn doctor_passes_a_healthy_addon_offline_and_online(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let aid = addon(&env, &addon_settings(), &[DETAILS]).await;
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let a = format!("addon #{aid} 'Jetpack Addon'");
+    assert_lines(
+        &out,
+        &[
+            format!("ok   jetpack products: #{pid}\n"),
+            format!("ok   jetpack addons: #{aid}\n"),
+            format!(
+                "ok   {a}: custom field 'Site URL' not there\n     note: the parent service's domain is the site\n"
+            ),
+            format!(
+                "ok   {a}: custom field 'Local User' not there: the module setting Default Local User 'admin' is used\n"
+            ),
+            format!(
+                "ok   {a}: custom field 'Plan' not there: the module setting Plan names the plan\n"
+            ),
+            format!("ok   {a}: module setting Plan 'premium'\n"),
+            format!("ok   {a}: custom field 'jetpack_provisioning_details'\n"),
+            format!("ok   {a}: credentials filled\n"),
+            "all checks passed".to_owned(),
+        ],
+    );
+    let (code, out) = check(&env, &["--online"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "ok   partner API login as '{CLIENT_ID}' (product #{pid}; addon #{aid})"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains(SECRET), "the secret was printed:\n{out}");
+}
+
+/// An addon's own fields and settings, each missing: the details field, the Local User (no
+/// field, no Default Local User), the plan (no field, no setting), the credentials; and its
+/// own fields of the wrong type. A product's fields do not stand in for an addon's.
+#[sqlx::test]
+async fn doctor_reports_what_an_addon_lacks(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    env.product("").await;
+    let bare = addon(&env, &[], &[]).await;
+    let typed = addon(
+        &env,
+        &addon_settings(),
+        &["Site URL", "Local User", "Plan", DETAILS],
+    )
+    .await;
+    env.exec(&format!(
+        "UPDATE tblcustomfields SET fieldtype = IF(fieldname = 'Plan', 'tickbox', 'password')
+         WHERE type = 'addon' AND relid = {typed} AND fieldname IN ('Plan', '{DETAILS}')"
+    ))
+    .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("6 problem(s) found"), "{out}");
+    let b = format!("addon #{bare} 'Jetpack Addon'");
+    let t = format!("addon #{typed} 'Jetpack Addon'");
+    assert_lines(
+        &out,
+        &[
+            format!("ok   {b}: custom field 'Site URL' not there\n"),
+            format!(
+                "FAIL {b}: custom field 'Local User': missing, and the module setting Default Local User is empty\n     fix: add a custom field named exactly 'Local User', or fill in Default Local User in its Module Settings\n"
+            ),
+            format!(
+                "FAIL {b}: custom field 'Plan': missing, and the module setting Plan is empty\n     fix: add a custom field named exactly 'Plan', or choose a plan in its Module Settings\n"
+            ),
+            format!(
+                "FAIL {b}: custom field 'jetpack_provisioning_details': missing\n     fix: add a custom field named exactly 'jetpack_provisioning_details'\n"
+            ),
+            format!(
+                "FAIL {b}: credentials: the Client ID and the Client Secret are empty\n     fix: enter the Jetpack Partner Client ID and Client Secret in its Module Settings\n"
+            ),
+            format!("ok   {t}: custom field 'Site URL'\n"),
+            format!("ok   {t}: custom field 'Local User'\n"),
+            format!(
+                "FAIL {t}: custom field 'Plan': its Field Type is 'tickbox'\n     fix: set its Field Type to Drop Down\n"
+            ),
+            format!(
+                "FAIL {t}: custom field 'jetpack_provisioning_details': it is a Password field"
+            ),
+            format!("ok   {t}: credentials filled\n"),
+        ],
+    );
+}
+
+/// The plan as the product's module setting (configoption3): a product without a Plan field
+/// is fine with an allowed plan there, a problem without one; a setting that is not an allowed
+/// plan is a problem; a product with both gets a note (the setting wins, docs/addons.md
+/// "Which plan"), in text and in JSON. A Default Local User (configoption6) stands in for a missing
+/// Local User field.
+#[sqlx::test]
+async fn doctor_reads_the_plan_and_local_user_module_settings_of_products(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let no_field = ["Site URL|Your WordPress site", "Local User", DETAILS];
+    let by_setting = env.product_with("", CLIENT_ID, SECRET, &no_field).await;
+    let neither = env.product_with("", CLIENT_ID, SECRET, &no_field).await;
+    let both = env.product("").await;
+    let no_user = ["Site URL", "Plan", DETAILS];
+    let default_user = env.product_with("", CLIENT_ID, SECRET, &no_user).await;
+    env.exec(&format!(
+        "UPDATE tblproducts SET configoption3 = 'Premium' WHERE id IN ({by_setting}, {both});
+         UPDATE tblproducts SET configoption6 = 'wpadmin' WHERE id = {default_user}"
+    ))
+    .await;
+    let p = |id: u32| format!("product #{id} 'Jetpack Premium'");
+    let (code, out) = check(&env, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        &format!(
+            "{}: custom field 'Plan': missing, and the module setting Plan is empty",
+            p(neither)
+        ),
+        "add a custom field named exactly 'Plan', or choose a plan in its Module Settings",
+    );
+    assert_lines(
+        &out,
+        &[
+            format!(
+                "ok   {}: custom field 'Plan' not there: the module setting Plan names the plan\n",
+                p(by_setting)
+            ),
+            format!("ok   {}: module setting Plan 'premium'\n", p(by_setting)),
+            format!("ok   {}: custom field 'Plan'\n", p(both)),
+            format!(
+                "ok   {}: module setting Plan 'premium'\n     note: there is a Plan custom field too: the setting wins, so the services' Plan values are not read; leave the setting empty to let the Plan field choose",
+                p(both)
+            ),
+            format!(
+                "ok   {}: custom field 'Local User' not there: the module setting Default Local User 'wpadmin' is used\n",
+                p(default_user)
+            ),
+        ],
+    );
+    let (_, json) = check(&env, &["--json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let noted: Vec<&serde_json::Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c.get("note").is_some())
+        .collect();
+    assert_eq!(noted.len(), 1, "{json}");
+    assert_eq!(
+        noted[0]["name"],
+        format!("{}: module setting Plan 'premium'", p(both))
+    );
+    assert!(noted[0]["problem"].is_null());
+
+    env.exec(&format!(
+        "UPDATE tblproducts SET configoption3 = 'gold' WHERE id = {by_setting};
+         UPDATE tblproducts SET configoption3 = 'personal' WHERE id = {neither}"
+    ))
+    .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        &format!(
+            "{}: module setting Plan: 'gold' is not an allowed plan",
+            p(by_setting)
+        ),
+        "choose one of free, personal, premium, professional",
+    );
+}
+
+/// Jetpack sold only as an addon: no jetpack product is needed.
+#[sqlx::test]
+async fn doctor_passes_jetpack_sold_only_as_an_addon(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let aid = addon(&env, &addon_settings(), &[DETAILS]).await;
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "ok   jetpack products: none (sold as addons #{aid})"
+        )),
+        "{out}"
+    );
+}
+
+/// An older WHMCS without module addons (no tbladdons.module, no tblmodule_configuration, or
+/// no tbladdons at all): the doctor checks the products and leaves addons out.
+#[sqlx::test]
+async fn doctor_skips_addons_on_a_whmcs_without_module_addons(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    addon(&env, &addon_settings(), &[DETAILS]).await;
+    for change in [
+        "DROP TABLE tblmodule_configuration",
+        "ALTER TABLE tbladdons DROP COLUMN module",
+        "DROP TABLE tbladdons",
+    ] {
+        env.exec(change).await;
+        let (code, out) = check(&env, &[]).await;
+        assert_eq!(code, Some(0), "{change}:\n{out}");
+        assert!(
+            out.contains(&format!(
+                "ok   product #{pid} 'Jetpack Premium': credentials filled"
+            )),
+            "{change}:\n{out}"
+        );
+        assert!(
+            !out.contains("jetpack addons") && !out.contains("addon #"),
+            "{change}:\n{out}"
+        );
+    }
 }

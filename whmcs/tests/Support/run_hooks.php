@@ -1,7 +1,8 @@
 <?php
 /**
  * Runs one of the module's hooks (lib/Hooks.php) on an existing database, once per id, as
- * WHMCS would call it: `OrderPaid` with {orderId}, `InvoicePaid` with {invoiceid}. For the
+ * WHMCS would call it: `OrderPaid` with {orderId}, `InvoicePaid` with {invoiceid},
+ * `AddonActivation` with {id} (a tblhostingaddons.id). For the
  * worker's contract test (tests/worker/adoption.rs), which seeds the database, runs the hooks
  * here, and compares what they recorded with what the worker's adoption scan adopts.
  *
@@ -41,7 +42,7 @@ function logActivity($description, $userId = 0)
 }
 
 if ($argc < 3) {
-    fwrite(STDERR, "usage: php run_hooks.php DATABASE OrderPaid|InvoicePaid ID...\n");
+    fwrite(STDERR, "usage: php run_hooks.php DATABASE OrderPaid|InvoicePaid|AddonActivation ID...\n");
     exit(2);
 }
 
@@ -57,6 +58,10 @@ foreach (array_slice($argv, 3) as $id) {
             break;
         case 'InvoicePaid':
             Hooks::invoicePaid(array('invoiceid' => (int) $id));
+            break;
+        case 'AddonActivation':
+            // {id, userid, serviceid, addonid}: the hook reads only id (tblhostingaddons.id).
+            Hooks::addonActivation(array('id' => (int) $id, 'userid' => 0, 'serviceid' => 0, 'addonid' => 0));
             break;
         default:
             fwrite(STDERR, "unknown hook {$argv[2]}\n");
