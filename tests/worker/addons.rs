@@ -180,9 +180,10 @@ async fn provisions_an_addon_and_nothing_else(env: &Env, layout: Layout) {
          SELECT MAX(id), {parent}, 'the parent''s own' FROM tblcustomfields WHERE type = 'product'"
     ))
     .await;
+    // Activated by WHMCS on payment: the adoption scan leaves the other Pending addon alone.
     let def = addon_def(
         env,
-        "",
+        "payment",
         &[(1, CLIENT_ID), (2, SECRET), (3, "premium"), (6, "wpadmin")],
         &["jetpack_provisioning_details|Jetpack"],
     )
