@@ -1,6 +1,6 @@
 //! Jetpack provisioning for WHMCS: a worker that provisions and cancels Jetpack plans for WHMCS
-//! orders straight from the WHMCS database, and the sandbox partner API that tests, the demo and
-//! the benchmarks talk to.
+//! orders straight from the WHMCS database. (The sandbox partner API that tests, the demo and
+//! the benchmarks talk to is its own crate, `crates/jetpack-sandbox`, a dev-dependency only.)
 //!
 //! Layout: `cli` (settings) → `app` (commands) → `worker` (claim, process, write back), which
 //! uses `store` (all SQL), `jetpack` (partner API client), `order` (reading WHMCS's custom
@@ -20,7 +20,6 @@ pub mod ops;
 pub mod order;
 pub mod retry;
 pub mod rules;
-pub mod sandbox;
 pub mod store;
 pub mod telemetry;
 pub mod worker;

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use jetpack_sandbox::SandboxConfig;
 use jetpack_worker::domain::{Action, AddonId, RequestedBy, ServiceId, SiteUrl, Target};
 use jetpack_worker::lifecycle::RequestKind;
-use jetpack_worker::sandbox::SandboxConfig;
 use sqlx::Row;
 use sqlx::mysql::MySqlPool;
 

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use jetpack_sandbox::SandboxConfig;
 use jetpack_worker::domain::{AddonId, ServiceId};
-use jetpack_worker::sandbox::SandboxConfig;
 use jetpack_worker::store::{ClaimPath, Recheck, RecheckCursor};
 use jetpack_worker::worker::WorkerSettings;
 use sqlx::mysql::MySqlPool;

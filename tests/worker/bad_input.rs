@@ -7,8 +7,8 @@
 //! rows also go through the PHP module's `Order::load` (`php_module_and_worker_agree_on_bad_input`):
 //! both sides read `rules.json` and must refuse alike, accept alike, or be a `WORKER_ONLY` row.
 
+use jetpack_sandbox::SandboxConfig;
 use jetpack_worker::domain::{Action, RequestedBy, ServiceId};
-use jetpack_worker::sandbox::SandboxConfig;
 use jetpack_worker::store::Store;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Row};

@@ -2,8 +2,8 @@
 //! a short, clear message (an acting call's outcome is then checked with the status endpoint),
 //! and what a job row or the module log keeps of any body is a short excerpt.
 
+use jetpack_sandbox::ScriptedReply;
 use jetpack_worker::domain::{Action, RequestedBy, ServiceId};
-use jetpack_worker::sandbox::ScriptedReply;
 use sqlx::mysql::MySqlPool;
 
 use crate::helpers::Env;

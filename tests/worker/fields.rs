@@ -2,8 +2,8 @@
 //! details written for this service only (inserted when missing), WHMCS 7.8.3 tables, and
 //! 4-byte characters headed for utf8mb3 columns.
 
+use jetpack_sandbox::{SandboxConfig, ScriptedReply};
 use jetpack_worker::domain::{Action, RequestedBy};
-use jetpack_worker::sandbox::{SandboxConfig, ScriptedReply};
 use sqlx::AssertSqlSafe;
 use sqlx::mysql::MySqlPool;
 

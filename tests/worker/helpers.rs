@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use jetpack_sandbox::{Sandbox, SandboxConfig};
 use jetpack_worker::dns::FnResolver;
 use jetpack_worker::domain::ServiceId;
 use jetpack_worker::jetpack::{JetpackClient, Politeness, Timeouts};
 use jetpack_worker::retry::RetryPolicy;
-use jetpack_worker::sandbox::{Sandbox, SandboxConfig};
 use jetpack_worker::store::{ClaimPath, Store};
 use jetpack_worker::worker::{Worker, WorkerSettings};
 use sqlx::mysql::MySqlPool;
@@ -367,7 +367,7 @@ pub struct Job {
 
 /// The sandbox's site key for a Site URL value.
 pub fn key(site: &str) -> String {
-    jetpack_worker::sandbox::site_key(site)
+    jetpack_sandbox::site_key(site)
 }
 
 /// Polls `check` every 20 ms until it holds; panics naming `what` after `limit`.

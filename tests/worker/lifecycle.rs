@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use jetpack_sandbox::ScriptedReply;
 use jetpack_worker::domain::{Action, RequestedBy, ServiceId};
 use jetpack_worker::lifecycle::RequestKind;
-use jetpack_worker::sandbox::ScriptedReply;
 use jetpack_worker::store::{RequestId, Store};
 use jetpack_worker::worker::Worker;
 use sqlx::mysql::MySqlPool;

@@ -1,8 +1,8 @@
 //! One test (at least) per row of DESIGN.md's outcome table: what the job row, the details
 //! field, the service status, the activity log and the Module Queue show afterwards.
 
+use jetpack_sandbox::ScriptedReply;
 use jetpack_worker::domain::{Action, RequestedBy};
-use jetpack_worker::sandbox::ScriptedReply;
 use sqlx::AssertSqlSafe;
 use sqlx::mysql::MySqlPool;
 

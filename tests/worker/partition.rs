@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use jetpack_worker::sandbox::ScriptedReply;
+use jetpack_sandbox::ScriptedReply;
 use sqlx::mysql::MySqlPool;
 
 use crate::cli::database_url;

@@ -11,9 +11,9 @@
 
 use std::time::{Duration, Instant};
 
+use jetpack_sandbox::{Outage, SandboxState};
 use jetpack_worker::jetpack::{BreakerPolicy, Politeness};
 use jetpack_worker::retry::RetryPolicy;
-use jetpack_worker::sandbox::{Outage, SandboxState};
 use jetpack_worker::worker::{Worker, WorkerSettings};
 use sqlx::mysql::MySqlPool;
 use tokio_util::sync::CancellationToken;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use jetpack_worker::sandbox::{SandboxConfig, SandboxState, ScriptedReply, SiteCalls};
+use jetpack_sandbox::{SandboxConfig, SandboxState, ScriptedReply, SiteCalls};
 use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 use tokio::process::{Child, Command};

@@ -2,8 +2,8 @@
 //! form- or percent-encoded), in any table of the database or in the process log (the real
 //! binary at RUST_LOG=trace, stdout and stderr).
 
+use jetpack_sandbox::{HOSTILE_TOKEN_PART, SandboxConfig, ScriptedReply};
 use jetpack_worker::domain::{Action, RequestedBy};
-use jetpack_worker::sandbox::{HOSTILE_TOKEN_PART, SandboxConfig, ScriptedReply};
 use sqlx::mysql::MySqlPool;
 use sqlx::{AssertSqlSafe, Row};
 

@@ -8,6 +8,9 @@
 //! Tests, the demo and the benchmarks point the worker at [`Sandbox::base_url`] instead of the
 //! real API, then inspect and steer the sandbox through [`SandboxState`] (or, from scripts,
 //! through the `/_sandbox/...` control endpoints).
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod conn;
 mod control;

@@ -1,5 +1,5 @@
 //! `jetpack-sandbox`: serves the sandbox Jetpack partner API on a loopback address until
-//! SIGTERM or SIGINT. The logic lives in `jetpack_worker::sandbox`; this is only the CLI.
+//! SIGTERM or SIGINT. The logic lives in the `jetpack_sandbox` library; this is only the CLI.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use jetpack_worker::sandbox::{Sandbox, SandboxConfig};
+use jetpack_sandbox::{Sandbox, SandboxConfig};
 
 /// Sandbox of the Jetpack hosting-partner API, for tests, demos and benchmarks.
 #[derive(Debug, Parser)]
