@@ -184,49 +184,9 @@ impl JetpackClient {
                     .await
                     .map_err(|reason| Failure::Stopped { message: reason })?;
             }
-            let mut builder = self
-                .http
-                .request(call.method.clone(), &call.url)
-                .bearer_auth(token.expose_secret());
-            if let Some(form) = call.form {
-                builder = builder.form(form);
-            }
-            let request = format!(
-                "{} {}\nAuthorization: Bearer {}\n{}",
-                call.method,
-                call.url,
-                "*".repeat(token.expose_secret().len()),
-                call.form.map(encode_form).unwrap_or_default()
-            );
-            let started = std::time::Instant::now();
-            let answer = read_answer(builder.send().await, call.may_act).await;
-            let elapsed = started.elapsed().as_secs_f64();
-            let secrets = [token.expose_secret(), creds.client_secret.expose_secret()];
-            let result = match answer {
-                Ok(a) => {
-                    log.push(exchange(
-                        call.action,
-                        request,
-                        format!("HTTP {}\n{}", a.status, String::from_utf8_lossy(&a.body)),
-                        &secrets,
-                    ));
-                    classify(a.status, &a.body, a.retry_after)
-                }
-                Err(f) => {
-                    log.push(exchange(call.action, request, f.to_string(), &secrets));
-                    Err(f)
-                }
-            }
-            .map_err(|f| mask_failure(f, &secrets));
-            let outcome = match &result {
-                Ok(_) => "ok",
-                Err(Failure::Transient { .. }) => "transient",
-                Err(Failure::Permanent { .. } | Failure::Downgrade { .. }) => "permanent",
-                Err(Failure::TokenRefused { .. }) => "token_refused",
-                Err(Failure::Stopped { .. }) => "stopped",
-            };
-            metrics::histogram!(crate::ops::metrics::API_LATENCY, "endpoint" => call.action, "outcome" => outcome)
-                .record(elapsed);
+            let result = self
+                .send_once(creds, token.expose_secret(), log, &call, classify)
+                .await;
             self.guards.record(&creds.client_id, &result);
             match result {
                 Err(Failure::TokenRefused { message }) => {
@@ -244,6 +204,63 @@ impl JetpackClient {
                 other => return other,
             }
         }
+    }
+
+    /// Sends the request once with `token` and classifies the answer; the exchange goes to
+    /// `log` and every failure text is masked (the token and the client secret, in every
+    /// encoding).
+    async fn send_once<T>(
+        &self,
+        creds: &Credentials,
+        token: &str,
+        log: &mut Vec<Exchange>,
+        call: &Call<'_>,
+        classify: Classifier<T>,
+    ) -> Result<T, Failure> {
+        let mut builder = self
+            .http
+            .request(call.method.clone(), &call.url)
+            .bearer_auth(token);
+        if let Some(form) = call.form {
+            builder = builder.form(form);
+        }
+        let request = format!(
+            "{} {}\nAuthorization: Bearer {}\n{}",
+            call.method,
+            call.url,
+            "*".repeat(token.len()),
+            call.form.map(encode_form).unwrap_or_default()
+        );
+        let started = std::time::Instant::now();
+        let answer = read_answer(builder.send().await, call.may_act).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let secrets = [token, creds.client_secret.expose_secret()];
+        let result = match answer {
+            Ok(a) => {
+                log.push(exchange(
+                    call.action,
+                    request,
+                    format!("HTTP {}\n{}", a.status, String::from_utf8_lossy(&a.body)),
+                    &secrets,
+                ));
+                classify(a.status, &a.body, a.retry_after)
+            }
+            Err(f) => {
+                log.push(exchange(call.action, request, f.to_string(), &secrets));
+                Err(f)
+            }
+        }
+        .map_err(|f| mask_failure(f, &secrets));
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(Failure::Transient { .. }) => "transient",
+            Err(Failure::Permanent { .. } | Failure::Downgrade { .. }) => "permanent",
+            Err(Failure::TokenRefused { .. }) => "token_refused",
+            Err(Failure::Stopped { .. }) => "stopped",
+        };
+        metrics::histogram!(crate::ops::metrics::API_LATENCY, "endpoint" => call.action, "outcome" => outcome)
+            .record(elapsed);
+        result
     }
 
     /// Tells the account's breaker how a call went, and hands the result on.

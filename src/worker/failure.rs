@@ -4,11 +4,11 @@
 
 use super::Worker;
 use super::messages;
-use super::process::{Outcome, ReplyTo, module_log_action, verb, waiting};
-use crate::domain::{Action, JobState};
+use super::outcome::{Outcome, ReplyTo, failed, module_log_action, verb, waiting};
+use crate::domain::JobState;
 use crate::jetpack::{Exchange, Failure};
 use crate::retry::{RetryDecision, RetryPolicy};
-use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites};
+use crate::store::{ClaimedJob, Finish, LedgerWrite, WhmcsWrites};
 
 impl Worker {
     /// What a failed call becomes: a permanent failure (or a refused token) fails the job; a
@@ -47,82 +47,60 @@ impl Worker {
                     (Some(_), Some(entry)) => vec![entry],
                     _ => Vec::new(),
                 };
-                let quiet = WhmcsWrites {
-                    module_log: log,
-                    module_log_action: module_log_action(job.action),
-                    ..WhmcsWrites::default()
-                };
-                if let Some(waited) = job.waiting_for {
-                    // A waiting plan keeps its own schedule; the window bounds it.
-                    let next = self
-                        .settings
-                        .dns
-                        .next_check(job.dns_checks, waited)
-                        .unwrap_or_default();
-                    let mut f = waiting(next, unknown, quiet);
-                    f.last_error = Some(message);
-                    f.ledger = ledger;
-                    return f.into();
-                }
-                let policy = RetryPolicy {
-                    max_attempts: job.max_attempts.unwrap_or(self.settings.retry.max_attempts),
-                    ..self.settings.retry.clone()
-                };
-                match policy.after_transient(job.attempts, retry_after, fastrand::f64()) {
-                    RetryDecision::RetryIn(delay) => Finish {
-                        state: JobState::Queued,
-                        run_in: Some(delay),
-                        last_error: Some(message),
-                        result: None,
-                        start_waiting: false,
-                        outcome_unknown: unknown,
-                        ledger,
-                        whmcs: quiet,
-                    }
-                    .into(),
-                    RetryDecision::GiveUp => {
-                        let text = messages::gave_up(job.target, what, job.attempts, &message);
-                        let mut f =
-                            failed(job, text, reply.details, reply.client_id, quiet.module_log);
-                        f.outcome_unknown = unknown;
-                        f.ledger = ledger;
-                        f.into()
-                    }
-                }
+                let mut f = self.after_transient(job, reply, (message, retry_after), unknown, log);
+                f.ledger = ledger;
+                f.into()
             }
         }
     }
-}
 
-/// A failed job: the message goes to the job row, the details field (when usable), the
-/// activity log and WHMCS's Module Queue; a failed provision leaves the service Pending.
-pub(super) fn failed(
-    job: &ClaimedJob,
-    message: String,
-    details: Option<crate::order::DetailsField>,
-    client_id: u32,
-    log: Vec<Exchange>,
-) -> Finish {
-    let status = (job.action == Action::Provision).then_some(StatusChange::BackToPending);
-    Finish {
-        state: JobState::Failed,
-        run_in: None,
-        last_error: Some(message.clone()),
-        result: None,
-        start_waiting: false,
-        outcome_unknown: None,
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites {
-            client_id,
-            details: details.map(|d| (d, message.clone())),
-            status,
-            activity: Some(message.clone()),
-            module_queue: Some(ModuleQueueWrite::Add {
-                action: job.action,
-                error: message,
-            }),
+    /// A transient failure: a waiting plan keeps its DNS schedule (the window bounds it);
+    /// otherwise the job is retried with backoff, or fails once its attempt budget is spent.
+    fn after_transient(
+        &self,
+        job: &ClaimedJob,
+        reply: ReplyTo,
+        (message, retry_after): (String, Option<std::time::Duration>),
+        unknown: Option<bool>,
+        log: Vec<Exchange>,
+    ) -> Finish {
+        let quiet = WhmcsWrites {
             module_log: log,
             module_log_action: module_log_action(job.action),
-        },
+            ..WhmcsWrites::default()
+        };
+        if let Some(waited) = job.waiting_for {
+            let next = self
+                .settings
+                .dns
+                .next_check(job.dns_checks, waited)
+                .unwrap_or_default();
+            let mut f = waiting(next, unknown, quiet);
+            f.last_error = Some(message);
+            return f;
+        }
+        let policy = RetryPolicy {
+            max_attempts: job.max_attempts.unwrap_or(self.settings.retry.max_attempts),
+            ..self.settings.retry.clone()
+        };
+        match policy.after_transient(job.attempts, retry_after, fastrand::f64()) {
+            RetryDecision::RetryIn(delay) => Finish {
+                state: JobState::Queued,
+                run_in: Some(delay),
+                last_error: Some(message),
+                result: None,
+                start_waiting: false,
+                outcome_unknown: unknown,
+                ledger: Vec::new(),
+                whmcs: quiet,
+            },
+            RetryDecision::GiveUp => {
+                let what = verb(job.action);
+                let text = messages::gave_up(job.target, what, job.attempts, &message);
+                let mut f = failed(job, text, reply.details, reply.client_id, quiet.module_log);
+                f.outcome_unknown = unknown;
+                f
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@ mod failure;
 pub mod health;
 mod lease;
 mod messages;
+mod outcome;
 mod process;
 mod service_loop;
 
@@ -26,7 +27,7 @@ use crate::ops::metrics as m;
 use crate::retry::{DnsSchedule, RetryPolicy};
 use crate::store::{ClaimedJob, Finish, Store, StoreError};
 use lease::Lease;
-pub(crate) use process::Outcome;
+pub(crate) use outcome::Outcome;
 
 /// How the worker behaves; built from the settings.
 #[derive(Clone, Debug)]

@@ -4,45 +4,13 @@
 //! the attempt stopped before an acting call because its lease could not be confirmed. What
 //! a failed call becomes is `failure`. A terminate cancels what the ledger holds.
 
-use std::time::Duration;
-
-use super::failure::failed;
 use super::lease::Lease;
+use super::outcome::{Outcome, ReplyTo, failed, module_log_action, verb, waiting};
 use super::{Worker, messages};
 use crate::domain::{Action, JobState, Plan, SiteUrl};
-use crate::jetpack::{CancelOutcome, Exchange, Failure, Held, ProvisionOutcome};
-use crate::order::{
-    BadInput, CancelOrder, DetailsField, Order, read_cancel, read_gone_cancel, read_order,
-};
+use crate::jetpack::{CancelOutcome, Exchange, Failure, ProvisionOutcome};
+use crate::order::{BadInput, CancelOrder, Order, read_cancel, read_gone_cancel, read_order};
 use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites};
-
-/// What one attempt comes to.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// Write this (fenced by the lease).
-    Write(Box<Finish>),
-    /// Stopped before an acting call: the lease could not be confirmed for it. Nothing is
-    /// written; the job is left for whoever reclaims it.
-    Abandon(String),
-    /// No call was made: the account's breaker is open or its rate limit is saturated. The
-    /// job goes back to the queue for then, without using an attempt.
-    Hold(Held),
-}
-
-impl From<Finish> for Outcome {
-    fn from(f: Finish) -> Outcome {
-        Outcome::Write(Box::new(f))
-    }
-}
-
-/// Where an attempt's failure is shown: the service's details field and its client.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct ReplyTo {
-    /// The details field (None for a service whose row is gone).
-    pub(super) details: Option<DetailsField>,
-    /// The WHMCS client, for the activity log.
-    pub(super) client_id: u32,
-}
 
 fn reply_to(order: &Order) -> ReplyTo {
     ReplyTo {
@@ -66,24 +34,6 @@ fn refused(job: &ClaimedJob, bad: BadInput) -> Outcome {
         client_id,
     } = bad;
     failed(job, message, details, client_id, Vec::new()).into()
-}
-
-/// The module-log action name WHMCS uses for `action`.
-pub(super) fn module_log_action(action: Action) -> &'static str {
-    match action {
-        Action::Provision => "createaccount",
-        Action::Terminate => "terminateaccount",
-        Action::Change => "changepackage",
-    }
-}
-
-/// What the attempt tried to do, for messages.
-pub(super) fn verb(action: Action) -> &'static str {
-    match action {
-        Action::Provision => "provision the Jetpack plan",
-        Action::Terminate => "cancel the Jetpack plan",
-        Action::Change => "change the Jetpack plan",
-    }
 }
 
 impl Worker {
@@ -141,6 +91,8 @@ impl Worker {
         Some(failed(job, message, to.details, to.client_id, Vec::new()).into())
     }
 
+    /// A provision (or change of plan): DNS gate for a waiting plan, the status endpoint first
+    /// when an earlier call may have acted unseen, then the provision call.
     async fn provision(
         &self,
         job: &ClaimedJob,
@@ -148,60 +100,17 @@ impl Worker {
         log: &mut Vec<Exchange>,
         lease: &Lease<'_>,
     ) -> Outcome {
-        if let Some(waited) = job.waiting_for {
-            let checks = job.dns_checks.saturating_sub(1);
-            let Some(next) = self.settings.dns.next_check(checks, waited) else {
-                let message = messages::dns_window_ended(job.target, &order.site);
-                return failed(
-                    job,
-                    message,
-                    Some(order.details),
-                    order.client_id,
-                    Vec::new(),
-                )
-                .into();
-            };
-            if !self.resolver.resolves(order.site.host()).await {
-                tracing::debug!(job_id = %job.id, site = %order.site, "domain still does not resolve; no API call");
-                // The waiting text again: a Create asked meanwhile wrote "queued" over it.
-                let whmcs = WhmcsWrites {
-                    client_id: order.client_id,
-                    details: Some((order.details, messages::details_waiting(&order.site))),
-                    module_log_action: module_log_action(job.action),
-                    ..WhmcsWrites::default()
-                };
-                return waiting(next, None, whmcs).into();
-            }
+        if let Some(gated) = self.dns_gate(job, order).await {
+            return gated;
         }
         let _permit = match self.api.admit(&order.credentials) {
             Ok(permit) => permit,
             Err(held) => return Outcome::Hold(held),
         };
-        if job.outcome_unknown {
-            match self.api.status(&order.credentials, &order.site, log).await {
-                Ok(products) => {
-                    if let Some(p) = products
-                        .iter()
-                        .find(|p| p.ours && p.slug == order.plan.as_str())
-                    {
-                        tracing::info!(job_id = %job.id, "an earlier provision whose answer was lost took effect");
-                        let details =
-                            messages::details_found_active(&order.plan, &order.site, p.pending);
-                        let mut f = self.done(job, order, details, std::mem::take(log));
-                        f.ledger = vec![holds(order, p.pending)];
-                        return f.into();
-                    }
-                }
-                Err(failure) => {
-                    let unknown = Some(holds(order, false));
-                    return self.after_failure(
-                        job,
-                        (reply_to(order), unknown),
-                        failure,
-                        std::mem::take(log),
-                    );
-                }
-            }
+        if job.outcome_unknown
+            && let Some(known) = self.status_first(job, order, log).await
+        {
+            return known;
         }
         let result = self
             .api
@@ -215,46 +124,11 @@ impl Worker {
         let log = std::mem::take(log);
         match result {
             Ok(ProvisionOutcome::Activated { next_url }) => {
-                let mut f = match current_plan(job, order) {
-                    Some(from) => {
-                        let details =
-                            messages::details_changed(&from, &order.plan, &order.site, &next_url);
-                        let mut f = self.done(job, order, details, log);
-                        f.whmcs.activity = Some(messages::activity_changed(
-                            job.target,
-                            &from,
-                            &order.plan,
-                            &order.site,
-                        ));
-                        f
-                    }
-                    None => self.done(job, order, messages::details_activated(&next_url), log),
-                };
+                let mut f = self.activated(job, order, &next_url, log);
                 f.ledger = vec![holds(order, false)];
                 f.into()
             }
-            Ok(ProvisionOutcome::WaitingDns) => {
-                let waited = job.waiting_for.unwrap_or_default();
-                let next = self
-                    .settings
-                    .dns
-                    .next_check(job.dns_checks, waited)
-                    .unwrap_or(self.settings.dns.first);
-                let first_time = job.waiting_for.is_none();
-                let whmcs = WhmcsWrites {
-                    client_id: order.client_id,
-                    details: Some((order.details, messages::details_waiting(&order.site))),
-                    status: activate(order),
-                    activity: first_time
-                        .then(|| messages::activity_waiting(job.target, &order.plan, &order.site)),
-                    module_queue: None,
-                    module_log: log,
-                    module_log_action: module_log_action(job.action),
-                };
-                let mut f = waiting(next, Some(false), whmcs);
-                f.ledger = vec![holds(order, true)];
-                f.into()
-            }
+            Ok(ProvisionOutcome::WaitingDns) => self.pending_on_dns(job, order, log).into(),
             Err(Failure::Downgrade { message }) if job.action == Action::Change => {
                 downgrade_refused(job, order, &message, log).into()
             }
@@ -263,6 +137,99 @@ impl Worker {
                 self.after_failure(job, (reply_to(order), unknown), failure, log)
             }
         }
+    }
+
+    /// For a plan waiting on DNS: the window's end fails the job; a domain that still does not
+    /// resolve waits again without an API call. None: go on and call.
+    async fn dns_gate(&self, job: &ClaimedJob, order: &Order) -> Option<Outcome> {
+        let waited = job.waiting_for?;
+        let checks = job.dns_checks.saturating_sub(1);
+        let Some(next) = self.settings.dns.next_check(checks, waited) else {
+            let message = messages::dns_window_ended(job.target, &order.site);
+            let details = Some(order.details);
+            return Some(failed(job, message, details, order.client_id, Vec::new()).into());
+        };
+        if self.resolver.resolves(order.site.host()).await {
+            return None;
+        }
+        tracing::debug!(job_id = %job.id, site = %order.site, "domain still does not resolve; no API call");
+        // The waiting text again: a Create asked meanwhile wrote "queued" over it.
+        let whmcs = WhmcsWrites {
+            client_id: order.client_id,
+            details: Some((order.details, messages::details_waiting(&order.site))),
+            module_log_action: module_log_action(job.action),
+            ..WhmcsWrites::default()
+        };
+        Some(waiting(next, None, whmcs).into())
+    }
+
+    /// An earlier call may have acted unseen: asks the status endpoint. Some when that settles
+    /// the attempt (the plan is there, or the status call failed); None: provision.
+    async fn status_first(
+        &self,
+        job: &ClaimedJob,
+        order: &Order,
+        log: &mut Vec<Exchange>,
+    ) -> Option<Outcome> {
+        match self.api.status(&order.credentials, &order.site, log).await {
+            Ok(products) => {
+                let p = products
+                    .iter()
+                    .find(|p| p.ours && p.slug == order.plan.as_str())?;
+                tracing::info!(job_id = %job.id, "an earlier provision whose answer was lost took effect");
+                let details = messages::details_found_active(&order.plan, &order.site, p.pending);
+                let mut f = self.done(job, order, details, std::mem::take(log));
+                f.ledger = vec![holds(order, p.pending)];
+                Some(f.into())
+            }
+            Err(failure) => {
+                let unknown = Some(holds(order, false));
+                let to = (reply_to(order), unknown);
+                Some(self.after_failure(job, to, failure, std::mem::take(log)))
+            }
+        }
+    }
+
+    /// Done with the activation link; a change of plan says which plan the site now has.
+    fn activated(
+        &self,
+        job: &ClaimedJob,
+        order: &Order,
+        next_url: &str,
+        log: Vec<Exchange>,
+    ) -> Finish {
+        let Some(from) = current_plan(job, order) else {
+            return self.done(job, order, messages::details_activated(next_url), log);
+        };
+        let details = messages::details_changed(&from, &order.plan, &order.site, next_url);
+        let mut f = self.done(job, order, details, log);
+        let line = messages::activity_changed(job.target, &from, &order.plan, &order.site);
+        f.whmcs.activity = Some(line);
+        f
+    }
+
+    /// Provisioned as a pending plan: re-checked on the DNS schedule.
+    fn pending_on_dns(&self, job: &ClaimedJob, order: &Order, log: Vec<Exchange>) -> Finish {
+        let waited = job.waiting_for.unwrap_or_default();
+        let next = self
+            .settings
+            .dns
+            .next_check(job.dns_checks, waited)
+            .unwrap_or(self.settings.dns.first);
+        let first_time = job.waiting_for.is_none();
+        let whmcs = WhmcsWrites {
+            client_id: order.client_id,
+            details: Some((order.details, messages::details_waiting(&order.site))),
+            status: activate(order),
+            activity: first_time
+                .then(|| messages::activity_waiting(job.target, &order.plan, &order.site)),
+            module_queue: None,
+            module_log: log,
+            module_log_action: module_log_action(job.action),
+        };
+        let mut f = waiting(next, Some(false), whmcs);
+        f.ledger = vec![holds(order, true)];
+        f
     }
 
     fn done(&self, job: &ClaimedJob, order: &Order, details: String, log: Vec<Exchange>) -> Finish {
@@ -330,42 +297,58 @@ impl Worker {
                 }
             }
         }
-        let sites: Vec<String> = targets.iter().map(|(s, _)| s.as_str().to_owned()).collect();
-        let moved = !job.ledger.is_empty() && !sites.iter().any(|s| s == order.site.as_str());
-        let shown = sites.join(", ");
-        let details = if cancelled_any {
-            messages::details_cancelled(&shown)
-        } else {
-            messages::details_nothing_to_cancel(&shown)
-        };
-        let mut activity = messages::activity_terminated(job.target, &shown, !cancelled_any);
-        if moved {
-            activity = format!(
-                "{activity}. {}",
-                messages::site_moved(job.target, order.site.as_str(), &sites)
-            );
-        }
-        Finish {
-            state: JobState::Done,
-            run_in: None,
-            last_error: None,
-            result: Some(details.clone()),
-            start_waiting: false,
-            outcome_unknown: None,
-            ledger,
-            whmcs: WhmcsWrites {
-                client_id: order.client_id,
-                details: order.details.map(|field| (field, details)),
-                status: (!order.service_gone).then_some(StatusChange::Terminate),
-                activity: Some(activity),
-                module_queue: job
-                    .had_failure
-                    .then_some(ModuleQueueWrite::Resolve(Action::Terminate)),
-                module_log: std::mem::take(log),
-                module_log_action: module_log_action(job.action),
-            },
-        }
+        terminated(
+            job,
+            order,
+            &targets,
+            (ledger, cancelled_any),
+            std::mem::take(log),
+        )
         .into()
+    }
+}
+
+/// A terminate that cancelled every target: done, the service (addon) Terminated, the details
+/// and activity say what was cancelled (and that the Site URL was edited since, if it was).
+fn terminated(
+    job: &ClaimedJob,
+    order: &CancelOrder,
+    targets: &[(SiteUrl, Option<Plan>)],
+    (ledger, cancelled_any): (Vec<LedgerWrite>, bool),
+    log: Vec<Exchange>,
+) -> Finish {
+    let sites: Vec<String> = targets.iter().map(|(s, _)| s.as_str().to_owned()).collect();
+    let moved = !job.ledger.is_empty() && !sites.iter().any(|s| s == order.site.as_str());
+    let shown = sites.join(", ");
+    let details = if cancelled_any {
+        messages::details_cancelled(&shown)
+    } else {
+        messages::details_nothing_to_cancel(&shown)
+    };
+    let mut activity = messages::activity_terminated(job.target, &shown, !cancelled_any);
+    if moved {
+        let note = messages::site_moved(job.target, order.site.as_str(), &sites);
+        activity = format!("{activity}. {note}");
+    }
+    Finish {
+        state: JobState::Done,
+        run_in: None,
+        last_error: None,
+        result: Some(details.clone()),
+        start_waiting: false,
+        outcome_unknown: None,
+        ledger,
+        whmcs: WhmcsWrites {
+            client_id: order.client_id,
+            details: order.details.map(|field| (field, details)),
+            status: (!order.service_gone).then_some(StatusChange::Terminate),
+            activity: Some(activity),
+            module_queue: job
+                .had_failure
+                .then_some(ModuleQueueWrite::Resolve(Action::Terminate)),
+            module_log: log,
+            module_log_action: module_log_action(job.action),
+        },
     }
 }
 
@@ -485,18 +468,4 @@ fn activate(order: &Order) -> Option<StatusChange> {
         .status
         .eq_ignore_ascii_case("Pending")
         .then_some(StatusChange::Activate)
-}
-
-/// A plan waiting on DNS: checked again after `next`.
-pub(super) fn waiting(next: Duration, outcome_unknown: Option<bool>, whmcs: WhmcsWrites) -> Finish {
-    Finish {
-        state: JobState::WaitingDns,
-        run_in: Some(next),
-        last_error: None,
-        result: None,
-        start_waiting: true,
-        outcome_unknown,
-        ledger: Vec::new(),
-        whmcs,
-    }
 }

@@ -175,26 +175,10 @@ fn provision_act(
             "The required \"siteurl\" argument is missing.".to_owned(),
         );
     };
-    let local_user = field(form, "local_user");
-    if local_user.is_empty() {
-        return bad_request(
-            "invalid_local_user",
-            "The required \"local_user\" argument is missing.".to_owned(),
-        );
+    if let Some(refused) = refused_form(form) {
+        return refused;
     }
     let plan = field(form, "plan");
-    if !PLANS.contains(&plan) {
-        return bad_request("invalid_plan", format!("{plan} is not a valid plan"));
-    }
-    if local_user == "nobody" {
-        return json_reply(
-            StatusCode::BAD_REQUEST,
-            json!({
-                "error_code": "invalid_local_user",
-                "error_message": format!("User {local_user} does not exist on the remote site."),
-            }),
-        );
-    }
     let pending = !state.is_resolvable(&host_of(key));
     let mut data = state.lock();
     let current = data.plans.get(key).and_then(|p| plan_rank(&p.slug));
@@ -226,6 +210,35 @@ fn provision_act(
         StatusCode::OK,
         json!({"success": true, "next_url": next_url, "auth_required": true}),
     )
+}
+
+/// The answer to a provision form the API refuses whatever the site holds: no local user,
+/// an unknown plan, a user the site does not have (`nobody`). None: the form is fine.
+fn refused_form(form: &HashMap<String, String>) -> Option<Response> {
+    let local_user = field(form, "local_user");
+    if local_user.is_empty() {
+        return Some(bad_request(
+            "invalid_local_user",
+            "The required \"local_user\" argument is missing.".to_owned(),
+        ));
+    }
+    let plan = field(form, "plan");
+    if !PLANS.contains(&plan) {
+        return Some(bad_request(
+            "invalid_plan",
+            format!("{plan} is not a valid plan"),
+        ));
+    }
+    if local_user == "nobody" {
+        return Some(json_reply(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "error_code": "invalid_local_user",
+                "error_message": format!("User {local_user} does not exist on the remote site."),
+            }),
+        ));
+    }
+    None
 }
 
 fn unknown_blog() -> Response {
