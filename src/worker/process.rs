@@ -178,7 +178,7 @@ impl Worker {
                     .find(|p| p.ours && p.slug == order.plan.as_str())?;
                 tracing::info!(job_id = %job.id, "an earlier provision whose answer was lost took effect");
                 let details = messages::details_found_active(&order.plan, &order.site, p.pending);
-                let mut f = self.done(job, order, details, std::mem::take(log));
+                let mut f = done(job, order, details, std::mem::take(log));
                 f.ledger = vec![holds(order, p.pending)];
                 Some(f.into())
             }
@@ -199,10 +199,10 @@ impl Worker {
         log: Vec<Exchange>,
     ) -> Finish {
         let Some(from) = current_plan(job, order) else {
-            return self.done(job, order, messages::details_activated(next_url), log);
+            return done(job, order, messages::details_activated(next_url), log);
         };
         let details = messages::details_changed(&from, &order.plan, &order.site, next_url);
-        let mut f = self.done(job, order, details, log);
+        let mut f = done(job, order, details, log);
         let line = messages::activity_changed(job.target, &from, &order.plan, &order.site);
         f.whmcs.activity = Some(line);
         f
@@ -230,33 +230,6 @@ impl Worker {
         let mut f = waiting(next, Some(false), whmcs);
         f.ledger = vec![holds(order, true)];
         f
-    }
-
-    fn done(&self, job: &ClaimedJob, order: &Order, details: String, log: Vec<Exchange>) -> Finish {
-        Finish {
-            state: JobState::Done,
-            run_in: None,
-            last_error: None,
-            result: Some(details.clone()),
-            start_waiting: false,
-            outcome_unknown: Some(false),
-            ledger: Vec::new(),
-            whmcs: WhmcsWrites {
-                client_id: order.client_id,
-                details: Some((order.details, details)),
-                status: activate(order),
-                activity: Some(messages::activity_provisioned(
-                    job.target,
-                    &order.plan,
-                    &order.site,
-                )),
-                module_queue: job
-                    .had_failure
-                    .then_some(ModuleQueueWrite::Resolve(job.action)),
-                module_log: log,
-                module_log_action: module_log_action(job.action),
-            },
-        }
     }
 
     /// Cancels every plan the ledger holds for the service (the order's Site URL when the
@@ -352,6 +325,35 @@ fn terminated(
     }
 }
 
+/// Done: the details, the status (Pending → Active), the activity line; a success resolves
+/// the target's Module Queue entry.
+fn done(job: &ClaimedJob, order: &Order, details: String, log: Vec<Exchange>) -> Finish {
+    Finish {
+        state: JobState::Done,
+        run_in: None,
+        last_error: None,
+        result: Some(details.clone()),
+        start_waiting: false,
+        outcome_unknown: Some(false),
+        ledger: Vec::new(),
+        whmcs: WhmcsWrites {
+            client_id: order.client_id,
+            details: Some((order.details, details)),
+            status: activate(order),
+            activity: Some(messages::activity_provisioned(
+                job.target,
+                &order.plan,
+                &order.site,
+            )),
+            module_queue: job
+                .had_failure
+                .then_some(ModuleQueueWrite::Resolve(job.action)),
+            module_log: log,
+            module_log_action: module_log_action(job.action),
+        },
+    }
+}
+
 /// The plan the ledger holds for the order's site before a change of plan (None for a
 /// provision, or when the ledger holds none for the site).
 fn current_plan(job: &ClaimedJob, order: &Order) -> Option<String> {
@@ -375,24 +377,9 @@ fn unchanged(job: &ClaimedJob, order: &Order) -> Option<Finish> {
         return None;
     }
     let details = messages::details_same_plan(&order.plan, &order.site);
-    Some(Finish {
-        state: JobState::Done,
-        run_in: None,
-        last_error: None,
-        result: Some(details.clone()),
-        start_waiting: false,
-        outcome_unknown: Some(false),
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites {
-            client_id: order.client_id,
-            details: Some((order.details, details)),
-            module_queue: job
-                .had_failure
-                .then_some(ModuleQueueWrite::Resolve(job.action)),
-            module_log_action: module_log_action(job.action),
-            ..WhmcsWrites::default()
-        },
-    })
+    let mut f = done(job, order, details, Vec::new());
+    (f.whmcs.status, f.whmcs.activity) = (None, None);
+    Some(f)
 }
 
 /// A change to a lower plan, refused by the partner API: the job fails with what to do
