@@ -135,12 +135,12 @@ class Order
                 '{product_id}' => (string) (int) $service->packageid,
             ));
         }
-        $productName = ModuleError::quote($product->name);
+        $productName = Escape::quote($product->name);
         if (strtolower((string) $product->servertype) !== $rules['module']) {
             throw self::refuse($serviceId, 0, 'wrong_module', array(
                 '{product}' => $productName,
-                '{module}' => self::html($rules['module']),
-                '{value}' => ModuleError::quote($product->servertype),
+                '{module}' => Escape::message($rules['module']),
+                '{value}' => Escape::quote($product->servertype),
             ));
         }
         $settings = array();
@@ -196,12 +196,12 @@ class Order
                 '{addon_def_id}' => (string) (int) $addon->addonid,
             ));
         }
-        $addonName = ModuleError::quote($definition->name);
+        $addonName = Escape::quote($definition->name);
         if (strtolower((string) $definition->module) !== $rules['module']) {
             throw self::refuse($serviceId, $addonId, 'addon_wrong_module', array(
                 '{addon}' => $addonName,
-                '{module}' => self::html($rules['module']),
-                '{value}' => ModuleError::quote($definition->module),
+                '{module}' => Escape::message($rules['module']),
+                '{value}' => Escape::quote($definition->module),
             ));
         }
         $parent = Capsule::table('tblhosting')
@@ -339,7 +339,7 @@ class Order
             $site = self::trim((string) $target['domain']);
             if ($site === '') {
                 throw self::refuse($target['service_id'], $target['addon_id'], 'addon_no_site', array(
-                    '{field}' => self::html($key),
+                    '{field}' => Escape::message($key),
                     '{service_id}' => (string) $target['service_id'],
                 ));
             }
@@ -347,9 +347,9 @@ class Order
         $problem = self::siteUrlProblem($site);
         if ($problem !== null) {
             throw self::refuse($target['service_id'], $target['addon_id'], 'bad_site_url', array(
-                '{field}' => self::html($key),
-                '{value}' => ModuleError::quote($site),
-                '{problem}' => self::html($problem),
+                '{field}' => Escape::message($key),
+                '{value}' => Escape::quote($site),
+                '{problem}' => Escape::message($problem),
             ));
         }
         return self::trim($site);
@@ -376,7 +376,7 @@ class Order
         if ($user === '') {
             $user = self::trim($target['settings'][self::DEFAULT_USER]);
         }
-        $userField = array('{field}' => self::html($key));
+        $userField = array('{field}' => Escape::message($key));
         if ($user === '') {
             if ($fieldId === null) {
                 throw self::missingField($target, $key);
@@ -428,8 +428,8 @@ class Order
         $slugs = self::planSlugs();
         if (!in_array($slug, $slugs, true)) {
             throw self::refuse($target['service_id'], $target['addon_id'], 'bad_plan', array(
-                '{value}' => ModuleError::quote($plan),
-                '{plans}' => self::html(implode(', ', $slugs)),
+                '{value}' => Escape::quote($plan),
+                '{plans}' => Escape::message(implode(', ', $slugs)),
             ));
         }
         return $slug;
@@ -483,7 +483,7 @@ class Order
         $text = is_readable($path) ? file_get_contents($path) : false;
         if ($text === false) {
             throw new ModuleError(
-                ModuleError::PREFIX . 'the module\'s rules file ' . ModuleError::escape($path)
+                ModuleError::PREFIX . 'the module\'s rules file ' . Escape::html($path)
                 . ' is missing or unreadable; reinstall the Jetpack module\'s files'
             );
         }
@@ -491,8 +491,8 @@ class Order
         $broken = $rules === null ? json_last_error_msg() : self::missingRule($rules);
         if ($broken !== null) {
             throw new ModuleError(
-                ModuleError::PREFIX . 'the module\'s rules file ' . ModuleError::escape($path)
-                . ' is broken (' . ModuleError::escape($broken) . '); reinstall the Jetpack module\'s files'
+                ModuleError::PREFIX . 'the module\'s rules file ' . Escape::html($path)
+                . ' is broken (' . Escape::html($broken) . '); reinstall the Jetpack module\'s files'
             );
         }
         return $rules;
@@ -612,21 +612,8 @@ class Order
             $target['service_id'],
             $target['addon_id'],
             $target['keys']['no_field'],
-            $target['owner'] + array('{field}' => self::html($key))
+            $target['owner'] + array('{field}' => Escape::message($key))
         );
-    }
-
-    /**
-     * Text for a message: HTML-escaped, except `'` (which the messages use as quotes and WHMCS
-     * shows as it is).
-     *
-     * @param string $text
-     *
-     * @return string
-     */
-    private static function html($text)
-    {
-        return htmlspecialchars((string) $text, ENT_COMPAT | ENT_SUBSTITUTE, 'UTF-8');
     }
 
     /**
@@ -640,7 +627,7 @@ class Order
      */
     private static function render($template, array $vars)
     {
-        $html = self::html($template);
+        $html = Escape::message($template);
         return count($vars) === 0 ? $html : strtr($html, $vars);
     }
 
@@ -755,7 +742,7 @@ class Order
             $target['service_id'],
             $target['addon_id'],
             $target['keys']['many_fields'],
-            $target['owner'] + array('{field}' => self::html($key), '{count}' => (string) $count)
+            $target['owner'] + array('{field}' => Escape::message($key), '{count}' => (string) $count)
         );
     }
 
