@@ -6,7 +6,7 @@
  * tab, its Jetpack addons' latest jobs) and the client area's activation link or waiting
  * message. The same fields serve a service and an addon (each is a target of its own).
  * Everything returned for the admin tab is HTML (WHMCS prints it as it is), so every stored
- * value is escaped here.
+ * value is escaped here (Escape::html(), lib/Escape.php).
  */
 
 namespace WHMCS\Module\Server\Jetpack;
