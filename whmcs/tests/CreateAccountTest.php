@@ -302,6 +302,46 @@ final class CreateAccountTest extends DatabaseTestCase
         $this->assertCount(0, $this->requests($service), 'no request without its details');
     }
 
+    public function databaseErrors(): array
+    {
+        return array(
+            'a worker table missing' => array('DROP TABLE mod_jetpack_requests', 'mod_jetpack_requests'),
+            'a WHMCS column missing' => array('ALTER TABLE tblcustomfieldsvalues DROP COLUMN updated_at', 'updated_at'),
+        );
+    }
+
+    /**
+     * @dataProvider databaseErrors
+     */
+    public function testADatabaseErrorGoesToTheModuleLogWithoutTheSecret(string $breakIt, string $named): void
+    {
+        $clientId = 'partner-id-4f1c9e';
+        $secret = 'partner-secret-8d2b7a';
+        $service = $this->service($this->product(array('client_id' => $clientId, 'secret' => $secret)));
+        $this->exec($breakIt);
+
+        $result = jetpack_CreateAccount(Whmcs::params($service));
+
+        $this->assertStringStartsWith('JETPACK MODULE: Service ID: ' . $service . ' - ', $result);
+        $this->assertStringContainsString($named, $result);
+        $calls = $this->loggedModuleCalls();
+        $this->assertCount(1, $calls, 'one module-log entry (WHMCS keeps it in Module Debug Mode)');
+        $call = $calls[0];
+        $this->assertSame('jetpack', $call['module']);
+        $this->assertSame('CreateAccount', $call['action']);
+        $this->assertSame(array('service_id' => $service, 'addon_id' => 0, 'action' => 'provision'), $call['request']);
+        $this->assertStringContainsString($named, $call['response']['message'], 'what the database said');
+        $this->assertSame($result, $call['processed'], 'and the message WHMCS shows');
+        $this->assertSame(array($clientId, $secret), $call['replaceVars'], 'WHMCS masks the credentials');
+        $logged = print_r(array($call['request'], $call['response'], $call['processed']), true);
+        foreach (array($clientId, $secret) as $credential) {
+            $this->assertStringNotContainsString($credential, $logged);
+            $this->assertStringNotContainsString($credential, $result);
+        }
+        $this->assertStringNotContainsString(Messages::PROVISION_QUEUED, $logged, 'no bindings');
+        $this->assertSame(array(), $this->loggedActivity(), 'nothing was recorded');
+    }
+
     /**
      * Makes the first $times statements starting with $prefix fail with driver error $number
      * (as PDO reports it: SQLSTATE 40001 for 1213, HY000 for 1205), and counts every try.

@@ -2,8 +2,8 @@
 /**
  * Loads the real module file the way WHMCS does: the `WHMCS` constant is defined,
  * `WHMCS\Database\Capsule` is Laravel's Capsule manager (WHMCS's class is that manager under
- * another name), and the WHMCS global functions the module calls, logActivity() and (in
- * hooks.php) add_hook(), have stand-ins that record their calls. Each test connects the Capsule to a database of its own
+ * another name), and the WHMCS global functions the module calls, logActivity(), logModuleCall()
+ * and (in hooks.php) add_hook(), have stand-ins that record their calls. Each test connects the Capsule to a database of its own
  * (see Support/DatabaseTestCase.php).
  */
 
@@ -41,6 +41,33 @@ function logActivity($description, $userId = 0)
 {
     $GLOBALS['jetpack_test_activity'][] = array('description' => $description, 'userid' => $userId);
 }
+
+/**
+ * Stand-in for WHMCS's logModuleCall(): records the call as the module made it (the tests read
+ * it back). WHMCS writes it to tblmodulelog only in Module Debug Mode, with each of
+ * $replaceVars masked; the record keeps the arguments unmasked, so a test sees what the module
+ * itself put in.
+ *
+ * @param string $module
+ * @param string $action
+ * @param mixed  $requestString
+ * @param mixed  $responseData
+ * @param mixed  $processedData
+ * @param array  $replaceVars
+ */
+function logModuleCall($module, $action, $requestString, $responseData, $processedData = '', $replaceVars = array())
+{
+    $GLOBALS['jetpack_test_module_log'][] = array(
+        'module' => $module,
+        'action' => $action,
+        'request' => $requestString,
+        'response' => $responseData,
+        'processed' => $processedData,
+        'replaceVars' => $replaceVars,
+    );
+}
+
+$GLOBALS['jetpack_test_module_log'] = array();
 
 /**
  * Stand-in for WHMCS's add_hook(): records the callback (HooksTest runs them).

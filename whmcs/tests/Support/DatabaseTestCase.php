@@ -39,6 +39,7 @@ abstract class DatabaseTestCase extends TestCase
     protected function setUp(): void
     {
         $GLOBALS['jetpack_test_activity'] = array();
+        $GLOBALS['jetpack_test_module_log'] = array();
         $this->createDatabase(self::WHMCS_8);
     }
 
@@ -539,5 +540,14 @@ abstract class DatabaseTestCase extends TestCase
     protected function loggedActivity()
     {
         return array_column($GLOBALS['jetpack_test_activity'], 'description');
+    }
+
+    /**
+     * @return array the module's logModuleCall() calls (module, action, request, response,
+     *               processed, replaceVars), as it made them (unmasked)
+     */
+    protected function loggedModuleCalls()
+    {
+        return $GLOBALS['jetpack_test_module_log'];
     }
 }

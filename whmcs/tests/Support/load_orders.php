@@ -30,6 +30,7 @@ require_once 'Illuminate/Database/autoload.php';
 require_once __DIR__ . '/Db.php';
 
 $moduleDir = dirname(__DIR__, 2) . '/modules/servers/jetpack';
+require_once $moduleDir . '/lib/Escape.php';
 require_once $moduleDir . '/lib/ModuleError.php';
 require_once $moduleDir . '/lib/Order.php';
 

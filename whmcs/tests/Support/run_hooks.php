@@ -26,7 +26,7 @@ require_once 'Illuminate/Database/autoload.php';
 require_once __DIR__ . '/Db.php';
 
 $moduleDir = dirname(__DIR__, 2) . '/modules/servers/jetpack';
-foreach (array('ModuleError', 'Order', 'Messages', 'Requests', 'Hooks') as $lib) {
+foreach (array('Escape', 'Log', 'ModuleError', 'Order', 'Messages', 'Requests', 'Hooks') as $lib) {
     require_once $moduleDir . '/lib/' . $lib . '.php';
 }
 

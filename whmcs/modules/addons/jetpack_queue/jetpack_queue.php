@@ -17,6 +17,12 @@ if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
 
+// The server module's lib, from the same WHMCS install (modules/servers/jetpack): Escape for
+// every value the page prints; Requests for bulk Retry (it retries through ModuleError on a
+// lock conflict, Order::rows reads its results).
+foreach (array('Escape', 'ModuleError', 'Order', 'Messages', 'Requests') as $jetpackLib) {
+    require_once __DIR__ . '/../../servers/jetpack/lib/' . $jetpackLib . '.php';
+}
 require_once __DIR__ . '/lib/Html.php';
 require_once __DIR__ . '/lib/Queries.php';
 require_once __DIR__ . '/lib/Actions.php';
@@ -24,6 +30,7 @@ require_once __DIR__ . '/lib/Page.php';
 
 use WHMCS\Module\Addon\JetpackQueue\Page;
 use WHMCS\Module\Addon\JetpackQueue\Queries;
+use WHMCS\Module\Server\Jetpack\Escape;
 
 function jetpack_queue_config()
 {
@@ -44,7 +51,7 @@ function jetpack_queue_activate()
         $missing = Queries::missingWorkerTables();
     } catch (\Exception $e) {
         return array('status' => 'error', 'description' => 'Could not check the worker\'s tables: '
-            . htmlspecialchars($e->getMessage(), ENT_QUOTES, 'UTF-8'));
+            . Escape::htmlOrEmpty($e->getMessage()));
     }
     if (count($missing) > 0) {
         return array(

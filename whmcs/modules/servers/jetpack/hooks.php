@@ -14,11 +14,14 @@
 
 use WHMCS\Module\Server\Jetpack\Email;
 use WHMCS\Module\Server\Jetpack\Hooks;
+use WHMCS\Module\Server\Jetpack\Log;
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
 
+require_once __DIR__ . '/lib/Escape.php';
+require_once __DIR__ . '/lib/Log.php';
 require_once __DIR__ . '/lib/ModuleError.php';
 require_once __DIR__ . '/lib/Order.php';
 require_once __DIR__ . '/lib/Messages.php';
@@ -52,8 +55,6 @@ add_hook('AfterCronJob', 1, function ($vars) {
     try {
         Email::afterCron();
     } catch (\Throwable $e) {
-        if (function_exists('logActivity')) {
-            logActivity('JETPACK MODULE: activation emails: ' . $e->getMessage(), 0);
-        }
+        Log::activity('JETPACK MODULE: activation emails: ' . $e->getMessage(), 0);
     }
 });

@@ -24,15 +24,17 @@
  * jetpack_provisioning_details, and its Site URL defaults to the parent service's domain.
  * ChangePackage (after an upgrade or downgrade) records a change of plan.
  *
+ * The functions here are the ones WHMCS calls by name (jetpack_<Function>); each delegates to
+ * lib/Module.php, which holds what they do.
+ *
  * Install: copy this directory to `modules/servers/jetpack` of the WHMCS install and run
  * `jetpack-worker migrate` once against the WHMCS database (it creates the `mod_jetpack_*`
  * tables).
  * Runs on PHP 7.2 to 8.3.
  */
 
-use WHMCS\Module\Server\Jetpack\Display;
 use WHMCS\Module\Server\Jetpack\Email;
-use WHMCS\Module\Server\Jetpack\Messages;
+use WHMCS\Module\Server\Jetpack\Module;
 use WHMCS\Module\Server\Jetpack\ModuleError;
 use WHMCS\Module\Server\Jetpack\Order;
 use WHMCS\Module\Server\Jetpack\Requests;
@@ -41,12 +43,15 @@ if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
 
+require_once __DIR__ . '/lib/Escape.php';
+require_once __DIR__ . '/lib/Log.php';
 require_once __DIR__ . '/lib/ModuleError.php';
 require_once __DIR__ . '/lib/Order.php';
 require_once __DIR__ . '/lib/Messages.php';
 require_once __DIR__ . '/lib/Requests.php';
 require_once __DIR__ . '/lib/Display.php';
 require_once __DIR__ . '/lib/Email.php';
+require_once __DIR__ . '/lib/Module.php';
 
 /**
  * @return array
@@ -129,6 +134,7 @@ function jetpack_ConfigOptions()
  * Requests the provisioning of the plan. 'success' means recorded for jetpack-worker (WHMCS
  * then marks the service or addon Active); jetpack_provisioning_details says "queued" until the
  * worker writes the activation link. Also what WHMCS's Module Queue "Retry" of a Create calls.
+ * Module::request() says in which order it checks, writes and records.
  *
  * @param array $params WHMCS module parameters
  *
@@ -136,7 +142,7 @@ function jetpack_ConfigOptions()
  */
 function jetpack_CreateAccount(array $params)
 {
-    return jetpack_request($params, Requests::PROVISION);
+    return Module::request($params, Requests::PROVISION);
 }
 
 /**
@@ -149,7 +155,7 @@ function jetpack_CreateAccount(array $params)
  */
 function jetpack_TerminateAccount(array $params)
 {
-    return jetpack_request($params, Requests::TERMINATE);
+    return Module::request($params, Requests::TERMINATE);
 }
 
 /**
@@ -164,7 +170,7 @@ function jetpack_TerminateAccount(array $params)
  */
 function jetpack_ChangePackage(array $params)
 {
-    return jetpack_request($params, Requests::CHANGE);
+    return Module::request($params, Requests::CHANGE);
 }
 
 /**
@@ -176,10 +182,8 @@ function jetpack_AdminCustomButtonArray()
 }
 
 /**
- * The admin button: requests a retry of the target's failed job (the service's, or the
- * addon's when WHMCS shows an addon). jetpack-worker decides whether there is one (it then goes
- * back to queued, due now, with a fresh attempt budget, as `jetpack-worker requeue SERVICE_ID`
- * does) and says what it did on the tab.
+ * The admin button "Retry Jetpack Job": requests a retry of the target's failed job, which
+ * jetpack-worker applies with its rules (Module::requeue()).
  *
  * @param array $params WHMCS module parameters
  *
@@ -187,32 +191,12 @@ function jetpack_AdminCustomButtonArray()
  */
 function jetpack_Requeue(array $params)
 {
-    $serviceId = jetpack_service_id($params);
-    $addonId = jetpack_addon_id($params);
-    try {
-        // A retry re-runs the latest job, so its order is checked for that job's action.
-        $latest = Requests::latestJob($serviceId, $addonId);
-        $order = Order::load($serviceId, $latest !== null ? $latest->action : Requests::PROVISION, $addonId);
-        $requestId = Requests::record($order->serviceId, Requests::RETRY, Requests::BY_ADMIN, $order->addonId);
-    } catch (ModuleError $e) {
-        return $e->getMessage();
-    } catch (\PDOException $e) {
-        return ModuleError::fromDatabase($e, $serviceId, $addonId)->getMessage();
-    }
-    jetpack_log_activity(
-        Messages::requested($order->serviceId, Requests::RETRY, $requestId, $order->addonId),
-        $order->clientId
-    );
-    return 'success';
+    return Module::requeue($params);
 }
 
 /**
- * Admin area → the service's (or addon's) tab: the target's latest job's state, attempts, next
- * attempt, last error; the requests jetpack-worker has not applied yet and what it made of the
- * last one; the plans the ledger holds for the target; on a service's tab, the latest job of
- * each of its Jetpack addons; first of all, a warning when that work (or an addon's listed job)
- * waits and no jetpack-worker has been seen for two minutes (nothing extra when the worker's heartbeat table is not there
- * yet).
+ * Admin area → the service's (or addon's) tab: its latest job, its requests, its plans and,
+ * when its work waits, whether a jetpack-worker runs (Module::adminServicesTabFields()).
  *
  * @param array $params WHMCS module parameters
  *
@@ -220,38 +204,12 @@ function jetpack_Requeue(array $params)
  */
 function jetpack_AdminServicesTabFields(array $params)
 {
-    $serviceId = jetpack_service_id($params);
-    $addonId = jetpack_addon_id($params);
-    try {
-        $job = Requests::latestJob($serviceId, $addonId);
-        $pending = Requests::pending($serviceId, $addonId);
-        $fields = Display::adminFields(
-            $job,
-            $pending,
-            Requests::latestApplied($serviceId, $addonId),
-            Requests::ledger($serviceId, $addonId),
-            Requests::currentSiteUrl($serviceId, $addonId)
-        );
-        $waits = Display::waitsOnWorker($job, $pending);
-        if ($addonId === 0) {
-            $addonJobs = Requests::addonJobs($serviceId);
-            $fields = Display::withAddonJobs($fields, $addonJobs);
-            foreach ($addonJobs as $addonJob) {
-                $waits = $waits || Display::waitsOnWorker($addonJob, array());
-            }
-        }
-        if (!$waits) {
-            return $fields;
-        }
-        return Display::withWorkerWarning($fields, Requests::workerRunning());
-    } catch (\PDOException $e) {
-        return array('Jetpack Job' => ModuleError::fromDatabase($e, $serviceId, $addonId)->getMessage());
-    }
+    return Module::adminServicesTabFields($params);
 }
 
 /**
  * Client area → the service's (or addon's) overview: the activation link once there is one,
- * else a waiting message (templates/clientarea.tpl). An addon shows its own details.
+ * else a waiting message (Module::clientArea(), templates/clientarea.tpl).
  *
  * @param array $params WHMCS module parameters
  *
@@ -259,98 +217,5 @@ function jetpack_AdminServicesTabFields(array $params)
  */
 function jetpack_ClientArea(array $params)
 {
-    try {
-        $details = Order::currentDetails(jetpack_service_id($params), jetpack_addon_id($params));
-    } catch (\PDOException $e) {
-        $details = '';
-    }
-    return array(
-        'tabOverviewModuleOutputTemplate' => 'templates/clientarea.tpl',
-        'templateVariables' => Display::clientVars($details),
-    );
-}
-
-/**
- * Create/Terminate/ChangePackage: check the order of the target (the service, or the addon
- * WHMCS names), write the "queued" text into the target's own details, then record the request
- * (an addon's names its parent service and addon_id), then tell the activity log. Details
- * first: once the request is there the worker may finish the job at any moment, and its outcome
- * must not be overwritten by the "queued" text. When the request cannot be recorded, the
- * details write is taken back.
- *
- * @param array  $params WHMCS module parameters
- * @param string $action Requests::PROVISION, Requests::TERMINATE or Requests::CHANGE
- *
- * @return string 'success' or a `JETPACK MODULE: …` error
- */
-function jetpack_request(array $params, $action)
-{
-    $serviceId = jetpack_service_id($params);
-    $addonId = jetpack_addon_id($params);
-    $text = Messages::queued($action);
-    $written = null;
-    try {
-        $order = Order::load($serviceId, $action, $addonId);
-        $serviceId = $order->serviceId;
-        $written = Requests::writeDetails($order->detailsRelId, $order->detailsFieldId, $text);
-        $requestId = Requests::record($order->serviceId, $action, Requests::BY_MODULE, $order->addonId);
-    } catch (ModuleError $e) {
-        return $e->getMessage();
-    } catch (\PDOException $e) {
-        if ($written !== null) {
-            Requests::undoDetails($written, $text);
-        }
-        return ModuleError::fromDatabase($e, $serviceId, $addonId)->getMessage();
-    }
-    jetpack_log_activity(
-        Messages::requested($order->serviceId, $action, $requestId, $order->addonId),
-        $order->clientId
-    );
-    return 'success';
-}
-
-/**
- * The service id WHMCS passes (`serviceid`; for a service also known as `accountid`, which for
- * an addon is the addon's id, so it is read only when `serviceid` is missing on a service).
- *
- * @param array $params WHMCS module parameters
- *
- * @return int tblhosting.id (for an addon: its parent)
- */
-function jetpack_service_id(array $params)
-{
-    if (isset($params['serviceid'])) {
-        return (int) $params['serviceid'];
-    }
-    if (jetpack_addon_id($params) > 0) {
-        return 0;
-    }
-    return isset($params['accountid']) ? (int) $params['accountid'] : 0;
-}
-
-/**
- * The addon WHMCS calls the module for: `addonId` (= tblhostingaddons.id) when above 0; 0 for
- * a service (WHMCS passes 0, or nothing on older versions).
- *
- * @param array $params WHMCS module parameters
- *
- * @return int tblhostingaddons.id, or 0
- */
-function jetpack_addon_id(array $params)
-{
-    $addonId = isset($params['addonId']) ? (int) $params['addonId'] : 0;
-    return $addonId > 0 ? $addonId : 0;
-}
-
-/**
- * WHMCS's logActivity(), when it is there.
- *
- * @param string $line     starts with JETPACK MODULE and names the service or addon
- * @param int    $clientId tblhosting.userid
- */
-function jetpack_log_activity($line, $clientId)
-{
-    if (function_exists('logActivity')) {
-        logActivity($line, (int) $clientId);
-    }
+    return Module::clientArea($params);
 }

@@ -17,15 +17,11 @@
 
 namespace WHMCS\Module\Addon\JetpackQueue;
 
+use WHMCS\Module\Server\Jetpack\Escape;
 use WHMCS\Module\Server\Jetpack\Requests;
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
-}
-
-// Requests retries through ModuleError on a lock conflict; Order::rows reads its results.
-foreach (array('ModuleError', 'Order', 'Messages', 'Requests') as $jetpackLib) {
-    require_once __DIR__ . '/../../../servers/jetpack/lib/' . $jetpackLib . '.php';
 }
 
 class Actions
@@ -137,6 +133,6 @@ class Actions
     public static function tokenField()
     {
         $token = function_exists('generate_token') ? (string) generate_token('plain') : '';
-        return '<input type="hidden" name="token" value="' . Html::e($token) . '">';
+        return '<input type="hidden" name="token" value="' . Escape::html5($token) . '">';
     }
 }

@@ -1,11 +1,14 @@
 <?php
 /**
- * Escaping and small drawing helpers. Every value the page prints goes through e() (text and
- * attribute contexts alike): Site URLs, domains and error texts come from clients and from the
- * partner API and are hostile.
+ * Small drawing helpers of the page: times, links, the chart. Every value the page prints is
+ * escaped with the server module's Escape::html5() (lib/Escape.php of modules/servers/jetpack,
+ * loaded by jetpack_queue.php), in text and attribute contexts alike: Site URLs, domains and
+ * error texts come from clients and from the partner API and are hostile.
  */
 
 namespace WHMCS\Module\Addon\JetpackQueue;
+
+use WHMCS\Module\Server\Jetpack\Escape;
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
@@ -14,16 +17,6 @@ if (!defined('WHMCS')) {
 class Html
 {
     /**
-     * @param mixed $value
-     *
-     * @return string HTML-escaped text (quotes included), safe in text and quoted attributes
-     */
-    public static function e($value)
-    {
-        return htmlspecialchars((string) $value, ENT_QUOTES | ENT_SUBSTITUTE | ENT_HTML5, 'UTF-8');
-    }
-
-    /**
      * A UTC DATETIME(6) as 'Y-m-d H:i:s UTC', or a dash.
      */
     public static function utc($datetime)
@@ -31,7 +24,7 @@ class Html
         if ($datetime === null || $datetime === '') {
             return '—';
         }
-        return self::e(substr((string) $datetime, 0, 19)) . ' UTC';
+        return Escape::html5(substr((string) $datetime, 0, 19)) . ' UTC';
     }
 
     /**
@@ -43,7 +36,7 @@ class Html
             return $v !== null && $v !== '';
         });
         $sep = strpos($base, '?') === false ? '?' : '&';
-        return self::e($base . (count($params) > 0 ? $sep . http_build_query($params) : ''));
+        return Escape::html5($base . (count($params) > 0 ? $sep . http_build_query($params) : ''));
     }
 
     /**
@@ -86,18 +79,18 @@ class Html
                 $bh = $v === 0 ? 0 : max(1.0, $plot * $v / $max);
                 $svg .= sprintf(
                     '<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %d</title></rect>',
-                    $x0 + $j * $bar, $top + $plot - $bh, $bar, $bh, $meta[1], self::e($b['hour']) . ' UTC', $meta[0], $v
+                    $x0 + $j * $bar, $top + $plot - $bh, $bar, $bh, $meta[1], Escape::html5($b['hour']) . ' UTC', $meta[0], $v
                 );
                 $j++;
             }
             if ($i % 3 === 0) {
-                $svg .= sprintf('<text x="%.1f" y="%d" font-size="10">%s</text>', $x0, $top + $plot + 14, self::e(substr($b['hour'], 11, 5)));
+                $svg .= sprintf('<text x="%.1f" y="%d" font-size="10">%s</text>', $x0, $top + $plot + 14, Escape::html5(substr($b['hour'], 11, 5)));
             }
         }
         $lx = $left;
         foreach ($series as $meta) {
             $svg .= sprintf('<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d" font-size="11">%s</text>',
-                $lx, $h + 4, $meta[1], $lx + 14, $h + 13, self::e($meta[0]));
+                $lx, $h + 4, $meta[1], $lx + 14, $h + 13, Escape::html5($meta[0]));
             $lx += 130;
         }
         return $svg . '</svg>';

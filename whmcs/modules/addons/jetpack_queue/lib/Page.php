@@ -3,10 +3,13 @@
  * The admin page (jetpack_queue_output): counts, the no-worker warning, the workers, the chart,
  * failures by reason, plans waiting on DNS, the job list (filters, search, keyset pages, bulk
  * Retry) and one job's detail. Each job names its target: "Service #12", or "Addon #5 on
- * service #12" for a product addon. Rendered as one HTML string; every value escaped (Html::e).
+ * service #12" for a product addon. Rendered as one HTML string; every value escaped
+ * (Escape::html5(), the server module's lib/Escape.php).
  */
 
 namespace WHMCS\Module\Addon\JetpackQueue;
+
+use WHMCS\Module\Server\Jetpack\Escape;
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
@@ -39,7 +42,7 @@ class Page
         $missing = Queries::missingWorkerTables();
         if (count($missing) > 0) {
             return '<div class="jetpack-queue"><div class="alert alert-danger">The worker\'s tables ('
-                . Html::e(implode(', ', $missing)) . ') are not in this database yet: run <code>jetpack-worker migrate</code> '
+                . Escape::html5(implode(', ', $missing)) . ') are not in this database yet: run <code>jetpack-worker migrate</code> '
                 . 'on the worker\'s host.</div></div>';
         }
         $flash = Actions::handle($method, $post);
@@ -47,7 +50,7 @@ class Page
         $out = '<div class="jetpack-queue">' . self::style();
         if ($flash !== null) {
             $out .= '<div class="alert ' . ($flash['ok'] ? 'alert-success' : 'alert-danger') . '" id="jq-flash">'
-                . Html::e($flash['message']) . '</div>';
+                . Escape::html5($flash['message']) . '</div>';
         }
         $counts = Queries::counts();
         $workers = Queries::workers();
@@ -109,7 +112,7 @@ class Page
         }
         if ($unfinished > 0 && $alive === 0) {
             return '<div class="alert alert-danger" id="jq-no-worker"><strong>Warning:</strong> '
-                . Html::e(self::NO_WORKER) . '</div>';
+                . Escape::html5(self::NO_WORKER) . '</div>';
         }
         return '';
     }
@@ -118,11 +121,11 @@ class Page
     {
         $out = '<h2>Jobs by state</h2><table class="table jq-counts" id="jq-counts"><tr>';
         foreach (self::STATE_LABELS as $state => $label) {
-            $out .= '<th>' . Html::e($label) . '</th>';
+            $out .= '<th>' . Escape::html5($label) . '</th>';
         }
         $out .= '</tr><tr>';
         foreach (self::STATE_LABELS as $state => $label) {
-            $out .= '<td data-state="' . Html::e($state) . '"><a href="' . Html::link($link, array('state' => $state)) . '">'
+            $out .= '<td data-state="' . Escape::html5($state) . '"><a href="' . Html::link($link, array('state' => $state)) . '">'
                 . (int) $counts[$state] . '</a></td>';
         }
         $out .= '</tr></table>';
@@ -131,7 +134,7 @@ class Page
             $out .= '<p id="jq-oldest">No queued job is due.</p>';
         } else {
             $out .= '<p id="jq-oldest">Oldest due job: <a href="' . Html::link($link, array('job' => $oldest->id)) . '">#'
-                . (int) $oldest->id . '</a> (' . Html::e($oldest->action) . ' of '
+                . (int) $oldest->id . '</a> (' . Escape::html5($oldest->action) . ' of '
                 . ((int) $oldest->addon_id > 0 ? 'addon ' . (int) $oldest->addon_id . ' on ' : '')
                 . 'service ' . (int) $oldest->service_id . '), due since ' . Html::utc($oldest->run_at) . ' (' . self::duration((int) $oldest->overdue) . ' ago).</p>';
         }
@@ -152,10 +155,10 @@ class Page
         foreach ($workers as $w) {
             $status = $w->stopped_at !== null ? 'stopped ' . Html::utc($w->stopped_at)
                 : ($w->alive ? 'running' : 'not seen for ' . self::duration((int) $w->silent_for));
-            $out .= '<tr class="' . ($w->alive ? 'jq-alive' : 'jq-silent') . '"><td>' . Html::e($w->owner) . '</td><td>'
-                . Html::e($w->host) . '</td><td>' . (int) $w->pid . '</td><td>' . Html::e($w->version) . '</td><td>'
+            $out .= '<tr class="' . ($w->alive ? 'jq-alive' : 'jq-silent') . '"><td>' . Escape::html5($w->owner) . '</td><td>'
+                . Escape::html5($w->host) . '</td><td>' . (int) $w->pid . '</td><td>' . Escape::html5($w->version) . '</td><td>'
                 . Html::utc($w->started_at) . '</td><td>' . Html::utc($w->last_seen_at) . '</td><td>' . (int) $w->in_flight
-                . '</td><td>' . $status . '</td><td>' . Html::e($w->last_db_error === null ? '—' : $w->last_db_error) . '</td></tr>';
+                . '</td><td>' . $status . '</td><td>' . Escape::html5($w->last_db_error === null ? '—' : $w->last_db_error) . '</td></tr>';
         }
         return $out . '</table>';
     }
@@ -168,7 +171,7 @@ class Page
         }
         $out .= '<table class="table" id="jq-reasons"><tr><th>Jobs</th><th>Reason (numbers shown as N)</th><th>Latest</th></tr>';
         foreach ($reasons as $r) {
-            $out .= '<tr><td>' . (int) $r['count'] . '</td><td class="jq-error">' . Html::e($r['reason'])
+            $out .= '<tr><td>' . (int) $r['count'] . '</td><td class="jq-error">' . Escape::html5($r['reason'])
                 . '</td><td><a href="' . Html::link($link, array('job' => $r['example'])) . '">#' . (int) $r['example']
                 . '</a> ' . Html::utc($r['latest']) . '</td></tr>';
         }
@@ -185,7 +188,7 @@ class Page
             . '<th>Next check</th><th>Waiting since</th><th>Window ends</th></tr>';
         foreach ($rows as $r) {
             $out .= '<tr><td><a href="' . Html::link($link, array('job' => $r->id)) . '">#' . (int) $r->id . '</a></td><td>'
-                . self::targetLink($r->service_id, $r->addon_id, $r->userid) . '</td><td>' . Html::e($r->domain) . '</td><td>'
+                . self::targetLink($r->service_id, $r->addon_id, $r->userid) . '</td><td>' . Escape::html5($r->domain) . '</td><td>'
                 . (int) $r->dns_checks . '</td><td>' . Html::utc($r->run_at) . '</td><td>' . Html::utc($r->waiting_since)
                 . '</td><td>' . Html::utc($r->window_ends) . '</td></tr>';
         }
@@ -201,19 +204,19 @@ class Page
             parse_str($parts['query'], $fixed);
             foreach ($fixed as $k => $v) {
                 if (is_string($v)) {
-                    $hidden .= '<input type="hidden" name="' . Html::e($k) . '" value="' . Html::e($v) . '">';
+                    $hidden .= '<input type="hidden" name="' . Escape::html5($k) . '" value="' . Escape::html5($v) . '">';
                 }
             }
         }
-        $out = '<h2>Jobs</h2><form method="get" action="' . Html::e($action) . '" class="jq-filter" id="jq-filter">' . $hidden;
+        $out = '<h2>Jobs</h2><form method="get" action="' . Escape::html5($action) . '" class="jq-filter" id="jq-filter">' . $hidden;
         $out .= self::select('state', array('' => 'any state') + self::STATE_LABELS, $filter);
         $out .= self::select('action', array('' => 'any action', 'provision' => 'provision', 'terminate' => 'terminate'), $filter);
         $out .= self::select('product', array('' => 'any product') + $products, $filter);
-        $out .= ' created on <input type="date" name="date" value="' . Html::e(isset($filter['date']) ? $filter['date'] : '') . '">';
-        $out .= ' search <input type="text" name="q" value="' . Html::e(isset($filter['q']) ? $filter['q'] : '') . '" placeholder="id, client, domain, site">';
+        $out .= ' created on <input type="date" name="date" value="' . Escape::html5(isset($filter['date']) ? $filter['date'] : '') . '">';
+        $out .= ' search <input type="text" name="q" value="' . Escape::html5(isset($filter['q']) ? $filter['q'] : '') . '" placeholder="id, client, domain, site">';
         $out .= self::select('in', array('service' => 'service id', 'client' => 'client (id, email, first name)',
             'domain' => 'domain', 'site' => 'Site URL'), $filter);
-        $out .= ' <button type="submit" class="btn btn-default">Filter</button> <a href="' . Html::e($link) . '">reset</a></form>';
+        $out .= ' <button type="submit" class="btn btn-default">Filter</button> <a href="' . Escape::html5($link) . '">reset</a></form>';
 
         $here = Html::link($link, $filter);
         $out .= '<form method="post" action="' . $here . '" id="jq-retry-all" class="jq-inline">' . Actions::tokenField()
@@ -228,11 +231,11 @@ class Page
                 . ($r->state === 'failed' ? '<input type="checkbox" name="jobs[]" value="' . (int) $r->id . '">' : '')
                 . '</td><td><a href="' . Html::link($link, $filter + array('job' => $r->id)) . '">#' . (int) $r->id . '</a></td><td>'
                 . self::targetLink($r->service_id, $r->addon_id, $r->userid) . '</td><td>'
-                . ($r->userid === null ? '—' : self::clientLink($r->userid)) . '</td><td>' . Html::e($r->domain) . '</td><td>'
-                . Html::e($r->action) . '</td><td class="jq-state-' . Html::e($r->state) . '">' . Html::e(self::label($r->state))
+                . ($r->userid === null ? '—' : self::clientLink($r->userid)) . '</td><td>' . Escape::html5($r->domain) . '</td><td>'
+                . Escape::html5($r->action) . '</td><td class="jq-state-' . Escape::html5($r->state) . '">' . Escape::html5(self::label($r->state))
                 . '</td><td>' . (int) $r->attempts . ($r->max_attempts === null ? '' : ' of ' . (int) $r->max_attempts) . '</td><td>'
                 . (in_array($r->state, Queries::UNFINISHED, true) ? Html::utc($r->run_at) : '—') . '</td><td>'
-                . Html::utc($r->created_at) . '</td><td class="jq-error">' . Html::e(self::cut($r->last_error)) . '</td></tr>';
+                . Html::utc($r->created_at) . '</td><td class="jq-error">' . Escape::html5(self::cut($r->last_error)) . '</td></tr>';
         }
         if (count($page['rows']) === 0) {
             $out .= '<tr><td colspan="11">No jobs match.</td></tr>';
@@ -253,54 +256,54 @@ class Page
         $j = $data['job'];
         $s = $data['service'];
         $addonId = (int) $j->addon_id;
-        $out = '<div class="jq-detail" id="jq-detail"><h2>Job #' . (int) $j->id . ': ' . Html::e($j->action) . ', '
-            . Html::e(self::label($j->state)) . '</h2><table class="table">';
+        $out = '<div class="jq-detail" id="jq-detail"><h2>Job #' . (int) $j->id . ': ' . Escape::html5($j->action) . ', '
+            . Escape::html5(self::label($j->state)) . '</h2><table class="table">';
         $rows = array();
         if ($addonId > 0) {
             $a = $data['addon'];
             $rows['Addon'] = $a === null ? 'addon ' . $addonId . ' (no longer in WHMCS)'
-                : self::targetLink($j->service_id, $addonId, $s === null ? null : $s->userid) . ' (' . Html::e($a->status) . ')'
-                . ($data['product'] === null ? '' : ', ' . Html::e($data['product']));
+                : self::targetLink($j->service_id, $addonId, $s === null ? null : $s->userid) . ' (' . Escape::html5($a->status) . ')'
+                . ($data['product'] === null ? '' : ', ' . Escape::html5($data['product']));
         }
         $rows += array(
             'Service' => $s === null ? 'service ' . (int) $j->service_id . ' (no longer in WHMCS)'
-                : self::serviceLink($j->service_id, $s->userid) . ' (' . Html::e($s->domainstatus) . ')'
-                . ($addonId > 0 || $data['product'] === null ? '' : ', ' . Html::e($data['product'])),
+                : self::serviceLink($j->service_id, $s->userid) . ' (' . Escape::html5($s->domainstatus) . ')'
+                . ($addonId > 0 || $data['product'] === null ? '' : ', ' . Escape::html5($data['product'])),
             'Client' => $s === null ? '—' : self::clientLink($s->userid) . ($data['client'] === null ? ''
-                : ' ' . Html::e(trim($data['client']->firstname . ' ' . $data['client']->lastname))
-                . ($data['client']->companyname === '' ? '' : ' (' . Html::e($data['client']->companyname) . ')')),
-            'Domain' => $s === null ? '—' : Html::e($s->domain),
-            'Site URL' => $data['site'] === null ? '—' : Html::e($data['site']),
-            'Requested by' => Html::e($j->requested_by),
+                : ' ' . Escape::html5(trim($data['client']->firstname . ' ' . $data['client']->lastname))
+                . ($data['client']->companyname === '' ? '' : ' (' . Escape::html5($data['client']->companyname) . ')')),
+            'Domain' => $s === null ? '—' : Escape::html5($s->domain),
+            'Site URL' => $data['site'] === null ? '—' : Escape::html5($data['site']),
+            'Requested by' => Escape::html5($j->requested_by),
             'Attempts' => (int) $j->attempts . ($j->max_attempts === null ? ' (budget: the worker\'s JETPACK_MAX_ATTEMPTS)' : ' of ' . (int) $j->max_attempts)
                 . ((int) $j->reclaims > 0 ? ', lease taken over ' . (int) $j->reclaims . ' time(s)' : ''),
             'Next attempt' => in_array($j->state, Queries::UNFINISHED, true) ? Html::utc($j->run_at) : 'none (finished ' . Html::utc($j->finished_at) . ')',
-            'Last error' => $j->last_error === null ? '—' : '<span class="jq-error">' . Html::e($j->last_error) . '</span> (at ' . Html::utc($j->updated_at) . ')',
-            'Result' => $j->result === null ? '—' : Html::e($j->result),
-            'Follow-up' => $j->follow_up === null ? '—' : Html::e($j->follow_up),
+            'Last error' => $j->last_error === null ? '—' : '<span class="jq-error">' . Escape::html5($j->last_error) . '</span> (at ' . Html::utc($j->updated_at) . ')',
+            'Result' => $j->result === null ? '—' : Escape::html5($j->result),
+            'Follow-up' => $j->follow_up === null ? '—' : Escape::html5($j->follow_up),
             'Created' => Html::utc($j->created_at),
         );
         if ($j->waiting_since !== null) {
             $rows['Waiting on DNS'] = 'since ' . Html::utc($j->waiting_since) . ', ' . (int) $j->dns_checks . ' check(s)';
         }
         foreach ($rows as $k => $v) {
-            $out .= '<tr><th>' . Html::e($k) . '</th><td>' . $v . '</td></tr>';
+            $out .= '<tr><th>' . Escape::html5($k) . '</th><td>' . $v . '</td></tr>';
         }
         $out .= '</table><h3>The ' . ($addonId > 0 ? 'addon' : 'service') . '\'s jobs</h3><table class="table"><tr><th>Job</th><th>Action</th><th>State</th>'
             . '<th>Attempts</th><th>Created</th><th>Updated</th><th>Finished</th><th>Error</th></tr>';
         foreach ($data['jobs'] as $o) {
             $out .= '<tr><td><a href="' . Html::link($link, array('job' => $o->id)) . '">#' . (int) $o->id . '</a></td><td>'
-                . Html::e($o->action) . '</td><td>' . Html::e(self::label($o->state)) . '</td><td>' . (int) $o->attempts
+                . Escape::html5($o->action) . '</td><td>' . Escape::html5(self::label($o->state)) . '</td><td>' . (int) $o->attempts
                 . '</td><td>' . Html::utc($o->created_at) . '</td><td>' . Html::utc($o->updated_at) . '</td><td>'
-                . Html::utc($o->finished_at) . '</td><td class="jq-error">' . Html::e(self::cut($o->last_error)) . '</td></tr>';
+                . Html::utc($o->finished_at) . '</td><td class="jq-error">' . Escape::html5(self::cut($o->last_error)) . '</td></tr>';
         }
         $out .= '</table><h3>Requests</h3><table class="table"><tr><th>Request</th><th>Action</th><th>By</th>'
             . '<th>Recorded</th><th>Applied</th><th>Job</th><th>Decision</th></tr>';
         foreach ($data['requests'] as $r) {
-            $out .= '<tr><td>#' . (int) $r->id . '</td><td>' . Html::e($r->action) . '</td><td>' . Html::e($r->requested_by)
+            $out .= '<tr><td>#' . (int) $r->id . '</td><td>' . Escape::html5($r->action) . '</td><td>' . Escape::html5($r->requested_by)
                 . '</td><td>' . Html::utc($r->created_at) . '</td><td>' . ($r->applied_at === null ? 'waiting for jetpack-worker'
                 : Html::utc($r->applied_at)) . '</td><td>' . ($r->job_id === null ? '—' : '#' . (int) $r->job_id) . '</td><td>'
-                . Html::e($r->decision === null ? '—' : $r->decision) . '</td></tr>';
+                . Escape::html5($r->decision === null ? '—' : $r->decision) . '</td></tr>';
         }
         if (count($data['requests']) === 0) {
             $out .= '<tr><td colspan="7">None recorded.</td></tr>';
@@ -311,10 +314,10 @@ class Page
     private static function select($name, array $options, array $filter)
     {
         $current = isset($filter[$name]) ? (string) $filter[$name] : '';
-        $out = ' <select name="' . Html::e($name) . '">';
+        $out = ' <select name="' . Escape::html5($name) . '">';
         foreach ($options as $value => $label) {
-            $out .= '<option value="' . Html::e($value) . '"' . ((string) $value === $current ? ' selected' : '') . '>'
-                . Html::e($label) . '</option>';
+            $out .= '<option value="' . Escape::html5($value) . '"' . ((string) $value === $current ? ' selected' : '') . '>'
+                . Escape::html5($label) . '</option>';
         }
         return $out . '</select>';
     }
@@ -324,7 +327,7 @@ class Page
         if ($userId === null) {
             return $prefix . (int) $serviceId;
         }
-        return '<a href="' . Html::e('clientsservices.php?userid=' . (int) $userId . '&id=' . (int) $serviceId) . '">'
+        return '<a href="' . Escape::html5('clientsservices.php?userid=' . (int) $userId . '&id=' . (int) $serviceId) . '">'
             . $prefix . (int) $serviceId . '</a>';
     }
 
@@ -342,20 +345,20 @@ class Page
     {
         $service = 'Service #' . (int) $serviceId;
         if ((int) $addonId === 0) {
-            return $userId === null ? $service : '<a href="' . Html::e('clientsservices.php?userid=' . (int) $userId
+            return $userId === null ? $service : '<a href="' . Escape::html5('clientsservices.php?userid=' . (int) $userId
                 . '&id=' . (int) $serviceId) . '">' . $service . '</a>';
         }
         $addon = 'Addon #' . (int) $addonId;
         if ($userId === null) {
             return $addon . ' on service #' . (int) $serviceId;
         }
-        return '<a href="' . Html::e('clientsservices.php?userid=' . (int) $userId . '&id=' . (int) $serviceId
+        return '<a href="' . Escape::html5('clientsservices.php?userid=' . (int) $userId . '&id=' . (int) $serviceId
             . '&aid=' . (int) $addonId) . '">' . $addon . '</a> on service ' . self::serviceLink($serviceId, $userId, '#');
     }
 
     private static function clientLink($userId)
     {
-        return '<a href="' . Html::e('clientssummary.php?userid=' . (int) $userId) . '">#' . (int) $userId . '</a>';
+        return '<a href="' . Escape::html5('clientssummary.php?userid=' . (int) $userId) . '">#' . (int) $userId . '</a>';
     }
 
     private static function label($state)

@@ -6,7 +6,7 @@
  * tab, its Jetpack addons' latest jobs) and the client area's activation link or waiting
  * message. The same fields serve a service and an addon (each is a target of its own).
  * Everything returned for the admin tab is HTML (WHMCS prints it as it is), so every stored
- * value is escaped here.
+ * value is escaped here (Escape::html(), lib/Escape.php).
  */
 
 namespace WHMCS\Module\Server\Jetpack;
@@ -56,7 +56,7 @@ class Display
         if ($workerRunning !== false) {
             return $fields;
         }
-        return array('Jetpack Worker' => '<strong>' . ModuleError::escape(self::NO_WORKER) . '</strong>') + $fields;
+        return array('Jetpack Worker' => '<strong>' . Escape::html(self::NO_WORKER) . '</strong>') + $fields;
     }
 
     /**
@@ -79,7 +79,7 @@ class Display
                 . ', ' . self::stateLabel($job->state);
             $error = $job->last_error === null ? '' : trim((string) $job->last_error);
             $text .= '; last error: ' . ($error === '' ? self::NONE : $error);
-            $lines[] = ModuleError::escape($text);
+            $lines[] = Escape::html($text);
         }
         $fields['Jetpack Addons'] = implode(self::LINE, $lines);
         return $fields;
@@ -138,15 +138,15 @@ class Display
             $summary .= '; then ' . $job->follow_up;
         }
         $fields = array(
-            'Jetpack Job' => ModuleError::escape($summary),
-            'Jetpack Attempts' => ModuleError::escape(self::attempts($job)),
-            'Jetpack Next Attempt' => ModuleError::escape(self::nextAttempt($job)),
+            'Jetpack Job' => Escape::html($summary),
+            'Jetpack Attempts' => Escape::html(self::attempts($job)),
+            'Jetpack Next Attempt' => Escape::html(self::nextAttempt($job)),
             'Jetpack Last Error' => $job->last_error === null || $job->last_error === ''
                 ? self::NONE
-                : ModuleError::escape($job->last_error),
+                : Escape::html($job->last_error),
         );
         if ($job->result !== null && $job->result !== '') {
-            $fields['Jetpack Result'] = ModuleError::escape($job->result);
+            $fields['Jetpack Result'] = Escape::html($job->result);
         }
         return $fields;
     }
@@ -163,7 +163,7 @@ class Display
     {
         $lines = array();
         foreach (array_slice($pending, 0, Requests::PENDING_SHOWN) as $request) {
-            $lines[] = ModuleError::escape(self::requestText($request) . ', waiting for jetpack-worker');
+            $lines[] = Escape::html(self::requestText($request) . ', waiting for jetpack-worker');
         }
         if (count($pending) > Requests::PENDING_SHOWN) {
             $lines[] = 'and more, waiting for jetpack-worker';
@@ -187,7 +187,7 @@ class Display
         if ($request->decision !== null && $request->decision !== '') {
             $text .= ': ' . $request->decision;
         }
-        return ModuleError::escape($text);
+        return Escape::html($text);
     }
 
     /**
@@ -223,12 +223,12 @@ class Display
             if ((int) $row->pending === 1) {
                 $text .= ', waiting on DNS';
             }
-            $lines[] = ModuleError::escape($text);
+            $lines[] = Escape::html($text);
             if (self::siteKey($siteUrl) !== self::siteKey($row->site)) {
                 $now = self::siteKey($siteUrl) === ''
                     ? 'the Site URL is now empty'
                     : 'the Site URL now reads ' . $siteUrl;
-                $lines[] = ModuleError::escape(
+                $lines[] = Escape::html(
                     $now . '; a terminate cancels the plan on ' . $row->site . ', where it was provisioned'
                 );
             }

@@ -115,9 +115,9 @@ class Email
             }
             // The driver's own words, never the statement with its values.
             $said = isset($e->errorInfo[2]) ? (string) $e->errorInfo[2] : $e->getMessage();
-            self::log('JETPACK MODULE: activation emails: ' . $said, 0);
+            Log::activity('JETPACK MODULE: activation emails: ' . $said, 0);
         } catch (\Throwable $e) {
-            self::log('JETPACK MODULE: activation emails: ' . $e->getMessage(), 0);
+            Log::activity('JETPACK MODULE: activation emails: ' . $e->getMessage(), 0);
         }
         return $counts;
     }
@@ -372,7 +372,7 @@ class Email
         $final = $attempt >= self::MAX_TRIES;
         self::record($jobId, $kind, $token, $final ? self::GAVE_UP : self::FAILED, $error);
         $clientId = (int) Capsule::table('tblhosting')->where('id', (int) $serviceId)->value('userid');
-        self::log(self::failureLine($serviceId, $error, $attempt, $final), $clientId);
+        Log::activity(self::failureLine($serviceId, $error, $attempt, $final), $clientId);
         return 'failed';
     }
 
@@ -425,16 +425,13 @@ class Email
         if ($site === null) {
             $site = Requests::currentSiteUrl($serviceId);
         }
-        $escape = function ($s) {
-            return htmlspecialchars((string) $s, ENT_QUOTES, 'UTF-8');
-        };
         return array(
-            'jetpack_activation_url' => $escape($url),
-            'jetpack_site' => $escape(rawurldecode((string) $site)),
+            'jetpack_activation_url' => Escape::htmlOrEmpty($url),
+            'jetpack_site' => Escape::htmlOrEmpty(rawurldecode((string) $site)),
             // For the subject, which is plain text (no HTML entities there).
             'jetpack_site_text' => rawurldecode((string) $site),
             'jetpack_waiting_dns' => $kind === self::KIND_WAITING ? 1 : 0,
-            'jetpack_details' => $escape($details),
+            'jetpack_details' => Escape::htmlOrEmpty($details),
         );
     }
 
@@ -524,18 +521,5 @@ class Email
             return (string) $reply['message'];
         }
         return 'SendEmail answered ' . substr(json_encode($reply), 0, 500);
-    }
-
-    /**
-     * WHMCS's logActivity(), when it is there.
-     *
-     * @param string $line     starts with JETPACK MODULE
-     * @param int    $clientId tblhosting.userid, 0 when unknown
-     */
-    private static function log($line, $clientId)
-    {
-        if (function_exists('logActivity')) {
-            logActivity($line, (int) $clientId);
-        }
     }
 }

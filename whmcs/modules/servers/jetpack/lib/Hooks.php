@@ -126,7 +126,7 @@ class Hooks
                 return;
             }
             $requestId = Requests::record($serviceId, Requests::TERMINATE, self::BY_HOOK);
-            self::log(
+            Log::activity(
                 ModuleError::PREFIX . 'Service ID: ' . $serviceId . ' - the service was deleted, so its '
                 . 'Jetpack plan is being cancelled (terminate request #' . $requestId . ' for jetpack-worker)',
                 $clientId
@@ -188,7 +188,7 @@ class Hooks
                     self::BY_HOOK,
                     (int) $addon->id
                 );
-                self::log(
+                Log::activity(
                     ModuleError::PREFIX . ModuleError::target((int) $addon->hostingid, (int) $addon->id)
                     . ' - provision requested for jetpack-worker by the AddonActivation hook (request #'
                     . $requestId . ')',
@@ -278,7 +278,7 @@ class Hooks
         $services = Order::rows($query->orderBy('h.id')->get(array('h.id', 'h.userid')));
         foreach ($services as $service) {
             $requestId = Requests::record((int) $service->id, Requests::PROVISION, self::BY_HOOK);
-            self::log(
+            Log::activity(
                 ModuleError::PREFIX . 'Service ID: ' . (int) $service->id . ' - provision requested for '
                 . 'jetpack-worker by the ' . $hook . ' hook (request #' . $requestId . ')',
                 (int) $service->userid
@@ -332,7 +332,7 @@ class Hooks
                 $detail = $e instanceof \PDOException && is_array($e->errorInfo) && isset($e->errorInfo[2])
                     ? 'database error: ' . (string) $e->errorInfo[2]
                     : get_class($e) . ': ' . $e->getMessage();
-                self::log(
+                Log::activity(
                     ModuleError::PREFIX . 'the ' . $hook . ' hook (' . $what . ') could not record its '
                     . 'request for jetpack-worker: ' . $detail,
                     0
@@ -340,19 +340,6 @@ class Hooks
             } catch (\Throwable $ignored) {
                 // Nothing may reach WHMCS, not even a failing activity log.
             }
-        }
-    }
-
-    /**
-     * WHMCS's logActivity(), when it is there.
-     *
-     * @param string $line     starts with JETPACK MODULE
-     * @param int    $clientId tblclients.id, 0 when unknown
-     */
-    private static function log($line, $clientId)
-    {
-        if (function_exists('logActivity')) {
-            logActivity($line, (int) $clientId);
         }
     }
 }

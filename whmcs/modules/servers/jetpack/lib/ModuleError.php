@@ -2,7 +2,7 @@
 /**
  * An error the module reports to WHMCS as its return value: the message always starts with
  * "JETPACK MODULE: " and every customer- or admin-supplied part of it is already HTML-escaped
- * (WHMCS shows the string in the admin area as HTML).
+ * (WHMCS shows the string in the admin area as HTML; lib/Escape.php).
  */
 
 namespace WHMCS\Module\Server\Jetpack;
@@ -23,7 +23,7 @@ class ModuleError extends \RuntimeException
     const ER_LOCK_DEADLOCK = 1213;
 
     /**
-     * An error about one service. $text must already be safe HTML (use quote() for values).
+     * An error about one service. $text must already be safe HTML (Escape::quote() for values).
      *
      * @param int    $serviceId tblhosting.id
      * @param string $text      what is wrong and what to do about it
@@ -83,7 +83,7 @@ class ModuleError extends \RuntimeException
                 $serviceId,
                 $addonId,
                 'the jetpack-worker tables are missing or out of date in the WHMCS database ('
-                . self::escape(self::workerTable($e)) . '); run `jetpack-worker migrate` with the '
+                . Escape::html(self::workerTable($e)) . '); run `jetpack-worker migrate` with the '
                 . 'WHMCS database\'s DATABASE_URL, then retry'
             );
         }
@@ -92,7 +92,27 @@ class ModuleError extends \RuntimeException
         return self::forTarget(
             $serviceId,
             $addonId,
-            'database error: ' . self::escape((string) $detail)
+            'database error: ' . Escape::html((string) $detail)
+        );
+    }
+
+    /**
+     * What the database said, for the module log: the SQLSTATE, the driver's error number and
+     * message, and the statement as the query builder wrote it (placeholders only, never the
+     * bindings, which may hold customer values).
+     *
+     * @param \PDOException $e what the query builder threw
+     *
+     * @return array sqlstate, error, message, statement ('' when unknown)
+     */
+    public static function databaseAnswer(\PDOException $e)
+    {
+        $info = self::errorInfo($e);
+        return array(
+            'sqlstate' => isset($info[0]) ? (string) $info[0] : '',
+            'error' => self::errorNumber($e),
+            'message' => isset($info[2]) && $info[2] !== '' ? (string) $info[2] : (string) $e->getCode(),
+            'statement' => method_exists($e, 'getSql') ? (string) $e->getSql() : '',
         );
     }
 
@@ -119,39 +139,6 @@ class ModuleError extends \RuntimeException
     {
         $number = self::errorNumber($e);
         return $number === self::ER_LOCK_DEADLOCK || $number === self::ER_LOCK_WAIT_TIMEOUT;
-    }
-
-    /**
-     * A customer- or admin-supplied value, quoted the way the worker quotes it (no control
-     * characters, at most 80 characters) and HTML-escaped.
-     *
-     * @param string $value
-     *
-     * @return string
-     */
-    public static function quote($value)
-    {
-        $clean = preg_replace('/\p{Cc}/u', '', (string) $value);
-        if ($clean === null) {
-            // Not valid UTF-8: keep the printable ASCII only.
-            $clean = preg_replace('/[^\x20-\x7E]/', '', (string) $value);
-        }
-        if (preg_match_all('/./su', $clean, $chars) > 80) {
-            $clean = implode('', array_slice($chars[0], 0, 80)) . '…';
-        }
-        return "'" . self::escape($clean) . "'";
-    }
-
-    /**
-     * HTML-escapes text for WHMCS's admin pages.
-     *
-     * @param string $text
-     *
-     * @return string
-     */
-    public static function escape($text)
-    {
-        return htmlspecialchars((string) $text, ENT_QUOTES | ENT_SUBSTITUTE, 'UTF-8');
     }
 
     /**

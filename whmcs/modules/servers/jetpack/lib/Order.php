@@ -46,6 +46,9 @@ class Order
     const PLAN_SETTING = 'configoption3';
     const DEFAULT_USER = 'configoption6';
 
+    /** Every module setting read, in this order. */
+    const SETTINGS = array(self::CLIENT_ID, self::CLIENT_SECRET, self::PLAN_SETTING, self::DEFAULT_USER);
+
     /** @var array|null rules.json, once read (once per request) */
     private static $rules;
 
@@ -86,6 +89,10 @@ class Order
      * that is missing, doubled, empty or not an allowed plan (a legacy order) leaves $plan null:
      * the cancel then names no plan.
      *
+     * Three parts, in this order: the rules (a broken rules.json is reported before any query),
+     * the target (serviceTarget() or addonTarget(): the rows that must exist, and its module),
+     * then check() (its fields and settings).
+     *
      * @param int    $serviceId tblhosting.id (for an addon: the parent WHMCS passed, named in
      *                          the message when the addon row is gone)
      * @param string $action    'provision', 'change' or 'terminate'
@@ -99,14 +106,18 @@ class Order
     public static function load($serviceId, $action = 'provision', $addonId = 0)
     {
         $addonId = (int) $addonId;
+        self::rules();
         $target = $addonId > 0
             ? self::addonTarget($addonId, (int) $serviceId)
             : self::serviceTarget((int) $serviceId);
         return self::check($target, $action);
     }
 
+    // The service path.
+
     /**
-     * The service path: tblhosting, its product, the product's module and custom fields.
+     * A service's target: the service, its product (of this module), the product's custom
+     * fields and module settings.
      *
      * @param int $serviceId tblhosting.id
      *
@@ -117,34 +128,10 @@ class Order
      */
     private static function serviceTarget($serviceId)
     {
-        $rules = self::rules();
-        $service = Capsule::table('tblhosting')
-            ->where('id', $serviceId)
-            ->first(array('id', 'userid', 'packageid'));
-        if ($service === null) {
-            throw self::refuse($serviceId, 0, 'service_missing', array());
-        }
-        $product = Capsule::table('tblproducts')
-            ->where('id', (int) $service->packageid)
-            ->first(array(
-                'id', 'name', 'servertype',
-                self::CLIENT_ID, self::CLIENT_SECRET, self::PLAN_SETTING, self::DEFAULT_USER,
-            ));
-        if ($product === null) {
-            throw self::refuse($serviceId, 0, 'product_missing', array(
-                '{product_id}' => (string) (int) $service->packageid,
-            ));
-        }
-        $productName = ModuleError::quote($product->name);
-        if (strtolower((string) $product->servertype) !== $rules['module']) {
-            throw self::refuse($serviceId, 0, 'wrong_module', array(
-                '{product}' => $productName,
-                '{module}' => self::html($rules['module']),
-                '{value}' => ModuleError::quote($product->servertype),
-            ));
-        }
+        $service = self::existingService($serviceId);
+        $product = self::jetpackProduct($serviceId, (int) $service->packageid);
         $settings = array();
-        foreach (array(self::CLIENT_ID, self::CLIENT_SECRET, self::PLAN_SETTING, self::DEFAULT_USER) as $name) {
+        foreach (self::SETTINGS as $name) {
             $settings[$name] = (string) $product->$name;
         }
         return array(
@@ -153,7 +140,7 @@ class Order
             'addon_definition_id' => null,
             'client_id' => (int) $service->userid,
             'name' => (string) $product->name,
-            'owner' => array('{product}' => $productName),
+            'owner' => array('{product}' => Escape::quote($product->name)),
             'keys' => array('no_field' => 'no_field', 'many_fields' => 'many_fields', 'no_credentials' => 'no_credentials'),
             'fields' => self::ownerFields('product', (int) $product->id),
             'relid' => $serviceId,
@@ -163,8 +150,55 @@ class Order
     }
 
     /**
-     * The addon path: tblhostingaddons, its tbladdons row and module, the parent service, the
-     * module settings in tblmodule_configuration and the addon's custom fields.
+     * @param int $serviceId tblhosting.id
+     *
+     * @return object the tblhosting row: id, userid, packageid
+     *
+     * @throws ModuleError service_missing
+     * @throws \PDOException on a database error
+     */
+    private static function existingService($serviceId)
+    {
+        $service = Capsule::table('tblhosting')
+            ->where('id', $serviceId)
+            ->first(array('id', 'userid', 'packageid'));
+        if ($service === null) {
+            throw self::refuse($serviceId, 0, 'service_missing', array());
+        }
+        return $service;
+    }
+
+    /**
+     * The service's product, when it is there and set to this module.
+     *
+     * @param int $serviceId tblhosting.id (named in the messages)
+     * @param int $productId tblhosting.packageid
+     *
+     * @return object the tblproducts row: id, name, servertype and the SETTINGS
+     *
+     * @throws ModuleError product_missing, wrong_module
+     * @throws \PDOException on a database error
+     */
+    private static function jetpackProduct($serviceId, $productId)
+    {
+        $product = Capsule::table('tblproducts')
+            ->where('id', $productId)
+            ->first(array_merge(array('id', 'name', 'servertype'), self::SETTINGS));
+        if ($product === null) {
+            throw self::refuse($serviceId, 0, 'product_missing', array(
+                '{product_id}' => (string) $productId,
+            ));
+        }
+        $owner = array('{product}' => Escape::quote($product->name));
+        self::checkModule($serviceId, 0, 'wrong_module', $owner, $product->servertype);
+        return $product;
+    }
+
+    // The addon path.
+
+    /**
+     * An addon's target: the addon, its definition (of this module), the parent service, the
+     * definition's custom fields and its module settings (tblmodule_configuration).
      *
      * @param int $addonId   tblhostingaddons.id
      * @param int $serviceId the parent WHMCS passed (named while the addon row is not found)
@@ -180,45 +214,17 @@ class Order
      */
     private static function addonTarget($addonId, $serviceId)
     {
-        $rules = self::rules();
-        $addon = Capsule::table('tblhostingaddons')
-            ->where('id', $addonId)
-            ->first(array('id', 'hostingid', 'addonid'));
-        if ($addon === null) {
-            throw self::refuse($serviceId, $addonId, 'addon_missing', array());
-        }
+        $addon = self::existingAddon($addonId, $serviceId);
         $serviceId = (int) $addon->hostingid;
-        $definition = Capsule::table('tbladdons')
-            ->where('id', (int) $addon->addonid)
-            ->first(array('id', 'name', 'module'));
-        if ($definition === null) {
-            throw self::refuse($serviceId, $addonId, 'addon_definition_missing', array(
-                '{addon_def_id}' => (string) (int) $addon->addonid,
-            ));
-        }
-        $addonName = ModuleError::quote($definition->name);
-        if (strtolower((string) $definition->module) !== $rules['module']) {
-            throw self::refuse($serviceId, $addonId, 'addon_wrong_module', array(
-                '{addon}' => $addonName,
-                '{module}' => self::html($rules['module']),
-                '{value}' => ModuleError::quote($definition->module),
-            ));
-        }
-        $parent = Capsule::table('tblhosting')
-            ->where('id', $serviceId)
-            ->first(array('id', 'userid', 'domain'));
-        if ($parent === null) {
-            throw self::refuse($serviceId, $addonId, 'addon_no_parent', array(
-                '{service_id}' => (string) $serviceId,
-            ));
-        }
+        $definition = self::jetpackAddonDefinition($serviceId, $addonId, (int) $addon->addonid);
+        $parent = self::parentService($serviceId, $addonId);
         return array(
             'service_id' => $serviceId,
             'addon_id' => $addonId,
             'addon_definition_id' => (int) $definition->id,
             'client_id' => (int) $parent->userid,
             'name' => (string) $definition->name,
-            'owner' => array('{addon}' => $addonName),
+            'owner' => array('{addon}' => Escape::quote($definition->name)),
             'keys' => array(
                 'no_field' => 'addon_no_field',
                 'many_fields' => 'addon_many_fields',
@@ -229,6 +235,75 @@ class Order
             'settings' => self::addonSettings((int) $definition->id),
             'domain' => (string) $parent->domain,
         );
+    }
+
+    /**
+     * @param int $addonId   tblhostingaddons.id
+     * @param int $serviceId the parent WHMCS passed (named in the message)
+     *
+     * @return object the tblhostingaddons row: id, hostingid, addonid
+     *
+     * @throws ModuleError addon_missing
+     * @throws \PDOException on a database error
+     */
+    private static function existingAddon($addonId, $serviceId)
+    {
+        $addon = Capsule::table('tblhostingaddons')
+            ->where('id', $addonId)
+            ->first(array('id', 'hostingid', 'addonid'));
+        if ($addon === null) {
+            throw self::refuse($serviceId, $addonId, 'addon_missing', array());
+        }
+        return $addon;
+    }
+
+    /**
+     * The addon's definition, when it is there and set to this module.
+     *
+     * @param int $serviceId    the addon's parent (tblhostingaddons.hostingid)
+     * @param int $addonId      tblhostingaddons.id
+     * @param int $definitionId tblhostingaddons.addonid
+     *
+     * @return object the tbladdons row: id, name, module
+     *
+     * @throws ModuleError addon_definition_missing, addon_wrong_module
+     * @throws \PDOException on a database error
+     */
+    private static function jetpackAddonDefinition($serviceId, $addonId, $definitionId)
+    {
+        $definition = Capsule::table('tbladdons')
+            ->where('id', $definitionId)
+            ->first(array('id', 'name', 'module'));
+        if ($definition === null) {
+            throw self::refuse($serviceId, $addonId, 'addon_definition_missing', array(
+                '{addon_def_id}' => (string) $definitionId,
+            ));
+        }
+        $owner = array('{addon}' => Escape::quote($definition->name));
+        self::checkModule($serviceId, $addonId, 'addon_wrong_module', $owner, $definition->module);
+        return $definition;
+    }
+
+    /**
+     * @param int $serviceId the addon's parent (tblhostingaddons.hostingid)
+     * @param int $addonId   tblhostingaddons.id
+     *
+     * @return object the parent's tblhosting row: id, userid, domain
+     *
+     * @throws ModuleError addon_no_parent
+     * @throws \PDOException on a database error
+     */
+    private static function parentService($serviceId, $addonId)
+    {
+        $parent = Capsule::table('tblhosting')
+            ->where('id', $serviceId)
+            ->first(array('id', 'userid', 'domain'));
+        if ($parent === null) {
+            throw self::refuse($serviceId, $addonId, 'addon_no_parent', array(
+                '{service_id}' => (string) $serviceId,
+            ));
+        }
+        return $parent;
     }
 
     /**
@@ -244,12 +319,11 @@ class Order
      */
     public static function addonSettings($definitionId)
     {
-        $names = array(self::CLIENT_ID, self::CLIENT_SECRET, self::PLAN_SETTING, self::DEFAULT_USER);
-        $settings = array_fill_keys($names, '');
+        $settings = array_fill_keys(self::SETTINGS, '');
         $rows = Capsule::table('tblmodule_configuration')
             ->where('entity_type', self::ADDON_ENTITY)
             ->where('entity_id', (int) $definitionId)
-            ->whereIn('setting_name', $names)
+            ->whereIn('setting_name', self::SETTINGS)
             ->get(array('setting_name', 'value'));
         foreach (self::rows($rows) as $row) {
             $settings[(string) $row->setting_name] = (string) $row->value;
@@ -258,8 +332,33 @@ class Order
     }
 
     /**
-     * The checks after the target is found, in the contract's order: the details field, the
-     * Site URL, then (not for a terminate) the Local User and the Plan, then the credentials.
+     * The product's (servertype) or addon's (module) module, which must be this one (any case).
+     *
+     * @param int    $serviceId tblhosting.id (an addon's parent)
+     * @param int    $addonId   tblhostingaddons.id, 0 for a service
+     * @param string $key       wrong_module or addon_wrong_module
+     * @param array  $owner     the placeholder naming the product or addon
+     * @param string $module    the module it is set to
+     *
+     * @throws ModuleError when it is another module
+     */
+    private static function checkModule($serviceId, $addonId, $key, array $owner, $module)
+    {
+        $rules = self::rules();
+        if (strtolower((string) $module) !== $rules['module']) {
+            throw self::refuse($serviceId, $addonId, $key, $owner + array(
+                '{module}' => Escape::message($rules['module']),
+                '{value}' => Escape::quote($module),
+            ));
+        }
+    }
+
+    // The checks, once the target is found.
+
+    /**
+     * The checks of the target's fields and settings, in the contract's order: the details
+     * field, the Site URL, then the Local User and the Plan (for a terminate, only a Plan that
+     * is usable), then the credentials.
      *
      * @param array  $target what serviceTarget() or addonTarget() returned
      * @param string $action 'provision', 'change' or 'terminate'
@@ -271,24 +370,55 @@ class Order
      */
     private static function check(array $target, $action)
     {
-        $terminate = $action === 'terminate';
-        $rules = self::rules();
-        $fieldNames = $rules['fields'];
+        $names = self::rules()['fields'];
+        $fields = self::fieldsByKey($target['fields']);
+        $values = self::targetValues($target['relid'], $fields);
 
-        // Every field with one of the four keys, and this target's values of them (one read).
+        $order = self::identify($target);
+        $order->detailsFieldId = self::findField($target, $fields['details'], $names['details'], true);
+        $order->siteUrl = self::readSite($target, $fields['site_url'], $values);
+        if ($action === 'terminate') {
+            $order->localUser = null;
+            $order->plan = self::usablePlan($target, $fields['plan'], $values);
+        } else {
+            $order->localUser = self::readLocalUser($target, $fields['local_user'], $values);
+            $order->plan = self::readPlan($target, $fields['plan'], $values);
+        }
+        self::checkCredentials($target);
+        return $order;
+    }
+
+    /**
+     * The ids of the target's fields with each of the four keys (the rules' field names).
+     *
+     * @param array $fields what ownerFields() returned
+     *
+     * @return array 'details', 'site_url', 'local_user', 'plan' => tblcustomfields.id[]
+     */
+    private static function fieldsByKey(array $fields)
+    {
+        $names = self::rules()['fields'];
         $matches = array();
-        $ids = array();
         foreach (array('details', 'site_url', 'local_user', 'plan') as $which) {
             $matches[$which] = array();
-            foreach ($target['fields'] as $field) {
-                if (self::fieldKey($field->fieldname) === $fieldNames[$which]) {
+            foreach ($fields as $field) {
+                if (self::fieldKey($field->fieldname) === $names[$which]) {
                     $matches[$which][] = (int) $field->id;
-                    $ids[] = (int) $field->id;
                 }
             }
         }
-        $values = count($ids) === 0 ? array() : self::targetValues($target['relid'], $ids);
+        return $matches;
+    }
 
+    /**
+     * An order naming the target (its ids, client and name); the fields are checked next.
+     *
+     * @param array $target what serviceTarget() or addonTarget() returned
+     *
+     * @return self
+     */
+    private static function identify(array $target)
+    {
         $order = new self();
         $order->serviceId = $target['service_id'];
         $order->addonId = $target['addon_id'];
@@ -296,25 +426,25 @@ class Order
         $order->clientId = $target['client_id'];
         $order->productName = $target['name'];
         $order->detailsRelId = $target['relid'];
-        $order->detailsFieldId = self::findField($target, $matches['details'], $fieldNames['details'], true);
-        $order->siteUrl = self::readSite($target, $matches['site_url'], $values);
-
-        if ($terminate) {
-            $order->localUser = null;
-            try {
-                $order->plan = self::readPlan($target, $matches['plan'], $values);
-            } catch (ModuleError $e) {
-                // No usable plan: the cancel names no plan.
-                $order->plan = null;
-            }
-            self::checkCredentials($target);
-            return $order;
-        }
-
-        $order->localUser = self::readLocalUser($target, $matches['local_user'], $values);
-        $order->plan = self::readPlan($target, $matches['plan'], $values);
-        self::checkCredentials($target);
         return $order;
+    }
+
+    /**
+     * A terminate's plan: the plan when it is usable, else null (the cancel then names none).
+     *
+     * @param array $target
+     * @param int[] $ids    the fields with the Plan key
+     * @param array $values field id => value
+     *
+     * @return string|null the slug, lower case
+     */
+    private static function usablePlan(array $target, array $ids, array $values)
+    {
+        try {
+            return self::readPlan($target, $ids, $values);
+        } catch (ModuleError $e) {
+            return null;
+        }
     }
 
     /**
@@ -339,7 +469,7 @@ class Order
             $site = self::trim((string) $target['domain']);
             if ($site === '') {
                 throw self::refuse($target['service_id'], $target['addon_id'], 'addon_no_site', array(
-                    '{field}' => self::html($key),
+                    '{field}' => Escape::message($key),
                     '{service_id}' => (string) $target['service_id'],
                 ));
             }
@@ -347,9 +477,9 @@ class Order
         $problem = self::siteUrlProblem($site);
         if ($problem !== null) {
             throw self::refuse($target['service_id'], $target['addon_id'], 'bad_site_url', array(
-                '{field}' => self::html($key),
-                '{value}' => ModuleError::quote($site),
-                '{problem}' => self::html($problem),
+                '{field}' => Escape::message($key),
+                '{value}' => Escape::quote($site),
+                '{problem}' => Escape::message($problem),
             ));
         }
         return self::trim($site);
@@ -376,7 +506,7 @@ class Order
         if ($user === '') {
             $user = self::trim($target['settings'][self::DEFAULT_USER]);
         }
-        $userField = array('{field}' => self::html($key));
+        $userField = array('{field}' => Escape::message($key));
         if ($user === '') {
             if ($fieldId === null) {
                 throw self::missingField($target, $key);
@@ -428,8 +558,8 @@ class Order
         $slugs = self::planSlugs();
         if (!in_array($slug, $slugs, true)) {
             throw self::refuse($target['service_id'], $target['addon_id'], 'bad_plan', array(
-                '{value}' => ModuleError::quote($plan),
-                '{plans}' => self::html(implode(', ', $slugs)),
+                '{value}' => Escape::quote($plan),
+                '{plans}' => Escape::message(implode(', ', $slugs)),
             ));
         }
         return $slug;
@@ -483,7 +613,7 @@ class Order
         $text = is_readable($path) ? file_get_contents($path) : false;
         if ($text === false) {
             throw new ModuleError(
-                ModuleError::PREFIX . 'the module\'s rules file ' . ModuleError::escape($path)
+                ModuleError::PREFIX . 'the module\'s rules file ' . Escape::html($path)
                 . ' is missing or unreadable; reinstall the Jetpack module\'s files'
             );
         }
@@ -491,8 +621,8 @@ class Order
         $broken = $rules === null ? json_last_error_msg() : self::missingRule($rules);
         if ($broken !== null) {
             throw new ModuleError(
-                ModuleError::PREFIX . 'the module\'s rules file ' . ModuleError::escape($path)
-                . ' is broken (' . ModuleError::escape($broken) . '); reinstall the Jetpack module\'s files'
+                ModuleError::PREFIX . 'the module\'s rules file ' . Escape::html($path)
+                . ' is broken (' . Escape::html($broken) . '); reinstall the Jetpack module\'s files'
             );
         }
         return $rules;
@@ -612,21 +742,8 @@ class Order
             $target['service_id'],
             $target['addon_id'],
             $target['keys']['no_field'],
-            $target['owner'] + array('{field}' => self::html($key))
+            $target['owner'] + array('{field}' => Escape::message($key))
         );
-    }
-
-    /**
-     * Text for a message: HTML-escaped, except `'` (which the messages use as quotes and WHMCS
-     * shows as it is).
-     *
-     * @param string $text
-     *
-     * @return string
-     */
-    private static function html($text)
-    {
-        return htmlspecialchars((string) $text, ENT_COMPAT | ENT_SUBSTITUTE, 'UTF-8');
     }
 
     /**
@@ -640,7 +757,7 @@ class Order
      */
     private static function render($template, array $vars)
     {
-        $html = self::html($template);
+        $html = Escape::message($template);
         return count($vars) === 0 ? $html : strtr($html, $vars);
     }
 
@@ -755,7 +872,7 @@ class Order
             $target['service_id'],
             $target['addon_id'],
             $target['keys']['many_fields'],
-            $target['owner'] + array('{field}' => self::html($key), '{count}' => (string) $count)
+            $target['owner'] + array('{field}' => Escape::message($key), '{count}' => (string) $count)
         );
     }
 
@@ -779,15 +896,20 @@ class Order
     }
 
     /**
-     * This target's value of each field: the lowest value row wins when there are several.
+     * This target's value of each of its fields with one of the four keys (one read, none when
+     * there is no such field): the lowest value row wins when there are several.
      *
-     * @param int   $relid    tblhosting.id, or tblhostingaddons.id for an addon's fields
-     * @param int[] $fieldIds tblcustomfields.id
+     * @param int   $relid tblhosting.id, or tblhostingaddons.id for an addon's fields
+     * @param array $fields what fieldsByKey() returned
      *
      * @return array field id => value
      */
-    private static function targetValues($relid, array $fieldIds)
+    private static function targetValues($relid, array $fields)
     {
+        $fieldIds = array_merge($fields['details'], $fields['site_url'], $fields['local_user'], $fields['plan']);
+        if (count($fieldIds) === 0) {
+            return array();
+        }
         $rows = Capsule::table('tblcustomfieldsvalues')
             ->whereIn('fieldid', $fieldIds)
             ->where('relid', (int) $relid)

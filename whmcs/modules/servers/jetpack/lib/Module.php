@@ -1,0 +1,232 @@
+<?php
+/**
+ * What the module's WHMCS entry points (jetpack.php's jetpack_CreateAccount and the others,
+ * global functions WHMCS calls by name) do: each delegates here. Reading the service or addon
+ * WHMCS names from its parameters, checking its order (Order), recording the request for
+ * jetpack-worker (Requests), the admin tab and client area (Display), and reporting what went
+ * wrong: a `JETPACK MODULE: …` message for WHMCS to show, an activity-log line for what was
+ * recorded, and, for a database error, a module-log entry (Log::moduleCall, kept by WHMCS in
+ * Module Debug Mode) with the partner credentials masked.
+ */
+
+namespace WHMCS\Module\Server\Jetpack;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+final class Module
+{
+    /** The WHMCS function that records each action (the module log's action name). */
+    const FUNCTIONS = array(
+        Requests::PROVISION => 'CreateAccount',
+        Requests::TERMINATE => 'TerminateAccount',
+        Requests::CHANGE => 'ChangePackage',
+    );
+
+    /**
+     * Create/Terminate/ChangePackage: check the order of the target (the service, or the addon
+     * WHMCS names), write the "queued" text into the target's own details, then record the
+     * request (an addon's names its parent service and addon_id), then tell the activity log.
+     * Details first: once the request is there the worker may finish the job at any moment, and
+     * its outcome must not be overwritten by the "queued" text. When the request cannot be
+     * recorded, the details write is taken back.
+     *
+     * @param array  $params WHMCS module parameters
+     * @param string $action Requests::PROVISION, Requests::TERMINATE or Requests::CHANGE
+     *
+     * @return string 'success' or a `JETPACK MODULE: …` error
+     */
+    public static function request(array $params, $action)
+    {
+        $serviceId = self::serviceId($params);
+        $addonId = self::addonId($params);
+        $text = Messages::queued($action);
+        $written = null;
+        try {
+            $order = Order::load($serviceId, $action, $addonId);
+            $serviceId = $order->serviceId;
+            $written = Requests::writeDetails($order->detailsRelId, $order->detailsFieldId, $text);
+            $requestId = Requests::record($order->serviceId, $action, Requests::BY_MODULE, $order->addonId);
+        } catch (ModuleError $e) {
+            return $e->getMessage();
+        } catch (\PDOException $e) {
+            if ($written !== null) {
+                Requests::undoDetails($written, $text);
+            }
+            return self::databaseError($e, self::FUNCTIONS[$action], $params, $serviceId, $addonId, $action)
+                ->getMessage();
+        }
+        Log::activity(
+            Messages::requested($order->serviceId, $action, $requestId, $order->addonId),
+            $order->clientId
+        );
+        return 'success';
+    }
+
+    /**
+     * The admin button: requests a retry of the target's failed job (the service's, or the
+     * addon's when WHMCS shows an addon). jetpack-worker decides whether there is one (it then
+     * goes back to queued, due now, with a fresh attempt budget, as `jetpack-worker requeue
+     * SERVICE_ID` does) and says what it did on the tab.
+     *
+     * @param array $params WHMCS module parameters
+     *
+     * @return string 'success' or a `JETPACK MODULE: …` error
+     */
+    public static function requeue(array $params)
+    {
+        $serviceId = self::serviceId($params);
+        $addonId = self::addonId($params);
+        try {
+            // A retry re-runs the latest job, so its order is checked for that job's action.
+            $latest = Requests::latestJob($serviceId, $addonId);
+            $order = Order::load($serviceId, $latest !== null ? $latest->action : Requests::PROVISION, $addonId);
+            $requestId = Requests::record($order->serviceId, Requests::RETRY, Requests::BY_ADMIN, $order->addonId);
+        } catch (ModuleError $e) {
+            return $e->getMessage();
+        } catch (\PDOException $e) {
+            return self::databaseError($e, 'Requeue', $params, $serviceId, $addonId, Requests::RETRY)->getMessage();
+        }
+        Log::activity(
+            Messages::requested($order->serviceId, Requests::RETRY, $requestId, $order->addonId),
+            $order->clientId
+        );
+        return 'success';
+    }
+
+    /**
+     * The admin area's tab of the service (or addon): the target's latest job's state,
+     * attempts, next attempt, last error; the requests jetpack-worker has not applied yet and
+     * what it made of the last one; the plans the ledger holds for the target; on a service's
+     * tab, the latest job of each of its Jetpack addons; first of all, a warning when that work
+     * (or an addon's listed job) waits and no jetpack-worker has been seen for two minutes
+     * (nothing extra when the worker's heartbeat table is not there yet).
+     *
+     * @param array $params WHMCS module parameters
+     *
+     * @return array label => HTML
+     */
+    public static function adminServicesTabFields(array $params)
+    {
+        $serviceId = self::serviceId($params);
+        $addonId = self::addonId($params);
+        try {
+            $job = Requests::latestJob($serviceId, $addonId);
+            $pending = Requests::pending($serviceId, $addonId);
+            $fields = Display::adminFields(
+                $job,
+                $pending,
+                Requests::latestApplied($serviceId, $addonId),
+                Requests::ledger($serviceId, $addonId),
+                Requests::currentSiteUrl($serviceId, $addonId)
+            );
+            $waits = Display::waitsOnWorker($job, $pending);
+            if ($addonId === 0) {
+                $addonJobs = Requests::addonJobs($serviceId);
+                $fields = Display::withAddonJobs($fields, $addonJobs);
+                foreach ($addonJobs as $addonJob) {
+                    $waits = $waits || Display::waitsOnWorker($addonJob, array());
+                }
+            }
+            if (!$waits) {
+                return $fields;
+            }
+            return Display::withWorkerWarning($fields, Requests::workerRunning());
+        } catch (\PDOException $e) {
+            $error = self::databaseError($e, 'AdminServicesTabFields', $params, $serviceId, $addonId, null);
+            return array('Jetpack Job' => $error->getMessage());
+        }
+    }
+
+    /**
+     * The client area's overview of the service (or addon): the activation link once there is
+     * one, else a waiting message (templates/clientarea.tpl). An addon shows its own details.
+     * A database error shows the waiting message.
+     *
+     * @param array $params WHMCS module parameters
+     *
+     * @return array
+     */
+    public static function clientArea(array $params)
+    {
+        try {
+            $details = Order::currentDetails(self::serviceId($params), self::addonId($params));
+        } catch (\PDOException $e) {
+            $details = '';
+        }
+        return array(
+            'tabOverviewModuleOutputTemplate' => 'templates/clientarea.tpl',
+            'templateVariables' => Display::clientVars($details),
+        );
+    }
+
+    /**
+     * The service id WHMCS passes (`serviceid`; for a service also known as `accountid`, which
+     * for an addon is the addon's id, so it is read only when `serviceid` is missing on a
+     * service).
+     *
+     * @param array $params WHMCS module parameters
+     *
+     * @return int tblhosting.id (for an addon: its parent)
+     */
+    public static function serviceId(array $params)
+    {
+        if (isset($params['serviceid'])) {
+            return (int) $params['serviceid'];
+        }
+        if (self::addonId($params) > 0) {
+            return 0;
+        }
+        return isset($params['accountid']) ? (int) $params['accountid'] : 0;
+    }
+
+    /**
+     * The addon WHMCS calls the module for: `addonId` (= tblhostingaddons.id) when above 0; 0
+     * for a service (WHMCS passes 0, or nothing on older versions).
+     *
+     * @param array $params WHMCS module parameters
+     *
+     * @return int tblhostingaddons.id, or 0
+     */
+    public static function addonId(array $params)
+    {
+        $addonId = isset($params['addonId']) ? (int) $params['addonId'] : 0;
+        return $addonId > 0 ? $addonId : 0;
+    }
+
+    /**
+     * A database error: the message for WHMCS (ModuleError::fromDatabase), also written to the
+     * module log with what was asked and what the database said (never the statement's
+     * bindings, never $params: they hold the partner secret and the client's details), the
+     * partner client id and secret WHMCS passed given as the values to mask.
+     *
+     * @param \PDOException $e         what the query builder threw
+     * @param string        $function  the WHMCS function, e.g. CreateAccount
+     * @param array         $params    WHMCS module parameters (for the secrets to mask)
+     * @param int           $serviceId tblhosting.id (an addon's parent)
+     * @param int           $addonId   tblhostingaddons.id, 0 for the service itself
+     * @param string|null   $action    the request's action, null when none was being recorded
+     *
+     * @return ModuleError
+     */
+    private static function databaseError(\PDOException $e, $function, array $params, $serviceId, $addonId, $action)
+    {
+        $error = ModuleError::fromDatabase($e, $serviceId, $addonId);
+        $asked = array('service_id' => (int) $serviceId, 'addon_id' => (int) $addonId);
+        if ($action !== null) {
+            $asked['action'] = $action;
+        }
+        Log::moduleCall(
+            $function,
+            $asked,
+            ModuleError::databaseAnswer($e),
+            $error->getMessage(),
+            array(
+                isset($params['configoption1']) ? (string) $params['configoption1'] : '',
+                isset($params['configoption2']) ? (string) $params['configoption2'] : '',
+            )
+        );
+        return $error;
+    }
+}
