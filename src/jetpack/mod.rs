@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::defaults;
 use crate::domain::{Plan, SiteUrl};
+use crate::ops::metrics as m;
 pub use breaker::BreakerPolicy;
 use guard::Guards;
 pub use guard::{Held, HeldBy, Permit, Politeness};
@@ -75,7 +77,7 @@ impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             connect: Duration::from_secs(10),
-            request: Duration::from_secs(120),
+            request: defaults::API_TIMEOUT.value,
         }
     }
 }
@@ -118,6 +120,15 @@ pub struct JetpackClient {
     timeouts: Timeouts,
     tokens: Mutex<HashMap<AccountKey, TokenSlot>>,
     guards: Guards,
+}
+
+impl std::fmt::Debug for JetpackClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetpackClient")
+            .field("base", &self.base)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JetpackClient {
@@ -184,49 +195,7 @@ impl JetpackClient {
                     .await
                     .map_err(|reason| Failure::Stopped { message: reason })?;
             }
-            let mut builder = self
-                .http
-                .request(call.method.clone(), &call.url)
-                .bearer_auth(token.expose_secret());
-            if let Some(form) = call.form {
-                builder = builder.form(form);
-            }
-            let request = format!(
-                "{} {}\nAuthorization: Bearer {}\n{}",
-                call.method,
-                call.url,
-                "*".repeat(token.expose_secret().len()),
-                call.form.map(encode_form).unwrap_or_default()
-            );
-            let started = std::time::Instant::now();
-            let answer = read_answer(builder.send().await, call.may_act).await;
-            let elapsed = started.elapsed().as_secs_f64();
-            let secrets = [token.expose_secret(), creds.client_secret.expose_secret()];
-            let result = match answer {
-                Ok(a) => {
-                    log.push(exchange(
-                        call.action,
-                        request,
-                        format!("HTTP {}\n{}", a.status, String::from_utf8_lossy(&a.body)),
-                        &secrets,
-                    ));
-                    classify(a.status, &a.body, a.retry_after)
-                }
-                Err(f) => {
-                    log.push(exchange(call.action, request, f.to_string(), &secrets));
-                    Err(f)
-                }
-            }
-            .map_err(|f| mask_failure(f, &secrets));
-            let outcome = match &result {
-                Ok(_) => "ok",
-                Err(Failure::Transient { .. }) => "transient",
-                Err(Failure::Permanent { .. } | Failure::Downgrade { .. }) => "permanent",
-                Err(Failure::TokenRefused { .. }) => "token_refused",
-                Err(Failure::Stopped { .. }) => "stopped",
-            };
-            metrics::histogram!(crate::ops::metrics::API_LATENCY, "endpoint" => call.action, "outcome" => outcome)
-                .record(elapsed);
+            let result = self.send(creds, &token, &call, classify, log).await;
             self.guards.record(&creds.client_id, &result);
             match result {
                 Err(Failure::TokenRefused { message }) => {
@@ -244,6 +213,55 @@ impl JetpackClient {
                 other => return other,
             }
         }
+    }
+
+    /// Sends `call` once with `token`: logs the exchange (masked) in `log`, records its
+    /// latency, and classifies the answer.
+    async fn send<T>(
+        &self,
+        creds: &Credentials,
+        token: &SecretString,
+        call: &Call<'_>,
+        classify: Classifier<T>,
+        log: &mut Vec<Exchange>,
+    ) -> Result<T, Failure> {
+        let mut builder = self
+            .http
+            .request(call.method.clone(), &call.url)
+            .bearer_auth(token.expose_secret());
+        if let Some(form) = call.form {
+            builder = builder.form(form);
+        }
+        let request = format!(
+            "{} {}\nAuthorization: Bearer {}\n{}",
+            call.method,
+            call.url,
+            "*".repeat(token.expose_secret().len()),
+            call.form.map(encode_form).unwrap_or_default()
+        );
+        let started = std::time::Instant::now();
+        let answer = read_answer(builder.send().await, call.may_act).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        let secrets = [token.expose_secret(), creds.client_secret.expose_secret()];
+        let result = match answer {
+            Ok(a) => {
+                log.push(exchange(
+                    call.action,
+                    request,
+                    format!("HTTP {}\n{}", a.status, String::from_utf8_lossy(&a.body)),
+                    &secrets,
+                ));
+                classify(a.status, &a.body, a.retry_after)
+            }
+            Err(f) => {
+                log.push(exchange(call.action, request, f.to_string(), &secrets));
+                Err(f)
+            }
+        }
+        .map_err(|f| mask_failure(f, &secrets));
+        metrics::histogram!(m::API_LATENCY, "endpoint" => call.action, "outcome" => outcome(&result))
+            .record(elapsed);
+        result
     }
 
     /// Tells the account's breaker how a call went, and hands the result on.
@@ -330,6 +348,18 @@ impl JetpackClient {
     }
 }
 
+/// How a call ended, as the latency histogram labels it.
+fn outcome<T>(result: &Result<T, Failure>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(Failure::Transient { .. }) => "transient",
+        Err(Failure::Permanent { .. } | Failure::Downgrade { .. }) => "permanent",
+        Err(Failure::TokenRefused { .. }) => "token_refused",
+        Err(Failure::Stopped { .. }) => "stopped",
+    }
+}
+
+/// One partner-API request, before the token is added.
 struct Call<'a> {
     action: &'static str,
     method: reqwest::Method,

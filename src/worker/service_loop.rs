@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{Processed, RunSummary, Worker, WorkerError};
+use crate::backoff;
 use crate::ops::metrics as m;
 use crate::store::{ClaimedJob, Recheck, RecheckCursor, StoreError};
 
@@ -124,7 +125,7 @@ impl Worker {
             stopped_by: None,
         };
         while !shutdown.is_cancelled() {
-            self.liveness.beat(Duration::ZERO);
+            self.vitals.liveness.beat(Duration::ZERO);
             let progressed = self.turn(&mut e).await;
             if mode == Mode::UntilIdle && e.stopped_by.is_some() {
                 break;
@@ -139,7 +140,7 @@ impl Worker {
                 continue;
             }
             let wait = self.wait_after(&e, progressed);
-            self.liveness.beat(wait);
+            self.vitals.liveness.beat(wait);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(joined) = e.inflight.join_next_with_id(), if !e.inflight.is_empty() => {
@@ -324,7 +325,7 @@ impl Worker {
             .await
         {
             Ok(jobs) => {
-                self.health.ok();
+                self.vitals.db.ok();
                 e.db_failures = 0;
                 let claimed = !jobs.is_empty();
                 for job in jobs {
@@ -345,7 +346,7 @@ impl Worker {
     /// A database error in the loop: `run` backs off, `run --once` stops claiming.
     fn db_failed(&self, e: &mut Engine, during: &'static str, err: StoreError) {
         e.db_failures += 1;
-        self.health.failed(during, &err);
+        self.vitals.db.failed(during, &err);
         tracing::error!(error = %err, during, failures = e.db_failures, "database error; backing off");
         if e.mode == Mode::UntilIdle && e.stopped_by.is_none() {
             e.stopped_by = Some(err);
@@ -354,7 +355,7 @@ impl Worker {
 
     fn wait_after(&self, e: &Engine, progressed: bool) -> Duration {
         if e.db_failures > 0 {
-            Duration::from_millis(250u64 << e.db_failures.min(7)).min(Duration::from_secs(30))
+            backoff::outage_pause(e.db_failures)
         } else if progressed && e.inflight.len() < self.settings.concurrency as usize {
             Duration::ZERO
         } else {
@@ -378,7 +379,7 @@ impl Worker {
                     }
                     // A long backlog is progress too: the watchdog must not take it for a
                     // stuck loop (each batch is under the store's timeout).
-                    self.liveness.beat(Duration::from_millis(100));
+                    self.vitals.liveness.beat(Duration::from_millis(100));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => {
