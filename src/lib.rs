@@ -22,6 +22,7 @@ pub mod domain;
 pub mod health;
 pub mod jetpack;
 pub mod lifecycle;
+pub mod metrics;
 pub mod ops;
 pub mod order;
 pub mod retry;

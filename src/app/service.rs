@@ -23,7 +23,7 @@ pub(super) async fn run(
         return run_once(worker, shutdown).await;
     }
     if let Some(addr) = metrics_addr {
-        ops::metrics::serve(addr).await?;
+        ops::prometheus::serve(addr).await?;
     }
     ops::systemd::ready("ready: polling for jobs");
     tokio::spawn(ops::systemd::heartbeat(

@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::defaults;
 use crate::domain::{Plan, SiteUrl};
-use crate::ops::metrics as m;
+use crate::metrics as m;
 pub use breaker::BreakerPolicy;
 use guard::Guards;
 pub use guard::{Held, HeldBy, Permit, Politeness};

@@ -9,7 +9,7 @@ use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::Vitals;
-use crate::ops::metrics as m;
+use crate::metrics as m;
 use crate::store::Store;
 
 /// Tells systemd the service is up.

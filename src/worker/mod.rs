@@ -23,7 +23,7 @@ use crate::dns::Resolver;
 use crate::domain::JobState;
 use crate::health::{self, Vitals};
 use crate::jetpack::{Held, HeldBy, JetpackClient};
-use crate::ops::metrics as m;
+use crate::metrics as m;
 use crate::retry::{DnsSchedule, RetryPolicy};
 use crate::store::{ClaimedJob, Finish, Store, StoreError};
 use lease::Lease;

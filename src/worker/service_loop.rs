@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Processed, RunSummary, Worker, WorkerError};
 use crate::backoff;
-use crate::ops::metrics as m;
+use crate::metrics as m;
 use crate::store::{ClaimedJob, Recheck, RecheckCursor, StoreError};
 
 /// How often `run` prunes finished jobs.
