@@ -9,7 +9,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::mask::{mask_failure, mask_json_field};
-use super::transport::{encode_form, exchange, read_answer};
+use super::transport::{Answer, encode_form, exchange, read_answer};
 use super::{Credentials, Exchange, Failure, JetpackClient, describe_error, response};
 
 /// A partner account, as the cache key.
@@ -119,30 +119,10 @@ impl JetpackClient {
             format!("HTTP {}\n{body}", answer.status),
             &secrets,
         ));
-        if answer.status == 200
-            && let Some(t) = token
-        {
-            return Ok(SecretString::from(t));
+        match token {
+            Some(t) if answer.status == 200 => Ok(SecretString::from(t)),
+            _ => Err(no_token(&answer, json.as_ref())),
         }
-        let said = json
-            .as_ref()
-            .and_then(describe_error)
-            .unwrap_or_else(|| "no error was returned".to_owned());
-        if answer.status == 400 || answer.status == 401 || answer.status == 403 {
-            return Err(Failure::Permanent {
-                message: format!(
-                    "the partner API refused the client id/secret ({said}, HTTP {}); check the \
-                     Jetpack Partner Client ID and Client Secret in the product's Module Settings",
-                    answer.status
-                ),
-            });
-        }
-        Err(response::classify_error(
-            "issue an access token",
-            answer.status,
-            &answer.body,
-            answer.retry_after,
-        ))
     }
 
     /// Checks a partner account's credentials by fetching a fresh token (not cached), within
@@ -154,4 +134,27 @@ impl JetpackClient {
             .map(|_| ())
             .map_err(|f| mask_failure(f, &[creds.client_secret.expose_secret()]))
     }
+}
+
+/// Why the token endpoint gave no token: a refused id/secret is permanent; other answers are
+/// classified as for any call.
+fn no_token(answer: &Answer, json: Option<&serde_json::Value>) -> Failure {
+    let said = json
+        .and_then(describe_error)
+        .unwrap_or_else(|| "no error was returned".to_owned());
+    if answer.status == 400 || answer.status == 401 || answer.status == 403 {
+        return Failure::Permanent {
+            message: format!(
+                "the partner API refused the client id/secret ({said}, HTTP {}); check the \
+                 Jetpack Partner Client ID and Client Secret in the product's Module Settings",
+                answer.status
+            ),
+        };
+    }
+    response::classify_error(
+        "issue an access token",
+        answer.status,
+        &answer.body,
+        answer.retry_after,
+    )
 }

@@ -78,6 +78,31 @@ struct Engine {
     stopped_by: Option<StoreError>,
 }
 
+impl Engine {
+    /// The state before the first turn; with `adopt` the first turn starts an adoption scan.
+    fn new(mode: Mode, adopt: bool) -> Engine {
+        Engine {
+            mode,
+            inflight: JoinSet::new(),
+            held: HashMap::new(),
+            summary: RunSummary::default(),
+            last_adopt: None,
+            adopting: adopt,
+            scan: Scan {
+                products: Vec::new(),
+                products_at: None,
+                recheck_after: RecheckCursor::default(),
+                ledger_after: 0,
+            },
+            last_prune: None,
+            last_requests: None,
+            looked_for_requests: false,
+            db_failures: 0,
+            stopped_by: None,
+        }
+    }
+}
+
 impl Worker {
     /// The service loop: until `shutdown` is cancelled; then stop claiming, let in-flight
     /// jobs finish within the drain timeout, and release the rest (their attempt is not
@@ -105,25 +130,7 @@ impl Worker {
         mode: Mode,
         shutdown: CancellationToken,
     ) -> Result<RunSummary, WorkerError> {
-        let mut e = Engine {
-            mode,
-            inflight: JoinSet::new(),
-            held: HashMap::new(),
-            summary: RunSummary::default(),
-            last_adopt: None,
-            adopting: self.settings.adopt,
-            scan: Scan {
-                products: Vec::new(),
-                products_at: None,
-                recheck_after: RecheckCursor::default(),
-                ledger_after: 0,
-            },
-            last_prune: None,
-            last_requests: None,
-            looked_for_requests: false,
-            db_failures: 0,
-            stopped_by: None,
-        };
+        let mut e = Engine::new(mode, self.settings.adopt);
         while !shutdown.is_cancelled() {
             self.vitals.liveness.beat(Duration::ZERO);
             let progressed = self.turn(&mut e).await;
