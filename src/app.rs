@@ -22,7 +22,6 @@ use crate::dns::SystemResolver;
 use crate::domain::{Action, AddonId, RequestedBy, ServiceId, Target};
 use crate::store::{Store, StoreError};
 use crate::worker::Worker;
-pub use status::render_status;
 
 /// Runs the command; the error (if any) is printed once by `main`.
 pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
@@ -67,12 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
             service_ids,
             addons,
             all_failed,
-        } => {
-            if service_ids.is_empty() && addons.is_empty() && !all_failed {
-                bail!("name service ids (or --addon ids) or pass --all-failed");
-            }
-            requeue(&store, &service_ids, &addons, all_failed).await?;
-        }
+        } => requeue(&store, &service_ids, &addons, all_failed).await?,
         Command::Status { json } => status::print(&store, json).await?,
     }
     Ok(ExitCode::SUCCESS)
@@ -128,6 +122,9 @@ async fn requeue(
     addons: &[u32],
     all_failed: bool,
 ) -> anyhow::Result<()> {
+    if service_ids.is_empty() && addons.is_empty() && !all_failed {
+        bail!("name service ids (or --addon ids) or pass --all-failed");
+    }
     let mut targets: Vec<Target> = service_ids
         .iter()
         .map(|s| Target::Service(ServiceId(*s)))

@@ -32,7 +32,8 @@ pub struct Cli {
     )]
     pub api_base: String,
     /// Jobs in flight at once per worker process (1-1024).
-    #[arg(long, env = "JETPACK_CONCURRENCY", global = true, default_value = defaults::CONCURRENCY.text,
+    #[arg(long, env = "JETPACK_CONCURRENCY", global = true,
+          default_value = defaults::CONCURRENCY.text,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
     /// How often an idle worker looks for due jobs (e.g. 2s, 500ms).
@@ -48,7 +49,8 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
     /// Adopt paid/accepted Pending services of "Do not automatically setup" products.
-    #[arg(long, env = "JETPACK_ADOPT", global = true, default_value = defaults::ADOPT.text,
+    #[arg(long, env = "JETPACK_ADOPT", global = true,
+          default_value = defaults::ADOPT.text,
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub adopt: bool,
     /// How often `run` looks for paid Pending services to adopt (e.g. 30s, 5m). Each scan reads
@@ -58,7 +60,8 @@ pub struct Cli {
     pub adopt_interval: Duration,
     /// Cancel the plan of a service whose WHMCS row was deleted: the adoption scan records a
     /// terminate request for every ledger entry whose tblhosting row is gone.
-    #[arg(long, env = "JETPACK_CANCEL_DELETED", global = true, default_value = defaults::CANCEL_DELETED.text,
+    #[arg(long, env = "JETPACK_CANCEL_DELETED", global = true,
+          default_value = defaults::CANCEL_DELETED.text,
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub cancel_deleted: bool,
     /// Claim path: auto (by server version), skip-locked or update.
@@ -84,7 +87,8 @@ pub struct Cli {
           default_value = defaults::RETRY_BASE.text, value_parser = parse_duration)]
     pub retry_base: Duration,
     /// Attempts a job gets before it fails (2-100); a requeue gives a fresh budget.
-    #[arg(long, env = "JETPACK_MAX_ATTEMPTS", global = true, default_value = defaults::MAX_ATTEMPTS.text,
+    #[arg(long, env = "JETPACK_MAX_ATTEMPTS", global = true,
+          default_value = defaults::MAX_ATTEMPTS.text,
           value_parser = clap::value_parser!(u32).range(2..=100))]
     pub max_attempts: u32,
     /// Partner API request timeout (provision calls back into the customer's site).

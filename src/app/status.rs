@@ -20,7 +20,7 @@ pub(super) async fn print(store: &Store, json: bool) -> anyhow::Result<()> {
 }
 
 /// The text form of `status`.
-pub fn render_status(r: &StatusReport) -> String {
+fn render_status(r: &StatusReport) -> String {
     let mut out = String::new();
     if let Some(warning) = &r.no_worker {
         out.push_str(&format!("WARNING: {warning}\n"));

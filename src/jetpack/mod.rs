@@ -259,7 +259,8 @@ impl JetpackClient {
             }
         }
         .map_err(|f| mask_failure(f, &secrets));
-        metrics::histogram!(m::API_LATENCY, "endpoint" => call.action, "outcome" => outcome(&result))
+        let ended = outcome(&result);
+        metrics::histogram!(m::API_LATENCY, "endpoint" => call.action, "outcome" => ended)
             .record(elapsed);
         result
     }
