@@ -403,6 +403,8 @@ struct Setups {
 /// Partner accounts, each with the products and the addons that use it.
 type Accounts = BTreeMap<(String, String), (Vec<String>, Vec<String>)>;
 
+/// Every `jetpack` product and addon: which there are, then each one's custom fields, module
+/// settings and credentials; with `api`, a partner API login per account.
 async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut Vec<Check>) {
     let Some(setups) = read_setups(store, checks).await else {
         return;

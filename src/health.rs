@@ -30,7 +30,8 @@ pub struct Vitals {
     pub in_flight: InFlight,
 }
 
-/// Jobs in flight in this process: each counted while its [`Counted`] guard lives.
+/// Jobs in flight in this process: each counted while the guard `start` returns for it
+/// lives.
 #[derive(Clone, Default)]
 pub struct InFlight(Arc<AtomicUsize>);
 
