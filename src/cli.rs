@@ -1,13 +1,17 @@
-//! The command line: commands and settings exactly as DESIGN.md names them. Every flag also
-//! reads an environment variable (systemd `EnvironmentFile=`); flag beats env beats default.
-//! Values are parsed and range-checked here, so a bad setting fails at start (exit 2).
+//! The command line, as close to the flags as it can be (ripgrep's "low args"): the commands
+//! and the raw settings. Every flag also reads an environment variable (systemd
+//! `EnvironmentFile=`); flag beats env beats default (each default is written once, in
+//! `defaults`). Values are parsed and range-checked here, so a bad setting fails at start
+//! (exit 2); `config` turns the rest into the checked `Config` the commands run with.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::defaults;
 use crate::domain::Action;
+use crate::telemetry::LogFormat;
 
 /// Provisions and cancels Jetpack plans for WHMCS orders, straight from the WHMCS database.
 #[derive(Debug, Parser)]
@@ -24,66 +28,78 @@ pub struct Cli {
         long,
         env = "JETPACK_API_BASE",
         global = true,
-        default_value = "https://public-api.wordpress.com"
+        default_value = defaults::API_BASE
     )]
     pub api_base: String,
     /// Jobs in flight at once per worker process (1-1024).
-    #[arg(long, env = "JETPACK_CONCURRENCY", global = true, default_value_t = 8,
+    #[arg(long, env = "JETPACK_CONCURRENCY", global = true,
+          default_value = defaults::CONCURRENCY.text,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
     /// How often an idle worker looks for due jobs (e.g. 2s, 500ms).
-    #[arg(long, env = "JETPACK_POLL_INTERVAL", global = true, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, env = "JETPACK_POLL_INTERVAL", global = true,
+          default_value = defaults::POLL_INTERVAL.text, value_parser = parse_duration)]
     pub poll_interval: Duration,
     /// Log format: text or json.
     #[arg(
         long,
         env = "JETPACK_LOG_FORMAT",
         global = true,
-        default_value = "text"
+        default_value = defaults::LOG_FORMAT
     )]
     pub log_format: LogFormat,
     /// Adopt paid/accepted Pending services of "Do not automatically setup" products.
-    #[arg(long, env = "JETPACK_ADOPT", global = true, default_value = "true",
+    #[arg(long, env = "JETPACK_ADOPT", global = true,
+          default_value = defaults::ADOPT.text,
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub adopt: bool,
     /// How often `run` looks for paid Pending services to adopt (e.g. 30s, 5m). Each scan reads
     /// new Jetpack services and a page of the waiting ones by index; see BENCHMARKS.md.
-    #[arg(long, env = "JETPACK_ADOPT_INTERVAL", global = true, default_value = "30s", value_parser = parse_adopt_interval)]
+    #[arg(long, env = "JETPACK_ADOPT_INTERVAL", global = true,
+          default_value = defaults::ADOPT_INTERVAL.text, value_parser = parse_adopt_interval)]
     pub adopt_interval: Duration,
     /// Cancel the plan of a service whose WHMCS row was deleted: the adoption scan records a
     /// terminate request for every ledger entry whose tblhosting row is gone.
-    #[arg(long, env = "JETPACK_CANCEL_DELETED", global = true, default_value = "true",
+    #[arg(long, env = "JETPACK_CANCEL_DELETED", global = true,
+          default_value = defaults::CANCEL_DELETED.text,
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub cancel_deleted: bool,
     /// Claim path: auto (by server version), skip-locked or update.
-    #[arg(long, env = "JETPACK_CLAIM", global = true, default_value = "auto")]
+    #[arg(long, env = "JETPACK_CLAIM", global = true, default_value = defaults::CLAIM)]
     pub claim: ClaimSetting,
     /// How long `run` lets in-flight jobs finish after SIGTERM.
-    #[arg(long, env = "JETPACK_DRAIN_TIMEOUT", global = true, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "JETPACK_DRAIN_TIMEOUT", global = true,
+          default_value = defaults::DRAIN_TIMEOUT.text, value_parser = parse_duration)]
     pub drain_timeout: Duration,
     /// How long a claimed job stays reserved (renewed while it runs; at least 3s).
-    #[arg(long, env = "JETPACK_LEASE", global = true, default_value = "60s", value_parser = parse_lease)]
+    #[arg(long, env = "JETPACK_LEASE", global = true,
+          default_value = defaults::LEASE.text, value_parser = parse_lease)]
     pub lease: Duration,
     /// Serve Prometheus /metrics here (e.g. 127.0.0.1:9464); off when unset.
     #[arg(long, env = "JETPACK_METRICS_ADDR", global = true)]
     pub metrics_addr: Option<SocketAddr>,
     /// Finished jobs older than this are pruned.
-    #[arg(long, env = "JETPACK_RETENTION", global = true, default_value = "90d", value_parser = parse_duration)]
+    #[arg(long, env = "JETPACK_RETENTION", global = true,
+          default_value = defaults::RETENTION.text, value_parser = parse_duration)]
     pub retention: Duration,
     /// Delay after the first transient failure; doubles per attempt up to 1h (±20% jitter).
-    #[arg(long, env = "JETPACK_RETRY_BASE", global = true, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "JETPACK_RETRY_BASE", global = true,
+          default_value = defaults::RETRY_BASE.text, value_parser = parse_duration)]
     pub retry_base: Duration,
     /// Attempts a job gets before it fails (2-100); a requeue gives a fresh budget.
-    #[arg(long, env = "JETPACK_MAX_ATTEMPTS", global = true, default_value_t = 8,
+    #[arg(long, env = "JETPACK_MAX_ATTEMPTS", global = true,
+          default_value = defaults::MAX_ATTEMPTS.text,
           value_parser = clap::value_parser!(u32).range(2..=100))]
     pub max_attempts: u32,
     /// Partner API request timeout (provision calls back into the customer's site).
-    #[arg(long, env = "JETPACK_API_TIMEOUT", global = true, default_value = "120s", value_parser = parse_duration)]
+    #[arg(long, env = "JETPACK_API_TIMEOUT", global = true,
+          default_value = defaults::API_TIMEOUT.text, value_parser = parse_duration)]
     pub api_timeout: Duration,
     /// Partner API calls per second per partner account (e.g. 5, 0.5), or off. A job whose
     /// call would wait more than 2s for its turn goes back to the queue, without using an
     /// attempt.
-    #[arg(long, env = "JETPACK_RATE_LIMIT", global = true, default_value = "off", value_parser = parse_rate)]
+    #[arg(long, env = "JETPACK_RATE_LIMIT", global = true,
+          default_value = defaults::RATE_LIMIT, value_parser = parse_rate)]
     pub rate_limit: RateLimit,
 }
 
@@ -91,7 +107,7 @@ pub struct Cli {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimit(pub Option<f64>);
 
-/// The commands of DESIGN.md.
+/// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create or update the worker's own tables (never alters a WHMCS table).
@@ -141,16 +157,7 @@ pub enum Command {
     },
 }
 
-/// Process-log format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-/// `JETPACK_CLAIM`.
+/// `JETPACK_CLAIM` (`config` maps it to the store's claim path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ClaimSetting {
     /// Pick by server version.

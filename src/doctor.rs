@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::cli::{ClaimSetting, Cli};
 use crate::domain::{ALLOWED_PLANS, Plan};
-use crate::jetpack::{Credentials, Failure, JetpackClient, Timeouts};
+use crate::jetpack::{Credentials, Failure, JetpackClient};
 use crate::order::{
     FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, MODULE_NAME, field_key, quote,
 };
@@ -133,21 +132,20 @@ pub struct FieldSetup {
     pub options: String,
 }
 
-/// `jetpack-worker check`: runs the doctor, prints the report (text, or JSON with `json`),
-/// exits 1 on any problem.
-pub async fn command(cli: &Cli, online: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let claim = match cli.claim {
-        ClaimSetting::Auto => None,
-        ClaimSetting::SkipLocked => Some(ClaimPath::SkipLocked),
-        ClaimSetting::Update => Some(ClaimPath::Update),
-    };
-    let timeouts = Timeouts {
-        request: Duration::from_secs(30),
-        ..Timeouts::default()
-    };
-    let api = JetpackClient::new(&cli.api_base, timeouts)?;
-    let url = cli.database_url.as_deref().unwrap_or_default();
-    let report = run(url, claim, online.then_some(&api)).await;
+/// How long a partner API login check may take (a token request, not a provision).
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `jetpack-worker check`: runs the doctor against the database at `url` (with the claim path
+/// `claim` forced, or `None`; a partner API login through `api` when `online`), prints the
+/// report (text, or JSON with `json`), exits 1 on any problem.
+pub async fn command(
+    url: &SecretString,
+    claim: Option<ClaimPath>,
+    api: &JetpackClient,
+    online: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let report = run(url.expose_secret(), claim, online.then_some(api)).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -394,11 +392,50 @@ impl Sold {
     }
 }
 
+/// The `jetpack` products and addons and their custom fields.
+struct Setups {
+    products: Vec<ProductSetup>,
+    fields: Vec<FieldSetup>,
+    addons: Vec<ProductSetup>,
+    addon_fields: Vec<FieldSetup>,
+}
+
+/// Partner accounts, each with the products and the addons that use it.
+type Accounts = BTreeMap<(String, String), (Vec<String>, Vec<String>)>;
+
+/// Every `jetpack` product and addon: which there are, then each one's custom fields, module
+/// settings and credentials; with `api`, a partner API login per account.
 async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut Vec<Check>) {
+    let Some(setups) = read_setups(store, checks).await else {
+        return;
+    };
+    if !listing_checks(&setups, checks) {
+        return;
+    }
+    let mut accounts = Accounts::new();
+    for (sold, list, all_fields) in [
+        (Sold::Product, &setups.products, &setups.fields),
+        (Sold::Addon, &setups.addons, &setups.addon_fields),
+    ] {
+        for p in list {
+            let own: Vec<&FieldSetup> =
+                all_fields.iter().filter(|f| f.product_id == p.id).collect();
+            setup_checks(sold, p, &own, checks);
+            credentials_check(sold, p, &mut accounts, checks);
+        }
+    }
+    if let Some(api) = api {
+        login_checks(api, accounts, checks).await;
+    }
+}
+
+/// Reads the products and addons; `None` (with the problem) when the products cannot be read.
+async fn read_setups(store: &Store, checks: &mut Vec<Check>) -> Option<Setups> {
     let (products, fields) = match (store.jetpack_products().await, store.jetpack_fields().await) {
         (Ok(p), Ok(f)) => (p, f),
         (Err(e), _) | (_, Err(e)) => {
-            return checks.push(check("jetpack products", problem(describe(&e), DB_FIX)));
+            checks.push(check("jetpack products", problem(describe(&e), DB_FIX)));
+            return None;
         }
     };
     // Without module addons (WHMCS before 7.2) these are empty.
@@ -412,6 +449,17 @@ async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut
             (Vec::new(), Vec::new())
         }
     };
+    Some(Setups {
+        products,
+        fields,
+        addons,
+        addon_fields,
+    })
+}
+
+/// Which products and addons use the module; false (with the problem) when none does.
+fn listing_checks(setups: &Setups, checks: &mut Vec<Check>) -> bool {
+    let (products, addons) = (&setups.products, &setups.addons);
     let ids = |list: &[ProductSetup]| -> String {
         let ids: Vec<String> = list.iter().map(|p| format!("#{}", p.id)).collect();
         ids.join(", ")
@@ -420,54 +468,56 @@ async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut
         (true, true) => {
             let fix = "set a product's Module Settings → Module Name to \"Jetpack by Automattic\"";
             let none = problem("no product uses the jetpack module", fix);
-            return checks.push(check("jetpack products", none));
+            checks.push(check("jetpack products", none));
+            return false;
         }
         (true, false) => checks.push(check(
-            format!("jetpack products: none (sold as addons {})", ids(&addons)),
+            format!("jetpack products: none (sold as addons {})", ids(addons)),
             None,
         )),
-        (false, _) => checks.push(check(format!("jetpack products: {}", ids(&products)), None)),
+        (false, _) => checks.push(check(format!("jetpack products: {}", ids(products)), None)),
     }
     if !addons.is_empty() {
-        checks.push(check(format!("jetpack addons: {}", ids(&addons)), None));
+        checks.push(check(format!("jetpack addons: {}", ids(addons)), None));
     }
-    // Per partner account: the products and the addons that use it.
-    let mut accounts: BTreeMap<(String, String), (Vec<String>, Vec<String>)> = BTreeMap::new();
-    for (sold, list, all_fields) in [
-        (Sold::Product, &products, &fields),
-        (Sold::Addon, &addons, &addon_fields),
-    ] {
-        for p in list {
-            let own: Vec<&FieldSetup> =
-                all_fields.iter().filter(|f| f.product_id == p.id).collect();
-            setup_checks(sold, p, &own, checks);
-            let (id, secret) = (p.client_id.trim(), p.client_secret.expose_secret().trim());
-            let fix =
-                "enter the Jetpack Partner Client ID and Client Secret in its Module Settings";
-            let empty = match (id.is_empty(), secret.is_empty()) {
-                (false, false) => None,
-                (true, true) => problem("the Client ID and the Client Secret are empty", fix),
-                (true, false) => problem("the Client ID is empty", fix),
-                (false, true) => problem("the Client Secret is empty", fix),
-            };
-            if empty.is_none() {
-                let key = (id.to_owned(), secret.to_owned());
-                let users = accounts.entry(key).or_default();
-                let ids = if sold == Sold::Product {
-                    &mut users.0
-                } else {
-                    &mut users.1
-                };
-                ids.push(format!("#{}", p.id));
-            }
-            let filled = if empty.is_none() { " filled" } else { "" };
-            checks.push(check(
-                format!("{}: credentials{filled}", setup(sold, p)),
-                empty,
-            ));
-        }
+    true
+}
+
+/// Whether a product's or addon's credentials are filled in; filled ones join their account
+/// in `accounts`.
+fn credentials_check(
+    sold: Sold,
+    p: &ProductSetup,
+    accounts: &mut Accounts,
+    checks: &mut Vec<Check>,
+) {
+    let (id, secret) = (p.client_id.trim(), p.client_secret.expose_secret().trim());
+    let fix = "enter the Jetpack Partner Client ID and Client Secret in its Module Settings";
+    let empty = match (id.is_empty(), secret.is_empty()) {
+        (false, false) => None,
+        (true, true) => problem("the Client ID and the Client Secret are empty", fix),
+        (true, false) => problem("the Client ID is empty", fix),
+        (false, true) => problem("the Client Secret is empty", fix),
+    };
+    if empty.is_none() {
+        let key = (id.to_owned(), secret.to_owned());
+        let users = accounts.entry(key).or_default();
+        let ids = if sold == Sold::Product {
+            &mut users.0
+        } else {
+            &mut users.1
+        };
+        ids.push(format!("#{}", p.id));
     }
-    let Some(api) = api else { return };
+    let filled = if empty.is_none() { " filled" } else { "" };
+    checks.push(check(
+        format!("{}: credentials{filled}", setup(sold, p)),
+        empty,
+    ));
+}
+
+/// `--online`: one partner API login per account.
+async fn login_checks(api: &JetpackClient, accounts: Accounts, checks: &mut Vec<Check>) {
     for ((client_id, secret), (pids, aids)) in accounts {
         let account = quote(&client_id);
         let mut users = Vec::new();
@@ -489,7 +539,7 @@ async fn product_checks(store: &Store, api: Option<&JetpackClient>, checks: &mut
         } else {
             "check the Client ID/Secret in the product's Module Settings"
         };
-        let failed = match api.verify(&creds).await {
+        let failed = match api.verify(&creds, LOGIN_TIMEOUT).await {
             Ok(()) => None,
             Err(f @ Failure::Transient { .. }) => problem(f.to_string(), unreachable),
             Err(f) => problem(f.to_string(), refused),
@@ -509,62 +559,82 @@ fn setup(sold: Sold, p: &ProductSetup) -> String {
 /// (configoption6), a missing Plan field the module setting Plan (configoption3).
 fn setup_checks(sold: Sold, p: &ProductSetup, own: &[&FieldSetup], checks: &mut Vec<Check>) {
     let what = setup(sold, p);
-    let field = |key: &str| format!("{what}: custom field '{key}'");
-    let absent = |key: &str| matches!(lookup(own, key), Lookup::Missing);
-    let add = |key: &str| format!("add a custom field named exactly '{key}'");
+    site_url_check(sold, &what, own, checks);
+    local_user_check(p, &what, own, checks);
+    plan_checks(sold, p, &what, own, checks);
+    checks.push(check(
+        format!("{what}: custom field '{FIELD_DETAILS}'"),
+        field_problem(own, FIELD_DETAILS),
+    ));
+}
 
-    // Site URL
-    if sold == Sold::Addon && absent(FIELD_SITE_URL) {
+/// Whether `own` has no field by `key`, nor one that looks like it.
+fn absent(own: &[&FieldSetup], key: &str) -> bool {
+    matches!(lookup(own, key), Lookup::Missing)
+}
+
+/// The fix for a missing field.
+fn add(key: &str) -> String {
+    format!("add a custom field named exactly '{key}'")
+}
+
+/// The Site URL field: required for a product; an addon may use its parent's domain.
+fn site_url_check(sold: Sold, what: &str, own: &[&FieldSetup], checks: &mut Vec<Check>) {
+    let field = format!("{what}: custom field '{FIELD_SITE_URL}'");
+    if sold == Sold::Addon && absent(own, FIELD_SITE_URL) {
         checks.push(noted(
-            format!("{} not there", field(FIELD_SITE_URL)),
+            format!("{field} not there"),
             "the parent service's domain is the site",
         ));
     } else {
-        checks.push(check(
-            field(FIELD_SITE_URL),
-            field_problem(own, FIELD_SITE_URL),
-        ));
+        checks.push(check(field, field_problem(own, FIELD_SITE_URL)));
     }
+}
 
-    // Local User
+/// The Local User field, or else the module setting Default Local User.
+fn local_user_check(p: &ProductSetup, what: &str, own: &[&FieldSetup], checks: &mut Vec<Check>) {
+    let field = format!("{what}: custom field '{FIELD_LOCAL_USER}'");
     let default_user = p.default_local_user.trim();
-    if absent(FIELD_LOCAL_USER) {
-        if default_user.is_empty() {
-            checks.push(check(
-                field(FIELD_LOCAL_USER),
-                problem(
-                    "missing, and the module setting Default Local User is empty",
-                    format!(
-                        "{}, or fill in Default Local User in its Module Settings",
-                        add(FIELD_LOCAL_USER)
-                    ),
-                ),
-            ));
-        } else {
-            checks.push(check(
+    if !absent(own, FIELD_LOCAL_USER) {
+        checks.push(check(field, field_problem(own, FIELD_LOCAL_USER)));
+    } else if default_user.is_empty() {
+        checks.push(check(
+            field,
+            problem(
+                "missing, and the module setting Default Local User is empty",
                 format!(
-                    "{} not there: the module setting Default Local User {} is used",
-                    field(FIELD_LOCAL_USER),
-                    quote(default_user)
+                    "{}, or fill in Default Local User in its Module Settings",
+                    add(FIELD_LOCAL_USER)
                 ),
-                None,
-            ));
-        }
+            ),
+        ));
     } else {
         checks.push(check(
-            field(FIELD_LOCAL_USER),
-            field_problem(own, FIELD_LOCAL_USER),
+            format!(
+                "{field} not there: the module setting Default Local User {} is used",
+                quote(default_user)
+            ),
+            None,
         ));
     }
+}
 
-    // Plan: the field, then the module setting.
+/// The Plan: the field, then the module setting (which wins when both are there).
+fn plan_checks(
+    sold: Sold,
+    p: &ProductSetup,
+    what: &str,
+    own: &[&FieldSetup],
+    checks: &mut Vec<Check>,
+) {
+    let field = format!("{what}: custom field '{FIELD_PLAN}'");
     let setting = p.plan_setting.trim();
-    let plan_field = !absent(FIELD_PLAN);
+    let plan_field = !absent(own, FIELD_PLAN);
     if plan_field {
-        checks.push(check(field(FIELD_PLAN), field_problem(own, FIELD_PLAN)));
+        checks.push(check(field, field_problem(own, FIELD_PLAN)));
     } else if setting.is_empty() {
         checks.push(check(
-            field(FIELD_PLAN),
+            field,
             problem(
                 "missing, and the module setting Plan is empty",
                 format!(
@@ -575,50 +645,46 @@ fn setup_checks(sold: Sold, p: &ProductSetup, own: &[&FieldSetup], checks: &mut 
         ));
     } else {
         checks.push(check(
-            format!(
-                "{} not there: the module setting Plan names the plan",
-                field(FIELD_PLAN)
-            ),
+            format!("{field} not there: the module setting Plan names the plan"),
             None,
         ));
     }
     if !setting.is_empty() {
-        let name = format!("{what}: module setting Plan");
-        match Plan::parse(setting) {
-            None => checks.push(check(
-                name,
-                problem(
-                    format!("{} is not an allowed plan", quote(setting)),
-                    format!(
-                        "choose one of {} in its Module Settings, or leave it empty to use the \
-                         Plan custom field",
-                        ALLOWED_PLANS.join(", ")
-                    ),
-                ),
-            )),
-            Some(plan) if plan_field => {
-                let whose = match sold {
-                    Sold::Product => "services'",
-                    Sold::Addon => "addons'",
-                };
-                checks.push(noted(
-                    format!("{name} {}", quote(plan.as_str())),
-                    format!(
-                        "there is a Plan custom field too: the setting wins, so the {whose} Plan \
-                         values are not read; leave the setting empty to let the Plan field \
-                         choose (docs/addons.md, \"Which plan\")"
-                    ),
-                ));
-            }
-            Some(plan) => checks.push(check(format!("{name} {}", quote(plan.as_str())), None)),
-        }
+        checks.push(plan_setting_check(sold, what, setting, plan_field));
     }
+}
 
-    // jetpack_provisioning_details
-    checks.push(check(
-        field(FIELD_DETAILS),
-        field_problem(own, FIELD_DETAILS),
-    ));
+/// The module setting Plan (not empty): an allowed plan, and whether a Plan field is there too.
+fn plan_setting_check(sold: Sold, what: &str, setting: &str, plan_field: bool) -> Check {
+    let name = format!("{what}: module setting Plan");
+    match Plan::parse(setting) {
+        None => check(
+            name,
+            problem(
+                format!("{} is not an allowed plan", quote(setting)),
+                format!(
+                    "choose one of {} in its Module Settings, or leave it empty to use the \
+                     Plan custom field",
+                    ALLOWED_PLANS.join(", ")
+                ),
+            ),
+        ),
+        Some(plan) if plan_field => {
+            let whose = match sold {
+                Sold::Product => "services'",
+                Sold::Addon => "addons'",
+            };
+            noted(
+                format!("{name} {}", quote(plan.as_str())),
+                format!(
+                    "there is a Plan custom field too: the setting wins, so the {whose} Plan \
+                     values are not read; leave the setting empty to let the Plan field \
+                     choose (docs/addons.md, \"Which plan\")"
+                ),
+            )
+        }
+        Some(plan) => check(format!("{name} {}", quote(plan.as_str())), None),
+    }
 }
 
 /// How a product's (addon's) fields answer to one key.

@@ -2,20 +2,27 @@
 //! orders straight from the WHMCS database. (The sandbox partner API that tests, the demo and
 //! the benchmarks talk to is its own crate, `crates/jetpack-sandbox`, a dev-dependency only.)
 //!
-//! Layout: `cli` (settings) → `app` (commands) → `worker` (claim, process, write back), which
-//! uses `store` (all SQL), `jetpack` (partner API client), `order` (reading WHMCS's custom
-//! fields), `retry` (pure schedules) and `dns`.
+//! Layout: `cli` (raw arguments) → `config` (checked settings; each default once, in
+//! `defaults`) → `app` (commands) → `worker` (claim, process, write back), which uses `store`
+//! (all SQL), `jetpack` (partner API client), `order` (reading WHMCS's custom fields), `retry`
+//! (pure schedules), `backoff` (waits before a statement is tried again) and `dns`. `ops`
+//! reports the worker's `health` to systemd and the database; `app` wires the two.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod app;
+pub mod backoff;
 pub mod cli;
+pub mod config;
+pub mod defaults;
 pub mod dns;
 pub mod doctor;
 pub mod domain;
+pub mod health;
 pub mod jetpack;
 pub mod lifecycle;
+pub mod metrics;
 pub mod ops;
 pub mod order;
 pub mod retry;

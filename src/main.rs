@@ -1,17 +1,19 @@
-//! `jetpack-worker`: parse the settings, set up logging, run the command (see `app`).
+//! `jetpack-worker`: check the settings, set up logging, run the command (see `app`).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use jetpack_worker::{app, cli::Cli, telemetry};
+use jetpack_worker::{app, cli::Cli, config::Config, telemetry};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Err(e) = app::validate(&cli) {
-        eprintln!("jetpack-worker: {e}");
-        return ExitCode::from(2);
-    }
-    telemetry::init(cli.log_format);
+    let config = match Config::try_from(Cli::parse()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("jetpack-worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -22,7 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(app::run(cli)) {
+    match runtime.block_on(app::run(config)) {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "jetpack-worker stopped");

@@ -1,8 +1,11 @@
 //! The retry policy: when a job that failed transiently runs again, when a plan waiting on DNS
 //! is looked at again, and when to give up. Pure functions of their inputs (the random jitter
-//! is passed in), so every schedule is unit-tested without I/O or clocks.
+//! is passed in), so every schedule is unit-tested without I/O or clocks. (How long to wait
+//! before a database statement is tried again is `backoff`.)
 
 use std::time::Duration;
+
+use crate::defaults;
 
 /// Backoff for transient errors: `base * factor^(attempt-1)`, capped, with ± jitter, within an
 /// attempt budget. `Retry-After` from the API is honoured (up to `max_retry_after`).
@@ -25,8 +28,8 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// The production policy: 8 attempts over roughly 1 h 10 min (30 s, 1, 2, 4, 8, 16, 32 min).
     pub const DEFAULT: RetryPolicy = RetryPolicy {
-        max_attempts: 8,
-        base: Duration::from_secs(30),
+        max_attempts: defaults::MAX_ATTEMPTS.value,
+        base: defaults::RETRY_BASE.value,
         factor: 2.0,
         cap: Duration::from_secs(3600),
         jitter: 0.2,

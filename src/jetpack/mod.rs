@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::defaults;
 use crate::domain::{Plan, SiteUrl};
+use crate::metrics as m;
 pub use breaker::BreakerPolicy;
 use guard::Guards;
 pub use guard::{Held, HeldBy, Permit, Politeness};
@@ -75,7 +77,7 @@ impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             connect: Duration::from_secs(10),
-            request: Duration::from_secs(120),
+            request: defaults::API_TIMEOUT.value,
         }
     }
 }
@@ -118,6 +120,15 @@ pub struct JetpackClient {
     timeouts: Timeouts,
     tokens: Mutex<HashMap<AccountKey, TokenSlot>>,
     guards: Guards,
+}
+
+impl std::fmt::Debug for JetpackClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetpackClient")
+            .field("base", &self.base)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JetpackClient {
@@ -184,9 +195,7 @@ impl JetpackClient {
                     .await
                     .map_err(|reason| Failure::Stopped { message: reason })?;
             }
-            let result = self
-                .send_once(creds, token.expose_secret(), log, &call, classify)
-                .await;
+            let result = self.send(creds, &token, &call, classify, log).await;
             self.guards.record(&creds.client_id, &result);
             match result {
                 Err(Failure::TokenRefused { message }) => {
@@ -206,21 +215,20 @@ impl JetpackClient {
         }
     }
 
-    /// Sends the request once with `token` and classifies the answer; the exchange goes to
-    /// `log` and every failure text is masked (the token and the client secret, in every
-    /// encoding).
-    async fn send_once<T>(
+    /// Sends `call` once with `token`: logs the exchange (masked) in `log`, records its
+    /// latency, and classifies the answer.
+    async fn send<T>(
         &self,
         creds: &Credentials,
-        token: &str,
-        log: &mut Vec<Exchange>,
+        token: &SecretString,
         call: &Call<'_>,
         classify: Classifier<T>,
+        log: &mut Vec<Exchange>,
     ) -> Result<T, Failure> {
         let mut builder = self
             .http
             .request(call.method.clone(), &call.url)
-            .bearer_auth(token);
+            .bearer_auth(token.expose_secret());
         if let Some(form) = call.form {
             builder = builder.form(form);
         }
@@ -228,13 +236,13 @@ impl JetpackClient {
             "{} {}\nAuthorization: Bearer {}\n{}",
             call.method,
             call.url,
-            "*".repeat(token.len()),
+            "*".repeat(token.expose_secret().len()),
             call.form.map(encode_form).unwrap_or_default()
         );
         let started = std::time::Instant::now();
         let answer = read_answer(builder.send().await, call.may_act).await;
         let elapsed = started.elapsed().as_secs_f64();
-        let secrets = [token, creds.client_secret.expose_secret()];
+        let secrets = [token.expose_secret(), creds.client_secret.expose_secret()];
         let result = match answer {
             Ok(a) => {
                 log.push(exchange(
@@ -251,14 +259,8 @@ impl JetpackClient {
             }
         }
         .map_err(|f| mask_failure(f, &secrets));
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(Failure::Transient { .. }) => "transient",
-            Err(Failure::Permanent { .. } | Failure::Downgrade { .. }) => "permanent",
-            Err(Failure::TokenRefused { .. }) => "token_refused",
-            Err(Failure::Stopped { .. }) => "stopped",
-        };
-        metrics::histogram!(crate::ops::metrics::API_LATENCY, "endpoint" => call.action, "outcome" => outcome)
+        let ended = outcome(&result);
+        metrics::histogram!(m::API_LATENCY, "endpoint" => call.action, "outcome" => ended)
             .record(elapsed);
         result
     }
@@ -347,6 +349,18 @@ impl JetpackClient {
     }
 }
 
+/// How a call ended, as the latency histogram labels it.
+fn outcome<T>(result: &Result<T, Failure>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(Failure::Transient { .. }) => "transient",
+        Err(Failure::Permanent { .. } | Failure::Downgrade { .. }) => "permanent",
+        Err(Failure::TokenRefused { .. }) => "token_refused",
+        Err(Failure::Stopped { .. }) => "stopped",
+    }
+}
+
+/// One partner-API request, before the token is added.
 struct Call<'a> {
     action: &'static str,
     method: reqwest::Method,

@@ -4,6 +4,7 @@
 //! checks credentials with a fresh, uncached fetch.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -44,8 +45,9 @@ impl JetpackClient {
         if let Some(t) = held.as_ref() {
             return Ok(t.clone());
         }
+        self.guards.pace(&creds.client_id).await;
         let fresh = self
-            .fetch_token(creds, log)
+            .fetch_token(creds, log, None)
             .await
             .map_err(|f| mask_failure(f, &[creds.client_secret.expose_secret()]))?;
         *held = Some(fresh.clone());
@@ -66,10 +68,12 @@ impl JetpackClient {
 
     /// Asks `/oauth2/token` for a new token (client credentials grant); the exchange is logged
     /// masked. A refused id/secret is permanent; other errors are classified as for any call.
+    /// `timeout` replaces the client's request timeout for this one request.
     async fn fetch_token(
         &self,
         creds: &Credentials,
         log: &mut Vec<Exchange>,
+        timeout: Option<Duration>,
     ) -> Result<SecretString, Failure> {
         let url = format!("{}/oauth2/token", self.base);
         let secret = creds.client_secret.expose_secret();
@@ -83,8 +87,11 @@ impl JetpackClient {
         let mut logged_form = form;
         logged_form[3].1 = &stars;
         let request = format!("POST {url}\n{}", encode_form(&logged_form));
-        self.guards.pace(&creds.client_id).await;
-        let sent = self.http.post(&url).form(&form).send().await;
+        let mut post = self.http.post(&url).form(&form);
+        if let Some(timeout) = timeout {
+            post = post.timeout(timeout);
+        }
+        let sent = post.send().await;
         let answer = read_answer(sent, false).await;
         let answer = match answer {
             Ok(a) => a,
@@ -114,26 +121,28 @@ impl JetpackClient {
         ));
         match token {
             Some(t) if answer.status == 200 => Ok(SecretString::from(t)),
-            _ => Err(token_refused(&answer, json.as_ref())),
+            _ => Err(no_token(&answer, json.as_ref())),
         }
     }
 
-    /// Checks a partner account's credentials by fetching a fresh token (not cached).
-    pub async fn verify(&self, creds: &Credentials) -> Result<(), Failure> {
-        self.fetch_token(creds, &mut Vec::new())
+    /// Checks a partner account's credentials by fetching a fresh token (not cached), within
+    /// `timeout` whatever the client's request timeout. A check is not one of the worker's
+    /// calls: it is not paced by the account's rate limit.
+    pub async fn verify(&self, creds: &Credentials, timeout: Duration) -> Result<(), Failure> {
+        self.fetch_token(creds, &mut Vec::new(), Some(timeout))
             .await
             .map(|_| ())
             .map_err(|f| mask_failure(f, &[creds.client_secret.expose_secret()]))
     }
 }
 
-/// Why no token was issued: a refused client id or secret (400, 401, 403) is permanent and
-/// says where to fix it; anything else is classified as for every call.
-fn token_refused(answer: &Answer, json: Option<&serde_json::Value>) -> Failure {
+/// Why the token endpoint gave no token: a refused id/secret is permanent; other answers are
+/// classified as for any call.
+fn no_token(answer: &Answer, json: Option<&serde_json::Value>) -> Failure {
     let said = json
         .and_then(describe_error)
         .unwrap_or_else(|| "no error was returned".to_owned());
-    if matches!(answer.status, 400 | 401 | 403) {
+    if answer.status == 400 || answer.status == 401 || answer.status == 403 {
         return Failure::Permanent {
             message: format!(
                 "the partner API refused the client id/secret ({said}, HTTP {}); check the \

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::store::Heartbeat;
-use crate::worker::Worker;
+use crate::health::Vitals;
+use crate::store::{Heartbeat, Store};
 
 /// How often the row is refreshed.
 pub const EVERY: Duration = Duration::from_secs(5);
@@ -19,9 +19,10 @@ pub const EVERY: Duration = Duration::from_secs(5);
 /// How often rows of workers gone for a week are deleted.
 const FORGET_EVERY: Duration = Duration::from_secs(3600);
 
-/// Refreshes this worker's row every [`EVERY`] until `stop` is cancelled. Cancel it once the
-/// worker's drain has finished, then call [`stopped`].
-pub async fn keep(worker: Worker, stop: CancellationToken) {
+/// Refreshes the row of the worker named `owner` (with what its `vitals` say) every [`EVERY`]
+/// until `stop` is cancelled. Cancel it once the worker's drain has finished, then call
+/// [`stopped`].
+pub async fn keep(store: Store, owner: String, vitals: Vitals, stop: CancellationToken) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut forgot: Option<Instant> = None;
@@ -30,49 +31,44 @@ pub async fn keep(worker: Worker, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        beat(&worker).await;
+        beat(&store, &owner, &vitals).await;
         if forgot.is_none_or(|at| at.elapsed() >= FORGET_EVERY) {
             forgot = Some(Instant::now());
-            forget(&worker).await;
+            forget(&store).await;
         }
     }
 }
 
 /// One upsert of this worker's row.
-async fn beat(worker: &Worker) {
-    let owner = &worker.settings().owner;
-    let last_db_error = worker.health().last_error();
+async fn beat(store: &Store, owner: &str, vitals: &Vitals) {
+    let last_db_error = vitals.db.last_error();
     let beat = Heartbeat {
         owner,
         host: owner_host(owner),
         pid: std::process::id(),
         version: env!("CARGO_PKG_VERSION"),
-        in_flight: u32::try_from(worker.in_flight()).unwrap_or(u32::MAX),
+        in_flight: u32::try_from(vitals.in_flight.count()).unwrap_or(u32::MAX),
         last_db_error: last_db_error.as_deref(),
     };
-    if let Err(e) = worker.store().worker_beat(&beat).await {
+    if let Err(e) = store.worker_beat(&beat).await {
         tracing::debug!(error = %e, "the worker's heartbeat row was not written; next tick tries again");
-        worker.health().noted(&e);
+        vitals.db.noted(&e);
     }
 }
 
 /// Deletes the rows of workers stopped or unseen for more than a week.
-async fn forget(worker: &Worker) {
-    match worker.store().forget_old_workers().await {
+async fn forget(store: &Store) {
+    match store.forget_old_workers().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, "forgot workers unseen for more than 7 days"),
         Err(e) => tracing::debug!(error = %e, "old worker rows not deleted; next hour tries again"),
     }
 }
 
-/// Marks this worker stopped (after a clean shutdown's drain). A failure is only logged: the
-/// row then ages like a crashed worker's.
-pub async fn stopped(worker: &Worker) {
-    if let Err(e) = worker
-        .store()
-        .worker_stopped(&worker.settings().owner)
-        .await
-    {
+/// Marks the worker named `owner` stopped (after a clean shutdown's drain). A failure is only
+/// logged: the row then ages like a crashed worker's.
+pub async fn stopped(store: &Store, owner: &str) {
+    if let Err(e) = store.worker_stopped(owner).await {
         tracing::warn!(error = %e, "could not mark this worker stopped in mod_jetpack_workers");
     }
 }

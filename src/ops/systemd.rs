@@ -8,9 +8,9 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 
-use crate::ops::metrics as m;
+use crate::health::Vitals;
+use crate::metrics as m;
 use crate::store::Store;
-use crate::worker::Worker;
 
 /// Tells systemd the service is up.
 pub fn ready(status: &str) {
@@ -32,14 +32,14 @@ fn notify(states: &[NotifyState<'_>]) {
 }
 
 /// Every `interval` (half the watchdog period when systemd set one, else 15 s): pings the
-/// watchdog while the worker's loop keeps its word ([`Liveness`]), whether or not the
-/// database answers, and refreshes `STATUS=` and the queue gauges. A database outage is
-/// reported in `STATUS=` and the log, never answered with a restart (that would cut API calls
-/// in flight and lose their answers); a loop that stops turning stops the pings, so systemd
-/// restarts a worker that is really stuck.
+/// watchdog while the worker's loop keeps its word (the [`Liveness`] of its `vitals`), whether
+/// or not the database answers, and refreshes `STATUS=` and the queue gauges. A database
+/// outage is reported in `STATUS=` and the log, never answered with a restart (that would cut
+/// API calls in flight and lose their answers); a loop that stops turning stops the pings, so
+/// systemd restarts a worker that is really stuck.
 ///
-/// [`Liveness`]: crate::worker::health::Liveness
-pub async fn heartbeat(store: Store, worker: Worker, shutdown: CancellationToken) {
+/// [`Liveness`]: crate::health::Liveness
+pub async fn heartbeat(store: Store, vitals: Vitals, shutdown: CancellationToken) {
     let watchdog = sd_notify::watchdog_enabled();
     let interval = watchdog.map_or(Duration::from_secs(15), |d| {
         (d / 2).max(Duration::from_millis(500))
@@ -54,9 +54,9 @@ pub async fn heartbeat(store: Store, worker: Worker, shutdown: CancellationToken
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let alive = worker.liveness().is_alive(grace);
-        log_liveness(&worker, alive, &mut stuck_logged);
-        let status = status_line(&store, &worker, alive, interval).await;
+        let alive = vitals.liveness.is_alive(grace);
+        log_liveness(&vitals, alive, &mut stuck_logged);
+        let status = status_line(&store, &vitals, alive, interval).await;
         let mut states = vec![NotifyState::Status(&status)];
         if alive && watchdog.is_some() {
             states.push(NotifyState::Watchdog);
@@ -66,10 +66,10 @@ pub async fn heartbeat(store: Store, worker: Worker, shutdown: CancellationToken
 }
 
 /// One error line when the loop stops keeping its word, one line when it is back.
-fn log_liveness(worker: &Worker, alive: bool, stuck_logged: &mut bool) {
+fn log_liveness(vitals: &Vitals, alive: bool, stuck_logged: &mut bool) {
     if !alive && !*stuck_logged {
         tracing::error!(
-            overdue_secs = worker.liveness().overdue().as_secs(),
+            overdue_secs = vitals.liveness.overdue().as_secs(),
             "the worker loop has stopped making progress; the watchdog is no longer fed, so systemd restarts the worker"
         );
     } else if alive && *stuck_logged {
@@ -80,18 +80,18 @@ fn log_liveness(worker: &Worker, alive: bool, stuck_logged: &mut bool) {
 
 /// `STATUS=`: the live counts, or the database outage (how long, and that nothing is lost).
 /// The counts are given up after `patience`, so a silent database never holds up the pings.
-async fn status_line(store: &Store, worker: &Worker, alive: bool, patience: Duration) -> String {
-    let in_flight = worker.in_flight();
+async fn status_line(store: &Store, vitals: &Vitals, alive: bool, patience: Duration) -> String {
+    let in_flight = vitals.in_flight.count();
     metrics::gauge!(m::IN_FLIGHT).set(in_flight as f64);
     if !alive {
-        let overdue = worker.liveness().overdue().as_secs();
+        let overdue = vitals.liveness.overdue().as_secs();
         return format!("stuck: the worker loop is {overdue}s overdue; in flight {in_flight}");
     }
     let counted = tokio::time::timeout(patience, store.queue_depth()).await;
     let depth = match counted {
         Ok(Ok(depth)) => depth,
-        Ok(Err(e)) => return outage_line(worker, in_flight, &e.to_string()),
-        Err(_) => return outage_line(worker, in_flight, "timed out"),
+        Ok(Err(e)) => return outage_line(vitals, in_flight, &e.to_string()),
+        Err(_) => return outage_line(vitals, in_flight, "timed out"),
     };
     for (state, n) in &depth.counts {
         metrics::gauge!(m::QUEUE_DEPTH, "state" => state.clone()).set(*n as f64);
@@ -114,9 +114,9 @@ fn counts_line(in_flight: usize, counts: &[(String, u64)]) -> String {
 }
 
 /// `STATUS=` while the database does not answer.
-fn outage_line(worker: &Worker, in_flight: usize, error: &str) -> String {
+fn outage_line(vitals: &Vitals, in_flight: usize, error: &str) -> String {
     tracing::debug!(%error, "the database did not answer the heartbeat");
-    let secs = worker.health().outage().map_or(0, |d| d.as_secs());
+    let secs = vitals.db.outage().map_or(0, |d| d.as_secs());
     format!(
         "database not answering ({secs}s); in flight {in_flight}; jobs wait, nothing is lost; retrying"
     )

@@ -15,6 +15,7 @@ use sqlx::{Connection, MySql, QueryBuilder, Row};
 use super::ledger::{LedgerEntry, ledger_of};
 use super::whmcs::{addon_defs_by_id, addons_by_id, field_row, products_by_id, service_row};
 use super::{ClaimPath, Result, Store, within};
+use crate::backoff;
 use crate::domain::{Action, JobId, Target};
 use crate::order::{FieldRow, ProductRow, ServiceRow};
 
@@ -95,7 +96,7 @@ impl Store {
         let mut conn = self.pool.acquire().await?;
         // A deadlock or lock-wait timeout means "nothing claimed, try again" (it is also how
         // conflicts surface on Galera); a few quick retries, then report nothing claimed.
-        for tries in 1..=5u64 {
+        for tries in 1..=backoff::CLAIM_CONFLICTS.tries {
             let claimed_at = Instant::now();
             let claimed = match self.claim_path {
                 ClaimPath::SkipLocked => {
@@ -106,8 +107,7 @@ impl Store {
             match claimed {
                 Err(e) if e.is_lock_conflict() => {
                     tracing::debug!(tries, "claim hit a lock conflict; trying again");
-                    tokio::time::sleep(Duration::from_millis(10 * tries + fastrand::u64(..20)))
-                        .await;
+                    tokio::time::sleep(backoff::CLAIM_CONFLICTS.pause(tries)).await;
                 }
                 Err(e) => return Err(e),
                 Ok(Leased::Nothing) => return Ok(Vec::new()),

@@ -6,12 +6,13 @@
 
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use sqlx::{MySql, Transaction};
 
 use super::ledger::{LedgerWrite, write_ledger};
 use super::requests::earlier_provision_unknown;
 use super::{ClaimedJob, Result, Store, StoreError, TEXT_BYTES, fit, parse_action, within};
+use crate::backoff;
 use crate::domain::{Action, JobState};
 use crate::jetpack::Exchange;
 use crate::lifecycle::{self, AfterFinish};
@@ -88,14 +89,9 @@ impl Store {
     /// the job runs again, so nothing is lost. A request recorded while the job ran (its
     /// `follow_up`) is honoured here, by `lifecycle::on_finish`.
     pub async fn finish(&self, job: &ClaimedJob, finish: &Finish) -> Result<bool> {
-        let quick = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(20))
-            .with_max_delay(Duration::from_millis(200))
-            .with_max_times(8)
-            .with_jitter();
         let attempt = || within(self.timeout, self.finish_once(job, finish));
         attempt
-            .retry(quick)
+            .retry(backoff::finish_conflicts())
             .when(StoreError::is_lock_conflict)
             .notify(|_, _| {
                 tracing::debug!(job_id = %job.id, "finishing write hit a lock conflict; trying again");

@@ -3,12 +3,11 @@
 //! in id order, each turned into a job change by `lifecycle::on_request` inside one short
 //! transaction that also marks them applied with the decision.
 
-use std::time::Duration;
-
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, Row, Transaction};
 
 use super::{Result, Store, fit, parse_action, parse_state, within};
+use crate::backoff;
 use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
 use crate::lifecycle::{self, Decision, Latest, RequestKind, Unfinished};
 
@@ -219,10 +218,12 @@ impl Store {
         loop {
             tries += 1;
             match within(self.timeout, self.apply_batch()).await {
-                Err(e) if tries < 8 && (e.is_lock_conflict() || e.is_unique_violation()) => {
+                Err(e)
+                    if tries < backoff::REQUEST_CONFLICTS.tries
+                        && (e.is_lock_conflict() || e.is_unique_violation()) =>
+                {
                     tracing::debug!(tries, error = %e, "applying requests hit a conflict; trying again");
-                    tokio::time::sleep(Duration::from_millis(10 * tries + fastrand::u64(..20)))
-                        .await;
+                    tokio::time::sleep(backoff::REQUEST_CONFLICTS.pause(tries)).await;
                 }
                 other => return other,
             }

@@ -7,7 +7,6 @@
 //! attempt's decisions `process`, `failure` and `messages`.
 
 mod failure;
-pub mod health;
 mod lease;
 mod messages;
 mod outcome;
@@ -15,21 +14,23 @@ mod process;
 mod service_loop;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 
+use crate::backoff;
+use crate::defaults;
 use crate::dns::Resolver;
 use crate::domain::JobState;
+use crate::health::{self, Vitals};
 use crate::jetpack::{Held, HeldBy, JetpackClient};
-use crate::ops::metrics as m;
+use crate::metrics as m;
 use crate::retry::{DnsSchedule, RetryPolicy};
 use crate::store::{ClaimedJob, Finish, Store, StoreError};
 use lease::Lease;
 pub(crate) use outcome::Outcome;
 
-/// How the worker behaves; built from the settings.
+/// How the worker behaves; the binary builds it from its settings (`config`).
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
     /// Jobs in flight at once.
@@ -54,7 +55,7 @@ pub struct WorkerSettings {
     /// The adoption scan records a terminate request for a plan in the ledger whose WHMCS
     /// service row is gone (deleted without the module's Terminate).
     pub cancel_deleted: bool,
-    /// This process's name in `lease_owner` (host + pid + boot id).
+    /// This process's name in `lease_owner` ([`default_owner`]: `host:pid:random`).
     pub owner: String,
     /// Backoff for transient errors.
     pub retry: RetryPolicy,
@@ -67,21 +68,26 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
-            concurrency: 8,
-            poll_interval: Duration::from_secs(2),
-            lease: Duration::from_secs(60),
-            lease_margin: Duration::from_secs(5),
+            concurrency: defaults::CONCURRENCY.value,
+            poll_interval: defaults::POLL_INTERVAL.value,
+            lease: defaults::LEASE.value,
+            lease_margin: lease_margin(defaults::LEASE.value),
             write_patience: Duration::from_secs(120),
-            drain_timeout: Duration::from_secs(30),
-            adopt: true,
-            adopt_interval: Duration::from_secs(30),
-            cancel_deleted: true,
+            drain_timeout: defaults::DRAIN_TIMEOUT.value,
+            adopt: defaults::ADOPT.value,
+            adopt_interval: defaults::ADOPT_INTERVAL.value,
+            cancel_deleted: defaults::CANCEL_DELETED.value,
             owner: default_owner(),
             retry: RetryPolicy::DEFAULT,
-            retention: Some(Duration::from_secs(90 * 24 * 3600)),
+            retention: Some(defaults::RETENTION.value),
             dns: DnsSchedule::DEFAULT,
         }
     }
+}
+
+/// The margin an acting call must leave on a lease of `lease`: a quarter of it, 1 to 5 s.
+pub fn lease_margin(lease: Duration) -> Duration {
+    (lease / 4).clamp(Duration::from_secs(1), Duration::from_secs(5))
 }
 
 /// `host:pid:random`, so a restarted process never looks like its predecessor.
@@ -137,25 +143,7 @@ pub struct Worker {
     api: Arc<JetpackClient>,
     resolver: Arc<dyn Resolver>,
     settings: Arc<WorkerSettings>,
-    in_flight: Arc<AtomicUsize>,
-    health: health::DbHealth,
-    liveness: health::Liveness,
-}
-
-/// Counts a job in flight for as long as it lives.
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    fn start(counter: &Arc<AtomicUsize>) -> InFlight {
-        counter.fetch_add(1, Ordering::Relaxed);
-        InFlight(counter.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+    vitals: Vitals,
 }
 
 impl Worker {
@@ -171,25 +159,18 @@ impl Worker {
             api,
             resolver,
             settings: Arc::new(settings),
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            health: health::DbHealth::default(),
-            liveness: health::Liveness::default(),
+            vitals: Vitals::default(),
         }
-    }
-
-    /// Jobs this process is working on right now.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// Whether the database is answering, as this worker sees it.
     pub fn health(&self) -> &health::DbHealth {
-        &self.health
+        &self.vitals.db
     }
 
-    /// Whether the worker's loop makes progress (what feeds the systemd watchdog).
-    pub fn liveness(&self) -> &health::Liveness {
-        &self.liveness
+    /// How the worker is doing (database, loop, jobs in flight): what `ops` reports.
+    pub fn vitals(&self) -> &Vitals {
+        &self.vitals
     }
 
     /// The settings it runs with.
@@ -221,14 +202,14 @@ impl Worker {
     /// One claimed job: the attempt (under its lease, renewed alongside) and its fenced
     /// write.
     async fn process(&self, job: ClaimedJob) -> Result<Processed, StoreError> {
-        let _counted = InFlight::start(&self.in_flight);
+        let _counted = self.vitals.in_flight.start();
         metrics::counter!(m::JOBS_CLAIMED, "action" => job.action.as_str()).increment(1);
         let lease = Lease::new(
             &self.store,
             &job,
             (self.claim_lease(), self.settings.lease),
             self.settings.lease_margin,
-            self.health.clone(),
+            self.vitals.db.clone(),
         );
         // The renewal runs as its own future beside the attempt, so a slow renewal (pool
         // exhausted, database restarting) never stalls the attempt itself.
@@ -284,24 +265,20 @@ impl Worker {
     /// for up to `write_patience` (it is fenced by the lease token, so a late write is refused
     /// if the job was taken over) instead of calling the API again after the lease.
     async fn write_outcome(&self, job: &ClaimedJob, finish: &Finish) -> Result<bool, StoreError> {
-        let patience = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(250))
-            .with_max_delay(Duration::from_secs(4))
-            .without_max_times()
-            .with_total_delay(Some(self.settings.write_patience))
-            .with_jitter();
         let written = (|| self.store.finish(job, finish))
-            .retry(patience)
+            .retry(backoff::outcome_write(self.settings.write_patience))
             .when(|e| e.is_connection_trouble() || e.is_lock_conflict())
             .notify(|e, wait| {
-                self.health.failed("writing a job's outcome", e);
+                self.vitals.db.failed("writing a job's outcome", e);
                 tracing::warn!(job_id = %job.id, error = %e, retry_in = ?wait,
                     "could not write the job's outcome yet; trying again");
             })
             .await;
         match &written {
-            Ok(_) => self.health.ok(),
-            Err(e) if e.is_connection_trouble() => self.health.failed("writing a job's outcome", e),
+            Ok(_) => self.vitals.db.ok(),
+            Err(e) if e.is_connection_trouble() => {
+                self.vitals.db.failed("writing a job's outcome", e)
+            }
             Err(_) => {}
         }
         written

@@ -12,7 +12,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{Processed, RunSummary, Worker, WorkerError};
-use crate::ops::metrics as m;
+use crate::backoff;
+use crate::metrics as m;
 use crate::store::{ClaimedJob, Recheck, RecheckCursor, StoreError};
 
 /// How often `run` prunes finished jobs.
@@ -77,6 +78,31 @@ struct Engine {
     stopped_by: Option<StoreError>,
 }
 
+impl Engine {
+    /// The state before the first turn; with `adopt` the first turn starts an adoption scan.
+    fn new(mode: Mode, adopt: bool) -> Engine {
+        Engine {
+            mode,
+            inflight: JoinSet::new(),
+            held: HashMap::new(),
+            summary: RunSummary::default(),
+            last_adopt: None,
+            adopting: adopt,
+            scan: Scan {
+                products: Vec::new(),
+                products_at: None,
+                recheck_after: RecheckCursor::default(),
+                ledger_after: 0,
+            },
+            last_prune: None,
+            last_requests: None,
+            looked_for_requests: false,
+            db_failures: 0,
+            stopped_by: None,
+        }
+    }
+}
+
 impl Worker {
     /// The service loop: until `shutdown` is cancelled; then stop claiming, let in-flight
     /// jobs finish within the drain timeout, and release the rest (their attempt is not
@@ -104,27 +130,9 @@ impl Worker {
         mode: Mode,
         shutdown: CancellationToken,
     ) -> Result<RunSummary, WorkerError> {
-        let mut e = Engine {
-            mode,
-            inflight: JoinSet::new(),
-            held: HashMap::new(),
-            summary: RunSummary::default(),
-            last_adopt: None,
-            adopting: self.settings.adopt,
-            scan: Scan {
-                products: Vec::new(),
-                products_at: None,
-                recheck_after: RecheckCursor::default(),
-                ledger_after: 0,
-            },
-            last_prune: None,
-            last_requests: None,
-            looked_for_requests: false,
-            db_failures: 0,
-            stopped_by: None,
-        };
+        let mut e = Engine::new(mode, self.settings.adopt);
         while !shutdown.is_cancelled() {
-            self.liveness.beat(Duration::ZERO);
+            self.vitals.liveness.beat(Duration::ZERO);
             let progressed = self.turn(&mut e).await;
             if mode == Mode::UntilIdle && e.stopped_by.is_some() {
                 break;
@@ -139,7 +147,7 @@ impl Worker {
                 continue;
             }
             let wait = self.wait_after(&e, progressed);
-            self.liveness.beat(wait);
+            self.vitals.liveness.beat(wait);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(joined) = e.inflight.join_next_with_id(), if !e.inflight.is_empty() => {
@@ -324,7 +332,7 @@ impl Worker {
             .await
         {
             Ok(jobs) => {
-                self.health.ok();
+                self.vitals.db.ok();
                 e.db_failures = 0;
                 let claimed = !jobs.is_empty();
                 for job in jobs {
@@ -345,7 +353,7 @@ impl Worker {
     /// A database error in the loop: `run` backs off, `run --once` stops claiming.
     fn db_failed(&self, e: &mut Engine, during: &'static str, err: StoreError) {
         e.db_failures += 1;
-        self.health.failed(during, &err);
+        self.vitals.db.failed(during, &err);
         tracing::error!(error = %err, during, failures = e.db_failures, "database error; backing off");
         if e.mode == Mode::UntilIdle && e.stopped_by.is_none() {
             e.stopped_by = Some(err);
@@ -354,7 +362,7 @@ impl Worker {
 
     fn wait_after(&self, e: &Engine, progressed: bool) -> Duration {
         if e.db_failures > 0 {
-            Duration::from_millis(250u64 << e.db_failures.min(7)).min(Duration::from_secs(30))
+            backoff::outage_pause(e.db_failures)
         } else if progressed && e.inflight.len() < self.settings.concurrency as usize {
             Duration::ZERO
         } else {
@@ -378,7 +386,7 @@ impl Worker {
                     }
                     // A long backlog is progress too: the watchdog must not take it for a
                     // stuck loop (each batch is under the store's timeout).
-                    self.liveness.beat(Duration::from_millis(100));
+                    self.vitals.liveness.beat(Duration::from_millis(100));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => {

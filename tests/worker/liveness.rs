@@ -292,7 +292,9 @@ async fn a_failing_heartbeat_write_is_retried_and_reported_as_the_last_database_
     env.exec("DROP TABLE mod_jetpack_workers").await;
     let stop = CancellationToken::new();
     let task = tokio::spawn(jetpack_worker::ops::presence::keep(
-        worker.clone(),
+        worker.store().clone(),
+        worker.settings().owner.clone(),
+        worker.vitals().clone(),
         stop.clone(),
     ));
     until(Duration::from_secs(5), "the failed beat", || async {

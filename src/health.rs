@@ -1,4 +1,6 @@
-//! How the worker is doing, as the worker sees it.
+//! How the worker is doing, as the worker sees it: its [`Vitals`], written by the worker and
+//! read by the reporters in `ops` (systemd's status and watchdog, the heartbeat row), which
+//! the entry point (`app`) hands them, so `ops` never needs the worker itself.
 //!
 //! - Whether the database is answering: the first failure of a claim, a lease renewal or a
 //!   finishing write starts an outage (one warning, with the cause), the next success ends it
@@ -9,11 +11,51 @@
 //!   every wait, by when it will be back; the systemd watchdog is fed only while it keeps
 //!   that word. A database outage does not stop the loop (it backs off and turns again), so
 //!   it never gets the worker restarted in the middle of API calls; a loop that hangs does.
+//! - How many jobs it is working on ([`InFlight`]).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::store::StoreError;
+
+/// The worker's vital signs, shared (cheap to clone: every part is behind an `Arc`).
+#[derive(Clone, Default)]
+pub struct Vitals {
+    /// Whether the database is answering.
+    pub db: DbHealth,
+    /// Whether the loop makes progress.
+    pub liveness: Liveness,
+    /// Jobs in flight in this process.
+    pub in_flight: InFlight,
+}
+
+/// Jobs in flight in this process: each counted while the guard `start` returns for it
+/// lives.
+#[derive(Clone, Default)]
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// How many jobs are in flight right now.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Counts one more job in flight until the guard is dropped.
+    pub(crate) fn start(&self) -> Counted {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Counted(self.0.clone())
+    }
+}
+
+/// Counts a job in flight for as long as it lives.
+pub(crate) struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Shared outage state of one worker.
 #[derive(Clone, Default)]
@@ -26,7 +68,7 @@ pub struct DbHealth {
 
 impl DbHealth {
     /// Records a failed statement. Lock conflicts are not outages.
-    pub(super) fn failed(&self, during: &str, error: &StoreError) {
+    pub(crate) fn failed(&self, during: &str, error: &StoreError) {
         let outage =
             error.is_unavailable() || matches!(error, StoreError::Database(_) | StoreError::Tls(_));
         if error.is_lock_conflict() || !outage {
@@ -66,7 +108,7 @@ impl DbHealth {
     }
 
     /// Records a statement that worked; ends an outage if one was on.
-    pub(super) fn ok(&self) {
+    pub(crate) fn ok(&self) {
         let mut since = self.since.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(start) = since.take() {
             tracing::info!(
@@ -103,7 +145,7 @@ impl Default for Liveness {
 impl Liveness {
     /// The loop is here now, and will be back within `back_within` (zero while it works
     /// through a turn; the wait before the next turn when it sleeps).
-    pub(super) fn beat(&self, back_within: Duration) {
+    pub(crate) fn beat(&self, back_within: Duration) {
         let mut beat = self.beat.lock().unwrap_or_else(PoisonError::into_inner);
         *beat = Beat {
             at: Instant::now(),

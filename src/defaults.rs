@@ -1,0 +1,111 @@
+//! Every default setting, written once: the text `--help` shows (and clap parses when neither
+//! the flag nor its environment variable is given) beside the value the library uses when a
+//! caller sets nothing (`WorkerSettings::default()`, `RetryPolicy::DEFAULT`,
+//! `Timeouts::default()`). A unit test checks that each text parses to its value. A leaf: it
+//! imports nothing from the crate.
+
+use std::time::Duration;
+
+/// A default: the text the command line shows and parses, and the value that text means.
+#[derive(Clone, Copy, Debug)]
+pub struct Setting<T: 'static> {
+    /// As `--help` shows it (`[default: …]`) and clap parses it.
+    pub text: &'static str,
+    /// What the text parses to.
+    pub value: T,
+}
+
+/// `--api-base` / `JETPACK_API_BASE`: the partner API.
+pub const API_BASE: &str = "https://public-api.wordpress.com";
+/// `--log-format` / `JETPACK_LOG_FORMAT`.
+pub const LOG_FORMAT: &str = "text";
+/// `--claim` / `JETPACK_CLAIM`: by server version.
+pub const CLAIM: &str = "auto";
+/// `--rate-limit` / `JETPACK_RATE_LIMIT`: no rate limit.
+pub const RATE_LIMIT: &str = "off";
+
+/// `--concurrency` / `JETPACK_CONCURRENCY`: jobs in flight at once per process.
+pub const CONCURRENCY: Setting<u32> = Setting {
+    text: "8",
+    value: 8,
+};
+/// `--poll-interval` / `JETPACK_POLL_INTERVAL`: how often an idle worker looks for due jobs.
+pub const POLL_INTERVAL: Setting<Duration> = Setting {
+    text: "2s",
+    value: Duration::from_secs(2),
+};
+/// `--adopt` / `JETPACK_ADOPT`: adopt paid Pending services.
+pub const ADOPT: Setting<bool> = Setting {
+    text: "true",
+    value: true,
+};
+/// `--adopt-interval` / `JETPACK_ADOPT_INTERVAL`: how often the adoption scan runs.
+pub const ADOPT_INTERVAL: Setting<Duration> = Setting {
+    text: "30s",
+    value: Duration::from_secs(30),
+};
+/// `--cancel-deleted` / `JETPACK_CANCEL_DELETED`: cancel the plans of deleted services.
+pub const CANCEL_DELETED: Setting<bool> = Setting {
+    text: "true",
+    value: true,
+};
+/// `--drain-timeout` / `JETPACK_DRAIN_TIMEOUT`: how long in-flight jobs may finish on stop.
+pub const DRAIN_TIMEOUT: Setting<Duration> = Setting {
+    text: "30s",
+    value: Duration::from_secs(30),
+};
+/// `--lease` / `JETPACK_LEASE`: how long a claimed job stays reserved.
+pub const LEASE: Setting<Duration> = Setting {
+    text: "60s",
+    value: Duration::from_secs(60),
+};
+/// `--retention` / `JETPACK_RETENTION`: finished jobs older than this are pruned.
+pub const RETENTION: Setting<Duration> = Setting {
+    text: "90d",
+    value: Duration::from_secs(90 * 24 * 3600),
+};
+/// `--retry-base` / `JETPACK_RETRY_BASE`: the delay after the first transient failure.
+pub const RETRY_BASE: Setting<Duration> = Setting {
+    text: "30s",
+    value: Duration::from_secs(30),
+};
+/// `--max-attempts` / `JETPACK_MAX_ATTEMPTS`: attempts a job gets before it fails.
+pub const MAX_ATTEMPTS: Setting<u32> = Setting {
+    text: "8",
+    value: 8,
+};
+/// `--api-timeout` / `JETPACK_API_TIMEOUT`: the partner API's whole-request timeout.
+pub const API_TIMEOUT: Setting<Duration> = Setting {
+    text: "120s",
+    value: Duration::from_secs(120),
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn duration(text: &str) -> Duration {
+        humantime::parse_duration(text).unwrap()
+    }
+
+    #[test]
+    fn every_text_parses_to_its_value() {
+        for d in [
+            POLL_INTERVAL,
+            ADOPT_INTERVAL,
+            DRAIN_TIMEOUT,
+            LEASE,
+            RETENTION,
+            RETRY_BASE,
+            API_TIMEOUT,
+        ] {
+            assert_eq!(duration(d.text), d.value, "{}", d.text);
+        }
+        for n in [CONCURRENCY, MAX_ATTEMPTS] {
+            assert_eq!(n.text.parse::<u32>().unwrap(), n.value, "{}", n.text);
+        }
+        for b in [ADOPT, CANCEL_DELETED] {
+            assert_eq!(b.text.parse::<bool>().unwrap(), b.value, "{}", b.text);
+        }
+    }
+}
