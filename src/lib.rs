@@ -22,4 +22,5 @@ pub mod retry;
 pub mod rules;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod worker;

@@ -319,30 +319,8 @@ pub(crate) async fn within<T>(
         .unwrap_or(Err(StoreError::TimedOut(limit)))
 }
 
-/// Cuts `text` to at most `max_bytes` bytes on a character boundary, ending with a marker
-/// when it was cut, so every text the worker writes fits its column.
-pub fn fit(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str> {
-    const MARKER: &str = " … [cut]";
-    if text.len() <= max_bytes {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut end = max_bytes.saturating_sub(MARKER.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    std::borrow::Cow::Owned(format!("{}{MARKER}", &text[..end]))
-}
-
 /// The most a TEXT column holds (bytes).
 pub(crate) const TEXT_BYTES: usize = 65_535;
-
-/// Characters outside the Basic Multilingual Plane (emoji) cannot be stored in WHMCS's
-/// utf8mb3 columns; they become U+FFFD so a write never fails or truncates.
-pub fn utf8mb3_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| if (c as u32) > 0xFFFF { '\u{FFFD}' } else { c })
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {
@@ -358,20 +336,5 @@ mod tests {
         assert_eq!(ClaimPath::for_server("5.7.44-log"), ClaimPath::Update);
         assert_eq!(ClaimPath::for_server("8.0.36"), ClaimPath::SkipLocked);
         assert_eq!(ClaimPath::for_server("8.0.0"), ClaimPath::Update);
-    }
-
-    #[test]
-    fn fit_cuts_on_a_character_boundary_with_a_marker() {
-        assert_eq!(fit("short", 10), "short");
-        let long = "é".repeat(100);
-        let cut = fit(&long, 51);
-        assert!(cut.len() <= 51, "{}", cut.len());
-        assert!(cut.ends_with(" … [cut]"));
-        assert!(cut.starts_with("éé"));
-    }
-
-    #[test]
-    fn emoji_become_replacement_characters() {
-        assert_eq!(utf8mb3_safe("ok 🚀 é"), "ok \u{FFFD} é");
     }
 }

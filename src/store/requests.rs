@@ -8,9 +8,10 @@ use std::time::Duration;
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, Row, Transaction};
 
-use super::{Result, Store, fit, parse_action, parse_state, within};
+use super::{Result, Store, parse_action, parse_state, within};
 use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
 use crate::lifecycle::{self, Decision, Latest, RequestKind, Unfinished};
+use crate::text::fit;
 
 /// A request id (`mod_jetpack_requests.id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

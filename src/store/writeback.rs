@@ -6,10 +6,10 @@
 
 use sqlx::{AssertSqlSafe, MySql, Transaction};
 
-use super::{ModuleQueueWrite, StatusChange, WhmcsWrites};
+use super::{ModuleQueueWrite, Result, StatusChange, Store, TEXT_BYTES, WhmcsWrites};
 use crate::domain::{Action, Target};
 use crate::order::{DetailsField, MODULE_NAME};
-use crate::store::{Result, Store, TEXT_BYTES, fit, utf8mb3_safe};
+use crate::text::{fit, utf8mb3_safe};
 
 impl Store {
     /// Writes WHMCS's side of an outcome inside `tx`.
