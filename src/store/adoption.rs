@@ -29,7 +29,7 @@ use sqlx::{AssertSqlSafe, MySql, QueryBuilder, Row};
 
 use super::{Result, Store, within};
 use crate::domain::{AddonId, RequestedBy, ServiceId, Target};
-use crate::order::MODULE_NAME;
+use crate::rules::MODULE_NAME;
 
 /// The re-check of a page of candidates (module name, then the page's condition).
 const RECHECK_SQL: &str = "SELECT c.service_id,

@@ -13,10 +13,10 @@ use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{Connection, MySql, QueryBuilder, Row};
 
 use super::ledger::{LedgerEntry, ledger_of};
-use super::whmcs::{addon_defs_by_id, addons_by_id, field_row, products_by_id, service_row};
-use super::{ClaimPath, Result, Store, within};
+use super::rows::{field_row, service_row};
+use super::whmcs::{addon_defs_by_id, addons_by_id, products_by_id};
+use super::{ClaimPath, FieldRow, ProductRow, Result, ServiceRow, Store, within};
 use crate::domain::{Action, JobId, Target};
-use crate::order::{FieldRow, ProductRow, ServiceRow};
 
 /// A job this worker holds a lease on, with the WHMCS rows read when it was claimed.
 #[derive(Clone, Debug)]

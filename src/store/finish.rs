@@ -11,11 +11,12 @@ use sqlx::{MySql, Transaction};
 
 use super::ledger::{LedgerWrite, write_ledger};
 use super::requests::earlier_provision_unknown;
-use super::{ClaimedJob, Result, Store, StoreError, TEXT_BYTES, parse_action, within};
+use super::{
+    ClaimedJob, DetailsField, Result, Store, StoreError, TEXT_BYTES, parse_action, within,
+};
 use crate::domain::{Action, JobState};
 use crate::jetpack::Exchange;
 use crate::lifecycle::{self, AfterFinish};
-use crate::order::DetailsField;
 use crate::text::fit;
 
 /// How the service's `domainstatus` changes.

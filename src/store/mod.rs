@@ -11,6 +11,7 @@ mod jobs;
 mod ledger;
 mod report;
 mod requests;
+mod rows;
 mod whmcs;
 mod workers;
 mod writeback;
@@ -27,6 +28,7 @@ pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
 pub use ledger::{LedgerEntry, LedgerWrite};
 pub use report::{JobSummary, QueueDepth, StatusReport};
 pub use requests::{Applied, RequestId, RequestRow, Requeued};
+pub use rows::{DetailsField, FieldRow, FieldSetup, ProductRow, ProductSetup, ServiceRow};
 pub use workers::{Heartbeat, LIVE_WITHIN_SECS, NO_WORKER_WARNING, WorkerRow};
 
 /// How jobs are claimed; chosen at start from the server version or forced by a setting.

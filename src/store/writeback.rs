@@ -6,9 +6,9 @@
 
 use sqlx::{AssertSqlSafe, MySql, Transaction};
 
-use super::{ModuleQueueWrite, Result, StatusChange, Store, TEXT_BYTES, WhmcsWrites};
+use super::{DetailsField, ModuleQueueWrite, Result, StatusChange, Store, TEXT_BYTES, WhmcsWrites};
 use crate::domain::{Action, Target};
-use crate::order::{DetailsField, MODULE_NAME};
+use crate::rules::MODULE_NAME;
 use crate::text::{fit, utf8mb3_safe};
 
 impl Store {

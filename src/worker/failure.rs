@@ -99,7 +99,7 @@ impl Worker {
 pub(super) fn failed(
     job: &ClaimedJob,
     message: String,
-    details: Option<crate::order::DetailsField>,
+    details: Option<crate::store::DetailsField>,
     client_id: u32,
     log: Vec<Exchange>,
 ) -> Finish {

@@ -11,10 +11,10 @@ use super::lease::Lease;
 use super::{Worker, messages};
 use crate::domain::{Action, JobState, Plan, SiteUrl};
 use crate::jetpack::{CancelOutcome, Exchange, Failure, Held, ProvisionOutcome};
-use crate::order::{
-    BadInput, CancelOrder, DetailsField, Order, read_cancel, read_gone_cancel, read_order,
+use crate::order::{BadInput, CancelOrder, Order, read_cancel, read_gone_cancel, read_order};
+use crate::store::{
+    ClaimedJob, DetailsField, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites,
 };
-use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites};
 
 /// What one attempt comes to.
 #[derive(Debug)]
