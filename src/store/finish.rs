@@ -15,7 +15,6 @@ use super::{
     ClaimedJob, DetailsField, Result, Store, StoreError, TEXT_BYTES, parse_action, within,
 };
 use crate::domain::{Action, JobState};
-use crate::jetpack::Exchange;
 use crate::lifecycle::{self, AfterFinish};
 use crate::text::fit;
 
@@ -44,6 +43,18 @@ pub enum ModuleQueueWrite {
     Resolve(Action),
 }
 
+/// One partner-API exchange for WHMCS's module log (`tblmodulelog`), already masked and
+/// bounded by the API client; the store only makes it fit the columns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleLogEntry {
+    /// The call (`token`, `provision`, `cancel`, `status`), after the module-log action name.
+    pub action: &'static str,
+    /// Method, URL and form fields, secrets masked.
+    pub request: String,
+    /// Status line and body, secrets masked.
+    pub response: String,
+}
+
 /// What WHMCS should show after this attempt.
 #[derive(Clone, Debug, Default)]
 pub struct WhmcsWrites {
@@ -58,7 +69,7 @@ pub struct WhmcsWrites {
     /// Module Queue entry.
     pub module_queue: Option<ModuleQueueWrite>,
     /// API exchanges for the module log (written only when ModuleDebugMode is on).
-    pub module_log: Vec<Exchange>,
+    pub module_log: Vec<ModuleLogEntry>,
     /// Module-log action name (`createaccount`, `terminateaccount`).
     pub module_log_action: &'static str,
 }

@@ -3,12 +3,14 @@
 //! retried with backoff or, once the budget is spent, given up on.
 
 use super::Worker;
-use super::messages;
 use super::process::{Outcome, ReplyTo, module_log_action, verb, waiting};
+use super::{messages, module_log};
 use crate::domain::{Action, JobState};
 use crate::jetpack::{Exchange, Failure};
 use crate::retry::{RetryDecision, RetryPolicy};
-use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites};
+use crate::store::{
+    ClaimedJob, Finish, LedgerWrite, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites,
+};
 
 impl Worker {
     /// What a failed call becomes: a permanent failure (or a refused token) fails the job; a
@@ -33,7 +35,14 @@ impl Worker {
             | Failure::TokenRefused { message }
             | Failure::Downgrade { message } => {
                 let text = messages::failure(job.target, what, &message);
-                failed(job, text, reply.details, reply.client_id, log).into()
+                failed(
+                    job,
+                    text,
+                    reply.details,
+                    reply.client_id,
+                    module_log::entries(log),
+                )
+                .into()
             }
             Failure::Transient {
                 message,
@@ -48,7 +57,7 @@ impl Worker {
                     _ => Vec::new(),
                 };
                 let quiet = WhmcsWrites {
-                    module_log: log,
+                    module_log: module_log::entries(log),
                     module_log_action: module_log_action(job.action),
                     ..WhmcsWrites::default()
                 };
@@ -101,7 +110,7 @@ pub(super) fn failed(
     message: String,
     details: Option<crate::store::DetailsField>,
     client_id: u32,
-    log: Vec<Exchange>,
+    log: Vec<ModuleLogEntry>,
 ) -> Finish {
     let status = (job.action == Action::Provision).then_some(StatusChange::BackToPending);
     Finish {

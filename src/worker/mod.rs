@@ -10,6 +10,7 @@ mod failure;
 pub mod health;
 mod lease;
 mod messages;
+mod module_log;
 mod process;
 mod service_loop;
 
