@@ -165,6 +165,20 @@ impl Action {
     }
 }
 
+/// The stored value (padding and alignment apply).
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// As the stored value, so `status --json` shows what the table holds.
+impl serde::Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// The lifecycle state of a job (`mod_jetpack_jobs.state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum JobState {
@@ -219,7 +233,21 @@ impl JobState {
     }
 }
 
-/// Who asked for a job (`mod_jetpack_jobs.requested_by`).
+/// The stored value (padding and alignment apply).
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// As the stored value, so `status --json` shows what the table holds.
+impl serde::Serialize for JobState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Who asked for a job (`mod_jetpack_requests.requested_by`, copied to the job's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RequestedBy {
     /// The PHP module's CreateAccount/TerminateAccount.
@@ -235,6 +263,15 @@ pub enum RequestedBy {
 }
 
 impl RequestedBy {
+    /// Every source of requests.
+    pub const ALL: [RequestedBy; 5] = [
+        RequestedBy::Module,
+        RequestedBy::Admin,
+        RequestedBy::Cli,
+        RequestedBy::Adopt,
+        RequestedBy::Hook,
+    ];
+
     /// The stored value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -244,6 +281,18 @@ impl RequestedBy {
             RequestedBy::Adopt => "adopt",
             RequestedBy::Hook => "hook",
         }
+    }
+
+    /// Parses the stored value.
+    pub fn parse(s: &str) -> Option<RequestedBy> {
+        RequestedBy::ALL.into_iter().find(|by| by.as_str() == s)
+    }
+}
+
+/// The stored value.
+impl fmt::Display for RequestedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
     }
 }
 

@@ -27,8 +27,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{AssertSqlSafe, MySql, QueryBuilder, Row};
 
+use super::requests::insert_request;
 use super::{Result, Store, within};
-use crate::domain::{AddonId, RequestedBy, ServiceId, Target};
+use crate::domain::{Action, AddonId, RequestedBy, ServiceId, Target};
 use crate::rules::MODULE_NAME;
 
 /// The re-check of a page of candidates (module name, then the page's condition).
@@ -642,12 +643,12 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let outcome = if handled { "requested" } else { "adopted" };
-        let marked = mark(&mut tx, target, "provision", outcome).await?;
+        let marked = mark(&mut tx, target, Action::Provision, outcome).await?;
         let result = match (marked, handled) {
             (false, _) => None,
             (true, true) => Some(false),
             (true, false) => {
-                request(&mut tx, target, "provision").await?;
+                request(&mut tx, target, Action::Provision).await?;
                 Some(true)
             }
         };
@@ -741,9 +742,9 @@ impl Store {
     async fn terminate_gone(&self, service: ServiceId) -> Result<bool> {
         let mut tx = self.begin().await?;
         let target = Target::Service(service);
-        let marked = mark(&mut tx, target, "terminate", "adopted").await?;
+        let marked = mark(&mut tx, target, Action::Terminate, "adopted").await?;
         if marked {
-            request(&mut tx, target, "terminate").await?;
+            request(&mut tx, target, Action::Terminate).await?;
         }
         tx.commit().await?;
         Ok(marked)
@@ -811,7 +812,7 @@ pub(super) async fn plan(
 async fn mark(
     tx: &mut sqlx::Transaction<'_, MySql>,
     target: Target,
-    action: &str,
+    action: Action,
     outcome: &str,
 ) -> Result<bool> {
     let insert = match target {
@@ -828,7 +829,11 @@ async fn mark(
         .bind(addon)
         .bind(service),
     };
-    let done = insert.bind(action).bind(outcome).execute(&mut **tx).await?;
+    let done = insert
+        .bind(action.as_str())
+        .bind(outcome)
+        .execute(&mut **tx)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -836,18 +841,9 @@ async fn mark(
 async fn request(
     tx: &mut sqlx::Transaction<'_, MySql>,
     target: Target,
-    action: &str,
+    action: Action,
 ) -> Result<()> {
-    let done = sqlx::query(
-        "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
-         VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
-    )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .bind(action)
-    .bind(RequestedBy::Adopt.as_str())
-    .execute(&mut **tx)
-    .await?;
+    let id = insert_request(&mut **tx, target, action.into(), RequestedBy::Adopt).await?;
     let note = match target {
         Target::Service(_) => {
             "UPDATE mod_jetpack_adoption_marks SET request_id = ? WHERE service_id = ? AND action = ?"
@@ -858,9 +854,9 @@ async fn request(
         }
     };
     sqlx::query(note)
-        .bind(done.last_insert_id())
+        .bind(id.0)
         .bind(target.entity_id())
-        .bind(action)
+        .bind(action.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(())

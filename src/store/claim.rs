@@ -15,8 +15,11 @@ use sqlx::{Connection, MySql, QueryBuilder, Row};
 use super::ledger::{LedgerEntry, ledger_of};
 use super::rows::{field_row, service_row};
 use super::whmcs::{addon_defs_by_id, addons_by_id, products_by_id};
-use super::{ClaimPath, FieldRow, ProductRow, Result, ServiceRow, Store, within};
-use crate::domain::{Action, JobId, Target};
+use super::{
+    ClaimPath, FieldRow, ProductRow, Result, ServiceRow, Store, parse_action, parse_requested_by,
+    within,
+};
+use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
 
 /// A job this worker holds a lease on, with the WHMCS rows read when it was claimed.
 #[derive(Clone, Debug)]
@@ -40,7 +43,7 @@ pub struct ClaimedJob {
     /// The fencing token every finishing write must present.
     pub lease_token: String,
     /// Who asked for it.
-    pub requested_by: String,
+    pub requested_by: RequestedBy,
     /// The service and its product (or the addon with its catalogue row, module settings and
     /// parent's domain); None when the service (addon) no longer exists.
     pub service: Option<ServiceRow>,
@@ -311,14 +314,14 @@ fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<Claime
     Ok(ClaimedJob {
         id,
         target,
-        action: super::parse_action(&action)?,
+        action: parse_action(&action)?,
         attempts: row.try_get("attempts")?,
         max_attempts: row.try_get("max_attempts")?,
         dns_checks: row.try_get("dns_checks")?,
         waiting_for: waited.map(|s| Duration::from_secs(s.max(0).unsigned_abs())),
         outcome_unknown: row.try_get("outcome_unknown")?,
         lease_token: row.try_get("lease_token")?,
-        requested_by: row.try_get("requested_by")?,
+        requested_by: parse_requested_by(row.try_get("requested_by")?)?,
         service: service_row(row, target)?,
         fields: Vec::new(),
         had_failure: row.try_get("had_failure")?,
@@ -331,7 +334,7 @@ fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<Claime
 }
 
 /// The claiming UPDATE's SET list. Order matters: MySQL assigns left to right, so everything
-/// that reads the old `state` comes before `state = 'running'`.
+/// that reads the old `state` comes before the new one, running.
 fn claim_update_head(batch: &str, owner: &str, lease: Duration) -> QueryBuilder<MySql> {
     let mut q = QueryBuilder::new(
         "UPDATE mod_jetpack_jobs SET
@@ -346,8 +349,7 @@ fn claim_update_head(batch: &str, owner: &str, lease: Duration) -> QueryBuilder<
     q.push_bind(batch.to_owned());
     q.push(", ':', id), lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL ");
     q.push_bind(super::jobs::micros(lease));
-    q.push(
-        " MICROSECOND, run_at = lease_expires_at, updated_at = UTC_TIMESTAMP(6), state = 'running'",
-    );
+    q.push(" MICROSECOND, run_at = lease_expires_at, updated_at = UTC_TIMESTAMP(6), state = ");
+    q.push_bind(JobState::Running.as_str());
     q
 }

@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
+use crate::domain::{Action, JobState, RequestedBy};
+
 pub use adoption::{Discovered, PlanStep, Recheck, RecheckCursor, Rechecked, Swept};
 pub use claim::ClaimedJob;
 pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
@@ -301,13 +303,18 @@ pub async fn server_version(pool: &MySqlPool) -> Result<String> {
 }
 
 /// A stored `action` as the enum, from the row boundary on.
-pub(crate) fn parse_action(s: &str) -> Result<crate::domain::Action> {
-    crate::domain::Action::parse(s).ok_or_else(|| StoreError::Corrupt(format!("action {s:?}")))
+pub(crate) fn parse_action(s: &str) -> Result<Action> {
+    Action::parse(s).ok_or_else(|| StoreError::Corrupt(format!("action {s:?}")))
 }
 
 /// A stored `state` as the enum.
-pub(crate) fn parse_state(s: &str) -> Result<crate::domain::JobState> {
-    crate::domain::JobState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("state {s:?}")))
+pub(crate) fn parse_state(s: &str) -> Result<JobState> {
+    JobState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("state {s:?}")))
+}
+
+/// A stored `requested_by` as the enum.
+pub(crate) fn parse_requested_by(s: &str) -> Result<RequestedBy> {
+    RequestedBy::parse(s).ok_or_else(|| StoreError::Corrupt(format!("requested_by {s:?}")))
 }
 
 /// Runs `fut`, failing with [`StoreError::TimedOut`] when it takes longer than `limit`: the
