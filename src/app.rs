@@ -19,6 +19,7 @@ use crate::jetpack::{JetpackClient, Politeness, Timeouts};
 use crate::ops;
 use crate::retry::RetryPolicy;
 use crate::store::{ClaimPath, LIVE_WITHIN_SECS, StatusReport, Store, StoreError, WorkerRow};
+use crate::text::Chain;
 use crate::worker::{Worker, WorkerSettings};
 
 /// A setting that is wrong before anything runs (exit 2).
@@ -225,7 +226,7 @@ async fn connect(url: &str, max_connections: u32, patient: bool) -> anyhow::Resu
         .retry(policy)
         .when(StoreError::is_unavailable)
         .notify(
-            |e, wait| tracing::warn!(error = %e, retry_in = ?wait, "database not reachable yet"),
+            |e, wait| tracing::warn!(error = %Chain(e), retry_in = ?wait, "database not reachable yet"),
         )
         .await?;
     Ok(pool)

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use jetpack_worker::{app, cli::Cli, telemetry};
+use jetpack_worker::{app, cli::Cli, telemetry, text::Chain};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,8 +25,9 @@ fn main() -> ExitCode {
     match runtime.block_on(app::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "jetpack-worker stopped");
-            eprintln!("jetpack-worker: {e:#}");
+            let said = Chain(e.as_ref()).to_string();
+            tracing::error!(error = said, "jetpack-worker stopped");
+            eprintln!("jetpack-worker: {said}");
             ExitCode::from(1)
         }
     }

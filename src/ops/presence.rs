@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::store::Heartbeat;
+use crate::text::Chain;
 use crate::worker::Worker;
 
 /// How often the row is refreshed.
@@ -51,7 +52,7 @@ async fn beat(worker: &Worker) {
         last_db_error: last_db_error.as_deref(),
     };
     if let Err(e) = worker.store().worker_beat(&beat).await {
-        tracing::debug!(error = %e, "the worker's heartbeat row was not written; next tick tries again");
+        tracing::debug!(error = %Chain(&e), "the worker's heartbeat row was not written; next tick tries again");
         worker.health().noted(&e);
     }
 }
@@ -61,7 +62,9 @@ async fn forget(worker: &Worker) {
     match worker.store().forget_old_workers().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, "forgot workers unseen for more than 7 days"),
-        Err(e) => tracing::debug!(error = %e, "old worker rows not deleted; next hour tries again"),
+        Err(e) => {
+            tracing::debug!(error = %Chain(&e), "old worker rows not deleted; next hour tries again")
+        }
     }
 }
 
@@ -73,7 +76,7 @@ pub async fn stopped(worker: &Worker) {
         .worker_stopped(&worker.settings().owner)
         .await
     {
-        tracing::warn!(error = %e, "could not mark this worker stopped in mod_jetpack_workers");
+        tracing::warn!(error = %Chain(&e), "could not mark this worker stopped in mod_jetpack_workers");
     }
 }
 

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::JobState;
 use crate::ops::metrics as m;
 use crate::store::Store;
+use crate::text::Chain;
 use crate::worker::Worker;
 
 /// Tells systemd the service is up.
@@ -91,7 +92,7 @@ async fn status_line(store: &Store, worker: &Worker, alive: bool, patience: Dura
     let counted = tokio::time::timeout(patience, store.queue_depth()).await;
     let depth = match counted {
         Ok(Ok(depth)) => depth,
-        Ok(Err(e)) => return outage_line(worker, in_flight, &e.to_string()),
+        Ok(Err(e)) => return outage_line(worker, in_flight, &Chain(&e).to_string()),
         Err(_) => return outage_line(worker, in_flight, "timed out"),
     };
     for (state, n) in &depth.counts {

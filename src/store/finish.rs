@@ -16,7 +16,7 @@ use super::{
 };
 use crate::domain::{Action, JobState};
 use crate::lifecycle::{self, AfterFinish};
-use crate::text::fit;
+use crate::text::{Chain, fit};
 
 /// How the service's `domainstatus` changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,7 +177,7 @@ impl Store {
         match write_ledger(&mut tx, job.target, job.id, &f.ledger).await {
             Ok(()) => tx.commit().await?,
             Err(e) => {
-                tracing::error!(job_id = %job.id, error = %e, "could not record what the partner holds either");
+                tracing::error!(job_id = %job.id, error = %Chain(&e), "could not record what the partner holds either");
                 tx.rollback().await?;
             }
         }
@@ -197,7 +197,7 @@ impl Store {
             match wrote {
                 Ok(()) => tx.commit().await?,
                 Err(e) => {
-                    tracing::error!(job_id = %job.id, error = %e, "could not write the failure to WHMCS either");
+                    tracing::error!(job_id = %job.id, error = %Chain(&e), "could not write the failure to WHMCS either");
                     tx.rollback().await?;
                 }
             }

@@ -77,12 +77,13 @@ impl ClaimPath {
     }
 }
 
-/// Errors at the database boundary.
+/// Errors at the database boundary. Each message says what failed; the cause is the error's
+/// `source`, not part of the message (show both with [`crate::text::Chain`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database answered with an error or could not be reached.
-    #[error("database error: {0}")]
-    Database(sqlx::Error),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
     /// TLS to the database could not be set up: the server has no TLS while `ssl-mode`
     /// requires it, or its certificate is not signed by the CA of `ssl-ca` (or does not name
     /// the host, under `verify_identity`).

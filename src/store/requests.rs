@@ -12,7 +12,7 @@ use super::jobs::insert_job;
 use super::{Result, Store, parse_action, parse_state, within};
 use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
 use crate::lifecycle::{self, Decision, Latest, RequestKind, Unfinished};
-use crate::text::fit;
+use crate::text::{Chain, fit};
 
 /// A request id (`mod_jetpack_requests.id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -213,7 +213,7 @@ impl Store {
             tries += 1;
             match within(self.timeout, self.apply_batch()).await {
                 Err(e) if tries < 8 && (e.is_lock_conflict() || e.is_unique_violation()) => {
-                    tracing::debug!(tries, error = %e, "applying requests hit a conflict; trying again");
+                    tracing::debug!(tries, error = %Chain(&e), "applying requests hit a conflict; trying again");
                     tokio::time::sleep(Duration::from_millis(10 * tries + fastrand::u64(..20)))
                         .await;
                 }
