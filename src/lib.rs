@@ -4,7 +4,8 @@
 //!
 //! Layout: `cli` (settings) → `app` (commands) → `worker` (claim, process, write back), which
 //! uses `store` (all SQL), `jetpack` (partner API client), `order` (reading WHMCS's custom
-//! fields), `retry` (pure schedules) and `dns`.
+//! fields), `retry` (pure schedules) and `dns`. Leaves under them all: `domain`, `lifecycle`,
+//! `rules` and `text`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]

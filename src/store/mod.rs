@@ -1,7 +1,12 @@
-//! All SQL lives here: the worker's own `mod_jetpack_jobs` table (`jobs`), the WHMCS tables it
-//! reads and writes (`whmcs`), and the finishing write that updates both in one short
-//! transaction (`finish`). Nothing else in the crate builds a query. No transaction is ever
-//! held across an HTTP call: callers get plain data back, never a connection or a lock.
+//! All SQL lives here; nothing else in the crate builds a query. The worker's own tables:
+//! requests and the jobs they make (`requests`, `jobs`), claiming (`claim`), the write that
+//! ends an attempt (`finish`, with WHMCS's side in `writeback`), the ledger (`ledger`), the
+//! adoption scan (`adoption`), worker heartbeats (`workers`) and reading it all back
+//! (`report`). WHMCS's tables are read in `whmcs` (and `emails`, for the doctor), into the
+//! row types of `rows`. No transaction is ever held across an HTTP call: callers get plain
+//! data back, never a connection or a lock. The store imports only leaf modules (`domain`,
+//! `lifecycle`, `rules`, `text`). Why the queries are runtime strings, not sqlx's checked
+//! macros: docs/architecture.md.
 
 mod adoption;
 mod claim;
@@ -172,6 +177,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: MySqlPool,
     claim_path: ClaimPath,
+    /// `tblactivitylog` has WHMCS 8's `user_id` and `admin_id` columns.
     activity_has_user_columns: bool,
     /// WHMCS has module addons (tblhostingaddons, tbladdons with a module, their settings).
     has_addons: bool,
@@ -255,12 +261,6 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|(_, cipher)| cipher).filter(|c| !c.is_empty()))
-    }
-
-    /// `SELECT 1`: proves the database answers (the watchdog).
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
     }
 
     /// The underlying pool (for tests and the doctor).

@@ -1,8 +1,9 @@
-//! Reads from the WHMCS tables: one service with its product (and the row decoding the claim
-//! shares, `src/store/claim.rs`), the activity-log layout (7.8 vs 8.x), whether WHMCS has
-//! module addons, and what the doctor inspects (tables, `jetpack` products and addons with
-//! their module settings and custom field definitions). Only the columns needed are selected, so WHMCS's zero dates are
-//! never decoded.
+//! Reads from the WHMCS tables: the layout this WHMCS has (the activity log's columns, 7.8
+//! vs 8.x; whether it has module addons, 7.2+), one service with its product, the addons and
+//! products the claim reads by id, and what the doctor inspects (tables, `jetpack` products
+//! and addons with their module settings and custom field definitions). The rows are
+//! decoded into the types of `rows`; only the columns needed are selected, so WHMCS's zero
+//! dates are never decoded.
 
 use std::collections::HashMap;
 use std::str::FromStr;
