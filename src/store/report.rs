@@ -195,7 +195,7 @@ impl Store {
         Ok(pending.max(0).unsigned_abs())
     }
 
-    /// The [`GAUGED`] states' counts (unfinished and failed jobs) and how long the oldest due
+    /// The gauged states' counts (unfinished jobs, and failed ones) and how long the oldest due
     /// queued job has waited; cheap enough for a 15 s heartbeat.
     pub async fn queue_depth(&self) -> Result<QueueDepth> {
         let mut count = QueryBuilder::<MySql>::new(

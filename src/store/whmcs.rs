@@ -350,7 +350,7 @@ pub(super) async fn addon_defs_by_id(
 }
 
 impl Store {
-    /// The EXPLAIN of the claim's read of addon jobs' rows ([`addons_by_id`]): every WHMCS
+    /// The EXPLAIN of the claim's read of addon jobs' rows (`addons_by_id`): every WHMCS
     /// table is read by key (checked by the tests).
     pub async fn explain_addon_read(&self, ids: &[AddonId]) -> Result<Vec<super::PlanStep>> {
         let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
