@@ -21,6 +21,7 @@ use crate::config::{Config, DatabaseConfig};
 use crate::dns::SystemResolver;
 use crate::domain::{Action, AddonId, RequestedBy, ServiceId, Target};
 use crate::store::{Store, StoreError};
+use crate::text::Chain;
 use crate::worker::Worker;
 
 /// Runs the command; the error (if any) is printed once by `main`.
@@ -162,7 +163,7 @@ async fn connect(database: &DatabaseConfig, patient: bool) -> anyhow::Result<MyS
         .retry(backoff::startup_connect(patient))
         .when(StoreError::is_unavailable)
         .notify(
-            |e, wait| tracing::warn!(error = %e, retry_in = ?wait, "database not reachable yet"),
+            |e, wait| tracing::warn!(error = %Chain(e), retry_in = ?wait, "database not reachable yet"),
         )
         .await?;
     Ok(pool)

@@ -15,7 +15,7 @@ use crate::jetpack::{Credentials, Failure, JetpackClient};
 use crate::order::{
     FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, MODULE_NAME, field_key, quote,
 };
-use crate::store::{ACTIVATION_TEMPLATE, ClaimPath, Store, StoreError};
+use crate::store::{ACTIVATION_TEMPLATE, ClaimPath, FieldSetup, ProductSetup, Store, StoreError};
 
 /// The worker's own tables, created by `jetpack-worker migrate`.
 const WORKER_TABLES: [&str; 11] = [
@@ -99,37 +99,6 @@ impl Report {
     pub fn problems(&self) -> usize {
         self.checks.iter().filter(|c| c.problem.is_some()).count()
     }
-}
-
-/// A `jetpack` product (`tblproducts`) or addon (`tbladdons`, its module settings from
-/// `tblmodule_configuration`) as the doctor sees it. Its `Debug` hides the secret.
-#[derive(Clone, Debug)]
-pub struct ProductSetup {
-    /// tblproducts.id / tbladdons.id
-    pub id: u32,
-    /// tblproducts.name / tbladdons.name
-    pub name: String,
-    /// configoption1: partner client id.
-    pub client_id: String,
-    /// configoption2: partner client secret; never printed.
-    pub client_secret: SecretString,
-    /// configoption3: the module setting Plan (empty: the Plan custom field names the plan).
-    pub plan_setting: String,
-    /// configoption6: the module setting Default Local User.
-    pub default_local_user: String,
-}
-
-/// A product's or addon's custom field definition (`tblcustomfields`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FieldSetup {
-    /// tblcustomfields.relid: the product (type 'product') or addon (type 'addon').
-    pub product_id: u32,
-    /// tblcustomfields.fieldname (may be `key|Friendly Name`).
-    pub name: String,
-    /// tblcustomfields.fieldtype (`text`, `dropdown`, `password`, …).
-    pub field_type: String,
-    /// tblcustomfields.fieldoptions: a drop-down's comma-separated `value|Label` options.
-    pub options: String,
 }
 
 /// How long a partner API login check may take (a token request, not a provision).

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::LazyLock;
 
-use crate::rules::{self, render};
+use crate::rules::{self, Reasons, render};
 
 /// A row id in `mod_jetpack_jobs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::Type)]
@@ -165,6 +165,20 @@ impl Action {
     }
 }
 
+/// The stored value (padding and alignment apply).
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// As the stored value, so `status --json` shows what the table holds.
+impl serde::Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// The lifecycle state of a job (`mod_jetpack_jobs.state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum JobState {
@@ -219,7 +233,21 @@ impl JobState {
     }
 }
 
-/// Who asked for a job (`mod_jetpack_jobs.requested_by`).
+/// The stored value (padding and alignment apply).
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// As the stored value, so `status --json` shows what the table holds.
+impl serde::Serialize for JobState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Who asked for a job (`mod_jetpack_requests.requested_by`, copied to the job's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RequestedBy {
     /// The PHP module's CreateAccount/TerminateAccount.
@@ -235,6 +263,15 @@ pub enum RequestedBy {
 }
 
 impl RequestedBy {
+    /// Every source of requests.
+    pub const ALL: [RequestedBy; 5] = [
+        RequestedBy::Module,
+        RequestedBy::Admin,
+        RequestedBy::Cli,
+        RequestedBy::Adopt,
+        RequestedBy::Hook,
+    ];
+
     /// The stored value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -244,6 +281,18 @@ impl RequestedBy {
             RequestedBy::Adopt => "adopt",
             RequestedBy::Hook => "hook",
         }
+    }
+
+    /// Parses the stored value.
+    pub fn parse(s: &str) -> Option<RequestedBy> {
+        RequestedBy::ALL.into_iter().find(|by| by.as_str() == s)
+    }
+}
+
+/// The stored value.
+impl fmt::Display for RequestedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -322,92 +371,22 @@ impl SiteUrl {
         rules::rules().limits.site_url_max_len
     }
 
-    /// Normalises a customer-entered Site URL.
+    /// Normalises a customer-entered Site URL: checked as text, its http(s) scheme dropped,
+    /// parsed as a web address, then its host, port and path kept (the reasons a value is
+    /// refused are `rules.json`'s).
     pub fn parse(raw: &str) -> Result<SiteUrl, SiteUrlError> {
         let why = &rules::rules().site_url_problems.reasons;
-        let invalid = |reason: &String| Err(SiteUrlError::Invalid(reason.clone()));
-        let trimmed = raw.trim();
-        if trimmed.is_empty() {
-            return Err(SiteUrlError::Empty);
-        }
-        let max = Self::max_len();
-        if trimmed.len() > max {
-            let reason = render(&why.too_long, &[("max", &max.to_string())]);
-            return Err(SiteUrlError::Invalid(reason));
-        }
-        if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return invalid(&why.spaces);
-        }
-        let lower = trimmed.to_ascii_lowercase();
-        let rest = if lower.starts_with("https://") {
-            &trimmed[8..]
-        } else if lower.starts_with("http://") {
-            &trimmed[7..]
-        } else if trimmed.contains("://") || has_scheme_prefix(trimmed) {
-            return invalid(&why.scheme);
-        } else {
-            trimmed
-        };
-        let parsed = url::Url::parse(&format!("http://{rest}")).map_err(|e| {
-            SiteUrlError::Invalid(match e {
-                url::ParseError::EmptyHost => why.empty_host.clone(),
-                url::ParseError::InvalidPort => why.bad_port.clone(),
-                url::ParseError::IdnaError | url::ParseError::InvalidDomainCharacter => {
-                    why.bad_host.clone()
-                }
-                other => other.to_string(),
-            })
-        })?;
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            return invalid(&why.user_name);
-        }
-        if parsed.query().is_some() || parsed.fragment().is_some() {
-            return invalid(&why.query);
-        }
-        let host = match parsed.host() {
-            Some(url::Host::Domain(d)) if d.contains('.') => {
-                if !d.split('.').all(is_dns_label) {
-                    return invalid(&why.bad_label);
-                }
-                d.to_owned()
-            }
-            Some(url::Host::Domain(_)) | None => {
-                return invalid(&why.no_domain);
-            }
-            Some(url::Host::Ipv4(ip)) => {
-                // The URL parser rewrites shorthand forms (`1.2.3`, `0x7f.1`, `2130706433`)
-                // into another address: only the plain dotted quad is taken at its word.
-                let typed = rest.split(['/', ':']).next().unwrap_or("");
-                let ip_text = ip.to_string();
-                if typed != ip_text {
-                    let reason = render(&why.ipv4_shorthand, &[("ip", &ip_text)]);
-                    return Err(SiteUrlError::Invalid(reason));
-                }
-                if ip.is_loopback()
-                    || ip.is_unspecified()
-                    || ip.is_private()
-                    || ip.is_link_local()
-                    || ip.is_broadcast()
-                    || ip.is_multicast()
-                {
-                    let reason = render(&why.unreachable_ip, &[("ip", &ip_text)]);
-                    return Err(SiteUrlError::Invalid(reason));
-                }
-                ip_text
-            }
-            Some(url::Host::Ipv6(_)) => {
-                return invalid(&why.ipv6);
-            }
-        };
+        let rest = without_scheme(checked_text(raw, why)?, why)?;
+        let parsed = web_address(rest, why)?;
+        let host = host_of(&parsed, rest, why)?;
         let mut site = host.clone();
         if let Some(port) = parsed.port() {
             if port == 0 {
-                return invalid(&why.port_zero);
+                return Err(invalid(&why.port_zero));
             }
             site.push_str(&format!(":{port}"));
         }
-        let path = parsed.path().trim_end_matches('/');
-        site.push_str(path);
+        site.push_str(parsed.path().trim_end_matches('/'));
         Ok(SiteUrl { site, host })
     }
 
@@ -431,6 +410,105 @@ impl fmt::Display for SiteUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.site)
     }
+}
+
+/// A refusal for `reason`.
+fn invalid(reason: &str) -> SiteUrlError {
+    SiteUrlError::Invalid(reason.to_owned())
+}
+
+/// The value trimmed, when it is not empty, not too long, and has no spaces or control
+/// characters.
+fn checked_text<'a>(raw: &'a str, why: &Reasons) -> Result<&'a str, SiteUrlError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(SiteUrlError::Empty);
+    }
+    let max = SiteUrl::max_len();
+    if trimmed.len() > max {
+        let reason = render(&why.too_long, &[("max", &max.to_string())]);
+        return Err(SiteUrlError::Invalid(reason));
+    }
+    if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid(&why.spaces));
+    }
+    Ok(trimmed)
+}
+
+/// The value after an `http://` or `https://` (in any case); any other scheme is refused.
+fn without_scheme<'a>(trimmed: &'a str, why: &Reasons) -> Result<&'a str, SiteUrlError> {
+    let lower = trimmed.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        Ok(&trimmed[8..])
+    } else if lower.starts_with("http://") {
+        Ok(&trimmed[7..])
+    } else if trimmed.contains("://") || has_scheme_prefix(trimmed) {
+        Err(invalid(&why.scheme))
+    } else {
+        Ok(trimmed)
+    }
+}
+
+/// The value (without its scheme) parsed as an http URL with no user name, query or
+/// fragment.
+fn web_address(rest: &str, why: &Reasons) -> Result<url::Url, SiteUrlError> {
+    let parsed = url::Url::parse(&format!("http://{rest}")).map_err(|e| {
+        SiteUrlError::Invalid(match e {
+            url::ParseError::EmptyHost => why.empty_host.clone(),
+            url::ParseError::InvalidPort => why.bad_port.clone(),
+            url::ParseError::IdnaError | url::ParseError::InvalidDomainCharacter => {
+                why.bad_host.clone()
+            }
+            other => other.to_string(),
+        })
+    })?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(&why.user_name));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid(&why.query));
+    }
+    Ok(parsed)
+}
+
+/// The host as the partner API gets it: a domain name with a dot and valid labels, or a
+/// public IPv4 address typed as a plain dotted quad (`rest` is the value as typed).
+fn host_of(parsed: &url::Url, rest: &str, why: &Reasons) -> Result<String, SiteUrlError> {
+    match parsed.host() {
+        Some(url::Host::Domain(d)) if d.contains('.') => {
+            if d.split('.').all(is_dns_label) {
+                Ok(d.to_owned())
+            } else {
+                Err(invalid(&why.bad_label))
+            }
+        }
+        Some(url::Host::Domain(_)) | None => Err(invalid(&why.no_domain)),
+        Some(url::Host::Ipv4(ip)) => ipv4_host(ip, rest, why),
+        Some(url::Host::Ipv6(_)) => Err(invalid(&why.ipv6)),
+    }
+}
+
+/// An IPv4 host, as typed and reachable from the internet.
+fn ipv4_host(ip: std::net::Ipv4Addr, rest: &str, why: &Reasons) -> Result<String, SiteUrlError> {
+    // The URL parser rewrites shorthand forms (`1.2.3`, `0x7f.1`, `2130706433`) into another
+    // address: only the plain dotted quad is taken at its word.
+    let typed = rest.split(['/', ':']).next().unwrap_or("");
+    let ip_text = ip.to_string();
+    if typed != ip_text {
+        let reason = render(&why.ipv4_shorthand, &[("ip", &ip_text)]);
+        return Err(SiteUrlError::Invalid(reason));
+    }
+    if ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+    {
+        let reason = render(&why.unreachable_ip, &[("ip", &ip_text)]);
+        return Err(SiteUrlError::Invalid(reason));
+    }
+    Ok(ip_text)
 }
 
 /// One dot-separated part of a host name: 1-63 characters, not starting or ending with `-`.

@@ -64,4 +64,7 @@ fn states_round_trip() {
         assert_eq!(JobState::parse(st.as_str()), Some(st));
     }
     assert_eq!(Action::parse("terminate"), Some(Action::Terminate));
+    for by in RequestedBy::ALL {
+        assert_eq!(RequestedBy::parse(by.as_str()), Some(by));
+    }
 }

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::store::StoreError;
+use crate::text::Chain;
 
 /// The worker's vital signs, shared (cheap to clone: every part is behind an `Arc`).
 #[derive(Clone, Default)]
@@ -78,7 +79,7 @@ impl DbHealth {
         let mut since = self.since.lock().unwrap_or_else(PoisonError::into_inner);
         if since.is_none() {
             *since = Some(Instant::now());
-            tracing::warn!(during, error = %error,
+            tracing::warn!(during, error = %Chain(error),
                 "database unreachable or failing; jobs wait (nothing is lost) until it answers again");
         }
     }
@@ -90,7 +91,7 @@ impl DbHealth {
             .last_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        *last = Some(error.to_string());
+        *last = Some(Chain(error).to_string());
     }
 
     /// The text of the last database error seen, if any.

@@ -6,7 +6,8 @@
 //! `defaults`) → `app` (commands) → `worker` (claim, process, write back), which uses `store`
 //! (all SQL), `jetpack` (partner API client), `order` (reading WHMCS's custom fields), `retry`
 //! (pure schedules), `backoff` (waits before a statement is tried again) and `dns`. `ops`
-//! reports the worker's `health` to systemd and the database; `app` wires the two.
+//! reports the worker's `health` to systemd and the database; `app` wires the two. Leaves under
+//! them all: `domain`, `lifecycle`, `rules`, `text` and `metrics` (docs/architecture.md).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -29,4 +30,5 @@ pub mod retry;
 pub mod rules;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod worker;

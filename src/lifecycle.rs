@@ -82,7 +82,7 @@ impl From<Action> for RequestKind {
 /// The service's unfinished job, as the rules need to see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unfinished {
-    /// Row id.
+    /// The job.
     pub id: JobId,
     /// What it does.
     pub action: Action,
@@ -95,7 +95,7 @@ pub struct Unfinished {
 /// The service's latest finished job (for a retry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Latest {
-    /// Row id.
+    /// The job.
     pub id: JobId,
     /// What it did.
     pub action: Action,

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use jetpack_worker::{app, cli::Cli, config::Config, telemetry};
+use jetpack_worker::{app, cli::Cli, config::Config, telemetry, text::Chain};
 
 fn main() -> ExitCode {
     let config = match Config::try_from(Cli::parse()) {
@@ -27,8 +27,9 @@ fn main() -> ExitCode {
     match runtime.block_on(app::run(config)) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "jetpack-worker stopped");
-            eprintln!("jetpack-worker: {e:#}");
+            let said = Chain(e.as_ref()).to_string();
+            tracing::error!(error = said, "jetpack-worker stopped");
+            eprintln!("jetpack-worker: {said}");
             ExitCode::from(1)
         }
     }

@@ -12,76 +12,11 @@ use secrecy::SecretString;
 use crate::domain::{ALLOWED_PLANS, Plan, SiteUrl, Target};
 use crate::jetpack::Credentials;
 use crate::rules::{self, render};
+use crate::store::{DetailsField, FieldRow, ProductRow, ServiceRow};
 
 // The custom field names the module needs (exactly as the original module named them) and
 // the module name, from `rules.json`.
 pub use crate::rules::{FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, MODULE_NAME};
-
-/// `tblhosting` joined with its `tblproducts` row (if the product still exists), or
-/// `tblhostingaddons` joined with its `tbladdons` row, module settings and parent service.
-#[derive(Clone, Debug)]
-pub struct ServiceRow {
-    /// The service or addon.
-    pub target: Target,
-    /// tblhosting.userid / tblhostingaddons.userid (the WHMCS client).
-    pub client_id: u32,
-    /// tblhosting.packageid, or tblhostingaddons.addonid (the tbladdons.id) for an addon.
-    pub product_id: u32,
-    /// tblhosting.domainstatus / tblhostingaddons.status
-    pub status: String,
-    /// The product (or the addon's catalogue row with its module settings), when it exists.
-    pub product: Option<ProductRow>,
-    /// For an addon: its parent service's `tblhosting.domain`, None when that service is gone.
-    pub parent_domain: Option<String>,
-}
-
-/// The product's (or addon's) name, module and module settings.
-#[derive(Clone, Default)]
-pub struct ProductRow {
-    /// tblproducts.name / tbladdons.name
-    pub name: String,
-    /// tblproducts.servertype / tbladdons.module
-    pub server_type: String,
-    /// configoption1: partner client id.
-    pub partner_client_id: String,
-    /// configoption2: partner client secret.
-    pub partner_client_secret: String,
-    /// configoption3: the plan, when the product names it as a module setting.
-    pub plan_setting: String,
-    /// configoption6: the Local User when the order's Local User field is missing or empty.
-    pub default_local_user: String,
-}
-
-impl std::fmt::Debug for ProductRow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProductRow")
-            .field("name", &self.name)
-            .field("server_type", &self.server_type)
-            .finish_non_exhaustive()
-    }
-}
-
-/// One product custom field and (if any) one of this service's value rows for it.
-#[derive(Clone, Debug)]
-pub struct FieldRow {
-    /// tblcustomfields.id
-    pub field_id: u32,
-    /// tblcustomfields.fieldname (may be `key|Friendly Name`).
-    pub field_name: String,
-    /// tblcustomfieldsvalues.id for this service, if a value row exists.
-    pub value_id: Option<u32>,
-    /// tblcustomfieldsvalues.value
-    pub value: Option<String>,
-}
-
-/// Where this service's `jetpack_provisioning_details` lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DetailsField {
-    /// tblcustomfields.id of the product's field.
-    pub field_id: u32,
-    /// The lowest tblcustomfieldsvalues.id for this service, or None to insert one.
-    pub value_id: Option<u32>,
-}
 
 /// Everything needed to provision or cancel one service or addon.
 #[derive(Clone, Debug)]

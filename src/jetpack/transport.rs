@@ -82,7 +82,7 @@ pub(super) fn excerpt(body: &[u8]) -> String {
     let head = &body[..body.len().min(EXCERPT_BYTES * 2)];
     let text = String::from_utf8_lossy(head);
     let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    crate::store::fit(&words, EXCERPT_BYTES).into_owned()
+    crate::text::fit(&words, EXCERPT_BYTES).into_owned()
 }
 
 /// Network-level failures are transient; only a failed connect proves the API did not act.
@@ -131,7 +131,7 @@ pub(super) fn exchange(
     secrets: &[&str],
 ) -> Exchange {
     let bounded =
-        |text: &str| crate::store::fit(&mask_all(text, secrets), LOGGED_BODY_BYTES).into_owned();
+        |text: &str| crate::text::fit(&mask_all(text, secrets), LOGGED_BODY_BYTES).into_owned();
     Exchange {
         action,
         request: bounded(&request),

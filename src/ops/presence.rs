@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::health::Vitals;
 use crate::store::{Heartbeat, Store};
+use crate::text::Chain;
 
 /// How often the row is refreshed.
 pub const EVERY: Duration = Duration::from_secs(5);
@@ -51,7 +52,7 @@ async fn beat(store: &Store, owner: &str, vitals: &Vitals) {
         last_db_error: last_db_error.as_deref(),
     };
     if let Err(e) = store.worker_beat(&beat).await {
-        tracing::debug!(error = %e, "the worker's heartbeat row was not written; next tick tries again");
+        tracing::debug!(error = %Chain(&e), "the worker's heartbeat row was not written; next tick tries again");
         vitals.db.noted(&e);
     }
 }
@@ -61,7 +62,9 @@ async fn forget(store: &Store) {
     match store.forget_old_workers().await {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, "forgot workers unseen for more than 7 days"),
-        Err(e) => tracing::debug!(error = %e, "old worker rows not deleted; next hour tries again"),
+        Err(e) => {
+            tracing::debug!(error = %Chain(&e), "old worker rows not deleted; next hour tries again")
+        }
     }
 }
 
@@ -69,7 +72,7 @@ async fn forget(store: &Store) {
 /// logged: the row then ages like a crashed worker's.
 pub async fn stopped(store: &Store, owner: &str) {
     if let Err(e) = store.worker_stopped(owner).await {
-        tracing::warn!(error = %e, "could not mark this worker stopped in mod_jetpack_workers");
+        tracing::warn!(error = %Chain(&e), "could not mark this worker stopped in mod_jetpack_workers");
     }
 }
 

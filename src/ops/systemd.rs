@@ -8,9 +8,11 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::JobState;
 use crate::health::Vitals;
 use crate::metrics as m;
 use crate::store::Store;
+use crate::text::Chain;
 
 /// Tells systemd the service is up.
 pub fn ready(status: &str) {
@@ -90,11 +92,11 @@ async fn status_line(store: &Store, vitals: &Vitals, alive: bool, patience: Dura
     let counted = tokio::time::timeout(patience, store.queue_depth()).await;
     let depth = match counted {
         Ok(Ok(depth)) => depth,
-        Ok(Err(e)) => return outage_line(vitals, in_flight, &e.to_string()),
+        Ok(Err(e)) => return outage_line(vitals, in_flight, &Chain(&e).to_string()),
         Err(_) => return outage_line(vitals, in_flight, "timed out"),
     };
     for (state, n) in &depth.counts {
-        metrics::gauge!(m::QUEUE_DEPTH, "state" => state.clone()).set(*n as f64);
+        metrics::gauge!(m::QUEUE_DEPTH, "state" => state.as_str()).set(*n as f64);
     }
     metrics::gauge!(m::OLDEST_DUE_AGE).set(depth.oldest_due_age_secs as f64);
     counts_line(in_flight, &depth.counts)
@@ -102,14 +104,19 @@ async fn status_line(store: &Store, vitals: &Vitals, alive: bool, patience: Dura
 
 /// The live counts of `STATUS=`, from the unfinished states the queue gauges count (finished
 /// jobs are not counted there: counting them would read the whole table every few seconds).
-fn counts_line(in_flight: usize, counts: &[(String, u64)]) -> String {
-    let count = |s: &str| counts.iter().find(|(st, _)| st == s).map_or(0, |(_, n)| *n);
+fn counts_line(in_flight: usize, counts: &[(JobState, u64)]) -> String {
+    let count = |s: JobState| {
+        counts
+            .iter()
+            .find(|(st, _)| *st == s)
+            .map_or(0, |(_, n)| *n)
+    };
     format!(
         "in flight {in_flight}; queued {}, running {}, waiting on DNS {}, failed {}",
-        count("queued"),
-        count("running"),
-        count("waiting_dns"),
-        count("failed")
+        count(JobState::Queued),
+        count(JobState::Running),
+        count(JobState::WaitingDns),
+        count(JobState::Failed)
     )
 }
 
@@ -125,14 +132,15 @@ fn outage_line(vitals: &Vitals, in_flight: usize, error: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::counts_line;
+    use crate::domain::JobState;
 
     #[test]
     fn the_status_line_shows_the_counts_it_has_and_no_invented_done_count() {
         let counts = vec![
-            ("queued".to_owned(), 3),
-            ("running".to_owned(), 2),
-            ("waiting_dns".to_owned(), 1),
-            ("failed".to_owned(), 4),
+            (JobState::Queued, 3),
+            (JobState::Running, 2),
+            (JobState::WaitingDns, 1),
+            (JobState::Failed, 4),
         ];
         assert_eq!(
             counts_line(2, &counts),

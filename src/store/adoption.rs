@@ -27,9 +27,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{AssertSqlSafe, MySql, QueryBuilder, Row};
 
+use super::requests::insert_request;
 use super::{Result, Store, within};
-use crate::domain::{AddonId, RequestedBy, ServiceId, Target};
-use crate::order::MODULE_NAME;
+use crate::domain::{Action, AddonId, RequestedBy, ServiceId, Target};
+use crate::rules::MODULE_NAME;
 
 /// The re-check of a page of candidates (module name, then the page's condition).
 const RECHECK_SQL: &str = "SELECT c.service_id,
@@ -271,42 +272,56 @@ impl Store {
                 ALL_PAGE.replacen('?', "0", 1).replacen('?', "25", 1),
             ),
         ] {
-            let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
-            q.push(format!("{recheck}{page}"));
-            out.push((name, plan(&mut q, &self.pool).await?));
+            out.push((name, self.explain(&format!("{recheck}{page}")).await?));
         }
-        let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
-        q.push(POSTPONE_SQL.to_owned() + "1, 2, 3)");
-        out.push(("postpone", plan(&mut q, &self.pool).await?));
-        let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
-        q.push(SWEEP_SQL.replacen('?', "0", 1).replacen('?', "50", 1));
-        out.push(("sweep", plan(&mut q, &self.pool).await?));
+        out.push((
+            "postpone",
+            self.explain(&(POSTPONE_SQL.to_owned() + "1, 2, 3)"))
+                .await?,
+        ));
+        out.push((
+            "sweep",
+            self.explain(&SWEEP_SQL.replacen('?', "0", 1).replacen('?', "50", 1))
+                .await?,
+        ));
         if self.has_addons {
-            let after = self.addon_watermark().await?.to_string();
-            let discover = ADDON_DISCOVERY_SQL
-                .replacen('?', "'jetpack'", 2)
-                .replacen('?', &after, 1)
-                .replacen('?', "500", 1);
-            let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
-            q.push(discover);
-            out.push(("addons discover", plan(&mut q, &self.pool).await?));
-            let recheck = ADDON_RECHECK_SQL.replacen('?', "'jetpack'", 1);
-            for (name, page) in [
-                ("addons recheck due", DUE_PAGE.replacen('?', "25", 1)),
-                ("addons recheck fresh", FRESH_PAGE.replacen('?', "5", 1)),
-                (
-                    "addons recheck all",
-                    ADDON_ALL_PAGE.replacen('?', "0", 1).replacen('?', "25", 1),
-                ),
-            ] {
-                let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
-                q.push(format!("{recheck}{page}"));
-                out.push((name, plan(&mut q, &self.pool).await?));
-            }
-            let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
-            q.push(ADDON_POSTPONE_SQL.to_owned() + "1, 2, 3)");
-            out.push(("addons postpone", plan(&mut q, &self.pool).await?));
+            out.extend(self.explain_addon_adoption().await?);
         }
+        Ok(out)
+    }
+
+    /// The EXPLAIN of one statement given as SQL text (its values written in).
+    async fn explain(&self, sql: &str) -> Result<Vec<PlanStep>> {
+        let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
+        q.push(sql);
+        plan(&mut q, &self.pool).await
+    }
+
+    /// The EXPLAIN of the addon statements of the scan (`addons …`).
+    async fn explain_addon_adoption(&self) -> Result<Vec<(&'static str, Vec<PlanStep>)>> {
+        let mut out = Vec::new();
+        let after = self.addon_watermark().await?.to_string();
+        let discover = ADDON_DISCOVERY_SQL
+            .replacen('?', "'jetpack'", 2)
+            .replacen('?', &after, 1)
+            .replacen('?', "500", 1);
+        out.push(("addons discover", self.explain(&discover).await?));
+        let recheck = ADDON_RECHECK_SQL.replacen('?', "'jetpack'", 1);
+        for (name, page) in [
+            ("addons recheck due", DUE_PAGE.replacen('?', "25", 1)),
+            ("addons recheck fresh", FRESH_PAGE.replacen('?', "5", 1)),
+            (
+                "addons recheck all",
+                ADDON_ALL_PAGE.replacen('?', "0", 1).replacen('?', "25", 1),
+            ),
+        ] {
+            out.push((name, self.explain(&format!("{recheck}{page}")).await?));
+        }
+        out.push((
+            "addons postpone",
+            self.explain(&(ADDON_POSTPONE_SQL.to_owned() + "1, 2, 3)"))
+                .await?,
+        ));
         Ok(out)
     }
 
@@ -570,25 +585,7 @@ impl Store {
         let rows = self.recheck_rows(kind, which, page).await?;
         let candidates = rows
             .iter()
-            .map(|row| {
-                let target = match kind {
-                    Kind::Service => Target::Service(row.try_get("service_id")?),
-                    Kind::Addon => {
-                        let found: ServiceId = row.try_get("service_id")?;
-                        let parent: Option<i32> = row.try_get("hostingid")?;
-                        Target::Addon {
-                            addon: row.try_get("addon_id")?,
-                            service: parent.map_or(found, |p| ServiceId(p.unsigned_abs())),
-                        }
-                    }
-                };
-                Ok(Candidate {
-                    target,
-                    waiting: row.try_get::<i64, _>("waiting")? == 1,
-                    qualifies: row.try_get::<i64, _>("qualifies")? == 1,
-                    marked: row.try_get::<i64, _>("marked")? == 1,
-                })
-            })
+            .map(|row| candidate(kind, row))
             .collect::<Result<Vec<_>>>()?;
         let full = candidates.len() as u64 >= u64::from(page);
         let mut out = Rechecked {
@@ -642,12 +639,12 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let outcome = if handled { "requested" } else { "adopted" };
-        let marked = mark(&mut tx, target, "provision", outcome).await?;
+        let marked = mark(&mut tx, target, Action::Provision, outcome).await?;
         let result = match (marked, handled) {
             (false, _) => None,
             (true, true) => Some(false),
             (true, false) => {
-                request(&mut tx, target, "provision").await?;
+                request(&mut tx, target, Action::Provision).await?;
                 Some(true)
             }
         };
@@ -741,13 +738,34 @@ impl Store {
     async fn terminate_gone(&self, service: ServiceId) -> Result<bool> {
         let mut tx = self.begin().await?;
         let target = Target::Service(service);
-        let marked = mark(&mut tx, target, "terminate", "adopted").await?;
+        let marked = mark(&mut tx, target, Action::Terminate, "adopted").await?;
         if marked {
-            request(&mut tx, target, "terminate").await?;
+            request(&mut tx, target, Action::Terminate).await?;
         }
         tx.commit().await?;
         Ok(marked)
     }
+}
+
+/// One row of a re-check page ([`RECHECK_SQL`] or [`ADDON_RECHECK_SQL`]) as a candidate.
+fn candidate(kind: Kind, row: &sqlx::mysql::MySqlRow) -> Result<Candidate> {
+    let target = match kind {
+        Kind::Service => Target::Service(row.try_get("service_id")?),
+        Kind::Addon => {
+            let found: ServiceId = row.try_get("service_id")?;
+            let parent: Option<i32> = row.try_get("hostingid")?;
+            Target::Addon {
+                addon: row.try_get("addon_id")?,
+                service: parent.map_or(found, |p| ServiceId(p.unsigned_abs())),
+            }
+        }
+    };
+    Ok(Candidate {
+        target,
+        waiting: row.try_get::<i64, _>("waiting")? == 1,
+        qualifies: row.try_get::<i64, _>("qualifies")? == 1,
+        marked: row.try_get::<i64, _>("marked")? == 1,
+    })
 }
 
 /// Per product, its services above its watermark through the `packageid` index (`productid`
@@ -811,7 +829,7 @@ pub(super) async fn plan(
 async fn mark(
     tx: &mut sqlx::Transaction<'_, MySql>,
     target: Target,
-    action: &str,
+    action: Action,
     outcome: &str,
 ) -> Result<bool> {
     let insert = match target {
@@ -828,7 +846,11 @@ async fn mark(
         .bind(addon)
         .bind(service),
     };
-    let done = insert.bind(action).bind(outcome).execute(&mut **tx).await?;
+    let done = insert
+        .bind(action.as_str())
+        .bind(outcome)
+        .execute(&mut **tx)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -836,18 +858,9 @@ async fn mark(
 async fn request(
     tx: &mut sqlx::Transaction<'_, MySql>,
     target: Target,
-    action: &str,
+    action: Action,
 ) -> Result<()> {
-    let done = sqlx::query(
-        "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
-         VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
-    )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .bind(action)
-    .bind(RequestedBy::Adopt.as_str())
-    .execute(&mut **tx)
-    .await?;
+    let id = insert_request(&mut **tx, target, action.into(), RequestedBy::Adopt).await?;
     let note = match target {
         Target::Service(_) => {
             "UPDATE mod_jetpack_adoption_marks SET request_id = ? WHERE service_id = ? AND action = ?"
@@ -858,9 +871,9 @@ async fn request(
         }
     };
     sqlx::query(note)
-        .bind(done.last_insert_id())
+        .bind(id.0)
         .bind(target.entity_id())
-        .bind(action)
+        .bind(action.as_str())
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -13,16 +13,19 @@ use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{Connection, MySql, QueryBuilder, Row};
 
 use super::ledger::{LedgerEntry, ledger_of};
-use super::whmcs::{addon_defs_by_id, addons_by_id, field_row, products_by_id, service_row};
-use super::{ClaimPath, Result, Store, within};
+use super::rows::{field_row, service_row};
+use super::whmcs::{addon_defs_by_id, addons_by_id, products_by_id};
+use super::{
+    ClaimPath, FieldRow, ProductRow, Result, ServiceRow, Store, parse_action, parse_requested_by,
+    within,
+};
 use crate::backoff;
-use crate::domain::{Action, JobId, Target};
-use crate::order::{FieldRow, ProductRow, ServiceRow};
+use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
 
 /// A job this worker holds a lease on, with the WHMCS rows read when it was claimed.
 #[derive(Clone, Debug)]
 pub struct ClaimedJob {
-    /// Row id.
+    /// The job.
     pub id: JobId,
     /// The service or addon it acts for.
     pub target: Target,
@@ -41,7 +44,7 @@ pub struct ClaimedJob {
     /// The fencing token every finishing write must present.
     pub lease_token: String,
     /// Who asked for it.
-    pub requested_by: String,
+    pub requested_by: RequestedBy,
     /// The service and its product (or the addon with its catalogue row, module settings and
     /// parent's domain); None when the service (addon) no longer exists.
     pub service: Option<ServiceRow>,
@@ -179,14 +182,30 @@ async fn claim_update(
     })
 }
 
-/// The batch's job rows, each joined with its service, product, custom fields and values:
-/// one row per (job, field, value row), grouped by job here.
+/// The batch's jobs with everything their attempts read: the rows of the claim query, then
+/// the addon jobs' rows, the ledger (for terminates and changes) and, for a target whose
+/// row is gone, the product its ledger names.
 async fn claimed_jobs(
     conn: &mut MySqlConnection,
     batch: &str,
     leased: Leased,
     claimed_at: Instant,
 ) -> Result<Vec<ClaimedJob>> {
+    let rows = claimed_rows(conn, batch, &leased).await?;
+    let mut jobs = group_by_job(&rows, claimed_at)?;
+    read_addons(conn, &mut jobs).await?;
+    read_ledgers(conn, &mut jobs).await?;
+    read_gone_products(conn, &mut jobs).await?;
+    Ok(jobs)
+}
+
+/// The batch's job rows, each joined with its service, product, custom fields and values:
+/// one row per (job, field, value row).
+async fn claimed_rows(
+    conn: &mut MySqlConnection,
+    batch: &str,
+    leased: &Leased,
+) -> Result<Vec<MySqlRow>> {
     let mut q = QueryBuilder::<MySql>::new(
         "SELECT j.id, j.service_id, j.addon_id, j.action, j.attempts, j.max_attempts,
                 j.dns_checks, j.outcome_unknown, j.lease_token, j.requested_by,
@@ -208,7 +227,7 @@ async fn claimed_jobs(
          WHERE j.state = 'running' AND j.lease_token LIKE CONCAT(",
     );
     q.push_bind(batch.to_owned()).push(", ':%')");
-    if let Leased::Ids(ids) = &leased {
+    if let Leased::Ids(ids) = leased {
         // By primary key rather than by scanning every running row for the token.
         q.push(" AND j.id IN (");
         let mut list = q.separated(", ");
@@ -219,9 +238,13 @@ async fn claimed_jobs(
     }
     // No ORDER BY: sorting rows of several joined tables (with TEXT columns) would need an
     // on-disk temporary table for every claim. The rows are grouped and sorted here instead.
-    let rows = q.build().fetch_all(&mut *conn).await?;
+    Ok(q.build().fetch_all(&mut *conn).await?)
+}
+
+/// The claim query's rows grouped by job, each job's fields in (field, value row) order.
+fn group_by_job(rows: &[MySqlRow], claimed_at: Instant) -> Result<Vec<ClaimedJob>> {
     let mut jobs: BTreeMap<JobId, ClaimedJob> = BTreeMap::new();
-    for row in &rows {
+    for row in rows {
         let id = JobId(row.try_get("id")?);
         let job = match jobs.entry(id) {
             Entry::Occupied(job) => job.into_mut(),
@@ -235,20 +258,22 @@ async fn claimed_jobs(
     for job in &mut jobs {
         job.fields.sort_by_key(|f| (f.field_id, f.value_id));
     }
-    read_addons(conn, &mut jobs).await?;
-    // Terminates need the ledger (they cancel what the partner holds), changes of plan the
-    // plan the site has now.
+    Ok(jobs)
+}
+
+/// What the ledger holds for the jobs that need it: terminates (they cancel what the
+/// partner holds) and changes of plan (the plan the site has now).
+async fn read_ledgers(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Result<()> {
     let targets: Vec<Target> = jobs
         .iter()
         .filter(|j| j.action != Action::Provision)
         .map(|j| j.target)
         .collect();
     let mut ledger = ledger_of(conn, &targets).await?;
-    for job in &mut jobs {
+    for job in jobs.iter_mut() {
         job.ledger = ledger.remove(&job.target).unwrap_or_default();
     }
-    read_gone_products(conn, &mut jobs).await?;
-    Ok(jobs)
+    Ok(())
 }
 
 /// The addon jobs' rows: the addon, its catalogue row, module settings, parent's domain and
@@ -311,14 +336,14 @@ fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<Claime
     Ok(ClaimedJob {
         id,
         target,
-        action: super::parse_action(&action)?,
+        action: parse_action(&action)?,
         attempts: row.try_get("attempts")?,
         max_attempts: row.try_get("max_attempts")?,
         dns_checks: row.try_get("dns_checks")?,
         waiting_for: waited.map(|s| Duration::from_secs(s.max(0).unsigned_abs())),
         outcome_unknown: row.try_get("outcome_unknown")?,
         lease_token: row.try_get("lease_token")?,
-        requested_by: row.try_get("requested_by")?,
+        requested_by: parse_requested_by(row.try_get("requested_by")?)?,
         service: service_row(row, target)?,
         fields: Vec::new(),
         had_failure: row.try_get("had_failure")?,
@@ -331,7 +356,7 @@ fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<Claime
 }
 
 /// The claiming UPDATE's SET list. Order matters: MySQL assigns left to right, so everything
-/// that reads the old `state` comes before `state = 'running'`.
+/// that reads the old `state` comes before the new one, running.
 fn claim_update_head(batch: &str, owner: &str, lease: Duration) -> QueryBuilder<MySql> {
     let mut q = QueryBuilder::new(
         "UPDATE mod_jetpack_jobs SET
@@ -346,8 +371,7 @@ fn claim_update_head(batch: &str, owner: &str, lease: Duration) -> QueryBuilder<
     q.push_bind(batch.to_owned());
     q.push(", ':', id), lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL ");
     q.push_bind(super::jobs::micros(lease));
-    q.push(
-        " MICROSECOND, run_at = lease_expires_at, updated_at = UTC_TIMESTAMP(6), state = 'running'",
-    );
+    q.push(" MICROSECOND, run_at = lease_expires_at, updated_at = UTC_TIMESTAMP(6), state = ");
+    q.push_bind(JobState::Running.as_str());
     q
 }

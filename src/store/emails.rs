@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::{Result, Store};
-use crate::order::MODULE_NAME;
+use crate::rules::MODULE_NAME;
 
 /// The name of the product email template the module creates (`tblemailtemplates.name`).
 pub const ACTIVATION_TEMPLATE: &str = "Jetpack Activation";

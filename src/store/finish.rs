@@ -9,14 +9,15 @@ use std::time::Duration;
 use backon::Retryable;
 use sqlx::{MySql, Transaction};
 
+use super::jobs::{insert_job, micros};
 use super::ledger::{LedgerWrite, write_ledger};
-use super::requests::earlier_provision_unknown;
-use super::{ClaimedJob, Result, Store, StoreError, TEXT_BYTES, fit, parse_action, within};
+use super::{
+    ClaimedJob, DetailsField, Result, Store, StoreError, TEXT_BYTES, parse_action, within,
+};
 use crate::backoff;
 use crate::domain::{Action, JobState};
-use crate::jetpack::Exchange;
 use crate::lifecycle::{self, AfterFinish};
-use crate::order::DetailsField;
+use crate::text::{Chain, fit};
 
 /// How the service's `domainstatus` changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +44,18 @@ pub enum ModuleQueueWrite {
     Resolve(Action),
 }
 
+/// One partner-API exchange for WHMCS's module log (`tblmodulelog`), already masked and
+/// bounded by the API client; the store only makes it fit the columns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleLogEntry {
+    /// The call (`token`, `provision`, `cancel`, `status`), after the module-log action name.
+    pub action: &'static str,
+    /// Method, URL and form fields, secrets masked.
+    pub request: String,
+    /// Status line and body, secrets masked.
+    pub response: String,
+}
+
 /// What WHMCS should show after this attempt.
 #[derive(Clone, Debug, Default)]
 pub struct WhmcsWrites {
@@ -57,7 +70,7 @@ pub struct WhmcsWrites {
     /// Module Queue entry.
     pub module_queue: Option<ModuleQueueWrite>,
     /// API exchanges for the module log (written only when ModuleDebugMode is on).
-    pub module_log: Vec<Exchange>,
+    pub module_log: Vec<ModuleLogEntry>,
     /// Module-log action name (`createaccount`, `terminateaccount`).
     pub module_log_action: &'static str,
 }
@@ -160,7 +173,7 @@ impl Store {
         match write_ledger(&mut tx, job.target, job.id, &f.ledger).await {
             Ok(()) => tx.commit().await?,
             Err(e) => {
-                tracing::error!(job_id = %job.id, error = %e, "could not record what the partner holds either");
+                tracing::error!(job_id = %job.id, error = %Chain(&e), "could not record what the partner holds either");
                 tx.rollback().await?;
             }
         }
@@ -180,7 +193,7 @@ impl Store {
             match wrote {
                 Ok(()) => tx.commit().await?,
                 Err(e) => {
-                    tracing::error!(job_id = %job.id, error = %e, "could not write the failure to WHMCS either");
+                    tracing::error!(job_id = %job.id, error = %Chain(&e), "could not write the failure to WHMCS either");
                     tx.rollback().await?;
                 }
             }
@@ -204,7 +217,8 @@ impl Store {
     }
 
     /// The job back to queued (or waiting on DNS) after `run_in`, the claim's count given
-    /// back; `cut_off` marks a provision as possibly acted.
+    /// back; `cut_off` marks a provision as possibly acted. A request waiting behind the job
+    /// cancels it instead and is queued at once.
     async fn give_back(&self, job: &ClaimedJob, run_in: Duration, cut_off: bool) -> Result<bool> {
         let Some((mut tx, next)) = self.begin_held(job).await? else {
             return Ok(false);
@@ -212,42 +226,10 @@ impl Store {
         if let AfterFinish::CancelAndQueue(next) | AfterFinish::ThenQueue(next) =
             lifecycle::on_finish(JobState::Queued, next)
         {
-            sqlx::query(
-                "UPDATE mod_jetpack_jobs SET state = 'cancelled', result = ?,
-                   outcome_unknown = IF(? AND action IN ('provision', 'change'), 1, outcome_unknown),
-                   lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-                   finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
-                 WHERE id = ? AND lease_token = ? AND state = 'running'",
-            )
-            .bind(format!(
-                "superseded: a {} was requested while it ran",
-                next.as_str()
-            ))
-            .bind(cut_off)
-            .bind(job.id)
-            .bind(&job.lease_token)
-            .execute(&mut *tx)
-            .await?;
+            cancel_held(&mut tx, job, next, cut_off).await?;
             queue_follow_up(&mut tx, job, next).await?;
         } else {
-            sqlx::query(
-                "UPDATE mod_jetpack_jobs
-                 SET attempts = IF(waiting_since IS NULL AND attempts > 0, attempts - 1, attempts),
-                     dns_checks = IF(? AND waiting_since IS NOT NULL AND dns_checks > 0,
-                                     dns_checks - 1, dns_checks),
-                     outcome_unknown = IF(? AND action IN ('provision', 'change'), 1, outcome_unknown),
-                     state = IF(waiting_since IS NULL, 'queued', 'waiting_dns'),
-                     run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, lease_owner = NULL,
-                     lease_token = NULL, lease_expires_at = NULL, updated_at = UTC_TIMESTAMP(6)
-                 WHERE id = ? AND lease_token = ? AND state = 'running'",
-            )
-            .bind(!cut_off)
-            .bind(cut_off)
-            .bind(super::jobs::micros(run_in))
-            .bind(job.id)
-            .bind(&job.lease_token)
-            .execute(&mut *tx)
-            .await?;
+            requeue_held(&mut tx, job, run_in, cut_off).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -274,12 +256,13 @@ impl Store {
             return Ok(false);
         };
         sqlx::query(
-            "UPDATE mod_jetpack_jobs SET state = 'failed', last_error = ?, in_module_queue = 1,
+            "UPDATE mod_jetpack_jobs SET state = ?, last_error = ?, in_module_queue = 1,
                outcome_unknown = IF(action IN ('provision', 'change'), 1, outcome_unknown),
                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
                finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
              WHERE id = ? AND lease_token = ? AND state = 'running'",
         )
+        .bind(JobState::Failed.as_str())
         .bind(fit(cause, TEXT_BYTES))
         .bind(job.id)
         .bind(&job.lease_token)
@@ -293,6 +276,66 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// Ends a held job as cancelled because `next` was requested while it ran; `cut_off` marks
+/// a provision as possibly acted.
+async fn cancel_held(
+    tx: &mut Transaction<'_, MySql>,
+    job: &ClaimedJob,
+    next: Action,
+    cut_off: bool,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE mod_jetpack_jobs SET state = ?, result = ?,
+           outcome_unknown = IF(? AND action IN ('provision', 'change'), 1, outcome_unknown),
+           lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+           finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
+         WHERE id = ? AND lease_token = ? AND state = 'running'",
+    )
+    .bind(JobState::Cancelled.as_str())
+    .bind(format!(
+        "superseded: a {} was requested while it ran",
+        next.as_str()
+    ))
+    .bind(cut_off)
+    .bind(job.id)
+    .bind(&job.lease_token)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A held job back to queued (waiting on DNS, when it was) after `run_in`, its attempt (or,
+/// unless `cut_off`, its DNS re-check) not counted; `cut_off` marks a provision as possibly
+/// acted.
+async fn requeue_held(
+    tx: &mut Transaction<'_, MySql>,
+    job: &ClaimedJob,
+    run_in: Duration,
+    cut_off: bool,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE mod_jetpack_jobs
+         SET attempts = IF(waiting_since IS NULL AND attempts > 0, attempts - 1, attempts),
+             dns_checks = IF(? AND waiting_since IS NOT NULL AND dns_checks > 0,
+                             dns_checks - 1, dns_checks),
+             outcome_unknown = IF(? AND action IN ('provision', 'change'), 1, outcome_unknown),
+             state = IF(waiting_since IS NULL, ?, ?),
+             run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, lease_owner = NULL,
+             lease_token = NULL, lease_expires_at = NULL, updated_at = UTC_TIMESTAMP(6)
+         WHERE id = ? AND lease_token = ? AND state = 'running'",
+    )
+    .bind(!cut_off)
+    .bind(cut_off)
+    .bind(JobState::Queued.as_str())
+    .bind(JobState::WaitingDns.as_str())
+    .bind(micros(run_in))
+    .bind(job.id)
+    .bind(&job.lease_token)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The fenced job-row update: true when it matched (the lease is ours, and, unless
@@ -324,7 +367,7 @@ async fn update_job(
          WHERE id = ? AND lease_token = ? AND state = 'running' AND (? OR follow_up IS NULL)",
     )
     .bind(state.as_str())
-    .bind(i64::try_from(run_in.as_micros()).unwrap_or(i64::MAX))
+    .bind(micros(run_in))
     .bind(f.last_error.as_deref().map(|e| fit(e, TEXT_BYTES)))
     .bind(result.map(|r| fit(r, TEXT_BYTES)))
     .bind(f.start_waiting)
@@ -363,27 +406,13 @@ async fn follow_up_of(
     }
 }
 
-/// Queues the action that was requested while this job was in flight, due now. A provision
-/// or change inherits "may have acted unseen" from the job just ended (written first, in the
-/// same transaction), so it asks the status endpoint before trusting the ledger or calling.
+/// Queues the action that was requested while this job was in flight, due now, for whoever
+/// asked for this job (see [`insert_job`] for what it inherits from the job just ended).
 async fn queue_follow_up(
     tx: &mut Transaction<'_, MySql>,
     job: &ClaimedJob,
     next: Action,
 ) -> Result<()> {
-    let unknown = next.provisions() && earlier_provision_unknown(tx, job.target).await?;
-    sqlx::query(
-        "INSERT INTO mod_jetpack_jobs
-           (service_id, addon_id, action, state, run_at, outcome_unknown, requested_by, created_at,
-            updated_at)
-         VALUES (?, ?, ?, 'queued', UTC_TIMESTAMP(6), ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
-    )
-    .bind(job.target.service())
-    .bind(job.target.addon_id())
-    .bind(next.as_str())
-    .bind(unknown)
-    .bind(&job.requested_by)
-    .execute(&mut **tx)
-    .await?;
+    insert_job(tx, job.target, next, job.requested_by).await?;
     Ok(())
 }

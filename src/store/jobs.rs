@@ -1,11 +1,15 @@
-//! Queries on `mod_jetpack_jobs` that keep a claimed job's lease: renewal (which may also
-//! extend it to cover an acting call). Release on shutdown is in `finish`. Claiming is `claim`, creating
-//! jobs from requests is `requests`, finishing is `finish`; reading the table back and
+//! Writing `mod_jetpack_jobs` rows outside a claim or a finish: the one INSERT that creates a
+//! job (for a request, `requests`, or for the request that waited behind a finishing job,
+//! `finish`), and lease renewal (which may also extend a lease to cover an acting call).
+//! Claiming is `claim`, finishing and giving back are `finish`; reading the table back and
 //! maintenance live in `report`.
 
 use std::time::Duration;
 
+use sqlx::{MySql, Transaction};
+
 use super::{ClaimedJob, Result, Store, within};
+use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
 
 /// A duration in whole microseconds, for `INTERVAL ? MICROSECOND`.
 pub(super) fn micros(d: Duration) -> i64 {
@@ -39,4 +43,51 @@ impl Store {
         };
         within(timeout, renewal).await
     }
+}
+
+/// Queues a job for `target`, due now. A new provision (or change) inherits "may have acted
+/// unseen" from the target's latest provision that did not finish done (a lost answer, a
+/// release, a superseded retry, or the job just ended in the same transaction), so it asks
+/// the status endpoint before trusting the ledger or calling.
+pub(super) async fn insert_job(
+    tx: &mut Transaction<'_, MySql>,
+    target: Target,
+    action: Action,
+    by: RequestedBy,
+) -> Result<JobId> {
+    let unknown = action.provisions() && earlier_provision_unknown(tx, target).await?;
+    let done = sqlx::query(
+        "INSERT INTO mod_jetpack_jobs
+           (service_id, addon_id, action, state, run_at, outcome_unknown, requested_by, created_at,
+            updated_at)
+         VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6), ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+    )
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(action.as_str())
+    .bind(JobState::Queued.as_str())
+    .bind(unknown)
+    .bind(by.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(JobId(done.last_insert_id()))
+}
+
+/// Whether the target's latest provision (or change) job ended other than done with its
+/// outcome unknown.
+async fn earlier_provision_unknown(
+    tx: &mut Transaction<'_, MySql>,
+    target: Target,
+) -> Result<bool> {
+    let row: Option<(String, bool)> = sqlx::query_as(
+        "SELECT state, outcome_unknown FROM mod_jetpack_jobs
+         WHERE service_id = ? AND addon_id = ? AND action IN ('provision', 'change')
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(target.service())
+    .bind(target.addon_id())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row
+        .is_some_and(|(state, unknown)| unknown && JobState::parse(&state) != Some(JobState::Done)))
 }

@@ -1,7 +1,7 @@
 //! The ledger, `mod_jetpack_ledger`: what each success left at the partner, per target
-//! (service or addon) and site. A provision (or a status check that finds an earlier provision) records the site and
-//! plan; a cancel removes the row. Read with the claim, written inside the fenced finish, so
-//! only the lease holder ever changes it.
+//! (service or addon) and site. A provision (or a status check that finds an earlier
+//! provision) records the site and plan; a cancel removes the row. Read with the claim,
+//! written inside the fenced finish, so only the lease holder ever changes it.
 
 use std::collections::HashMap;
 
@@ -109,43 +109,59 @@ pub(super) async fn write_ledger(
                 site,
                 plan,
                 pending,
-            } => {
-                sqlx::query(
-                    "INSERT INTO mod_jetpack_ledger
-                       (service_id, addon_id, product_id, addon_def_id, site, plan, pending, since,
-                        updated_at, job_id)
-                     VALUES (?, ?, (SELECT h.packageid FROM tblhosting h WHERE h.id = ? AND ? = 0),
-                             (SELECT a.addonid FROM tblhostingaddons a WHERE a.id = ?), ?, ?, ?,
-                             UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)
-                     ON DUPLICATE KEY UPDATE plan = VALUES(plan), pending = VALUES(pending),
-                       updated_at = VALUES(updated_at), job_id = VALUES(job_id),
-                       product_id = COALESCE(VALUES(product_id), product_id),
-                       addon_def_id = COALESCE(VALUES(addon_def_id), addon_def_id)",
-                )
-                .bind(target.service())
-                .bind(target.addon_id())
-                .bind(target.service())
-                .bind(target.addon_id())
-                .bind(target.addon_id())
-                .bind(site)
-                .bind(plan)
-                .bind(pending)
-                .bind(job)
-                .execute(&mut **tx)
-                .await?;
-            }
-            LedgerWrite::Cancelled { site } => {
-                sqlx::query(
-                    "DELETE FROM mod_jetpack_ledger
-                     WHERE service_id = ? AND addon_id = ? AND site_hash = UNHEX(SHA2(?, 256))",
-                )
-                .bind(target.service())
-                .bind(target.addon_id())
-                .bind(site)
-                .execute(&mut **tx)
-                .await?;
-            }
+            } => record_plan(tx, target, job, site, plan, *pending).await?,
+            LedgerWrite::Cancelled { site } => forget_site(tx, target, site).await?,
         }
     }
+    Ok(())
+}
+
+/// The partner holds `plan` for the target's `site` (by this job), with the product (addon)
+/// the target has now: a later cancel uses its credentials even once the row is gone.
+async fn record_plan(
+    tx: &mut Transaction<'_, MySql>,
+    target: Target,
+    job: JobId,
+    site: &str,
+    plan: &str,
+    pending: bool,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO mod_jetpack_ledger
+           (service_id, addon_id, product_id, addon_def_id, site, plan, pending, since,
+            updated_at, job_id)
+         VALUES (?, ?, (SELECT h.packageid FROM tblhosting h WHERE h.id = ? AND ? = 0),
+                 (SELECT a.addonid FROM tblhostingaddons a WHERE a.id = ?), ?, ?, ?,
+                 UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)
+         ON DUPLICATE KEY UPDATE plan = VALUES(plan), pending = VALUES(pending),
+           updated_at = VALUES(updated_at), job_id = VALUES(job_id),
+           product_id = COALESCE(VALUES(product_id), product_id),
+           addon_def_id = COALESCE(VALUES(addon_def_id), addon_def_id)",
+    )
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(target.addon_id())
+    .bind(site)
+    .bind(plan)
+    .bind(pending)
+    .bind(job)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The plan on the target's `site` was cancelled (or nothing was left to cancel).
+async fn forget_site(tx: &mut Transaction<'_, MySql>, target: Target, site: &str) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM mod_jetpack_ledger
+         WHERE service_id = ? AND addon_id = ? AND site_hash = UNHEX(SHA2(?, 256))",
+    )
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(site)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }

@@ -1,7 +1,12 @@
-//! All SQL lives here: the worker's own `mod_jetpack_jobs` table (`jobs`), the WHMCS tables it
-//! reads and writes (`whmcs`), and the finishing write that updates both in one short
-//! transaction (`finish`). Nothing else in the crate builds a query. No transaction is ever
-//! held across an HTTP call: callers get plain data back, never a connection or a lock.
+//! All SQL lives here; nothing else in the crate builds a query. The worker's own tables:
+//! requests and the jobs they make (`requests`, `jobs`), claiming (`claim`), the write that
+//! ends an attempt (`finish`, with WHMCS's side in `writeback`), the ledger (`ledger`), the
+//! adoption scan (`adoption`), worker heartbeats (`workers`) and reading it all back
+//! (`report`). WHMCS's tables are read in `whmcs` (and `emails`, for the doctor), into the
+//! row types of `rows`. No transaction is ever held across an HTTP call: callers get plain
+//! data back, never a connection or a lock. The store imports only leaf modules (`domain`,
+//! `lifecycle`, `rules`, `text`). Why the queries are runtime strings, not sqlx's checked
+//! macros: docs/architecture.md.
 
 mod adoption;
 mod claim;
@@ -11,6 +16,7 @@ mod jobs;
 mod ledger;
 mod report;
 mod requests;
+mod rows;
 mod whmcs;
 mod workers;
 mod writeback;
@@ -20,13 +26,16 @@ use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
+use crate::domain::{Action, JobState, RequestedBy};
+
 pub use adoption::{Discovered, PlanStep, Recheck, RecheckCursor, Rechecked, Swept};
 pub use claim::ClaimedJob;
 pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
-pub use finish::{Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
+pub use finish::{Finish, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites};
 pub use ledger::{LedgerEntry, LedgerWrite};
 pub use report::{JobSummary, QueueDepth, StatusReport};
 pub use requests::{Applied, RequestId, RequestRow, Requeued};
+pub use rows::{DetailsField, FieldRow, FieldSetup, ProductRow, ProductSetup, ServiceRow};
 pub use workers::{Heartbeat, LIVE_WITHIN_SECS, NO_WORKER_WARNING, WorkerRow};
 
 /// How jobs are claimed; chosen at start from the server version or forced by a setting.
@@ -73,12 +82,13 @@ impl ClaimPath {
     }
 }
 
-/// Errors at the database boundary.
+/// Errors at the database boundary. Each message says what failed; the cause is the error's
+/// `source`, not part of the message (show both with [`crate::text::Chain`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database answered with an error or could not be reached.
-    #[error("database error: {0}")]
-    Database(sqlx::Error),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
     /// TLS to the database could not be set up: the server has no TLS while `ssl-mode`
     /// requires it, or its certificate is not signed by the CA of `ssl-ca` (or does not name
     /// the host, under `verify_identity`).
@@ -167,6 +177,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: MySqlPool,
     claim_path: ClaimPath,
+    /// `tblactivitylog` has WHMCS 8's `user_id` and `admin_id` columns.
     activity_has_user_columns: bool,
     /// WHMCS has module addons (tblhostingaddons, tbladdons with a module, their settings).
     has_addons: bool,
@@ -252,12 +263,6 @@ impl Store {
         Ok(row.map(|(_, cipher)| cipher).filter(|c| !c.is_empty()))
     }
 
-    /// `SELECT 1`: proves the database answers (the watchdog).
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
     /// The underlying pool (for tests and the doctor).
     pub fn pool(&self) -> &MySqlPool {
         &self.pool
@@ -299,13 +304,18 @@ pub async fn server_version(pool: &MySqlPool) -> Result<String> {
 }
 
 /// A stored `action` as the enum, from the row boundary on.
-pub(crate) fn parse_action(s: &str) -> Result<crate::domain::Action> {
-    crate::domain::Action::parse(s).ok_or_else(|| StoreError::Corrupt(format!("action {s:?}")))
+pub(crate) fn parse_action(s: &str) -> Result<Action> {
+    Action::parse(s).ok_or_else(|| StoreError::Corrupt(format!("action {s:?}")))
 }
 
 /// A stored `state` as the enum.
-pub(crate) fn parse_state(s: &str) -> Result<crate::domain::JobState> {
-    crate::domain::JobState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("state {s:?}")))
+pub(crate) fn parse_state(s: &str) -> Result<JobState> {
+    JobState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("state {s:?}")))
+}
+
+/// A stored `requested_by` as the enum.
+pub(crate) fn parse_requested_by(s: &str) -> Result<RequestedBy> {
+    RequestedBy::parse(s).ok_or_else(|| StoreError::Corrupt(format!("requested_by {s:?}")))
 }
 
 /// Runs `fut`, failing with [`StoreError::TimedOut`] when it takes longer than `limit`: the
@@ -319,30 +329,8 @@ pub(crate) async fn within<T>(
         .unwrap_or(Err(StoreError::TimedOut(limit)))
 }
 
-/// Cuts `text` to at most `max_bytes` bytes on a character boundary, ending with a marker
-/// when it was cut, so every text the worker writes fits its column.
-pub fn fit(text: &str, max_bytes: usize) -> std::borrow::Cow<'_, str> {
-    const MARKER: &str = " … [cut]";
-    if text.len() <= max_bytes {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut end = max_bytes.saturating_sub(MARKER.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    std::borrow::Cow::Owned(format!("{}{MARKER}", &text[..end]))
-}
-
 /// The most a TEXT column holds (bytes).
 pub(crate) const TEXT_BYTES: usize = 65_535;
-
-/// Characters outside the Basic Multilingual Plane (emoji) cannot be stored in WHMCS's
-/// utf8mb3 columns; they become U+FFFD so a write never fails or truncates.
-pub fn utf8mb3_safe(text: &str) -> String {
-    text.chars()
-        .map(|c| if (c as u32) > 0xFFFF { '\u{FFFD}' } else { c })
-        .collect()
-}
 
 #[cfg(test)]
 mod tests {
@@ -358,20 +346,5 @@ mod tests {
         assert_eq!(ClaimPath::for_server("5.7.44-log"), ClaimPath::Update);
         assert_eq!(ClaimPath::for_server("8.0.36"), ClaimPath::SkipLocked);
         assert_eq!(ClaimPath::for_server("8.0.0"), ClaimPath::Update);
-    }
-
-    #[test]
-    fn fit_cuts_on_a_character_boundary_with_a_marker() {
-        assert_eq!(fit("short", 10), "short");
-        let long = "é".repeat(100);
-        let cut = fit(&long, 51);
-        assert!(cut.len() <= 51, "{}", cut.len());
-        assert!(cut.ends_with(" … [cut]"));
-        assert!(cut.starts_with("éé"));
-    }
-
-    #[test]
-    fn emoji_become_replacement_characters() {
-        assert_eq!(utf8mb3_safe("ok 🚀 é"), "ok \u{FFFD} é");
     }
 }

@@ -1,20 +1,33 @@
 //! Reading `mod_jetpack_jobs` back and looking after it: the status report behind
-//! `jetpack-worker status` (with the workers of `workers`), the queue gauges for the heartbeat and metrics, a service's latest
-//! job and failure history, and maintenance (pruning finished jobs and applied requests).
+//! `jetpack-worker status` (with the workers of `workers`), the queue gauges for the heartbeat
+//! and metrics, a target's latest job, and maintenance (pruning finished jobs and applied
+//! requests).
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{MySql, QueryBuilder, Row};
 
-use crate::domain::{JobState, ServiceId, Target};
-use crate::store::{LIVE_WITHIN_SECS, NO_WORKER_WARNING, Result, Store, WorkerRow, within};
+use super::{
+    LIVE_WITHIN_SECS, NO_WORKER_WARNING, Result, Store, WorkerRow, parse_action, parse_state,
+    within,
+};
+use crate::domain::{Action, JobState, Target};
+
+/// The states the queue gauges count: every unfinished one, and failed (the large `done`
+/// and `cancelled` sets are not counted, so a heartbeat never reads the whole table).
+const GAUGED: [JobState; 4] = [
+    JobState::Queued,
+    JobState::Running,
+    JobState::WaitingDns,
+    JobState::Failed,
+];
 
 /// Queue gauges for the heartbeat and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueDepth {
-    /// Jobs per state: queued, running, waiting_dns, failed.
-    pub counts: Vec<(String, u64)>,
+    /// Jobs per state: queued, running, waiting_dns, failed (zeros included).
+    pub counts: Vec<(JobState, u64)>,
     /// Seconds the oldest due queued job has waited (0 when none).
     pub oldest_due_age_secs: i64,
 }
@@ -22,16 +35,16 @@ pub struct QueueDepth {
 /// One row of the status report.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct JobSummary {
-    /// Row id.
+    /// The job (`mod_jetpack_jobs.id`).
     pub id: u64,
     /// tblhosting.id (an addon's parent service)
     pub service_id: u32,
     /// tblhostingaddons.id for an addon's job; 0 for the service's own.
     pub addon_id: u32,
-    /// provision | terminate | change
-    pub action: String,
-    /// Current state.
-    pub state: String,
+    /// What it does (shown as stored: provision, terminate, change).
+    pub action: Action,
+    /// Where it is (shown as stored: queued, running, …).
+    pub state: JobState,
     /// Attempts used.
     pub attempts: u32,
     /// Next run (UTC).
@@ -46,7 +59,7 @@ pub struct JobSummary {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StatusReport {
     /// Jobs per state (every state listed, zeros included).
-    pub counts: Vec<(String, u64)>,
+    pub counts: Vec<(JobState, u64)>,
     /// The oldest job that is due now and not running.
     pub oldest_due: Option<JobSummary>,
     /// Seconds the oldest due job has been due.
@@ -72,8 +85,8 @@ fn summary(row: &sqlx::mysql::MySqlRow) -> Result<JobSummary> {
         id: row.try_get("id")?,
         service_id: row.try_get("service_id")?,
         addon_id: row.try_get("addon_id")?,
-        action: row.try_get("action")?,
-        state: row.try_get("state")?,
+        action: parse_action(row.try_get("action")?)?,
+        state: parse_state(row.try_get("state")?)?,
         attempts: row.try_get("attempts")?,
         run_at: row.try_get("run_at")?,
         last_error: row.try_get("last_error")?,
@@ -83,15 +96,30 @@ fn summary(row: &sqlx::mysql::MySqlRow) -> Result<JobSummary> {
 
 /// The warning when work waits (jobs queued, running or waiting on DNS, or requests not yet
 /// applied) and no worker is running.
-fn no_worker(counts: &[(String, u64)], pending: u64, workers: &[WorkerRow]) -> Option<String> {
+fn no_worker(counts: &[(JobState, u64)], pending: u64, workers: &[WorkerRow]) -> Option<String> {
     let waiting = pending
         + counts
             .iter()
-            .filter(|(s, _)| matches!(s.as_str(), "queued" | "running" | "waiting_dns"))
+            .filter(|(s, _)| !s.is_finished())
             .map(|(_, n)| n)
             .sum::<u64>();
     let live = workers.iter().any(|w| w.is_live(LIVE_WITHIN_SECS));
     (waiting > 0 && !live).then(|| NO_WORKER_WARNING.to_owned())
+}
+
+/// Counts by state as `GROUP BY state` answered them, one per state of `states`, in that
+/// order (zeros included; a state the worker does not know is not counted).
+fn per_state(counted: &[(String, i64)], states: &[JobState]) -> Vec<(JobState, u64)> {
+    states
+        .iter()
+        .map(|&state| {
+            let n = counted
+                .iter()
+                .find(|(st, _)| JobState::parse(st) == Some(state))
+                .map_or(0, |(_, n)| *n);
+            (state, n.max(0).unsigned_abs())
+        })
+        .collect()
 }
 
 impl Store {
@@ -101,45 +129,16 @@ impl Store {
             sqlx::query_as("SELECT state, COUNT(*) FROM mod_jetpack_jobs GROUP BY state")
                 .fetch_all(&self.pool)
                 .await?;
-        let counts: Vec<(String, u64)> = JobState::ALL
-            .iter()
-            .map(|s| {
-                let n = counted
-                    .iter()
-                    .find(|(st, _)| st == s.as_str())
-                    .map_or(0, |(_, n)| *n as u64);
-                (s.as_str().to_owned(), n)
-            })
-            .collect();
-        let oldest = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUMMARY_COLUMNS}, TIMESTAMPDIFF(SECOND, run_at, UTC_TIMESTAMP(6)) AS age
-             FROM mod_jetpack_jobs WHERE state = 'queued' AND due_at <= UTC_TIMESTAMP(6)
-             ORDER BY due_at, id LIMIT 1"
-        )))
-        .fetch_optional(&self.pool)
-        .await?;
-        let (oldest_due, oldest_due_age_secs) = match oldest {
-            Some(row) => (Some(summary(&row)?), row.try_get("age")?),
-            None => (None, None),
-        };
-        let listed = |state: &'static str, order: &'static str| {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {SUMMARY_COLUMNS} FROM mod_jetpack_jobs WHERE state = '{state}'
-                 ORDER BY {order} LIMIT {limit}"
-            )))
-        };
-        let waiting = listed("waiting_dns", "run_at, id")
-            .fetch_all(&self.pool)
+        let counts = per_state(&counted, &JobState::ALL);
+        let (oldest_due, oldest_due_age_secs) = self.oldest_due().await?;
+        let waiting_dns = self
+            .jobs_in(JobState::WaitingDns, "run_at, id", limit)
             .await?;
-        let failed = listed("failed", "run_at DESC, id DESC")
-            .fetch_all(&self.pool)
+        let recent_failures = self
+            .jobs_in(JobState::Failed, "run_at DESC, id DESC", limit)
             .await?;
-        let (pending,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM mod_jetpack_requests WHERE applied_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?;
+        let requests_pending = self.requests_pending().await?;
         let workers = self.workers().await?;
-        let requests_pending = pending.max(0).unsigned_abs();
         let no_worker = no_worker(&counts, requests_pending, &workers);
         Ok(StatusReport {
             requests_pending,
@@ -148,38 +147,75 @@ impl Store {
             counts,
             oldest_due,
             oldest_due_age_secs,
-            waiting_dns: waiting.iter().map(summary).collect::<Result<_>>()?,
-            recent_failures: failed.iter().map(summary).collect::<Result<_>>()?,
+            waiting_dns,
+            recent_failures,
         })
     }
 
-    /// Unfinished and failed jobs by state (the large `done` set is not counted) and how long
-    /// the oldest due queued job has waited; cheap enough for a 15 s heartbeat.
-    pub async fn queue_depth(&self) -> Result<QueueDepth> {
-        let counted: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT state, COUNT(*) FROM mod_jetpack_jobs
-             WHERE state IN ('queued', 'running', 'waiting_dns', 'failed') GROUP BY state",
-        )
+    /// The oldest queued job that is due now, with how long it has been due.
+    async fn oldest_due(&self) -> Result<(Option<JobSummary>, Option<i64>)> {
+        let oldest = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SUMMARY_COLUMNS}, TIMESTAMPDIFF(SECOND, run_at, UTC_TIMESTAMP(6)) AS age
+             FROM mod_jetpack_jobs WHERE state = ? AND due_at <= UTC_TIMESTAMP(6)
+             ORDER BY due_at, id LIMIT 1"
+        )))
+        .bind(JobState::Queued.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        match oldest {
+            Some(row) => Ok((Some(summary(&row)?), row.try_get("age")?)),
+            None => Ok((None, None)),
+        }
+    }
+
+    /// Up to `limit` jobs in `state`, in `order` (a fixed ORDER BY list).
+    async fn jobs_in(
+        &self,
+        state: JobState,
+        order: &'static str,
+        limit: u32,
+    ) -> Result<Vec<JobSummary>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM mod_jetpack_jobs WHERE state = ?
+             ORDER BY {order} LIMIT ?"
+        )))
+        .bind(state.as_str())
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
+        rows.iter().map(summary).collect()
+    }
+
+    /// Requests recorded that no worker has applied yet.
+    async fn requests_pending(&self) -> Result<u64> {
+        let (pending,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM mod_jetpack_requests WHERE applied_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(pending.max(0).unsigned_abs())
+    }
+
+    /// The gauged states' counts (unfinished jobs, and failed ones) and how long the oldest due
+    /// queued job has waited; cheap enough for a 15 s heartbeat.
+    pub async fn queue_depth(&self) -> Result<QueueDepth> {
+        let mut count = QueryBuilder::<MySql>::new(
+            "SELECT state, COUNT(*) FROM mod_jetpack_jobs WHERE state IN (",
+        );
+        let mut list = count.separated(", ");
+        for state in GAUGED {
+            list.push_bind(state.as_str());
+        }
+        count.push(") GROUP BY state");
+        let counted: Vec<(String, i64)> = count.build_query_as().fetch_all(&self.pool).await?;
         let (age,): (Option<i64>,) = sqlx::query_as(
             "SELECT TIMESTAMPDIFF(SECOND, MIN(run_at), UTC_TIMESTAMP(6)) FROM mod_jetpack_jobs
-             WHERE state = 'queued' AND run_at <= UTC_TIMESTAMP(6)",
+             WHERE state = ? AND run_at <= UTC_TIMESTAMP(6)",
         )
+        .bind(JobState::Queued.as_str())
         .fetch_one(&self.pool)
         .await?;
-        let counts = ["queued", "running", "waiting_dns", "failed"]
-            .iter()
-            .map(|s| {
-                let n = counted
-                    .iter()
-                    .find(|(st, _)| st == s)
-                    .map_or(0, |(_, n)| *n);
-                ((*s).to_owned(), n.max(0) as u64)
-            })
-            .collect();
         Ok(QueueDepth {
-            counts,
+            counts: per_state(&counted, &GAUGED),
             oldest_due_age_secs: age.unwrap_or(0).max(0),
         })
     }
@@ -213,19 +249,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected().max(requests.rows_affected()))
-    }
-
-    /// Whether a failure of this service was put in WHMCS's Module Queue (a failed job, or one
-    /// requeued since), so a success should resolve the entry.
-    pub async fn had_failure(&self, service: ServiceId) -> Result<bool> {
-        let (found,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS(SELECT 1 FROM mod_jetpack_jobs
-             WHERE service_id = ? AND addon_id = 0 AND (state = 'failed' OR in_module_queue = 1))",
-        )
-        .bind(service)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(found)
     }
 
     /// The latest job of a service or addon (for the CLI and tests).

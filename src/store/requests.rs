@@ -6,10 +6,12 @@
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, Row, Transaction};
 
-use super::{Result, Store, fit, parse_action, parse_state, within};
+use super::jobs::insert_job;
+use super::{Result, Store, parse_action, parse_state, within};
 use crate::backoff;
 use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
 use crate::lifecycle::{self, Decision, Latest, RequestKind, Unfinished};
+use crate::text::{Chain, fit};
 
 /// A request id (`mod_jetpack_requests.id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,12 +43,13 @@ pub struct Applied {
 /// A request as recorded, with what the worker made of it once applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestRow {
-    /// Row id.
+    /// The request.
     pub id: RequestId,
     /// The service or addon.
     pub target: Target,
-    /// provision | terminate | retry (as stored).
-    pub action: String,
+    /// What was asked; None when the stored action is not one the worker knows (it is
+    /// applied as "ignored").
+    pub kind: Option<RequestKind>,
     /// Applied yet?
     pub applied: bool,
     /// The job it created or concerned.
@@ -75,18 +78,7 @@ impl Store {
         kind: RequestKind,
         by: RequestedBy,
     ) -> Result<RequestId> {
-        let target = target.into();
-        let done = sqlx::query(
-            "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
-             VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
-        )
-        .bind(target.service())
-        .bind(target.addon_id())
-        .bind(kind.as_str())
-        .bind(by.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(RequestId(done.last_insert_id()))
+        insert_request(&self.pool, target.into(), kind, by).await
     }
 
     /// Records a request and applies the inbox at once (what `jetpack-worker enqueue` does);
@@ -162,11 +154,12 @@ impl Store {
     pub async fn record_retry_all_failed(&self, by: RequestedBy) -> Result<u64> {
         let done = sqlx::query(
             "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
-             SELECT j.service_id, j.addon_id, 'retry', ?, UTC_TIMESTAMP(6) FROM mod_jetpack_jobs j
+             SELECT j.service_id, j.addon_id, ?, ?, UTC_TIMESTAMP(6) FROM mod_jetpack_jobs j
              WHERE j.state = 'failed'
                AND j.id = (SELECT MAX(k.id) FROM mod_jetpack_jobs k
                            WHERE k.service_id = j.service_id AND k.addon_id = j.addon_id)",
         )
+        .bind(RequestKind::Retry.as_str())
         .bind(by.as_str())
         .execute(&self.pool)
         .await?;
@@ -222,7 +215,7 @@ impl Store {
                     if tries < backoff::REQUEST_CONFLICTS.tries
                         && (e.is_lock_conflict() || e.is_unique_violation()) =>
                 {
-                    tracing::debug!(tries, error = %e, "applying requests hit a conflict; trying again");
+                    tracing::debug!(tries, error = %Chain(&e), "applying requests hit a conflict; trying again");
                     tokio::time::sleep(backoff::REQUEST_CONFLICTS.pause(tries)).await;
                 }
                 other => return other,
@@ -241,32 +234,9 @@ impl Store {
         .await?;
         let mut applied = Vec::with_capacity(rows.len());
         for row in &rows {
-            let request = RequestId(row.try_get("id")?);
-            let target = Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?);
-            let action: String = row.try_get("action")?;
-            let by: String = row.try_get("requested_by")?;
-            let kind = RequestKind::parse(&action);
-            let one = match adoption_overtaken(&mut tx, request, target, kind, &by).await? {
-                Some(skipped) => skipped,
-                None => apply_one(&mut tx, request, target, kind).await?,
-            };
-            let said = match one.kind {
-                Some(_) => one.said,
-                None => format!(
-                    "ignored: {} is not a request the worker knows",
-                    fit(&action, 40)
-                ),
-            };
-            sqlx::query(
-                "UPDATE mod_jetpack_requests SET applied_at = UTC_TIMESTAMP(6), job_id = ?, decision = ?
-                 WHERE id = ?",
-            )
-            .bind(one.job.map(|j| j.0))
-            .bind(fit(&said, 255))
-            .bind(request.0)
-            .execute(&mut *tx)
-            .await?;
-            applied.push(Applied { said, ..one });
+            let one = apply_row(&mut tx, row).await?;
+            mark_applied(&mut tx, &one).await?;
+            applied.push(one);
         }
         tx.commit().await?;
         for a in &applied {
@@ -276,31 +246,105 @@ impl Store {
     }
 }
 
+/// Records a request: one INSERT, no locking read (on the pool, or inside a transaction).
+pub(super) async fn insert_request<'c>(
+    db: impl sqlx::Executor<'c, Database = MySql>,
+    target: Target,
+    kind: RequestKind,
+    by: RequestedBy,
+) -> Result<RequestId> {
+    let done = sqlx::query(
+        "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+         VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
+    )
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(kind.as_str())
+    .bind(by.as_str())
+    .execute(db)
+    .await?;
+    Ok(RequestId(done.last_insert_id()))
+}
+
+/// Applies one pending request row inside the batch's transaction. A request whose action
+/// or requester the worker does not know changes nothing and is applied as "ignored".
+async fn apply_row(tx: &mut Transaction<'_, MySql>, row: &MySqlRow) -> Result<Applied> {
+    let request = RequestId(row.try_get("id")?);
+    let target = Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?);
+    let action: &str = row.try_get("action")?;
+    let by: &str = row.try_get("requested_by")?;
+    let Some(kind) = RequestKind::parse(action) else {
+        let said = format!(
+            "ignored: {} is not a request the worker knows",
+            fit(action, 40)
+        );
+        return Ok(ignored(request, target, None, said));
+    };
+    let Some(by) = RequestedBy::parse(by) else {
+        let said = format!(
+            "ignored: {} is not a requester the worker knows",
+            fit(by, 40)
+        );
+        return Ok(ignored(request, target, Some(kind), said));
+    };
+    if adoption_overtaken(tx, request, target, kind, by).await? {
+        let said = "ignored: the service was already requested (adoption is only a safety net)";
+        return Ok(ignored(request, target, Some(kind), said.to_owned()));
+    }
+    apply_one(tx, request, target, kind, by).await
+}
+
+/// A request that changes nothing, with why.
+fn ignored(request: RequestId, target: Target, kind: Option<RequestKind>, said: String) -> Applied {
+    Applied {
+        request,
+        target,
+        kind,
+        decision: None,
+        job: None,
+        said,
+    }
+}
+
+/// Marks a request applied, with the job it concerned and the decision in words.
+async fn mark_applied(tx: &mut Transaction<'_, MySql>, applied: &Applied) -> Result<()> {
+    sqlx::query(
+        "UPDATE mod_jetpack_requests SET applied_at = UTC_TIMESTAMP(6), job_id = ?, decision = ?
+         WHERE id = ?",
+    )
+    .bind(applied.job.map(|j| j.0))
+    .bind(fit(&applied.said, 255))
+    .bind(applied.request.0)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 fn request_row(row: &MySqlRow) -> Result<RequestRow> {
     let applied: i64 = row.try_get("applied")?;
     let job: Option<u64> = row.try_get("job_id")?;
     Ok(RequestRow {
         id: RequestId(row.try_get("id")?),
         target: Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?),
-        action: row.try_get("action")?,
+        kind: RequestKind::parse(row.try_get("action")?),
         applied: applied != 0,
         job: job.map(JobId),
         decision: row.try_get("decision")?,
     })
 }
 
-/// An adoption's provision request for a service that has another request or a job (a hook
-/// or the module recorded one while the scan looked): it changes nothing, so a service is
-/// provisioned once whether the hook, the scan or both saw it. None for every other request.
+/// Whether this is an adoption's provision request for a target that has another request
+/// or a job (a hook or the module recorded one while the scan looked): it then changes
+/// nothing, so a target is provisioned once whether the hook, the scan or both saw it.
 async fn adoption_overtaken(
     tx: &mut Transaction<'_, MySql>,
     request: RequestId,
     target: Target,
-    kind: Option<RequestKind>,
-    by: &str,
-) -> Result<Option<Applied>> {
-    if by != RequestedBy::Adopt.as_str() || kind != Some(RequestKind::Provision) {
-        return Ok(None);
+    kind: RequestKind,
+    by: RequestedBy,
+) -> Result<bool> {
+    if by != RequestedBy::Adopt || kind != RequestKind::Provision {
+        return Ok(false);
     }
     let (other,): (bool,) = sqlx::query_as(
         "SELECT EXISTS (SELECT 1 FROM mod_jetpack_jobs WHERE service_id = ? AND addon_id = ?)
@@ -314,46 +358,32 @@ async fn adoption_overtaken(
     .bind(request.0)
     .fetch_one(&mut **tx)
     .await?;
-    Ok(other.then(|| Applied {
-        request,
-        target,
-        kind,
-        decision: None,
-        job: None,
-        said: "ignored: the service was already requested (adoption is only a safety net)"
-            .to_owned(),
-    }))
+    Ok(other)
 }
 
-/// Reads the service's jobs under lock, asks the rules, and carries out the decision.
+/// Reads the target's jobs under lock, asks the rules, and carries out the decision.
 async fn apply_one(
     tx: &mut Transaction<'_, MySql>,
     request: RequestId,
     target: Target,
-    kind: Option<RequestKind>,
+    kind: RequestKind,
+    by: RequestedBy,
 ) -> Result<Applied> {
-    let mut out = Applied {
-        request,
-        target,
-        kind,
-        decision: None,
-        job: None,
-        said: String::new(),
-    };
-    let Some(kind) = kind else {
-        return Ok(out);
-    };
     let unfinished = unfinished_job(tx, target).await?;
     let latest = match (kind, unfinished) {
         (RequestKind::Retry | RequestKind::Change, None) => latest_job(tx, target).await?,
         _ => None,
     };
     let decision = lifecycle::on_request(kind, unfinished, latest);
-    let (job, new_job) = carry_out(tx, target, decision, request).await?;
-    out.decision = Some(decision);
-    out.job = job;
-    out.said = lifecycle::describe(decision, new_job);
-    Ok(out)
+    let (job, new_job) = carry_out(tx, target, decision, by).await?;
+    Ok(Applied {
+        request,
+        target,
+        kind: Some(kind),
+        decision: Some(decision),
+        job,
+        said: lifecycle::describe(decision, new_job),
+    })
 }
 
 async fn unfinished_job(
@@ -404,110 +434,98 @@ async fn carry_out(
     tx: &mut Transaction<'_, MySql>,
     target: Target,
     decision: Decision,
-    request: RequestId,
+    by: RequestedBy,
 ) -> Result<(Option<JobId>, Option<JobId>)> {
     match decision {
         Decision::Insert(action) => {
-            let id = insert_job(tx, target, action, request).await?;
+            let id = insert_job(tx, target, action, by).await?;
             Ok((Some(id), Some(id)))
         }
         Decision::Supersede { cancel, then } => {
-            sqlx::query(
-                "UPDATE mod_jetpack_jobs SET state = 'cancelled', result = ?,
-                   finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
-                 WHERE id = ? AND state IN ('queued', 'waiting_dns')",
-            )
-            .bind(format!(
-                "superseded: a {} was requested before it ran",
-                then.as_str()
-            ))
-            .bind(cancel)
-            .execute(&mut **tx)
-            .await?;
-            let id = insert_job(tx, target, then, request).await?;
+            cancel_superseded(tx, cancel, then).await?;
+            let id = insert_job(tx, target, then, by).await?;
             Ok((Some(id), Some(id)))
         }
         Decision::DueNow(id) => {
-            sqlx::query(
-                "UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
-                 WHERE id = ? AND state IN ('queued', 'waiting_dns') AND run_at > UTC_TIMESTAMP(6)",
-            )
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+            make_due_now(tx, id).await?;
             Ok((Some(id), None))
         }
         Decision::SetNext(id, next) => {
-            sqlx::query(
-                "UPDATE mod_jetpack_jobs SET follow_up = ?, updated_at = UTC_TIMESTAMP(6)
-                 WHERE id = ? AND state = 'running'",
-            )
-            .bind(next.map(Action::as_str))
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+            set_follow_up(tx, id, next).await?;
             Ok((Some(id), None))
         }
         Decision::Requeue(id) => {
-            sqlx::query(
-                "UPDATE mod_jetpack_jobs
-                 SET state = 'queued', attempts = 0, dns_checks = 0, waiting_since = NULL,
-                     run_at = UTC_TIMESTAMP(6), finished_at = NULL, lease_owner = NULL,
-                     lease_token = NULL, lease_expires_at = NULL, follow_up = NULL,
-                     updated_at = UTC_TIMESTAMP(6)
-                 WHERE id = ? AND state = 'failed'",
-            )
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+            requeue_failed(tx, id).await?;
             Ok((Some(id), None))
         }
         Decision::Nothing(_) => Ok((None, None)),
     }
 }
 
-/// A queued job due now; `requested_by` comes from the request row. A new provision inherits
-/// "may have acted unseen" from the service's latest provision that did not finish done (a
-/// lost answer, a release, a superseded retry), so it asks the status endpoint first.
-async fn insert_job(
+/// Cancels a job that has not started, because `then` was asked for before it ran.
+async fn cancel_superseded(
     tx: &mut Transaction<'_, MySql>,
-    target: Target,
-    action: Action,
-    request: RequestId,
-) -> Result<JobId> {
-    let unknown = action.provisions() && earlier_provision_unknown(tx, target).await?;
-    let done = sqlx::query(
-        "INSERT INTO mod_jetpack_jobs
-           (service_id, addon_id, action, state, run_at, outcome_unknown, requested_by, created_at,
-            updated_at)
-         SELECT ?, ?, ?, 'queued', UTC_TIMESTAMP(6), ?, r.requested_by, UTC_TIMESTAMP(6),
-                UTC_TIMESTAMP(6)
-         FROM mod_jetpack_requests r WHERE r.id = ?",
+    job: JobId,
+    then: Action,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE mod_jetpack_jobs SET state = ?, result = ?,
+           finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
+         WHERE id = ? AND state IN ('queued', 'waiting_dns')",
     )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .bind(action.as_str())
-    .bind(unknown)
-    .bind(request.0)
+    .bind(JobState::Cancelled.as_str())
+    .bind(format!(
+        "superseded: a {} was requested before it ran",
+        then.as_str()
+    ))
+    .bind(job)
     .execute(&mut **tx)
     .await?;
-    Ok(JobId(done.last_insert_id()))
+    Ok(())
 }
 
-/// Whether the target's latest provision (or change) job ended other than done with its
-/// outcome unknown.
-pub(super) async fn earlier_provision_unknown(
-    tx: &mut Transaction<'_, MySql>,
-    target: Target,
-) -> Result<bool> {
-    let row: Option<(String, bool)> = sqlx::query_as(
-        "SELECT state, outcome_unknown FROM mod_jetpack_jobs
-         WHERE service_id = ? AND addon_id = ? AND action IN ('provision', 'change')
-         ORDER BY id DESC LIMIT 1",
+/// Makes a job that waits (a retry delay, a DNS re-check) due now.
+async fn make_due_now(tx: &mut Transaction<'_, MySql>, job: JobId) -> Result<()> {
+    sqlx::query(
+        "UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
+         WHERE id = ? AND state IN ('queued', 'waiting_dns') AND run_at > UTC_TIMESTAMP(6)",
     )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .fetch_optional(&mut **tx)
+    .bind(job)
+    .execute(&mut **tx)
     .await?;
-    Ok(row.is_some_and(|(state, unknown)| unknown && state != JobState::Done.as_str()))
+    Ok(())
+}
+
+/// Sets (or, with None, clears) the action a running job is followed by.
+async fn set_follow_up(
+    tx: &mut Transaction<'_, MySql>,
+    job: JobId,
+    next: Option<Action>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE mod_jetpack_jobs SET follow_up = ?, updated_at = UTC_TIMESTAMP(6)
+         WHERE id = ? AND state = 'running'",
+    )
+    .bind(next.map(Action::as_str))
+    .bind(job)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Puts a failed job back to queued, due now, with a fresh attempt budget.
+async fn requeue_failed(tx: &mut Transaction<'_, MySql>, job: JobId) -> Result<()> {
+    sqlx::query(
+        "UPDATE mod_jetpack_jobs
+         SET state = ?, attempts = 0, dns_checks = 0, waiting_since = NULL,
+             run_at = UTC_TIMESTAMP(6), finished_at = NULL, lease_owner = NULL,
+             lease_token = NULL, lease_expires_at = NULL, follow_up = NULL,
+             updated_at = UTC_TIMESTAMP(6)
+         WHERE id = ? AND state = 'failed'",
+    )
+    .bind(JobState::Queued.as_str())
+    .bind(job)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

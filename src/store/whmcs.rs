@@ -1,8 +1,9 @@
-//! Reads from the WHMCS tables: one service with its product (and the row decoding the claim
-//! shares, `src/store/claim.rs`), the activity-log layout (7.8 vs 8.x), whether WHMCS has
-//! module addons, and what the doctor inspects (tables, `jetpack` products and addons with
-//! their module settings and custom field definitions). Only the columns needed are selected, so WHMCS's zero dates are
-//! never decoded.
+//! Reads from the WHMCS tables: the layout this WHMCS has (the activity log's columns, 7.8
+//! vs 8.x; whether it has module addons, 7.2+), one service with its product, the addons and
+//! products the claim reads by id, and what the doctor inspects (tables, `jetpack` products
+//! and addons with their module settings and custom field definitions). The rows are
+//! decoded into the types of `rows`; only the columns needed are selected, so WHMCS's zero
+//! dates are never decoded.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -10,10 +11,10 @@ use std::str::FromStr;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlRow};
 use sqlx::{Connection, MySql, QueryBuilder, Row};
 
-use super::{Result, Store};
-use crate::doctor::{FieldSetup, ProductSetup};
+use super::rows::{field_row, field_setup, product_row, product_setup, service_row};
+use super::{FieldRow, FieldSetup, ProductRow, ProductSetup, Result, ServiceRow, Store};
 use crate::domain::{AddonId, ServiceId, Target};
-use crate::order::{FieldRow, MODULE_NAME, ProductRow, ServiceRow};
+use crate::rules::MODULE_NAME;
 
 /// True when `tblactivitylog` has WHMCS 8's `user_id` and `admin_id` columns.
 pub(super) async fn activity_has_user_columns(pool: &MySqlPool) -> Result<bool> {
@@ -201,34 +202,6 @@ impl Store {
     }
 }
 
-/// A product or addon row of the doctor's reads (`id`, `name`, `configoption1`, `2`, `3`, `6`;
-/// NULL reads as empty).
-fn product_setup(row: &MySqlRow) -> Result<ProductSetup> {
-    let setting = |name: &str| -> Result<String> {
-        Ok(row.try_get::<Option<String>, _>(name)?.unwrap_or_default())
-    };
-    let id: i32 = row.try_get("id")?;
-    Ok(ProductSetup {
-        id: u32::try_from(id).unwrap_or(0),
-        name: setting("name")?,
-        client_id: setting("configoption1")?,
-        client_secret: setting("configoption2")?.into(),
-        plan_setting: setting("configoption3")?,
-        default_local_user: setting("configoption6")?,
-    })
-}
-
-/// A custom field definition row of the doctor's reads.
-fn field_setup(row: &MySqlRow) -> Result<FieldSetup> {
-    let relid: i32 = row.try_get("relid")?;
-    Ok(FieldSetup {
-        product_id: u32::try_from(relid).unwrap_or(0),
-        name: row.try_get("fieldname")?,
-        field_type: row.try_get("fieldtype")?,
-        options: row.try_get("fieldoptions")?,
-    })
-}
-
 /// The products with these ids (tblproducts by primary key), for terminates of services whose
 /// tblhosting row is gone: their ledger names the product.
 pub(super) async fn products_by_id(
@@ -253,50 +226,6 @@ pub(super) async fn products_by_id(
         out.insert(u32::try_from(id).unwrap_or(0), product_row(&row)?);
     }
     Ok(out)
-}
-
-/// The name, module and module settings of a product (or addon) row selected as `name`,
-/// `servertype`, `configoption1`, `configoption2`, `configoption3`, `configoption6` (NULL
-/// settings, an addon's missing tblmodule_configuration rows, read as empty).
-pub(super) fn product_row(row: &MySqlRow) -> Result<ProductRow> {
-    let setting = |name: &str| -> Result<String> {
-        Ok(row.try_get::<Option<String>, _>(name)?.unwrap_or_default())
-    };
-    Ok(ProductRow {
-        name: setting("name")?,
-        server_type: setting("servertype")?,
-        partner_client_id: setting("configoption1")?,
-        partner_client_secret: setting("configoption2")?,
-        plan_setting: setting("configoption3")?,
-        default_local_user: setting("configoption6")?,
-    })
-}
-
-/// The service and product columns of a row selected with the aliases of `load_service`
-/// (`hid`, `userid`, `packageid`, `status`, `pid`, and those of [`product_row`]); None when
-/// `hid` is NULL (the service does not exist).
-pub(super) fn service_row(row: &MySqlRow, target: Target) -> Result<Option<ServiceRow>> {
-    let hid: Option<i32> = row.try_get("hid")?;
-    if hid.is_none() {
-        return Ok(None);
-    }
-    let pid: Option<i32> = row.try_get("pid")?;
-    let product = match pid {
-        Some(_) => Some(product_row(row)?),
-        None => None,
-    };
-    let client_id: Option<i32> = row.try_get("userid")?;
-    let product_id: Option<i32> = row.try_get("packageid")?;
-    Ok(Some(ServiceRow {
-        target,
-        client_id: client_id.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
-        product_id: product_id.and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
-        status: row
-            .try_get::<Option<String>, _>("status")?
-            .unwrap_or_default(),
-        product,
-        parent_domain: None,
-    }))
 }
 
 /// The addons with these ids (tblhostingaddons by primary key), each with its catalogue row
@@ -383,21 +312,6 @@ fn addon_row(row: &MySqlRow, addon: AddonId) -> Result<ServiceRow> {
     })
 }
 
-/// One custom field with one of the service's value rows (`field_id`, `fieldname`,
-/// `value_id`, `value`); None when the row has no field (a product without custom fields).
-pub(super) fn field_row(row: &MySqlRow) -> Result<Option<FieldRow>> {
-    let field_id: Option<i32> = row.try_get("field_id")?;
-    let Some(field_id) = field_id else {
-        return Ok(None);
-    };
-    Ok(Some(FieldRow {
-        field_id: u32::try_from(field_id).unwrap_or(0),
-        field_name: row.try_get("fieldname")?,
-        value_id: row.try_get("value_id")?,
-        value: row.try_get("value")?,
-    }))
-}
-
 /// The addon catalogue rows with these ids (tbladdons by primary key) with their module
 /// settings, for terminates of addons whose tblhostingaddons row is gone: their ledger names
 /// the addon.
@@ -436,7 +350,7 @@ pub(super) async fn addon_defs_by_id(
 }
 
 impl Store {
-    /// The EXPLAIN of the claim's read of addon jobs' rows ([`addons_by_id`]): every WHMCS
+    /// The EXPLAIN of the claim's read of addon jobs' rows (`addons_by_id`): every WHMCS
     /// table is read by key (checked by the tests).
     pub async fn explain_addon_read(&self, ids: &[AddonId]) -> Result<Vec<super::PlanStep>> {
         let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");

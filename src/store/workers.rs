@@ -6,7 +6,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::store::{Result, Store, fit, within};
+use super::{Result, Store, within};
+use crate::text::fit;
 
 /// The most `last_db_error` holds (bytes; VARCHAR(500) of utf8mb4 holds at least this).
 const DB_ERROR_BYTES: usize = 500;

@@ -1,18 +1,22 @@
 //! WHMCS's side of an attempt's outcome, written inside the finishing transaction: the
 //! `jetpack_provisioning_details` custom field of THIS service (or addon) only,
-//! `tblhosting.domainstatus` (`tblhostingaddons.status`),
-//! the activity log, the Module Queue (`Queue::add` / `Queue::resolve`) and, in debug mode, the
-//! module log. Reached through `Store::finish`.
+//! `tblhosting.domainstatus` (`tblhostingaddons.status`), the activity log, the Module Queue
+//! (`Queue::add` / `Queue::resolve`) and, in debug mode, the module log. Reached through
+//! `Store::finish`.
 
 use sqlx::{AssertSqlSafe, MySql, Transaction};
 
-use super::{ModuleQueueWrite, StatusChange, WhmcsWrites};
+use super::{
+    DetailsField, ModuleLogEntry, ModuleQueueWrite, Result, StatusChange, Store, TEXT_BYTES,
+    WhmcsWrites,
+};
 use crate::domain::{Action, Target};
-use crate::order::{DetailsField, MODULE_NAME};
-use crate::store::{Result, Store, TEXT_BYTES, fit, utf8mb3_safe};
+use crate::rules::MODULE_NAME;
+use crate::text::{fit, utf8mb3_safe};
 
 impl Store {
-    /// Writes WHMCS's side of an outcome inside `tx`.
+    /// Writes WHMCS's side of an outcome inside `tx`; the module log only when WHMCS's Module
+    /// Debug Mode was on at claim time.
     pub(in crate::store) async fn write_whmcs(
         &self,
         tx: &mut Transaction<'_, MySql>,
@@ -30,54 +34,87 @@ impl Store {
                 .await?;
         }
         if let Some(line) = &w.activity {
-            let sql = if self.activity_has_user_columns {
-                "INSERT INTO tblactivitylog (date, description, user, userid, user_id, admin_id, ipaddr)
-                 VALUES (NOW(), ?, 'System', ?, 0, 0, '')"
-            } else {
-                "INSERT INTO tblactivitylog (date, description, user, userid, ipaddr)
-                 VALUES (NOW(), ?, 'System', ?, '')"
-            };
-            sqlx::query(sql)
-                .bind(fitted(line))
-                .bind(w.client_id)
-                .execute(&mut **tx)
-                .await?;
+            self.write_activity(tx, w.client_id, line).await?;
         }
         match &w.module_queue {
             Some(ModuleQueueWrite::Add { action, error }) => {
                 add_to_module_queue(tx, target, *action, &fitted(error)).await?;
             }
             Some(ModuleQueueWrite::Resolve(action)) => {
-                sqlx::query(
-                    "UPDATE tblmodulequeue SET completed = 1, last_attempt = NOW(), updated_at = NOW()
-                     WHERE service_type = ? AND service_id = ? AND module_name = ?
-                       AND module_action = ? AND completed = 0",
-                )
-                .bind(target.module_queue_type())
-                .bind(target.entity_id())
-                .bind(MODULE_NAME)
-                .bind(action.module_function())
-                .execute(&mut **tx)
-                .await?;
+                resolve_module_queue(tx, target, *action).await?;
             }
             None => {}
         }
         if module_debug {
-            for x in &w.module_log {
-                sqlx::query(
-                    "INSERT INTO tblmodulelog (date, module, action, request, response, arrdata)
-                     VALUES (NOW(), ?, ?, ?, ?, '')",
-                )
-                .bind(MODULE_NAME)
-                .bind(format!("{} {}", w.module_log_action, x.action))
-                .bind(utf8mb3_safe(&fit(&x.request, 60_000)))
-                .bind(utf8mb3_safe(&fit(&x.response, 60_000)))
-                .execute(&mut **tx)
-                .await?;
-            }
+            write_module_log(tx, w.module_log_action, &w.module_log).await?;
         }
         Ok(())
     }
+
+    /// One activity-log line for the client, as the System user; WHMCS 8's `user_id` and
+    /// `admin_id` columns when the table has them.
+    async fn write_activity(
+        &self,
+        tx: &mut Transaction<'_, MySql>,
+        client_id: u32,
+        line: &str,
+    ) -> Result<()> {
+        let sql = if self.activity_has_user_columns {
+            "INSERT INTO tblactivitylog (date, description, user, userid, user_id, admin_id, ipaddr)
+             VALUES (NOW(), ?, 'System', ?, 0, 0, '')"
+        } else {
+            "INSERT INTO tblactivitylog (date, description, user, userid, ipaddr)
+             VALUES (NOW(), ?, 'System', ?, '')"
+        };
+        sqlx::query(sql)
+            .bind(fitted(line))
+            .bind(client_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// WHMCS's `Queue::resolve`: the open entries for this target and action are completed.
+async fn resolve_module_queue(
+    tx: &mut Transaction<'_, MySql>,
+    target: Target,
+    action: Action,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE tblmodulequeue SET completed = 1, last_attempt = NOW(), updated_at = NOW()
+         WHERE service_type = ? AND service_id = ? AND module_name = ?
+           AND module_action = ? AND completed = 0",
+    )
+    .bind(target.module_queue_type())
+    .bind(target.entity_id())
+    .bind(MODULE_NAME)
+    .bind(action.module_function())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The attempt's API exchanges in the module log, each named `<action> <call>` (e.g.
+/// `createaccount provision`) and each side cut to fit.
+async fn write_module_log(
+    tx: &mut Transaction<'_, MySql>,
+    action: &str,
+    entries: &[ModuleLogEntry],
+) -> Result<()> {
+    for x in entries {
+        sqlx::query(
+            "INSERT INTO tblmodulelog (date, module, action, request, response, arrdata)
+             VALUES (NOW(), ?, ?, ?, ?, '')",
+        )
+        .bind(MODULE_NAME)
+        .bind(format!("{action} {}", x.action))
+        .bind(utf8mb3_safe(&fit(&x.request, 60_000)))
+        .bind(utf8mb3_safe(&fit(&x.response, 60_000)))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// The status write for a service (`tblhosting.domainstatus`) or an addon

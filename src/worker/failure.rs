@@ -3,8 +3,8 @@
 //! retried with backoff or, once the budget is spent, given up on.
 
 use super::Worker;
-use super::messages;
 use super::outcome::{Outcome, ReplyTo, failed, module_log_action, verb, waiting};
+use super::{messages, module_log};
 use crate::domain::JobState;
 use crate::jetpack::{Exchange, Failure};
 use crate::retry::{RetryDecision, RetryPolicy};
@@ -33,7 +33,14 @@ impl Worker {
             | Failure::TokenRefused { message }
             | Failure::Downgrade { message } => {
                 let text = messages::failure(job.target, what, &message);
-                failed(job, text, reply.details, reply.client_id, log).into()
+                failed(
+                    job,
+                    text,
+                    reply.details,
+                    reply.client_id,
+                    module_log::entries(log),
+                )
+                .into()
             }
             Failure::Transient {
                 message,
@@ -65,7 +72,7 @@ impl Worker {
         log: Vec<Exchange>,
     ) -> Finish {
         let quiet = WhmcsWrites {
-            module_log: log,
+            module_log: module_log::entries(log),
             module_log_action: module_log_action(job.action),
             ..WhmcsWrites::default()
         };

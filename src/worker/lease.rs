@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::health::DbHealth;
 use crate::jetpack::ActingGate;
 use crate::store::{ClaimedJob, Store};
+use crate::text::Chain;
 
 /// What this process knows about one job's lease.
 pub(super) struct Lease<'a> {
@@ -106,8 +107,8 @@ impl<'a> Lease<'a> {
             }
             Err(e) => {
                 self.health.failed("lease renewal", &e);
-                tracing::warn!(job_id = %self.job.id, error = %e, "could not renew the lease");
-                Err(e.to_string())
+                tracing::warn!(job_id = %self.job.id, error = %Chain(&e), "could not renew the lease");
+                Err(Chain(&e).to_string())
             }
         }
     }

@@ -9,6 +9,7 @@
 mod failure;
 mod lease;
 mod messages;
+mod module_log;
 mod outcome;
 mod process;
 mod service_loop;
@@ -27,6 +28,7 @@ use crate::jetpack::{Held, HeldBy, JetpackClient};
 use crate::metrics as m;
 use crate::retry::{DnsSchedule, RetryPolicy};
 use crate::store::{ClaimedJob, Finish, Store, StoreError};
+use crate::text::Chain;
 use lease::Lease;
 pub(crate) use outcome::Outcome;
 
@@ -270,7 +272,7 @@ impl Worker {
             .when(|e| e.is_connection_trouble() || e.is_lock_conflict())
             .notify(|e, wait| {
                 self.vitals.db.failed("writing a job's outcome", e);
-                tracing::warn!(job_id = %job.id, error = %e, retry_in = ?wait,
+                tracing::warn!(job_id = %job.id, error = %Chain(e), retry_in = ?wait,
                     "could not write the job's outcome yet; trying again");
             })
             .await;
@@ -293,9 +295,10 @@ impl Worker {
         finish: &Finish,
         error: &StoreError,
     ) -> Result<bool, StoreError> {
-        tracing::error!(job_id = %job.id, target = %job.target, error = %error,
+        tracing::error!(job_id = %job.id, target = %job.target, error = %Chain(error),
             "the database refused the job's outcome; failing the job with the cause");
-        let cause = messages::unrecordable(job.target, finish.state.as_str(), &error.to_string());
+        let cause =
+            messages::unrecordable(job.target, finish.state.as_str(), &Chain(error).to_string());
         let written = self.store.fail_unrecordable(job, &cause, finish).await?;
         if written {
             metrics::counter!(m::JOBS_FAILED, "action" => job.action.as_str()).increment(1);

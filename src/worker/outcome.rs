@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use crate::domain::{Action, JobState};
-use crate::jetpack::{Exchange, Held};
-use crate::order::DetailsField;
-use crate::store::{ClaimedJob, Finish, ModuleQueueWrite, StatusChange, WhmcsWrites};
+use crate::jetpack::Held;
+use crate::store::DetailsField;
+use crate::store::{
+    ClaimedJob, Finish, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites,
+};
 
 /// What one attempt comes to.
 #[derive(Debug)]
@@ -76,7 +78,7 @@ pub(super) fn failed(
     message: String,
     details: Option<DetailsField>,
     client_id: u32,
-    log: Vec<Exchange>,
+    log: Vec<ModuleLogEntry>,
 ) -> Finish {
     let status = (job.action == Action::Provision).then_some(StatusChange::BackToPending);
     Finish {

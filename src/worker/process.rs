@@ -6,7 +6,7 @@
 
 use super::lease::Lease;
 use super::outcome::{Outcome, ReplyTo, failed, module_log_action, verb, waiting};
-use super::{Worker, messages};
+use super::{Worker, messages, module_log};
 use crate::domain::{Action, JobState, Plan, SiteUrl};
 use crate::jetpack::{CancelOutcome, Exchange, Failure, ProvisionOutcome};
 use crate::order::{BadInput, CancelOrder, Order, read_cancel, read_gone_cancel, read_order};
@@ -224,7 +224,7 @@ impl Worker {
             activity: first_time
                 .then(|| messages::activity_waiting(job.target, &order.plan, &order.site)),
             module_queue: None,
-            module_log: log,
+            module_log: module_log::entries(log),
             module_log_action: module_log_action(job.action),
         };
         let mut f = waiting(next, Some(false), whmcs);
@@ -319,7 +319,7 @@ fn terminated(
             module_queue: job
                 .had_failure
                 .then_some(ModuleQueueWrite::Resolve(Action::Terminate)),
-            module_log: log,
+            module_log: module_log::entries(log),
             module_log_action: module_log_action(job.action),
         },
     }
@@ -348,7 +348,7 @@ fn done(job: &ClaimedJob, order: &Order, details: String, log: Vec<Exchange>) ->
             module_queue: job
                 .had_failure
                 .then_some(ModuleQueueWrite::Resolve(job.action)),
-            module_log: log,
+            module_log: module_log::entries(log),
             module_log_action: module_log_action(job.action),
         },
     }
@@ -389,7 +389,13 @@ fn downgrade_refused(job: &ClaimedJob, order: &Order, said: &str, log: Vec<Excha
     tracing::info!(job_id = %job.id, target = %job.target, said, "the partner API refused a lower plan");
     let from = current_plan(job, order).unwrap_or_else(|| "current".to_owned());
     let message = messages::downgrade(job.target, &from, &order.plan);
-    failed(job, message, None, order.client_id, log)
+    failed(
+        job,
+        message,
+        None,
+        order.client_id,
+        module_log::entries(log),
+    )
 }
 
 /// A terminate of a deleted service whose plan is no longer in the ledger (cancelled by an

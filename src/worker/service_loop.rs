@@ -15,6 +15,7 @@ use super::{Processed, RunSummary, Worker, WorkerError};
 use crate::backoff;
 use crate::metrics as m;
 use crate::store::{ClaimedJob, Recheck, RecheckCursor, StoreError};
+use crate::text::Chain;
 
 /// How often `run` prunes finished jobs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -354,7 +355,7 @@ impl Worker {
     fn db_failed(&self, e: &mut Engine, during: &'static str, err: StoreError) {
         e.db_failures += 1;
         self.vitals.db.failed(during, &err);
-        tracing::error!(error = %err, during, failures = e.db_failures, "database error; backing off");
+        tracing::error!(error = %Chain(&err), during, failures = e.db_failures, "database error; backing off");
         if e.mode == Mode::UntilIdle && e.stopped_by.is_none() {
             e.stopped_by = Some(err);
         }
@@ -390,7 +391,7 @@ impl Worker {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "pruning finished jobs failed; will try again later");
+                    tracing::warn!(error = %Chain(&e), "pruning finished jobs failed; will try again later");
                     break;
                 }
             }
@@ -442,7 +443,7 @@ impl Worker {
                         "did not finish within the drain timeout; released for another run");
                 }
                 Ok(false) => {}
-                Err(e) => tracing::error!(job_id = %job.id, error = %e,
+                Err(e) => tracing::error!(job_id = %job.id, error = %Chain(&e),
                     "could not release the job; it runs again when its lease expires"),
             }
         }
@@ -473,7 +474,7 @@ fn reap_into(
                 Ok(Processed::LeaseLost) => summary.lost_leases += 1,
                 Err(e) => {
                     summary.unrecorded += 1;
-                    tracing::error!(job_id = ?job.map(|j| j.id.0), error = %e,
+                    tracing::error!(job_id = ?job.map(|j| j.id.0), error = %Chain(&e),
                         "could not record the job's outcome; it runs again when its lease expires");
                 }
             }

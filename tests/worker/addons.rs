@@ -142,7 +142,7 @@ async fn addon_status(env: &Env, target: Target) -> (String, String) {
 /// (action, state, last_error) of the target's latest job.
 async fn latest(env: &Env, target: Target) -> (String, String, Option<String>) {
     let j = env.store.latest_job(target).await.unwrap().expect("a job");
-    (j.action, j.state, j.last_error)
+    (j.action.to_string(), j.state.to_string(), j.last_error)
 }
 
 async fn activity(env: &Env, needle: &str) -> Vec<String> {

@@ -1,0 +1,196 @@
+//! The rows the store reads from WHMCS's tables and hands out, and how each is decoded from
+//! its columns: a service (or addon) with its product and custom fields, for the claim and
+//! `order`, which interprets them; and the product and field definitions the doctor checks.
+//! Only the columns needed are selected, so WHMCS's zero dates are never decoded; NULL
+//! settings read as empty.
+
+use secrecy::SecretString;
+use sqlx::Row;
+use sqlx::mysql::MySqlRow;
+
+use super::Result;
+use crate::domain::Target;
+
+/// `tblhosting` joined with its `tblproducts` row (if the product still exists), or
+/// `tblhostingaddons` joined with its `tbladdons` row, module settings and parent service.
+#[derive(Clone, Debug)]
+pub struct ServiceRow {
+    /// The service or addon.
+    pub target: Target,
+    /// tblhosting.userid / tblhostingaddons.userid (the WHMCS client).
+    pub client_id: u32,
+    /// tblhosting.packageid, or tblhostingaddons.addonid (the tbladdons.id) for an addon.
+    pub product_id: u32,
+    /// tblhosting.domainstatus / tblhostingaddons.status
+    pub status: String,
+    /// The product (or the addon's catalogue row with its module settings), when it exists.
+    pub product: Option<ProductRow>,
+    /// For an addon: its parent service's `tblhosting.domain`, None when that service is gone.
+    pub parent_domain: Option<String>,
+}
+
+/// The product's (or addon's) name, module and module settings.
+#[derive(Clone, Default)]
+pub struct ProductRow {
+    /// tblproducts.name / tbladdons.name
+    pub name: String,
+    /// tblproducts.servertype / tbladdons.module
+    pub server_type: String,
+    /// configoption1: partner client id.
+    pub partner_client_id: String,
+    /// configoption2: partner client secret.
+    pub partner_client_secret: String,
+    /// configoption3: the plan, when the product names it as a module setting.
+    pub plan_setting: String,
+    /// configoption6: the Local User when the order's Local User field is missing or empty.
+    pub default_local_user: String,
+}
+
+impl std::fmt::Debug for ProductRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProductRow")
+            .field("name", &self.name)
+            .field("server_type", &self.server_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One product custom field and (if any) one of this service's value rows for it.
+#[derive(Clone, Debug)]
+pub struct FieldRow {
+    /// tblcustomfields.id
+    pub field_id: u32,
+    /// tblcustomfields.fieldname (may be `key|Friendly Name`).
+    pub field_name: String,
+    /// tblcustomfieldsvalues.id for this service, if a value row exists.
+    pub value_id: Option<u32>,
+    /// tblcustomfieldsvalues.value
+    pub value: Option<String>,
+}
+
+/// Where this service's `jetpack_provisioning_details` lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DetailsField {
+    /// tblcustomfields.id of the product's field.
+    pub field_id: u32,
+    /// The lowest tblcustomfieldsvalues.id for this service, or None to insert one.
+    pub value_id: Option<u32>,
+}
+
+/// A `jetpack` product (`tblproducts`) or addon (`tbladdons`, its module settings from
+/// `tblmodule_configuration`) as the doctor sees it. Its `Debug` hides the secret.
+#[derive(Clone, Debug)]
+pub struct ProductSetup {
+    /// tblproducts.id / tbladdons.id
+    pub id: u32,
+    /// tblproducts.name / tbladdons.name
+    pub name: String,
+    /// configoption1: partner client id.
+    pub client_id: String,
+    /// configoption2: partner client secret; never printed.
+    pub client_secret: SecretString,
+    /// configoption3: the module setting Plan (empty: the Plan custom field names the plan).
+    pub plan_setting: String,
+    /// configoption6: the module setting Default Local User.
+    pub default_local_user: String,
+}
+
+/// A product's or addon's custom field definition (`tblcustomfields`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldSetup {
+    /// tblcustomfields.relid: the product (type 'product') or addon (type 'addon').
+    pub product_id: u32,
+    /// tblcustomfields.fieldname (may be `key|Friendly Name`).
+    pub name: String,
+    /// tblcustomfields.fieldtype (`text`, `dropdown`, `password`, …).
+    pub field_type: String,
+    /// tblcustomfields.fieldoptions: a drop-down's comma-separated `value|Label` options.
+    pub options: String,
+}
+
+/// The name, module and module settings of a product (or addon) row selected as `name`,
+/// `servertype`, `configoption1`, `configoption2`, `configoption3`, `configoption6` (NULL
+/// settings, an addon's missing tblmodule_configuration rows, read as empty).
+pub(super) fn product_row(row: &MySqlRow) -> Result<ProductRow> {
+    let setting = |name: &str| -> Result<String> {
+        Ok(row.try_get::<Option<String>, _>(name)?.unwrap_or_default())
+    };
+    Ok(ProductRow {
+        name: setting("name")?,
+        server_type: setting("servertype")?,
+        partner_client_id: setting("configoption1")?,
+        partner_client_secret: setting("configoption2")?,
+        plan_setting: setting("configoption3")?,
+        default_local_user: setting("configoption6")?,
+    })
+}
+
+/// The service and product columns of a row selected with the aliases of `load_service`
+/// (`hid`, `userid`, `packageid`, `status`, `pid`, and those of [`product_row`]); None when
+/// `hid` is NULL (the service does not exist).
+pub(super) fn service_row(row: &MySqlRow, target: Target) -> Result<Option<ServiceRow>> {
+    let hid: Option<i32> = row.try_get("hid")?;
+    if hid.is_none() {
+        return Ok(None);
+    }
+    let pid: Option<i32> = row.try_get("pid")?;
+    let product = match pid {
+        Some(_) => Some(product_row(row)?),
+        None => None,
+    };
+    let client_id: Option<i32> = row.try_get("userid")?;
+    let product_id: Option<i32> = row.try_get("packageid")?;
+    Ok(Some(ServiceRow {
+        target,
+        client_id: client_id.and_then(|c| u32::try_from(c).ok()).unwrap_or(0),
+        product_id: product_id.and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+        status: row
+            .try_get::<Option<String>, _>("status")?
+            .unwrap_or_default(),
+        product,
+        parent_domain: None,
+    }))
+}
+
+/// One custom field with one of the service's value rows (`field_id`, `fieldname`,
+/// `value_id`, `value`); None when the row has no field (a product without custom fields).
+pub(super) fn field_row(row: &MySqlRow) -> Result<Option<FieldRow>> {
+    let field_id: Option<i32> = row.try_get("field_id")?;
+    let Some(field_id) = field_id else {
+        return Ok(None);
+    };
+    Ok(Some(FieldRow {
+        field_id: u32::try_from(field_id).unwrap_or(0),
+        field_name: row.try_get("fieldname")?,
+        value_id: row.try_get("value_id")?,
+        value: row.try_get("value")?,
+    }))
+}
+
+/// A product or addon row of the doctor's reads (`id`, `name`, `configoption1`, `2`, `3`, `6`;
+/// NULL reads as empty).
+pub(super) fn product_setup(row: &MySqlRow) -> Result<ProductSetup> {
+    let setting = |name: &str| -> Result<String> {
+        Ok(row.try_get::<Option<String>, _>(name)?.unwrap_or_default())
+    };
+    let id: i32 = row.try_get("id")?;
+    Ok(ProductSetup {
+        id: u32::try_from(id).unwrap_or(0),
+        name: setting("name")?,
+        client_id: setting("configoption1")?,
+        client_secret: setting("configoption2")?.into(),
+        plan_setting: setting("configoption3")?,
+        default_local_user: setting("configoption6")?,
+    })
+}
+
+/// A custom field definition row of the doctor's reads.
+pub(super) fn field_setup(row: &MySqlRow) -> Result<FieldSetup> {
+    let relid: i32 = row.try_get("relid")?;
+    Ok(FieldSetup {
+        product_id: u32::try_from(relid).unwrap_or(0),
+        name: row.try_get("fieldname")?,
+        field_type: row.try_get("fieldtype")?,
+        options: row.try_get("fieldoptions")?,
+    })
+}
