@@ -20,6 +20,8 @@
 //! When J finishes with a next action set, the next action is queued; when J would run again
 //! (a retry or a DNS wait), J is cancelled and the next action queued at once. So the last
 //! request always decides, and a terminate (or a Create after it) is never lost.
+//!
+//! The job state machine these rules drive is drawn in docs/architecture.md.
 
 use crate::domain::{Action, JobId, JobState};
 

@@ -7,6 +7,8 @@
 //! data back, never a connection or a lock. The store imports only leaf modules (`domain`,
 //! `lifecycle`, `rules`, `text`). Why the queries are runtime strings, not sqlx's checked
 //! macros: docs/architecture.md.
+//!
+//! What each table is for and one job's path through them: docs/architecture.md.
 
 mod adoption;
 mod claim;

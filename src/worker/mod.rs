@@ -5,6 +5,8 @@
 //! finish. One engine (`service_loop`) serves both `run` and `run --once`. This module owns
 //! the settings, the `Worker` and one job's run (`process`); the lease is `lease`, one
 //! attempt's decisions `process`, `failure` and `messages`.
+//!
+//! One job's path through these parts and the job state machine: docs/architecture.md.
 
 mod failure;
 mod lease;

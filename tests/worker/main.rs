@@ -2,7 +2,7 @@
 //! migrations applied) holding the real WHMCS table definitions, and its own sandbox partner
 //! API on loopback.
 //!
-//! - `outcomes`: one test (or more) per row of DESIGN.md's outcome table.
+//! - `outcomes`: one test (or more) per row of the README's outcome table (How it works).
 //! - `fields`: WHMCS custom-field conventions, write-back scoping, 7.8.3 layout, utf8mb3.
 //! - `claiming`: leases, both claim paths, concurrent workers, enqueue rules, drain.
 //! - `adoption`: which Pending services the worker picks up by itself.

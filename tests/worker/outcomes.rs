@@ -1,5 +1,5 @@
-//! One test (at least) per row of DESIGN.md's outcome table: what the job row, the details
-//! field, the service status, the activity log and the Module Queue show afterwards.
+//! One test (at least) per row of the README's outcome table (How it works): what the job row,
+//! the details field, the service status, the activity log and the Module Queue show afterwards.
 
 use jetpack_sandbox::ScriptedReply;
 use jetpack_worker::domain::{Action, RequestedBy};

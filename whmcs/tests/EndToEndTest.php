@@ -12,7 +12,7 @@ use WHMCS\Module\Server\Jetpack\Messages;
  * the call), which records a request; the real `jetpack-worker run --once` applies the pending
  * requests (turning them into jobs: job ids are known only once it ran, from the request's
  * job_id), processes the jobs against the sandbox partner API, and WHMCS's tables end up as
- * DESIGN.md's "Job outcomes" table says.
+ * the README's outcome table (How it works) says.
  */
 final class EndToEndTest extends DatabaseTestCase
 {
