@@ -137,6 +137,68 @@ final class EndToEndTest extends DatabaseTestCase
         $this->assertSame(1, $this->processes->sandboxCalls()['sites']['e2e-site.example']['cancel'] ?? null);
     }
 
+    /**
+     * Jetpack sold as an addon of a hosting service: WHMCS calls the module for the addon, the
+     * worker provisions the plan of the addon's module setting for the service's domain into the
+     * addon's own details; then an upgrade moves the addon to the Premium addon (WHMCS carries its
+     * field values over) and calls ChangePackage, and the worker moves the site up.
+     */
+    public function testAnAddonIsProvisionedForItsServicesDomainAndUpgradedThroughChangePackage(): void
+    {
+        $migrate = $this->processes->worker($this->database, array('migrate'));
+        $this->assertSame(0, $migrate['exit'], $migrate['stderr']);
+        $hosting = $this->service(
+            $this->product(array('name' => 'WordPress Hosting', 'servertype' => 'cpanel', 'fields' => array())),
+            array(),
+            array('status' => 'Active', 'domain' => 'addon-e2e.example')
+        );
+        $fields = array('Local User', 'jetpack_provisioning_details|Jetpack Provisioning Details');
+        $definition = function ($plan) use ($fields) {
+            return $this->addonDefinition(array(
+                'name' => 'Jetpack ' . ucfirst($plan),
+                'client_id' => 'demo-client',
+                'secret' => 'demo-secret',
+                'settings' => array('configoption3' => $plan),
+                'fields' => $fields,
+            ));
+        };
+        $personal = $definition('personal');
+        $premium = $definition('premium');
+        $addon = $this->addon($personal, $hosting, array('Local User' => 'admin'));
+
+        $this->assertSame('success', Whmcs::addonModuleCall('CreateAccount', $addon));
+        $this->runWorker();
+
+        $link = 'https://jetpack.wordpress.com/jetpack.authorize/1/?site=addon-e2e.example';
+        $this->assertSame(array('URL to Activate Jetpack: ' . $link), array_values($this->addonDetailsRows($addon)));
+        $this->assertSame('Active', $this->addonStatus($addon));
+        $this->assertSame('personal', $this->processes->sandboxPlans()['addon-e2e.example']['slug'] ?? null);
+        $this->assertSame(0, (int) $this->scalar(
+            'SELECT COUNT(*) FROM mod_jetpack_jobs WHERE service_id = ? AND addon_id = 0',
+            array($hosting)
+        ), 'the parent service has no job of its own');
+
+        // The upgrade order is paid: WHMCS moves the addon and its values, then ChangePackage.
+        $this->exec(
+            "UPDATE tblcustomfieldsvalues v JOIN tblcustomfields f ON f.id = v.fieldid
+             JOIN tblcustomfields t ON t.type = 'addon' AND t.relid = ? AND t.fieldname = f.fieldname
+             SET v.fieldid = t.id WHERE v.relid = ? AND f.type = 'addon'",
+            array($premium, $addon)
+        );
+        $this->exec('UPDATE tblhostingaddons SET addonid = ? WHERE id = ?', array($premium, $addon));
+        $this->assertSame('success', jetpack_ChangePackage(Whmcs::addonParams($addon)));
+        $this->runWorker();
+
+        $this->assertSame('premium', $this->processes->sandboxPlans()['addon-e2e.example']['slug'] ?? null);
+        $details = array_values($this->addonDetailsRows($addon));
+        $this->assertCount(1, $details);
+        $this->assertStringStartsWith('The Jetpack plan for addon-e2e.example is now premium (it was personal).', $details[0]);
+        $this->assertSame('premium', $this->scalar(
+            'SELECT plan FROM mod_jetpack_ledger WHERE service_id = ? AND addon_id = ?',
+            array($hosting, $addon)
+        ));
+    }
+
     public function testAPermanentFailureGoesToTheModuleQueueAndRetryProvisions(): void
     {
         $migrate = $this->processes->worker($this->database, array('migrate'));

@@ -93,6 +93,20 @@ final class Processes
     }
 
     /**
+     * GET /_sandbox/plans: the plan the sandbox holds per site key ({slug, pending}).
+     *
+     * @return array decoded JSON
+     */
+    public function sandboxPlans()
+    {
+        $body = file_get_contents($this->baseUrl . '/_sandbox/plans');
+        if ($body === false) {
+            throw new \RuntimeException('GET /_sandbox/plans failed');
+        }
+        return json_decode($body, true);
+    }
+
+    /**
      * Stops the sandbox (SIGTERM, then SIGKILL) if it runs.
      */
     public function stopSandbox()
