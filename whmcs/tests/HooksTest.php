@@ -461,7 +461,7 @@ final class HooksTest extends DatabaseTestCase
         $this->request($service, 'provision', 'module');
         $this->exec('UPDATE mod_jetpack_requests SET addon_id = ? WHERE addon_id = 0', array($asked));
         $other = $this->serviceIn($orderId, $this->manualProduct(), $invoiceId);
-        $this->addon($definition, $other);
+        $otherFree = $this->addon($definition, $other);
         $this->targetJob($other, $this->addon($definition, $other), 'provision', 'running');
 
         foreach (array($free, $queued, $asked) as $addon) {
@@ -470,12 +470,14 @@ final class HooksTest extends DatabaseTestCase
         $this->runHook('OrderPaid', array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $invoiceId));
 
         // The service with a queued job of its own is not asked again; the other service,
-        // whose only unfinished job is its addon's, is.
+        // whose only unfinished job is its addon's, is; OrderPaid also records the order's
+        // addon with nothing waiting (the others have a request or a job).
         $this->assertSame(
             array(
                 array($service, $asked, 'provision', 'module'),
                 array($service, $free, 'provision', 'hook'),
                 array($other, 0, 'provision', 'hook'),
+                array($other, $otherFree, 'provision', 'hook'),
             ),
             $this->targets()
         );
@@ -490,6 +492,49 @@ final class HooksTest extends DatabaseTestCase
         $this->runHook('InvoicePaid', array('invoiceid' => $invoiceId));
 
         $this->assertSame(array(array($service, 0, 'provision', 'hook')), $this->targets());
+    }
+
+    /**
+     * A manual Jetpack addon bought in an order is recorded by the order's hooks too (WHMCS may
+     * not fire AddonActivation for an addon it does not activate itself): at acceptance, at
+     * payment of the order, and through an invoice's Addon line item; once, whichever hooks see
+     * it; never while the order is unpaid.
+     */
+    public function testTheOrderHooksRecordTheOrdersManualAddons(): void
+    {
+        list($orderId, $invoiceId) = $this->order('Pending', 'Unpaid');
+        $service = $this->serviceIn($orderId, $this->product(), 0, 'Active');
+        $addon = $this->addon($this->manualAddon(), $service);
+        $this->invoiceItem($invoiceId, 'Addon', $addon);
+
+        $this->runHook('OrderPaid', array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $invoiceId));
+        $this->runHook('InvoicePaid', array('invoiceid' => $invoiceId));
+        $this->assertSame(array(), $this->targets(), 'unpaid, not accepted');
+
+        $this->exec("UPDATE tblinvoices SET status = 'Paid' WHERE id = ?", array($invoiceId));
+        $this->runHook('InvoicePaid', array('invoiceid' => $invoiceId));
+        $this->runHook('OrderPaid', array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $invoiceId));
+        $this->runHook('AcceptOrder', array('orderid' => $orderId));
+        $this->runHook('AddonActivation', $this->addonVars($addon));
+
+        $this->assertSame(array(array($service, $addon, 'provision', 'hook')), $this->targets());
+        $this->assertSame(
+            array('JETPACK MODULE: Addon ID: ' . $addon . ' (Service ID: ' . $service . ') - provision requested for '
+                . 'jetpack-worker by the InvoicePaid hook (request #' . $this->requests()[0]->id . ')'),
+            $this->loggedActivity()
+        );
+    }
+
+    public function testAcceptingAnUnpaidOrderRecordsItsManualAddon(): void
+    {
+        list($orderId) = $this->order('Pending', 'Unpaid');
+        $service = $this->serviceIn($orderId, $this->product(), 0, 'Active');
+        $addon = $this->addon($this->manualAddon(), $service);
+        $automatic = $this->addon($this->addonDefinition(), $service);
+
+        $this->runHook('AcceptOrder', array('orderid' => $orderId));
+
+        $this->assertSame(array(array($service, $addon, 'provision', 'hook')), $this->targets(), "not #$automatic");
     }
 
     // --- ServiceDelete --------------------------------------------------------------------
@@ -612,7 +657,10 @@ final class HooksTest extends DatabaseTestCase
         );
         $lookups['ServiceDelete (service)'] = array('SELECT packageid FROM tblhosting h WHERE id = ?', array(5));
         $this->assertSame(
-            array('AcceptOrder', 'OrderPaid', 'InvoicePaid', 'AddonActivation', 'ServiceDelete', 'ServiceDelete (service)'),
+            array(
+                'AcceptOrder', 'OrderPaid', 'InvoicePaid', 'AddonActivation', 'AcceptOrder (addons)',
+                'OrderPaid (addons)', 'InvoicePaid (addons)', 'ServiceDelete', 'ServiceDelete (service)',
+            ),
             array_keys($lookups)
         );
         foreach ($lookups as $hook => $lookup) {

@@ -49,7 +49,8 @@ class Hooks
     const KEEP_ON_DELETE = 'configoption4';
 
     /**
-     * AcceptOrder {orderid}: the order's qualifying services (the order counts as Active).
+     * AcceptOrder {orderid}: the order's qualifying services and addons (the order counts as
+     * Active).
      *
      * @param array $vars the hook's parameters
      */
@@ -58,11 +59,12 @@ class Hooks
         $orderId = isset($vars['orderid']) ? (int) $vars['orderid'] : 0;
         self::guard('AcceptOrder', 'order ' . $orderId, function () use ($orderId) {
             self::provision('AcceptOrder', self::candidates()->where('h.orderid', $orderId), true);
+            self::provisionAddons('AcceptOrder', self::addonCandidates()->where('ha.orderid', $orderId));
         });
     }
 
     /**
-     * OrderPaid {orderId, userId, invoiceId}: the order's qualifying services.
+     * OrderPaid {orderId, userId, invoiceId}: the order's qualifying services and addons.
      *
      * @param array $vars the hook's parameters
      */
@@ -71,12 +73,13 @@ class Hooks
         $orderId = isset($vars['orderId']) ? (int) $vars['orderId'] : 0;
         self::guard('OrderPaid', 'order ' . $orderId, function () use ($orderId) {
             self::provision('OrderPaid', self::candidates()->where('h.orderid', $orderId), false);
+            self::provisionAddons('OrderPaid', self::paid(self::addonCandidates()->where('ha.orderid', $orderId)));
         });
     }
 
     /**
-     * InvoicePaid {invoiceid}: the qualifying services on the invoice's line items, whatever
-     * order each belongs to.
+     * InvoicePaid {invoiceid}: the qualifying services and addons on the invoice's line items
+     * (types Hosting and Addon), whatever order each belongs to.
      *
      * @param array $vars the hook's parameters
      */
@@ -90,6 +93,7 @@ class Hooks
                 ->where('ii.type', 'Hosting')
                 ->distinct();
             self::provision('InvoicePaid', $query, false);
+            self::provisionAddons('InvoicePaid', self::addonsOnInvoice($invoiceId));
         });
     }
 
@@ -180,21 +184,7 @@ class Hooks
     {
         $addonId = isset($vars['id']) ? (int) $vars['id'] : 0;
         self::guard('AddonActivation', 'addon ' . $addonId, function () use ($addonId) {
-            $addons = Order::rows(self::addonCandidate($addonId)->get(array('ha.id', 'ha.hostingid', 'h.userid')));
-            foreach ($addons as $addon) {
-                $requestId = Requests::record(
-                    (int) $addon->hostingid,
-                    Requests::PROVISION,
-                    self::BY_HOOK,
-                    (int) $addon->id
-                );
-                Log::activity(
-                    ModuleError::PREFIX . ModuleError::target((int) $addon->hostingid, (int) $addon->id)
-                    . ' - provision requested for jetpack-worker by the AddonActivation hook (request #'
-                    . $requestId . ')',
-                    (int) $addon->userid
-                );
-            }
+            self::provisionAddons('AddonActivation', self::addonCandidate($addonId));
         });
     }
 
@@ -211,14 +201,43 @@ class Hooks
      */
     private static function addonCandidate($addonId)
     {
-        $query = Capsule::table('tblhostingaddons as ha')
+        return self::paid(self::addonCandidates()->where('ha.id', (int) $addonId));
+    }
+
+    /**
+     * The paid addons on an invoice's line items (type Addon, relid = tblhostingaddons.id) that
+     * qualify as addonCandidates(), by the line items' invoiceid index.
+     *
+     * @param int $invoiceId tblinvoices.id
+     *
+     * @return \Illuminate\Database\Query\Builder
+     */
+    private static function addonsOnInvoice($invoiceId)
+    {
+        return self::paid(self::addonCandidates()
+            ->join('tblinvoiceitems as ii', 'ii.relid', '=', 'ha.id')
+            ->where('ii.invoiceid', (int) $invoiceId)
+            ->where('ii.type', 'Addon')
+            ->distinct());
+    }
+
+    /**
+     * Pending addons of a `jetpack` addon without automatic activation, on a service that
+     * exists, in an order neither Fraud nor Cancelled, with no provision request waiting and no
+     * unfinished job for the addon; the callers add which addons (by primary key, order or
+     * invoice) and, unless the order is being accepted, paid().
+     *
+     * @return \Illuminate\Database\Query\Builder
+     */
+    private static function addonCandidates()
+    {
+        return Capsule::table('tblhostingaddons as ha')
             ->join('tbladdons as a', 'a.id', '=', 'ha.addonid')
             ->join('tblhosting as h', 'h.id', '=', 'ha.hostingid')
             ->join('tblorders as o', 'o.id', '=', 'ha.orderid')
             ->leftJoin('tblinvoices as i', function ($join) {
                 $join->on('i.id', '=', 'o.invoiceid')->where('o.invoiceid', '<>', 0);
             })
-            ->where('ha.id', (int) $addonId)
             ->where('ha.status', 'Pending')
             ->where('a.module', 'jetpack')
             ->where('a.autoactivate', '')
@@ -235,7 +254,26 @@ class Hooks
                     ->whereColumn('j.unfinished_service_id', 'ha.hostingid')
                     ->whereColumn('j.addon_id', 'ha.id');
             });
-        return self::paid($query);
+    }
+
+    /**
+     * Records a provision request for each addon the query finds, and logs it.
+     *
+     * @param string                              $hook
+     * @param \Illuminate\Database\Query\Builder $query from addonCandidates()
+     */
+    private static function provisionAddons($hook, $query)
+    {
+        $addons = Order::rows($query->orderBy('ha.id')->get(array('ha.id', 'ha.hostingid', 'h.userid')));
+        foreach ($addons as $addon) {
+            $requestId = Requests::record((int) $addon->hostingid, Requests::PROVISION, self::BY_HOOK, (int) $addon->id);
+            Log::activity(
+                ModuleError::PREFIX . ModuleError::target((int) $addon->hostingid, (int) $addon->id)
+                . ' - provision requested for jetpack-worker by the ' . $hook . ' hook (request #'
+                . $requestId . ')',
+                (int) $addon->userid
+            );
+        }
     }
 
     /**
@@ -254,6 +292,9 @@ class Hooks
                 ->where('ii.type', 'Hosting')
                 ->distinct()),
             'AddonActivation' => self::addonCandidate(1),
+            'AcceptOrder (addons)' => self::addonCandidates()->where('ha.orderid', 1),
+            'OrderPaid (addons)' => self::paid(self::addonCandidates()->where('ha.orderid', 1)),
+            'InvoicePaid (addons)' => self::addonsOnInvoice(1),
         );
         $out = array();
         foreach ($queries as $hook => $query) {
