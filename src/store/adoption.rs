@@ -16,8 +16,9 @@
 //!   `mod_jetpack_adoption_marks` (`mod_jetpack_adoption_addon_marks`; primary key: once,
 //!   across workers, never pruned) and gets a provision request for its target unless the
 //!   target already had a job or a request; a candidate no longer Pending (or gone) is dropped.
-//! - *Deleted services*: a page of the ledger joined by primary key to tblhosting; a plan
-//!   whose service row is gone gets one terminate request (marked the same way).
+//! - *Deleted services and addons*: a page of the ledger joined by primary key to tblhosting
+//!   (and tblhostingaddons for addon rows); a plan whose service (addon) row is gone gets one
+//!   terminate request (marked the same way), unless its product (addon) keeps the plan.
 //!
 //! Every read of a WHMCS table is a plain (non-locking) read by index; writes touch only the
 //! worker's own tables. Without module addons (WHMCS before 7.2, [`Store::has_addons`]) the
@@ -144,12 +145,28 @@ impl From<ServiceId> for RecheckCursor {
 /// A service is gone when its tblhosting row is; its plan is kept when the product (the one
 /// the ledger recorded) has "Keep the Jetpack plan when a service is deleted" ticked
 /// (configoption4, a WHMCS yes/no: anything but '' and '0' is yes, as lib/Hooks.php reads it).
-const SWEEP_SQL: &str = "SELECT l.id, l.service_id,
+const SWEEP_SQL: &str = "SELECT l.id, l.service_id, l.addon_id,
             h.id IS NULL AND COALESCE(p.configoption4 IN ('', '0'), 1) AS gone
      FROM mod_jetpack_ledger l
      LEFT JOIN tblhosting h ON h.id = l.service_id
      LEFT JOIN tblproducts p ON p.id = l.product_id
      WHERE l.id > ? AND l.addon_id = 0 ORDER BY l.id LIMIT ?";
+
+/// The sweep's page where WHMCS has module addons: the ledger's addon rows too. An addon is
+/// gone when its tblhostingaddons row is (WHMCS deletes a service's addons with it); its plan
+/// is kept when its addon (the tbladdons row the ledger recorded) has "Keep the Jetpack plan"
+/// ticked (its configoption4 in tblmodule_configuration, by the unique key).
+const SWEEP_WITH_ADDONS_SQL: &str = "SELECT l.id, l.service_id, l.addon_id,
+            IF(l.addon_id = 0,
+               h.id IS NULL AND COALESCE(p.configoption4 IN ('', '0'), 1),
+               ha.id IS NULL AND COALESCE(k.value IN ('', '0'), 1)) AS gone
+     FROM mod_jetpack_ledger l
+     LEFT JOIN tblhosting h ON h.id = l.service_id
+     LEFT JOIN tblproducts p ON p.id = l.product_id
+     LEFT JOIN tblhostingaddons ha ON ha.id = l.addon_id
+     LEFT JOIN tblmodule_configuration k ON k.entity_type = 'addon' AND k.entity_id = l.addon_def_id
+          AND k.setting_name = 'configoption4'
+     WHERE l.id > ? ORDER BY l.id LIMIT ?";
 
 /// One line of an EXPLAIN: the table, the access type and the key used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,8 +298,13 @@ impl Store {
         ));
         out.push((
             "sweep",
-            self.explain(&SWEEP_SQL.replacen('?', "0", 1).replacen('?', "50", 1))
-                .await?,
+            self.explain(
+                &self
+                    .sweep_sql()
+                    .replacen('?', "0", 1)
+                    .replacen('?', "50", 1),
+            )
+            .await?,
         ));
         if self.has_addons {
             out.extend(self.explain_addon_adoption().await?);
@@ -701,43 +723,52 @@ impl Store {
     }
 
     /// One page of the deleted-service sweep: up to `page` ledger rows after ledger id
-    /// `after`, each joined by primary key to tblhosting; a service whose row is gone gets
-    /// one terminate request, ever (marked like adoption).
+    /// `after`, each joined by primary key to tblhosting (an addon's to tblhostingaddons); a
+    /// service or addon whose row is gone gets one terminate request, ever (marked like
+    /// adoption).
     pub async fn sweep_deleted(&self, after: u64, page: u32) -> Result<Swept> {
         within(self.timeout, self.sweep(after, page)).await
     }
 
+    /// The sweep's statement for this WHMCS: with its addons when it has module addons.
+    fn sweep_sql(&self) -> &'static str {
+        if self.has_addons {
+            SWEEP_WITH_ADDONS_SQL
+        } else {
+            SWEEP_SQL
+        }
+    }
+
     async fn sweep(&self, after: u64, page: u32) -> Result<Swept> {
-        let rows: Vec<(u64, ServiceId, i64)> = sqlx::query_as(SWEEP_SQL)
+        let rows: Vec<(u64, u32, u32, i64)> = sqlx::query_as(self.sweep_sql())
             .bind(after)
             .bind(page)
             .fetch_all(&self.pool)
             .await?;
-        let gone: BTreeSet<ServiceId> = rows
+        let gone: BTreeSet<Target> = rows
             .iter()
-            .filter(|(_, _, gone)| *gone == 1)
-            .map(|(_, s, _)| *s)
+            .filter(|(_, _, _, gone)| *gone == 1)
+            .map(|(_, s, a, _)| Target::from_ids(*s, *a))
             .collect();
         let mut out = Swept {
             examined: rows.len() as u64,
             next: (rows.len() as u64 >= u64::from(page))
-                .then(|| rows.last().map(|(id, _, _)| *id))
+                .then(|| rows.last().map(|(id, ..)| *id))
                 .flatten(),
             ..Swept::default()
         };
-        for service in gone {
-            if self.terminate_gone(service).await? {
+        for target in gone {
+            if self.terminate_gone(target).await? {
                 out.requested += 1;
             }
         }
         Ok(out)
     }
 
-    /// Marks a gone service and records its terminate request, once: true when this call
-    /// recorded it.
-    async fn terminate_gone(&self, service: ServiceId) -> Result<bool> {
+    /// Marks a gone service (or addon) and records its terminate request, once: true when
+    /// this call recorded it.
+    async fn terminate_gone(&self, target: Target) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let target = Target::Service(service);
         let marked = mark(&mut tx, target, Action::Terminate, "adopted").await?;
         if marked {
             request(&mut tx, target, Action::Terminate).await?;

@@ -967,3 +967,98 @@ async fn php_module_and_worker_agree_on_addons(pool: MySqlPool) {
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(accepted >= 5, "{accepted} accepted");
 }
+
+/// A Jetpack addon deleted in WHMCS (or with its service, which deletes its addons) without a
+/// Terminate: the sweep records one terminate for the addon, the worker cancels what the ledger
+/// holds with the credentials of the addon the ledger recorded, and nothing is written to
+/// WHMCS; an addon whose "Keep the Jetpack plan" is ticked keeps its plan.
+#[sqlx::test]
+async fn a_deleted_addons_plan_is_cancelled_once_unless_the_addon_keeps_it(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let parent = hosting(&env, "gone-addon.example").await;
+    let fields = ["Site URL", "jetpack_provisioning_details"];
+    let cancels = addon_def(
+        &env,
+        "payment",
+        &[(1, CLIENT_ID), (2, SECRET), (3, "premium"), (6, "admin")],
+        &fields,
+    )
+    .await;
+    let keeps = addon_def(
+        &env,
+        "payment",
+        &[
+            (1, CLIENT_ID),
+            (2, SECRET),
+            (3, "premium"),
+            (4, "on"),
+            (6, "admin"),
+        ],
+        &fields,
+    )
+    .await;
+    let a = addon(
+        &env,
+        cancels,
+        parent,
+        "Active",
+        &[("Site URL", "cancel-me.example")],
+    )
+    .await;
+    let b = addon(
+        &env,
+        keeps,
+        parent,
+        "Active",
+        &[("Site URL", "keep-me.example")],
+    )
+    .await;
+    for t in [a, b] {
+        env.store
+            .enqueue(t, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap();
+    }
+    env.worker().run_once().await.unwrap();
+    let state = env.sandbox.state();
+    assert!(state.plan("cancel-me.example").is_some() && state.plan("keep-me.example").is_some());
+
+    env.exec(&format!(
+        "DELETE FROM tblhostingaddons WHERE id IN ({}, {})",
+        a.entity_id(),
+        b.entity_id()
+    ))
+    .await;
+    for _ in 0..3 {
+        let swept = env.store.sweep_deleted(0, 50).await.unwrap();
+        assert_eq!(swept.examined, 2);
+    }
+    env.worker().run_once().await.unwrap();
+
+    let terminates: Vec<(u32, u32, String)> = sqlx::query_as(
+        "SELECT service_id, addon_id, requested_by FROM mod_jetpack_requests
+         WHERE action = 'terminate' ORDER BY id",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        terminates,
+        vec![(parent.0, a.entity_id(), "adopt".to_owned())],
+        "once, and not the kept one"
+    );
+    assert_eq!(latest(&env, a).await.1, "done");
+    assert!(
+        state.plan("cancel-me.example").is_none(),
+        "cancelled at the partner"
+    );
+    assert!(state.plan("keep-me.example").is_some(), "kept");
+    assert!(env.store.ledger(a).await.unwrap().is_empty());
+    let lines = activity(&env, &format!("Addon ID: {} ", a.entity_id())).await;
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.ends_with("Jetpack plan cancelled for cancel-me.example")),
+        "{lines:?}"
+    );
+}
