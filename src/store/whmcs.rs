@@ -59,6 +59,26 @@ pub(super) async fn has_addons(pool: &MySqlPool) -> Result<bool> {
     Ok(n == ADDON_COLUMNS.len() as i64)
 }
 
+/// The module settings of the addon aliased `d` (tbladdons) that the worker reads, as the
+/// columns `product_row` decodes: one join per setting, by tblmodule_configuration's unique key
+/// (a missing row reads as NULL, then empty).
+macro_rules! addon_settings {
+    (columns) => {
+        "m1.value AS configoption1, m2.value AS configoption2, m3.value AS configoption3,
+         m6.value AS configoption6"
+    };
+    (joins) => {
+        " LEFT JOIN tblmodule_configuration m1 ON m1.entity_type = 'addon' AND m1.entity_id = d.id
+              AND m1.setting_name = 'configoption1'
+          LEFT JOIN tblmodule_configuration m2 ON m2.entity_type = 'addon' AND m2.entity_id = d.id
+              AND m2.setting_name = 'configoption2'
+          LEFT JOIN tblmodule_configuration m3 ON m3.entity_type = 'addon' AND m3.entity_id = d.id
+              AND m3.setting_name = 'configoption3'
+          LEFT JOIN tblmodule_configuration m6 ON m6.entity_type = 'addon' AND m6.entity_id = d.id
+              AND m6.setting_name = 'configoption6' "
+    };
+}
+
 impl Store {
     /// Whether WHMCS 8's activity-log columns are written.
     pub fn activity_has_user_columns(&self) -> bool {
@@ -163,20 +183,13 @@ impl Store {
         if !self.has_addons {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
-            "SELECT d.id, d.name, m1.value AS configoption1, m2.value AS configoption2,
-                    m3.value AS configoption3, m6.value AS configoption6
-             FROM tbladdons d
-             LEFT JOIN tblmodule_configuration m1 ON m1.entity_type = 'addon'
-                  AND m1.entity_id = d.id AND m1.setting_name = 'configoption1'
-             LEFT JOIN tblmodule_configuration m2 ON m2.entity_type = 'addon'
-                  AND m2.entity_id = d.id AND m2.setting_name = 'configoption2'
-             LEFT JOIN tblmodule_configuration m3 ON m3.entity_type = 'addon'
-                  AND m3.entity_id = d.id AND m3.setting_name = 'configoption3'
-             LEFT JOIN tblmodule_configuration m6 ON m6.entity_type = 'addon'
-                  AND m6.entity_id = d.id AND m6.setting_name = 'configoption6'
-             WHERE d.module = ? ORDER BY d.id",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT d.id, d.name, ",
+            addon_settings!(columns),
+            " FROM tbladdons d",
+            addon_settings!(joins),
+            "WHERE d.module = ? ORDER BY d.id"
+        ))
         .bind(MODULE_NAME)
         .fetch_all(&self.pool)
         .await?;
@@ -265,25 +278,19 @@ pub(super) async fn addons_by_id(
 }
 
 /// The columns of [`addons_by_id`], up to its list of ids.
-const ADDON_SQL: &str = "SELECT a.id AS aid, a.hostingid, a.addonid, a.userid,
-            CAST(a.status AS CHAR) AS status, d.id AS did, d.name, d.module AS servertype,
-            m1.value AS configoption1, m2.value AS configoption2, m3.value AS configoption3,
-            m6.value AS configoption6, h.id AS hid, h.domain,
-            f.id AS field_id, f.fieldname, v.id AS value_id, v.value
+const ADDON_SQL: &str = concat!(
+    "SELECT a.id AS aid, a.hostingid, a.addonid, a.userid,
+            CAST(a.status AS CHAR) AS status, d.id AS did, d.name, d.module AS servertype, ",
+    addon_settings!(columns),
+    ", h.id AS hid, h.domain, f.id AS field_id, f.fieldname, v.id AS value_id, v.value
      FROM tblhostingaddons a
-     LEFT JOIN tbladdons d ON d.id = a.addonid
-     LEFT JOIN tblmodule_configuration m1 ON m1.entity_type = 'addon' AND m1.entity_id = a.addonid
-          AND m1.setting_name = 'configoption1'
-     LEFT JOIN tblmodule_configuration m2 ON m2.entity_type = 'addon' AND m2.entity_id = a.addonid
-          AND m2.setting_name = 'configoption2'
-     LEFT JOIN tblmodule_configuration m3 ON m3.entity_type = 'addon' AND m3.entity_id = a.addonid
-          AND m3.setting_name = 'configoption3'
-     LEFT JOIN tblmodule_configuration m6 ON m6.entity_type = 'addon' AND m6.entity_id = a.addonid
-          AND m6.setting_name = 'configoption6'
-     LEFT JOIN tblhosting h ON h.id = a.hostingid
+     LEFT JOIN tbladdons d ON d.id = a.addonid",
+    addon_settings!(joins),
+    "LEFT JOIN tblhosting h ON h.id = a.hostingid
      LEFT JOIN tblcustomfields f ON f.type = 'addon' AND f.relid = a.addonid
      LEFT JOIN tblcustomfieldsvalues v ON v.fieldid = f.id AND v.relid = a.id
-     WHERE a.id IN (";
+     WHERE a.id IN ("
+);
 
 /// One addon's columns of an [`ADDON_SQL`] row.
 fn addon_row(row: &MySqlRow, addon: AddonId) -> Result<ServiceRow> {
@@ -323,20 +330,13 @@ pub(super) async fn addon_defs_by_id(
     if ids.is_empty() {
         return Ok(out);
     }
-    let mut q = QueryBuilder::<MySql>::new(
-        "SELECT d.id, d.name, d.module AS servertype, m1.value AS configoption1,
-                m2.value AS configoption2, m3.value AS configoption3, m6.value AS configoption6
-         FROM tbladdons d
-         LEFT JOIN tblmodule_configuration m1 ON m1.entity_type = 'addon' AND m1.entity_id = d.id
-              AND m1.setting_name = 'configoption1'
-         LEFT JOIN tblmodule_configuration m2 ON m2.entity_type = 'addon' AND m2.entity_id = d.id
-              AND m2.setting_name = 'configoption2'
-         LEFT JOIN tblmodule_configuration m3 ON m3.entity_type = 'addon' AND m3.entity_id = d.id
-              AND m3.setting_name = 'configoption3'
-         LEFT JOIN tblmodule_configuration m6 ON m6.entity_type = 'addon' AND m6.entity_id = d.id
-              AND m6.setting_name = 'configoption6'
-         WHERE d.id IN (",
-    );
+    let mut q = QueryBuilder::<MySql>::new(concat!(
+        "SELECT d.id, d.name, d.module AS servertype, ",
+        addon_settings!(columns),
+        " FROM tbladdons d",
+        addon_settings!(joins),
+        "WHERE d.id IN ("
+    ));
     let mut list = q.separated(", ");
     for id in ids {
         list.push_bind(*id);
