@@ -149,3 +149,14 @@ pub fn site_moved(target: Target, now: &str, cancelled: &[String]) -> String {
         cancelled.join(", ")
     )
 }
+
+/// Failure of a job whose service (tblhosting) or addon (tblhostingaddons) row is gone: the
+/// `rules.json` text the PHP module uses too.
+pub fn target_missing(target: Target) -> String {
+    let texts = &crate::rules::rules().messages;
+    let text = match target {
+        Target::Service(_) => &texts.service_missing,
+        Target::Addon { .. } => &texts.addon_missing,
+    };
+    format!("JETPACK MODULE: {target} - {text}")
+}

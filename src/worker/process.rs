@@ -51,11 +51,14 @@ impl Worker {
             if job.action == Action::Terminate && job.ledger.is_empty() {
                 return nothing_left_to_cancel(job).into();
             }
-            let message = format!(
-                "JETPACK MODULE: Service ID: {} - it does not exist in tblhosting; nothing to do",
-                job.target
-            );
-            return failed(job, message, None, 0, Vec::new()).into();
+            return failed(
+                job,
+                messages::target_missing(job.target),
+                None,
+                0,
+                Vec::new(),
+            )
+            .into();
         };
         let mut log = Vec::new();
         match job.action {
@@ -406,7 +409,7 @@ fn nothing_left_to_cancel(job: &ClaimedJob) -> Finish {
         run_in: None,
         last_error: None,
         result: Some(format!(
-            "Service ID: {} was deleted and no Jetpack plan of it is left to cancel.",
+            "{} was deleted and no Jetpack plan of it is left to cancel.",
             job.target
         )),
         start_waiting: false,

@@ -1062,3 +1062,64 @@ async fn a_deleted_addons_plan_is_cancelled_once_unless_the_addon_keeps_it(pool:
         "{lines:?}"
     );
 }
+
+/// A job whose service or addon row is gone says so once, naming the target and the table it
+/// is missing from (not "Service ID: Service ID: …"), and a terminate of a deleted service
+/// with nothing left in the ledger says it is done without calling the API.
+#[sqlx::test]
+async fn a_job_for_a_missing_target_names_it_once(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let parent = hosting(&env, "missing.example").await;
+    let def = addon_def(&env, "payment", PREMIUM, &["jetpack_provisioning_details"]).await;
+    let a = addon(&env, def, parent, "Pending", &[]).await;
+    env.exec(&format!(
+        "DELETE FROM tblhostingaddons WHERE id = {}",
+        a.entity_id()
+    ))
+    .await;
+    let gone_service = ServiceId(777_777);
+    env.store
+        .enqueue(a, Action::Provision, RequestedBy::Cli)
+        .await
+        .unwrap();
+    env.store
+        .enqueue(gone_service, Action::Provision, RequestedBy::Cli)
+        .await
+        .unwrap();
+    env.store
+        .enqueue(ServiceId(777_778), Action::Terminate, RequestedBy::Cli)
+        .await
+        .unwrap();
+    env.worker().run_once().await.unwrap();
+
+    let error = latest(&env, a).await.2.unwrap();
+    assert_eq!(
+        error,
+        format!(
+            "JETPACK MODULE: Addon ID: {} (Service ID: {parent}) - it does not exist in tblhostingaddons; nothing to do",
+            a.entity_id()
+        )
+    );
+    let error = latest(&env, gone_service.into()).await.2.unwrap();
+    assert_eq!(
+        error,
+        "JETPACK MODULE: Service ID: 777777 - it does not exist in tblhosting; nothing to do"
+    );
+    let done = env
+        .store
+        .latest_job(ServiceId(777_778))
+        .await
+        .unwrap()
+        .unwrap();
+    let result: Option<String> =
+        sqlx::query_scalar("SELECT result FROM mod_jetpack_jobs WHERE id = ?")
+            .bind(done.id)
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        result.as_deref(),
+        Some("Service ID: 777778 was deleted and no Jetpack plan of it is left to cancel.")
+    );
+    assert!(env.sandbox.state().all_calls().is_empty());
+}
