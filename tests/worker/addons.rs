@@ -1123,3 +1123,57 @@ async fn a_job_for_a_missing_target_names_it_once(pool: MySqlPool) {
     );
     assert!(env.sandbox.state().all_calls().is_empty());
 }
+
+/// A provision whose call may have acted unseen (the connection dropped) while a ChangePackage
+/// for the same plan (a billing-cycle upgrade) waits behind it: the change that follows must not
+/// trust the ledger's "may hold" row and skip the call; it asks the status endpoint, finds
+/// nothing, and provisions. (The model test found this once, by chance; this pins it.)
+#[sqlx::test]
+async fn a_change_behind_a_provision_of_unknown_outcome_asks_the_partner_first(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let (personal, _) = plan_products(&env).await;
+    let sid = env
+        .service(personal, "Active", "unseen.example", "admin", "")
+        .await;
+    let state = env.sandbox.state();
+    state.set_latency(Duration::from_millis(700));
+    state.script(
+        "unseen.example",
+        vec![jetpack_sandbox::ScriptedReply::Reset],
+    );
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    let worker = env.worker();
+    let run = tokio::spawn(async move { worker.run_once().await.unwrap() });
+    let watched = state.clone();
+    until(
+        Duration::from_secs(10),
+        "the provision call in flight",
+        || {
+            let watched = watched.clone();
+            async move { watched.in_flight_acting_calls("unseen.example") == 1 }
+        },
+    )
+    .await;
+    env.store
+        .enqueue(sid, RequestKind::Change, RequestedBy::Module)
+        .await
+        .unwrap();
+    run.await.unwrap();
+    state.set_latency(Duration::ZERO);
+    env.make_due().await;
+    env.worker().run_once().await.unwrap();
+
+    assert_eq!(latest(&env, sid.into()).await.1, "done");
+    assert!(
+        state.calls("unseen.example").status >= 1,
+        "asked the partner first"
+    );
+    assert_eq!(
+        state.plan("unseen.example").map(|p| p.slug),
+        Some("personal".to_owned()),
+        "the plan is really there"
+    );
+}
