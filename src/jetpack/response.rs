@@ -235,8 +235,11 @@ pub fn classify_cancel(
 /// One product on a site, from the status endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SiteProduct {
-    /// Plan or product slug.
+    /// Plan or product slug, as the partner spelled it.
     pub slug: String,
+    /// The plan of `rules.json` the slug names, in whatever spelling (`slugs::plan_of_slug`);
+    /// None for a product no plan of ours matches.
+    pub plan: Option<&'static str>,
     /// Provisioned by our partner account.
     pub ours: bool,
     /// Waiting for the site to connect (pending activation).
@@ -256,8 +259,10 @@ pub fn classify_status(
         return Ok(products
             .iter()
             .filter_map(|p| {
+                let slug = p.get("slug")?.as_str()?;
                 Some(SiteProduct {
-                    slug: p.get("slug")?.as_str()?.to_owned(),
+                    slug: slug.to_owned(),
+                    plan: super::slugs::plan_of_slug(slug),
                     ours: p
                         .get("is_provisioned_by_calling_partner")
                         .and_then(Value::as_bool)

@@ -112,15 +112,24 @@ fn cancel_outcomes() {
 
 #[test]
 fn status_products() {
-    let body = br#"{"blog":{"is_connected":false},"products":[{"slug":"premium","is_provisioned_by_calling_partner":true,"is_pending":true}]}"#;
+    let body = br#"{"blog":{"is_connected":false},"products":[{"slug":"jetpack_business_monthly","is_provisioned_by_calling_partner":true,"is_pending":true},{"slug":"jetpack_complete","is_provisioned_by_calling_partner":false}]}"#;
     let p = classify_status(200, body, None).unwrap();
     assert_eq!(
         p,
-        vec![SiteProduct {
-            slug: "premium".into(),
-            ours: true,
-            pending: true
-        }]
+        vec![
+            SiteProduct {
+                slug: "jetpack_business_monthly".into(),
+                plan: Some("professional"),
+                ours: true,
+                pending: true
+            },
+            SiteProduct {
+                slug: "jetpack_complete".into(),
+                plan: None,
+                ours: false,
+                pending: false
+            }
+        ]
     );
 }
 

@@ -33,6 +33,19 @@ pub fn details_found_active(plan: &Plan, site: &SiteUrl, pending: bool) -> Strin
     }
 }
 
+/// The failure when a provision's answer was lost and the status endpoint shows a product of
+/// our partner account on the site that no plan matches: an admin decides, once.
+pub fn status_unreadable(target: Target, site: &SiteUrl, plan: &Plan, slugs: &[&str]) -> String {
+    let shown = slugs.join(", ");
+    format!(
+        "JETPACK MODULE: {target} - an earlier provision of the {plan} plan for {site} may have \
+         taken effect (its answer was lost), and the partner now reports a product of your partner \
+         account on the site that the worker cannot match to a plan ({shown}). It did not provision \
+         again. Check the site in the partner portal: if it has what the customer bought, leave it; \
+         otherwise use Retry to provision the {plan} plan."
+    )
+}
+
 /// Details after a successful cancel.
 pub fn details_cancelled(site: &str) -> String {
     format!("The Jetpack plan for {site} was cancelled.")
