@@ -64,6 +64,28 @@ pub struct Cli {
           default_value = defaults::CANCEL_DELETED.text,
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub cancel_deleted: bool,
+    /// Look at the partner's status endpoint and converge to it: soon after every call whose
+    /// answer was lost and every cancel, and on a slow pass over every site (README: the
+    /// reconciler).
+    #[arg(long, env = "JETPACK_RECONCILE", global = true,
+          default_value = defaults::RECONCILE.text,
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub reconcile: bool,
+    /// How often the reconciler's slow pass looks at every site it watches (spread).
+    #[arg(long, env = "JETPACK_RECONCILE_PASS", global = true,
+          default_value = defaults::RECONCILE_PASS.text, value_parser = parse_reconcile_pass)]
+    pub reconcile_pass: Duration,
+    /// Provision a plan again when the partner no longer holds it for a live service (by
+    /// default such drift is reported only).
+    #[arg(long, env = "JETPACK_RECONCILE_REPROVISION", global = true,
+          default_value = defaults::RECONCILE_REPROVISION.text,
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub reconcile_reprovision: bool,
+    /// A provision whose answer was lost is tried again (status first) only after this long,
+    /// so an effect that lands late is seen rather than provisioned twice.
+    #[arg(long, env = "JETPACK_LOST_ANSWER_SETTLE", global = true,
+          default_value = defaults::LOST_ANSWER_SETTLE.text, value_parser = parse_duration)]
+    pub lost_answer_settle: Duration,
     /// Claim path: auto (by server version), skip-locked or update.
     #[arg(long, env = "JETPACK_CLAIM", global = true, default_value = defaults::CLAIM)]
     pub claim: ClaimSetting,
@@ -197,6 +219,14 @@ fn parse_adopt_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_secs(1) {
         return Err("the adoption interval must be at least 1s".to_owned());
+    }
+    Ok(d)
+}
+
+fn parse_reconcile_pass(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(60) {
+        return Err("the reconcile pass must be at least 1m".to_owned());
     }
     Ok(d)
 }

@@ -13,9 +13,9 @@ use secrecy::SecretString;
 use crate::cli::{ClaimSetting, Cli, Command};
 use crate::jetpack::{JetpackClient, Politeness, Timeouts};
 use crate::retry::RetryPolicy;
-use crate::store::ClaimPath;
+use crate::store::{ClaimPath, WatchSchedule};
 use crate::telemetry::LogFormat;
-use crate::worker::{WorkerSettings, lease_margin};
+use crate::worker::{ReconcileSettings, WorkerSettings, lease_margin};
 
 /// A setting that is wrong before anything runs (exit 2); its message is one line.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +131,16 @@ fn worker_settings(cli: &Cli) -> WorkerSettings {
             max_attempts: cli.max_attempts,
             ..RetryPolicy::DEFAULT
         },
+        reconcile: ReconcileSettings {
+            enabled: cli.reconcile,
+            schedule: WatchSchedule {
+                pass: cli.reconcile_pass,
+                ..WatchSchedule::default()
+            },
+            reprovision: cli.reconcile_reprovision,
+            settle: cli.lost_answer_settle,
+            ..ReconcileSettings::default()
+        },
         ..WorkerSettings::default()
     }
 }
@@ -212,6 +222,11 @@ mod tests {
             (d.adopt, d.adopt_interval, d.cancel_deleted)
         );
         assert_eq!(c.worker.retry, d.retry);
+        let (r, dr) = (&c.worker.reconcile, &d.reconcile);
+        assert_eq!(
+            (r.enabled, &r.schedule, r.reprovision, r.settle),
+            (dr.enabled, &dr.schedule, dr.reprovision, dr.settle)
+        );
         assert_eq!(c.jetpack.longest_call(), Timeouts::default().request);
         assert_eq!(c.database.claim, None);
     }

@@ -79,6 +79,27 @@ pub const API_TIMEOUT: Setting<Duration> = Setting {
     text: "120s",
     value: Duration::from_secs(120),
 };
+/// `--lost-answer-settle` / `JETPACK_LOST_ANSWER_SETTLE`: a provision whose answer was lost is
+/// not tried again (status first) before this long has passed.
+pub const LOST_ANSWER_SETTLE: Setting<Duration> = Setting {
+    text: "3m",
+    value: Duration::from_secs(180),
+};
+/// `--reconcile-pass` / `JETPACK_RECONCILE_PASS`: every watched site is looked at once per this.
+pub const RECONCILE_PASS: Setting<Duration> = Setting {
+    text: "1d",
+    value: Duration::from_secs(86_400),
+};
+/// `--reconcile` / `JETPACK_RECONCILE`: look at the partner and converge to it.
+pub const RECONCILE: Setting<bool> = Setting {
+    text: "true",
+    value: true,
+};
+/// `--reconcile-reprovision` / `JETPACK_RECONCILE_REPROVISION`: provision a vanished plan again.
+pub const RECONCILE_REPROVISION: Setting<bool> = Setting {
+    text: "false",
+    value: false,
+};
 
 #[cfg(test)]
 mod tests {
@@ -98,13 +119,15 @@ mod tests {
             RETENTION,
             RETRY_BASE,
             API_TIMEOUT,
+            LOST_ANSWER_SETTLE,
+            RECONCILE_PASS,
         ] {
             assert_eq!(duration(d.text), d.value, "{}", d.text);
         }
         for n in [CONCURRENCY, MAX_ATTEMPTS] {
             assert_eq!(n.text.parse::<u32>().unwrap(), n.value, "{}", n.text);
         }
-        for b in [ADOPT, CANCEL_DELETED] {
+        for b in [ADOPT, CANCEL_DELETED, RECONCILE, RECONCILE_REPROVISION] {
             assert_eq!(b.text.parse::<bool>().unwrap(), b.value, "{}", b.text);
         }
     }

@@ -260,16 +260,19 @@ pub enum RequestedBy {
     Adopt,
     /// The module's WHMCS hooks (hooks.php: an order paid or accepted, a service deleted).
     Hook,
+    /// The worker's reconciler: drift between what WHMCS intends and what the partner holds.
+    Reconcile,
 }
 
 impl RequestedBy {
     /// Every source of requests.
-    pub const ALL: [RequestedBy; 5] = [
+    pub const ALL: [RequestedBy; 6] = [
         RequestedBy::Module,
         RequestedBy::Admin,
         RequestedBy::Cli,
         RequestedBy::Adopt,
         RequestedBy::Hook,
+        RequestedBy::Reconcile,
     ];
 
     /// The stored value.
@@ -280,6 +283,7 @@ impl RequestedBy {
             RequestedBy::Cli => "cli",
             RequestedBy::Adopt => "adopt",
             RequestedBy::Hook => "hook",
+            RequestedBy::Reconcile => "reconcile",
         }
     }
 

@@ -20,6 +20,7 @@ pub mod defaults;
 pub mod dns;
 pub mod doctor;
 pub mod domain;
+pub mod drift;
 pub mod health;
 pub mod jetpack;
 pub mod lifecycle;

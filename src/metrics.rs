@@ -31,3 +31,7 @@ pub const IN_FLIGHT: &str = "jetpack_jobs_in_flight";
 pub const API_LATENCY: &str = "jetpack_api_request_duration_seconds";
 /// Counter: finished jobs pruned by housekeeping.
 pub const JOBS_PRUNED: &str = "jetpack_jobs_pruned_total";
+/// Status checks made by the reconciler (label `result`: fine, suspect, drift, error).
+pub const RECONCILE_CHECKS: &str = "jetpack_reconcile_checks_total";
+/// Confirmed drifts between WHMCS's intent and the partner (labels `kind`, `done`).
+pub const DRIFTS: &str = "jetpack_drift_total";

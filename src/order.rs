@@ -424,15 +424,9 @@ pub fn read_cancel(service: &ServiceRow, fields: &[FieldRow]) -> Result<CancelOr
     })
 }
 
-/// A terminate of a service whose tblhosting row is gone (deleted in WHMCS): it cancels what
-/// the ledger holds (`held_site` is one of its sites, as sent) with the credentials of the
-/// product the ledger recorded. None when that product has no credentials or the site does
-/// not parse.
-pub fn read_gone_cancel(
-    target: Target,
-    product: &ProductRow,
-    held_site: &str,
-) -> Option<CancelOrder> {
+/// The partner account a product (addon) of this module names: its client id and secret.
+/// None for a product of another module or without both.
+pub fn partner_account(product: &ProductRow) -> Option<Credentials> {
     // A product moved to another module since holds that module's settings, not partner
     // credentials: they are never sent to the partner API.
     if !product.server_type.eq_ignore_ascii_case(MODULE_NAME) {
@@ -443,13 +437,25 @@ pub fn read_gone_cancel(
     if client_id.is_empty() || secret.is_empty() {
         return None;
     }
+    Some(Credentials {
+        client_id: client_id.to_owned(),
+        client_secret: SecretString::from(secret.to_owned()),
+    })
+}
+
+/// A terminate of a service whose tblhosting row is gone (deleted in WHMCS): it cancels what
+/// the ledger holds (`held_site` is one of its sites, as sent) with the credentials of the
+/// product the ledger recorded. None when that product has no credentials or the site does
+/// not parse.
+pub fn read_gone_cancel(
+    target: Target,
+    product: &ProductRow,
+    held_site: &str,
+) -> Option<CancelOrder> {
     Some(CancelOrder {
         target,
         client_id: 0,
-        credentials: Credentials {
-            client_id: client_id.to_owned(),
-            client_secret: SecretString::from(secret.to_owned()),
-        },
+        credentials: partner_account(product)?,
         plan: None,
         site: SiteUrl::parse(held_site).ok()?,
         details: None,

@@ -33,7 +33,7 @@ pub use response::{
     CancelOutcome, Failure, ProvisionOutcome, SiteProduct, classify_cancel, classify_provision,
     classify_status, describe_error, parse_retry_after,
 };
-pub use slugs::{covers, family_rank, plan_of_slug};
+pub use slugs::plan_of_slug;
 use token::{AccountKey, TokenSlot};
 use transport::{encode_form, exchange, path_segment, read_answer};
 

@@ -37,27 +37,6 @@ pub fn plan_of_slug(slug: &str) -> Option<&'static str> {
         .find(|plan| normalise(plan).as_deref() == Some(wanted.as_str()))
 }
 
-/// The plan family's rank (free < personal < premium < professional); None for standalone
-/// products, which sit beside a plan rather than replace it.
-pub fn family_rank(plan: &str) -> Option<u8> {
-    match plan {
-        "free" => Some(0),
-        "personal" => Some(1),
-        "premium" => Some(2),
-        "professional" => Some(3),
-        _ => None,
-    }
-}
-
-/// Whether a site holding `found` (a plan of `rules.json`) gives a target everything `wanted`
-/// is: the same product, or a higher plan of the family.
-pub fn covers(found: &str, wanted: &str) -> bool {
-    if found == wanted {
-        return true;
-    }
-    matches!((family_rank(found), family_rank(wanted)), (Some(f), Some(w)) if f >= w)
-}
-
 /// One spelling for every variant: lower case, `_` for `-` and spaces, no `jetpack_` prefix, no
 /// period suffix, aliases resolved. None for an empty slug.
 fn normalise(slug: &str) -> Option<String> {
@@ -124,15 +103,5 @@ mod tests {
         for (slug, want) in table {
             assert_eq!(plan_of_slug(slug), want, "{slug:?}");
         }
-    }
-
-    #[test]
-    fn a_higher_plan_covers_a_lower_one_but_products_only_themselves() {
-        assert!(covers("professional", "premium"));
-        assert!(covers("premium", "premium"));
-        assert!(!covers("personal", "premium"));
-        assert!(!covers("professional", "jetpack-scan"));
-        assert!(!covers("jetpack-backup-realtime", "jetpack-backup-daily"));
-        assert!(covers("jetpack-scan", "jetpack-scan"));
     }
 }

@@ -11,6 +11,7 @@ use sqlx::{MySql, Transaction};
 
 use super::jobs::{insert_job, micros};
 use super::ledger::{LedgerWrite, write_ledger};
+use super::watch::note_outcome;
 use super::{
     ClaimedJob, DetailsField, Result, Store, StoreError, TEXT_BYTES, parse_action, within,
 };
@@ -144,6 +145,8 @@ impl Store {
             }
         }
         write_ledger(&mut tx, job.target, job.id, &f.ledger).await?;
+        let quick = job.outcome_unknown || f.outcome_unknown == Some(true);
+        note_outcome(&mut tx, job.target, &f.ledger, quick, &self.watch).await?;
         self.write_whmcs(&mut tx, job.target, &f.whmcs, job.module_debug)
             .await?;
         tx.commit().await?;

@@ -19,6 +19,7 @@ mod ledger;
 mod report;
 mod requests;
 mod rows;
+mod watch;
 mod whmcs;
 mod workers;
 mod writeback;
@@ -38,6 +39,7 @@ pub use ledger::{LedgerEntry, LedgerWrite};
 pub use report::{JobSummary, QueueDepth, StatusReport};
 pub use requests::{Applied, RequestId, RequestRow, Requeued};
 pub use rows::{DetailsField, FieldRow, FieldSetup, ProductRow, ProductSetup, ServiceRow};
+pub use watch::{CheckWrite, DriftRow, DriftWrite, SiteCheck, WatchRow, WatchSchedule};
 pub use workers::{Heartbeat, LIVE_WITHIN_SECS, NO_WORKER_WARNING, WorkerRow};
 
 /// How jobs are claimed; chosen at start from the server version or forced by a setting.
@@ -185,6 +187,8 @@ pub struct Store {
     has_addons: bool,
     /// The longest the worker waits for a claim, an outcome write or applying requests.
     timeout: Duration,
+    /// When the reconciler looks at a site after a job's outcome.
+    watch: WatchSchedule,
 }
 
 /// How long a claim, a finishing write or applying requests may take before the worker
@@ -242,12 +246,19 @@ impl Store {
             activity_has_user_columns,
             has_addons,
             timeout: STATEMENT_TIMEOUT,
+            watch: WatchSchedule::default(),
         })
     }
 
     /// The same store with another limit for claims, outcome writes and applying requests.
     pub fn with_timeout(mut self, timeout: Duration) -> Store {
         self.timeout = timeout;
+        self
+    }
+
+    /// The same store with another schedule for the reconciler's looks after an outcome.
+    pub fn with_watch(mut self, schedule: WatchSchedule) -> Store {
+        self.watch = schedule;
         self
     }
 

@@ -53,7 +53,7 @@ impl Store {
 
     /// One activity-log line for the client, as the System user; WHMCS 8's `user_id` and
     /// `admin_id` columns when the table has them.
-    async fn write_activity(
+    pub(super) async fn write_activity(
         &self,
         tx: &mut Transaction<'_, MySql>,
         client_id: u32,

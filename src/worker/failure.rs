@@ -93,7 +93,12 @@ impl Worker {
         match policy.after_transient(job.attempts, retry_after, fastrand::f64()) {
             RetryDecision::RetryIn(delay) => Finish {
                 state: JobState::Queued,
-                run_in: Some(delay),
+                // An answer lost may still land: the status check waits for it to settle.
+                run_in: Some(if unknown == Some(true) {
+                    delay.max(self.settings.reconcile.settle)
+                } else {
+                    delay
+                }),
                 last_error: Some(message),
                 result: None,
                 start_waiting: false,

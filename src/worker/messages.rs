@@ -3,6 +3,8 @@
 //! values are quoted with `order::quote`, never raw.
 
 use crate::domain::{Plan, SiteUrl, Target};
+use crate::drift::Finding;
+use crate::lifecycle::RequestKind;
 
 /// Details after a provision returned its activation link (the original module's wording).
 pub fn details_activated(next_url: &str) -> String {
@@ -172,4 +174,58 @@ pub fn target_missing(target: Target) -> String {
         Target::Addon { .. } => &texts.addon_missing,
     };
     format!("JETPACK MODULE: {target} - {text}")
+}
+
+/// A drift's words: what WHMCS intends, and the activity line's first part.
+pub struct DriftWords {
+    /// What was expected, for the drift list.
+    pub expected: String,
+    /// `JETPACK MODULE: <target> - …` without what was done.
+    pub activity: String,
+}
+
+/// What a confirmed drift says: a plan that should be there is not, or one that was
+/// cancelled is back, or products it cannot name (`found`: the products of ours listed).
+pub fn drift(target: Target, site: &str, plan: &str, seen: Finding, found: &str) -> DriftWords {
+    match seen {
+        Finding::Unmapped => DriftWords {
+            expected: format!("the {plan} plan"),
+            activity: format!(
+                "JETPACK MODULE: {target} - the partner lists products of your partner account \
+                 for {site} that the worker cannot match to the {plan} plan ({found})."
+            ),
+        },
+        Finding::Missing | Finding::Fine => DriftWords {
+            expected: format!("the {plan} plan"),
+            activity: format!(
+                "JETPACK MODULE: {target} - the partner no longer holds the {plan} plan for \
+                 {site} (products of ours it lists: {found}); it was cancelled outside WHMCS, \
+                 or never landed."
+            ),
+        },
+        Finding::Unexpected => DriftWords {
+            expected: format!("no {plan} plan (cancelled)"),
+            activity: format!(
+                "JETPACK MODULE: {target} - the partner holds a plan for {site} again after \
+                 its {plan} plan was cancelled (products of ours it lists: {found}): a \
+                 provision that landed late, or a change in the partner portal."
+            ),
+        },
+    }
+}
+
+/// The end of a drift's activity line: what the reconciler did about it.
+pub fn drift_done(request: Option<RequestKind>, gave_up: bool) -> &'static str {
+    if gave_up {
+        return "It keeps drifting, so the worker stopped acting on it: check the site in the \
+                partner portal.";
+    }
+    match request {
+        Some(RequestKind::Terminate) => "The worker requested a cancel.",
+        Some(RequestKind::Provision) => "The worker requested a provision.",
+        _ => {
+            "Nothing was changed: check the site in the partner portal, and use Create to \
+              provision it again if the customer should have it."
+        }
+    }
 }

@@ -14,6 +14,7 @@ mod messages;
 mod module_log;
 mod outcome;
 mod process;
+mod reconcile;
 mod service_loop;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use crate::store::{ClaimedJob, Finish, Store, StoreError};
 use crate::text::Chain;
 use lease::Lease;
 pub(crate) use outcome::Outcome;
+pub use reconcile::ReconcileSettings;
 
 /// How the worker behaves; the binary builds it from its settings (`config`).
 #[derive(Clone, Debug)]
@@ -67,6 +69,8 @@ pub struct WorkerSettings {
     pub retention: Option<Duration>,
     /// Re-check schedule for plans waiting on DNS.
     pub dns: DnsSchedule,
+    /// The reconciler: when it looks at the partner and what it may do on its own.
+    pub reconcile: ReconcileSettings,
 }
 
 impl Default for WorkerSettings {
@@ -85,6 +89,7 @@ impl Default for WorkerSettings {
             retry: RetryPolicy::DEFAULT,
             retention: Some(defaults::RETENTION.value),
             dns: DnsSchedule::DEFAULT,
+            reconcile: ReconcileSettings::default(),
         }
     }
 }

@@ -111,7 +111,14 @@ impl Worker {
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), WorkerError> {
         tracing::info!(owner = %self.settings.owner, claim = self.store.claim_path().as_str(),
             concurrency = self.settings.concurrency, "worker started");
-        self.engine(Mode::Service, shutdown).await?;
+        let reconciler = tokio::spawn({
+            let (worker, shutdown) = (self.clone(), shutdown.clone());
+            async move { worker.reconcile_loop(shutdown).await }
+        });
+        let ran = self.engine(Mode::Service, shutdown.clone()).await;
+        shutdown.cancel();
+        let _ = reconciler.await;
+        ran?;
         tracing::info!("worker stopped");
         Ok(())
     }
@@ -123,7 +130,16 @@ impl Worker {
         &self,
         shutdown: CancellationToken,
     ) -> Result<RunSummary, WorkerError> {
-        self.engine(Mode::UntilIdle, shutdown).await
+        let summary = self.engine(Mode::UntilIdle, shutdown.clone()).await?;
+        // The looks due now, until none is (each look reschedules its rows).
+        while !shutdown.is_cancelled() {
+            match self.reconcile_once().await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(summary)
     }
 
     async fn engine(

@@ -1,0 +1,520 @@
+//! The reconciler's rows, `mod_jetpack_watch` and `mod_jetpack_drift`: what each target should
+//! have at each site (written with every ledger change inside the fenced finish), which rows are
+//! due for a look at the partner (claimed by token, so two workers never ask twice), and the
+//! outcome of a look: the row's memory, a confirmed drift, its activity line and the request it
+//! becomes, in one short transaction. The rules are `drift`; the calls are the worker's.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnection, MySqlRow};
+use sqlx::{MySql, QueryBuilder, Row, Transaction};
+
+use super::jobs::micros;
+use super::ledger::{LedgerWrite, write_ledger};
+use super::requests::insert_request;
+use super::whmcs::{addon_defs_by_id, products_by_id};
+use super::{ProductRow, Result, Store};
+use crate::domain::{JobId, RequestedBy, Target};
+use crate::drift::{Expect, Finding, Memory};
+use crate::lifecycle::RequestKind;
+use crate::text::fit;
+
+/// When a target's site is looked at after its job ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchSchedule {
+    /// After an outcome-unknown call or a cancel: looks at these times after the outcome.
+    pub quick: Vec<Duration>,
+    /// The slow rolling pass: every watched site once per this period, spread.
+    pub pass: Duration,
+}
+
+impl Default for WatchSchedule {
+    fn default() -> Self {
+        WatchSchedule {
+            quick: [60, 600, 3600].map(Duration::from_secs).to_vec(),
+            pass: Duration::from_secs(86_400),
+        }
+    }
+}
+
+impl WatchSchedule {
+    /// The wait before the first look: the first quick step, or a random point of the pass.
+    fn first(&self, quick: bool) -> Duration {
+        match self.quick.first() {
+            Some(first) if quick => *first,
+            _ => self.pass.mul_f64(fastrand::f64()),
+        }
+    }
+
+    /// Quick looks still to come after the first.
+    fn quick_left(&self, quick: bool) -> u8 {
+        if quick {
+            u8::try_from(self.quick.len().saturating_sub(1)).unwrap_or(u8::MAX)
+        } else {
+            0
+        }
+    }
+}
+
+/// One target's expectation at one site, with what the reconciler remembers of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchRow {
+    /// mod_jetpack_watch.id
+    pub id: u64,
+    /// The service or addon.
+    pub target: Target,
+    /// The site as sent to the partner API.
+    pub site: String,
+    /// The plan provisioned (or cancelled).
+    pub plan: String,
+    /// Holds or absent.
+    pub expect: Expect,
+    /// What earlier looks found.
+    pub memory: Memory,
+    /// Quick looks still to come.
+    pub quick_left: u8,
+    /// The target has an unfinished job: its intent is still moving, so it is not judged.
+    pub busy: bool,
+    /// Seconds since the expectation was last written by a job.
+    pub age_secs: i64,
+}
+
+/// A site to look at: the rows due (claimed for this worker), every row watching the site, and
+/// the partner account to ask with (the product or addon of a due row).
+#[derive(Debug)]
+pub struct SiteCheck {
+    /// The site as sent to the partner API.
+    pub site: String,
+    /// The claim's token: the writes of this look are fenced by it.
+    pub token: String,
+    /// The rows due now.
+    pub due: Vec<WatchRow>,
+    /// Every row on the site (due ones included).
+    pub all: Vec<WatchRow>,
+    /// Whose credentials to ask with; None when no due row's product (addon) is left.
+    pub account: Option<ProductRow>,
+}
+
+/// The outcome of one look for one row.
+#[derive(Clone, Debug)]
+pub struct CheckWrite {
+    /// mod_jetpack_watch.id
+    pub id: u64,
+    /// The row's target, for the drift list and the activity log.
+    pub target: Target,
+    /// What the row now remembers.
+    pub memory: Memory,
+    /// The products of ours the answer listed (None: no answer; keep the last).
+    pub found: Option<String>,
+    /// When to look again.
+    pub next_in: Duration,
+    /// Quick looks still to come.
+    pub quick_left: u8,
+    /// A confirmed drift to record.
+    pub drift: Option<DriftWrite>,
+    /// The row is done with (a cancelled plan that stayed away long enough): delete it.
+    pub forget: bool,
+}
+
+/// A confirmed drift: shown in the drift list and the activity log, and maybe a request.
+#[derive(Clone, Debug)]
+pub struct DriftWrite {
+    /// The site.
+    pub site: String,
+    /// What WHMCS intends, in words.
+    pub expected: String,
+    /// What the partner reported, in words.
+    pub found: String,
+    /// What the reconciler did, in words.
+    pub done: String,
+    /// The activity-log line (starts with `JETPACK MODULE`).
+    pub activity: String,
+    /// The request recorded for the target, if any.
+    pub request: Option<RequestKind>,
+    /// Before a cancel request: the plan the partner holds, recorded in the ledger so the
+    /// terminate cancels exactly it.
+    pub holds: Option<String>,
+}
+
+/// A recorded drift, for `status` and the dashboard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftRow {
+    /// The target.
+    pub target: Target,
+    /// The site.
+    pub site: String,
+    /// What WHMCS intended.
+    pub expected: String,
+    /// What the partner reported.
+    pub found: String,
+    /// What was done.
+    pub done: String,
+    /// When (UTC).
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The columns of a [`WatchRow`], with whether its target has an unfinished job.
+macro_rules! watch_columns {
+    () => {
+        "w.id, w.service_id, w.addon_id, w.site, w.plan, w.expect, w.seen,
+    w.seen_times, w.drifts, w.quick_left,
+    TIMESTAMPDIFF(SECOND, w.updated_at, UTC_TIMESTAMP(6)) AS age_secs,
+    EXISTS(SELECT 1 FROM mod_jetpack_jobs j WHERE j.unfinished_service_id = w.service_id
+           AND j.addon_id = w.addon_id) AS busy"
+    };
+}
+
+impl Store {
+    /// Claims up to `limit` watched rows that are due, for `hold` (a worker that dies mid-look
+    /// leaves them due again after it), and reads them by site with every other row watching
+    /// the same sites and the partner account to ask with. When nothing is due this is one
+    /// UPDATE that reads the `due` index and matches nothing.
+    pub async fn due_checks(&self, limit: u32, hold: Duration) -> Result<Vec<SiteCheck>> {
+        let token = format!("{:032x}", fastrand::u128(..));
+        let claimed = sqlx::query(
+            "UPDATE mod_jetpack_watch
+             SET check_token = ?, next_check_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND
+             WHERE next_check_at <= UTC_TIMESTAMP(6) ORDER BY next_check_at LIMIT ?",
+        )
+        .bind(&token)
+        .bind(micros(hold))
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.acquire().await?;
+        let due_rows = sqlx::query(concat!(
+            "SELECT ",
+            watch_columns!(),
+            ", w.product_id, w.addon_def_id FROM mod_jetpack_watch w WHERE w.check_token = ?"
+        ))
+        .bind(&token)
+        .fetch_all(&mut *conn)
+        .await?;
+        self.sites_of(&mut conn, &token, &due_rows).await
+    }
+
+    async fn sites_of(
+        &self,
+        conn: &mut MySqlConnection,
+        token: &str,
+        due_rows: &[MySqlRow],
+    ) -> Result<Vec<SiteCheck>> {
+        let mut sites: Vec<SiteCheck> = Vec::new();
+        let mut accounts: Vec<(usize, Option<u32>, Option<u32>)> = Vec::new();
+        for row in due_rows {
+            let w = watch_row(row)?;
+            let product: Option<u32> = row.try_get("product_id")?;
+            let addon_def: Option<u32> = row.try_get("addon_def_id")?;
+            let at = match sites.iter().position(|s| s.site == w.site) {
+                Some(i) => i,
+                None => {
+                    sites.push(SiteCheck {
+                        site: w.site.clone(),
+                        token: token.to_owned(),
+                        due: Vec::new(),
+                        all: Vec::new(),
+                        account: None,
+                    });
+                    sites.len() - 1
+                }
+            };
+            let addon = matches!(w.target, Target::Addon { .. });
+            accounts.push((at, (!addon).then_some(product).flatten(), addon_def));
+            sites[at].due.push(w);
+        }
+        read_site_rows(conn, &mut sites).await?;
+        self.read_accounts(conn, &mut sites, &accounts).await?;
+        Ok(sites)
+    }
+
+    async fn read_accounts(
+        &self,
+        conn: &mut MySqlConnection,
+        sites: &mut [SiteCheck],
+        accounts: &[(usize, Option<u32>, Option<u32>)],
+    ) -> Result<()> {
+        let products: Vec<u32> = accounts.iter().filter_map(|a| a.1).collect();
+        let defs: Vec<u32> = accounts.iter().filter_map(|a| a.2).collect();
+        let products = products_by_id(conn, &products).await?;
+        let defs = if self.has_addons {
+            addon_defs_by_id(conn, &defs).await?
+        } else {
+            HashMap::new()
+        };
+        for (at, product, def) in accounts {
+            let found = product
+                .and_then(|p| products.get(&p))
+                .or_else(|| def.and_then(|d| defs.get(&d)));
+            if sites[*at].account.is_none() {
+                sites[*at].account = found.cloned();
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the outcome of one look at a site: each row's memory and next look (fenced by
+    /// the claim's token: a row another worker took over is left alone), and for a confirmed
+    /// drift its record, activity line, ledger entry and request, in one transaction.
+    pub async fn record_checks(&self, token: &str, writes: &[CheckWrite]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for w in writes {
+            if !update_row(&mut tx, token, w).await? {
+                continue;
+            }
+            if let Some(d) = &w.drift {
+                self.record_drift(&mut tx, w.target, d).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_drift(
+        &self,
+        tx: &mut Transaction<'_, MySql>,
+        target: Target,
+        d: &DriftWrite,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO mod_jetpack_drift
+               (service_id, addon_id, site, expected, found, done, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
+        )
+        .bind(target.service())
+        .bind(target.addon_id())
+        .bind(&d.site)
+        .bind(fit(&d.expected, 255))
+        .bind(fit(&d.found, 255))
+        .bind(fit(&d.done, 255))
+        .execute(&mut **tx)
+        .await?;
+        if let Some(plan) = &d.holds {
+            let holds = LedgerWrite::Holds {
+                site: d.site.clone(),
+                plan: plan.clone(),
+                pending: false,
+            };
+            write_ledger(tx, target, JobId(0), &[holds]).await?;
+        }
+        if let Some(kind) = d.request {
+            insert_request(&mut **tx, target, kind, RequestedBy::Reconcile).await?;
+        }
+        let client: Option<i32> = sqlx::query_scalar("SELECT userid FROM tblhosting WHERE id = ?")
+            .bind(target.service())
+            .fetch_optional(&mut **tx)
+            .await?;
+        let client = client.map_or(0, i32::unsigned_abs);
+        self.write_activity(tx, client, &d.activity).await
+    }
+
+    /// The latest confirmed drifts, newest first.
+    pub async fn recent_drifts(&self, limit: u32) -> Result<Vec<DriftRow>> {
+        let rows = sqlx::query(
+            "SELECT service_id, addon_id, site, expected, found, done, created_at
+             FROM mod_jetpack_drift ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DriftRow {
+                    target: Target::from_ids(r.try_get("service_id")?, r.try_get("addon_id")?),
+                    site: r.try_get("site")?,
+                    expected: r.try_get("expected")?,
+                    found: r.try_get("found")?,
+                    done: r.try_get("done")?,
+                    at: r
+                        .try_get::<chrono::NaiveDateTime, _>("created_at")?
+                        .and_utc(),
+                })
+            })
+            .collect()
+    }
+
+    /// Every watched row of a target (tests, `status`).
+    pub async fn watch_rows(&self, target: impl Into<Target>) -> Result<Vec<WatchRow>> {
+        let target = target.into();
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            watch_columns!(),
+            " FROM mod_jetpack_watch w WHERE w.service_id = ? AND w.addon_id = ?"
+        ))
+        .bind(target.service())
+        .bind(target.addon_id())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(watch_row).collect()
+    }
+
+    /// Makes every watched row due now (the CLI's `reconcile --now`, tests).
+    pub async fn watch_all_due(&self) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE mod_jetpack_watch SET next_check_at = UTC_TIMESTAMP(6), check_token = NULL",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Every row watching the sites (by the `site` index), due ones included.
+async fn read_site_rows(conn: &mut MySqlConnection, sites: &mut [SiteCheck]) -> Result<()> {
+    if sites.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<MySql>::new(concat!(
+        "SELECT ",
+        watch_columns!(),
+        " FROM mod_jetpack_watch w WHERE w.site_hash IN ("
+    ));
+    let mut list = q.separated(", ");
+    for s in sites.iter() {
+        list.push("UNHEX(SHA2(");
+        list.push_bind_unseparated(s.site.clone());
+        list.push_unseparated(", 256))");
+    }
+    q.push(")");
+    for row in q.build().fetch_all(&mut *conn).await? {
+        let w = watch_row(&row)?;
+        if let Some(s) = sites.iter_mut().find(|s| s.site == w.site) {
+            s.all.push(w);
+        }
+    }
+    Ok(())
+}
+
+fn watch_row(row: &MySqlRow) -> Result<WatchRow> {
+    let expect: String = row.try_get("expect")?;
+    let seen: String = row.try_get("seen")?;
+    let busy: i64 = row.try_get("busy")?;
+    Ok(WatchRow {
+        id: row.try_get("id")?,
+        target: Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?),
+        site: row.try_get("site")?,
+        plan: row.try_get("plan")?,
+        expect: Expect::parse(&expect)
+            .ok_or_else(|| super::StoreError::Corrupt(format!("watch expect {expect:?}")))?,
+        memory: Memory {
+            seen: Finding::parse(&seen),
+            times: row.try_get("seen_times")?,
+            drifts: row.try_get("drifts")?,
+        },
+        quick_left: row.try_get("quick_left")?,
+        busy: busy != 0,
+        age_secs: row.try_get::<Option<i64>, _>("age_secs")?.unwrap_or(0),
+    })
+}
+
+/// One row's memory and next look, fenced by the claim's token. False when another worker
+/// holds the row now.
+async fn update_row(tx: &mut Transaction<'_, MySql>, token: &str, w: &CheckWrite) -> Result<bool> {
+    if w.forget {
+        let gone = sqlx::query("DELETE FROM mod_jetpack_watch WHERE id = ? AND check_token = ?")
+            .bind(w.id)
+            .bind(token)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(gone.rows_affected() == 1);
+    }
+    let done = sqlx::query(
+        "UPDATE mod_jetpack_watch SET seen = ?, seen_times = ?, drifts = ?,
+           found = COALESCE(?, found), checked_at = IF(? IS NULL, checked_at, UTC_TIMESTAMP(6)),
+           quick_left = ?, next_check_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
+           check_token = NULL
+         WHERE id = ? AND check_token = ?",
+    )
+    .bind(w.memory.seen.as_str())
+    .bind(w.memory.times)
+    .bind(w.memory.drifts)
+    .bind(w.found.as_deref().map(|f| fit(f, 255)))
+    .bind(w.found.as_deref())
+    .bind(w.quick_left)
+    .bind(micros(w.next_in))
+    .bind(w.id)
+    .bind(token)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Inside a job's fenced finish: what its ledger changes mean for the watch. A plan recorded
+/// should be there (with the ledger row's product and addon); a plan cancelled should stay
+/// away. `quick`: the job's outcome was unknown at some point, or it cancelled: look soon.
+/// Either way the row's memory starts over (its drift count stays, so fighting stays bounded).
+pub(super) async fn note_outcome(
+    tx: &mut Transaction<'_, MySql>,
+    target: Target,
+    writes: &[LedgerWrite],
+    quick: bool,
+    schedule: &WatchSchedule,
+) -> Result<()> {
+    for w in writes {
+        match w {
+            LedgerWrite::Holds { site, .. } => {
+                note_holds(tx, target, site, quick, schedule).await?;
+            }
+            LedgerWrite::Cancelled { site } => {
+                note_cancelled(tx, target, site, schedule).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn note_holds(
+    tx: &mut Transaction<'_, MySql>,
+    target: Target,
+    site: &str,
+    quick: bool,
+    schedule: &WatchSchedule,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO mod_jetpack_watch
+           (service_id, addon_id, site, plan, expect, product_id, addon_def_id, next_check_at,
+            quick_left, updated_at)
+         SELECT l.service_id, l.addon_id, l.site, l.plan, 'holds', l.product_id, l.addon_def_id,
+                UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, ?, UTC_TIMESTAMP(6)
+         FROM mod_jetpack_ledger l
+         WHERE l.service_id = ? AND l.addon_id = ? AND l.site_hash = UNHEX(SHA2(?, 256))
+         ON DUPLICATE KEY UPDATE plan = VALUES(plan), expect = 'holds',
+           product_id = COALESCE(VALUES(product_id), mod_jetpack_watch.product_id),
+           addon_def_id = COALESCE(VALUES(addon_def_id), mod_jetpack_watch.addon_def_id),
+           next_check_at = VALUES(next_check_at), quick_left = VALUES(quick_left),
+           seen = 'fine', seen_times = 0, check_token = NULL, updated_at = VALUES(updated_at)",
+    )
+    .bind(micros(schedule.first(quick)))
+    .bind(schedule.quick_left(quick))
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(site)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn note_cancelled(
+    tx: &mut Transaction<'_, MySql>,
+    target: Target,
+    site: &str,
+    schedule: &WatchSchedule,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE mod_jetpack_watch SET expect = 'absent',
+           next_check_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, quick_left = ?,
+           seen = 'fine', seen_times = 0, check_token = NULL, updated_at = UTC_TIMESTAMP(6)
+         WHERE service_id = ? AND addon_id = ? AND site_hash = UNHEX(SHA2(?, 256))",
+    )
+    .bind(micros(schedule.first(true)))
+    .bind(schedule.quick_left(true))
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(site)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
