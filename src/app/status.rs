@@ -60,6 +60,21 @@ fn render_status(r: &StatusReport) -> String {
             j.last_error.as_deref().unwrap_or("")
         ));
     }
+    out.push_str(&format!(
+        "drift found by the reconciler: {}\n",
+        r.drifts.len()
+    ));
+    for d in &r.drifts {
+        out.push_str(&format!(
+            "  {} {} ({}): expected {}, found {}: {}\n",
+            named(Target::from_ids(d.service_id, d.addon_id)),
+            d.site,
+            d.at.format("%Y-%m-%d %H:%M UTC"),
+            d.expected,
+            d.found,
+            d.done
+        ));
+    }
     out.push_str(&render_workers(&r.workers));
     out
 }

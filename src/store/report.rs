@@ -72,6 +72,8 @@ pub struct StatusReport {
     pub requests_pending: u64,
     /// The workers (`mod_jetpack_workers`), the most recently seen first.
     pub workers: Vec<WorkerRow>,
+    /// The latest drifts the reconciler confirmed between WHMCS's intent and the partner.
+    pub drifts: Vec<super::DriftRow>,
     /// [`NO_WORKER_WARNING`] when jobs or requests wait and no worker is running (none seen
     /// within [`LIVE_WITHIN_SECS`] and not stopped); `None` otherwise.
     pub no_worker: Option<String>,
@@ -140,7 +142,9 @@ impl Store {
         let requests_pending = self.requests_pending().await?;
         let workers = self.workers().await?;
         let no_worker = no_worker(&counts, requests_pending, &workers);
+        let drifts = self.recent_drifts(limit).await?;
         Ok(StatusReport {
+            drifts,
             requests_pending,
             workers,
             no_worker,

@@ -138,10 +138,12 @@ pub struct DriftWrite {
 }
 
 /// A recorded drift, for `status` and the dashboard.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct DriftRow {
-    /// The target.
-    pub target: Target,
+    /// tblhosting.id (an addon's parent).
+    pub service_id: u32,
+    /// tblhostingaddons.id; 0 for the service itself.
+    pub addon_id: u32,
     /// The site.
     pub site: String,
     /// What WHMCS intended.
@@ -323,7 +325,8 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(DriftRow {
-                    target: Target::from_ids(r.try_get("service_id")?, r.try_get("addon_id")?),
+                    service_id: r.try_get("service_id")?,
+                    addon_id: r.try_get("addon_id")?,
                     site: r.try_get("site")?,
                     expected: r.try_get("expected")?,
                     found: r.try_get("found")?,

@@ -15,6 +15,7 @@
 //! - `bad_input`: a table of bad and odd customer input, each ending clearly.
 //! - `politeness`: the per-account breaker and rate limit against sandbox outages and 429s.
 //! - `liveness`: `mod_jetpack_workers` heartbeats, `status`'s workers and its no-worker warning.
+//! - `reconcile`: status spellings, late effects, lagging status, portal changes, the reconciler.
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 
 mod addons;
@@ -32,6 +33,7 @@ mod outcomes;
 mod partition;
 mod politeness;
 mod proxy;
+mod reconcile;
 mod reliability;
 mod secrets;
 mod service;
