@@ -18,7 +18,7 @@ use crate::order::{
 use crate::store::{ACTIVATION_TEMPLATE, ClaimPath, FieldSetup, ProductSetup, Store, StoreError};
 
 /// The worker's own tables, created by `jetpack-worker migrate`.
-const WORKER_TABLES: [&str; 11] = [
+const WORKER_TABLES: [&str; 13] = [
     "mod_jetpack_jobs",
     "mod_jetpack_requests",
     "mod_jetpack_ledger",
@@ -30,6 +30,8 @@ const WORKER_TABLES: [&str; 11] = [
     "mod_jetpack_adoption_addon_marks",
     "mod_jetpack_emails",
     "mod_jetpack_workers",
+    "mod_jetpack_watch",
+    "mod_jetpack_drift",
 ];
 
 /// The WHMCS tables the worker reads or writes.

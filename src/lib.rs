@@ -7,7 +7,8 @@
 //! (all SQL), `jetpack` (partner API client), `order` (reading WHMCS's custom fields), `retry`
 //! (pure schedules), `backoff` (waits before a statement is tried again) and `dns`. `ops`
 //! reports the worker's `health` to systemd and the database; `app` wires the two. Leaves under
-//! them all: `domain`, `lifecycle`, `rules`, `text` and `metrics` (docs/architecture.md).
+//! them all: `domain`, `lifecycle`, `drift` (the reconciler's rules), `rules`, `text` and
+//! `metrics` (docs/architecture.md).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]

@@ -3,7 +3,7 @@
 //! timeouts. It never logs or returns the client secret or a bearer token; the request/response
 //! records it hands back for WHMCS's module log are masked. This module owns the client and
 //! its calls; the token cache is `token`, HTTP plumbing and masking `transport`, reading
-//! the API's answers `response`, and the per-account breaker and rate limit `breaker` (the
+//! the API's answers `response` (status slugs in every spelling: `slugs`), and the per-account breaker and rate limit `breaker` (the
 //! state machines) and `guard` (the client's map of them).
 
 mod breaker;

@@ -1,11 +1,12 @@
 //! All SQL lives here; nothing else in the crate builds a query. The worker's own tables:
 //! requests and the jobs they make (`requests`, `jobs`), claiming (`claim`), the write that
 //! ends an attempt (`finish`, with WHMCS's side in `writeback`), the ledger (`ledger`), the
-//! adoption scan (`adoption`), worker heartbeats (`workers`) and reading it all back
+//! adoption scan (`adoption`), the reconciler's watch and drift rows (`watch`), worker
+//! heartbeats (`workers`) and reading it all back
 //! (`report`). WHMCS's tables are read in `whmcs` (and `emails`, for the doctor), into the
 //! row types of `rows`. No transaction is ever held across an HTTP call: callers get plain
 //! data back, never a connection or a lock. The store imports only leaf modules (`domain`,
-//! `lifecycle`, `rules`, `text`). Why the queries are runtime strings, not sqlx's checked
+//! `lifecycle`, `drift`, `rules`, `text`). Why the queries are runtime strings, not sqlx's checked
 //! macros: docs/architecture.md.
 //!
 //! What each table is for and one job's path through them: docs/architecture.md.
