@@ -15,6 +15,7 @@
 //! - `bad_input`: a table of bad and odd customer input, each ending clearly.
 //! - `politeness`: the per-account breaker and rate limit against sandbox outages and 429s.
 //! - `liveness`: `mod_jetpack_workers` heartbeats, `status`'s workers and its no-worker warning.
+//! - `sessions`: every pooled session's lock-wait and idle-in-transaction limits.
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 
 mod addons;
@@ -35,4 +36,5 @@ mod proxy;
 mod reliability;
 mod secrets;
 mod service;
+mod sessions;
 mod tls;
