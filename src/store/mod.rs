@@ -15,6 +15,7 @@ mod claim;
 mod emails;
 mod finish;
 mod jobs;
+mod known;
 mod ledger;
 mod report;
 mod requests;
@@ -184,6 +185,8 @@ pub struct Store {
     has_addons: bool,
     /// The longest the worker waits for a claim, an outcome write or applying requests.
     timeout: Duration,
+    /// The highest id of a pending request of an unknown kind this process has warned about.
+    unknown_requests_seen: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How long a claim, a finishing write or applying requests may take before the worker
@@ -253,6 +256,7 @@ impl Store {
             activity_has_user_columns,
             has_addons,
             timeout: STATEMENT_TIMEOUT,
+            unknown_requests_seen: Default::default(),
         })
     }
 
