@@ -160,7 +160,7 @@ fn named(target: Target) -> String {
 /// restarting at boot delays the start instead of failing it.
 async fn connect(database: &DatabaseConfig, patient: bool) -> anyhow::Result<MySqlPool> {
     let url = database.url.expose_secret();
-    let pool = (|| Store::connect(url, database.max_connections))
+    let pool = (|| Store::connect_limited(url, database.max_connections, database.sessions))
         .retry(backoff::startup_connect(patient))
         .when(StoreError::is_unavailable)
         .notify(

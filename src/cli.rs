@@ -123,6 +123,16 @@ pub struct Cli {
     #[arg(long, env = "JETPACK_RATE_LIMIT", global = true,
           default_value = defaults::RATE_LIMIT, value_parser = parse_rate)]
     pub rate_limit: RateLimit,
+    /// The longest a worker statement waits for a row lock (innodb_lock_wait_timeout; whole
+    /// seconds, 1s-14s, below the 15s the worker gives a statement).
+    #[arg(long, env = "JETPACK_DB_LOCK_WAIT", global = true,
+          default_value = defaults::DB_LOCK_WAIT.text, value_parser = parse_lock_wait)]
+    pub db_lock_wait: Duration,
+    /// The longest a worker session may sit idle inside a transaction before the server ends
+    /// it and releases its locks (MariaDB idle_transaction_timeout; whole seconds, 1s-1h).
+    #[arg(long, env = "JETPACK_DB_IDLE_IN_TRANSACTION", global = true,
+          default_value = defaults::DB_IDLE_IN_TRANSACTION.text, value_parser = parse_idle_in_transaction)]
+    pub db_idle_in_transaction: Duration,
 }
 
 /// `JETPACK_RATE_LIMIT`: calls per second per partner account, or none.
@@ -231,6 +241,23 @@ fn parse_reconcile_pass(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A duration of whole seconds within `min..=max` seconds.
+fn whole_seconds(s: &str, min: u64, max: u64) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.subsec_nanos() != 0 || !(min..=max).contains(&d.as_secs()) {
+        return Err(format!("use whole seconds from {min}s to {max}s"));
+    }
+    Ok(d)
+}
+
+fn parse_lock_wait(s: &str) -> Result<Duration, String> {
+    whole_seconds(s, 1, 14)
+}
+
+fn parse_idle_in_transaction(s: &str) -> Result<Duration, String> {
+    whole_seconds(s, 1, 3600)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +269,12 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_lease("1s").is_err());
         assert!(parse_adopt_interval("0s").is_err());
+        assert_eq!(parse_lock_wait("5s"), Ok(Duration::from_secs(5)));
+        for bad in ["0s", "500ms", "1500ms", "15s"] {
+            assert!(parse_lock_wait(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_idle_in_transaction("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_idle_in_transaction("2h").is_err());
     }
 
     #[test]

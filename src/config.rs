@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use crate::cli::{ClaimSetting, Cli, Command};
 use crate::jetpack::{JetpackClient, Politeness, Timeouts};
 use crate::retry::RetryPolicy;
-use crate::store::{ClaimPath, WatchSchedule};
+use crate::store::{ClaimPath, SessionLimits, WatchSchedule};
 use crate::telemetry::LogFormat;
 use crate::worker::{ReconcileSettings, WorkerSettings, lease_margin};
 
@@ -57,6 +57,8 @@ pub struct DatabaseConfig {
     pub claim: Option<ClaimPath>,
     /// The pool size: room for the jobs in flight, their lease renewals and the loop.
     pub max_connections: u32,
+    /// The lock-wait and idle-in-transaction limits of every session.
+    pub sessions: SessionLimits,
 }
 
 impl TryFrom<Cli> for Config {
@@ -92,6 +94,10 @@ impl TryFrom<&Cli> for DatabaseConfig {
             url: SecretString::from(given),
             claim: claim_path(cli.claim),
             max_connections: (cli.concurrency / 2).clamp(2, 16) + 2,
+            sessions: SessionLimits {
+                lock_wait: cli.db_lock_wait,
+                idle_in_transaction: cli.db_idle_in_transaction,
+            },
         })
     }
 }
@@ -229,5 +235,6 @@ mod tests {
         );
         assert_eq!(c.jetpack.longest_call(), Timeouts::default().request);
         assert_eq!(c.database.claim, None);
+        assert_eq!(c.database.sessions, SessionLimits::default());
     }
 }

@@ -100,6 +100,19 @@ pub const RECONCILE_REPROVISION: Setting<bool> = Setting {
     text: "false",
     value: false,
 };
+/// `--db-lock-wait` / `JETPACK_DB_LOCK_WAIT`: the longest a worker statement waits for a row
+/// lock (`innodb_lock_wait_timeout` of every session).
+pub const DB_LOCK_WAIT: Setting<Duration> = Setting {
+    text: "10s",
+    value: Duration::from_secs(10),
+};
+/// `--db-idle-in-transaction` / `JETPACK_DB_IDLE_IN_TRANSACTION`: the longest a worker session
+/// may sit idle inside a transaction before the server ends it and releases its locks
+/// (MariaDB's `idle_transaction_timeout`).
+pub const DB_IDLE_IN_TRANSACTION: Setting<Duration> = Setting {
+    text: "60s",
+    value: Duration::from_secs(60),
+};
 
 #[cfg(test)]
 mod tests {
@@ -121,6 +134,8 @@ mod tests {
             API_TIMEOUT,
             LOST_ANSWER_SETTLE,
             RECONCILE_PASS,
+            DB_LOCK_WAIT,
+            DB_IDLE_IN_TRANSACTION,
         ] {
             assert_eq!(duration(d.text), d.value, "{}", d.text);
         }

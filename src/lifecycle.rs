@@ -39,6 +39,14 @@ pub enum RequestKind {
 }
 
 impl RequestKind {
+    /// Every kind this worker knows (what the request inbox is filtered by).
+    pub const ALL: [RequestKind; 4] = [
+        RequestKind::Provision,
+        RequestKind::Terminate,
+        RequestKind::Retry,
+        RequestKind::Change,
+    ];
+
     /// The stored value.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -29,6 +29,12 @@ fn render_status(r: &StatusReport) -> String {
         "requests not yet applied: {}\n",
         r.requests_pending
     ));
+    if r.unknown_action_jobs > 0 {
+        out.push_str(&format!(
+            "{} jobs of an action this worker does not know (left for a newer jetpack-worker)\n",
+            r.unknown_action_jobs
+        ));
+    }
     out.push_str("jobs by state:\n");
     for (state, n) in &r.counts {
         out.push_str(&format!("  {state:<12} {n}\n"));

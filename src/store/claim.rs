@@ -3,7 +3,8 @@
 //! together with everything the attempts need from WHMCS (the service, its product, the
 //! product's custom fields with this service's values, whether the service has a recorded
 //! failure, and WHMCS's Module Debug Mode). A batch costs one pool acquire and five statements,
-//! however many jobs it holds; the attempts themselves then read nothing.
+//! however many jobs it holds; the attempts themselves then read nothing. Only jobs of an
+//! action this binary knows are claimed (a newer worker's are left for it, `known`).
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{Connection, MySql, QueryBuilder, Row};
 
+use super::known;
 use super::ledger::{LedgerEntry, ledger_of};
 use super::rows::{field_row, service_row};
 use super::whmcs::{addon_defs_by_id, addons_by_id, products_by_id};
@@ -140,13 +142,15 @@ async fn claim_skip_locked(
     lease: Duration,
 ) -> Result<Leased> {
     let mut tx = conn.begin().await?;
-    let ids: Vec<(u64,)> = sqlx::query_as(
-        "SELECT id FROM mod_jetpack_jobs WHERE due_at <= UTC_TIMESTAMP(6)
-         ORDER BY due_at, id LIMIT ? FOR UPDATE SKIP LOCKED",
-    )
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
+    let mut select = QueryBuilder::<MySql>::new(
+        "SELECT id FROM mod_jetpack_jobs WHERE due_at <= UTC_TIMESTAMP(6) AND action IN ",
+    );
+    known::push_list(&mut select, &known::actions());
+    select
+        .push(" ORDER BY due_at, id LIMIT ")
+        .push_bind(limit)
+        .push(" FOR UPDATE SKIP LOCKED");
+    let ids: Vec<(u64,)> = select.build_query_as().fetch_all(&mut *tx).await?;
     if ids.is_empty() {
         tx.rollback().await?;
         return Ok(Leased::Nothing);
@@ -172,8 +176,9 @@ async fn claim_update(
     lease: Duration,
 ) -> Result<Leased> {
     let mut q = claim_update_head(batch, owner, lease);
-    q.push(" WHERE due_at <= UTC_TIMESTAMP(6) ORDER BY due_at, id LIMIT ")
-        .push_bind(limit);
+    q.push(" WHERE due_at <= UTC_TIMESTAMP(6) AND action IN ");
+    known::push_list(&mut q, &known::actions());
+    q.push(" ORDER BY due_at, id LIMIT ").push_bind(limit);
     let done = q.build().execute(&mut *conn).await?;
     Ok(if done.rows_affected() == 0 {
         Leased::Nothing

@@ -16,11 +16,13 @@ mod claim;
 mod emails;
 mod finish;
 mod jobs;
+mod known;
 mod ledger;
 mod report;
 mod requests;
 mod rows;
 mod watch;
+mod session;
 mod whmcs;
 mod workers;
 mod writeback;
@@ -41,6 +43,7 @@ pub use report::{JobSummary, QueueDepth, StatusReport};
 pub use requests::{Applied, RequestId, RequestRow, Requeued};
 pub use rows::{DetailsField, FieldRow, FieldSetup, ProductRow, ProductSetup, ServiceRow};
 pub use watch::{CheckWrite, DriftRow, DriftWrite, SiteCheck, WatchRow, WatchSchedule};
+pub use session::{SessionLimits, WAIT_TIMEOUT_MARGIN};
 pub use workers::{Heartbeat, LIVE_WITHIN_SECS, NO_WORKER_WARNING, WorkerRow};
 
 /// How jobs are claimed; chosen at start from the server version or forced by a setting.
@@ -56,20 +59,11 @@ pub enum ClaimPath {
 impl ClaimPath {
     /// The best path a server of this `VERSION()` supports.
     pub fn for_server(version: &str) -> ClaimPath {
-        let numbers: Vec<u32> = version
-            .split(|c: char| !c.is_ascii_digit())
-            .take(3)
-            .map(|n| n.parse().unwrap_or(0))
-            .collect();
-        let v = (
-            numbers.first().copied().unwrap_or(0),
-            numbers.get(1).copied().unwrap_or(0),
-            numbers.get(2).copied().unwrap_or(0),
-        );
-        let supported = if version.to_ascii_lowercase().contains("mariadb") {
-            v >= (10, 6, 0)
+        let server = session::Server::parse(version);
+        let supported = if server.mariadb {
+            server.version >= (10, 6, 0)
         } else {
-            v >= (8, 0, 1)
+            server.version >= (8, 0, 1)
         };
         if supported {
             ClaimPath::SkipLocked
@@ -107,6 +101,12 @@ pub enum StoreError {
     /// The worker's own tables are missing or older than this binary.
     #[error("the worker's tables are missing or out of date; run `jetpack-worker migrate`")]
     NotMigrated,
+    /// `_sqlx_migrations` holds a migration this binary does not have: a newer worker
+    /// migrated the database, and this one could misread its tables.
+    #[error(
+        "this database was migrated by a newer jetpack-worker; upgrade this binary (migration {0} is not one it knows)"
+    )]
+    NewerSchema(i64),
     /// A row held a value the worker does not understand.
     #[error("unexpected value in mod_jetpack_jobs: {0}")]
     Corrupt(String),
@@ -190,6 +190,8 @@ pub struct Store {
     timeout: Duration,
     /// When the reconciler looks at a site after a job's outcome.
     watch: WatchSchedule,
+    /// The highest id of a pending request of an unknown kind this process has warned about.
+    unknown_requests_seen: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How long a claim, a finishing write or applying requests may take before the worker
@@ -197,15 +199,37 @@ pub struct Store {
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Store {
-    /// Connects with at most `max_connections` connections (the production database is shared).
+    /// Connects with at most `max_connections` connections (the production database is
+    /// shared), each session with the default [`SessionLimits`].
     pub async fn connect(url: &str, max_connections: u32) -> Result<MySqlPool> {
-        Store::connect_with(MySqlConnectOptions::from_str(url)?, max_connections).await
+        Store::connect_limited(url, max_connections, SessionLimits::default()).await
+    }
+
+    /// [`Store::connect`] with the given session limits.
+    pub async fn connect_limited(
+        url: &str,
+        max_connections: u32,
+        limits: SessionLimits,
+    ) -> Result<MySqlPool> {
+        let options = MySqlConnectOptions::from_str(url)?;
+        Store::connect_with_limits(options, max_connections, limits).await
     }
 
     /// [`Store::connect`] with options already parsed.
     pub async fn connect_with(
         options: MySqlConnectOptions,
         max_connections: u32,
+    ) -> Result<MySqlPool> {
+        Store::connect_with_limits(options, max_connections, SessionLimits::default()).await
+    }
+
+    /// [`Store::connect_with`] with the given session limits: every session of the pool is
+    /// READ COMMITTED, waits at most `limits.lock_wait` for a row lock and is ended by the
+    /// server when idle inside a transaction (see `store::session`).
+    pub async fn connect_with_limits(
+        options: MySqlConnectOptions,
+        max_connections: u32,
+        limits: SessionLimits,
     ) -> Result<MySqlPool> {
         // WHMCS's own tables are written in the server's local time, as WHMCS does; the
         // worker's table uses UTC_TIMESTAMP() explicitly.
@@ -217,19 +241,9 @@ impl Store {
             // No ping before every use: a dead connection fails its statement, which the
             // callers already treat as "try again" (claims back off, leases expire).
             .test_before_acquire(false)
-            .idle_timeout(Duration::from_secs(300))
+            .idle_timeout(session::POOL_IDLE_TIMEOUT)
             .max_lifetime(Duration::from_secs(1800))
-            // READ COMMITTED for every transaction on the connection, set once: no gap locks,
-            // so the worker's short writes never block WHMCS's own inserts into the tables
-            // they touch (and no `SET TRANSACTION` round trip before each one).
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                        .execute(conn)
-                        .await?;
-                    Ok(())
-                })
-            })
+            .after_connect(move |conn, _meta| Box::pin(session::set_up(conn, limits)))
             .connect_with(options)
             .await?;
         Ok(pool)
@@ -248,6 +262,7 @@ impl Store {
             has_addons,
             timeout: STATEMENT_TIMEOUT,
             watch: WatchSchedule::default(),
+            unknown_requests_seen: Default::default(),
         })
     }
 
@@ -287,27 +302,53 @@ impl Store {
         self.claim_path
     }
 
-    /// Creates or updates the worker's own tables. Never touches a WHMCS table.
+    /// Creates or updates the worker's own tables. Never touches a WHMCS table. Refuses
+    /// ([`StoreError::NewerSchema`]) a database a newer worker migrated.
     pub async fn migrate(pool: &MySqlPool) -> Result<()> {
+        if let Ok(applied) = applied_migrations(pool).await {
+            not_newer(&applied)?;
+        }
         MIGRATOR.run(pool).await?;
         Ok(())
     }
 
-    /// Fails with [`StoreError::NotMigrated`] unless every migration of this binary is applied.
+    /// Fails with [`StoreError::NewerSchema`] when a newer worker migrated the database, and
+    /// with [`StoreError::NotMigrated`] unless every migration of this binary is applied.
     pub async fn ensure_migrated(&self) -> Result<()> {
-        let applied: Vec<(i64,)> =
-            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|_| StoreError::NotMigrated)?;
+        let applied = applied_migrations(&self.pool)
+            .await
+            .map_err(|_| StoreError::NotMigrated)?;
+        not_newer(&applied)?;
         let all_applied = MIGRATOR
             .iter()
-            .all(|m| applied.iter().any(|(v,)| *v == m.version));
+            .all(|m| applied.iter().any(|(v, ok)| *ok && *v == m.version));
         if all_applied {
             Ok(())
         } else {
             Err(StoreError::NotMigrated)
         }
+    }
+}
+
+/// The versions in `_sqlx_migrations`, each with whether it ran to the end.
+async fn applied_migrations(pool: &MySqlPool) -> Result<Vec<(i64, bool)>> {
+    Ok(
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Fails with [`StoreError::NewerSchema`] when `applied` holds a migration this binary does
+/// not have.
+fn not_newer(applied: &[(i64, bool)]) -> Result<()> {
+    let unknown = applied
+        .iter()
+        .map(|(v, _)| *v)
+        .find(|v| !MIGRATOR.iter().any(|m| m.version == *v));
+    match unknown {
+        Some(v) => Err(StoreError::NewerSchema(v)),
+        None => Ok(()),
     }
 }
 

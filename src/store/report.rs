@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{MySql, QueryBuilder, Row};
 
 use super::{
-    LIVE_WITHIN_SECS, NO_WORKER_WARNING, Result, Store, WorkerRow, parse_action, parse_state,
-    within,
+    LIVE_WITHIN_SECS, NO_WORKER_WARNING, Result, Store, WorkerRow, known, parse_action,
+    parse_state, within,
 };
 use crate::domain::{Action, JobState, Target};
 
@@ -70,6 +70,9 @@ pub struct StatusReport {
     pub recent_failures: Vec<JobSummary>,
     /// Requests recorded (by the module, hooks or the CLI) that no worker has applied yet.
     pub requests_pending: u64,
+    /// Unfinished jobs of an action this worker does not know (a newer worker's): it never
+    /// claims them, and they are not in the lists above.
+    pub unknown_action_jobs: u64,
     /// The workers (`mod_jetpack_workers`), the most recently seen first.
     pub workers: Vec<WorkerRow>,
     /// The latest drifts the reconciler confirmed between WHMCS's intent and the partner.
@@ -140,12 +143,14 @@ impl Store {
             .jobs_in(JobState::Failed, "run_at DESC, id DESC", limit)
             .await?;
         let requests_pending = self.requests_pending().await?;
+        let unknown_action_jobs = self.unknown_action_jobs().await?;
         let workers = self.workers().await?;
         let no_worker = no_worker(&counts, requests_pending, &workers);
         let drifts = self.recent_drifts(limit).await?;
         Ok(StatusReport {
             drifts,
             requests_pending,
+            unknown_action_jobs,
             workers,
             no_worker,
             counts,
@@ -158,14 +163,15 @@ impl Store {
 
     /// The oldest queued job that is due now, with how long it has been due.
     async fn oldest_due(&self) -> Result<(Option<JobSummary>, Option<i64>)> {
-        let oldest = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut q = QueryBuilder::<MySql>::new(format!(
             "SELECT {SUMMARY_COLUMNS}, TIMESTAMPDIFF(SECOND, run_at, UTC_TIMESTAMP(6)) AS age
-             FROM mod_jetpack_jobs WHERE state = ? AND due_at <= UTC_TIMESTAMP(6)
-             ORDER BY due_at, id LIMIT 1"
-        )))
-        .bind(JobState::Queued.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+             FROM mod_jetpack_jobs WHERE state = "
+        ));
+        q.push_bind(JobState::Queued.as_str())
+            .push(" AND due_at <= UTC_TIMESTAMP(6) AND action IN ");
+        known::push_list(&mut q, &known::actions());
+        q.push(" ORDER BY due_at, id LIMIT 1");
+        let oldest = q.build().fetch_optional(&self.pool).await?;
         match oldest {
             Some(row) => Ok((Some(summary(&row)?), row.try_get("age")?)),
             None => Ok((None, None)),
@@ -179,15 +185,26 @@ impl Store {
         order: &'static str,
         limit: u32,
     ) -> Result<Vec<JobSummary>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUMMARY_COLUMNS} FROM mod_jetpack_jobs WHERE state = ?
-             ORDER BY {order} LIMIT ?"
-        )))
-        .bind(state.as_str())
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let mut q = QueryBuilder::<MySql>::new(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM mod_jetpack_jobs WHERE state = "
+        ));
+        q.push_bind(state.as_str()).push(" AND action IN ");
+        known::push_list(&mut q, &known::actions());
+        q.push(format!(" ORDER BY {order} LIMIT ")).push_bind(limit);
+        let rows = q.build().fetch_all(&self.pool).await?;
         rows.iter().map(summary).collect()
+    }
+
+    /// Unfinished jobs of an action this worker does not know (by the one-unfinished-job
+    /// index: only unfinished rows are read).
+    async fn unknown_action_jobs(&self) -> Result<u64> {
+        let mut q = QueryBuilder::<MySql>::new(
+            "SELECT COUNT(*) FROM mod_jetpack_jobs
+             WHERE unfinished_service_id IS NOT NULL AND action NOT IN ",
+        );
+        known::push_list(&mut q, &known::actions());
+        let (n,): (i64,) = q.build_query_as().fetch_one(&self.pool).await?;
+        Ok(n.max(0).unsigned_abs())
     }
 
     /// Requests recorded that no worker has applied yet.

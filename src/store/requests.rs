@@ -3,11 +3,13 @@
 //! in id order, each turned into a job change by `lifecycle::on_request` inside one short
 //! transaction that also marks them applied with the decision.
 
+use std::sync::atomic::Ordering;
+
 use sqlx::mysql::MySqlRow;
-use sqlx::{MySql, Row, Transaction};
+use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
 use super::jobs::insert_job;
-use super::{Result, Store, parse_action, parse_state, within};
+use super::{Result, Store, StoreError, known, parse_action, parse_state, within};
 use crate::backoff;
 use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
 use crate::lifecycle::{self, Decision, Latest, RequestKind, Unfinished};
@@ -179,22 +181,31 @@ impl Store {
         row.as_ref().map(request_row).transpose()
     }
 
-    /// Whether any request waits to be applied: one index lookup, no lock.
+    /// Whether any request waits that this worker can apply (or one of a kind it does not
+    /// know that it has not warned about yet): one index lookup, no lock.
     pub async fn has_pending_requests(&self) -> Result<bool> {
         let lookup = async {
-            let found: Option<(u64,)> = sqlx::query_as(
-                "SELECT id FROM mod_jetpack_requests WHERE applied_at IS NULL LIMIT 1",
-            )
-            .fetch_optional(&self.pool)
-            .await?;
+            let mut q = QueryBuilder::<MySql>::new(
+                "SELECT r.id FROM mod_jetpack_requests r WHERE r.applied_at IS NULL AND ((",
+            );
+            known::push_applicable(&mut q);
+            q.push(") OR (");
+            known::push_unknown(&mut q, "r.");
+            q.push(" AND r.id > ")
+                .push_bind(self.unknown_requests_seen.load(Ordering::Relaxed))
+                .push(")) LIMIT 1");
+            let found: Option<(u64,)> = q.build_query_as().fetch_optional(&self.pool).await?;
             Ok(found.is_some())
         };
         within(self.timeout, lookup).await
     }
 
-    /// Applies every pending request, in id order, in batches. Lock conflicts and a race on
-    /// the one-unfinished-job index roll the batch back and try it again.
+    /// Applies every pending request this worker can, in id order, in batches. Lock
+    /// conflicts and a race on the one-unfinished-job index roll the batch back and try it
+    /// again. A request of a kind it does not know stays pending (with one warning per
+    /// request and process), and so do the requests of its target behind it.
     pub async fn apply_requests(&self) -> Result<Vec<Applied>> {
+        within(self.timeout, self.warn_unknown_requests()).await?;
         let mut all = Vec::new();
         loop {
             let batch = self.apply_batch_patiently().await?;
@@ -223,15 +234,38 @@ impl Store {
         }
     }
 
+    /// Warns once per process about each pending request of a kind this worker does not
+    /// know (a newer worker's): it is left for a worker that can read it.
+    async fn warn_unknown_requests(&self) -> Result<()> {
+        let seen = &self.unknown_requests_seen;
+        let mut q = QueryBuilder::<MySql>::new(
+            "SELECT id, service_id, addon_id, action FROM mod_jetpack_requests
+             WHERE applied_at IS NULL AND id > ",
+        );
+        q.push_bind(seen.load(Ordering::Relaxed)).push(" AND ");
+        known::push_unknown(&mut q, "");
+        q.push(" ORDER BY id LIMIT 100");
+        let rows: Vec<(u64, u32, u32, String)> = q.build_query_as().fetch_all(&self.pool).await?;
+        for (id, service, addon, kind) in rows {
+            let target = Target::from_ids(service, addon);
+            tracing::warn!(request = id, %target, kind = %fit(&kind, 40),
+                "a request of a kind this worker does not know, or from a requester it does not know (written by a newer jetpack-worker?), is left pending, and the later requests of its target wait behind it; upgrade this worker");
+            seen.fetch_max(id, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     async fn apply_batch(&self) -> Result<Vec<Applied>> {
         let mut tx = self.begin().await?;
-        let rows = sqlx::query(
-            "SELECT id, service_id, addon_id, action, requested_by FROM mod_jetpack_requests
-             WHERE applied_at IS NULL ORDER BY id LIMIT ? FOR UPDATE",
-        )
-        .bind(APPLY_BATCH)
-        .fetch_all(&mut *tx)
-        .await?;
+        let mut q = QueryBuilder::<MySql>::new(
+            "SELECT r.id, r.service_id, r.addon_id, r.action, r.requested_by
+             FROM mod_jetpack_requests r WHERE r.applied_at IS NULL AND ",
+        );
+        known::push_applicable(&mut q);
+        q.push(" ORDER BY r.id LIMIT ")
+            .push_bind(APPLY_BATCH)
+            .push(" FOR UPDATE");
+        let rows = q.build().fetch_all(&mut *tx).await?;
         let mut applied = Vec::with_capacity(rows.len());
         for row in &rows {
             let one = apply_row(&mut tx, row).await?;
@@ -266,19 +300,16 @@ pub(super) async fn insert_request<'c>(
     Ok(RequestId(done.last_insert_id()))
 }
 
-/// Applies one pending request row inside the batch's transaction. A request whose action
-/// or requester the worker does not know changes nothing and is applied as "ignored".
+/// Applies one pending request row inside the batch's transaction (the batch holds only
+/// requests of a kind the worker knows). A request whose requester the worker does not know
+/// changes nothing and is applied as "ignored".
 async fn apply_row(tx: &mut Transaction<'_, MySql>, row: &MySqlRow) -> Result<Applied> {
     let request = RequestId(row.try_get("id")?);
     let target = Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?);
     let action: &str = row.try_get("action")?;
     let by: &str = row.try_get("requested_by")?;
     let Some(kind) = RequestKind::parse(action) else {
-        let said = format!(
-            "ignored: {} is not a request the worker knows",
-            fit(action, 40)
-        );
-        return Ok(ignored(request, target, None, said));
+        return Err(StoreError::Corrupt(format!("request kind {action:?}")));
     };
     let Some(by) = RequestedBy::parse(by) else {
         let said = format!(

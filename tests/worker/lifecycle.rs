@@ -982,12 +982,15 @@ async fn the_inbox_and_ledger_queries_use_their_indexes(pool: MySqlPool) {
     .await;
     for (sql, key) in [
         (
-            "SELECT id FROM mod_jetpack_requests WHERE applied_at IS NULL LIMIT 1",
+            "SELECT r.id FROM mod_jetpack_requests r WHERE r.applied_at IS NULL
+             AND ((APPLICABLE) OR (r.action NOT IN ('provision', 'terminate', 'retry', 'change')
+                                   AND r.id > 0)) LIMIT 1",
             "unapplied",
         ),
         (
-            "SELECT id, service_id, action FROM mod_jetpack_requests
-             WHERE applied_at IS NULL ORDER BY id LIMIT 50 FOR UPDATE",
+            "SELECT r.id, r.service_id, r.addon_id, r.action, r.requested_by
+             FROM mod_jetpack_requests r WHERE r.applied_at IS NULL AND APPLICABLE
+             ORDER BY r.id LIMIT 50 FOR UPDATE",
             "unapplied",
         ),
         (
@@ -1004,6 +1007,20 @@ async fn the_inbox_and_ledger_queries_use_their_indexes(pool: MySqlPool) {
             "service_site",
         ),
     ] {
+        // The condition under which the worker may apply a request (store::known).
+        let sql = sql.replace(
+            "APPLICABLE",
+            "r.action IN ('provision', 'terminate', 'retry', 'change')
+             AND NOT EXISTS (SELECT 1 FROM mod_jetpack_requests u
+                 WHERE u.service_id = r.service_id AND u.addon_id = r.addon_id AND u.id < r.id
+                   AND u.applied_at IS NULL
+                   AND u.action NOT IN ('provision', 'terminate', 'retry', 'change'))
+             AND NOT EXISTS (SELECT 1 FROM mod_jetpack_jobs j
+                 WHERE j.id = (SELECT MAX(k.id) FROM mod_jetpack_jobs k
+                               WHERE k.service_id = r.service_id AND k.addon_id = r.addon_id)
+                   AND (j.action NOT IN ('provision', 'terminate', 'change')
+                        OR j.follow_up NOT IN ('provision', 'terminate', 'change')))",
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
             .fetch_all(&env.db)
             .await

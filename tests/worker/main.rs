@@ -16,6 +16,9 @@
 //! - `politeness`: the per-account breaker and rate limit against sandbox outages and 429s.
 //! - `liveness`: `mod_jetpack_workers` heartbeats, `status`'s workers and its no-worker warning.
 //! - `reconcile`: status spellings, late effects, lagging status, portal changes, the reconciler.
+//! - `sessions`: every pooled session's lock-wait and idle-in-transaction limits.
+//! - `versions`: mixed versions: a newer schema is refused, unknown request kinds and job
+//!   actions are left untouched.
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 
 mod addons;
@@ -37,4 +40,6 @@ mod reconcile;
 mod reliability;
 mod secrets;
 mod service;
+mod sessions;
 mod tls;
+mod versions;
