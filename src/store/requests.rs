@@ -1,7 +1,11 @@
 //! The request inbox, `mod_jetpack_requests`: recording a request is one plain INSERT (what the
 //! PHP module, the hooks and the CLI do), and applying them is the worker's: pending requests
-//! in id order, each turned into a job change by `lifecycle::on_request` inside one short
-//! transaction that also marks them applied with the decision.
+//! in the order they were made, each turned into a job change by `lifecycle::on_request`
+//! inside one short transaction that also marks them applied with the decision. "The order
+//! they were made" is `created_at` (every writer sets it from the database's clock,
+//! `UTC_TIMESTAMP(6)`), then id: on a multi-primary Galera cluster each node hands out ids
+//! by its own `auto_increment_offset`, so a request made later on one node can have a lower
+//! id than an earlier one made on another, and the highest id is not the latest intent.
 
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, Row, Transaction};
@@ -192,8 +196,9 @@ impl Store {
         within(self.timeout, lookup).await
     }
 
-    /// Applies every pending request, in id order, in batches. Lock conflicts and a race on
-    /// the one-unfinished-job index roll the batch back and try it again.
+    /// Applies every pending request, oldest first (`created_at`, then id), in batches. Lock
+    /// conflicts and a race on the one-unfinished-job index roll the batch back and try it
+    /// again.
     pub async fn apply_requests(&self) -> Result<Vec<Applied>> {
         let mut all = Vec::new();
         loop {
@@ -227,7 +232,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let rows = sqlx::query(
             "SELECT id, service_id, addon_id, action, requested_by FROM mod_jetpack_requests
-             WHERE applied_at IS NULL ORDER BY id LIMIT ? FOR UPDATE",
+             WHERE applied_at IS NULL ORDER BY created_at, id LIMIT ? FOR UPDATE",
         )
         .bind(APPLY_BATCH)
         .fetch_all(&mut *tx)
