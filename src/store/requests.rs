@@ -75,14 +75,27 @@ pub struct Requeued {
 const APPLY_BATCH: u32 = 50;
 
 impl Store {
-    /// Records a request: one INSERT, no locking read.
+    /// Records a request: one INSERT, no locking read. Tried again after a lock conflict, as
+    /// the PHP module does: on Galera even a plain INSERT can lose one (a replicated write
+    /// being applied on this node aborts a local transaction whose locks it needs).
     pub async fn record_request(
         &self,
         target: impl Into<Target>,
         kind: RequestKind,
         by: RequestedBy,
     ) -> Result<RequestId> {
-        insert_request(&self.pool, target.into(), kind, by).await
+        let target = target.into();
+        let mut tries = 0u64;
+        loop {
+            tries += 1;
+            match insert_request(&self.pool, target, kind, by).await {
+                Err(e) if tries < backoff::REQUEST_CONFLICTS.tries && e.is_lock_conflict() => {
+                    tracing::debug!(tries, error = %Chain(&e), "recording a request hit a lock conflict; trying again");
+                    tokio::time::sleep(backoff::REQUEST_CONFLICTS.pause(tries)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Records a request and applies the inbox at once (what `jetpack-worker enqueue` does);

@@ -16,6 +16,7 @@
 //! - `politeness`: the per-account breaker and rate limit against sandbox outages and 429s.
 //! - `liveness`: `mod_jetpack_workers` heartbeats, `status`'s workers and its no-worker warning.
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
+//! - `galera`: three workers on a three-node Galera cluster of its own, one node killed.
 
 mod addons;
 mod adoption;
@@ -25,6 +26,7 @@ mod claiming;
 mod cli;
 mod doctor;
 mod fields;
+mod galera;
 mod helpers;
 mod lifecycle;
 mod liveness;

@@ -131,7 +131,7 @@ async fn states(pool: &MySqlPool) -> BTreeMap<String, i64> {
 }
 
 /// Polls until `DONE` reaches `want` (database errors count as "not yet").
-async fn until_done(pool: &MySqlPool, want: i64, limit: Duration, logs: &[PathBuf]) {
+pub async fn until_done(pool: &MySqlPool, want: i64, limit: Duration, logs: &[PathBuf]) {
     let start = Instant::now();
     loop {
         if try_scalar(pool, DONE).await.unwrap_or(0) >= want {
@@ -170,7 +170,7 @@ fn calls_of(state: &SandboxState, prefix: &str, sid: u32) -> SiteCalls {
 
 /// What every drain must end with: all `n` jobs done, no lease left, one successful
 /// provision and one `provisioned` activity line per service, every service Active.
-async fn assert_drained(env: &Env, sids: &[u32], prefix: &str) {
+pub async fn assert_drained(env: &Env, sids: &[u32], prefix: &str) {
     let n = sids.len() as i64;
     assert_eq!(
         states(&env.db).await,
