@@ -204,7 +204,11 @@ mod tests {
         assert!(covers(call + margin, call, margin));
         // What covered a call before the skew allowance (a 5 s margin) no longer does.
         assert!(!covers(call + S(5), call, margin));
-        assert!(!covers(call + margin - Duration::from_millis(1), call, margin));
+        assert!(!covers(
+            call + margin - Duration::from_millis(1),
+            call,
+            margin
+        ));
     }
 
     #[test]
