@@ -200,7 +200,8 @@ mod tests {
         assert_eq!(c.database.url.expose_secret(), "mysql://u:hunter2@h/x");
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(c.worker.concurrency, 40);
-        assert_eq!(c.worker.lease_margin, std::time::Duration::from_secs(2));
+        // A quarter of 8 s, plus the 2 s clock-skew allowance.
+        assert_eq!(c.worker.lease_margin, std::time::Duration::from_secs(4));
     }
 
     #[test]

@@ -114,6 +114,14 @@ pub const DB_IDLE_IN_TRANSACTION: Setting<Duration> = Setting {
     value: Duration::from_secs(60),
 };
 
+/// The clock skew allowed between the workers' hosts and the database servers (and between
+/// the nodes of a multi-primary cluster, where one node grants a lease and another judges it
+/// expired by its own clock). A lease's expiry is always computed and judged in SQL by the
+/// database's clock; the holder keeps this much more margin before an acting call, so a node
+/// whose clock runs this far ahead cannot hand the job to another worker while the call may
+/// still be in flight. NTP keeps real skew in milliseconds; 2 s also covers a step.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use boot_time::Instant;
 
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{Connection, MySql, QueryBuilder, Row};
@@ -63,8 +65,9 @@ pub struct ClaimedJob {
     /// For a terminate of a service (addon) whose row is gone: the product (addon) its ledger
     /// names (the latest row's), whose credentials cancel what the ledger holds.
     pub gone_product: Option<ProductRow>,
-    /// This process's monotonic time just before the claim was sent: the lease (granted by
-    /// the database at or after this instant) surely lasts until `claimed_at + lease`.
+    /// This process's boot-time clock (monotonic, counting a host suspend) just before the
+    /// claim was sent: the lease (granted by the database at or after this instant) surely
+    /// lasts until `claimed_at + lease`, less the clock-skew margin the holder keeps.
     pub claimed_at: Instant,
     /// Until when an acting call this process started for the job may still be in flight
     /// (shared by every clone of this claim): a job is never released before then.

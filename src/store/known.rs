@@ -57,7 +57,8 @@ pub(super) fn push_applicable(q: &mut QueryBuilder<MySql>) {
     push_unknown(q, "r.");
     q.push(
         " AND NOT EXISTS (SELECT 1 FROM mod_jetpack_requests u
-             WHERE u.service_id = r.service_id AND u.addon_id = r.addon_id AND u.id < r.id
+             WHERE u.service_id = r.service_id AND u.addon_id = r.addon_id
+               AND (u.created_at, u.id) < (r.created_at, r.id)
                AND u.applied_at IS NULL AND ",
     );
     push_unknown(q, "u.");

@@ -21,8 +21,8 @@ mod ledger;
 mod report;
 mod requests;
 mod rows;
-mod watch;
 mod session;
+mod watch;
 mod whmcs;
 mod workers;
 mod writeback;
@@ -42,8 +42,8 @@ pub use ledger::{LedgerEntry, LedgerWrite};
 pub use report::{JobSummary, QueueDepth, StatusReport};
 pub use requests::{Applied, RequestId, RequestRow, Requeued};
 pub use rows::{DetailsField, FieldRow, FieldSetup, ProductRow, ProductSetup, ServiceRow};
-pub use watch::{CheckWrite, DriftRow, DriftWrite, SiteCheck, WatchRow, WatchSchedule};
 pub use session::{SessionLimits, WAIT_TIMEOUT_MARGIN};
+pub use watch::{CheckWrite, DriftRow, DriftWrite, SiteCheck, WatchRow, WatchSchedule};
 pub use workers::{Heartbeat, LIVE_WITHIN_SECS, NO_WORKER_WARNING, WorkerRow};
 
 /// How jobs are claimed; chosen at start from the server version or forced by a setting.

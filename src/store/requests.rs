@@ -1,7 +1,11 @@
 //! The request inbox, `mod_jetpack_requests`: recording a request is one plain INSERT (what the
 //! PHP module, the hooks and the CLI do), and applying them is the worker's: pending requests
-//! in id order, each turned into a job change by `lifecycle::on_request` inside one short
-//! transaction that also marks them applied with the decision.
+//! in the order they were made, each turned into a job change by `lifecycle::on_request`
+//! inside one short transaction that also marks them applied with the decision. "The order
+//! they were made" is `created_at` (every writer sets it from the database's clock,
+//! `UTC_TIMESTAMP(6)`), then id: on a multi-primary Galera cluster each node hands out ids
+//! by its own `auto_increment_offset`, so a request made later on one node can have a lower
+//! id than an earlier one made on another, and the highest id is not the latest intent.
 
 use std::sync::atomic::Ordering;
 
@@ -73,14 +77,27 @@ pub struct Requeued {
 const APPLY_BATCH: u32 = 50;
 
 impl Store {
-    /// Records a request: one INSERT, no locking read.
+    /// Records a request: one INSERT, no locking read. Tried again after a lock conflict, as
+    /// the PHP module does: on Galera even a plain INSERT can lose one (a replicated write
+    /// being applied on this node aborts a local transaction whose locks it needs).
     pub async fn record_request(
         &self,
         target: impl Into<Target>,
         kind: RequestKind,
         by: RequestedBy,
     ) -> Result<RequestId> {
-        insert_request(&self.pool, target.into(), kind, by).await
+        let target = target.into();
+        let mut tries = 0u64;
+        loop {
+            tries += 1;
+            match insert_request(&self.pool, target, kind, by).await {
+                Err(e) if tries < backoff::REQUEST_CONFLICTS.tries && e.is_lock_conflict() => {
+                    tracing::debug!(tries, error = %Chain(&e), "recording a request hit a lock conflict; trying again");
+                    tokio::time::sleep(backoff::REQUEST_CONFLICTS.pause(tries)).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Records a request and applies the inbox at once (what `jetpack-worker enqueue` does);
@@ -200,10 +217,10 @@ impl Store {
         within(self.timeout, lookup).await
     }
 
-    /// Applies every pending request this worker can, in id order, in batches. Lock
-    /// conflicts and a race on the one-unfinished-job index roll the batch back and try it
-    /// again. A request of a kind it does not know stays pending (with one warning per
-    /// request and process), and so do the requests of its target behind it.
+    /// Applies every pending request this worker can, oldest first (`created_at`, then id), in
+    /// batches. Lock conflicts and a race on the one-unfinished-job index roll the batch back
+    /// and try it again. A request of a kind it does not know stays pending (with one warning
+    /// per request and process), and so do the requests of its target behind it.
     pub async fn apply_requests(&self) -> Result<Vec<Applied>> {
         within(self.timeout, self.warn_unknown_requests()).await?;
         let mut all = Vec::new();
@@ -262,7 +279,7 @@ impl Store {
              FROM mod_jetpack_requests r WHERE r.applied_at IS NULL AND ",
         );
         known::push_applicable(&mut q);
-        q.push(" ORDER BY r.id LIMIT ")
+        q.push(" ORDER BY r.created_at, r.id LIMIT ")
             .push_bind(APPLY_BATCH)
             .push(" FOR UPDATE");
         let rows = q.build().fetch_all(&mut *tx).await?;

@@ -1,6 +1,12 @@
 //! The lease a running job holds, as this process knows it: counted on the process's own
-//! monotonic clock from the instant before the claim (or a renewal) was sent, so the local
-//! estimate never outlasts what the database granted. It renews itself every third of the
+//! boot-time clock (`CLOCK_BOOTTIME`: monotonic, and it keeps counting while the host is
+//! suspended, where `std::time::Instant`'s `CLOCK_MONOTONIC` stops, so a host resumed after
+//! the lease ran out in the database does not think it still holds it) from the instant
+//! before the claim (or a renewal) was sent, so the local estimate never outlasts what the
+//! database granted. The expiry itself is only ever computed and judged in SQL, by the
+//! database's clock (`UTC_TIMESTAMP(6) + INTERVAL`); the margin an acting call must leave
+//! includes a clock-skew allowance (`defaults::CLOCK_SKEW`) for a database node whose clock
+//! runs ahead of the one that granted the lease. It renews itself every third of the
 //! lease, and it is the gate every acting partner-API call passes: a call starts only while
 //! the lease surely outlasts the call's timeout plus a margin, extending the lease for the
 //! call first when needed. A lost lease, or one that cannot be confirmed in time, stops the
@@ -8,7 +14,9 @@
 //! status check sees what really happened.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use boot_time::Instant;
 
 use super::health::DbHealth;
 use crate::jetpack::ActingGate;
@@ -147,14 +155,14 @@ impl ActingGate for Lease<'_> {
         if self.known().lost {
             return Err("the job's lease was lost (another worker took it over)".to_owned());
         }
-        if self.remaining() >= need {
+        if covers(self.remaining(), longest, self.margin) {
             self.calling(need);
             return Ok(());
         }
         // Asked for a margin more than needed, so the time the renewal itself takes still
         // leaves `need`.
         match self.renew((need + self.margin).max(self.length)).await {
-            Ok(true) if self.remaining() >= need => {
+            Ok(true) if covers(self.remaining(), longest, self.margin) => {
                 self.calling(need);
                 Ok(())
             }
@@ -165,5 +173,50 @@ impl ActingGate for Lease<'_> {
             Ok(false) => Err("the job's lease was lost (another worker took it over)".to_owned()),
             Err(e) => Err(format!("the lease could not be renewed ({e})")),
         }
+    }
+}
+
+/// Whether a lease that surely lasts `remaining` may carry an acting call of up to `longest`:
+/// the call plus `margin` (its slack and the clock-skew allowance) must fit.
+fn covers(remaining: Duration, longest: Duration, margin: Duration) -> bool {
+    remaining >= longest + margin
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::defaults::CLOCK_SKEW;
+    use crate::worker::lease_margin;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn the_margin_is_a_quarter_of_the_lease_within_1_to_5_s_plus_the_skew_allowance() {
+        assert_eq!(CLOCK_SKEW, S(2));
+        for (lease, margin) in [(S(2), S(3)), (S(8), S(4)), (S(60), S(7)), (S(600), S(7))] {
+            assert_eq!(lease_margin(lease), margin, "lease {lease:?}");
+        }
+    }
+
+    #[test]
+    fn a_call_starts_only_when_the_lease_outlasts_it_by_the_margin_with_the_skew() {
+        let (call, margin) = (S(120), lease_margin(S(60)));
+        assert!(covers(call + margin, call, margin));
+        // What covered a call before the skew allowance (a 5 s margin) no longer does.
+        assert!(!covers(call + S(5), call, margin));
+        assert!(!covers(
+            call + margin - Duration::from_millis(1),
+            call,
+            margin
+        ));
+    }
+
+    #[test]
+    fn the_boot_time_clock_advances_like_the_monotonic_one_while_awake() {
+        let (boot, mono) = (Instant::now(), std::time::Instant::now());
+        std::thread::sleep(Duration::from_millis(50));
+        let (b, m) = (boot.elapsed(), mono.elapsed());
+        assert!(b >= Duration::from_millis(50), "{b:?}");
+        assert!(b.abs_diff(m) < Duration::from_millis(20), "{b:?} vs {m:?}");
     }
 }

@@ -94,9 +94,10 @@ impl Default for WorkerSettings {
     }
 }
 
-/// The margin an acting call must leave on a lease of `lease`: a quarter of it, 1 to 5 s.
+/// The margin an acting call must leave on a lease of `lease`: a quarter of it, 1 to 5 s, for
+/// the call's own slack, plus the clock-skew allowance ([`defaults::CLOCK_SKEW`]).
 pub fn lease_margin(lease: Duration) -> Duration {
-    (lease / 4).clamp(Duration::from_secs(1), Duration::from_secs(5))
+    (lease / 4).clamp(Duration::from_secs(1), Duration::from_secs(5)) + defaults::CLOCK_SKEW
 }
 
 /// `host:pid:random`, so a restarted process never looks like its predecessor.

@@ -216,6 +216,47 @@ async fn crossed_requests_in_every_order_end_as_the_last_one_asks(pool: MySqlPoo
     assert!(state.overlapping_acting_calls().is_empty());
 }
 
+/// On a multi-primary Galera cluster ids interleave by node (`auto_increment_offset`): a
+/// Terminate made on one node after a Create made on another can get the lower id. The latest
+/// intent is the request made last (`created_at`, the database's clock), not the highest id.
+#[sqlx::test]
+async fn the_request_made_last_wins_even_with_the_lower_id(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let sid = env
+        .service(pid, "Active", "interleaved.example", "admin", "premium")
+        .await;
+    // Node 1 records the Create as id 20; a second later node 2 records the Terminate as id 10.
+    env.exec(&format!(
+        "INSERT INTO mod_jetpack_requests (id, service_id, action, requested_by, created_at) VALUES
+           (20, {sid}, 'provision', 'module', UTC_TIMESTAMP(6) - INTERVAL 2 SECOND),
+           (10, {sid}, 'terminate', 'module', UTC_TIMESTAMP(6) - INTERVAL 1 SECOND)"
+    ))
+    .await;
+    let applied = env.store.apply_requests().await.unwrap();
+    let order: Vec<u64> = applied.iter().map(|a| a.request.0).collect();
+    assert_eq!(order, [20, 10], "applied in the order they were made");
+    let jobs: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = ? ORDER BY id",
+    )
+    .bind(sid)
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        jobs,
+        [
+            ("provision".to_owned(), "cancelled".to_owned()),
+            ("terminate".to_owned(), "queued".to_owned())
+        ],
+        "the Terminate, made last, is the intent that stands"
+    );
+    env.worker().run_once().await.unwrap();
+    let state = env.sandbox.state();
+    assert_eq!(state.calls("interleaved.example").provision, 0);
+    assert!(state.plan("interleaved.example").is_none());
+}
+
 #[sqlx::test]
 async fn a_terminate_cancels_what_the_ledger_holds_after_the_site_url_was_edited(pool: MySqlPool) {
     let env = Env::new(pool).await;

@@ -20,6 +20,7 @@
 //! - `versions`: mixed versions: a newer schema is refused, unknown request kinds and job
 //!   actions are left untouched.
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
+//! - `galera`: three workers on a three-node Galera cluster of its own, one node killed.
 
 mod addons;
 mod adoption;
@@ -29,6 +30,7 @@ mod claiming;
 mod cli;
 mod doctor;
 mod fields;
+mod galera;
 mod helpers;
 mod lifecycle;
 mod liveness;

@@ -131,7 +131,7 @@ async fn states(pool: &MySqlPool) -> BTreeMap<String, i64> {
 }
 
 /// Polls until `DONE` reaches `want` (database errors count as "not yet").
-async fn until_done(pool: &MySqlPool, want: i64, limit: Duration, logs: &[PathBuf]) {
+pub async fn until_done(pool: &MySqlPool, want: i64, limit: Duration, logs: &[PathBuf]) {
     let start = Instant::now();
     loop {
         if try_scalar(pool, DONE).await.unwrap_or(0) >= want {
@@ -170,7 +170,7 @@ fn calls_of(state: &SandboxState, prefix: &str, sid: u32) -> SiteCalls {
 
 /// What every drain must end with: all `n` jobs done, no lease left, one successful
 /// provision and one `provisioned` activity line per service, every service Active.
-async fn assert_drained(env: &Env, sids: &[u32], prefix: &str) {
+pub async fn assert_drained(env: &Env, sids: &[u32], prefix: &str) {
     let n = sids.len() as i64;
     assert_eq!(
         states(&env.db).await,
@@ -365,7 +365,8 @@ async fn a_worker_killed_mid_drain_is_replaced_within_one_lease(pool: MySqlPool)
         log_dir(&dir).join("crash-b.log"),
     );
     // An acting call starts only under a lease that outlasts its timeout plus a margin (1 s
-    // here), so a job killed mid-call is reclaimed after max(lease, timeout + 2 margins).
+    // here, plus the 2 s clock-skew allowance), so a job killed mid-call is reclaimed after
+    // max(lease, timeout + 2 margins).
     let settings = [
         ("JETPACK_CONCURRENCY", "16"),
         ("JETPACK_LEASE", "4s"),
@@ -437,7 +438,8 @@ async fn a_worker_killed_mid_drain_is_replaced_within_one_lease(pool: MySqlPool)
     )
     .await;
     assert_eq!(reclaims, orphans.len() as i64, "each orphan reclaimed once");
-    let limit = LEASE.max(Duration::from_secs(2 + 2)) + Duration::from_secs(2);
+    let margin = jetpack_worker::worker::lease_margin(LEASE);
+    let limit = LEASE.max(Duration::from_secs(2) + 2 * margin) + Duration::from_secs(2);
     assert!(
         Duration::from_millis(orphans_done_ms.max(0) as u64) <= limit,
         "orphans done {orphans_done_ms} ms after the kill; lease {LEASE:?}"

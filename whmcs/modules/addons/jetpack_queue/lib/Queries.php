@@ -325,7 +325,8 @@ class Queries
         );
         $requests = Capsule::select(
             'SELECT id, action, requested_by, created_at, applied_at, job_id, decision
-             FROM ' . self::REQUESTS . ' WHERE service_id = ? AND addon_id = ? ORDER BY id DESC LIMIT 50',
+             FROM ' . self::REQUESTS . ' WHERE service_id = ? AND addon_id = ?
+             ORDER BY created_at DESC, id DESC LIMIT 50',
             array((int) $job->service_id, $addonId)
         );
         return array(

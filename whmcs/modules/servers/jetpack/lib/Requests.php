@@ -203,8 +203,8 @@ class Requests
     }
 
     /**
-     * The target's requests the worker has not applied yet, oldest first (at most
-     * PENDING_SHOWN + 1, so the caller can tell there are more).
+     * The target's requests the worker has not applied yet, oldest (created_at, then id)
+     * first (at most PENDING_SHOWN + 1, so the caller can tell there are more).
      *
      * @param int $serviceId tblhosting.id (an addon's parent)
      * @param int $addonId   tblhostingaddons.id, 0 for the service itself
@@ -219,6 +219,7 @@ class Requests
             ->where('service_id', (int) $serviceId)
             ->where('addon_id', (int) $addonId)
             ->whereNull('applied_at')
+            ->orderBy('created_at')
             ->orderBy('id')
             ->limit(self::PENDING_SHOWN + 1)
             ->get(array('id', 'action', 'requested_by', 'created_at')));
@@ -226,6 +227,8 @@ class Requests
 
     /**
      * The target's latest request the worker has applied, with its decision; null when none.
+     * Latest by created_at (the database's clock), then id: on a multi-primary Galera cluster
+     * ids interleave by node, so a later request can have a lower id.
      *
      * @param int $serviceId tblhosting.id (an addon's parent)
      * @param int $addonId   tblhostingaddons.id, 0 for the service itself
@@ -240,6 +243,7 @@ class Requests
             ->where('service_id', (int) $serviceId)
             ->where('addon_id', (int) $addonId)
             ->whereNotNull('applied_at')
+            ->orderBy('created_at', 'desc')
             ->orderBy('id', 'desc')
             ->first(array('id', 'action', 'requested_by', 'created_at', 'applied_at', 'job_id', 'decision'));
     }
