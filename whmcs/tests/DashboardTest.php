@@ -576,6 +576,7 @@ final class DashboardTest extends DatabaseTestCase
         $get = array();
         for ($page = 0; $page < 5; $page++) {
             $html = $this->render($get);
+            $this->assertSame($page > 0, strpos($html, '#jq-drift-title">latest drifts</a>') !== false, "back link on page $page");
             $seen = array_merge($seen, $this->driftsListed($html));
             if (preg_match('/id="jq-drift-next" href="[^"]*drift_before=(\d+)#jq-drift-title"/', $html, $m) !== 1) {
                 break;

@@ -66,7 +66,7 @@ class Page
         $out .= self::reasonsSection(Queries::failureReasons(), $link);
         $out .= self::dnsSection(Queries::waitingDns(), $link);
         $driftBefore = isset($get['drift_before']) && ctype_digit((string) $get['drift_before']) ? (int) $get['drift_before'] : null;
-        $out .= self::driftSection(Queries::drifts($driftBefore), Queries::watchCounts(), $link);
+        $out .= self::driftSection(Queries::drifts($driftBefore), Queries::watchCounts(), $link, $driftBefore !== null);
         $before = isset($get['before']) && ctype_digit((string) $get['before']) ? (int) $get['before'] : null;
         $out .= self::listSection($filter, Queries::jobs($filter, $before), Queries::products(), $link, $counts['failed']);
         return $out . '</div>';
@@ -205,8 +205,9 @@ class Page
      *
      * @param array|null $page   what Queries::drifts() returned (null: no mod_jetpack_drift)
      * @param array|null $counts what Queries::watchCounts() returned (null: no mod_jetpack_watch)
+     * @param bool       $older  whether this is a later page (a link back to the latest)
      */
-    private static function driftSection($page, $counts, $link)
+    private static function driftSection($page, $counts, $link, $older)
     {
         $out = '<h2 id="jq-drift-title">Drift</h2>';
         if ($page === null || $counts === null) {
@@ -228,12 +229,16 @@ class Page
                 . Escape::html5($d->found) . '</td><td>' . Escape::html5($d->done) . '</td><td>' . Html::utc($d->created_at)
                 . '</td></tr>';
         }
-        $out .= '</table><p class="jq-pages"><a href="' . Html::link($link, array()) . '#jq-drift-title">latest drifts</a>';
+        $out .= '</table>';
+        $pages = array();
+        if ($older) {
+            $pages[] = '<a href="' . Html::link($link, array()) . '#jq-drift-title">latest drifts</a>';
+        }
         if ($page['next'] !== null) {
-            $out .= ' · <a id="jq-drift-next" href="' . Html::link($link, array('drift_before' => $page['next']))
+            $pages[] = '<a id="jq-drift-next" href="' . Html::link($link, array('drift_before' => $page['next']))
                 . '#jq-drift-title">older drifts →</a>';
         }
-        return $out . '</p>';
+        return $out . (count($pages) === 0 ? '' : '<p class="jq-pages">' . implode(' · ', $pages) . '</p>');
     }
 
     private static function listSection(array $filter, array $page, array $products, $link, $failed)
