@@ -8,9 +8,10 @@ use JetpackTests\Support\DatabaseTestCase;
 /**
  * The queue dashboard in a real browser: Debian's chromium (headless) loads the page from PHP's
  * built-in server (Support/dashboard_router.php: a minimal admin frame calling
- * jetpack_queue_output) on this test's database. It reads the rendered DOM for the counts, a
- * filter applied through the URL, and a bulk Retry (a form POSTed by the browser) that changes
- * what the page counts; it takes a screenshot (docs/dashboard.png with JETPACK_UPDATE_SCREENSHOT=1).
+ * jetpack_queue_output) on this test's database. It reads the rendered DOM for the counts, the
+ * reconciler's drifts, a filter applied through the URL, and a bulk Retry (a form POSTed by the
+ * browser) that changes what the page counts; it takes a screenshot (docs/dashboard.png with
+ * JETPACK_UPDATE_SCREENSHOT=1).
  * scripts/test installs chromium; without it this test is skipped.
  */
 final class DashboardBrowserTest extends DatabaseTestCase
@@ -131,6 +132,15 @@ final class DashboardBrowserTest extends DatabaseTestCase
         $w = $this->service($product, array(), array('status' => 'Active'));
         $seed->job($w, array('state' => 'waiting_dns', 'dns_checks' => 5, 'waiting_since_ago' => 5 * 3600, 'run_in' => 1200));
         $seed->worker('worker-1.example:4242', 300, false);
+        // The reconciler found the first service's plan missing, and a plan back on the addon's site.
+        $this->exec("INSERT INTO mod_jetpack_drift (service_id, addon_id, site, expected, found, done, created_at) VALUES
+                     (?, 0, 'https://shop.example/', 'the premium plan', 'none', 'reported', UTC_TIMESTAMP(6) - INTERVAL 2 HOUR),
+                     (?, ?, 'https://blog.example/<script>alert(2)</script>', 'no personal plan (cancelled)', 'jetpack_personal',
+                      'cancel requested', UTC_TIMESTAMP(6) - INTERVAL 1 HOUR)", array($failed[0], $failed[0], $addon));
+        $this->exec("INSERT INTO mod_jetpack_watch (service_id, addon_id, site, plan, expect, next_check_at, seen, updated_at) VALUES
+                     (?, 0, 'https://shop.example/', 'premium', 'holds', UTC_TIMESTAMP(6), 'missing', UTC_TIMESTAMP(6)),
+                     (?, 0, 'https://news.example/', 'premium', 'holds', UTC_TIMESTAMP(6), 'fine', UTC_TIMESTAMP(6))",
+            array($failed[0], $failed[2]));
         $this->startServer();
 
         $dom = $this->browse('/addonmodules.php?module=jetpack_queue');
@@ -145,6 +155,11 @@ final class DashboardBrowserTest extends DatabaseTestCase
         $this->assertSame(1, preg_match('/id="jq-pending">0</', $dom));
         $this->assertSame(18, preg_match_all('/<tr data-job="\d+">/', $dom));
         $this->assertStringContainsString('>Addon #' . $addon . '</a> on service <a ', $dom, 'the addon\'s job names its target');
+        $this->assertSame(2, preg_match_all('/<tr data-drift="\d+">/', $dom), 'the drift section lists both drifts');
+        $this->assertSame(1, preg_match('/<tr data-drift="\d+"><td><a [^>]*>Addon #' . $addon . '<\/a> on service <a [^>]*>#'
+            . $failed[0] . '<\/a><\/td><td>https:\/\/blog.example\/&lt;script&gt;alert\(2\)&lt;\/script&gt;<\/td>'
+            . '<td>no personal plan \(cancelled\)<\/td><td>jetpack_personal<\/td><td>cancel requested<\/td>/', $dom), 'newest first');
+        $this->assertSame(1, preg_match('/id="jq-watched">2<\/span>; seen drifting now: <span id="jq-drifting">1</', $dom));
 
         $filtered = $this->browse('/addonmodules.php?module=jetpack_queue&state=failed');
         $this->assertSame(4, preg_match_all('/<tr data-job="\d+">/', $filtered));
@@ -188,7 +203,7 @@ final class DashboardBrowserTest extends DatabaseTestCase
             : sys_get_temp_dir() . '/jetpack-dashboard-' . getmypid() . '.png';
         @mkdir(dirname($shot), 0755, true);
         @unlink($shot);
-        $this->browse('/addonmodules.php?module=jetpack_queue', array('--screenshot=' . $shot, '--window-size=1280,1000', '--hide-scrollbars'));
+        $this->browse('/addonmodules.php?module=jetpack_queue', array('--screenshot=' . $shot, '--window-size=1280,1120', '--hide-scrollbars'));
         $this->assertFileExists($shot);
         $this->assertSame("\x89PNG", substr((string) file_get_contents($shot), 0, 4));
         if (getenv('JETPACK_UPDATE_SCREENSHOT') !== '1') {

@@ -490,6 +490,158 @@ final class DashboardTest extends DatabaseTestCase
         $this->assertStringContainsString('run <code>jetpack-worker migrate</code>', $this->render());
     }
 
+    /**
+     * A mod_jetpack_drift row as the reconciler writes it, $ago seconds ago.
+     *
+     * @return int its id
+     */
+    private function drift($serviceId, $addonId, $site, array $o = array())
+    {
+        $o += array('expected' => 'the premium plan', 'found' => 'none', 'done' => 'reported', 'ago' => 0);
+        $this->exec(
+            'INSERT INTO mod_jetpack_drift (service_id, addon_id, site, expected, found, done, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6) - INTERVAL ? SECOND)',
+            array($serviceId, $addonId, $site, $o['expected'], $o['found'], $o['done'], $o['ago'])
+        );
+        return (int) $this->pdo()->lastInsertId();
+    }
+
+    /**
+     * A mod_jetpack_watch row: $serviceId's expectation at $site, and what the last look saw.
+     */
+    private function watch($serviceId, $addonId, $site, $seen = 'fine', $dueIn = 3600)
+    {
+        $this->exec(
+            "INSERT INTO mod_jetpack_watch (service_id, addon_id, site, plan, expect, next_check_at, seen, updated_at)
+             VALUES (?, ?, ?, 'premium', 'holds', UTC_TIMESTAMP(6) + INTERVAL ? SECOND, ?, UTC_TIMESTAMP(6))",
+            array($serviceId, $addonId, $site, $dueIn, $seen)
+        );
+    }
+
+    /** @return int[] the drift ids the drift list shows, in order */
+    private function driftsListed($html)
+    {
+        preg_match_all('/<tr data-drift="(\d+)">/', $html, $m);
+        return array_map('intval', $m[1]);
+    }
+
+    public function testTheDriftSectionSaysWhenTheReconcilerFoundNothing(): void
+    {
+        $html = $this->render();
+
+        $this->assertStringContainsString('<h2 id="jq-drift-title">Drift</h2>', $html);
+        $this->assertStringContainsString('The reconciler has found no drift', $html);
+        $this->assertStringNotContainsString('id="jq-drift"', $html);
+        $this->assertStringContainsString('<span id="jq-watched">0</span>; seen drifting now: <span id="jq-drifting">0</span>.', $html);
+    }
+
+    public function testTheDriftSectionListsTheLatestDriftsWithTheirTargetsNewestFirst(): void
+    {
+        $this->seed->client(7, 'Ada', 'Lovelace', 'ada@example.org');
+        $s = $this->service($this->productId, null, array('userid' => 7));
+        $old = $this->drift($s, 0, 'https://old.example/', array('ago' => 7200));
+        $addon = $this->drift($s, 9, 'https://shop.example/', array('expected' => 'no premium plan (cancelled)',
+            'found' => 'jetpack_premium', 'done' => 'cancel requested', 'ago' => 60));
+        $gone = $this->drift(424242, 0, 'https://gone.example/', array('done' => 'left for an admin: it drifted again after 3 remedies'));
+
+        $html = $this->render();
+
+        $this->assertSame(array($gone, $addon, $old), $this->driftsListed($html));
+        $this->assertStringNotContainsString('The reconciler has found no drift', $html);
+        $at = substr((string) $this->scalar('SELECT created_at FROM mod_jetpack_drift WHERE id = ?', array($addon)), 0, 19);
+        $this->assertStringContainsString(
+            '<tr data-drift="' . $addon . '"><td><a href="clientsservices.php?userid=7&amp;id=' . $s . '&amp;aid=9">Addon #9</a> on service '
+            . '<a href="clientsservices.php?userid=7&amp;id=' . $s . '">#' . $s . '</a></td><td>https://shop.example/</td>'
+            . '<td>no premium plan (cancelled)</td><td>jetpack_premium</td><td>cancel requested</td><td>' . $at . ' UTC</td></tr>',
+            $html
+        );
+        $this->assertStringContainsString('<tr data-drift="' . $old . '"><td><a href="clientsservices.php?userid=7&amp;id=' . $s
+            . '">Service #' . $s . '</a></td><td>https://old.example/</td><td>the premium plan</td><td>none</td><td>reported</td>', $html);
+        $this->assertStringContainsString('<tr data-drift="' . $gone . '"><td>Service #424242</td>', $html, 'a gone service: no link');
+        $this->assertStringNotContainsString('id="jq-drift-next"', $html, 'one page');
+    }
+
+    public function testTheDriftListPagesByKeysetWithoutGapsOrRepeats(): void
+    {
+        $s = $this->service($this->productId);
+        $ids = array();
+        // Two drifts share each second, so the keyset must break ties by id.
+        for ($i = 0; $i < Queries::DRIFT_PAGE * 2 + 5; $i++) {
+            $ids[] = $this->drift($s, 0, 'https://s' . $i . '.example/', array('ago' => 1000 - intdiv($i, 2)));
+        }
+        $this->exec('UPDATE mod_jetpack_drift SET created_at = DATE_FORMAT(created_at, \'%Y-%m-%d %H:%i:%s\')');
+        $expected = array_reverse($ids);
+
+        $seen = array();
+        $get = array();
+        for ($page = 0; $page < 5; $page++) {
+            $html = $this->render($get);
+            $this->assertSame($page > 0, strpos($html, '#jq-drift-title">latest drifts</a>') !== false, "back link on page $page");
+            $seen = array_merge($seen, $this->driftsListed($html));
+            if (preg_match('/id="jq-drift-next" href="[^"]*drift_before=(\d+)#jq-drift-title"/', $html, $m) !== 1) {
+                break;
+            }
+            $get = array('drift_before' => $m[1]);
+        }
+
+        $this->assertSame(2, $page, 'three pages');
+        $this->assertSame($expected, $seen);
+    }
+
+    public function testTheWatchCountsSitesAndThoseSeenDrifting(): void
+    {
+        $s = $this->service($this->productId);
+        $this->watch($s, 0, 'https://a.example/');
+        $this->watch($s, 3, 'https://a.example/', 'missing', 60);
+        $this->watch($s + 1, 0, 'https://b.example/', 'unexpected');
+        $this->watch($s + 2, 0, 'https://c.example/', 'unmapped');
+        $this->watch($s + 3, 0, 'https://d.example/');
+
+        $html = $this->render();
+
+        $this->assertStringContainsString('<span id="jq-watched">4</span>; seen drifting now: <span id="jq-drifting">3</span>.', $html);
+        $this->assertSame(array('sites' => 4, 'drifting' => 3, 'sampled' => 5, 'complete' => true), Queries::watchCounts());
+    }
+
+    public function testADriftWithHostileTextIsEscaped(): void
+    {
+        $hostile = '"><script>alert(1)</script><img src=x onerror=alert(2)>';
+        $s = $this->service($this->productId);
+        $this->drift($s, 0, 'https://x.example/' . $hostile, array('expected' => 'the <script>alert(3)</script> plan',
+            'found' => '<script>alert(4)</script>', 'done' => '<b>reported</b>'));
+        $this->watch($s, 0, 'https://x.example/' . $hostile, 'missing');
+
+        $html = $this->render();
+
+        $this->assertStringNotContainsString('<script', $html);
+        $this->assertStringNotContainsString('<img', $html);
+        $this->assertStringNotContainsString('<b>reported', $html);
+        $this->assertStringContainsString('<td>https://x.example/&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;</td>', $html);
+        $this->assertStringContainsString('<td>the &lt;script&gt;alert(3)&lt;/script&gt; plan</td><td>&lt;script&gt;alert(4)&lt;/script&gt;</td><td>&lt;b&gt;reported&lt;/b&gt;</td>', $html);
+    }
+
+    public function testWithoutTheReconcilersTablesTheDriftSectionSaysSo(): void
+    {
+        $this->exec('DROP TABLE mod_jetpack_drift');
+        $this->assertStringContainsString('id="jq-drift-none">No drift information', $this->render());
+        $this->assertNull(Queries::drifts());
+        $this->assertNotNull(Queries::watchCounts());
+        $this->exec('DROP TABLE mod_jetpack_watch');
+        $this->assertNull(Queries::watchCounts());
+    }
+
+    public function testARequestOfTheReconcilerIsShownWithAWord(): void
+    {
+        $s = $this->service($this->productId);
+        $job = $this->seed->job($s, array('state' => 'queued', 'action' => 'terminate', 'requested_by' => 'reconcile'));
+        $r = $this->request($s, 'terminate', 'reconcile', '2026-11-20 10:00:00', $job, 'queued job #' . $job);
+
+        $html = $this->render(array('job' => (string) $job));
+
+        $this->assertStringContainsString('<tr><th>Requested by</th><td>the reconciler</td></tr>', $html);
+        $this->assertStringContainsString('<tr><td>#' . $r . '</td><td>terminate</td><td>the reconciler</td>', $html);
+    }
+
     public function testEveryQueryIsIndexedAtOneHundredThousandJobs(): void
     {
         $siteField = $this->fieldId($this->service($this->productId, null), 'Site URL');
@@ -504,6 +656,17 @@ final class DashboardTest extends DatabaseTestCase
         $failedAddon = (int) $this->scalar("SELECT id FROM mod_jetpack_jobs WHERE state = 'failed' AND addon_id > 0 ORDER BY id DESC LIMIT 1");
         $this->assertGreaterThan(0, $failedAddon);
         $day = (string) $this->scalar('SELECT DATE(MAX(created_at)) FROM mod_jetpack_jobs');
+        // The reconciler's tables, past the sample of sites seen drifting: a watch row per job's
+        // service (one in 50 seen missing), and a drift for one service in four.
+        $this->exec("INSERT INTO mod_jetpack_watch (service_id, addon_id, site, plan, expect, next_check_at, seen, updated_at)
+                     SELECT service_id, addon_id, CONCAT('https://site', id, '.example/'), 'premium', 'holds',
+                            UTC_TIMESTAMP(6) + INTERVAL id SECOND, IF(id MOD 50 = 0, 'missing', 'fine'), UTC_TIMESTAMP(6)
+                     FROM mod_jetpack_jobs");
+        $this->exec("INSERT INTO mod_jetpack_drift (service_id, addon_id, site, expected, found, done, created_at)
+                     SELECT service_id, addon_id, CONCAT('https://site', id, '.example/'), 'the premium plan', 'none',
+                            'reported', created_at FROM mod_jetpack_jobs WHERE id MOD 4 = 0");
+        $this->exec('ANALYZE TABLE mod_jetpack_watch, mod_jetpack_drift');
+        $drift = (int) $this->scalar('SELECT id FROM mod_jetpack_drift ORDER BY id LIMIT 1 OFFSET 12345');
 
         $capsule = Capsule::connection();
         $capsule->enableQueryLog();
@@ -523,6 +686,7 @@ final class DashboardTest extends DatabaseTestCase
             array('q' => 'site4242.example', 'in' => 'site'),
             array('job' => (string) $failed),
             array('job' => (string) $failedAddon),
+            array('drift_before' => (string) $drift),
         ) as $get) {
             $this->render($get);
         }
@@ -544,12 +708,18 @@ final class DashboardTest extends DatabaseTestCase
                 if (in_array($table, array('tblproducts', 'p', 'tblcustomfields', 'f'), true) || $row->type === null) {
                     continue; // the product catalogue and its fields: a handful of rows
                 }
+                if (strpos($table, '<derived') === 0) {
+                    continue; // a subquery's result, bounded by its LIMIT (its own row is checked here too)
+                }
                 $this->assertNotSame('ALL', $row->type, "full scan of $table in: {$q['query']}");
-                if (in_array($table, array('mod_jetpack_jobs', 'j', 'k'), true)) {
+                if (in_array($table, array('mod_jetpack_jobs', 'j', 'k', 'mod_jetpack_drift', 'd', 'mod_jetpack_watch'), true)) {
                     $this->assertNotNull($row->key, "no index on $table in: {$q['query']}");
                 }
             }
         }
         $this->assertGreaterThan(30, $explained);
+        $counts = Queries::watchCounts();
+        $this->assertSame(array(100000, 20000, false), array($counts['sites'], $counts['sampled'], $counts['complete']));
+        $this->assertSame(400, $counts['drifting'], 'one in 50 of the 20,000 due next');
     }
 }

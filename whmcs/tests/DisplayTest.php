@@ -4,6 +4,7 @@ namespace JetpackTests;
 
 use JetpackTests\Support\DatabaseTestCase;
 use JetpackTests\Support\Whmcs;
+use WHMCS\Module\Server\Jetpack\Display;
 use WHMCS\Module\Server\Jetpack\Messages;
 
 /**
@@ -243,10 +244,14 @@ final class DisplayTest extends DatabaseTestCase
         $this->request($service, 'provision', 'module', '2026-12-01 10:00:00', 1, 'queued job #1');
         $this->request($service, 'terminate', 'module');
         $this->ledgerRow($service, 'example.com', 'premium');
+        for ($i = 1; $i <= 600; $i++) {
+            $this->drift($i % 60 + 1000, $i % 3, 'site-' . $i . '.example');
+        }
+        $this->drift($service, 0, 'example.com');
         for ($i = 1; $i <= 200; $i++) {
             $this->worker('host-' . $i . ':' . $i . ':ab', 86400 + $i, $i % 2 === 0);
         }
-        $this->exec('ANALYZE TABLE mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_jobs, mod_jetpack_workers');
+        $this->exec('ANALYZE TABLE mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_jobs, mod_jetpack_workers, mod_jetpack_drift');
         $queries = array();
         $this->capsule->getConnection()->beforeExecuting(function ($sql, $bindings) use (&$queries) {
             if (strpos($sql, 'mod_jetpack_') !== false) {
@@ -256,13 +261,87 @@ final class DisplayTest extends DatabaseTestCase
 
         jetpack_AdminServicesTabFields(Whmcs::params($service));
 
-        $this->assertCount(6, $queries, 'latest job, waiting requests, last applied request, ledger, addons\' jobs, live worker');
+        $this->assertCount(7, $queries, 'latest job, waiting requests, last applied request, ledger, latest drift, addons\' jobs, live worker');
         foreach ($queries as $query) {
             foreach ($this->select('EXPLAIN ' . $query[0], $query[1]) as $plan) {
                 $this->assertNotNull($plan->key, $query[0]);
                 $this->assertNotContains($plan->type, array('ALL', 'index'), $query[0] . ': ' . json_encode($plan));
             }
         }
+    }
+
+    /**
+     * A mod_jetpack_drift row as jetpack-worker's reconciler writes it, $ago seconds ago.
+     */
+    private function drift(int $serviceId, int $addonId, string $site, string $found = 'none', string $done = 'reported', int $ago = 0): void
+    {
+        $this->exec(
+            "INSERT INTO mod_jetpack_drift (service_id, addon_id, site, expected, found, done, created_at)
+             VALUES (?, ?, ?, 'the premium plan', ?, ?, UTC_TIMESTAMP(6) - INTERVAL ? SECOND)",
+            array($serviceId, $addonId, $site, $found, $done, $ago)
+        );
+    }
+
+    public function testAdminTabShowsTheTargetsLatestDriftEscaped(): void
+    {
+        $service = $this->serviceWithJob('done');
+        $this->drift($service, 0, 'https://old.example/', 'none', 'reported', 7200);
+        $this->drift($service, 0, 'https://a.example/<script>alert(1)</script>', 'jetpack_personal', 'provision requested', 60);
+        $this->drift($service, 5, 'https://addon.example/', 'none', 'reported');
+        $this->drift($service + 1000, 0, 'https://other.example/', 'none', 'reported');
+        $at = substr((string) $this->scalar('SELECT MAX(created_at) FROM mod_jetpack_drift WHERE service_id = ? AND addon_id = 0 AND found <> ?', array($service, 'none')), 0, 19);
+
+        $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        $this->assertSame(
+            'The reconciler found jetpack_personal on https://a.example/&lt;script&gt;alert(1)&lt;/script&gt; where WHMCS expects '
+            . 'the premium plan, at ' . $at . ' UTC, and provision requested',
+            $fields['Jetpack Drift']
+        );
+        $clean = $this->service($this->product());
+        $this->assertArrayNotHasKey('Jetpack Drift', jetpack_AdminServicesTabFields(Whmcs::params($clean)), 'no drift, no field');
+    }
+
+    public function testAdminTabShowsNoDriftWithoutTheReconcilersTable(): void
+    {
+        $service = $this->serviceWithJob('done');
+        $this->exec('DROP TABLE mod_jetpack_drift');
+
+        $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        $this->assertArrayNotHasKey('Jetpack Drift', $fields);
+        $this->assertStringContainsString('provision: done', $fields['Jetpack Job']);
+    }
+
+    public function testARequestOfTheReconcilerIsShownWithAWord(): void
+    {
+        $service = $this->service($this->product());
+        $this->exec(
+            "INSERT INTO mod_jetpack_jobs (service_id, action, state, run_at, requested_by, created_at, updated_at)
+             VALUES (?, 'terminate', 'queued', UTC_TIMESTAMP(6), 'reconcile', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+            array($service)
+        );
+        $this->request($service, 'terminate', 'reconcile');
+
+        $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        $this->assertStringEndsWith('terminate: queued (requested by the reconciler)', $fields['Jetpack Job']);
+        $this->assertStringContainsString(' terminate requested by the reconciler at ', $fields['Jetpack Requests']);
+    }
+
+    public function testTheRequesterWordsNameEveryRequesterOfTheWorker(): void
+    {
+        // jetpack-worker's RequestedBy (src/domain.rs): each variant's stored value.
+        $domain = (string) file_get_contents(JETPACK_REPO_ROOT . '/src/domain.rs');
+        $this->assertSame(1, preg_match('/pub fn as_str\(self\) -> &\'static str \{\s*match self \{(.*?)\}\s*\}/s',
+            substr($domain, (int) strpos($domain, 'impl RequestedBy')), $m));
+        preg_match_all('/RequestedBy::\w+ => "([a-z_]+)"/', $m[1], $values);
+        $this->assertContains('reconcile', $values[1]);
+        $this->assertGreaterThanOrEqual(6, count($values[1]));
+
+        $this->assertSame($values[1], array_keys(Display::REQUESTERS), 'the same requesters, in the same order');
+        $this->assertSame('the reconciler', Display::requester('reconcile'));
+        $this->assertSame('someone-new', Display::requester('someone-new'), 'an unknown value is shown as stored');
     }
 
     /**

@@ -3,10 +3,10 @@
  * Jetpack Provisioning Queue: a WHMCS addon module, the admin dashboard of jetpack-worker's
  * queue (Addons → Jetpack Provisioning Queue, addonmodules.php?module=jetpack_queue).
  *
- * It reads the worker's tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_workers)
- * and records retry requests through the server module's Requests::record; it decides nothing
- * (jetpack-worker applies the requests with its rules) and creates no table (`jetpack-worker
- * migrate` owns them).
+ * It reads the worker's tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_workers,
+ * mod_jetpack_drift, mod_jetpack_watch) and records retry requests through the server module's
+ * Requests::record; it decides nothing (jetpack-worker applies the requests with its rules)
+ * and creates no table (`jetpack-worker migrate` owns them).
  *
  * Access: WHMCS shows the page only to the admin roles ticked under Setup → Addon Modules →
  * Jetpack Provisioning Queue → Access Control (WHMCS checks it before calling _output).
@@ -19,8 +19,8 @@ if (!defined('WHMCS')) {
 
 // The server module's lib, from the same WHMCS install (modules/servers/jetpack): Escape for
 // every value the page prints; Requests for bulk Retry (it retries through ModuleError on a
-// lock conflict, Order::rows reads its results).
-foreach (array('Escape', 'ModuleError', 'Order', 'Messages', 'Requests') as $jetpackLib) {
+// lock conflict, Order::rows reads its results); Display for the words of who asked.
+foreach (array('Escape', 'ModuleError', 'Order', 'Messages', 'Requests', 'Display') as $jetpackLib) {
     require_once __DIR__ . '/../../servers/jetpack/lib/' . $jetpackLib . '.php';
 }
 require_once __DIR__ . '/lib/Html.php';

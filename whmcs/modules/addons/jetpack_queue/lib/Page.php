@@ -1,7 +1,8 @@
 <?php
 /**
  * The admin page (jetpack_queue_output): counts, the no-worker warning, the workers, the chart,
- * failures by reason, plans waiting on DNS, the job list (filters, search, keyset pages, bulk
+ * failures by reason, plans waiting on DNS, the reconciler's drifts (keyset pages, with the
+ * count of watched sites and of those seen drifting), the job list (filters, search, keyset pages, bulk
  * Retry) and one job's detail. Each job names its target: "Service #12", or "Addon #5 on
  * service #12" for a product addon. Rendered as one HTML string; every value escaped
  * (Escape::html5(), the server module's lib/Escape.php).
@@ -9,6 +10,7 @@
 
 namespace WHMCS\Module\Addon\JetpackQueue;
 
+use WHMCS\Module\Server\Jetpack\Display;
 use WHMCS\Module\Server\Jetpack\Escape;
 
 if (!defined('WHMCS')) {
@@ -63,6 +65,8 @@ class Page
         $out .= self::workersSection($workers);
         $out .= self::reasonsSection(Queries::failureReasons(), $link);
         $out .= self::dnsSection(Queries::waitingDns(), $link);
+        $driftBefore = isset($get['drift_before']) && ctype_digit((string) $get['drift_before']) ? (int) $get['drift_before'] : null;
+        $out .= self::driftSection(Queries::drifts($driftBefore), Queries::watchCounts(), $link, $driftBefore !== null);
         $before = isset($get['before']) && ctype_digit((string) $get['before']) ? (int) $get['before'] : null;
         $out .= self::listSection($filter, Queries::jobs($filter, $before), Queries::products(), $link, $counts['failed']);
         return $out . '</div>';
@@ -195,6 +199,48 @@ class Page
         return $out . '</table>';
     }
 
+    /**
+     * The reconciler's confirmed drifts, newest first (a keyset page), and how many sites it
+     * watches and sees drifting now.
+     *
+     * @param array|null $page   what Queries::drifts() returned (null: no mod_jetpack_drift)
+     * @param array|null $counts what Queries::watchCounts() returned (null: no mod_jetpack_watch)
+     * @param bool       $older  whether this is a later page (a link back to the latest)
+     */
+    private static function driftSection($page, $counts, $link, $older)
+    {
+        $out = '<h2 id="jq-drift-title">Drift</h2>';
+        if ($page === null || $counts === null) {
+            return $out . '<p id="jq-drift-none">No drift information: this jetpack-worker has no reconciler yet '
+                . '(mod_jetpack_drift is missing; a newer worker\'s <code>migrate</code> creates it).</p>';
+        }
+        $out .= '<p id="jq-watch">Sites watched by the reconciler: <span id="jq-watched">' . (int) $counts['sites']
+            . '</span>; seen drifting now: <span id="jq-drifting">' . (int) $counts['drifting'] . '</span>'
+            . ($counts['complete'] ? '' : ' (among the ' . (int) $counts['sampled'] . ' checked next)') . '.</p>';
+        if (count($page['rows']) === 0) {
+            return $out . '<p id="jq-drift-empty">The reconciler has found no drift'
+                . ' between what WHMCS intends and what the partner holds.</p>';
+        }
+        $out .= '<table class="table" id="jq-drift"><tr><th>Target</th><th>Site</th><th>Expected</th><th>Found</th>'
+            . '<th>Done</th><th>When</th></tr>';
+        foreach ($page['rows'] as $d) {
+            $out .= '<tr data-drift="' . (int) $d->id . '"><td>' . self::targetLink($d->service_id, $d->addon_id, $d->userid)
+                . '</td><td>' . Escape::html5($d->site) . '</td><td>' . Escape::html5($d->expected) . '</td><td>'
+                . Escape::html5($d->found) . '</td><td>' . Escape::html5($d->done) . '</td><td>' . Html::utc($d->created_at)
+                . '</td></tr>';
+        }
+        $out .= '</table>';
+        $pages = array();
+        if ($older) {
+            $pages[] = '<a href="' . Html::link($link, array()) . '#jq-drift-title">latest drifts</a>';
+        }
+        if ($page['next'] !== null) {
+            $pages[] = '<a id="jq-drift-next" href="' . Html::link($link, array('drift_before' => $page['next']))
+                . '#jq-drift-title">older drifts →</a>';
+        }
+        return $out . (count($pages) === 0 ? '' : '<p class="jq-pages">' . implode(' · ', $pages) . '</p>');
+    }
+
     private static function listSection(array $filter, array $page, array $products, $link, $failed)
     {
         $parts = parse_url($link);
@@ -274,7 +320,7 @@ class Page
                 . ($data['client']->companyname === '' ? '' : ' (' . Escape::html5($data['client']->companyname) . ')')),
             'Domain' => $s === null ? '—' : Escape::html5($s->domain),
             'Site URL' => $data['site'] === null ? '—' : Escape::html5($data['site']),
-            'Requested by' => Escape::html5($j->requested_by),
+            'Requested by' => Escape::html5(Display::requester($j->requested_by)),
             'Attempts' => (int) $j->attempts . ($j->max_attempts === null ? ' (budget: the worker\'s JETPACK_MAX_ATTEMPTS)' : ' of ' . (int) $j->max_attempts)
                 . ((int) $j->reclaims > 0 ? ', lease taken over ' . (int) $j->reclaims . ' time(s)' : ''),
             'Next attempt' => in_array($j->state, Queries::UNFINISHED, true) ? Html::utc($j->run_at) : 'none (finished ' . Html::utc($j->finished_at) . ')',
@@ -300,7 +346,7 @@ class Page
         $out .= '</table><h3>Requests</h3><table class="table"><tr><th>Request</th><th>Action</th><th>By</th>'
             . '<th>Recorded</th><th>Applied</th><th>Job</th><th>Decision</th></tr>';
         foreach ($data['requests'] as $r) {
-            $out .= '<tr><td>#' . (int) $r->id . '</td><td>' . Escape::html5($r->action) . '</td><td>' . Escape::html5($r->requested_by)
+            $out .= '<tr><td>#' . (int) $r->id . '</td><td>' . Escape::html5($r->action) . '</td><td>' . Escape::html5(Display::requester($r->requested_by))
                 . '</td><td>' . Html::utc($r->created_at) . '</td><td>' . ($r->applied_at === null ? 'waiting for jetpack-worker'
                 : Html::utc($r->applied_at)) . '</td><td>' . ($r->job_id === null ? '—' : '#' . (int) $r->job_id) . '</td><td>'
                 . Escape::html5($r->decision === null ? '—' : $r->decision) . '</td></tr>';

@@ -15,6 +15,11 @@
  *  - outcomes per hour:       KEY finished (finished_at) range over the last day; requests
  *                             KEY unapplied (applied_at, id); state_run_at for DNS waits
  *  - workers:                 mod_jetpack_workers KEY seen (last_seen_at)
+ *  - drifts (keyset):         mod_jetpack_drift KEY created (created_at, id) read backwards;
+ *                             a page's start by PRIMARY
+ *  - watched sites:           mod_jetpack_watch KEY site (site_hash), COUNT(DISTINCT)
+ *  - sites seen drifting:     no index has `seen`: the next WATCH_SAMPLE rows by KEY due
+ *                             (next_check_at), so the read stays bounded (exact below that)
  *  - search:                  tblhosting KEY userid / domain(64) / PRIMARY; tblclients KEY
  *                             email(64) / firstname_lastname; tblcustomfieldsvalues KEY
  *                             fieldid_relid (Site URL fields only)
@@ -40,6 +45,8 @@ class Queries
     const JOBS = 'mod_jetpack_jobs';
     const REQUESTS = 'mod_jetpack_requests';
     const WORKERS = 'mod_jetpack_workers';
+    const DRIFT = 'mod_jetpack_drift';
+    const WATCH = 'mod_jetpack_watch';
 
     const STATES = array('queued', 'running', 'waiting_dns', 'done', 'failed', 'cancelled');
     const UNFINISHED = array('queued', 'running', 'waiting_dns');
@@ -56,6 +63,12 @@ class Queries
 
     /** A worker not seen for this long is not running. */
     const WORKER_SILENCE = 120;
+
+    /** Drifts per page of the drift list. */
+    const DRIFT_PAGE = 20;
+
+    /** Sites seen drifting are counted among at most this many watched rows (next due first). */
+    const WATCH_SAMPLE = 20000;
 
     /** The window a plan may wait on DNS (the worker's rule: 14 days from waiting_since). */
     const DNS_WINDOW_DAYS = 14;
@@ -502,6 +515,87 @@ class Queries
             $row->alive = $row->stopped_at === null && (int) $row->silent_for < self::WORKER_SILENCE;
         }
         return $rows;
+    }
+
+    /**
+     * One page of the reconciler's confirmed drifts, newest first, by keyset on (created_at,
+     * id): the rows before drift $before (null: the first page). Null when the worker has not
+     * made mod_jetpack_drift yet (a jetpack-worker without the reconciler).
+     *
+     * @return array|null rows (id, service_id, addon_id, site, expected, found, done,
+     *                    created_at, userid (null when the service is gone)) and 'next' (the
+     *                    id to pass as $before, null on the last page)
+     */
+    public static function drifts($before = null, $limit = self::DRIFT_PAGE)
+    {
+        try {
+            return self::driftPage($before, (int) $limit);
+        } catch (\Exception $e) {
+            if (self::isMissingTable($e)) {
+                return null;
+            }
+            throw $e;
+        }
+    }
+
+    private static function driftPage($before, $limit)
+    {
+        $where = '';
+        $bind = array();
+        if ($before !== null) {
+            $start = Capsule::selectOne('SELECT id, created_at FROM ' . self::DRIFT . ' WHERE id = ?', array((int) $before));
+            if ($start !== null) {
+                $where = ' WHERE d.created_at <= ? AND (d.created_at < ? OR d.id < ?)';
+                $bind = array($start->created_at, $start->created_at, (int) $start->id);
+            }
+        }
+        $rows = Capsule::select(
+            'SELECT d.id, d.service_id, d.addon_id, d.site, d.expected, d.found, d.done, d.created_at, h.userid
+             FROM ' . self::DRIFT . ' d LEFT JOIN tblhosting h ON h.id = d.service_id' . $where . '
+             ORDER BY d.created_at DESC, d.id DESC LIMIT ' . ($limit + 1),
+            $bind
+        );
+        $next = null;
+        if (count($rows) > $limit) {
+            array_pop($rows);
+            $next = (int) end($rows)->id;
+        }
+        return array('rows' => $rows, 'next' => $next);
+    }
+
+    /**
+     * How many sites the reconciler watches, and how many of them its last look found drifting
+     * (`seen` not 'fine': missing, unexpected or unmapped). The second is counted among the
+     * WATCH_SAMPLE rows due next (no index has `seen`), which is every row below that size.
+     * Null when the worker has not made mod_jetpack_watch yet.
+     *
+     * @return array|null sites (distinct sites watched), drifting (distinct sites seen
+     *                    drifting among the sample), sampled (rows read), complete (whether
+     *                    the sample was every watched row)
+     */
+    public static function watchCounts()
+    {
+        try {
+            $sites = (int) Capsule::selectOne('SELECT COUNT(DISTINCT site_hash) AS n FROM ' . self::WATCH)->n;
+            // FORCE INDEX: for a sample that is a large part of the table the optimizer would
+            // rather scan it all and sort; the index reads WATCH_SAMPLE entries and stops.
+            $sample = Capsule::selectOne(
+                "SELECT COUNT(*) AS sampled, COUNT(DISTINCT IF(w.seen <> 'fine', w.site_hash, NULL)) AS drifting
+                 FROM (SELECT site_hash, seen FROM " . self::WATCH . ' FORCE INDEX (due) ORDER BY next_check_at LIMIT '
+                . (int) self::WATCH_SAMPLE . ') w'
+            );
+        } catch (\Exception $e) {
+            if (self::isMissingTable($e)) {
+                return null;
+            }
+            throw $e;
+        }
+        return array(
+            'sites' => $sites,
+            'drifting' => (int) $sample->drifting,
+            'sampled' => (int) $sample->sampled,
+            'complete' => (int) $sample->sampled < self::WATCH_SAMPLE,
+        );
     }
 
     /**

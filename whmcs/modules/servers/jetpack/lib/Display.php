@@ -2,8 +2,8 @@
 /**
  * What admins and clients see: the fields of the admin "Products/Services" tab (the latest
  * job, the requests jetpack-worker has not applied yet, what it made of the last one, the plans
- * its ledger holds, a warning when that work waits and no worker is running; on a service's
- * tab, its Jetpack addons' latest jobs) and the client area's activation link or waiting
+ * its ledger holds, the reconciler's latest drift, a warning when that work waits and no worker
+ * is running; on a service's tab, its Jetpack addons' latest jobs) and the client area's activation link or waiting
  * message. The same fields serve a service and an addon (each is a target of its own).
  * Everything returned for the admin tab is HTML (WHMCS prints it as it is), so every stored
  * value is escaped here (Escape::html(), lib/Escape.php).
@@ -24,6 +24,55 @@ class Display
 
     /** The admin tab's warning when work waits and no worker runs (jetpack-worker's own words). */
     const NO_WORKER = 'jobs are queued but no jetpack-worker is running: start it with `systemctl start jetpack-worker`';
+
+    /**
+     * Who asks for jobs (mod_jetpack_requests.requested_by, copied to the job's) and the word
+     * shown for each, here and on the queue dashboard. The keys are jetpack-worker's
+     * RequestedBy values (src/domain.rs); DisplayTest checks that the two lists agree.
+     */
+    const REQUESTERS = array(
+        'module' => 'module',
+        'admin' => 'admin',
+        'cli' => 'cli',
+        'adopt' => 'adopt',
+        'hook' => 'hook',
+        'reconcile' => 'the reconciler',
+    );
+
+    /**
+     * The word for who asked (REQUESTERS), or the stored value as it is when unknown.
+     *
+     * @param string|null $requestedBy mod_jetpack_requests.requested_by
+     *
+     * @return string not escaped
+     */
+    public static function requester($requestedBy)
+    {
+        $by = (string) $requestedBy;
+        return isset(self::REQUESTERS[$by]) ? self::REQUESTERS[$by] : $by;
+    }
+
+    /**
+     * Adds "Jetpack Drift", the target's latest drift the reconciler confirmed ("The reconciler
+     * found none on https://a.example/ where WHMCS expects the premium plan, at … UTC, and
+     * reported"), when it has one.
+     *
+     * @param array       $fields what adminFields() returned
+     * @param object|null $drift  what Requests::latestDrift() returned
+     *
+     * @return array label => HTML
+     */
+    public static function withDrift(array $fields, $drift)
+    {
+        if ($drift === null) {
+            return $fields;
+        }
+        $fields['Jetpack Drift'] = Escape::html(
+            'The reconciler found ' . $drift->found . ' on ' . $drift->site . ' where WHMCS expects '
+            . $drift->expected . ', at ' . self::utc($drift->created_at) . ', and ' . $drift->done
+        );
+        return $fields;
+    }
 
     /**
      * Whether the service's work waits on a worker: its latest job is queued, running or
@@ -133,7 +182,7 @@ class Display
     private static function jobFields($job)
     {
         $summary = '#' . (int) $job->id . ' ' . $job->action . ': ' . self::stateLabel($job->state)
-            . ' (requested by ' . $job->requested_by . ')';
+            . ' (requested by ' . self::requester($job->requested_by) . ')';
         if ($job->follow_up !== null && $job->follow_up !== '') {
             $summary .= '; then ' . $job->follow_up;
         }
@@ -198,7 +247,7 @@ class Display
     private static function requestText($request)
     {
         return '#' . (int) $request->id . ' ' . $request->action . ' requested by '
-            . $request->requested_by . ' at ' . self::utc($request->created_at);
+            . self::requester($request->requested_by) . ' at ' . self::utc($request->created_at);
     }
 
     /**

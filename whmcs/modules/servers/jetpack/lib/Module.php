@@ -121,6 +121,7 @@ final class Module
                 Requests::ledger($serviceId, $addonId),
                 Requests::currentSiteUrl($serviceId, $addonId)
             );
+            $fields = Display::withDrift($fields, Requests::latestDrift($serviceId, $addonId));
             $waits = Display::waitsOnWorker($job, $pending);
             if ($addonId === 0) {
                 $addonJobs = Requests::addonJobs($serviceId);

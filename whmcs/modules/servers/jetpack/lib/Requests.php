@@ -39,6 +39,7 @@ class Requests
     const JOBS = 'mod_jetpack_jobs';
     const LEDGER = 'mod_jetpack_ledger';
     const WORKERS = 'mod_jetpack_workers';
+    const DRIFT = 'mod_jetpack_drift';
 
     /** A worker counts as running when seen within this many seconds (and not stopped). */
     const WORKER_LIVE_SECONDS = 120;
@@ -294,6 +295,34 @@ class Requests
             }
         }
         return array_values($latest);
+    }
+
+    /**
+     * The target's latest drift the worker's reconciler confirmed (KEY target (service_id,
+     * addon_id), newest id first); null when none, or when the worker has not made
+     * mod_jetpack_drift yet (SQLSTATE 42S02: a jetpack-worker without the reconciler).
+     *
+     * @param int $serviceId tblhosting.id (an addon's parent)
+     * @param int $addonId   tblhostingaddons.id, 0 for the service itself
+     *
+     * @return object|null site, expected, found, done, created_at
+     *
+     * @throws \PDOException on any other database error
+     */
+    public static function latestDrift($serviceId, $addonId = 0)
+    {
+        try {
+            return Capsule::table(self::DRIFT)
+                ->where('service_id', (int) $serviceId)
+                ->where('addon_id', (int) $addonId)
+                ->orderBy('id', 'desc')
+                ->first(array('site', 'expected', 'found', 'done', 'created_at'));
+        } catch (\PDOException $e) {
+            if ((string) $e->getCode() === '42S02') {
+                return null;
+            }
+            throw $e;
+        }
     }
 
     /**
