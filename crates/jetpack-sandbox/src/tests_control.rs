@@ -36,7 +36,7 @@ async fn cancel_and_status() {
     assert_eq!(status, 200);
     assert_eq!(body["blog"]["is_connected"], true);
     assert_eq!(body["blog"]["has_backups_credentials"], false);
-    assert_eq!(body["products"][0]["slug"], "premium");
+    assert_eq!(body["products"][0]["slug"], "jetpack_premium");
     assert_eq!(
         body["products"][0]["is_provisioned_by_calling_partner"],
         true
@@ -87,7 +87,7 @@ async fn control_endpoints() {
     let (_, body) = send_json(client.get(format!("{base}/_sandbox/plans"))).await;
     assert_eq!(
         body,
-        json!({"example.com": {"slug": "premium", "pending": false}})
+        json!({"example.com": {"slug": "premium", "pending": false, "ours": true}})
     );
 
     send_json(client.post(format!("{base}/_sandbox/unresolve?host=Late.example.com"))).await;
