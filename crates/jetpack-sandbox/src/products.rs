@@ -128,6 +128,12 @@ impl Holdings {
         }
     }
 
+    /// How many sets `site`'s history keeps.
+    #[cfg(test)]
+    pub(crate) fn history_len(&self, site: &str) -> usize {
+        self.history.get(site).map_or(0, |h| h.sets.len())
+    }
+
     /// What `site` held `status_lag` ago.
     pub(crate) fn lagged(&self, site: &str) -> Vec<SitePlan> {
         if self.status_lag.is_zero() {
