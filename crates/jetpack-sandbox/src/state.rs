@@ -1,5 +1,6 @@
-//! The sandbox's state: issued tokens, per-site call counts, provisioned plans, DNS
-//! resolvability, scripted replies, the live fault settings and the log of acting calls
+//! The sandbox's state: issued tokens, per-site call counts, what each site holds (see
+//! `products`), the status spelling, DNS resolvability, scripted replies, the live fault
+//! settings and the log of acting calls
 //! ([`ActingCall`]). [`SandboxState`] is a cheap
 //! clone (an `Arc`) shared by the routes and by whoever inspects or steers the sandbox.
 
@@ -26,13 +27,13 @@ pub struct SiteCalls {
     pub provision_ok: u64,
     /// `POST .../partner-cancel` requests for this site.
     pub cancel: u64,
-    /// Cancels that removed a plan.
+    /// Cancels that removed a product (once per call, however many it removed).
     pub cancel_ok: u64,
     /// `GET .../status` requests for this site.
     pub status: u64,
 }
 
-/// The plan currently recorded at a site.
+/// A plan or product recorded at a site, in its short (provision form) slug.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SitePlan {
     /// The plan slug, e.g. `premium`.
@@ -106,7 +107,7 @@ pub struct ActingCall {
     pub ended: Option<Instant>,
     /// Whether it took effect: a plan recorded (provision) or removed (cancel).
     pub acted: bool,
-    /// The plan slug asked for, for a provision.
+    /// The plan slug asked for: a provision's plan, or a cancel's `plan` field.
     pub plan: Option<String>,
 }
 
