@@ -1,6 +1,6 @@
 //! The `/_sandbox/...` control endpoints, for scripts that cannot reach [`SandboxState`] from
-//! Rust: call counts, recorded plans, DNS resolvability, live latency/fault settings and token
-//! revocation. They need no token and are never subject to latency or faults.
+//! Rust: call counts, recorded plans and products, DNS resolvability, live latency, fault,
+//! spelling and status-lag settings, token revocation and the partner portal's changes. They need no token and are never subject to latency or faults.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -12,10 +12,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::faults::json_reply;
 use super::state::SandboxState;
+use super::{Spelling, site_key};
 
 /// The control routes, merged into the main router.
 pub(crate) fn router() -> Router<SandboxState> {
@@ -26,6 +27,44 @@ pub(crate) fn router() -> Router<SandboxState> {
         .route("/_sandbox/unresolve", post(unresolve))
         .route("/_sandbox/config", post(config))
         .route("/_sandbox/revoke-tokens", post(revoke_tokens))
+        .route("/_sandbox/products", get(products))
+        .route("/_sandbox/portal", post(portal))
+}
+
+async fn products(State(state): State<SandboxState>) -> Response {
+    json_reply(StatusCode::OK, json!(state.all_products()))
+}
+
+/// `POST /_sandbox/portal`: `{"site": .., "cancel": slug|null}` removes a product (null:
+/// everything), `{"site": .., "add": slug, "ours": bool}` adds one (`ours` defaults to true);
+/// answers the site's products.
+async fn portal(State(state): State<SandboxState>, body: Bytes) -> Response {
+    let patch: serde_json::Map<String, Value> = match serde_json::from_slice(&body) {
+        Ok(patch) => patch,
+        Err(error) => return invalid("invalid_portal", error.to_string()),
+    };
+    let Some(site) = patch.get("site").and_then(Value::as_str) else {
+        return invalid(
+            "invalid_portal",
+            "\"site\" (a string) is required.".to_owned(),
+        );
+    };
+    let removed = match (patch.get("cancel"), patch.get("add")) {
+        (Some(Value::Null), None) => state.portal_cancel(site, None),
+        (Some(Value::String(slug)), None) => state.portal_cancel(site, Some(slug)),
+        (None, Some(Value::String(slug))) => {
+            let ours = patch.get("ours").and_then(Value::as_bool).unwrap_or(true);
+            state.portal_add(site, slug, ours);
+            false
+        }
+        _ => {
+            let message = "Give either \"cancel\" (a slug or null) or \"add\" (a slug).";
+            return invalid("invalid_portal", message.to_owned());
+        }
+    };
+    let body =
+        json!({"site": site_key(site), "removed": removed, "products": state.products(site)});
+    json_reply(StatusCode::OK, body)
 }
 
 async fn calls(State(state): State<SandboxState>) -> Response {
@@ -78,6 +117,15 @@ async fn unresolve(
 struct ConfigPatch {
     latency_ms: Option<u64>,
     fault_rate: Option<f64>,
+    spelling: Option<String>,
+    status_lag_ms: Option<u64>,
+}
+
+fn invalid(error: &str, message: String) -> Response {
+    json_reply(
+        StatusCode::BAD_REQUEST,
+        json!({"error": error, "message": message}),
+    )
 }
 
 async fn config(State(state): State<SandboxState>, body: Bytes) -> Response {
@@ -86,14 +134,20 @@ async fn config(State(state): State<SandboxState>, body: Bytes) -> Response {
     } else {
         match serde_json::from_slice(&body) {
             Ok(patch) => patch,
-            Err(error) => {
-                return json_reply(
-                    StatusCode::BAD_REQUEST,
-                    json!({"error": "invalid_config", "message": error.to_string()}),
-                );
-            }
+            Err(error) => return invalid("invalid_config", error.to_string()),
         }
     };
+    let spelling = match patch.spelling.as_deref().map(str::parse::<Spelling>) {
+        Some(Err(message)) => return invalid("invalid_config", message),
+        Some(Ok(spelling)) => Some(spelling),
+        None => None,
+    };
+    if let Some(spelling) = spelling {
+        state.set_spelling(spelling);
+    }
+    if let Some(ms) = patch.status_lag_ms {
+        state.set_status_lag(Duration::from_millis(ms));
+    }
     if let Some(ms) = patch.latency_ms {
         state.set_latency(Duration::from_millis(ms));
     }
@@ -104,6 +158,8 @@ async fn config(State(state): State<SandboxState>, body: Bytes) -> Response {
     let body = json!({
         "latency_ms": u64::try_from(data.latency.as_millis()).unwrap_or(u64::MAX),
         "fault_rate": data.fault_rate,
+        "spelling": data.spelling.as_str(),
+        "status_lag_ms": u64::try_from(data.holdings.status_lag.as_millis()).unwrap_or(u64::MAX),
     });
     drop(data);
     json_reply(StatusCode::OK, body)

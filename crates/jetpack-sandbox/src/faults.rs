@@ -1,7 +1,8 @@
 //! The gate every `/rest/` request passes before its normal behaviour: added latency, the
 //! bearer-token check, then a scripted reply for the site or a random fault. It decides whether
 //! the handler answers at once (a JSON status, a raw reply, a reset), acts normally (at once,
-//! after a hang or a scripted slow sleep), or acts and then drops the connection.
+//! after a hang or a scripted slow sleep), acts and then drops the connection, or lets the
+//! call land late (see `late`).
 
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ pub(crate) enum Gate {
         /// Drop the connection after acting.
         reset_after: bool,
     },
+    /// Hold the connection without answering; the effect lands this long after arrival.
+    LandsLate(Duration),
 }
 
 /// A JSON response with the given status.
@@ -35,7 +38,7 @@ pub(crate) fn reset(conn: &ConnHandle) -> Response {
 }
 
 /// Sleeps `d`, cut short when the sandbox shuts down. Returns false when cut short.
-async fn sleep_unless_stopping(state: &SandboxState, d: Duration) -> bool {
+pub(crate) async fn sleep_unless_stopping(state: &SandboxState, d: Duration) -> bool {
     if d.is_zero() {
         return true;
     }
@@ -110,6 +113,7 @@ async fn apply(state: &SandboxState, conn: &ConnHandle, reply: ScriptedReply) ->
             body,
         } => Gate::Respond(raw_reply(code, &content_type, body)),
         ScriptedReply::Slow(d) => sleep_then_act(state, d).await,
+        ScriptedReply::LandsLate(d) => Gate::LandsLate(d),
     }
 }
 

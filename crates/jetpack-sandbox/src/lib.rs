@@ -1,8 +1,10 @@
 //! A sandbox of the Jetpack hosting-partner API (public-api.wordpress.com), served over real
 //! HTTP on loopback only. It owns the server's lifecycle ([`Sandbox`]), its configuration
 //! ([`SandboxConfig`]) and site-key normalisation ([`site_key`]); the state it keeps lives in
-//! `state`, the routes in `routes` and `control`, fault injection in `faults`, outages on
-//! demand and the requests' arrival log in `outage`, and the
+//! `state`, what each site holds (and held) in `products`, the routes in `routes` and
+//! `control`, fault injection in `faults` and calls that land late in `late`, the status
+//! slug's spelling in `spelling`, outages on demand and the requests' arrival log in
+//! `outage`, and the
 //! connection layer that can drop a connection mid-request in `conn`.
 //!
 //! Tests, the demo and the benchmarks point the worker at [`Sandbox::base_url`] instead of the
@@ -15,8 +17,11 @@
 mod conn;
 mod control;
 mod faults;
+mod late;
 mod outage;
+mod products;
 mod routes;
+mod spelling;
 mod state;
 
 #[cfg(test)]
@@ -33,6 +38,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use outage::Outage;
+pub use spelling::{Spelling, status_slug};
 pub use state::{
     ActingCall, ActingKind, HOSTILE_TOKEN_PART, SandboxState, ScriptedReply, SiteCalls, SitePlan,
 };
@@ -52,6 +58,8 @@ pub struct SandboxConfig {
     pub unresolvable: Vec<String>,
     /// Seed for the fault randomness; `None` seeds from entropy.
     pub seed: Option<u64>,
+    /// How the status endpoint spells `products[].slug`.
+    pub spelling: Spelling,
 }
 
 impl Default for SandboxConfig {
@@ -63,6 +71,7 @@ impl Default for SandboxConfig {
             hang: Duration::from_secs(300),
             unresolvable: Vec::new(),
             seed: None,
+            spelling: Spelling::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use jetpack_sandbox::{Sandbox, SandboxConfig};
+use jetpack_sandbox::{Sandbox, SandboxConfig, Spelling};
 
 /// Sandbox of the Jetpack hosting-partner API, for tests, demos and benchmarks.
 #[derive(Debug, Parser)]
@@ -46,6 +46,10 @@ struct Args {
     /// Seed for the fault randomness.
     #[arg(long, env = "SANDBOX_SEED")]
     seed: Option<u64>,
+    /// How the status endpoint spells products[].slug: wpcom, short, wpcom_monthly or
+    /// hyphenated.
+    #[arg(long, env = "SANDBOX_SPELLING", default_value_t = Spelling::Wpcom)]
+    spelling: Spelling,
 }
 
 fn parse_credentials(raw: &str) -> Result<(String, String), String> {
@@ -85,6 +89,7 @@ async fn main() -> ExitCode {
         hang: Duration::from_secs(args.hang_secs),
         unresolvable: args.unresolvable,
         seed: args.seed,
+        spelling: args.spelling,
     };
     let sandbox = match Sandbox::start(args.listen, config).await {
         Ok(sandbox) => sandbox,

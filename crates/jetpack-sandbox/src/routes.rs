@@ -1,9 +1,12 @@
 //! The sandbox's HTTP surface that mimics the partner API: `POST /oauth2/token`, provision,
 //! partner-cancel and status, plus request logging and the JSON 404 fallback. Each `/rest/`
 //! handler counts the call, passes the gate in `faults`, then behaves like the real API. The
-//! acting handlers (provision and partner-cancel) also log each call as an `ActingCall`.
+//! acting handlers (provision and partner-cancel) also log each call as an `ActingCall`, and
+//! may let their effect land late. Status answers what each site held `status_lag` ago, in
+//! the configured slug spelling.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,8 +19,10 @@ use serde_json::json;
 
 use super::conn::ConnHandle;
 use super::faults::{Gate, gate, json_reply, reset};
+use super::late::{hold, land_late};
+use super::products::{Which, plan_rank, with_added, without};
 use super::state::{ActingGuard, ActingKind, CallKind, SandboxState, SitePlan};
-use super::{host_of, site_key};
+use super::{host_of, site_key, status_slug};
 
 /// Plans the provision endpoint accepts.
 const PLANS: [&str; 8] = [
@@ -113,15 +118,6 @@ async fn token(State(state): State<SandboxState>, body: Bytes) -> Response {
     }
 }
 
-fn plan_rank(slug: &str) -> Option<u8> {
-    match slug {
-        "personal" => Some(1),
-        "premium" => Some(2),
-        "professional" => Some(3),
-        _ => None,
-    }
-}
-
 fn bad_request(error: &str, message: String) -> Response {
     json_reply(
         StatusCode::BAD_REQUEST,
@@ -140,17 +136,26 @@ async fn provision(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let arrived = Instant::now();
     let form = form(&body);
     let siteurl = field(&form, "siteurl");
     let key = (!siteurl.is_empty()).then(|| site_key(siteurl));
     let guard = key
         .as_deref()
         .map(|key| begin_provision(&state, key, &form));
-    let reset_after = match gate(&state, &conn, &headers, key.as_deref()).await {
+    let seq = guard.as_ref().map(ActingGuard::seq);
+    let gated = gate(&state, &conn, &headers, key.as_deref()).await;
+    let reset_after = match gated {
         Gate::Respond(response) => return response,
         Gate::Act { reset_after } => reset_after,
+        Gate::LandsLate(after) => {
+            land_late(&state, arrived, after, move |state| {
+                provision_act(state, &form, key.as_deref(), seq);
+            });
+            return hold(&state, &conn).await;
+        }
     };
-    let response = provision_act(&state, &form, key.as_deref(), guard.as_ref());
+    let response = provision_act(&state, &form, key.as_deref(), seq);
     finish(&conn, reset_after, response)
 }
 
@@ -163,11 +168,18 @@ fn begin_provision(state: &SandboxState, key: &str, form: &HashMap<String, Strin
     guard
 }
 
+/// Whether provisioning `plan` at a site holding `held` is a refused downgrade.
+fn is_downgrade(held: &[SitePlan], plan: &str) -> bool {
+    let current = held.iter().filter_map(|p| plan_rank(&p.slug)).max();
+    matches!((current, plan_rank(plan)), (Some(current), Some(new)) if new < current)
+}
+
+/// The provision's effect and answer; `seq` is its acting-call log entry.
 fn provision_act(
     state: &SandboxState,
     form: &HashMap<String, String>,
     key: Option<&str>,
-    guard: Option<&ActingGuard>,
+    seq: Option<u64>,
 ) -> Response {
     let Some(key) = key else {
         return bad_request(
@@ -181,10 +193,7 @@ fn provision_act(
     let plan = field(form, "plan");
     let pending = !state.is_resolvable(&host_of(key));
     let mut data = state.lock();
-    let current = data.plans.get(key).and_then(|p| plan_rank(&p.slug));
-    if let (Some(current), Some(new)) = (current, plan_rank(plan))
-        && new < current
-    {
+    if is_downgrade(data.holdings.get(key), plan) {
         return bad_request(
             "plan_downgrade_disallowed",
             "Can not automatically downgrade plans. Contact support.".to_owned(),
@@ -193,11 +202,13 @@ fn provision_act(
     let plan = SitePlan {
         slug: plan.to_owned(),
         pending,
+        ours: true,
     };
-    data.plans.insert(key.to_owned(), plan);
+    let products = with_added(data.holdings.get(key), plan);
+    data.holdings.set(key, products);
     data.calls.entry(key.to_owned()).or_default().provision_ok += 1;
-    if let Some(guard) = guard {
-        data.mark_acted(guard.seq());
+    if let Some(seq) = seq {
+        data.mark_acted(seq);
     }
     drop(data);
     let next_url = if pending {
@@ -253,29 +264,64 @@ async fn cancel(
     ConnectInfo(conn): ConnectInfo<ConnHandle>,
     Path(site): Path<String>,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
+    let arrived = Instant::now();
+    let form = form(&body);
     let key = site_key(&site);
-    let guard = state.begin_acting(&key, ActingKind::Cancel, None);
+    let plan = field(&form, "plan");
+    let plan = (!plan.is_empty()).then(|| plan.to_owned());
+    let guard = state.begin_acting(&key, ActingKind::Cancel, plan);
+    let seq = guard.seq();
     state.count(&key, CallKind::Cancel);
-    let reset_after = match gate(&state, &conn, &headers, Some(&key)).await {
+    let gated = gate(&state, &conn, &headers, Some(&key)).await;
+    let reset_after = match gated {
         Gate::Respond(response) => return response,
         Gate::Act { reset_after } => reset_after,
+        Gate::LandsLate(after) => {
+            land_late(&state, arrived, after, move |state| {
+                cancel_act(state, &key, &form, seq);
+            });
+            return hold(&state, &conn).await;
+        }
     };
-    let response = if host_of(&key).ends_with(".invalid") {
-        unknown_blog()
-    } else {
-        cancel_act(&state, &key, &guard)
-    };
+    let response = cancel_act(&state, &key, &form, seq);
     finish(&conn, reset_after, response)
 }
 
-/// Removes `key`'s plan, if any, and answers whether one was removed.
-fn cancel_act(state: &SandboxState, key: &str, guard: &ActingGuard) -> Response {
+/// Which of a site's products a cancel form targets: everything ours with `cancel-all`,
+/// else the `plan` field's product, else the family plan.
+fn cancel_target(form: &HashMap<String, String>) -> Which<'_> {
+    let all = field(form, "cancel-all");
+    if ["true", "1", "yes"]
+        .iter()
+        .any(|t| all.eq_ignore_ascii_case(t))
+    {
+        return Which::All;
+    }
+    match field(form, "plan") {
+        "" => Which::Family,
+        slug => Which::Slug(slug),
+    }
+}
+
+/// Removes the targeted products of ours from `key`, and answers whether any was removed;
+/// `seq` is the call's acting-call log entry.
+fn cancel_act(
+    state: &SandboxState,
+    key: &str,
+    form: &HashMap<String, String>,
+    seq: u64,
+) -> Response {
+    if host_of(key).ends_with(".invalid") {
+        return unknown_blog();
+    }
     let mut data = state.lock();
-    let removed = data.plans.remove(key).is_some();
+    let (kept, removed) = without(data.holdings.get(key), cancel_target(form), true);
     if removed {
+        data.holdings.set(key, kept);
         data.calls.entry(key.to_owned()).or_default().cancel_ok += 1;
-        data.mark_acted(guard.seq());
+        data.mark_acted(seq);
     }
     drop(data);
     json_reply(StatusCode::OK, json!({"success": removed}))
@@ -292,30 +338,38 @@ async fn status(
     let reset_after = match gate(&state, &conn, &headers, Some(&key)).await {
         Gate::Respond(response) => return response,
         Gate::Act { reset_after } => reset_after,
+        Gate::LandsLate(_) => return hold(&state, &conn).await,
     };
     let response = if host_of(&key).ends_with(".invalid") {
         unknown_blog()
     } else {
-        let plan = state.plan(&key);
-        let connected = plan.as_ref().is_some_and(|p| !p.pending);
-        let products: Vec<_> = plan
-            .iter()
-            .map(|p| {
-                json!({
-                    "slug": p.slug,
-                    "is_provisioned_by_partner": true,
-                    "is_provisioned_by_calling_partner": true,
-                    "is_pending": p.pending,
-                })
-            })
-            .collect();
-        json_reply(
-            StatusCode::OK,
-            json!({
-                "blog": {"is_connected": connected, "has_backups_credentials": false},
-                "products": products,
-            }),
-        )
+        status_answer(&state, &key)
     };
     finish(&conn, reset_after, response)
+}
+
+/// What `key` held `status_lag` ago, every product in the configured spelling.
+fn status_answer(state: &SandboxState, key: &str) -> Response {
+    let data = state.lock();
+    let (held, spelling) = (data.holdings.lagged(key), data.spelling);
+    drop(data);
+    let connected = held.iter().any(|p| !p.pending);
+    let products: Vec<_> = held
+        .iter()
+        .map(|p| {
+            json!({
+                "slug": status_slug(&p.slug, spelling),
+                "is_provisioned_by_partner": p.ours,
+                "is_provisioned_by_calling_partner": p.ours,
+                "is_pending": p.pending,
+            })
+        })
+        .collect();
+    json_reply(
+        StatusCode::OK,
+        json!({
+            "blog": {"is_connected": connected, "has_backups_credentials": false},
+            "products": products,
+        }),
+    )
 }

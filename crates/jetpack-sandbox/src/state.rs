@@ -1,5 +1,6 @@
-//! The sandbox's state: issued tokens, per-site call counts, provisioned plans, DNS
-//! resolvability, scripted replies, the live fault settings and the log of acting calls
+//! The sandbox's state: issued tokens, per-site call counts, what each site holds (see
+//! `products`), the status spelling, DNS resolvability, scripted replies, the live fault
+//! settings and the log of acting calls
 //! ([`ActingCall`]). [`SandboxState`] is a cheap
 //! clone (an `Arc`) shared by the routes and by whoever inspects or steers the sandbox.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::{SandboxConfig, host_of};
+use super::{SandboxConfig, Spelling, host_of};
 
 /// The middle of every issued token: each character that a JSON, form or URL encoding
 /// changes (`/`, `"`, `\\`, `+`, `%`, `#`, `&`, `=`, a space, non-ASCII), so a client that
@@ -26,19 +27,22 @@ pub struct SiteCalls {
     pub provision_ok: u64,
     /// `POST .../partner-cancel` requests for this site.
     pub cancel: u64,
-    /// Cancels that removed a plan.
+    /// Cancels that removed a product (once per call, however many it removed).
     pub cancel_ok: u64,
     /// `GET .../status` requests for this site.
     pub status: u64,
 }
 
-/// The plan currently recorded at a site.
+/// A plan or product recorded at a site, in its short (provision form) slug.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SitePlan {
     /// The plan slug, e.g. `premium`.
     pub slug: String,
     /// Provisioned while the site's DNS did not resolve.
     pub pending: bool,
+    /// Provisioned by us (the calling partner); false for another partner's or the
+    /// customer's own purchase.
+    pub ours: bool,
 }
 
 /// A reply queued for a site's next call (provision, cancel or status), consumed in order
@@ -72,6 +76,11 @@ pub enum ScriptedReply {
     },
     /// Sleep this long (cut short when the sandbox shuts down), then act and answer normally.
     Slow(Duration),
+    /// The call never answers in time: the connection is held without an answer until the
+    /// client gives up (or the configured `hang` passes, then dropped), and the call's effect
+    /// happens this long after it arrived, whether or not the client is still there. A
+    /// status call only hangs.
+    LandsLate(Duration),
 }
 
 /// Which acting endpoint an [`ActingCall`] was made to.
@@ -98,7 +107,7 @@ pub struct ActingCall {
     pub ended: Option<Instant>,
     /// Whether it took effect: a plan recorded (provision) or removed (cancel).
     pub acted: bool,
-    /// The plan slug asked for, for a provision.
+    /// The plan slug asked for: a provision's plan, or a cancel's `plan` field.
     pub plan: Option<String>,
 }
 
@@ -148,7 +157,8 @@ pub(crate) struct Data {
     pub(crate) issued: Vec<String>,
     pub(crate) token_calls: u64,
     pub(crate) calls: BTreeMap<String, SiteCalls>,
-    pub(crate) plans: BTreeMap<String, SitePlan>,
+    pub(crate) holdings: super::products::Holdings,
+    pub(crate) spelling: Spelling,
     pub(crate) unresolvable: HashSet<String>,
     pub(crate) scripts: HashMap<String, VecDeque<ScriptedReply>>,
     pub(crate) acting: Vec<ActingCall>,
@@ -201,7 +211,8 @@ impl SandboxState {
             issued: Vec::new(),
             token_calls: 0,
             calls: BTreeMap::new(),
-            plans: BTreeMap::new(),
+            holdings: Default::default(),
+            spelling: config.spelling,
             unresolvable: config.unresolvable.iter().map(|h| host_of(h)).collect(),
             scripts: HashMap::new(),
             acting: Vec::new(),
@@ -294,15 +305,14 @@ impl SandboxState {
         self.lock().token_calls
     }
 
-    /// The plan currently recorded at `site` (a normalised key).
-    pub fn plan(&self, site: &str) -> Option<SitePlan> {
-        let key = super::site_key(site);
-        self.lock().plans.get(&key).cloned()
+    /// Sets how the status endpoint spells `products[].slug`.
+    pub fn set_spelling(&self, spelling: Spelling) {
+        self.lock().spelling = spelling;
     }
 
-    /// Every recorded plan, by site key.
-    pub fn plans(&self) -> BTreeMap<String, SitePlan> {
-        self.lock().plans.clone()
+    /// How the status endpoint spells `products[].slug`.
+    pub fn spelling(&self) -> Spelling {
+        self.lock().spelling
     }
 
     /// Makes `host`'s DNS resolve (or stop resolving).

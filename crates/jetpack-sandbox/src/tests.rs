@@ -399,3 +399,68 @@ async fn a_handler_dropped_by_a_client_disconnect_records_its_end() {
     assert_eq!(state.plan("example.com"), None);
     sandbox.shutdown().await;
 }
+
+#[test]
+fn status_slug_spells_every_form_slug_in_each_spelling() {
+    use Spelling::{Hyphenated, Short, Wpcom, WpcomMonthly};
+    let table = [
+        ("free", "jetpack_free", "jetpack-free"),
+        ("personal", "jetpack_personal", "jetpack-personal"),
+        ("premium", "jetpack_premium", "jetpack-premium"),
+        ("professional", "jetpack_business", "jetpack-business"),
+        (
+            "jetpack-backup-daily",
+            "jetpack_backup_daily",
+            "jetpack-backup-daily",
+        ),
+        (
+            "jetpack-backup-realtime",
+            "jetpack_backup_realtime",
+            "jetpack-backup-realtime",
+        ),
+        ("jetpack-scan", "jetpack_scan", "jetpack-scan"),
+        (
+            "jetpack-anti-spam",
+            "jetpack_anti_spam",
+            "jetpack-anti-spam",
+        ),
+    ];
+    for (short, wpcom, hyphenated) in table {
+        assert_eq!(status_slug(short, Short), short);
+        assert_eq!(status_slug(short, Wpcom), wpcom);
+        assert_eq!(status_slug(short, WpcomMonthly), format!("{wpcom}_monthly"));
+        assert_eq!(status_slug(short, Hyphenated), hyphenated);
+    }
+    assert_eq!(Spelling::default(), Wpcom);
+    for spelling in Spelling::ALL {
+        assert_eq!(spelling.as_str().parse::<Spelling>(), Ok(spelling));
+    }
+    assert!("jetpack".parse::<Spelling>().is_err());
+}
+
+#[test]
+fn history_is_pruned_to_the_status_lag() {
+    let plan = |slug: &str| SitePlan {
+        slug: slug.to_owned(),
+        pending: false,
+        ours: true,
+    };
+    let mut holdings = super::products::Holdings::default();
+    for slug in ["personal", "premium", "professional"] {
+        holdings.set("example.com", vec![plan(slug)]);
+    }
+    // Without a lag only the set in force is kept.
+    assert_eq!(holdings.history_len("example.com"), 1);
+    holdings.status_lag = std::time::Duration::from_millis(100);
+    holdings.set("example.com", vec![plan("free")]);
+    holdings.set("example.com", Vec::new());
+    assert_eq!(holdings.history_len("example.com"), 3);
+    assert_eq!(holdings.lagged("example.com")[0].slug, "professional");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    assert!(holdings.lagged("example.com").is_empty());
+    holdings.set("example.com", vec![plan("premium")]);
+    // The empty set was in force 100 ms ago: everything older is gone.
+    assert_eq!(holdings.history_len("example.com"), 2);
+    assert!(holdings.lagged("example.com").is_empty());
+    assert_eq!(holdings.get("example.com")[0].slug, "premium");
+}

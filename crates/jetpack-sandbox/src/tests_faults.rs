@@ -273,3 +273,101 @@ async fn slow_is_cut_short_by_shutdown_without_acting() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(state.plan("example.com"), None);
 }
+
+#[tokio::test]
+async fn a_provision_that_lands_late_shows_only_after_its_delay_and_counts_once() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    let late = Duration::from_millis(700);
+    state.script("example.com", vec![ScriptedReply::LandsLate(late)]);
+    let started = std::time::Instant::now();
+    let result = provision_request(&client, &base, &token, "premium", "example.com", "admin")
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(result.expect_err("a late call never answers").is_timeout());
+    let status = || {
+        client
+            .get(format!("{base}/rest/v1.4/jpphp/example.com/status"))
+            .bearer_auth(&token)
+            .send()
+    };
+    let body: Value = status().await.unwrap().json().await.unwrap();
+    assert_eq!(body["products"], serde_json::json!([]));
+    assert_eq!(state.calls("example.com").provision_ok, 0);
+    super::tests::eventually(|| state.in_flight_acting_calls("example.com") == 0).await;
+    assert!(!state.acting_calls()[0].acted);
+
+    super::tests::eventually(|| state.plan("example.com").is_some()).await;
+    assert!(started.elapsed() >= late, "{:?}", started.elapsed());
+    let body: Value = status().await.unwrap().json().await.unwrap();
+    assert_eq!(body["products"][0]["slug"], "jetpack_premium");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let calls = state.calls("example.com");
+    assert_eq!((calls.provision, calls.provision_ok), (1, 1));
+    let acting = state.acting_calls();
+    assert_eq!(acting.len(), 1);
+    assert!(acting[0].acted && acting[0].ended.is_some());
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_late_cancel_is_dropped_after_the_hang_and_still_lands() {
+    let config = SandboxConfig {
+        hang: Duration::from_millis(200),
+        ..SandboxConfig::default()
+    };
+    let sandbox = start(config).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    let response = provision_request(&client, &base, &token, "premium", "example.com", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    state.script(
+        "example.com",
+        vec![ScriptedReply::LandsLate(Duration::from_millis(600))],
+    );
+    let started = std::time::Instant::now();
+    let result = client
+        .post(format!("{base}/rest/v1.3/jpphp/example.com/partner-cancel"))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    // The hang (200 ms) ends first: the connection is dropped without an answer.
+    let error = result.expect_err("a late call never answers");
+    assert!(!error.is_timeout(), "{error:?}");
+    assert!(started.elapsed() < Duration::from_millis(600));
+    assert_eq!(state.plan("example.com").unwrap().slug, "premium");
+    super::tests::eventually(|| state.plan("example.com").is_none()).await;
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    let calls = state.calls("example.com");
+    assert_eq!((calls.cancel, calls.cancel_ok), (1, 1));
+    assert!(state.acting_calls()[1].acted);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_late_effect_is_dropped_when_the_sandbox_shuts_down_first() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    state.script(
+        "example.com",
+        vec![ScriptedReply::LandsLate(Duration::from_millis(300))],
+    );
+    let result = provision_request(&client, &base, &token, "premium", "example.com", "admin")
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(result.is_err());
+    sandbox.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(state.plan("example.com"), None);
+    assert_eq!(state.calls("example.com").provision_ok, 0);
+}
