@@ -2,7 +2,8 @@
 //! on the same connection and outside the transaction, one query reads the claimed rows back
 //! together with everything the attempts need from WHMCS (the service, its product, the
 //! product's custom fields with this service's values, whether the service has a recorded
-//! failure, and WHMCS's Module Debug Mode). A batch costs one pool acquire and five statements,
+//! failure, and WHMCS's Module Debug Mode), then the ledger and the other targets holding
+//! plans on the same sites. A batch costs one pool acquire and a fixed handful of statements,
 //! however many jobs it holds; the attempts themselves then read nothing. Only jobs of an
 //! action this binary knows are claimed (a newer worker's are left for it, `known`).
 
@@ -16,7 +17,7 @@ use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{Connection, MySql, QueryBuilder, Row};
 
 use super::known;
-use super::ledger::{LedgerEntry, ledger_of};
+use super::ledger::{LedgerEntry, SiteHolder, holders_on, ledger_of};
 use super::rows::{field_row, service_row};
 use super::whmcs::{addon_defs_by_id, addons_by_id, products_by_id};
 use super::{
@@ -62,6 +63,9 @@ pub struct ClaimedJob {
     /// What the ledger holds for the target, read for terminates (the plans it cancels) and
     /// changes of plan (the plan the site has now).
     pub ledger: Vec<LedgerEntry>,
+    /// The other targets (services, addons) holding plans on the sites `ledger` names, each
+    /// with whether it is live: a terminate leaves a plan one of them still holds.
+    pub site_holders: Vec<SiteHolder>,
     /// For a terminate of a service (addon) whose row is gone: the product (addon) its ledger
     /// names (the latest row's), whose credentials cancel what the ledger holds.
     pub gone_product: Option<ProductRow>,
@@ -203,6 +207,7 @@ async fn claimed_jobs(
     let mut jobs = group_by_job(&rows, claimed_at)?;
     read_addons(conn, &mut jobs).await?;
     read_ledgers(conn, &mut jobs).await?;
+    read_site_holders(conn, &mut jobs).await?;
     read_gone_products(conn, &mut jobs).await?;
     Ok(jobs)
 }
@@ -270,16 +275,37 @@ fn group_by_job(rows: &[MySqlRow], claimed_at: Instant) -> Result<Vec<ClaimedJob
 }
 
 /// What the ledger holds for the jobs that need it: terminates (they cancel what the
-/// partner holds) and changes of plan (the plan the site has now).
+/// partner holds), changes of plan (the plan the site has now) and addons' provisions (an
+/// addon moved to another service leaves the site its ledger holds).
 async fn read_ledgers(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Result<()> {
     let targets: Vec<Target> = jobs
         .iter()
-        .filter(|j| j.action != Action::Provision)
+        .filter(|j| j.action != Action::Provision || matches!(j.target, Target::Addon { .. }))
         .map(|j| j.target)
         .collect();
     let mut ledger = ledger_of(conn, &targets).await?;
     for job in jobs.iter_mut() {
         job.ledger = ledger.remove(&job.target).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// The other targets on the sites the jobs' ledgers name (one query by the site index, only
+/// when a job's ledger holds a plan): who else holds a plan there, and whether it is live.
+async fn read_site_holders(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Result<()> {
+    let mut sites: Vec<String> = jobs
+        .iter()
+        .flat_map(|j| j.ledger.iter().map(|e| e.site.clone()))
+        .collect();
+    sites.sort_unstable();
+    sites.dedup();
+    let holders = holders_on(conn, &sites).await?;
+    for job in jobs.iter_mut() {
+        job.site_holders = holders
+            .iter()
+            .filter(|h| job.ledger.iter().any(|e| e.site == h.site))
+            .cloned()
+            .collect();
     }
     Ok(())
 }
@@ -357,6 +383,7 @@ fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<Claime
         had_failure: row.try_get("had_failure")?,
         module_debug: debug.is_some_and(|v| !v.is_empty() && v != "0"),
         ledger: Vec::new(),
+        site_holders: Vec::new(),
         gone_product: None,
         claimed_at,
         acting_until: Default::default(),

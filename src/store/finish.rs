@@ -10,7 +10,7 @@ use backon::Retryable;
 use sqlx::{MySql, Transaction};
 
 use super::jobs::{insert_job, micros};
-use super::ledger::{LedgerWrite, write_ledger};
+use super::ledger::{LedgerWrite, write_claimed_ledger};
 use super::watch::note_outcome;
 use super::{
     ClaimedJob, DetailsField, Result, Store, StoreError, TEXT_BYTES, parse_action, within,
@@ -144,7 +144,7 @@ impl Store {
                 queue_follow_up(&mut tx, job, next).await?;
             }
         }
-        write_ledger(&mut tx, job.target, job.id, &f.ledger).await?;
+        write_claimed_ledger(&mut tx, job, &f.ledger).await?;
         let quick = job.outcome_unknown || f.outcome_unknown == Some(true);
         note_outcome(&mut tx, job.target, &f.ledger, quick, &self.watch).await?;
         self.write_whmcs(&mut tx, job.target, &f.whmcs, job.module_debug)
@@ -173,7 +173,7 @@ impl Store {
         }
         // What the partner now holds, on its own: a terminate must still cancel it.
         let mut tx = self.begin().await?;
-        match write_ledger(&mut tx, job.target, job.id, &f.ledger).await {
+        match write_claimed_ledger(&mut tx, job, &f.ledger).await {
             Ok(()) => tx.commit().await?,
             Err(e) => {
                 tracing::error!(job_id = %job.id, error = %Chain(&e), "could not record what the partner holds either");

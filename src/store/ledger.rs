@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::mysql::MySqlConnection;
+use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
-use super::{Result, Store};
-use crate::domain::{JobId, Target};
+use super::{ClaimedJob, Result, Store};
+use crate::domain::{Action, JobId, Target};
 
 /// A plan the partner holds for a service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,8 +60,9 @@ impl Store {
     }
 }
 
-/// The ledger rows of these targets (one query, by the unique index's prefix: the services,
-/// then each row's addon kept when asked for).
+/// The ledger rows of these targets (one query: a service's rows by the unique index's
+/// prefix, an addon's by the addon whatever service they name, since an addon moved to
+/// another service is the same target), keyed by the target asked for.
 pub(super) async fn ledger_of(
     conn: &mut MySqlConnection,
     targets: &[Target],
@@ -70,69 +71,154 @@ pub(super) async fn ledger_of(
     if targets.is_empty() {
         return Ok(out);
     }
-    let mut q = QueryBuilder::<MySql>::new(
-        "SELECT service_id, addon_id, site, plan, pending, since, product_id, addon_def_id
-         FROM mod_jetpack_ledger WHERE service_id IN (",
-    );
-    let mut list = q.separated(", ");
-    for t in targets {
-        list.push_bind(t.service());
-    }
-    q.push(") ORDER BY id");
-    for row in q.build().fetch_all(&mut *conn).await? {
-        let target = Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?);
-        if !targets.contains(&target) {
-            continue;
+    let ids = |addon: bool| -> Vec<u32> {
+        targets
+            .iter()
+            .filter(|t| matches!(t, Target::Addon { .. }) == addon)
+            .map(|t| if addon { t.addon_id() } else { t.service().0 })
+            .collect()
+    };
+    let parts = [
+        ("service_id", " AND addon_id = 0", ids(false)),
+        ("addon_id", "", ids(true)),
+    ];
+    let mut q = QueryBuilder::<MySql>::new("");
+    for (n, (column, and, ids)) in parts.iter().filter(|p| !p.2.is_empty()).enumerate() {
+        if n > 0 {
+            q.push(" UNION ALL ");
         }
-        out.entry(target).or_default().push(LedgerEntry {
-            site: row.try_get("site")?,
-            plan: row.try_get("plan")?,
-            pending: row.try_get("pending")?,
-            since: row.try_get("since")?,
-            product_id: row.try_get("product_id")?,
-            addon_def_id: row.try_get("addon_def_id")?,
-        });
+        q.push(
+            "SELECT id, service_id, addon_id, site, plan, pending, since, product_id, addon_def_id
+             FROM mod_jetpack_ledger WHERE ",
+        );
+        q.push(column).push(" IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        q.push(")").push(and);
+    }
+    let mut rows = Vec::new();
+    for row in q.build().fetch_all(&mut *conn).await? {
+        let stored = Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?);
+        if let Some(target) = targets.iter().find(|t| same_target(**t, stored)) {
+            rows.push((row.try_get::<u64, _>("id")?, *target, entry_of(&row)?));
+        }
+    }
+    rows.sort_by_key(|(id, ..)| *id);
+    for (_, target, entry) in rows {
+        out.entry(target).or_default().push(entry);
     }
     Ok(out)
 }
 
-/// Applies an attempt's ledger changes inside the finishing transaction.
+/// Whether two keys name the same target: an addon is one target whatever its parent.
+fn same_target(a: Target, b: Target) -> bool {
+    match (a, b) {
+        (Target::Addon { addon: x, .. }, Target::Addon { addon: y, .. }) => x == y,
+        _ => a == b,
+    }
+}
+
+/// One ledger row as an entry.
+fn entry_of(row: &MySqlRow) -> Result<LedgerEntry> {
+    Ok(LedgerEntry {
+        site: row.try_get("site")?,
+        plan: row.try_get("plan")?,
+        pending: row.try_get("pending")?,
+        since: row.try_get("since")?,
+        product_id: row.try_get("product_id")?,
+        addon_def_id: row.try_get("addon_def_id")?,
+    })
+}
+
+/// Applies an attempt's ledger changes inside the finishing transaction. The product (addon)
+/// recorded is the one read with the claim, not re-read now: a service deleted while its
+/// provision was in flight keeps the credentials its plan is cancelled with.
+pub(super) async fn write_claimed_ledger(
+    tx: &mut Transaction<'_, MySql>,
+    job: &ClaimedJob,
+    writes: &[LedgerWrite],
+) -> Result<()> {
+    let product = job.service.as_ref().map(|s| s.product_id);
+    apply(tx, (job.target, job.id, product), writes).await
+}
+
+/// Applies ledger changes made outside an attempt (the reconciler's): the product (addon)
+/// recorded is the target's current one, read now.
 pub(super) async fn write_ledger(
     tx: &mut Transaction<'_, MySql>,
     target: Target,
     job: JobId,
     writes: &[LedgerWrite],
 ) -> Result<()> {
+    apply(tx, (target, job, None), writes).await
+}
+
+/// The ledger changes of `target` by `job`, with `product` (None: the target's current
+/// product, read now). An addon's rows first move to the service the job names (an addon
+/// moved to another service is one target).
+async fn apply(
+    tx: &mut Transaction<'_, MySql>,
+    (target, job, product): (Target, JobId, Option<u32>),
+    writes: &[LedgerWrite],
+) -> Result<()> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    if let Target::Addon { .. } = target {
+        follow_addon(tx, target).await?;
+    }
     for w in writes {
         match w {
             LedgerWrite::Holds {
                 site,
                 plan,
                 pending,
-            } => record_plan(tx, target, job, site, plan, *pending).await?,
+            } => record_plan(tx, (target, job, product), site, plan, *pending).await?,
             LedgerWrite::Cancelled { site } => forget_site(tx, target, site).await?,
         }
     }
     Ok(())
 }
 
-/// The partner holds `plan` for the target's `site` (by this job), with the product (addon)
-/// the target has now: a later cancel uses its credentials even once the row is gone.
+/// An addon's ledger rows name the service its job names (by the addon index; rows that
+/// would collide with one already there are left as they are).
+async fn follow_addon(tx: &mut Transaction<'_, MySql>, target: Target) -> Result<()> {
+    sqlx::query(
+        "UPDATE IGNORE mod_jetpack_ledger SET service_id = ?
+         WHERE addon_id = ? AND service_id <> ?",
+    )
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(target.service())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The partner holds `plan` for the target's `site` (by this job), with `product` (the
+/// product or addon read with the claim; None: the target's current one, read now): a later
+/// cancel uses its credentials even once the row is gone.
 async fn record_plan(
     tx: &mut Transaction<'_, MySql>,
-    target: Target,
-    job: JobId,
+    (target, job, product): (Target, JobId, Option<u32>),
     site: &str,
     plan: &str,
     pending: bool,
 ) -> Result<()> {
+    let (product_id, addon_def_id) = match target {
+        Target::Service(_) => (product, None),
+        Target::Addon { .. } => (None, product),
+    };
     sqlx::query(
         "INSERT INTO mod_jetpack_ledger
            (service_id, addon_id, product_id, addon_def_id, site, plan, pending, since,
             updated_at, job_id)
-         VALUES (?, ?, (SELECT h.packageid FROM tblhosting h WHERE h.id = ? AND ? = 0),
-                 (SELECT a.addonid FROM tblhostingaddons a WHERE a.id = ?), ?, ?, ?,
-                 UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)
+         VALUES (?, ?,
+                 COALESCE(?, (SELECT h.packageid FROM tblhosting h WHERE h.id = ? AND ? = 0)),
+                 COALESCE(?, (SELECT a.addonid FROM tblhostingaddons a WHERE a.id = ?)),
+                 ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)
          ON DUPLICATE KEY UPDATE plan = VALUES(plan), pending = VALUES(pending),
            updated_at = VALUES(updated_at), job_id = VALUES(job_id),
            product_id = COALESCE(VALUES(product_id), product_id),
@@ -140,8 +226,10 @@ async fn record_plan(
     )
     .bind(target.service())
     .bind(target.addon_id())
+    .bind(product_id)
     .bind(target.service())
     .bind(target.addon_id())
+    .bind(addon_def_id)
     .bind(target.addon_id())
     .bind(site)
     .bind(plan)
@@ -164,4 +252,62 @@ async fn forget_site(tx: &mut Transaction<'_, MySql>, target: Target, site: &str
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Another target holding a plan on a site a claimed job's ledger names (read with the claim).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteHolder {
+    /// The service or addon (with the parent its ledger row names).
+    pub target: Target,
+    /// The site as sent to the partner API.
+    pub site: String,
+    /// The plan slug it holds there.
+    pub plan: String,
+    /// Live: its WHMCS row exists and is not Terminated, Cancelled or Fraud, and its latest
+    /// job is not a terminate.
+    pub live: bool,
+}
+
+/// Every ledger row on these sites (by the `site` index on the site's hash), each with
+/// whether its target is live. One query, whatever the number of sites.
+pub(super) async fn holders_on(
+    conn: &mut MySqlConnection,
+    sites: &[String],
+) -> Result<Vec<SiteHolder>> {
+    if sites.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = QueryBuilder::<MySql>::new(
+        "SELECT l.service_id, l.addon_id, l.site, l.plan,
+                IF(l.addon_id = 0, CAST(h.domainstatus AS CHAR), CAST(a.status AS CHAR)) AS status,
+                (SELECT j.action FROM mod_jetpack_jobs j
+                 WHERE j.service_id = l.service_id AND j.addon_id = l.addon_id
+                 ORDER BY j.id DESC LIMIT 1) AS latest
+         FROM mod_jetpack_ledger l
+         LEFT JOIN tblhosting h ON h.id = l.service_id
+         LEFT JOIN tblhostingaddons a ON a.id = l.addon_id
+         WHERE l.site_hash IN (",
+    );
+    let mut list = q.separated(", ");
+    for site in sites {
+        list.push("UNHEX(SHA2(")
+            .push_bind_unseparated(site.clone())
+            .push_unseparated(", 256))");
+    }
+    q.push(")");
+    let mut out = Vec::new();
+    for row in q.build().fetch_all(&mut *conn).await? {
+        let status: Option<String> = row.try_get("status")?;
+        let latest: Option<String> = row.try_get("latest")?;
+        let ended = ["Terminated", "Cancelled", "Fraud"];
+        let live = status.is_some_and(|s| !ended.iter().any(|e| s.eq_ignore_ascii_case(e)))
+            && latest.as_deref() != Some(Action::Terminate.as_str());
+        out.push(SiteHolder {
+            target: Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?),
+            site: row.try_get("site")?,
+            plan: row.try_get("plan")?,
+            live,
+        });
+    }
+    Ok(out)
 }

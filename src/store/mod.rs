@@ -38,7 +38,7 @@ pub use adoption::{Discovered, PlanStep, Recheck, RecheckCursor, Rechecked, Swep
 pub use claim::ClaimedJob;
 pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
 pub use finish::{Finish, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites};
-pub use ledger::{LedgerEntry, LedgerWrite};
+pub use ledger::{LedgerEntry, LedgerWrite, SiteHolder};
 pub use report::{JobSummary, QueueDepth, StatusReport};
 pub use requests::{Applied, RequestId, RequestRow, Requeued};
 pub use rows::{DetailsField, FieldRow, FieldSetup, ProductRow, ProductSetup, ServiceRow};

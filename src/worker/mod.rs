@@ -16,6 +16,7 @@ mod outcome;
 mod process;
 mod reconcile;
 mod service_loop;
+mod sites;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -6,8 +6,8 @@
 
 use super::lease::Lease;
 use super::outcome::{Outcome, ReplyTo, failed, module_log_action, verb, waiting};
-use super::{Worker, messages, module_log};
-use crate::domain::{Action, JobState, Plan, SiteUrl};
+use super::{Worker, messages, module_log, sites};
+use crate::domain::{Action, JobState, Plan, SiteUrl, Target};
 use crate::jetpack::{CancelOutcome, Exchange, Failure, ProvisionOutcome, SiteProduct};
 use crate::order::{BadInput, CancelOrder, Order, read_cancel, read_gone_cancel, read_order};
 use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites};
@@ -65,7 +65,7 @@ impl Worker {
             Action::Provision | Action::Change => match read_order(service, &job.fields) {
                 Ok(order) => match self.over_budget(job, reply_to(&order)) {
                     Some(out) => out,
-                    None => match unchanged(job, &order) {
+                    None => match unchanged(job, &order).or_else(|| kept_higher(job, &order)) {
                         Some(done) => done.into(),
                         None => self.provision(job, &order, &mut log, lease).await,
                     },
@@ -94,9 +94,82 @@ impl Worker {
         Some(failed(job, message, to.details, to.client_id, Vec::new()).into())
     }
 
-    /// A provision (or change of plan): DNS gate for a waiting plan, the status endpoint first
-    /// when an earlier call may have acted unseen, then the provision call.
+    /// A provision (or change of plan). An addon whose ledger holds other sites (it moved to
+    /// another service, or its Site URL was edited) first leaves them: each is cancelled (unless
+    /// another live target still holds it), then the new site is provisioned, and the details
+    /// and activity say so.
     async fn provision(
+        &self,
+        job: &ClaimedJob,
+        order: &Order,
+        log: &mut Vec<Exchange>,
+        lease: &Lease<'_>,
+    ) -> Outcome {
+        let left = sites::left_sites(job, order.site.as_str());
+        if left.is_empty() {
+            return self.provision_here(job, order, log, lease).await;
+        }
+        let (writes, notes) = match self.leave_sites(job, order, &left, log, lease).await {
+            Ok(done) => done,
+            Err(out) => return out,
+        };
+        let mut out = self.provision_here(job, order, log, lease).await;
+        if let Outcome::Write(f) = &mut out {
+            f.ledger.splice(0..0, writes);
+            if f.state != JobState::Failed {
+                note_left(f, &notes);
+            }
+        }
+        out
+    }
+
+    /// Cancels the plans an addon's ledger holds on sites it has left (`left`: site, plan);
+    /// a plan another live target holds stays. The ledger changes and what to say, or the
+    /// outcome of a failed cancel.
+    async fn leave_sites(
+        &self,
+        job: &ClaimedJob,
+        order: &Order,
+        left: &[(String, String)],
+        log: &mut Vec<Exchange>,
+        lease: &Lease<'_>,
+    ) -> Result<(Vec<LedgerWrite>, Vec<String>), Outcome> {
+        let _permit = self.api.admit(&order.credentials).map_err(Outcome::Hold)?;
+        let (mut writes, mut notes) = (Vec::new(), Vec::new());
+        for (site, plan) in left {
+            let forget = LedgerWrite::Cancelled { site: site.clone() };
+            let Ok(url) = SiteUrl::parse(site) else {
+                continue;
+            };
+            let plan = Plan::parse(plan);
+            if let Some(holder) = kept_by(job, &url, plan.as_ref()) {
+                notes.push(sites::kept_note(site, holder));
+                writes.push(forget);
+                continue;
+            }
+            let cancel = (&url, plan.as_ref());
+            if let Err(failure) = self
+                .api
+                .cancel(&order.credentials, cancel, log, lease)
+                .await
+            {
+                let to = (reply_to(order), None);
+                let mut out = self.after_failure(job, to, failure, std::mem::take(log));
+                if let Outcome::Write(f) = &mut out {
+                    f.ledger = writes;
+                }
+                return Err(out);
+            }
+            notes.push(format!("The Jetpack plan on {site} was cancelled"));
+            writes.push(forget);
+        }
+        Ok((writes, notes))
+    }
+
+    /// A provision (or change of plan) on the order's site: DNS gate for a waiting plan, the
+    /// status endpoint first when an earlier call may have acted unseen, then the provision
+    /// call.
+    async fn provision_here(
         &self,
         job: &ClaimedJob,
         order: &Order,
@@ -268,7 +341,17 @@ impl Worker {
         let targets = cancel_targets(job, order);
         let mut ledger = Vec::new();
         let mut cancelled_any = false;
+        let (mut kept, mut cancelled) = (Vec::new(), Vec::new());
         for (site, plan) in &targets {
+            if let Some(holder) = kept_by(job, site, plan.as_ref()) {
+                // Another live target still holds it: the plan stays, this target's row goes.
+                kept.push(sites::kept_note(site.as_str(), holder));
+                ledger.push(LedgerWrite::Cancelled {
+                    site: site.as_str().to_owned(),
+                });
+                continue;
+            }
+            cancelled.push((site.clone(), plan.clone()));
             let result = self
                 .api
                 .cancel(&order.credentials, (site, plan.as_ref()), log, lease)
@@ -290,14 +373,22 @@ impl Worker {
                 }
             }
         }
-        terminated(
+        let shown = if cancelled.is_empty() {
+            &targets
+        } else {
+            &cancelled
+        };
+        let mut f = terminated(
             job,
             order,
-            &targets,
+            shown,
             (ledger, cancelled_any),
             std::mem::take(log),
-        )
-        .into()
+        );
+        if !kept.is_empty() {
+            note_kept(&mut f, job.target, &kept, !cancelled.is_empty());
+        }
+        f.into()
     }
 }
 
@@ -491,6 +582,72 @@ fn cancel_targets(job: &ClaimedJob, order: &CancelOrder) -> Vec<(SiteUrl, Option
     } else {
         held
     }
+}
+
+/// Another live target on `site` that keeps `plan` when this job gives it up (a plan the
+/// ledger cannot name is cancelled as before).
+fn kept_by<'a>(
+    job: &'a ClaimedJob,
+    site: &SiteUrl,
+    plan: Option<&Plan>,
+) -> Option<&'a crate::store::SiteHolder> {
+    let plan = plan?.as_str();
+    sites::kept_by(job.target, (site.as_str(), plan), &job.site_holders)
+}
+
+/// The terminate's details and activity say which plans were left in place and who holds
+/// them (`also_cancelled`: the plan of some other site was cancelled).
+fn note_kept(f: &mut Finish, target: Target, kept: &[String], also_cancelled: bool) {
+    let kept = kept.join("; ");
+    let (details, activity) = if also_cancelled {
+        let said = f.result.as_deref().unwrap_or_default();
+        let line = f.whmcs.activity.as_deref().unwrap_or_default();
+        (format!("{said} It {kept}."), format!("{line}; {kept}"))
+    } else {
+        let line = format!("JETPACK MODULE: {target} - terminated; {kept}");
+        (format!("Terminated; it {kept}."), line)
+    };
+    f.result = Some(details.clone());
+    if let Some((_, text)) = &mut f.whmcs.details {
+        *text = details;
+    }
+    f.whmcs.activity = Some(activity);
+}
+
+/// A provision that left other sites: the details, the result and the activity line say
+/// what became of the plans there.
+fn note_left(f: &mut Finish, notes: &[String]) {
+    let said = format!("{}.", notes.join("; "));
+    if let Some(result) = &mut f.result {
+        *result = format!("{result} {said}");
+    }
+    if let Some((_, text)) = &mut f.whmcs.details {
+        *text = format!("{text} {said}");
+    }
+    if let Some(line) = &mut f.whmcs.activity {
+        *line = format!("{line}. {said}");
+    }
+}
+
+/// A change of plan down to a plan below the one another live target holds on the site: the
+/// site keeps the higher plan (the partner refuses to move a site down), done without a
+/// call, and the ledger records the plan this order now names.
+fn kept_higher(job: &ClaimedJob, order: &Order) -> Option<Finish> {
+    if job.action != Action::Change {
+        return None;
+    }
+    let site = order.site.as_str();
+    let holder = sites::higher_held(job.target, (site, order.plan.as_str()), &job.site_holders)?;
+    let details = format!(
+        "{site} keeps the higher plan {} that {} holds; this order's plan is now {} (no call \
+         to the partner was needed).",
+        holder.plan, holder.target, order.plan
+    );
+    let mut f = done(job, order, details.clone(), Vec::new());
+    f.ledger = vec![holds(order, false)];
+    f.whmcs.status = None;
+    f.whmcs.activity = Some(format!("JETPACK MODULE: {} - {details}", job.target));
+    Some(f)
 }
 
 /// The ledger entry a provision of `order` leaves.

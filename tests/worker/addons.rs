@@ -15,13 +15,19 @@ use crate::bad_input::second_database;
 use crate::helpers::{CLIENT_ID, Env, Layout, SECRET, until};
 
 /// The module settings of an addon (`tblmodule_configuration`), by configoption number.
-type Settings<'a> = &'a [(u8, &'a str)];
+pub(crate) type Settings<'a> = &'a [(u8, &'a str)];
 
 /// Full settings: credentials, plan premium, no Local User default.
-const PREMIUM: Settings<'static> = &[(1, CLIENT_ID), (2, SECRET), (3, "premium"), (6, "")];
+pub(crate) const PREMIUM: Settings<'static> =
+    &[(1, CLIENT_ID), (2, SECRET), (3, "premium"), (6, "")];
 
 /// A jetpack addon in the catalogue with these settings and custom fields; returns its id.
-async fn addon_def(env: &Env, autoactivate: &str, settings: Settings<'_>, fields: &[&str]) -> u32 {
+pub(crate) async fn addon_def(
+    env: &Env,
+    autoactivate: &str,
+    settings: Settings<'_>,
+    fields: &[&str],
+) -> u32 {
     let sql = format!(
         "INSERT INTO tbladdons (packages, name, description, billingcycle, autoactivate, module, \
          downloads, autolinkby) VALUES ('', 'Jetpack Backup', '', 'Monthly', '{autoactivate}', \
@@ -52,7 +58,7 @@ async fn addon_def(env: &Env, autoactivate: &str, settings: Settings<'_>, fields
 }
 
 /// A hosting service (of a product of another module) for `domain`, with an accepted order.
-async fn hosting(env: &Env, domain: &str) -> ServiceId {
+pub(crate) async fn hosting(env: &Env, domain: &str) -> ServiceId {
     env.exec(
         "INSERT INTO tblproducts (type, name, servertype) VALUES ('hostingaccount', 'WordPress Hosting', 'cpanel')",
     )
@@ -79,7 +85,7 @@ async fn max_id(env: &Env, table: &str) -> u32 {
 }
 
 /// An addon of `def` bought for `parent`, with this status and these custom field values.
-async fn addon(
+pub(crate) async fn addon(
     env: &Env,
     def: u32,
     parent: ServiceId,
@@ -115,7 +121,7 @@ async fn addon(
 }
 
 /// The addon's own jetpack_provisioning_details value.
-async fn addon_details(env: &Env, target: Target) -> Option<String> {
+pub(crate) async fn addon_details(env: &Env, target: Target) -> Option<String> {
     sqlx::query_scalar(
         "SELECT v.value FROM tblcustomfieldsvalues v JOIN tblcustomfields f ON f.id = v.fieldid
          WHERE f.type = 'addon' AND v.relid = ? AND f.fieldname LIKE 'jetpack_provisioning_details%'
@@ -127,7 +133,7 @@ async fn addon_details(env: &Env, target: Target) -> Option<String> {
     .unwrap()
 }
 
-async fn addon_status(env: &Env, target: Target) -> (String, String) {
+pub(crate) async fn addon_status(env: &Env, target: Target) -> (String, String) {
     let row = sqlx::query(
         "SELECT CAST(status AS CHAR) AS s, CAST(termination_date AS CHAR) AS t
          FROM tblhostingaddons WHERE id = ?",

@@ -1021,33 +1021,45 @@ async fn the_inbox_and_ledger_queries_use_their_indexes(pool: MySqlPool) {
          ANALYZE TABLE mod_jetpack_requests, mod_jetpack_ledger",
     )
     .await;
-    for (sql, key) in [
+    let checks: [(&str, &[&str]); 7] = [
         (
             "SELECT r.id FROM mod_jetpack_requests r WHERE r.applied_at IS NULL
              AND ((APPLICABLE) OR (r.action NOT IN ('provision', 'terminate', 'retry', 'change')
                                    AND r.id > 0)) LIMIT 1",
-            "unapplied",
+            &["unapplied"],
         ),
         (
             "SELECT r.id, r.service_id, r.addon_id, r.action, r.requested_by
              FROM mod_jetpack_requests r WHERE r.applied_at IS NULL AND APPLICABLE
              ORDER BY r.id LIMIT 50 FOR UPDATE",
-            "unapplied",
+            &["unapplied"],
         ),
         (
             "SELECT 1 FROM mod_jetpack_requests r WHERE r.service_id = 7",
-            "service",
+            &["service"],
         ),
         (
             "SELECT service_id, site, plan, pending, since FROM mod_jetpack_ledger
              WHERE service_id IN (7, 8) ORDER BY id",
-            "service_site",
+            &["service_site"],
         ),
         (
-            "DELETE FROM mod_jetpack_ledger WHERE service_id = 7 AND site_hash = UNHEX(SHA2('s7.example', 256))",
-            "service_site",
+            "DELETE FROM mod_jetpack_ledger
+             WHERE service_id = 7 AND addon_id = 0 AND site_hash = UNHEX(SHA2('s7.example', 256))",
+            // Both are one-row lookups; the optimizer may take either.
+            &["service_site", "site"],
         ),
-    ] {
+        (
+            "SELECT l.id FROM mod_jetpack_ledger l
+             WHERE l.site_hash IN (UNHEX(SHA2('s7.example', 256)), UNHEX(SHA2('s8.example', 256)))",
+            &["site"],
+        ),
+        (
+            "SELECT id FROM mod_jetpack_ledger WHERE addon_id IN (7, 8)",
+            &["addon"],
+        ),
+    ];
+    for (sql, key) in checks {
         // The condition under which the worker may apply a request (store::known).
         let sql = sql.replace(
             "APPLICABLE",
@@ -1069,7 +1081,10 @@ async fn the_inbox_and_ledger_queries_use_their_indexes(pool: MySqlPool) {
         use sqlx::Row;
         let used: Option<String> = rows[0].try_get("key").unwrap();
         let kind: Option<String> = rows[0].try_get("type").unwrap();
-        assert_eq!(used.as_deref(), Some(key), "{sql}");
+        assert!(
+            key.contains(&used.as_deref().unwrap_or("")),
+            "{sql}: {used:?}"
+        );
         assert_ne!(kind.as_deref(), Some("ALL"), "{sql}");
     }
 }

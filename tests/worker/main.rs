@@ -21,6 +21,7 @@
 //!   actions are left untouched.
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 //! - `galera`: three workers on a three-node Galera cluster of its own, one node killed.
+//! - `sites`: several targets on one site, a service deleted mid-provision, a moved addon.
 
 mod addons;
 mod adoption;
@@ -43,5 +44,6 @@ mod reliability;
 mod secrets;
 mod service;
 mod sessions;
+mod sites;
 mod tls;
 mod versions;
