@@ -12,7 +12,6 @@ use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
 use super::jobs::micros;
 use super::ledger::{LedgerWrite, write_ledger};
-use super::requests::insert_request;
 use super::whmcs::{addon_defs_by_id, products_by_id};
 use super::{ProductRow, Result, Store};
 use crate::domain::{JobId, RequestedBy, Target};
@@ -74,7 +73,8 @@ pub struct WatchRow {
     pub memory: Memory,
     /// Quick looks still to come.
     pub quick_left: u8,
-    /// The target has an unfinished job: its intent is still moving, so it is not judged.
+    /// The target has an unfinished job or a request not yet applied: its intent is still
+    /// moving, so it is not judged.
     pub busy: bool,
     /// Seconds since the expectation was last written by a job.
     pub age_secs: i64,
@@ -88,6 +88,9 @@ pub struct SiteCheck {
     pub site: String,
     /// The claim's token: the writes of this look are fenced by it.
     pub token: String,
+    /// When the rows were claimed (the database's clock): a request this look records is
+    /// dated then, and only recorded if the target has none of its own since.
+    pub looked_at: chrono::NaiveDateTime,
     /// The rows due now.
     pub due: Vec<WatchRow>,
     /// Every row on the site (due ones included).
@@ -162,8 +165,10 @@ macro_rules! watch_columns {
         "w.id, w.service_id, w.addon_id, w.site, w.plan, w.expect, w.seen,
     w.seen_times, w.drifts, w.quick_left,
     TIMESTAMPDIFF(SECOND, w.updated_at, UTC_TIMESTAMP(6)) AS age_secs,
-    EXISTS(SELECT 1 FROM mod_jetpack_jobs j WHERE j.unfinished_service_id = w.service_id
-           AND j.addon_id = w.addon_id) AS busy"
+    (EXISTS(SELECT 1 FROM mod_jetpack_jobs j WHERE j.unfinished_service_id = w.service_id
+            AND j.addon_id = w.addon_id)
+     OR EXISTS(SELECT 1 FROM mod_jetpack_requests r WHERE r.service_id = w.service_id
+               AND r.addon_id = w.addon_id AND r.applied_at IS NULL)) AS busy"
     };
 }
 
@@ -191,7 +196,8 @@ impl Store {
         let due_rows = sqlx::query(concat!(
             "SELECT ",
             watch_columns!(),
-            ", w.product_id, w.addon_def_id FROM mod_jetpack_watch w WHERE w.check_token = ?"
+            ", w.product_id, w.addon_def_id, UTC_TIMESTAMP(6) AS looked_at
+             FROM mod_jetpack_watch w WHERE w.check_token = ?"
         ))
         .bind(&token)
         .fetch_all(&mut *conn)
@@ -211,12 +217,14 @@ impl Store {
             let w = watch_row(row)?;
             let product: Option<u32> = row.try_get("product_id")?;
             let addon_def: Option<u32> = row.try_get("addon_def_id")?;
+            let looked_at: chrono::NaiveDateTime = row.try_get("looked_at")?;
             let at = match sites.iter().position(|s| s.site == w.site) {
                 Some(i) => i,
                 None => {
                     sites.push(SiteCheck {
                         site: w.site.clone(),
                         token: token.to_owned(),
+                        looked_at,
                         due: Vec::new(),
                         all: Vec::new(),
                         account: None,
@@ -260,15 +268,19 @@ impl Store {
 
     /// Writes the outcome of one look at a site: each row's memory and next look (fenced by
     /// the claim's token: a row another worker took over is left alone), and for a confirmed
-    /// drift its record, activity line, ledger entry and request, in one transaction.
-    pub async fn record_checks(&self, token: &str, writes: &[CheckWrite]) -> Result<()> {
+    /// drift its record, activity line, ledger entry and request, in one transaction. A drift
+    /// whose target got a request or a job of its own since the look is left to it: the
+    /// newer intent wins, and the reconciler's request, dated at the look, sorts before any
+    /// request made after it.
+    pub async fn record_checks(&self, check: &SiteCheck, writes: &[CheckWrite]) -> Result<()> {
         let mut tx = self.begin().await?;
         for w in writes {
-            if !update_row(&mut tx, token, w).await? {
+            if !update_row(&mut tx, &check.token, w).await? {
                 continue;
             }
             if let Some(d) = &w.drift {
-                self.record_drift(&mut tx, w.target, d).await?;
+                self.record_drift(&mut tx, w.target, d, check.looked_at)
+                    .await?;
             }
         }
         tx.commit().await?;
@@ -280,7 +292,14 @@ impl Store {
         tx: &mut Transaction<'_, MySql>,
         target: Target,
         d: &DriftWrite,
+        looked_at: chrono::NaiveDateTime,
     ) -> Result<()> {
+        if let Some(kind) = d.request
+            && !request_unless_overtaken(tx, target, kind, looked_at).await?
+        {
+            tracing::info!(%target, site = %d.site, "drift left alone: the target has a newer request or a job of its own");
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO mod_jetpack_drift
                (service_id, addon_id, site, expected, found, done, created_at)
@@ -301,9 +320,6 @@ impl Store {
                 pending: false,
             };
             write_ledger(tx, target, JobId(0), &[holds]).await?;
-        }
-        if let Some(kind) = d.request {
-            insert_request(&mut **tx, target, kind, RequestedBy::Reconcile).await?;
         }
         let client: Option<i32> = sqlx::query_scalar("SELECT userid FROM tblhosting WHERE id = ?")
             .bind(target.service())
@@ -363,6 +379,38 @@ impl Store {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Records the reconciler's request, dated `at`, unless the target has had a request made
+/// since then or has an unfinished job (its intent moved on). False when it did not.
+async fn request_unless_overtaken(
+    tx: &mut Transaction<'_, MySql>,
+    target: Target,
+    kind: RequestKind,
+    at: chrono::NaiveDateTime,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+         SELECT ?, ?, ?, ?, ? FROM DUAL
+         WHERE NOT EXISTS (SELECT 1 FROM mod_jetpack_requests r
+                           WHERE r.service_id = ? AND r.addon_id = ?
+                             AND (r.created_at >= ? OR r.applied_at IS NULL))
+           AND NOT EXISTS (SELECT 1 FROM mod_jetpack_jobs j
+                           WHERE j.unfinished_service_id = ? AND j.addon_id = ?)",
+    )
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(kind.as_str())
+    .bind(RequestedBy::Reconcile.as_str())
+    .bind(at)
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(at)
+    .bind(target.service())
+    .bind(target.addon_id())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Every row watching the sites (by the `site` index), due ones included.

@@ -106,7 +106,7 @@ impl Worker {
         let n = sites.len();
         for check in sites {
             let writes = self.look(&check).await;
-            self.store.record_checks(&check.token, &writes).await?;
+            self.store.record_checks(&check, &writes).await?;
         }
         Ok(n)
     }

@@ -407,3 +407,36 @@ async fn looking_for_due_sites_reads_one_index_whatever_the_size_of_the_watch(po
     let w = worker(&env, Duration::from_secs(5), Duration::ZERO, false);
     assert_eq!(w.reconcile_once().await.unwrap(), 0, "nothing is due");
 }
+
+#[sqlx::test]
+async fn a_drift_never_overrides_a_newer_request_of_the_target(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let site = "newer.example";
+    let sid = provisioned(&env, site).await;
+    let w = worker(&env, Duration::from_secs(5), Duration::ZERO, true);
+    settle_jobs(&env, &w, sid).await;
+    let state = env.sandbox.state();
+    state.portal_cancel(site, None);
+    w.store().watch_all_due().await.unwrap();
+    looks(&w, 1).await;
+    // The admin terminates before the reconciler's second look (not applied yet).
+    env.store
+        .record_request(
+            sid,
+            jetpack_worker::lifecycle::RequestKind::Terminate,
+            RequestedBy::Module,
+        )
+        .await
+        .unwrap();
+    w.store().watch_all_due().await.unwrap();
+    looks(&w, 1).await;
+    settle_jobs(&env, &w, sid).await;
+    assert_eq!(env.job(sid).await.requested_by, "module");
+    assert_eq!(env.status(sid).await, "Terminated");
+    assert_eq!(
+        state.calls(site).provision,
+        1,
+        "no provision over the terminate"
+    );
+    assert_eq!(drifts(&env).await, Vec::new());
+}
