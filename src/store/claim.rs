@@ -25,7 +25,7 @@ use super::{
     within,
 };
 use crate::backoff;
-use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
+use crate::domain::{Action, JobId, JobState, RequestedBy, SiteUrl, Target};
 
 /// A job this worker holds a lease on, with the WHMCS rows read when it was claimed.
 #[derive(Clone, Debug)]
@@ -290,24 +290,42 @@ async fn read_ledgers(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Re
     Ok(())
 }
 
-/// The other targets on the sites the jobs' ledgers name (one query by the site index, only
-/// when a job's ledger holds a plan): who else holds a plan there, and whether it is live.
+/// The other targets on the sites a job may touch (one query by the site index): the sites
+/// its ledger names, or, when it holds none (a terminate falls back to the order's Site URL),
+/// every site its field values and parent domain could name. Who else holds a plan there,
+/// and whether it is live.
 async fn read_site_holders(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Result<()> {
-    let mut sites: Vec<String> = jobs
-        .iter()
-        .flat_map(|j| j.ledger.iter().map(|e| e.site.clone()))
-        .collect();
+    let per_job: Vec<Vec<String>> = jobs.iter().map(sites_of).collect();
+    let mut sites: Vec<String> = per_job.iter().flatten().cloned().collect();
     sites.sort_unstable();
     sites.dedup();
     let holders = holders_on(conn, &sites).await?;
-    for job in jobs.iter_mut() {
+    for (job, mine) in jobs.iter_mut().zip(per_job) {
         job.site_holders = holders
             .iter()
-            .filter(|h| job.ledger.iter().any(|e| e.site == h.site))
+            .filter(|h| mine.contains(&h.site))
             .cloned()
             .collect();
     }
     Ok(())
+}
+
+/// The sites a job may act on: its ledger's, or (none held) each value that reads as a site.
+fn sites_of(job: &ClaimedJob) -> Vec<String> {
+    if !job.ledger.is_empty() {
+        return job.ledger.iter().map(|e| e.site.clone()).collect();
+    }
+    let parent = job
+        .service
+        .as_ref()
+        .and_then(|s| s.parent_domain.as_deref());
+    job.fields
+        .iter()
+        .filter_map(|f| f.value.as_deref())
+        .chain(parent)
+        .filter_map(|v| SiteUrl::parse(v).ok())
+        .map(|s| s.as_str().to_owned())
+        .collect()
 }
 
 /// The addon jobs' rows: the addon, its catalogue row, module settings, parent's domain and

@@ -575,6 +575,11 @@ fn model_settings() -> jetpack_worker::worker::WorkerSettings {
     s.retry.base = Duration::from_millis(20);
     s.adopt = false;
     s.retention = None;
+    // The reconciler converges to the latest intent, a vanished plan included; a drift is
+    // confirmed by a second look later than the status may lag.
+    s.reconcile.reprovision = true;
+    s.reconcile.confirm = Duration::from_millis(250);
+    s.reconcile.settle = Duration::ZERO;
     s
 }
 
@@ -631,6 +636,10 @@ enum Step {
     Ask(usize, RequestKind, bool),
     Script(usize, &'static str),
     Dns(usize, bool),
+    /// The partner portal changes a site behind our back: cancels its plan, or adds one.
+    Portal(usize, bool),
+    /// The status endpoint answers in this spelling and lags this many ms.
+    Partner(usize, u64),
     Run(usize),
     Kill(u64),
     Cut(u64),
@@ -645,6 +654,8 @@ struct Sequence<'a> {
     last: Vec<Option<Action>>,
     steps: Vec<Step>,
     seed: u64,
+    /// The partner changed behind our back, or answered late: the reconciler must converge.
+    drifted: bool,
 }
 
 impl Sequence<'_> {
@@ -666,9 +677,20 @@ impl Sequence<'_> {
             }
             3 => Step::Script(
                 t,
-                ["transient", "permanent", "unknown", "slow", "too slow"][rng.below(5) as usize],
+                [
+                    "transient",
+                    "permanent",
+                    "unknown",
+                    "slow",
+                    "too slow",
+                    "late",
+                ][rng.below(6) as usize],
             ),
-            4 => Step::Dns(t, rng.below(3) != 0),
+            4 => match rng.below(5) {
+                0 => Step::Portal(t, rng.below(2) == 0),
+                1 => Step::Partner(rng.below(4) as usize, [0, 0, 150][rng.below(3) as usize]),
+                _ => Step::Dns(t, rng.below(3) != 0),
+            },
             5 | 6 => Step::Run(1 + rng.below(3) as usize),
             7 => Step::Kill(rng.below(200)),
             8 => Step::Cut(rng.below(200)),
@@ -719,11 +741,39 @@ impl Sequence<'_> {
                     },
                     "unknown" => ScriptedReply::ActThenReset,
                     "slow" => ScriptedReply::Slow(Duration::from_millis(150)),
+                    "late" => {
+                        // The effect lands after the client (300 ms) gave up.
+                        self.drifted = true;
+                        ScriptedReply::LandsLate(Duration::from_millis(400))
+                    }
                     _ => ScriptedReply::Slow(Duration::from_millis(600)),
                 };
                 state.script(&self.sites[t], vec![reply]);
             }
             Step::Dns(t, resolvable) => state.set_resolvable(&self.sites[t], resolvable),
+            Step::Portal(t, add) => {
+                self.drifted = true;
+                // A plan added to a site nobody here ever held is not ours to watch.
+                let watched = self
+                    .count(&format!(
+                        "SELECT COUNT(*) FROM mod_jetpack_watch WHERE service_id IN ({{ids}})
+                         AND site = '{}'",
+                        self.sites[t]
+                    ))
+                    .await
+                    > 0;
+                if add && watched {
+                    state.portal_add(&self.sites[t], "premium", true);
+                } else {
+                    state.portal_cancel(&self.sites[t], None);
+                }
+            }
+            Step::Partner(spelling, lag) => {
+                // Shared by the sequences running together: every spelling is read the same.
+                state.set_spelling(jetpack_sandbox::Spelling::ALL[spelling]);
+                state.set_status_lag(Duration::from_millis(lag));
+                self.drifted |= lag > 0;
+            }
             Step::Run(n) => {
                 let [a, b] = &self.fleet.direct;
                 let c = &self.fleet.proxied;
@@ -820,9 +870,12 @@ impl Sequence<'_> {
             return Err(self.fail("two unfinished jobs for one service".into()));
         }
         let state = self.env.sandbox.state();
+        // A site two services share may see both services' calls at once; one service's
+        // calls never overlap (its site is its own here).
         let overlaps: Vec<_> = self
             .sites
             .iter()
+            .filter(|s| self.sites.iter().filter(|o| o == s).count() == 1)
             .flat_map(|s| state.overlapping_acting_calls_for(s))
             .collect();
         if !overlaps.is_empty() {
@@ -831,11 +884,41 @@ impl Sequence<'_> {
         Ok(())
     }
 
-    /// Runs the fleet until nothing is left to do: DNS resolves, retries are due now.
+    /// Runs the fleet until nothing is left to do (DNS resolves, retries are due now); after
+    /// a drift (a late effect, a portal change, a lagging status), the reconciler looks at the
+    /// sequence's sites, confirms and converges, and the jobs it asks for settle too.
     async fn settle(&self) -> Result<(), String> {
         for site in &self.sites {
             self.env.sandbox.state().set_resolvable(site, true);
         }
+        self.settle_jobs().await?;
+        if !self.drifted {
+            return Ok(());
+        }
+        // Late effects land (400 ms after their call) before the first look.
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        let reconciler = &self.fleet.direct[0];
+        for _ in 0..4 {
+            let due = format!(
+                "UPDATE mod_jetpack_watch SET next_check_at = UTC_TIMESTAMP(6), check_token = NULL
+                 WHERE service_id IN ({})",
+                self.ids()
+            );
+            let _ = sqlx::query(sqlx::AssertSqlSafe(due))
+                .execute(&self.env.db)
+                .await;
+            for _ in 0..2 {
+                while reconciler.reconcile_once().await.unwrap_or(0) > 0 {}
+                // The second look, after the confirmation wait (longer than any lag).
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            self.settle_jobs().await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the fleet until no job or request of the sequence is open.
+    async fn settle_jobs(&self) -> Result<(), String> {
         for _ in 0..200 {
             let open = self
                 .count(
@@ -853,6 +936,42 @@ impl Sequence<'_> {
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         Err(self.fail("the jobs did not settle".into()))
+    }
+
+    /// Whether another service on target `t`'s site wants a plan there and holds one (so a
+    /// terminate of `t` leaves the site's plan in place).
+    async fn others_hold(&self, t: usize) -> bool {
+        for (u, sid) in self.sids.iter().enumerate() {
+            if u != t
+                && self.sites[u] == self.sites[t]
+                && self.last[u] == Some(Action::Provision)
+                && !self.env.store.ledger(*sid).await.unwrap().is_empty()
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether the reconciler gave up on a service of `t`'s site (it kept drifting).
+    async fn left_for_an_admin(&self, t: usize) -> bool {
+        let on_site: Vec<String> = self
+            .sids
+            .iter()
+            .enumerate()
+            .filter(|(u, _)| self.sites[*u] == self.sites[t])
+            .map(|(_, sid)| sid.to_string())
+            .collect();
+        let sql = format!(
+            "SELECT COUNT(*) FROM mod_jetpack_drift WHERE service_id IN ({})
+             AND done LIKE 'left for an admin%'",
+            on_site.join(",")
+        );
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&self.env.db)
+            .await
+            .unwrap();
+        n > 0
     }
 
     /// At quiescence: each service is as its last request asks, or its job failed with a
@@ -881,10 +1000,15 @@ impl Sequence<'_> {
             }
             let live = state.plan(&self.sites[t]).is_some();
             let ledger = self.env.store.ledger(*sid).await.unwrap();
+            if self.left_for_an_admin(t).await {
+                // The site kept drifting after the reconciler's last remedy: an admin's now.
+                continue;
+            }
+            let others_hold = self.others_hold(t).await;
             match (intent, job_state.as_str()) {
                 (Action::Provision, "done") if live && !ledger.is_empty() => {}
                 (Action::Terminate, "done")
-                    if !live
+                    if live == others_hold
                         && ledger.is_empty()
                         && self.env.status(*sid).await == "Terminated" => {}
                 (_, "failed") => {
@@ -989,9 +1113,11 @@ async fn run_sequence(env: &Env, fleet: &Fleet, pid: u32, seed: u64) -> Result<(
         last: Vec::new(),
         steps: Vec::new(),
         seed,
+        drifted: false,
     };
-    for t in 0..2 {
-        let site = format!("m{seed}-{t}.example");
+    // Two sites; the first is shared by a second service (an upgrade bought twice).
+    for t in 0..3 {
+        let site = format!("m{seed}-{}.example", t % 2);
         let sid = env.service(pid, "Active", &site, "admin", "premium").await;
         seq.sites.push(site);
         seq.sids.push(sid);

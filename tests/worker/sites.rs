@@ -300,3 +300,27 @@ async fn moved_addon(env: &Env) -> (Target, ServiceId) {
     .await;
     (a, second)
 }
+
+/// A service that never held a plan (a duplicate order, terminated before its provision):
+/// its terminate falls back to its Site URL, where another service holds the plan, and
+/// leaves it in place (found by the model-based test: it cancelled the other's plan).
+#[sqlx::test]
+async fn terminating_a_service_that_never_held_a_plan_leaves_the_others_plan(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let site = "duplicate.example";
+    let holder = env.service(pid, "Active", site, "admin", "premium").await;
+    let duplicate = env.service(pid, "Active", site, "admin", "premium").await;
+    enqueue(&env, holder, Action::Provision).await;
+    run(&env).await;
+    assert!(env.store.ledger(duplicate).await.unwrap().is_empty());
+
+    enqueue(&env, duplicate, Action::Terminate).await;
+    run(&env).await;
+
+    assert_eq!(latest(&env, duplicate).await.1, "done");
+    assert_eq!(env.status(duplicate).await, "Terminated");
+    assert_eq!(env.sandbox.state().calls(site).cancel, 0);
+    assert_eq!(plan_at(&env, site).await.as_deref(), Some("premium"));
+    assert_eq!(env.store.ledger(holder).await.unwrap().len(), 1);
+}
