@@ -202,15 +202,8 @@ impl Store {
     /// know that it has not warned about yet): one index lookup, no lock.
     pub async fn has_pending_requests(&self) -> Result<bool> {
         let lookup = async {
-            let mut q = QueryBuilder::<MySql>::new(
-                "SELECT r.id FROM mod_jetpack_requests r WHERE r.applied_at IS NULL AND ((",
-            );
-            known::push_applicable(&mut q);
-            q.push(") OR (");
-            known::push_unknown(&mut q, "r.");
-            q.push(" AND r.id > ")
-                .push_bind(self.unknown_requests_seen.load(Ordering::Relaxed))
-                .push(")) LIMIT 1");
+            let seen = self.unknown_requests_seen.load(Ordering::Relaxed);
+            let mut q = pending_lookup("", seen);
             let found: Option<(u64,)> = q.build_query_as().fetch_optional(&self.pool).await?;
             Ok(found.is_some())
         };
@@ -274,15 +267,7 @@ impl Store {
 
     async fn apply_batch(&self) -> Result<Vec<Applied>> {
         let mut tx = self.begin().await?;
-        let mut q = QueryBuilder::<MySql>::new(
-            "SELECT r.id, r.service_id, r.addon_id, r.action, r.requested_by
-             FROM mod_jetpack_requests r WHERE r.applied_at IS NULL AND ",
-        );
-        known::push_applicable(&mut q);
-        q.push(" ORDER BY r.created_at, r.id LIMIT ")
-            .push_bind(APPLY_BATCH)
-            .push(" FOR UPDATE");
-        let rows = q.build().fetch_all(&mut *tx).await?;
+        let rows = batch_read("").build().fetch_all(&mut *tx).await?;
         let mut applied = Vec::with_capacity(rows.len());
         for row in &rows {
             let one = apply_row(&mut tx, row).await?;
@@ -295,6 +280,51 @@ impl Store {
         }
         Ok(applied)
     }
+}
+
+impl Store {
+    /// The EXPLAIN of the inbox's two reads (the pending lookup and the batch read), as the
+    /// worker runs them: every table by an index (checked by the tests).
+    pub async fn explain_inbox(&self) -> Result<Vec<(&'static str, Vec<super::PlanStep>)>> {
+        let mut lookup = pending_lookup("EXPLAIN ", 0);
+        let mut batch = batch_read("EXPLAIN ");
+        Ok(vec![
+            (
+                "pending",
+                super::adoption::plan(&mut lookup, &self.pool).await?,
+            ),
+            (
+                "batch",
+                super::adoption::plan(&mut batch, &self.pool).await?,
+            ),
+        ])
+    }
+}
+
+/// Whether a request waits that this worker can apply, or one it cannot that it has not
+/// warned about (id above `seen`).
+fn pending_lookup(prefix: &str, seen: u64) -> QueryBuilder<MySql> {
+    let mut q = QueryBuilder::<MySql>::new(prefix);
+    q.push("SELECT r.id FROM mod_jetpack_requests r WHERE r.applied_at IS NULL AND ((");
+    known::push_applicable(&mut q);
+    q.push(") OR (");
+    known::push_unknown(&mut q, "r.");
+    q.push(" AND r.id > ").push_bind(seen).push(")) LIMIT 1");
+    q
+}
+
+/// The next batch of requests this worker can apply, oldest first, locked.
+fn batch_read(prefix: &str) -> QueryBuilder<MySql> {
+    let mut q = QueryBuilder::<MySql>::new(prefix);
+    q.push(
+        "SELECT r.id, r.service_id, r.addon_id, r.action, r.requested_by
+         FROM mod_jetpack_requests r WHERE r.applied_at IS NULL AND ",
+    );
+    known::push_applicable(&mut q);
+    q.push(" ORDER BY r.created_at, r.id LIMIT ")
+        .push_bind(APPLY_BATCH)
+        .push(" FOR UPDATE");
+    q
 }
 
 /// Records a request: one INSERT, no locking read (on the pool, or inside a transaction).
