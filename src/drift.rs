@@ -6,6 +6,8 @@
 //! and left to an admin. Several targets on one site are judged together: a plan another live
 //! target holds is never "unexpected".
 
+use crate::domain::Action;
+
 /// Drifts acted on per target and site before the reconciler stops fighting and reports.
 pub const MAX_DRIFTS: u16 = 3;
 
@@ -33,6 +35,18 @@ impl Expect {
             .into_iter()
             .find(|e| e.as_str() == s)
     }
+}
+
+/// Whether the target's latest job (its latest intent) agrees with what its last finished
+/// outcome left: a terminate after a plan was provisioned, or a provision after it was
+/// cancelled, that did not succeed (it failed, and an admin has it) leaves the row alone, so
+/// the reconciler never acts against the latest intent. No job (pruned): it agrees.
+pub fn intent_agrees(expect: Expect, latest: Option<Action>) -> bool {
+    !matches!(
+        (expect, latest),
+        (Expect::Holds, Some(Action::Terminate))
+            | (Expect::Absent, Some(Action::Provision | Action::Change))
+    )
 }
 
 /// What one check found for one target.
@@ -294,6 +308,16 @@ mod tests {
         assert!(!covers("professional", "jetpack-scan"));
         assert!(!covers("jetpack-backup-realtime", "jetpack-backup-daily"));
         assert!(covers("jetpack-scan", "jetpack-scan"));
+    }
+
+    #[test]
+    fn a_failed_change_of_intent_is_left_to_the_admin() {
+        assert!(!intent_agrees(Expect::Holds, Some(Action::Terminate)));
+        assert!(!intent_agrees(Expect::Absent, Some(Action::Provision)));
+        assert!(!intent_agrees(Expect::Absent, Some(Action::Change)));
+        assert!(intent_agrees(Expect::Holds, Some(Action::Change)));
+        assert!(intent_agrees(Expect::Absent, Some(Action::Terminate)));
+        assert!(intent_agrees(Expect::Holds, None));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::jobs::micros;
 use super::ledger::{LedgerWrite, write_ledger};
 use super::whmcs::{addon_defs_by_id, products_by_id};
 use super::{ProductRow, Result, Store};
-use crate::domain::{JobId, RequestedBy, Target};
+use crate::domain::{Action, JobId, RequestedBy, Target};
 use crate::drift::{Expect, Finding, Memory};
 use crate::lifecycle::RequestKind;
 use crate::text::fit;
@@ -76,6 +76,9 @@ pub struct WatchRow {
     /// The target has an unfinished job or a request not yet applied: its intent is still
     /// moving, so it is not judged.
     pub busy: bool,
+    /// The action of the target's latest job (its latest intent); None when it has none
+    /// (pruned) or one this binary does not know.
+    pub latest: Option<Action>,
     /// Seconds since the expectation was last written by a job.
     pub age_secs: i64,
 }
@@ -168,7 +171,9 @@ macro_rules! watch_columns {
     (EXISTS(SELECT 1 FROM mod_jetpack_jobs j WHERE j.unfinished_service_id = w.service_id
             AND j.addon_id = w.addon_id)
      OR EXISTS(SELECT 1 FROM mod_jetpack_requests r WHERE r.service_id = w.service_id
-               AND r.addon_id = w.addon_id AND r.applied_at IS NULL)) AS busy"
+               AND r.addon_id = w.addon_id AND r.applied_at IS NULL)) AS busy,
+    (SELECT k.action FROM mod_jetpack_jobs k WHERE k.service_id = w.service_id
+     AND k.addon_id = w.addon_id ORDER BY k.id DESC LIMIT 1) AS latest_action"
     };
 }
 
@@ -457,6 +462,10 @@ fn watch_row(row: &MySqlRow) -> Result<WatchRow> {
         },
         quick_left: row.try_get("quick_left")?,
         busy: busy != 0,
+        latest: row
+            .try_get::<Option<String>, _>("latest_action")?
+            .as_deref()
+            .and_then(Action::parse),
         age_secs: row.try_get::<Option<i64>, _>("age_secs")?.unwrap_or(0),
     })
 }

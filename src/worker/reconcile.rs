@@ -157,8 +157,9 @@ impl Worker {
             .due
             .iter()
             .map(|row| {
-                if row.busy {
-                    // Its intent is still moving (a job is queued or running): look later.
+                if row.busy || !drift::intent_agrees(row.expect, row.latest) {
+                    // Its intent is still moving (a job or request is open), or its latest
+                    // intent failed and an admin has it: never act against it; look later.
                     let next_in = self.settings.reconcile.confirm;
                     let mut w = self.unanswered_row(row, next_in);
                     w.found = Some(found.clone());

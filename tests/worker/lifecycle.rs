@@ -938,6 +938,47 @@ impl Sequence<'_> {
         Err(self.fail("the jobs did not settle".into()))
     }
 
+    /// The service's requests, jobs and drifts, for a failure report.
+    async fn history(&self, sid: ServiceId) -> String {
+        let requests: Vec<(u64, String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, action, requested_by, CAST(created_at AS CHAR), decision
+             FROM mod_jetpack_requests WHERE service_id = ? ORDER BY created_at, id",
+        )
+        .bind(sid)
+        .fetch_all(&self.env.db)
+        .await
+        .unwrap();
+        let jobs: Vec<(u64, String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, action, state, requested_by, COALESCE(result, last_error)
+             FROM mod_jetpack_jobs WHERE service_id = ? ORDER BY id",
+        )
+        .bind(sid)
+        .fetch_all(&self.env.db)
+        .await
+        .unwrap();
+        let drifts: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT expected, found, done FROM mod_jetpack_drift WHERE service_id = ? ORDER BY id",
+        )
+        .bind(sid)
+        .fetch_all(&self.env.db)
+        .await
+        .unwrap();
+        let watch: Vec<(String, String, String, String, u16, String, String)> = sqlx::query_as(
+            "SELECT site, plan, expect, seen, drifts, CAST(updated_at AS CHAR),
+                    (SELECT GROUP_CONCAT(CONCAT(l.job_id, '@', l.since)) FROM mod_jetpack_ledger l
+                     WHERE l.service_id = w.service_id)
+             FROM mod_jetpack_watch w WHERE service_id = ?",
+        )
+        .bind(sid)
+        .fetch_all(&self.env.db)
+        .await
+        .unwrap();
+        let ledger = self.env.store.ledger(sid).await.unwrap();
+        format!(
+            "requests: {requests:#?}\njobs: {jobs:#?}\ndrifts: {drifts:#?}\nwatch: {watch:#?}\nledger: {ledger:#?}"
+        )
+    }
+
     /// Whether another service on target `t`'s site wants a plan there and holds one (so a
     /// terminate of `t` leaves the site's plan in place).
     async fn others_hold(&self, t: usize) -> bool {
@@ -995,7 +1036,8 @@ impl Sequence<'_> {
             };
             if family != intent.as_str() {
                 return Err(self.fail(format!(
-                    "service {sid}: last asked {intent:?}, latest job {action}"
+                    "service {sid}: last asked {intent:?}, latest job {action}\n{}",
+                    self.history(*sid).await
                 )));
             }
             let live = state.plan(&self.sites[t]).is_some();
