@@ -269,14 +269,27 @@ async fn a_running_worker_adopts_a_late_commit_within_two_intervals(pool: MySqlP
         let stop = stop.clone();
         async move { worker.run(stop).await }
     });
-    until(Duration::from_secs(5), "the window to start", || async {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mod_jetpack_adoption_window")
+    // A worker that has already scanned: its first pass discovers this one (and starts the
+    // window), a second one follows.
+    env.service_with_order(
+        manual,
+        "Active",
+        "Active",
+        0,
+        "first-run.example",
+        "admin",
+        "premium",
+    )
+    .await;
+    until(Duration::from_secs(5), "the first discovery", || async {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mod_jetpack_adoption_watermarks")
             .fetch_one(&env.db)
             .await
             .unwrap();
         n == 1
     })
     .await;
+    tokio::time::sleep(interval * 2).await;
     let mut slow = open_transaction(&env).await;
     let late = held_service(&mut slow, manual, "late-run.example").await;
     let early = env
