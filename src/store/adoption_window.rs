@@ -3,20 +3,21 @@
 //! InnoDB allocates an auto-increment id at INSERT time, so a service (addon) inserted by a
 //! transaction that commits after a higher id was discovered lies below the watermark, where
 //! discovery never looks again. After each complete discovery pass, the window re-reads the
-//! ids above a *trail*: the highest watermark as it stood at least one window length ago
-//! (`mod_jetpack_adoption_window`, one row). Every id allocated within the window lies above
+//! ids above a *trail*: the top of tblhosting (tblhostingaddons) as it stood at least one
+//! window length ago (`mod_jetpack_adoption_window`, one row; each top is a `MAX(id)` read
+//! from the primary key's end). Every id allocated within the window lies above
 //! it, so a row committed late is read by the first pass after its commit, as long as its
 //! transaction was open for less than about one window.
 //!
 //! The reads are the discovery's own indexes: per Jetpack product, tblhosting through
-//! `productid` above the trail; tblhostingaddons by primary key between the addon trail and the
-//! addon watermark. Only Pending rows that are neither candidates nor marked are returned (a
+//! `productid` above the trail; tblhostingaddons by primary key between the addon trail and
+//! its top. Only Pending rows that are neither candidates nor marked are returned (a
 //! row seen twice is recorded once); they become candidates like discovery's. Once nothing new
-//! was discovered for a window, the trails reach the watermarks and the reads are skipped: the
+//! was added for a window, the trails reach the tops and the reads are skipped: the
 //! idle cost is one read of the window row per pass.
 //!
-//! The first pass that finds no window row starts the window at the watermarks (there is no
-//! earlier position to go back to); the guarantee holds from then on.
+//! The first pass that finds no window row starts the window at the tables' tops (there is
+//! no earlier position to go back to); the guarantee holds from then on.
 
 use std::time::Duration;
 
@@ -27,22 +28,22 @@ use super::{Result, Store, within};
 use crate::domain::{AddonId, ServiceId};
 use crate::rules::MODULE_NAME;
 
-/// The window row and the watermarks' tops (the window length in microseconds).
+/// The window row, if any, and the tops of tblhosting and tblhostingaddons (their highest
+/// committed ids, read from the primary key's end: no row is examined), the window length in
+/// microseconds.
 const STATE_SQL: &str = "SELECT w.service_trail, w.service_mid, w.addon_trail, w.addon_mid,
             COALESCE(w.mid_at <= UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND, 0) AS aged,
-            CAST((SELECT COALESCE(MAX(last_service_id), 0)
-                  FROM mod_jetpack_adoption_watermarks) AS SIGNED) AS service_top,
-            CAST((SELECT COALESCE(MAX(last_addon_id), 0)
-                  FROM mod_jetpack_adoption_addon_watermark) AS SIGNED) AS addon_top
+            CAST(COALESCE((SELECT MAX(id) FROM tblhosting), 0) AS SIGNED) AS service_top,
+            CAST(COALESCE((SELECT MAX(id) FROM tblhostingaddons), 0) AS SIGNED) AS addon_top
      FROM (SELECT 1 AS one) x LEFT JOIN mod_jetpack_adoption_window w ON w.id = 1";
 
-/// A window's first row: every trail and mid at the watermarks (service top twice, addon top
+/// A window's first row: every trail and mid at the tops (service top twice, addon top
 /// twice).
 const START_SQL: &str = "INSERT IGNORE INTO mod_jetpack_adoption_window
        (id, service_trail, service_mid, addon_trail, addon_mid, mid_at)
      VALUES (1, ?, ?, ?, ?, UTC_TIMESTAMP(6))";
 
-/// The mids noted a window ago become the trails, the watermarks the new mids (service top,
+/// The mids noted a window ago become the trails, the tops the new mids (service top,
 /// addon top, window length twice). Assignments run left to right: each trail takes its mid
 /// before the mid moves. The condition keeps two workers from moving it twice.
 const AGE_SQL: &str = "UPDATE mod_jetpack_adoption_window
@@ -66,7 +67,7 @@ const SERVICE_WINDOW_PART: &str = "(SELECT h.id,
      HAVING known = 0 ORDER BY h.id LIMIT ?)";
 
 /// The addons' window read (trail, top, module name, page): tblhostingaddons by primary key
-/// between the trail and the addon watermark (forced: the `status` index would read every
+/// between the trail and the top (forced: the `status` index would read every
 /// Pending addon), each row's addon by primary key; the Pending ones of `jetpack` addons not
 /// yet candidates nor marked.
 const ADDON_WINDOW_SQL: &str = "SELECT a.id, a.hostingid,
@@ -86,14 +87,13 @@ pub struct Behind {
     pub candidates: u64,
     /// Pending addons found below the addon watermark and recorded as candidates.
     pub addon_candidates: u64,
-    /// The window was read (false: the trails were at the watermarks, or it just started).
+    /// The window was read (false: the trails were at the tops, or it just started).
     pub read: bool,
 }
 
-/// The window row with the watermarks' current tops.
+/// The window row (trails None: no window yet) with the tables' tops.
 #[derive(Clone, Copy, Debug)]
 struct WindowState {
-    /// None: no window yet.
     trails: Option<Marks>,
     mids: Marks,
     tops: Marks,
@@ -112,7 +112,7 @@ impl Store {
     /// services (of `products`) and addons above the trails that are neither candidates nor
     /// marked become candidates (up to `page` per product and `page` addons; the rest on the
     /// next pass); then, when the mids are at least `window` old, they become the trails and
-    /// the watermarks the new mids. Without a window row, it starts one at the watermarks.
+    /// the tables' tops the new mids. Without a window row, it starts one at the tops.
     pub async fn rescan_window(
         &self,
         products: &[u32],
@@ -125,34 +125,33 @@ impl Store {
     async fn window_pass(&self, products: &[u32], page: u32, window: Duration) -> Result<Behind> {
         let micros = window_micros(window);
         let state = self.window_state(micros).await?;
+        let tops = state.tops;
         let Some(trails) = state.trails else {
             sqlx::query(START_SQL)
-                .bind(state.tops.service)
-                .bind(state.tops.service)
-                .bind(state.tops.addon)
-                .bind(state.tops.addon)
+                .bind(tops.service)
+                .bind(tops.service)
+                .bind(tops.addon)
+                .bind(tops.addon)
                 .execute(&self.pool)
                 .await?;
             return Ok(Behind::default());
         };
         let mut out = Behind::default();
-        if trails.service < state.tops.service && !products.is_empty() {
+        if trails.service < tops.service && !products.is_empty() {
             out.read = true;
             out.candidates = self
-                .window_services(products, trails.service, state.tops.service, page)
+                .window_services(products, trails.service, tops.service, page)
                 .await?;
         }
-        if self.has_addons && trails.addon < state.tops.addon {
+        if self.has_addons && trails.addon < tops.addon {
             out.read = true;
-            out.addon_candidates = self
-                .window_addons(trails.addon, state.tops.addon, page)
-                .await?;
+            out.addon_candidates = self.window_addons(trails.addon, tops.addon, page).await?;
         }
-        let settled = trails == state.mids && state.mids == state.tops;
+        let settled = trails == state.mids && state.mids == tops;
         if state.aged && !settled {
             sqlx::query(AGE_SQL)
-                .bind(state.tops.service)
-                .bind(state.tops.addon)
+                .bind(tops.service)
+                .bind(tops.addon)
                 .bind(micros)
                 .execute(&self.pool)
                 .await?;
@@ -167,10 +166,6 @@ impl Store {
             .await?;
         let trail: Option<u32> = row.try_get("service_trail")?;
         let addon_trail: Option<u32> = row.try_get("addon_trail")?;
-        let tops = Marks {
-            service: top(&row, "service_top")?,
-            addon: top(&row, "addon_top")?,
-        };
         Ok(WindowState {
             trails: trail
                 .zip(addon_trail)
@@ -179,7 +174,10 @@ impl Store {
                 service: row.try_get::<Option<u32>, _>("service_mid")?.unwrap_or(0),
                 addon: row.try_get::<Option<u32>, _>("addon_mid")?.unwrap_or(0),
             },
-            tops,
+            tops: Marks {
+                service: top(&row, "service_top")?,
+                addon: top(&row, "addon_top")?,
+            },
             aged: row.try_get::<i64, _>("aged")? == 1,
         })
     }
@@ -247,7 +245,7 @@ impl Store {
     }
 }
 
-/// A top read from the state row (a MAX over an empty table is 0 by COALESCE).
+/// A table's top as the state row reads it (0 for an empty table).
 fn top(row: &sqlx::mysql::MySqlRow, name: &str) -> Result<u32> {
     let value: i64 = row.try_get(name)?;
     Ok(u32::try_from(value).unwrap_or(0))
