@@ -28,6 +28,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`mod_jetpack_adoption_addon_marks` TO 'jetpack_worker'@'localhost';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
+    ON `whmcs`.`mod_jetpack_adoption_window` TO 'jetpack_worker'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`mod_jetpack_workers` TO 'jetpack_worker'@'localhost';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`mod_jetpack_watch` TO 'jetpack_worker'@'localhost';

@@ -18,7 +18,7 @@ use crate::order::{
 use crate::store::{ACTIVATION_TEMPLATE, ClaimPath, FieldSetup, ProductSetup, Store, StoreError};
 
 /// The worker's own tables, created by `jetpack-worker migrate`.
-const WORKER_TABLES: [&str; 13] = [
+const WORKER_TABLES: [&str; 14] = [
     "mod_jetpack_jobs",
     "mod_jetpack_requests",
     "mod_jetpack_ledger",
@@ -28,6 +28,7 @@ const WORKER_TABLES: [&str; 13] = [
     "mod_jetpack_adoption_addon_watermark",
     "mod_jetpack_adoption_addon_candidates",
     "mod_jetpack_adoption_addon_marks",
+    "mod_jetpack_adoption_window",
     "mod_jetpack_emails",
     "mod_jetpack_workers",
     "mod_jetpack_watch",

@@ -309,11 +309,12 @@ impl Store {
         if self.has_addons {
             out.extend(self.explain_addon_adoption().await?);
         }
+        out.extend(self.explain_window(products).await?);
         Ok(out)
     }
 
     /// The EXPLAIN of one statement given as SQL text (its values written in).
-    async fn explain(&self, sql: &str) -> Result<Vec<PlanStep>> {
+    pub(super) async fn explain(&self, sql: &str) -> Result<Vec<PlanStep>> {
         let mut q = QueryBuilder::<MySql>::new("EXPLAIN ");
         q.push(sql);
         plan(&mut q, &self.pool).await
@@ -461,7 +462,7 @@ impl Store {
     /// first due at a random moment within a tenth of that age (at most an hour; at once for
     /// a fresh order), so a first scan over years of abandoned orders is spread out, not a
     /// burst; then re-checked after a tenth of their age.
-    async fn add_candidates(&self, services: &[(ServiceId, i64)]) -> Result<()> {
+    pub(super) async fn add_candidates(&self, services: &[(ServiceId, i64)]) -> Result<()> {
         if services.is_empty() {
             return Ok(());
         }
@@ -483,7 +484,10 @@ impl Store {
 
     /// New addon candidates (addon, parent, seconds waited), due as [`Store::add_candidates`]
     /// makes them.
-    async fn add_addon_candidates(&self, addons: &[(AddonId, ServiceId, i64)]) -> Result<()> {
+    pub(super) async fn add_addon_candidates(
+        &self,
+        addons: &[(AddonId, ServiceId, i64)],
+    ) -> Result<()> {
         if addons.is_empty() {
             return Ok(());
         }

@@ -1,8 +1,8 @@
 //! All SQL lives here; nothing else in the crate builds a query. The worker's own tables:
 //! requests and the jobs they make (`requests`, `jobs`), claiming (`claim`), the write that
 //! ends an attempt (`finish`, with WHMCS's side in `writeback`), the ledger (`ledger`), the
-//! adoption scan (`adoption`), the reconciler's watch and drift rows (`watch`), worker
-//! heartbeats (`workers`) and reading it all back
+//! adoption scan (`adoption`, its trailing window in `adoption_window`), the reconciler's watch
+//! and drift rows (`watch`), worker heartbeats (`workers`) and reading it all back
 //! (`report`). WHMCS's tables are read in `whmcs` (and `emails`, for the doctor), into the
 //! row types of `rows`. No transaction is ever held across an HTTP call: callers get plain
 //! data back, never a connection or a lock. The store imports only leaf modules (`domain`,
@@ -12,6 +12,7 @@
 //! What each table is for and one job's path through them: docs/architecture.md.
 
 mod adoption;
+mod adoption_window;
 mod claim;
 mod emails;
 mod finish;
@@ -35,6 +36,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use crate::domain::{Action, JobState, RequestedBy};
 
 pub use adoption::{Discovered, PlanStep, Recheck, RecheckCursor, Rechecked, Swept};
+pub use adoption_window::Behind;
 pub use claim::ClaimedJob;
 pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
 pub use finish::{Finish, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites};

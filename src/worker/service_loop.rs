@@ -38,6 +38,12 @@ const RECHECK_FRESH: u32 = 5;
 const SWEEP_PAGE: u32 = 50;
 /// How often the list of Jetpack products is read again (tblproducts has no index on it).
 const PRODUCTS_EVERY: Duration = Duration::from_secs(60);
+/// The adoption window is this many adoption intervals long, and at least
+/// [`WINDOW_AT_LEAST`]: a service or addon whose transaction stays open for less than about
+/// that is still adopted when it commits below the watermark.
+const WINDOW_INTERVALS: u32 = 4;
+/// The shortest adoption window.
+const WINDOW_AT_LEAST: Duration = Duration::from_secs(300);
 
 /// Which of the two commands the engine runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -282,6 +288,7 @@ impl Worker {
         if found.more {
             return Ok((0, true));
         }
+        self.rescan_window(&s.products).await?;
         let which = if thorough {
             Recheck::After(s.recheck_after)
         } else {
@@ -320,6 +327,24 @@ impl Worker {
             }
         }
         Ok((recorded, more))
+    }
+
+    /// After a complete discovery pass: the services and addons committed below the
+    /// watermarks within the adoption window become candidates (re-checked by this scan).
+    async fn rescan_window(&self, products: &[u32]) -> Result<(), StoreError> {
+        let window = (self.settings.adopt_interval * WINDOW_INTERVALS).max(WINDOW_AT_LEAST);
+        let behind = self
+            .store
+            .rescan_window(products, DISCOVER_PAGE, window)
+            .await?;
+        if behind.candidates + behind.addon_candidates > 0 {
+            tracing::info!(
+                services = behind.candidates,
+                addons = behind.addon_candidates,
+                "found services or addons committed below the adoption watermark"
+            );
+        }
+        Ok(())
     }
 
     async fn housekeeping(&self, e: &mut Engine) {

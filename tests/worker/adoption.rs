@@ -475,7 +475,7 @@ async fn explain_on_a_realistic_database(env: Env) {
     // Before any discovery (watermarks 0) and after it (candidates present).
     for round in 0..2 {
         let plans = env.store.explain_adoption(&products).await.unwrap();
-        assert_eq!(plans.len(), 12, "{plans:?}");
+        assert_eq!(plans.len(), 14, "{plans:?}");
         let due = &plans.iter().find(|(n, _)| *n == "recheck due").unwrap().1;
         assert!(
             due.iter()
@@ -513,6 +513,32 @@ async fn explain_on_a_realistic_database(env: Env) {
                     assert!(s.key.is_some(), "round {round}, {name}: {steps:?}");
                 }
             }
+        }
+        // The trailing window (issue 18): the same indexes as discovery.
+        let window = &plans.iter().find(|(n, _)| *n == "window").unwrap().1;
+        assert!(
+            window
+                .iter()
+                .filter(|s| s.table == "h")
+                .all(|s| s.key.as_deref() == Some("productid")),
+            "{window:?}"
+        );
+        let addons = &plans.iter().find(|(n, _)| *n == "addons window").unwrap().1;
+        for s in addons {
+            let want = if s.table == "a" { "range" } else { "eq_ref" };
+            assert_eq!(
+                (s.access.as_str(), s.key.as_deref()),
+                (want, Some("PRIMARY")),
+                "{addons:?}"
+            );
+        }
+        // Candidates and marks by primary key, never a scan of the worker's tables.
+        for s in window.iter().filter(|s| s.table != "h") {
+            assert_eq!(
+                (s.access.as_str(), s.key.as_deref()),
+                ("eq_ref", Some("PRIMARY")),
+                "{window:?}"
+            );
         }
         let discover = &plans.iter().find(|(n, _)| *n == "discover").unwrap().1;
         assert!(

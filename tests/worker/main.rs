@@ -6,6 +6,7 @@
 //! - `fields`: WHMCS custom-field conventions, write-back scoping, 7.8.3 layout, utf8mb3.
 //! - `claiming`: leases, both claim paths, concurrent workers, enqueue rules, drain.
 //! - `adoption`: which Pending services the worker picks up by itself.
+//! - `discovery`: services and addons committed below the adoption watermark (the window).
 //! - `bounded`: oversized partner-API answers, short excerpts in errors and the module log.
 //! - `secrets`: the client secret and tokens never reach a table or the process log.
 //! - `cli`: the binary's commands, settings and exit codes.
@@ -29,6 +30,7 @@ pub(crate) mod bad_input;
 mod bounded;
 mod claiming;
 mod cli;
+mod discovery;
 mod doctor;
 mod fields;
 mod galera;
