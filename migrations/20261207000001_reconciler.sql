@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS mod_jetpack_watch (
     seen          VARCHAR(12)       NOT NULL DEFAULT 'fine' COMMENT 'fine | missing | unexpected | unmapped: what the last check found',
     seen_times    SMALLINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'consecutive checks that found it',
     drifts        SMALLINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'drifts acted on (bounded)',
+    restore       TINYINT(1)        NOT NULL DEFAULT 0 COMMENT '1: a cancel of ours on this site since this row''s outcome (another target''s terminate): a plan missing now is ours to restore',
     checked_at    DATETIME(6)       NULL COMMENT 'UTC; last status answer',
     found         VARCHAR(255)      NULL COMMENT 'the products of ours that answer listed',
     updated_at    DATETIME(6)       NOT NULL,

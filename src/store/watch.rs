@@ -76,6 +76,9 @@ pub struct WatchRow {
     /// The target has an unfinished job or a request not yet applied: its intent is still
     /// moving, so it is not judged.
     pub busy: bool,
+    /// A cancel of ours touched the site since this row's outcome (another target's
+    /// terminate): a plan missing now was removed by us, and is provisioned again.
+    pub restore: bool,
     /// The action of the target's latest job (its latest intent); None when it has none
     /// (pruned) or one this binary does not know.
     pub latest: Option<Action>,
@@ -166,7 +169,7 @@ pub struct DriftRow {
 macro_rules! watch_columns {
     () => {
         "w.id, w.service_id, w.addon_id, w.site, w.plan, w.expect, w.seen,
-    w.seen_times, w.drifts, w.quick_left,
+    w.seen_times, w.drifts, w.quick_left, w.restore,
     TIMESTAMPDIFF(SECOND, w.updated_at, UTC_TIMESTAMP(6)) AS age_secs,
     (EXISTS(SELECT 1 FROM mod_jetpack_jobs j WHERE j.unfinished_service_id = w.service_id
             AND j.addon_id = w.addon_id)
@@ -462,6 +465,7 @@ fn watch_row(row: &MySqlRow) -> Result<WatchRow> {
         },
         quick_left: row.try_get("quick_left")?,
         busy: busy != 0,
+        restore: row.try_get::<i8, _>("restore")? != 0,
         latest: row
             .try_get::<Option<String>, _>("latest_action")?
             .as_deref()
@@ -484,8 +488,8 @@ async fn update_row(tx: &mut Transaction<'_, MySql>, token: &str, w: &CheckWrite
     let done = sqlx::query(
         "UPDATE mod_jetpack_watch SET seen = ?, seen_times = ?, drifts = ?,
            found = COALESCE(?, found), checked_at = IF(? IS NULL, checked_at, UTC_TIMESTAMP(6)),
-           quick_left = ?, next_check_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
-           check_token = NULL
+           quick_left = ?, restore = IF(? = 0, 0, restore),
+           next_check_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, check_token = NULL
          WHERE id = ? AND check_token = ?",
     )
     .bind(w.memory.seen.as_str())
@@ -493,6 +497,7 @@ async fn update_row(tx: &mut Transaction<'_, MySql>, token: &str, w: &CheckWrite
     .bind(w.memory.drifts)
     .bind(w.found.as_deref().map(|f| fit(f, 255)))
     .bind(w.found.as_deref())
+    .bind(w.quick_left)
     .bind(w.quick_left)
     .bind(micros(w.next_in))
     .bind(w.id)
@@ -545,7 +550,8 @@ async fn note_holds(
            product_id = COALESCE(VALUES(product_id), mod_jetpack_watch.product_id),
            addon_def_id = COALESCE(VALUES(addon_def_id), mod_jetpack_watch.addon_def_id),
            next_check_at = VALUES(next_check_at), quick_left = VALUES(quick_left),
-           seen = 'fine', seen_times = 0, check_token = NULL, updated_at = VALUES(updated_at)",
+           seen = 'fine', seen_times = 0, restore = 0, check_token = NULL,
+           updated_at = VALUES(updated_at)",
     )
     .bind(micros(schedule.first(quick)))
     .bind(schedule.quick_left(quick))
@@ -574,6 +580,21 @@ async fn note_cancelled(
     .bind(target.service())
     .bind(target.addon_id())
     .bind(site)
+    .execute(&mut **tx)
+    .await?;
+    // The other targets that should hold a plan on the site are looked at soon too: a cancel
+    // racing another target's provision on the same site may have removed its plan.
+    sqlx::query(
+        "UPDATE mod_jetpack_watch SET restore = 1, quick_left = GREATEST(quick_left, ?),
+           next_check_at = LEAST(next_check_at, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)
+         WHERE site_hash = UNHEX(SHA2(?, 256)) AND expect = 'holds'
+           AND NOT (service_id = ? AND addon_id = ?)",
+    )
+    .bind(schedule.quick_left(true))
+    .bind(micros(schedule.first(true)))
+    .bind(site)
+    .bind(target.service())
+    .bind(target.addon_id())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -194,7 +194,9 @@ impl Worker {
         found: &str,
     ) -> CheckWrite {
         let r = &self.settings.reconcile;
-        let step = drift::decide(finding, row.memory, r.reprovision);
+        // A plan our own cancel (another target's terminate on the site) removed is ours to
+        // restore, whatever the setting says about plans cancelled outside WHMCS.
+        let step = drift::decide(finding, row.memory, r.reprovision || row.restore);
         let label = match step {
             Step::Fine => "fine",
             Step::Confirm | Step::Quiet => "suspect",

@@ -892,13 +892,14 @@ impl Sequence<'_> {
             self.env.sandbox.state().set_resolvable(site, true);
         }
         self.settle_jobs().await?;
-        if !self.drifted {
-            return Ok(());
+        // Late effects land (400 ms after their call) before the first look; without a
+        // drift, the looks after the shared site's cancels (a terminate racing the other
+        // service's provision on it) still converge.
+        if self.drifted {
+            tokio::time::sleep(Duration::from_millis(450)).await;
         }
-        // Late effects land (400 ms after their call) before the first look.
-        tokio::time::sleep(Duration::from_millis(450)).await;
         let reconciler = &self.fleet.direct[0];
-        for _ in 0..4 {
+        for _ in 0..if self.drifted { 4 } else { 1 } {
             let due = format!(
                 "UPDATE mod_jetpack_watch SET next_check_at = UTC_TIMESTAMP(6), check_token = NULL
                  WHERE service_id IN ({})",
@@ -1075,7 +1076,8 @@ impl Sequence<'_> {
                 }
                 (_, other) => {
                     return Err(self.fail(format!(
-                        "service {sid}: last asked {intent:?}, job {other}, plan live {live}, ledger {ledger:?}"
+                        "service {sid}: last asked {intent:?}, job {other}, plan live {live}, others hold {others_hold}\n{}",
+                        self.history(*sid).await
                     )));
                 }
             }

@@ -440,3 +440,36 @@ async fn a_drift_never_overrides_a_newer_request_of_the_target(pool: MySqlPool) 
     );
     assert_eq!(drifts(&env).await, Vec::new());
 }
+
+#[sqlx::test]
+async fn a_plan_our_own_cancel_removed_from_another_service_on_the_site_is_restored(
+    pool: MySqlPool,
+) {
+    let env = Env::new(pool).await;
+    let site = "twice.example";
+    let pid = env.product("").await;
+    let keeper = env.service(pid, "Active", site, "admin", "premium").await;
+    let leaver = env.service(pid, "Active", site, "admin", "premium").await;
+    // Reported only, by default: a plan cancelled outside WHMCS is not provisioned again.
+    let w = worker(&env, Duration::from_secs(5), Duration::ZERO, false);
+    for sid in [keeper, leaver] {
+        env.store
+            .enqueue(sid, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap();
+        settle_jobs(&env, &w, sid).await;
+    }
+    env.store
+        .enqueue(leaver, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+    settle_jobs(&env, &w, leaver).await;
+    // The site's plan goes as a cancel racing the keeper's provision would take it.
+    let state = env.sandbox.state();
+    state.portal_cancel(site, None);
+    looks(&w, 2).await;
+    settle_jobs(&env, &w, keeper).await;
+    assert_eq!(state.plan(site).map(|p| p.slug), Some("premium".to_owned()));
+    assert_eq!(env.job(keeper).await.requested_by, "reconcile");
+    assert_eq!(drifts(&env).await[0].2, "provision requested");
+}
