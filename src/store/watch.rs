@@ -274,21 +274,26 @@ impl Store {
         Ok(())
     }
 
-    /// Writes the outcome of one look at a site: each row's memory and next look (fenced by
+    /// Writes the outcome of a poll's looks at its sites: each row's memory and next look (fenced by
     /// the claim's token: a row another worker took over is left alone), and for a confirmed
     /// drift its record, activity line, ledger entry and request, in one transaction. A drift
     /// whose target got a request or a job of its own since the look is left to it: the
     /// newer intent wins, and the reconciler's request, dated at the look, sorts before any
     /// request made after it.
-    pub async fn record_checks(&self, check: &SiteCheck, writes: &[CheckWrite]) -> Result<()> {
+    pub async fn record_checks(&self, looked: &[(&SiteCheck, Vec<CheckWrite>)]) -> Result<()> {
+        if looked.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.begin().await?;
-        for w in writes {
-            if !update_row(&mut tx, &check.token, w).await? {
-                continue;
-            }
-            if let Some(d) = &w.drift {
-                self.record_drift(&mut tx, w.target, d, check.looked_at)
-                    .await?;
+        for (check, writes) in looked {
+            for w in writes {
+                if !update_row(&mut tx, &check.token, w).await? {
+                    continue;
+                }
+                if let Some(d) = &w.drift {
+                    self.record_drift(&mut tx, w.target, d, check.looked_at)
+                        .await?;
+                }
             }
         }
         tx.commit().await?;

@@ -103,12 +103,13 @@ impl Worker {
             return Ok(0);
         }
         let sites = self.store.due_checks(r.per_poll, HOLD).await?;
-        let n = sites.len();
-        for check in sites {
-            let writes = self.look(&check).await;
-            self.store.record_checks(&check, &writes).await?;
+        let mut looked = Vec::with_capacity(sites.len());
+        for check in &sites {
+            looked.push((check, self.look(check).await));
         }
-        Ok(n)
+        // One transaction for the poll's looks.
+        self.store.record_checks(&looked).await?;
+        Ok(sites.len())
     }
 
     /// Asks the status endpoint about one site and judges each due row against it.
