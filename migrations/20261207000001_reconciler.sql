@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS mod_jetpack_watch (
     UNIQUE KEY target_site (service_id, addon_id, site_hash),
     KEY due (next_check_at),
     KEY site (site_hash),
+    KEY addon (addon_id),
     KEY checking (check_token)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 

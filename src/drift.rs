@@ -49,6 +49,17 @@ pub fn intent_agrees(expect: Expect, latest: Option<Action>) -> bool {
     )
 }
 
+/// Whether a confirmed remedy fits what WHMCS says of the target now (`live`: its service or
+/// addon is Pending, Active or Suspended; None: its row is gone): a plan is provisioned again
+/// only for a live target, and a plan that came back is cancelled only for one that is not.
+/// Otherwise the drift is reported and an admin decides.
+pub fn remedy_fits(remedy: Remedy, live: Option<bool>) -> bool {
+    match remedy {
+        Remedy::Provision => live == Some(true),
+        Remedy::Cancel => live != Some(true),
+    }
+}
+
 /// What one check found for one target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Finding {
@@ -82,11 +93,11 @@ impl Finding {
     }
 }
 
-/// The plan family's rank (free < personal < premium < professional); None for standalone
-/// products, which sit beside a plan rather than replace it.
+/// The plan family's rank (personal < premium < professional); None for `free` and for
+/// standalone products, which sit beside a plan rather than replace it.
 pub fn family_rank(plan: &str) -> Option<u8> {
+    // `free` is no plan of ours to hold or cancel: a free site is not a cancelled plan back.
     match plan {
-        "free" => Some(0),
         "personal" => Some(1),
         "premium" => Some(2),
         "professional" => Some(3),
@@ -308,6 +319,19 @@ mod tests {
         assert!(!covers("professional", "jetpack-scan"));
         assert!(!covers("jetpack-backup-realtime", "jetpack-backup-daily"));
         assert!(covers("jetpack-scan", "jetpack-scan"));
+    }
+
+    #[test]
+    fn a_remedy_fits_what_whmcs_says_of_the_target() {
+        assert!(remedy_fits(Remedy::Provision, Some(true)));
+        assert!(!remedy_fits(Remedy::Provision, Some(false)));
+        assert!(!remedy_fits(Remedy::Provision, None));
+        assert!(remedy_fits(Remedy::Cancel, Some(false)));
+        assert!(remedy_fits(Remedy::Cancel, None));
+        assert!(!remedy_fits(Remedy::Cancel, Some(true)));
+        // A free site is nobody's cancelled plan.
+        let gone = e("premium", Expect::Absent);
+        assert_eq!(judge(gone, &[gone], &[ours("jetpack_free")]), Finding::Fine);
     }
 
     #[test]

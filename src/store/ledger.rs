@@ -144,15 +144,15 @@ pub(super) async fn write_claimed_ledger(
     apply(tx, (job.target, job.id, product), writes).await
 }
 
-/// Applies ledger changes made outside an attempt (the reconciler's): the product (addon)
-/// recorded is the target's current one, read now.
-pub(super) async fn write_ledger(
+/// Applies ledger changes made outside an attempt (the reconciler's), with the product (addon)
+/// to record (None: the target's current one, read now), so a deleted service's plan is still
+/// cancelled with its credentials.
+pub(super) async fn write_ledger_with(
     tx: &mut Transaction<'_, MySql>,
-    target: Target,
-    job: JobId,
+    (target, job, product): (Target, JobId, Option<u32>),
     writes: &[LedgerWrite],
 ) -> Result<()> {
-    apply(tx, (target, job, None), writes).await
+    apply(tx, (target, job, product), writes).await
 }
 
 /// The ledger changes of `target` by `job`, with `product` (None: the target's current

@@ -369,6 +369,10 @@ async fn apply_row(tx: &mut Transaction<'_, MySql>, row: &MySqlRow) -> Result<Ap
         let said = "ignored: the service was already requested (adoption is only a safety net)";
         return Ok(ignored(request, target, Some(kind), said.to_owned()));
     }
+    if reconcile_overtaken(tx, request, target, by).await? {
+        let said = "ignored: a newer request for it came in after the reconciler looked";
+        return Ok(ignored(request, target, Some(kind), said.to_owned()));
+    }
     apply_one(tx, request, target, kind, by).await
 }
 
@@ -437,6 +441,32 @@ async fn adoption_overtaken(
     .fetch_one(&mut **tx)
     .await?;
     Ok(other)
+}
+
+/// A reconciler's request (dated at its look) when the target got a request made after it:
+/// the newer intent wins, even if it was applied first.
+async fn reconcile_overtaken(
+    tx: &mut Transaction<'_, MySql>,
+    request: RequestId,
+    target: Target,
+    by: RequestedBy,
+) -> Result<bool> {
+    if by != RequestedBy::Reconcile {
+        return Ok(false);
+    }
+    let (newer,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM mod_jetpack_requests r
+                        WHERE r.service_id = ? AND r.addon_id = ? AND r.id <> ?
+                          AND r.created_at >= (SELECT created_at FROM mod_jetpack_requests
+                                               WHERE id = ?))",
+    )
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(request.0)
+    .bind(request.0)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(newer)
 }
 
 /// Reads the target's jobs under lock, asks the rules, and carries out the decision.

@@ -11,13 +11,15 @@ use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
 use super::jobs::micros;
-use super::ledger::{LedgerWrite, write_ledger};
+use super::ledger::{LedgerWrite, write_ledger_with};
 use super::whmcs::{addon_defs_by_id, products_by_id};
-use super::{ProductRow, Result, Store};
+use super::{ProductRow, Result, Store, StoreError, within};
+use crate::backoff;
 use crate::domain::{Action, JobId, RequestedBy, Target};
 use crate::drift::{Expect, Finding, Memory};
 use crate::lifecycle::RequestKind;
 use crate::text::fit;
+use backon::Retryable;
 
 /// When a target's site is looked at after its job ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +84,11 @@ pub struct WatchRow {
     /// The action of the target's latest job (its latest intent); None when it has none
     /// (pruned) or one this binary does not know.
     pub latest: Option<Action>,
+    /// Whether WHMCS says the target is live now (Pending, Active or Suspended); None when its
+    /// service (addon) row is gone.
+    pub live: Option<bool>,
+    /// The product (addon) whose partner account the row was written with.
+    pub account: Option<u32>,
     /// Seconds since the expectation was last written by a job.
     pub age_secs: i64,
 }
@@ -114,6 +121,8 @@ pub struct CheckWrite {
     pub target: Target,
     /// What the row now remembers.
     pub memory: Memory,
+    /// What it remembered before this look (kept when a drift's request is overtaken).
+    pub before: Memory,
     /// The products of ours the answer listed (None: no answer; keep the last).
     pub found: Option<String>,
     /// When to look again.
@@ -144,6 +153,9 @@ pub struct DriftWrite {
     /// Before a cancel request: the plan the partner holds, recorded in the ledger so the
     /// terminate cancels exactly it.
     pub holds: Option<String>,
+    /// The product (addon) to record with it: its credentials cancel it even once the
+    /// target's row is gone.
+    pub account: Option<u32>,
 }
 
 /// A recorded drift, for `status` and the dashboard.
@@ -176,7 +188,13 @@ macro_rules! watch_columns {
      OR EXISTS(SELECT 1 FROM mod_jetpack_requests r WHERE r.service_id = w.service_id
                AND r.addon_id = w.addon_id AND r.applied_at IS NULL)) AS busy,
     (SELECT k.action FROM mod_jetpack_jobs k WHERE k.service_id = w.service_id
-     AND k.addon_id = w.addon_id ORDER BY k.id DESC LIMIT 1) AS latest_action"
+     AND k.addon_id = w.addon_id ORDER BY k.created_at DESC, k.id DESC LIMIT 1) AS latest_action,
+    CASE WHEN w.addon_id = 0
+         THEN (SELECT CAST(h.domainstatus AS CHAR) IN ('Pending', 'Active', 'Suspended')
+               FROM tblhosting h WHERE h.id = w.service_id)
+         ELSE (SELECT CAST(a.status AS CHAR) IN ('Pending', 'Active', 'Suspended')
+               FROM tblhostingaddons a WHERE a.id = w.addon_id) END AS live,
+    IF(w.addon_id = 0, w.product_id, w.addon_def_id) AS account_id"
     };
 }
 
@@ -284,15 +302,26 @@ impl Store {
         if looked.is_empty() {
             return Ok(());
         }
+        let attempt = || within(self.timeout, self.record_checks_once(looked));
+        attempt
+            .retry(backoff::finish_conflicts())
+            .when(StoreError::is_lock_conflict)
+            .await
+    }
+
+    async fn record_checks_once(&self, looked: &[(&SiteCheck, Vec<CheckWrite>)]) -> Result<()> {
         let mut tx = self.begin().await?;
         for (check, writes) in looked {
             for w in writes {
                 if !update_row(&mut tx, &check.token, w).await? {
                     continue;
                 }
-                if let Some(d) = &w.drift {
-                    self.record_drift(&mut tx, w.target, d, check.looked_at)
-                        .await?;
+                if let Some(d) = &w.drift
+                    && !self
+                        .record_drift(&mut tx, w.target, d, check.looked_at)
+                        .await?
+                {
+                    remember(&mut tx, w.id, w.before).await?;
                 }
             }
         }
@@ -306,12 +335,12 @@ impl Store {
         target: Target,
         d: &DriftWrite,
         looked_at: chrono::NaiveDateTime,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         if let Some(kind) = d.request
             && !request_unless_overtaken(tx, target, kind, looked_at).await?
         {
             tracing::info!(%target, site = %d.site, "drift left alone: the target has a newer request or a job of its own");
-            return Ok(());
+            return Ok(false);
         }
         sqlx::query(
             "INSERT INTO mod_jetpack_drift
@@ -332,14 +361,15 @@ impl Store {
                 plan: plan.clone(),
                 pending: false,
             };
-            write_ledger(tx, target, JobId(0), &[holds]).await?;
+            write_ledger_with(tx, (target, JobId(0), d.account), &[holds]).await?;
         }
         let client: Option<i32> = sqlx::query_scalar("SELECT userid FROM tblhosting WHERE id = ?")
             .bind(target.service())
             .fetch_optional(&mut **tx)
             .await?;
         let client = client.map_or(0, i32::unsigned_abs);
-        self.write_activity(tx, client, &d.activity).await
+        self.write_activity(tx, client, &d.activity).await?;
+        Ok(true)
     }
 
     /// The latest confirmed drifts, newest first.
@@ -426,6 +456,18 @@ async fn request_unless_overtaken(
     Ok(done.rows_affected() == 1)
 }
 
+/// Puts a row's memory back (a drift whose request was overtaken was not acted on).
+async fn remember(tx: &mut Transaction<'_, MySql>, id: u64, m: Memory) -> Result<()> {
+    sqlx::query("UPDATE mod_jetpack_watch SET seen = ?, seen_times = ?, drifts = ? WHERE id = ?")
+        .bind(m.seen.as_str())
+        .bind(m.times)
+        .bind(m.drifts)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Every row watching the sites (by the `site` index), due ones included.
 async fn read_site_rows(conn: &mut MySqlConnection, sites: &mut [SiteCheck]) -> Result<()> {
     if sites.is_empty() {
@@ -471,6 +513,8 @@ fn watch_row(row: &MySqlRow) -> Result<WatchRow> {
         quick_left: row.try_get("quick_left")?,
         busy: busy != 0,
         restore: row.try_get::<i8, _>("restore")? != 0,
+        live: row.try_get::<Option<i64>, _>("live")?.map(|l| l != 0),
+        account: row.try_get("account_id")?,
         latest: row
             .try_get::<Option<String>, _>("latest_action")?
             .as_deref()
@@ -523,6 +567,22 @@ pub(super) async fn note_outcome(
     quick: bool,
     schedule: &WatchSchedule,
 ) -> Result<()> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    if let Target::Addon { .. } = target {
+        // An addon moved to another service is one target: its rows follow it, as the
+        // ledger's do.
+        sqlx::query(
+            "UPDATE IGNORE mod_jetpack_watch SET service_id = ?
+             WHERE addon_id = ? AND service_id <> ?",
+        )
+        .bind(target.service())
+        .bind(target.addon_id())
+        .bind(target.service())
+        .execute(&mut **tx)
+        .await?;
+    }
     for w in writes {
         match w {
             LedgerWrite::Holds { site, .. } => {
@@ -591,7 +651,8 @@ async fn note_cancelled(
     // racing another target's provision on the same site may have removed its plan.
     sqlx::query(
         "UPDATE mod_jetpack_watch SET restore = 1, quick_left = GREATEST(quick_left, ?),
-           next_check_at = LEAST(next_check_at, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)
+           next_check_at = LEAST(next_check_at, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND),
+           seen = 'fine', seen_times = 0, check_token = NULL
          WHERE site_hash = UNHEX(SHA2(?, 256)) AND expect = 'holds'
            AND NOT (service_id = ? AND addon_id = ?)",
     )

@@ -62,8 +62,9 @@ impl Default for ReconcileSettings {
     }
 }
 
-/// How long a claimed look may take before the rows are due again (a worker that died).
-const HOLD: Duration = Duration::from_secs(300);
+/// How long a claimed poll may take before its rows are due again (a worker that died): its
+/// status calls one after another, each within the API timeout.
+const HOLD: Duration = Duration::from_secs(900);
 /// The wait before trying again when the partner could not be asked.
 const ASK_AGAIN: Duration = Duration::from_secs(300);
 
@@ -76,8 +77,9 @@ impl Worker {
         }
         let mut failures = 0;
         while !shutdown.is_cancelled() {
+            // One poll per interval even with a backlog due: at most `per_poll` status calls
+            // per interval, so jobs keep the partner's rate limit.
             let wait = match self.reconcile_once().await {
-                Ok(n) if n >= self.settings.reconcile.per_poll as usize => Duration::ZERO,
                 Ok(_) => {
                     failures = 0;
                     self.settings.reconcile.poll
@@ -90,7 +92,7 @@ impl Worker {
             };
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -154,6 +156,7 @@ impl Worker {
             .collect();
         let site: Vec<Expectation<'_>> = check.all.iter().map(expectation).collect();
         let found = listed(products);
+        let mut cancelling = false;
         check
             .due
             .iter()
@@ -167,7 +170,16 @@ impl Worker {
                     return w;
                 }
                 let finding = drift::judge(expectation(row), &site, &seen);
-                self.after_look(row, finding, products, &found)
+                let w = self.after_look(row, finding, products, &found);
+                // Two cancelled targets on one site see the same plan back: one cancel.
+                let cancels = w
+                    .drift
+                    .as_ref()
+                    .is_some_and(|d| d.request == Some(RequestKind::Terminate));
+                if cancels && std::mem::replace(&mut cancelling, true) {
+                    return self.unanswered_row(row, self.settings.reconcile.confirm);
+                }
+                w
             })
             .collect()
     }
@@ -178,6 +190,7 @@ impl Worker {
             id: row.id,
             target: row.target,
             memory: row.memory,
+            before: row.memory,
             found: None,
             next_in,
             quick_left: row.quick_left,
@@ -197,7 +210,10 @@ impl Worker {
         let r = &self.settings.reconcile;
         // A plan our own cancel (another target's terminate on the site) removed is ours to
         // restore, whatever the setting says about plans cancelled outside WHMCS.
-        let step = drift::decide(finding, row.memory, r.reprovision || row.restore);
+        let step = match drift::decide(finding, row.memory, r.reprovision || row.restore) {
+            Step::Act(remedy) if !drift::remedy_fits(remedy, row.live) => Step::Report,
+            step => step,
+        };
         let label = match step {
             Step::Fine => "fine",
             Step::Confirm | Step::Quiet => "suspect",
@@ -221,6 +237,7 @@ impl Worker {
             id: row.id,
             target: row.target,
             memory,
+            before: row.memory,
             found: Some(found.to_owned()),
             next_in,
             quick_left,
@@ -291,6 +308,7 @@ impl Worker {
             done,
             request,
             holds,
+            account: row.account,
         })
     }
 }

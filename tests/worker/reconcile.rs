@@ -473,3 +473,51 @@ async fn a_plan_our_own_cancel_removed_from_another_service_on_the_site_is_resto
     assert_eq!(env.job(keeper).await.requested_by, "reconcile");
     assert_eq!(drifts(&env).await[0].2, "provision requested");
 }
+
+#[sqlx::test]
+async fn a_service_ended_by_hand_in_whmcs_is_not_provisioned_again(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let site = "byhand.example";
+    let sid = provisioned(&env, site).await;
+    let w = worker(&env, Duration::from_secs(5), Duration::ZERO, true);
+    settle_jobs(&env, &w, sid).await;
+    // The admin sets it Terminated by hand (no module command), and the plan goes.
+    env.exec(&format!(
+        "UPDATE tblhosting SET domainstatus = 'Terminated' WHERE id = {sid}"
+    ))
+    .await;
+    let state = env.sandbox.state();
+    state.portal_cancel(site, None);
+    w.store().watch_all_due().await.unwrap();
+    looks(&w, 2).await;
+    settle_jobs(&env, &w, sid).await;
+    assert_eq!(state.calls(site).provision, 1, "not provisioned again");
+    assert_eq!(drifts(&env).await[0].2, "reported");
+}
+
+#[sqlx::test]
+async fn a_reconciler_request_dated_before_a_newer_one_is_ignored_when_applied(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let sid = provisioned(&env, "dated.example").await;
+    let w = worker(&env, Duration::from_secs(5), Duration::ZERO, false);
+    settle_jobs(&env, &w, sid).await;
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+    settle_jobs(&env, &w, sid).await;
+    // The reconciler looked before that Terminate was made, and commits its Provision after.
+    env.exec(&format!(
+        "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+         VALUES ({sid}, 0, 'provision', 'reconcile', UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE)"
+    ))
+    .await;
+    let applied = env.store.apply_requests().await.unwrap();
+    assert_eq!(applied.len(), 1);
+    assert!(
+        applied[0].said.starts_with("ignored: a newer request"),
+        "{applied:?}"
+    );
+    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.status(sid).await, "Terminated");
+}
