@@ -625,7 +625,48 @@ async fn note_holds(
     .bind(site)
     .execute(&mut **tx)
     .await?;
+    if cancelled_lately(tx, target, site).await? {
+        // Another target's cancel on this site just ran: it may have raced this provision and
+        // removed what it left. Look soon, and restore it if so.
+        sqlx::query(
+            "UPDATE mod_jetpack_watch SET restore = 1, quick_left = ?,
+               next_check_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND
+             WHERE service_id = ? AND addon_id = ? AND site_hash = UNHEX(SHA2(?, 256))",
+        )
+        .bind(schedule.quick_left(true))
+        .bind(micros(schedule.first(true)))
+        .bind(target.service())
+        .bind(target.addon_id())
+        .bind(site)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
+}
+
+/// How long after another target's cancel on a site a provision there counts as racing it.
+const RACE_WINDOW_SECS: u32 = 600;
+
+/// Whether another target's cancel on `site` ran within [`RACE_WINDOW_SECS`] (by the `site`
+/// index).
+async fn cancelled_lately(
+    tx: &mut Transaction<'_, MySql>,
+    target: Target,
+    site: &str,
+) -> Result<bool> {
+    let (lately,): (bool,) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM mod_jetpack_watch
+                        WHERE site_hash = UNHEX(SHA2(?, 256)) AND expect = 'absent'
+                          AND NOT (service_id = ? AND addon_id = ?)
+                          AND updated_at > UTC_TIMESTAMP(6) - INTERVAL ? SECOND)",
+    )
+    .bind(site)
+    .bind(target.service())
+    .bind(target.addon_id())
+    .bind(RACE_WINDOW_SECS)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(lately)
 }
 
 async fn note_cancelled(
@@ -634,7 +675,7 @@ async fn note_cancelled(
     site: &str,
     schedule: &WatchSchedule,
 ) -> Result<()> {
-    sqlx::query(
+    let updated = sqlx::query(
         "UPDATE mod_jetpack_watch SET expect = 'absent',
            next_check_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, quick_left = ?,
            seen = 'fine', seen_times = 0, check_token = NULL, updated_at = UTC_TIMESTAMP(6)
@@ -647,6 +688,22 @@ async fn note_cancelled(
     .bind(site)
     .execute(&mut **tx)
     .await?;
+    if updated.rows_affected() == 0 {
+        // A cancel of a plan nobody watched (a service that never held one, or one from
+        // before the watch): a marker, so a provision racing it on the site is looked at.
+        sqlx::query(
+            "INSERT IGNORE INTO mod_jetpack_watch
+               (service_id, addon_id, site, plan, expect, next_check_at, updated_at)
+             VALUES (?, ?, ?, '', 'absent', UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
+                     UTC_TIMESTAMP(6))",
+        )
+        .bind(target.service())
+        .bind(target.addon_id())
+        .bind(site)
+        .bind(micros(schedule.pass))
+        .execute(&mut **tx)
+        .await?;
+    }
     // The other targets that should hold a plan on the site are looked at soon too: a cancel
     // racing another target's provision on the same site may have removed its plan.
     sqlx::query(

@@ -116,6 +116,18 @@ impl Worker {
 
     /// Asks the status endpoint about one site and judges each due row against it.
     async fn look(&self, check: &SiteCheck) -> Vec<CheckWrite> {
+        if check.due.iter().all(|row| row.plan.is_empty()) {
+            // Only markers of a cancel nobody watched: nothing to ask; kept for a while.
+            let keep = self.settings.reconcile.keep_absent.as_secs();
+            return check
+                .due
+                .iter()
+                .map(|row| CheckWrite {
+                    forget: u64::try_from(row.age_secs).unwrap_or(0) > keep,
+                    ..self.unanswered_row(row, self.settings.reconcile.schedule.pass)
+                })
+                .collect();
+        }
         let creds = check.account.as_ref().and_then(partner_account);
         let site = SiteUrl::parse(&check.site).ok();
         let (Some(creds), Some(site)) = (creds, site) else {

@@ -895,9 +895,10 @@ impl Sequence<'_> {
         // Late effects land (400 ms after their call) before the first look; without a
         // drift, the looks after the shared site's cancels (a terminate racing the other
         // service's provision on it) still converge.
-        if self.drifted {
-            tokio::time::sleep(Duration::from_millis(450)).await;
-        }
+        // A status that lags (another sequence may have set 150 ms) shows what is there now
+        // only after the lag.
+        let lag = if self.drifted { 450 } else { 200 };
+        tokio::time::sleep(Duration::from_millis(lag)).await;
         let reconciler = &self.fleet.direct[0];
         for _ in 0..if self.drifted { 4 } else { 1 } {
             let due = format!(

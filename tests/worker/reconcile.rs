@@ -521,3 +521,34 @@ async fn a_reconciler_request_dated_before_a_newer_one_is_ignored_when_applied(p
     assert_eq!(env.job(sid).await.state, "done");
     assert_eq!(env.status(sid).await, "Terminated");
 }
+
+#[sqlx::test]
+async fn a_provision_racing_another_services_cancel_on_the_site_is_looked_at_and_restored(
+    pool: MySqlPool,
+) {
+    let env = Env::new(pool).await;
+    let site = "racing.example";
+    let pid = env.product("").await;
+    let never = env.service(pid, "Active", site, "admin", "premium").await;
+    let buyer = env.service(pid, "Active", site, "admin", "premium").await;
+    let w = worker(&env, Duration::from_secs(5), Duration::ZERO, false);
+    // A duplicate order that never held a plan is terminated: its cancel finds the site.
+    env.store
+        .enqueue(never, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+    settle_jobs(&env, &w, never).await;
+    // The other service's provision finishes right after (its call raced that cancel).
+    env.store
+        .enqueue(buyer, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    settle_jobs(&env, &w, buyer).await;
+    let state = env.sandbox.state();
+    // What the race leaves: the cancel landed after the provision.
+    state.portal_cancel(site, None);
+    looks(&w, 2).await;
+    settle_jobs(&env, &w, buyer).await;
+    assert_eq!(state.plan(site).map(|p| p.slug), Some("premium".to_owned()));
+    assert_eq!(env.job(buyer).await.requested_by, "reconcile");
+}
