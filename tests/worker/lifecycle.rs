@@ -705,6 +705,15 @@ impl Sequence<'_> {
         match *step {
             Step::Ask(t, kind, from_php) => {
                 let sid = self.sids[t];
+                if kind == RequestKind::Provision {
+                    // WHMCS sets a service Active when its Create succeeds (the module's
+                    // Create only queues), as it would after a Terminate too.
+                    self.env
+                        .exec(&format!(
+                            "UPDATE tblhosting SET domainstatus = 'Active' WHERE id = {sid}"
+                        ))
+                        .await;
+                }
                 if from_php {
                     self.env
                         .store
@@ -757,7 +766,7 @@ impl Sequence<'_> {
                 let watched = self
                     .count(&format!(
                         "SELECT COUNT(*) FROM mod_jetpack_watch WHERE service_id IN ({{ids}})
-                         AND site = '{}'",
+                         AND site = '{}' AND plan <> ''",
                         self.sites[t]
                     ))
                     .await
@@ -899,6 +908,10 @@ impl Sequence<'_> {
         // only after the lag.
         let lag = if self.drifted { 450 } else { 200 };
         tokio::time::sleep(Duration::from_millis(lag)).await;
+        // Faults scripted for the jobs' calls and left over would hit the status calls.
+        for site in &self.sites {
+            self.env.sandbox.state().clear_scripts(site);
+        }
         let reconciler = &self.fleet.direct[0];
         for _ in 0..if self.drifted { 4 } else { 1 } {
             let due = format!(
@@ -910,7 +923,16 @@ impl Sequence<'_> {
                 .execute(&self.env.db)
                 .await;
             for _ in 0..2 {
-                while reconciler.reconcile_once().await.unwrap_or(0) > 0 {}
+                loop {
+                    match reconciler.reconcile_once().await {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => {
+                            eprintln!("model: a reconciler round failed: {e:?}");
+                            break;
+                        }
+                    }
+                }
                 // The second look, after the confirmation wait (longer than any lag).
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
@@ -965,29 +987,30 @@ impl Sequence<'_> {
         .fetch_all(&self.env.db)
         .await
         .unwrap();
-        let watch: Vec<(String, String, String, String, u16, String, String)> = sqlx::query_as(
-            "SELECT site, plan, expect, seen, drifts, CAST(updated_at AS CHAR),
+        let watch: Vec<(String, String, String, String, u16, String, Option<String>)> =
+            sqlx::query_as(
+                "SELECT site, plan, expect, seen, drifts, CAST(updated_at AS CHAR),
                     (SELECT GROUP_CONCAT(CONCAT(l.job_id, '@', l.since)) FROM mod_jetpack_ledger l
                      WHERE l.service_id = w.service_id)
              FROM mod_jetpack_watch w WHERE service_id = ?",
-        )
-        .bind(sid)
-        .fetch_all(&self.env.db)
-        .await
-        .unwrap();
+            )
+            .bind(sid)
+            .fetch_all(&self.env.db)
+            .await
+            .unwrap();
         let ledger = self.env.store.ledger(sid).await.unwrap();
         format!(
             "requests: {requests:#?}\njobs: {jobs:#?}\ndrifts: {drifts:#?}\nwatch: {watch:#?}\nledger: {ledger:#?}"
         )
     }
 
-    /// Whether another service on target `t`'s site wants a plan there and holds one (so a
-    /// terminate of `t` leaves the site's plan in place).
+    /// Whether another service on target `t`'s site holds a plan there (so a terminate of `t`
+    /// leaves the site's plan in place).
     async fn others_hold(&self, t: usize) -> bool {
         for (u, sid) in self.sids.iter().enumerate() {
+            // Whatever it asked last: a terminate that failed still holds its plan.
             if u != t
                 && self.sites[u] == self.sites[t]
-                && self.last[u] == Some(Action::Provision)
                 && !self.env.store.ledger(*sid).await.unwrap().is_empty()
             {
                 return true;
@@ -1076,9 +1099,17 @@ impl Sequence<'_> {
                     }
                 }
                 (_, other) => {
+                    let mut site = String::new();
+                    for (u, other) in self.sids.iter().enumerate() {
+                        if self.sites[u] == self.sites[t] {
+                            site.push_str(&format!(
+                                "--- service {other}:\n{}\n",
+                                self.history(*other).await
+                            ));
+                        }
+                    }
                     return Err(self.fail(format!(
-                        "service {sid}: last asked {intent:?}, job {other}, plan live {live}, others hold {others_hold}\n{}",
-                        self.history(*sid).await
+                        "service {sid}: last asked {intent:?}, job {other}, plan live {live}, others hold {others_hold}\n{site}"
                     )));
                 }
             }

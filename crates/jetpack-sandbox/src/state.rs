@@ -353,6 +353,12 @@ impl SandboxState {
         self.lock().scripts.entry(key).or_default().extend(replies);
     }
 
+    /// Drops the replies still queued for `site`.
+    pub fn clear_scripts(&self, site: &str) {
+        let key = super::site_key(site);
+        self.lock().scripts.remove(&key);
+    }
+
     /// Takes the next scripted reply for `site`, if any.
     pub(crate) fn next_scripted(&self, site: &str) -> Option<ScriptedReply> {
         self.lock().scripts.get_mut(site)?.pop_front()
