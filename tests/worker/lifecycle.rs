@@ -630,6 +630,10 @@ async fn fleet(env: &Env) -> Fleet {
     }
 }
 
+/// A watch row as a failure report shows it: site, plan, expect, seen, drifts, updated, the
+/// ledger's job@since.
+type WatchDump = (String, String, String, String, u16, String, Option<String>);
+
 /// One step of a sequence, for the failure report.
 #[derive(Debug)]
 enum Step {
@@ -987,17 +991,16 @@ impl Sequence<'_> {
         .fetch_all(&self.env.db)
         .await
         .unwrap();
-        let watch: Vec<(String, String, String, String, u16, String, Option<String>)> =
-            sqlx::query_as(
-                "SELECT site, plan, expect, seen, drifts, CAST(updated_at AS CHAR),
+        let watch: Vec<WatchDump> = sqlx::query_as(
+            "SELECT site, plan, expect, seen, drifts, CAST(updated_at AS CHAR),
                     (SELECT GROUP_CONCAT(CONCAT(l.job_id, '@', l.since)) FROM mod_jetpack_ledger l
                      WHERE l.service_id = w.service_id)
              FROM mod_jetpack_watch w WHERE service_id = ?",
-            )
-            .bind(sid)
-            .fetch_all(&self.env.db)
-            .await
-            .unwrap();
+        )
+        .bind(sid)
+        .fetch_all(&self.env.db)
+        .await
+        .unwrap();
         let ledger = self.env.store.ledger(sid).await.unwrap();
         format!(
             "requests: {requests:#?}\njobs: {jobs:#?}\ndrifts: {drifts:#?}\nwatch: {watch:#?}\nledger: {ledger:#?}"
