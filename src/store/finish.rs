@@ -23,7 +23,8 @@ use crate::text::{Chain, fit};
 /// How the service's `domainstatus` changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatusChange {
-    /// Pending → Active (provisioned, or waiting on DNS).
+    /// Pending (or Terminated, by a terminate that finished after a newer Create) → Active:
+    /// provisioned, or waiting on DNS.
     Activate,
     /// Active → Pending (a provision failed, as WHMCS leaves a failed Create).
     BackToPending,

@@ -126,7 +126,10 @@ fn status_sql(target: Target, change: StatusChange) -> String {
     };
     match change {
         StatusChange::Activate => {
-            format!("UPDATE {table} SET {column} = 'Active' WHERE id = ? AND {column} = 'Pending'")
+            format!(
+                "UPDATE {table} SET {column} = 'Active'
+                 WHERE id = ? AND {column} IN ('Pending', 'Terminated')"
+            )
         }
         StatusChange::BackToPending => {
             format!("UPDATE {table} SET {column} = 'Pending' WHERE id = ? AND {column} = 'Active'")

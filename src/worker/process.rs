@@ -661,11 +661,13 @@ pub(super) fn holds(order: &Order, pending: bool) -> LedgerWrite {
 
 /// Pending → Active, written only when the service was Pending when the job was claimed. In
 /// the usual flow WHMCS has already made it Active after the module's CreateAccount; the write
-/// matters for adopted services. (The write itself is conditional on Pending too.)
+/// matters for adopted services, and for a Create asked while a terminate ran: the terminate's
+/// end wrote Terminated over the Active WHMCS set for the Create, and the provision that follows
+/// makes it Active again. (The write itself is conditional on those states too.)
 fn activate(order: &Order) -> Option<StatusChange> {
-    order
-        .status
-        .eq_ignore_ascii_case("Pending")
+    ["Pending", "Terminated"]
+        .iter()
+        .any(|s| order.status.eq_ignore_ascii_case(s))
         .then_some(StatusChange::Activate)
 }
 

@@ -117,6 +117,44 @@ async fn terminate_then_create_while_a_provision_runs_ends_provisioned(pool: MyS
     assert!(state.overlapping_acting_calls().is_empty());
 }
 
+/// A Create asked while a terminate runs: WHMCS sets the service Active for the Create, the
+/// terminate's end writes Terminated, and the provision that follows makes it Active again
+/// (found by the model-based test: it stayed Terminated with a live plan).
+#[sqlx::test]
+async fn create_while_a_terminate_runs_ends_active_with_the_plan(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let site = "cross5.example";
+    let sid = env.service(pid, "Active", site, "admin", "premium").await;
+    let state = env.sandbox.state();
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    env.worker().run_once().await.unwrap();
+    state.script(site, vec![ScriptedReply::Slow(Duration::from_millis(1500))]);
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+    let running = start(&env.worker());
+    until(Duration::from_secs(10), "the cancel call", || async {
+        state.in_flight_acting_calls(site) == 1
+    })
+    .await;
+    env.exec(&format!(
+        "UPDATE tblhosting SET domainstatus = 'Active' WHERE id = {sid}"
+    ))
+    .await;
+    ask(&env, sid, RequestKind::Provision).await;
+    until(Duration::from_secs(20), "quiescence", || quiescent(&env.db)).await;
+    running.stop().await;
+
+    assert!(state.plan(site).is_some(), "the plan is live");
+    assert_eq!(latest(&env, sid).await, ("provision".into(), "done".into()));
+    assert_eq!(env.status(sid).await, "Active");
+}
+
 #[sqlx::test]
 async fn create_then_terminate_while_a_terminate_runs_ends_terminated(pool: MySqlPool) {
     let env = Env::new(pool).await;
