@@ -166,9 +166,7 @@ async fn apply(
     if writes.is_empty() {
         return Ok(());
     }
-    if let Target::Addon { .. } = target {
-        follow_addon(tx, target).await?;
-    }
+    follow_addon(tx, AddonRows::Ledger, target).await?;
     for w in writes {
         match w {
             LedgerWrite::Holds {
@@ -182,18 +180,41 @@ async fn apply(
     Ok(())
 }
 
-/// An addon's ledger rows name the service its job names (by the addon index; rows that
-/// would collide with one already there are left as they are).
-async fn follow_addon(tx: &mut Transaction<'_, MySql>, target: Target) -> Result<()> {
-    sqlx::query(
-        "UPDATE IGNORE mod_jetpack_ledger SET service_id = ?
-         WHERE addon_id = ? AND service_id <> ?",
-    )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .bind(target.service())
-    .execute(&mut **tx)
-    .await?;
+/// The tables whose rows of an addon follow it to the service its job names.
+#[derive(Clone, Copy)]
+pub(super) enum AddonRows {
+    /// `mod_jetpack_ledger`: what the partner holds.
+    Ledger,
+    /// `mod_jetpack_watch`: what the reconciler expects.
+    Watch,
+}
+
+/// An addon's rows name the service its job names (by the table's addon index; rows that
+/// would collide with one already there are left as they are). Nothing for a service.
+pub(super) async fn follow_addon(
+    tx: &mut Transaction<'_, MySql>,
+    rows: AddonRows,
+    target: Target,
+) -> Result<()> {
+    let Target::Addon { .. } = target else {
+        return Ok(());
+    };
+    let sql = match rows {
+        AddonRows::Ledger => {
+            "UPDATE IGNORE mod_jetpack_ledger SET service_id = ?
+             WHERE addon_id = ? AND service_id <> ?"
+        }
+        AddonRows::Watch => {
+            "UPDATE IGNORE mod_jetpack_watch SET service_id = ?
+             WHERE addon_id = ? AND service_id <> ?"
+        }
+    };
+    sqlx::query(sql)
+        .bind(target.service())
+        .bind(target.addon_id())
+        .bind(target.service())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
 use super::jobs::micros;
-use super::ledger::{LedgerWrite, write_ledger_with};
+use super::ledger::{AddonRows, LedgerWrite, follow_addon, write_ledger_with};
 use super::whmcs::{addon_defs_by_id, products_by_id};
 use super::{ProductRow, Result, Store, StoreError, within};
 use crate::backoff;
@@ -398,21 +398,6 @@ impl Store {
             .collect()
     }
 
-    /// Every watched row of a target (tests, `status`).
-    pub async fn watch_rows(&self, target: impl Into<Target>) -> Result<Vec<WatchRow>> {
-        let target = target.into();
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            watch_columns!(),
-            " FROM mod_jetpack_watch w WHERE w.service_id = ? AND w.addon_id = ?"
-        ))
-        .bind(target.service())
-        .bind(target.addon_id())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(watch_row).collect()
-    }
-
     /// Makes every watched row due now (the CLI's `reconcile --now`, tests).
     pub async fn watch_all_due(&self) -> Result<u64> {
         let done = sqlx::query(
@@ -570,19 +555,8 @@ pub(super) async fn note_outcome(
     if writes.is_empty() {
         return Ok(());
     }
-    if let Target::Addon { .. } = target {
-        // An addon moved to another service is one target: its rows follow it, as the
-        // ledger's do.
-        sqlx::query(
-            "UPDATE IGNORE mod_jetpack_watch SET service_id = ?
-             WHERE addon_id = ? AND service_id <> ?",
-        )
-        .bind(target.service())
-        .bind(target.addon_id())
-        .bind(target.service())
-        .execute(&mut **tx)
-        .await?;
-    }
+    // An addon moved to another service is one target: its rows follow it, as the ledger's do.
+    follow_addon(tx, AddonRows::Watch, target).await?;
     for w in writes {
         match w {
             LedgerWrite::Holds { site, .. } => {

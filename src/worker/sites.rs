@@ -4,15 +4,8 @@
 //! higher plan another target holds, and an addon whose site changed leaves its old site.
 
 use crate::domain::Target;
+use crate::drift::family_rank as rank;
 use crate::store::{ClaimedJob, SiteHolder};
-
-/// The plan family the partner upgrades within (a site holds one of them at a time).
-const FAMILY: [&str; 3] = ["personal", "premium", "professional"];
-
-/// A plan's rank in its family (None: a standalone product or `free`).
-fn rank(plan: &str) -> Option<usize> {
-    FAMILY.iter().position(|p| *p == plan)
-}
 
 /// Whether `holder` is `target` itself (an addon is one target whatever service it is on).
 fn same_target(holder: Target, target: Target) -> bool {

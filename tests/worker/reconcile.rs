@@ -116,6 +116,15 @@ async fn settle_jobs(env: &Env, w: &Worker, sid: ServiceId) {
     .await;
 }
 
+/// Records what the module records for `action` and runs the worker until the job ends.
+async fn ask(env: &Env, w: &Worker, sid: ServiceId, action: Action) {
+    env.store
+        .enqueue(sid, action, RequestedBy::Module)
+        .await
+        .unwrap();
+    settle_jobs(env, w, sid).await;
+}
+
 #[sqlx::test]
 async fn a_provision_that_lands_after_a_terminate_is_cancelled_again(pool: MySqlPool) {
     let env = Env::new(pool).await;
@@ -132,11 +141,7 @@ async fn a_provision_that_lands_after_a_terminate_is_cancelled_again(pool: MySql
     assert_eq!(env.job(sid).await.state, "queued", "the answer was lost");
 
     // The admin terminates meanwhile: the cancel finds nothing yet, the service ends Terminated.
-    env.store
-        .enqueue(sid, Action::Terminate, RequestedBy::Module)
-        .await
-        .unwrap();
-    settle_jobs(&env, &w, sid).await;
+    ask(&env, &w, sid, Action::Terminate).await;
     assert_eq!(env.status(sid).await, "Terminated");
     until(
         Duration::from_secs(5),
@@ -356,11 +361,7 @@ async fn a_site_that_keeps_drifting_is_reported_not_fought_for_ever(pool: MySqlP
     let sid = provisioned(&env, site).await;
     let w = worker(&env, Duration::from_secs(5), Duration::ZERO, false);
     settle_jobs(&env, &w, sid).await;
-    env.store
-        .enqueue(sid, Action::Terminate, RequestedBy::Module)
-        .await
-        .unwrap();
-    settle_jobs(&env, &w, sid).await;
+    ask(&env, &w, sid, Action::Terminate).await;
     let state = env.sandbox.state();
     for _ in 0..=MAX_DRIFTS {
         // Someone keeps adding it back in the portal.
@@ -453,17 +454,9 @@ async fn a_plan_our_own_cancel_removed_from_another_service_on_the_site_is_resto
     // Reported only, by default: a plan cancelled outside WHMCS is not provisioned again.
     let w = worker(&env, Duration::from_secs(5), Duration::ZERO, false);
     for sid in [keeper, leaver] {
-        env.store
-            .enqueue(sid, Action::Provision, RequestedBy::Module)
-            .await
-            .unwrap();
-        settle_jobs(&env, &w, sid).await;
+        ask(&env, &w, sid, Action::Provision).await;
     }
-    env.store
-        .enqueue(leaver, Action::Terminate, RequestedBy::Module)
-        .await
-        .unwrap();
-    settle_jobs(&env, &w, leaver).await;
+    ask(&env, &w, leaver, Action::Terminate).await;
     // The site's plan goes as a cancel racing the keeper's provision would take it.
     let state = env.sandbox.state();
     state.portal_cancel(site, None);
@@ -501,11 +494,7 @@ async fn a_reconciler_request_dated_before_a_newer_one_is_ignored_when_applied(p
     let sid = provisioned(&env, "dated.example").await;
     let w = worker(&env, Duration::from_secs(5), Duration::ZERO, false);
     settle_jobs(&env, &w, sid).await;
-    env.store
-        .enqueue(sid, Action::Terminate, RequestedBy::Module)
-        .await
-        .unwrap();
-    settle_jobs(&env, &w, sid).await;
+    ask(&env, &w, sid, Action::Terminate).await;
     // The reconciler looked before that Terminate was made, and commits its Provision after.
     env.exec(&format!(
         "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
@@ -533,17 +522,9 @@ async fn a_provision_racing_another_services_cancel_on_the_site_is_looked_at_and
     let buyer = env.service(pid, "Active", site, "admin", "premium").await;
     let w = worker(&env, Duration::from_secs(5), Duration::ZERO, false);
     // A duplicate order that never held a plan is terminated: its cancel finds the site.
-    env.store
-        .enqueue(never, Action::Terminate, RequestedBy::Module)
-        .await
-        .unwrap();
-    settle_jobs(&env, &w, never).await;
+    ask(&env, &w, never, Action::Terminate).await;
     // The other service's provision finishes right after (its call raced that cancel).
-    env.store
-        .enqueue(buyer, Action::Provision, RequestedBy::Module)
-        .await
-        .unwrap();
-    settle_jobs(&env, &w, buyer).await;
+    ask(&env, &w, buyer, Action::Provision).await;
     let state = env.sandbox.state();
     // What the race leaves: the cancel landed after the provision.
     state.portal_cancel(site, None);
