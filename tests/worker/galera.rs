@@ -24,7 +24,9 @@ use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
 
 use crate::helpers::{Env, Layout};
-use crate::reliability::{assert_drained, is_root, signal, spawn_worker, until_done};
+use crate::reliability::{
+    assert_drained, is_root, seed_services, signal, spawn_worker, until_done,
+};
 
 const PROVIDER: &str = "/usr/lib/galera/libgalera_smm.so";
 const NODES: u16 = 3;
@@ -263,37 +265,6 @@ async fn as_root(statements: &[&str]) {
     root.close().await;
 }
 
-/// One Active service per order (site `g{id}.example`, plan premium) and its three customer
-/// values, through node 1. Returns the service ids.
-async fn seed_services(env: &Env, n: u32) -> Vec<u32> {
-    let pid = env.product("").await;
-    env.exec(&format!(
-        "INSERT INTO tblhosting (userid, orderid, packageid, regdate, domainstatus)
-         SELECT 5, 0, {pid}, CURDATE(), 'Active' FROM seq_1_to_{n}"
-    ))
-    .await;
-    env.exec(&format!(
-        "INSERT INTO tblcustomfieldsvalues (fieldid, relid, value)
-         SELECT f.id, h.id, CASE
-                  WHEN f.fieldname LIKE 'Site URL%' THEN CONCAT('g', h.id, '.example')
-                  WHEN f.fieldname = 'Local User' THEN 'admin'
-                  ELSE 'premium' END
-         FROM tblhosting h
-         JOIN tblcustomfields f ON f.type = 'product' AND f.relid = h.packageid
-         WHERE h.packageid = {pid} AND f.fieldname NOT LIKE 'jetpack%'"
-    ))
-    .await;
-    sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT CAST(id AS UNSIGNED) FROM tblhosting WHERE packageid = {pid} ORDER BY id"
-    )))
-    .fetch_all(&env.db)
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|id: u64| id as u32)
-    .collect()
-}
-
 /// Records a Create on `node` through the worker's store (one INSERT, tried again after a
 /// lock conflict, as the PHP module does: on Galera a replicated write applied meanwhile can
 /// abort even a plain INSERT).
@@ -351,7 +322,7 @@ async fn three_workers_on_three_galera_nodes_survive_a_killed_node() {
     require_galera();
     let started = Instant::now();
     let (mut cluster, env, pools) = cluster_with_whmcs().await;
-    let sids = seed_services(&env, ORDERS).await;
+    let (_, sids) = seed_services(&env, ORDERS, "g").await;
     let mut stores = Vec::new();
     for pool in &pools {
         stores.push(Store::open(pool.clone(), None).await.unwrap());

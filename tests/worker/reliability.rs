@@ -22,9 +22,9 @@ use crate::helpers::{Env, Layout};
 // Harness: seeding in bulk, worker processes, polling the database.
 
 /// One `jetpack` product and `n` Active services of it, each with its three customer values
-/// (site `{prefix}{service id}.example`, user `admin`, plan `premium`) and a queued provision
-/// job: four INSERT … SELECT statements, whatever `n`. Returns the service ids.
-pub async fn seed_jobs(env: &Env, n: u32, prefix: &str) -> Vec<u32> {
+/// (site `{prefix}{service id}.example`, user `admin`, plan `premium`): two INSERT … SELECT
+/// statements, whatever `n`. Returns the product and the service ids.
+pub async fn seed_services(env: &Env, n: u32, prefix: &str) -> (u32, Vec<u32>) {
     let pid = env.product("").await;
     env.exec(&format!(
         "INSERT INTO tblhosting (userid, orderid, packageid, regdate, domainstatus)
@@ -42,6 +42,21 @@ pub async fn seed_jobs(env: &Env, n: u32, prefix: &str) -> Vec<u32> {
          WHERE h.packageid = {pid} AND f.fieldname NOT LIKE 'jetpack%'"
     ))
     .await;
+    let ids = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT CAST(id AS UNSIGNED) FROM tblhosting WHERE packageid = {pid} ORDER BY id"
+    )))
+    .fetch_all(&env.db)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|id: u64| id as u32)
+    .collect();
+    (pid, ids)
+}
+
+/// [`seed_services`], each with a queued provision job (one more INSERT … SELECT).
+pub async fn seed_jobs(env: &Env, n: u32, prefix: &str) -> Vec<u32> {
+    let (pid, ids) = seed_services(env, n, prefix).await;
     env.exec(&format!(
         "INSERT INTO mod_jetpack_jobs
            (service_id, action, state, run_at, requested_by, created_at, updated_at)
@@ -50,15 +65,7 @@ pub async fn seed_jobs(env: &Env, n: u32, prefix: &str) -> Vec<u32> {
          FROM tblhosting WHERE packageid = {pid}"
     ))
     .await;
-    sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT CAST(id AS UNSIGNED) FROM tblhosting WHERE packageid = {pid} ORDER BY id"
-    )))
-    .fetch_all(&env.db)
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|id: u64| id as u32)
-    .collect()
+    ids
 }
 
 /// A `jetpack-worker run` process with test-sized settings; its log goes to `log`.
