@@ -1,14 +1,17 @@
-//! Writing `mod_jetpack_jobs` rows outside a claim or a finish: the one INSERT that creates a
-//! job (for a request, `requests`, or for the request that waited behind a finishing job,
-//! `finish`), and lease renewal (which may also extend a lease to cover an acting call).
+//! Writing `mod_jetpack_jobs` rows outside a claim or a finish: the one INSERT that creates
+//! jobs (for requests, `apply`, one row or a set, or for the request that waited behind a
+//! finishing job, `finish`), and lease renewal (which may also extend a lease to cover an acting call).
 //! Claiming is `claim`, finishing and giving back are `finish`; reading the table back and
 //! maintenance live in `report`.
 
 use std::time::Duration;
 
-use sqlx::{MySql, Transaction};
+use std::collections::{HashMap, HashSet};
 
-use super::{ClaimedJob, Result, Store, within};
+use sqlx::query_builder::Separated;
+use sqlx::{MySql, QueryBuilder, Transaction};
+
+use super::{ClaimedJob, Result, Store, StoreError, within};
 use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
 
 /// A duration in whole microseconds, for `INTERVAL ? MICROSECOND`.
@@ -45,6 +48,35 @@ impl Store {
     }
 }
 
+/// The columns of a new job; [`push_new_job`] pushes one row of values for them.
+const INSERT_JOBS: &str = "INSERT INTO mod_jetpack_jobs
+   (service_id, addon_id, action, state, run_at, outcome_unknown, requested_by, created_at,
+    updated_at) ";
+
+/// A job to queue: for whom, what, and who asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct NewJob {
+    /// The service or addon.
+    pub target: Target,
+    /// What it does.
+    pub action: Action,
+    /// Who asked (copied from the request).
+    pub by: RequestedBy,
+}
+
+/// Pushes one new job's values: queued, due now, "may have acted unseen" as `unknown`.
+fn push_new_job(mut row: Separated<'_, MySql, &'static str>, job: &NewJob, unknown: bool) {
+    row.push_bind(job.target.service())
+        .push_bind(job.target.addon_id())
+        .push_bind(job.action.as_str())
+        .push_bind(JobState::Queued.as_str())
+        .push("UTC_TIMESTAMP(6)")
+        .push_bind(unknown)
+        .push_bind(job.by.as_str())
+        .push("UTC_TIMESTAMP(6)")
+        .push("UTC_TIMESTAMP(6)");
+}
+
 /// Queues a job for `target`, due now. A new provision (or change) inherits "may have acted
 /// unseen" from the target's latest provision that did not finish done (a lost answer, a
 /// release, a superseded retry, or the job just ended in the same transaction), so it asks
@@ -55,39 +87,116 @@ pub(super) async fn insert_job(
     action: Action,
     by: RequestedBy,
 ) -> Result<JobId> {
-    let unknown = action.provisions() && earlier_provision_unknown(tx, target).await?;
-    let done = sqlx::query(
-        "INSERT INTO mod_jetpack_jobs
-           (service_id, addon_id, action, state, run_at, outcome_unknown, requested_by, created_at,
-            updated_at)
-         VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6), ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
-    )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .bind(action.as_str())
-    .bind(JobState::Queued.as_str())
-    .bind(unknown)
-    .bind(by.as_str())
-    .execute(&mut **tx)
-    .await?;
+    let job = NewJob { target, action, by };
+    let unknown = action.provisions() && !provisions_unknown(tx, &[target]).await?.is_empty();
+    let mut q = QueryBuilder::<MySql>::new(INSERT_JOBS);
+    q.push_values([job], |row, job| push_new_job(row, &job, unknown));
+    let done = q.build().execute(&mut **tx).await?;
     Ok(JobId(done.last_insert_id()))
 }
 
-/// Whether the target's latest provision (or change) job ended other than done with its
-/// outcome unknown.
-async fn earlier_provision_unknown(
+/// [`insert_job`] for a set of jobs, at most one per target (each becomes its target's one
+/// unfinished job): the inheritance read for all of them, ONE multi-row INSERT, and their ids
+/// read back through the one-unfinished-job index (on Galera, `innodb_autoinc_lock_mode=2`
+/// does not hand a multi-row INSERT consecutive ids). The ids come in the order of `jobs`.
+pub(super) async fn insert_jobs(
     tx: &mut Transaction<'_, MySql>,
-    target: Target,
-) -> Result<bool> {
-    let row: Option<(String, bool)> = sqlx::query_as(
-        "SELECT state, outcome_unknown FROM mod_jetpack_jobs
-         WHERE service_id = ? AND addon_id = ? AND action IN ('provision', 'change')
-         ORDER BY id DESC LIMIT 1",
-    )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row
-        .is_some_and(|(state, unknown)| unknown && JobState::parse(&state) != Some(JobState::Done)))
+    jobs: &[NewJob],
+) -> Result<Vec<JobId>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let provisioning: Vec<Target> = jobs
+        .iter()
+        .filter(|j| j.action.provisions())
+        .map(|j| j.target)
+        .collect();
+    let unknown = provisions_unknown(tx, &provisioning).await?;
+    let mut q = QueryBuilder::<MySql>::new(INSERT_JOBS);
+    q.push_values(jobs, |row, job| {
+        let inherits = job.action.provisions() && unknown.contains(&job.target);
+        push_new_job(row, job, inherits);
+    });
+    q.build().execute(&mut **tx).await?;
+    let targets: Vec<Target> = jobs.iter().map(|j| j.target).collect();
+    let ids = unfinished_ids("", &targets)
+        .build_query_as::<(u64, u32, u32)>()
+        .fetch_all(&mut **tx)
+        .await?;
+    let by_target: HashMap<Target, JobId> = ids
+        .into_iter()
+        .map(|(id, service, addon)| (Target::from_ids(service, addon), JobId(id)))
+        .collect();
+    targets
+        .iter()
+        .map(|t| {
+            by_target
+                .get(t)
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt(format!("the job just queued for {t} is gone")))
+        })
+        .collect()
+}
+
+/// Pushes `((s = ? AND a = ?) OR …)`: the rows of these targets by the columns named.
+pub(super) fn push_targets(
+    q: &mut QueryBuilder<MySql>,
+    service: &str,
+    addon: &str,
+    targets: &[Target],
+) {
+    q.push("(");
+    for (i, t) in targets.iter().enumerate() {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        q.push(format_args!("({service} = "))
+            .push_bind(t.service())
+            .push(format_args!(" AND {addon} = "))
+            .push_bind(t.addon_id())
+            .push(")");
+    }
+    q.push(")");
+}
+
+/// The ids of these targets' unfinished jobs, by the one-unfinished-job index.
+pub(super) fn unfinished_ids(prefix: &str, targets: &[Target]) -> QueryBuilder<MySql> {
+    let mut q = QueryBuilder::<MySql>::new(prefix);
+    q.push("SELECT id, service_id, addon_id FROM mod_jetpack_jobs WHERE ");
+    push_targets(&mut q, "unfinished_service_id", "addon_id", targets);
+    q
+}
+
+/// Of these targets, those whose latest provision (or change) job ended other than done with
+/// its outcome unknown.
+async fn provisions_unknown(
+    tx: &mut Transaction<'_, MySql>,
+    targets: &[Target],
+) -> Result<HashSet<Target>> {
+    if targets.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let rows: Vec<(u32, u32, String, bool)> = latest_provisions("", targets)
+        .build_query_as()
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, state, unknown)| *unknown && JobState::parse(state) != Some(JobState::Done))
+        .map(|(service, addon, _, _)| Target::from_ids(service, addon))
+        .collect())
+}
+
+/// Each target's latest provision (or change) job: its state and whether its outcome is
+/// unknown.
+pub(super) fn latest_provisions(prefix: &str, targets: &[Target]) -> QueryBuilder<MySql> {
+    let mut q = QueryBuilder::<MySql>::new(prefix);
+    q.push(
+        "SELECT j.service_id, j.addon_id, j.state, j.outcome_unknown FROM mod_jetpack_jobs j
+         JOIN (SELECT MAX(k.id) AS id FROM mod_jetpack_jobs k
+               WHERE k.action IN ('provision', 'change') AND ",
+    );
+    push_targets(&mut q, "k.service_id", "k.addon_id", targets);
+    q.push(" GROUP BY k.service_id, k.addon_id) m ON m.id = j.id");
+    q
 }

@@ -13,6 +13,7 @@
 
 mod adoption;
 mod adoption_window;
+mod apply;
 mod claim;
 mod emails;
 mod finish;
@@ -42,7 +43,7 @@ pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
 pub use finish::{Finish, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites};
 pub use ledger::{LedgerEntry, LedgerWrite, SiteHolder};
 pub use report::{JobSummary, QueueDepth, StatusReport};
-pub use requests::{Applied, RequestId, RequestRow, Requeued};
+pub use requests::{Applied, AppliedBatch, RequestId, RequestRow, Requeued};
 pub use rows::{DetailsField, FieldRow, FieldSetup, ProductRow, ProductSetup, ServiceRow};
 pub use session::{SessionLimits, WAIT_TIMEOUT_MARGIN};
 pub use watch::{CheckWrite, DriftRow, DriftWrite, SiteCheck, WatchRow, WatchSchedule};

@@ -10,13 +10,12 @@
 use std::sync::atomic::Ordering;
 
 use sqlx::mysql::MySqlRow;
-use sqlx::{MySql, QueryBuilder, Row, Transaction};
+use sqlx::{MySql, QueryBuilder, Row};
 
-use super::jobs::insert_job;
-use super::{Result, Store, StoreError, known, parse_action, parse_state, within};
+use super::{Result, Store, apply, known, within};
 use crate::backoff;
-use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
-use crate::lifecycle::{self, Decision, Latest, RequestKind, Unfinished};
+use crate::domain::{JobId, RequestedBy, Target};
+use crate::lifecycle::{Decision, RequestKind};
 use crate::text::{Chain, fit};
 
 /// A request id (`mod_jetpack_requests.id`).
@@ -73,8 +72,18 @@ pub struct Requeued {
     pub named: Vec<(Target, String)>,
 }
 
-/// Requests applied per transaction.
-const APPLY_BATCH: u32 = 50;
+/// What one batch applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedBatch {
+    /// The requests, in the order they were made.
+    pub applied: Vec<Applied>,
+    /// The batch was full: more requests may be waiting.
+    pub full: bool,
+}
+
+/// Requests applied per transaction: a few statements per round of a batch, so a backlog of
+/// Creates costs a few hundredths of a statement each, in a transaction of a few ms.
+const APPLY_BATCH: u32 = 500;
 
 impl Store {
     /// Records a request: one INSERT, no locking read. Tried again after a lock conflict, as
@@ -215,23 +224,40 @@ impl Store {
     /// and try it again. A request of a kind it does not know stays pending (with one warning
     /// per request and process), and so do the requests of its target behind it.
     pub async fn apply_requests(&self) -> Result<Vec<Applied>> {
+        self.apply_requests_by(APPLY_BATCH).await
+    }
+
+    /// [`Store::apply_requests`] in batches of `batch` requests (the tests compare sizes).
+    #[doc(hidden)]
+    pub async fn apply_requests_by(&self, batch: u32) -> Result<Vec<Applied>> {
         within(self.timeout, self.warn_unknown_requests()).await?;
         let mut all = Vec::new();
         loop {
-            let batch = self.apply_batch_patiently().await?;
-            let n = batch.len();
-            all.extend(batch);
-            if n < APPLY_BATCH as usize {
+            let applied = self.apply_batch_patiently(batch.max(1)).await?;
+            let full = applied.len() >= batch.max(1) as usize;
+            all.extend(applied);
+            if !full {
                 return Ok(all);
             }
         }
     }
 
-    async fn apply_batch_patiently(&self) -> Result<Vec<Applied>> {
+    /// Applies one batch of pending requests (what the engine does once per turn, so a
+    /// backlog never holds claims back). `full` says more may be waiting.
+    pub async fn apply_request_batch(&self) -> Result<AppliedBatch> {
+        within(self.timeout, self.warn_unknown_requests()).await?;
+        let applied = self.apply_batch_patiently(APPLY_BATCH).await?;
+        Ok(AppliedBatch {
+            full: applied.len() >= APPLY_BATCH as usize,
+            applied,
+        })
+    }
+
+    async fn apply_batch_patiently(&self, size: u32) -> Result<Vec<Applied>> {
         let mut tries = 0u64;
         loop {
             tries += 1;
-            match within(self.timeout, self.apply_batch()).await {
+            match within(self.timeout, self.apply_batch(size)).await {
                 Err(e)
                     if tries < backoff::REQUEST_CONFLICTS.tries
                         && (e.is_lock_conflict() || e.is_unique_violation()) =>
@@ -265,15 +291,11 @@ impl Store {
         Ok(())
     }
 
-    async fn apply_batch(&self) -> Result<Vec<Applied>> {
+    /// One batch, set by set, in one transaction (`apply`).
+    async fn apply_batch(&self, size: u32) -> Result<Vec<Applied>> {
         let mut tx = self.begin().await?;
-        let rows = batch_read("").build().fetch_all(&mut *tx).await?;
-        let mut applied = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let one = apply_row(&mut tx, row).await?;
-            mark_applied(&mut tx, &one).await?;
-            applied.push(one);
-        }
+        let rows = batch_read("", size).build().fetch_all(&mut *tx).await?;
+        let applied = apply::apply_rows(&mut tx, &rows).await?;
         tx.commit().await?;
         for a in &applied {
             tracing::info!(request = %a.request, target = %a.target, decision = %a.said, "request applied");
@@ -283,21 +305,20 @@ impl Store {
 }
 
 impl Store {
-    /// The EXPLAIN of the inbox's two reads (the pending lookup and the batch read), as the
-    /// worker runs them: every table by an index (checked by the tests).
+    /// The EXPLAIN of the inbox's statements that read the requests or jobs (the pending
+    /// lookup, the batch read, and the set statements that apply a batch), as the worker runs
+    /// them: every table by an index (checked by the tests).
     pub async fn explain_inbox(&self) -> Result<Vec<(&'static str, Vec<super::PlanStep>)>> {
-        let mut lookup = pending_lookup("EXPLAIN ", 0);
-        let mut batch = batch_read("EXPLAIN ");
-        Ok(vec![
-            (
-                "pending",
-                super::adoption::plan(&mut lookup, &self.pool).await?,
-            ),
-            (
-                "batch",
-                super::adoption::plan(&mut batch, &self.pool).await?,
-            ),
-        ])
+        let mut statements = vec![
+            ("pending", pending_lookup("EXPLAIN ", 0)),
+            ("batch", batch_read("EXPLAIN ", APPLY_BATCH)),
+        ];
+        statements.extend(apply::explained("EXPLAIN "));
+        let mut plans = Vec::with_capacity(statements.len());
+        for (name, mut q) in statements {
+            plans.push((name, super::adoption::plan(&mut q, &self.pool).await?));
+        }
+        Ok(plans)
     }
 }
 
@@ -314,7 +335,7 @@ fn pending_lookup(prefix: &str, seen: u64) -> QueryBuilder<MySql> {
 }
 
 /// The next batch of requests this worker can apply, oldest first, locked.
-fn batch_read(prefix: &str) -> QueryBuilder<MySql> {
+fn batch_read(prefix: &str, size: u32) -> QueryBuilder<MySql> {
     let mut q = QueryBuilder::<MySql>::new(prefix);
     q.push(
         "SELECT r.id, r.service_id, r.addon_id, r.action, r.requested_by
@@ -322,7 +343,7 @@ fn batch_read(prefix: &str) -> QueryBuilder<MySql> {
     );
     known::push_applicable(&mut q);
     q.push(" ORDER BY r.created_at, r.id LIMIT ")
-        .push_bind(APPLY_BATCH)
+        .push_bind(size)
         .push(" FOR UPDATE");
     q
 }
@@ -347,61 +368,6 @@ pub(super) async fn insert_request<'c>(
     Ok(RequestId(done.last_insert_id()))
 }
 
-/// Applies one pending request row inside the batch's transaction (the batch holds only
-/// requests of a kind the worker knows). A request whose requester the worker does not know
-/// changes nothing and is applied as "ignored".
-async fn apply_row(tx: &mut Transaction<'_, MySql>, row: &MySqlRow) -> Result<Applied> {
-    let request = RequestId(row.try_get("id")?);
-    let target = Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?);
-    let action: &str = row.try_get("action")?;
-    let by: &str = row.try_get("requested_by")?;
-    let Some(kind) = RequestKind::parse(action) else {
-        return Err(StoreError::Corrupt(format!("request kind {action:?}")));
-    };
-    let Some(by) = RequestedBy::parse(by) else {
-        let said = format!(
-            "ignored: {} is not a requester the worker knows",
-            fit(by, 40)
-        );
-        return Ok(ignored(request, target, Some(kind), said));
-    };
-    if adoption_overtaken(tx, request, target, kind, by).await? {
-        let said = "ignored: the service was already requested (adoption is only a safety net)";
-        return Ok(ignored(request, target, Some(kind), said.to_owned()));
-    }
-    if reconcile_overtaken(tx, request, target, by).await? {
-        let said = "ignored: a newer request for it came in after the reconciler looked";
-        return Ok(ignored(request, target, Some(kind), said.to_owned()));
-    }
-    apply_one(tx, request, target, kind, by).await
-}
-
-/// A request that changes nothing, with why.
-fn ignored(request: RequestId, target: Target, kind: Option<RequestKind>, said: String) -> Applied {
-    Applied {
-        request,
-        target,
-        kind,
-        decision: None,
-        job: None,
-        said,
-    }
-}
-
-/// Marks a request applied, with the job it concerned and the decision in words.
-async fn mark_applied(tx: &mut Transaction<'_, MySql>, applied: &Applied) -> Result<()> {
-    sqlx::query(
-        "UPDATE mod_jetpack_requests SET applied_at = UTC_TIMESTAMP(6), job_id = ?, decision = ?
-         WHERE id = ?",
-    )
-    .bind(applied.job.map(|j| j.0))
-    .bind(fit(&applied.said, 255))
-    .bind(applied.request.0)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 fn request_row(row: &MySqlRow) -> Result<RequestRow> {
     let applied: i64 = row.try_get("applied")?;
     let job: Option<u64> = row.try_get("job_id")?;
@@ -413,227 +379,4 @@ fn request_row(row: &MySqlRow) -> Result<RequestRow> {
         job: job.map(JobId),
         decision: row.try_get("decision")?,
     })
-}
-
-/// Whether this is an adoption's provision request for a target that has another request
-/// or a job (a hook or the module recorded one while the scan looked): it then changes
-/// nothing, so a target is provisioned once whether the hook, the scan or both saw it.
-async fn adoption_overtaken(
-    tx: &mut Transaction<'_, MySql>,
-    request: RequestId,
-    target: Target,
-    kind: RequestKind,
-    by: RequestedBy,
-) -> Result<bool> {
-    if by != RequestedBy::Adopt || kind != RequestKind::Provision {
-        return Ok(false);
-    }
-    let (other,): (bool,) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM mod_jetpack_jobs WHERE service_id = ? AND addon_id = ?)
-             OR EXISTS (SELECT 1 FROM mod_jetpack_requests
-                        WHERE service_id = ? AND addon_id = ? AND id <> ?)",
-    )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .bind(target.service())
-    .bind(target.addon_id())
-    .bind(request.0)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(other)
-}
-
-/// A reconciler's request (dated at its look) when the target got a request made after it:
-/// the newer intent wins, even if it was applied first.
-async fn reconcile_overtaken(
-    tx: &mut Transaction<'_, MySql>,
-    request: RequestId,
-    target: Target,
-    by: RequestedBy,
-) -> Result<bool> {
-    if by != RequestedBy::Reconcile {
-        return Ok(false);
-    }
-    let (newer,): (bool,) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM mod_jetpack_requests r
-                        WHERE r.service_id = ? AND r.addon_id = ? AND r.id <> ?
-                          AND r.created_at >= (SELECT created_at FROM mod_jetpack_requests
-                                               WHERE id = ?))",
-    )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .bind(request.0)
-    .bind(request.0)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(newer)
-}
-
-/// Reads the target's jobs under lock, asks the rules, and carries out the decision.
-async fn apply_one(
-    tx: &mut Transaction<'_, MySql>,
-    request: RequestId,
-    target: Target,
-    kind: RequestKind,
-    by: RequestedBy,
-) -> Result<Applied> {
-    let unfinished = unfinished_job(tx, target).await?;
-    let latest = match (kind, unfinished) {
-        (RequestKind::Retry | RequestKind::Change, None) => latest_job(tx, target).await?,
-        _ => None,
-    };
-    let decision = lifecycle::on_request(kind, unfinished, latest);
-    let (job, new_job) = carry_out(tx, target, decision, by).await?;
-    Ok(Applied {
-        request,
-        target,
-        kind: Some(kind),
-        decision: Some(decision),
-        job,
-        said: lifecycle::describe(decision, new_job),
-    })
-}
-
-async fn unfinished_job(
-    tx: &mut Transaction<'_, MySql>,
-    target: Target,
-) -> Result<Option<Unfinished>> {
-    let row = sqlx::query(
-        "SELECT id, action, state, follow_up FROM mod_jetpack_jobs
-         WHERE unfinished_service_id = ? AND addon_id = ? FOR UPDATE",
-    )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let next: Option<String> = row.try_get("follow_up")?;
-    Ok(Some(Unfinished {
-        id: JobId(row.try_get("id")?),
-        action: parse_action(&row.try_get::<String, _>("action")?)?,
-        state: parse_state(&row.try_get::<String, _>("state")?)?,
-        next: next.as_deref().map(parse_action).transpose()?,
-    }))
-}
-
-async fn latest_job(tx: &mut Transaction<'_, MySql>, target: Target) -> Result<Option<Latest>> {
-    let row = sqlx::query(
-        "SELECT id, action, state FROM mod_jetpack_jobs WHERE service_id = ? AND addon_id = ?
-         ORDER BY id DESC LIMIT 1 FOR UPDATE",
-    )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.map(|row| {
-        Ok(Latest {
-            id: JobId(row.try_get("id")?),
-            action: parse_action(&row.try_get::<String, _>("action")?)?,
-            state: parse_state(&row.try_get::<String, _>("state")?)?,
-        })
-    })
-    .transpose()
-}
-
-/// Writes a decision. Returns (the job it concerns, the job it created).
-async fn carry_out(
-    tx: &mut Transaction<'_, MySql>,
-    target: Target,
-    decision: Decision,
-    by: RequestedBy,
-) -> Result<(Option<JobId>, Option<JobId>)> {
-    match decision {
-        Decision::Insert(action) => {
-            let id = insert_job(tx, target, action, by).await?;
-            Ok((Some(id), Some(id)))
-        }
-        Decision::Supersede { cancel, then } => {
-            cancel_superseded(tx, cancel, then).await?;
-            let id = insert_job(tx, target, then, by).await?;
-            Ok((Some(id), Some(id)))
-        }
-        Decision::DueNow(id) => {
-            make_due_now(tx, id).await?;
-            Ok((Some(id), None))
-        }
-        Decision::SetNext(id, next) => {
-            set_follow_up(tx, id, next).await?;
-            Ok((Some(id), None))
-        }
-        Decision::Requeue(id) => {
-            requeue_failed(tx, id).await?;
-            Ok((Some(id), None))
-        }
-        Decision::Nothing(_) => Ok((None, None)),
-    }
-}
-
-/// Cancels a job that has not started, because `then` was asked for before it ran.
-async fn cancel_superseded(
-    tx: &mut Transaction<'_, MySql>,
-    job: JobId,
-    then: Action,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE mod_jetpack_jobs SET state = ?, result = ?,
-           finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
-         WHERE id = ? AND state IN ('queued', 'waiting_dns')",
-    )
-    .bind(JobState::Cancelled.as_str())
-    .bind(format!(
-        "superseded: a {} was requested before it ran",
-        then.as_str()
-    ))
-    .bind(job)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Makes a job that waits (a retry delay, a DNS re-check) due now.
-async fn make_due_now(tx: &mut Transaction<'_, MySql>, job: JobId) -> Result<()> {
-    sqlx::query(
-        "UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
-         WHERE id = ? AND state IN ('queued', 'waiting_dns') AND run_at > UTC_TIMESTAMP(6)",
-    )
-    .bind(job)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Sets (or, with None, clears) the action a running job is followed by.
-async fn set_follow_up(
-    tx: &mut Transaction<'_, MySql>,
-    job: JobId,
-    next: Option<Action>,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE mod_jetpack_jobs SET follow_up = ?, updated_at = UTC_TIMESTAMP(6)
-         WHERE id = ? AND state = 'running'",
-    )
-    .bind(next.map(Action::as_str))
-    .bind(job)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Puts a failed job back to queued, due now, with a fresh attempt budget.
-async fn requeue_failed(tx: &mut Transaction<'_, MySql>, job: JobId) -> Result<()> {
-    sqlx::query(
-        "UPDATE mod_jetpack_jobs
-         SET state = ?, attempts = 0, dns_checks = 0, waiting_since = NULL,
-             run_at = UTC_TIMESTAMP(6), finished_at = NULL, lease_owner = NULL,
-             lease_token = NULL, lease_expires_at = NULL, follow_up = NULL,
-             updated_at = UTC_TIMESTAMP(6)
-         WHERE id = ? AND state = 'failed'",
-    )
-    .bind(JobState::Queued.as_str())
-    .bind(job)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

@@ -80,6 +80,8 @@ struct Engine {
     last_requests: Option<Instant>,
     /// This turn looked for requests (`run --once` stops only after a turn that did).
     looked_for_requests: bool,
+    /// The last batch of requests was full: the next turn applies another at once.
+    more_requests: bool,
     db_failures: u32,
     /// `run --once`: the database error that stopped it.
     stopped_by: Option<StoreError>,
@@ -104,6 +106,7 @@ impl Engine {
             last_prune: None,
             last_requests: None,
             looked_for_requests: false,
+            more_requests: false,
             db_failures: 0,
             stopped_by: None,
         }
@@ -205,26 +208,31 @@ impl Worker {
         progressed
     }
 
-    /// Applies recorded requests, once per poll interval (one cheap lookup when there are
-    /// none), so a busy drain does not look for them after every job.
+    /// Applies one batch of recorded requests, once per poll interval (one cheap lookup when
+    /// there are none), so a busy drain does not look for them after every job. One batch per
+    /// turn: the claim that follows is never held back by a backlog; after a full batch the
+    /// next turn comes at once and applies the next.
     async fn apply_requests(&self, e: &mut Engine) -> bool {
         e.looked_for_requests = false;
-        if e.last_requests
-            .is_some_and(|t| t.elapsed() < self.settings.poll_interval)
+        let more = std::mem::take(&mut e.more_requests);
+        if !more
+            && e.last_requests
+                .is_some_and(|t| t.elapsed() < self.settings.poll_interval)
         {
             return false;
         }
         e.looked_for_requests = true;
         e.last_requests = Some(Instant::now());
-        let applied = match self.store.has_pending_requests().await {
+        let batch = match self.store.has_pending_requests().await {
             Ok(false) => return false,
-            Ok(true) => self.store.apply_requests().await,
+            Ok(true) => self.store.apply_request_batch().await,
             Err(err) => Err(err),
         };
-        match applied {
-            Ok(applied) => {
-                let n = applied.len() as u64;
+        match batch {
+            Ok(batch) => {
+                let n = batch.applied.len() as u64;
                 e.summary.applied += n;
+                e.more_requests = batch.full;
                 metrics::counter!(m::REQUESTS_APPLIED).increment(n);
                 n > 0
             }
@@ -405,7 +413,9 @@ impl Worker {
     fn wait_after(&self, e: &Engine, progressed: bool) -> Duration {
         if e.db_failures > 0 {
             backoff::outage_pause(e.db_failures)
-        } else if progressed && e.inflight.len() < self.settings.concurrency as usize {
+        } else if e.more_requests
+            || (progressed && e.inflight.len() < self.settings.concurrency as usize)
+        {
             Duration::ZERO
         } else {
             // Woken at once by the next job that ends; the poll also applies requests

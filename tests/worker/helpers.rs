@@ -33,7 +33,7 @@ pub struct Env {
     pub store: Store,
 }
 
-async fn exec_on(pool: &MySqlPool, sql: &str) -> u64 {
+pub async fn exec_on(pool: &MySqlPool, sql: &str) -> u64 {
     let mut conn = pool.acquire().await.unwrap();
     sqlx::query("SET SESSION sql_mode = ''")
         .execute(&mut *conn)

@@ -35,6 +35,7 @@ mod doctor;
 mod fields;
 mod galera;
 mod helpers;
+mod inbox;
 mod lifecycle;
 mod liveness;
 mod outcomes;
