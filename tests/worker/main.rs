@@ -23,6 +23,8 @@
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 //! - `galera`: three workers on a three-node Galera cluster of its own, one node killed.
 //! - `sites`: several targets on one site, a service deleted mid-provision, a moved addon.
+//! - `inbox`: requests applied as sets: batch size 1 vs 500 (differential), a backlog never
+//!   holds claims back, the statements a backlog costs.
 
 mod addons;
 mod adoption;
