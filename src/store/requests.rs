@@ -1,11 +1,12 @@
 //! The request inbox, `mod_jetpack_requests`: recording a request is one plain INSERT (what the
 //! PHP module, the hooks and the CLI do), and applying them is the worker's: pending requests
 //! in the order they were made, each turned into a job change by `lifecycle::on_request`
-//! inside one short transaction that also marks them applied with the decision. "The order
-//! they were made" is `created_at` (every writer sets it from the database's clock,
-//! `UTC_TIMESTAMP(6)`), then id: on a multi-primary Galera cluster each node hands out ids
-//! by its own `auto_increment_offset`, so a request made later on one node can have a lower
-//! id than an earlier one made on another, and the highest id is not the latest intent.
+//! inside one short transaction per batch (applied as sets, `apply`) that also marks them
+//! applied with the decision. "The order they were made" is `created_at` (every writer sets
+//! it from the database's clock, `UTC_TIMESTAMP(6)`), then id: on a multi-primary Galera
+//! cluster each node hands out ids by its own `auto_increment_offset`, so a request made later
+//! on one node can have a lower id than an earlier one made on another, and the highest id is
+//! not the latest intent.
 
 use std::sync::atomic::Ordering;
 
