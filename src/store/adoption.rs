@@ -33,7 +33,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{AssertSqlSafe, MySql, QueryBuilder, Row};
 
-use super::adoption_marks::Kind;
 use super::{Result, Store, within};
 use crate::domain::{AddonId, ServiceId, Target};
 use crate::rules::MODULE_NAME;
@@ -324,6 +323,33 @@ struct Candidate {
     waiting: bool,
     qualifies: bool,
     marked: bool,
+}
+
+/// Which of the two kinds of candidate (and mark) a statement is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Services: `mod_jetpack_adoption_candidates`, `mod_jetpack_adoption_marks`.
+    Service,
+    /// Addons: `mod_jetpack_adoption_addon_candidates`, `mod_jetpack_adoption_addon_marks`.
+    Addon,
+}
+
+impl Kind {
+    /// The candidates' table.
+    pub(super) fn candidates(self) -> &'static str {
+        match self {
+            Kind::Service => "mod_jetpack_adoption_candidates",
+            Kind::Addon => "mod_jetpack_adoption_addon_candidates",
+        }
+    }
+
+    /// The candidates' (and marks') id column.
+    pub(super) fn id_column(self) -> &'static str {
+        match self {
+            Kind::Service => "service_id",
+            Kind::Addon => "addon_id",
+        }
+    }
 }
 
 impl Store {

@@ -17,36 +17,10 @@ use std::collections::BTreeSet;
 
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
+use super::adoption::{Kind, PlanStep, plan};
 use super::requests::{insert_request, insert_requests};
 use super::{Result, Store};
 use crate::domain::{Action, RequestedBy, Target};
-
-/// Which of the two kinds of candidate (and mark) a statement is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
-    /// Services: `mod_jetpack_adoption_candidates`, `mod_jetpack_adoption_marks`.
-    Service,
-    /// Addons: `mod_jetpack_adoption_addon_candidates`, `mod_jetpack_adoption_addon_marks`.
-    Addon,
-}
-
-impl Kind {
-    /// The candidates' table.
-    fn candidates(self) -> &'static str {
-        match self {
-            Kind::Service => "mod_jetpack_adoption_candidates",
-            Kind::Addon => "mod_jetpack_adoption_addon_candidates",
-        }
-    }
-
-    /// The candidates' (and marks') id column.
-    fn id_column(self) -> &'static str {
-        match self {
-            Kind::Service => "service_id",
-            Kind::Addon => "addon_id",
-        }
-    }
-}
 
 /// What adopting a page's qualifying candidates did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -220,7 +194,7 @@ impl Store {
     pub(super) async fn explain_adopting(
         &self,
         kind: Kind,
-    ) -> Result<Vec<(&'static str, Vec<super::PlanStep>)>> {
+    ) -> Result<Vec<(&'static str, Vec<PlanStep>)>> {
         let targets: Vec<Target> = (1..=3)
             .map(|n| match kind {
                 Kind::Service => Target::from_ids(n, 0),
@@ -228,9 +202,9 @@ impl Store {
             })
             .collect();
         let mut q = handled_query("EXPLAIN ", &targets);
-        let handled = super::adoption::plan(&mut q, &self.pool).await?;
+        let handled = plan(&mut q, &self.pool).await?;
         let mut q = note_query("EXPLAIN ", kind, 1, &targets);
-        let note = super::adoption::plan(&mut q, &self.pool).await?;
+        let note = plan(&mut q, &self.pool).await?;
         Ok(match kind {
             Kind::Service => vec![("adopt handled", handled), ("adopt note", note)],
             Kind::Addon => vec![
