@@ -8,6 +8,9 @@
 //!   above the addon watermark (`mod_jetpack_adoption_addon_watermark`) is read by primary
 //!   key, each row once whatever its module; the Pending ones of a `jetpack` addon (its
 //!   tbladdons row by primary key) become candidates (`mod_jetpack_adoption_addon_candidates`).
+//!   A Pending row whose order is paid already (the re-check's rule, one copy: its product,
+//!   order and invoice by primary key, read for the Pending rows only) is due at once; any
+//!   other is first due within a tenth of its order's age (spread, at most an hour).
 //! - *Re-check*: a page of candidates joined by primary key to their service, product, order
 //!   and invoice (an addon: its tblhostingaddons row, tbladdons row, parent service, order and
 //!   invoice). A
@@ -16,6 +19,8 @@
 //!   `mod_jetpack_adoption_marks` (`mod_jetpack_adoption_addon_marks`; primary key: once,
 //!   across workers, never pruned) and gets a provision request for its target unless the
 //!   target already had a job or a request; a candidate no longer Pending (or gone) is dropped.
+//!   A page's qualifying candidates are recorded together, in one transaction
+//!   (`adoption_marks`).
 //! - *Deleted services and addons*: a page of the ledger joined by primary key to tblhosting
 //!   (and tblhostingaddons for addon rows); a plan whose service (addon) row is gone gets one
 //!   terminate request (marked the same way), unless its product (addon) keeps the plan.
@@ -28,23 +33,50 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{AssertSqlSafe, MySql, QueryBuilder, Row};
 
-use super::requests::insert_request;
 use super::{Result, Store, within};
-use crate::domain::{Action, AddonId, RequestedBy, ServiceId, Target};
+use crate::domain::{AddonId, ServiceId, Target};
 use crate::rules::MODULE_NAME;
 
+/// An order accepted or its invoice paid (orders `o`, invoices `i`), not Fraud nor Cancelled:
+/// with the product's (addon's) "Do not automatically setup", what makes a Pending target
+/// qualify. One copy for the re-check and discovery (a paid order's candidate is due at once).
+macro_rules! order_paid {
+    () => {
+        "o.status NOT IN ('Fraud', 'Cancelled') AND (o.status = 'Active' OR i.status = 'Paid')"
+    };
+}
+
+/// A service qualifies: its product `p` is set to "Do not automatically setup" and its order
+/// is paid (0 without a product or an order).
+macro_rules! service_qualifies {
+    () => {
+        concat!("COALESCE(p.autosetup = '' AND ", order_paid!(), ", 0)")
+    };
+}
+
+/// An addon qualifies: its addon `d` is set to "Do not automatically setup" and its order is
+/// paid (0 without an addon or an order).
+macro_rules! addon_qualifies {
+    () => {
+        concat!("COALESCE(d.autoactivate = '' AND ", order_paid!(), ", 0)")
+    };
+}
+
 /// The re-check of a page of candidates (module name, then the page's condition).
-const RECHECK_SQL: &str = "SELECT c.service_id,
+const RECHECK_SQL: &str = concat!(
+    "SELECT c.service_id,
                     COALESCE(h.domainstatus = 'Pending' AND p.servertype = ?, 0) AS waiting,
-                    COALESCE(p.autosetup = '' AND o.status NOT IN ('Fraud', 'Cancelled')
-                             AND (o.status = 'Active' OR i.status = 'Paid'), 0) AS qualifies,
+                    ",
+    service_qualifies!(),
+    " AS qualifies,
                     EXISTS (SELECT 1 FROM mod_jetpack_adoption_marks m
                             WHERE m.service_id = c.service_id AND m.action = 'provision') AS marked
              FROM mod_jetpack_adoption_candidates c
              LEFT JOIN tblhosting h ON h.id = c.service_id
              LEFT JOIN tblproducts p ON p.id = h.packageid
              LEFT JOIN tblorders o ON o.id = h.orderid
-             LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0 ";
+             LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0 "
+);
 
 /// The due candidates, the longest overdue first (page size).
 const DUE_PAGE: &str = "WHERE c.next_check_at <= UTC_TIMESTAMP(6)
@@ -67,26 +99,37 @@ const POSTPONE_SQL: &str = "UPDATE mod_jetpack_adoption_candidates
          * (0.5 + RAND() / 2) * 1000000) MICROSECOND
      WHERE service_id IN (";
 
-/// One addon discovery page (module name twice, watermark, page size): tblhostingaddons by
-/// primary key above the watermark, each row's catalogue row (tbladdons) by primary key, and
-/// for the Pending `jetpack` ones how long they have waited (their order by primary key).
-const ADDON_DISCOVERY_SQL: &str = "SELECT a.id, a.hostingid,
+/// One addon discovery page (module name three times, watermark, page size):
+/// tblhostingaddons by primary key above the watermark, each row's catalogue row (tbladdons)
+/// by primary key, and for the Pending `jetpack` ones how long they have waited and whether
+/// they qualify already (their order and invoice by primary key).
+const ADDON_DISCOVERY_SQL: &str = concat!(
+    "SELECT a.id, a.hostingid,
             COALESCE(a.status = 'Pending' AND d.module = ?, 0) AS pending,
             IF(a.status = 'Pending' AND d.module = ?,
                (SELECT TIMESTAMPDIFF(SECOND, o.date, NOW()) FROM tblorders o
-                WHERE o.id = a.orderid), NULL) AS waited
+                WHERE o.id = a.orderid), NULL) AS waited,
+            IF(a.status = 'Pending' AND d.module = ?,
+               (SELECT ",
+    addon_qualifies!(),
+    " FROM tblorders o
+                LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
+                WHERE o.id = a.orderid), NULL) AS paid
      FROM tblhostingaddons a
      LEFT JOIN tbladdons d ON d.id = a.addonid
-     WHERE a.id > ? ORDER BY a.id LIMIT ?";
+     WHERE a.id > ? ORDER BY a.id LIMIT ?"
+);
 
 /// The re-check of a page of addon candidates (module name, then the page's condition; the
 /// pages of services apply, but for [`ADDON_ALL_PAGE`]). An addon whose parent service is gone
 /// no longer waits (as the AddonActivation hook, it needs its service).
-const ADDON_RECHECK_SQL: &str = "SELECT c.addon_id, c.service_id, a.hostingid,
+const ADDON_RECHECK_SQL: &str = concat!(
+    "SELECT c.addon_id, c.service_id, a.hostingid,
                     COALESCE(a.status = 'Pending' AND d.module = ? AND h.id IS NOT NULL, 0)
                         AS waiting,
-                    COALESCE(d.autoactivate = '' AND o.status NOT IN ('Fraud', 'Cancelled')
-                             AND (o.status = 'Active' OR i.status = 'Paid'), 0) AS qualifies,
+                    ",
+    addon_qualifies!(),
+    " AS qualifies,
                     EXISTS (SELECT 1 FROM mod_jetpack_adoption_addon_marks m
                             WHERE m.addon_id = c.addon_id AND m.action = 'provision') AS marked
              FROM mod_jetpack_adoption_addon_candidates c
@@ -94,7 +137,8 @@ const ADDON_RECHECK_SQL: &str = "SELECT c.addon_id, c.service_id, a.hostingid,
              LEFT JOIN tbladdons d ON d.id = a.addonid
              LEFT JOIN tblhosting h ON h.id = a.hostingid
              LEFT JOIN tblorders o ON o.id = a.orderid
-             LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0 ";
+             LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0 "
+);
 
 /// Every addon candidate, in id order (after, page size).
 const ADDON_ALL_PAGE: &str = "WHERE c.addon_id > ? ORDER BY c.addon_id LIMIT ?";
@@ -213,6 +257,12 @@ pub struct Rechecked {
 }
 
 impl Rechecked {
+    /// Candidates the page settled (adopted, marked as already requested, or dropped): they
+    /// are no longer candidates. A page that settled some may be followed by another at once.
+    pub fn settled(&self) -> u64 {
+        self.adopted + self.already + self.dropped
+    }
+
     fn add(&mut self, other: &Rechecked) {
         self.examined += other.examined;
         self.adopted += other.adopted;
@@ -233,6 +283,39 @@ pub struct Swept {
     pub next: Option<u64>,
 }
 
+/// A new candidate as discovery (or the window) found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Found {
+    /// Seconds since its order was placed (0 without an order).
+    pub(super) waited: i64,
+    /// Its order is accepted or its invoice paid already (it qualifies): due at once.
+    pub(super) paid: bool,
+}
+
+impl Found {
+    /// From a discovery row's `waited` and `paid` columns.
+    fn read(row: &sqlx::mysql::MySqlRow) -> Result<Found> {
+        Ok(Found {
+            waited: row.try_get::<Option<i64>, _>("waited")?.unwrap_or(0).max(0),
+            paid: row.try_get::<Option<i64>, _>("paid")? == Some(1),
+        })
+    }
+
+    /// The candidate row's `found_at` and `next_check_at` values.
+    fn push_times(&self, b: &mut sqlx::query_builder::Separated<'_, MySql, &'static str>) {
+        b.push("UTC_TIMESTAMP(6) - INTERVAL ")
+            .push_bind_unseparated(self.waited)
+            .push_unseparated(" SECOND");
+        if self.paid {
+            b.push("UTC_TIMESTAMP(6)");
+        } else {
+            b.push("UTC_TIMESTAMP(6) + INTERVAL FLOOR(LEAST(3600, ")
+                .push_bind_unseparated(self.waited)
+                .push_unseparated(" DIV 10) * RAND() * 1000000) MICROSECOND");
+        }
+    }
+}
+
 /// One candidate as the re-check sees it.
 struct Candidate {
     /// The service, or the addon with its parent (as tblhostingaddons names it now).
@@ -242,11 +325,31 @@ struct Candidate {
     marked: bool,
 }
 
-/// Which of the two kinds of candidate a re-check page reads.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// Which of the two kinds of candidate (and mark) a statement is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Services: `mod_jetpack_adoption_candidates`, `mod_jetpack_adoption_marks`.
     Service,
+    /// Addons: `mod_jetpack_adoption_addon_candidates`, `mod_jetpack_adoption_addon_marks`.
     Addon,
+}
+
+impl Kind {
+    /// The candidates' table.
+    pub(super) fn candidates(self) -> &'static str {
+        match self {
+            Kind::Service => "mod_jetpack_adoption_candidates",
+            Kind::Addon => "mod_jetpack_adoption_addon_candidates",
+        }
+    }
+
+    /// The candidates' (and marks') id column.
+    pub(super) fn id_column(self) -> &'static str {
+        match self {
+            Kind::Service => "service_id",
+            Kind::Addon => "addon_id",
+        }
+    }
 }
 
 impl Store {
@@ -263,7 +366,8 @@ impl Store {
             .collect())
     }
 
-    /// The EXPLAIN of every statement of the scan that reads a WHMCS table, by name, with
+    /// The EXPLAIN of every statement of the scan that reads a WHMCS table, and of those
+    /// adopting a page that read the worker's jobs and requests (`adopt …`), by name, with
     /// the current watermarks (for tests and the benchmark); the addon statements (named
     /// `addons …`) when WHMCS has module addons.
     pub async fn explain_adoption(
@@ -306,8 +410,10 @@ impl Store {
             )
             .await?,
         ));
+        out.extend(self.explain_adopting(Kind::Service).await?);
         if self.has_addons {
             out.extend(self.explain_addon_adoption().await?);
+            out.extend(self.explain_adopting(Kind::Addon).await?);
         }
         out.extend(self.explain_window(products).await?);
         Ok(out)
@@ -325,7 +431,7 @@ impl Store {
         let mut out = Vec::new();
         let after = self.addon_watermark().await?.to_string();
         let discover = ADDON_DISCOVERY_SQL
-            .replacen('?', "'jetpack'", 2)
+            .replacen('?', "'jetpack'", 3)
             .replacen('?', &after, 1)
             .replacen('?', "500", 1);
         out.push(("addons discover", self.explain(&discover).await?));
@@ -382,8 +488,7 @@ impl Store {
             let seen = top.entry(product).or_insert((0, 0));
             *seen = (seen.0.max(id), seen.1 + 1);
             if row.try_get::<Option<i64>, _>("pending")? == Some(1) {
-                let waited = row.try_get::<Option<i64>, _>("waited")?.unwrap_or(0);
-                pending.push((ServiceId(id), waited.max(0)));
+                pending.push((ServiceId(id), Found::read(row)?));
             }
         }
         self.add_candidates(&pending).await?;
@@ -403,6 +508,7 @@ impl Store {
         let rows = sqlx::query(ADDON_DISCOVERY_SQL)
             .bind(MODULE_NAME)
             .bind(MODULE_NAME)
+            .bind(MODULE_NAME)
             .bind(after)
             .bind(page)
             .fetch_all(&self.pool)
@@ -414,8 +520,7 @@ impl Store {
             last = last.max(id);
             if row.try_get::<i64, _>("pending")? == 1 {
                 let parent = ServiceId(row.try_get::<i32, _>("hostingid")?.unsigned_abs());
-                let waited = row.try_get::<Option<i64>, _>("waited")?.unwrap_or(0);
-                pending.push((AddonId(id), parent, waited.max(0)));
+                pending.push((AddonId(id), parent, Found::read(row)?));
             }
         }
         self.add_addon_candidates(&pending).await?;
@@ -458,35 +563,30 @@ impl Store {
         Ok(row.map_or(0, |(last,)| last))
     }
 
-    /// New candidates, each with how long it has waited already (seconds since its order):
-    /// first due at a random moment within a tenth of that age (at most an hour; at once for
-    /// a fresh order), so a first scan over years of abandoned orders is spread out, not a
-    /// burst; then re-checked after a tenth of their age.
-    pub(super) async fn add_candidates(&self, services: &[(ServiceId, i64)]) -> Result<()> {
+    /// New candidates, each as it was found: a paid order's is due at once; any other is
+    /// first due at a random moment within a tenth of its order's age (at most an hour; at
+    /// once for a fresh order), so a first scan over years of abandoned orders is spread out,
+    /// not a burst; then re-checked after a tenth of their age.
+    pub(super) async fn add_candidates(&self, services: &[(ServiceId, Found)]) -> Result<()> {
         if services.is_empty() {
             return Ok(());
         }
         let mut q = QueryBuilder::<MySql>::new(
             "INSERT IGNORE INTO mod_jetpack_adoption_candidates (service_id, found_at, next_check_at) ",
         );
-        q.push_values(services, |mut b, (s, waited)| {
-            b.push_bind(*s)
-                .push_unseparated(", UTC_TIMESTAMP(6) - INTERVAL ")
-                .push_bind_unseparated(*waited)
-                .push_unseparated(" SECOND")
-                .push("UTC_TIMESTAMP(6) + INTERVAL FLOOR(LEAST(3600, ")
-                .push_bind_unseparated(*waited)
-                .push_unseparated(" DIV 10) * RAND() * 1000000) MICROSECOND");
+        q.push_values(services, |mut b, (s, found)| {
+            b.push_bind(*s);
+            found.push_times(&mut b);
         });
         q.build().execute(&self.pool).await?;
         Ok(())
     }
 
-    /// New addon candidates (addon, parent, seconds waited), due as [`Store::add_candidates`]
-    /// makes them.
+    /// New addon candidates (addon, parent, as found), due as [`Store::add_candidates`] makes
+    /// them.
     pub(super) async fn add_addon_candidates(
         &self,
-        addons: &[(AddonId, ServiceId, i64)],
+        addons: &[(AddonId, ServiceId, Found)],
     ) -> Result<()> {
         if addons.is_empty() {
             return Ok(());
@@ -495,15 +595,9 @@ impl Store {
             "INSERT IGNORE INTO mod_jetpack_adoption_addon_candidates
                (addon_id, service_id, found_at, next_check_at) ",
         );
-        q.push_values(addons, |mut b, (a, s, waited)| {
-            b.push_bind(*a)
-                .push_bind(*s)
-                .push("UTC_TIMESTAMP(6) - INTERVAL ")
-                .push_bind_unseparated(*waited)
-                .push_unseparated(" SECOND")
-                .push("UTC_TIMESTAMP(6) + INTERVAL FLOOR(LEAST(3600, ")
-                .push_bind_unseparated(*waited)
-                .push_unseparated(" DIV 10) * RAND() * 1000000) MICROSECOND");
+        q.push_values(addons, |mut b, (a, s, found)| {
+            b.push_bind(*a).push_bind(*s);
+            found.push_times(&mut b);
         });
         q.build().execute(&self.pool).await?;
         Ok(())
@@ -622,72 +716,25 @@ impl Store {
             }),
             ..Rechecked::default()
         };
-        let (mut drop, mut later) = (Vec::new(), Vec::new());
+        let (mut adopt, mut drop, mut later) = (Vec::new(), Vec::new(), Vec::new());
         for c in &candidates {
             if !c.waiting || c.marked {
                 drop.push(c.target.entity_id());
             } else if c.qualifies {
-                match self.adopt_one(c.target).await? {
-                    Some(true) => out.adopted += 1,
-                    Some(false) => out.already += 1,
-                    None => {}
-                }
+                adopt.push(c.target);
             } else {
                 later.push(c.target.entity_id());
             }
         }
+        let adopted = self.adopt_candidates(kind, &adopt, &drop).await?;
+        out.adopted = adopted.requested;
+        out.already = adopted.already;
         if kind == Kind::Addon {
             out.adopted_addons = out.adopted;
         }
         out.dropped = drop.len() as u64;
-        self.drop_candidates(kind, &drop).await?;
         self.postpone_candidates(kind, &later).await?;
         Ok(out)
-    }
-
-    /// Marks a qualifying candidate and records its provision request unless its target
-    /// already had a job or a request (the same service and addon id: a service's addons
-    /// have their own); drops the candidate. The mark's primary key serialises workers: the
-    /// second one waits for the first to commit and then inserts nothing. Some(true):
-    /// requested; Some(false): already requested by someone else; None: another worker
-    /// marked it first.
-    async fn adopt_one(&self, target: Target) -> Result<Option<bool>> {
-        let mut tx = self.begin().await?;
-        let (handled,): (bool,) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM mod_jetpack_jobs WHERE service_id = ? AND addon_id = ?)
-                 OR EXISTS (SELECT 1 FROM mod_jetpack_requests
-                            WHERE service_id = ? AND addon_id = ?)",
-        )
-        .bind(target.service())
-        .bind(target.addon_id())
-        .bind(target.service())
-        .bind(target.addon_id())
-        .fetch_one(&mut *tx)
-        .await?;
-        let outcome = if handled { "requested" } else { "adopted" };
-        let marked = mark(&mut tx, target, Action::Provision, outcome).await?;
-        let result = match (marked, handled) {
-            (false, _) => None,
-            (true, true) => Some(false),
-            (true, false) => {
-                request(&mut tx, target, Action::Provision).await?;
-                Some(true)
-            }
-        };
-        let delete = match target {
-            Target::Service(_) => {
-                "DELETE FROM mod_jetpack_adoption_candidates WHERE service_id = ?"
-            }
-            Target::Addon { .. } => {
-                "DELETE FROM mod_jetpack_adoption_addon_candidates WHERE addon_id = ?"
-            }
-        };
-        sqlx::query(delete)
-            .bind(target.entity_id())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(result)
     }
 
     /// Candidates still waiting (service or addon ids): due again after a tenth of their age
@@ -699,23 +746,6 @@ impl Store {
         let mut q = QueryBuilder::<MySql>::new(match kind {
             Kind::Service => POSTPONE_SQL,
             Kind::Addon => ADDON_POSTPONE_SQL,
-        });
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        q.push(")");
-        q.build().execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn drop_candidates(&self, kind: Kind, ids: &[u32]) -> Result<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let mut q = QueryBuilder::<MySql>::new(match kind {
-            Kind::Service => "DELETE FROM mod_jetpack_adoption_candidates WHERE service_id IN (",
-            Kind::Addon => "DELETE FROM mod_jetpack_adoption_addon_candidates WHERE addon_id IN (",
         });
         let mut list = q.separated(", ");
         for id in ids {
@@ -768,18 +798,6 @@ impl Store {
         }
         Ok(out)
     }
-
-    /// Marks a gone service (or addon) and records its terminate request, once: true when
-    /// this call recorded it.
-    async fn terminate_gone(&self, target: Target) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let marked = mark(&mut tx, target, Action::Terminate, "adopted").await?;
-        if marked {
-            request(&mut tx, target, Action::Terminate).await?;
-        }
-        tx.commit().await?;
-        Ok(marked)
-    }
 }
 
 /// One row of a re-check page ([`RECHECK_SQL`] or [`ADDON_RECHECK_SQL`]) as a candidate.
@@ -803,6 +821,22 @@ fn candidate(kind: Kind, row: &sqlx::mysql::MySqlRow) -> Result<Candidate> {
     })
 }
 
+/// The start of one product's discovery part ([`discovery_query`] binds the product, its
+/// watermark and the page after it).
+const DISCOVERY_PART: &str = concat!(
+    "(SELECT id, packageid, domainstatus = 'Pending' AS pending,
+             IF(domainstatus = 'Pending',
+                (SELECT TIMESTAMPDIFF(SECOND, o.date, NOW()) FROM tblorders o
+                 WHERE o.id = tblhosting.orderid), NULL) AS waited,
+             IF(domainstatus = 'Pending',
+                (SELECT ",
+    service_qualifies!(),
+    " FROM tblproducts p JOIN tblorders o ON o.id = tblhosting.orderid
+                 LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
+                 WHERE p.id = tblhosting.packageid), NULL) AS paid
+      FROM tblhosting FORCE INDEX (productid) WHERE packageid = "
+);
+
 /// Per product, its services above its watermark through the `packageid` index (`productid`
 /// in every WHMCS layout). The index is forced: with `ORDER BY id LIMIT` the optimizer may
 /// otherwise pick a primary-key range from the watermark, which reads every later service of
@@ -819,14 +853,9 @@ fn discovery_query(
             q.push(" UNION ALL ");
         }
         // How long a Pending service has waited (since its order, by the server's clock, as
-        // WHMCS writes it): read by primary key, for the Pending rows only.
-        q.push(
-            "(SELECT id, packageid, domainstatus = 'Pending' AS pending,
-                     IF(domainstatus = 'Pending',
-                        (SELECT TIMESTAMPDIFF(SECOND, o.date, NOW()) FROM tblorders o
-                         WHERE o.id = tblhosting.orderid), NULL) AS waited
-              FROM tblhosting FORCE INDEX (productid) WHERE packageid = ",
-        );
+        // WHMCS writes it) and whether it qualifies already: its product, order and invoice
+        // read by primary key, for the Pending rows only.
+        q.push(DISCOVERY_PART);
         q.push_bind(*p);
         q.push(" AND id > ");
         q.push_bind(marks.get(p).copied().unwrap_or(0));
@@ -856,60 +885,4 @@ pub(super) async fn plan(
             })
         })
         .collect()
-}
-
-/// Inserts the scan's mark for (target, action); false when it was there already (the
-/// insert waits for a concurrent worker's uncommitted mark, then inserts nothing). A service
-/// is marked in `mod_jetpack_adoption_marks`, an addon in `mod_jetpack_adoption_addon_marks`.
-async fn mark(
-    tx: &mut sqlx::Transaction<'_, MySql>,
-    target: Target,
-    action: Action,
-    outcome: &str,
-) -> Result<bool> {
-    let insert = match target {
-        Target::Service(s) => sqlx::query(
-            "INSERT IGNORE INTO mod_jetpack_adoption_marks (service_id, action, outcome, marked_at)
-             VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
-        )
-        .bind(s),
-        Target::Addon { addon, service } => sqlx::query(
-            "INSERT IGNORE INTO mod_jetpack_adoption_addon_marks
-               (addon_id, service_id, action, outcome, marked_at)
-             VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
-        )
-        .bind(addon)
-        .bind(service),
-    };
-    let done = insert
-        .bind(action.as_str())
-        .bind(outcome)
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Records the scan's request for the target and notes its id on the mark.
-async fn request(
-    tx: &mut sqlx::Transaction<'_, MySql>,
-    target: Target,
-    action: Action,
-) -> Result<()> {
-    let id = insert_request(&mut **tx, target, action.into(), RequestedBy::Adopt).await?;
-    let note = match target {
-        Target::Service(_) => {
-            "UPDATE mod_jetpack_adoption_marks SET request_id = ? WHERE service_id = ? AND action = ?"
-        }
-        Target::Addon { .. } => {
-            "UPDATE mod_jetpack_adoption_addon_marks SET request_id = ?
-             WHERE addon_id = ? AND action = ?"
-        }
-    };
-    sqlx::query(note)
-        .bind(id.0)
-        .bind(target.entity_id())
-        .bind(action.as_str())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }

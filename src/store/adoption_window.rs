@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use sqlx::{MySql, QueryBuilder, Row};
 
-use super::adoption::{PlanStep, plan};
+use super::adoption::{Found, PlanStep, plan};
 use super::{Result, Store, within};
 use crate::domain::{AddonId, ServiceId};
 use crate::rules::MODULE_NAME;
@@ -195,8 +195,7 @@ impl Store {
         let mut found = Vec::with_capacity(rows.len());
         for row in &rows {
             let id = row.try_get::<i32, _>("id")?.unsigned_abs();
-            let waited = row.try_get::<Option<i64>, _>("waited")?.unwrap_or(0);
-            found.push((ServiceId(id), waited.max(0)));
+            found.push((ServiceId(id), waited(row)?));
         }
         self.add_candidates(&found).await?;
         Ok(found.len() as u64)
@@ -215,8 +214,7 @@ impl Store {
         for row in &rows {
             let id = row.try_get::<i32, _>("id")?.unsigned_abs();
             let parent = ServiceId(row.try_get::<i32, _>("hostingid")?.unsigned_abs());
-            let waited = row.try_get::<Option<i64>, _>("waited")?.unwrap_or(0);
-            found.push((AddonId(id), parent, waited.max(0)));
+            found.push((AddonId(id), parent, waited(row)?));
         }
         self.add_addon_candidates(&found).await?;
         Ok(found.len() as u64)
@@ -243,6 +241,15 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// A window row as a new candidate: how long its order has waited; due as an unpaid one is
+/// (a late commit's order is seconds old: due within a scan or two).
+fn waited(row: &sqlx::mysql::MySqlRow) -> Result<Found> {
+    Ok(Found {
+        waited: row.try_get::<Option<i64>, _>("waited")?.unwrap_or(0).max(0),
+        paid: false,
+    })
 }
 
 /// A table's top as the state row reads it (0 for an empty table).

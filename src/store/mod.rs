@@ -1,7 +1,8 @@
 //! All SQL lives here; nothing else in the crate builds a query. The worker's own tables:
 //! requests and the jobs they make (`requests`, applied as sets by `apply`, `jobs`), claiming (`claim`), the write that
 //! ends an attempt (`finish`, with WHMCS's side in `writeback`), the ledger (`ledger`), the
-//! adoption scan (`adoption`, its trailing window in `adoption_window`), the reconciler's watch
+//! adoption scan (`adoption`, its trailing window in `adoption_window`, its marks and requests
+//! in `adoption_marks`), the reconciler's watch
 //! and drift rows (`watch`), worker heartbeats (`workers`) and reading it all back
 //! (`report`). WHMCS's tables are read in `whmcs` (and `emails`, for the doctor), into the
 //! row types of `rows`. No transaction is ever held across an HTTP call: callers get plain
@@ -12,6 +13,7 @@
 //! What each table is for and one job's path through them: docs/architecture.md.
 
 mod adoption;
+mod adoption_marks;
 mod adoption_window;
 mod apply;
 mod claim;

@@ -356,16 +356,31 @@ pub(super) async fn insert_request<'c>(
     kind: RequestKind,
     by: RequestedBy,
 ) -> Result<RequestId> {
-    let done = sqlx::query(
-        "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
-         VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
-    )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .bind(kind.as_str())
-    .bind(by.as_str())
-    .execute(db)
-    .await?;
+    insert_requests(db, &[target], kind, by).await
+}
+
+/// Records one request per target, all of the same kind and requester: one multi-row
+/// INSERT, no locking read. Returns the first row's id (the only one a multi-row INSERT
+/// tells): every row's id is at least that, but the others are not consecutive (Galera's
+/// `innodb_autoinc_lock_mode = 2` and its per-node offsets), so never compute them from it.
+/// `targets` must not be empty.
+pub(super) async fn insert_requests<'c>(
+    db: impl sqlx::Executor<'c, Database = MySql>,
+    targets: &[Target],
+    kind: RequestKind,
+    by: RequestedBy,
+) -> Result<RequestId> {
+    let mut q = QueryBuilder::<MySql>::new(
+        "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at) ",
+    );
+    q.push_values(targets, |mut b, target| {
+        b.push_bind(target.service())
+            .push_bind(target.addon_id())
+            .push_bind(kind.as_str())
+            .push_bind(by.as_str())
+            .push("UTC_TIMESTAMP(6)");
+    });
+    let done = q.build().execute(db).await?;
     Ok(RequestId(done.last_insert_id()))
 }
 

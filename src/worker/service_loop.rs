@@ -34,6 +34,12 @@ const DISCOVER_PAGE: u32 = 500;
 const RECHECK_PAGE: u32 = 10;
 /// When more are due than a page: this many more, the most recent orders first.
 const RECHECK_FRESH: u32 = 5;
+/// Due candidates re-checked per page while a backlog drains (`run`): a full page that
+/// settled some candidates (adopted, already requested, or no longer Pending) is followed at
+/// once, without the adoption interval's wait, by a page of this size, until one settles none
+/// or is not full. Each page is adopted in one short transaction. The first page of a scan
+/// stays [`RECHECK_PAGE`], so an idle scan costs what it did.
+const BACKLOG_PAGE: u32 = 500;
 /// Ledger rows the deleted-service sweep reads per scan (two rows examined each).
 const SWEEP_PAGE: u32 = 50;
 /// How often the list of Jetpack products is read again (tblproducts has no index on it).
@@ -65,6 +71,9 @@ struct Scan {
     recheck_after: RecheckCursor,
     /// The deleted-service sweep resumes after this ledger id (round robin).
     ledger_after: u64,
+    /// The last re-check page was full and settled some candidates: the next step is a
+    /// [`BACKLOG_PAGE`] of due candidates (`run`).
+    backlog: bool,
 }
 
 /// The engine's state across turns of the loop.
@@ -102,6 +111,7 @@ impl Engine {
                 products_at: None,
                 recheck_after: RecheckCursor::default(),
                 ledger_after: 0,
+                backlog: false,
             },
             last_prune: None,
             last_requests: None,
@@ -272,6 +282,7 @@ impl Worker {
             }
             Err(err) => {
                 e.adopting = false;
+                e.scan.backlog = false;
                 e.last_adopt = Some(Instant::now());
                 self.db_failed(e, "adoption", err);
                 false
@@ -281,8 +292,13 @@ impl Worker {
 
     /// Discovery (a backlog first), then a page of candidates to re-check and a page of the
     /// deleted-service sweep. `run --once` goes round every candidate and ledger row; `run`
-    /// takes one page of each per interval. Returns (requests recorded, more to do now).
+    /// takes one page of each per interval, and while due candidates keep being settled,
+    /// larger pages of them at once ([`BACKLOG_PAGE`]). Returns (requests recorded, more to
+    /// do now).
     async fn scan_step(&self, e: &mut Engine) -> Result<(u64, bool), StoreError> {
+        if e.scan.backlog {
+            return self.recheck_backlog(e).await;
+        }
         let thorough = e.mode == Mode::UntilIdle;
         let s = &mut e.scan;
         if s.products_at.is_none_or(|t| t.elapsed() >= PRODUCTS_EVERY) {
@@ -306,8 +322,11 @@ impl Worker {
         s.recheck_after = checked.next.unwrap_or_default();
         let mut more = thorough && checked.next.is_some();
         if !thorough && checked.next.is_some() {
-            // More are due than a page: the freshest orders go next, so a backlog of old
-            // unpaid ones never holds up a new one.
+            // More are due than a page: go on with larger pages at once while they settle
+            // candidates; and the freshest orders go next, so a backlog of old unpaid ones
+            // never holds up a new one.
+            s.backlog = checked.settled() > 0;
+            more |= s.backlog;
             let fresh = self
                 .store
                 .recheck_candidates(Recheck::Fresh, RECHECK_FRESH)
@@ -315,14 +334,9 @@ impl Worker {
             checked.adopted += fresh.adopted;
         }
         let mut recorded = checked.adopted;
-        if checked.adopted > 0 {
-            e.summary.adopted += checked.adopted;
-            tracing::info!(
-                adopted = checked.adopted,
-                "recorded paid Pending services for provisioning"
-            );
-        }
+        note_adopted(e, checked.adopted);
         if self.settings.cancel_deleted {
+            let s = &mut e.scan;
             let swept = self.store.sweep_deleted(s.ledger_after, SWEEP_PAGE).await?;
             s.ledger_after = swept.next.unwrap_or(0);
             more |= thorough && swept.next.is_some();
@@ -335,6 +349,18 @@ impl Worker {
             }
         }
         Ok((recorded, more))
+    }
+
+    /// The next page of a backlog of due candidates: another follows at once while the
+    /// pages are full and settle some. Returns (requests recorded, more to do now).
+    async fn recheck_backlog(&self, e: &mut Engine) -> Result<(u64, bool), StoreError> {
+        let checked = self
+            .store
+            .recheck_candidates(Recheck::Due, BACKLOG_PAGE)
+            .await?;
+        e.scan.backlog = checked.next.is_some() && checked.settled() > 0;
+        note_adopted(e, checked.adopted);
+        Ok((checked.adopted, e.scan.backlog))
     }
 
     /// After a complete discovery pass: the services and addons committed below the
@@ -498,6 +524,14 @@ impl Worker {
                     "could not release the job; it runs again when its lease expires"),
             }
         }
+    }
+}
+
+/// Counts and logs the provision requests a re-check recorded.
+fn note_adopted(e: &mut Engine, adopted: u64) {
+    if adopted > 0 {
+        e.summary.adopted += adopted;
+        tracing::info!(adopted, "recorded paid Pending services for provisioning");
     }
 }
 

@@ -466,8 +466,22 @@ async fn explain_on_a_realistic_database(env: Env) {
          INSERT INTO tblhostingaddons (id, orderid, hostingid, addonid, userid, name, status)
          SELECT seq, seq, seq, 1 + seq % 20, seq % 5000, '', IF(seq % 30 = 0, 'Pending', 'Active')
          FROM seq_1_to_30000;
+         INSERT INTO mod_jetpack_jobs (service_id, addon_id, action, state, run_at,
+                                       requested_by, created_at, updated_at)
+         SELECT id, 0, 'provision', 'done', UTC_TIMESTAMP(6), 'hook', UTC_TIMESTAMP(6),
+                UTC_TIMESTAMP(6)
+         FROM tblhosting WHERE packageid <= 5 AND domainstatus = 'Active';
+         INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+         SELECT service_id, addon_id, 'provision', 'hook', UTC_TIMESTAMP(6) FROM mod_jetpack_jobs;
+         INSERT INTO mod_jetpack_adoption_marks (service_id, action, outcome, marked_at)
+         SELECT service_id, 'provision', 'requested', UTC_TIMESTAMP(6) FROM mod_jetpack_jobs;
+         INSERT INTO mod_jetpack_adoption_addon_marks (addon_id, service_id, action, outcome,
+                                                       marked_at)
+         SELECT id, hostingid, 'provision', 'requested', UTC_TIMESTAMP(6) FROM tblhostingaddons
+         WHERE addonid <= 2 AND status = 'Active';
          ANALYZE TABLE tblhosting, tblorders, tblinvoices, tblproducts, mod_jetpack_ledger,
-                       tbladdons, tblhostingaddons",
+                       tbladdons, tblhostingaddons, mod_jetpack_jobs, mod_jetpack_requests,
+                       mod_jetpack_adoption_marks, mod_jetpack_adoption_addon_marks",
     )
     .await;
     let products = env.store.adoption_products().await.unwrap();
@@ -475,7 +489,7 @@ async fn explain_on_a_realistic_database(env: Env) {
     // Before any discovery (watermarks 0) and after it (candidates present).
     for round in 0..2 {
         let plans = env.store.explain_adoption(&products).await.unwrap();
-        assert_eq!(plans.len(), 14, "{plans:?}");
+        assert_eq!(plans.len(), 18, "{plans:?}");
         let due = &plans.iter().find(|(n, _)| *n == "recheck due").unwrap().1;
         assert!(
             due.iter()
@@ -548,6 +562,29 @@ async fn explain_on_a_realistic_database(env: Env) {
                 .all(|s| s.key.as_deref() == Some("productid")),
             "{discover:?}"
         );
+        // Whether a Pending service is paid already: its product, order and invoice by
+        // primary key.
+        for s in discover
+            .iter()
+            .filter(|s| ["p", "o", "i"].contains(&s.table.as_str()))
+        {
+            assert_eq!(s.key.as_deref(), Some("PRIMARY"), "{discover:?}");
+        }
+        assert!(discover.iter().any(|s| s.table == "p"), "{discover:?}");
+        // Adopting a page: the jobs and requests of its targets by their service indexes,
+        // the marks by primary key, never a scan of the worker's tables.
+        for name in [
+            "adopt handled",
+            "adopt note",
+            "addons adopt handled",
+            "addons adopt note",
+        ] {
+            let steps = &plans.iter().find(|(n, _)| *n == name).unwrap().1;
+            for s in steps.iter().filter(|s| !s.table.starts_with('<')) {
+                assert_ne!(s.access, "ALL", "{name}: {steps:?}");
+                assert!(s.key.is_some(), "{name}: {steps:?}");
+            }
+        }
         // tblhostingaddons has no addonid index: a primary-key range above the watermark,
         // each row's addon and order by primary key.
         let discover = &plans
@@ -850,6 +887,10 @@ async fn the_hooks_and_the_scan_agree_on_which_services_qualify(pool: MySqlPool)
     assert!(!log.contains("could not"), "{log}");
     let by_invoice_paid = requested("hook").await;
 
+    // Orders a month old: an unpaid one's candidate is first due within the hour, spread; a
+    // paid one's at once.
+    env.exec("UPDATE tblorders SET date = NOW() - INTERVAL 30 DAY")
+        .await;
     let products = env.store.adoption_products().await.unwrap();
     while env
         .store
@@ -858,6 +899,13 @@ async fn the_hooks_and_the_scan_agree_on_which_services_qualify(pool: MySqlPool)
         .unwrap()
         .more
     {}
+    let due_at_once: Vec<u32> = sqlx::query_scalar(
+        "SELECT service_id FROM mod_jetpack_adoption_candidates
+         WHERE next_check_at <= UTC_TIMESTAMP(6) ORDER BY service_id",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
     let checked = env
         .store
         .recheck_candidates(Recheck::After(RecheckCursor::default()), 1000)
@@ -871,6 +919,7 @@ async fn the_hooks_and_the_scan_agree_on_which_services_qualify(pool: MySqlPool)
         "paid or accepted, Pending, manual: {by_scan:?}"
     );
     assert_eq!(by_order_paid, by_scan, "OrderPaid and the scan");
+    assert_eq!(due_at_once, by_scan, "discovery and the re-check");
     // An invoice's hook sees only the services with an invoice: the scan's set without the
     // orders accepted with no invoice at all.
     let with_invoice: Vec<u32> = {
@@ -899,7 +948,7 @@ async fn the_hooks_and_the_scan_agree_on_which_services_qualify(pool: MySqlPool)
 /// An addon (tbladdons) of `module` with this `autoactivate`, its module settings in
 /// tblmodule_configuration (credentials, plan premium, Default Local User admin) and its own
 /// jetpack_provisioning_details field; returns its id.
-async fn addon_def(env: &Env, autoactivate: &str, module: &str) -> u32 {
+pub(crate) async fn addon_def(env: &Env, autoactivate: &str, module: &str) -> u32 {
     env.exec(&format!(
         "INSERT INTO tbladdons (name, autoactivate, module) VALUES ('Jetpack Addon', '{autoactivate}', '{module}')"
     ))
@@ -930,7 +979,7 @@ async fn addon_def(env: &Env, autoactivate: &str, module: &str) -> u32 {
 }
 
 /// A parent service (of a cPanel product, Active) whose domain is `domain`.
-async fn parent_service(env: &Env, domain: &str) -> ServiceId {
+pub(crate) async fn parent_service(env: &Env, domain: &str) -> ServiceId {
     env.exec(&format!(
         "INSERT INTO tblproducts (type, name, autosetup, servertype) VALUES ('hostingaccount', 'Shared', '', 'cpanel');
          INSERT INTO tblhosting (userid, orderid, packageid, regdate, domain, domainstatus)
@@ -1504,7 +1553,18 @@ async fn the_addon_hook_and_the_scan_agree_on_which_addons_qualify(pool: MySqlPo
     };
     let by_hook = requested("hook").await;
 
+    // As for services: a paid order's candidate is due at once, an unpaid one's spread.
+    env.exec("UPDATE tblorders SET date = NOW() - INTERVAL 30 DAY")
+        .await;
     while env.store.discover_candidates(&[], 500).await.unwrap().more {}
+    let due_at_once: Vec<(u32, u32)> = sqlx::query_as(
+        "SELECT addon_id, service_id FROM mod_jetpack_adoption_addon_candidates
+         WHERE next_check_at <= UTC_TIMESTAMP(6) AND service_id = ? ORDER BY addon_id",
+    )
+    .bind(parent)
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
     let checked = env
         .store
         .recheck_candidates(Recheck::After(RecheckCursor::default()), 1000)
@@ -1520,4 +1580,5 @@ async fn the_addon_hook_and_the_scan_agree_on_which_addons_qualify(pool: MySqlPo
     );
     assert!(by_scan.iter().all(|(_, s)| *s == parent.0), "{by_scan:?}");
     assert_eq!(by_hook, by_scan, "AddonActivation and the scan");
+    assert_eq!(due_at_once, by_scan, "discovery and the re-check");
 }

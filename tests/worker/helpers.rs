@@ -382,3 +382,20 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A small deterministic generator (xorshift), so a failing sequence is reproduced from its
+/// seed alone (not 0).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

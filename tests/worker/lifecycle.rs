@@ -14,7 +14,7 @@ use jetpack_worker::worker::Worker;
 use sqlx::mysql::MySqlPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{Env, fast_settings, until};
+use crate::helpers::{Env, Rng, fast_settings, until};
 
 /// A `run` (service loop) in the background; stopped with [`Running::stop`].
 struct Running {
@@ -585,22 +585,6 @@ impl Fleet {
     /// A worker on `store`, to be killed.
     fn crashing(&self, store: Store) -> Worker {
         (self.make)(store)
-    }
-}
-
-/// A small deterministic generator (xorshift), so a failing sequence is reproduced from its
-/// seed alone.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 

@@ -6,6 +6,8 @@
 //! - `fields`: WHMCS custom-field conventions, write-back scoping, 7.8.3 layout, utf8mb3.
 //! - `claiming`: leases, both claim paths, concurrent workers, enqueue rules, drain.
 //! - `adoption`: which Pending services the worker picks up by itself.
+//! - `adoption_backlog`: a backlog of paid orders adopted by the first scan, a page at a time
+//!   in one transaction, and two workers on one page.
 //! - `discovery`: services and addons committed below the adoption watermark (the window).
 //! - `bounded`: oversized partner-API answers, short excerpts in errors and the module log.
 //! - `secrets`: the client secret and tokens never reach a table or the process log.
@@ -28,6 +30,7 @@
 
 mod addons;
 mod adoption;
+mod adoption_backlog;
 pub(crate) mod bad_input;
 mod bounded;
 mod claiming;

@@ -1,0 +1,373 @@
+//! Recording what the adoption scan decided: its marks (`mod_jetpack_adoption_marks`,
+//! `mod_jetpack_adoption_addon_marks`; primary key: once, across workers, never pruned) and
+//! the requests behind them (`requested_by = adopt`).
+//!
+//! A re-check page's qualifying candidates are adopted together, in one short transaction
+//! of a handful of statements whatever the page's size ([`Store::adopt_candidates`]): which
+//! targets already have a job or a request (one SELECT), their marks (one multi-row
+//! `INSERT IGNORE`), the provision requests of the others (one multi-row INSERT), the marks'
+//! `request_id` (one UPDATE joining the requests just made: a multi-row INSERT's ids are not
+//! consecutive on Galera, so none is computed), and one DELETE of the page's candidates.
+//! When another worker marked one of them first (the INSERT IGNORE inserted fewer rows), or
+//! the transaction meets a lock conflict, it is rolled back and the page is adopted one
+//! candidate at a time ([`Store::adopt_one`]), which is correct under any race: the mark's
+//! primary key serialises the workers.
+
+use std::collections::BTreeSet;
+
+use sqlx::{MySql, QueryBuilder, Row, Transaction};
+
+use super::adoption::{Kind, PlanStep, plan};
+use super::requests::{insert_request, insert_requests};
+use super::{Result, Store};
+use crate::domain::{Action, RequestedBy, Target};
+
+/// What adopting a page's qualifying candidates did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Adopted {
+    /// Provision requests recorded.
+    pub(super) requested: u64,
+    /// Targets that already had a job or a request: marked `requested`, not requested again.
+    pub(super) already: u64,
+}
+
+/// Notes the requests just made on the services' marks: the INSERT's first id is bound
+/// between the two parts, the marks' ids after.
+const NOTE_SERVICES_SQL: [&str; 2] = [
+    "UPDATE mod_jetpack_adoption_marks m
+     JOIN mod_jetpack_requests r ON r.service_id = m.service_id AND r.addon_id = 0
+          AND r.action = 'provision' AND r.requested_by = 'adopt' AND r.id >= ",
+    " SET m.request_id = r.id WHERE m.action = 'provision' AND m.service_id IN (",
+];
+
+/// The same for the addons' marks (their parent as marked, the request's service).
+const NOTE_ADDONS_SQL: [&str; 2] = [
+    "UPDATE mod_jetpack_adoption_addon_marks m
+     JOIN mod_jetpack_requests r ON r.service_id = m.service_id AND r.addon_id = m.addon_id
+          AND r.action = 'provision' AND r.requested_by = 'adopt' AND r.id >= ",
+    " SET m.request_id = r.id WHERE m.action = 'provision' AND m.addon_id IN (",
+];
+
+impl Store {
+    /// Adopts a page's qualifying candidates (all of `kind`): each is marked and, unless its
+    /// target already had a job or a request (the same service and addon id: a service's
+    /// addons have their own), gets a provision request; their candidates and those in
+    /// `drop` (ids of `kind`) are deleted. One transaction for the page; one per candidate
+    /// when another worker marked one of them first.
+    pub(super) async fn adopt_candidates(
+        &self,
+        kind: Kind,
+        targets: &[Target],
+        drop: &[u32],
+    ) -> Result<Adopted> {
+        let mut targets = targets.to_vec();
+        // One lock order for every worker: marks by id.
+        targets.sort_by_key(|t| t.entity_id());
+        if targets.is_empty() {
+            self.drop_candidates(kind, drop).await?;
+            return Ok(Adopted::default());
+        }
+        match self.adopt_together(kind, &targets, drop).await {
+            Ok(Some(done)) => return Ok(done),
+            Ok(None) => {}
+            Err(e) if e.is_lock_conflict() => {
+                tracing::debug!(error = %crate::text::Chain(&e),
+                    "adopting a page together hit a lock conflict; one at a time instead");
+            }
+            Err(e) => return Err(e),
+        }
+        let mut out = Adopted::default();
+        for target in targets {
+            match self.adopt_one(target).await? {
+                Some(true) => out.requested += 1,
+                Some(false) => out.already += 1,
+                None => {}
+            }
+        }
+        self.drop_candidates(kind, drop).await?;
+        Ok(out)
+    }
+
+    /// The page in one transaction; None (rolled back) when another worker had marked one
+    /// of the targets.
+    async fn adopt_together(
+        &self,
+        kind: Kind,
+        targets: &[Target],
+        drop: &[u32],
+    ) -> Result<Option<Adopted>> {
+        let mut tx = self.begin().await?;
+        let handled = handled(&mut tx, targets).await?;
+        let marked = mark_all(&mut tx, kind, targets, &handled).await?;
+        if marked != targets.len() as u64 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let fresh: Vec<Target> = targets
+            .iter()
+            .filter(|t| !handled.contains(t))
+            .copied()
+            .collect();
+        if !fresh.is_empty() {
+            let first = insert_requests(
+                &mut *tx,
+                &fresh,
+                Action::Provision.into(),
+                RequestedBy::Adopt,
+            )
+            .await?;
+            note_query("", kind, first.0, &fresh)
+                .build()
+                .execute(&mut *tx)
+                .await?;
+        }
+        let mut q = delete_candidates(kind);
+        push_ids(
+            &mut q,
+            targets
+                .iter()
+                .map(|t| t.entity_id())
+                .chain(drop.iter().copied()),
+        );
+        q.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Some(Adopted {
+            requested: fresh.len() as u64,
+            already: (targets.len() - fresh.len()) as u64,
+        }))
+    }
+
+    /// Marks a qualifying candidate and records its provision request unless its target
+    /// already had a job or a request; drops the candidate. The mark's primary key serialises
+    /// workers: the second one waits for the first to commit and then inserts nothing.
+    /// Some(true): requested; Some(false): already requested by someone else; None: another
+    /// worker marked it first.
+    pub(super) async fn adopt_one(&self, target: Target) -> Result<Option<bool>> {
+        let mut tx = self.begin().await?;
+        let handled = !handled(&mut tx, &[target]).await?.is_empty();
+        let outcome = if handled { "requested" } else { "adopted" };
+        let marked = mark(&mut tx, target, Action::Provision, outcome).await?;
+        let result = match (marked, handled) {
+            (false, _) => None,
+            (true, true) => Some(false),
+            (true, false) => {
+                request(&mut tx, target, Action::Provision).await?;
+                Some(true)
+            }
+        };
+        let kind = match target {
+            Target::Service(_) => Kind::Service,
+            Target::Addon { .. } => Kind::Addon,
+        };
+        let mut q = delete_candidates(kind);
+        push_ids(&mut q, [target.entity_id()]);
+        q.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    /// Deletes candidates (service or addon ids) no longer waiting.
+    pub(super) async fn drop_candidates(&self, kind: Kind, ids: &[u32]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut q = delete_candidates(kind);
+        push_ids(&mut q, ids.iter().copied());
+        q.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Marks a gone service (or addon) and records its terminate request, once: true when
+    /// this call recorded it.
+    pub(super) async fn terminate_gone(&self, target: Target) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let marked = mark(&mut tx, target, Action::Terminate, "adopted").await?;
+        if marked {
+            request(&mut tx, target, Action::Terminate).await?;
+        }
+        tx.commit().await?;
+        Ok(marked)
+    }
+
+    /// The EXPLAIN of the statements adopting a page that read the worker's big tables (its
+    /// jobs and requests), for `kind`, with the ids written in: `handled` and `note`.
+    pub(super) async fn explain_adopting(
+        &self,
+        kind: Kind,
+    ) -> Result<Vec<(&'static str, Vec<PlanStep>)>> {
+        let targets: Vec<Target> = (1..=3)
+            .map(|n| match kind {
+                Kind::Service => Target::from_ids(n, 0),
+                Kind::Addon => Target::from_ids(n, n),
+            })
+            .collect();
+        let mut q = handled_query("EXPLAIN ", &targets);
+        let handled = plan(&mut q, &self.pool).await?;
+        let mut q = note_query("EXPLAIN ", kind, 1, &targets);
+        let note = plan(&mut q, &self.pool).await?;
+        Ok(match kind {
+            Kind::Service => vec![("adopt handled", handled), ("adopt note", note)],
+            Kind::Addon => vec![
+                ("addons adopt handled", handled),
+                ("addons adopt note", note),
+            ],
+        })
+    }
+}
+
+/// `DELETE FROM <candidates> WHERE <id> IN (`; the ids and `)` pushed by [`push_ids`].
+fn delete_candidates(kind: Kind) -> QueryBuilder<MySql> {
+    QueryBuilder::new(format!(
+        "DELETE FROM {} WHERE {} IN (",
+        kind.candidates(),
+        kind.id_column()
+    ))
+}
+
+/// The UPDATE noting on the targets' marks the requests made from request id `first` on.
+fn note_query(prefix: &str, kind: Kind, first: u64, targets: &[Target]) -> QueryBuilder<MySql> {
+    let [join, set] = match kind {
+        Kind::Service => NOTE_SERVICES_SQL,
+        Kind::Addon => NOTE_ADDONS_SQL,
+    };
+    let mut q = QueryBuilder::<MySql>::new(prefix);
+    q.push(join).push_bind(first).push(set);
+    push_ids(&mut q, targets.iter().map(|t| t.entity_id()));
+    q
+}
+
+/// Binds the ids as a list and closes the parenthesis.
+fn push_ids(q: &mut QueryBuilder<MySql>, ids: impl IntoIterator<Item = u32>) {
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    q.push(")");
+}
+
+/// The targets (among those asked about; not empty) that have a job or a request: each
+/// table by its (service, …) index. The service and addon lists select a superset of the
+/// pairs; the caller keeps the exact ones.
+fn handled_query(prefix: &str, targets: &[Target]) -> QueryBuilder<MySql> {
+    let services: BTreeSet<u32> = targets.iter().map(|t| t.service().0).collect();
+    let addons: BTreeSet<u32> = targets.iter().map(|t| t.addon_id()).collect();
+    let mut q = QueryBuilder::<MySql>::new(prefix);
+    for (n, table) in ["mod_jetpack_jobs", "mod_jetpack_requests"]
+        .iter()
+        .enumerate()
+    {
+        if n > 0 {
+            q.push(" UNION ");
+        }
+        q.push(format!(
+            "SELECT service_id, addon_id FROM {table} WHERE service_id IN ("
+        ));
+        push_ids(&mut q, services.iter().copied());
+        q.push(" AND addon_id IN (");
+        push_ids(&mut q, addons.iter().copied());
+    }
+    q
+}
+
+/// Which of the targets already have a job or a request (one SELECT, no lock).
+async fn handled(tx: &mut Transaction<'_, MySql>, targets: &[Target]) -> Result<BTreeSet<Target>> {
+    let rows = handled_query("", targets)
+        .build()
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut found = BTreeSet::new();
+    for row in &rows {
+        let target = Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?);
+        if targets.contains(&target) {
+            found.insert(target);
+        }
+    }
+    Ok(found)
+}
+
+/// Marks every target of the page for its provision (`requested` if handled, `adopted`
+/// otherwise): one multi-row INSERT IGNORE; how many marks it inserted (fewer than the
+/// targets: another worker marked some first; the insert waited for its commit).
+async fn mark_all(
+    tx: &mut Transaction<'_, MySql>,
+    kind: Kind,
+    targets: &[Target],
+    handled: &BTreeSet<Target>,
+) -> Result<u64> {
+    let mut q = QueryBuilder::<MySql>::new(match kind {
+        Kind::Service => {
+            "INSERT IGNORE INTO mod_jetpack_adoption_marks (service_id, action, outcome, marked_at) "
+        }
+        Kind::Addon => {
+            "INSERT IGNORE INTO mod_jetpack_adoption_addon_marks
+               (addon_id, service_id, action, outcome, marked_at) "
+        }
+    });
+    q.push_values(targets, |mut b, target| {
+        b.push_bind(target.entity_id());
+        if kind == Kind::Addon {
+            b.push_bind(target.service());
+        }
+        let outcome = if handled.contains(target) {
+            "requested"
+        } else {
+            "adopted"
+        };
+        b.push_bind(Action::Provision.as_str())
+            .push_bind(outcome)
+            .push("UTC_TIMESTAMP(6)");
+    });
+    Ok(q.build().execute(&mut **tx).await?.rows_affected())
+}
+
+/// Inserts the scan's mark for (target, action); false when it was there already (the
+/// insert waits for a concurrent worker's uncommitted mark, then inserts nothing). A service
+/// is marked in `mod_jetpack_adoption_marks`, an addon in `mod_jetpack_adoption_addon_marks`.
+async fn mark(
+    tx: &mut Transaction<'_, MySql>,
+    target: Target,
+    action: Action,
+    outcome: &str,
+) -> Result<bool> {
+    let insert = match target {
+        Target::Service(s) => sqlx::query(
+            "INSERT IGNORE INTO mod_jetpack_adoption_marks (service_id, action, outcome, marked_at)
+             VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
+        )
+        .bind(s),
+        Target::Addon { addon, service } => sqlx::query(
+            "INSERT IGNORE INTO mod_jetpack_adoption_addon_marks
+               (addon_id, service_id, action, outcome, marked_at)
+             VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
+        )
+        .bind(addon)
+        .bind(service),
+    };
+    let done = insert
+        .bind(action.as_str())
+        .bind(outcome)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records the scan's request for the target and notes its id on the mark.
+async fn request(tx: &mut Transaction<'_, MySql>, target: Target, action: Action) -> Result<()> {
+    let id = insert_request(&mut **tx, target, action.into(), RequestedBy::Adopt).await?;
+    let note = match target {
+        Target::Service(_) => {
+            "UPDATE mod_jetpack_adoption_marks SET request_id = ? WHERE service_id = ? AND action = ?"
+        }
+        Target::Addon { .. } => {
+            "UPDATE mod_jetpack_adoption_addon_marks SET request_id = ?
+             WHERE addon_id = ? AND action = ?"
+        }
+    };
+    sqlx::query(note)
+        .bind(id.0)
+        .bind(target.entity_id())
+        .bind(action.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

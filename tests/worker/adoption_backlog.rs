@@ -1,0 +1,473 @@
+//! Adoption at the pace of the work (issue 19): a backlog of paid Pending orders the hooks
+//! missed is recorded by the first scan (a paid order's candidate is due at once, and pages
+//! follow each other while they adopt), each re-check page is adopted in one transaction, and
+//! two workers on the same page still give each target one request and one mark.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jetpack_worker::domain::{AddonId, ServiceId};
+use jetpack_worker::store::{ClaimPath, Recheck, Store};
+use jetpack_worker::worker::WorkerSettings;
+use sqlx::mysql::MySqlPool;
+use sqlx::{AssertSqlSafe, MySql};
+use tokio::sync::Barrier;
+use tokio_util::sync::CancellationToken;
+
+use crate::adoption::{addon_def, parent_service};
+use crate::helpers::{Env, Rng, fast_settings, until};
+
+/// `n` Pending services of `pid`, each with its own order (status `order`, no invoice) placed
+/// `days` ago: two INSERT … SELECT, whatever `n` (`seq_1_to_0` would be two rows: none for
+/// 0). Returns their ids.
+async fn pending_services(env: &Env, pid: u32, n: u32, order: &str, days: u32) -> Vec<ServiceId> {
+    if n == 0 {
+        return Vec::new();
+    }
+    env.exec(&format!(
+        "SET @o = (SELECT COALESCE(MAX(id), 0) FROM tblorders);
+         SET @h = (SELECT COALESCE(MAX(id), 0) FROM tblhosting);
+         INSERT INTO tblorders (id, ordernum, userid, date, status, invoiceid)
+         SELECT @o + seq, seq, 5, NOW() - INTERVAL {days} DAY, '{order}', 0 FROM seq_1_to_{n};
+         INSERT INTO tblhosting (id, userid, orderid, packageid, regdate, domainstatus)
+         SELECT @h + seq, 5, @o + seq, {pid}, CURDATE(), 'Pending' FROM seq_1_to_{n}"
+    ))
+    .await;
+    last_ids(env, "tblhosting", n)
+        .await
+        .into_iter()
+        .map(ServiceId)
+        .collect()
+}
+
+/// `n` Pending addons of `def` on `parent`, each with its own order as [`pending_services`].
+async fn pending_addons(
+    env: &Env,
+    def: u32,
+    parent: ServiceId,
+    n: u32,
+    order: &str,
+    days: u32,
+) -> Vec<AddonId> {
+    if n == 0 {
+        return Vec::new();
+    }
+    env.exec(&format!(
+        "SET @o = (SELECT COALESCE(MAX(id), 0) FROM tblorders);
+         SET @a = (SELECT COALESCE(MAX(id), 0) FROM tblhostingaddons);
+         INSERT INTO tblorders (id, ordernum, userid, date, status, invoiceid)
+         SELECT @o + seq, seq, 5, NOW() - INTERVAL {days} DAY, '{order}', 0 FROM seq_1_to_{n};
+         INSERT INTO tblhostingaddons (id, orderid, hostingid, addonid, userid, name, status)
+         SELECT @a + seq, @o + seq, {parent}, {def}, 5, '', 'Pending' FROM seq_1_to_{n}"
+    ))
+    .await;
+    last_ids(env, "tblhostingaddons", n)
+        .await
+        .into_iter()
+        .map(AddonId)
+        .collect()
+}
+
+/// The `n` highest ids of a table, ascending.
+async fn last_ids(env: &Env, table: &str, n: u32) -> Vec<u32> {
+    let mut ids: Vec<u64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT CAST(id AS UNSIGNED) FROM {table} ORDER BY id DESC LIMIT {n}"
+    )))
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    ids.reverse();
+    ids.into_iter().map(|id| id as u32).collect()
+}
+
+async fn count(env: &Env, sql: &str) -> i64 {
+    sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&env.db)
+        .await
+        .unwrap()
+}
+
+/// Every (service, addon) target's provision requests by who asked, in id order.
+async fn requests_by_target(env: &Env) -> BTreeMap<(u32, u32), Vec<String>> {
+    let rows: Vec<(u32, u32, String)> = sqlx::query_as(
+        "SELECT service_id, addon_id, requested_by FROM mod_jetpack_requests
+         WHERE action = 'provision' ORDER BY id",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    let mut out: BTreeMap<(u32, u32), Vec<String>> = BTreeMap::new();
+    for (s, a, by) in rows {
+        out.entry((s, a)).or_default().push(by);
+    }
+    out
+}
+
+/// Every provision mark as ((service, addon), outcome, whether its request_id names an adopt
+/// request of that very target): services' marks with addon 0, then addons'.
+async fn marks(env: &Env) -> Vec<((u32, u32), String, bool)> {
+    sqlx::query_as::<MySql, (u64, u64, String, i64)>(
+        "SELECT CAST(m.service_id AS UNSIGNED), CAST(0 AS UNSIGNED), m.outcome,
+                EXISTS (SELECT 1 FROM mod_jetpack_requests r WHERE r.id = m.request_id
+                        AND r.service_id = m.service_id AND r.addon_id = 0
+                        AND r.requested_by = 'adopt')
+         FROM mod_jetpack_adoption_marks m WHERE m.action = 'provision'
+         UNION ALL
+         SELECT CAST(m.service_id AS UNSIGNED), CAST(m.addon_id AS UNSIGNED), m.outcome,
+                EXISTS (SELECT 1 FROM mod_jetpack_requests r WHERE r.id = m.request_id
+                        AND r.service_id = m.service_id AND r.addon_id = m.addon_id
+                        AND r.requested_by = 'adopt')
+         FROM mod_jetpack_adoption_addon_marks m WHERE m.action = 'provision'",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(s, a, outcome, noted)| ((s as u32, a as u32), outcome, noted == 1))
+    .collect()
+}
+
+/// 2,000 paid Pending services and 100 paid Pending addons whose orders are a month old (the
+/// hooks missed them), beside 100 unpaid ones, before a `run` whose adoption interval is an
+/// hour: the first scan records every paid one's provision request, once, with its mark
+/// noting it; the unpaid ones stay candidates. (Before issue 19 their candidates fell due
+/// over an hour and 15 were re-checked per interval.)
+#[sqlx::test]
+async fn a_backlog_of_paid_orders_is_recorded_by_the_first_scan(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = env.product("").await;
+    let paid = pending_services(&env, manual, 2000, "Active", 30).await;
+    let unpaid = pending_services(&env, manual, 100, "Pending", 30).await;
+    let def = addon_def(&env, "", "jetpack").await;
+    let parent = parent_service(&env, "backlog.example").await;
+    let addons = pending_addons(&env, def, parent, 100, "Active", 30).await;
+    let settings = WorkerSettings {
+        adopt_interval: Duration::from_secs(3600),
+        ..fast_settings(2)
+    };
+    let worker = env.worker_with(env.store.clone(), settings);
+    let stop = CancellationToken::new();
+    let running = tokio::spawn({
+        let stop = stop.clone();
+        async move { worker.run(stop).await }
+    });
+    let adopted = "SELECT COUNT(*) FROM mod_jetpack_requests
+                   WHERE requested_by = 'adopt' AND action = 'provision'";
+    until(
+        Duration::from_secs(90),
+        "every paid order's provision request, within the first scan",
+        || async { count(&env, adopted).await == 2100 },
+    )
+    .await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+
+    let requests = requests_by_target(&env).await;
+    for sid in &paid {
+        assert_eq!(requests.get(&(sid.0, 0)).unwrap(), &["adopt"], "{sid}");
+    }
+    for addon in &addons {
+        assert_eq!(requests.get(&(parent.0, addon.0)).unwrap(), &["adopt"]);
+    }
+    for sid in &unpaid {
+        assert!(!requests.contains_key(&(sid.0, 0)), "unpaid {sid}");
+    }
+    assert_eq!(requests.len(), 2100, "nothing else requested");
+    let marks = marks(&env).await;
+    assert_eq!(marks.len(), 2100);
+    assert!(
+        marks
+            .iter()
+            .all(|(_, outcome, noted)| outcome == "adopted" && *noted),
+        "each mark notes its own request"
+    );
+    assert_eq!(
+        count(&env, "SELECT COUNT(*) FROM mod_jetpack_adoption_candidates").await,
+        100,
+        "the unpaid ones wait"
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT COUNT(*) FROM mod_jetpack_adoption_addon_candidates"
+        )
+        .await,
+        0
+    );
+}
+
+/// Two stores (two workers) re-check the same due candidates at once, many times over with
+/// random pages (seeded; `JETPACK_ADOPT_SEED` replays): services and addons, paid, some
+/// requested by a hook before. Each target ends with exactly one provision request and one
+/// mark: `adopted` noting the scan's request, or `requested` for the hook's.
+#[sqlx::test]
+async fn two_workers_rechecking_one_page_give_each_target_one_request_and_one_mark(
+    pool: MySqlPool,
+) {
+    let env = Env::new(pool).await;
+    let seed: u64 = std::env::var("JETPACK_ADOPT_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(1..u64::MAX / 2));
+    println!("seed {seed} (JETPACK_ADOPT_SEED={seed})");
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let manual = env.product("").await;
+    let def = addon_def(&env, "", "jetpack").await;
+    let parent = parent_service(&env, "race.example").await;
+    let stores = [
+        env.store.clone(),
+        env.store_with(ClaimPath::SkipLocked).await,
+    ];
+    let products = stores[0].adoption_products().await.unwrap();
+    let mut hooked = Vec::new();
+    let mut adopted = 0;
+    for round in 0..20 {
+        let services = pending_services(&env, manual, 1 + rng.below(40) as u32, "Active", 0).await;
+        let addons = pending_addons(&env, def, parent, rng.below(12) as u32, "Active", 0).await;
+        let mut targets: Vec<(u32, u32)> = services.iter().map(|s| (s.0, 0)).collect();
+        targets.extend(addons.iter().map(|a| (parent.0, a.0)));
+        for &(s, a) in &targets {
+            if rng.below(4) == 0 {
+                env.exec(&format!(
+                    "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+                     VALUES ({s}, {a}, 'provision', 'hook', UTC_TIMESTAMP(6))"
+                ))
+                .await;
+                hooked.push((s, a));
+            }
+        }
+        while stores[0]
+            .discover_candidates(&products, 500)
+            .await
+            .unwrap()
+            .more
+        {}
+        let barrier = Arc::new(Barrier::new(2));
+        let pages = [
+            [10, 500][rng.below(2) as usize],
+            [5, 10, 500][rng.below(3) as usize],
+        ];
+        let fresh = rng.below(2) == 0;
+        let racers = (0..2).map(|n| {
+            let (store, barrier) = (stores[n].clone(), barrier.clone());
+            let which = if n == 1 && fresh {
+                Recheck::Fresh
+            } else {
+                Recheck::Due
+            };
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.recheck_candidates(which, pages[n]).await
+            })
+        });
+        for racer in racers.collect::<Vec<_>>() {
+            let checked = racer.await.unwrap();
+            adopted += checked
+                .unwrap_or_else(|e| panic!("round {round}: {e}"))
+                .adopted;
+        }
+        adopted += drain(&stores[0]).await;
+    }
+    let requests = requests_by_target(&env).await;
+    let marks = marks(&env).await;
+    assert_eq!(
+        marks.len(),
+        requests.len(),
+        "seed {seed}: one mark per target"
+    );
+    for (target, outcome, noted) in &marks {
+        let by = requests.get(target).unwrap();
+        if hooked.contains(target) {
+            assert_eq!(by, &["hook"], "seed {seed}: {target:?}");
+            assert_eq!(
+                (outcome.as_str(), *noted),
+                ("requested", false),
+                "seed {seed}"
+            );
+        } else {
+            assert_eq!(by, &["adopt"], "seed {seed}: {target:?}");
+            assert_eq!((outcome.as_str(), *noted), ("adopted", true), "seed {seed}");
+        }
+    }
+    assert_eq!(
+        adopted as usize,
+        requests.len() - hooked.len(),
+        "seed {seed}: the counts"
+    );
+}
+
+/// Re-checks the due candidates until none is left; what was adopted.
+async fn drain(store: &Store) -> u64 {
+    let mut adopted = 0;
+    loop {
+        let checked = store.recheck_candidates(Recheck::Due, 500).await.unwrap();
+        adopted += checked.adopted;
+        if checked.examined == 0 {
+            return adopted;
+        }
+    }
+}
+
+/// A page one of whose targets another worker is marking (its mark inserted, not yet
+/// committed): the page's marks wait for that commit, find one taken, and the page is adopted
+/// one candidate at a time: the others get their request, the taken one none.
+#[sqlx::test]
+async fn a_page_another_worker_marks_meanwhile_is_adopted_one_at_a_time(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = env.product("").await;
+    let services = pending_services(&env, manual, 5, "Active", 0).await;
+    let products = env.store.adoption_products().await.unwrap();
+    env.store.discover_candidates(&products, 500).await.unwrap();
+    let taken = services[2];
+    let mut other = env.db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO mod_jetpack_adoption_marks (service_id, action, outcome, marked_at)
+         VALUES (?, 'provision', 'adopted', UTC_TIMESTAMP(6))",
+    )
+    .bind(taken)
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let recheck = tokio::spawn({
+        let store = env.store.clone();
+        async move { store.recheck_candidates(Recheck::Due, 10).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !recheck.is_finished(),
+        "the marks wait for the other worker"
+    );
+    other.commit().await.unwrap();
+    let checked = recheck.await.unwrap().unwrap();
+    assert_eq!(
+        (checked.examined, checked.adopted, checked.already),
+        (5, 4, 0)
+    );
+    let requests = requests_by_target(&env).await;
+    for sid in &services {
+        let want: &[&str] = if *sid == taken { &[] } else { &["adopt"] };
+        assert_eq!(
+            requests.get(&(sid.0, 0)).map(Vec::as_slice).unwrap_or(&[]),
+            want,
+            "{sid}"
+        );
+    }
+    let marks = marks(&env).await;
+    assert_eq!(marks.len(), 5);
+    for (target, outcome, noted) in marks {
+        assert_eq!(outcome, "adopted");
+        assert_eq!(noted, target.0 != taken.0, "{target:?}");
+    }
+    assert_eq!(
+        count(&env, "SELECT COUNT(*) FROM mod_jetpack_adoption_candidates").await,
+        0
+    );
+}
+
+/// One page holding every case, services and addons: paid (adopted), not paid yet (waits,
+/// postponed), no longer Pending (dropped), already requested by a hook (marked `requested`,
+/// not requested again) and marked before (dropped). Each ends as it did one at a time.
+#[sqlx::test]
+async fn a_mixed_page_ends_each_candidate_as_before(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = env.product("").await;
+    let def = addon_def(&env, "", "jetpack").await;
+    let parent = parent_service(&env, "mixed.example").await;
+    let paid = pending_services(&env, manual, 3, "Active", 0).await;
+    let unpaid = pending_services(&env, manual, 2, "Pending", 0).await;
+    let gone_active = pending_services(&env, manual, 2, "Active", 0).await;
+    let hooked = pending_services(&env, manual, 2, "Active", 0).await;
+    let marked = pending_services(&env, manual, 1, "Active", 0).await;
+    let addon_paid = pending_addons(&env, def, parent, 2, "Active", 0).await;
+    let addon_unpaid = pending_addons(&env, def, parent, 1, "Pending", 0).await;
+    let addon_hooked = pending_addons(&env, def, parent, 1, "Active", 0).await;
+    let products = env.store.adoption_products().await.unwrap();
+    env.store.discover_candidates(&products, 500).await.unwrap();
+    for sid in &gone_active {
+        env.exec(&format!(
+            "UPDATE tblhosting SET domainstatus = 'Active' WHERE id = {sid}"
+        ))
+        .await;
+    }
+    for (s, a) in hooked
+        .iter()
+        .map(|s| (s.0, 0))
+        .chain(addon_hooked.iter().map(|a| (parent.0, a.0)))
+    {
+        env.exec(&format!(
+            "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+             VALUES ({s}, {a}, 'provision', 'hook', UTC_TIMESTAMP(6))"
+        ))
+        .await;
+    }
+    env.exec(&format!(
+        "INSERT INTO mod_jetpack_adoption_marks (service_id, action, outcome, marked_at)
+         VALUES ({}, 'provision', 'adopted', UTC_TIMESTAMP(6))",
+        marked[0]
+    ))
+    .await;
+
+    let checked = env
+        .store
+        .recheck_candidates(Recheck::Due, 50)
+        .await
+        .unwrap();
+    assert_eq!(checked.examined, 10 + 4);
+    assert_eq!((checked.adopted, checked.adopted_addons), (3 + 2, 2));
+    assert_eq!(checked.already, 2 + 1);
+    assert_eq!(checked.dropped, 2 + 1);
+
+    let requests = requests_by_target(&env).await;
+    let by = |s: u32, a: u32| requests.get(&(s, a)).cloned().unwrap_or_default();
+    for sid in &paid {
+        assert_eq!(by(sid.0, 0), ["adopt"]);
+    }
+    for a in &addon_paid {
+        assert_eq!(by(parent.0, a.0), ["adopt"]);
+    }
+    for sid in &hooked {
+        assert_eq!(by(sid.0, 0), ["hook"]);
+    }
+    assert_eq!(by(parent.0, addon_hooked[0].0), ["hook"]);
+    for sid in unpaid.iter().chain(&gone_active).chain(&marked) {
+        assert!(by(sid.0, 0).is_empty(), "{sid}");
+    }
+    assert!(by(parent.0, addon_unpaid[0].0).is_empty());
+
+    let marks: BTreeMap<(u32, u32), (String, bool)> = marks(&env)
+        .await
+        .into_iter()
+        .map(|(t, outcome, noted)| (t, (outcome, noted)))
+        .collect();
+    let adopted = ("adopted".to_owned(), true);
+    let requested = ("requested".to_owned(), false);
+    let mut want = BTreeMap::new();
+    for sid in &paid {
+        want.insert((sid.0, 0), adopted.clone());
+    }
+    for a in &addon_paid {
+        want.insert((parent.0, a.0), adopted.clone());
+    }
+    for sid in &hooked {
+        want.insert((sid.0, 0), requested.clone());
+    }
+    want.insert((parent.0, addon_hooked[0].0), requested.clone());
+    want.insert((marked[0].0, 0), ("adopted".to_owned(), false));
+    assert_eq!(marks, want);
+
+    // Only the unpaid ones are still candidates, due again later.
+    let left: Vec<u32> = sqlx::query_scalar(
+        "SELECT service_id FROM mod_jetpack_adoption_candidates ORDER BY service_id",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(left, unpaid.iter().map(|s| s.0).collect::<Vec<_>>());
+    let left: Vec<u32> =
+        sqlx::query_scalar("SELECT addon_id FROM mod_jetpack_adoption_addon_candidates")
+            .fetch_all(&env.db)
+            .await
+            .unwrap();
+    assert_eq!(left, [addon_unpaid[0].0]);
+}
