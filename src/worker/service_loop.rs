@@ -34,7 +34,8 @@ const DISCOVER_PAGE: u32 = 500;
 const RECHECK_PAGE: u32 = 10;
 /// When more are due than a page: this many more, the most recent orders first.
 const RECHECK_FRESH: u32 = 5;
-/// Due candidates re-checked per page while a backlog drains (`run`): a full page that
+/// Due candidates re-checked per page while a backlog drains (`run`; `run --once` reads every
+/// candidate in pages of this size): a full page that
 /// settled some candidates (adopted, already requested, or no longer Pending) is followed at
 /// once, without the adoption interval's wait, by a page of this size, until one settles none
 /// or is not full. Each page is adopted in one short transaction. The first page of a scan
@@ -318,7 +319,9 @@ impl Worker {
         } else {
             Recheck::Due
         };
-        let mut checked = self.store.recheck_candidates(which, RECHECK_PAGE).await?;
+        // `run --once` reads every candidate anyway: in pages of a backlog's size.
+        let page = if thorough { BACKLOG_PAGE } else { RECHECK_PAGE };
+        let mut checked = self.store.recheck_candidates(which, page).await?;
         s.recheck_after = checked.next.unwrap_or_default();
         let mut more = thorough && checked.next.is_some();
         if !thorough && checked.next.is_some() {
