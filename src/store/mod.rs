@@ -13,9 +13,11 @@
 
 mod adoption;
 mod adoption_window;
+mod chunks;
 mod claim;
 mod emails;
 mod finish;
+mod finish_batch;
 mod jobs;
 mod known;
 mod ledger;

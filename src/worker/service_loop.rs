@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::completer::{Completer, Completions};
 use super::{Processed, RunSummary, Worker, WorkerError};
 use crate::backoff;
 use crate::metrics as m;
@@ -83,11 +84,13 @@ struct Engine {
     db_failures: u32,
     /// `run --once`: the database error that stopped it.
     stopped_by: Option<StoreError>,
+    /// Where the jobs' outcomes are written, in batches.
+    completions: Completions,
 }
 
 impl Engine {
     /// The state before the first turn; with `adopt` the first turn starts an adoption scan.
-    fn new(mode: Mode, adopt: bool) -> Engine {
+    fn new(mode: Mode, adopt: bool, completions: Completions) -> Engine {
         Engine {
             mode,
             inflight: JoinSet::new(),
@@ -106,6 +109,7 @@ impl Engine {
             looked_for_requests: false,
             db_failures: 0,
             stopped_by: None,
+            completions,
         }
     }
 }
@@ -153,7 +157,8 @@ impl Worker {
         mode: Mode,
         shutdown: CancellationToken,
     ) -> Result<RunSummary, WorkerError> {
-        let mut e = Engine::new(mode, self.settings.adopt);
+        let completer = Completer::start(self.store.clone(), self.vitals.in_flight.clone());
+        let mut e = Engine::new(mode, self.settings.adopt, completer.handle());
         while !shutdown.is_cancelled() {
             self.vitals.liveness.beat(Duration::ZERO);
             let progressed = self.turn(&mut e).await;
@@ -184,7 +189,8 @@ impl Worker {
                 reap(&mut e, joined);
             }
         }
-        self.drain(&mut e.inflight, &mut e.held).await;
+        drop(e.completions);
+        self.drain(&mut e.inflight, &mut e.held, completer).await;
         match e.stopped_by {
             Some(err) => Err(err.into()),
             None => Ok(e.summary),
@@ -378,9 +384,11 @@ impl Worker {
                 e.db_failures = 0;
                 let claimed = !jobs.is_empty();
                 for job in jobs {
-                    let me = self.clone();
+                    let (me, completions) = (self.clone(), e.completions.clone());
                     let copy = job.clone();
-                    let handle = e.inflight.spawn(async move { me.process(job).await });
+                    let handle = e
+                        .inflight
+                        .spawn(async move { me.process(job, completions).await });
                     e.held.insert(handle.id(), copy);
                 }
                 claimed
@@ -443,12 +451,16 @@ impl Worker {
         total
     }
 
+    /// Lets in-flight jobs finish within the drain timeout, writes every outcome handed to
+    /// the completer, then releases the jobs that did not finish.
     async fn drain(
         &self,
         inflight: &mut InFlight,
         held: &mut HashMap<tokio::task::Id, ClaimedJob>,
+        completer: Completer,
     ) {
         if inflight.is_empty() && held.is_empty() {
+            completer.close().await;
             return;
         }
         tracing::info!(
@@ -468,6 +480,9 @@ impl Worker {
         while let Some(joined) = inflight.join_next_with_id().await {
             reap_into(held, &mut ignored, joined);
         }
+        // Outcomes of aborted jobs already handed over are written before any release: a
+        // job written meanwhile is then not released (its fence no longer holds).
+        completer.close().await;
         for (_, job) in held.drain() {
             if job.may_be_acting() {
                 // Its call may still reach the partner: releasing it would let another worker
