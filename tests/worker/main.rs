@@ -25,6 +25,7 @@
 //! - `sites`: several targets on one site, a service deleted mid-provision, a moved addon.
 
 mod addons;
+mod batch;
 mod adoption;
 pub(crate) mod bad_input;
 mod bounded;
