@@ -99,7 +99,11 @@ async fn seed_targets(env: &Env, kinds: &[Kind], rng: &mut Rng) -> Vec<Target> {
             let parent = hosting(env, &site(n)).await;
             addon(env, def, parent, "Pending", &[]).await
         } else {
-            let status = if *kind == Kind::Terminate { "Active" } else { "Pending" };
+            let status = if *kind == Kind::Terminate {
+                "Active"
+            } else {
+                "Pending"
+            };
             Target::Service(env.service(pid, status, &site(n), "admin", "premium").await)
         };
         if rng.below(2) == 0 {
@@ -340,17 +344,18 @@ async fn dump(db: &MySqlPool) -> Vec<(String, Vec<String>)> {
 /// A store on a single pooled connection, so its session's counters count everything it
 /// does.
 async fn one_session(env: &Env) -> Store {
-    Store::open(worker_pool(&env.db, 1).await, None).await.unwrap()
+    Store::open(worker_pool(&env.db, 1).await, None)
+        .await
+        .unwrap()
 }
 
 /// A counter of that store's session (`Com_commit`, `Questions`).
 async fn session_count(store: &Store, name: &str) -> u64 {
-    let (_, value): (String, String) = sqlx::query_as(AssertSqlSafe(format!(
-        "SHOW SESSION STATUS LIKE '{name}'"
-    )))
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
+    let (_, value): (String, String) =
+        sqlx::query_as(AssertSqlSafe(format!("SHOW SESSION STATUS LIKE '{name}'")))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     value.parse().unwrap()
 }
 
@@ -498,7 +503,11 @@ async fn a_batch_writes_nothing_of_a_job_whose_lease_was_taken_over(pool: MySqlP
             } else {
                 "UPDATE mod_jetpack_jobs SET state = 'queued', lease_token = NULL WHERE id = ?"
             };
-            sqlx::query(sql).bind(job.id.0).execute(&env.db).await.unwrap();
+            sqlx::query(sql)
+                .bind(job.id.0)
+                .execute(&env.db)
+                .await
+                .unwrap();
         }
     }
     let batch: Vec<(ClaimedJob, Finish)> = jobs
@@ -509,7 +518,11 @@ async fn a_batch_writes_nothing_of_a_job_whose_lease_was_taken_over(pool: MySqlP
     let store = one_session(&env).await;
     let commits = session_count(&store, "Com_commit").await;
     let written = store.finish_batch(&batch).await;
-    assert_eq!(session_count(&store, "Com_commit").await - commits, 1, "one transaction");
+    assert_eq!(
+        session_count(&store, "Com_commit").await - commits,
+        1,
+        "one transaction"
+    );
     for (n, w) in written.iter().enumerate() {
         assert_eq!(*w.as_ref().unwrap(), !lost[n], "job {n} ({:?})", kinds[n]);
     }
@@ -517,25 +530,162 @@ async fn a_batch_writes_nothing_of_a_job_whose_lease_was_taken_over(pool: MySqlP
         let after = footprint(&env.db, *target, &site(n)).await;
         for ((table, x), (_, y)) in before[n].iter().zip(&after) {
             if lost[n] {
-                assert_eq!(x, y, "{table}: job {n} ({:?}) lost its lease but was written (seed {seed})", kinds[n]);
+                assert_eq!(
+                    x, y,
+                    "{table}: job {n} ({:?}) lost its lease but was written (seed {seed})",
+                    kinds[n]
+                );
             } else if ["details", "module log"].contains(table) {
-                assert_ne!(x, y, "{table}: job {n} ({:?}) was not written (seed {seed})", kinds[n]);
+                assert_ne!(
+                    x, y,
+                    "{table}: job {n} ({:?}) was not written (seed {seed})",
+                    kinds[n]
+                );
             }
         }
     }
     // The lost jobs' rows are as the other holder left them.
     for (n, job) in jobs.iter().enumerate() {
-        let row = sqlx::query("SELECT state, lease_token, follow_up FROM mod_jetpack_jobs WHERE id = ?")
-            .bind(job.id.0)
-            .fetch_one(&env.db)
-            .await
-            .unwrap();
+        let row =
+            sqlx::query("SELECT state, lease_token, follow_up FROM mod_jetpack_jobs WHERE id = ?")
+                .bind(job.id.0)
+                .fetch_one(&env.db)
+                .await
+                .unwrap();
         let state: String = row.get("state");
         let token: Option<String> = row.get("lease_token");
         if lost[n] {
-            assert!(state == "queued" || token.as_deref() == Some("someone-else"), "job {n}: {state} {token:?}");
+            assert!(
+                state == "queued" || token.as_deref() == Some("someone-else"),
+                "job {n}: {state} {token:?}"
+            );
         } else {
-            assert!(token.is_none() && state != "running", "job {n}: {state} {token:?}");
+            assert!(
+                token.is_none() && state != "running",
+                "job {n}: {state} {token:?}"
+            );
         }
+    }
+}
+
+#[sqlx::test]
+async fn a_batch_whose_transaction_fails_is_written_job_by_job(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let kinds = vec![Kind::Done; 6];
+    let targets = seed_targets(&env, &kinds, &mut Rng(seed())).await;
+    let jobs = claim_all(&env, &kinds, &targets).await;
+    let victim = targets[2].entity_id();
+    for when in ["UPDATE", "INSERT"] {
+        env.exec(&format!(
+            "CREATE TRIGGER refuse_one_{when} BEFORE {when} ON tblcustomfieldsvalues
+             FOR EACH ROW IF NEW.relid = {victim} THEN
+               SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'details locked by test';
+             END IF"
+        ))
+        .await;
+    }
+    let batch: Vec<(ClaimedJob, Finish)> = jobs
+        .iter()
+        .enumerate()
+        .map(|(n, j)| (j.clone(), finish_of(kinds[n], n, j)))
+        .collect();
+    let written = env.store.finish_batch(&batch).await;
+    for (n, w) in written.iter().enumerate() {
+        if n == 2 {
+            let e = w.as_ref().expect_err("the refused job's own write fails");
+            assert!(!e.is_connection_trouble() && !e.is_lock_conflict(), "{e:?}");
+            assert!(format!("{e:?}").contains("details locked by test"), "{e:?}");
+        } else {
+            assert!(matches!(w, Ok(true)), "job {n}: {w:?}");
+            let job = env.job(targets[n].service()).await;
+            assert_eq!(job.state, "done", "job {n}");
+        }
+    }
+    assert_eq!(env.job(targets[2].service()).await.state, "running");
+
+    // Through the worker: the refused outcome ends the job through fail_unrecordable, the
+    // others of its batch are written.
+    let pid = env.product("").await;
+    let mut sids = Vec::new();
+    for n in 0..6 {
+        let sid = env
+            .service(
+                pid,
+                "Pending",
+                &format!("refused{n}.example"),
+                "admin",
+                "premium",
+            )
+            .await;
+        env.store
+            .enqueue(sid, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap();
+        sids.push(sid);
+    }
+    env.exec(&format!(
+        "DROP TRIGGER refuse_one_UPDATE; DROP TRIGGER refuse_one_INSERT;
+         CREATE TRIGGER refuse_worker BEFORE INSERT ON tblcustomfieldsvalues
+         FOR EACH ROW IF NEW.relid = {} AND NEW.value LIKE '%activat%' THEN
+           SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'details locked by test';
+         END IF",
+        sids[3]
+    ))
+    .await;
+    env.sandbox.state().set_latency(Duration::from_millis(100));
+    let worker = env.worker_with(env.store.clone(), fast_settings(6));
+    let summary = worker.run_once().await.unwrap();
+    assert_eq!(summary.processed, 6, "{summary:?}");
+    for (n, sid) in sids.iter().enumerate() {
+        let job = env.job(*sid).await;
+        if n == 3 {
+            assert_eq!(job.state, "failed");
+            let error = job.last_error.unwrap();
+            assert!(error.contains("could not be written"), "{error}");
+            assert!(error.contains("details locked by test"), "{error}");
+        } else {
+            assert_eq!(job.state, "done", "service {n}: {job:?}");
+            assert_eq!(env.status(*sid).await, "Active");
+        }
+        let calls = env.sandbox.state().calls(&format!("refused{n}.example"));
+        assert_eq!(calls.provision, 1, "service {n}");
+    }
+}
+
+#[sqlx::test]
+async fn fifty_plain_provisions_finish_in_one_transaction(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let kinds = vec![Kind::Done; 100];
+    let targets = seed_targets(&env, &kinds, &mut Rng(seed())).await;
+    let jobs = claim_all(&env, &kinds, &targets).await;
+    let all: Vec<(ClaimedJob, Finish)> = jobs
+        .iter()
+        .enumerate()
+        .map(|(n, j)| (j.clone(), finish_of(kinds[n], n, j)))
+        .collect();
+    let store = one_session(&env).await;
+    let count = |name: &'static str| session_count(&store, name);
+    let (commits, questions) = (count("Com_commit").await, count("Questions").await);
+    let written = store.finish_batch(&all[..50]).await;
+    assert!(written.iter().all(|w| matches!(w, Ok(true))), "{written:?}");
+    let batch = (
+        count("Com_commit").await - commits,
+        count("Questions").await - questions - 2,
+    );
+    let (commits, questions) = (count("Com_commit").await, count("Questions").await);
+    for (job, f) in &all[50..] {
+        assert!(store.finish(job, f).await.unwrap());
+    }
+    let alone = (
+        count("Com_commit").await - commits,
+        count("Questions").await - questions - 2,
+    );
+    println!("50 plain provisions: batched {batch:?}, one by one {alone:?} (commits, statements)");
+    assert_eq!(batch.0, 1, "one transaction");
+    assert_eq!(alone.0, 50);
+    assert!(batch.1 <= 15, "a fixed handful of statements: {batch:?}");
+    assert!(alone.1 >= 50 * 8, "{alone:?}");
+    for target in &targets {
+        assert_eq!(env.job(target.service()).await.state, "done");
     }
 }

@@ -25,9 +25,9 @@
 //! - `sites`: several targets on one site, a service deleted mid-provision, a moved addon.
 
 mod addons;
-mod batch;
 mod adoption;
 pub(crate) mod bad_input;
+mod batch;
 mod bounded;
 mod claiming;
 mod cli;
