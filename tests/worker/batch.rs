@@ -689,3 +689,109 @@ async fn fifty_plain_provisions_finish_in_one_transaction(pool: MySqlPool) {
         assert_eq!(env.job(target.service()).await.state, "done");
     }
 }
+
+/// Each step of `sql`'s plan: (table, access type, key).
+async fn plan(db: &MySqlPool, sql: &str) -> Vec<(String, String, Option<String>)> {
+    let rows = sqlx::query(AssertSqlSafe(format!("EXPLAIN {sql}")))
+        .fetch_all(db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {sql}"));
+    rows.iter()
+        .map(|r| {
+            let table: Option<String> = r.try_get("table").unwrap();
+            let kind: Option<String> = r.try_get("type").unwrap();
+            (
+                table.unwrap_or_default(),
+                kind.unwrap_or_default(),
+                r.try_get("key").unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[sqlx::test]
+async fn the_batched_statements_read_by_keys_only(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    // Tables of a realistic size: 5,000 jobs, details values, ledger and watch rows.
+    env.exec(
+        "INSERT INTO tblcustomfieldsvalues (fieldid, relid, value)
+         SELECT 1 + seq % 4, seq, 'x' FROM seq_1_to_5000;
+         INSERT INTO tblhosting (userid, orderid, packageid, regdate, domainstatus)
+         SELECT 5, 0, 1, CURDATE(), 'Pending' FROM seq_1_to_5000;
+         INSERT INTO mod_jetpack_jobs (service_id, action, state, run_at, requested_by,
+                                       created_at, updated_at)
+         SELECT seq, 'provision', 'done', UTC_TIMESTAMP(6), 'cli', UTC_TIMESTAMP(6),
+                UTC_TIMESTAMP(6) FROM seq_1_to_5000;
+         INSERT INTO mod_jetpack_ledger (service_id, addon_id, site, plan, pending, since,
+                                         updated_at, job_id)
+         SELECT seq, 0, CONCAT('s', seq, '.example'), 'premium', 0, UTC_TIMESTAMP(6),
+                UTC_TIMESTAMP(6), seq FROM seq_1_to_5000;
+         INSERT INTO mod_jetpack_watch (service_id, addon_id, site, plan, expect, next_check_at,
+                                        updated_at)
+         SELECT seq, 0, CONCAT('s', seq, '.example'), 'premium', 'holds', UTC_TIMESTAMP(6),
+                UTC_TIMESTAMP(6) FROM seq_1_to_5000;
+         ANALYZE TABLE tblcustomfieldsvalues, tblhosting, mod_jetpack_jobs, mod_jetpack_ledger,
+                       mod_jetpack_watch",
+    )
+    .await;
+    let values = |cols: &str| {
+        format!(
+            "SELECT {cols} UNION ALL SELECT {}",
+            cols.split(", ")
+                .map(|c| c.split(" AS ").next().unwrap_or(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let statements = [
+        "SELECT id, lease_token, state, follow_up FROM mod_jetpack_jobs
+         WHERE id IN (7, 8, 9) FOR UPDATE"
+            .to_owned(),
+        format!(
+            "UPDATE mod_jetpack_jobs j JOIN ({}) v ON j.id = v.v_id
+             SET j.state = v.v_state, j.lease_token = NULL
+             WHERE CAST(j.lease_token AS BINARY) = CAST(v.v_token AS BINARY)
+               AND j.state = 'running' AND j.follow_up IS NULL",
+            values("7 AS v_id, 't' AS v_token, 'done' AS v_state")
+        ),
+        format!(
+            "UPDATE tblcustomfieldsvalues c JOIN ({}) v
+               ON c.id = v.vid AND c.fieldid = v.vfield AND c.relid = v.vrel
+             SET c.value = v.vtext, c.updated_at = NOW()",
+            values("7 AS vid, 4 AS vfield, 7 AS vrel, 'x' AS vtext")
+        ),
+        format!(
+            "INSERT INTO mod_jetpack_watch (service_id, addon_id, site, plan, expect,
+               next_check_at, updated_at)
+             SELECT l.service_id, l.addon_id, l.site, l.plan, 'holds', UTC_TIMESTAMP(6),
+                    UTC_TIMESTAMP(6)
+             FROM ({}) v JOIN mod_jetpack_ledger l
+               ON l.service_id = v.v_sid AND l.addon_id = v.v_aid
+              AND l.site_hash = UNHEX(SHA2(v.v_site, 256))
+             ON DUPLICATE KEY UPDATE plan = VALUES(plan)",
+            values("7 AS v_sid, 0 AS v_aid, 's7.example' AS v_site")
+        ),
+        format!(
+            "SELECT DISTINCT v.v_n FROM ({}) v JOIN mod_jetpack_watch w
+               ON w.site_hash = UNHEX(SHA2(v.v_site, 256)) AND w.expect = 'absent'
+              AND NOT (w.service_id = v.v_sid AND w.addon_id = v.v_aid)
+              AND w.updated_at > UTC_TIMESTAMP(6) - INTERVAL 600 SECOND",
+            values("0 AS v_n, 7 AS v_sid, 0 AS v_aid, 's7.example' AS v_site")
+        ),
+        "UPDATE tblhosting SET domainstatus = 'Active'
+         WHERE id IN (7, 8, 9) AND domainstatus IN ('Pending', 'Terminated')"
+            .to_owned(),
+    ];
+    for sql in statements {
+        let steps = plan(&env.db, &sql).await;
+        for (table, kind, key) in &steps {
+            if table.starts_with('<') || table.is_empty() {
+                continue; // the derived table of values itself
+            }
+            assert!(
+                kind != "ALL" && key.is_some(),
+                "{table} read without a key ({kind}, {key:?}): {sql}\n{steps:?}"
+            );
+        }
+    }
+}
