@@ -1,6 +1,7 @@
 //! All SQL lives here; nothing else in the crate builds a query. The worker's own tables:
 //! requests and the jobs they make (`requests`, `jobs`), claiming (`claim`), the write that
-//! ends an attempt (`finish`, with WHMCS's side in `writeback`), the ledger (`ledger`), the
+//! ends an attempt (`finish`; many at once in `finish_batch`, cut to size by `chunks`; WHMCS's
+//! side in `writeback`), the ledger (`ledger`), the
 //! adoption scan (`adoption`, its trailing window in `adoption_window`), the reconciler's watch
 //! and drift rows (`watch`), worker heartbeats (`workers`) and reading it all back
 //! (`report`). WHMCS's tables are read in `whmcs` (and `emails`, for the doctor), into the

@@ -580,8 +580,8 @@ async fn note_holds(
     note_holds_many(tx, &[(target, site, quick)], schedule).await
 }
 
-/// A plan each (service, site, quick) now holds, as recorded in the ledger (services only:
-/// an addon's rows follow it first, in [`note_outcome`]): the rows in one INSERT … SELECT
+/// A plan each (target, site, quick) now holds, as recorded in the ledger (an addon's rows
+/// have followed it first, in [`note_outcome`]): the rows in one INSERT … SELECT
 /// from the ledger joined to a derived table of the rows' values, and whether another
 /// target's cancel on their sites ran lately in one SELECT. One job's finish and the batched
 /// finish both write through here.

@@ -1,8 +1,8 @@
 //! The worker: applies recorded requests, claims due jobs under a lease, runs at most
 //! `concurrency` of them at once, renews leases while they run and lets an acting call start
-//! only under a lease that outlasts it, writes each outcome (fenced by the lease token), adopts
-//! paid Pending services, and on shutdown stops claiming, drains, and releases what did not
-//! finish. One engine (`service_loop`) serves both `run` and `run --once`. This module owns
+//! only under a lease that outlasts it, writes each outcome (fenced by the lease token, in
+//! batches through the `completer`), adopts paid Pending services, and on shutdown stops
+//! claiming, drains, and releases what did not finish. One engine (`service_loop`) serves both `run` and `run --once`. This module owns
 //! the settings, the `Worker` and one job's run (`process`); the lease is `lease`, one
 //! attempt's decisions `process`, `failure` and `messages`.
 //!
