@@ -481,8 +481,12 @@ impl Worker {
             reap_into(held, &mut ignored, joined);
         }
         // Outcomes of aborted jobs already handed over are written before any release: a
-        // job written meanwhile is then not released (its fence no longer holds).
-        completer.close().await;
+        // job written meanwhile is then not released (its fence no longer holds). Bounded: a
+        // database that does not answer must not hold the stop up (both writes are fenced).
+        let flushed = tokio::time::timeout(self.settings.drain_timeout, completer.close()).await;
+        if flushed.is_err() {
+            tracing::warn!("outcomes handed over were not all written in time; releasing the rest");
+        }
         for (_, job) in held.drain() {
             if job.may_be_acting() {
                 // Its call may still reach the partner: releasing it would let another worker
