@@ -2,7 +2,7 @@
 //! Each job's run hands its (job, outcome) over and awaits its own answer; one task takes
 //! whatever is waiting (up to [`BATCH_CAP`]), waits at most [`LINGER`] for more while other
 //! jobs are still running, and writes them all with one call to `Store::finish_batch` (one
-//! transaction). Its lifetime is one run of the engine: the engine starts it, every job's
+//! transaction), up to [`WRITERS`] batches at once. Its lifetime is one run of the engine: the engine starts it, every job's
 //! task holds a handle, and it ends once the engine has closed it and every handle is gone,
 //! after writing what it was handed. An answer that never comes (the completer gone) or an
 //! error sends the job back to writing on its own, with its patience and its fallbacks.
@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::health::InFlight;
@@ -18,6 +18,8 @@ use crate::store::{ClaimedJob, Finish, Store, StoreError};
 
 /// The most outcomes written in one transaction.
 pub(super) const BATCH_CAP: usize = 128;
+/// Batches written at once.
+pub(super) const WRITERS: usize = 4;
 /// The longest a batch waits for more outcomes while other jobs are still running (a lone
 /// job is never held back).
 pub(super) const LINGER: Duration = Duration::from_millis(2);
@@ -86,14 +88,28 @@ impl Completer {
     }
 }
 
-/// The completer's loop: until every handle is gone and nothing is waiting.
+/// The completer's loop: until every handle is gone and nothing is waiting. Up to
+/// [`WRITERS`] batches are written at once (their jobs are distinct rows), so one batch's
+/// round trips never hold up the outcomes arriving meanwhile.
 async fn complete(store: Store, in_flight: InFlight, mut rx: mpsc::UnboundedReceiver<Pending>) {
-    let mut batch = Vec::with_capacity(BATCH_CAP);
-    while let Some(first) = rx.recv().await {
+    let mut writing = JoinSet::new();
+    loop {
+        if writing.len() >= WRITERS {
+            let _ = writing.join_next().await;
+            continue;
+        }
+        let first = tokio::select! {
+            first = rx.recv() => first,
+            Some(_) = writing.join_next(), if !writing.is_empty() => continue,
+        };
+        let Some(first) = first else { break };
+        let mut batch = Vec::with_capacity(BATCH_CAP);
         batch.push(first);
         gather(&mut rx, &mut batch, &in_flight).await;
-        write(&store, &mut batch).await;
+        let store = store.clone();
+        writing.spawn(async move { write(&store, batch).await });
     }
+    while writing.join_next().await.is_some() {}
 }
 
 /// Adds what is waiting to `batch`, up to [`BATCH_CAP`]; while more jobs are running than
@@ -124,9 +140,9 @@ async fn gather(
 }
 
 /// Writes the batch in one call and answers each job.
-async fn write(store: &Store, batch: &mut Vec<Pending>) {
+async fn write(store: &Store, batch: Vec<Pending>) {
     let (pairs, answers): (Vec<_>, Vec<_>) = batch
-        .drain(..)
+        .into_iter()
         .map(|p| ((p.job, p.finish), p.answer))
         .unzip();
     let written = store.finish_batch(&pairs).await;
