@@ -5,6 +5,8 @@
 //! - `outcomes`: one test (or more) per row of the README's outcome table (How it works).
 //! - `fields`: WHMCS custom-field conventions, write-back scoping, 7.8.3 layout, utf8mb3.
 //! - `claiming`: leases, both claim paths, concurrent workers, enqueue rules, drain.
+//! - `batch`: the batched finish: fences per job, the same end as one job's finish (a seeded
+//!   differential test), the per-job fallback, one transaction per batch, its EXPLAINs.
 //! - `adoption`: which Pending services the worker picks up by itself.
 //! - `discovery`: services and addons committed below the adoption watermark (the window).
 //! - `bounded`: oversized partner-API answers, short excerpts in errors and the module log.
