@@ -116,41 +116,52 @@ impl Store {
 
     async fn finish_once(&self, job: &ClaimedJob, f: &Finish) -> Result<bool> {
         let mut tx = self.begin().await?;
+        if !self.finish_in(&mut tx, job, f).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// One job's finish inside `tx` (its own, or a batch's): false, having written nothing,
+    /// when the lease is no longer ours.
+    pub(super) async fn finish_in(
+        &self,
+        tx: &mut Transaction<'_, MySql>,
+        job: &ClaimedJob,
+        f: &Finish,
+    ) -> Result<bool> {
         // The usual case is one UPDATE: the lease is ours and nothing was asked for while the
         // job ran. If it matches nothing, either a request is waiting behind the job or the
         // lease was lost; reading the row under lock tells which.
-        let after = if update_job(&mut tx, job, f, None, false).await? {
+        let after = if update_job(tx, job, f, None, false).await? {
             None
         } else {
-            match follow_up_of(&mut tx, job).await? {
-                None => {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
+            match follow_up_of(tx, job).await? {
+                None => return Ok(false),
                 Some(next) => Some(lifecycle::on_finish(f.state, next)),
             }
         };
         match after {
             None => {}
             Some(AfterFinish::AsIs) => {
-                update_job(&mut tx, job, f, None, true).await?;
+                update_job(tx, job, f, None, true).await?;
             }
             Some(AfterFinish::ThenQueue(next)) => {
-                update_job(&mut tx, job, f, None, true).await?;
-                queue_follow_up(&mut tx, job, next).await?;
+                update_job(tx, job, f, None, true).await?;
+                queue_follow_up(tx, job, next).await?;
             }
             Some(AfterFinish::CancelAndQueue(next)) => {
                 let why = format!("superseded: a {} was requested while it ran", next.as_str());
-                update_job(&mut tx, job, f, Some(why.as_str()), true).await?;
-                queue_follow_up(&mut tx, job, next).await?;
+                update_job(tx, job, f, Some(why.as_str()), true).await?;
+                queue_follow_up(tx, job, next).await?;
             }
         }
-        write_claimed_ledger(&mut tx, job, &f.ledger).await?;
-        let quick = job.outcome_unknown || f.outcome_unknown == Some(true);
-        note_outcome(&mut tx, job.target, &f.ledger, quick, &self.watch).await?;
-        self.write_whmcs(&mut tx, job.target, &f.whmcs, job.module_debug)
+        write_claimed_ledger(tx, job, &f.ledger).await?;
+        note_outcome(tx, job.target, &f.ledger, watch_soon(job, f), &self.watch).await?;
+        self.write_whmcs(tx, job.target, &f.whmcs, job.module_debug)
             .await?;
-        tx.commit().await?;
         Ok(true)
     }
 
@@ -342,6 +353,57 @@ async fn requeue_held(
     Ok(())
 }
 
+/// Whether the watch should look soon after this outcome: the job's outcome was unknown at
+/// some point.
+pub(super) fn watch_soon(job: &ClaimedJob, f: &Finish) -> bool {
+    job.outcome_unknown || f.outcome_unknown == Some(true)
+}
+
+/// A job row's new values after an attempt, as both the single and the batched finishing
+/// UPDATE set them.
+pub(super) struct JobValues {
+    /// The new state.
+    pub state: JobState,
+    /// Due again after this many microseconds.
+    pub run_in: i64,
+    /// The error to record, fitted (None keeps the stored one).
+    pub last_error: Option<String>,
+    /// The result to record, fitted (None keeps the stored one).
+    pub result: Option<String>,
+    /// Start the DNS window now (if it has not started).
+    pub start_waiting: bool,
+    /// The outcome flag (None keeps the stored one).
+    pub outcome_unknown: Option<bool>,
+    /// A Module Queue entry is added with this outcome.
+    pub in_module_queue: bool,
+}
+
+impl JobValues {
+    /// The values `f` writes; `cancelled` ends the job as cancelled with that result instead
+    /// of the attempt's state.
+    pub(super) fn of(f: &Finish, cancelled: Option<&str>) -> JobValues {
+        let state = if cancelled.is_some() {
+            JobState::Cancelled
+        } else {
+            f.state
+        };
+        JobValues {
+            state,
+            run_in: micros(f.run_in.unwrap_or_default()),
+            last_error: f
+                .last_error
+                .as_deref()
+                .map(|e| fit(e, TEXT_BYTES).into_owned()),
+            result: cancelled
+                .or(f.result.as_deref())
+                .map(|r| fit(r, TEXT_BYTES).into_owned()),
+            start_waiting: f.start_waiting,
+            outcome_unknown: f.outcome_unknown,
+            in_module_queue: matches!(f.whmcs.module_queue, Some(ModuleQueueWrite::Add { .. })),
+        }
+    }
+}
+
 /// The fenced job-row update: true when it matched (the lease is ours, and, unless
 /// `with_follow_up`, no request waits behind the job). `cancelled` ends the job as cancelled
 /// with that result instead of the attempt's state.
@@ -352,13 +414,7 @@ async fn update_job(
     cancelled: Option<&str>,
     with_follow_up: bool,
 ) -> Result<bool> {
-    let run_in = f.run_in.unwrap_or_default();
-    let state = if cancelled.is_some() {
-        JobState::Cancelled
-    } else {
-        f.state
-    };
-    let result = cancelled.or(f.result.as_deref());
+    let v = JobValues::of(f, cancelled);
     let updated = sqlx::query(
         "UPDATE mod_jetpack_jobs SET
            state = ?, run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
@@ -370,17 +426,14 @@ async fn update_job(
            finished_at = IF(?, UTC_TIMESTAMP(6), NULL), updated_at = UTC_TIMESTAMP(6)
          WHERE id = ? AND lease_token = ? AND state = 'running' AND (? OR follow_up IS NULL)",
     )
-    .bind(state.as_str())
-    .bind(micros(run_in))
-    .bind(f.last_error.as_deref().map(|e| fit(e, TEXT_BYTES)))
-    .bind(result.map(|r| fit(r, TEXT_BYTES)))
-    .bind(f.start_waiting)
-    .bind(f.outcome_unknown)
-    .bind(matches!(
-        f.whmcs.module_queue,
-        Some(ModuleQueueWrite::Add { .. })
-    ))
-    .bind(state.is_finished())
+    .bind(v.state.as_str())
+    .bind(v.run_in)
+    .bind(v.last_error)
+    .bind(v.result)
+    .bind(v.start_waiting)
+    .bind(v.outcome_unknown)
+    .bind(v.in_module_queue)
+    .bind(v.state.is_finished())
     .bind(job.id)
     .bind(&job.lease_token)
     .bind(with_follow_up)

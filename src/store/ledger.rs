@@ -223,41 +223,91 @@ pub(super) async fn follow_addon(
 /// cancel uses its credentials even once the row is gone.
 async fn record_plan(
     tx: &mut Transaction<'_, MySql>,
-    (target, job, product): (Target, JobId, Option<u32>),
+    by: (Target, JobId, Option<u32>),
     site: &str,
     plan: &str,
     pending: bool,
 ) -> Result<()> {
-    let (product_id, addon_def_id) = match target {
-        Target::Service(_) => (product, None),
-        Target::Addon { .. } => (None, product),
-    };
-    sqlx::query(
+    record_plans(tx, &[(by, site, plan, pending)]).await
+}
+
+/// Many jobs' `Holds` changes (services only, so no addon rows to move first) in one
+/// multi-row upsert, with the same rule as one job's ([`write_claimed_ledger`]): for the
+/// batched finish, whose jobs' ledger changes are all `Holds`.
+pub(super) async fn write_claimed_holds(
+    tx: &mut Transaction<'_, MySql>,
+    jobs: &[(&ClaimedJob, &[LedgerWrite])],
+) -> Result<()> {
+    let mut rows = Vec::new();
+    for (job, writes) in jobs {
+        let product = job.service.as_ref().map(|s| s.product_id);
+        for w in *writes {
+            if let LedgerWrite::Holds {
+                site,
+                plan,
+                pending,
+            } = w
+            {
+                rows.push((
+                    (job.target, job.id, product),
+                    site.as_str(),
+                    plan.as_str(),
+                    *pending,
+                ));
+            }
+        }
+    }
+    record_plans(tx, &rows).await
+}
+
+/// One plan recorded: by (target, job, product), site, plan, pending.
+type PlanRow<'a> = ((Target, JobId, Option<u32>), &'a str, &'a str, bool);
+
+/// [`record_plan`] for many rows in one multi-row INSERT … ON DUPLICATE KEY UPDATE (in
+/// order; nothing for no rows).
+async fn record_plans(tx: &mut Transaction<'_, MySql>, rows: &[PlanRow<'_>]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<MySql>::new(
         "INSERT INTO mod_jetpack_ledger
            (service_id, addon_id, product_id, addon_def_id, site, plan, pending, since,
-            updated_at, job_id)
-         VALUES (?, ?,
-                 COALESCE(?, (SELECT h.packageid FROM tblhosting h WHERE h.id = ? AND ? = 0)),
-                 COALESCE(?, (SELECT a.addonid FROM tblhostingaddons a WHERE a.id = ?)),
-                 ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)
-         ON DUPLICATE KEY UPDATE plan = VALUES(plan), pending = VALUES(pending),
+            updated_at, job_id) VALUES ",
+    );
+    for (n, ((target, job, product), site, plan, pending)) in rows.iter().enumerate() {
+        let (product_id, addon_def_id) = match target {
+            Target::Service(_) => (*product, None),
+            Target::Addon { .. } => (None, *product),
+        };
+        q.push(if n == 0 { "(" } else { ", (" });
+        q.push_bind(target.service())
+            .push(", ")
+            .push_bind(target.addon_id());
+        q.push(", COALESCE(").push_bind(product_id);
+        q.push(", (SELECT h.packageid FROM tblhosting h WHERE h.id = ")
+            .push_bind(target.service());
+        q.push(" AND ")
+            .push_bind(target.addon_id())
+            .push(" = 0)), COALESCE(");
+        q.push_bind(addon_def_id);
+        q.push(", (SELECT a.addonid FROM tblhostingaddons a WHERE a.id = ");
+        q.push_bind(target.addon_id()).push(")), ");
+        q.push_bind(*site)
+            .push(", ")
+            .push_bind(*plan)
+            .push(", ")
+            .push_bind(*pending);
+        q.push(", UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ")
+            .push_bind(*job)
+            .push(")");
+    }
+    q.push(
+        " ON DUPLICATE KEY UPDATE plan = VALUES(plan), pending = VALUES(pending),
            updated_at = VALUES(updated_at), job_id = VALUES(job_id),
            product_id = COALESCE(VALUES(product_id), product_id),
            addon_def_id = COALESCE(VALUES(addon_def_id), addon_def_id)",
-    )
-    .bind(target.service())
-    .bind(target.addon_id())
-    .bind(product_id)
-    .bind(target.service())
-    .bind(target.addon_id())
-    .bind(addon_def_id)
-    .bind(target.addon_id())
-    .bind(site)
-    .bind(plan)
-    .bind(pending)
-    .bind(job)
-    .execute(&mut **tx)
-    .await?;
+    );
+    q.build().execute(&mut **tx).await?;
     Ok(())
 }
 

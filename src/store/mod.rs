@@ -1,8 +1,9 @@
 //! All SQL lives here; nothing else in the crate builds a query. The worker's own tables:
-//! requests and the jobs they make (`requests`, applied as sets by `apply`, `jobs`), claiming (`claim`), the write that
-//! ends an attempt (`finish`, with WHMCS's side in `writeback`), the ledger (`ledger`), the
-//! adoption scan (`adoption`, its trailing window in `adoption_window`, its marks and requests
-//! in `adoption_marks`), the reconciler's watch
+//! requests and the jobs they make (`requests`, applied as sets by `apply`, `jobs`), claiming
+//! (`claim`), the write that ends an attempt (`finish`; many at once in `finish_batch`, cut to
+//! size by `chunks`; WHMCS's side in `writeback`), the ledger (`ledger`), the adoption scan
+//! (`adoption`, its trailing window in `adoption_window`, its marks and requests in
+//! `adoption_marks`), the reconciler's watch
 //! and drift rows (`watch`), worker heartbeats (`workers`) and reading it all back
 //! (`report`). WHMCS's tables are read in `whmcs` (and `emails`, for the doctor), into the
 //! row types of `rows`. No transaction is ever held across an HTTP call: callers get plain
@@ -16,9 +17,11 @@ mod adoption;
 mod adoption_marks;
 mod adoption_window;
 mod apply;
+mod chunks;
 mod claim;
 mod emails;
 mod finish;
+mod finish_batch;
 mod jobs;
 mod known;
 mod ledger;

@@ -2,10 +2,12 @@
 //! `jetpack_provisioning_details` custom field of THIS service (or addon) only,
 //! `tblhosting.domainstatus` (`tblhostingaddons.status`), the activity log, the Module Queue
 //! (`Queue::add` / `Queue::resolve`) and, in debug mode, the module log. Reached through
-//! `Store::finish`.
+//! `Store::finish` (one outcome) and `Store::finish_batch` (many: each kind of write in one
+//! set-based statement for all of them).
 
-use sqlx::{AssertSqlSafe, MySql, Transaction};
+use sqlx::{AssertSqlSafe, MySql, QueryBuilder, Transaction};
 
+use super::chunks::by_bytes;
 use super::{
     DetailsField, ModuleLogEntry, ModuleQueueWrite, Result, StatusChange, Store, TEXT_BYTES,
     WhmcsWrites,
@@ -13,6 +15,10 @@ use super::{
 use crate::domain::{Action, Target};
 use crate::rules::MODULE_NAME;
 use crate::text::{fit, utf8mb3_safe};
+
+/// One outcome's WHMCS side in a batch: the target, what to write, and whether Module Debug
+/// Mode was on at claim time.
+pub(super) type Outcome<'a> = (Target, &'a WhmcsWrites, bool);
 
 impl Store {
     /// Writes WHMCS's side of an outcome inside `tx`; the module log only when WHMCS's Module
@@ -28,10 +34,7 @@ impl Store {
             write_details(tx, target, *field, &fitted(text)).await?;
         }
         if let Some(change) = w.status {
-            sqlx::query(AssertSqlSafe(status_sql(target, change)))
-                .bind(target.entity_id())
-                .execute(&mut **tx)
-                .await?;
+            write_status(tx, (is_addon(target), change), &[target.entity_id()]).await?;
         }
         if let Some(line) = &w.activity {
             self.write_activity(tx, w.client_id, line).await?;
@@ -41,14 +44,66 @@ impl Store {
                 add_to_module_queue(tx, target, *action, &fitted(error)).await?;
             }
             Some(ModuleQueueWrite::Resolve(action)) => {
-                resolve_module_queue(tx, target, *action).await?;
+                let kind = (target.module_queue_type(), *action);
+                resolve_module_queue(tx, kind, &[target.entity_id()]).await?;
             }
             None => {}
         }
         if module_debug {
-            write_module_log(tx, w.module_log_action, &w.module_log).await?;
+            write_module_log(tx, &[(w.module_log_action, &w.module_log)]).await?;
         }
         Ok(())
+    }
+
+    /// Writes WHMCS's side of many outcomes inside `tx`, each kind of write in one statement
+    /// for all of them (the same rules as [`Store::write_whmcs`]): the details values in one
+    /// UPDATE joined by (value id, field, relid) and one multi-row INSERT for the missing
+    /// ones, one status UPDATE per table and kind of change, the activity lines and the module
+    /// log in one multi-row INSERT each, one Module Queue resolve per (type, action); a
+    /// Module Queue Add stays one by one. False (and the transaction must be rolled back)
+    /// when a details row read with the claim is gone: the caller writes the batch one by
+    /// one instead.
+    pub(in crate::store) async fn write_whmcs_many(
+        &self,
+        tx: &mut Transaction<'_, MySql>,
+        all: &[Outcome<'_>],
+    ) -> Result<bool> {
+        if !write_details_many(tx, all).await? {
+            return Ok(false);
+        }
+        let status = group(
+            all.iter()
+                .filter_map(|(t, w, _)| w.status.map(|c| ((is_addon(*t), c), t.entity_id()))),
+        );
+        for (kind, ids) in status {
+            write_status(tx, kind, &ids).await?;
+        }
+        let lines: Vec<(u32, &str)> = all
+            .iter()
+            .filter_map(|(_, w, _)| w.activity.as_deref().map(|l| (w.client_id, l)))
+            .collect();
+        self.write_activities(tx, &lines).await?;
+        let resolves = group(all.iter().filter_map(|(t, w, _)| match &w.module_queue {
+            Some(ModuleQueueWrite::Resolve(a)) => {
+                Some(((t.module_queue_type(), *a), t.entity_id()))
+            }
+            _ => None,
+        }));
+        for (kind, ids) in resolves {
+            resolve_module_queue(tx, kind, &ids).await?;
+        }
+        for (target, w, _) in all {
+            if let Some(ModuleQueueWrite::Add { action, error }) = &w.module_queue {
+                add_to_module_queue(tx, *target, *action, &fitted(error)).await?;
+            }
+        }
+        let logs: Vec<(&str, &Vec<ModuleLogEntry>)> = all
+            .iter()
+            .filter(|(_, _, debug)| *debug)
+            .map(|(_, w, _)| (w.module_log_action, &w.module_log))
+            .collect();
+        write_module_log(tx, &logs).await?;
+        Ok(true)
     }
 
     /// One activity-log line for the client, as the System user; WHMCS 8's `user_id` and
@@ -59,88 +114,157 @@ impl Store {
         client_id: u32,
         line: &str,
     ) -> Result<()> {
-        let sql = if self.activity_has_user_columns {
-            "INSERT INTO tblactivitylog (date, description, user, userid, user_id, admin_id, ipaddr)
-             VALUES (NOW(), ?, 'System', ?, 0, 0, '')"
+        self.write_activities(tx, &[(client_id, line)]).await
+    }
+
+    /// Activity-log lines (client, line), in order, in multi-row INSERTs (one per
+    /// [`super::chunks::STATEMENT_BYTES`] of text).
+    async fn write_activities(
+        &self,
+        tx: &mut Transaction<'_, MySql>,
+        lines: &[(u32, &str)],
+    ) -> Result<()> {
+        let (head, tail) = if self.activity_has_user_columns {
+            (
+                "INSERT INTO tblactivitylog (date, description, user, userid, user_id, admin_id, ipaddr) VALUES ",
+                ", 0, 0, '')",
+            )
         } else {
-            "INSERT INTO tblactivitylog (date, description, user, userid, ipaddr)
-             VALUES (NOW(), ?, 'System', ?, '')"
+            (
+                "INSERT INTO tblactivitylog (date, description, user, userid, ipaddr) VALUES ",
+                ", '')",
+            )
         };
-        sqlx::query(sql)
-            .bind(fitted(line))
-            .bind(client_id)
-            .execute(&mut **tx)
-            .await?;
+        for run in by_bytes(lines, |(_, line)| line.len()) {
+            let mut q = QueryBuilder::<MySql>::new(head);
+            for (n, (client_id, line)) in run.iter().enumerate() {
+                q.push(if n == 0 { "(NOW(), " } else { ", (NOW(), " });
+                q.push_bind(fitted(line)).push(", 'System', ");
+                q.push_bind(*client_id).push(tail);
+            }
+            q.build().execute(&mut **tx).await?;
+        }
         Ok(())
     }
 }
 
-/// WHMCS's `Queue::resolve`: the open entries for this target and action are completed.
+/// Whether the target is an addon (its status lives in `tblhostingaddons`).
+fn is_addon(target: Target) -> bool {
+    matches!(target, Target::Addon { .. })
+}
+
+/// Ids grouped by key, keys in the order first seen.
+fn group<K: PartialEq>(pairs: impl Iterator<Item = (K, u32)>) -> Vec<(K, Vec<u32>)> {
+    let mut groups: Vec<(K, Vec<u32>)> = Vec::new();
+    for (key, id) in pairs {
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, ids)) => ids.push(id),
+            None => groups.push((key, vec![id])),
+        }
+    }
+    groups
+}
+
+/// WHMCS's `Queue::resolve`: the open entries for these targets (of one type) and this
+/// action are completed.
 async fn resolve_module_queue(
     tx: &mut Transaction<'_, MySql>,
-    target: Target,
-    action: Action,
+    (kind, action): (&'static str, Action),
+    ids: &[u32],
 ) -> Result<()> {
-    sqlx::query(
+    let mut q = QueryBuilder::<MySql>::new(
         "UPDATE tblmodulequeue SET completed = 1, last_attempt = NOW(), updated_at = NOW()
-         WHERE service_type = ? AND service_id = ? AND module_name = ?
-           AND module_action = ? AND completed = 0",
-    )
-    .bind(target.module_queue_type())
-    .bind(target.entity_id())
-    .bind(MODULE_NAME)
-    .bind(action.module_function())
-    .execute(&mut **tx)
-    .await?;
+         WHERE service_type = ",
+    );
+    q.push_bind(kind).push(" AND service_id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(") AND module_name = ").push_bind(MODULE_NAME);
+    q.push(" AND module_action = ")
+        .push_bind(action.module_function());
+    q.push(" AND completed = 0");
+    q.build().execute(&mut **tx).await?;
     Ok(())
 }
 
-/// The attempt's API exchanges in the module log, each named `<action> <call>` (e.g.
-/// `createaccount provision`) and each side cut to fit.
+/// Attempts' API exchanges in the module log, each named `<action> <call>` (e.g.
+/// `createaccount provision`) and each side cut to fit; in order, in multi-row INSERTs.
 async fn write_module_log(
     tx: &mut Transaction<'_, MySql>,
-    action: &str,
-    entries: &[ModuleLogEntry],
+    attempts: &[(&str, &Vec<ModuleLogEntry>)],
 ) -> Result<()> {
-    for x in entries {
-        sqlx::query(
-            "INSERT INTO tblmodulelog (date, module, action, request, response, arrdata)
-             VALUES (NOW(), ?, ?, ?, ?, '')",
-        )
-        .bind(MODULE_NAME)
-        .bind(format!("{action} {}", x.action))
-        .bind(utf8mb3_safe(&fit(&x.request, 60_000)))
-        .bind(utf8mb3_safe(&fit(&x.response, 60_000)))
-        .execute(&mut **tx)
-        .await?;
+    let rows: Vec<(String, String, String)> = attempts
+        .iter()
+        .flat_map(|(action, entries)| {
+            entries.iter().map(move |x| {
+                (
+                    format!("{action} {}", x.action),
+                    utf8mb3_safe(&fit(&x.request, 60_000)),
+                    utf8mb3_safe(&fit(&x.response, 60_000)),
+                )
+            })
+        })
+        .collect();
+    for run in by_bytes(&rows, |(_, req, resp)| req.len() + resp.len()) {
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO tblmodulelog (date, module, action, request, response, arrdata) VALUES ",
+        );
+        for (n, (action, request, response)) in run.iter().enumerate() {
+            q.push(if n == 0 { "(NOW(), " } else { ", (NOW(), " });
+            q.push_bind(MODULE_NAME)
+                .push(", ")
+                .push_bind(action.as_str());
+            q.push(", ").push_bind(request.as_str()).push(", ");
+            q.push_bind(response.as_str()).push(", '')");
+        }
+        q.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
 
-/// The status write for a service (`tblhosting.domainstatus`) or an addon
-/// (`tblhostingaddons.status`), by primary key (bound).
-fn status_sql(target: Target, change: StatusChange) -> String {
-    let (table, column) = match target {
-        Target::Service(_) => ("tblhosting", "domainstatus"),
-        Target::Addon { .. } => ("tblhostingaddons", "status"),
+/// The status write for services (`tblhosting.domainstatus`) or addons
+/// (`tblhostingaddons.status`), by primary key: `ids` (at least one) as bound placeholders.
+fn status_sql(addon: bool, change: StatusChange, ids: usize) -> String {
+    let (table, column) = if addon {
+        ("tblhostingaddons", "status")
+    } else {
+        ("tblhosting", "domainstatus")
     };
+    let ids = vec!["?"; ids].join(", ");
     match change {
         StatusChange::Activate => {
             format!(
                 "UPDATE {table} SET {column} = 'Active'
-                 WHERE id = ? AND {column} IN ('Pending', 'Terminated')"
+                 WHERE id IN ({ids}) AND {column} IN ('Pending', 'Terminated')"
             )
         }
-        StatusChange::BackToPending => {
-            format!("UPDATE {table} SET {column} = 'Pending' WHERE id = ? AND {column} = 'Active'")
-        }
+        StatusChange::BackToPending => format!(
+            "UPDATE {table} SET {column} = 'Pending' WHERE id IN ({ids}) AND {column} = 'Active'"
+        ),
         StatusChange::Terminate => format!(
             "UPDATE {table} SET {column} = 'Terminated',
                termination_date = IF(termination_date IN ('0000-00-00', '1970-01-01'),
                                      CURDATE(), termination_date)
-             WHERE id = ?"
+             WHERE id IN ({ids})"
         ),
     }
+}
+
+/// One status change for these services (or addons).
+async fn write_status(
+    tx: &mut Transaction<'_, MySql>,
+    (addon, change): (bool, StatusChange),
+    ids: &[u32],
+) -> Result<()> {
+    let sql = status_sql(addon, change, ids.len());
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(*id);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// Updates the details value row read with the claim (this service's or addon's lowest one),
@@ -170,15 +294,72 @@ async fn write_details(
             return Ok(());
         }
     }
-    sqlx::query(
-        "INSERT INTO tblcustomfieldsvalues (fieldid, relid, value, created_at, updated_at)
-         VALUES (?, ?, ?, NOW(), NOW())",
-    )
-    .bind(field.field_id)
-    .bind(target.entity_id())
-    .bind(text)
-    .execute(&mut **tx)
-    .await?;
+    insert_details(tx, &[(target, field, text.to_owned())]).await
+}
+
+/// [`write_details`] for many targets: the rows read with the claim in UPDATEs joined to a
+/// derived table of (value id, field, relid, text), the missing ones in multi-row INSERTs.
+/// False when the UPDATEs matched fewer rows than they name (a row deleted since the claim):
+/// the batch is then written one by one, where each target inserts its own.
+async fn write_details_many(tx: &mut Transaction<'_, MySql>, all: &[Outcome<'_>]) -> Result<bool> {
+    let mut existing: Vec<(Target, DetailsField, u32, String)> = Vec::new();
+    let mut missing: Vec<(Target, DetailsField, String)> = Vec::new();
+    for (target, w, _) in all {
+        if let Some((field, text)) = &w.details {
+            match field.value_id {
+                Some(id) => existing.push((*target, *field, id, fitted(text))),
+                None => missing.push((*target, *field, fitted(text))),
+            }
+        }
+    }
+    for run in by_bytes(&existing, |row| row.3.len()) {
+        let mut q = QueryBuilder::<MySql>::new("UPDATE tblcustomfieldsvalues c JOIN (");
+        for (n, (target, field, id, text)) in run.iter().enumerate() {
+            q.push(if n == 0 {
+                "SELECT "
+            } else {
+                " UNION ALL SELECT "
+            });
+            q.push_bind(*id).push(" AS vid, ").push_bind(field.field_id);
+            q.push(" AS vfield, ")
+                .push_bind(target.entity_id())
+                .push(" AS vrel, ");
+            q.push_bind(text.as_str()).push(" AS vtext");
+        }
+        q.push(
+            ") v ON c.id = v.vid AND c.fieldid = v.vfield AND c.relid = v.vrel
+             SET c.value = v.vtext, c.updated_at = NOW()",
+        );
+        // Affected rows count matched rows (sqlx connects with CLIENT_FOUND_ROWS).
+        let updated = q.build().execute(&mut **tx).await?;
+        if updated.rows_affected() < run.len() as u64 {
+            return Ok(false);
+        }
+    }
+    insert_details(tx, &missing).await?;
+    Ok(true)
+}
+
+/// New details value rows (target, field, text fitted), in multi-row INSERTs.
+async fn insert_details(
+    tx: &mut Transaction<'_, MySql>,
+    rows: &[(Target, DetailsField, String)],
+) -> Result<()> {
+    for run in by_bytes(rows, |row| row.2.len()) {
+        let mut q = QueryBuilder::<MySql>::new(
+            "INSERT INTO tblcustomfieldsvalues (fieldid, relid, value, created_at, updated_at) VALUES ",
+        );
+        for (n, (target, field, text)) in run.iter().enumerate() {
+            q.push(if n == 0 { "(" } else { ", (" });
+            q.push_bind(field.field_id)
+                .push(", ")
+                .push_bind(target.entity_id());
+            q.push(", ")
+                .push_bind(text.as_str())
+                .push(", NOW(), NOW())");
+        }
+        q.build().execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

@@ -1,13 +1,14 @@
 //! The worker: applies recorded requests, claims due jobs under a lease, runs at most
 //! `concurrency` of them at once, renews leases while they run and lets an acting call start
-//! only under a lease that outlasts it, writes each outcome (fenced by the lease token), adopts
-//! paid Pending services, and on shutdown stops claiming, drains, and releases what did not
-//! finish. One engine (`service_loop`) serves both `run` and `run --once`. This module owns
+//! only under a lease that outlasts it, writes each outcome (fenced by the lease token, in
+//! batches through the `completer`), adopts paid Pending services, and on shutdown stops
+//! claiming, drains, and releases what did not finish. One engine (`service_loop`) serves both `run` and `run --once`. This module owns
 //! the settings, the `Worker` and one job's run (`process`); the lease is `lease`, one
 //! attempt's decisions `process`, `failure` and `messages`.
 //!
 //! One job's path through these parts and the job state machine: docs/architecture.md.
 
+mod completer;
 mod failure;
 mod lease;
 mod messages;
@@ -33,6 +34,7 @@ use crate::metrics as m;
 use crate::retry::{DnsSchedule, RetryPolicy};
 use crate::store::{ClaimedJob, Finish, Store, StoreError};
 use crate::text::Chain;
+use completer::Completions;
 use lease::Lease;
 pub(crate) use outcome::Outcome;
 pub use reconcile::ReconcileSettings;
@@ -211,8 +213,13 @@ impl Worker {
     }
 
     /// One claimed job: the attempt (under its lease, renewed alongside) and its fenced
-    /// write.
-    async fn process(&self, job: ClaimedJob) -> Result<Processed, StoreError> {
+    /// write, handed to the completer (`completions`) to go with other jobs' in one
+    /// transaction.
+    async fn process(
+        &self,
+        job: ClaimedJob,
+        completions: Completions,
+    ) -> Result<Processed, StoreError> {
         let _counted = self.vitals.in_flight.start();
         metrics::counter!(m::JOBS_CLAIMED, "action" => job.action.as_str()).increment(1);
         let lease = Lease::new(
@@ -238,7 +245,7 @@ impl Worker {
                 return Ok(Processed::LeaseLost);
             }
         };
-        let written = match self.write_outcome(&job, &finish).await {
+        let written = match self.write_batched(&completions, &job, &finish).await {
             Ok(written) => written,
             // Unavailable, or still deadlocking after every retry: nothing is wrong with the
             // outcome itself; the job runs again after its lease (the status check first).
@@ -269,6 +276,31 @@ impl Worker {
             Ok(Processed::Held)
         } else {
             Ok(Processed::LeaseLost)
+        }
+    }
+
+    /// Writes the outcome with other jobs' through the completer; when that did not write it
+    /// (the database unavailable, a lock conflict, the completer gone), on its own with
+    /// [`Worker::write_outcome`]'s patience.
+    async fn write_batched(
+        &self,
+        completions: &Completions,
+        job: &ClaimedJob,
+        finish: &Finish,
+    ) -> Result<bool, StoreError> {
+        match completions.finish(job, finish).await {
+            Some(Ok(written)) => {
+                self.vitals.db.ok();
+                Ok(written)
+            }
+            Some(Err(e)) if !(e.is_connection_trouble() || e.is_lock_conflict()) => Err(e),
+            Some(Err(e)) => {
+                self.vitals.db.failed("writing a job's outcome", &e);
+                tracing::warn!(job_id = %job.id, error = %Chain(&e),
+                    "could not write the job's outcome yet; trying again");
+                self.write_outcome(job, finish).await
+            }
+            None => self.write_outcome(job, finish).await,
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::completer::{Completer, Completions};
 use super::{Processed, RunSummary, Worker, WorkerError};
 use crate::backoff;
 use crate::metrics as m;
@@ -95,11 +96,13 @@ struct Engine {
     db_failures: u32,
     /// `run --once`: the database error that stopped it.
     stopped_by: Option<StoreError>,
+    /// Where the jobs' outcomes are written, in batches.
+    completions: Completions,
 }
 
 impl Engine {
     /// The state before the first turn; with `adopt` the first turn starts an adoption scan.
-    fn new(mode: Mode, adopt: bool) -> Engine {
+    fn new(mode: Mode, adopt: bool, completions: Completions) -> Engine {
         Engine {
             mode,
             inflight: JoinSet::new(),
@@ -120,6 +123,7 @@ impl Engine {
             more_requests: false,
             db_failures: 0,
             stopped_by: None,
+            completions,
         }
     }
 }
@@ -167,7 +171,8 @@ impl Worker {
         mode: Mode,
         shutdown: CancellationToken,
     ) -> Result<RunSummary, WorkerError> {
-        let mut e = Engine::new(mode, self.settings.adopt);
+        let completer = Completer::start(self.store.clone(), self.vitals.in_flight.clone());
+        let mut e = Engine::new(mode, self.settings.adopt, completer.handle());
         while !shutdown.is_cancelled() {
             self.vitals.liveness.beat(Duration::ZERO);
             let progressed = self.turn(&mut e).await;
@@ -198,7 +203,8 @@ impl Worker {
                 reap(&mut e, joined);
             }
         }
-        self.drain(&mut e.inflight, &mut e.held).await;
+        drop(e.completions);
+        self.drain(&mut e.inflight, &mut e.held, completer).await;
         match e.stopped_by {
             Some(err) => Err(err.into()),
             None => Ok(e.summary),
@@ -415,9 +421,11 @@ impl Worker {
                 e.db_failures = 0;
                 let claimed = !jobs.is_empty();
                 for job in jobs {
-                    let me = self.clone();
+                    let (me, completions) = (self.clone(), e.completions.clone());
                     let copy = job.clone();
-                    let handle = e.inflight.spawn(async move { me.process(job).await });
+                    let handle = e
+                        .inflight
+                        .spawn(async move { me.process(job, completions).await });
                     e.held.insert(handle.id(), copy);
                 }
                 claimed
@@ -482,12 +490,16 @@ impl Worker {
         total
     }
 
+    /// Lets in-flight jobs finish within the drain timeout, writes every outcome handed to
+    /// the completer, then releases the jobs that did not finish.
     async fn drain(
         &self,
         inflight: &mut InFlight,
         held: &mut HashMap<tokio::task::Id, ClaimedJob>,
+        completer: Completer,
     ) {
         if inflight.is_empty() && held.is_empty() {
+            completer.close().await;
             return;
         }
         tracing::info!(
@@ -506,6 +518,13 @@ impl Worker {
         inflight.abort_all();
         while let Some(joined) = inflight.join_next_with_id().await {
             reap_into(held, &mut ignored, joined);
+        }
+        // Outcomes of aborted jobs already handed over are written before any release: a
+        // job written meanwhile is then not released (its fence no longer holds). Bounded: a
+        // database that does not answer must not hold the stop up (both writes are fenced).
+        let flushed = tokio::time::timeout(self.settings.drain_timeout, completer.close()).await;
+        if flushed.is_err() {
+            tracing::warn!("outcomes handed over were not all written in time; releasing the rest");
         }
         for (_, job) in held.drain() {
             if job.may_be_acting() {

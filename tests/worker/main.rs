@@ -5,6 +5,8 @@
 //! - `outcomes`: one test (or more) per row of the README's outcome table (How it works).
 //! - `fields`: WHMCS custom-field conventions, write-back scoping, 7.8.3 layout, utf8mb3.
 //! - `claiming`: leases, both claim paths, concurrent workers, enqueue rules, drain.
+//! - `batch`: the batched finish: fences per job, the same end as one job's finish (a seeded
+//!   differential test), the per-job fallback, one transaction per batch, its EXPLAINs.
 //! - `adoption`: which Pending services the worker picks up by itself.
 //! - `adoption_backlog`: a backlog of paid orders adopted by the first scan, a page at a time
 //!   in one transaction, and two workers on one page.
@@ -32,6 +34,7 @@ mod addons;
 mod adoption;
 mod adoption_backlog;
 pub(crate) mod bad_input;
+mod batch;
 mod bounded;
 mod claiming;
 mod cli;
