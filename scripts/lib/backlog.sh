@@ -10,8 +10,9 @@
 #             the first scan discovers them (JETPACK_ADOPT=true; `run` at the default interval).
 #
 # Each path through `run` (timed from just before the start to the last finished_at, the
-# script waiting for N "job updated" lines) and `run --once` (timed until it exits), at
-# concurrency 64 against the sandbox at 50 ms. queued and requests run with JETPACK_ADOPT=false
+# script waiting for N "job updated" lines; stopped after BENCH_BACKLOG_LIMIT seconds, default
+# 120, and then measured over the jobs done by then) and `run --once` (timed until it exits),
+# at concurrency 64 against the sandbox at 50 ms. Every per-job figure is per job done. queued and requests run with JETPACK_ADOPT=false
 # (each path measures its own way in). Before every run each table of the worker is emptied and
 # WHMCS's side (activity log, Module Queue, module log, details values, statuses) reset.
 #
@@ -298,8 +299,8 @@ backlog_summary() {
         for cmd in once run; do
             awk -F'\t' -v l="$label" -v c="$cmd" '$2 == l && $3 == "scan" && $4 == c { print $6 / $5 / 1000 }' \
                 "$WORK/backlog.tsv" | median | awk -v x="$ORIGINAL_MS" -v lat="$LATENCY_MS" -v l="$label" -v c="${cmd/once/run --once}" '{
-                printf "speed-up through adoption [%s] %s: %.0fx (the original module %.2f ms per order / the scan path %.3f ms per job; target >= 100x)\n", l, c, x / $1, x, $1
-                printf "    (estimate, not measured: %.0fx if the original token call cost a round trip of %d ms like its provision call; the sandbox answers tokens without latency)\n", (x + lat) / $1, lat }'
+                printf "speed-up through adoption [%s] %s: %.1fx (the original module %.2f ms per order / the scan path %.3f ms per job; target >= 100x)\n", l, c, x / $1, x, $1
+                printf "    (estimate, not measured: %.1fx if the original token call cost a round trip of %d ms like its provision call; the sandbox answers tokens without latency)\n", (x + lat) / $1, lat }'
         done
     done < <(backlog_bins)
 }
