@@ -117,8 +117,8 @@ children_cpu_s() {
 # BENCH_BACKLOG_LIMIT seconds (default 120) have passed since T0_US (prints 1: stopped at the
 # limit; the scan path of a worker that adopts a page per interval needs hours for 5,000).
 backlog_wait() {
-    local limit_us=$((${BENCH_BACKLOG_LIMIT:-120} * 1000000))
-    while [ "$(grep -c -- "job updated" "$1" 2>/dev/null || true)" -lt "$3" ]; do
+    local limit_us=$((${BENCH_BACKLOG_LIMIT:-120} * 1000000)) seen
+    while seen=$(grep -c -- "job updated" "$1" 2>/dev/null || true); [ "${seen:-0}" -lt "$3" ]; do
         if [ $(($(now_us) - $4)) -ge "$limit_us" ]; then
             echo 1
             return 0
