@@ -17,7 +17,7 @@
 # WHMCS's side (activity log, Module Queue, module log, details values, statuses) reset.
 #
 # Before/after: BENCH_BINS="before=/path/a/jetpack-worker after=/path/b/jetpack-worker"
-# (default: this tree's release binary, labelled `now`), BENCH_ROUNDS rounds (default 1): each
+# (absolute paths; default: this tree's release binary, labelled `now`), BENCH_ROUNDS rounds (default 1): each
 # round runs every path and command for every binary, the binary that goes first alternating,
 # so the machine's drift hits both. Each binary has its own database, built by its own
 # `migrate`. BENCH_BACKLOG_N (default 5000) jobs per run. Then the original synchronous module
@@ -308,6 +308,8 @@ backlog_summary() {
 # Part 6: every round, path and command for every binary, then the baseline and the summary.
 backlog_part() {
     local n=${BENCH_BACKLOG_N:-5000} rounds=${BENCH_ROUNDS:-1} round path cmd slot=0 label bin
+    local started_us
+    started_us=$(now_us)
     local -a bins
     backlog_bins >/dev/null # checks BENCH_BINS here, where die stops the script
     mapfile -t bins < <(backlog_bins)
@@ -339,4 +341,5 @@ backlog_part() {
     for spec in "${bins[@]}"; do
         q mysql "DROP DATABASE IF EXISTS $(backlog_db "${spec%% *}")"
     done
+    say "backlog part took: $((($(now_us) - started_us) / 1000000)) s (${#bins[@]} binaries, $rounds round(s), the baseline included)"
 }
