@@ -300,7 +300,7 @@ backlog_summary() {
             awk -F'\t' -v l="$label" -v c="$cmd" '$2 == l && $3 == "scan" && $4 == c { print $6 / $5 / 1000 }' \
                 "$WORK/backlog.tsv" | median | awk -v x="$ORIGINAL_MS" -v lat="$LATENCY_MS" -v cc="$BACKLOG_C" -v l="$label" -v c="${cmd/once/run --once}" '{
                 printf "speed-up through adoption [%s] %s: %.1fx (the original module %.2f ms per order / the scan path %.3f ms per job; target >= 100x)\n", l, c, x / $1, x, $1
-                printf "    (estimate, not measured: %.1fx if the original token call cost a round trip of %d ms like its provision call; the sandbox answers tokens without latency. The ceiling at c=%d, efficiency 1: %.0fx, %.0fx with that round trip)\n", (x + lat) / $1, lat, cc, x * cc / lat, (x + lat) * cc / lat }'
+                printf "    (the ceiling at c=%d, efficiency 1: %.0fx; the sandbox adds %d ms to the token call too, as a real token request is a round trip)\n", cc, x * cc / lat, lat }'
         done
     done < <(backlog_bins)
 }

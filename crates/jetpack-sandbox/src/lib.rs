@@ -50,6 +50,10 @@ pub struct SandboxConfig {
     pub credentials: Vec<(String, String)>,
     /// Delay added before answering every `/rest/` request.
     pub latency: Duration,
+    /// Delay added before answering every `POST /oauth2/token` (a real token request is a
+    /// network round trip too; benchmarks of the original module, which asks for a token per
+    /// call, set it to the same latency).
+    pub token_latency: Duration,
     /// Share (0.0..=1.0) of `/rest/` requests that get a random fault.
     pub fault_rate: f64,
     /// How long a "hang" fault sleeps before answering normally.
@@ -67,6 +71,7 @@ impl Default for SandboxConfig {
         Self {
             credentials: vec![("demo-client".to_owned(), "demo-secret".to_owned())],
             latency: Duration::ZERO,
+            token_latency: Duration::ZERO,
             fault_rate: 0.0,
             hang: Duration::from_secs(300),
             unresolvable: Vec::new(),

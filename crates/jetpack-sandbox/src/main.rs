@@ -29,6 +29,9 @@ struct Args {
     /// Latency added to every /rest/ request, in milliseconds.
     #[arg(long, env = "SANDBOX_LATENCY_MS", default_value_t = 0)]
     latency: u64,
+    /// Latency added to every POST /oauth2/token, in milliseconds.
+    #[arg(long, env = "SANDBOX_TOKEN_LATENCY_MS", default_value_t = 0)]
+    token_latency: u64,
     /// Share (0.0 to 1.0) of /rest/ requests that get a random fault.
     #[arg(long, env = "SANDBOX_FAULT_RATE", default_value_t = 0.0)]
     fault_rate: f64,
@@ -85,6 +88,7 @@ async fn main() -> ExitCode {
     let config = SandboxConfig {
         credentials: args.credentials,
         latency: Duration::from_millis(args.latency),
+        token_latency: Duration::from_millis(args.token_latency),
         fault_rate: args.fault_rate,
         hang: Duration::from_secs(args.hang_secs),
         unresolvable: args.unresolvable,

@@ -85,6 +85,13 @@ fn field<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
 }
 
 async fn token(State(state): State<SandboxState>, body: Bytes) -> Response {
+    let latency = state.lock().token_latency;
+    if !super::faults::sleep_unless_stopping(&state, latency).await {
+        return json_reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "stopping"}),
+        );
+    }
     let form = form(&body);
     let grant_type = field(&form, "grant_type");
     if grant_type != "client_credentials" {

@@ -163,6 +163,7 @@ pub(crate) struct Data {
     pub(crate) scripts: HashMap<String, VecDeque<ScriptedReply>>,
     pub(crate) acting: Vec<ActingCall>,
     pub(crate) latency: Duration,
+    pub(crate) token_latency: Duration,
     pub(crate) fault_rate: f64,
     pub(crate) hang: Duration,
     pub(crate) fault_rng: fastrand::Rng,
@@ -217,6 +218,7 @@ impl SandboxState {
             scripts: HashMap::new(),
             acting: Vec::new(),
             latency: config.latency,
+            token_latency: config.token_latency,
             fault_rate: clamp_rate(config.fault_rate),
             hang: config.hang,
             fault_rng: config

@@ -85,6 +85,31 @@ async fn refuses_non_loopback_addresses() {
 }
 
 #[tokio::test]
+async fn token_latency_delays_the_token_answer_and_not_the_rest() {
+    let quick = start(SandboxConfig::default()).await;
+    let slow = start(SandboxConfig {
+        token_latency: std::time::Duration::from_millis(300),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let t = std::time::Instant::now();
+    token(&client, &slow.base_url()).await;
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    let t = std::time::Instant::now();
+    token(&client, &quick.base_url()).await;
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn token_endpoint_checks_credentials_and_grant_type() {
     let sandbox = start(SandboxConfig::default()).await;
     let base = sandbox.base_url();
