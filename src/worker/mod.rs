@@ -10,6 +10,7 @@
 
 mod completer;
 mod failure;
+mod intake;
 mod lease;
 mod messages;
 mod module_log;
@@ -18,6 +19,7 @@ mod process;
 mod reconcile;
 mod service_loop;
 mod sites;
+mod slots;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +40,7 @@ use completer::Completions;
 use lease::Lease;
 pub(crate) use outcome::Outcome;
 pub use reconcile::ReconcileSettings;
+use slots::Slot;
 
 /// How the worker behaves; the binary builds it from its settings (`config`).
 #[derive(Clone, Debug)]
@@ -219,6 +222,7 @@ impl Worker {
         &self,
         job: ClaimedJob,
         completions: Completions,
+        slot: Slot,
     ) -> Result<Processed, StoreError> {
         let _counted = self.vitals.in_flight.start();
         metrics::counter!(m::JOBS_CLAIMED, "action" => job.action.as_str()).increment(1);
@@ -235,6 +239,8 @@ impl Worker {
             out = self.attempt(&job, &lease) => out,
             never = lease.keep() => match never {},
         };
+        // The calls are over: the next job may start while this outcome is written.
+        drop(slot);
         let finish = match outcome {
             Outcome::Write(finish) => *finish,
             Outcome::Hold(held) => return self.hold_back(&job, held).await,

@@ -8,14 +8,16 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::completer::{Completer, Completions};
+use super::intake::Intake;
+use super::slots::Slots;
 use super::{Processed, RunSummary, Worker, WorkerError};
 use crate::backoff;
 use crate::metrics as m;
-use crate::store::{ClaimedJob, Recheck, RecheckCursor, StoreError};
+use crate::store::{ClaimedJob, StoreError};
 use crate::text::Chain;
 
 /// How often `run` prunes finished jobs.
@@ -24,34 +26,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const CLAIM_BATCH: u32 = 4;
 /// Rows per prune statement.
 const PRUNE_BATCH: u32 = 500;
-/// Services examined per Jetpack product by one discovery page (only a backlog fills it: a
-/// new product, or a worker that was down); one page per turn, so adoption never holds up the
-/// jobs already due.
-const DISCOVER_PAGE: u32 = 500;
-/// Due candidates re-checked per scan: about five primary-key lookups each on pages that are
-/// likely cold, so a scan stays well under 2 ms and 1,000 rows examined (BENCHMARKS.md). A
-/// candidate is due again after a tenth of the time since its order (at most an hour), so a
-/// fresh order is re-checked every scan and old unpaid ones rarely.
-const RECHECK_PAGE: u32 = 10;
-/// When more are due than a page: this many more, the most recent orders first.
-const RECHECK_FRESH: u32 = 5;
-/// Due candidates re-checked per page while a backlog drains (`run`; `run --once` reads every
-/// candidate in pages of this size): a full page that
-/// settled some candidates (adopted, already requested, or no longer Pending) is followed at
-/// once, without the adoption interval's wait, by a page of this size, until one settles none
-/// or is not full. Each page is adopted in one short transaction. The first page of a scan
-/// stays [`RECHECK_PAGE`], so an idle scan costs what it did.
-const BACKLOG_PAGE: u32 = 500;
-/// Ledger rows the deleted-service sweep reads per scan (two rows examined each).
-const SWEEP_PAGE: u32 = 50;
-/// How often the list of Jetpack products is read again (tblproducts has no index on it).
-const PRODUCTS_EVERY: Duration = Duration::from_secs(60);
-/// The adoption window is this many adoption intervals long, and at least
-/// [`WINDOW_AT_LEAST`]: a service or addon whose transaction stays open for less than about
-/// that is still adopted when it commits below the watermark.
-const WINDOW_INTERVALS: u32 = 4;
-/// The shortest adoption window.
-const WINDOW_AT_LEAST: Duration = Duration::from_secs(300);
 
 /// Which of the two commands the engine runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -64,66 +38,42 @@ enum Mode {
 
 type InFlight = JoinSet<Result<Processed, StoreError>>;
 
-/// Where the adoption scan is between turns.
-struct Scan {
-    /// The Jetpack products, and when they were read.
-    products: Vec<u32>,
-    products_at: Option<Instant>,
-    /// The re-check resumes after this candidate (round robin).
-    recheck_after: RecheckCursor,
-    /// The deleted-service sweep resumes after this ledger id (round robin).
-    ledger_after: u64,
-    /// The last re-check page was full and settled some candidates: the next step is a
-    /// [`BACKLOG_PAGE`] of due candidates (`run`).
-    backlog: bool,
-}
-
 /// The engine's state across turns of the loop.
 struct Engine {
     mode: Mode,
     inflight: InFlight,
     held: HashMap<tokio::task::Id, ClaimedJob>,
     summary: RunSummary,
-    last_adopt: Option<Instant>,
-    adopting: bool,
-    scan: Scan,
     last_prune: Option<Instant>,
-    last_requests: Option<Instant>,
-    /// This turn looked for requests (`run --once` stops only after a turn that did).
-    looked_for_requests: bool,
-    /// The last batch of requests was full: the next turn applies another at once.
-    more_requests: bool,
     db_failures: u32,
     /// `run --once`: the database error that stopped it.
     stopped_by: Option<StoreError>,
     /// Where the jobs' outcomes are written, in batches.
     completions: Completions,
+    /// The jobs in their attempt (what the concurrency bounds).
+    slots: Slots,
+    /// The intake's state while no step of it runs.
+    intake: Option<Box<Intake>>,
+    /// The intake step running beside the claims.
+    intake_step: Option<JoinHandle<Box<Intake>>>,
 }
 
 impl Engine {
-    /// The state before the first turn; with `adopt` the first turn starts an adoption scan.
+    /// The state before the first turn; with `adopt` the first intake step starts an
+    /// adoption scan.
     fn new(mode: Mode, adopt: bool, completions: Completions) -> Engine {
         Engine {
             mode,
             inflight: JoinSet::new(),
             held: HashMap::new(),
             summary: RunSummary::default(),
-            last_adopt: None,
-            adopting: adopt,
-            scan: Scan {
-                products: Vec::new(),
-                products_at: None,
-                recheck_after: RecheckCursor::default(),
-                ledger_after: 0,
-                backlog: false,
-            },
             last_prune: None,
-            last_requests: None,
-            looked_for_requests: false,
-            more_requests: false,
             db_failures: 0,
             stopped_by: None,
             completions,
+            slots: Slots::default(),
+            intake: Some(Box::new(Intake::new(mode == Mode::UntilIdle, adopt))),
+            intake_step: None,
         }
     }
 }
@@ -180,13 +130,15 @@ impl Worker {
                 break;
             }
             if mode == Mode::UntilIdle && !progressed && e.inflight.is_empty() {
-                if e.looked_for_requests {
-                    break;
+                match e.intake.as_mut() {
+                    // Nothing runs, nothing was claimed, and the last intake step looked for
+                    // requests and found nothing to do.
+                    Some(i) if i.idle() => break,
+                    // Look once more before stopping, so no request recorded meanwhile is
+                    // left behind.
+                    Some(i) => i.look_again(),
+                    None => {}
                 }
-                // Idle, but requests were last looked for less than a poll ago: look once
-                // more before stopping, so none recorded meanwhile is left behind.
-                e.last_requests = None;
-                continue;
             }
             let wait = self.wait_after(&e, progressed);
             self.vitals.liveness.beat(wait);
@@ -195,8 +147,16 @@ impl Worker {
                 Some(joined) = e.inflight.join_next_with_id(), if !e.inflight.is_empty() => {
                     reap(&mut e, joined);
                 }
+                stepped = intake_ended(&mut e.intake_step), if e.intake_step.is_some() => {
+                    self.intake_ended(&mut e, stepped);
+                }
+                () = e.slots.freed() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
+        }
+        if let Some(step) = e.intake_step.as_mut() {
+            let stepped = step.await;
+            self.intake_ended(&mut e, stepped);
         }
         if mode == Mode::UntilIdle && !shutdown.is_cancelled() {
             while let Some(joined) = e.inflight.join_next_with_id().await {
@@ -211,183 +171,44 @@ impl Worker {
         }
     }
 
-    /// One turn: requests, a page of adoption, housekeeping, a claim. True when it did
-    /// something (so the next turn should come at once).
+    /// One turn: an intake step started if one is due (it runs beside the claims),
+    /// housekeeping, a claim. True when it claimed something (so the next turn should come
+    /// at once).
     async fn turn(&self, e: &mut Engine) -> bool {
-        let mut progressed = self.apply_requests(e).await;
-        progressed |= self.adopt_page(e).await;
+        self.start_intake(e);
         if e.mode == Mode::Service {
             self.housekeeping(e).await;
         }
-        if e.stopped_by.is_none() {
-            progressed |= self.claim_into(e).await;
-        }
-        progressed
+        e.stopped_by.is_none() && self.claim_into(e).await
     }
 
-    /// Applies one batch of recorded requests, once per poll interval (one cheap lookup when
-    /// there are none), so a busy drain does not look for them after every job. One batch per
-    /// turn: the claim that follows is never held back by a backlog; after a full batch the
-    /// next turn comes at once and applies the next.
-    async fn apply_requests(&self, e: &mut Engine) -> bool {
-        e.looked_for_requests = false;
-        let more = std::mem::take(&mut e.more_requests);
-        if !more
-            && e.last_requests
-                .is_some_and(|t| t.elapsed() < self.settings.poll_interval)
-        {
-            return false;
+    /// Starts an intake step (requests, then adoption) as its own task when none runs and
+    /// one is due.
+    fn start_intake(&self, e: &mut Engine) {
+        if e.intake_step.is_some() || e.stopped_by.is_some() {
+            return;
         }
-        e.looked_for_requests = true;
-        e.last_requests = Some(Instant::now());
-        let batch = match self.store.has_pending_requests().await {
-            Ok(false) => return false,
-            Ok(true) => self.store.apply_request_batch().await,
-            Err(err) => Err(err),
+        let Some(intake) = e.intake.take_if(|i| i.wants_step(&self.settings)) else {
+            return;
         };
-        match batch {
-            Ok(batch) => {
-                let n = batch.applied.len() as u64;
-                e.summary.applied += n;
-                e.more_requests = batch.full;
-                metrics::counter!(m::REQUESTS_APPLIED).increment(n);
-                n > 0
-            }
-            Err(err) => {
-                self.db_failed(e, "applying requests", err);
-                false
-            }
-        }
+        let me = self.clone();
+        e.intake_step = Some(tokio::spawn(async move { me.intake(intake).await }));
     }
 
-    /// One step of the adoption scan while one is under way; a new scan every adoption
-    /// interval. True when it recorded requests or has more to do at once.
-    async fn adopt_page(&self, e: &mut Engine) -> bool {
-        if !self.settings.adopt {
-            return false;
+    /// Takes back an intake step's state: counts what it did, and a database error it ended
+    /// on is the engine's (backing off, or stopping `run --once`).
+    fn intake_ended(&self, e: &mut Engine, stepped: Result<Box<Intake>, JoinError>) {
+        e.intake_step = None;
+        let mut intake = stepped.unwrap_or_else(|err| {
+            tracing::error!(error = %err, "an intake step stopped unexpectedly; starting afresh");
+            Box::new(Intake::new(e.mode == Mode::UntilIdle, self.settings.adopt))
+        });
+        e.summary.applied += std::mem::take(&mut intake.applied);
+        e.summary.adopted += std::mem::take(&mut intake.adopted);
+        if let Some((during, err)) = intake.failed.take() {
+            self.db_failed(e, during, err);
         }
-        if !e.adopting {
-            let due = e.mode == Mode::Service
-                && e.last_adopt
-                    .is_none_or(|t| t.elapsed() >= self.settings.adopt_interval);
-            if !due {
-                return false;
-            }
-            e.adopting = true;
-        }
-        match self.scan_step(e).await {
-            Ok((recorded, more)) => {
-                if recorded > 0 {
-                    // Apply them at once rather than at the next poll.
-                    e.last_requests = None;
-                }
-                if !more {
-                    e.adopting = false;
-                    e.last_adopt = Some(Instant::now());
-                }
-                recorded > 0 || more
-            }
-            Err(err) => {
-                e.adopting = false;
-                e.scan.backlog = false;
-                e.last_adopt = Some(Instant::now());
-                self.db_failed(e, "adoption", err);
-                false
-            }
-        }
-    }
-
-    /// Discovery (a backlog first), then a page of candidates to re-check and a page of the
-    /// deleted-service sweep. `run --once` goes round every candidate and ledger row; `run`
-    /// takes one page of each per interval, and while due candidates keep being settled,
-    /// larger pages of them at once ([`BACKLOG_PAGE`]). Returns (requests recorded, more to
-    /// do now).
-    async fn scan_step(&self, e: &mut Engine) -> Result<(u64, bool), StoreError> {
-        if e.scan.backlog {
-            return self.recheck_backlog(e).await;
-        }
-        let thorough = e.mode == Mode::UntilIdle;
-        let s = &mut e.scan;
-        if s.products_at.is_none_or(|t| t.elapsed() >= PRODUCTS_EVERY) {
-            s.products = self.store.adoption_products().await?;
-            s.products_at = Some(Instant::now());
-        }
-        let found = self
-            .store
-            .discover_candidates(&s.products, DISCOVER_PAGE)
-            .await?;
-        if found.more {
-            return Ok((0, true));
-        }
-        self.rescan_window(&s.products).await?;
-        let which = if thorough {
-            Recheck::After(s.recheck_after)
-        } else {
-            Recheck::Due
-        };
-        // `run --once` reads every candidate anyway: in pages of a backlog's size.
-        let page = if thorough { BACKLOG_PAGE } else { RECHECK_PAGE };
-        let mut checked = self.store.recheck_candidates(which, page).await?;
-        s.recheck_after = checked.next.unwrap_or_default();
-        let mut more = thorough && checked.next.is_some();
-        if !thorough && checked.next.is_some() {
-            // More are due than a page: go on with larger pages at once while they settle
-            // candidates; and the freshest orders go next, so a backlog of old unpaid ones
-            // never holds up a new one.
-            s.backlog = checked.settled() > 0;
-            more |= s.backlog;
-            let fresh = self
-                .store
-                .recheck_candidates(Recheck::Fresh, RECHECK_FRESH)
-                .await?;
-            checked.adopted += fresh.adopted;
-        }
-        let mut recorded = checked.adopted;
-        note_adopted(e, checked.adopted);
-        if self.settings.cancel_deleted {
-            let s = &mut e.scan;
-            let swept = self.store.sweep_deleted(s.ledger_after, SWEEP_PAGE).await?;
-            s.ledger_after = swept.next.unwrap_or(0);
-            more |= thorough && swept.next.is_some();
-            recorded += swept.requested;
-            if swept.requested > 0 {
-                tracing::info!(
-                    requested = swept.requested,
-                    "recorded terminate requests for plans whose WHMCS service is gone"
-                );
-            }
-        }
-        Ok((recorded, more))
-    }
-
-    /// The next page of a backlog of due candidates: another follows at once while the
-    /// pages are full and settle some. Returns (requests recorded, more to do now).
-    async fn recheck_backlog(&self, e: &mut Engine) -> Result<(u64, bool), StoreError> {
-        let checked = self
-            .store
-            .recheck_candidates(Recheck::Due, BACKLOG_PAGE)
-            .await?;
-        e.scan.backlog = checked.next.is_some() && checked.settled() > 0;
-        note_adopted(e, checked.adopted);
-        Ok((checked.adopted, e.scan.backlog))
-    }
-
-    /// After a complete discovery pass: the services and addons committed below the
-    /// watermarks within the adoption window become candidates (re-checked by this scan).
-    async fn rescan_window(&self, products: &[u32]) -> Result<(), StoreError> {
-        let window = (self.settings.adopt_interval * WINDOW_INTERVALS).max(WINDOW_AT_LEAST);
-        let behind = self
-            .store
-            .rescan_window(products, DISCOVER_PAGE, window)
-            .await?;
-        if behind.candidates + behind.addon_candidates > 0 {
-            tracing::info!(
-                services = behind.candidates,
-                addons = behind.addon_candidates,
-                "found services or addons committed below the adoption watermark"
-            );
-        }
-        Ok(())
+        e.intake = Some(intake);
     }
 
     async fn housekeeping(&self, e: &mut Engine) {
@@ -401,16 +222,22 @@ impl Worker {
 
     /// Claims up to the free slots, in batches: once a few slots are free (or nothing runs),
     /// not after every finished job. Measured in BENCHMARKS.md: a threshold of 4 gives the
-    /// best drain at concurrency 64. True when it claimed something.
+    /// best drain at concurrency 64. A slot is free once a job's attempt has ended, its
+    /// outcome perhaps still being written; at most the concurrency again wait to be
+    /// written. True when it claimed something.
     async fn claim_into(&self, e: &mut Engine) -> bool {
-        let free = self
-            .settings
-            .concurrency
-            .saturating_sub(e.inflight.len() as u32);
-        let batch = (self.settings.concurrency / 4).clamp(1, CLAIM_BATCH);
-        if free == 0 || (free < batch && !e.inflight.is_empty()) {
+        let concurrency = self.settings.concurrency as usize;
+        let busy = e.slots.busy();
+        let free = concurrency
+            .saturating_sub(busy)
+            .min((2 * concurrency).saturating_sub(e.inflight.len()));
+        let batch = (self.settings.concurrency / 4).clamp(1, CLAIM_BATCH) as usize;
+        if free == 0 || (free < batch && busy > 0) {
             return false;
         }
+        // A power of two, so the claim's reads (lists of the claimed ids) have a few texts
+        // that stay prepared (see the completer).
+        let free = u32::try_from(1usize << free.ilog2()).unwrap_or(u32::MAX);
         match self
             .store
             .claim(&self.settings.owner, free, self.claim_lease())
@@ -422,10 +249,10 @@ impl Worker {
                 let claimed = !jobs.is_empty();
                 for job in jobs {
                     let (me, completions) = (self.clone(), e.completions.clone());
-                    let copy = job.clone();
+                    let (copy, slot) = (job.clone(), e.slots.take());
                     let handle = e
                         .inflight
-                        .spawn(async move { me.process(job, completions).await });
+                        .spawn(async move { me.process(job, completions, slot).await });
                     e.held.insert(handle.id(), copy);
                 }
                 claimed
@@ -450,13 +277,11 @@ impl Worker {
     fn wait_after(&self, e: &Engine, progressed: bool) -> Duration {
         if e.db_failures > 0 {
             backoff::outage_pause(e.db_failures)
-        } else if e.more_requests
-            || (progressed && e.inflight.len() < self.settings.concurrency as usize)
-        {
+        } else if progressed && e.slots.busy() < self.settings.concurrency as usize {
             Duration::ZERO
         } else {
-            // Woken at once by the next job that ends; the poll also applies requests
-            // recorded while jobs run.
+            // Woken at once by the next slot given back, job ended or intake step ended;
+            // the poll also starts the intake step that applies requests recorded meanwhile.
             self.settings.poll_interval
         }
     }
@@ -549,14 +374,6 @@ impl Worker {
     }
 }
 
-/// Counts and logs the provision requests a re-check recorded.
-fn note_adopted(e: &mut Engine, adopted: u64) {
-    if adopted > 0 {
-        e.summary.adopted += adopted;
-        tracing::info!(adopted, "recorded paid Pending services for provisioning");
-    }
-}
-
 type Joined = Result<(tokio::task::Id, Result<Processed, StoreError>), tokio::task::JoinError>;
 
 fn reap(e: &mut Engine, joined: Joined) {
@@ -594,5 +411,15 @@ fn reap_into(
                 tracing::error!(job_id = %job.id, error = %e, "job task panicked; it runs again when its lease expires");
             }
         }
+    }
+}
+
+/// The end of the running intake step (never, when none runs).
+async fn intake_ended(
+    step: &mut Option<JoinHandle<Box<Intake>>>,
+) -> Result<Box<Intake>, JoinError> {
+    match step {
+        Some(step) => step.await,
+        None => std::future::pending().await,
     }
 }
