@@ -40,7 +40,7 @@ use completer::Completions;
 use lease::Lease;
 pub(crate) use outcome::Outcome;
 pub use reconcile::ReconcileSettings;
-use slots::Place;
+use slots::Slot;
 
 /// How the worker behaves; the binary builds it from its settings (`config`).
 #[derive(Clone, Debug)]
@@ -222,9 +222,8 @@ impl Worker {
         &self,
         job: ClaimedJob,
         completions: Completions,
-        mut place: Place,
+        slot: Slot,
     ) -> Result<Processed, StoreError> {
-        place.start().await;
         let _counted = self.vitals.in_flight.start();
         metrics::counter!(m::JOBS_CLAIMED, "action" => job.action.as_str()).increment(1);
         let lease = Lease::new(
@@ -241,7 +240,7 @@ impl Worker {
             never = lease.keep() => match never {},
         };
         // The calls are over: the next job may start while this outcome is written.
-        drop(place);
+        drop(slot);
         let finish = match outcome {
             Outcome::Write(finish) => *finish,
             Outcome::Hold(held) => return self.hold_back(&job, held).await,

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::completer::{Completer, Completions};
 use super::intake::Intake;
-use super::slots::{AHEAD, Slots};
+use super::slots::Slots;
 use super::{Processed, RunSummary, Worker, WorkerError};
 use crate::backoff;
 use crate::metrics as m;
@@ -61,7 +61,7 @@ struct Engine {
 impl Engine {
     /// The state before the first turn; with `adopt` the first intake step starts an
     /// adoption scan.
-    fn new(mode: Mode, adopt: bool, concurrency: usize, completions: Completions) -> Engine {
+    fn new(mode: Mode, adopt: bool, completions: Completions) -> Engine {
         Engine {
             mode,
             inflight: JoinSet::new(),
@@ -71,7 +71,7 @@ impl Engine {
             db_failures: 0,
             stopped_by: None,
             completions,
-            slots: Slots::new(concurrency),
+            slots: Slots::default(),
             intake: Some(Box::new(Intake::new(mode == Mode::UntilIdle, adopt))),
             intake_step: None,
         }
@@ -122,8 +122,7 @@ impl Worker {
         shutdown: CancellationToken,
     ) -> Result<RunSummary, WorkerError> {
         let completer = Completer::start(self.store.clone(), self.vitals.in_flight.clone());
-        let concurrency = self.settings.concurrency as usize;
-        let mut e = Engine::new(mode, self.settings.adopt, concurrency, completer.handle());
+        let mut e = Engine::new(mode, self.settings.adopt, completer.handle());
         while !shutdown.is_cancelled() {
             self.vitals.liveness.beat(Duration::ZERO);
             let progressed = self.turn(&mut e).await;
@@ -221,20 +220,19 @@ impl Worker {
         }
     }
 
-    /// Claims up to the free slots and [`AHEAD`] more (which wait for a slot, so one given
-    /// back is taken at once), in batches: once a few are free (or nothing runs), not after
-    /// every finished job. Measured in BENCHMARKS.md: a threshold of 4 gives the best drain at
-    /// concurrency 64. A slot is free once a job's attempt has ended, its outcome perhaps
-    /// still being written; at most the concurrency again wait to be written. True when it
-    /// claimed something.
+    /// Claims up to the free slots, in batches: once a few slots are free (or nothing runs),
+    /// not after every finished job. Measured in BENCHMARKS.md: a threshold of 4 gives the
+    /// best drain at concurrency 64. A slot is free once a job's attempt has ended, its
+    /// outcome perhaps still being written; at most the concurrency again wait to be
+    /// written. True when it claimed something.
     async fn claim_into(&self, e: &mut Engine) -> bool {
         let concurrency = self.settings.concurrency as usize;
-        let claimed = e.slots.claimed();
-        let free = (concurrency + AHEAD)
-            .saturating_sub(claimed)
-            .min((2 * concurrency + AHEAD).saturating_sub(e.inflight.len()));
+        let busy = e.slots.busy();
+        let free = concurrency
+            .saturating_sub(busy)
+            .min((2 * concurrency).saturating_sub(e.inflight.len()));
         let batch = (self.settings.concurrency / 4).clamp(1, CLAIM_BATCH) as usize;
-        if free == 0 || (free < batch && claimed > 0) {
+        if free == 0 || (free < batch && busy > 0) {
             return false;
         }
         // A power of two, so the claim's reads (lists of the claimed ids) have a few texts
@@ -251,10 +249,10 @@ impl Worker {
                 let claimed = !jobs.is_empty();
                 for job in jobs {
                     let (me, completions) = (self.clone(), e.completions.clone());
-                    let (copy, place) = (job.clone(), e.slots.place());
+                    let (copy, slot) = (job.clone(), e.slots.take());
                     let handle = e
                         .inflight
-                        .spawn(async move { me.process(job, completions, place).await });
+                        .spawn(async move { me.process(job, completions, slot).await });
                     e.held.insert(handle.id(), copy);
                 }
                 claimed
@@ -279,7 +277,7 @@ impl Worker {
     fn wait_after(&self, e: &Engine, progressed: bool) -> Duration {
         if e.db_failures > 0 {
             backoff::outage_pause(e.db_failures)
-        } else if progressed && e.slots.claimed() < self.settings.concurrency as usize + AHEAD {
+        } else if progressed && e.slots.busy() < self.settings.concurrency as usize {
             Duration::ZERO
         } else {
             // Woken at once by the next slot given back, job ended or intake step ended;

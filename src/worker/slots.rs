@@ -1,112 +1,68 @@
-//! Attempt slots: at most the concurrency of claimed jobs are in their attempt (DNS check,
-//! partner-API calls) at once. A few more may be claimed ahead ([`AHEAD`]) and wait for a
-//! slot, so a slot given back is taken at once rather than after a claim's round trips. A
-//! job whose attempt has ended gives its slot back before its outcome is written (the
-//! completer batches those writes); the engine keeps at most the concurrency again waiting to
-//! be written.
+//! Attempt slots: how many claimed jobs are in their attempt (DNS check, partner-API calls),
+//! which is what the concurrency bounds. A job whose attempt has ended gives its slot back
+//! before its outcome is written (the completer batches those writes), so the next job's call
+//! does not wait for a write; the engine keeps at most as many jobs again waiting to be
+//! written.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
-
-/// Jobs claimed ahead of a free slot.
-pub(super) const AHEAD: usize = 8;
+use tokio::sync::Notify;
 
 /// The slots of one run of the engine. Cheap to clone.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub(super) struct Slots(Arc<Inner>);
 
+#[derive(Default)]
 struct Inner {
-    /// Claimed jobs whose attempt has not ended (waiting for a slot, or in one).
-    claimed: AtomicUsize,
-    /// The concurrency's slots.
-    slots: Arc<Semaphore>,
+    busy: AtomicUsize,
     freed: Notify,
 }
 
-/// One claimed job's place: waits for a slot ([`Place::start`]), given back when dropped.
-pub(super) struct Place {
-    inner: Arc<Inner>,
-    slot: Option<OwnedSemaphorePermit>,
-}
+/// One job's slot, given back when dropped.
+pub(super) struct Slot(Arc<Inner>);
 
 impl Slots {
-    /// `concurrency` slots.
-    pub(super) fn new(concurrency: usize) -> Slots {
-        Slots(Arc::new(Inner {
-            claimed: AtomicUsize::new(0),
-            slots: Arc::new(Semaphore::new(concurrency.max(1))),
-            freed: Notify::new(),
-        }))
+    /// Takes a slot for a job about to start its attempt.
+    pub(super) fn take(&self) -> Slot {
+        self.0.busy.fetch_add(1, Ordering::AcqRel);
+        Slot(Arc::clone(&self.0))
     }
 
-    /// A place for a job just claimed.
-    pub(super) fn place(&self) -> Place {
-        self.0.claimed.fetch_add(1, Ordering::AcqRel);
-        Place {
-            inner: Arc::clone(&self.0),
-            slot: None,
-        }
+    /// Slots taken and not given back.
+    pub(super) fn busy(&self) -> usize {
+        self.0.busy.load(Ordering::Acquire)
     }
 
-    /// Claimed jobs whose attempt has not ended.
-    pub(super) fn claimed(&self) -> usize {
-        self.0.claimed.load(Ordering::Acquire)
-    }
-
-    /// Resolves once a place has been given back since the last call (at once when one was).
+    /// Resolves once a slot has been given back since the last call (at once when one was).
     pub(super) async fn freed(&self) {
         self.0.freed.notified().await;
     }
 }
 
-impl Place {
-    /// Waits for one of the concurrency's slots.
-    pub(super) async fn start(&mut self) {
-        if self.slot.is_none() {
-            // The semaphore is never closed.
-            self.slot = Arc::clone(&self.inner.slots).acquire_owned().await.ok();
-        }
-    }
-}
-
-impl Drop for Place {
+impl Drop for Slot {
     fn drop(&mut self) {
-        self.slot.take();
-        self.inner.claimed.fetch_sub(1, Ordering::AcqRel);
-        self.inner.freed.notify_one();
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
+        self.0.freed.notify_one();
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     #[tokio::test]
-    async fn places_wait_for_a_slot_and_wake_the_engine_when_given_back() {
-        let slots = Slots::new(1);
-        let (mut a, mut b) = (slots.place(), slots.place());
-        assert_eq!(slots.claimed(), 2);
-        a.start().await;
-        // One slot: the second place waits until the first is given back.
-        assert!(
-            tokio::time::timeout(Duration::from_millis(50), b.start())
-                .await
-                .is_err()
-        );
+    async fn a_slot_given_back_is_counted_and_wakes_the_engine() {
+        let slots = Slots::default();
+        let (a, b) = (slots.take(), slots.take());
+        assert_eq!(slots.busy(), 2);
         drop(a);
-        assert_eq!(slots.claimed(), 1);
-        tokio::time::timeout(Duration::from_secs(1), b.start())
-            .await
-            .unwrap();
+        assert_eq!(slots.busy(), 1);
         // The permit stored by the drop wakes the next wait at once.
-        tokio::time::timeout(Duration::from_secs(1), slots.freed())
+        tokio::time::timeout(std::time::Duration::from_secs(1), slots.freed())
             .await
             .unwrap();
         drop(b);
-        assert_eq!(slots.claimed(), 0);
+        assert_eq!(slots.busy(), 0);
     }
 }
