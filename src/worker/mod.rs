@@ -19,7 +19,6 @@ mod process;
 mod reconcile;
 mod service_loop;
 mod sites;
-mod slots;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +39,6 @@ use completer::Completions;
 use lease::Lease;
 pub(crate) use outcome::Outcome;
 pub use reconcile::ReconcileSettings;
-use slots::Slot;
 
 /// How the worker behaves; the binary builds it from its settings (`config`).
 #[derive(Clone, Debug)]
@@ -222,7 +220,6 @@ impl Worker {
         &self,
         job: ClaimedJob,
         completions: Completions,
-        slot: Slot,
     ) -> Result<Processed, StoreError> {
         let _counted = self.vitals.in_flight.start();
         metrics::counter!(m::JOBS_CLAIMED, "action" => job.action.as_str()).increment(1);
@@ -239,8 +236,6 @@ impl Worker {
             out = self.attempt(&job, &lease) => out,
             never = lease.keep() => match never {},
         };
-        // The calls are over: the next job may start while this outcome is written.
-        drop(slot);
         let finish = match outcome {
             Outcome::Write(finish) => *finish,
             Outcome::Hold(held) => return self.hold_back(&job, held).await,

@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::completer::{Completer, Completions};
 use super::intake::Intake;
-use super::slots::Slots;
 use super::{Processed, RunSummary, Worker, WorkerError};
 use crate::backoff;
 use crate::metrics as m;
@@ -50,8 +49,6 @@ struct Engine {
     stopped_by: Option<StoreError>,
     /// Where the jobs' outcomes are written, in batches.
     completions: Completions,
-    /// The jobs in their attempt (what the concurrency bounds).
-    slots: Slots,
     /// The intake's state while no step of it runs.
     intake: Option<Box<Intake>>,
     /// The intake step running beside the claims.
@@ -71,7 +68,6 @@ impl Engine {
             db_failures: 0,
             stopped_by: None,
             completions,
-            slots: Slots::default(),
             intake: Some(Box::new(Intake::new(mode == Mode::UntilIdle, adopt))),
             intake_step: None,
         }
@@ -150,7 +146,6 @@ impl Worker {
                 stepped = intake_ended(&mut e.intake_step), if e.intake_step.is_some() => {
                     self.intake_ended(&mut e, stepped);
                 }
-                () = e.slots.freed() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -222,17 +217,13 @@ impl Worker {
 
     /// Claims up to the free slots, in batches: once a few slots are free (or nothing runs),
     /// not after every finished job. Measured in BENCHMARKS.md: a threshold of 4 gives the
-    /// best drain at concurrency 64. A slot is free once a job's attempt has ended, its
-    /// outcome perhaps still being written; at most the concurrency again wait to be
-    /// written. True when it claimed something.
+    /// best drain at concurrency 64. A job holds its slot until its outcome is written, so a
+    /// worker never has more than the concurrency of jobs running. True when it claimed
+    /// something.
     async fn claim_into(&self, e: &mut Engine) -> bool {
-        let concurrency = self.settings.concurrency as usize;
-        let busy = e.slots.busy();
-        let free = concurrency
-            .saturating_sub(busy)
-            .min((2 * concurrency).saturating_sub(e.inflight.len()));
+        let free = (self.settings.concurrency as usize).saturating_sub(e.inflight.len());
         let batch = (self.settings.concurrency / 4).clamp(1, CLAIM_BATCH) as usize;
-        if free == 0 || (free < batch && busy > 0) {
+        if free == 0 || (free < batch && !e.inflight.is_empty()) {
             return false;
         }
         // A power of two, so the claim's reads (lists of the claimed ids) have a few texts
@@ -249,10 +240,10 @@ impl Worker {
                 let claimed = !jobs.is_empty();
                 for job in jobs {
                     let (me, completions) = (self.clone(), e.completions.clone());
-                    let (copy, slot) = (job.clone(), e.slots.take());
+                    let copy = job.clone();
                     let handle = e
                         .inflight
-                        .spawn(async move { me.process(job, completions, slot).await });
+                        .spawn(async move { me.process(job, completions).await });
                     e.held.insert(handle.id(), copy);
                 }
                 claimed
@@ -277,10 +268,10 @@ impl Worker {
     fn wait_after(&self, e: &Engine, progressed: bool) -> Duration {
         if e.db_failures > 0 {
             backoff::outage_pause(e.db_failures)
-        } else if progressed && e.slots.busy() < self.settings.concurrency as usize {
+        } else if progressed && e.inflight.len() < self.settings.concurrency as usize {
             Duration::ZERO
         } else {
-            // Woken at once by the next slot given back, job ended or intake step ended;
+            // Woken at once by the next job or intake step that ends;
             // the poll also starts the intake step that applies requests recorded meanwhile.
             self.settings.poll_interval
         }
