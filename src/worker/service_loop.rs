@@ -130,9 +130,12 @@ impl Worker {
                     // Nothing runs, nothing was claimed, and the last intake step looked for
                     // requests and found nothing to do.
                     Some(i) if i.idle() => break,
-                    // Look once more before stopping, so no request recorded meanwhile is
-                    // left behind.
-                    Some(i) => i.look_again(),
+                    // Look once more (at once) before stopping, so no request recorded
+                    // meanwhile is left behind.
+                    Some(i) => {
+                        i.look_again();
+                        continue;
+                    }
                     None => {}
                 }
             }
