@@ -1,6 +1,7 @@
-//! The one engine behind `run` and `run --once`: apply recorded requests, adopt a page of paid
-//! Pending services, claim up to the free concurrency, and reap finished jobs as they end (no
-//! waves waiting for a batch's slowest job). `run` goes on until shutdown, pruning on its own
+//! The one engine behind `run` and `run --once`: an intake step beside the claims (recorded
+//! requests applied a batch at a time, the adoption scan a step at a time: `intake`), claims up
+//! to the free concurrency, and finished jobs reaped as they end (no waves waiting for a batch's
+//! slowest job; their outcomes written in batches by the `completer`). `run` goes on until shutdown, pruning on its own
 //! interval and backing off through database outages; `run --once` stops when nothing is due
 //! and nothing runs. On shutdown in-flight jobs drain within the drain timeout and the rest are
 //! released.
