@@ -49,6 +49,15 @@ pub fn intent_agrees(expect: Expect, latest: Option<Action>) -> bool {
     )
 }
 
+/// Whether the partner already shows what a target's latest intent asked for although its job
+/// failed: a plan expected held whose terminate failed, and that is gone from the partner (a
+/// late cancel, the portal). Nothing is done at the partner; the ledger and the watch record
+/// that the target no longer holds it, so the other targets on the site are judged by the
+/// truth (the failed job stays for the admin).
+pub fn settled_by_partner(expect: Expect, latest: Option<Action>, finding: Finding) -> bool {
+    expect == Expect::Holds && latest == Some(Action::Terminate) && finding == Finding::Missing
+}
+
 /// Whether a confirmed remedy fits what WHMCS says of the target now (`live`: its service or
 /// addon is Pending, Active or Suspended; None: its row is gone): a plan is provisioned again
 /// only for a live target, and a plan that came back is cancelled only for one that is not.
@@ -342,6 +351,28 @@ mod tests {
         assert!(intent_agrees(Expect::Holds, Some(Action::Change)));
         assert!(intent_agrees(Expect::Absent, Some(Action::Terminate)));
         assert!(intent_agrees(Expect::Holds, None));
+        let terminate = Some(Action::Terminate);
+        assert!(settled_by_partner(
+            Expect::Holds,
+            terminate,
+            Finding::Missing
+        ));
+        assert!(!settled_by_partner(Expect::Holds, terminate, Finding::Fine));
+        assert!(!settled_by_partner(
+            Expect::Holds,
+            terminate,
+            Finding::Unmapped
+        ));
+        assert!(!settled_by_partner(
+            Expect::Absent,
+            terminate,
+            Finding::Missing
+        ));
+        assert!(!settled_by_partner(
+            Expect::Holds,
+            Some(Action::Provision),
+            Finding::Missing
+        ));
     }
 
     #[test]

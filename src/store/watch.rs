@@ -133,6 +133,9 @@ pub struct CheckWrite {
     pub drift: Option<DriftWrite>,
     /// The row is done with (a cancelled plan that stayed away long enough): delete it.
     pub forget: bool,
+    /// The partner already shows what the target's failed terminate asked for: its ledger row
+    /// for the site goes and the row expects the plan absent (`drift::settled_by_partner`).
+    pub settled: bool,
 }
 
 /// A confirmed drift: shown in the drift list and the activity log, and maybe a request.
@@ -519,6 +522,9 @@ async fn update_row(tx: &mut Transaction<'_, MySql>, token: &str, w: &CheckWrite
             .await?;
         return Ok(gone.rows_affected() == 1);
     }
+    if w.settled {
+        record_gone(tx, token, w).await?;
+    }
     let done = sqlx::query(
         "UPDATE mod_jetpack_watch SET seen = ?, seen_times = ?, drifts = ?,
            found = COALESCE(?, found), checked_at = IF(? IS NULL, checked_at, UTC_TIMESTAMP(6)),
@@ -539,6 +545,33 @@ async fn update_row(tx: &mut Transaction<'_, MySql>, token: &str, w: &CheckWrite
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A target whose failed terminate the partner shows done anyway: its ledger row for the
+/// watched site is deleted and the row expects the plan absent (fenced by the claim's token).
+async fn record_gone(tx: &mut Transaction<'_, MySql>, token: &str, w: &CheckWrite) -> Result<()> {
+    let gone = sqlx::query(
+        "UPDATE mod_jetpack_watch SET expect = 'absent', restore = 0
+         WHERE id = ? AND check_token = ?",
+    )
+    .bind(w.id)
+    .bind(token)
+    .execute(&mut **tx)
+    .await?;
+    if gone.rows_affected() == 1 {
+        sqlx::query(
+            "DELETE l FROM mod_jetpack_ledger l JOIN mod_jetpack_watch k
+               ON k.service_id = l.service_id AND k.addon_id = l.addon_id
+              AND k.site_hash = l.site_hash
+             WHERE k.id = ?",
+        )
+        .bind(w.id)
+        .execute(&mut **tx)
+        .await?;
+        tracing::info!(target = %w.target,
+            "the partner no longer holds the plan this target's failed terminate was to cancel; recorded as gone");
+    }
+    Ok(())
 }
 
 /// Inside a job's fenced finish: what its ledger changes mean for the watch. A plan recorded

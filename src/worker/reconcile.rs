@@ -173,15 +173,18 @@ impl Worker {
             .due
             .iter()
             .map(|row| {
+                let finding = drift::judge(expectation(row), &site, &seen);
                 if row.busy || !drift::intent_agrees(row.expect, row.latest) {
                     // Its intent is still moving (a job or request is open), or its latest
-                    // intent failed and an admin has it: never act against it; look later.
+                    // intent failed and an admin has it: never act against it; look later
+                    // (but a failed terminate whose plan is gone anyway is recorded gone).
                     let next_in = self.settings.reconcile.confirm;
                     let mut w = self.unanswered_row(row, next_in);
                     w.found = Some(found.clone());
+                    w.settled =
+                        !row.busy && drift::settled_by_partner(row.expect, row.latest, finding);
                     return w;
                 }
-                let finding = drift::judge(expectation(row), &site, &seen);
                 let w = self.after_look(row, finding, products, &found);
                 // Two cancelled targets on one site see the same plan back: one cancel.
                 let cancels = w
@@ -208,6 +211,7 @@ impl Worker {
             quick_left: row.quick_left,
             drift: None,
             forget: false,
+            settled: false,
         }
     }
 
@@ -255,6 +259,7 @@ impl Worker {
             quick_left,
             drift,
             forget,
+            settled: false,
         }
     }
 

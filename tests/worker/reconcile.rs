@@ -533,3 +533,54 @@ async fn a_provision_racing_another_services_cancel_on_the_site_is_looked_at_and
     assert_eq!(state.plan(site).map(|p| p.slug), Some("premium".to_owned()));
     assert_eq!(env.job(buyer).await.requested_by, "reconcile");
 }
+
+/// A plan gone at the partner for a service whose terminate failed: the partner already shows
+/// what was asked last, so the ledger and the watch record it gone (and another service's
+/// terminate on the site no longer counts it as holding the plan); the failed job stays for
+/// the admin and nothing is called at the partner. Found by the model-based test (a late
+/// cancel had removed the plan). Failed before: the ledger kept the plan.
+#[sqlx::test]
+async fn a_plan_gone_for_a_service_whose_terminate_failed_is_recorded_gone(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let site = "gone.example";
+    let sid = provisioned(&env, site).await;
+    let w = worker(&env, Duration::from_secs(5), Duration::ZERO, false);
+    settle_jobs(&env, &w, sid).await;
+    let state = env.sandbox.state();
+    state.script(
+        site,
+        vec![ScriptedReply::Status {
+            code: 400,
+            body: r#"{"error":"invalid_site","message":"refused"}"#.into(),
+            retry_after: None,
+        }],
+    );
+    ask(&env, &w, sid, Action::Terminate).await;
+    assert_eq!(env.job(sid).await.state, "failed");
+    assert_eq!(env.store.ledger(sid).await.unwrap().len(), 1, "still held");
+    state.portal_cancel(site, None);
+    let calls = state.calls(site);
+    w.store().watch_all_due().await.unwrap();
+    looks(&w, 1).await;
+    assert!(
+        env.store.ledger(sid).await.unwrap().is_empty(),
+        "the ledger says what the partner holds"
+    );
+    let expect: String = sqlx::query_scalar(
+        "SELECT expect FROM mod_jetpack_watch WHERE service_id = ? AND site = ?",
+    )
+    .bind(sid)
+    .bind(site)
+    .fetch_one(&env.db)
+    .await
+    .unwrap();
+    assert_eq!(expect, "absent");
+    assert_eq!(env.job(sid).await.state, "failed", "left for the admin");
+    let after = state.calls(site);
+    assert_eq!(
+        (after.provision, after.cancel_ok),
+        (calls.provision, calls.cancel_ok),
+        "nothing called at the partner"
+    );
+    assert!(drifts(&env).await.is_empty());
+}
