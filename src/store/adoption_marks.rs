@@ -155,11 +155,7 @@ impl Store {
                 Some(true)
             }
         };
-        let kind = match target {
-            Target::Service(_) => Kind::Service,
-            Target::Addon { .. } => Kind::Addon,
-        };
-        let mut q = delete_candidates(kind);
+        let mut q = delete_candidates(kind_of(target));
         push_ids(&mut q, [target.entity_id()]);
         q.build().execute(&mut *tx).await?;
         tx.commit().await?;
@@ -286,13 +282,57 @@ async fn handled(tx: &mut Transaction<'_, MySql>, targets: &[Target]) -> Result<
 }
 
 /// Marks every target of the page for its provision (`requested` if handled, `adopted`
-/// otherwise): one multi-row INSERT IGNORE; how many marks it inserted (fewer than the
-/// targets: another worker marked some first; the insert waited for its commit).
+/// otherwise): how many marks were inserted (fewer than the targets: another worker marked
+/// some first; the insert waited for its commit).
 async fn mark_all(
     tx: &mut Transaction<'_, MySql>,
     kind: Kind,
     targets: &[Target],
     handled: &BTreeSet<Target>,
+) -> Result<u64> {
+    let marks: Vec<(Target, &str)> = targets
+        .iter()
+        .map(|t| {
+            (
+                *t,
+                if handled.contains(t) {
+                    "requested"
+                } else {
+                    "adopted"
+                },
+            )
+        })
+        .collect();
+    insert_marks(tx, kind, Action::Provision, &marks).await
+}
+
+/// Which kind of candidate (and mark) a target is.
+fn kind_of(target: Target) -> Kind {
+    match target {
+        Target::Service(_) => Kind::Service,
+        Target::Addon { .. } => Kind::Addon,
+    }
+}
+
+/// Inserts the scan's mark for (target, action); false when it was there already (the
+/// insert waits for a concurrent worker's uncommitted mark, then inserts nothing).
+async fn mark(
+    tx: &mut Transaction<'_, MySql>,
+    target: Target,
+    action: Action,
+    outcome: &str,
+) -> Result<bool> {
+    Ok(insert_marks(tx, kind_of(target), action, &[(target, outcome)]).await? == 1)
+}
+
+/// The scan's marks for `action`, each target with its outcome, in one `INSERT IGNORE`: a
+/// service's in `mod_jetpack_adoption_marks`, an addon's in `mod_jetpack_adoption_addon_marks`
+/// (the primary key marks a target once, across workers). Returns how many were inserted.
+async fn insert_marks(
+    tx: &mut Transaction<'_, MySql>,
+    kind: Kind,
+    action: Action,
+    marks: &[(Target, &str)],
 ) -> Result<u64> {
     let mut q = QueryBuilder::<MySql>::new(match kind {
         Kind::Service => {
@@ -303,52 +343,16 @@ async fn mark_all(
                (addon_id, service_id, action, outcome, marked_at) "
         }
     });
-    q.push_values(targets, |mut b, target| {
+    q.push_values(marks, |mut b, (target, outcome)| {
         b.push_bind(target.entity_id());
         if kind == Kind::Addon {
             b.push_bind(target.service());
         }
-        let outcome = if handled.contains(target) {
-            "requested"
-        } else {
-            "adopted"
-        };
-        b.push_bind(Action::Provision.as_str())
-            .push_bind(outcome)
+        b.push_bind(action.as_str())
+            .push_bind(*outcome)
             .push("UTC_TIMESTAMP(6)");
     });
     Ok(q.build().execute(&mut **tx).await?.rows_affected())
-}
-
-/// Inserts the scan's mark for (target, action); false when it was there already (the
-/// insert waits for a concurrent worker's uncommitted mark, then inserts nothing). A service
-/// is marked in `mod_jetpack_adoption_marks`, an addon in `mod_jetpack_adoption_addon_marks`.
-async fn mark(
-    tx: &mut Transaction<'_, MySql>,
-    target: Target,
-    action: Action,
-    outcome: &str,
-) -> Result<bool> {
-    let insert = match target {
-        Target::Service(s) => sqlx::query(
-            "INSERT IGNORE INTO mod_jetpack_adoption_marks (service_id, action, outcome, marked_at)
-             VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
-        )
-        .bind(s),
-        Target::Addon { addon, service } => sqlx::query(
-            "INSERT IGNORE INTO mod_jetpack_adoption_addon_marks
-               (addon_id, service_id, action, outcome, marked_at)
-             VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))",
-        )
-        .bind(addon)
-        .bind(service),
-    };
-    let done = insert
-        .bind(action.as_str())
-        .bind(outcome)
-        .execute(&mut **tx)
-        .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// Records the scan's request for the target and notes its id on the mark.
