@@ -51,8 +51,13 @@ impl Store {
                     "a details row read with the claim is gone; finishing the batch one by one"
                 );
             }
-            Err(e) => {
+            // An outage or a lock conflict is each job's own to ride out; any other refusal
+            // of the batched statements is said, so a cause that only batches meet is seen.
+            Err(e) if e.is_connection_trouble() || e.is_lock_conflict() => {
                 tracing::debug!(jobs = batch.len(), error = %Chain(&e), "the batch's finishing write failed; finishing its jobs one by one");
+            }
+            Err(e) => {
+                tracing::warn!(jobs = batch.len(), error = %Chain(&e), "the database refused a batch of outcomes; finishing its jobs one by one");
             }
         }
         self.finish_each(batch).await
