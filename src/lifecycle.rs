@@ -25,7 +25,8 @@
 
 use crate::domain::{Action, JobId, JobState};
 
-/// What was asked for (`mod_jetpack_requests.action`).
+/// What was asked for (`mod_jetpack_requests.action`): one of the catalogue's actions, or a
+/// retry of the latest failed job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RequestKind {
     /// WHMCS Create (checkout, admin, Module Queue Retry, hooks, adoption).
@@ -36,36 +37,34 @@ pub enum RequestKind {
     Retry,
     /// WHMCS ChangePackage: provision the plan the order names now.
     Change,
+    /// WHMCS SuspendAccount.
+    Suspend,
+    /// WHMCS UnsuspendAccount.
+    Unsuspend,
 }
+
+/// The stored value of a retry request (every other kind is stored as its action's name).
+const RETRY: &str = "retry";
 
 impl RequestKind {
     /// Every kind this worker knows (what the request inbox is filtered by).
-    pub const ALL: [RequestKind; 4] = [
+    pub const ALL: [RequestKind; 6] = [
         RequestKind::Provision,
         RequestKind::Terminate,
         RequestKind::Retry,
         RequestKind::Change,
+        RequestKind::Suspend,
+        RequestKind::Unsuspend,
     ];
 
-    /// The stored value.
+    /// The stored value: the action's catalogue name, or `retry`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::Provision => "provision",
-            RequestKind::Terminate => "terminate",
-            RequestKind::Retry => "retry",
-            RequestKind::Change => "change",
-        }
+        self.action().map_or(RETRY, Action::as_str)
     }
 
     /// Parses the stored value.
     pub fn parse(s: &str) -> Option<RequestKind> {
-        match s {
-            "provision" => Some(RequestKind::Provision),
-            "terminate" => Some(RequestKind::Terminate),
-            "retry" => Some(RequestKind::Retry),
-            "change" => Some(RequestKind::Change),
-            _ => None,
-        }
+        RequestKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
     /// The job action this request asks for; None for a retry.
@@ -74,6 +73,8 @@ impl RequestKind {
             RequestKind::Provision => Some(Action::Provision),
             RequestKind::Terminate => Some(Action::Terminate),
             RequestKind::Change => Some(Action::Change),
+            RequestKind::Suspend => Some(Action::Suspend),
+            RequestKind::Unsuspend => Some(Action::Unsuspend),
             RequestKind::Retry => None,
         }
     }
@@ -85,6 +86,8 @@ impl From<Action> for RequestKind {
             Action::Provision => RequestKind::Provision,
             Action::Terminate => RequestKind::Terminate,
             Action::Change => RequestKind::Change,
+            Action::Suspend => RequestKind::Suspend,
+            Action::Unsuspend => RequestKind::Unsuspend,
         }
     }
 }
@@ -150,12 +153,16 @@ pub enum NothingReason {
     /// A change of plan while a provision or change already waits behind the running job
     /// (it reads the order when it runs).
     ChangeAlreadyWaiting(JobId),
+    /// A change of plan while the target is (being) suspended: the job named is the suspend;
+    /// the unsuspend provides the plan the order names then.
+    WaitsForUnsuspend(JobId),
 }
 
-/// Whether two actions count as the same request: provision and change both leave the plan
-/// the order names now.
-fn same(a: Action, b: Action) -> bool {
-    a == b || (a.provisions() && b.provisions())
+/// Whether a job of action `job` already does what `asked` asks: the same action, or a
+/// provision or change (they leave the plan the order names now) for a provision, a change or
+/// an unsuspend (which restores at most that plan).
+fn covers(job: Action, asked: Action) -> bool {
+    job == asked || (job.provisions() && asked.may_provide())
 }
 
 /// The rule for one request, given the target's unfinished job and its latest finished one
@@ -192,7 +199,7 @@ fn on_retry(unfinished: Option<Unfinished>, latest: Option<Latest>) -> Decision 
 /// A provision or terminate with an unfinished job.
 fn on_action(action: Action, j: Unfinished) -> Decision {
     if j.state != JobState::Running {
-        return if same(action, j.action) {
+        return if covers(j.action, action) {
             Decision::DueNow(j.id)
         } else {
             Decision::Supersede {
@@ -201,12 +208,14 @@ fn on_action(action: Action, j: Unfinished) -> Decision {
             }
         };
     }
-    if !same(action, j.action) {
+    if !covers(j.action, action) {
         return Decision::SetNext(j.id, Some(action));
     }
     match j.next {
         // A change waiting behind a running provision stays: it reads the order afresh.
-        Some(next) if same(next, action) => Decision::Nothing(NothingReason::AlreadyRunning(j.id)),
+        Some(next) if covers(next, action) => {
+            Decision::Nothing(NothingReason::AlreadyRunning(j.id))
+        }
         Some(_) => Decision::SetNext(j.id, None),
         None => Decision::Nothing(NothingReason::AlreadyRunning(j.id)),
     }
@@ -215,25 +224,37 @@ fn on_action(action: Action, j: Unfinished) -> Decision {
 fn on_change(unfinished: Option<Unfinished>, latest: Option<Latest>) -> Decision {
     let Some(j) = unfinished else {
         return match latest {
-            // The last word on the plan was a terminate (done, or failed: a Retry of it is
-            // what is pending, not a plan).
-            Some(l) if l.action == Action::Terminate => {
-                Decision::Nothing(NothingReason::TerminateWins(l.id))
-            }
+            // The last word on the plan was a terminate or a suspend (done, or failed: a
+            // Retry of it is what is pending, not a plan).
+            Some(l) if l.action.withdraws() => withdrawn(l.action, l.id),
             _ => Decision::Insert(Action::Change),
         };
     };
-    // A provision or change waiting behind the running job reads the order when it runs.
-    if j.next.is_some_and(Action::provisions) {
+    // A provision, change or unsuspend waiting behind the running job reads the order when
+    // it runs.
+    if j.next.is_some_and(Action::may_provide) {
         return Decision::Nothing(NothingReason::ChangeAlreadyWaiting(j.id));
     }
-    if j.action == Action::Terminate || j.next == Some(Action::Terminate) {
-        return Decision::Nothing(NothingReason::TerminateWins(j.id));
+    if let Some(last) = j.next.filter(|n| n.withdraws()) {
+        return withdrawn(last, j.id);
+    }
+    if j.action.withdraws() {
+        return withdrawn(j.action, j.id);
     }
     if j.state != JobState::Running {
         return Decision::DueNow(j.id);
     }
     Decision::SetNext(j.id, Some(Action::Change))
+}
+
+/// A change of plan after a terminate (it is ignored: Create first) or a suspend (the
+/// unsuspend reads the order then and provides the plan it names).
+fn withdrawn(by: Action, job: JobId) -> Decision {
+    if by.removes() {
+        Decision::Nothing(NothingReason::TerminateWins(job))
+    } else {
+        Decision::Nothing(NothingReason::WaitsForUnsuspend(job))
+    }
 }
 
 /// What happens to a finishing job that had a next action waiting behind it.
@@ -300,6 +321,10 @@ pub fn describe(decision: Decision, new_job: Option<JobId>) -> String {
         ),
         Decision::Nothing(NothingReason::ChangeAlreadyWaiting(id)) => format!(
             "job #{id} is running and a provision that reads the new plan already waits behind it"
+        ),
+        Decision::Nothing(NothingReason::WaitsForUnsuspend(id)) => format!(
+            "the service is suspended (job #{id}); the new plan is provisioned when it is \
+             unsuspended"
         ),
     }
 }

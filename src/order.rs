@@ -466,3 +466,26 @@ pub fn read_gone_cancel(
 #[cfg(test)]
 #[path = "order_tests.rs"]
 mod tests;
+
+/// What a WHMCS suspend does to the target's plan: the product's (or addon's) module setting
+/// *When WHMCS suspends the service* (configoption7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnSuspend {
+    /// The plan stays (`''`, products saved before the setting existed, and `keep`).
+    KeepPlan,
+    /// The plan is cancelled, and provided again on unsuspend (`cancel`).
+    CancelPlan,
+}
+
+impl OnSuspend {
+    /// The stored value of [`OnSuspend::CancelPlan`] (every other value keeps the plan).
+    pub const CANCEL: &'static str = "cancel";
+
+    /// The setting of the target's product (the plan is kept when the product is gone).
+    pub fn of(service: &ServiceRow) -> OnSuspend {
+        match &service.product {
+            Some(p) if p.suspend_setting.trim() == OnSuspend::CANCEL => OnSuspend::CancelPlan,
+            _ => OnSuspend::KeepPlan,
+        }
+    }
+}

@@ -230,7 +230,7 @@ async fn claimed_rows(
                  ORDER BY c.id DESC LIMIT 1) AS module_debug,
                 h.id AS hid, h.userid, h.packageid, CAST(h.domainstatus AS CHAR) AS status,
                 p.id AS pid, p.name, p.servertype, p.configoption1, p.configoption2,
-                p.configoption3, p.configoption6,
+                p.configoption3, p.configoption6, p.configoption7,
                 f.id AS field_id, f.fieldname, v.id AS value_id, v.value
          FROM mod_jetpack_jobs j
          LEFT JOIN tblhosting h ON h.id = j.service_id AND j.addon_id = 0
@@ -280,7 +280,7 @@ fn group_by_job(rows: &[MySqlRow], claimed_at: Instant) -> Result<Vec<ClaimedJob
 async fn read_ledgers(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Result<()> {
     let targets: Vec<Target> = jobs
         .iter()
-        .filter(|j| j.action != Action::Provision || matches!(j.target, Target::Addon { .. }))
+        .filter(|j| j.action.spec().reads_ledger || matches!(j.target, Target::Addon { .. }))
         .map(|j| j.target)
         .collect();
     let mut ledger = ledger_of(conn, &targets).await?;

@@ -20,17 +20,7 @@ use crate::domain::{Action, JobState};
 use crate::lifecycle::{self, AfterFinish};
 use crate::text::{Chain, fit};
 
-/// How the service's `domainstatus` changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatusChange {
-    /// Pending (or Terminated, by a terminate that finished after a newer Create) → Active:
-    /// provisioned, or waiting on DNS.
-    Activate,
-    /// Active → Pending (a provision failed, as WHMCS leaves a failed Create).
-    BackToPending,
-    /// → Terminated, with `termination_date` set to today when it is empty.
-    Terminate,
-}
+pub use crate::catalogue::StatusChange;
 
 /// A WHMCS Module Queue entry to add or resolve.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -272,13 +262,14 @@ impl Store {
         };
         sqlx::query(
             "UPDATE mod_jetpack_jobs SET state = ?, last_error = ?, in_module_queue = 1,
-               outcome_unknown = IF(action IN ('provision', 'change'), 1, outcome_unknown),
+               outcome_unknown = IF(?, 1, outcome_unknown),
                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
                finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
              WHERE id = ? AND lease_token = ? AND state = 'running'",
         )
         .bind(JobState::Failed.as_str())
         .bind(fit(cause, TEXT_BYTES))
+        .bind(job.action.may_provide())
         .bind(job.id)
         .bind(&job.lease_token)
         .execute(&mut *tx)
@@ -303,7 +294,7 @@ async fn cancel_held(
 ) -> Result<()> {
     sqlx::query(
         "UPDATE mod_jetpack_jobs SET state = ?, result = ?,
-           outcome_unknown = IF(? AND action IN ('provision', 'change'), 1, outcome_unknown),
+           outcome_unknown = IF(?, 1, outcome_unknown),
            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
            finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
          WHERE id = ? AND lease_token = ? AND state = 'running'",
@@ -313,7 +304,7 @@ async fn cancel_held(
         "superseded: a {} was requested while it ran",
         next.as_str()
     ))
-    .bind(cut_off)
+    .bind(cut_off && job.action.may_provide())
     .bind(job.id)
     .bind(&job.lease_token)
     .execute(&mut **tx)
@@ -335,14 +326,14 @@ async fn requeue_held(
          SET attempts = IF(waiting_since IS NULL AND attempts > 0, attempts - 1, attempts),
              dns_checks = IF(? AND waiting_since IS NOT NULL AND dns_checks > 0,
                              dns_checks - 1, dns_checks),
-             outcome_unknown = IF(? AND action IN ('provision', 'change'), 1, outcome_unknown),
+             outcome_unknown = IF(?, 1, outcome_unknown),
              state = IF(waiting_since IS NULL, ?, ?),
              run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, lease_owner = NULL,
              lease_token = NULL, lease_expires_at = NULL, updated_at = UTC_TIMESTAMP(6)
          WHERE id = ? AND lease_token = ? AND state = 'running'",
     )
     .bind(!cut_off)
-    .bind(cut_off)
+    .bind(cut_off && job.action.may_provide())
     .bind(JobState::Queued.as_str())
     .bind(JobState::WaitingDns.as_str())
     .bind(micros(run_in))

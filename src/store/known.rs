@@ -5,7 +5,6 @@
 //! known kind whose target has no earlier unknown request and whose latest job is one it
 //! knows (order matters per target).
 
-use clap::ValueEnum;
 use sqlx::{MySql, QueryBuilder};
 
 use crate::domain::{Action, RequestedBy};
@@ -13,10 +12,7 @@ use crate::lifecycle::RequestKind;
 
 /// The stored spelling of every job action this binary knows.
 pub(super) fn actions() -> Vec<&'static str> {
-    Action::value_variants()
-        .iter()
-        .map(|a| a.as_str())
-        .collect()
+    Action::names_where(|_| true)
 }
 
 /// The stored spelling of every request kind this binary knows.

@@ -44,6 +44,8 @@ pub struct ProductRow {
     pub plan_setting: String,
     /// configoption6: the Local User when the order's Local User field is missing or empty.
     pub default_local_user: String,
+    /// configoption7: what a WHMCS suspend does to the plan (`order::OnSuspend` reads it).
+    pub suspend_setting: String,
 }
 
 impl std::fmt::Debug for ProductRow {
@@ -109,7 +111,7 @@ pub struct FieldSetup {
 }
 
 /// The name, module and module settings of a product (or addon) row selected as `name`,
-/// `servertype`, `configoption1`, `configoption2`, `configoption3`, `configoption6` (NULL
+/// `servertype`, `configoption1`, `configoption2`, `configoption3`, `configoption6`, `configoption7` (NULL
 /// settings, an addon's missing tblmodule_configuration rows, read as empty).
 pub(super) fn product_row(row: &MySqlRow) -> Result<ProductRow> {
     let setting = |name: &str| -> Result<String> {
@@ -122,6 +124,7 @@ pub(super) fn product_row(row: &MySqlRow) -> Result<ProductRow> {
         partner_client_secret: setting("configoption2")?,
         plan_setting: setting("configoption3")?,
         default_local_user: setting("configoption6")?,
+        suspend_setting: setting("configoption7")?,
     })
 }
 

@@ -65,7 +65,7 @@ pub(super) async fn has_addons(pool: &MySqlPool) -> Result<bool> {
 macro_rules! addon_settings {
     (columns) => {
         "m1.value AS configoption1, m2.value AS configoption2, m3.value AS configoption3,
-         m6.value AS configoption6"
+         m6.value AS configoption6, m7.value AS configoption7"
     };
     (joins) => {
         " LEFT JOIN tblmodule_configuration m1 ON m1.entity_type = 'addon' AND m1.entity_id = d.id
@@ -75,7 +75,9 @@ macro_rules! addon_settings {
           LEFT JOIN tblmodule_configuration m3 ON m3.entity_type = 'addon' AND m3.entity_id = d.id
               AND m3.setting_name = 'configoption3'
           LEFT JOIN tblmodule_configuration m6 ON m6.entity_type = 'addon' AND m6.entity_id = d.id
-              AND m6.setting_name = 'configoption6' "
+              AND m6.setting_name = 'configoption6'
+          LEFT JOIN tblmodule_configuration m7 ON m7.entity_type = 'addon' AND m7.entity_id = d.id
+              AND m7.setting_name = 'configoption7' "
     };
 }
 
@@ -97,7 +99,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT h.id AS hid, h.userid, h.packageid, CAST(h.domainstatus AS CHAR) AS status,
                     p.id AS pid, p.name, p.servertype, p.configoption1, p.configoption2,
-                    p.configoption3, p.configoption6
+                    p.configoption3, p.configoption6, p.configoption7
              FROM tblhosting h LEFT JOIN tblproducts p ON p.id = h.packageid
              WHERE h.id = ?",
         )
@@ -226,7 +228,8 @@ pub(super) async fn products_by_id(
         return Ok(out);
     }
     let mut q = QueryBuilder::<MySql>::new(
-        "SELECT id, name, servertype, configoption1, configoption2, configoption3, configoption6
+        "SELECT id, name, servertype, configoption1, configoption2, configoption3, configoption6,
+                configoption7
          FROM tblproducts WHERE id IN (",
     );
     let mut list = q.separated(", ");

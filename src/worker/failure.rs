@@ -47,7 +47,7 @@ impl Worker {
                 retry_after,
                 outcome_unknown,
             } => {
-                let unknown = (outcome_unknown && job.action.provisions()).then_some(true);
+                let unknown = (outcome_unknown && job.action.may_provide()).then_some(true);
                 // A provision that may have acted unseen is in the ledger too, so a terminate
                 // cancels it even if the Site URL changes (cancelling nothing is harmless).
                 let ledger = match (unknown, unknown_holds) {

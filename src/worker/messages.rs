@@ -229,3 +229,56 @@ pub fn drift_done(request: Option<RequestKind>, gave_up: bool) -> &'static str {
         }
     }
 }
+
+/// Details and result when a suspend cancelled the plan (the product's setting says so).
+pub fn details_suspended(site: &str, nothing_left: bool) -> String {
+    let what = if nothing_left {
+        format!("No Jetpack plan was left to cancel for {site}")
+    } else {
+        format!("The Jetpack plan for {site} was cancelled")
+    };
+    format!(
+        "{what} while the service is suspended; it is provisioned again when the service is \
+         unsuspended."
+    )
+}
+
+/// Activity line: a suspend cancelled the plan.
+pub fn activity_suspended(target: Target, site: &str) -> String {
+    format!(
+        "JETPACK MODULE: {target} - suspended: Jetpack plan cancelled for {site}; provisioned \
+         again on unsuspend"
+    )
+}
+
+/// Result and activity line when a suspend keeps the plan (the product's setting).
+pub fn suspended_kept(target: Target) -> (String, String) {
+    (
+        "The service is suspended; its Jetpack plan is kept (the product's setting \"When \
+         WHMCS suspends the service\")."
+            .to_owned(),
+        format!("JETPACK MODULE: {target} - suspended; the Jetpack plan is kept"),
+    )
+}
+
+/// Result and activity line when an unsuspend finds the plan still there.
+pub fn unsuspended_kept(target: Target, plan: &str, site: &str) -> (String, String) {
+    (
+        format!(
+            "The service is unsuspended; {site} still has the Jetpack {plan} plan (no call to \
+             the partner was needed)."
+        ),
+        format!("JETPACK MODULE: {target} - unsuspended; the Jetpack {plan} plan on {site} was kept"),
+    )
+}
+
+/// Result and activity line when an unsuspend has nothing to restore (the product keeps the
+/// plan while suspended).
+pub fn unsuspended_nothing(target: Target) -> (String, String) {
+    (
+        "The service is unsuspended; its Jetpack plan was kept while it was suspended (no call \
+         to the partner was needed)."
+            .to_owned(),
+        format!("JETPACK MODULE: {target} - unsuspended; the Jetpack plan was kept"),
+    )
+}

@@ -8,7 +8,7 @@ use crate::domain::{Action, JobState};
 use crate::jetpack::Held;
 use crate::store::DetailsField;
 use crate::store::{
-    ClaimedJob, Finish, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites,
+    ClaimedJob, Finish, ModuleLogEntry, ModuleQueueWrite, WhmcsWrites,
 };
 
 /// What one attempt comes to.
@@ -41,20 +41,12 @@ pub(super) struct ReplyTo {
 
 /// The module-log action name WHMCS uses for `action`.
 pub(super) fn module_log_action(action: Action) -> &'static str {
-    match action {
-        Action::Provision => "createaccount",
-        Action::Terminate => "terminateaccount",
-        Action::Change => "changepackage",
-    }
+    action.spec().module_log
 }
 
 /// What the attempt tried to do, for messages.
 pub(super) fn verb(action: Action) -> &'static str {
-    match action {
-        Action::Provision => "provision the Jetpack plan",
-        Action::Terminate => "cancel the Jetpack plan",
-        Action::Change => "change the Jetpack plan",
-    }
+    action.spec().verb
 }
 
 /// A plan waiting on DNS: checked again after `next`.
@@ -80,7 +72,7 @@ pub(super) fn failed(
     client_id: u32,
     log: Vec<ModuleLogEntry>,
 ) -> Finish {
-    let status = (job.action == Action::Provision).then_some(StatusChange::BackToPending);
+    let status = job.action.spec().on_failure;
     Finish {
         state: JobState::Failed,
         run_in: None,

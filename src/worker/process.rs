@@ -7,10 +7,15 @@
 use super::lease::Lease;
 use super::outcome::{Outcome, ReplyTo, failed, module_log_action, verb, waiting};
 use super::{Worker, messages, module_log, sites};
+use crate::catalogue::Effect;
 use crate::domain::{Action, JobState, Plan, SiteUrl, Target};
 use crate::jetpack::{CancelOutcome, Exchange, Failure, ProvisionOutcome, SiteProduct};
-use crate::order::{BadInput, CancelOrder, Order, read_cancel, read_gone_cancel, read_order};
-use crate::store::{ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, StatusChange, WhmcsWrites};
+use crate::order::{
+    BadInput, CancelOrder, OnSuspend, Order, read_cancel, read_gone_cancel, read_order,
+};
+use crate::store::{
+    ClaimedJob, Finish, LedgerWrite, ModuleQueueWrite, ServiceRow, StatusChange, WhmcsWrites,
+};
 
 fn reply_to(order: &Order) -> ReplyTo {
     ReplyTo {
@@ -61,24 +66,58 @@ impl Worker {
             .into();
         };
         let mut log = Vec::new();
-        match job.action {
-            Action::Provision | Action::Change => match read_order(service, &job.fields) {
-                Ok(order) => match self.over_budget(job, reply_to(&order)) {
-                    Some(out) => out,
-                    None => match unchanged(job, &order).or_else(|| kept_higher(job, &order)) {
-                        Some(done) => done.into(),
-                        None => self.provision(job, &order, &mut log, lease).await,
-                    },
-                },
-                Err(bad) => refused(job, bad),
+        match job.action.spec().effect {
+            Effect::Provides => self.provide(job, service, &mut log, lease).await,
+            Effect::Removes => self.cancel(job, service, &mut log, lease).await,
+            Effect::RemovesBySetting => match OnSuspend::of(service) {
+                OnSuspend::CancelPlan => self.cancel(job, service, &mut log, lease).await,
+                OnSuspend::KeepPlan => kept_on_suspend(job, service).into(),
             },
-            Action::Terminate => match read_cancel(service, &job.fields) {
-                Ok(order) => match self.over_budget(job, reply_to_cancel(&order)) {
-                    Some(out) => out,
-                    None => self.terminate(job, &order, &mut log, lease).await,
+            Effect::RestoresBySetting => {
+                // Nothing a suspend could have cancelled: the plan was kept (the setting),
+                // and the ledger holds no plan to bring up to the order's.
+                if job.ledger.is_empty() && OnSuspend::of(service) == OnSuspend::KeepPlan {
+                    return kept_on_suspend(job, service).into();
+                }
+                self.provide(job, service, &mut log, lease).await
+            }
+        }
+    }
+
+    /// Leaves the plan the order names on its site (provision, change, unsuspend).
+    async fn provide(
+        &self,
+        job: &ClaimedJob,
+        service: &ServiceRow,
+        log: &mut Vec<Exchange>,
+        lease: &Lease<'_>,
+    ) -> Outcome {
+        match read_order(service, &job.fields) {
+            Ok(order) => match self.over_budget(job, reply_to(&order)) {
+                Some(out) => out,
+                None => match unchanged(job, &order).or_else(|| kept_higher(job, &order)) {
+                    Some(done) => done.into(),
+                    None => self.provision(job, &order, log, lease).await,
                 },
-                Err(bad) => refused(job, bad),
             },
+            Err(bad) => refused(job, bad),
+        }
+    }
+
+    /// Cancels what the target holds (terminate; a suspend whose setting cancels).
+    async fn cancel(
+        &self,
+        job: &ClaimedJob,
+        service: &ServiceRow,
+        log: &mut Vec<Exchange>,
+        lease: &Lease<'_>,
+    ) -> Outcome {
+        match read_cancel(service, &job.fields) {
+            Ok(order) => match self.over_budget(job, reply_to_cancel(&order)) {
+                Some(out) => out,
+                None => self.terminate(job, &order, log, lease).await,
+            },
+            Err(bad) => refused(job, bad),
         }
     }
 
@@ -433,12 +472,17 @@ fn terminated(
     let sites: Vec<String> = targets.iter().map(|(s, _)| s.as_str().to_owned()).collect();
     let moved = !job.ledger.is_empty() && !sites.iter().any(|s| s == order.site.as_str());
     let shown = sites.join(", ");
-    let details = if cancelled_any {
-        messages::details_cancelled(&shown)
-    } else {
-        messages::details_nothing_to_cancel(&shown)
+    let suspended = job.action == Action::Suspend;
+    let details = match (suspended, cancelled_any) {
+        (true, _) => messages::details_suspended(&shown, !cancelled_any),
+        (false, true) => messages::details_cancelled(&shown),
+        (false, false) => messages::details_nothing_to_cancel(&shown),
     };
-    let mut activity = messages::activity_terminated(job.target, &shown, !cancelled_any);
+    let mut activity = if suspended {
+        messages::activity_suspended(job.target, &shown)
+    } else {
+        messages::activity_terminated(job.target, &shown, !cancelled_any)
+    };
     if moved {
         let note = messages::site_moved(job.target, order.site.as_str(), &sites);
         activity = format!("{activity}. {note}");
@@ -454,11 +498,11 @@ fn terminated(
         whmcs: WhmcsWrites {
             client_id: order.client_id,
             details: order.details.map(|field| (field, details)),
-            status: (!order.service_gone).then_some(StatusChange::Terminate),
+            status: job.action.spec().on_success.filter(|_| !order.service_gone),
             activity: Some(activity),
             module_queue: job
                 .had_failure
-                .then_some(ModuleQueueWrite::Resolve(Action::Terminate)),
+                .then_some(ModuleQueueWrite::Resolve(job.action)),
             module_log: module_log::entries(log),
             module_log_action: module_log_action(job.action),
         },
@@ -506,15 +550,23 @@ fn current_plan(job: &ClaimedJob, order: &Order) -> Option<String> {
         .map(|e| e.plan.clone())
 }
 
-/// A change of plan to the plan the site already has (and not waiting on DNS): done without
-/// an API call.
+/// A change of plan (or an unsuspend) to the plan the site already has (and not waiting on
+/// DNS): done without an API call.
 fn unchanged(job: &ClaimedJob, order: &Order) -> Option<Finish> {
     let held = job
         .ledger
         .iter()
         .find(|e| e.site == order.site.as_str() && !e.pending)?;
-    if job.action != Action::Change || held.plan != order.plan.as_str() || job.outcome_unknown {
+    let reads_what_it_holds = job.action.spec().reads_ledger && job.action.may_provide();
+    if !reads_what_it_holds || held.plan != order.plan.as_str() || job.outcome_unknown {
         return None;
+    }
+    if job.action == Action::Unsuspend {
+        // The client keeps the activation link the details field shows.
+        let (result, line) = messages::unsuspended_kept(job.target, &held.plan, &held.site);
+        let mut f = done(job, order, result, Vec::new());
+        (f.whmcs.details, f.whmcs.status, f.whmcs.activity) = (None, None, Some(line));
+        return Some(f);
     }
     let details = messages::details_same_plan(&order.plan, &order.site);
     let mut f = done(job, order, details, Vec::new());
@@ -536,6 +588,34 @@ fn downgrade_refused(job: &ClaimedJob, order: &Order, said: &str, log: Vec<Excha
         order.client_id,
         module_log::entries(log),
     )
+}
+
+/// A suspend whose product keeps the plan (or an unsuspend with nothing a suspend could have
+/// cancelled): done without a call; the details field keeps the activation link.
+fn kept_on_suspend(job: &ClaimedJob, service: &ServiceRow) -> Finish {
+    let (result, line) = if job.action == Action::Suspend {
+        messages::suspended_kept(job.target)
+    } else {
+        messages::unsuspended_nothing(job.target)
+    };
+    Finish {
+        state: JobState::Done,
+        run_in: None,
+        last_error: None,
+        result: Some(result),
+        start_waiting: false,
+        outcome_unknown: None,
+        ledger: Vec::new(),
+        whmcs: WhmcsWrites {
+            client_id: service.client_id,
+            activity: Some(line),
+            module_queue: job
+                .had_failure
+                .then_some(ModuleQueueWrite::Resolve(job.action)),
+            module_log_action: module_log_action(job.action),
+            ..WhmcsWrites::default()
+        },
+    }
 }
 
 /// A terminate of a deleted service whose plan is no longer in the ledger (cancelled by an

@@ -190,7 +190,9 @@ impl Worker {
                 let cancels = w
                     .drift
                     .as_ref()
-                    .is_some_and(|d| d.request == Some(RequestKind::Terminate));
+                    .is_some_and(|d| {
+                        matches!(d.request, Some(RequestKind::Terminate | RequestKind::Suspend))
+                    });
                 if cancels && std::mem::replace(&mut cancelling, true) {
                     return self.unanswered_row(row, self.settings.reconcile.confirm);
                 }
@@ -227,7 +229,7 @@ impl Worker {
         // A plan our own cancel (another target's terminate on the site) removed is ours to
         // restore, whatever the setting says about plans cancelled outside WHMCS.
         let step = match drift::decide(finding, row.memory, r.reprovision || row.restore) {
-            Step::Act(remedy) if !drift::remedy_fits(remedy, row.live) => Step::Report,
+            Step::Act(remedy) if !drift::remedy_fits(remedy, row.live, row.latest) => Step::Report,
             step => step,
         };
         let label = match step {
@@ -297,9 +299,15 @@ impl Worker {
                     .filter(|p| p.ours)
                     .filter_map(|p| p.plan)
                     .find(|q| drift::takes_place_of(q, &row.plan));
-                (Some(RequestKind::Terminate), back.map(str::to_owned))
+                (
+                    Some(drift::remedy_request(Remedy::Cancel, row.latest)),
+                    back.map(str::to_owned),
+                )
             }
-            Step::Act(Remedy::Provision) => (Some(RequestKind::Provision), None),
+            Step::Act(Remedy::Provision) => (
+                Some(drift::remedy_request(Remedy::Provision, row.latest)),
+                None,
+            ),
             Step::Report | Step::GiveUp => (None, None),
             Step::Fine | Step::Confirm | Step::Quiet => return None,
         };
@@ -387,7 +395,7 @@ fn remember(before: Memory, now: Finding, step: Step) -> Memory {
 /// What was done, in the drift list's words.
 fn done_label(request: Option<RequestKind>) -> &'static str {
     match request {
-        Some(RequestKind::Terminate) => "cancel requested",
+        Some(RequestKind::Terminate | RequestKind::Suspend) => "cancel requested",
         Some(RequestKind::Provision) => "provision requested",
         _ => "reported",
     }
