@@ -88,8 +88,9 @@ pub struct ActionSpec {
     pub module_log: &'static str,
     /// What an attempt tries to do, for messages ("could not provision the Jetpack plan").
     pub verb: &'static str,
-    /// What the module writes in the details field when it records the request.
-    pub queued_text: &'static str,
+    /// What the module writes in the details field when it records the request; None leaves
+    /// the field (and the activation link it shows) as it is.
+    pub queued_text: Option<&'static str>,
     /// What it leaves at the partner.
     pub effect: Effect,
     /// Whether its claim reads the ledger (what the partner holds for the target).
@@ -110,8 +111,10 @@ pub const CATALOGUE: [ActionSpec; 5] = [
         whmcs_function: "CreateAccount",
         module_log: "createaccount",
         verb: "provision the Jetpack plan",
-        queued_text: "Jetpack provisioning is queued. The activation link will appear here once \
-                      the plan is provisioned.",
+        queued_text: Some(
+            "Jetpack provisioning is queued. The activation link will appear here once the \
+             plan is provisioned.",
+        ),
         effect: Effect::Provides,
         // Only an addon's (it may have moved): see `ClaimedJob::ledger`.
         reads_ledger: false,
@@ -125,7 +128,7 @@ pub const CATALOGUE: [ActionSpec; 5] = [
         whmcs_function: "TerminateAccount",
         module_log: "terminateaccount",
         verb: "cancel the Jetpack plan",
-        queued_text: "Cancellation of the Jetpack plan is queued.",
+        queued_text: Some("Cancellation of the Jetpack plan is queued."),
         effect: Effect::Removes,
         reads_ledger: true,
         checks: Checks::Cancel,
@@ -138,8 +141,10 @@ pub const CATALOGUE: [ActionSpec; 5] = [
         whmcs_function: "ChangePackage",
         module_log: "changepackage",
         verb: "change the Jetpack plan",
-        queued_text: "A change of the Jetpack plan is queued. The activation link will appear \
-                      here once the new plan is provisioned.",
+        queued_text: Some(
+            "A change of the Jetpack plan is queued. The activation link will appear here once \
+             the new plan is provisioned.",
+        ),
         effect: Effect::Provides,
         reads_ledger: true,
         checks: Checks::Order,
@@ -152,7 +157,7 @@ pub const CATALOGUE: [ActionSpec; 5] = [
         whmcs_function: "SuspendAccount",
         module_log: "suspendaccount",
         verb: "cancel the Jetpack plan of the suspended service",
-        queued_text: "The service is suspended; what becomes of its Jetpack plan is queued.",
+        queued_text: None,
         effect: Effect::RemovesBySetting,
         reads_ledger: true,
         checks: Checks::Target,
@@ -165,8 +170,7 @@ pub const CATALOGUE: [ActionSpec; 5] = [
         whmcs_function: "UnsuspendAccount",
         module_log: "unsuspendaccount",
         verb: "provision the Jetpack plan again after the suspension",
-        queued_text: "The service is unsuspended; its Jetpack plan is checked and provisioned \
-                      again if the suspension cancelled it.",
+        queued_text: None,
         effect: Effect::RestoresBySetting,
         reads_ledger: true,
         checks: Checks::Target,

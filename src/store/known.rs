@@ -76,8 +76,14 @@ mod tests {
 
     #[test]
     fn the_lists_hold_every_variant_as_stored() {
-        assert_eq!(actions(), ["provision", "terminate", "change"]);
-        assert_eq!(kinds(), ["provision", "terminate", "retry", "change"]);
+        assert_eq!(
+            actions(),
+            ["provision", "terminate", "change", "suspend", "unsuspend"]
+        );
+        assert_eq!(
+            kinds(),
+            ["provision", "terminate", "retry", "change", "suspend", "unsuspend"]
+        );
         for k in kinds() {
             assert!(RequestKind::parse(k).is_some());
         }

@@ -71,7 +71,7 @@ final class AddonTest extends DatabaseTestCase
         $this->assertSame('provision', $requests[0]->action);
         $this->assertSame('module', $requests[0]->requested_by);
         $this->assertNull($requests[0]->applied_at);
-        $this->assertSame(array(Messages::PROVISION_QUEUED), array_values($this->addonDetailsRows($addon)));
+        $this->assertSame(array(Messages::queued('provision')), array_values($this->addonDetailsRows($addon)));
         $this->assertSame(
             array($serviceDetails => 'URL to Activate Jetpack: https://service.example/'),
             $this->detailsRows($service),
@@ -411,7 +411,7 @@ final class AddonTest extends DatabaseTestCase
         $this->assertSame(array($service, $addon, 'terminate'), array(
             (int) $requests[0]->service_id, (int) $requests[0]->addon_id, $requests[0]->action,
         ));
-        $this->assertSame(array($row => Messages::TERMINATE_QUEUED), $this->addonDetailsRows($addon));
+        $this->assertSame(array($row => Messages::queued('terminate')), $this->addonDetailsRows($addon));
         $this->assertSame(
             array($this->prefix($addon, $service) . 'terminate requested for jetpack-worker (request #' . $requests[0]->id . ')'),
             $this->loggedActivity()

@@ -71,7 +71,7 @@ final class ChangePackageTest extends DatabaseTestCase
         $this->assertCount(1, $requests);
         $this->assertSame(array('change', 'module', 0), array($requests[0]->action, $requests[0]->requested_by, (int) $requests[0]->addon_id));
         $this->assertNull($requests[0]->applied_at);
-        $this->assertSame(Messages::CHANGE_QUEUED, $this->details($service));
+        $this->assertSame(Messages::queued('change'), $this->details($service));
         $this->assertSame(
             array('JETPACK MODULE: Service ID: ' . $service . ' - change requested for jetpack-worker (request #' . $requests[0]->id . ')'),
             $this->loggedActivity()
@@ -130,7 +130,7 @@ final class ChangePackageTest extends DatabaseTestCase
         $this->assertSame(array($service, $addon, 'change'), array(
             (int) $requests[0]->service_id, (int) $requests[0]->addon_id, $requests[0]->action,
         ));
-        $this->assertSame(array(Messages::CHANGE_QUEUED), array_values($this->addonDetailsRows($addon)), 'the new addon\'s details field');
+        $this->assertSame(array(Messages::queued('change')), array_values($this->addonDetailsRows($addon)), 'the new addon\'s details field');
         $this->assertSame(
             'URL to Activate Jetpack: https://jetpack.example/daily',
             $this->scalar('SELECT value FROM tblcustomfieldsvalues WHERE id = ?', array($oldDetails)),
@@ -156,9 +156,9 @@ final class ChangePackageTest extends DatabaseTestCase
 
     public function testTheChangeTextIsOneOfTheQueuedTextsARacingWriterCleansUp(): void
     {
-        $this->assertSame(Messages::CHANGE_QUEUED, Messages::queued('change'));
-        $this->assertContains(Messages::CHANGE_QUEUED, Messages::QUEUED);
-        $this->assertSame(Messages::PROVISION_QUEUED, Messages::queued('provision'));
-        $this->assertSame(Messages::TERMINATE_QUEUED, Messages::queued('terminate'));
+        $this->assertSame(Messages::queued('change'), Messages::queued('change'));
+        $this->assertContains(Messages::queued('change'), \WHMCS\Module\Server\Jetpack\Catalogue::queuedTexts());
+        $this->assertSame(Messages::queued('provision'), Messages::queued('provision'));
+        $this->assertSame(Messages::queued('terminate'), Messages::queued('terminate'));
     }
 }

@@ -32,6 +32,7 @@ require_once __DIR__ . '/Db.php';
 $moduleDir = dirname(__DIR__, 2) . '/modules/servers/jetpack';
 require_once $moduleDir . '/lib/Escape.php';
 require_once $moduleDir . '/lib/ModuleError.php';
+require_once $moduleDir . '/lib/Catalogue.php';
 require_once $moduleDir . '/lib/Order.php';
 
 if ($argc < 2) {

@@ -20,7 +20,7 @@ if (!defined('WHMCS')) {
 // The server module's lib, from the same WHMCS install (modules/servers/jetpack): Escape for
 // every value the page prints; Requests for bulk Retry (it retries through ModuleError on a
 // lock conflict, Order::rows reads its results); Display for the words of who asked.
-foreach (array('Escape', 'ModuleError', 'Order', 'Messages', 'Requests', 'Display') as $jetpackLib) {
+foreach (array('Escape', 'ModuleError', 'Catalogue', 'Order', 'Messages', 'Requests', 'Display') as $jetpackLib) {
     require_once __DIR__ . '/../../servers/jetpack/lib/' . $jetpackLib . '.php';
 }
 require_once __DIR__ . '/lib/Html.php';

@@ -23,6 +23,7 @@ if (!defined('WHMCS')) {
 require_once __DIR__ . '/lib/Escape.php';
 require_once __DIR__ . '/lib/Log.php';
 require_once __DIR__ . '/lib/ModuleError.php';
+require_once __DIR__ . '/lib/Catalogue.php';
 require_once __DIR__ . '/lib/Order.php';
 require_once __DIR__ . '/lib/Messages.php';
 require_once __DIR__ . '/lib/Requests.php';

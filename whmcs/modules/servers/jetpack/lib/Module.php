@@ -17,23 +17,17 @@ if (!defined('WHMCS')) {
 
 final class Module
 {
-    /** The WHMCS function that records each action (the module log's action name). */
-    const FUNCTIONS = array(
-        Requests::PROVISION => 'CreateAccount',
-        Requests::TERMINATE => 'TerminateAccount',
-        Requests::CHANGE => 'ChangePackage',
-    );
-
     /**
-     * Create/Terminate/ChangePackage: check the order of the target (the service, or the addon
-     * WHMCS names), write the "queued" text into the target's own details, then record the
+     * Create/Terminate/ChangePackage/Suspend/Unsuspend: check the order of the target (the
+     * service, or the addon WHMCS names) as the catalogue says, write the action's "queued"
+     * text (if it has one) into the target's own details, then record the
      * request (an addon's names its parent service and addon_id), then tell the activity log.
      * Details first: once the request is there the worker may finish the job at any moment, and
      * its outcome must not be overwritten by the "queued" text. When the request cannot be
      * recorded, the details write is taken back.
      *
      * @param array  $params WHMCS module parameters
-     * @param string $action Requests::PROVISION, Requests::TERMINATE or Requests::CHANGE
+     * @param string $action an action of the catalogue (Requests::PROVISION, …)
      *
      * @return string 'success' or a `JETPACK MODULE: …` error
      */
@@ -46,7 +40,9 @@ final class Module
         try {
             $order = Order::load($serviceId, $action, $addonId);
             $serviceId = $order->serviceId;
-            $written = Requests::writeDetails($order->detailsRelId, $order->detailsFieldId, $text);
+            if ($text !== null) {
+                $written = Requests::writeDetails($order->detailsRelId, $order->detailsFieldId, $text);
+            }
             $requestId = Requests::record($order->serviceId, $action, Requests::BY_MODULE, $order->addonId);
         } catch (ModuleError $e) {
             return $e->getMessage();
@@ -54,7 +50,7 @@ final class Module
             if ($written !== null) {
                 Requests::undoDetails($written, $text);
             }
-            return self::databaseError($e, self::FUNCTIONS[$action], $params, $serviceId, $addonId, $action)
+            return self::databaseError($e, Catalogue::whmcsFunction($action), $params, $serviceId, $addonId, $action)
                 ->getMessage();
         }
         Log::activity(

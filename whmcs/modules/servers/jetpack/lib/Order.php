@@ -95,7 +95,7 @@ class Order
      *
      * @param int    $serviceId tblhosting.id (for an addon: the parent WHMCS passed, named in
      *                          the message when the addon row is gone)
-     * @param string $action    'provision', 'change' or 'terminate'
+     * @param string $action    an action of the catalogue (Catalogue::checks() says what is checked)
      * @param int    $addonId   tblhostingaddons.id, or 0 for the service itself
      *
      * @return self
@@ -361,7 +361,7 @@ class Order
      * is usable), then the credentials.
      *
      * @param array  $target what serviceTarget() or addonTarget() returned
-     * @param string $action 'provision', 'change' or 'terminate'
+     * @param string $action an action of the catalogue (Catalogue::checks() says what is checked)
      *
      * @return self
      *
@@ -375,9 +375,13 @@ class Order
         $values = self::targetValues($target['relid'], $fields);
 
         $order = self::identify($target);
+        $checks = Catalogue::checks($action);
+        if ($checks === Catalogue::CHECKS_TARGET) {
+            return $order;
+        }
         $order->detailsFieldId = self::findField($target, $fields['details'], $names['details'], true);
         $order->siteUrl = self::readSite($target, $fields['site_url'], $values);
-        if ($action === 'terminate') {
+        if ($checks === Catalogue::CHECKS_CANCEL) {
             $order->localUser = null;
             $order->plan = self::usablePlan($target, $fields['plan'], $values);
         } else {

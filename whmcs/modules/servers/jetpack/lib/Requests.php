@@ -51,6 +51,9 @@ class Requests
     const RETRY = 'retry';
     /** A change of plan (WHMCS ChangePackage, after an upgrade or downgrade). */
     const CHANGE = 'change';
+    /** WHMCS SuspendAccount and UnsuspendAccount (the product's setting says what they do). */
+    const SUSPEND = 'suspend';
+    const UNSUSPEND = 'unsuspend';
 
     /** Who asked. */
     const BY_MODULE = 'module';
@@ -452,7 +455,7 @@ class Requests
             self::retrying(function () use ($extra) {
                 return Capsule::table(self::VALUES)
                     ->whereIn('id', $extra)
-                    ->whereIn('value', Messages::QUEUED)
+                    ->whereIn('value', Catalogue::queuedTexts())
                     ->delete();
             });
         }
