@@ -359,8 +359,14 @@ mod tests {
         // back is cancelled by a suspend request, not a terminate.
         let suspend = Some(Action::Suspend);
         assert!(remedy_fits(Remedy::Cancel, Some(true), suspend));
-        assert_eq!(remedy_request(Remedy::Cancel, suspend), RequestKind::Suspend);
-        assert_eq!(remedy_request(Remedy::Cancel, provision), RequestKind::Terminate);
+        assert_eq!(
+            remedy_request(Remedy::Cancel, suspend),
+            RequestKind::Suspend
+        );
+        assert_eq!(
+            remedy_request(Remedy::Cancel, provision),
+            RequestKind::Terminate
+        );
         assert!(intent_agrees(Expect::Absent, suspend));
         assert!(intent_agrees(Expect::Holds, suspend));
         assert!(intent_agrees(Expect::Absent, Some(Action::Unsuspend)));

@@ -607,6 +607,67 @@ mod tests {
         }
     }
 
+    /// Every sequence of up to five Create, Terminate, Suspend and Unsuspend requests arriving
+    /// while the first runs, whatever state it ends in: what is left to run (or ran last) does
+    /// what the last request asked (a provision does what an unsuspend asks).
+    #[test]
+    fn the_last_request_decides_across_a_suspension() {
+        use Action::{Provision as P, Suspend as S, Terminate as T, Unsuspend as U};
+        let class = |a: Action| if a.may_provide() { P } else { a };
+        let kinds = [P, T, S, U];
+        for len in 1..=5u32 {
+            for code in 0..4u32.pow(len) {
+                let seq: Vec<Action> = (0..len)
+                    .map(|i| kinds[((code / 4u32.pow(i)) % 4) as usize])
+                    .collect();
+                for finish in [JobState::Done, JobState::Queued, JobState::WaitingDns] {
+                    let left = final_action(&seq, finish).map(class);
+                    assert_eq!(left, seq.last().copied().map(class), "{seq:?} {finish:?}");
+                }
+            }
+        }
+        // Not running: an unsuspend never supersedes a provision or change, a Create does
+        // supersede an unsuspend (which alone would not provision a kept plan's target).
+        assert_eq!(
+            on_request(RequestKind::Unsuspend, job(P, JobState::Queued, None), None),
+            Decision::DueNow(J)
+        );
+        assert_eq!(
+            on_request(RequestKind::Provision, job(U, JobState::Queued, None), None),
+            Decision::Supersede { cancel: J, then: P }
+        );
+        // A change of plan while suspended waits for the unsuspend.
+        let suspended = Latest {
+            id: JobId(3),
+            action: S,
+            state: JobState::Done,
+        };
+        assert_eq!(
+            on_request(RequestKind::Change, None, Some(suspended)),
+            Decision::Nothing(NothingReason::WaitsForUnsuspend(JobId(3)))
+        );
+        assert_eq!(
+            on_request(RequestKind::Change, job(S, JobState::Queued, None), None),
+            Decision::Nothing(NothingReason::WaitsForUnsuspend(J))
+        );
+        assert_eq!(
+            on_request(
+                RequestKind::Change,
+                job(P, JobState::Running, Some(S)),
+                None
+            ),
+            Decision::Nothing(NothingReason::WaitsForUnsuspend(J))
+        );
+        assert_eq!(
+            on_request(
+                RequestKind::Change,
+                job(S, JobState::Running, Some(U)),
+                None
+            ),
+            Decision::Nothing(NothingReason::ChangeAlreadyWaiting(J))
+        );
+    }
+
     /// Applies the first request, starts it running, applies the rest, then lets the running
     /// job end in `finish`; returns the action of the job left to run (or that ran last).
     fn final_action(seq: &[Action], finish: JobState) -> Option<Action> {

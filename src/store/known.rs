@@ -82,7 +82,14 @@ mod tests {
         );
         assert_eq!(
             kinds(),
-            ["provision", "terminate", "retry", "change", "suspend", "unsuspend"]
+            [
+                "provision",
+                "terminate",
+                "retry",
+                "change",
+                "suspend",
+                "unsuspend"
+            ]
         );
         for k in kinds() {
             assert!(RequestKind::parse(k).is_some());

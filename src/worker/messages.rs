@@ -268,7 +268,9 @@ pub fn unsuspended_kept(target: Target, plan: &str, site: &str) -> (String, Stri
             "The service is unsuspended; {site} still has the Jetpack {plan} plan (no call to \
              the partner was needed)."
         ),
-        format!("JETPACK MODULE: {target} - unsuspended; the Jetpack {plan} plan on {site} was kept"),
+        format!(
+            "JETPACK MODULE: {target} - unsuspended; the Jetpack {plan} plan on {site} was kept"
+        ),
     )
 }
 

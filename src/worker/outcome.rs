@@ -7,9 +7,7 @@ use std::time::Duration;
 use crate::domain::{Action, JobState};
 use crate::jetpack::Held;
 use crate::store::DetailsField;
-use crate::store::{
-    ClaimedJob, Finish, ModuleLogEntry, ModuleQueueWrite, WhmcsWrites,
-};
+use crate::store::{ClaimedJob, Finish, ModuleLogEntry, ModuleQueueWrite, WhmcsWrites};
 
 /// What one attempt comes to.
 #[derive(Debug)]

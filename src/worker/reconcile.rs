@@ -187,12 +187,12 @@ impl Worker {
                 }
                 let w = self.after_look(row, finding, products, &found);
                 // Two cancelled targets on one site see the same plan back: one cancel.
-                let cancels = w
-                    .drift
-                    .as_ref()
-                    .is_some_and(|d| {
-                        matches!(d.request, Some(RequestKind::Terminate | RequestKind::Suspend))
-                    });
+                let cancels = w.drift.as_ref().is_some_and(|d| {
+                    matches!(
+                        d.request,
+                        Some(RequestKind::Terminate | RequestKind::Suspend)
+                    )
+                });
                 if cancels && std::mem::replace(&mut cancelling, true) {
                     return self.unanswered_row(row, self.settings.reconcile.confirm);
                 }

@@ -56,5 +56,6 @@ mod secrets;
 mod service;
 mod sessions;
 mod sites;
+mod suspend;
 mod tls;
 mod versions;
