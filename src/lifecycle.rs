@@ -257,6 +257,86 @@ fn withdrawn(by: Action, job: JobId) -> Decision {
     }
 }
 
+/// How an attempt ended, as the worker saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptEnd {
+    /// Provisioned, cancelled, plan unchanged, nothing left to do.
+    Succeeded,
+    /// Provisioned as pending (the domain does not resolve), or a waiting plan re-checked.
+    WaitsOnDns,
+    /// A transient failure: tried again after a backoff.
+    Retries,
+    /// A permanent failure, bad input, attempts spent, a downgrade refused.
+    Failed,
+}
+
+/// What happens to a job: the events of its state diagram (docs/architecture.md, checked
+/// against [`TRANSITIONS`] by a test).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A request was applied (Insert, Supersede, a follow-up queued).
+    Queued,
+    /// A worker claimed it under a lease (a queued job due, or a waiting plan's re-check).
+    Claimed,
+    /// Its lease expired and another worker claimed it.
+    Reclaimed,
+    /// An attempt ended.
+    Ended(AttemptEnd),
+    /// Given back without an attempt counted: a breaker hold, a release at shutdown.
+    GivenBack,
+    /// Superseded by a newer request before it ran.
+    Superseded,
+    /// It would run again, and another action waits behind it.
+    Overtaken,
+    /// An admin's Retry of a failed job (a fresh attempt budget).
+    Retried,
+}
+
+/// Every transition of a job: (from, event, to); `None` is "no job yet". The store writes the
+/// state these give; nothing else moves a job.
+pub const TRANSITIONS: [(Option<JobState>, Event, JobState); 14] = {
+    use AttemptEnd as E;
+    use JobState::{Cancelled, Done, Failed, Queued, Running, WaitingDns};
+    [
+        (None, Event::Queued, Queued),
+        (Some(Queued), Event::Claimed, Running),
+        (Some(WaitingDns), Event::Claimed, Running),
+        (Some(Running), Event::Reclaimed, Running),
+        (Some(Running), Event::Ended(E::Succeeded), Done),
+        (Some(Running), Event::Ended(E::WaitsOnDns), WaitingDns),
+        (Some(Running), Event::Ended(E::Retries), Queued),
+        (Some(Running), Event::Ended(E::Failed), Failed),
+        (Some(Running), Event::GivenBack, Queued),
+        // A waiting plan given back keeps waiting.
+        (Some(Running), Event::GivenBack, WaitingDns),
+        (Some(Queued), Event::Superseded, Cancelled),
+        (Some(WaitingDns), Event::Superseded, Cancelled),
+        (Some(Running), Event::Overtaken, Cancelled),
+        (Some(Failed), Event::Retried, Queued),
+    ]
+};
+
+/// The state a running job's attempt ends in.
+pub const fn after_attempt(end: AttemptEnd) -> JobState {
+    match end {
+        AttemptEnd::Succeeded => JobState::Done,
+        AttemptEnd::WaitsOnDns => JobState::WaitingDns,
+        AttemptEnd::Retries => JobState::Queued,
+        AttemptEnd::Failed => JobState::Failed,
+    }
+}
+
+/// The state `event` moves a job in state `from` to (None: no such transition); a waiting
+/// plan given back keeps waiting (`was_waiting`).
+pub fn next_state(from: Option<JobState>, event: Event, was_waiting: bool) -> Option<JobState> {
+    let keeps_waiting = event == Event::GivenBack && was_waiting;
+    TRANSITIONS
+        .iter()
+        .filter(|(f, e, _)| *f == from && *e == event)
+        .map(|(_, _, to)| *to)
+        .find(|to| !keeps_waiting || *to == JobState::WaitingDns)
+}
+
 /// What happens to a finishing job that had a next action waiting behind it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterFinish {
@@ -666,6 +746,70 @@ mod tests {
             ),
             Decision::Nothing(NothingReason::ChangeAlreadyWaiting(J))
         );
+    }
+
+    /// The state diagram in docs/architecture.md draws exactly [`TRANSITIONS`], and its ends
+    /// are the finished states.
+    #[test]
+    fn the_documented_state_diagram_is_the_transitions() {
+        let doc = include_str!("../docs/architecture.md");
+        let block = doc.split("stateDiagram-v2").nth(1).unwrap();
+        let block = block.split("```").next().unwrap();
+        let state = |s: &str| match s.trim() {
+            "[*]" => None,
+            s => Some(JobState::parse(s).unwrap_or_else(|| panic!("no state {s:?}"))),
+        };
+        let (mut drawn, mut ends) = (Vec::new(), Vec::new());
+        for line in block.lines().filter(|l| l.contains("-->")) {
+            let edge = line.split(':').next().unwrap();
+            let (from, to) = edge.split_once("-->").unwrap();
+            match state(to) {
+                Some(to) => drawn.push((state(from), to)),
+                None => ends.push(state(from).unwrap()),
+            }
+        }
+        let mut want: Vec<(Option<JobState>, JobState)> =
+            TRANSITIONS.iter().map(|(f, _, t)| (*f, *t)).collect();
+        let key = |e: &(Option<JobState>, JobState)| (e.0.map(JobState::as_str), e.1.as_str());
+        for list in [&mut drawn, &mut want] {
+            list.sort_by_key(key);
+            list.dedup();
+        }
+        assert_eq!(drawn, want, "docs/architecture.md's state diagram");
+        let finished: Vec<JobState> = JobState::ALL
+            .into_iter()
+            .filter(|s| s.is_finished())
+            .collect();
+        assert_eq!(ends, finished);
+        // Every event names one state to go to (a waiting plan given back keeps waiting).
+        let running = Some(JobState::Running);
+        assert_eq!(
+            next_state(running, Event::GivenBack, true),
+            Some(JobState::WaitingDns)
+        );
+        assert_eq!(
+            next_state(running, Event::GivenBack, false),
+            Some(JobState::Queued)
+        );
+        assert_eq!(
+            next_state(running, Event::Overtaken, false),
+            Some(JobState::Cancelled)
+        );
+        assert_eq!(
+            next_state(Some(JobState::Done), Event::Claimed, false),
+            None
+        );
+        for end in [
+            AttemptEnd::Succeeded,
+            AttemptEnd::WaitsOnDns,
+            AttemptEnd::Retries,
+            AttemptEnd::Failed,
+        ] {
+            assert_eq!(
+                next_state(running, Event::Ended(end), false),
+                Some(after_attempt(end))
+            );
+        }
     }
 
     /// Applies the first request, starts it running, applies the rest, then lets the running

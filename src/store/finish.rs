@@ -17,7 +17,7 @@ use super::{
 };
 use crate::backoff;
 use crate::domain::{Action, JobState};
-use crate::lifecycle::{self, AfterFinish};
+use crate::lifecycle::{self, AfterFinish, AttemptEnd, Event};
 use crate::text::{Chain, fit};
 
 pub use crate::catalogue::StatusChange;
@@ -70,8 +70,9 @@ pub struct WhmcsWrites {
 /// The job row's new state after an attempt.
 #[derive(Clone, Debug)]
 pub struct Finish {
-    /// queued (retry), waiting_dns, done or failed.
-    pub state: JobState,
+    /// queued (retry), waiting_dns, done or failed: from `lifecycle::after_attempt`, through
+    /// the constructors only.
+    pub(super) state: JobState,
     /// For queued / waiting_dns: when to run again.
     pub run_in: Option<Duration>,
     /// Error to record (kept when None).
@@ -86,6 +87,62 @@ pub struct Finish {
     pub ledger: Vec<LedgerWrite>,
     /// WHMCS side effects.
     pub whmcs: WhmcsWrites,
+}
+
+impl Finish {
+    /// An attempt that ended as `end`: its state is the lifecycle's.
+    fn ended(end: AttemptEnd, whmcs: WhmcsWrites) -> Finish {
+        Finish {
+            state: lifecycle::after_attempt(end),
+            run_in: None,
+            last_error: None,
+            result: None,
+            start_waiting: false,
+            outcome_unknown: None,
+            ledger: Vec::new(),
+            whmcs,
+        }
+    }
+
+    /// Done, with its result text.
+    pub fn done(result: String, whmcs: WhmcsWrites) -> Finish {
+        Finish {
+            result: Some(result),
+            ..Finish::ended(AttemptEnd::Succeeded, whmcs)
+        }
+    }
+
+    /// Failed with `message` (the job row's last error); an admin's Retry runs it again.
+    pub fn failed(message: String, whmcs: WhmcsWrites) -> Finish {
+        Finish {
+            last_error: Some(message),
+            ..Finish::ended(AttemptEnd::Failed, whmcs)
+        }
+    }
+
+    /// Queued again after `delay`, with the transient failure `message`.
+    pub fn retry_in(delay: Duration, message: String, whmcs: WhmcsWrites) -> Finish {
+        Finish {
+            run_in: Some(delay),
+            last_error: Some(message),
+            ..Finish::ended(AttemptEnd::Retries, whmcs)
+        }
+    }
+
+    /// A plan waiting on DNS, checked again after `next` (the DNS window starts now if it
+    /// has not started).
+    pub fn waiting_dns(next: Duration, whmcs: WhmcsWrites) -> Finish {
+        Finish {
+            run_in: Some(next),
+            start_waiting: true,
+            ..Finish::ended(AttemptEnd::WaitsOnDns, whmcs)
+        }
+    }
+
+    /// The state it writes.
+    pub fn state(&self) -> JobState {
+        self.state
+    }
 }
 
 impl Store {
@@ -334,14 +391,20 @@ async fn requeue_held(
     )
     .bind(!cut_off)
     .bind(cut_off && job.action.may_provide())
-    .bind(JobState::Queued.as_str())
-    .bind(JobState::WaitingDns.as_str())
+    .bind(given_back(false).as_str())
+    .bind(given_back(true).as_str())
     .bind(micros(run_in))
     .bind(job.id)
     .bind(&job.lease_token)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The state a job given back goes to (a waiting plan keeps waiting): the lifecycle's.
+fn given_back(waiting: bool) -> JobState {
+    let running = Some(JobState::Running);
+    lifecycle::next_state(running, Event::GivenBack, waiting).unwrap_or(JobState::Queued)
 }
 
 /// Whether the watch should look soon after this outcome: the job's outcome was unknown at
@@ -373,10 +436,10 @@ impl JobValues {
     /// The values `f` writes; `cancelled` ends the job as cancelled with that result instead
     /// of the attempt's state.
     pub(super) fn of(f: &Finish, cancelled: Option<&str>) -> JobValues {
-        let state = if cancelled.is_some() {
-            JobState::Cancelled
-        } else {
-            f.state
+        let state = match cancelled {
+            Some(_) => lifecycle::next_state(Some(JobState::Running), Event::Overtaken, false)
+                .unwrap_or(JobState::Cancelled),
+            None => f.state,
         };
         JobValues {
             state,

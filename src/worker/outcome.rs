@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::domain::{Action, JobState};
+use crate::domain::Action;
 use crate::jetpack::Held;
 use crate::store::DetailsField;
 use crate::store::{ClaimedJob, Finish, ModuleLogEntry, ModuleQueueWrite, WhmcsWrites};
@@ -49,16 +49,9 @@ pub(super) fn verb(action: Action) -> &'static str {
 
 /// A plan waiting on DNS: checked again after `next`.
 pub(super) fn waiting(next: Duration, outcome_unknown: Option<bool>, whmcs: WhmcsWrites) -> Finish {
-    Finish {
-        state: JobState::WaitingDns,
-        run_in: Some(next),
-        last_error: None,
-        result: None,
-        start_waiting: true,
-        outcome_unknown,
-        ledger: Vec::new(),
-        whmcs,
-    }
+    let mut f = Finish::waiting_dns(next, whmcs);
+    f.outcome_unknown = outcome_unknown;
+    f
 }
 
 /// A failed job: the message goes to the job row, the details field (when usable), the
@@ -71,15 +64,9 @@ pub(super) fn failed(
     log: Vec<ModuleLogEntry>,
 ) -> Finish {
     let status = job.action.spec().on_failure;
-    Finish {
-        state: JobState::Failed,
-        run_in: None,
-        last_error: Some(message.clone()),
-        result: None,
-        start_waiting: false,
-        outcome_unknown: None,
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites {
+    Finish::failed(
+        message.clone(),
+        WhmcsWrites {
             client_id,
             details: details.map(|d| (d, message.clone())),
             status,
@@ -91,5 +78,5 @@ pub(super) fn failed(
             module_log: log,
             module_log_action: module_log_action(job.action),
         },
-    }
+    )
 }

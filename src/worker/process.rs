@@ -155,7 +155,7 @@ impl Worker {
         let mut out = self.provision_here(job, order, log, lease).await;
         if let Outcome::Write(f) = &mut out {
             f.ledger.splice(0..0, writes);
-            if f.state != JobState::Failed {
+            if f.state() != JobState::Failed {
                 note_left(f, &notes);
             }
         }
@@ -487,55 +487,43 @@ fn terminated(
         let note = messages::site_moved(job.target, order.site.as_str(), &sites);
         activity = format!("{activity}. {note}");
     }
-    Finish {
-        state: JobState::Done,
-        run_in: None,
-        last_error: None,
-        result: Some(details.clone()),
-        start_waiting: false,
-        outcome_unknown: None,
-        ledger,
-        whmcs: WhmcsWrites {
-            client_id: order.client_id,
-            details: order.details.map(|field| (field, details)),
-            status: job.action.spec().on_success.filter(|_| !order.service_gone),
-            activity: Some(activity),
-            module_queue: job
-                .had_failure
-                .then_some(ModuleQueueWrite::Resolve(job.action)),
-            module_log: module_log::entries(log),
-            module_log_action: module_log_action(job.action),
-        },
-    }
+    let whmcs = WhmcsWrites {
+        client_id: order.client_id,
+        details: order.details.map(|field| (field, details.clone())),
+        status: job.action.spec().on_success.filter(|_| !order.service_gone),
+        activity: Some(activity),
+        module_queue: job
+            .had_failure
+            .then_some(ModuleQueueWrite::Resolve(job.action)),
+        module_log: module_log::entries(log),
+        module_log_action: module_log_action(job.action),
+    };
+    let mut f = Finish::done(details, whmcs);
+    f.ledger = ledger;
+    f
 }
 
 /// Done: the details, the status (Pending → Active), the activity line; a success resolves
 /// the target's Module Queue entry.
 fn done(job: &ClaimedJob, order: &Order, details: String, log: Vec<Exchange>) -> Finish {
-    Finish {
-        state: JobState::Done,
-        run_in: None,
-        last_error: None,
-        result: Some(details.clone()),
-        start_waiting: false,
-        outcome_unknown: Some(false),
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites {
-            client_id: order.client_id,
-            details: Some((order.details, details)),
-            status: activate(order),
-            activity: Some(messages::activity_provisioned(
-                job.target,
-                &order.plan,
-                &order.site,
-            )),
-            module_queue: job
-                .had_failure
-                .then_some(ModuleQueueWrite::Resolve(job.action)),
-            module_log: module_log::entries(log),
-            module_log_action: module_log_action(job.action),
-        },
-    }
+    let whmcs = WhmcsWrites {
+        client_id: order.client_id,
+        details: Some((order.details, details.clone())),
+        status: activate(order),
+        activity: Some(messages::activity_provisioned(
+            job.target,
+            &order.plan,
+            &order.site,
+        )),
+        module_queue: job
+            .had_failure
+            .then_some(ModuleQueueWrite::Resolve(job.action)),
+        module_log: module_log::entries(log),
+        module_log_action: module_log_action(job.action),
+    };
+    let mut f = Finish::done(details, whmcs);
+    f.outcome_unknown = Some(false);
+    f
 }
 
 /// The plan the ledger holds for the order's site before a change of plan (None for a
@@ -598,45 +586,30 @@ fn kept_on_suspend(job: &ClaimedJob, service: &ServiceRow) -> Finish {
     } else {
         messages::unsuspended_nothing(job.target)
     };
-    Finish {
-        state: JobState::Done,
-        run_in: None,
-        last_error: None,
-        result: Some(result),
-        start_waiting: false,
-        outcome_unknown: None,
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites {
-            client_id: service.client_id,
-            activity: Some(line),
-            module_queue: job
-                .had_failure
-                .then_some(ModuleQueueWrite::Resolve(job.action)),
-            module_log_action: module_log_action(job.action),
-            ..WhmcsWrites::default()
-        },
-    }
+    let whmcs = WhmcsWrites {
+        client_id: service.client_id,
+        activity: Some(line),
+        module_queue: job
+            .had_failure
+            .then_some(ModuleQueueWrite::Resolve(job.action)),
+        module_log_action: module_log_action(job.action),
+        ..WhmcsWrites::default()
+    };
+    Finish::done(result, whmcs)
 }
 
 /// A terminate of a deleted service whose plan is no longer in the ledger (cancelled by an
 /// earlier terminate: the hook and the scan may both have asked): done, nothing to write back.
 fn nothing_left_to_cancel(job: &ClaimedJob) -> Finish {
-    Finish {
-        state: JobState::Done,
-        run_in: None,
-        last_error: None,
-        result: Some(format!(
-            "{} was deleted and no Jetpack plan of it is left to cancel.",
-            job.target
-        )),
-        start_waiting: false,
-        outcome_unknown: None,
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites {
-            module_log_action: module_log_action(job.action),
-            ..WhmcsWrites::default()
-        },
-    }
+    let result = format!(
+        "{} was deleted and no Jetpack plan of it is left to cancel.",
+        job.target
+    );
+    let whmcs = WhmcsWrites {
+        module_log_action: module_log_action(job.action),
+        ..WhmcsWrites::default()
+    };
+    Finish::done(result, whmcs)
 }
 
 /// The terminate of a service deleted from tblhosting, when its ledger holds a plan and names

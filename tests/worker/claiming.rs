@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use jetpack_worker::domain::{Action, JobState, RequestedBy};
+use jetpack_worker::domain::{Action, RequestedBy};
 use jetpack_worker::lifecycle::Decision;
 use jetpack_worker::store::{ClaimPath, Finish, WhmcsWrites};
 use sqlx::AssertSqlSafe;
@@ -101,19 +101,13 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
     assert_eq!(env.sandbox.state().calls("stale.example").status, 1);
 
     // The stale holder wakes up and tries to write: refused, nothing changes.
-    let stale = Finish {
-        state: JobState::Failed,
-        run_in: None,
-        last_error: Some("stale".into()),
-        result: None,
-        start_waiting: false,
-        outcome_unknown: None,
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites {
+    let stale = Finish::failed(
+        "stale".into(),
+        WhmcsWrites {
             activity: Some("JETPACK MODULE: stale".into()),
             ..WhmcsWrites::default()
         },
-    };
+    );
     assert!(!env.store.finish(&held[0], &stale).await.unwrap());
     assert_eq!(env.job(sid).await.state, "done");
     assert!(
@@ -231,16 +225,7 @@ async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(poo
             .decision,
         Some(Decision::SetNext(_, Some(_)))
     ));
-    let done = Finish {
-        state: JobState::Done,
-        run_in: None,
-        last_error: None,
-        result: Some("ok".into()),
-        start_waiting: false,
-        outcome_unknown: None,
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites::default(),
-    };
+    let done = Finish::done("ok".into(), WhmcsWrites::default());
     assert!(env.store.finish(&held[0], &done).await.unwrap());
     let job = env.job(running).await;
     assert_eq!(job.state, "queued");
@@ -360,16 +345,7 @@ async fn a_terminate_during_a_provision_that_ends_waiting_on_dns_runs_right_afte
             .decision,
         Some(Decision::SetNext(_, Some(_)))
     ));
-    let waiting = Finish {
-        state: JobState::WaitingDns,
-        run_in: Some(Duration::from_secs(300)),
-        last_error: None,
-        result: None,
-        start_waiting: true,
-        outcome_unknown: None,
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites::default(),
-    };
+    let waiting = Finish::waiting_dns(Duration::from_secs(300), WhmcsWrites::default());
     assert!(env.store.finish(&held[0], &waiting).await.unwrap());
     let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = {sid} ORDER BY id"
