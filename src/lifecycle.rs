@@ -10,7 +10,14 @@
 //! | provision | new provision                      | same action: due now; else J cancelled, new provision | same action: clear J's next; else J's next = provision |
 //! | terminate | new terminate                      | same action: due now; else J cancelled, new terminate | same action: clear J's next; else J's next = terminate |
 //! | retry     | latest job failed: requeued; else nothing | due now                                 | nothing (it is running)          |
-//! | change    | new change (nothing after a terminate) | J provisions: due now; J terminates: nothing | J provisions: J's next = change; J terminates (or will): nothing |
+//! | change    | new change (nothing after a terminate or suspend) | J provisions: due now; J terminates or suspends: nothing | J provisions: J's next = change; J terminates or suspends (or will): nothing |
+//! | suspend   | new suspend                        | same action: due now; else J cancelled, new suspend | same action: clear J's next; else J's next = suspend |
+//! | unsuspend | new unsuspend                      | J provisions or unsuspends: due now; else J cancelled, new unsuspend | J provisions or unsuspends: clear J's next; else J's next = unsuspend |
+//!
+//! What each action does at the partner is its `catalogue` row; here only whether one job
+//! already does what a request asks (`covers`: a provision or change covers an unsuspend, not
+//! the reverse), and whether the plan is withdrawn (a terminate, a suspend: a change of plan
+//! after it waits for a Create or the unsuspend, which read the order then).
 //!
 //! A change (WHMCS ChangePackage) is a provision of the plan the order names *now*; a queued
 //! provision or change reads the order when it runs, so it already does it. It never revives a

@@ -53,7 +53,7 @@ impl Worker {
                     None => self.terminate(job, &order, &mut Vec::new(), lease).await,
                 };
             }
-            if job.action == Action::Terminate && job.ledger.is_empty() {
+            if job.action.removes() && job.ledger.is_empty() {
                 return nothing_left_to_cancel(job).into();
             }
             return failed(
@@ -615,7 +615,7 @@ fn nothing_left_to_cancel(job: &ClaimedJob) -> Finish {
 /// The terminate of a service deleted from tblhosting, when its ledger holds a plan and names
 /// a product with credentials (see hooks.php ServiceDelete).
 fn gone_cancel(job: &ClaimedJob) -> Option<CancelOrder> {
-    if job.action != Action::Terminate {
+    if !job.action.removes() {
         return None;
     }
     let held = job.ledger.first()?;
