@@ -8,6 +8,7 @@
 //!
 //! One job's path through these parts and the job state machine: docs/architecture.md.
 
+mod cancel;
 mod completer;
 mod failure;
 mod intake;
@@ -16,9 +17,11 @@ mod messages;
 mod module_log;
 mod outcome;
 mod process;
+mod provide;
 mod reconcile;
 mod service_loop;
 mod sites;
+mod status_first;
 
 use std::sync::Arc;
 use std::time::Duration;
