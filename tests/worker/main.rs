@@ -31,6 +31,7 @@
 //!   holds claims back, the statements a backlog costs.
 
 mod addons;
+mod addons_php;
 mod adoption;
 mod adoption_backlog;
 pub(crate) mod bad_input;
@@ -62,4 +63,5 @@ mod sessions;
 mod sites;
 mod suspend;
 mod tls;
+mod upgrades;
 mod versions;
