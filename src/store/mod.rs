@@ -30,6 +30,8 @@ mod requests;
 mod rows;
 mod session;
 mod watch;
+mod watch_outcome;
+mod watch_rows;
 mod whmcs;
 mod workers;
 mod writeback;

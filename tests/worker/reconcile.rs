@@ -462,11 +462,15 @@ async fn a_plan_our_own_cancel_removed_from_another_service_on_the_site_is_resto
     state.portal_cancel(site, None);
     // Looks until the keeper's drift is confirmed: under load the two targets' looks and the
     // second look come due in either order (it once failed after exactly two rounds).
-    until(Duration::from_secs(10), "the drift to be confirmed", || async {
-        w.reconcile_once().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        !drifts(&env).await.is_empty()
-    })
+    until(
+        Duration::from_secs(10),
+        "the drift to be confirmed",
+        || async {
+            w.reconcile_once().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            !drifts(&env).await.is_empty()
+        },
+    )
     .await;
     settle_jobs(&env, &w, keeper).await;
     assert_eq!(state.plan(site).map(|p| p.slug), Some("premium".to_owned()));
