@@ -220,9 +220,9 @@ pub fn drift_done(request: Option<RequestKind>, gave_up: bool) -> &'static str {
         return "It keeps drifting, so the worker stopped acting on it: check the site in the \
                 partner portal.";
     }
-    match request {
-        Some(RequestKind::Terminate) => "The worker requested a cancel.",
-        Some(RequestKind::Provision) => "The worker requested a provision.",
+    match request.and_then(RequestKind::action) {
+        Some(a) if a.withdraws() => "The worker requested a cancel.",
+        Some(a) if a.may_provide() => "The worker requested a provision.",
         _ => {
             "Nothing was changed: check the site in the partner portal, and use Create to \
               provision it again if the customer should have it."
@@ -283,4 +283,21 @@ pub fn unsuspended_nothing(target: Target) -> (String, String) {
             .to_owned(),
         format!("JETPACK MODULE: {target} - unsuspended; the Jetpack plan was kept"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A remedy carried out by a suspend request (a suspended target's plan came back) is a
+    /// cancel, not "nothing was changed".
+    #[test]
+    fn every_remedy_request_is_told_as_what_it_does() {
+        let cancel = "The worker requested a cancel.";
+        assert_eq!(drift_done(Some(RequestKind::Terminate), false), cancel);
+        assert_eq!(drift_done(Some(RequestKind::Suspend), false), cancel);
+        let provision = "The worker requested a provision.";
+        assert_eq!(drift_done(Some(RequestKind::Provision), false), provision);
+        assert!(drift_done(None, false).starts_with("Nothing was changed"));
+    }
 }

@@ -187,12 +187,7 @@ impl Worker {
                 }
                 let w = self.after_look(row, finding, products, &found);
                 // Two cancelled targets on one site see the same plan back: one cancel.
-                let cancels = w.drift.as_ref().is_some_and(|d| {
-                    matches!(
-                        d.request,
-                        Some(RequestKind::Terminate | RequestKind::Suspend)
-                    )
-                });
+                let cancels = w.drift.as_ref().is_some_and(|d| withdraws(d.request));
                 if cancels && std::mem::replace(&mut cancelling, true) {
                     return self.unanswered_row(row, self.settings.reconcile.confirm);
                 }
@@ -394,9 +389,16 @@ fn remember(before: Memory, now: Finding, step: Step) -> Memory {
 
 /// What was done, in the drift list's words.
 fn done_label(request: Option<RequestKind>) -> &'static str {
-    match request {
-        Some(RequestKind::Terminate | RequestKind::Suspend) => "cancel requested",
-        Some(RequestKind::Provision) => "provision requested",
+    match request.and_then(RequestKind::action) {
+        Some(a) if a.withdraws() => "cancel requested",
+        Some(a) if a.may_provide() => "provision requested",
         _ => "reported",
     }
+}
+
+/// Whether a remedy's request takes the plan away (a terminate, a suspend).
+fn withdraws(request: Option<RequestKind>) -> bool {
+    request
+        .and_then(RequestKind::action)
+        .is_some_and(|a| a.withdraws())
 }

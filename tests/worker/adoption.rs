@@ -4,6 +4,7 @@
 //! requested by a hook, pruned, two workers at once, deleted services, and the EXPLAIN of
 //! every statement on a database of a realistic shape, on both WHMCS layouts.
 
+use jetpack_worker::domain::JobState;
 use std::time::Duration;
 
 use jetpack_sandbox::SandboxConfig;
@@ -75,7 +76,7 @@ async fn only_paid_or_accepted_orders_of_manual_setup_products_are_adopted(pool:
         ]
     );
     for sid in [accepted, paid_pending] {
-        assert_eq!(env.job(sid).await.state, "done");
+        assert_eq!(env.job(sid).await.state, JobState::Done);
         assert_eq!(env.status(sid).await, "Active");
     }
     for sid in [
@@ -783,7 +784,7 @@ async fn adoption_checks_fresh_candidates_first_and_old_unpaid_ones_rarely(pool:
         "a request, applied by the worker"
     );
     env.worker().run_once().await.unwrap();
-    assert_eq!(env.job(fresh).await.state, "done");
+    assert_eq!(env.job(fresh).await.state, JobState::Done);
 }
 
 /// The adoption rule lives twice, as it must: the hooks decide in PHP at the moment an order

@@ -8,6 +8,7 @@
 //! both sides read `rules.json` and must refuse alike, accept alike, or be a `WORKER_ONLY` row.
 
 use jetpack_sandbox::SandboxConfig;
+use jetpack_worker::domain::JobState;
 use jetpack_worker::domain::{Action, RequestedBy, ServiceId};
 use jetpack_worker::store::Store;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
@@ -466,7 +467,7 @@ async fn check(env: &Env, c: &Case, sid: ServiceId, logged_requests: &[String]) 
     match &c.expect {
         Expect::Fails(says) => {
             let msg = job.last_error.clone().unwrap_or_default();
-            expect(job.state == "failed", format!("job {}", job.state));
+            expect(job.state == JobState::Failed, format!("job {}", job.state));
             expect(job.attempts == 1, format!("{} attempts", job.attempts));
             let prefix = format!("JETPACK MODULE: Service ID: {sid} - ");
             expect(msg.starts_with(&prefix), format!("message {msg:?}"));
@@ -499,7 +500,7 @@ async fn check(env: &Env, c: &Case, sid: ServiceId, logged_requests: &[String]) 
         }
         Expect::Provisions { site, plan, user } => {
             expect(
-                job.state == "done",
+                job.state == JobState::Done,
                 format!("job {} {:?}", job.state, job.last_error),
             );
             expect(
@@ -908,7 +909,7 @@ async fn agree_on(pool: &MySqlPool, action: Action) -> (Vec<String>, usize) {
         env.worker().run_once().await.expect("no worker error");
         for ((c, sid), (php, php_read)) in rows.iter().zip(&sids).zip(php) {
             let job = env.job(*sid).await;
-            let worker = if job.state == "failed" {
+            let worker = if job.state == JobState::Failed {
                 Verdict::Refuses(job.last_error.clone().unwrap_or_default())
             } else {
                 Verdict::Accepts

@@ -4,6 +4,7 @@
 //! one); a batch whose transaction fails is written job by job; and a batch of plain
 //! provisions is one transaction.
 
+use jetpack_worker::domain::JobState;
 use std::time::Duration;
 
 use jetpack_sandbox::SandboxConfig;
@@ -591,10 +592,10 @@ async fn a_batch_whose_transaction_fails_is_written_job_by_job(pool: MySqlPool) 
         } else {
             assert!(matches!(w, Ok(true)), "job {n}: {w:?}");
             let job = env.job(targets[n].service()).await;
-            assert_eq!(job.state, "done", "job {n}");
+            assert_eq!(job.state, JobState::Done, "job {n}");
         }
     }
-    assert_eq!(env.job(targets[2].service()).await.state, "running");
+    assert_eq!(env.job(targets[2].service()).await.state, JobState::Running);
 
     // Through the worker: the refused outcome ends the job through fail_unrecordable, the
     // others of its batch are written.
@@ -632,12 +633,12 @@ async fn a_batch_whose_transaction_fails_is_written_job_by_job(pool: MySqlPool) 
     for (n, sid) in sids.iter().enumerate() {
         let job = env.job(*sid).await;
         if n == 3 {
-            assert_eq!(job.state, "failed");
+            assert_eq!(job.state, JobState::Failed);
             let error = job.last_error.unwrap();
             assert!(error.contains("could not be written"), "{error}");
             assert!(error.contains("details locked by test"), "{error}");
         } else {
-            assert_eq!(job.state, "done", "service {n}: {job:?}");
+            assert_eq!(job.state, JobState::Done, "service {n}: {job:?}");
             assert_eq!(env.status(*sid).await, "Active");
         }
         let calls = env.sandbox.state().calls(&format!("refused{n}.example"));
@@ -679,7 +680,7 @@ async fn fifty_plain_provisions_finish_in_one_transaction(pool: MySqlPool) {
     assert!(batch.1 <= 15, "a fixed handful of statements: {batch:?}");
     assert!(alone.1 >= 50 * 8, "{alone:?}");
     for target in &targets {
-        assert_eq!(env.job(target.service()).await.state, "done");
+        assert_eq!(env.job(target.service()).await.state, JobState::Done);
     }
 }
 

@@ -2,6 +2,7 @@
 //! expired lease is reclaimed and the stale holder's write refused, the unique index and the
 //! enqueue rules, and releasing held jobs on shutdown.
 
+use jetpack_worker::domain::JobState;
 use std::time::Duration;
 
 use jetpack_worker::domain::{Action, RequestedBy};
@@ -40,7 +41,7 @@ async fn two_workers_share_a_queue(pool: MySqlPool, path: ClaimPath) {
         "both workers took part: {ra:?} {rb:?}"
     );
     for (i, sid) in sids.iter().enumerate() {
-        assert_eq!(env.job(*sid).await.state, "done");
+        assert_eq!(env.job(*sid).await.state, JobState::Done);
         let calls = env.sandbox.state().calls(&format!("w{i}.example"));
         assert_eq!(calls.provision, 1, "site w{i} provisioned exactly once");
     }
@@ -91,7 +92,7 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
     env.exec("UPDATE mod_jetpack_jobs SET lease_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND, run_at = lease_expires_at").await;
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!((job.state.as_str(), job.attempts), ("done", 2));
+    assert_eq!((job.state, job.attempts), (JobState::Done, 2));
     let reclaims: u32 = sqlx::query_scalar("SELECT reclaims FROM mod_jetpack_jobs")
         .fetch_one(&env.db)
         .await
@@ -109,7 +110,7 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
         },
     );
     assert!(!env.store.finish(&held[0], &stale).await.unwrap());
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert!(
         !env.store
             .renew_lease(&held[0], Duration::from_secs(60), Duration::from_secs(5))
@@ -228,7 +229,7 @@ async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(poo
     let done = Finish::done("ok".into(), WhmcsWrites::default());
     assert!(env.store.finish(&held[0], &done).await.unwrap());
     let job = env.job(running).await;
-    assert_eq!(job.state, "queued");
+    assert_eq!(job.state, JobState::Queued);
     let action: String = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT action FROM mod_jetpack_jobs WHERE service_id = {running} ORDER BY id DESC LIMIT 1"
     )))
@@ -299,7 +300,7 @@ async fn released_jobs_are_queued_again_without_using_an_attempt(pool: MySqlPool
     assert_eq!(env.job(sid).await.attempts, 1);
     assert!(env.store.release(&held[0]).await.unwrap());
     let job = env.job(sid).await;
-    assert_eq!((job.state.as_str(), job.attempts), ("queued", 0));
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 0));
     assert!(job.due_in <= 0);
 }
 

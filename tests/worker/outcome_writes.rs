@@ -1,6 +1,7 @@
 //! Outcomes the database refuses: an oversized answer fits its columns and fails bounded, a
 //! write refused by a trigger fails the job once with the real cause.
 
+use jetpack_worker::domain::JobState;
 use std::time::Duration;
 
 use jetpack_sandbox::ScriptedReply;
@@ -54,7 +55,7 @@ async fn an_oversized_answer_fits_its_columns_and_fails_bounded(pool: MySqlPool)
             env.make_due().await;
         }
         let job = env.job(sid).await;
-        assert_eq!(job.state, "failed", "{site}");
+        assert_eq!(job.state, JobState::Failed, "{site}");
         let error = job.last_error.unwrap();
         assert!(
             error.contains("HTTP 502") && error.len() < 2_000,
@@ -102,7 +103,7 @@ async fn a_refused_outcome_write_fails_the_job_once_with_the_real_cause(pool: My
     let worker = env.worker();
     worker.run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!(job.state, "failed");
+    assert_eq!(job.state, JobState::Failed);
     let error = job.last_error.unwrap();
     assert!(error.starts_with("JETPACK MODULE: Service ID: "), "{error}");
     assert!(error.contains("details locked by test"), "{error}");

@@ -4,6 +4,7 @@
 //! that cross a suspension (a terminate, an unsuspend, a change of plan) end as the latest
 //! intent says, and WHMCS's status follows what happened.
 
+use jetpack_worker::domain::JobState;
 use jetpack_worker::domain::{Action, RequestedBy, ServiceId};
 use jetpack_worker::lifecycle::RequestKind;
 use sqlx::mysql::MySqlPool;
@@ -70,7 +71,7 @@ async fn a_suspend_keeps_the_plan_by_default_and_calls_nothing(pool: MySqlPool) 
     whmcs_calls(&env, sid, "Suspended", Action::Suspend).await;
     assert_eq!(state.calls(SITE).cancel, 0, "the plan is kept");
     assert!(state.plan(SITE).is_some());
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert_eq!(
         env.details(sid).await.unwrap(),
         link,
@@ -89,7 +90,7 @@ async fn a_suspend_keeps_the_plan_by_default_and_calls_nothing(pool: MySqlPool) 
     whmcs_calls(&env, sid, "Active", Action::Unsuspend).await;
     let calls = state.calls(SITE);
     assert_eq!((calls.provision, calls.cancel), (1, 0), "nothing called");
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert_eq!(env.details(sid).await.unwrap(), link);
     assert_eq!(env.store.ledger(sid).await.unwrap().len(), 1);
 }
@@ -120,7 +121,7 @@ async fn a_suspend_cancels_the_plan_when_the_product_says_so_and_unsuspend_provi
         "provisioned again"
     );
     assert_eq!(state.calls(SITE).provision, 2);
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     let details = env.details(sid).await.unwrap();
     assert!(
         details.starts_with("URL to Activate Jetpack: "),

@@ -1,6 +1,7 @@
 //! Mixed versions during a rolling upgrade: a worker refuses a database a newer worker
 //! migrated, and leaves the requests and jobs it cannot read untouched for one that can.
 
+use jetpack_worker::domain::JobState;
 use jetpack_worker::domain::RequestedBy;
 use jetpack_worker::lifecycle::RequestKind;
 use sqlx::mysql::MySqlPool;
@@ -153,7 +154,7 @@ async fn requests_and_jobs_this_worker_cannot_read_are_left_untouched(pool: MySq
         !pending(&env.db, later_other.0).await,
         "another target's request was applied"
     );
-    assert_eq!(env.job(other).await.state, "done");
+    assert_eq!(env.job(other).await.state, JobState::Done);
     assert!(
         pending(&env.db, later_same.0).await,
         "the same target's request waits behind"
