@@ -7,11 +7,11 @@ use WHMCS\Module\Server\Jetpack\CustomFields;
 use WHMCS\Module\Server\Jetpack\SiteUrl;
 
 /**
- * The module's Site URL check refuses what the worker's SiteUrl::parse refuses (the cases of
- * its unit tests), in the worker's words (rules.json), and accepts what it accepts, so Create
- * never turns away an order the worker could provision. What needs a URL parser (IP
- * addresses, punycode, percent-escapes) it leaves to the worker. tests/worker/bad_input.rs
- * checks the same against the worker itself.
+ * The module's Site URL parser (lib/SiteUrl.php) refuses what the worker's SiteUrl::parse
+ * refuses (the cases of its unit tests), in the worker's words (rules.json), and accepts what
+ * it accepts, so Create never turns away an order the worker could provision. What needs a URL
+ * parser (IP addresses, punycode, percent-escapes) it leaves to the worker.
+ * tests/worker/bad_input.rs checks the same against the worker itself.
  */
 final class SiteUrlTest extends TestCase
 {
