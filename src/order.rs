@@ -400,7 +400,7 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
 }
 
 /// Interprets the rows for a terminate: only what the cancel call uses, checked in the same
-/// order as the PHP module's `Order::load` for a terminate. The Site URL (for an addon, or
+/// order as the PHP module's `OrderChecks::check` for a terminate. The Site URL (for an addon, or
 /// its service's domain) and the credentials must be there; the Local User is not read; a
 /// plan that is doubled, not named or not an allowed one (a legacy order) means the cancel
 /// names no plan, which cancels the site's plans.

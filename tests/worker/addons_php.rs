@@ -7,8 +7,8 @@ use sqlx::mysql::MySqlPool;
 use crate::addons::*;
 use crate::helpers::{CLIENT_ID, Env, SECRET};
 
-/// The module's `Order::load` on these addons (whmcs/tests/Support/load_orders.php, targets
-/// given as `SERVICE_ID:ADDON_ID`): accepted with (site, user, plan), or its message.
+/// The module's `OrderChecks::check` on these addons (whmcs/tests/Support/load_orders.php,
+/// targets given as `SERVICE_ID:ADDON_ID`): accepted with (site, user, plan), or its message.
 fn php_verdicts(database: &str, targets: &[Target]) -> Vec<Result<[String; 3], String>> {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -43,9 +43,9 @@ fn php_verdicts(database: &str, targets: &[Target]) -> Vec<Result<[String; 3], S
 }
 
 /// The contract for addons: each addon setup below goes through the PHP module's
-/// `Order::load` and through the worker (a provision against the sandbox); both refuse with
-/// the same message, or both accept and the module reads the site, user and plan the worker
-/// sent.
+/// `OrderChecks::check` and through the worker (a provision against the sandbox); both refuse
+/// with the same message, or both accept and the module reads the site, user and plan the
+/// worker sent.
 #[sqlx::test]
 async fn php_module_and_worker_agree_on_addons(pool: MySqlPool) {
     let env = Env::new(pool).await;

@@ -5,7 +5,7 @@ namespace JetpackTests;
 use JetpackTests\Support\DatabaseTestCase;
 use JetpackTests\Support\Whmcs;
 use WHMCS\Module\Server\Jetpack\Messages;
-use WHMCS\Module\Server\Jetpack\Order;
+use WHMCS\Module\Server\Jetpack\OrderChecks;
 
 /**
  * jetpack_ChangePackage, which WHMCS calls once an upgrade or downgrade order is paid, with the
@@ -62,7 +62,7 @@ final class ChangePackageTest extends DatabaseTestCase
              SET v.value = 'admin' WHERE v.relid = ? AND f.relid = ? AND f.fieldname = 'Local User'",
             array($service, $premium)
         );
-        $this->assertSame('professional', Order::load($service, 'change')->plan);
+        $this->assertSame('professional', OrderChecks::check($service, 'change')->plan);
 
         $result = jetpack_ChangePackage(Whmcs::params($service));
 
@@ -120,7 +120,7 @@ final class ChangePackageTest extends DatabaseTestCase
         $oldDetails = $this->setAddonValue($addon, 'jetpack_provisioning_details', 'URL to Activate Jetpack: https://jetpack.example/daily');
         // WHMCS stores the new addon before it calls the module.
         $this->exec('UPDATE tblhostingaddons SET addonid = ? WHERE id = ?', array($realtime, $addon));
-        $this->assertSame('jetpack-backup-realtime', Order::load($service, 'change', $addon)->plan);
+        $this->assertSame('jetpack-backup-realtime', OrderChecks::check($service, 'change', $addon)->plan);
 
         $result = jetpack_ChangePackage(Whmcs::addonParams($addon));
 

@@ -37,8 +37,8 @@ use WHMCS\Module\Server\Jetpack\Catalogue;
 use WHMCS\Module\Server\Jetpack\Email;
 use WHMCS\Module\Server\Jetpack\Module;
 use WHMCS\Module\Server\Jetpack\ModuleError;
-use WHMCS\Module\Server\Jetpack\Order;
 use WHMCS\Module\Server\Jetpack\Requests;
+use WHMCS\Module\Server\Jetpack\Rules;
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
@@ -48,7 +48,14 @@ require_once __DIR__ . '/lib/Escape.php';
 require_once __DIR__ . '/lib/Log.php';
 require_once __DIR__ . '/lib/ModuleError.php';
 require_once __DIR__ . '/lib/Catalogue.php';
+require_once __DIR__ . '/lib/Text.php';
+require_once __DIR__ . '/lib/Query.php';
+require_once __DIR__ . '/lib/Rules.php';
+require_once __DIR__ . '/lib/CustomFields.php';
+require_once __DIR__ . '/lib/SiteUrl.php';
+require_once __DIR__ . '/lib/Target.php';
 require_once __DIR__ . '/lib/Order.php';
+require_once __DIR__ . '/lib/OrderChecks.php';
 require_once __DIR__ . '/lib/Messages.php';
 require_once __DIR__ . '/lib/Requests.php';
 require_once __DIR__ . '/lib/Display.php';
@@ -83,7 +90,7 @@ function jetpack_ConfigOptions()
 {
     $plans = array('' => 'Use the Plan custom field');
     try {
-        foreach (Order::planSlugs() as $slug) {
+        foreach (Rules::planSlugs() as $slug) {
             $plans[$slug] = $slug;
         }
     } catch (ModuleError $e) {

@@ -1,10 +1,11 @@
 <?php
 /**
  * The words the module writes for admins and clients: the "queued" texts it puts in
- * jetpack_provisioning_details until the worker writes the outcome (the catalogue's), the activity-log lines,
- * and what the client area shows. Error messages live where the error is found (Order,
- * ModuleError), worded like the worker's. What becomes of a request (superseded, run after
- * another job, already done) is the worker's to say, in the request's `decision`.
+ * jetpack_provisioning_details until the worker writes the outcome (the catalogue's), the
+ * activity-log lines, and what the client area shows. Error messages live where the error is
+ * found (the order checks' in rules.json, read by Rules; ModuleError), worded like the worker's.
+ * What becomes of a request (superseded, run after another job, already done) is the worker's
+ * to say, in the request's `decision`.
  */
 
 namespace WHMCS\Module\Server\Jetpack;

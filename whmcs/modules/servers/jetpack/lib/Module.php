@@ -2,7 +2,7 @@
 /**
  * What the module's WHMCS entry points (jetpack.php's jetpack_CreateAccount and the others,
  * global functions WHMCS calls by name) do: each delegates here. Reading the service or addon
- * WHMCS names from its parameters, checking its order (Order), recording the request for
+ * WHMCS names from its parameters, checking its order (OrderChecks), recording the request for
  * jetpack-worker (Requests), the admin tab and client area (Display), and reporting what went
  * wrong: a `JETPACK MODULE: …` message for WHMCS to show, an activity-log line for what was
  * recorded, and, for a database error, a module-log entry (Log::moduleCall, kept by WHMCS in
@@ -38,7 +38,7 @@ final class Module
         $text = Messages::queued($action);
         $written = null;
         try {
-            $order = Order::load($serviceId, $action, $addonId);
+            $order = OrderChecks::check($serviceId, $action, $addonId);
             $serviceId = $order->serviceId;
             if ($text !== null) {
                 $written = Requests::writeDetails($order->detailsRelId, $order->detailsFieldId, $text);
@@ -75,9 +75,10 @@ final class Module
         $serviceId = self::serviceId($params);
         $addonId = self::addonId($params);
         try {
-            // A retry re-runs the latest job, so its order is checked for that job's action.
+            // A retry re-runs the latest job, so its order is checked for that job's action
+            // (with no job yet, for none: OrderChecks::checksFor decides).
             $latest = Requests::latestJob($serviceId, $addonId);
-            $order = Order::load($serviceId, $latest !== null ? $latest->action : Requests::PROVISION, $addonId);
+            $order = OrderChecks::check($serviceId, $latest !== null ? $latest->action : null, $addonId);
             $requestId = Requests::record($order->serviceId, Requests::RETRY, Requests::BY_ADMIN, $order->addonId);
         } catch (ModuleError $e) {
             return $e->getMessage();
@@ -148,7 +149,7 @@ final class Module
     public static function clientArea(array $params)
     {
         try {
-            $details = Order::currentDetails(self::serviceId($params), self::addonId($params));
+            $details = CustomFields::currentDetails(self::serviceId($params), self::addonId($params));
         } catch (\PDOException $e) {
             $details = '';
         }
