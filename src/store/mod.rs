@@ -14,12 +14,11 @@
 //! What each table is for and one job's path through them: docs/architecture.md.
 
 mod adoption;
-mod adoption_marks;
-mod adoption_window;
 mod apply;
 mod chunks;
 mod claim;
 mod emails;
+mod explain;
 mod finish;
 mod finish_batch;
 mod jobs;
@@ -43,10 +42,10 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
 use crate::domain::{Action, JobState, RequestedBy};
 
-pub use adoption::{Discovered, PlanStep, Recheck, RecheckCursor, Rechecked, Swept};
-pub use adoption_window::Behind;
+pub use adoption::{Behind, Discovered, Recheck, RecheckCursor, Rechecked, Swept};
 pub use claim::ClaimedJob;
 pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
+pub use explain::PlanStep;
 pub use finish::{Finish, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites};
 pub use ledger::{LedgerEntry, LedgerWrite, SiteHolder};
 pub use report::{JobSummary, QueueDepth, StatusReport};

@@ -344,7 +344,7 @@ impl Store {
             list.push_bind(id.0);
         }
         q.push(")");
-        super::adoption::plan(&mut q, &self.pool).await
+        super::explain::plan(&mut q, &self.pool).await
     }
 
     /// The parent service of an addon (`tblhostingaddons.hostingid`, by primary key); None
