@@ -414,7 +414,11 @@ fn claim_update_head(batch: &str, owner: &str, lease: Duration) -> QueryBuilder<
     let mut q = QueryBuilder::new(
         "UPDATE mod_jetpack_jobs SET
            reclaims = reclaims + IF(state = 'running', 1, 0),
-           outcome_unknown = IF(state = 'running' AND action IN ('provision', 'change'), 1, outcome_unknown),
+           outcome_unknown = IF(state = 'running' AND action IN ",
+    );
+    known::push_list(&mut q, &Action::names_where(Action::may_provide));
+    q.push(
+        ", 1, outcome_unknown),
            attempts = attempts + IF(waiting_since IS NULL, 1, 0),
            dns_checks = dns_checks + IF(waiting_since IS NULL, 0, 1),
            lease_owner = ",

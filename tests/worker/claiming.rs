@@ -126,6 +126,49 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
     assert_eq!(stale_lines, 0);
 }
 
+/// A job reclaimed from a dead worker may have acted: every action that may call the
+/// partner's provision endpoint (`Action::may_provide`: provision, change, an unsuspend that
+/// restores the plan) comes back with its outcome unknown, so its next attempt asks the status
+/// endpoint first; the others do not (the claim binds that list from the catalogue: before,
+/// it spelled out provision and change).
+#[sqlx::test]
+async fn a_reclaimed_job_has_an_unknown_outcome_exactly_when_its_action_may_provide(
+    pool: MySqlPool,
+) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    for (n, action) in Action::ALL.into_iter().enumerate() {
+        let site = format!("reclaimed-{n}.example");
+        let sid = env.service(pid, "Active", &site, "admin", "premium").await;
+        sqlx::query(
+            "INSERT INTO mod_jetpack_jobs (service_id, action, run_at, requested_by, created_at,
+                                           updated_at)
+             VALUES (?, ?, UTC_TIMESTAMP(6), 'cli', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+        )
+        .bind(sid)
+        .bind(action.as_str())
+        .execute(&env.db)
+        .await
+        .unwrap();
+    }
+    let lease = Duration::from_secs(60);
+    let held = env.store.claim("dead-worker", 10, lease).await.unwrap();
+    assert_eq!(held.len(), Action::ALL.len());
+    assert!(held.iter().all(|j| !j.outcome_unknown), "{held:?}");
+    env.exec("UPDATE mod_jetpack_jobs SET lease_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND, run_at = lease_expires_at").await;
+    let reclaimed = env.store.claim("other", 10, lease).await.unwrap();
+    assert_eq!(reclaimed.len(), Action::ALL.len());
+    for job in &reclaimed {
+        assert_eq!(
+            job.outcome_unknown,
+            job.action.may_provide(),
+            "{}",
+            job.action
+        );
+    }
+    assert!(reclaimed.iter().any(|j| j.action == Action::Unsuspend));
+}
+
 #[sqlx::test]
 async fn the_unique_index_allows_one_unfinished_job_per_service(pool: MySqlPool) {
     let env = Env::new(pool).await;
