@@ -7,7 +7,7 @@
 use sqlx::MySql;
 use sqlx::query_builder::Separated;
 
-use crate::domain::{AddonId, ServiceId, Target};
+use crate::domain::{Action, AddonId, ServiceId, Target};
 
 /// Which kind of target (and so which candidates, marks and watermarks) a statement is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -128,8 +128,9 @@ impl Kind {
     /// primary key).
     pub(super) fn marked(self, id: &str) -> String {
         let (marks, column) = (self.marks(), self.id_column());
+        let provision = Action::Provision.as_str();
         format!(
-            "EXISTS (SELECT 1 FROM {marks} m WHERE m.{column} = {id} AND m.action = 'provision')"
+            "EXISTS (SELECT 1 FROM {marks} m WHERE m.{column} = {id} AND m.action = '{provision}')"
         )
     }
 
