@@ -788,7 +788,7 @@ async fn adoption_checks_fresh_candidates_first_and_old_unpaid_ones_rarely(pool:
 }
 
 /// The adoption rule lives twice, as it must: the hooks decide in PHP at the moment an order
-/// is paid (lib/Hooks.php), the scan decides in SQL later (src/store/adoption.rs). They must
+/// is paid (lib/Hooks.php), the scan decides in SQL later (`Kind::qualifies`, src/store/adoption/kind.rs). They must
 /// agree. Every combination of product (manual-setup Jetpack, automatic Jetpack, another
 /// module), service status, order status and invoice status is seeded, the real hooks.php
 /// code runs `OrderPaid` for every order and `InvoicePaid` for every invoice, and the scan

@@ -6,8 +6,8 @@
  *
  * Provision on AcceptOrder, OrderPaid and InvoicePaid: each Pending service of a `jetpack`
  * product set to "Do not automatically setup" (tblproducts.autosetup = '') in that order or
- * invoice that now qualifies, by the worker's adoption rule (src/store/adoption.rs, the re-check, the
- * reference): the order is not Fraud or Cancelled, and it is accepted (Active) or its invoice
+ * invoice that now qualifies, by the worker's adoption rule (src/store/adoption/kind.rs, `Kind::qualifies`,
+ * the reference): the order is not Fraud or Cancelled, and it is accepted (Active) or its invoice
  * (tblorders.invoiceid) is Paid. AcceptOrder fires before WHMCS sets the order Active, so for
  * that hook the order being accepted counts as Active. The adoption scan stays the safety net
  * for whatever a hook misses.
