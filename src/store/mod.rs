@@ -2,11 +2,11 @@
 //! requests and the jobs they make (`requests`, applied as sets by `apply`, `jobs`), claiming
 //! (`claim`), the write that ends an attempt (`finish`; many at once in `finish_batch`, cut to
 //! size by `chunks`; WHMCS's side in `writeback`), the ledger (`ledger`), the adoption scan
-//! (`adoption`, its trailing window in `adoption_window`, its marks and requests in
-//! `adoption_marks`), the reconciler's watch
+//! (`adoption`: discovery, its trailing window, the re-check, its marks and requests and the
+//! deleted-target sweep, each written once over services and addons), the reconciler's watch
 //! and drift rows (`watch`), worker heartbeats (`workers`) and reading it all back
 //! (`report`). WHMCS's tables are read in `whmcs` (and `emails`, for the doctor), into the
-//! row types of `rows`. No transaction is ever held across an HTTP call: callers get plain
+//! row types of `rows`; a statement's plan is read back by `explain`. No transaction is ever held across an HTTP call: callers get plain
 //! data back, never a connection or a lock. The store imports only leaf modules (`domain`,
 //! `lifecycle`, `drift`, `rules`, `text`). Why the queries are runtime strings, not sqlx's checked
 //! macros: docs/architecture.md.
