@@ -9,12 +9,14 @@
  * services of manual-setup Jetpack products that now qualify; Hooks::addonActivation for a
  * Pending Jetpack addon without automatic activation that qualifies; Hooks::serviceDelete records a
  * terminate request for a deleted service whose plan the ledger holds; Email::afterCron sends
- * the client's activation email once per job, after WHMCS's cron.
+ * the client's activation email once per job, after WHMCS's cron; Outcome::afterServiceSave and
+ * afterAddonSave put the worker's latest outcome back over a stale details text after a save.
  */
 
 use WHMCS\Module\Server\Jetpack\Email;
 use WHMCS\Module\Server\Jetpack\Hooks;
 use WHMCS\Module\Server\Jetpack\Log;
+use WHMCS\Module\Server\Jetpack\Outcome;
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
@@ -36,6 +38,7 @@ require_once __DIR__ . '/lib/Messages.php';
 require_once __DIR__ . '/lib/Requests.php';
 require_once __DIR__ . '/lib/Hooks.php';
 require_once __DIR__ . '/lib/Email.php';
+require_once __DIR__ . '/lib/Outcome.php';
 
 add_hook('AcceptOrder', 1, function (array $vars) {
     Hooks::acceptOrder($vars);
@@ -56,6 +59,20 @@ add_hook('AddonActivation', 1, function (array $vars) {
 add_hook('ServiceDelete', 1, function (array $vars) {
     Hooks::serviceDelete($vars);
 });
+
+// After a save of the service (or addon) page, whose form writes every custom field back: the
+// worker's latest outcome is put back over a stale details text (lib/Outcome.php). An addon's
+// save fires AddonEdit, or the hook of the status it changed to instead.
+foreach (array('ServiceEdit', 'AdminServiceEdit') as $jetpackHook) {
+    add_hook($jetpackHook, 1, function (array $vars) use ($jetpackHook) {
+        Outcome::afterServiceSave($vars, $jetpackHook);
+    });
+}
+foreach (Outcome::ADDON_SAVE_HOOKS as $jetpackHook) {
+    add_hook($jetpackHook, 1, function (array $vars) use ($jetpackHook) {
+        Outcome::afterAddonSave($vars, $jetpackHook);
+    });
+}
 
 // After every cron run: the client's "Jetpack Activation" email for provision jobs that ended
 // done or started waiting on DNS, once per job (lib/Email.php).

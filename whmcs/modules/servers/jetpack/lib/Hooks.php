@@ -399,12 +399,13 @@ class Hooks
 
     /**
      * Runs a hook's work; any \Throwable becomes an activity-log line instead of reaching WHMCS.
+     * (Outcome's hooks run through it too.)
      *
      * @param string   $hook  the hook's name
      * @param string   $what  what it was about, e.g. "order 12"
      * @param callable $work
      */
-    private static function guard($hook, $what, callable $work)
+    public static function guard($hook, $what, callable $work)
     {
         try {
             $work();
