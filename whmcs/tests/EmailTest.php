@@ -247,6 +247,70 @@ final class EmailTest extends DatabaseTestCase
         $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM tblemails'));
     }
 
+    /**
+     * SendEmail answering "Email Template is disabled" means not sent, disabled: recorded once,
+     * one activity line, never tried again (not three tries with three lines).
+     */
+    public function testATemplateWhmcsAnswersIsDisabledIsRecordedOnceAndNotRetried(): void
+    {
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $job = $this->doneJob($service);
+        $GLOBALS['jetpack_test_localapi_reply'] = array('result' => 'error', 'message' => 'Email Template is disabled');
+
+        $this->cron();
+        for ($run = 0; $run < Email::MAX_TRIES; $run++) {
+            $this->ageClaim($job);
+            $this->cron();
+        }
+
+        $this->assertCount(1, $this->sends(), 'asked once');
+        $row = $this->emailRow($job, Email::KIND_ACTIVATED);
+        $this->assertSame(Email::DISABLED, $row->status);
+        $this->assertSame('Email Template is disabled', $row->error);
+        $this->assertSame(array(Email::disabledLine($service)), $this->emailLines());
+    }
+
+    /**
+     * A template an admin disabled in Setup → Email Templates is not even asked for: each job's
+     * email is recorded disabled, with one line.
+     */
+    public function testATemplateDisabledInWhmcsIsNotSentAndRecordedOnce(): void
+    {
+        Email::ensureTemplate();
+        $this->exec("UPDATE tblemailtemplates SET disabled = 1 WHERE name = 'Jetpack Activation'");
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $job = $this->doneJob($service);
+
+        $this->cron();
+        $this->ageClaim($job);
+        $this->cron();
+
+        $this->assertCount(0, $this->sends());
+        $this->assertSame(Email::DISABLED, $this->emailRow($job, Email::KIND_ACTIVATED)->status);
+        $this->assertSame(array(Email::disabledLine($service)), $this->emailLines());
+    }
+
+    /**
+     * A site's percent-encoded line break never reaches the subject (or the body) decoded: it
+     * would start a new mail header. Other escapes read as typed.
+     */
+    public function testAPercentEncodedLineBreakNeverReachesTheSubjectDecoded(): void
+    {
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $job = $this->doneJob($service);
+        $this->ledgerRow($service, 'https://example.com/caf%C3%A9%0D%0ABcc:%20victim@evil.example', 'jetpack_premium', 0, $job);
+
+        $this->cron();
+
+        $vars = $this->sends()[0]['customvars'];
+        $this->assertSame('https://example.com/café%0D%0ABcc: victim@evil.example', $vars['jetpack_site_text']);
+        foreach (array('jetpack_site_text', 'jetpack_site') as $field) {
+            $this->assertDoesNotMatchRegularExpression('/[\r\n]/', $vars[$field], $field);
+        }
+        $this->assertSame('https://example.com/%ff%0A', Email::siteText('https://example.com/%ff%0A'), 'not UTF-8: as stored');
+        $this->assertSame("a%E2%80%A8b", Email::siteText('a%E2%80%A8b'), 'the Unicode line separator too');
+    }
+
     public function testAFailedSendIsNotRetriedForAServiceTerminatedMeanwhile(): void
     {
         $service = $this->service($this->product(), null, array('status' => 'Active'));

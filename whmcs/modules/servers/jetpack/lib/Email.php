@@ -20,7 +20,12 @@
  * fails is recorded (status `failed`, its error, an activity-log line) and claimed again, by a
  * compare-and-set on its attempt count, at most MAX_TRIES times in all, RETRY_AFTER_MINUTES
  * apart. A run that died between its claim and the answer leaves the row `sending`: it is
- * never sent again (it may have gone out), and stays for an admin to see.
+ * never sent again (it may have gone out), and stays for an admin to see. A disabled template
+ * (tblemailtemplates.disabled, or SendEmail answering "Email Template is disabled") is no
+ * failure: the email is recorded `disabled`, with one activity-log line, and never tried again.
+ *
+ * The site in the merge fields is decoded for reading, but a percent-encoded control character
+ * (a line break) stays encoded: it must never reach the subject, a mail header, decoded.
  *
  * Switched off per product by its Module Settings (configoption5 = 'off'): the job's email is
  * then recorded as `skipped`, so turning the setting on later does not mail older jobs.
@@ -56,6 +61,11 @@ class Email
     const FAILED = 'failed';
     const GAVE_UP = 'gave_up';
     const SKIPPED = 'skipped';
+    /** Not sent because the template is disabled in WHMCS: final, never tried again. */
+    const DISABLED = 'disabled';
+
+    /** What SendEmail answers for a disabled template (compared case-insensitively). */
+    const DISABLED_ANSWER = 'Email Template is disabled';
 
     /** The product setting (tblproducts.configoption5) and its value that switches it off. */
     const SETTING = 'configoption5';
@@ -80,11 +90,11 @@ class Email
      * The AfterCronJob hook: makes sure the template exists, then sends the due emails. Never
      * throws into WHMCS: an error is written to the activity log.
      *
-     * @return array counts: sent, failed, skipped (for tests and logs)
+     * @return array counts: sent, failed, skipped, disabled (for tests and logs)
      */
     public static function afterCron()
     {
-        $counts = array('sent' => 0, 'failed' => 0, 'skipped' => 0);
+        $counts = array('sent' => 0, 'failed' => 0, 'skipped' => 0, 'disabled' => 0);
         try {
             self::ensureTemplate();
             $token = bin2hex(random_bytes(16));
@@ -285,7 +295,7 @@ class Email
      * @param object $job   from candidates()
      * @param string $token this cron run
      *
-     * @return string 'sent', 'failed' or 'skipped' (also for a claim another run holds)
+     * @return string 'sent', 'failed', 'disabled' or 'skipped' (also for a claim another run holds)
      */
     private static function handle($job, $token)
     {
@@ -348,19 +358,21 @@ class Email
      * @param string $token   the claim this run holds
      * @param int    $attempt this send's number, the first is 1
      *
-     * @return string 'sent' or 'failed'
+     * @return string 'sent', 'failed' or 'disabled' (the template is disabled: not sent, final)
      */
     private static function deliver($jobId, $kind, $serviceId, $token, $attempt)
     {
+        $disabled = false;
         try {
-            $vars = self::mergeFields($jobId, $kind, $serviceId);
-            $reply = localAPI('SendEmail', array(
+            $disabled = self::templateDisabled();
+            $reply = $disabled ? null : localAPI('SendEmail', array(
                 'messagename' => self::TEMPLATE,
                 'id' => (int) $serviceId,
-                'customvars' => base64_encode(serialize($vars)),
+                'customvars' => base64_encode(serialize(self::mergeFields($jobId, $kind, $serviceId))),
             ));
-            $ok = is_array($reply) && isset($reply['result']) && $reply['result'] === 'success';
-            $error = $ok ? null : self::replyError($reply);
+            $ok = !$disabled && is_array($reply) && isset($reply['result']) && $reply['result'] === 'success';
+            $error = $ok || $disabled ? null : self::replyError($reply);
+            $disabled = $disabled || ($error !== null && stripos($error, self::DISABLED_ANSWER) !== false);
         } catch (\Throwable $e) {
             $ok = false;
             $error = get_class($e) . ': ' . $e->getMessage();
@@ -369,11 +381,47 @@ class Email
             self::record($jobId, $kind, $token, self::SENT, null);
             return 'sent';
         }
+        $clientId = (int) Capsule::table('tblhosting')->where('id', (int) $serviceId)->value('userid');
+        if ($disabled) {
+            // Not a failure to retry: the admin switched the template off. Recorded once.
+            self::record($jobId, $kind, $token, self::DISABLED, self::DISABLED_ANSWER);
+            Log::activity(self::disabledLine($serviceId), $clientId);
+            return 'disabled';
+        }
         $final = $attempt >= self::MAX_TRIES;
         self::record($jobId, $kind, $token, $final ? self::GAVE_UP : self::FAILED, $error);
-        $clientId = (int) Capsule::table('tblhosting')->where('id', (int) $serviceId)->value('userid');
         Log::activity(self::failureLine($serviceId, $error, $attempt, $final), $clientId);
         return 'failed';
+    }
+
+    /**
+     * Whether the master "Jetpack Activation" template is disabled (tblemailtemplates.disabled,
+     * Setup → Email Templates → "Disable"); WHMCS's SendEmail would refuse it.
+     *
+     * @return bool
+     */
+    private static function templateDisabled()
+    {
+        $ids = self::templateIds();
+        if (count($ids) === 0) {
+            return false;
+        }
+        return (int) Capsule::table(self::TEMPLATES)->where('id', $ids[0])->value('disabled') === 1;
+    }
+
+    /**
+     * The activity-log line for an email not sent because its template is disabled (one per
+     * job, never followed by a retry).
+     *
+     * @param int $serviceId
+     *
+     * @return string
+     */
+    public static function disabledLine($serviceId)
+    {
+        return 'JETPACK MODULE: Service ID: ' . (int) $serviceId . ' - the "' . self::TEMPLATE
+            . '" email was not sent: the template is disabled in WHMCS (Setup → Email Templates); '
+            . 'it is not tried again';
     }
 
     /**
@@ -425,14 +473,37 @@ class Email
         if ($site === null) {
             $site = Requests::currentSiteUrl($serviceId);
         }
+        $siteText = self::siteText((string) $site);
         return array(
             'jetpack_activation_url' => Escape::htmlOrEmpty($url),
-            'jetpack_site' => Escape::htmlOrEmpty(rawurldecode((string) $site)),
+            'jetpack_site' => Escape::htmlOrEmpty($siteText),
             // For the subject, which is plain text (no HTML entities there).
-            'jetpack_site_text' => rawurldecode((string) $site),
+            'jetpack_site_text' => $siteText,
             'jetpack_waiting_dns' => $kind === self::KIND_WAITING ? 1 : 0,
             'jetpack_details' => Escape::htmlOrEmpty($details),
         );
+    }
+
+    /**
+     * A site for the client to read: percent-escapes decoded (an internationalised path reads
+     * as typed), except what must never reach a mail header or a line of text decoded: control
+     * characters (a line break in the subject would start a new header), the Unicode line and
+     * paragraph separators, and bytes that are not UTF-8 (the whole site is then left as
+     * stored).
+     *
+     * @param string $site as stored (the ledger's or the Site URL field's)
+     *
+     * @return string
+     */
+    public static function siteText($site)
+    {
+        $decoded = rawurldecode($site);
+        if (preg_match('//u', $decoded) !== 1) {
+            return $site;
+        }
+        return (string) preg_replace_callback('/[\x{0}-\x{1F}\x{7F}-\x{9F}\x{2028}\x{2029}]/u', function ($m) {
+            return rawurlencode($m[0]);
+        }, $decoded);
     }
 
     /**
