@@ -22,23 +22,38 @@ if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
 
-require_once __DIR__ . '/lib/Escape.php';
-require_once __DIR__ . '/lib/Log.php';
-require_once __DIR__ . '/lib/ModuleError.php';
-require_once __DIR__ . '/lib/Catalogue.php';
-require_once __DIR__ . '/lib/Text.php';
-require_once __DIR__ . '/lib/Query.php';
-require_once __DIR__ . '/lib/Rules.php';
-require_once __DIR__ . '/lib/CustomFields.php';
-require_once __DIR__ . '/lib/SiteUrl.php';
-require_once __DIR__ . '/lib/Target.php';
-require_once __DIR__ . '/lib/Order.php';
-require_once __DIR__ . '/lib/OrderChecks.php';
-require_once __DIR__ . '/lib/Messages.php';
-require_once __DIR__ . '/lib/Requests.php';
-require_once __DIR__ . '/lib/Hooks.php';
-require_once __DIR__ . '/lib/Email.php';
-require_once __DIR__ . '/lib/Outcome.php';
+// WHMCS loads this file on every page (client area, admin, cron): a lib file missing after a
+// partial upload must not become a fatal error there. Every file is checked before any is
+// loaded; when one is missing, no hook of the module is registered and the admin area shows
+// one message (on every admin page, at its top), with one activity-log line a day from the
+// daily cron, until the directory is uploaded whole again.
+$jetpackLibs = array(
+    'Escape', 'Log', 'ModuleError', 'Catalogue', 'Text', 'Query', 'Rules', 'CustomFields', 'SiteUrl', 'Target',
+    'Order', 'OrderChecks', 'Messages', 'Requests', 'Hooks', 'Email', 'Outcome',
+);
+$jetpackMissing = array();
+foreach ($jetpackLibs as $jetpackLib) {
+    if (!is_file(__DIR__ . '/lib/' . $jetpackLib . '.php')) {
+        $jetpackMissing[] = 'lib/' . $jetpackLib . '.php';
+    }
+}
+if (count($jetpackMissing) > 0) {
+    $jetpackMessage = 'JETPACK MODULE: the files of modules/servers/jetpack are incomplete (missing: '
+        . implode(', ', $jetpackMissing) . '), so its hooks are off: reinstall the whole directory from '
+        . 'the jetpack-worker release';
+    add_hook('AdminAreaHeaderOutput', 1, function () use ($jetpackMessage) {
+        return '<div class="alert alert-danger">' . htmlspecialchars($jetpackMessage, ENT_QUOTES, 'UTF-8') . '</div>';
+    });
+    add_hook('DailyCronJob', 1, function () use ($jetpackMessage) {
+        if (function_exists('logActivity')) {
+            logActivity($jetpackMessage, 0);
+        }
+    });
+    return;
+}
+foreach ($jetpackLibs as $jetpackLib) {
+    require_once __DIR__ . '/lib/' . $jetpackLib . '.php';
+}
 
 add_hook('AcceptOrder', 1, function (array $vars) {
     Hooks::acceptOrder($vars);
