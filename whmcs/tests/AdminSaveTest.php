@@ -169,8 +169,9 @@ final class AdminSaveTest extends DatabaseTestCase
     }
 
     /**
-     * A save of another module's service costs a read and does nothing; a database error in
-     * the hook never reaches WHMCS (it becomes an activity line).
+     * A save of another module's service costs a read and does nothing; a module uploaded
+     * before `jetpack-worker migrate` added the column has nothing to put back; a database error
+     * in the hook never reaches WHMCS (it becomes an activity line).
      */
     public function testOtherServicesAreLeftAloneAndErrorsNeverReachWhmcs(): void
     {
@@ -180,11 +181,22 @@ final class AdminSaveTest extends DatabaseTestCase
         $this->assertSame('theirs', $this->details($other));
         $this->assertSame(array(), $this->loggedActivity());
 
-        $this->exec('DROP TABLE mod_jetpack_jobs');
-        Whmcs::saveAdminServicePage($other, Whmcs::adminServicePage($other));
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $this->workerJob($service, 0, 'provision', 'done', 'URL to Activate Jetpack: https://jetpack.wordpress.com/e');
+        $this->setValue($service, 'jetpack_provisioning_details', 'stale');
+        $page = Whmcs::adminServicePage($service);
+        $this->exec('ALTER TABLE mod_jetpack_jobs DROP COLUMN details');
+        Whmcs::saveAdminServicePage($service, $page);
+        $this->assertSame('stale', $this->details($service));
+        $this->assertSame(array(), $this->loggedActivity(), 'not migrated yet: nothing to say');
+
+        $this->exec('ALTER TABLE mod_jetpack_jobs ADD COLUMN details TEXT NULL');
+        $this->exec("UPDATE mod_jetpack_jobs SET details = 'x' WHERE service_id = ?", array($service));
+        $this->exec('DROP TABLE tblcustomfields');
+        Whmcs::saveAdminServicePage($service, array());
         $lines = $this->loggedActivity();
         $this->assertCount(2, $lines, 'one line per hook');
-        $this->assertStringStartsWith('JETPACK MODULE: the AdminServiceEdit hook (service ' . $other . ')', $lines[0]);
+        $this->assertStringStartsWith('JETPACK MODULE: the AdminServiceEdit hook (service ' . $service . ') could not check jetpack_provisioning_details', $lines[0]);
     }
 
     /**

@@ -401,12 +401,17 @@ class Hooks
      * Runs a hook's work; any \Throwable becomes an activity-log line instead of reaching WHMCS.
      * (Outcome's hooks run through it too.)
      *
-     * @param string   $hook  the hook's name
-     * @param string   $what  what it was about, e.g. "order 12"
+     * @param string   $hook   the hook's name
+     * @param string   $what   what it was about, e.g. "order 12"
      * @param callable $work
+     * @param string   $failed what the line says went wrong
      */
-    public static function guard($hook, $what, callable $work)
-    {
+    public static function guard(
+        $hook,
+        $what,
+        callable $work,
+        $failed = 'could not record its request for jetpack-worker'
+    ) {
         try {
             $work();
         } catch (\Throwable $e) {
@@ -417,8 +422,7 @@ class Hooks
                     ? 'database error: ' . (string) $e->errorInfo[2]
                     : get_class($e) . ': ' . $e->getMessage();
                 Log::activity(
-                    ModuleError::PREFIX . 'the ' . $hook . ' hook (' . $what . ') could not record its '
-                    . 'request for jetpack-worker: ' . $detail,
+                    ModuleError::PREFIX . 'the ' . $hook . ' hook (' . $what . ') ' . $failed . ': ' . $detail,
                     0
                 );
             } catch (\Throwable $ignored) {

@@ -37,6 +37,9 @@ if (!defined('WHMCS')) {
 
 final class Outcome
 {
+    /** What the hook's activity line says when the check itself failed. */
+    const FAILED = 'could not check jetpack_provisioning_details after the save';
+
     /**
      * The hooks an addon's save fires after writing its custom fields: AddonEdit, or instead
      * the one of the status it changed to (developers.whmcs.com hooks-reference/addon).
@@ -58,7 +61,7 @@ final class Outcome
         $clientId = isset($vars['userid']) ? (int) $vars['userid'] : 0;
         Hooks::guard($hook, 'service ' . $serviceId, function () use ($serviceId, $clientId) {
             self::putBack($serviceId, 0, $clientId);
-        });
+        }, self::FAILED);
     }
 
     /**
@@ -77,7 +80,7 @@ final class Outcome
             if ($serviceId !== null && $addonId > 0) {
                 self::putBack((int) $serviceId, $addonId, $clientId);
             }
-        });
+        }, self::FAILED);
     }
 
     /**
@@ -94,7 +97,17 @@ final class Outcome
      */
     public static function putBack($serviceId, $addonId, $clientId)
     {
-        $latest = self::workerText($serviceId, $addonId);
+        try {
+            $latest = self::workerText($serviceId, $addonId);
+        } catch (\PDOException $e) {
+            // The module was uploaded before `jetpack-worker migrate` added the column (or the
+            // tables): the worker has recorded no text yet, so there is nothing to put back.
+            $number = isset($e->errorInfo[1]) ? (int) $e->errorInfo[1] : 0;
+            if ($number === ModuleError::ER_BAD_FIELD || ModuleError::isWorkerTableMissing($e)) {
+                return false;
+            }
+            throw $e;
+        }
         if ($latest === null) {
             return false;
         }
