@@ -114,7 +114,8 @@ final class AdminSaveTest extends DatabaseTestCase
     /**
      * While the worker has not spoken since the latest request, the module's "queued" text is
      * the right one and a save changes nothing: a request not applied yet, a new job that has
-     * not run, a job with another action waiting behind it.
+     * not run, a job with another action waiting behind it, a failure the worker could not
+     * write (the database refused the outcome).
      */
     public function testNothingIsPutBackWhileTheWorkerHasNotSpokenYet(): void
     {
@@ -134,6 +135,10 @@ final class AdminSaveTest extends DatabaseTestCase
         $running = $this->workerJob($behind, 0, 'provision', 'running', null);
         $this->exec("UPDATE mod_jetpack_jobs SET follow_up = 'terminate' WHERE id = ?", array($running));
         $cases['an action waiting behind the job'] = $behind;
+        $unwritten = $this->service($product, null, array('status' => 'Active'));
+        $this->workerJob($unwritten, 0, 'provision', 'done', $link);
+        $this->workerJob($unwritten, 0, 'terminate', 'failed', null);
+        $cases['a failure whose outcome could not be written'] = $unwritten;
         foreach ($cases as $case => $service) {
             $this->setValue($service, 'jetpack_provisioning_details', $queued);
             Whmcs::saveAdminServicePage($service, Whmcs::adminServicePage($service));

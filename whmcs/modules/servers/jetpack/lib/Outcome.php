@@ -18,9 +18,11 @@
  * is put right too.
  *
  * Nothing is put back while the worker has not spoken yet: a request of the target not applied
- * yet, or a latest job that wrote nothing yet while unfinished or has another action waiting
- * behind it (the module's "queued" text is then the right one). Decides nothing about the job:
- * it only shows what the worker wrote.
+ * yet, or a latest job that wrote nothing and did not end done (still unfinished, overtaken by
+ * a newer request, or failed without its outcome written) or has another action waiting behind
+ * it (the module's "queued" text is then the right one). A latest job that ended done without
+ * writing (a suspend that kept the plan) leaves the text of the job before it. Decides nothing
+ * about the job: it only shows what the worker wrote.
  *
  * Every read is by an index: the jobs by KEY service (service_id, id), the requests by KEY
  * target_created (service_id, addon_id, created_at, id), the custom fields by their relid and
@@ -37,6 +39,9 @@ if (!defined('WHMCS')) {
 
 final class Outcome
 {
+    /** The state of a job that ended as asked (mod_jetpack_jobs.state). */
+    const DONE = 'done';
+
     /** What the hook's activity line says when the check itself failed. */
     const FAILED = 'could not check jetpack_provisioning_details after the save';
 
@@ -162,8 +167,11 @@ final class Outcome
         if ($job->details !== null) {
             return $job;
         }
-        $unfinished = in_array($job->state, Catalogue::lists('unfinished_states'), true);
-        if ($unfinished || ($job->follow_up !== null && $job->follow_up !== '')) {
+        // Only a job that ended done without writing (a suspend that kept the plan, an
+        // unsuspend with nothing to do) leaves the earlier text as the worker's word. One still
+        // unfinished has not spoken; a cancelled one was overtaken by a request whose "queued"
+        // text stands; a failed one whose outcome could not be written left the field unknown.
+        if ($job->state !== self::DONE || ($job->follow_up !== null && $job->follow_up !== '')) {
             return null;
         }
         return $jobs->whereNotNull('details')->first(array('id', 'details'));
