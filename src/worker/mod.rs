@@ -1,9 +1,11 @@
-//! The worker: applies recorded requests, claims due jobs under a lease, runs at most
-//! `concurrency` of them at once, renews leases while they run and lets an acting call start
+//! The worker: applies recorded requests, claims due jobs under a lease, keeps at most
+//! `concurrency` partner-API calls in flight (call slots: `slots`, a few jobs claimed ahead),
+//! renews leases while they run and lets an acting call start
 //! only under a lease that outlasts it, writes each outcome (fenced by the lease token, in
 //! batches through the `completer`), adopts paid Pending services, and on shutdown stops
 //! claiming, drains, and releases what did not finish. One engine (`service_loop`) serves both `run` and `run --once`. This module owns
-//! the settings, the `Worker` and one job's run (`process`); the lease is `lease`, one
+//! the settings, the `Worker` and one job's run (`process`); the call slots are `slots`, the
+//! lease `lease`, one
 //! attempt's decisions `process`, `failure` and `messages`.
 //!
 //! One job's path through these parts and the job state machine: docs/architecture.md.
