@@ -160,8 +160,9 @@ impl Worker {
                 stepped = intake_ended(&mut e.intake_step), if e.intake_step.is_some() => {
                     self.intake_ended(&mut e, stepped);
                 }
-                // A call slot given back: the next job ahead has started; claim more.
-                () = self.slots.attempt_ended() => {}
+                // A call slot given back: the next job ahead has started; claim more (not
+                // while backing off from a database outage).
+                () = self.slots.attempt_ended(), if e.db_failures == 0 => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -395,15 +396,13 @@ fn reap_into(
     match joined {
         Ok((id, result)) => {
             let job = held.remove(&id);
-            match result {
-                Ok(Processed::Held) => summary.held += 1,
-                Ok(Processed::Released) => summary.released += 1,
-                _ => {}
-            }
-            if matches!(result, Ok(Processed::Held | Processed::Released)) {
-                return;
-            }
-            summary.processed += 1;
+            // Jobs given back without a call are not attempts.
+            let counted = match result {
+                Ok(Processed::Held) => &mut summary.held,
+                Ok(Processed::Released) => &mut summary.released,
+                _ => &mut summary.processed,
+            };
+            *counted += 1;
             match result {
                 Ok(Processed::Written | Processed::Held | Processed::Released) => {}
                 Ok(Processed::LeaseLost) => summary.lost_leases += 1,
