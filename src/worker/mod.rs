@@ -211,8 +211,9 @@ impl Worker {
     }
 
     /// Applies pending requests, adopts (when enabled) and processes every job that is due
-    /// now, `concurrency` at a time, until none is due; jobs rescheduled into the future are
-    /// left for later. The same engine as `run`, stopping when it is idle.
+    /// now, with at most `concurrency` partner-API calls in flight, until none is due; jobs
+    /// rescheduled into the future are left for later. The same engine as `run`, stopping when
+    /// it is idle.
     pub async fn run_once(&self) -> Result<RunSummary, WorkerError> {
         self.run_until_idle(tokio_util::sync::CancellationToken::new())
             .await
