@@ -118,66 +118,7 @@ impl fmt::Display for Target {
     }
 }
 
-/// What a job does at the partner API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
-pub enum Action {
-    /// Provision the plan (WHMCS Create).
-    Provision,
-    /// Cancel the plan (WHMCS Terminate).
-    Terminate,
-    /// Provision the plan the order names now over the current one (WHMCS ChangePackage,
-    /// after an upgrade order is paid).
-    Change,
-}
-
-impl Action {
-    /// The value stored in `mod_jetpack_jobs.action`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Provision => "provision",
-            Action::Terminate => "terminate",
-            Action::Change => "change",
-        }
-    }
-
-    /// Parses the stored value.
-    pub fn parse(s: &str) -> Option<Action> {
-        match s {
-            "provision" => Some(Action::Provision),
-            "terminate" => Some(Action::Terminate),
-            "change" => Some(Action::Change),
-            _ => None,
-        }
-    }
-
-    /// The WHMCS module function this action stands for (`tblmodulequeue.module_action`).
-    pub fn module_function(self) -> &'static str {
-        match self {
-            Action::Provision => "CreateAccount",
-            Action::Terminate => "TerminateAccount",
-            Action::Change => "ChangePackage",
-        }
-    }
-
-    /// Provision and change both leave the plan the order names at the site.
-    pub fn provisions(self) -> bool {
-        matches!(self, Action::Provision | Action::Change)
-    }
-}
-
-/// The stored value (padding and alignment apply).
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-/// As the stored value, so `status --json` shows what the table holds.
-impl serde::Serialize for Action {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
+pub use crate::catalogue::Action;
 
 /// The lifecycle state of a job (`mod_jetpack_jobs.state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -7,6 +7,7 @@
 //! target holds is never "unexpected".
 
 use crate::domain::Action;
+use crate::lifecycle::RequestKind;
 
 /// Drifts acted on per target and site before the reconciler stops fighting and reports.
 pub const MAX_DRIFTS: u16 = 3;
@@ -41,12 +42,14 @@ impl Expect {
 /// outcome left: a terminate after a plan was provisioned, or a provision after it was
 /// cancelled, that did not succeed (it failed, and an admin has it) leaves the row alone, so
 /// the reconciler never acts against the latest intent. No job (pruned): it agrees.
+/// A suspend or unsuspend agrees with either: what it left depends on the product's suspend
+/// setting, and the watch already says what that was.
 pub fn intent_agrees(expect: Expect, latest: Option<Action>) -> bool {
-    !matches!(
-        (expect, latest),
-        (Expect::Holds, Some(Action::Terminate))
-            | (Expect::Absent, Some(Action::Provision | Action::Change))
-    )
+    match (expect, latest) {
+        (Expect::Holds, Some(a)) => !a.removes(),
+        (Expect::Absent, Some(a)) => !a.provisions(),
+        (_, None) => true,
+    }
 }
 
 /// Whether the partner already shows what a target's latest intent asked for although its job
@@ -55,17 +58,30 @@ pub fn intent_agrees(expect: Expect, latest: Option<Action>) -> bool {
 /// that the target no longer holds it, so the other targets on the site are judged by the
 /// truth (the failed job stays for the admin).
 pub fn settled_by_partner(expect: Expect, latest: Option<Action>, finding: Finding) -> bool {
-    expect == Expect::Holds && latest == Some(Action::Terminate) && finding == Finding::Missing
+    expect == Expect::Holds && latest.is_some_and(Action::removes) && finding == Finding::Missing
 }
 
 /// Whether a confirmed remedy fits what WHMCS says of the target now (`live`: its service or
 /// addon is Pending, Active or Suspended; None: its row is gone): a plan is provisioned again
 /// only for a live target, and a plan that came back is cancelled only for one that is not.
-/// Otherwise the drift is reported and an admin decides.
-pub fn remedy_fits(remedy: Remedy, live: Option<bool>) -> bool {
+/// A suspended target whose latest job is its suspend intends no plan: a plan that came back
+/// after the suspend cancelled it is cancelled again (by a suspend request, which leaves
+/// WHMCS's status alone). Otherwise the drift is reported and an admin decides.
+pub fn remedy_fits(remedy: Remedy, live: Option<bool>, latest: Option<Action>) -> bool {
     match remedy {
         Remedy::Provision => live == Some(true),
-        Remedy::Cancel => live != Some(true),
+        Remedy::Cancel => live != Some(true) || latest == Some(Action::Suspend),
+    }
+}
+
+/// The request that carries out a remedy: a cancel is a terminate, or a suspend for a target
+/// whose latest job is its suspend (so its WHMCS status stays Suspended); a provision is a
+/// Create.
+pub fn remedy_request(remedy: Remedy, latest: Option<Action>) -> RequestKind {
+    match remedy {
+        Remedy::Cancel if latest == Some(Action::Suspend) => RequestKind::Suspend,
+        Remedy::Cancel => RequestKind::Terminate,
+        Remedy::Provision => RequestKind::Provision,
     }
 }
 
@@ -332,12 +348,28 @@ mod tests {
 
     #[test]
     fn a_remedy_fits_what_whmcs_says_of_the_target() {
-        assert!(remedy_fits(Remedy::Provision, Some(true)));
-        assert!(!remedy_fits(Remedy::Provision, Some(false)));
-        assert!(!remedy_fits(Remedy::Provision, None));
-        assert!(remedy_fits(Remedy::Cancel, Some(false)));
-        assert!(remedy_fits(Remedy::Cancel, None));
-        assert!(!remedy_fits(Remedy::Cancel, Some(true)));
+        let provision = Some(Action::Provision);
+        assert!(remedy_fits(Remedy::Provision, Some(true), provision));
+        assert!(!remedy_fits(Remedy::Provision, Some(false), provision));
+        assert!(!remedy_fits(Remedy::Provision, None, provision));
+        assert!(remedy_fits(Remedy::Cancel, Some(false), provision));
+        assert!(remedy_fits(Remedy::Cancel, None, provision));
+        assert!(!remedy_fits(Remedy::Cancel, Some(true), provision));
+        // A suspended target (its suspend cancelled the plan) intends none: a plan that came
+        // back is cancelled by a suspend request, not a terminate.
+        let suspend = Some(Action::Suspend);
+        assert!(remedy_fits(Remedy::Cancel, Some(true), suspend));
+        assert_eq!(
+            remedy_request(Remedy::Cancel, suspend),
+            RequestKind::Suspend
+        );
+        assert_eq!(
+            remedy_request(Remedy::Cancel, provision),
+            RequestKind::Terminate
+        );
+        assert!(intent_agrees(Expect::Absent, suspend));
+        assert!(intent_agrees(Expect::Holds, suspend));
+        assert!(intent_agrees(Expect::Absent, Some(Action::Unsuspend)));
         // A free site is nobody's cancelled plan.
         let gone = e("premium", Expect::Absent);
         assert_eq!(judge(gone, &[gone], &[ours("jetpack_free")]), Finding::Fine);

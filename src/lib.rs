@@ -15,6 +15,8 @@
 
 pub mod app;
 pub mod backoff;
+pub mod catalogue;
+pub mod catalogue_json;
 pub mod cli;
 pub mod config;
 pub mod defaults;

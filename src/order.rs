@@ -400,7 +400,7 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
 }
 
 /// Interprets the rows for a terminate: only what the cancel call uses, checked in the same
-/// order as the PHP module's `Order::load` for a terminate. The Site URL (for an addon, or
+/// order as the PHP module's `OrderChecks::check` for a terminate. The Site URL (for an addon, or
 /// its service's domain) and the credentials must be there; the Local User is not read; a
 /// plan that is doubled, not named or not an allowed one (a legacy order) means the cancel
 /// names no plan, which cancels the site's plans.
@@ -466,3 +466,26 @@ pub fn read_gone_cancel(
 #[cfg(test)]
 #[path = "order_tests.rs"]
 mod tests;
+
+/// What a WHMCS suspend does to the target's plan: the product's (or addon's) module setting
+/// *When WHMCS suspends the service* (configoption7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnSuspend {
+    /// The plan stays (`''`, products saved before the setting existed, and `keep`).
+    KeepPlan,
+    /// The plan is cancelled, and provided again on unsuspend (`cancel`).
+    CancelPlan,
+}
+
+impl OnSuspend {
+    /// The stored value of [`OnSuspend::CancelPlan`] (every other value keeps the plan).
+    pub const CANCEL: &'static str = "cancel";
+
+    /// The setting of the target's product (the plan is kept when the product is gone).
+    pub fn of(service: &ServiceRow) -> OnSuspend {
+        match &service.product {
+            Some(p) if p.suspend_setting.trim() == OnSuspend::CANCEL => OnSuspend::CancelPlan,
+            _ => OnSuspend::KeepPlan,
+        }
+    }
+}

@@ -18,7 +18,7 @@ use sqlx::{Connection, MySql, QueryBuilder, Row};
 
 use super::known;
 use super::ledger::{LedgerEntry, SiteHolder, holders_on, ledger_of};
-use super::rows::{field_row, service_row};
+use super::rows::{field_row, product_columns, service_row};
 use super::whmcs::{addon_defs_by_id, addons_by_id, products_by_id};
 use super::{
     ClaimPath, FieldRow, ProductRow, Result, ServiceRow, Store, parse_action, parse_requested_by,
@@ -219,7 +219,7 @@ async fn claimed_rows(
     batch: &str,
     leased: &Leased,
 ) -> Result<Vec<MySqlRow>> {
-    let mut q = QueryBuilder::<MySql>::new(
+    let mut q = QueryBuilder::<MySql>::new(concat!(
         "SELECT j.id, j.service_id, j.addon_id, j.action, j.attempts, j.max_attempts,
                 j.dns_checks, j.outcome_unknown, j.lease_token, j.requested_by,
                 TIMESTAMPDIFF(SECOND, j.waiting_since, UTC_TIMESTAMP(6)) AS waited,
@@ -229,16 +229,16 @@ async fn claimed_rows(
                 (SELECT c.value FROM tblconfiguration c WHERE c.setting = 'ModuleDebugMode'
                  ORDER BY c.id DESC LIMIT 1) AS module_debug,
                 h.id AS hid, h.userid, h.packageid, CAST(h.domainstatus AS CHAR) AS status,
-                p.id AS pid, p.name, p.servertype, p.configoption1, p.configoption2,
-                p.configoption3, p.configoption6,
-                f.id AS field_id, f.fieldname, v.id AS value_id, v.value
+                p.id AS pid, ",
+        product_columns!(),
+        ", f.id AS field_id, f.fieldname, v.id AS value_id, v.value
          FROM mod_jetpack_jobs j
          LEFT JOIN tblhosting h ON h.id = j.service_id AND j.addon_id = 0
          LEFT JOIN tblproducts p ON p.id = h.packageid
          LEFT JOIN tblcustomfields f ON f.type = 'product' AND f.relid = h.packageid
          LEFT JOIN tblcustomfieldsvalues v ON v.fieldid = f.id AND v.relid = j.service_id
-         WHERE j.state = 'running' AND j.lease_token LIKE CONCAT(",
-    );
+         WHERE j.state = 'running' AND j.lease_token LIKE CONCAT("
+    ));
     q.push_bind(batch.to_owned()).push(", ':%')");
     if let Leased::Ids(ids) = leased {
         // By primary key rather than by scanning every running row for the token.
@@ -280,7 +280,7 @@ fn group_by_job(rows: &[MySqlRow], claimed_at: Instant) -> Result<Vec<ClaimedJob
 async fn read_ledgers(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Result<()> {
     let targets: Vec<Target> = jobs
         .iter()
-        .filter(|j| j.action != Action::Provision || matches!(j.target, Target::Addon { .. }))
+        .filter(|j| j.action.spec().reads_ledger || matches!(j.target, Target::Addon { .. }))
         .map(|j| j.target)
         .collect();
     let mut ledger = ledger_of(conn, &targets).await?;
@@ -414,7 +414,11 @@ fn claim_update_head(batch: &str, owner: &str, lease: Duration) -> QueryBuilder<
     let mut q = QueryBuilder::new(
         "UPDATE mod_jetpack_jobs SET
            reclaims = reclaims + IF(state = 'running', 1, 0),
-           outcome_unknown = IF(state = 'running' AND action IN ('provision', 'change'), 1, outcome_unknown),
+           outcome_unknown = IF(state = 'running' AND action IN ",
+    );
+    known::push_list(&mut q, &Action::names_where(Action::may_provide));
+    q.push(
+        ", 1, outcome_unknown),
            attempts = attempts + IF(waiting_since IS NULL, 1, 0),
            dns_checks = dns_checks + IF(waiting_since IS NULL, 0, 1),
            lease_owner = ",

@@ -17,20 +17,10 @@ use super::{
 };
 use crate::backoff;
 use crate::domain::{Action, JobState};
-use crate::lifecycle::{self, AfterFinish};
+use crate::lifecycle::{self, AfterFinish, AttemptEnd, Event};
 use crate::text::{Chain, fit};
 
-/// How the service's `domainstatus` changes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatusChange {
-    /// Pending (or Terminated, by a terminate that finished after a newer Create) → Active:
-    /// provisioned, or waiting on DNS.
-    Activate,
-    /// Active → Pending (a provision failed, as WHMCS leaves a failed Create).
-    BackToPending,
-    /// → Terminated, with `termination_date` set to today when it is empty.
-    Terminate,
-}
+pub use crate::catalogue::StatusChange;
 
 /// A WHMCS Module Queue entry to add or resolve.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,8 +70,9 @@ pub struct WhmcsWrites {
 /// The job row's new state after an attempt.
 #[derive(Clone, Debug)]
 pub struct Finish {
-    /// queued (retry), waiting_dns, done or failed.
-    pub state: JobState,
+    /// queued (retry), waiting_dns, done or failed: from `lifecycle::after_attempt`, through
+    /// the constructors only.
+    pub(super) state: JobState,
     /// For queued / waiting_dns: when to run again.
     pub run_in: Option<Duration>,
     /// Error to record (kept when None).
@@ -96,6 +87,62 @@ pub struct Finish {
     pub ledger: Vec<LedgerWrite>,
     /// WHMCS side effects.
     pub whmcs: WhmcsWrites,
+}
+
+impl Finish {
+    /// An attempt that ended as `end`: its state is the lifecycle's.
+    fn ended(end: AttemptEnd, whmcs: WhmcsWrites) -> Finish {
+        Finish {
+            state: lifecycle::after_attempt(end),
+            run_in: None,
+            last_error: None,
+            result: None,
+            start_waiting: false,
+            outcome_unknown: None,
+            ledger: Vec::new(),
+            whmcs,
+        }
+    }
+
+    /// Done, with its result text.
+    pub fn done(result: String, whmcs: WhmcsWrites) -> Finish {
+        Finish {
+            result: Some(result),
+            ..Finish::ended(AttemptEnd::Succeeded, whmcs)
+        }
+    }
+
+    /// Failed with `message` (the job row's last error); an admin's Retry runs it again.
+    pub fn failed(message: String, whmcs: WhmcsWrites) -> Finish {
+        Finish {
+            last_error: Some(message),
+            ..Finish::ended(AttemptEnd::Failed, whmcs)
+        }
+    }
+
+    /// Queued again after `delay`, with the transient failure `message`.
+    pub fn retry_in(delay: Duration, message: String, whmcs: WhmcsWrites) -> Finish {
+        Finish {
+            run_in: Some(delay),
+            last_error: Some(message),
+            ..Finish::ended(AttemptEnd::Retries, whmcs)
+        }
+    }
+
+    /// A plan waiting on DNS, checked again after `next` (the DNS window starts now if it
+    /// has not started).
+    pub fn waiting_dns(next: Duration, whmcs: WhmcsWrites) -> Finish {
+        Finish {
+            run_in: Some(next),
+            start_waiting: true,
+            ..Finish::ended(AttemptEnd::WaitsOnDns, whmcs)
+        }
+    }
+
+    /// The state it writes.
+    pub fn state(&self) -> JobState {
+        self.state
+    }
 }
 
 impl Store {
@@ -272,13 +319,14 @@ impl Store {
         };
         sqlx::query(
             "UPDATE mod_jetpack_jobs SET state = ?, last_error = ?, in_module_queue = 1,
-               outcome_unknown = IF(action IN ('provision', 'change'), 1, outcome_unknown),
+               outcome_unknown = IF(?, 1, outcome_unknown),
                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
                finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
              WHERE id = ? AND lease_token = ? AND state = 'running'",
         )
         .bind(JobState::Failed.as_str())
         .bind(fit(cause, TEXT_BYTES))
+        .bind(job.action.may_provide())
         .bind(job.id)
         .bind(&job.lease_token)
         .execute(&mut *tx)
@@ -303,7 +351,7 @@ async fn cancel_held(
 ) -> Result<()> {
     sqlx::query(
         "UPDATE mod_jetpack_jobs SET state = ?, result = ?,
-           outcome_unknown = IF(? AND action IN ('provision', 'change'), 1, outcome_unknown),
+           outcome_unknown = IF(?, 1, outcome_unknown),
            lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
            finished_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
          WHERE id = ? AND lease_token = ? AND state = 'running'",
@@ -313,7 +361,7 @@ async fn cancel_held(
         "superseded: a {} was requested while it ran",
         next.as_str()
     ))
-    .bind(cut_off)
+    .bind(cut_off && job.action.may_provide())
     .bind(job.id)
     .bind(&job.lease_token)
     .execute(&mut **tx)
@@ -335,22 +383,28 @@ async fn requeue_held(
          SET attempts = IF(waiting_since IS NULL AND attempts > 0, attempts - 1, attempts),
              dns_checks = IF(? AND waiting_since IS NOT NULL AND dns_checks > 0,
                              dns_checks - 1, dns_checks),
-             outcome_unknown = IF(? AND action IN ('provision', 'change'), 1, outcome_unknown),
+             outcome_unknown = IF(?, 1, outcome_unknown),
              state = IF(waiting_since IS NULL, ?, ?),
              run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, lease_owner = NULL,
              lease_token = NULL, lease_expires_at = NULL, updated_at = UTC_TIMESTAMP(6)
          WHERE id = ? AND lease_token = ? AND state = 'running'",
     )
     .bind(!cut_off)
-    .bind(cut_off)
-    .bind(JobState::Queued.as_str())
-    .bind(JobState::WaitingDns.as_str())
+    .bind(cut_off && job.action.may_provide())
+    .bind(given_back(false).as_str())
+    .bind(given_back(true).as_str())
     .bind(micros(run_in))
     .bind(job.id)
     .bind(&job.lease_token)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The state a job given back goes to (a waiting plan keeps waiting): the lifecycle's.
+fn given_back(waiting: bool) -> JobState {
+    let running = Some(JobState::Running);
+    lifecycle::next_state(running, Event::GivenBack, waiting).unwrap_or(JobState::Queued)
 }
 
 /// Whether the watch should look soon after this outcome: the job's outcome was unknown at
@@ -382,10 +436,10 @@ impl JobValues {
     /// The values `f` writes; `cancelled` ends the job as cancelled with that result instead
     /// of the attempt's state.
     pub(super) fn of(f: &Finish, cancelled: Option<&str>) -> JobValues {
-        let state = if cancelled.is_some() {
-            JobState::Cancelled
-        } else {
-            f.state
+        let state = match cancelled {
+            Some(_) => lifecycle::next_state(Some(JobState::Running), Event::Overtaken, false)
+                .unwrap_or(JobState::Cancelled),
+            None => f.state,
         };
         JobValues {
             state,

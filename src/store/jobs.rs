@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::query_builder::Separated;
 use sqlx::{MySql, QueryBuilder, Transaction};
 
+use super::known::push_list;
 use super::{ClaimedJob, Result, Store, StoreError, within};
 use crate::domain::{Action, JobId, JobState, RequestedBy, Target};
 
@@ -88,7 +89,7 @@ pub(super) async fn insert_job(
     by: RequestedBy,
 ) -> Result<JobId> {
     let job = NewJob { target, action, by };
-    let unknown = action.provisions() && !provisions_unknown(tx, &[target]).await?.is_empty();
+    let unknown = action.may_provide() && !provisions_unknown(tx, &[target]).await?.is_empty();
     let mut q = QueryBuilder::<MySql>::new(INSERT_JOBS);
     q.push_values([job], |row, job| push_new_job(row, &job, unknown));
     let done = q.build().execute(&mut **tx).await?;
@@ -108,13 +109,13 @@ pub(super) async fn insert_jobs(
     }
     let provisioning: Vec<Target> = jobs
         .iter()
-        .filter(|j| j.action.provisions())
+        .filter(|j| j.action.may_provide())
         .map(|j| j.target)
         .collect();
     let unknown = provisions_unknown(tx, &provisioning).await?;
     let mut q = QueryBuilder::<MySql>::new(INSERT_JOBS);
     q.push_values(jobs, |row, job| {
-        let inherits = job.action.provisions() && unknown.contains(&job.target);
+        let inherits = job.action.may_provide() && unknown.contains(&job.target);
         push_new_job(row, job, inherits);
     });
     q.build().execute(&mut **tx).await?;
@@ -194,8 +195,10 @@ pub(super) fn latest_provisions(prefix: &str, targets: &[Target]) -> QueryBuilde
     q.push(
         "SELECT j.service_id, j.addon_id, j.state, j.outcome_unknown FROM mod_jetpack_jobs j
          JOIN (SELECT MAX(k.id) AS id FROM mod_jetpack_jobs k
-               WHERE k.action IN ('provision', 'change') AND ",
+               WHERE k.action IN ",
     );
+    push_list(&mut q, &Action::names_where(Action::may_provide));
+    q.push(" AND ");
     push_targets(&mut q, "k.service_id", "k.addon_id", targets);
     q.push(" GROUP BY k.service_id, k.addon_id) m ON m.id = j.id");
     q

@@ -5,7 +5,6 @@
 //! known kind whose target has no earlier unknown request and whose latest job is one it
 //! knows (order matters per target).
 
-use clap::ValueEnum;
 use sqlx::{MySql, QueryBuilder};
 
 use crate::domain::{Action, RequestedBy};
@@ -13,10 +12,7 @@ use crate::lifecycle::RequestKind;
 
 /// The stored spelling of every job action this binary knows.
 pub(super) fn actions() -> Vec<&'static str> {
-    Action::value_variants()
-        .iter()
-        .map(|a| a.as_str())
-        .collect()
+    Action::names_where(|_| true)
 }
 
 /// The stored spelling of every request kind this binary knows.
@@ -80,8 +76,21 @@ mod tests {
 
     #[test]
     fn the_lists_hold_every_variant_as_stored() {
-        assert_eq!(actions(), ["provision", "terminate", "change"]);
-        assert_eq!(kinds(), ["provision", "terminate", "retry", "change"]);
+        assert_eq!(
+            actions(),
+            ["provision", "terminate", "change", "suspend", "unsuspend"]
+        );
+        assert_eq!(
+            kinds(),
+            [
+                "provision",
+                "terminate",
+                "retry",
+                "change",
+                "suspend",
+                "unsuspend"
+            ]
+        );
         for k in kinds() {
             assert!(RequestKind::parse(k).is_some());
         }

@@ -372,7 +372,10 @@ pub(super) async fn holders_on(
         let latest: Option<String> = row.try_get("latest")?;
         let ended = ["Terminated", "Cancelled", "Fraud"];
         let live = status.is_some_and(|s| !ended.iter().any(|e| s.eq_ignore_ascii_case(e)))
-            && latest.as_deref() != Some(Action::Terminate.as_str());
+            && !latest
+                .as_deref()
+                .and_then(Action::parse)
+                .is_some_and(Action::removes);
         out.push(SiteHolder {
             target: Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?),
             site: row.try_get("site")?,

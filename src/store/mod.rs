@@ -2,11 +2,11 @@
 //! requests and the jobs they make (`requests`, applied as sets by `apply`, `jobs`), claiming
 //! (`claim`), the write that ends an attempt (`finish`; many at once in `finish_batch`, cut to
 //! size by `chunks`; WHMCS's side in `writeback`), the ledger (`ledger`), the adoption scan
-//! (`adoption`, its trailing window in `adoption_window`, its marks and requests in
-//! `adoption_marks`), the reconciler's watch
+//! (`adoption`: discovery, its trailing window, the re-check, its marks and requests and the
+//! deleted-target sweep, each written once over services and addons), the reconciler's watch
 //! and drift rows (`watch`), worker heartbeats (`workers`) and reading it all back
 //! (`report`). WHMCS's tables are read in `whmcs` (and `emails`, for the doctor), into the
-//! row types of `rows`. No transaction is ever held across an HTTP call: callers get plain
+//! row types of `rows`; a statement's plan is read back by `explain`. No transaction is ever held across an HTTP call: callers get plain
 //! data back, never a connection or a lock. The store imports only leaf modules (`domain`,
 //! `lifecycle`, `drift`, `rules`, `text`). Why the queries are runtime strings, not sqlx's checked
 //! macros: docs/architecture.md.
@@ -14,12 +14,11 @@
 //! What each table is for and one job's path through them: docs/architecture.md.
 
 mod adoption;
-mod adoption_marks;
-mod adoption_window;
 mod apply;
 mod chunks;
 mod claim;
 mod emails;
+mod explain;
 mod finish;
 mod finish_batch;
 mod jobs;
@@ -30,6 +29,8 @@ mod requests;
 mod rows;
 mod session;
 mod watch;
+mod watch_outcome;
+mod watch_rows;
 mod whmcs;
 mod workers;
 mod writeback;
@@ -41,10 +42,10 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
 use crate::domain::{Action, JobState, RequestedBy};
 
-pub use adoption::{Discovered, PlanStep, Recheck, RecheckCursor, Rechecked, Swept};
-pub use adoption_window::Behind;
+pub use adoption::{Behind, Discovered, Recheck, RecheckCursor, Rechecked, Swept};
 pub use claim::ClaimedJob;
 pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
+pub use explain::PlanStep;
 pub use finish::{Finish, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites};
 pub use ledger::{LedgerEntry, LedgerWrite, SiteHolder};
 pub use report::{JobSummary, QueueDepth, StatusReport};

@@ -317,7 +317,7 @@ impl Store {
         statements.extend(apply::explained("EXPLAIN "));
         let mut plans = Vec::with_capacity(statements.len());
         for (name, mut q) in statements {
-            plans.push((name, super::adoption::plan(&mut q, &self.pool).await?));
+            plans.push((name, super::explain::plan(&mut q, &self.pool).await?));
         }
         Ok(plans)
     }

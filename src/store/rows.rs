@@ -44,6 +44,8 @@ pub struct ProductRow {
     pub plan_setting: String,
     /// configoption6: the Local User when the order's Local User field is missing or empty.
     pub default_local_user: String,
+    /// configoption7: what a WHMCS suspend does to the plan (`order::OnSuspend` reads it).
+    pub suspend_setting: String,
 }
 
 impl std::fmt::Debug for ProductRow {
@@ -108,8 +110,41 @@ pub struct FieldSetup {
     pub options: String,
 }
 
+/// The columns of a product (`tblproducts p`) that [`product_row`] decodes: one list for every
+/// read of a product, so a module setting added here is read everywhere.
+macro_rules! product_columns {
+    () => {
+        "p.name, p.servertype, p.configoption1, p.configoption2, p.configoption3,
+         p.configoption6, p.configoption7"
+    };
+}
+pub(super) use product_columns;
+
+/// The module settings of the addon aliased `d` (tbladdons) that the worker reads, as the
+/// columns `product_row` decodes: one join per setting, by tblmodule_configuration's unique key
+/// (a missing row reads as NULL, then empty).
+macro_rules! addon_settings {
+    (columns) => {
+        "m1.value AS configoption1, m2.value AS configoption2, m3.value AS configoption3,
+         m6.value AS configoption6, m7.value AS configoption7"
+    };
+    (joins) => {
+        " LEFT JOIN tblmodule_configuration m1 ON m1.entity_type = 'addon' AND m1.entity_id = d.id
+              AND m1.setting_name = 'configoption1'
+          LEFT JOIN tblmodule_configuration m2 ON m2.entity_type = 'addon' AND m2.entity_id = d.id
+              AND m2.setting_name = 'configoption2'
+          LEFT JOIN tblmodule_configuration m3 ON m3.entity_type = 'addon' AND m3.entity_id = d.id
+              AND m3.setting_name = 'configoption3'
+          LEFT JOIN tblmodule_configuration m6 ON m6.entity_type = 'addon' AND m6.entity_id = d.id
+              AND m6.setting_name = 'configoption6'
+          LEFT JOIN tblmodule_configuration m7 ON m7.entity_type = 'addon' AND m7.entity_id = d.id
+              AND m7.setting_name = 'configoption7' "
+    };
+}
+pub(super) use addon_settings;
+
 /// The name, module and module settings of a product (or addon) row selected as `name`,
-/// `servertype`, `configoption1`, `configoption2`, `configoption3`, `configoption6` (NULL
+/// `servertype`, `configoption1`, `configoption2`, `configoption3`, `configoption6`, `configoption7` (NULL
 /// settings, an addon's missing tblmodule_configuration rows, read as empty).
 pub(super) fn product_row(row: &MySqlRow) -> Result<ProductRow> {
     let setting = |name: &str| -> Result<String> {
@@ -122,6 +157,7 @@ pub(super) fn product_row(row: &MySqlRow) -> Result<ProductRow> {
         partner_client_secret: setting("configoption2")?,
         plan_setting: setting("configoption3")?,
         default_local_user: setting("configoption6")?,
+        suspend_setting: setting("configoption7")?,
     })
 }
 

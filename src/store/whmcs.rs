@@ -11,7 +11,10 @@ use std::str::FromStr;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlRow};
 use sqlx::{Connection, MySql, QueryBuilder, Row};
 
-use super::rows::{field_row, field_setup, product_row, product_setup, service_row};
+use super::rows::{
+    addon_settings, field_row, field_setup, product_columns, product_row, product_setup,
+    service_row,
+};
 use super::{FieldRow, FieldSetup, ProductRow, ProductSetup, Result, ServiceRow, Store};
 use crate::domain::{AddonId, ServiceId, Target};
 use crate::rules::MODULE_NAME;
@@ -59,26 +62,6 @@ pub(super) async fn has_addons(pool: &MySqlPool) -> Result<bool> {
     Ok(n == ADDON_COLUMNS.len() as i64)
 }
 
-/// The module settings of the addon aliased `d` (tbladdons) that the worker reads, as the
-/// columns `product_row` decodes: one join per setting, by tblmodule_configuration's unique key
-/// (a missing row reads as NULL, then empty).
-macro_rules! addon_settings {
-    (columns) => {
-        "m1.value AS configoption1, m2.value AS configoption2, m3.value AS configoption3,
-         m6.value AS configoption6"
-    };
-    (joins) => {
-        " LEFT JOIN tblmodule_configuration m1 ON m1.entity_type = 'addon' AND m1.entity_id = d.id
-              AND m1.setting_name = 'configoption1'
-          LEFT JOIN tblmodule_configuration m2 ON m2.entity_type = 'addon' AND m2.entity_id = d.id
-              AND m2.setting_name = 'configoption2'
-          LEFT JOIN tblmodule_configuration m3 ON m3.entity_type = 'addon' AND m3.entity_id = d.id
-              AND m3.setting_name = 'configoption3'
-          LEFT JOIN tblmodule_configuration m6 ON m6.entity_type = 'addon' AND m6.entity_id = d.id
-              AND m6.setting_name = 'configoption6' "
-    };
-}
-
 impl Store {
     /// Whether WHMCS 8's activity-log columns are written.
     pub fn activity_has_user_columns(&self) -> bool {
@@ -94,13 +77,13 @@ impl Store {
 
     /// The service and its product (None when the service does not exist).
     pub async fn load_service(&self, service: ServiceId) -> Result<Option<ServiceRow>> {
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "SELECT h.id AS hid, h.userid, h.packageid, CAST(h.domainstatus AS CHAR) AS status,
-                    p.id AS pid, p.name, p.servertype, p.configoption1, p.configoption2,
-                    p.configoption3, p.configoption6
-             FROM tblhosting h LEFT JOIN tblproducts p ON p.id = h.packageid
-             WHERE h.id = ?",
-        )
+                    p.id AS pid, ",
+            product_columns!(),
+            " FROM tblhosting h LEFT JOIN tblproducts p ON p.id = h.packageid
+             WHERE h.id = ?"
+        ))
         .bind(service)
         .fetch_optional(&self.pool)
         .await?;
@@ -225,10 +208,11 @@ pub(super) async fn products_by_id(
     if ids.is_empty() {
         return Ok(out);
     }
-    let mut q = QueryBuilder::<MySql>::new(
-        "SELECT id, name, servertype, configoption1, configoption2, configoption3, configoption6
-         FROM tblproducts WHERE id IN (",
-    );
+    let mut q = QueryBuilder::<MySql>::new(concat!(
+        "SELECT p.id, ",
+        product_columns!(),
+        " FROM tblproducts p WHERE p.id IN ("
+    ));
     let mut list = q.separated(", ");
     for id in ids {
         list.push_bind(*id);
@@ -360,7 +344,7 @@ impl Store {
             list.push_bind(id.0);
         }
         q.push(")");
-        super::adoption::plan(&mut q, &self.pool).await
+        super::explain::plan(&mut q, &self.pool).await
     }
 
     /// The parent service of an addon (`tblhostingaddons.hostingid`, by primary key); None

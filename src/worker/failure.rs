@@ -5,7 +5,6 @@
 use super::Worker;
 use super::outcome::{Outcome, ReplyTo, failed, module_log_action, verb, waiting};
 use super::{messages, module_log};
-use crate::domain::JobState;
 use crate::jetpack::{Exchange, Failure};
 use crate::retry::{RetryDecision, RetryPolicy};
 use crate::store::{ClaimedJob, Finish, LedgerWrite, WhmcsWrites};
@@ -47,7 +46,7 @@ impl Worker {
                 retry_after,
                 outcome_unknown,
             } => {
-                let unknown = (outcome_unknown && job.action.provisions()).then_some(true);
+                let unknown = (outcome_unknown && job.action.may_provide()).then_some(true);
                 // A provision that may have acted unseen is in the ledger too, so a terminate
                 // cancels it even if the Site URL changes (cancelling nothing is harmless).
                 let ledger = match (unknown, unknown_holds) {
@@ -91,21 +90,17 @@ impl Worker {
             ..self.settings.retry.clone()
         };
         match policy.after_transient(job.attempts, retry_after, fastrand::f64()) {
-            RetryDecision::RetryIn(delay) => Finish {
-                state: JobState::Queued,
+            RetryDecision::RetryIn(delay) => {
                 // An answer lost may still land: the status check waits for it to settle.
-                run_in: Some(if unknown == Some(true) {
+                let delay = if unknown == Some(true) {
                     delay.max(self.settings.reconcile.settle)
                 } else {
                     delay
-                }),
-                last_error: Some(message),
-                result: None,
-                start_waiting: false,
-                outcome_unknown: unknown,
-                ledger: Vec::new(),
-                whmcs: quiet,
-            },
+                };
+                let mut f = Finish::retry_in(delay, message, quiet);
+                f.outcome_unknown = unknown;
+                f
+            }
             RetryDecision::GiveUp => {
                 let what = verb(job.action);
                 let text = messages::gave_up(job.target, what, job.attempts, &message);

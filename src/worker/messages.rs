@@ -220,12 +220,84 @@ pub fn drift_done(request: Option<RequestKind>, gave_up: bool) -> &'static str {
         return "It keeps drifting, so the worker stopped acting on it: check the site in the \
                 partner portal.";
     }
-    match request {
-        Some(RequestKind::Terminate) => "The worker requested a cancel.",
-        Some(RequestKind::Provision) => "The worker requested a provision.",
+    match request.and_then(RequestKind::action) {
+        Some(a) if a.withdraws() => "The worker requested a cancel.",
+        Some(a) if a.may_provide() => "The worker requested a provision.",
         _ => {
             "Nothing was changed: check the site in the partner portal, and use Create to \
               provision it again if the customer should have it."
         }
+    }
+}
+
+/// Details and result when a suspend cancelled the plan (the product's setting says so).
+pub fn details_suspended(site: &str, nothing_left: bool) -> String {
+    let what = if nothing_left {
+        format!("No Jetpack plan was left to cancel for {site}")
+    } else {
+        format!("The Jetpack plan for {site} was cancelled")
+    };
+    format!(
+        "{what} while the service is suspended; it is provisioned again when the service is \
+         unsuspended."
+    )
+}
+
+/// Activity line: a suspend cancelled the plan.
+pub fn activity_suspended(target: Target, site: &str) -> String {
+    format!(
+        "JETPACK MODULE: {target} - suspended: Jetpack plan cancelled for {site}; provisioned \
+         again on unsuspend"
+    )
+}
+
+/// Result and activity line when a suspend keeps the plan (the product's setting).
+pub fn suspended_kept(target: Target) -> (String, String) {
+    (
+        "The service is suspended; its Jetpack plan is kept (the product's setting \"When \
+         WHMCS suspends the service\")."
+            .to_owned(),
+        format!("JETPACK MODULE: {target} - suspended; the Jetpack plan is kept"),
+    )
+}
+
+/// Result and activity line when an unsuspend finds the plan still there.
+pub fn unsuspended_kept(target: Target, plan: &str, site: &str) -> (String, String) {
+    (
+        format!(
+            "The service is unsuspended; {site} still has the Jetpack {plan} plan (no call to \
+             the partner was needed)."
+        ),
+        format!(
+            "JETPACK MODULE: {target} - unsuspended; the Jetpack {plan} plan on {site} was kept"
+        ),
+    )
+}
+
+/// Result and activity line when an unsuspend has nothing to restore (the product keeps the
+/// plan while suspended).
+pub fn unsuspended_nothing(target: Target) -> (String, String) {
+    (
+        "The service is unsuspended; its Jetpack plan was kept while it was suspended (no call \
+         to the partner was needed)."
+            .to_owned(),
+        format!("JETPACK MODULE: {target} - unsuspended; the Jetpack plan was kept"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A remedy carried out by a suspend request (a suspended target's plan came back) is a
+    /// cancel, not "nothing was changed".
+    #[test]
+    fn every_remedy_request_is_told_as_what_it_does() {
+        let cancel = "The worker requested a cancel.";
+        assert_eq!(drift_done(Some(RequestKind::Terminate), false), cancel);
+        assert_eq!(drift_done(Some(RequestKind::Suspend), false), cancel);
+        let provision = "The worker requested a provision.";
+        assert_eq!(drift_done(Some(RequestKind::Provision), false), provision);
+        assert!(drift_done(None, false).starts_with("Nothing was changed"));
     }
 }

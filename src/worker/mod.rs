@@ -10,6 +10,7 @@
 //!
 //! One job's path through these parts and the job state machine: docs/architecture.md.
 
+mod cancel;
 mod completer;
 mod failure;
 mod intake;
@@ -18,10 +19,12 @@ mod messages;
 mod module_log;
 mod outcome;
 mod process;
+mod provide;
 mod reconcile;
 mod service_loop;
 mod sites;
 mod slots;
+mod status_first;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -385,8 +388,11 @@ impl Worker {
     ) -> Result<bool, StoreError> {
         tracing::error!(job_id = %job.id, target = %job.target, error = %Chain(error),
             "the database refused the job's outcome; failing the job with the cause");
-        let cause =
-            messages::unrecordable(job.target, finish.state.as_str(), &Chain(error).to_string());
+        let cause = messages::unrecordable(
+            job.target,
+            finish.state().as_str(),
+            &Chain(error).to_string(),
+        );
         let written = self.store.fail_unrecordable(job, &cause, finish).await?;
         if written {
             metrics::counter!(m::JOBS_FAILED, "action" => job.action.as_str()).increment(1);
@@ -397,15 +403,15 @@ impl Worker {
 
 /// The process-log line (and counter) for an outcome that was written.
 fn log_outcome(job: &ClaimedJob, finish: &Finish) {
-    let counter = match finish.state {
+    let counter = match finish.state() {
         JobState::Done => m::JOBS_DONE,
         JobState::Failed => m::JOBS_FAILED,
         JobState::WaitingDns => m::JOBS_WAITING_DNS,
         _ => m::JOBS_RETRIED,
     };
     metrics::counter!(counter, "action" => job.action.as_str()).increment(1);
-    let state = finish.state.as_str();
-    match (&finish.last_error, finish.state) {
+    let state = finish.state().as_str();
+    match (&finish.last_error, finish.state()) {
         (Some(err), JobState::Failed) => tracing::error!(
             job_id = %job.id, target = %job.target, action = job.action.as_str(),
             state, error = %err, "job failed"),

@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
-use crate::domain::{Action, JobState};
+use crate::domain::Action;
 use crate::jetpack::Held;
 use crate::store::DetailsField;
-use crate::store::{
-    ClaimedJob, Finish, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites,
-};
+use crate::store::{ClaimedJob, Finish, ModuleLogEntry, ModuleQueueWrite, WhmcsWrites};
 
 /// What one attempt comes to.
 #[derive(Debug)]
@@ -41,34 +39,19 @@ pub(super) struct ReplyTo {
 
 /// The module-log action name WHMCS uses for `action`.
 pub(super) fn module_log_action(action: Action) -> &'static str {
-    match action {
-        Action::Provision => "createaccount",
-        Action::Terminate => "terminateaccount",
-        Action::Change => "changepackage",
-    }
+    action.spec().module_log
 }
 
 /// What the attempt tried to do, for messages.
 pub(super) fn verb(action: Action) -> &'static str {
-    match action {
-        Action::Provision => "provision the Jetpack plan",
-        Action::Terminate => "cancel the Jetpack plan",
-        Action::Change => "change the Jetpack plan",
-    }
+    action.spec().verb
 }
 
 /// A plan waiting on DNS: checked again after `next`.
 pub(super) fn waiting(next: Duration, outcome_unknown: Option<bool>, whmcs: WhmcsWrites) -> Finish {
-    Finish {
-        state: JobState::WaitingDns,
-        run_in: Some(next),
-        last_error: None,
-        result: None,
-        start_waiting: true,
-        outcome_unknown,
-        ledger: Vec::new(),
-        whmcs,
-    }
+    let mut f = Finish::waiting_dns(next, whmcs);
+    f.outcome_unknown = outcome_unknown;
+    f
 }
 
 /// A failed job: the message goes to the job row, the details field (when usable), the
@@ -80,16 +63,10 @@ pub(super) fn failed(
     client_id: u32,
     log: Vec<ModuleLogEntry>,
 ) -> Finish {
-    let status = (job.action == Action::Provision).then_some(StatusChange::BackToPending);
-    Finish {
-        state: JobState::Failed,
-        run_in: None,
-        last_error: Some(message.clone()),
-        result: None,
-        start_waiting: false,
-        outcome_unknown: None,
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites {
+    let status = job.action.spec().on_failure;
+    Finish::failed(
+        message.clone(),
+        WhmcsWrites {
             client_id,
             details: details.map(|d| (d, message.clone())),
             status,
@@ -101,5 +78,5 @@ pub(super) fn failed(
             module_log: log,
             module_log_action: module_log_action(job.action),
         },
-    }
+    )
 }

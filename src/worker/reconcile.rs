@@ -189,10 +189,7 @@ impl Worker {
                 }
                 let w = self.after_look(row, finding, products, &found);
                 // Two cancelled targets on one site see the same plan back: one cancel.
-                let cancels = w
-                    .drift
-                    .as_ref()
-                    .is_some_and(|d| d.request == Some(RequestKind::Terminate));
+                let cancels = w.drift.as_ref().is_some_and(|d| withdraws(d.request));
                 if cancels && std::mem::replace(&mut cancelling, true) {
                     return self.unanswered_row(row, self.settings.reconcile.confirm);
                 }
@@ -229,7 +226,7 @@ impl Worker {
         // A plan our own cancel (another target's terminate on the site) removed is ours to
         // restore, whatever the setting says about plans cancelled outside WHMCS.
         let step = match drift::decide(finding, row.memory, r.reprovision || row.restore) {
-            Step::Act(remedy) if !drift::remedy_fits(remedy, row.live) => Step::Report,
+            Step::Act(remedy) if !drift::remedy_fits(remedy, row.live, row.latest) => Step::Report,
             step => step,
         };
         let label = match step {
@@ -299,9 +296,15 @@ impl Worker {
                     .filter(|p| p.ours)
                     .filter_map(|p| p.plan)
                     .find(|q| drift::takes_place_of(q, &row.plan));
-                (Some(RequestKind::Terminate), back.map(str::to_owned))
+                (
+                    Some(drift::remedy_request(Remedy::Cancel, row.latest)),
+                    back.map(str::to_owned),
+                )
             }
-            Step::Act(Remedy::Provision) => (Some(RequestKind::Provision), None),
+            Step::Act(Remedy::Provision) => (
+                Some(drift::remedy_request(Remedy::Provision, row.latest)),
+                None,
+            ),
             Step::Report | Step::GiveUp => (None, None),
             Step::Fine | Step::Confirm | Step::Quiet => return None,
         };
@@ -388,9 +391,16 @@ fn remember(before: Memory, now: Finding, step: Step) -> Memory {
 
 /// What was done, in the drift list's words.
 fn done_label(request: Option<RequestKind>) -> &'static str {
-    match request {
-        Some(RequestKind::Terminate) => "cancel requested",
-        Some(RequestKind::Provision) => "provision requested",
+    match request.and_then(RequestKind::action) {
+        Some(a) if a.withdraws() => "cancel requested",
+        Some(a) if a.may_provide() => "provision requested",
         _ => "reported",
     }
+}
+
+/// Whether a remedy's request takes the plan away (a terminate, a suspend).
+fn withdraws(request: Option<RequestKind>) -> bool {
+    request
+        .and_then(RequestKind::action)
+        .is_some_and(|a| a.withdraws())
 }

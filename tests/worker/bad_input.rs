@@ -4,10 +4,12 @@
 //! activity log and WHMCS's Module Queue, the service back to Pending, and no call to the
 //! partner API. Input that is odd but valid (a port, a path, an IDN host, an oddly cased plan,
 //! padded values) is provisioned, and the test checks what the sandbox received. The same
-//! rows also go through the PHP module's `Order::load` (`php_module_and_worker_agree_on_bad_input`):
-//! both sides read `rules.json` and must refuse alike, accept alike, or be a `WORKER_ONLY` row.
+//! rows also go through the PHP module's `OrderChecks::check`, whose Site URL verdicts are its
+//! `SiteUrl` parser's (`php_module_and_worker_agree_on_bad_input`): both sides read
+//! `rules.json` and must refuse alike, accept alike, or be a `WORKER_ONLY` row.
 
 use jetpack_sandbox::SandboxConfig;
+use jetpack_worker::domain::JobState;
 use jetpack_worker::domain::{Action, RequestedBy, ServiceId};
 use jetpack_worker::store::Store;
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
@@ -466,7 +468,7 @@ async fn check(env: &Env, c: &Case, sid: ServiceId, logged_requests: &[String]) 
     match &c.expect {
         Expect::Fails(says) => {
             let msg = job.last_error.clone().unwrap_or_default();
-            expect(job.state == "failed", format!("job {}", job.state));
+            expect(job.state == JobState::Failed, format!("job {}", job.state));
             expect(job.attempts == 1, format!("{} attempts", job.attempts));
             let prefix = format!("JETPACK MODULE: Service ID: {sid} - ");
             expect(msg.starts_with(&prefix), format!("message {msg:?}"));
@@ -499,7 +501,7 @@ async fn check(env: &Env, c: &Case, sid: ServiceId, logged_requests: &[String]) 
         }
         Expect::Provisions { site, plan, user } => {
             expect(
-                job.state == "done",
+                job.state == JobState::Done,
                 format!("job {} {:?}", job.state, job.last_error),
             );
             expect(
@@ -681,8 +683,8 @@ async fn junk_hosts_and_users_fail_without_an_api_call(pool: MySqlPool) {
     );
 }
 
-/// More Site URL values for the contract test, at the edges of what the PHP module checks
-/// without a URL parser: refused by both for the same reason, accepted by both, or (listed in
+/// More Site URL values for the contract test, at the edges of what the PHP module's `SiteUrl`
+/// checks without a URL parser: refused by both for the same reason, accepted by both, or (listed in
 /// `WORKER_ONLY`) left to the worker.
 fn site_url_edges() -> Vec<Case> {
     let long_label = format!("{}.example", "l".repeat(64));
@@ -782,8 +784,9 @@ fn normalised(message: &str) -> String {
         .collect()
 }
 
-/// Runs the PHP module's `Order::load` on these services (whmcs/tests/Support/load_orders.php)
-/// and returns its verdict on each, with (site, user, plan) for the accepted ones.
+/// Runs the PHP module's `OrderChecks::check` on these services
+/// (whmcs/tests/Support/load_orders.php) and returns its verdict on each, with (site, user,
+/// plan) for the accepted ones.
 fn php_verdicts(
     database: &str,
     sids: &[ServiceId],
@@ -827,10 +830,10 @@ fn php_verdicts(
 
 /// The contract between the two places that check orders: every row of `corpus()`,
 /// `junk()` and `site_url_edges()`, seeded into a real WHMCS database (both layouts), goes
-/// through the PHP module's `Order::load` and through the worker. Both must refuse with the
-/// same message (compared in `normalised` form), or both accept (the module then reads the
-/// plan and user the worker sent), or the row is in `WORKER_ONLY` and the module accepts
-/// what the worker refuses.
+/// through the PHP module's `OrderChecks::check` (its Site URL verdicts are the `SiteUrl`
+/// class's) and through the worker. Both must refuse with the same message (compared in
+/// `normalised` form), or both accept (the module then reads the plan and user the worker
+/// sent), or the row is in `WORKER_ONLY` and the module accepts what the worker refuses.
 #[sqlx::test]
 async fn php_module_and_worker_agree_on_bad_input(pool: MySqlPool) {
     let (_, accepted) = agree_on(&pool, Action::Provision).await;
@@ -908,7 +911,7 @@ async fn agree_on(pool: &MySqlPool, action: Action) -> (Vec<String>, usize) {
         env.worker().run_once().await.expect("no worker error");
         for ((c, sid), (php, php_read)) in rows.iter().zip(&sids).zip(php) {
             let job = env.job(*sid).await;
-            let worker = if job.state == "failed" {
+            let worker = if job.state == JobState::Failed {
                 Verdict::Refuses(job.last_error.clone().unwrap_or_default())
             } else {
                 Verdict::Accepts

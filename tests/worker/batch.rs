@@ -4,10 +4,11 @@
 //! one); a batch whose transaction fails is written job by job; and a batch of plain
 //! provisions is one transaction.
 
+use jetpack_worker::domain::JobState;
 use std::time::Duration;
 
 use jetpack_sandbox::SandboxConfig;
-use jetpack_worker::domain::{Action, JobState, RequestedBy, Target};
+use jetpack_worker::domain::{Action, RequestedBy, Target};
 use jetpack_worker::store::{
     ClaimedJob, DetailsField, Finish, LedgerWrite, ModuleLogEntry, ModuleQueueWrite, StatusChange,
     Store, WhmcsWrites,
@@ -198,82 +199,75 @@ fn finish_of(kind: Kind, n: usize, job: &ClaimedJob) -> Finish {
         module_log: log.clone(),
         module_log_action: "createaccount",
     };
-    let base = Finish {
-        state: JobState::Done,
-        run_in: None,
-        last_error: None,
-        result: Some(format!("provisioned {site}")),
-        start_waiting: false,
-        outcome_unknown: Some(false),
-        ledger: vec![holds(false)],
-        whmcs: whmcs(
+    let mut base = Finish::done(
+        format!("provisioned {site}"),
+        whmcs(
             format!("Activated {site} ✅ 🚀"),
             Some(StatusChange::Activate),
             Some(format!("JETPACK MODULE: {t} - provisioned {site} 🚀")),
             None,
         ),
-    };
+    );
+    base.outcome_unknown = Some(false);
+    base.ledger = vec![holds(false)];
     match kind {
         Kind::Done | Kind::Addon | Kind::FollowUp => base,
-        Kind::DoneAfterFailure => Finish {
-            whmcs: WhmcsWrites {
-                module_queue: Some(ModuleQueueWrite::Resolve(Action::Provision)),
-                ..base.whmcs
-            },
-            ..base
-        },
-        Kind::WaitingDns => Finish {
-            state: JobState::WaitingDns,
-            run_in: Some(Duration::from_secs(3600)),
-            result: None,
-            start_waiting: true,
-            ledger: vec![holds(true)],
-            whmcs: whmcs(
-                format!("Waiting for {site} to resolve"),
-                Some(StatusChange::Activate),
-                Some(format!("JETPACK MODULE: {t} - waiting on DNS for {site}")),
-                None,
-            ),
-            ..base
-        },
-        Kind::Retry => Finish {
-            state: JobState::Queued,
-            run_in: Some(Duration::from_secs(60)),
-            last_error: Some(format!("partner busy on {site} {}", "x".repeat(70_000))),
-            result: None,
-            outcome_unknown: Some(true),
-            ledger: Vec::new(),
-            whmcs: whmcs("y".repeat(70_000), None, None, None),
-            ..base
-        },
-        Kind::FailAdd => Finish {
-            state: JobState::Failed,
-            last_error: Some(format!("refused for {site}")),
-            result: None,
-            ledger: Vec::new(),
-            whmcs: whmcs(
-                format!("Failed on {site}"),
-                Some(StatusChange::BackToPending),
-                Some(format!("JETPACK MODULE: {t} - failed on {site}")),
-                Some(ModuleQueueWrite::Add {
-                    action: Action::Provision,
-                    error: format!("refused for {site}"),
-                }),
-            ),
-            ..base
-        },
-        Kind::Terminate => Finish {
-            result: Some(format!("cancelled {site}")),
-            outcome_unknown: None,
-            ledger: vec![LedgerWrite::Cancelled { site: site.clone() }],
-            whmcs: whmcs(
-                format!("Cancelled {site}"),
-                Some(StatusChange::Terminate),
-                Some(format!("JETPACK MODULE: {t} - cancelled {site}")),
-                None,
-            ),
-            ..base
-        },
+        Kind::DoneAfterFailure => {
+            base.whmcs.module_queue = Some(ModuleQueueWrite::Resolve(Action::Provision));
+            base
+        }
+        Kind::WaitingDns => {
+            let mut f = Finish::waiting_dns(
+                Duration::from_secs(3600),
+                whmcs(
+                    format!("Waiting for {site} to resolve"),
+                    Some(StatusChange::Activate),
+                    Some(format!("JETPACK MODULE: {t} - waiting on DNS for {site}")),
+                    None,
+                ),
+            );
+            f.outcome_unknown = Some(false);
+            f.ledger = vec![holds(true)];
+            f
+        }
+        Kind::Retry => {
+            let mut f = Finish::retry_in(
+                Duration::from_secs(60),
+                format!("partner busy on {site} {}", "x".repeat(70_000)),
+                whmcs("y".repeat(70_000), None, None, None),
+            );
+            f.outcome_unknown = Some(true);
+            f
+        }
+        Kind::FailAdd => {
+            let mut f = Finish::failed(
+                format!("refused for {site}"),
+                whmcs(
+                    format!("Failed on {site}"),
+                    Some(StatusChange::BackToPending),
+                    Some(format!("JETPACK MODULE: {t} - failed on {site}")),
+                    Some(ModuleQueueWrite::Add {
+                        action: Action::Provision,
+                        error: format!("refused for {site}"),
+                    }),
+                ),
+            );
+            f.outcome_unknown = Some(false);
+            f
+        }
+        Kind::Terminate => {
+            let mut f = Finish::done(
+                format!("cancelled {site}"),
+                whmcs(
+                    format!("Cancelled {site}"),
+                    Some(StatusChange::Terminate),
+                    Some(format!("JETPACK MODULE: {t} - cancelled {site}")),
+                    None,
+                ),
+            );
+            f.ledger = vec![LedgerWrite::Cancelled { site: site.clone() }];
+            f
+        }
     }
 }
 
@@ -598,10 +592,10 @@ async fn a_batch_whose_transaction_fails_is_written_job_by_job(pool: MySqlPool) 
         } else {
             assert!(matches!(w, Ok(true)), "job {n}: {w:?}");
             let job = env.job(targets[n].service()).await;
-            assert_eq!(job.state, "done", "job {n}");
+            assert_eq!(job.state, JobState::Done, "job {n}");
         }
     }
-    assert_eq!(env.job(targets[2].service()).await.state, "running");
+    assert_eq!(env.job(targets[2].service()).await.state, JobState::Running);
 
     // Through the worker: the refused outcome ends the job through fail_unrecordable, the
     // others of its batch are written.
@@ -639,12 +633,12 @@ async fn a_batch_whose_transaction_fails_is_written_job_by_job(pool: MySqlPool) 
     for (n, sid) in sids.iter().enumerate() {
         let job = env.job(*sid).await;
         if n == 3 {
-            assert_eq!(job.state, "failed");
+            assert_eq!(job.state, JobState::Failed);
             let error = job.last_error.unwrap();
             assert!(error.contains("could not be written"), "{error}");
             assert!(error.contains("details locked by test"), "{error}");
         } else {
-            assert_eq!(job.state, "done", "service {n}: {job:?}");
+            assert_eq!(job.state, JobState::Done, "service {n}: {job:?}");
             assert_eq!(env.status(*sid).await, "Active");
         }
         let calls = env.sandbox.state().calls(&format!("refused{n}.example"));
@@ -686,7 +680,7 @@ async fn fifty_plain_provisions_finish_in_one_transaction(pool: MySqlPool) {
     assert!(batch.1 <= 15, "a fixed handful of statements: {batch:?}");
     assert!(alone.1 >= 50 * 8, "{alone:?}");
     for target in &targets {
-        assert_eq!(env.job(target.service()).await.state, "done");
+        assert_eq!(env.job(target.service()).await.state, JobState::Done);
     }
 }
 

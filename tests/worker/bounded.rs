@@ -3,6 +3,7 @@
 //! and what a job row or the module log keeps of any body is a short excerpt.
 
 use jetpack_sandbox::ScriptedReply;
+use jetpack_worker::domain::JobState;
 use jetpack_worker::domain::{Action, RequestedBy, ServiceId};
 use sqlx::mysql::MySqlPool;
 
@@ -43,7 +44,7 @@ async fn debug_env(pool: MySqlPool, site: &str) -> (Env, ServiceId) {
 /// The job's last error, checked to be short and to name the cap and `status`.
 async fn short_cap_error(env: &Env, sid: ServiceId, status: &str) -> String {
     let job = env.job(sid).await;
-    assert_eq!(job.state, "queued", "{job:?}");
+    assert_eq!(job.state, JobState::Queued, "{job:?}");
     let error = job.last_error.unwrap_or_default();
     assert!(error.len() < 600, "{} bytes: {error}", error.len());
     assert!(
@@ -96,7 +97,7 @@ async fn an_answer_over_the_cap_is_transient_and_the_provision_is_checked_first(
 
     env.make_due().await;
     worker.run_once().await.unwrap();
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     let calls = state.calls("big.example");
     assert_eq!((calls.provision, calls.status), (2, 2), "{calls:?}");
     let (request, response) = longest_module_log(&env).await;
@@ -115,7 +116,7 @@ async fn a_big_error_page_under_the_cap_leaves_a_short_error_and_a_bounded_modul
     state.script("proxy.example", vec![raw(502, "text/html", html_page(200))]);
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!(job.state, "queued", "{job:?}");
+    assert_eq!(job.state, JobState::Queued, "{job:?}");
     let error = job.last_error.unwrap_or_default();
     assert!(error.len() < 600 && error.contains("HTTP 502"), "{error}");
     let (_, response) = longest_module_log(&env).await;

@@ -2,9 +2,10 @@
 //! expired lease is reclaimed and the stale holder's write refused, the unique index and the
 //! enqueue rules, and releasing held jobs on shutdown.
 
+use jetpack_worker::domain::JobState;
 use std::time::Duration;
 
-use jetpack_worker::domain::{Action, JobState, RequestedBy};
+use jetpack_worker::domain::{Action, RequestedBy};
 use jetpack_worker::lifecycle::Decision;
 use jetpack_worker::store::{ClaimPath, Finish, WhmcsWrites};
 use sqlx::AssertSqlSafe;
@@ -40,7 +41,7 @@ async fn two_workers_share_a_queue(pool: MySqlPool, path: ClaimPath) {
         "both workers took part: {ra:?} {rb:?}"
     );
     for (i, sid) in sids.iter().enumerate() {
-        assert_eq!(env.job(*sid).await.state, "done");
+        assert_eq!(env.job(*sid).await.state, JobState::Done);
         let calls = env.sandbox.state().calls(&format!("w{i}.example"));
         assert_eq!(calls.provision, 1, "site w{i} provisioned exactly once");
     }
@@ -91,7 +92,7 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
     env.exec("UPDATE mod_jetpack_jobs SET lease_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND, run_at = lease_expires_at").await;
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!((job.state.as_str(), job.attempts), ("done", 2));
+    assert_eq!((job.state, job.attempts), (JobState::Done, 2));
     let reclaims: u32 = sqlx::query_scalar("SELECT reclaims FROM mod_jetpack_jobs")
         .fetch_one(&env.db)
         .await
@@ -101,21 +102,15 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
     assert_eq!(env.sandbox.state().calls("stale.example").status, 1);
 
     // The stale holder wakes up and tries to write: refused, nothing changes.
-    let stale = Finish {
-        state: JobState::Failed,
-        run_in: None,
-        last_error: Some("stale".into()),
-        result: None,
-        start_waiting: false,
-        outcome_unknown: None,
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites {
+    let stale = Finish::failed(
+        "stale".into(),
+        WhmcsWrites {
             activity: Some("JETPACK MODULE: stale".into()),
             ..WhmcsWrites::default()
         },
-    };
+    );
     assert!(!env.store.finish(&held[0], &stale).await.unwrap());
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert!(
         !env.store
             .renew_lease(&held[0], Duration::from_secs(60), Duration::from_secs(5))
@@ -129,6 +124,49 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_write_refused(pool: MySqlPo
     .await
     .unwrap();
     assert_eq!(stale_lines, 0);
+}
+
+/// A job reclaimed from a dead worker may have acted: every action that may call the
+/// partner's provision endpoint (`Action::may_provide`: provision, change, an unsuspend that
+/// restores the plan) comes back with its outcome unknown, so its next attempt asks the status
+/// endpoint first; the others do not (the claim binds that list from the catalogue: before,
+/// it spelled out provision and change).
+#[sqlx::test]
+async fn a_reclaimed_job_has_an_unknown_outcome_exactly_when_its_action_may_provide(
+    pool: MySqlPool,
+) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    for (n, action) in Action::ALL.into_iter().enumerate() {
+        let site = format!("reclaimed-{n}.example");
+        let sid = env.service(pid, "Active", &site, "admin", "premium").await;
+        sqlx::query(
+            "INSERT INTO mod_jetpack_jobs (service_id, action, run_at, requested_by, created_at,
+                                           updated_at)
+             VALUES (?, ?, UTC_TIMESTAMP(6), 'cli', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+        )
+        .bind(sid)
+        .bind(action.as_str())
+        .execute(&env.db)
+        .await
+        .unwrap();
+    }
+    let lease = Duration::from_secs(60);
+    let held = env.store.claim("dead-worker", 10, lease).await.unwrap();
+    assert_eq!(held.len(), Action::ALL.len());
+    assert!(held.iter().all(|j| !j.outcome_unknown), "{held:?}");
+    env.exec("UPDATE mod_jetpack_jobs SET lease_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND, run_at = lease_expires_at").await;
+    let reclaimed = env.store.claim("other", 10, lease).await.unwrap();
+    assert_eq!(reclaimed.len(), Action::ALL.len());
+    for job in &reclaimed {
+        assert_eq!(
+            job.outcome_unknown,
+            job.action.may_provide(),
+            "{}",
+            job.action
+        );
+    }
+    assert!(reclaimed.iter().any(|j| j.action == Action::Unsuspend));
 }
 
 #[sqlx::test]
@@ -231,19 +269,10 @@ async fn a_terminate_supersedes_a_queued_provision_and_follows_a_running_one(poo
             .decision,
         Some(Decision::SetNext(_, Some(_)))
     ));
-    let done = Finish {
-        state: JobState::Done,
-        run_in: None,
-        last_error: None,
-        result: Some("ok".into()),
-        start_waiting: false,
-        outcome_unknown: None,
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites::default(),
-    };
+    let done = Finish::done("ok".into(), WhmcsWrites::default());
     assert!(env.store.finish(&held[0], &done).await.unwrap());
     let job = env.job(running).await;
-    assert_eq!(job.state, "queued");
+    assert_eq!(job.state, JobState::Queued);
     let action: String = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT action FROM mod_jetpack_jobs WHERE service_id = {running} ORDER BY id DESC LIMIT 1"
     )))
@@ -314,7 +343,7 @@ async fn released_jobs_are_queued_again_without_using_an_attempt(pool: MySqlPool
     assert_eq!(env.job(sid).await.attempts, 1);
     assert!(env.store.release(&held[0]).await.unwrap());
     let job = env.job(sid).await;
-    assert_eq!((job.state.as_str(), job.attempts), ("queued", 0));
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 0));
     assert!(job.due_in <= 0);
 }
 
@@ -360,16 +389,7 @@ async fn a_terminate_during_a_provision_that_ends_waiting_on_dns_runs_right_afte
             .decision,
         Some(Decision::SetNext(_, Some(_)))
     ));
-    let waiting = Finish {
-        state: JobState::WaitingDns,
-        run_in: Some(Duration::from_secs(300)),
-        last_error: None,
-        result: None,
-        start_waiting: true,
-        outcome_unknown: None,
-        ledger: Vec::new(),
-        whmcs: WhmcsWrites::default(),
-    };
+    let waiting = Finish::waiting_dns(Duration::from_secs(300), WhmcsWrites::default());
     assert!(env.store.finish(&held[0], &waiting).await.unwrap());
     let rows: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = {sid} ORDER BY id"

@@ -1,6 +1,7 @@
 //! The binary: settings and exit codes, and the commands an admin runs (enqueue, run --once,
 //! status, requeue), against the per-test database and the sandbox.
 
+use jetpack_worker::domain::JobState;
 use std::process::Command;
 
 use sqlx::mysql::MySqlPool;
@@ -151,7 +152,7 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
 
     let out = run(&url, &api, &["run", "--once"]).await;
     assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(env.job(good).await.state, "done");
+    assert_eq!(env.job(good).await.state, JobState::Done);
     assert_eq!(env.job(good).await.requested_by, "cli");
 
     let out = run(&url, &api, &["status", "--json"]).await;
@@ -187,7 +188,7 @@ async fn enqueue_run_status_and_requeue_from_the_command_line(pool: MySqlPool) {
     let out = run(&url, &api, &["requeue", "--all-failed"]).await;
     assert!(text(&out).contains("requeued 1 job(s)"), "{}", text(&out));
     let job = env.job(bad).await;
-    assert_eq!((job.state.as_str(), job.attempts), ("queued", 0));
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 0));
 
     // Named services that cannot be requeued say why instead of a bare count.
     let out = run(

@@ -3,6 +3,7 @@
 //! 4-byte characters headed for utf8mb3 columns.
 
 use jetpack_sandbox::{SandboxConfig, ScriptedReply};
+use jetpack_worker::domain::JobState;
 use jetpack_worker::domain::{Action, RequestedBy};
 use sqlx::AssertSqlSafe;
 use sqlx::mysql::MySqlPool;
@@ -39,7 +40,7 @@ async fn friendly_names_and_values_cut_at_the_pipe(pool: MySqlPool) {
         .await
         .unwrap();
     env.worker().run_once().await.unwrap();
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert_eq!(
         env.sandbox.state().plan("pipe.example").unwrap().slug,
         "professional"
@@ -122,7 +123,7 @@ async fn whmcs_783_tables_work_without_the_8x_columns(pool: MySqlPool) {
         .await
         .unwrap();
     env.worker().run_once().await.unwrap();
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert_eq!(env.status(sid).await, "Active");
     assert_eq!(env.activity(sid).await.len(), 1);
     let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblmodulelog")
@@ -152,7 +153,7 @@ async fn zero_dates_in_whmcs_rows_are_never_a_problem(pool: MySqlPool) {
         .await
         .unwrap();
     env.worker().run_once().await.unwrap();
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert_eq!(env.status(sid).await, "Terminated");
 }
 
@@ -177,7 +178,7 @@ async fn four_byte_characters_are_stored_safely_in_utf8mb3_columns(pool: MySqlPo
     );
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!(job.state, "failed");
+    assert_eq!(job.state, JobState::Failed);
     assert!(
         job.last_error
             .as_deref()

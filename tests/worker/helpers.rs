@@ -3,6 +3,7 @@
 //! test's own connections with WHMCS's `sql_mode=''`; the worker gets its own pool with the
 //! server's default (strict) mode, as in production.
 
+use jetpack_worker::domain::JobState;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -329,7 +330,7 @@ impl Env {
         .await
         .unwrap();
         Job {
-            state: r.get("state"),
+            state: JobState::parse(r.get::<&str, _>("state")).unwrap(),
             attempts: r.get("attempts"),
             last_error: r.get("last_error"),
             dns_checks: r.get("dns_checks"),
@@ -357,7 +358,7 @@ impl Env {
 
 #[derive(Debug)]
 pub struct Job {
-    pub state: String,
+    pub state: JobState,
     pub attempts: u32,
     pub last_error: Option<String>,
     pub dns_checks: u32,

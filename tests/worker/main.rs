@@ -33,6 +33,7 @@
 //!   holds claims back, the statements a backlog costs.
 
 mod addons;
+mod addons_php;
 mod adoption;
 mod adoption_backlog;
 pub(crate) mod bad_input;
@@ -46,8 +47,11 @@ mod fields;
 mod galera;
 mod helpers;
 mod inbox;
+mod ledger;
 mod lifecycle;
 mod liveness;
+mod model;
+mod outcome_writes;
 mod outcomes;
 mod pace;
 mod partition;
@@ -55,9 +59,12 @@ mod politeness;
 mod proxy;
 mod reconcile;
 mod reliability;
+mod scenario;
 mod secrets;
 mod service;
 mod sessions;
 mod sites;
+mod suspend;
 mod tls;
+mod upgrades;
 mod versions;

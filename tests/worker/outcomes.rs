@@ -2,6 +2,7 @@
 //! the details field, the service status, the activity log and the Module Queue show afterwards.
 
 use jetpack_sandbox::ScriptedReply;
+use jetpack_worker::domain::JobState;
 use jetpack_worker::domain::{Action, RequestedBy};
 use sqlx::AssertSqlSafe;
 use sqlx::mysql::MySqlPool;
@@ -32,7 +33,7 @@ async fn provisioned_with_next_url_is_done_active_and_logged(pool: MySqlPool) {
 
     assert_eq!(summary.processed, 1);
     let job = env.job(sid).await;
-    assert_eq!(job.state, "done");
+    assert_eq!(job.state, JobState::Done);
     assert_eq!(job.attempts, 1);
     let details = env.details(sid).await.unwrap();
     assert!(
@@ -71,7 +72,7 @@ async fn empty_next_url_waits_on_dns_without_using_attempts_or_api_calls(pool: M
 
     worker.run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!(job.state, "waiting_dns");
+    assert_eq!(job.state, JobState::WaitingDns);
     assert!(
         job.due_in >= 250,
         "first re-check about 5 min later, got {}",
@@ -93,8 +94,8 @@ async fn empty_next_url_waits_on_dns_without_using_attempts_or_api_calls(pool: M
     }
     let job = env.job(sid).await;
     assert_eq!(
-        (job.state.as_str(), job.attempts, job.dns_checks),
-        ("waiting_dns", 1, 3)
+        (job.state, job.attempts, job.dns_checks),
+        (JobState::WaitingDns, 1, 3)
     );
     assert_eq!(state.calls("new-domain.example").provision, 1);
     assert_eq!(env.activity(sid).await.len(), 1);
@@ -104,7 +105,7 @@ async fn empty_next_url_waits_on_dns_without_using_attempts_or_api_calls(pool: M
     env.make_due().await;
     worker.run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!((job.state.as_str(), job.attempts), ("done", 1));
+    assert_eq!((job.state, job.attempts), (JobState::Done, 1));
     assert!(
         env.details(sid)
             .await
@@ -134,7 +135,7 @@ async fn waiting_plan_fails_clearly_when_the_14_day_window_ends(pool: MySqlPool)
     worker.run_once().await.unwrap();
 
     let job = env.job(sid).await;
-    assert_eq!(job.state, "failed");
+    assert_eq!(job.state, JobState::Failed);
     assert!(
         job.last_error
             .unwrap()
@@ -169,7 +170,7 @@ async fn transient_errors_back_off_then_fail_after_the_budget(pool: MySqlPool) {
 
     worker.run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!((job.state.as_str(), job.attempts), ("queued", 1));
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 1));
     assert!(
         (20..=40).contains(&job.due_in),
         "about 30 s ± jitter, got {}",
@@ -189,7 +190,7 @@ async fn transient_errors_back_off_then_fail_after_the_budget(pool: MySqlPool) {
     env.make_due().await;
     worker.run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!((job.state.as_str(), job.attempts), ("failed", 2));
+    assert_eq!((job.state, job.attempts), (JobState::Failed, 2));
     let error = job.last_error.unwrap();
     assert!(
         error.contains("after 2 attempts") && error.contains("HTTP 500"),
@@ -222,7 +223,7 @@ async fn retry_after_is_honoured(pool: MySqlPool) {
     );
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!(job.state, "queued");
+    assert_eq!(job.state, JobState::Queued);
     assert!((890..=905).contains(&job.due_in), "{}", job.due_in);
 }
 
@@ -243,7 +244,7 @@ async fn permanent_error_fails_at_once_then_a_retry_provisions_and_resolves_the_
 
     worker.run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!((job.state.as_str(), job.attempts), ("failed", 1));
+    assert_eq!((job.state, job.attempts), (JobState::Failed, 1));
     let error = job.last_error.unwrap();
     assert!(
         error.starts_with(&format!("JETPACK MODULE: Service ID: {sid} - ")),
@@ -276,7 +277,7 @@ async fn permanent_error_fails_at_once_then_a_retry_provisions_and_resolves_the_
         1
     );
     worker.run_once().await.unwrap();
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert_eq!(env.status(sid).await, "Active");
     assert_eq!(
         env.module_queue().await[0].4,
@@ -302,7 +303,7 @@ async fn api_errors_in_the_error_message_shape_are_reported(pool: MySqlPool) {
     );
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!(job.state, "failed");
+    assert_eq!(job.state, JobState::Failed);
     assert!(
         job.last_error
             .unwrap()
@@ -337,7 +338,7 @@ async fn terminate_cancels_the_plan_and_terminates_the_service(pool: MySqlPool) 
         .unwrap();
     worker.run_once().await.unwrap();
 
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert_eq!(env.status(sid).await, "Terminated");
     let date: String = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT CAST(termination_date = CURDATE() AS CHAR) FROM tblhosting WHERE id = {sid}"
@@ -394,7 +395,7 @@ async fn terminate_of_a_legacy_order_cancels_without_user_or_known_plan(pool: My
         .unwrap();
     worker.run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!(job.state, "done", "{:?}", job.last_error);
+    assert_eq!(job.state, JobState::Done, "{:?}", job.last_error);
     assert_eq!(env.status(sid).await, "Terminated");
     assert!(env.sandbox.state().plan("legacy.example").is_none());
     assert_eq!(env.sandbox.state().calls("legacy.example").cancel, 1);
@@ -416,7 +417,7 @@ async fn terminate_with_nothing_left_to_cancel_is_done(pool: MySqlPool) {
         .await
         .unwrap();
     env.worker().run_once().await.unwrap();
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert_eq!(env.status(sid).await, "Terminated");
     assert!(
         env.details(sid)
@@ -446,7 +447,7 @@ async fn terminate_refused_by_the_api_fails_and_leaves_the_status(pool: MySqlPoo
         .unwrap();
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!(job.state, "failed");
+    assert_eq!(job.state, JobState::Failed);
     assert!(job.last_error.unwrap().contains("HTTP 404"));
     assert_eq!(env.status(sid).await, "Active");
     assert_eq!(env.module_queue().await[0].1, "TerminateAccount");
@@ -532,11 +533,7 @@ async fn bad_input_fails_at_once_without_any_api_call(pool: MySqlPool) {
 
     for (sid, expect) in sids.into_iter().zip(expects) {
         let job = env.job(sid).await;
-        assert_eq!(
-            (job.state.as_str(), job.attempts),
-            ("failed", 1),
-            "{expect}"
-        );
+        assert_eq!((job.state, job.attempts), (JobState::Failed, 1), "{expect}");
         let error = job.last_error.unwrap();
         assert!(
             error.starts_with(&format!("JETPACK MODULE: Service ID: {sid} - "))
@@ -580,7 +577,7 @@ async fn bad_credentials_fail_with_a_clear_reason(pool: MySqlPool) {
         .unwrap();
     env.worker().run_once().await.unwrap();
     let job = env.job(sid).await;
-    assert_eq!(job.state, "failed");
+    assert_eq!(job.state, JobState::Failed);
     let error = job.last_error.unwrap();
     assert!(
         error.contains("refused the client id/secret") && error.contains("Module Settings"),
@@ -619,7 +616,7 @@ async fn one_token_is_shared_and_refreshed_once_when_refused(pool: MySqlPool) {
         .await
         .unwrap();
     worker.run_once().await.unwrap();
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert_eq!(env.sandbox.state().token_calls(), 2);
     assert_eq!(
         env.sandbox.state().calls("after-revoke.example").provision,
@@ -646,12 +643,12 @@ async fn a_lost_answer_is_checked_with_the_status_endpoint_before_provisioning_a
     let worker = env.worker();
 
     worker.run_once().await.unwrap();
-    assert_eq!(env.job(sid).await.state, "queued");
+    assert_eq!(env.job(sid).await.state, JobState::Queued);
     env.make_due().await;
     worker.run_once().await.unwrap();
 
     let job = env.job(sid).await;
-    assert_eq!(job.state, "done");
+    assert_eq!(job.state, JobState::Done);
     let calls = state.calls("lost.example");
     assert_eq!((calls.provision_ok, calls.status), (1, 1), "{calls:?}");
     assert!(

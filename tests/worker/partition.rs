@@ -7,6 +7,7 @@
 //! status endpoint, and finishes the job without a second provision. When the partition heals,
 //! A's late write is refused.
 
+use jetpack_worker::domain::JobState;
 use std::time::{Duration, Instant};
 
 use jetpack_sandbox::ScriptedReply;
@@ -68,7 +69,7 @@ async fn a_partitioned_worker_never_provisions_twice_and_its_late_write_is_refus
 
     let mut b = spawn_worker(&direct, &env.sandbox.base_url(), &log_b, &settings);
     until(Duration::from_secs(40), "B to finish the job", || async {
-        env.job(sid).await.state == "done"
+        env.job(sid).await.state == JobState::Done
     })
     .await;
     let finished_after = paused.elapsed();
@@ -109,7 +110,7 @@ async fn a_partitioned_worker_never_provisions_twice_and_its_late_write_is_refus
             .contains(refused)
     })
     .await;
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     assert_eq!(env.details(sid).await.unwrap_or_default(), details);
     assert_eq!(state.calls(&key("part.example")).provision, 1);
     for child in [&mut a, &mut b] {

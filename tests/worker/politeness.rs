@@ -9,6 +9,7 @@
 //! cool-downs instead of the test's short ones; `never`, a breaker that never opens, shows
 //! what the outage costs without it).
 
+use jetpack_worker::domain::JobState;
 use std::time::{Duration, Instant};
 
 use jetpack_sandbox::{Outage, SandboxState};
@@ -316,13 +317,13 @@ async fn a_held_back_job_keeps_its_attempts_error_and_dns_checks_and_is_fenced(p
         );
     }
     let job = env.job(sid).await;
-    assert_eq!((job.state.as_str(), job.attempts), ("queued", 2));
+    assert_eq!((job.state, job.attempts), (JobState::Queued, 2));
     assert_eq!(job.last_error.as_deref(), Some("HTTP 503 earlier"));
     assert!((85..=90).contains(&job.due_in), "due in {}s", job.due_in);
     let dns = env.job(waiting).await;
     assert_eq!(
-        (dns.state.as_str(), dns.dns_checks, dns.attempts),
-        ("waiting_dns", 3, 0)
+        (dns.state, dns.dns_checks, dns.attempts),
+        (JobState::WaitingDns, 3, 0)
     );
     // Fenced: the lease is gone, so a second give-back (a stale holder) changes nothing.
     assert!(

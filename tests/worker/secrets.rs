@@ -3,6 +3,7 @@
 //! binary at RUST_LOG=trace, stdout and stderr).
 
 use jetpack_sandbox::{HOSTILE_TOKEN_PART, SandboxConfig, ScriptedReply};
+use jetpack_worker::domain::JobState;
 use jetpack_worker::domain::{Action, RequestedBy};
 use sqlx::mysql::MySqlPool;
 use sqlx::{AssertSqlSafe, Row};
@@ -192,10 +193,10 @@ async fn secrets_never_reach_tables_or_the_process_log(pool: MySqlPool) {
         "the process log reports failures: {log}"
     );
 
-    assert_eq!(env.job(ok).await.state, "done");
-    assert_eq!(env.job(revoked).await.state, "done");
-    assert_eq!(env.job(refused).await.state, "failed");
-    assert_eq!(env.job(badcreds).await.state, "failed");
+    assert_eq!(env.job(ok).await.state, JobState::Done);
+    assert_eq!(env.job(revoked).await.state, JobState::Done);
+    assert_eq!(env.job(refused).await.state, JobState::Failed);
+    assert_eq!(env.job(badcreds).await.state, JobState::Failed);
     let modulelog: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblmodulelog")
         .fetch_one(&env.db)
         .await
@@ -240,7 +241,7 @@ async fn nothing_goes_to_the_module_log_when_debug_mode_is_off(pool: MySqlPool) 
         .await
         .unwrap();
     env.worker().run_once().await.unwrap();
-    assert_eq!(env.job(sid).await.state, "done");
+    assert_eq!(env.job(sid).await.state, JobState::Done);
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblmodulelog")
         .fetch_one(&env.db)
         .await

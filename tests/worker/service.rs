@@ -1,6 +1,7 @@
 //! Running as a service: the systemd unit verifies, SIGTERM mid-drain loses and repeats
 //! nothing, /metrics after a drain, housekeeping, and the least-privilege database user.
 
+use jetpack_worker::domain::JobState;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -441,10 +442,10 @@ async fn the_least_privilege_user_can_migrate_and_provision(pool: MySqlPool) {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(!log.contains("denied"), "{log}");
-    assert_eq!(env.job(good).await.state, "done");
-    assert_eq!(env.job(adopted).await.state, "done");
+    assert_eq!(env.job(good).await.state, JobState::Done);
+    assert_eq!(env.job(adopted).await.state, JobState::Done);
     assert_eq!(env.status(good).await, "Active");
-    assert_eq!(env.job(bad).await.state, "failed");
+    assert_eq!(env.job(bad).await.state, JobState::Failed);
     assert_eq!(env.module_queue().await.len(), 1);
     assert_eq!(env.status(gone).await, "Terminated");
     let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tblmodulelog")

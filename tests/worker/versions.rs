@@ -1,6 +1,7 @@
 //! Mixed versions during a rolling upgrade: a worker refuses a database a newer worker
 //! migrated, and leaves the requests and jobs it cannot read untouched for one that can.
 
+use jetpack_worker::domain::JobState;
 use jetpack_worker::domain::RequestedBy;
 use jetpack_worker::lifecycle::RequestKind;
 use sqlx::mysql::MySqlPool;
@@ -81,21 +82,21 @@ async fn requests_and_jobs_this_worker_cannot_read_are_left_untouched(pool: MySq
         .service(pid, "Active", "other.example", "admin", "premium")
         .await;
     // A newer worker's request kind, and its job action (due now).
-    let suspend = env
+    let hibernate = env
         .exec(&format!(
             "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
-             VALUES ({held}, 0, 'suspend', 'module', UTC_TIMESTAMP(6))"
+             VALUES ({held}, 0, 'hibernate', 'module', UTC_TIMESTAMP(6))"
         ))
         .await;
-    assert_eq!(suspend, 1);
-    let suspend: u64 = sqlx::query_scalar("SELECT MAX(id) FROM mod_jetpack_requests")
+    assert_eq!(hibernate, 1);
+    let hibernate: u64 = sqlx::query_scalar("SELECT MAX(id) FROM mod_jetpack_requests")
         .fetch_one(&env.db)
         .await
         .unwrap();
     env.exec(&format!(
         "INSERT INTO mod_jetpack_jobs (service_id, addon_id, action, state, run_at,
            outcome_unknown, requested_by, created_at, updated_at)
-         VALUES ({newer}, 0, 'suspend', 'queued', UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE, 0,
+         VALUES ({newer}, 0, 'hibernate', 'queued', UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE, 0,
            'module', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"
     ))
     .await;
@@ -133,7 +134,7 @@ async fn requests_and_jobs_this_worker_cannot_read_are_left_untouched(pool: MySq
         .await
         .unwrap();
     let (request_before, job_before) = (
-        row_text(&env.db, "mod_jetpack_requests", suspend).await,
+        row_text(&env.db, "mod_jetpack_requests", hibernate).await,
         row_text(&env.db, "mod_jetpack_jobs", job).await,
     );
 
@@ -145,7 +146,7 @@ async fn requests_and_jobs_this_worker_cannot_read_are_left_untouched(pool: MySq
     assert!(out.status.success(), "{log}");
 
     assert_eq!(
-        row_text(&env.db, "mod_jetpack_requests", suspend).await,
+        row_text(&env.db, "mod_jetpack_requests", hibernate).await,
         request_before
     );
     assert_eq!(row_text(&env.db, "mod_jetpack_jobs", job).await, job_before);
@@ -153,7 +154,7 @@ async fn requests_and_jobs_this_worker_cannot_read_are_left_untouched(pool: MySq
         !pending(&env.db, later_other.0).await,
         "another target's request was applied"
     );
-    assert_eq!(env.job(other).await.state, "done");
+    assert_eq!(env.job(other).await.state, JobState::Done);
     assert!(
         pending(&env.db, later_same.0).await,
         "the same target's request waits behind"
@@ -171,7 +172,7 @@ async fn requests_and_jobs_this_worker_cannot_read_are_left_untouched(pool: MySq
         2,
         "one warning for each unknown request: {log}"
     );
-    assert!(log.contains("suspend"), "{log}");
+    assert!(log.contains("hibernate"), "{log}");
 
     // Nothing left this worker can apply: the inbox is not applied again at every poll.
     assert!(

@@ -4,8 +4,9 @@ namespace JetpackTests;
 
 use JetpackTests\Support\DatabaseTestCase;
 use JetpackTests\Support\Whmcs;
+use WHMCS\Module\Server\Jetpack\CustomFields;
 use WHMCS\Module\Server\Jetpack\Messages;
-use WHMCS\Module\Server\Jetpack\Order;
+use WHMCS\Module\Server\Jetpack\OrderChecks;
 
 /**
  * Jetpack sold as a product addon (docs/addons.md): WHMCS calls the module with `addonId` =
@@ -71,7 +72,7 @@ final class AddonTest extends DatabaseTestCase
         $this->assertSame('provision', $requests[0]->action);
         $this->assertSame('module', $requests[0]->requested_by);
         $this->assertNull($requests[0]->applied_at);
-        $this->assertSame(array(Messages::PROVISION_QUEUED), array_values($this->addonDetailsRows($addon)));
+        $this->assertSame(array(Messages::queued('provision')), array_values($this->addonDetailsRows($addon)));
         $this->assertSame(
             array($serviceDetails => 'URL to Activate Jetpack: https://service.example/'),
             $this->detailsRows($service),
@@ -112,7 +113,7 @@ final class AddonTest extends DatabaseTestCase
         $this->useLayout($layout);
         list($service, $definition, $addon) = $this->addonOnHosting(array(), null, 'www.hosted.example');
 
-        $order = Order::load($service, 'provision', $addon);
+        $order = OrderChecks::check($service, 'provision', $addon);
 
         $this->assertSame('www.hosted.example', $order->siteUrl);
         $this->assertSame('admin', $order->localUser);
@@ -127,7 +128,7 @@ final class AddonTest extends DatabaseTestCase
         // An addon Site URL field left empty reads the domain too.
         $this->addonField($definition, 'Site URL|Your WordPress site');
         $this->setAddonValue($addon, 'Site URL', '  ');
-        $this->assertSame('www.hosted.example', Order::load($service, 'provision', $addon)->siteUrl);
+        $this->assertSame('www.hosted.example', OrderChecks::check($service, 'provision', $addon)->siteUrl);
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::addonParams($addon)));
     }
 
@@ -139,7 +140,7 @@ final class AddonTest extends DatabaseTestCase
             array('Site URL' => 'https://blog.example/wp|my blog', 'Local User' => 'editor', 'Plan' => 'Jetpack-Scan')
         );
 
-        $order = Order::load($service, 'provision', $addon);
+        $order = OrderChecks::check($service, 'provision', $addon);
 
         $this->assertSame('https://blog.example/wp', $order->siteUrl);
         $this->assertSame('editor', $order->localUser);
@@ -411,7 +412,7 @@ final class AddonTest extends DatabaseTestCase
         $this->assertSame(array($service, $addon, 'terminate'), array(
             (int) $requests[0]->service_id, (int) $requests[0]->addon_id, $requests[0]->action,
         ));
-        $this->assertSame(array($row => Messages::TERMINATE_QUEUED), $this->addonDetailsRows($addon));
+        $this->assertSame(array($row => Messages::queued('terminate')), $this->addonDetailsRows($addon));
         $this->assertSame(
             array($this->prefix($addon, $service) . 'terminate requested for jetpack-worker (request #' . $requests[0]->id . ')'),
             $this->loggedActivity()
@@ -428,7 +429,7 @@ final class AddonTest extends DatabaseTestCase
         $this->assertSame('success', jetpack_TerminateAccount(Whmcs::addonParams($addon)));
         $this->assertStringContainsString('Local User', jetpack_CreateAccount(Whmcs::addonParams($addon)));
 
-        $order = Order::load($service, 'terminate', $addon);
+        $order = OrderChecks::check($service, 'terminate', $addon);
         $this->assertSame('hosted.example', $order->siteUrl);
         $this->assertNull($order->plan);
         $this->assertNull($order->localUser);
@@ -614,6 +615,6 @@ final class AddonTest extends DatabaseTestCase
 
         $this->assertSame('https://addon.example/activate', $addonVars['jetpackActivationUrl']);
         $this->assertSame('https://service.example/activate', $serviceVars['jetpackActivationUrl']);
-        $this->assertSame('', Order::currentDetails($service, $addon + 1), 'a gone addon has none');
+        $this->assertSame('', CustomFields::currentDetails($service, $addon + 1), 'a gone addon has none');
     }
 }

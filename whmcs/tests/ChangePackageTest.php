@@ -5,7 +5,7 @@ namespace JetpackTests;
 use JetpackTests\Support\DatabaseTestCase;
 use JetpackTests\Support\Whmcs;
 use WHMCS\Module\Server\Jetpack\Messages;
-use WHMCS\Module\Server\Jetpack\Order;
+use WHMCS\Module\Server\Jetpack\OrderChecks;
 
 /**
  * jetpack_ChangePackage, which WHMCS calls once an upgrade or downgrade order is paid, with the
@@ -62,7 +62,7 @@ final class ChangePackageTest extends DatabaseTestCase
              SET v.value = 'admin' WHERE v.relid = ? AND f.relid = ? AND f.fieldname = 'Local User'",
             array($service, $premium)
         );
-        $this->assertSame('professional', Order::load($service, 'change')->plan);
+        $this->assertSame('professional', OrderChecks::check($service, 'change')->plan);
 
         $result = jetpack_ChangePackage(Whmcs::params($service));
 
@@ -71,7 +71,7 @@ final class ChangePackageTest extends DatabaseTestCase
         $this->assertCount(1, $requests);
         $this->assertSame(array('change', 'module', 0), array($requests[0]->action, $requests[0]->requested_by, (int) $requests[0]->addon_id));
         $this->assertNull($requests[0]->applied_at);
-        $this->assertSame(Messages::CHANGE_QUEUED, $this->details($service));
+        $this->assertSame(Messages::queued('change'), $this->details($service));
         $this->assertSame(
             array('JETPACK MODULE: Service ID: ' . $service . ' - change requested for jetpack-worker (request #' . $requests[0]->id . ')'),
             $this->loggedActivity()
@@ -120,7 +120,7 @@ final class ChangePackageTest extends DatabaseTestCase
         $oldDetails = $this->setAddonValue($addon, 'jetpack_provisioning_details', 'URL to Activate Jetpack: https://jetpack.example/daily');
         // WHMCS stores the new addon before it calls the module.
         $this->exec('UPDATE tblhostingaddons SET addonid = ? WHERE id = ?', array($realtime, $addon));
-        $this->assertSame('jetpack-backup-realtime', Order::load($service, 'change', $addon)->plan);
+        $this->assertSame('jetpack-backup-realtime', OrderChecks::check($service, 'change', $addon)->plan);
 
         $result = jetpack_ChangePackage(Whmcs::addonParams($addon));
 
@@ -130,7 +130,7 @@ final class ChangePackageTest extends DatabaseTestCase
         $this->assertSame(array($service, $addon, 'change'), array(
             (int) $requests[0]->service_id, (int) $requests[0]->addon_id, $requests[0]->action,
         ));
-        $this->assertSame(array(Messages::CHANGE_QUEUED), array_values($this->addonDetailsRows($addon)), 'the new addon\'s details field');
+        $this->assertSame(array(Messages::queued('change')), array_values($this->addonDetailsRows($addon)), 'the new addon\'s details field');
         $this->assertSame(
             'URL to Activate Jetpack: https://jetpack.example/daily',
             $this->scalar('SELECT value FROM tblcustomfieldsvalues WHERE id = ?', array($oldDetails)),
@@ -156,9 +156,9 @@ final class ChangePackageTest extends DatabaseTestCase
 
     public function testTheChangeTextIsOneOfTheQueuedTextsARacingWriterCleansUp(): void
     {
-        $this->assertSame(Messages::CHANGE_QUEUED, Messages::queued('change'));
-        $this->assertContains(Messages::CHANGE_QUEUED, Messages::QUEUED);
-        $this->assertSame(Messages::PROVISION_QUEUED, Messages::queued('provision'));
-        $this->assertSame(Messages::TERMINATE_QUEUED, Messages::queued('terminate'));
+        $this->assertSame(Messages::queued('change'), Messages::queued('change'));
+        $this->assertContains(Messages::queued('change'), \WHMCS\Module\Server\Jetpack\Catalogue::queuedTexts());
+        $this->assertSame(Messages::queued('provision'), Messages::queued('provision'));
+        $this->assertSame(Messages::queued('terminate'), Messages::queued('terminate'));
     }
 }

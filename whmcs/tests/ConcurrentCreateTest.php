@@ -115,7 +115,7 @@ final class ConcurrentCreateTest extends DatabaseTestCase
 
         // Each called service has one details row (racing inserts took theirs back), saying
         // queued; nobody else's changed.
-        $queued = array(Messages::PROVISION_QUEUED, Messages::TERMINATE_QUEUED);
+        $queued = array(Messages::queued('provision'), Messages::queued('terminate'));
         foreach (array_unique(array_column($calls, 1)) as $service) {
             $details = $this->detailsRows($service);
             $this->assertCount(1, $details, "service $service");
@@ -154,10 +154,10 @@ final class ConcurrentCreateTest extends DatabaseTestCase
         );
         $other->beginTransaction();
         $other->prepare('INSERT INTO tblcustomfieldsvalues (fieldid, relid, value) VALUES (?, ?, ?)')
-            ->execute(array($fieldId, $service, Messages::TERMINATE_QUEUED));
+            ->execute(array($fieldId, $service, Messages::queued('terminate')));
         $lowerId = (int) $other->lastInsertId();
 
-        $written = \WHMCS\Module\Server\Jetpack\Requests::writeDetails($service, $fieldId, Messages::PROVISION_QUEUED);
+        $written = \WHMCS\Module\Server\Jetpack\Requests::writeDetails($service, $fieldId, Messages::queued('provision'));
         $this->assertGreaterThan($lowerId, $written['id'], 'the module got the higher id');
         $this->assertTrue($written['inserted']);
 
@@ -168,7 +168,7 @@ final class ConcurrentCreateTest extends DatabaseTestCase
         $keptOwn = $check->invoke(null, $service, $fieldId, $lowerId);
 
         $this->assertTrue($keptOwn, 'the lowest row is the one WHMCS and the worker read');
-        $this->assertSame(array($lowerId => Messages::TERMINATE_QUEUED), $this->detailsRows($service));
+        $this->assertSame(array($lowerId => Messages::queued('terminate')), $this->detailsRows($service));
     }
 
     /**

@@ -44,7 +44,7 @@ final class CreateAccountTest extends DatabaseTestCase
         $this->assertLessThan(60, (int) $request->age);
         $this->assertCount(0, $this->jobs($service), 'jobs are the worker\'s');
 
-        $this->assertSame(array(Messages::PROVISION_QUEUED), array_values($this->detailsRows($service)));
+        $this->assertSame(array(Messages::queued('provision')), array_values($this->detailsRows($service)));
         $this->assertSame(
             array('JETPACK MODULE: Service ID: ' . $service . ' - provision requested for jetpack-worker (request #' . $request->id . ')'),
             $this->loggedActivity()
@@ -67,7 +67,7 @@ final class CreateAccountTest extends DatabaseTestCase
         $requests = $this->requests($service);
         $this->assertSame(array('provision', 'provision'), array_column($requests, 'action'));
         $this->assertGreaterThan((int) $requests[0]->id, (int) $requests[1]->id);
-        $this->assertSame(array(Messages::PROVISION_QUEUED), array_values($this->detailsRows($service)), 'one details row');
+        $this->assertSame(array(Messages::queued('provision')), array_values($this->detailsRows($service)), 'one details row');
         $this->assertStringEndsWith('(request #' . $requests[1]->id . ')', $this->loggedActivity()[1]);
     }
 
@@ -84,7 +84,7 @@ final class CreateAccountTest extends DatabaseTestCase
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($mine)));
 
         $this->assertSame(
-            array($myFirstRow => Messages::PROVISION_QUEUED, $mySecondRow => 'old two'),
+            array($myFirstRow => Messages::queued('provision'), $mySecondRow => 'old two'),
             $this->detailsRows($mine)
         );
         $this->assertSame(
@@ -108,7 +108,7 @@ final class CreateAccountTest extends DatabaseTestCase
         );
         $this->assertCount(1, $rows);
         $this->assertEquals($service, $rows[0]->relid);
-        $this->assertSame(Messages::PROVISION_QUEUED, $rows[0]->value);
+        $this->assertSame(Messages::queued('provision'), $rows[0]->value);
         $this->assertNotSame('0000-00-00 00:00:00', $rows[0]->created);
         $this->assertNotSame('0000-00-00 00:00:00', $rows[0]->updated);
     }
@@ -128,14 +128,14 @@ final class CreateAccountTest extends DatabaseTestCase
                 $other->prepare(
                     "INSERT INTO `$database`.tblcustomfieldsvalues (fieldid, relid, value, created_at, updated_at)
                      VALUES (?, ?, ?, NOW(), NOW())"
-                )->execute(array($fieldId, $service, Messages::TERMINATE_QUEUED));
+                )->execute(array($fieldId, $service, Messages::queued('terminate')));
             }
         });
 
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
 
         $this->assertSame(1, $raced);
-        $this->assertSame(array(Messages::TERMINATE_QUEUED), array_values($this->detailsRows($service)), 'the first row stays');
+        $this->assertSame(array(Messages::queued('terminate')), array_values($this->detailsRows($service)), 'the first row stays');
         $this->assertCount(1, $this->requests($service));
     }
 
@@ -143,13 +143,13 @@ final class CreateAccountTest extends DatabaseTestCase
     {
         // PDO counts changed rows only: an UPDATE that changes nothing must not add a row.
         $service = $this->service($this->product());
-        $row = $this->setValue($service, 'jetpack_provisioning_details', Messages::PROVISION_QUEUED);
+        $row = $this->setValue($service, 'jetpack_provisioning_details', Messages::queued('provision'));
         $this->exec('UPDATE tblcustomfieldsvalues SET updated_at = NOW() WHERE id = ?', array($row));
 
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
 
-        $this->assertSame(array($row => Messages::PROVISION_QUEUED), $this->detailsRows($service));
+        $this->assertSame(array($row => Messages::queued('provision')), $this->detailsRows($service));
     }
 
     public function testTheModuleLeavesJobsAlone(): void
@@ -170,7 +170,7 @@ final class CreateAccountTest extends DatabaseTestCase
 
         $this->assertEquals($before, $this->jobs($service));
         $this->assertSame(array('provision'), array_column($this->requests($service), 'action'));
-        $this->assertSame(Messages::PROVISION_QUEUED, $this->details($service));
+        $this->assertSame(Messages::queued('provision'), $this->details($service));
     }
 
     public function brokenWorkerTables(): array
@@ -242,7 +242,7 @@ final class CreateAccountTest extends DatabaseTestCase
         $this->assertSame('success', $result);
         $this->assertSame(2, $tries, 'the first INSERT timed out, the second went in');
         $this->assertCount(1, $this->requests($service));
-        $this->assertSame(Messages::PROVISION_QUEUED, $this->details($service));
+        $this->assertSame(Messages::queued('provision'), $this->details($service));
     }
 
     public function testADeadlockIsTriedAgain(): void
@@ -266,7 +266,7 @@ final class CreateAccountTest extends DatabaseTestCase
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
 
         $this->assertSame(2, $tries->count);
-        $this->assertSame(array(Messages::PROVISION_QUEUED), array_values($this->detailsRows($service)));
+        $this->assertSame(array(Messages::queued('provision')), array_values($this->detailsRows($service)));
     }
 
     public function testAConflictThatDoesNotGoAwayIsReportedAfterSixTries(): void
@@ -297,7 +297,7 @@ final class CreateAccountTest extends DatabaseTestCase
         $this->assertStringStartsWith('JETPACK MODULE: Service ID: ' . $service . ' - database error: ', $result);
         $this->assertStringContainsString('updated_at', $result);
         $this->assertStringNotContainsString('`fieldid`', $result, 'no SQL');
-        $this->assertStringNotContainsString(Messages::PROVISION_QUEUED, $result, 'no bindings');
+        $this->assertStringNotContainsString(Messages::queued('provision'), $result, 'no bindings');
         $this->assertSame(1, $tries->count);
         $this->assertCount(0, $this->requests($service), 'no request without its details');
     }
@@ -338,7 +338,7 @@ final class CreateAccountTest extends DatabaseTestCase
             $this->assertStringNotContainsString($credential, $logged);
             $this->assertStringNotContainsString($credential, $result);
         }
-        $this->assertStringNotContainsString(Messages::PROVISION_QUEUED, $logged, 'no bindings');
+        $this->assertStringNotContainsString(Messages::queued('provision'), $logged, 'no bindings');
         $this->assertSame(array(), $this->loggedActivity(), 'nothing was recorded');
     }
 

@@ -484,7 +484,7 @@ final class DisplayTest extends DatabaseTestCase
         $waitingDns = 'The domain example.com did not resolve when provisioning was attempted, however a Jetpack plan is waiting for it.';
         return array(
             'activation link' => array('URL to Activate Jetpack: ' . $link, $link, null),
-            'queued' => array(Messages::PROVISION_QUEUED, '', Messages::PROVISION_QUEUED),
+            'queued' => array(Messages::queued('provision'), '', Messages::queued('provision')),
             'waiting on DNS' => array($waitingDns, '', $waitingDns),
             'an error for admins' => array('JETPACK MODULE: Service ID: 1 - could not provision the Jetpack plan: x', '', Messages::CLIENT_WAITING),
             'nothing yet' => array(null, '', Messages::CLIENT_WAITING),

@@ -88,7 +88,7 @@ final class EndToEndTest extends DatabaseTestCase
         // Checkout: WHMCS calls CreateAccount; 'success' makes the service Active.
         $this->assertSame('success', Whmcs::moduleCall('CreateAccount', $service));
         $this->assertSame('Active', $this->status($service));
-        $this->assertSame(Messages::PROVISION_QUEUED, $this->details($service));
+        $this->assertSame(Messages::queued('provision'), $this->details($service));
         $this->assertCount(0, $this->jobs($service), 'the worker turns the request into a job');
         $this->assertSame(array('provision'), array_column($this->requests($service), 'action'));
 
@@ -121,7 +121,7 @@ final class EndToEndTest extends DatabaseTestCase
 
         // Cancellation: WHMCS calls TerminateAccount (and marks the service Terminated).
         $this->assertSame('success', Whmcs::moduleCall('TerminateAccount', $service));
-        $this->assertSame(Messages::TERMINATE_QUEUED, $this->details($service));
+        $this->assertSame(Messages::queued('terminate'), $this->details($service));
 
         $this->runWorker();
 
@@ -237,7 +237,7 @@ final class EndToEndTest extends DatabaseTestCase
         $this->assertSame('success', Whmcs::retry((int) $queue[0]->id));
         $this->assertSame('Active', $this->status($service));
         $this->assertEquals(1, $this->scalar('SELECT completed FROM tblmodulequeue WHERE id = ?', array($queue[0]->id)));
-        $this->assertSame(Messages::PROVISION_QUEUED, $this->details($service));
+        $this->assertSame(Messages::queued('provision'), $this->details($service));
         $this->assertSame(array('failed'), array_column($this->jobs($service), 'state'), 'until the worker applies the request');
         $this->assertNull($this->requests($service)[1]->applied_at);
 

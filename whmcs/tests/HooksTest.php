@@ -9,7 +9,7 @@ use WHMCS\Module\Server\Jetpack\Hooks;
  * hooks.php, run the way WHMCS runs it: the callbacks registered through add_hook() are
  * called with the hook's parameters. AcceptOrder, OrderPaid and InvoicePaid record a
  * provision request (requested_by 'hook') for each Pending service of a manual-setup Jetpack
- * product that qualifies by the worker's adoption rule (src/store/adoption.rs, the re-check);
+ * product that qualifies by the worker's adoption rule (src/store/adoption/kind.rs, `Kind::qualifies`);
  * AddonActivation does the same for a Pending Jetpack addon without automatic activation (the
  * request names the addon and its parent service); ServiceDelete records a terminate request
  * when the ledger holds a plan for the service itself. Nothing ever reaches

@@ -31,6 +31,7 @@ final class ModuleInfoTest extends TestCase
                 'Keep the Jetpack plan when a service is deleted',
                 'Send the Jetpack activation email',
                 'Default Local User',
+                'When WHMCS suspends the service',
             ),
             array_keys($options)
         );
@@ -74,7 +75,8 @@ final class ModuleInfoTest extends TestCase
         );
         $expected = array_map('strtolower', array(
             'jetpack_MetaData', 'jetpack_ConfigOptions', 'jetpack_CreateAccount',
-            'jetpack_TerminateAccount', 'jetpack_ChangePackage', 'jetpack_AdminCustomButtonArray', 'jetpack_Requeue',
+            'jetpack_TerminateAccount', 'jetpack_ChangePackage', 'jetpack_SuspendAccount', 'jetpack_UnsuspendAccount',
+            'jetpack_AdminCustomButtonArray', 'jetpack_Requeue',
             'jetpack_AdminServicesTabFields', 'jetpack_ClientArea',
         ));
         $defined = array_filter(get_defined_functions()['user'], function ($name) {

@@ -4,7 +4,7 @@ namespace JetpackTests;
 
 use JetpackTests\Support\DatabaseTestCase;
 use JetpackTests\Support\Whmcs;
-use WHMCS\Module\Server\Jetpack\Order;
+use WHMCS\Module\Server\Jetpack\OrderChecks;
 
 /**
  * The module settings Plan (configoption3) and Default Local User (configoption6), read the same
@@ -64,7 +64,7 @@ final class ModuleSettingsTest extends DatabaseTestCase
             array('Site URL' => 'example.com', 'Local User' => 'admin')
         );
 
-        $this->assertSame('jetpack-scan', Order::load($service)->plan);
+        $this->assertSame('jetpack-scan', OrderChecks::check($service)->plan);
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($service)));
         $this->assertCount(1, $this->requests($service));
     }
@@ -75,8 +75,8 @@ final class ModuleSettingsTest extends DatabaseTestCase
         $service = $this->service($this->productWith(self::STANDARD_FIELDS, 'professional'), $this->validValues('example.com', 'admin', ' '));
         $noRow = $this->service($this->productWith(self::STANDARD_FIELDS, 'professional'), array('Site URL' => 'example.com', 'Local User' => 'admin'));
 
-        $this->assertSame('professional', Order::load($service)->plan);
-        $this->assertSame('professional', Order::load($noRow)->plan);
+        $this->assertSame('professional', OrderChecks::check($service)->plan);
+        $this->assertSame('professional', OrderChecks::check($noRow)->plan);
     }
 
     public function testThePlanSettingWinsOverThePlanField(): void
@@ -85,10 +85,10 @@ final class ModuleSettingsTest extends DatabaseTestCase
         $stale = $this->service($this->productWith(self::STANDARD_FIELDS, 'premium'), $this->validValues('example.com', 'admin', 'Gold'));
         $fieldOnly = $this->service($this->productWith(self::STANDARD_FIELDS, ''), $this->validValues('example.com', 'admin', 'Personal|a comment'));
 
-        $this->assertSame('free', Order::load($service)->plan);
+        $this->assertSame('free', OrderChecks::check($service)->plan);
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($stale)),
             'a stale field value is not read while the setting names the plan');
-        $this->assertSame('personal', Order::load($fieldOnly)->plan);
+        $this->assertSame('personal', OrderChecks::check($fieldOnly)->plan);
     }
 
     public function testWithoutPlanFieldOrSettingTheMessagesStayAsTheyWere(): void
@@ -114,7 +114,7 @@ final class ModuleSettingsTest extends DatabaseTestCase
     {
         $service = $this->service($this->productWith(self::PRODUCT_WITHOUT_PLAN, 'premium'), array('Site URL' => 'example.com'));
 
-        $order = Order::load($service, 'terminate');
+        $order = OrderChecks::check($service, 'terminate');
 
         $this->assertSame('premium', $order->plan);
         $this->assertNull($order->localUser);
@@ -132,7 +132,7 @@ final class ModuleSettingsTest extends DatabaseTestCase
             array('Local User' => 'admin')
         );
 
-        $this->assertSame('jetpack-backup-realtime', Order::load($service, 'provision', $addon)->plan);
+        $this->assertSame('jetpack-backup-realtime', OrderChecks::check($service, 'provision', $addon)->plan);
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::addonParams($addon)));
     }
 
@@ -149,8 +149,8 @@ final class ModuleSettingsTest extends DatabaseTestCase
             array('Local User' => 'admin', 'Plan' => '')
         );
 
-        $this->assertSame('jetpack-backup-realtime', Order::load($service, 'provision', $addon)->plan);
-        $this->assertSame('jetpack-backup-realtime', Order::load($otherService, 'provision', $empty)->plan);
+        $this->assertSame('jetpack-backup-realtime', OrderChecks::check($service, 'provision', $addon)->plan);
+        $this->assertSame('jetpack-backup-realtime', OrderChecks::check($otherService, 'provision', $empty)->plan);
     }
 
     public function testAnAddonWithoutPlanFieldOrSettingIsRefused(): void
@@ -194,7 +194,7 @@ final class ModuleSettingsTest extends DatabaseTestCase
         $withDefault = $this->service($this->productWith($fields, '', ' wpadmin '), array('Site URL' => 'example.com', 'Plan' => 'premium'));
         $without = $this->service($this->productWith($fields, ''), array('Site URL' => 'example.com', 'Plan' => 'premium'));
 
-        $this->assertSame('wpadmin', Order::load($withDefault)->localUser);
+        $this->assertSame('wpadmin', OrderChecks::check($withDefault)->localUser);
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($withDefault)));
         $this->assertStringContainsString(
             "product 'Jetpack Premium' has no custom field named 'Local User'",
@@ -211,9 +211,9 @@ final class ModuleSettingsTest extends DatabaseTestCase
         $given = $this->service($product, $this->validValues('example.com', 'editor|the editor'));
         $plain = $this->service($this->productWith(self::STANDARD_FIELDS, ''), $this->validValues('example.com', ''));
 
-        $this->assertSame('wpadmin', Order::load($empty)->localUser);
-        $this->assertSame('wpadmin', Order::load($noRow)->localUser);
-        $this->assertSame('editor', Order::load($given)->localUser);
+        $this->assertSame('wpadmin', OrderChecks::check($empty)->localUser);
+        $this->assertSame('wpadmin', OrderChecks::check($noRow)->localUser);
+        $this->assertSame('editor', OrderChecks::check($given)->localUser);
         $this->assertStringContainsString('the Local User is empty', jetpack_CreateAccount(Whmcs::params($plain)));
     }
 
@@ -245,8 +245,8 @@ final class ModuleSettingsTest extends DatabaseTestCase
         );
         list($noneService, $none) = $this->addonWith(array('Plan', 'jetpack_provisioning_details'), array(), array('Plan' => 'jetpack-scan'));
 
-        $this->assertSame('siteowner', Order::load($service, 'provision', $addon)->localUser);
-        $this->assertSame('siteowner', Order::load($emptyService, 'provision', $empty)->localUser);
+        $this->assertSame('siteowner', OrderChecks::check($service, 'provision', $addon)->localUser);
+        $this->assertSame('siteowner', OrderChecks::check($emptyService, 'provision', $empty)->localUser);
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::addonParams($addon)));
         $this->assertStringContainsString(
             "addon 'Jetpack Backup' has no custom field named 'Local User'",

@@ -3,14 +3,15 @@
 namespace JetpackTests;
 
 use PHPUnit\Framework\TestCase;
-use WHMCS\Module\Server\Jetpack\Order;
+use WHMCS\Module\Server\Jetpack\CustomFields;
+use WHMCS\Module\Server\Jetpack\SiteUrl;
 
 /**
- * The module's Site URL check refuses what the worker's SiteUrl::parse refuses (the cases of
- * its unit tests), in the worker's words (rules.json), and accepts what it accepts, so Create
- * never turns away an order the worker could provision. What needs a URL parser (IP
- * addresses, punycode, percent-escapes) it leaves to the worker. tests/worker/bad_input.rs
- * checks the same against the worker itself.
+ * The module's Site URL parser (lib/SiteUrl.php) refuses what the worker's SiteUrl::parse
+ * refuses (the cases of its unit tests), in the worker's words (rules.json), and accepts what
+ * it accepts, so Create never turns away an order the worker could provision. What needs a URL
+ * parser (IP addresses, punycode, percent-escapes) it leaves to the worker.
+ * tests/worker/bad_input.rs checks the same against the worker itself.
  */
 final class SiteUrlTest extends TestCase
 {
@@ -43,7 +44,7 @@ final class SiteUrlTest extends TestCase
      */
     public function testTheWorkersAcceptedFormsPass(string $site): void
     {
-        $this->assertNull(Order::siteUrlProblem($site));
+        $this->assertNull(SiteUrl::problem($site));
     }
 
     public function refusedSites(): array
@@ -92,7 +93,7 @@ final class SiteUrlTest extends TestCase
      */
     public function testTheWorkersRefusedFormsAreRefused(string $site, string $problem): void
     {
-        $this->assertSame($problem, Order::siteUrlProblem($site));
+        $this->assertSame($problem, SiteUrl::problem($site));
     }
 
     /**
@@ -117,7 +118,7 @@ final class SiteUrlTest extends TestCase
      */
     public function testWhatNeedsAUrlParserIsLeftToTheWorker(string $site): void
     {
-        $this->assertNull(Order::siteUrlProblem($site));
+        $this->assertNull(SiteUrl::problem($site));
     }
 
     public function testTheTextsComeFromTheRulesFile(): void
@@ -125,10 +126,10 @@ final class SiteUrlTest extends TestCase
         $rules = json_decode(file_get_contents(JETPACK_MODULE_DIR . '/rules.json'), true);
         $texts = $rules['site_url_problems'];
 
-        $this->assertSame($texts['empty'], Order::siteUrlProblem(' '));
+        $this->assertSame($texts['empty'], SiteUrl::problem(' '));
         $this->assertSame(
             str_replace('{reason}', $texts['reasons']['spaces'], $texts['invalid']),
-            Order::siteUrlProblem('a b.example')
+            SiteUrl::problem('a b.example')
         );
         $this->assertSame(
             str_replace(
@@ -136,14 +137,14 @@ final class SiteUrlTest extends TestCase
                 str_replace('{max}', (string) $rules['limits']['site_url_max_len'], $texts['reasons']['too_long']),
                 $texts['invalid']
             ),
-            Order::siteUrlProblem(str_repeat('a', 2000))
+            SiteUrl::problem(str_repeat('a', 2000))
         );
     }
 
     public function testFieldKeysAreThePartBeforeThePipeTrimmed(): void
     {
-        $this->assertSame('Site URL', Order::fieldKey(' Site URL |Your site|more'));
-        $this->assertSame('Plan', Order::fieldKey('Plan'));
-        $this->assertSame('', Order::fieldKey('|Only a label'));
+        $this->assertSame('Site URL', CustomFields::fieldKey(' Site URL |Your site|more'));
+        $this->assertSame('Plan', CustomFields::fieldKey('Plan'));
+        $this->assertSame('', CustomFields::fieldKey('|Only a label'));
     }
 }

@@ -25,7 +25,7 @@ final class TerminateAccountTest extends DatabaseTestCase
         $this->assertSame('module', $requests[0]->requested_by);
         $this->assertNull($requests[0]->applied_at);
         $this->assertCount(0, $this->jobs($service));
-        $this->assertSame(Messages::TERMINATE_QUEUED, $this->details($service));
+        $this->assertSame(Messages::queued('terminate'), $this->details($service));
         $this->assertSame(
             array('JETPACK MODULE: Service ID: ' . $service . ' - terminate requested for jetpack-worker (request #' . $requests[0]->id . ')'),
             $this->loggedActivity()
@@ -44,7 +44,7 @@ final class TerminateAccountTest extends DatabaseTestCase
         $requests = $this->requests($service);
         $this->assertSame(array('provision', 'terminate'), array_column($requests, 'action'));
         $this->assertLessThan((int) $requests[1]->id, (int) $requests[0]->id);
-        $this->assertSame(array(Messages::TERMINATE_QUEUED), array_values($this->detailsRows($service)));
+        $this->assertSame(array(Messages::queued('terminate')), array_values($this->detailsRows($service)));
     }
 
     public function testTerminateOverwritesThisServicesActivationLinkOnly(): void
@@ -57,7 +57,7 @@ final class TerminateAccountTest extends DatabaseTestCase
 
         $this->assertSame('success', jetpack_TerminateAccount(Whmcs::params($mine)));
 
-        $this->assertSame(array($row => Messages::TERMINATE_QUEUED), $this->detailsRows($mine));
+        $this->assertSame(array($row => Messages::queued('terminate')), $this->detailsRows($mine));
         $this->assertSame(array('URL to Activate Jetpack: https://other.example/'), array_values($this->detailsRows($other)));
     }
 
@@ -85,7 +85,7 @@ final class TerminateAccountTest extends DatabaseTestCase
 
         $this->assertEquals($job, $this->jobs($service), 'the failed job is the worker\'s to retry');
         $this->assertSame(array('terminate'), array_column($this->requests($service), 'action'));
-        $this->assertSame(Messages::TERMINATE_QUEUED, $this->details($service));
+        $this->assertSame(Messages::queued('terminate'), $this->details($service));
         $this->assertSame('Terminated', $this->status($service));
         $this->assertEquals(1, $this->scalar('SELECT completed FROM tblmodulequeue WHERE id = ?', array($queueId)));
     }

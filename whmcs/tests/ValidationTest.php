@@ -5,7 +5,7 @@ namespace JetpackTests;
 use JetpackTests\Support\DatabaseTestCase;
 use JetpackTests\Support\Whmcs;
 use WHMCS\Module\Server\Jetpack\ModuleError;
-use WHMCS\Module\Server\Jetpack\Order;
+use WHMCS\Module\Server\Jetpack\Rules;
 
 /**
  * Create and Terminate refuse, with a `JETPACK MODULE: Service ID: N - …` message saying what to
@@ -286,11 +286,11 @@ final class ValidationTest extends DatabaseTestCase
     {
         $rules = json_decode(file_get_contents(JETPACK_MODULE_DIR . '/rules.json'), true);
 
-        $this->assertSame(self::PLANS, implode(', ', Order::planSlugs()));
-        $this->assertSame(array_column($rules['plans'], 'slug'), Order::planSlugs());
-        $this->assertSame('Site URL', Order::fieldName('site_url'));
-        $this->assertSame('jetpack_provisioning_details', Order::fieldName('details'));
-        $this->assertSame($rules, Order::rules());
+        $this->assertSame(self::PLANS, implode(', ', Rules::planSlugs()));
+        $this->assertSame(array_column($rules['plans'], 'slug'), Rules::planSlugs());
+        $this->assertSame('Site URL', Rules::fieldName('site_url'));
+        $this->assertSame('jetpack_provisioning_details', Rules::fieldName('details'));
+        $this->assertSame($rules, Rules::get());
     }
 
     public function testAMissingRulesFileIsAClearModuleError(): void
@@ -298,7 +298,7 @@ final class ValidationTest extends DatabaseTestCase
         $path = sys_get_temp_dir() . '/jp-no-rules-' . bin2hex(random_bytes(4)) . '.json';
 
         try {
-            Order::loadRules($path);
+            Rules::load($path);
             $this->fail('no error');
         } catch (ModuleError $e) {
             $this->assertSame(
@@ -340,7 +340,7 @@ final class ValidationTest extends DatabaseTestCase
         file_put_contents($path, $content);
 
         try {
-            Order::loadRules($path);
+            Rules::load($path);
             $this->fail('no error');
         } catch (ModuleError $e) {
             $this->assertSame(

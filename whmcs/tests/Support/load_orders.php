@@ -1,8 +1,8 @@
 <?php
 /**
- * Runs the module's Order::load on services of an existing database and prints, as one JSON
- * object, what it made of each: {"<service id>": {"accepted": true, "site": …, "user": …,
- * "plan": …}} or {"<service id>": {"accepted": false, "message": <as WHMCS shows it, HTML>,
+ * Runs the module's order checks (OrderChecks::check, whose Site URL verdicts are SiteUrl's)
+ * on services of an existing database and prints, as one JSON object, what it made of each:
+ * {"<service id>": {"accepted": true, "site": …, "user": …, "plan": …}} or {"<service id>": {"accepted": false, "message": <as WHMCS shows it, HTML>,
  * "text": <the same, HTML entities decoded>}}. For the worker's contract test
  * (tests/worker/bad_input.rs), which seeds the database and compares with the worker.
  *
@@ -19,7 +19,7 @@
 use Illuminate\Database\Capsule\Manager;
 use JetpackTests\Support\Db;
 use WHMCS\Module\Server\Jetpack\ModuleError;
-use WHMCS\Module\Server\Jetpack\Order;
+use WHMCS\Module\Server\Jetpack\OrderChecks;
 
 error_reporting(E_ALL);
 ini_set('display_errors', 'stderr');
@@ -32,7 +32,15 @@ require_once __DIR__ . '/Db.php';
 $moduleDir = dirname(__DIR__, 2) . '/modules/servers/jetpack';
 require_once $moduleDir . '/lib/Escape.php';
 require_once $moduleDir . '/lib/ModuleError.php';
+require_once $moduleDir . '/lib/Catalogue.php';
+require_once $moduleDir . '/lib/Text.php';
+require_once $moduleDir . '/lib/Query.php';
+require_once $moduleDir . '/lib/Rules.php';
+require_once $moduleDir . '/lib/CustomFields.php';
+require_once $moduleDir . '/lib/SiteUrl.php';
+require_once $moduleDir . '/lib/Target.php';
 require_once $moduleDir . '/lib/Order.php';
+require_once $moduleDir . '/lib/OrderChecks.php';
 
 if ($argc < 2) {
     fwrite(STDERR, "usage: php load_orders.php DATABASE SERVICE_ID...\n");
@@ -49,7 +57,7 @@ $out = array();
 foreach (array_slice($argv, 2) as $serviceId) {
     $ids = explode(':', $serviceId, 2);
     try {
-        $order = Order::load((int) $ids[0], $action, isset($ids[1]) ? (int) $ids[1] : 0);
+        $order = OrderChecks::check((int) $ids[0], $action, isset($ids[1]) ? (int) $ids[1] : 0);
         $out[$serviceId] = array(
             'accepted' => true,
             'site' => $order->siteUrl,

@@ -26,7 +26,11 @@ require_once 'Illuminate/Database/autoload.php';
 require_once __DIR__ . '/Db.php';
 
 $moduleDir = dirname(__DIR__, 2) . '/modules/servers/jetpack';
-foreach (array('Escape', 'Log', 'ModuleError', 'Order', 'Messages', 'Requests', 'Hooks') as $lib) {
+$libs = array(
+    'Escape', 'Log', 'ModuleError', 'Text', 'Query', 'Rules', 'CustomFields', 'SiteUrl', 'Target', 'Order',
+    'OrderChecks', 'Messages', 'Requests', 'Hooks',
+);
+foreach ($libs as $lib) {
     require_once $moduleDir . '/lib/' . $lib . '.php';
 }
 

@@ -19,8 +19,13 @@ if (!defined('WHMCS')) {
 
 // The server module's lib, from the same WHMCS install (modules/servers/jetpack): Escape for
 // every value the page prints; Requests for bulk Retry (it retries through ModuleError on a
-// lock conflict, Order::rows reads its results); Display for the words of who asked.
-foreach (array('Escape', 'ModuleError', 'Order', 'Messages', 'Requests', 'Display') as $jetpackLib) {
+// lock conflict, Query::rows reads its results) with what it reads (the order's files, as the
+// module loads them); Display for the words of who asked.
+$jetpackLibs = array(
+    'Escape', 'ModuleError', 'Catalogue', 'Text', 'Query', 'Rules', 'CustomFields', 'SiteUrl',
+    'Target', 'Order', 'OrderChecks', 'Messages', 'Requests', 'Display',
+);
+foreach ($jetpackLibs as $jetpackLib) {
     require_once __DIR__ . '/../../servers/jetpack/lib/' . $jetpackLib . '.php';
 }
 require_once __DIR__ . '/lib/Html.php';

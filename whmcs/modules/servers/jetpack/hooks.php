@@ -23,7 +23,15 @@ if (!defined('WHMCS')) {
 require_once __DIR__ . '/lib/Escape.php';
 require_once __DIR__ . '/lib/Log.php';
 require_once __DIR__ . '/lib/ModuleError.php';
+require_once __DIR__ . '/lib/Catalogue.php';
+require_once __DIR__ . '/lib/Text.php';
+require_once __DIR__ . '/lib/Query.php';
+require_once __DIR__ . '/lib/Rules.php';
+require_once __DIR__ . '/lib/CustomFields.php';
+require_once __DIR__ . '/lib/SiteUrl.php';
+require_once __DIR__ . '/lib/Target.php';
 require_once __DIR__ . '/lib/Order.php';
+require_once __DIR__ . '/lib/OrderChecks.php';
 require_once __DIR__ . '/lib/Messages.php';
 require_once __DIR__ . '/lib/Requests.php';
 require_once __DIR__ . '/lib/Hooks.php';

@@ -33,11 +33,12 @@
  * Runs on PHP 7.2 to 8.3.
  */
 
+use WHMCS\Module\Server\Jetpack\Catalogue;
 use WHMCS\Module\Server\Jetpack\Email;
 use WHMCS\Module\Server\Jetpack\Module;
 use WHMCS\Module\Server\Jetpack\ModuleError;
-use WHMCS\Module\Server\Jetpack\Order;
 use WHMCS\Module\Server\Jetpack\Requests;
+use WHMCS\Module\Server\Jetpack\Rules;
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
@@ -46,7 +47,15 @@ if (!defined('WHMCS')) {
 require_once __DIR__ . '/lib/Escape.php';
 require_once __DIR__ . '/lib/Log.php';
 require_once __DIR__ . '/lib/ModuleError.php';
+require_once __DIR__ . '/lib/Catalogue.php';
+require_once __DIR__ . '/lib/Text.php';
+require_once __DIR__ . '/lib/Query.php';
+require_once __DIR__ . '/lib/Rules.php';
+require_once __DIR__ . '/lib/CustomFields.php';
+require_once __DIR__ . '/lib/SiteUrl.php';
+require_once __DIR__ . '/lib/Target.php';
 require_once __DIR__ . '/lib/Order.php';
+require_once __DIR__ . '/lib/OrderChecks.php';
 require_once __DIR__ . '/lib/Messages.php';
 require_once __DIR__ . '/lib/Requests.php';
 require_once __DIR__ . '/lib/Display.php';
@@ -81,7 +90,7 @@ function jetpack_ConfigOptions()
 {
     $plans = array('' => 'Use the Plan custom field');
     try {
-        foreach (Order::planSlugs() as $slug) {
+        foreach (Rules::planSlugs() as $slug) {
             $plans[$slug] = $slug;
         }
     } catch (ModuleError $e) {
@@ -127,6 +136,16 @@ function jetpack_ConfigOptions()
             'Size' => '30',
             'Description' => 'The WordPress user name used when the Local User custom field is missing or empty',
         ),
+        // configoption7: '' (products saved before this setting) and 'keep' keep the plan.
+        'When WHMCS suspends the service' => array(
+            'Type' => 'dropdown',
+            'Options' => array(
+                'keep' => 'Keep the Jetpack plan',
+                Catalogue::suspendCancelValue() => 'Cancel the Jetpack plan, and provision it again on unsuspend',
+            ),
+            'Default' => 'keep',
+            'Description' => 'The partner API has no suspend: a kept plan keeps costing you while the service is suspended',
+        ),
     );
 }
 
@@ -171,6 +190,34 @@ function jetpack_TerminateAccount(array $params)
 function jetpack_ChangePackage(array $params)
 {
     return Module::request($params, Requests::CHANGE);
+}
+
+/**
+ * WHMCS suspended the service (or addon), usually for an overdue invoice: records a suspend
+ * for jetpack-worker, which keeps the plan or cancels it as the product's setting "When WHMCS
+ * suspends the service" says. Never refused for an order detail (WHMCS must be able to
+ * suspend); the details field keeps the activation link.
+ *
+ * @param array $params WHMCS module parameters
+ *
+ * @return string 'success' or a `JETPACK MODULE: …` error
+ */
+function jetpack_SuspendAccount(array $params)
+{
+    return Module::request($params, Requests::SUSPEND);
+}
+
+/**
+ * WHMCS unsuspended the service (paid): records an unsuspend; jetpack-worker provisions the
+ * plan the order names again if the suspend cancelled it (nothing is called otherwise).
+ *
+ * @param array $params WHMCS module parameters
+ *
+ * @return string 'success' or a `JETPACK MODULE: …` error
+ */
+function jetpack_UnsuspendAccount(array $params)
+{
+    return Module::request($params, Requests::UNSUSPEND);
 }
 
 /**

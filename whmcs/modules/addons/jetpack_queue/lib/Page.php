@@ -10,6 +10,7 @@
 
 namespace WHMCS\Module\Addon\JetpackQueue;
 
+use WHMCS\Module\Server\Jetpack\Catalogue;
 use WHMCS\Module\Server\Jetpack\Display;
 use WHMCS\Module\Server\Jetpack\Escape;
 
@@ -83,10 +84,10 @@ class Page
                 $f[$k] = $get[$k];
             }
         }
-        if (isset($f['state']) && !in_array($f['state'], Queries::STATES, true)) {
+        if (isset($f['state']) && !in_array($f['state'], Catalogue::lists('job_states'), true)) {
             unset($f['state']);
         }
-        if (isset($f['action']) && !in_array($f['action'], Queries::ACTIONS, true)) {
+        if (isset($f['action']) && !in_array($f['action'], Catalogue::actionNames(), true)) {
             unset($f['action']);
         }
         if (isset($f['product']) && !ctype_digit($f['product'])) {
@@ -256,7 +257,8 @@ class Page
         }
         $out = '<h2>Jobs</h2><form method="get" action="' . Escape::html5($action) . '" class="jq-filter" id="jq-filter">' . $hidden;
         $out .= self::select('state', array('' => 'any state') + self::STATE_LABELS, $filter);
-        $out .= self::select('action', array('' => 'any action', 'provision' => 'provision', 'terminate' => 'terminate'), $filter);
+        $actions = Catalogue::actionNames();
+        $out .= self::select('action', array('' => 'any action') + array_combine($actions, $actions), $filter);
         $out .= self::select('product', array('' => 'any product') + $products, $filter);
         $out .= ' created on <input type="date" name="date" value="' . Escape::html5(isset($filter['date']) ? $filter['date'] : '') . '">';
         $out .= ' search <input type="text" name="q" value="' . Escape::html5(isset($filter['q']) ? $filter['q'] : '') . '" placeholder="id, client, domain, site">';
@@ -280,7 +282,7 @@ class Page
                 . ($r->userid === null ? '—' : self::clientLink($r->userid)) . '</td><td>' . Escape::html5($r->domain) . '</td><td>'
                 . Escape::html5($r->action) . '</td><td class="jq-state-' . Escape::html5($r->state) . '">' . Escape::html5(self::label($r->state))
                 . '</td><td>' . (int) $r->attempts . ($r->max_attempts === null ? '' : ' of ' . (int) $r->max_attempts) . '</td><td>'
-                . (in_array($r->state, Queries::UNFINISHED, true) ? Html::utc($r->run_at) : '—') . '</td><td>'
+                . (in_array($r->state, Catalogue::lists('unfinished_states'), true) ? Html::utc($r->run_at) : '—') . '</td><td>'
                 . Html::utc($r->created_at) . '</td><td class="jq-error">' . Escape::html5(self::cut($r->last_error)) . '</td></tr>';
         }
         if (count($page['rows']) === 0) {
@@ -323,7 +325,7 @@ class Page
             'Requested by' => Escape::html5(Display::requester($j->requested_by)),
             'Attempts' => (int) $j->attempts . ($j->max_attempts === null ? ' (budget: the worker\'s JETPACK_MAX_ATTEMPTS)' : ' of ' . (int) $j->max_attempts)
                 . ((int) $j->reclaims > 0 ? ', lease taken over ' . (int) $j->reclaims . ' time(s)' : ''),
-            'Next attempt' => in_array($j->state, Queries::UNFINISHED, true) ? Html::utc($j->run_at) : 'none (finished ' . Html::utc($j->finished_at) . ')',
+            'Next attempt' => in_array($j->state, Catalogue::lists('unfinished_states'), true) ? Html::utc($j->run_at) : 'none (finished ' . Html::utc($j->finished_at) . ')',
             'Last error' => $j->last_error === null ? '—' : '<span class="jq-error">' . Escape::html5($j->last_error) . '</span> (at ' . Html::utc($j->updated_at) . ')',
             'Result' => $j->result === null ? '—' : Escape::html5($j->result),
             'Follow-up' => $j->follow_up === null ? '—' : Escape::html5($j->follow_up),

@@ -35,6 +35,7 @@
 namespace WHMCS\Module\Addon\JetpackQueue;
 
 use WHMCS\Database\Capsule;
+use WHMCS\Module\Server\Jetpack\Catalogue;
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
@@ -47,10 +48,6 @@ class Queries
     const WORKERS = 'mod_jetpack_workers';
     const DRIFT = 'mod_jetpack_drift';
     const WATCH = 'mod_jetpack_watch';
-
-    const STATES = array('queued', 'running', 'waiting_dns', 'done', 'failed', 'cancelled');
-    const UNFINISHED = array('queued', 'running', 'waiting_dns');
-    const ACTIONS = array('provision', 'terminate');
 
     /** Jobs per page of the list. */
     const PAGE = 50;
@@ -78,7 +75,7 @@ class Queries
      */
     public static function counts()
     {
-        $counts = array_fill_keys(self::STATES, 0);
+        $counts = array_fill_keys(Catalogue::lists('job_states'), 0);
         $rows = Capsule::select('SELECT state, COUNT(*) AS n FROM ' . self::JOBS . ' GROUP BY state');
         foreach ($rows as $row) {
             $counts[$row->state] = (int) $row->n;
@@ -149,11 +146,11 @@ class Queries
             $where[] = 'j.id < ?';
             $bind[] = (int) $before;
         }
-        if (isset($filter['state']) && in_array($filter['state'], self::STATES, true)) {
+        if (isset($filter['state']) && in_array($filter['state'], Catalogue::lists('job_states'), true)) {
             $where[] = 'j.state = ?';
             $bind[] = $filter['state'];
         }
-        if (isset($filter['action']) && in_array($filter['action'], self::ACTIONS, true)) {
+        if (isset($filter['action']) && in_array($filter['action'], Catalogue::actionNames(), true)) {
             $where[] = 'j.action = ?';
             $bind[] = $filter['action'];
         }
@@ -457,7 +454,7 @@ class Queries
         foreach (Capsule::select(
             "SELECT DATE_FORMAT(finished_at, '%Y-%m-%d %H:00') AS hour, state, COUNT(*) AS n
              FROM " . self::JOBS . "
-             WHERE finished_at >= ? AND state IN ('done', 'failed')
+             WHERE finished_at >= ? AND state <> 'cancelled'
              GROUP BY hour, state",
             array($since)
         ) as $r) {

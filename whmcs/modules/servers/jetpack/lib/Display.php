@@ -88,7 +88,7 @@ class Display
         if (count($pending) > 0) {
             return true;
         }
-        return $job !== null && in_array($job->state, array('queued', 'running', 'waiting_dns'), true);
+        return $job !== null && in_array($job->state, Catalogue::lists('unfinished_states'), true);
     }
 
     /**

@@ -204,7 +204,7 @@ class Email
              ORDER BY j.id LIMIT ?',
             array(self::KIND_WAITING, self::KIND_WAITING, 'waiting_dns', Requests::PROVISION, self::WINDOW_DAYS, (int) $limit)
         );
-        return array_slice(array_merge(Order::rows($done), Order::rows($waiting)), 0, (int) $limit);
+        return array_slice(array_merge(Query::rows($done), Query::rows($waiting)), 0, (int) $limit);
     }
 
     /**
@@ -219,7 +219,7 @@ class Email
      */
     public static function retryable($limit)
     {
-        return Order::rows(Capsule::select(
+        return Query::rows(Capsule::select(
             'SELECT job_id, kind, service_id, attempts FROM ' . self::TABLE . '
              WHERE status = ? AND claimed_at < UTC_TIMESTAMP(6) - INTERVAL ? MINUTE AND attempts < ?
              ORDER BY claimed_at LIMIT ?',
@@ -415,7 +415,7 @@ class Email
         if (strpos($result, Messages::ACTIVATION_PREFIX) === 0) {
             $url = trim(substr($result, strlen(Messages::ACTIVATION_PREFIX)));
         }
-        $details = $kind === self::KIND_WAITING || $result === '' ? Order::currentDetails($serviceId) : $result;
+        $details = $kind === self::KIND_WAITING || $result === '' ? CustomFields::currentDetails($serviceId) : $result;
         $site = Capsule::table(Requests::LEDGER)
             ->where('service_id', (int) $serviceId)
             ->where('addon_id', 0)

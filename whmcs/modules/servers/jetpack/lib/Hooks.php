@@ -6,8 +6,8 @@
  *
  * Provision on AcceptOrder, OrderPaid and InvoicePaid: each Pending service of a `jetpack`
  * product set to "Do not automatically setup" (tblproducts.autosetup = '') in that order or
- * invoice that now qualifies, by the worker's adoption rule (src/store/adoption.rs, the re-check, the
- * reference): the order is not Fraud or Cancelled, and it is accepted (Active) or its invoice
+ * invoice that now qualifies, by the worker's adoption rule (src/store/adoption/kind.rs, `Kind::qualifies`,
+ * the reference): the order is not Fraud or Cancelled, and it is accepted (Active) or its invoice
  * (tblorders.invoiceid) is Paid. AcceptOrder fires before WHMCS sets the order Active, so for
  * that hook the order being accepted counts as Active. The adoption scan stays the safety net
  * for whatever a hook misses.
@@ -113,7 +113,7 @@ class Hooks
         self::guard('ServiceDelete', 'service ' . $serviceId, function () use ($serviceId, $clientId) {
             // No ORDER BY: sorting by id would let the optimizer walk the primary key
             // instead of the (service_id, site_hash) index.
-            $held = Order::rows(Capsule::table(Requests::LEDGER)
+            $held = Query::rows(Capsule::table(Requests::LEDGER)
                 ->where('service_id', $serviceId)
                 ->where('addon_id', 0)
                 ->get(array('product_id')));
@@ -264,7 +264,7 @@ class Hooks
      */
     private static function provisionAddons($hook, $query)
     {
-        $addons = Order::rows($query->orderBy('ha.id')->get(array('ha.id', 'ha.hostingid', 'h.userid')));
+        $addons = Query::rows($query->orderBy('ha.id')->get(array('ha.id', 'ha.hostingid', 'h.userid')));
         foreach ($addons as $addon) {
             $requestId = Requests::record((int) $addon->hostingid, Requests::PROVISION, self::BY_HOOK, (int) $addon->id);
             Log::activity(
@@ -316,7 +316,7 @@ class Hooks
         if (!$accepted) {
             $query = self::paid($query);
         }
-        $services = Order::rows($query->orderBy('h.id')->get(array('h.id', 'h.userid')));
+        $services = Query::rows($query->orderBy('h.id')->get(array('h.id', 'h.userid')));
         foreach ($services as $service) {
             $requestId = Requests::record((int) $service->id, Requests::PROVISION, self::BY_HOOK);
             Log::activity(

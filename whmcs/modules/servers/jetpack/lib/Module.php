@@ -2,7 +2,7 @@
 /**
  * What the module's WHMCS entry points (jetpack.php's jetpack_CreateAccount and the others,
  * global functions WHMCS calls by name) do: each delegates here. Reading the service or addon
- * WHMCS names from its parameters, checking its order (Order), recording the request for
+ * WHMCS names from its parameters, checking its order (OrderChecks), recording the request for
  * jetpack-worker (Requests), the admin tab and client area (Display), and reporting what went
  * wrong: a `JETPACK MODULE: …` message for WHMCS to show, an activity-log line for what was
  * recorded, and, for a database error, a module-log entry (Log::moduleCall, kept by WHMCS in
@@ -17,23 +17,17 @@ if (!defined('WHMCS')) {
 
 final class Module
 {
-    /** The WHMCS function that records each action (the module log's action name). */
-    const FUNCTIONS = array(
-        Requests::PROVISION => 'CreateAccount',
-        Requests::TERMINATE => 'TerminateAccount',
-        Requests::CHANGE => 'ChangePackage',
-    );
-
     /**
-     * Create/Terminate/ChangePackage: check the order of the target (the service, or the addon
-     * WHMCS names), write the "queued" text into the target's own details, then record the
+     * Create/Terminate/ChangePackage/Suspend/Unsuspend: check the order of the target (the
+     * service, or the addon WHMCS names) as the catalogue says, write the action's "queued"
+     * text (if it has one) into the target's own details, then record the
      * request (an addon's names its parent service and addon_id), then tell the activity log.
      * Details first: once the request is there the worker may finish the job at any moment, and
      * its outcome must not be overwritten by the "queued" text. When the request cannot be
      * recorded, the details write is taken back.
      *
      * @param array  $params WHMCS module parameters
-     * @param string $action Requests::PROVISION, Requests::TERMINATE or Requests::CHANGE
+     * @param string $action an action of the catalogue (Requests::PROVISION, …)
      *
      * @return string 'success' or a `JETPACK MODULE: …` error
      */
@@ -44,9 +38,11 @@ final class Module
         $text = Messages::queued($action);
         $written = null;
         try {
-            $order = Order::load($serviceId, $action, $addonId);
+            $order = OrderChecks::check($serviceId, $action, $addonId);
             $serviceId = $order->serviceId;
-            $written = Requests::writeDetails($order->detailsRelId, $order->detailsFieldId, $text);
+            if ($text !== null) {
+                $written = Requests::writeDetails($order->detailsRelId, $order->detailsFieldId, $text);
+            }
             $requestId = Requests::record($order->serviceId, $action, Requests::BY_MODULE, $order->addonId);
         } catch (ModuleError $e) {
             return $e->getMessage();
@@ -54,7 +50,7 @@ final class Module
             if ($written !== null) {
                 Requests::undoDetails($written, $text);
             }
-            return self::databaseError($e, self::FUNCTIONS[$action], $params, $serviceId, $addonId, $action)
+            return self::databaseError($e, Catalogue::whmcsFunction($action), $params, $serviceId, $addonId, $action)
                 ->getMessage();
         }
         Log::activity(
@@ -79,9 +75,10 @@ final class Module
         $serviceId = self::serviceId($params);
         $addonId = self::addonId($params);
         try {
-            // A retry re-runs the latest job, so its order is checked for that job's action.
+            // A retry re-runs the latest job, so its order is checked for that job's action
+            // (with no job yet, for none: OrderChecks::checksFor decides).
             $latest = Requests::latestJob($serviceId, $addonId);
-            $order = Order::load($serviceId, $latest !== null ? $latest->action : Requests::PROVISION, $addonId);
+            $order = OrderChecks::check($serviceId, $latest !== null ? $latest->action : null, $addonId);
             $requestId = Requests::record($order->serviceId, Requests::RETRY, Requests::BY_ADMIN, $order->addonId);
         } catch (ModuleError $e) {
             return $e->getMessage();
@@ -152,7 +149,7 @@ final class Module
     public static function clientArea(array $params)
     {
         try {
-            $details = Order::currentDetails(self::serviceId($params), self::addonId($params));
+            $details = CustomFields::currentDetails(self::serviceId($params), self::addonId($params));
         } catch (\PDOException $e) {
             $details = '';
         }

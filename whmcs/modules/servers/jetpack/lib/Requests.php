@@ -51,6 +51,9 @@ class Requests
     const RETRY = 'retry';
     /** A change of plan (WHMCS ChangePackage, after an upgrade or downgrade). */
     const CHANGE = 'change';
+    /** WHMCS SuspendAccount and UnsuspendAccount (the product's setting says what they do). */
+    const SUSPEND = 'suspend';
+    const UNSUSPEND = 'unsuspend';
 
     /** Who asked. */
     const BY_MODULE = 'module';
@@ -216,7 +219,7 @@ class Requests
      */
     public static function pending($serviceId, $addonId = 0)
     {
-        return Order::rows(Capsule::table(self::TABLE)
+        return Query::rows(Capsule::table(self::TABLE)
             ->where('service_id', (int) $serviceId)
             ->where('addon_id', (int) $addonId)
             ->whereNull('applied_at')
@@ -262,7 +265,7 @@ class Requests
      */
     public static function ledger($serviceId, $addonId = 0)
     {
-        return Order::rows(Capsule::table(self::LEDGER)
+        return Query::rows(Capsule::table(self::LEDGER)
             ->where('service_id', (int) $serviceId)
             ->where('addon_id', (int) $addonId)
             ->orderBy('id')
@@ -282,7 +285,7 @@ class Requests
      */
     public static function addonJobs($serviceId)
     {
-        $rows = Order::rows(Capsule::table(self::JOBS)
+        $rows = Query::rows(Capsule::table(self::JOBS)
             ->where('service_id', (int) $serviceId)
             ->where('addon_id', '>', 0)
             ->orderBy('id', 'desc')
@@ -363,13 +366,13 @@ class Requests
      */
     public static function currentSiteUrl($serviceId, $addonId = 0)
     {
-        $owner = Order::fieldOwner($serviceId, $addonId);
+        $owner = CustomFields::fieldOwner($serviceId, $addonId);
         if ($owner === null) {
             return null;
         }
         $site = null;
-        foreach (Order::ownerFields($owner[0], $owner[1]) as $field) {
-            if (Order::fieldKey($field->fieldname) !== Order::fieldName('site_url')) {
+        foreach (CustomFields::ownerFields($owner[0], $owner[1]) as $field) {
+            if (CustomFields::fieldKey($field->fieldname) !== Rules::fieldName('site_url')) {
                 continue;
             }
             $value = Capsule::table(self::VALUES)
@@ -436,7 +439,7 @@ class Requests
      */
     private static function removeRacingInserts($serviceId, $fieldId, $ownId)
     {
-        $rows = Order::rows(self::retrying(function () use ($serviceId, $fieldId) {
+        $rows = Query::rows(self::retrying(function () use ($serviceId, $fieldId) {
             return Capsule::table(self::VALUES)
                 ->where('fieldid', (int) $fieldId)
                 ->where('relid', (int) $serviceId)
@@ -452,7 +455,7 @@ class Requests
             self::retrying(function () use ($extra) {
                 return Capsule::table(self::VALUES)
                     ->whereIn('id', $extra)
-                    ->whereIn('value', Messages::QUEUED)
+                    ->whereIn('value', Catalogue::queuedTexts())
                     ->delete();
             });
         }

@@ -23,10 +23,13 @@ use std::time::Duration;
 
 use sqlx::{MySql, QueryBuilder, Row};
 
-use super::adoption::{Found, PlanStep, plan};
-use super::{Result, Store, within};
-use crate::domain::{AddonId, ServiceId};
+use super::discover::Found;
+use super::kind::{Kind, waited, whmcs_id};
+use super::parts::{Bind, union_of};
+use crate::domain::ServiceId;
 use crate::rules::MODULE_NAME;
+use crate::store::explain::{PlanStep, plan};
+use crate::store::{Result, Store, within};
 
 /// The window row, if any, and the tops of tblhosting and tblhostingaddons (their highest
 /// committed ids, read from the primary key's end: no row is examined), the window length in
@@ -56,29 +59,50 @@ const AGE_SQL: &str = "UPDATE mod_jetpack_adoption_window
 /// services above the trail through the `productid` index (forced, as discovery's), each not
 /// yet a candidate nor marked (primary keys, in the select list: a `NOT EXISTS` in the WHERE
 /// becomes a materialised scan of those tables), with how long its order has waited.
-const SERVICE_WINDOW_PART: &str = "(SELECT h.id,
-            (SELECT TIMESTAMPDIFF(SECOND, o.date, NOW()) FROM tblorders o
-             WHERE o.id = h.orderid) AS waited,
-            EXISTS (SELECT 1 FROM mod_jetpack_adoption_candidates c WHERE c.service_id = h.id)
-            OR EXISTS (SELECT 1 FROM mod_jetpack_adoption_marks m
-                       WHERE m.service_id = h.id AND m.action = 'provision') AS known
+fn service_part() -> String {
+    format!(
+        "(SELECT h.id, 0 AS parent, {waited} AS waited, {known} AS known
      FROM tblhosting h FORCE INDEX (productid)
      WHERE h.packageid = ? AND h.id > ? AND h.id <= ? AND h.domainstatus = 'Pending'
-     HAVING known = 0 ORDER BY h.id LIMIT ?)";
+     HAVING known = 0 ORDER BY h.id LIMIT ?)",
+        waited = waited("h.orderid"),
+        known = Kind::Service.known("h.id"),
+    )
+}
 
 /// The addons' window read (trail, top, module name, page): tblhostingaddons by primary key
-/// between the trail and the top (forced: the `status` index would read every
-/// Pending addon), each row's addon by primary key; the Pending ones of `jetpack` addons not
-/// yet candidates nor marked.
-const ADDON_WINDOW_SQL: &str = "SELECT a.id, a.hostingid,
-            (SELECT TIMESTAMPDIFF(SECOND, o.date, NOW()) FROM tblorders o
-             WHERE o.id = a.orderid) AS waited,
-            EXISTS (SELECT 1 FROM mod_jetpack_adoption_addon_candidates c WHERE c.addon_id = a.id)
-            OR EXISTS (SELECT 1 FROM mod_jetpack_adoption_addon_marks m
-                       WHERE m.addon_id = a.id AND m.action = 'provision') AS known
+/// between the trail and the top (forced: the `status` index would read every Pending addon),
+/// each row's addon by primary key; the Pending ones of `jetpack` addons not yet candidates
+/// nor marked.
+fn addon_part() -> String {
+    format!(
+        "SELECT a.id, a.hostingid AS parent, {waited} AS waited, {known} AS known
      FROM tblhostingaddons a FORCE INDEX (PRIMARY) STRAIGHT_JOIN tbladdons d ON d.id = a.addonid
      WHERE a.id > ? AND a.id <= ? AND a.status = 'Pending' AND d.module = ?
-     HAVING known = 0 ORDER BY a.id LIMIT ?";
+     HAVING known = 0 ORDER BY a.id LIMIT ?",
+        waited = waited("a.orderid"),
+        known = Kind::Addon.known("a.id"),
+    )
+}
+
+/// The window read of one kind between its trail and its top: a part per scope.
+fn window_query(
+    kind: Kind,
+    scopes: &[u32],
+    [trail, top]: [u32; 2],
+    page: u32,
+    prefix: &str,
+) -> QueryBuilder<MySql> {
+    let (trail, top, page) = (Bind::Id(trail), Bind::Id(top), Bind::Id(page));
+    match kind {
+        Kind::Service => union_of(prefix, &service_part(), scopes, |p| {
+            vec![Bind::Id(p), trail, top, page]
+        }),
+        Kind::Addon => union_of(prefix, &addon_part(), scopes, |_| {
+            vec![trail, top, Bind::Text(MODULE_NAME), page]
+        }),
+    }
+}
 
 /// What one pass over the trailing window found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -94,17 +118,24 @@ pub struct Behind {
 /// The window row (trails None: no window yet) with the tables' tops.
 #[derive(Clone, Copy, Debug)]
 struct WindowState {
-    trails: Option<Marks>,
-    mids: Marks,
-    tops: Marks,
+    trails: Option<Positions>,
+    mids: Positions,
+    tops: Positions,
     aged: bool,
 }
 
 /// A (services, addons) pair of positions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Marks {
+struct Positions {
     service: u32,
     addon: u32,
+}
+
+impl Positions {
+    /// The position of one kind.
+    fn of(self, kind: Kind) -> u32 {
+        kind.pick([self.service, self.addon])
+    }
 }
 
 impl Store {
@@ -137,15 +168,14 @@ impl Store {
             return Ok(Behind::default());
         };
         let mut out = Behind::default();
-        if trails.service < tops.service && !products.is_empty() {
-            out.read = true;
-            out.candidates = self
-                .window_services(products, trails.service, tops.service, page)
-                .await?;
-        }
-        if self.has_addons && trails.addon < tops.addon {
-            out.read = true;
-            out.addon_candidates = self.window_addons(trails.addon, tops.addon, page).await?;
+        for kind in self.kinds() {
+            let (trail, top) = (trails.of(kind), tops.of(kind));
+            let scopes = kind.scopes(products);
+            if trail < top && !scopes.is_empty() {
+                out.read = true;
+                let found = self.window_read(kind, &scopes, [trail, top], page).await?;
+                *kind.pick([&mut out.candidates, &mut out.addon_candidates]) = found;
+            }
         }
         let settled = trails == state.mids && state.mids == tops;
         if state.aged && !settled {
@@ -169,12 +199,12 @@ impl Store {
         Ok(WindowState {
             trails: trail
                 .zip(addon_trail)
-                .map(|(service, addon)| Marks { service, addon }),
-            mids: Marks {
+                .map(|(service, addon)| Positions { service, addon }),
+            mids: Positions {
                 service: row.try_get::<Option<u32>, _>("service_mid")?.unwrap_or(0),
                 addon: row.try_get::<Option<u32>, _>("addon_mid")?.unwrap_or(0),
             },
-            tops: Marks {
+            tops: Positions {
                 service: top(&row, "service_top")?,
                 addon: top(&row, "addon_top")?,
             },
@@ -182,41 +212,25 @@ impl Store {
         })
     }
 
-    /// The services' window read; records what it found as candidates.
-    async fn window_services(
+    /// One kind's window read between its trail and its top; records what it found as
+    /// candidates, due as unpaid ones are (a late commit's order is seconds old: due within a
+    /// scan or two).
+    async fn window_read(
         &self,
-        products: &[u32],
-        trail: u32,
-        top: u32,
+        kind: Kind,
+        scopes: &[u32],
+        range: [u32; 2],
         page: u32,
     ) -> Result<u64> {
-        let mut q = service_window_query(products, trail, top, page, "");
+        let mut q = window_query(kind, scopes, range, page, "");
         let rows = q.build().fetch_all(&self.pool).await?;
         let mut found = Vec::with_capacity(rows.len());
         for row in &rows {
-            let id = row.try_get::<i32, _>("id")?.unsigned_abs();
-            found.push((ServiceId(id), waited(row)?));
+            let parent = ServiceId(whmcs_id(row.try_get("parent")?));
+            let target = kind.target(whmcs_id(row.try_get("id")?), parent);
+            found.push((target, Found::read(row, false)?));
         }
-        self.add_candidates(&found).await?;
-        Ok(found.len() as u64)
-    }
-
-    /// The addons' window read; records what it found as candidates.
-    async fn window_addons(&self, trail: u32, top: u32, page: u32) -> Result<u64> {
-        let rows = sqlx::query(ADDON_WINDOW_SQL)
-            .bind(trail)
-            .bind(top)
-            .bind(MODULE_NAME)
-            .bind(page)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut found = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id = row.try_get::<i32, _>("id")?.unsigned_abs();
-            let parent = ServiceId(row.try_get::<i32, _>("hostingid")?.unsigned_abs());
-            found.push((AddonId(id), parent, waited(row)?));
-        }
-        self.add_addon_candidates(&found).await?;
+        self.add_candidates(kind, &found).await?;
         Ok(found.len() as u64)
     }
 
@@ -227,29 +241,16 @@ impl Store {
         products: &[u32],
     ) -> Result<Vec<(&'static str, Vec<PlanStep>)>> {
         let mut out = Vec::new();
-        if !products.is_empty() {
-            let mut q = service_window_query(products, 0, u32::MAX, 500, "EXPLAIN ");
-            out.push(("window", plan(&mut q, &self.pool).await?));
-        }
-        if self.has_addons {
-            let sql = ADDON_WINDOW_SQL
-                .replacen('?', "0", 1)
-                .replacen('?', &u32::MAX.to_string(), 1)
-                .replacen('?', "'jetpack'", 1)
-                .replacen('?', "500", 1);
-            out.push(("addons window", self.explain(&sql).await?));
+        for kind in self.kinds() {
+            let scopes = kind.scopes(products);
+            if !scopes.is_empty() {
+                let mut q = window_query(kind, &scopes, [0, u32::MAX], 500, "EXPLAIN ");
+                let name = kind.pick(["window", "addons window"]);
+                out.push((name, plan(&mut q, &self.pool).await?));
+            }
         }
         Ok(out)
     }
-}
-
-/// A window row as a new candidate: how long its order has waited; due as an unpaid one is
-/// (a late commit's order is seconds old: due within a scan or two).
-fn waited(row: &sqlx::mysql::MySqlRow) -> Result<Found> {
-    Ok(Found {
-        waited: row.try_get::<Option<i64>, _>("waited")?.unwrap_or(0).max(0),
-        paid: false,
-    })
 }
 
 /// A table's top as the state row reads it (0 for an empty table).
@@ -261,30 +262,4 @@ fn top(row: &sqlx::mysql::MySqlRow, name: &str) -> Result<u32> {
 /// The window length in microseconds, as the SQL intervals take it.
 fn window_micros(window: Duration) -> u64 {
     u64::try_from(window.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// The services' window read: one [`SERVICE_WINDOW_PART`] per product, UNION ALL.
-fn service_window_query(
-    products: &[u32],
-    trail: u32,
-    top: u32,
-    page: u32,
-    prefix: &str,
-) -> QueryBuilder<MySql> {
-    let mut q = QueryBuilder::<MySql>::new(prefix);
-    for (n, p) in products.iter().enumerate() {
-        if n > 0 {
-            q.push(" UNION ALL ");
-        }
-        let mut parts = SERVICE_WINDOW_PART.split('?');
-        let binds = [*p, trail, top, page];
-        if let Some(first) = parts.next() {
-            q.push(first);
-        }
-        for (part, value) in parts.zip(binds) {
-            q.push_bind(value);
-            q.push(part);
-        }
-    }
-    q
 }

@@ -17,10 +17,11 @@ use std::collections::BTreeSet;
 
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
-use super::adoption::{Kind, PlanStep, plan};
-use super::requests::{insert_request, insert_requests};
-use super::{Result, Store};
+use super::kind::Kind;
 use crate::domain::{Action, RequestedBy, Target};
+use crate::store::explain::{PlanStep, plan};
+use crate::store::requests::{insert_request, insert_requests};
+use crate::store::{Result, Store};
 
 /// What adopting a page's qualifying candidates did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,23 +31,6 @@ pub(super) struct Adopted {
     /// Targets that already had a job or a request: marked `requested`, not requested again.
     pub(super) already: u64,
 }
-
-/// Notes the requests just made on the services' marks: the INSERT's first id is bound
-/// between the two parts, the marks' ids after.
-const NOTE_SERVICES_SQL: [&str; 2] = [
-    "UPDATE mod_jetpack_adoption_marks m
-     JOIN mod_jetpack_requests r ON r.service_id = m.service_id AND r.addon_id = 0
-          AND r.action = 'provision' AND r.requested_by = 'adopt' AND r.id >= ",
-    " SET m.request_id = r.id WHERE m.action = 'provision' AND m.service_id IN (",
-];
-
-/// The same for the addons' marks (their parent as marked, the request's service).
-const NOTE_ADDONS_SQL: [&str; 2] = [
-    "UPDATE mod_jetpack_adoption_addon_marks m
-     JOIN mod_jetpack_requests r ON r.service_id = m.service_id AND r.addon_id = m.addon_id
-          AND r.action = 'provision' AND r.requested_by = 'adopt' AND r.id >= ",
-    " SET m.request_id = r.id WHERE m.action = 'provision' AND m.addon_id IN (",
-];
 
 impl Store {
     /// Adopts a page's qualifying candidates (all of `kind`): each is marked and, unless its
@@ -155,7 +139,7 @@ impl Store {
                 Some(true)
             }
         };
-        let mut q = delete_candidates(kind_of(target));
+        let mut q = delete_candidates(Kind::of(target));
         push_ids(&mut q, [target.entity_id()]);
         q.build().execute(&mut *tx).await?;
         tx.commit().await?;
@@ -201,13 +185,11 @@ impl Store {
         let handled = plan(&mut q, &self.pool).await?;
         let mut q = note_query("EXPLAIN ", kind, 1, &targets);
         let note = plan(&mut q, &self.pool).await?;
-        Ok(match kind {
-            Kind::Service => vec![("adopt handled", handled), ("adopt note", note)],
-            Kind::Addon => vec![
-                ("addons adopt handled", handled),
-                ("addons adopt note", note),
-            ],
-        })
+        let [handled_name, note_name] = kind.pick([
+            ["adopt handled", "adopt note"],
+            ["addons adopt handled", "addons adopt note"],
+        ]);
+        Ok(vec![(handled_name, handled), (note_name, note)])
     }
 }
 
@@ -220,14 +202,25 @@ fn delete_candidates(kind: Kind) -> QueryBuilder<MySql> {
     ))
 }
 
-/// The UPDATE noting on the targets' marks the requests made from request id `first` on.
+/// The UPDATE noting on the targets' marks (all of `kind`, for their provision) the requests
+/// made from request id `first` on: each mark's own (the same service and addon id).
 fn note_query(prefix: &str, kind: Kind, first: u64, targets: &[Target]) -> QueryBuilder<MySql> {
-    let [join, set] = match kind {
-        Kind::Service => NOTE_SERVICES_SQL,
-        Kind::Addon => NOTE_ADDONS_SQL,
-    };
-    let mut q = QueryBuilder::<MySql>::new(prefix);
-    q.push(join).push_bind(first).push(set);
+    let provision = Action::Provision.as_str();
+    let mut q = QueryBuilder::<MySql>::new(format!(
+        "{prefix}UPDATE {marks} m
+         JOIN mod_jetpack_requests r ON r.service_id = m.service_id AND r.addon_id = {addon}
+              AND r.action = ",
+        marks = kind.marks(),
+        addon = kind.request_addon_of_mark(),
+    ));
+    q.push_bind(provision)
+        .push(" AND r.requested_by = ")
+        .push_bind(RequestedBy::Adopt.as_str())
+        .push(" AND r.id >= ")
+        .push_bind(first)
+        .push(" SET m.request_id = r.id WHERE m.action = ")
+        .push_bind(provision)
+        .push(format!(" AND m.{} IN (", kind.id_column()));
     push_ids(&mut q, targets.iter().map(|t| t.entity_id()));
     q
 }
@@ -306,14 +299,6 @@ async fn mark_all(
     insert_marks(tx, kind, Action::Provision, &marks).await
 }
 
-/// Which kind of candidate (and mark) a target is.
-fn kind_of(target: Target) -> Kind {
-    match target {
-        Target::Service(_) => Kind::Service,
-        Target::Addon { .. } => Kind::Addon,
-    }
-}
-
 /// Inserts the scan's mark for (target, action); false when it was there already (the
 /// insert waits for a concurrent worker's uncommitted mark, then inserts nothing).
 async fn mark(
@@ -322,7 +307,7 @@ async fn mark(
     action: Action,
     outcome: &str,
 ) -> Result<bool> {
-    Ok(insert_marks(tx, kind_of(target), action, &[(target, outcome)]).await? == 1)
+    Ok(insert_marks(tx, Kind::of(target), action, &[(target, outcome)]).await? == 1)
 }
 
 /// The scan's marks for `action`, each target with its outcome, in one `INSERT IGNORE`: a
@@ -334,20 +319,13 @@ async fn insert_marks(
     action: Action,
     marks: &[(Target, &str)],
 ) -> Result<u64> {
-    let mut q = QueryBuilder::<MySql>::new(match kind {
-        Kind::Service => {
-            "INSERT IGNORE INTO mod_jetpack_adoption_marks (service_id, action, outcome, marked_at) "
-        }
-        Kind::Addon => {
-            "INSERT IGNORE INTO mod_jetpack_adoption_addon_marks
-               (addon_id, service_id, action, outcome, marked_at) "
-        }
-    });
+    let mut q = QueryBuilder::<MySql>::new(format!(
+        "INSERT IGNORE INTO {} ({}, action, outcome, marked_at) ",
+        kind.marks(),
+        kind.target_columns()
+    ));
     q.push_values(marks, |mut b, (target, outcome)| {
-        b.push_bind(target.entity_id());
-        if kind == Kind::Addon {
-            b.push_bind(target.service());
-        }
+        kind.push_target(&mut b, *target);
         b.push_bind(action.as_str())
             .push_bind(*outcome)
             .push("UTC_TIMESTAMP(6)");
@@ -358,16 +336,13 @@ async fn insert_marks(
 /// Records the scan's request for the target and notes its id on the mark.
 async fn request(tx: &mut Transaction<'_, MySql>, target: Target, action: Action) -> Result<()> {
     let id = insert_request(&mut **tx, target, action.into(), RequestedBy::Adopt).await?;
-    let note = match target {
-        Target::Service(_) => {
-            "UPDATE mod_jetpack_adoption_marks SET request_id = ? WHERE service_id = ? AND action = ?"
-        }
-        Target::Addon { .. } => {
-            "UPDATE mod_jetpack_adoption_addon_marks SET request_id = ?
-             WHERE addon_id = ? AND action = ?"
-        }
-    };
-    sqlx::query(note)
+    let kind = Kind::of(target);
+    let note = format!(
+        "UPDATE {} SET request_id = ? WHERE {} = ? AND action = ?",
+        kind.marks(),
+        kind.id_column()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(note))
         .bind(id.0)
         .bind(target.entity_id())
         .bind(action.as_str())

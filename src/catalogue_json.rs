@@ -1,0 +1,91 @@
+//! The lists the PHP module and the dashboard share with the worker, exported from their one
+//! source in Rust: the action catalogue (`catalogue`), the request kinds (`lifecycle`), the job
+//! states and the requesters (`domain`), written to `whmcs/modules/servers/jetpack/catalogue.json`
+//! beside `rules.json`. A test fails when the committed file differs from [`render`]; the PHP
+//! tests check that every list the PHP side uses comes from the file.
+
+use serde_json::{Value, json};
+
+use crate::catalogue::{ActionSpec, CATALOGUE, Checks, Effect, StatusChange};
+use crate::domain::{JobState, RequestedBy};
+use crate::lifecycle::RequestKind;
+use crate::order::OnSuspend;
+
+/// Where the exported file lives, from the repository's root.
+pub const PATH: &str = "whmcs/modules/servers/jetpack/catalogue.json";
+
+/// The file's text (pretty JSON, one trailing newline).
+pub fn render() -> String {
+    let doc = json!({
+        "about": "Generated from the worker's src/catalogue.rs (and lifecycle, domain) by its \
+                  test catalogue_json; do not edit: run `JETPACK_WRITE_CATALOGUE=1 cargo test \
+                  catalogue_json` after changing the catalogue. The PHP module and the dashboard \
+                  read every list of actions, request kinds, job states and requesters here.",
+        "actions": CATALOGUE.iter().map(action).collect::<Vec<_>>(),
+        "request_kinds": RequestKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        "job_states": JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "unfinished_states": JobState::ALL.iter().filter(|s| !s.is_finished())
+            .map(|s| s.as_str()).collect::<Vec<_>>(),
+        "requesters": RequestedBy::ALL.iter().map(|b| b.as_str()).collect::<Vec<_>>(),
+        "suspend_setting_cancel": OnSuspend::CANCEL,
+    });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn action(a: &ActionSpec) -> Value {
+    json!({
+        "name": a.name,
+        "whmcs_function": a.whmcs_function,
+        "module_log": a.module_log,
+        "verb": a.verb,
+        "queued_text": a.queued_text,
+        "effect": effect(a.effect),
+        "reads_ledger": a.reads_ledger,
+        "checks": checks(a.checks),
+        "on_success": a.on_success.map(StatusChange::status),
+        "on_failure": a.on_failure.map(StatusChange::status),
+    })
+}
+
+fn effect(e: Effect) -> &'static str {
+    match e {
+        Effect::Provides => "provides",
+        Effect::Removes => "removes",
+        Effect::RemovesBySetting => "removes_by_setting",
+        Effect::RestoresBySetting => "restores_by_setting",
+    }
+}
+
+fn checks(c: Checks) -> &'static str {
+    match c {
+        Checks::Order => "order",
+        Checks::Cancel => "cancel",
+        Checks::Target => "target",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed file is what the catalogue says (JETPACK_WRITE_CATALOGUE=1 rewrites it).
+    #[test]
+    fn catalogue_json_is_the_catalogue() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(PATH);
+        let want = render();
+        if std::env::var_os("JETPACK_WRITE_CATALOGUE").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{PATH} differs from src/catalogue.rs: run `JETPACK_WRITE_CATALOGUE=1 cargo test \
+             catalogue_json` and commit the file"
+        );
+        let doc: Value = serde_json::from_str(&have).unwrap();
+        assert_eq!(doc["actions"].as_array().unwrap().len(), CATALOGUE.len());
+        assert_eq!(doc["request_kinds"][2], "retry");
+    }
+}

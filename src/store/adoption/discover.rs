@@ -1,0 +1,252 @@
+//! Discovery: per kind, the targets above its watermarks, read by index, each row once; the
+//! Pending ones become candidates, then the watermarks move past what was read (a crash in
+//! between only examines them again).
+//!
+//! Services: per Jetpack product, its services above that product's watermark
+//! (`mod_jetpack_adoption_watermarks`), through tblhosting's `packageid` index. Addons:
+//! tblhostingaddons has no index on `addonid`, so one page of its rows above the addon
+//! watermark (`mod_jetpack_adoption_addon_watermark`) is read by primary key, each row once
+//! whatever its module, with its addon (tbladdons) by primary key. A Pending row whose order
+//! is paid already ([`Kind::qualifies`]: its product or addon, order and invoice by primary
+//! key, for the Pending rows only) is due at once; any other is first due within a tenth of
+//! its order's age (spread, at most an hour).
+
+use std::collections::BTreeMap;
+
+use sqlx::{MySql, QueryBuilder, Row};
+
+use super::kind::{Kind, waited, whmcs_id};
+use super::parts::{Bind, union_of};
+use crate::domain::{ServiceId, Target};
+use crate::rules::MODULE_NAME;
+use crate::store::{Result, Store, within};
+
+/// What one discovery page found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Discovered {
+    /// Services examined (above the watermarks).
+    pub examined: u64,
+    /// Pending services recorded as candidates.
+    pub candidates: u64,
+    /// Addons examined (tblhostingaddons rows above the addon watermark, any module).
+    pub addons_examined: u64,
+    /// Pending addons of `jetpack` addons recorded as candidates.
+    pub addon_candidates: u64,
+    /// A product had more services, or tblhostingaddons more rows, than one page: call again.
+    pub more: bool,
+}
+
+/// What one kind's discovery page found.
+#[derive(Clone, Copy, Debug, Default)]
+struct Page {
+    examined: u64,
+    candidates: u64,
+    more: bool,
+}
+
+impl Discovered {
+    /// Adds one kind's page.
+    fn add(&mut self, kind: Kind, page: Page) {
+        let (examined, candidates) = match kind {
+            Kind::Service => (&mut self.examined, &mut self.candidates),
+            Kind::Addon => (&mut self.addons_examined, &mut self.addon_candidates),
+        };
+        *examined += page.examined;
+        *candidates += page.candidates;
+        self.more |= page.more;
+    }
+}
+
+/// A new candidate as discovery (or the window) found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Found {
+    /// Seconds since its order was placed (0 without an order).
+    pub(super) waited: i64,
+    /// Its order is accepted or its invoice paid already (it qualifies): due at once.
+    pub(super) paid: bool,
+}
+
+impl Found {
+    /// From a row's `waited` and (when `paid`) `paid` columns.
+    pub(super) fn read(row: &sqlx::mysql::MySqlRow, paid: bool) -> Result<Found> {
+        Ok(Found {
+            waited: row.try_get::<Option<i64>, _>("waited")?.unwrap_or(0).max(0),
+            paid: paid && row.try_get::<Option<i64>, _>("paid")? == Some(1),
+        })
+    }
+
+    /// The candidate row's `found_at` and `next_check_at` values.
+    fn push_times(&self, b: &mut sqlx::query_builder::Separated<'_, MySql, &'static str>) {
+        b.push("UTC_TIMESTAMP(6) - INTERVAL ")
+            .push_bind_unseparated(self.waited)
+            .push_unseparated(" SECOND");
+        if self.paid {
+            b.push("UTC_TIMESTAMP(6)");
+        } else {
+            b.push("UTC_TIMESTAMP(6) + INTERVAL FLOOR(LEAST(3600, ")
+                .push_bind_unseparated(self.waited)
+                .push_unseparated(" DIV 10) * RAND() * 1000000) MICROSECOND");
+        }
+    }
+}
+
+/// One product's part of the services' discovery (product, watermark, page): its services
+/// above the watermark through the `packageid` index (`productid` in every WHMCS layout),
+/// forced: with `ORDER BY id LIMIT` the optimizer may otherwise pick a primary-key range from
+/// the watermark, which reads every later service of every product. How long a Pending one
+/// has waited and whether it qualifies already are read for the Pending rows only.
+fn service_part() -> String {
+    format!(
+        "(SELECT id, packageid AS scope, 0 AS parent, domainstatus = 'Pending' AS pending,
+             IF(domainstatus = 'Pending', {waited}, NULL) AS waited,
+             IF(domainstatus = 'Pending',
+                (SELECT {qualifies} FROM tblproducts p JOIN tblorders o ON o.id = tblhosting.orderid
+                 LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
+                 WHERE p.id = tblhosting.packageid), NULL) AS paid
+      FROM tblhosting FORCE INDEX (productid) WHERE packageid = ? AND id > ?
+      ORDER BY id LIMIT ?)",
+        waited = waited("tblhosting.orderid"),
+        qualifies = Kind::Service.qualifies(),
+    )
+}
+
+/// The addons' discovery page (module name three times, watermark, page): tblhostingaddons by
+/// primary key above the watermark, each row's addon (tbladdons) by primary key, and for the
+/// Pending `jetpack` ones how long they have waited and whether they qualify already.
+fn addon_part() -> String {
+    let pending = "a.status = 'Pending' AND d.module = ?";
+    format!(
+        "SELECT a.id, {scope} AS scope, a.hostingid AS parent,
+            COALESCE({pending}, 0) AS pending,
+            IF({pending}, {waited}, NULL) AS waited,
+            IF({pending},
+               (SELECT {qualifies} FROM tblorders o
+                LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
+                WHERE o.id = a.orderid), NULL) AS paid
+     FROM tblhostingaddons a
+     LEFT JOIN tbladdons d ON d.id = a.addonid
+     WHERE a.id > ? ORDER BY a.id LIMIT ?",
+        scope = super::kind::ADDON_SCOPE,
+        waited = waited("a.orderid"),
+        qualifies = Kind::Addon.qualifies(),
+    )
+}
+
+/// The discovery read of one kind: a part per scope above that scope's watermark.
+pub(super) fn discovery_query(
+    kind: Kind,
+    scopes: &[u32],
+    marks: &BTreeMap<u32, u32>,
+    page: u32,
+    prefix: &str,
+) -> QueryBuilder<MySql> {
+    let after = |scope: u32| Bind::Id(marks.get(&scope).copied().unwrap_or(0));
+    match kind {
+        Kind::Service => union_of(prefix, &service_part(), scopes, |p| {
+            vec![Bind::Id(p), after(p), Bind::Id(page)]
+        }),
+        Kind::Addon => union_of(prefix, &addon_part(), scopes, |s| {
+            let module = Bind::Text(MODULE_NAME);
+            vec![module, module, module, after(s), Bind::Id(page)]
+        }),
+    }
+}
+
+impl Store {
+    /// One discovery page: up to `page` services per product above its watermark, through
+    /// the `packageid` index, and up to `page` tblhostingaddons rows above the addon
+    /// watermark, by primary key; records the Pending ones (of `jetpack` products and addons)
+    /// as candidates, then moves the watermarks (a crash in between only examines them again).
+    pub async fn discover_candidates(&self, products: &[u32], page: u32) -> Result<Discovered> {
+        within(self.timeout, async {
+            let mut found = Discovered::default();
+            for kind in self.kinds() {
+                let scopes = kind.scopes(products);
+                if !scopes.is_empty() {
+                    found.add(kind, self.discover(kind, &scopes, page).await?);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn discover(&self, kind: Kind, scopes: &[u32], page: u32) -> Result<Page> {
+        let marks = self.watermarks(kind).await?;
+        let mut q = discovery_query(kind, scopes, &marks, page, "");
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let mut top: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+        let mut pending = Vec::new();
+        for row in &rows {
+            let id = whmcs_id(row.try_get("id")?);
+            let seen = top.entry(whmcs_id(row.try_get("scope")?)).or_insert((0, 0));
+            *seen = (seen.0.max(id), seen.1 + 1);
+            if row.try_get::<Option<i64>, _>("pending")? == Some(1) {
+                let parent = ServiceId(whmcs_id(row.try_get("parent")?));
+                pending.push((kind.target(id, parent), Found::read(row, true)?));
+            }
+        }
+        self.add_candidates(kind, &pending).await?;
+        self.move_watermarks(kind, &top).await?;
+        Ok(Page {
+            examined: rows.len() as u64,
+            candidates: pending.len() as u64,
+            more: top.values().any(|(_, n)| *n >= page),
+        })
+    }
+
+    /// The kind's watermarks: the highest id examined per scope (none before the first page).
+    pub(super) async fn watermarks(&self, kind: Kind) -> Result<BTreeMap<u32, u32>> {
+        let [table, scope, last] = kind.watermarks();
+        let rows: Vec<(u32, u32)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {scope}, {last} FROM {table}"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Moves the kind's watermarks to the highest id read per scope (never back).
+    async fn move_watermarks(&self, kind: Kind, top: &BTreeMap<u32, (u32, u32)>) -> Result<()> {
+        if top.is_empty() {
+            return Ok(());
+        }
+        let [table, scope, last] = kind.watermarks();
+        let mut q = QueryBuilder::<MySql>::new(format!(
+            "INSERT INTO {table} ({scope}, {last}, updated_at) "
+        ));
+        q.push_values(top, |mut b, (scope, (last, _))| {
+            b.push_bind(*scope)
+                .push_bind(*last)
+                .push("UTC_TIMESTAMP(6)");
+        });
+        q.push(format!(
+            " ON DUPLICATE KEY UPDATE
+               {last} = GREATEST({last}, VALUES({last})),
+               updated_at = VALUES(updated_at)"
+        ));
+        q.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// New candidates, each as it was found: a paid order's is due at once; any other is
+    /// first due at a random moment within a tenth of its order's age (at most an hour; at
+    /// once for a fresh order), so a first scan over years of abandoned orders is spread out,
+    /// not a burst; then re-checked after a tenth of their age.
+    pub(super) async fn add_candidates(&self, kind: Kind, found: &[(Target, Found)]) -> Result<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<MySql>::new(format!(
+            "INSERT IGNORE INTO {} ({}, found_at, next_check_at) ",
+            kind.candidates(),
+            kind.target_columns()
+        ));
+        q.push_values(found, |mut b, (target, found)| {
+            kind.push_target(&mut b, *target);
+            found.push_times(&mut b);
+        });
+        q.build().execute(&self.pool).await?;
+        Ok(())
+    }
+}

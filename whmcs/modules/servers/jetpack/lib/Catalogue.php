@@ -1,0 +1,180 @@
+<?php
+/**
+ * The lists the module and the dashboard share with jetpack-worker, read from catalogue.json
+ * (generated from the worker's src/catalogue.rs; never edited by hand): each action's stored
+ * name, the WHMCS function that records it, its words, which order checks it needs and the
+ * "queued" text it writes; the request kinds; the job states; the requesters. Nothing here
+ * decides what an action does: the worker does.
+ */
+
+namespace WHMCS\Module\Server\Jetpack;
+
+if (!defined('WHMCS')) {
+    die('This file cannot be accessed directly');
+}
+
+final class Catalogue
+{
+    /** The order checks of an action that sends the whole order (site, user, plan, credentials). */
+    const CHECKS_ORDER = 'order';
+    /** The order checks of an action that cancels (site, credentials). */
+    const CHECKS_CANCEL = 'cancel';
+    /** Only that the target exists and uses the module (suspend, unsuspend). */
+    const CHECKS_TARGET = 'target';
+
+    /** @var array|null the decoded file */
+    private static $catalogue = null;
+
+    /**
+     * The decoded catalogue.json (read once per request).
+     *
+     * @return array
+     *
+     * @throws ModuleError when the file is missing or broken
+     */
+    public static function all()
+    {
+        if (self::$catalogue === null) {
+            self::$catalogue = self::load(dirname(__DIR__) . '/catalogue.json');
+        }
+        return self::$catalogue;
+    }
+
+    /**
+     * Reads and checks a catalogue file.
+     *
+     * @param string $path
+     *
+     * @return array
+     *
+     * @throws ModuleError when the file is missing, not JSON, or lacks a list
+     */
+    public static function load($path)
+    {
+        $text = is_readable($path) ? file_get_contents($path) : false;
+        $doc = $text === false ? null : json_decode($text, true);
+        $lists = array('actions', 'request_kinds', 'job_states', 'unfinished_states', 'requesters');
+        $broken = !is_array($doc);
+        foreach ($lists as $list) {
+            $broken = $broken || !isset($doc[$list]) || !is_array($doc[$list]);
+        }
+        if ($broken) {
+            throw new ModuleError(
+                ModuleError::PREFIX . 'the module\'s catalogue file ' . Escape::html($path)
+                . ' is missing or broken; reinstall the Jetpack module\'s files'
+            );
+        }
+        return $doc;
+    }
+
+    /**
+     * The stored names of every action, in display order.
+     *
+     * @return string[]
+     */
+    public static function actionNames()
+    {
+        $names = array();
+        foreach (self::all()['actions'] as $action) {
+            $names[] = $action['name'];
+        }
+        return $names;
+    }
+
+    /**
+     * One action's row, or null for a name the catalogue does not hold.
+     *
+     * @param string $name e.g. 'provision'
+     *
+     * @return array|null
+     */
+    public static function action($name)
+    {
+        foreach (self::all()['actions'] as $action) {
+            if ($action['name'] === $name) {
+                return $action;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The WHMCS function that records an action (CreateAccount, …); the name itself for a
+     * name that is not an action (e.g. 'retry' is recorded by the Requeue button).
+     *
+     * @param string $name
+     *
+     * @return string
+     */
+    public static function whmcsFunction($name)
+    {
+        $action = self::action($name);
+        return $action !== null ? $action['whmcs_function'] : 'Requeue';
+    }
+
+    /**
+     * The order checks an action needs (self::CHECKS_*); an unknown name gets the full checks.
+     *
+     * @param string $name
+     *
+     * @return string
+     */
+    public static function checks($name)
+    {
+        $action = self::action($name);
+        return $action !== null ? $action['checks'] : self::CHECKS_ORDER;
+    }
+
+    /**
+     * The text written into the details field when the action is recorded; null leaves the
+     * field as it is.
+     *
+     * @param string $name
+     *
+     * @return string|null
+     */
+    public static function queuedText($name)
+    {
+        $action = self::action($name);
+        return $action !== null ? $action['queued_text'] : null;
+    }
+
+    /**
+     * Every "queued" text (what only the module writes in the details field).
+     *
+     * @return string[]
+     */
+    public static function queuedTexts()
+    {
+        $texts = array();
+        foreach (self::all()['actions'] as $action) {
+            if ($action['queued_text'] !== null) {
+                $texts[] = $action['queued_text'];
+            }
+        }
+        return $texts;
+    }
+
+    /**
+     * The stored value of the product setting "When WHMCS suspends the service" that cancels
+     * the plan (configoption7; anything else keeps it).
+     *
+     * @return string
+     */
+    public static function suspendCancelValue()
+    {
+        return (string) self::all()['suspend_setting_cancel'];
+    }
+
+    /**
+     * A list by its key: 'request_kinds', 'job_states', 'unfinished_states', 'requesters'.
+     *
+     * @param string $key
+     *
+     * @return string[]
+     */
+    public static function lists($key)
+    {
+        return self::all()[$key];
+    }
+}
