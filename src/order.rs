@@ -538,9 +538,27 @@ impl OnSuspend {
 
     /// The setting of the target's product (the plan is kept when the product is gone).
     pub fn of(service: &ServiceRow) -> OnSuspend {
-        match &service.product {
-            Some(p) if p.suspend_setting.trim() == OnSuspend::CANCEL => OnSuspend::CancelPlan,
-            _ => OnSuspend::KeepPlan,
+        service.product.as_ref().map_or(OnSuspend::KeepPlan, |p| {
+            OnSuspend::parse(&p.suspend_setting)
+        })
+    }
+
+    /// The stored setting read (anything but `cancel` keeps the plan).
+    pub fn parse(setting: &str) -> OnSuspend {
+        if setting.trim() == OnSuspend::CANCEL {
+            OnSuspend::CancelPlan
+        } else {
+            OnSuspend::KeepPlan
+        }
+    }
+
+    /// What it means, for the doctor.
+    pub fn describe(self) -> &'static str {
+        match self {
+            OnSuspend::KeepPlan => "the Jetpack plan is kept (and keeps costing you)",
+            OnSuspend::CancelPlan => {
+                "the Jetpack plan is cancelled, and provisioned again on unsuspend"
+            }
         }
     }
 }

@@ -8,7 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{ALLOWED_PLANS, Plan};
 use crate::jetpack::{Credentials, Failure, JetpackClient};
-use crate::order::{FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, field_key, quote};
+use crate::order::{
+    FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, OnSuspend, field_key, quote,
+};
 use crate::store::{FieldSetup, ProductSetup, Store};
 
 use super::{Check, DB_FIX, LOGIN_TIMEOUT, Problem, check, describe, noted, problem};
@@ -207,6 +209,11 @@ fn setup_checks(sold: Sold, p: &ProductSetup, own: &[&FieldSetup], checks: &mut 
     checks.push(check(
         format!("{what}: custom field '{FIELD_DETAILS}'"),
         field_problem(own, FIELD_DETAILS),
+    ));
+    let on_suspend = OnSuspend::parse(&p.suspend_setting).describe();
+    checks.push(check(
+        format!("{what}: when WHMCS suspends the service, {on_suspend}"),
+        None,
     ));
 }
 

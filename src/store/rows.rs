@@ -95,6 +95,8 @@ pub struct ProductSetup {
     pub plan_setting: String,
     /// configoption6: the module setting Default Local User.
     pub default_local_user: String,
+    /// configoption7: the module setting When WHMCS suspends the service.
+    pub suspend_setting: String,
 }
 
 /// A product's or addon's custom field definition (`tblcustomfields`).
@@ -217,6 +219,7 @@ pub(super) fn product_setup(row: &MySqlRow) -> Result<ProductSetup> {
         client_secret: setting("configoption2")?.into(),
         plan_setting: setting("configoption3")?,
         default_local_user: setting("configoption6")?,
+        suspend_setting: setting("configoption7")?,
     })
 }
 

@@ -136,7 +136,8 @@ impl Store {
     /// checks.
     pub async fn jetpack_products(&self) -> Result<Vec<ProductSetup>> {
         let rows = sqlx::query(
-            "SELECT id, name, configoption1, configoption2, configoption3, configoption6
+            "SELECT id, name, configoption1, configoption2, configoption3, configoption6,
+                    configoption7
              FROM tblproducts WHERE servertype = ? ORDER BY id",
         )
         .bind(MODULE_NAME)

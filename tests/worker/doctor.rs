@@ -697,3 +697,26 @@ async fn doctor_skips_addons_on_a_whmcs_without_module_addons(pool: MySqlPool) {
         );
     }
 }
+
+/// The doctor lists what a WHMCS suspend does to each product's plan (the setting When WHMCS
+/// suspends the service: kept by default, cancelled when the product says so).
+#[sqlx::test]
+async fn doctor_lists_what_a_suspend_does_per_product(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let keeps = env.product("").await;
+    let cancels = env.product("").await;
+    env.exec(&format!(
+        "UPDATE tblproducts SET configoption7 = 'cancel' WHERE id = {cancels}"
+    ))
+    .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let kept = format!(
+        "ok   product #{keeps} 'Jetpack Premium': when WHMCS suspends the service, the Jetpack plan is kept"
+    );
+    let cancelled = format!(
+        "ok   product #{cancels} 'Jetpack Premium': when WHMCS suspends the service, the Jetpack plan is cancelled, and provisioned again on unsuspend"
+    );
+    assert!(out.contains(&kept), "{out}");
+    assert!(out.contains(&cancelled), "{out}");
+}
