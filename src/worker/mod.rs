@@ -4,13 +4,15 @@
 //! batches through the `completer`), adopts paid Pending services, and on shutdown stops
 //! claiming, drains, and releases what did not finish. One engine (`service_loop`) serves both `run` and `run --once`. This module owns
 //! the settings, the `Worker` and one job's run (`process`); the lease is `lease`, one
-//! attempt's decisions `process`, `failure` and `messages`.
+//! attempt's decisions `process`, `failure` and `messages`; the partner accounts on hold
+//! `holds`.
 //!
 //! One job's path through these parts and the job state machine: docs/architecture.md.
 
 mod cancel;
 mod completer;
 mod failure;
+mod holds;
 mod intake;
 mod lease;
 mod messages;
@@ -137,8 +139,8 @@ pub struct RunSummary {
     pub lost_leases: u64,
     /// Attempts whose outcome could not be written (database error); retried after the lease.
     pub unrecorded: u64,
-    /// Jobs given back to the queue without a call (their account's breaker was open or its
-    /// rate limit saturated); not counted in `processed`.
+    /// Jobs given back to the queue without a call (their account's breaker was open, its
+    /// rate limit saturated, or an admin put it on hold); not counted in `processed`.
     pub held: u64,
 }
 
@@ -149,7 +151,8 @@ enum Processed {
     Written,
     /// The lease was lost; nothing was written.
     LeaseLost,
-    /// Given back to the queue without a call (breaker open or rate limit saturated).
+    /// Given back to the queue without a call (breaker open, rate limit saturated, or the
+    /// account on hold).
     Held,
 }
 
@@ -272,6 +275,7 @@ impl Worker {
         let by = match held.by {
             HeldBy::Breaker => "breaker",
             HeldBy::RateLimit => "rate_limit",
+            HeldBy::Account => "account",
         };
         metrics::counter!(m::API_CALLS_HELD, "by" => by).increment(1);
         tracing::debug!(job_id = %job.id, target = %job.target, by, wait = ?held.wait,

@@ -54,6 +54,8 @@ struct Engine {
     intake: Option<Box<Intake>>,
     /// The intake step running beside the claims.
     intake_step: Option<JoinHandle<Box<Intake>>>,
+    /// When the partner accounts on hold were last read (once per poll).
+    holds_read: Option<Instant>,
 }
 
 impl Engine {
@@ -71,6 +73,7 @@ impl Engine {
             completions,
             intake: Some(Box::new(Intake::new(mode == Mode::UntilIdle, adopt))),
             intake_step: None,
+            holds_read: None,
         }
     }
 }
@@ -233,6 +236,7 @@ impl Worker {
         // A power of two, so the claim's reads (lists of the claimed ids) have a few texts
         // that stay prepared (see the completer).
         let free = u32::try_from(1usize << free.ilog2()).unwrap_or(u32::MAX);
+        self.refresh_holds(&mut e.holds_read).await;
         match self
             .store
             .claim(&self.settings.owner, free, self.claim_lease())
