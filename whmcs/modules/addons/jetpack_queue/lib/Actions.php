@@ -63,9 +63,8 @@ class Actions
             case 'retry_all':
                 return self::retryBatch($post);
             case 'hold':
-                return self::hold($post);
             case 'resume':
-                return self::resume($post);
+                return self::holdOrResume((string) $post['jq_action'], $post);
             default:
                 return array('ok' => false, 'message' => 'Refused: unknown action.');
         }
@@ -96,6 +95,22 @@ class Actions
         $flash['continue'] = array('after' => end($targets), 'done' => $done + count($targets));
         $flash['message'] .= ' Continuing with the next ' . Queries::RETRY_BATCH . '…';
         return $flash;
+    }
+
+    /**
+     * Hold or Resume; without mod_jetpack_holds (an older jetpack-worker) one clear refusal.
+     */
+    private static function holdOrResume($action, array $post)
+    {
+        try {
+            return $action === 'hold' ? self::hold($post) : self::resume($post);
+        } catch (\Exception $e) {
+            if (!Queries::isMissingTable($e)) {
+                throw $e;
+            }
+            return array('ok' => false, 'message' => 'Refused: Hold / Resume needs a newer jetpack-worker '
+                . '(mod_jetpack_holds is missing; its `migrate` creates it).');
+        }
     }
 
     /**
