@@ -47,7 +47,7 @@ class Html
             . 'function filling(){var a=document.activeElement;if(a&&a!==box&&live.contains(a)&&/^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(a.tagName)){return true;}'
             . 'var f=live.querySelectorAll("input,select,textarea");for(var i=0;i<f.length;i++){var x=f[i];'
             . 'if(x.type==="hidden"){continue;}if(x.type==="checkbox"||x.type==="radio"){if(x.checked!==x.defaultChecked){return true;}continue;}'
-            . 'if(x.tagName==="SELECT"){for(var j=0;j<x.options.length;j++){if(x.options[j].selected!==x.options[j].defaultSelected){return true;}}continue;}'
+            . 'if(x.tagName==="SELECT"){var d=0;for(var j=0;j<x.options.length;j++){if(x.options[j].defaultSelected){d=j;}}if(x.selectedIndex!==d){return true;}continue;}'
             . 'if(x.value!==x.defaultValue){return true;}}return false;}'
             . 'function why(){if(!box.checked){return "off";}if(document.visibilityState!=="visible"){return "paused while the tab is hidden";}'
             . 'if(document.getElementById("jq-continue")){return "paused while Retry all continues";}'
