@@ -103,3 +103,36 @@ async fn another_accounts_jobs_run_while_one_account_is_held(pool: MySqlPool) {
     let job = env.job(waits).await;
     assert_eq!((job.state, job.attempts), (JobState::Queued, 0));
 }
+
+#[sqlx::test]
+async fn status_lists_the_held_accounts_as_text_and_json(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let (url, api) = (
+        crate::cli::database_url(&env.db).await,
+        env.sandbox.base_url(),
+    );
+    assert!(
+        crate::liveness::status_text(&url, &api)
+            .await
+            .contains("partner accounts on hold (their jobs stay queued, no call made): 0\n")
+    );
+    env.store
+        .hold("partner-eu-2", "admin:3", "rotating credentials")
+        .await
+        .unwrap();
+
+    let text = crate::liveness::status_text(&url, &api).await;
+    let json = crate::liveness::status_json(&url, &api).await;
+
+    assert!(
+        text.contains("partner accounts on hold (their jobs stay queued, no call made): 1\n  client id partner-eu-2 held 20"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" by admin:3: rotating credentials\n"),
+        "{text}"
+    );
+    assert_eq!(json["holds"][0]["account"], "partner-eu-2");
+    assert_eq!(json["holds"][0]["held_by"], "admin:3");
+    assert_eq!(json["holds"][0]["reason"], "rotating credentials");
+}
