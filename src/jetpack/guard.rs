@@ -53,8 +53,9 @@ pub enum HeldBy {
     Account,
 }
 
-/// A job of a held account is due again after this long (it then runs at once if the account
-/// was resumed meanwhile, or is held again without a call).
+/// A job of a held account is due again at the boundary of this period after next (the store
+/// aligns it, so the account's jobs come back together and in order); it then runs if the
+/// account was resumed meanwhile, or is held again without a call.
 pub const ACCOUNT_HOLD_RECHECK: Duration = Duration::from_secs(15);
 
 /// A job that must not call the API now: it goes back to the queue, due after `wait`.

@@ -280,7 +280,12 @@ impl Worker {
         metrics::counter!(m::API_CALLS_HELD, "by" => by).increment(1);
         tracing::debug!(job_id = %job.id, target = %job.target, by, wait = ?held.wait,
             "no partner-API call for this job now; back to the queue without using an attempt");
-        if self.store.hold_back(job, held.wait).await? {
+        // A held account's jobs are due again together, so Resume runs them in their order.
+        let given_back = match held.by {
+            HeldBy::Account => self.store.hold_back_aligned(job, held.wait).await?,
+            HeldBy::Breaker | HeldBy::RateLimit => self.store.hold_back(job, held.wait).await?,
+        };
+        if given_back {
             Ok(Processed::Held)
         } else {
             Ok(Processed::LeaseLost)
