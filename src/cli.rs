@@ -31,7 +31,8 @@ pub struct Cli {
         default_value = defaults::API_BASE
     )]
     pub api_base: String,
-    /// Jobs in flight at once per worker process (1-1024).
+    /// Partner-API calls in flight at once per worker process (1-1024); a few more jobs are
+    /// claimed ahead, and outcomes are written after the call slot is free again.
     #[arg(long, env = "JETPACK_CONCURRENCY", global = true,
           default_value = defaults::CONCURRENCY.text,
           value_parser = clap::value_parser!(u32).range(1..=1024))]

@@ -24,7 +24,7 @@ pub const CLAIM: &str = "auto";
 /// `--rate-limit` / `JETPACK_RATE_LIMIT`: no rate limit.
 pub const RATE_LIMIT: &str = "off";
 
-/// `--concurrency` / `JETPACK_CONCURRENCY`: jobs in flight at once per process.
+/// `--concurrency` / `JETPACK_CONCURRENCY`: partner-API calls in flight at once per process.
 pub const CONCURRENCY: Setting<u32> = Setting {
     text: "8",
     value: 8,

@@ -11,7 +11,7 @@
 //!   every wait, by when it will be back; the systemd watchdog is fed only while it keeps
 //!   that word. A database outage does not stop the loop (it backs off and turns again), so
 //!   it never gets the worker restarted in the middle of API calls; a loop that hangs does.
-//! - How many jobs it is working on ([`InFlight`]).
+//! - How many jobs are in their partner-API calls ([`InFlight`]: each holds a call slot).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,29 +27,29 @@ pub struct Vitals {
     pub db: DbHealth,
     /// Whether the loop makes progress.
     pub liveness: Liveness,
-    /// Jobs in flight in this process.
+    /// Jobs in their partner-API calls in this process.
     pub in_flight: InFlight,
 }
 
-/// Jobs in flight in this process: each counted while the guard `start` returns for it
-/// lives.
+/// Jobs in their partner-API calls in this process (each holds a call slot): each counted
+/// while the guard `start` returns for it lives.
 #[derive(Clone, Default)]
 pub struct InFlight(Arc<AtomicUsize>);
 
 impl InFlight {
-    /// How many jobs are in flight right now.
+    /// How many jobs are in their calls right now.
     pub fn count(&self) -> usize {
         self.0.load(Ordering::Relaxed)
     }
 
-    /// Counts one more job in flight until the guard is dropped.
+    /// Counts one more job in its calls until the guard is dropped.
     pub(crate) fn start(&self) -> Counted {
         self.0.fetch_add(1, Ordering::Relaxed);
         Counted(self.0.clone())
     }
 }
 
-/// Counts a job in flight for as long as it lives.
+/// Counts a job in its calls for as long as it lives.
 pub(crate) struct Counted(Arc<AtomicUsize>);
 
 impl Drop for Counted {

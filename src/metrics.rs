@@ -25,7 +25,8 @@ pub const REQUESTS_APPLIED: &str = "jetpack_requests_applied_total";
 pub const QUEUE_DEPTH: &str = "jetpack_queue_depth";
 /// Gauge: seconds the oldest due, unclaimed job has waited.
 pub const OLDEST_DUE_AGE: &str = "jetpack_oldest_due_job_age_seconds";
-/// Gauge: jobs in flight in this process.
+/// Gauge: jobs in their partner-API calls in this process (holding a call slot; at most
+/// `JETPACK_CONCURRENCY`).
 pub const IN_FLIGHT: &str = "jetpack_jobs_in_flight";
 /// Histogram: partner API call duration (labels `endpoint`, `outcome`).
 pub const API_LATENCY: &str = "jetpack_api_request_duration_seconds";

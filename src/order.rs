@@ -33,6 +33,9 @@ pub struct Order {
     pub plan: Plan,
     /// Normalised site URL.
     pub site: SiteUrl,
+    /// The site is the one the ledger holds: the Site URL field was empty (a product move to
+    /// a product whose fields are named differently carries no value over).
+    pub site_from_ledger: bool,
     /// The WordPress user on the site.
     pub local_user: String,
     /// Where to write the outcome.
@@ -56,6 +59,8 @@ pub struct CancelOrder {
     pub plan: Option<Plan>,
     /// Normalised site URL.
     pub site: SiteUrl,
+    /// The site is one the ledger holds, the Site URL field being empty (see [`Order`]).
+    pub site_from_ledger: bool,
     /// Where to write the outcome; None when the service row is gone.
     pub details: Option<DetailsField>,
     /// The service was deleted from tblhosting: only what the ledger holds is cancelled,
@@ -269,6 +274,29 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// The Site URL, or, when a service's field is there but empty, the site the ledger holds
+    /// for it (`held`: the sites as sent; one of them when `any`, else only when it holds
+    /// exactly one). True when the ledger's site is used.
+    fn site_or_held(
+        &self,
+        found: Option<&Found<'_>>,
+        held: &[&str],
+        any: bool,
+    ) -> Result<(SiteUrl, bool), BadInput> {
+        let empty = found.is_some_and(|f| f.given().is_none());
+        let usable = match held {
+            [one] => Some(*one),
+            [first, ..] if any => Some(*first),
+            _ => None,
+        };
+        if let (true, Target::Service(_), Some(site)) = (empty, self.service.target, usable)
+            && let Ok(site) = SiteUrl::parse(site)
+        {
+            return Ok((site, true));
+        }
+        Ok((self.site(found)?, false))
+    }
+
     fn no_site(&self) -> BadInput {
         let service = self.service.target.service().to_string();
         let vars = [("field", FIELD_SITE_URL), ("service_id", service.as_str())];
@@ -379,8 +407,21 @@ fn bad(service: &ServiceRow, message: String, details: Option<DetailsField>) -> 
 /// order of the checks: each field completely (the field, then its value) before the next,
 /// Site URL, Local User, Plan, then the credentials.
 pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, BadInput> {
+    read_order_held(service, fields, &[])
+}
+
+/// [`read_order`] for an action that reads the ledger (a change of plan, an unsuspend):
+/// `held` are the sites the ledger holds for the target. When a service's Site URL field is
+/// empty (after a move to a product whose fields are named differently WHMCS carries no value
+/// over) and the ledger holds exactly one site, that site is the order's, and the plan is the
+/// one the order names; [`Order::site_from_ledger`] says so.
+pub fn read_order_held(
+    service: &ServiceRow,
+    fields: &[FieldRow],
+    held: &[&str],
+) -> Result<Order, BadInput> {
     let (r, details) = Reader::new(service, fields)?;
-    let site = r.site(r.site_field()?.as_ref())?;
+    let (site, site_from_ledger) = r.site_or_held(r.site_field()?.as_ref(), held, false)?;
     let user = r.field_or_setting(FIELD_LOCAL_USER, &r.product.default_local_user)?;
     let local_user = r.local_user(user.as_ref())?;
     let plan = r.field_or_setting(FIELD_PLAN, &r.product.plan_setting)?;
@@ -393,6 +434,7 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
         credentials,
         plan,
         site,
+        site_from_ledger,
         local_user,
         details,
         status: service.status.clone(),
@@ -405,9 +447,20 @@ pub fn read_order(service: &ServiceRow, fields: &[FieldRow]) -> Result<Order, Ba
 /// plan that is doubled, not named or not an allowed one (a legacy order) means the cancel
 /// names no plan, which cancels the site's plans.
 pub fn read_cancel(service: &ServiceRow, fields: &[FieldRow]) -> Result<CancelOrder, BadInput> {
+    read_cancel_held(service, fields, &[])
+}
+
+/// [`read_cancel`] with the sites the ledger holds for the target (`held`, as sent): a
+/// service's empty Site URL field (after a product move) is no reason to refuse when the
+/// ledger holds a site, since a terminate cancels what the ledger holds.
+pub fn read_cancel_held(
+    service: &ServiceRow,
+    fields: &[FieldRow],
+    held: &[&str],
+) -> Result<CancelOrder, BadInput> {
     let (r, details) = Reader::new(service, fields)?;
     let site_raw = r.site_field()?;
-    let site = r.site(site_raw.as_ref())?;
+    let (site, site_from_ledger) = r.site_or_held(site_raw.as_ref(), held, true)?;
     let plan = match r.find_optional(FIELD_PLAN) {
         Ok(found) => r.plan(found.as_ref()).ok(),
         Err(_) => None,
@@ -419,6 +472,7 @@ pub fn read_cancel(service: &ServiceRow, fields: &[FieldRow]) -> Result<CancelOr
         credentials,
         plan,
         site,
+        site_from_ledger,
         details: Some(details),
         service_gone: false,
     })
@@ -458,6 +512,7 @@ pub fn read_gone_cancel(
         credentials: partner_account(product)?,
         plan: None,
         site: SiteUrl::parse(held_site).ok()?,
+        site_from_ledger: false,
         details: None,
         service_gone: true,
     })

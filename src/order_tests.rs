@@ -365,3 +365,30 @@ fn every_bad_addon_input_names_what_to_fix() {
         );
     }
 }
+
+/// After a product move the Site URL field is there but empty: a change of plan takes the
+/// site the ledger holds when it holds exactly one, a terminate any one; an order whose field
+/// says a site, an addon, or a field that is missing entirely never falls back.
+#[test]
+fn an_empty_site_url_falls_back_to_the_site_the_ledger_holds() {
+    let mut empty = fields();
+    empty[0].value = Some(" ".into());
+    let o = read_order_held(&service(), &empty, &["held.example"]).unwrap();
+    assert_eq!(
+        (o.site.as_str(), o.site_from_ledger),
+        ("held.example", true)
+    );
+    assert!(read_order_held(&service(), &empty, &["a.example", "b.example"]).is_err());
+    assert!(read_order_held(&service(), &empty, &[]).is_err());
+    let c = read_cancel_held(&service(), &empty, &["a.example", "b.example"]).unwrap();
+    assert_eq!((c.site.as_str(), c.site_from_ledger), ("a.example", true));
+
+    let o = read_order_held(&service(), &fields(), &["held.example"]).unwrap();
+    assert_eq!(
+        (o.site.as_str(), o.site_from_ledger),
+        ("example.com", false)
+    );
+    let mut missing = fields();
+    missing.retain(|f| f.field_id != 1);
+    assert!(read_cancel_held(&service(), &missing, &["held.example"]).is_err());
+}

@@ -12,7 +12,8 @@
 # Each path through `run` (timed from just before the start to the last finished_at, the
 # script waiting for N "job updated" lines; stopped after BENCH_BACKLOG_LIMIT seconds, default
 # 120, and then measured over the jobs done by then) and `run --once` (timed until it exits),
-# at concurrency 64 against the sandbox at 50 ms. Every per-job figure is per job done. queued and requests run with JETPACK_ADOPT=false
+# at concurrency 64 against the sandbox at 50 ms. Every per-job figure is per job done; each run
+# also prints the most partner-API calls the sandbox saw in flight at once. queued and requests run with JETPACK_ADOPT=false
 # (each path measures its own way in). Before every run each table of the worker is emptied and
 # WHMCS's side (activity log, Module Queue, module log, details values, statuses) reset.
 #
@@ -141,6 +142,7 @@ backlog_run() {
     backlog_reset "$db" "$path" "$n"
     local -a env_args=(env -i PATH="$PATH" DATABASE_URL="$(url_for "$db")" JETPACK_API_BASE="$API"
         JETPACK_CONCURRENCY="$BACKLOG_C" JETPACK_ADOPT="$adopt" RUST_LOG=info)
+    curl -fsS -X POST "$API/_sandbox/reset-peak" >/dev/null
     before=$(counters)
     db_cpu0=$(cpu_s "$MARIADB_PID")
     sb_cpu0=$(cpu_s "$SANDBOX_PID")
@@ -169,6 +171,7 @@ backlog_run() {
     fi
     after=$(counters)
     d=$(delta "$before" "$after")
+    say "backlog [$label] $path ${cmd/once/run --once}: the most partner-API calls in flight at once (the sandbox's count): $(curl -fsS "$API/_sandbox/calls" | jq '.peak_in_flight') (C=$BACKLOG_C)"
     if [ "$cut" = 1 ]; then
         # Stopped at the limit: the jobs done by then (not those the shutdown let finish).
         done_jobs=$(q "$db" "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'done'

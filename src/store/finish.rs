@@ -12,6 +12,7 @@ use sqlx::{MySql, Transaction};
 use super::jobs::{insert_job, micros};
 use super::ledger::{LedgerWrite, write_claimed_ledger};
 use super::watch::note_outcome;
+use super::writeback::fitted;
 use super::{
     ClaimedJob, DetailsField, Result, Store, StoreError, TEXT_BYTES, parse_action, within,
 };
@@ -461,6 +462,9 @@ pub(super) struct JobValues {
     pub last_error: Option<String>,
     /// The result to record, fitted (None keeps the stored one).
     pub result: Option<String>,
+    /// The text this outcome writes into the target's details field, fitted as written there
+    /// (None keeps the stored one): what the module puts back after a WHMCS save wrote over it.
+    pub details: Option<String>,
     /// Start the DNS window now (if it has not started).
     pub start_waiting: bool,
     /// The outcome flag (None keeps the stored one).
@@ -488,6 +492,7 @@ impl JobValues {
             result: cancelled
                 .or(f.result.as_deref())
                 .map(|r| fit(r, TEXT_BYTES).into_owned()),
+            details: f.whmcs.details.as_ref().map(|(_, text)| fitted(text)),
             start_waiting: f.start_waiting,
             outcome_unknown: f.outcome_unknown,
             in_module_queue: matches!(f.whmcs.module_queue, Some(ModuleQueueWrite::Add { .. })),
@@ -510,6 +515,7 @@ async fn update_job(
         "UPDATE mod_jetpack_jobs SET
            state = ?, run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
            last_error = COALESCE(?, last_error), result = COALESCE(?, result),
+           details = COALESCE(?, details),
            waiting_since = IF(? AND waiting_since IS NULL, UTC_TIMESTAMP(6), waiting_since),
            outcome_unknown = COALESCE(?, outcome_unknown),
            in_module_queue = IF(?, 1, in_module_queue),
@@ -521,6 +527,7 @@ async fn update_job(
     .bind(v.run_in)
     .bind(v.last_error)
     .bind(v.result)
+    .bind(v.details)
     .bind(v.start_waiting)
     .bind(v.outcome_unknown)
     .bind(v.in_module_queue)

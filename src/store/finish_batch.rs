@@ -212,7 +212,9 @@ async fn update_jobs(
         .map(|(j, f)| (*j, JobValues::of(f, None)))
         .collect();
     let size = |(_, v): &(&ClaimedJob, JobValues)| {
-        v.last_error.as_ref().map_or(0, String::len) + v.result.as_ref().map_or(0, String::len)
+        v.last_error.as_ref().map_or(0, String::len)
+            + v.result.as_ref().map_or(0, String::len)
+            + v.details.as_ref().map_or(0, String::len)
     };
     let mut matched = 0;
     for run in by_bytes(&values, size) {
@@ -229,6 +231,7 @@ async fn update_jobs(
             q.push_bind(v.run_in).push(" AS v_run_in, ");
             q.push_bind(v.last_error.as_deref()).push(" AS v_error, ");
             q.push_bind(v.result.as_deref()).push(" AS v_result, ");
+            q.push_bind(v.details.as_deref()).push(" AS v_details, ");
             q.push_bind(v.start_waiting).push(" AS v_wait, ");
             q.push_bind(v.outcome_unknown).push(" AS v_unknown, ");
             q.push_bind(v.in_module_queue).push(" AS v_queue, ");
@@ -239,6 +242,7 @@ async fn update_jobs(
              SET j.state = v.v_state, j.run_at = UTC_TIMESTAMP(6) + INTERVAL v.v_run_in MICROSECOND,
                j.last_error = COALESCE(v.v_error, j.last_error),
                j.result = COALESCE(v.v_result, j.result),
+               j.details = COALESCE(v.v_details, j.details),
                j.waiting_since = IF(v.v_wait AND j.waiting_since IS NULL, UTC_TIMESTAMP(6),
                                     j.waiting_since),
                j.outcome_unknown = COALESCE(v.v_unknown, j.outcome_unknown),

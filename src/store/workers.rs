@@ -35,7 +35,7 @@ pub struct Heartbeat<'a> {
     pub pid: u32,
     /// The binary's version.
     pub version: &'a str,
-    /// Jobs in flight now.
+    /// Jobs in their partner-API calls now (holding a call slot).
     pub in_flight: u32,
     /// The last database error the worker saw, if any (never holds a secret).
     pub last_db_error: Option<&'a str>,
@@ -58,7 +58,7 @@ pub struct WorkerRow {
     pub last_seen_at: DateTime<Utc>,
     /// Seconds since its latest heartbeat, by the database clock.
     pub seen_secs_ago: i64,
-    /// Jobs in flight at its latest heartbeat.
+    /// Jobs in their partner-API calls at its latest heartbeat.
     pub in_flight: u32,
     /// When it stopped cleanly (UTC); `None` while running or after a crash.
     pub stopped_at: Option<DateTime<Utc>>,

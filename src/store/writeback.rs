@@ -413,6 +413,6 @@ async fn add_to_module_queue(
 }
 
 /// A text for one of WHMCS's utf8mb3 TEXT columns: no 4-byte characters, at most 64 KiB.
-fn fitted(text: &str) -> String {
+pub(super) fn fitted(text: &str) -> String {
     fit(&utf8mb3_safe(text), TEXT_BYTES).into_owned()
 }

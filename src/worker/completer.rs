@@ -1,7 +1,7 @@
 //! The completer: attempts' outcomes written in batches, as River's batch completer does.
 //! Each job's run hands its (job, outcome) over and awaits its own answer; one task takes
 //! whatever is waiting (up to [`BATCH_CAP`]), waits at most [`LINGER`] for more while other
-//! jobs are still running, and writes them all with one call to `Store::finish_batch` (one
+//! jobs are still in their partner-API calls, and writes them all with one call to `Store::finish_batch` (one
 //! transaction), up to [`WRITERS`] batches at once. Its lifetime is one run of the engine: the engine starts it, every job's
 //! task holds a handle, and it ends once the engine has closed it and every handle is gone,
 //! after writing what it was handed. An answer that never comes (the completer gone) or an
@@ -21,7 +21,7 @@ use crate::store::{ClaimedJob, Finish, Store, StoreError};
 pub(super) const BATCH_CAP: usize = 128;
 /// Batches written at once.
 pub(super) const WRITERS: usize = 4;
-/// The longest a batch waits for more outcomes while other jobs are still running (a lone
+/// The longest a batch waits for more outcomes while other jobs are still in their calls (a lone
 /// job is never held back).
 pub(super) const LINGER: Duration = Duration::from_millis(2);
 
@@ -64,7 +64,7 @@ pub(super) struct Completer {
 
 impl Completer {
     /// Starts the completer's task on `store`; `in_flight` tells it whether other jobs are
-    /// still running (worth waiting a moment for).
+    /// still in their calls (worth waiting a moment for).
     pub(super) fn start(store: Store, in_flight: InFlight) -> Completer {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(complete(store, in_flight, rx));
@@ -127,7 +127,7 @@ async fn complete(store: Store, in_flight: InFlight, mut rx: mpsc::UnboundedRece
     while writing.join_next().await.is_some() {}
 }
 
-/// Adds what is waiting to `batch`, up to [`BATCH_CAP`]; while more jobs are running than
+/// Adds what is waiting to `batch`, up to [`BATCH_CAP`]; while more jobs are in their calls than
 /// the batch holds, waits up to [`LINGER`] for them.
 async fn gather(
     rx: &mut mpsc::UnboundedReceiver<Pending>,

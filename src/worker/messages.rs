@@ -165,6 +165,15 @@ pub fn site_moved(target: Target, now: &str, cancelled: &[String]) -> String {
     )
 }
 
+/// Appended to an activity line when the order's Site URL field was empty and the site came
+/// from the ledger (after a move to a product whose fields are named differently).
+pub fn site_from_ledger(site: &str) -> String {
+    format!(
+        " (the Site URL field is empty, as after a move to a product whose fields are named \
+         differently: the site is {site}, where jetpack-worker provisioned the plan)"
+    )
+}
+
 /// Failure of a job whose service (tblhosting) or addon (tblhostingaddons) row is gone: the
 /// `rules.json` text the PHP module uses too.
 pub fn target_missing(target: Target) -> String {

@@ -1,9 +1,11 @@
-//! The worker: applies recorded requests, claims due jobs under a lease, runs at most
-//! `concurrency` of them at once, renews leases while they run and lets an acting call start
+//! The worker: applies recorded requests, claims due jobs under a lease, keeps at most
+//! `concurrency` partner-API calls in flight (call slots: `slots`, a few jobs claimed ahead),
+//! renews leases while they run and lets an acting call start
 //! only under a lease that outlasts it, writes each outcome (fenced by the lease token, in
 //! batches through the `completer`), adopts paid Pending services, and on shutdown stops
 //! claiming, drains, and releases what did not finish. One engine (`service_loop`) serves both `run` and `run --once`. This module owns
-//! the settings, the `Worker` and one job's run (`process`); the lease is `lease`, one
+//! the settings, the `Worker` and one job's run (`process`); the call slots are `slots`, the
+//! lease `lease`, one
 //! attempt's decisions `process`, `failure` and `messages`; the partner accounts on hold
 //! `holds`.
 //!
@@ -23,12 +25,14 @@ mod provide;
 mod reconcile;
 mod service_loop;
 mod sites;
+mod slots;
 mod status_first;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use backon::Retryable;
+use tokio_util::sync::CancellationToken;
 
 use crate::backoff;
 use crate::defaults;
@@ -44,11 +48,12 @@ use completer::Completions;
 use lease::Lease;
 pub(crate) use outcome::Outcome;
 pub use reconcile::ReconcileSettings;
+use slots::{CallSlots, Ticket};
 
 /// How the worker behaves; the binary builds it from its settings (`config`).
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
-    /// Jobs in flight at once.
+    /// Partner-API calls in flight at once (jobs in their calls; `slots`).
     pub concurrency: u32,
     /// How often an idle worker looks for due jobs.
     pub poll_interval: Duration,
@@ -139,6 +144,9 @@ pub struct RunSummary {
     pub lost_leases: u64,
     /// Attempts whose outcome could not be written (database error); retried after the lease.
     pub unrecorded: u64,
+    /// Jobs claimed ahead that had not started when the run was stopped: given back without
+    /// a call, their attempt not counted; not counted in `processed`.
+    pub released: u64,
     /// Jobs given back to the queue without a call (their account's breaker was open, its
     /// rate limit saturated, or an admin put it on hold); not counted in `processed`.
     pub held: u64,
@@ -154,6 +162,8 @@ enum Processed {
     /// Given back to the queue without a call (breaker open, rate limit saturated, or the
     /// account on hold).
     Held,
+    /// Claimed ahead, given back unstarted because the run was stopping.
+    Released,
 }
 
 /// The worker. Cheap to clone (everything inside is shared).
@@ -164,6 +174,8 @@ pub struct Worker {
     resolver: Arc<dyn Resolver>,
     settings: Arc<WorkerSettings>,
     vitals: Vitals,
+    /// The partner-API calls in flight, bounded by the concurrency.
+    slots: Arc<CallSlots>,
 }
 
 impl Worker {
@@ -178,6 +190,7 @@ impl Worker {
             store,
             api,
             resolver,
+            slots: Arc::new(CallSlots::new(settings.concurrency)),
             settings: Arc::new(settings),
             vitals: Vitals::default(),
         }
@@ -204,8 +217,9 @@ impl Worker {
     }
 
     /// Applies pending requests, adopts (when enabled) and processes every job that is due
-    /// now, `concurrency` at a time, until none is due; jobs rescheduled into the future are
-    /// left for later. The same engine as `run`, stopping when it is idle.
+    /// now, with at most `concurrency` partner-API calls in flight, until none is due; jobs
+    /// rescheduled into the future are left for later. The same engine as `run`, stopping when
+    /// it is idle.
     pub async fn run_once(&self) -> Result<RunSummary, WorkerError> {
         self.run_until_idle(tokio_util::sync::CancellationToken::new())
             .await
@@ -219,15 +233,16 @@ impl Worker {
         self.settings.lease.max(call)
     }
 
-    /// One claimed job: the attempt (under its lease, renewed alongside) and its fenced
-    /// write, handed to the completer (`completions`) to go with other jobs' in one
-    /// transaction.
+    /// One claimed job: a call slot (`ticket` counts it until its attempt ends), the attempt
+    /// in it (under its lease, renewed alongside, from the claim on), and its fenced write,
+    /// handed to the completer (`completions`) to go with other jobs' in one transaction. A
+    /// job whose slot has not come when `stop` is cancelled is given back without a call.
     async fn process(
         &self,
         job: ClaimedJob,
+        (ticket, stop): (Ticket, CancellationToken),
         completions: Completions,
     ) -> Result<Processed, StoreError> {
-        let _counted = self.vitals.in_flight.start();
         metrics::counter!(m::JOBS_CLAIMED, "action" => job.action.as_str()).increment(1);
         let lease = Lease::new(
             &self.store,
@@ -239,8 +254,11 @@ impl Worker {
         // The renewal runs as its own future beside the attempt, so a slow renewal (pool
         // exhausted, database restarting) never stalls the attempt itself.
         let outcome = tokio::select! {
-            out = self.attempt(&job, &lease) => out,
+            out = self.attempt_in_slot(&job, &lease, ticket, &stop) => out,
             never = lease.keep() => match never {},
+        };
+        let Some(outcome) = outcome else {
+            return self.give_back_unstarted(&job).await;
         };
         let finish = match outcome {
             Outcome::Write(finish) => *finish,
@@ -266,6 +284,34 @@ impl Worker {
         }
         log_outcome(&job, &finish);
         Ok(Processed::Written)
+    }
+
+    /// The attempt in a call slot, given back as soon as the attempt returns (before its
+    /// outcome is written). None: the stop came before the slot; no call was made.
+    async fn attempt_in_slot(
+        &self,
+        job: &ClaimedJob,
+        lease: &Lease<'_>,
+        ticket: Ticket,
+        stop: &CancellationToken,
+    ) -> Option<Outcome> {
+        let _slot = self
+            .slots
+            .take(ticket, stop, &self.vitals.in_flight)
+            .await?;
+        Some(self.attempt(job, lease).await)
+    }
+
+    /// A job claimed ahead whose call slot had not come when the run stopped: given back at
+    /// once, due now, its attempt not counted (it made no call).
+    async fn give_back_unstarted(&self, job: &ClaimedJob) -> Result<Processed, StoreError> {
+        if !self.store.hold_back(job, Duration::ZERO).await? {
+            return Ok(Processed::LeaseLost);
+        }
+        metrics::counter!(m::JOBS_RELEASED).increment(1);
+        tracing::info!(job_id = %job.id, target = %job.target,
+            "stopping: claimed ahead and not started; released without a call");
+        Ok(Processed::Released)
     }
 
     /// Gives a job that may not call the API now back to the queue, due when a call may be

@@ -13,7 +13,7 @@ use crate::catalogue::Effect;
 use crate::domain::Action;
 use crate::jetpack::Exchange;
 use crate::order::{
-    BadInput, CancelOrder, OnSuspend, Order, read_cancel, read_gone_cancel, read_order,
+    BadInput, CancelOrder, OnSuspend, Order, read_cancel_held, read_gone_cancel, read_order_held,
 };
 use crate::store::{ClaimedJob, Finish, ModuleQueueWrite, ServiceRow, WhmcsWrites};
 
@@ -92,14 +92,17 @@ impl Worker {
         log: &mut Vec<Exchange>,
         lease: &Lease<'_>,
     ) -> Outcome {
-        match read_order(service, &job.fields) {
-            Ok(order) => match self.over_budget(job, reply_to(&order)) {
-                Some(out) => out,
-                None => match unchanged(job, &order).or_else(|| kept_higher(job, &order)) {
-                    Some(done) => done.into(),
-                    None => self.provision(job, &order, log, lease).await,
-                },
-            },
+        match read_order_held(service, &job.fields, &held_sites(job)) {
+            Ok(order) => {
+                let out = match self.over_budget(job, reply_to(&order)) {
+                    Some(out) => out,
+                    None => match unchanged(job, &order).or_else(|| kept_higher(job, &order)) {
+                        Some(done) => done.into(),
+                        None => self.provision(job, &order, log, lease).await,
+                    },
+                };
+                noting_ledger_site(out, order.site_from_ledger.then_some(order.site.as_str()))
+            }
             Err(bad) => refused(job, bad),
         }
     }
@@ -112,11 +115,14 @@ impl Worker {
         log: &mut Vec<Exchange>,
         lease: &Lease<'_>,
     ) -> Outcome {
-        match read_cancel(service, &job.fields) {
-            Ok(order) => match self.over_budget(job, reply_to_cancel(&order)) {
-                Some(out) => out,
-                None => self.terminate(job, &order, log, lease).await,
-            },
+        match read_cancel_held(service, &job.fields, &held_sites(job)) {
+            Ok(order) => {
+                let out = match self.over_budget(job, reply_to_cancel(&order)) {
+                    Some(out) => out,
+                    None => self.terminate(job, &order, log, lease).await,
+                };
+                noting_ledger_site(out, order.site_from_ledger.then_some(order.site.as_str()))
+            }
             Err(bad) => refused(job, bad),
         }
     }
@@ -132,6 +138,28 @@ impl Worker {
         let message = messages::gave_up(job.target, verb(job.action), budget, reason);
         Some(failed(job, message, to.details, to.client_id, Vec::new()).into())
     }
+}
+
+/// The sites the ledger holds for the target, for an action whose claim reads the ledger
+/// (change, terminate, suspend, unsuspend; catalogue `reads_ledger`): what its order falls
+/// back to when the Site URL field is empty after a product move. None for a provision: its
+/// order names the site.
+fn held_sites(job: &ClaimedJob) -> Vec<&str> {
+    if !job.action.spec().reads_ledger {
+        return Vec::new();
+    }
+    job.ledger.iter().map(|e| e.site.as_str()).collect()
+}
+
+/// The outcome's activity line, followed by why the site is the ledger's (`site`: the order's
+/// Site URL field was empty), when it is.
+fn noting_ledger_site(mut out: Outcome, site: Option<&str>) -> Outcome {
+    if let (Outcome::Write(f), Some(site)) = (&mut out, site)
+        && let Some(line) = &mut f.whmcs.activity
+    {
+        line.push_str(&messages::site_from_ledger(site));
+    }
+    out
 }
 
 /// A suspend whose product keeps the plan (or an unsuspend with nothing a suspend could have

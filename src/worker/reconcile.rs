@@ -134,6 +134,8 @@ impl Worker {
             tracing::warn!(site = %check.site, "cannot look at the partner for this site: its product has no partner credentials now");
             return self.unanswered(check, self.settings.reconcile.schedule.pass);
         };
+        // Its call counts among the worker's calls in flight (`JETPACK_CONCURRENCY`).
+        let _slot = self.slots.call().await;
         let Ok(_permit) = self.api.admit(&creds) else {
             return self.unanswered(check, self.settings.reconcile.poll * 15);
         };

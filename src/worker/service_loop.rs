@@ -1,10 +1,12 @@
 //! The one engine behind `run` and `run --once`: an intake step beside the claims (recorded
-//! requests applied a batch at a time, the adoption scan a step at a time: `intake`), claims up
-//! to the free concurrency, and finished jobs reaped as they end (no waves waiting for a batch's
-//! slowest job; their outcomes written in batches by the `completer`). `run` goes on until shutdown, pruning on its own
-//! interval and backing off through database outages; `run --once` stops when nothing is due
-//! and nothing runs. On shutdown in-flight jobs drain within the drain timeout and the rest are
-//! released.
+//! requests applied a batch at a time, the adoption scan a step at a time: `intake`), claims
+//! that keep every call slot busy with a few jobs ahead (`slots`: the concurrency bounds
+//! partner-API calls in flight), and finished jobs reaped as they end (no waves waiting for a
+//! batch's slowest job; their outcomes written in batches by the `completer`). `run` goes on
+//! until shutdown, pruning on its own interval and backing off through database outages;
+//! `run --once` stops when nothing is due and nothing runs. On shutdown jobs in their calls
+//! drain within the drain timeout and the rest are released; a job claimed ahead never starts
+//! a call during the drain (it is given back at once).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -22,7 +24,7 @@ use crate::text::Chain;
 
 /// How often `run` prunes finished jobs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-/// Free slots that trigger a claim (fewer when the concurrency is below 16).
+/// Room for this many jobs triggers a claim (fewer when the concurrency is below 16).
 const CLAIM_BATCH: u32 = 4;
 /// Rows per prune statement.
 const PRUNE_BATCH: u32 = 500;
@@ -54,6 +56,8 @@ struct Engine {
     intake: Option<Box<Intake>>,
     /// The intake step running beside the claims.
     intake_step: Option<JoinHandle<Box<Intake>>>,
+    /// Cancelled on shutdown: a job still waiting for its call slot then makes no call.
+    stop: CancellationToken,
     /// When the partner accounts on hold were last read (once per poll).
     holds_read: Option<Instant>,
 }
@@ -61,7 +65,7 @@ struct Engine {
 impl Engine {
     /// The state before the first turn; with `adopt` the first intake step starts an
     /// adoption scan.
-    fn new(mode: Mode, adopt: bool, completions: Completions) -> Engine {
+    fn new(mode: Mode, adopt: bool, completions: Completions, stop: CancellationToken) -> Engine {
         Engine {
             mode,
             inflight: JoinSet::new(),
@@ -73,6 +77,7 @@ impl Engine {
             completions,
             intake: Some(Box::new(Intake::new(mode == Mode::UntilIdle, adopt))),
             intake_step: None,
+            stop,
             holds_read: None,
         }
     }
@@ -122,7 +127,12 @@ impl Worker {
         shutdown: CancellationToken,
     ) -> Result<RunSummary, WorkerError> {
         let completer = Completer::start(self.store.clone(), self.vitals.in_flight.clone());
-        let mut e = Engine::new(mode, self.settings.adopt, completer.handle());
+        let mut e = Engine::new(
+            mode,
+            self.settings.adopt,
+            completer.handle(),
+            shutdown.clone(),
+        );
         while !shutdown.is_cancelled() {
             self.vitals.liveness.beat(Duration::ZERO);
             let progressed = self.turn(&mut e).await;
@@ -153,6 +163,9 @@ impl Worker {
                 stepped = intake_ended(&mut e.intake_step), if e.intake_step.is_some() => {
                     self.intake_ended(&mut e, stepped);
                 }
+                // A call slot given back: the next job ahead has started; claim more (not
+                // while backing off from a database outage).
+                () = self.slots.attempt_ended(), if e.db_failures == 0 => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
@@ -222,13 +235,12 @@ impl Worker {
         }
     }
 
-    /// Claims up to the free slots, in batches: once a few slots are free (or nothing runs),
-    /// not after every finished job. Measured in BENCHMARKS.md: a threshold of 4 gives the
-    /// best drain at concurrency 64. A job holds its slot until its outcome is written, so a
-    /// worker never has more than the concurrency of jobs running. True when it claimed
-    /// something.
+    /// Claims what fills the call slots and the few jobs ahead of them, within the holding
+    /// bound (`slots`), in batches: once there is room for a few (or nothing runs), not after
+    /// every finished job. Measured in BENCHMARKS.md: a threshold of 4 gives the best drain at
+    /// concurrency 64. True when it claimed something.
     async fn claim_into(&self, e: &mut Engine) -> bool {
-        let free = (self.settings.concurrency as usize).saturating_sub(e.inflight.len());
+        let free = self.slots.room(e.inflight.len());
         let batch = (self.settings.concurrency / 4).clamp(1, CLAIM_BATCH) as usize;
         if free == 0 || (free < batch && !e.inflight.is_empty()) {
             return false;
@@ -248,10 +260,11 @@ impl Worker {
                 let claimed = !jobs.is_empty();
                 for job in jobs {
                     let (me, completions) = (self.clone(), e.completions.clone());
+                    let start = (self.slots.claimed(), e.stop.clone());
                     let copy = job.clone();
                     let handle = e
                         .inflight
-                        .spawn(async move { me.process(job, completions).await });
+                        .spawn(async move { me.process(job, start, completions).await });
                     e.held.insert(handle.id(), copy);
                 }
                 claimed
@@ -276,7 +289,7 @@ impl Worker {
     fn wait_after(&self, e: &Engine, progressed: bool) -> Duration {
         if e.db_failures > 0 {
             backoff::outage_pause(e.db_failures)
-        } else if progressed && e.inflight.len() < self.settings.concurrency as usize {
+        } else if progressed && self.slots.room(e.inflight.len()) > 0 {
             Duration::ZERO
         } else {
             // Woken at once by the next job or intake step that ends;
@@ -387,13 +400,15 @@ fn reap_into(
     match joined {
         Ok((id, result)) => {
             let job = held.remove(&id);
-            if matches!(result, Ok(Processed::Held)) {
-                summary.held += 1;
-                return;
-            }
-            summary.processed += 1;
+            // Jobs given back without a call are not attempts.
+            let counted = match result {
+                Ok(Processed::Held) => &mut summary.held,
+                Ok(Processed::Released) => &mut summary.released,
+                _ => &mut summary.processed,
+            };
+            *counted += 1;
             match result {
-                Ok(Processed::Written | Processed::Held) => {}
+                Ok(Processed::Written | Processed::Held | Processed::Released) => {}
                 Ok(Processed::LeaseLost) => summary.lost_leases += 1,
                 Err(e) => {
                     summary.unrecorded += 1;

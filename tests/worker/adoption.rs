@@ -1503,8 +1503,10 @@ async fn adoption_without_module_addons_still_adopts_services(pool: MySqlPool) {
 /// The addon rule lives twice too: the AddonActivation hook decides in PHP (lib/Hooks.php),
 /// the scan in SQL. Every combination of addon (manual-setup Jetpack, automatic Jetpack,
 /// another module), addon status, order status, invoice status and parent (there or gone) is
-/// seeded; the real hook code runs for every addon, and the scan on the same rows: the addons
-/// each would provision must be the same set.
+/// seeded; the real hook code runs for every addon, and the scan on the same rows: the Pending
+/// addons each would provision must be the same set. WHMCS fires AddonActivation once it has
+/// made the addon Active, so the hook also records each Active manual-setup Jetpack addon with
+/// its service whose order is neither Fraud nor Cancelled (the scan adopts Pending ones only).
 #[sqlx::test]
 async fn the_addon_hook_and_the_scan_agree_on_which_addons_qualify(pool: MySqlPool) {
     let env = Env::new(pool).await;
@@ -1513,6 +1515,7 @@ async fn the_addon_hook_and_the_scan_agree_on_which_addons_qualify(pool: MySqlPo
     let other = addon_def(&env, "", "cpanel").await;
     let parent = parent_service(&env, "agree-addons.example").await;
     let mut addons = Vec::new();
+    let mut activated = Vec::new();
     for def in [manual, automatic, other] {
         for service in [parent, ServiceId(999_999)] {
             for status in ["Pending", "Active"] {
@@ -1526,6 +1529,13 @@ async fn the_addon_hook_and_the_scan_agree_on_which_addons_qualify(pool: MySqlPo
                         let addon =
                             bought_addon(&env, def, service, status, order_status, inv).await;
                         addons.push(addon.0.to_string());
+                        if def == manual
+                            && service == parent
+                            && status == "Active"
+                            && !matches!(order_status, "Fraud" | "Cancelled")
+                        {
+                            activated.push((addon.0, parent.0));
+                        }
                     }
                 }
             }
@@ -1568,7 +1578,14 @@ async fn the_addon_hook_and_the_scan_agree_on_which_addons_qualify(pool: MySqlPo
             rows
         }
     };
-    let by_hook = requested("hook").await;
+    let mut by_hook = requested("hook").await;
+    let before = by_hook.len();
+    by_hook.retain(|target| !activated.contains(target));
+    assert_eq!(
+        before - by_hook.len(),
+        activated.len(),
+        "AddonActivation records every addon WHMCS activated: {activated:?}"
+    );
 
     // As for services: a paid order's candidate is due at once, an unpaid one's spread.
     env.exec("UPDATE tblorders SET date = NOW() - INTERVAL 30 DAY")

@@ -279,6 +279,7 @@ async fn dump(db: &MySqlPool) -> Vec<(String, Vec<String>)> {
             "jobs",
             "SELECT CONCAT_WS('|', service_id, addon_id, action, state, attempts,
                     IFNULL(LEFT(last_error, 60), '-'), LENGTH(last_error), IFNULL(result, '-'),
+                    IFNULL(LEFT(details, 60), '-'), LENGTH(details),
                     outcome_unknown, in_module_queue, lease_token IS NULL, IFNULL(follow_up, '-'),
                     finished_at IS NULL, waiting_since IS NULL,
                     ROUND(TIMESTAMPDIFF(SECOND, updated_at, run_at) / 30))

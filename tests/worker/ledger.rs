@@ -2,10 +2,10 @@
 //! deleted service, for rows written before the ledger knew their product; and the inbox and
 //! the ledger are read by index only.
 
-use jetpack_worker::domain::{Action, RequestedBy};
+use jetpack_worker::domain::{Action, JobState, RequestedBy, ServiceId};
 use sqlx::mysql::MySqlPool;
 
-use crate::helpers::Env;
+use crate::helpers::{CLIENT_ID, Env, SECRET};
 use crate::scenario::latest;
 
 #[sqlx::test]
@@ -249,4 +249,126 @@ async fn the_inbox_and_ledger_queries_use_their_indexes(pool: MySqlPool) {
         );
         assert_ne!(kind.as_deref(), Some("ALL"), "{sql}");
     }
+}
+
+/// A service moved to a product whose custom fields are named differently: WHMCS carries no
+/// value over, so the new product's Site URL (and Local User) fields are empty. Returns the
+/// provisioned service, on the new product (plan `premium` and a default Local User in its
+/// Module Settings, as a product per plan has).
+async fn moved_to_a_product_with_other_field_names(env: &Env, site: &str) -> ServiceId {
+    let old = env.product("").await;
+    let sid = env.service(old, "Active", site, "admin", "personal").await;
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    env.worker().run_once().await.unwrap();
+    assert_eq!(env.sandbox.state().plan(site).unwrap().slug, "personal");
+    let new = env
+        .product_with(
+            "",
+            CLIENT_ID,
+            SECRET,
+            &[
+                "Site URL|Website address",
+                "Local User|WordPress user name",
+                "jetpack_provisioning_details|Jetpack Provisioning Details",
+            ],
+        )
+        .await;
+    env.exec(&format!(
+        "UPDATE tblproducts SET configoption3 = 'premium', configoption6 = 'admin' WHERE id = {new}"
+    ))
+    .await;
+    env.exec(&format!(
+        "INSERT INTO tblcustomfieldsvalues (fieldid, relid, value, created_at, updated_at)
+         SELECT id, {sid}, '', NOW(), NOW() FROM tblcustomfields
+         WHERE type = 'product' AND relid = {new} AND fieldname LIKE 'Site URL%'"
+    ))
+    .await;
+    env.exec(&format!(
+        "UPDATE tblhosting SET packageid = {new} WHERE id = {sid}"
+    ))
+    .await;
+    sid
+}
+
+/// ChangePackage after such a move: the order's Site URL is empty, the ledger holds the site,
+/// so the change provisions the plan the order names there, and the activity line says why.
+#[sqlx::test]
+async fn a_change_after_a_product_move_uses_the_site_the_ledger_holds(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let sid = moved_to_a_product_with_other_field_names(&env, "moved-change.example").await;
+
+    env.store
+        .enqueue(sid, Action::Change, RequestedBy::Module)
+        .await
+        .unwrap();
+    env.worker().run_once().await.unwrap();
+
+    let job = env.job(sid).await;
+    assert_eq!(job.state, JobState::Done, "{:?}", job.last_error);
+    let state = env.sandbox.state();
+    assert_eq!(state.plan("moved-change.example").unwrap().slug, "premium");
+    let ledger = env.store.ledger(sid).await.unwrap();
+    assert_eq!(
+        (ledger.len(), ledger[0].plan.as_str()),
+        (1, "premium"),
+        "{ledger:?}"
+    );
+    let activity = env.activity(sid).await;
+    let line = activity.last().unwrap();
+    assert!(
+        line.contains("the Site URL field is empty") && line.contains("moved-change.example"),
+        "{line}"
+    );
+}
+
+/// Terminate after such a move cancels what the ledger holds, and says why the empty Site URL
+/// did not stop it.
+#[sqlx::test]
+async fn a_terminate_after_a_product_move_cancels_what_the_ledger_holds(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let sid = moved_to_a_product_with_other_field_names(&env, "moved-end.example").await;
+
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+    env.worker().run_once().await.unwrap();
+
+    assert_eq!(env.job(sid).await.state, JobState::Done);
+    assert!(env.sandbox.state().plan("moved-end.example").is_none());
+    assert!(env.store.ledger(sid).await.unwrap().is_empty());
+    assert_eq!(env.status(sid).await, "Terminated");
+    let activity = env.activity(sid).await;
+    assert!(
+        activity
+            .last()
+            .unwrap()
+            .contains("the Site URL field is empty"),
+        "{activity:?}"
+    );
+}
+
+/// A first provision never guesses: with the Site URL empty it fails as before, whatever the
+/// ledger of another service holds.
+#[sqlx::test]
+async fn a_provision_with_an_empty_site_url_still_fails(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let sid = moved_to_a_product_with_other_field_names(&env, "moved-new.example").await;
+
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    env.worker().run_once().await.unwrap();
+
+    let job = env.job(sid).await;
+    assert_eq!(job.state, JobState::Failed);
+    assert!(
+        job.last_error.as_deref().unwrap_or("").contains("is empty"),
+        "{:?}",
+        job.last_error
+    );
 }

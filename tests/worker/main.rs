@@ -28,6 +28,8 @@
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 //! - `galera`: three workers on a three-node Galera cluster of its own, one node killed.
 //! - `sites`: several targets on one site, a service deleted mid-provision, a moved addon.
+//! - `pace`: the concurrency bounds partner-API calls in flight (sandbox-observed) with jobs
+//!   claimed ahead; a stop never starts a call for a job claimed ahead.
 //! - `inbox`: requests applied as sets: batch size 1 vs 500 (differential), a backlog never
 //!   holds claims back, the statements a backlog costs.
 
@@ -53,6 +55,7 @@ mod liveness;
 mod model;
 mod outcome_writes;
 mod outcomes;
+mod pace;
 mod partition;
 mod politeness;
 mod proxy;

@@ -658,3 +658,71 @@ async fn a_lost_answer_is_checked_with_the_status_endpoint_before_provisioning_a
             .contains("plan is provisioned for lost.example")
     );
 }
+
+/// The job row keeps the exact text its outcome wrote into the target's details field (the
+/// module puts it back when a WHMCS save writes a stale text over the field): a link, a DNS
+/// wait, a failure, a cancel; a transient retry writes none and keeps what was there.
+#[sqlx::test]
+async fn the_job_keeps_the_text_it_wrote_into_the_details_field(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    env.sandbox.state().set_resolvable("waits.example", false);
+    let pid = env.product("").await;
+    let done = env
+        .service(pid, "Pending", "https://done.example/", "admin", "premium")
+        .await;
+    let waits = env
+        .service(pid, "Pending", "waits.example", "admin", "premium")
+        .await;
+    let bad = env
+        .service(pid, "Pending", "https://bad.example/", "admin", "Gold")
+        .await;
+    for sid in [done, waits, bad] {
+        env.store
+            .enqueue(sid, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap();
+    }
+    env.worker().run_once().await.unwrap();
+    env.store
+        .enqueue(done, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+    env.worker().run_once().await.unwrap();
+
+    let jobs_texts = |sid| {
+        let db = env.db.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT details FROM mod_jetpack_jobs WHERE service_id = ? ORDER BY id",
+            )
+            .bind(sid)
+            .fetch_all(&db)
+            .await
+            .unwrap()
+        }
+    };
+    let done_jobs = jobs_texts(done).await;
+    assert_eq!(done_jobs.len(), 2, "provision, then terminate");
+    assert!(
+        done_jobs[0]
+            .as_deref()
+            .is_some_and(|t| t.starts_with("URL to Activate Jetpack: ")),
+        "{done_jobs:?}"
+    );
+    assert_eq!(done_jobs[1], env.details(done).await, "the cancel's text");
+    assert!(done_jobs[1] != done_jobs[0]);
+    let waiting = jobs_texts(waits).await;
+    assert_eq!(waiting, vec![env.details(waits).await]);
+    assert!(
+        waiting[0]
+            .as_deref()
+            .is_some_and(|t| t.contains("did not resolve"))
+    );
+    let failed = jobs_texts(bad).await;
+    assert_eq!(failed, vec![env.details(bad).await]);
+    assert!(
+        failed[0]
+            .as_deref()
+            .is_some_and(|t| t.starts_with("JETPACK MODULE"))
+    );
+}

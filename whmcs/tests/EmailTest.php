@@ -66,31 +66,57 @@ final class EmailTest extends DatabaseTestCase
         $this->assertNull($row->error);
     }
 
-    public function testAnAddonsJobSendsNoProductEmailAndTheServiceStillGetsItsOwn(): void
+    /**
+     * A Jetpack addon's provision gets the email too: the product template sent for its parent
+     * service (the only id SendEmail takes for a product email), with the addon's own link and
+     * site; once; not for an addon Terminated meanwhile, nor when its addon's setting is off.
+     */
+    public function testAnAddonsJobSendsItsOwnEmailForItsParentService(): void
     {
-        // The template is a product email for a tblhosting id: an addon's link stays in the
-        // addon's details and client area.
         $service = $this->service($this->product(), null, array('status' => 'Active', 'domain' => 'example.com'));
-        $addon = $this->addon($this->addonDefinition(), $service, null, array('status' => 'Active'));
-        $addonJob = $this->doneJob($service);
-        $this->exec('UPDATE mod_jetpack_jobs SET addon_id = ? WHERE id = ?', array($addon, $addonJob));
-        $this->exec(
-            "INSERT INTO mod_jetpack_ledger (service_id, addon_id, site, plan, pending, since, updated_at, job_id)
-             VALUES (?, ?, 'https://addon-site.example/', 'jetpack-backup-daily', 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)",
-            array($service, $addon, $addonJob)
-        );
+        $definition = $this->addonDefinition();
+        $addon = $this->addon($definition, $service, null, array('status' => 'Active'));
+        $addonJob = $this->addonDoneJob($service, $addon, 'https://addon-site.example/');
         $this->cron();
-        $this->assertCount(0, $this->sends());
-        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_emails'));
-
-        $job = $this->doneJob($service);
-        $this->ledgerRow($service, 'https://example.com/', 'jetpack_premium', 0, $job);
         $this->cron();
 
         $sends = $this->sends();
-        $this->assertCount(1, $sends);
-        $this->assertSame('https://example.com/', $sends[0]['customvars']['jetpack_site']);
-        $this->assertSame(array($job), array_map('intval', array_column($this->select('SELECT job_id FROM mod_jetpack_emails'), 'job_id')));
+        $this->assertCount(1, $sends, 'one email for the addon\'s job');
+        $this->assertSame($service, $sends[0]['values']['id'], 'sent for the parent service');
+        $this->assertSame('https://addon-site.example/', $sends[0]['customvars']['jetpack_site']);
+        $this->assertSame(htmlspecialchars(self::LINK), $sends[0]['customvars']['jetpack_activation_url']);
+        $this->assertSame('sent', $this->emailRow($addonJob, Email::KIND_ACTIVATED)->status);
+
+        $terminated = $this->addon($definition, $service, null, array('status' => 'Terminated'));
+        $this->addonDoneJob($service, $terminated, 'https://gone.example/');
+        $off = $this->addonDefinition(array('settings' => array('configoption5' => 'off')));
+        $quiet = $this->addon($off, $service, null, array('status' => 'Active'));
+        $this->addonDoneJob($service, $quiet, 'https://quiet.example/');
+        $this->cron();
+
+        $this->assertCount(1, $this->sends());
+        $reasons = array_column($this->select("SELECT error FROM mod_jetpack_emails WHERE status = 'skipped' ORDER BY job_id"), 'error');
+        $this->assertSame(
+            array('the addon is Terminated', "the addon's setting \"Send the Jetpack activation email\" is off"),
+            $reasons
+        );
+    }
+
+    /**
+     * A done provision of an addon, with the ledger row the worker writes for it.
+     *
+     * @return int mod_jetpack_jobs.id
+     */
+    private function addonDoneJob($serviceId, $addonId, $site)
+    {
+        $job = $this->doneJob($serviceId);
+        $this->exec('UPDATE mod_jetpack_jobs SET addon_id = ? WHERE id = ?', array($addonId, $job));
+        $this->exec(
+            "INSERT INTO mod_jetpack_ledger (service_id, addon_id, site, plan, pending, since, updated_at, job_id)
+             VALUES (?, ?, ?, 'jetpack-backup-daily', 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)",
+            array($serviceId, $addonId, $site, $job)
+        );
+        return $job;
     }
 
     public function testAdoptedServiceGetsTheEmail(): void
@@ -245,6 +271,70 @@ final class EmailTest extends DatabaseTestCase
         $this->cron();
         $this->assertCount(Email::MAX_TRIES, $this->sends(), 'never more than MAX_TRIES calls');
         $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM tblemails'));
+    }
+
+    /**
+     * SendEmail answering "Email Template is disabled" means not sent, disabled: recorded once,
+     * one activity line, never tried again (not three tries with three lines).
+     */
+    public function testATemplateWhmcsAnswersIsDisabledIsRecordedOnceAndNotRetried(): void
+    {
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $job = $this->doneJob($service);
+        $GLOBALS['jetpack_test_localapi_reply'] = array('result' => 'error', 'message' => 'Email Template is disabled');
+
+        $this->cron();
+        for ($run = 0; $run < Email::MAX_TRIES; $run++) {
+            $this->ageClaim($job);
+            $this->cron();
+        }
+
+        $this->assertCount(1, $this->sends(), 'asked once');
+        $row = $this->emailRow($job, Email::KIND_ACTIVATED);
+        $this->assertSame(Email::DISABLED, $row->status);
+        $this->assertSame('Email Template is disabled', $row->error);
+        $this->assertSame(array(Email::disabledLine($service)), $this->emailLines());
+    }
+
+    /**
+     * A template an admin disabled in Setup → Email Templates is not even asked for: each job's
+     * email is recorded disabled, with one line.
+     */
+    public function testATemplateDisabledInWhmcsIsNotSentAndRecordedOnce(): void
+    {
+        Email::ensureTemplate();
+        $this->exec("UPDATE tblemailtemplates SET disabled = 1 WHERE name = 'Jetpack Activation'");
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $job = $this->doneJob($service);
+
+        $this->cron();
+        $this->ageClaim($job);
+        $this->cron();
+
+        $this->assertCount(0, $this->sends());
+        $this->assertSame(Email::DISABLED, $this->emailRow($job, Email::KIND_ACTIVATED)->status);
+        $this->assertSame(array(Email::disabledLine($service)), $this->emailLines());
+    }
+
+    /**
+     * A site's percent-encoded line break never reaches the subject (or the body) decoded: it
+     * would start a new mail header. Other escapes read as typed.
+     */
+    public function testAPercentEncodedLineBreakNeverReachesTheSubjectDecoded(): void
+    {
+        $service = $this->service($this->product(), null, array('status' => 'Active'));
+        $job = $this->doneJob($service);
+        $this->ledgerRow($service, 'https://example.com/caf%C3%A9%0D%0ABcc:%20victim@evil.example', 'jetpack_premium', 0, $job);
+
+        $this->cron();
+
+        $vars = $this->sends()[0]['customvars'];
+        $this->assertSame('https://example.com/café%0D%0ABcc: victim@evil.example', $vars['jetpack_site_text']);
+        foreach (array('jetpack_site_text', 'jetpack_site') as $field) {
+            $this->assertDoesNotMatchRegularExpression('/[\r\n]/', $vars[$field], $field);
+        }
+        $this->assertSame('https://example.com/%ff%0A', Email::siteText('https://example.com/%ff%0A'), 'not UTF-8: as stored');
+        $this->assertSame("a%E2%80%A8b", Email::siteText('a%E2%80%A8b'), 'the Unicode line separator too');
     }
 
     public function testAFailedSendIsNotRetriedForAServiceTerminatedMeanwhile(): void
@@ -472,7 +562,7 @@ final class EmailTest extends DatabaseTestCase
                 $this->assertLessThan(100, (int) $plan['rows'], json_encode($plan) . ' in ' . $q['query']);
             }
         }
-        foreach (array('j', 'e', 'mod_jetpack_emails', 'tblemailtemplates', 'tblhosting', 'tblproducts') as $table) {
+        foreach (array('j', 'e', 'tblemailtemplates', 'tblhosting', 'tblproducts') as $table) {
             $this->assertArrayHasKey($table, $searched);
         }
         $this->assertCount(2, $this->sends());

@@ -404,6 +404,41 @@ final class HooksTest extends DatabaseTestCase
         );
     }
 
+    /**
+     * WHMCS fires AddonActivation after the addon became Active ("following any provisioning
+     * or welcome email automation"): an Active manual Jetpack addon that never had a job is
+     * recorded, whatever its order's invoice says (WHMCS activated it), unless the order is
+     * Fraud or Cancelled.
+     */
+    public function testAddonActivationRecordsTheAddonWhmcsHasJustActivated(): void
+    {
+        list($orderId) = $this->order('Pending', 'Unpaid');
+        $service = $this->serviceIn($orderId, $this->product(), 0, 'Active');
+        $addon = $this->addon($this->manualAddon(), $service, null, array('status' => 'Active'));
+        list($fraudOrder) = $this->order('Fraud', 'Paid');
+        $fraudService = $this->serviceIn($fraudOrder, $this->product(), 0, 'Active');
+        $fraud = $this->addon($this->manualAddon(), $fraudService, null, array('status' => 'Active'));
+
+        $this->runHook('AddonActivation', $this->addonVars($addon));
+        $this->runHook('AddonActivation', $this->addonVars($fraud));
+
+        $this->assertSame(array(array($service, $addon, 'provision', 'hook')), $this->targets());
+        $this->runHook('AddonActivation', $this->addonVars($addon));
+        $this->assertCount(1, $this->targets(), 'asked once while its request waits');
+    }
+
+    /**
+     * An Active manual Jetpack addon whose plan was provisioned (a done job).
+     *
+     * @return int tblhostingaddons.id
+     */
+    private function provisionedAddon($serviceId)
+    {
+        $addon = $this->addon($this->manualAddon(), $serviceId, null, array('status' => 'Active'));
+        $this->targetJob($serviceId, $addon, 'provision', 'done');
+        return $addon;
+    }
+
     public function testAddonActivationLogsTheAddonAndItsService(): void
     {
         list($orderId, $invoiceId) = $this->order('Pending', 'Paid');
@@ -433,7 +468,7 @@ final class HooksTest extends DatabaseTestCase
             'activated on order' => $this->addon($this->addonDefinition(array('autoactivate' => 'order')), $service),
             'another module' => $this->addon($this->manualAddon(array('module' => 'cpanel')), $service),
             'no module' => $this->addon($this->manualAddon(array('module' => '')), $service),
-            'already Active' => $this->addon($this->manualAddon(), $service, null, array('status' => 'Active')),
+            'Active, provisioned before' => $this->provisionedAddon($service),
             'Cancelled' => $this->addon($this->manualAddon(), $service, null, array('status' => 'Cancelled')),
             'unknown id' => 999999,
         );
@@ -481,6 +516,43 @@ final class HooksTest extends DatabaseTestCase
             ),
             $this->targets()
         );
+    }
+
+    /**
+     * OrderPaid {orderId, userId, invoiceId}: the payment is judged by the invoice WHMCS names,
+     * not by tblorders.invoiceid (here a first invoice that was cancelled and replaced).
+     */
+    public function testOrderPaidJudgesThePaymentByTheInvoiceWhmcsPasses(): void
+    {
+        list($orderId, $firstInvoice) = $this->order('Pending', 'Cancelled');
+        $paidInvoice = $this->invoice('Paid');
+        $service = $this->serviceIn($orderId, $this->manualProduct(), $paidInvoice);
+        $hosting = $this->serviceIn($orderId, $this->product(), 0, 'Active');
+        $addon = $this->addon($this->manualAddon(), $hosting);
+
+        $this->runHook('OrderPaid', array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $firstInvoice));
+        $this->assertSame(array(), $this->targets(), 'the cancelled invoice was not paid');
+
+        $this->runHook('OrderPaid', array('orderId' => $orderId, 'userId' => 7, 'invoiceId' => $paidInvoice));
+
+        $this->assertSame(
+            array(array($service, 0, 'provision', 'hook'), array($hosting, $addon, 'provision', 'hook')),
+            $this->targets()
+        );
+    }
+
+    /**
+     * InvoicePaid {invoiceid} likewise judges by the invoice it names.
+     */
+    public function testInvoicePaidJudgesThePaymentByItsOwnInvoice(): void
+    {
+        list($orderId) = $this->order('Pending', 'Cancelled');
+        $paidInvoice = $this->invoice('Paid');
+        $service = $this->serviceIn($orderId, $this->manualProduct(), $paidInvoice);
+
+        $this->runHook('InvoicePaid', array('invoiceid' => $paidInvoice));
+
+        $this->assertSame(array(array($service, 0, 'provision', 'hook')), $this->targets());
     }
 
     public function testAServicesHookNeverRecordsItsAddons(): void

@@ -1,5 +1,5 @@
 //! The `/_sandbox/...` control endpoints, for scripts that cannot reach [`SandboxState`] from
-//! Rust: call counts, recorded plans and products, DNS resolvability, live latency, fault,
+//! Rust: call counts (with the calls in flight now and at most), recorded plans and products, DNS resolvability, live latency, fault,
 //! spelling and status-lag settings, token revocation and the partner portal's changes. They need no token and are never subject to latency or faults.
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +22,7 @@ use super::{Spelling, site_key};
 pub(crate) fn router() -> Router<SandboxState> {
     Router::new()
         .route("/_sandbox/calls", get(calls))
+        .route("/_sandbox/reset-peak", post(reset_peak))
         .route("/_sandbox/plans", get(plans))
         .route("/_sandbox/resolve", post(resolve))
         .route("/_sandbox/unresolve", post(unresolve))
@@ -68,8 +69,22 @@ async fn portal(State(state): State<SandboxState>, body: Bytes) -> Response {
 }
 
 async fn calls(State(state): State<SandboxState>) -> Response {
-    let body = json!({"token_calls": state.token_calls(), "sites": state.all_calls()});
+    let body = json!({
+        "token_calls": state.token_calls(),
+        "sites": state.all_calls(),
+        "in_flight": state.calls_in_flight(),
+        "peak_in_flight": state.peak_calls_in_flight(),
+    });
     json_reply(StatusCode::OK, body)
+}
+
+/// `POST /_sandbox/reset-peak`: the peak of calls in flight starts again from now.
+async fn reset_peak(State(state): State<SandboxState>) -> Response {
+    state.reset_peak_calls_in_flight();
+    json_reply(
+        StatusCode::OK,
+        json!({"in_flight": state.calls_in_flight()}),
+    )
 }
 
 async fn plans(State(state): State<SandboxState>) -> Response {

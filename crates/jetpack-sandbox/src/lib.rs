@@ -4,7 +4,7 @@
 //! `state`, what each site holds (and held) in `products`, the routes in `routes` and
 //! `control`, fault injection in `faults` and calls that land late in `late`, the status
 //! slug's spelling in `spelling`, outages on demand and the requests' arrival log in
-//! `outage`, and the
+//! `outage`, the partner-API requests in flight at once (now and at most) in `concurrency`, and the
 //! connection layer that can drop a connection mid-request in `conn`.
 //!
 //! Tests, the demo and the benchmarks point the worker at [`Sandbox::base_url`] instead of the
@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod concurrency;
 mod conn;
 mod control;
 mod faults;

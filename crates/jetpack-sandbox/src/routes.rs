@@ -49,6 +49,10 @@ pub(crate) fn router(state: SandboxState) -> Router {
             state.clone(),
             super::outage::gate,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::concurrency::count,
+        ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }

@@ -169,6 +169,7 @@ pub(crate) struct Data {
     pub(crate) fault_rng: fastrand::Rng,
     pub(crate) token_rng: fastrand::Rng,
     pub(crate) traffic: super::outage::Traffic,
+    pub(crate) in_flight: super::concurrency::InFlight,
 }
 
 impl Data {
@@ -226,6 +227,7 @@ impl SandboxState {
                 .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed),
             token_rng: fastrand::Rng::new(),
             traffic: Default::default(),
+            in_flight: Default::default(),
         };
         Self {
             inner: Arc::new(Inner {

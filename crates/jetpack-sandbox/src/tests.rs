@@ -405,6 +405,65 @@ async fn concurrent_slow_provisions_to_the_same_site_overlap() {
 }
 
 #[tokio::test]
+async fn calls_in_flight_are_counted_with_their_peak_and_control_calls_are_not() {
+    let sandbox = start(SandboxConfig::default()).await;
+    let (base, state) = (sandbox.base_url(), sandbox.state());
+    let client = reqwest::Client::new();
+    let token = token(&client, &base).await;
+    assert_eq!(
+        (state.calls_in_flight(), state.peak_calls_in_flight()),
+        (0, 1)
+    );
+    state.reset_peak_calls_in_flight();
+    let slow = ScriptedReply::Slow(std::time::Duration::from_millis(400));
+    for site in ["a.example", "b.example", "c.example"] {
+        state.script(site, vec![slow.clone()]);
+    }
+    let send = |site: &'static str| {
+        provision_request(&client, &base, &token, "premium", site, "admin").send()
+    };
+    let watch = async {
+        eventually(|| state.calls_in_flight() == 3).await;
+        let calls: Value = client
+            .get(format!("{base}/_sandbox/calls"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                calls["in_flight"].as_u64(),
+                calls["peak_in_flight"].as_u64()
+            ),
+            (Some(3), Some(3))
+        );
+    };
+    let (a, b, c, ()) = tokio::join!(
+        send("a.example"),
+        send("b.example"),
+        send("c.example"),
+        watch
+    );
+    for response in [a, b, c] {
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    assert_eq!(
+        (state.calls_in_flight(), state.peak_calls_in_flight()),
+        (0, 3)
+    );
+    let reset = client
+        .post(format!("{base}/_sandbox/reset-peak"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
+    assert_eq!(state.peak_calls_in_flight(), 0);
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_handler_dropped_by_a_client_disconnect_records_its_end() {
     let sandbox = start(SandboxConfig::default()).await;
     let (base, state) = (sandbox.base_url(), sandbox.state());

@@ -264,4 +264,113 @@ final class Whmcs
     {
         return call_user_func('jetpack_' . $suffix, self::addonParams($addonId));
     }
+
+    /**
+     * The admin service page as WHMCS renders it (clientsservices.php): every custom field of
+     * the product, Admin Only ones included, as an input holding the value of the moment
+     * (the lowest value row; none yet: empty). What its form posts back, keyed by field id.
+     *
+     * @param int $serviceId tblhosting.id
+     *
+     * @return array tblcustomfields.id => value
+     */
+    public static function adminServicePage($serviceId)
+    {
+        $productId = Capsule::table('tblhosting')->where('id', $serviceId)->value('packageid');
+        return self::pageFields('product', (int) $productId, (int) $serviceId);
+    }
+
+    /**
+     * The admin page of a service's addon (clientsservices.php?aid=…): the addon's custom
+     * fields, Admin Only ones included.
+     *
+     * @param int $addonId tblhostingaddons.id
+     *
+     * @return array tblcustomfields.id => value
+     */
+    public static function adminAddonPage($addonId)
+    {
+        $definitionId = Capsule::table('tblhostingaddons')->where('id', $addonId)->value('addonid');
+        return self::pageFields('addon', (int) $definitionId, (int) $addonId);
+    }
+
+    /**
+     * "Save Changes" on the admin service page, as WHMCS does it: PreServiceEdit and
+     * PreAdminServiceEdit, then every custom field of the form written back as posted
+     * (CustomFieldValue::firstOrNew by field and service, then save), then AdminServiceEdit and
+     * ServiceEdit with {userid, serviceid}.
+     *
+     * @param int   $serviceId tblhosting.id
+     * @param array $form      what adminServicePage() returned when the page was loaded (with
+     *                         any edits)
+     */
+    public static function saveAdminServicePage($serviceId, array $form)
+    {
+        $userId = (int) Capsule::table('tblhosting')->where('id', $serviceId)->value('userid');
+        run_test_hooks('PreServiceEdit', array('serviceid' => (int) $serviceId));
+        run_test_hooks('PreAdminServiceEdit', array('serviceid' => (int) $serviceId));
+        self::writeFields((int) $serviceId, $form);
+        run_test_hooks('AdminServiceEdit', array('userid' => $userId, 'serviceid' => (int) $serviceId));
+        run_test_hooks('ServiceEdit', array('userid' => $userId, 'serviceid' => (int) $serviceId));
+    }
+
+    /**
+     * "Save Changes" on an addon's admin page: the form's custom fields written back, then
+     * AddonEdit (or the hook of the status the save set) with {id, userid, serviceid, addonid}.
+     *
+     * @param int    $addonId tblhostingaddons.id
+     * @param array  $form    what adminAddonPage() returned
+     * @param string $hook    AddonEdit, or e.g. AddonActivated when the save changed the status
+     */
+    public static function saveAdminAddonPage($addonId, array $form, $hook = 'AddonEdit')
+    {
+        $addon = Capsule::table('tblhostingaddons')->where('id', $addonId)->first();
+        self::writeFields((int) $addonId, $form);
+        run_test_hooks($hook, array(
+            'id' => (int) $addonId,
+            'userid' => (int) $addon->userid,
+            'serviceid' => (int) $addon->hostingid,
+            'addonid' => (int) $addon->addonid,
+        ));
+    }
+
+    /**
+     * @return array tblcustomfields.id => the target's value (lowest row), '' without one
+     */
+    private static function pageFields($type, $relid, $valuesRelid)
+    {
+        $form = array();
+        $fields = Capsule::table('tblcustomfields')->where('type', $type)->where('relid', $relid)
+            ->orderBy('sortorder')->orderBy('id')->get(array('id'));
+        foreach ($fields as $field) {
+            $value = Capsule::table('tblcustomfieldsvalues')
+                ->where('fieldid', $field->id)->where('relid', $valuesRelid)->orderBy('id')->value('value');
+            $form[(int) $field->id] = $value === null ? '' : (string) $value;
+        }
+        return $form;
+    }
+
+    /**
+     * Each posted field written as WHMCS's saveCustomFields does: the first row of (field,
+     * target) updated, or a new one inserted.
+     */
+    private static function writeFields($valuesRelid, array $form)
+    {
+        foreach ($form as $fieldId => $value) {
+            $row = Capsule::table('tblcustomfieldsvalues')
+                ->where('fieldid', $fieldId)->where('relid', $valuesRelid)->orderBy('id')->first(array('id'));
+            if ($row === null) {
+                Capsule::table('tblcustomfieldsvalues')->insert(array(
+                    'fieldid' => $fieldId,
+                    'relid' => $valuesRelid,
+                    'value' => (string) $value,
+                    'created_at' => Capsule::raw('NOW()'),
+                    'updated_at' => Capsule::raw('NOW()'),
+                ));
+            } else {
+                Capsule::table('tblcustomfieldsvalues')->where('id', $row->id)
+                    ->update(array('value' => (string) $value, 'updated_at' => Capsule::raw('NOW()')));
+            }
+        }
+    }
 }

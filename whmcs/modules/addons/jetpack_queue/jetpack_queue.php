@@ -21,29 +21,68 @@ if (!defined('WHMCS')) {
 // The server module's lib, from the same WHMCS install (modules/servers/jetpack): Escape for
 // every value the page prints; Requests for bulk Retry (it retries through ModuleError on a
 // lock conflict, Query::rows reads its results) with what it reads (the order's files, as the
-// module loads them); Display for the words of who asked.
-$jetpackLibs = array(
-    'Escape', 'ModuleError', 'Catalogue', 'Text', 'Query', 'Rules', 'CustomFields', 'SiteUrl',
-    'Target', 'Order', 'OrderChecks', 'Messages', 'Requests', 'Display',
-);
-foreach ($jetpackLibs as $jetpackLib) {
-    require_once __DIR__ . '/../../servers/jetpack/lib/' . $jetpackLib . '.php';
+// module loads them); Display for the words of who asked. Then this
+// addon's own lib. WHMCS loads this file to list the addon modules (Setup → Addon Modules), so
+// every file is checked before any is loaded: with one missing (a partial upload), nothing is
+// loaded, and the list, the activation and the page say which file is missing and to reinstall
+// (jetpack_queue_missing()), instead of a fatal error.
+if (!defined('JETPACK_QUEUE_MISSING_FILES')) {
+    $jetpackQueueFiles = array();
+    $jetpackLibs = array(
+        'Escape', 'ModuleError', 'Catalogue', 'Text', 'Query', 'Rules', 'CustomFields', 'SiteUrl',
+        'Target', 'Order', 'OrderChecks', 'Messages', 'Requests', 'Display',
+    );
+    foreach ($jetpackLibs as $jetpackLib) {
+        $jetpackQueueFiles['modules/servers/jetpack/lib/' . $jetpackLib . '.php'] =
+            __DIR__ . '/../../servers/jetpack/lib/' . $jetpackLib . '.php';
+    }
+    foreach (array('Html', 'Queries', 'Actions', 'Page') as $jetpackLib) {
+        $jetpackQueueFiles['modules/addons/jetpack_queue/lib/' . $jetpackLib . '.php'] =
+            __DIR__ . '/lib/' . $jetpackLib . '.php';
+    }
+    $jetpackQueueMissing = array();
+    foreach ($jetpackQueueFiles as $jetpackName => $jetpackPath) {
+        if (!is_file($jetpackPath)) {
+            $jetpackQueueMissing[] = $jetpackName;
+        }
+    }
+    define('JETPACK_QUEUE_MISSING_FILES', implode(', ', $jetpackQueueMissing));
+    if (count($jetpackQueueMissing) === 0) {
+        foreach ($jetpackQueueFiles as $jetpackPath) {
+            require_once $jetpackPath;
+        }
+    }
 }
-require_once __DIR__ . '/lib/Html.php';
-require_once __DIR__ . '/lib/Queries.php';
-require_once __DIR__ . '/lib/Actions.php';
-require_once __DIR__ . '/lib/Page.php';
 
 use WHMCS\Module\Addon\JetpackQueue\Page;
 use WHMCS\Module\Addon\JetpackQueue\Queries;
 use WHMCS\Module\Server\Jetpack\Escape;
 
+/**
+ * What the admin sees while files are missing; null when the addon and the server module are
+ * whole.
+ *
+ * @return string|null
+ */
+function jetpack_queue_missing()
+{
+    if (JETPACK_QUEUE_MISSING_FILES === '') {
+        return null;
+    }
+    return 'JETPACK MODULE: files of the Jetpack modules are missing (' . JETPACK_QUEUE_MISSING_FILES
+        . '): reinstall modules/servers/jetpack and modules/addons/jetpack_queue whole from the '
+        . 'jetpack-worker release';
+}
+
 function jetpack_queue_config()
 {
+    $missing = jetpack_queue_missing();
     return array(
         'name' => 'Jetpack Provisioning Queue',
-        'description' => 'The queue of jetpack-worker: jobs by state, failures, plans waiting on DNS, '
-            . 'workers, Retry, and Hold / Resume per partner account. Grant access to admin roles under Access Control.',
+        'description' => $missing !== null
+            ? htmlspecialchars($missing, ENT_QUOTES, 'UTF-8')
+            : 'The queue of jetpack-worker: jobs by state, failures, plans waiting on DNS, '
+                . 'workers, Retry, and Hold / Resume per partner account. Grant access to admin roles under Access Control.',
         'version' => '1.0',
         'author' => 'jetpack-worker',
         'language' => 'english',
@@ -53,6 +92,9 @@ function jetpack_queue_config()
 
 function jetpack_queue_activate()
 {
+    if (jetpack_queue_missing() !== null) {
+        return array('status' => 'error', 'description' => htmlspecialchars(jetpack_queue_missing(), ENT_QUOTES, 'UTF-8'));
+    }
     try {
         $missing = Queries::missingWorkerTables();
     } catch (\Exception $e) {
@@ -85,6 +127,10 @@ function jetpack_queue_deactivate()
  */
 function jetpack_queue_output($vars)
 {
+    if (jetpack_queue_missing() !== null) {
+        echo '<div class="alert alert-danger">' . htmlspecialchars(jetpack_queue_missing(), ENT_QUOTES, 'UTF-8') . '</div>';
+        return;
+    }
     echo Page::render(
         is_array($vars) ? $vars : array(),
         $_GET,

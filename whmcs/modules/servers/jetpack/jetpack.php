@@ -44,23 +44,43 @@ if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
 
-require_once __DIR__ . '/lib/Escape.php';
-require_once __DIR__ . '/lib/Log.php';
-require_once __DIR__ . '/lib/ModuleError.php';
-require_once __DIR__ . '/lib/Catalogue.php';
-require_once __DIR__ . '/lib/Text.php';
-require_once __DIR__ . '/lib/Query.php';
-require_once __DIR__ . '/lib/Rules.php';
-require_once __DIR__ . '/lib/CustomFields.php';
-require_once __DIR__ . '/lib/SiteUrl.php';
-require_once __DIR__ . '/lib/Target.php';
-require_once __DIR__ . '/lib/Order.php';
-require_once __DIR__ . '/lib/OrderChecks.php';
-require_once __DIR__ . '/lib/Messages.php';
-require_once __DIR__ . '/lib/Requests.php';
-require_once __DIR__ . '/lib/Display.php';
-require_once __DIR__ . '/lib/Email.php';
-require_once __DIR__ . '/lib/Module.php';
+// Every lib file is checked before any is loaded: after a partial upload WHMCS must not die on
+// the product's Module Settings, the service pages or a checkout. With a file missing, each
+// function below answers jetpack_MissingFiles() (an error WHMCS shows, the Module Queue keeps)
+// and records nothing.
+if (!defined('JETPACK_MODULE_MISSING_FILES')) {
+    $jetpackLibs = array(
+        'Escape', 'Log', 'ModuleError', 'Catalogue', 'Text', 'Query', 'Rules', 'CustomFields', 'SiteUrl',
+        'Target', 'Order', 'OrderChecks', 'Messages', 'Requests', 'Display', 'Email', 'Module',
+    );
+    $jetpackMissing = array();
+    foreach ($jetpackLibs as $jetpackLib) {
+        if (!is_file(__DIR__ . '/lib/' . $jetpackLib . '.php')) {
+            $jetpackMissing[] = 'lib/' . $jetpackLib . '.php';
+        }
+    }
+    define('JETPACK_MODULE_MISSING_FILES', implode(', ', $jetpackMissing));
+    if (count($jetpackMissing) === 0) {
+        foreach ($jetpackLibs as $jetpackLib) {
+            require_once __DIR__ . '/lib/' . $jetpackLib . '.php';
+        }
+    }
+}
+
+/**
+ * The message every function gives while lib files are missing; null when the module is whole.
+ *
+ * @return string|null
+ */
+function jetpack_MissingFiles()
+{
+    if (JETPACK_MODULE_MISSING_FILES === '') {
+        return null;
+    }
+    return 'JETPACK MODULE: the files of modules/servers/jetpack are incomplete (missing: '
+        . JETPACK_MODULE_MISSING_FILES . '); nothing was recorded: reinstall the whole directory from the '
+        . 'jetpack-worker release';
+}
 
 /**
  * @return array
@@ -88,15 +108,19 @@ function jetpack_MetaData()
  */
 function jetpack_ConfigOptions()
 {
+    $whole = jetpack_MissingFiles() === null;
     $plans = array('' => 'Use the Plan custom field');
     try {
-        foreach (Rules::planSlugs() as $slug) {
+        foreach ($whole ? Rules::planSlugs() : array() as $slug) {
             $plans[$slug] = $slug;
         }
     } catch (ModuleError $e) {
         // rules.json is unusable: Create says so; the setting keeps its empty choice.
     }
-    return array(
+    $template = $whole ? Email::TEMPLATE : 'Jetpack Activation';
+    $emailOff = $whole ? Email::SETTING_OFF : 'off';
+    $suspendCancel = $whole ? Catalogue::suspendCancelValue() : 'cancel';
+    $options = array(
         'Jetpack Partner Client ID' => array(
             'Type' => 'text',
             'Size' => '60',
@@ -124,8 +148,8 @@ function jetpack_ConfigOptions()
         'Send the Jetpack activation email' => array(
             'Type' => 'dropdown',
             'Options' => array(
-                'send' => 'Send "' . Email::TEMPLATE . '" to the client once the plan is provisioned (or waits on DNS)',
-                Email::SETTING_OFF => 'Do not send it',
+                'send' => 'Send "' . $template . '" to the client once the plan is provisioned (or waits on DNS)',
+                $emailOff => 'Do not send it',
             ),
             'Default' => 'send',
             'Description' => 'From WHMCS\'s cron; the template is created when missing',
@@ -141,12 +165,37 @@ function jetpack_ConfigOptions()
             'Type' => 'dropdown',
             'Options' => array(
                 'keep' => 'Keep the Jetpack plan',
-                Catalogue::suspendCancelValue() => 'Cancel the Jetpack plan, and provision it again on unsuspend',
+                $suspendCancel => 'Cancel the Jetpack plan, and provision it again on unsuspend',
             ),
             'Default' => 'keep',
             'Description' => 'The partner API has no suspend: a kept plan keeps costing you while the service is suspended',
         ),
     );
+    return $whole ? $options : jetpack_OptionsAsStored($options);
+}
+
+/**
+ * The Module Settings while lib files are missing: the same settings in the same order, each a
+ * plain text box showing the value as stored (a dropdown without its real choices would save
+ * another value), the first saying what is wrong.
+ *
+ * @param array $options what jetpack_ConfigOptions() shows when the module is whole
+ *
+ * @return array
+ */
+function jetpack_OptionsAsStored(array $options)
+{
+    $out = array();
+    foreach ($options as $label => $option) {
+        $out[$label] = array(
+            'Type' => $option['Type'] === 'password' ? 'password' : 'text',
+            'Size' => '60',
+            'Description' => count($out) === 0
+                ? htmlspecialchars((string) jetpack_MissingFiles(), ENT_QUOTES, 'UTF-8')
+                : 'Shown as stored while the module\'s files are incomplete',
+        );
+    }
+    return $out;
 }
 
 /**
@@ -161,6 +210,9 @@ function jetpack_ConfigOptions()
  */
 function jetpack_CreateAccount(array $params)
 {
+    if (jetpack_MissingFiles() !== null) {
+        return jetpack_MissingFiles();
+    }
     return Module::request($params, Requests::PROVISION);
 }
 
@@ -174,6 +226,9 @@ function jetpack_CreateAccount(array $params)
  */
 function jetpack_TerminateAccount(array $params)
 {
+    if (jetpack_MissingFiles() !== null) {
+        return jetpack_MissingFiles();
+    }
     return Module::request($params, Requests::TERMINATE);
 }
 
@@ -189,6 +244,9 @@ function jetpack_TerminateAccount(array $params)
  */
 function jetpack_ChangePackage(array $params)
 {
+    if (jetpack_MissingFiles() !== null) {
+        return jetpack_MissingFiles();
+    }
     return Module::request($params, Requests::CHANGE);
 }
 
@@ -204,6 +262,9 @@ function jetpack_ChangePackage(array $params)
  */
 function jetpack_SuspendAccount(array $params)
 {
+    if (jetpack_MissingFiles() !== null) {
+        return jetpack_MissingFiles();
+    }
     return Module::request($params, Requests::SUSPEND);
 }
 
@@ -217,6 +278,9 @@ function jetpack_SuspendAccount(array $params)
  */
 function jetpack_UnsuspendAccount(array $params)
 {
+    if (jetpack_MissingFiles() !== null) {
+        return jetpack_MissingFiles();
+    }
     return Module::request($params, Requests::UNSUSPEND);
 }
 
@@ -238,6 +302,9 @@ function jetpack_AdminCustomButtonArray()
  */
 function jetpack_Requeue(array $params)
 {
+    if (jetpack_MissingFiles() !== null) {
+        return jetpack_MissingFiles();
+    }
     return Module::requeue($params);
 }
 
@@ -251,6 +318,9 @@ function jetpack_Requeue(array $params)
  */
 function jetpack_AdminServicesTabFields(array $params)
 {
+    if (jetpack_MissingFiles() !== null) {
+        return array('Jetpack Job' => htmlspecialchars(jetpack_MissingFiles(), ENT_QUOTES, 'UTF-8'));
+    }
     return Module::adminServicesTabFields($params);
 }
 
@@ -264,5 +334,15 @@ function jetpack_AdminServicesTabFields(array $params)
  */
 function jetpack_ClientArea(array $params)
 {
+    if (jetpack_MissingFiles() !== null) {
+        // The client sees the waiting text; the admin pages say what is wrong.
+        return array(
+            'tabOverviewModuleOutputTemplate' => 'templates/clientarea.tpl',
+            'templateVariables' => array(
+                'jetpackActivationUrl' => '',
+                'jetpackMessage' => 'Your Jetpack plan is being set up. The activation link will appear here once it is ready.',
+            ),
+        );
+    }
     return Module::clientArea($params);
 }

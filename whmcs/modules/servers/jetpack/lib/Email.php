@@ -10,9 +10,12 @@
  * (`localAPI('SendEmail')`), with the merge fields {$jetpack_activation_url}, {$jetpack_site},
  * {$jetpack_waiting_dns} and {$jetpack_details}. Only jobs that ended (or started waiting) in
  * the last WINDOW_DAYS days are considered, so a first install does not mail its history;
- * never failed jobs, cancelled ones or terminates. Services only: an addon's jobs (addon_id > 0)
- * get no email (the template is a product email, sent for a tblhosting id); the addon's client
- * area and details field carry its link.
+ * never failed jobs, cancelled ones or terminates. A Jetpack product addon's job (addon_id > 0)
+ * gets the same email: the template is a product email, sent for the addon's parent service
+ * (tblhosting id: WHMCS's merge fields {$service_*} and {$client_*} are the parent's), with the
+ * addon's own link, site and details in the jetpack_* merge fields; its addon's Module Settings
+ * (tblmodule_configuration configoption5) switch it off, and an addon Terminated, Cancelled or
+ * Fraud (or gone) gets none.
  *
  * Never twice: each email is claimed before it is sent by inserting its row in
  * `mod_jetpack_emails` (PRIMARY KEY (job_id, kind), INSERT IGNORE): of two cron runs, on one
@@ -20,7 +23,12 @@
  * fails is recorded (status `failed`, its error, an activity-log line) and claimed again, by a
  * compare-and-set on its attempt count, at most MAX_TRIES times in all, RETRY_AFTER_MINUTES
  * apart. A run that died between its claim and the answer leaves the row `sending`: it is
- * never sent again (it may have gone out), and stays for an admin to see.
+ * never sent again (it may have gone out), and stays for an admin to see. A disabled template
+ * (tblemailtemplates.disabled, or SendEmail answering "Email Template is disabled") is no
+ * failure: the email is recorded `disabled`, with one activity-log line, and never tried again.
+ *
+ * The site in the merge fields is decoded for reading, but a percent-encoded control character
+ * (a line break) stays encoded: it must never reach the subject, a mail header, decoded.
  *
  * Switched off per product by its Module Settings (configoption5 = 'off'): the job's email is
  * then recorded as `skipped`, so turning the setting on later does not mail older jobs.
@@ -56,6 +64,11 @@ class Email
     const FAILED = 'failed';
     const GAVE_UP = 'gave_up';
     const SKIPPED = 'skipped';
+    /** Not sent because the template is disabled in WHMCS: final, never tried again. */
+    const DISABLED = 'disabled';
+
+    /** What SendEmail answers for a disabled template (compared case-insensitively). */
+    const DISABLED_ANSWER = 'Email Template is disabled';
 
     /** The product setting (tblproducts.configoption5) and its value that switches it off. */
     const SETTING = 'configoption5';
@@ -80,11 +93,11 @@ class Email
      * The AfterCronJob hook: makes sure the template exists, then sends the due emails. Never
      * throws into WHMCS: an error is written to the activity log.
      *
-     * @return array counts: sent, failed, skipped (for tests and logs)
+     * @return array counts: sent, failed, skipped, disabled (for tests and logs)
      */
     public static function afterCron()
     {
-        $counts = array('sent' => 0, 'failed' => 0, 'skipped' => 0);
+        $counts = array('sent' => 0, 'failed' => 0, 'skipped' => 0, 'disabled' => 0);
         try {
             self::ensureTemplate();
             $token = bin2hex(random_bytes(16));
@@ -94,13 +107,14 @@ class Email
                     continue;
                 }
                 $budget--;
-                $why = self::whyNot((int) $row->service_id);
+                $why = self::whyNot((int) $row->service_id, (int) $row->addon_id);
                 if ($why !== null) {
                     self::record($row->job_id, $row->kind, $token, self::SKIPPED, $why);
                     $counts['skipped']++;
                     continue;
                 }
-                $counts[self::deliver($row->job_id, $row->kind, $row->service_id, $token, (int) $row->attempts + 1)]++;
+                $target = array((int) $row->service_id, (int) $row->addon_id);
+                $counts[self::deliver($row->job_id, $row->kind, $target, $token, (int) $row->attempts + 1)]++;
             }
             if ($budget > 0) {
                 foreach (self::candidates($budget) as $job) {
@@ -173,34 +187,34 @@ class Email
     /**
      * The provision jobs due an email and not claimed yet, oldest first: those that ended done
      * in the window (kind activated) and those waiting on DNS that started waiting in it (kind
-     * waiting_dns), of services only (addon_id = 0). The first is a range on KEY finished (finished_at: only the window's jobs are
-     * read), the second uses KEY state_run_at; both look up mod_jetpack_emails by its PRIMARY
-     * KEY.
+     * waiting_dns), of services and addons. The first is a range on KEY finished (finished_at:
+     * only the window's jobs are read), the second uses KEY state_run_at; both look up
+     * mod_jetpack_emails by its PRIMARY KEY.
      *
      * @param int $limit at most this many
      *
-     * @return array objects with job_id, kind, service_id, result
+     * @return array objects with job_id, kind, service_id, addon_id, result
      *
      * @throws \PDOException on a database error
      */
     public static function candidates($limit)
     {
         $done = Capsule::select(
-            'SELECT j.id AS job_id, ? AS kind, j.service_id, j.result
+            'SELECT j.id AS job_id, ? AS kind, j.service_id, j.addon_id, j.result
              FROM ' . self::JOBS . ' j
              LEFT JOIN ' . self::TABLE . ' e ON e.job_id = j.id AND e.kind = ?
              WHERE j.state = ? AND j.action = ? AND j.finished_at >= UTC_TIMESTAMP(6) - INTERVAL ? DAY
-               AND j.addon_id = 0 AND e.job_id IS NULL
+               AND e.job_id IS NULL
              ORDER BY j.finished_at, j.id LIMIT ?',
             array(self::KIND_ACTIVATED, self::KIND_ACTIVATED, 'done', Requests::PROVISION, self::WINDOW_DAYS, (int) $limit)
         );
         $waiting = Capsule::select(
-            'SELECT j.id AS job_id, ? AS kind, j.service_id, j.result
+            'SELECT j.id AS job_id, ? AS kind, j.service_id, j.addon_id, j.result
              FROM ' . self::JOBS . ' j
              LEFT JOIN ' . self::TABLE . ' e ON e.job_id = j.id AND e.kind = ?
              WHERE j.state = ? AND j.action = ? AND j.finished_at IS NULL
                AND j.waiting_since >= UTC_TIMESTAMP(6) - INTERVAL ? DAY
-               AND j.addon_id = 0 AND e.job_id IS NULL
+               AND e.job_id IS NULL
              ORDER BY j.id LIMIT ?',
             array(self::KIND_WAITING, self::KIND_WAITING, 'waiting_dns', Requests::PROVISION, self::WINDOW_DAYS, (int) $limit)
         );
@@ -209,20 +223,21 @@ class Email
 
     /**
      * Emails whose last send failed and that may be tried again now (KEY retry (status,
-     * claimed_at)).
+     * claimed_at)), with the job's addon (by the jobs' PRIMARY KEY; 0 when the job is gone).
      *
      * @param int $limit at most this many
      *
-     * @return array objects with job_id, kind, service_id, attempts
+     * @return array objects with job_id, kind, service_id, addon_id, attempts
      *
      * @throws \PDOException on a database error
      */
     public static function retryable($limit)
     {
         return Query::rows(Capsule::select(
-            'SELECT job_id, kind, service_id, attempts FROM ' . self::TABLE . '
-             WHERE status = ? AND claimed_at < UTC_TIMESTAMP(6) - INTERVAL ? MINUTE AND attempts < ?
-             ORDER BY claimed_at LIMIT ?',
+            'SELECT e.job_id, e.kind, e.service_id, COALESCE(j.addon_id, 0) AS addon_id, e.attempts
+             FROM ' . self::TABLE . ' e LEFT JOIN ' . self::JOBS . ' j ON j.id = e.job_id
+             WHERE e.status = ? AND e.claimed_at < UTC_TIMESTAMP(6) - INTERVAL ? MINUTE AND e.attempts < ?
+             ORDER BY e.claimed_at LIMIT ?',
             array(self::FAILED, self::RETRY_AFTER_MINUTES, self::MAX_TRIES, (int) $limit)
         ));
     }
@@ -285,11 +300,11 @@ class Email
      * @param object $job   from candidates()
      * @param string $token this cron run
      *
-     * @return string 'sent', 'failed' or 'skipped' (also for a claim another run holds)
+     * @return string 'sent', 'failed', 'disabled' or 'skipped' (also for a claim another run holds)
      */
     private static function handle($job, $token)
     {
-        $why = self::whyNot((int) $job->service_id);
+        $why = self::whyNot((int) $job->service_id, (int) $job->addon_id);
         if ($why !== null) {
             self::claim($job->job_id, $job->kind, $job->service_id, $token, self::SKIPPED, $why);
             return 'skipped';
@@ -297,30 +312,63 @@ class Email
         if (!self::claim($job->job_id, $job->kind, $job->service_id, $token)) {
             return 'skipped';
         }
-        return self::deliver($job->job_id, $job->kind, $job->service_id, $token, 1);
+        return self::deliver($job->job_id, $job->kind, array((int) $job->service_id, (int) $job->addon_id), $token, 1);
     }
 
     /**
-     * Why the service's email must not go out now (gone, Terminated/Cancelled/Fraud, or its
-     * product's setting off), or null when it may. Asked before a first send and before each
-     * retry, so an email that failed does not go out later to a service terminated meanwhile.
+     * Why the target's email must not go out now (the service, or the addon, gone or
+     * Terminated/Cancelled/Fraud, or its product's or addon's setting off), or null when it
+     * may. Asked before a first send and before each retry, so an email that failed does not go
+     * out later to a target terminated meanwhile.
      *
-     * @param int $serviceId tblhosting.id
+     * @param int $serviceId tblhosting.id (an addon's parent: the email is sent for it)
+     * @param int $addonId   tblhostingaddons.id, 0 for the service itself
      *
      * @return string|null
      */
-    private static function whyNot($serviceId)
+    private static function whyNot($serviceId, $addonId = 0)
     {
         $service = Capsule::table('tblhosting')->where('id', (int) $serviceId)
             ->first(array('id', 'packageid', 'domainstatus'));
         if ($service === null) {
             return 'the service no longer exists';
         }
+        if ((int) $addonId > 0) {
+            return self::whyNotAddon((int) $addonId);
+        }
         if (in_array((string) $service->domainstatus, self::NO_EMAIL_STATUSES, true)) {
             return 'the service is ' . $service->domainstatus;
         }
         if (!self::enabledFor((int) $service->packageid)) {
             return "the product's setting \"Send the Jetpack activation email\" is off";
+        }
+        return null;
+    }
+
+    /**
+     * whyNot() for an addon: gone, Terminated/Cancelled/Fraud, or its addon's Module Settings
+     * switch the email off (tblmodule_configuration, by its UNIQUE key).
+     *
+     * @param int $addonId tblhostingaddons.id
+     *
+     * @return string|null
+     */
+    private static function whyNotAddon($addonId)
+    {
+        $addon = Capsule::table('tblhostingaddons')->where('id', (int) $addonId)->first(array('addonid', 'status'));
+        if ($addon === null) {
+            return 'the addon no longer exists';
+        }
+        if (in_array((string) $addon->status, self::NO_EMAIL_STATUSES, true)) {
+            return 'the addon is ' . $addon->status;
+        }
+        $value = Capsule::table('tblmodule_configuration')
+            ->where('entity_type', 'addon')
+            ->where('entity_id', (int) $addon->addonid)
+            ->where('setting_name', self::SETTING)
+            ->value('value');
+        if (trim((string) $value) === self::SETTING_OFF) {
+            return "the addon's setting \"Send the Jetpack activation email\" is off";
         }
         return null;
     }
@@ -344,23 +392,26 @@ class Email
      *
      * @param int    $jobId
      * @param string $kind
-     * @param int    $serviceId
+     * @param array  $target  array(tblhosting.id the email is sent for, tblhostingaddons.id or 0)
      * @param string $token   the claim this run holds
      * @param int    $attempt this send's number, the first is 1
      *
-     * @return string 'sent' or 'failed'
+     * @return string 'sent', 'failed' or 'disabled' (the template is disabled: not sent, final)
      */
-    private static function deliver($jobId, $kind, $serviceId, $token, $attempt)
+    private static function deliver($jobId, $kind, array $target, $token, $attempt)
     {
+        list($serviceId, $addonId) = $target;
+        $disabled = false;
         try {
-            $vars = self::mergeFields($jobId, $kind, $serviceId);
-            $reply = localAPI('SendEmail', array(
+            $disabled = self::templateDisabled();
+            $reply = $disabled ? null : localAPI('SendEmail', array(
                 'messagename' => self::TEMPLATE,
                 'id' => (int) $serviceId,
-                'customvars' => base64_encode(serialize($vars)),
+                'customvars' => base64_encode(serialize(self::mergeFields($jobId, $kind, $serviceId, $addonId))),
             ));
-            $ok = is_array($reply) && isset($reply['result']) && $reply['result'] === 'success';
-            $error = $ok ? null : self::replyError($reply);
+            $ok = !$disabled && is_array($reply) && isset($reply['result']) && $reply['result'] === 'success';
+            $error = $ok || $disabled ? null : self::replyError($reply);
+            $disabled = $disabled || ($error !== null && stripos($error, self::DISABLED_ANSWER) !== false);
         } catch (\Throwable $e) {
             $ok = false;
             $error = get_class($e) . ': ' . $e->getMessage();
@@ -369,11 +420,48 @@ class Email
             self::record($jobId, $kind, $token, self::SENT, null);
             return 'sent';
         }
+        $clientId = (int) Capsule::table('tblhosting')->where('id', (int) $serviceId)->value('userid');
+        if ($disabled) {
+            // Not a failure to retry: the admin switched the template off. Recorded once.
+            self::record($jobId, $kind, $token, self::DISABLED, self::DISABLED_ANSWER);
+            Log::activity(self::disabledLine($serviceId, $addonId), $clientId);
+            return 'disabled';
+        }
         $final = $attempt >= self::MAX_TRIES;
         self::record($jobId, $kind, $token, $final ? self::GAVE_UP : self::FAILED, $error);
-        $clientId = (int) Capsule::table('tblhosting')->where('id', (int) $serviceId)->value('userid');
-        Log::activity(self::failureLine($serviceId, $error, $attempt, $final), $clientId);
+        Log::activity(self::failureLine($serviceId, $error, $attempt, $final, $addonId), $clientId);
         return 'failed';
+    }
+
+    /**
+     * Whether the master "Jetpack Activation" template is disabled (tblemailtemplates.disabled,
+     * Setup → Email Templates → "Disable"); WHMCS's SendEmail would refuse it.
+     *
+     * @return bool
+     */
+    private static function templateDisabled()
+    {
+        $ids = self::templateIds();
+        if (count($ids) === 0) {
+            return false;
+        }
+        return (int) Capsule::table(self::TEMPLATES)->where('id', $ids[0])->value('disabled') === 1;
+    }
+
+    /**
+     * The activity-log line for an email not sent because its template is disabled (one per
+     * job, never followed by a retry).
+     *
+     * @param int $serviceId
+     * @param int $addonId   0 for the service itself
+     *
+     * @return string
+     */
+    public static function disabledLine($serviceId, $addonId = 0)
+    {
+        return ModuleError::PREFIX . ModuleError::target($serviceId, $addonId) . ' - the "' . self::TEMPLATE
+            . '" email was not sent: the template is disabled in WHMCS (Setup → Email Templates); '
+            . 'it is not tried again';
     }
 
     /**
@@ -383,15 +471,16 @@ class Email
      * @param string $error
      * @param int    $attempt
      * @param bool   $final   whether it is not tried again
+     * @param int    $addonId 0 for the service itself
      *
      * @return string
      */
-    public static function failureLine($serviceId, $error, $attempt, $final)
+    public static function failureLine($serviceId, $error, $attempt, $final, $addonId = 0)
     {
         $then = $final
             ? 'it is not tried again; send it from the service with Send Message'
             : 'it is tried again in ' . self::RETRY_AFTER_MINUTES . ' minutes';
-        return 'JETPACK MODULE: Service ID: ' . (int) $serviceId . ' - the "' . self::TEMPLATE
+        return ModuleError::PREFIX . ModuleError::target($serviceId, $addonId) . ' - the "' . self::TEMPLATE
             . '" email could not be sent (try ' . (int) $attempt . ' of ' . self::MAX_TRIES . '): '
             . $error . '; ' . $then;
     }
@@ -404,35 +493,61 @@ class Email
      *
      * @param int    $jobId
      * @param string $kind
-     * @param int    $serviceId
+     * @param int    $serviceId tblhosting.id (an addon's parent)
+     * @param int    $addonId   tblhostingaddons.id, 0 for the service itself
      *
      * @return array
      */
-    public static function mergeFields($jobId, $kind, $serviceId)
+    public static function mergeFields($jobId, $kind, $serviceId, $addonId = 0)
     {
         $result = (string) Capsule::table(self::JOBS)->where('id', (int) $jobId)->value('result');
         $url = '';
         if (strpos($result, Messages::ACTIVATION_PREFIX) === 0) {
             $url = trim(substr($result, strlen(Messages::ACTIVATION_PREFIX)));
         }
-        $details = $kind === self::KIND_WAITING || $result === '' ? CustomFields::currentDetails($serviceId) : $result;
+        $details = $kind === self::KIND_WAITING || $result === ''
+            ? CustomFields::currentDetails($serviceId, $addonId)
+            : $result;
         $site = Capsule::table(Requests::LEDGER)
             ->where('service_id', (int) $serviceId)
-            ->where('addon_id', 0)
+            ->where('addon_id', (int) $addonId)
             ->where('job_id', (int) $jobId)
             ->orderBy('id', 'desc')
             ->value('site');
         if ($site === null) {
-            $site = Requests::currentSiteUrl($serviceId);
+            $site = Requests::currentSiteUrl($serviceId, $addonId);
         }
+        $siteText = self::siteText((string) $site);
         return array(
             'jetpack_activation_url' => Escape::htmlOrEmpty($url),
-            'jetpack_site' => Escape::htmlOrEmpty(rawurldecode((string) $site)),
+            'jetpack_site' => Escape::htmlOrEmpty($siteText),
             // For the subject, which is plain text (no HTML entities there).
-            'jetpack_site_text' => rawurldecode((string) $site),
+            'jetpack_site_text' => $siteText,
             'jetpack_waiting_dns' => $kind === self::KIND_WAITING ? 1 : 0,
             'jetpack_details' => Escape::htmlOrEmpty($details),
         );
+    }
+
+    /**
+     * A site for the client to read: percent-escapes decoded (an internationalised path reads
+     * as typed), except what must never reach a mail header or a line of text decoded: control
+     * characters (a line break in the subject would start a new header), the Unicode line and
+     * paragraph separators, and bytes that are not UTF-8 (the whole site is then left as
+     * stored).
+     *
+     * @param string $site as stored (the ledger's or the Site URL field's)
+     *
+     * @return string
+     */
+    public static function siteText($site)
+    {
+        $decoded = rawurldecode($site);
+        if (preg_match('//u', $decoded) !== 1) {
+            return $site;
+        }
+        return (string) preg_replace_callback('/[\x{0}-\x{1F}\x{7F}-\x{9F}\x{2028}\x{2029}]/u', function ($m) {
+            return rawurlencode($m[0]);
+        }, $decoded);
     }
 
     /**

@@ -64,16 +64,24 @@ class Hooks
     }
 
     /**
-     * OrderPaid {orderId, userId, invoiceId}: the order's qualifying services and addons.
+     * OrderPaid {orderId, userId, invoiceId}: the order's qualifying services and addons, the
+     * payment judged by the invoice WHMCS names (invoiceId: the invoice whose payment fired
+     * the hook, which need not be tblorders.invoiceid, e.g. after the order's first invoice was
+     * cancelled and another issued, or invoices were merged); tblorders.invoiceid only when
+     * WHMCS passes none.
      *
      * @param array $vars the hook's parameters
      */
     public static function orderPaid(array $vars)
     {
         $orderId = isset($vars['orderId']) ? (int) $vars['orderId'] : 0;
-        self::guard('OrderPaid', 'order ' . $orderId, function () use ($orderId) {
-            self::provision('OrderPaid', self::candidates()->where('h.orderid', $orderId), false);
-            self::provisionAddons('OrderPaid', self::paid(self::addonCandidates()->where('ha.orderid', $orderId)));
+        $invoiceId = isset($vars['invoiceId']) ? (int) $vars['invoiceId'] : 0;
+        self::guard('OrderPaid', 'order ' . $orderId, function () use ($orderId, $invoiceId) {
+            self::provision('OrderPaid', self::candidates($invoiceId)->where('h.orderid', $orderId), false);
+            self::provisionAddons(
+                'OrderPaid',
+                self::paid(self::addonCandidates($invoiceId)->where('ha.orderid', $orderId))
+            );
         });
     }
 
@@ -87,7 +95,7 @@ class Hooks
     {
         $invoiceId = isset($vars['invoiceid']) ? (int) $vars['invoiceid'] : 0;
         self::guard('InvoicePaid', 'invoice ' . $invoiceId, function () use ($invoiceId) {
-            $query = self::candidates()
+            $query = self::candidates($invoiceId)
                 ->join('tblinvoiceitems as ii', 'ii.relid', '=', 'h.id')
                 ->where('ii.invoiceid', $invoiceId)
                 ->where('ii.type', 'Hosting')
@@ -145,16 +153,16 @@ class Hooks
      * (both indexed). A duplicate would be harmless anyway (the worker takes a provision asked
      * while one is queued or running as "asked again"); the check only keeps the inbox short.
      *
+     * @param int $invoiceId the invoice that counts for paid() (OrderPaid's invoiceId); 0 for
+     *                       the order's own (tblorders.invoiceid)
+     *
      * @return \Illuminate\Database\Query\Builder
      */
-    private static function candidates()
+    private static function candidates($invoiceId = 0)
     {
-        return Capsule::table('tblhosting as h')
+        return self::withInvoice(Capsule::table('tblhosting as h')
             ->join('tblproducts as p', 'p.id', '=', 'h.packageid')
-            ->join('tblorders as o', 'o.id', '=', 'h.orderid')
-            ->leftJoin('tblinvoices as i', function ($join) {
-                $join->on('i.id', '=', 'o.invoiceid')->where('o.invoiceid', '<>', 0);
-            })
+            ->join('tblorders as o', 'o.id', '=', 'h.orderid'), $invoiceId)
             ->where('h.domainstatus', 'Pending')
             ->where('p.servertype', 'jetpack')
             ->where('p.autosetup', '')
@@ -174,9 +182,12 @@ class Hooks
     }
 
     /**
-     * AddonActivation {id, userid, serviceid, addonid} (id = tblhostingaddons.id): a provision
-     * request for that addon when it qualifies (addonCandidate()). WHMCS fires the hook on
-     * payment or on order acceptance.
+     * AddonActivation {id, userid, clientid, serviceid, addonid} (id = tblhostingaddons.id): a
+     * provision request for that addon when it qualifies (addonCandidate()). WHMCS fires the
+     * hook "when a product addon becomes active as part of invoice payment or order
+     * acceptance, following any provisioning or welcome email automation"
+     * (developers.whmcs.com/hooks-reference/addon/#addonactivation): the addon is Active by
+     * then (older versions set the status just after the hook, so Pending still counts).
      *
      * @param array $vars the hook's parameters
      */
@@ -189,11 +200,13 @@ class Hooks
     }
 
     /**
-     * The addon, when it qualifies for a provision by the AddonActivation hook: Pending, of a
-     * `jetpack` addon without automatic activation (tbladdons.autoactivate = ''), on a service
-     * that exists, in an order that is neither Fraud nor Cancelled and is Active or has its
-     * invoice Paid (paid(), the services' rule), with no provision request waiting and no
-     * unfinished job for the addon (both indexed). All by primary keys.
+     * The addon, when it qualifies for a provision by the AddonActivation hook: of a `jetpack`
+     * addon without automatic activation (tbladdons.autoactivate = ''), on a service that
+     * exists, in an order that is neither Fraud nor Cancelled, with no provision request
+     * waiting and no job of the addon ever (a plan provisioned once is not provisioned again
+     * by an activation); and either Active (WHMCS activated it: its order was accepted or
+     * paid) or still Pending in an order that is Active or has its invoice Paid (paid(), the
+     * services' rule). All by primary keys and the jobs' KEY service (service_id, id).
      *
      * @param int $addonId tblhostingaddons.id
      *
@@ -201,7 +214,16 @@ class Hooks
      */
     private static function addonCandidate($addonId)
     {
-        return self::paid(self::addonCandidates()->where('ha.id', (int) $addonId));
+        return self::addonCandidates(0, array('Pending', 'Active'))
+            ->where('ha.id', (int) $addonId)
+            ->where(function ($q) {
+                $q->where('ha.status', 'Active')->orWhere('o.status', 'Active')->orWhere('i.status', 'Paid');
+            })
+            ->whereNotExists(function ($q) {
+                $q->select(Capsule::raw(1))->from(Requests::JOBS . ' as jj')
+                    ->whereColumn('jj.service_id', 'ha.hostingid')
+                    ->whereColumn('jj.addon_id', 'ha.id');
+            });
     }
 
     /**
@@ -214,7 +236,7 @@ class Hooks
      */
     private static function addonsOnInvoice($invoiceId)
     {
-        return self::paid(self::addonCandidates()
+        return self::paid(self::addonCandidates($invoiceId)
             ->join('tblinvoiceitems as ii', 'ii.relid', '=', 'ha.id')
             ->where('ii.invoiceid', (int) $invoiceId)
             ->where('ii.type', 'Addon')
@@ -227,18 +249,18 @@ class Hooks
      * unfinished job for the addon; the callers add which addons (by primary key, order or
      * invoice) and, unless the order is being accepted, paid().
      *
+     * @param int      $invoiceId the invoice that counts for paid(), 0 for the order's own
+     * @param string[] $statuses  the addon statuses that may qualify
+     *
      * @return \Illuminate\Database\Query\Builder
      */
-    private static function addonCandidates()
+    private static function addonCandidates($invoiceId = 0, array $statuses = array('Pending'))
     {
-        return Capsule::table('tblhostingaddons as ha')
+        return self::withInvoice(Capsule::table('tblhostingaddons as ha')
             ->join('tbladdons as a', 'a.id', '=', 'ha.addonid')
             ->join('tblhosting as h', 'h.id', '=', 'ha.hostingid')
-            ->join('tblorders as o', 'o.id', '=', 'ha.orderid')
-            ->leftJoin('tblinvoices as i', function ($join) {
-                $join->on('i.id', '=', 'o.invoiceid')->where('o.invoiceid', '<>', 0);
-            })
-            ->where('ha.status', 'Pending')
+            ->join('tblorders as o', 'o.id', '=', 'ha.orderid'), $invoiceId)
+            ->whereIn('ha.status', $statuses)
             ->where('a.module', 'jetpack')
             ->where('a.autoactivate', '')
             ->whereNotIn('o.status', array('Fraud', 'Cancelled'))
@@ -285,15 +307,15 @@ class Hooks
     {
         $queries = array(
             'AcceptOrder' => self::candidates()->where('h.orderid', 1),
-            'OrderPaid' => self::paid(self::candidates()->where('h.orderid', 1)),
-            'InvoicePaid' => self::paid(self::candidates()
+            'OrderPaid' => self::paid(self::candidates(1)->where('h.orderid', 1)),
+            'InvoicePaid' => self::paid(self::candidates(1)
                 ->join('tblinvoiceitems as ii', 'ii.relid', '=', 'h.id')
                 ->where('ii.invoiceid', 1)
                 ->where('ii.type', 'Hosting')
                 ->distinct()),
             'AddonActivation' => self::addonCandidate(1),
             'AcceptOrder (addons)' => self::addonCandidates()->where('ha.orderid', 1),
-            'OrderPaid (addons)' => self::paid(self::addonCandidates()->where('ha.orderid', 1)),
+            'OrderPaid (addons)' => self::paid(self::addonCandidates(1)->where('ha.orderid', 1)),
             'InvoicePaid (addons)' => self::addonsOnInvoice(1),
         );
         $out = array();
@@ -328,6 +350,26 @@ class Hooks
     }
 
     /**
+     * Joins the invoice paid() looks at, as `i` (by primary key): the one given, else the
+     * order's own (tblorders.invoiceid, none when 0).
+     *
+     * @param \Illuminate\Database\Query\Builder $query     joining tblorders as o
+     * @param int                                $invoiceId tblinvoices.id, or 0
+     *
+     * @return \Illuminate\Database\Query\Builder
+     */
+    private static function withInvoice($query, $invoiceId)
+    {
+        return $query->leftJoin('tblinvoices as i', function ($join) use ($invoiceId) {
+            if ((int) $invoiceId > 0) {
+                $join->where('i.id', '=', (int) $invoiceId);
+            } else {
+                $join->on('i.id', '=', 'o.invoiceid')->where('o.invoiceid', '<>', 0);
+            }
+        });
+    }
+
+    /**
      * The adoption rule's payment condition: the order is Active or its invoice is Paid.
      *
      * @param \Illuminate\Database\Query\Builder $query from candidates()
@@ -357,13 +399,19 @@ class Hooks
 
     /**
      * Runs a hook's work; any \Throwable becomes an activity-log line instead of reaching WHMCS.
+     * (Outcome's hooks run through it too.)
      *
-     * @param string   $hook  the hook's name
-     * @param string   $what  what it was about, e.g. "order 12"
+     * @param string   $hook   the hook's name
+     * @param string   $what   what it was about, e.g. "order 12"
      * @param callable $work
+     * @param string   $failed what the line says went wrong
      */
-    private static function guard($hook, $what, callable $work)
-    {
+    public static function guard(
+        $hook,
+        $what,
+        callable $work,
+        $failed = 'could not record its request for jetpack-worker'
+    ) {
         try {
             $work();
         } catch (\Throwable $e) {
@@ -374,8 +422,7 @@ class Hooks
                     ? 'database error: ' . (string) $e->errorInfo[2]
                     : get_class($e) . ': ' . $e->getMessage();
                 Log::activity(
-                    ModuleError::PREFIX . 'the ' . $hook . ' hook (' . $what . ') could not record its '
-                    . 'request for jetpack-worker: ' . $detail,
+                    ModuleError::PREFIX . 'the ' . $hook . ' hook (' . $what . ') ' . $failed . ': ' . $detail,
                     0
                 );
             } catch (\Throwable $ignored) {

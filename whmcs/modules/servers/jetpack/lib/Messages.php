@@ -53,4 +53,19 @@ class Messages
         return ModuleError::PREFIX . ModuleError::target($serviceId, $addonId) . ' - ' . $action
             . ' requested for jetpack-worker (request #' . (int) $requestId . ')';
     }
+
+    /**
+     * Appended to the activity line of a request whose order's Site URL field was empty and
+     * whose site is the one jetpack-worker's ledger holds (the worker's words, its
+     * `messages::site_from_ledger`).
+     *
+     * @param string $site
+     *
+     * @return string
+     */
+    public static function siteFromLedger($site)
+    {
+        return ' (the Site URL field is empty, as after a move to a product whose fields are named '
+            . 'differently: the site is ' . $site . ', where jetpack-worker provisioned the plan)';
+    }
 }

@@ -53,10 +53,11 @@ final class Module
             return self::databaseError($e, Catalogue::whmcsFunction($action), $params, $serviceId, $addonId, $action)
                 ->getMessage();
         }
-        Log::activity(
-            Messages::requested($order->serviceId, $action, $requestId, $order->addonId),
-            $order->clientId
-        );
+        $line = Messages::requested($order->serviceId, $action, $requestId, $order->addonId);
+        if ($order->siteFromLedger) {
+            $line .= Messages::siteFromLedger($order->siteUrl);
+        }
+        Log::activity($line, $order->clientId);
         return 'success';
     }
 

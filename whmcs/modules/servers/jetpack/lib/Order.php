@@ -37,6 +37,12 @@ final class Order
     /** @var string the Site URL as entered (trimmed), or the parent service's domain for an addon without one */
     public $siteUrl;
 
+    /**
+     * @var bool the Site URL field was empty (after a move to a product whose fields are named
+     *           differently) and $siteUrl is the site jetpack-worker's ledger holds for the target
+     */
+    public $siteFromLedger = false;
+
     /** @var string|null the Local User (trimmed); null when checked for a terminate */
     public $localUser;
 

@@ -18,6 +18,12 @@
  * order (a provision, a change of plan); only what the cancel sends, the Site URL and the
  * credentials (a terminate: the worker's `read_cancel`); or only the target (a suspend).
  *
+ * After a move to a product whose fields are named differently WHMCS carries no value over, so
+ * a service's Site URL field is there but empty. For an action whose job reads the ledger (the
+ * catalogue's `reads_ledger`: a change of plan, a terminate) the site jetpack-worker's ledger
+ * holds for the service stands in, as the worker's `read_order_held` / `read_cancel_held` do:
+ * the one site it holds for a change, any for a terminate (which cancels what the ledger holds).
+ *
  * tests/worker/bad_input.rs runs the worker's bad-input corpus through this class too and
  * checks that both refuse with the same message (or both accept, or the case is one only the
  * worker can decide).
@@ -25,12 +31,17 @@
 
 namespace WHMCS\Module\Server\Jetpack;
 
+use WHMCS\Database\Capsule;
+
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
 }
 
 final class OrderChecks
 {
+    /** jetpack-worker's ledger (what the partner holds per target and site), read for the fallback. */
+    const LEDGER = 'mod_jetpack_ledger';
+
     /**
      * Which order checks an action gets: the one place the checks ask about an action, answered
      * by the catalogue (catalogue.json, exported from the worker's src/catalogue.rs). No action
@@ -80,7 +91,12 @@ final class OrderChecks
             return $order;
         }
         $order->detailsFieldId = self::findField($target, $fields['details'], Rules::fieldName('details'), true);
-        $order->siteUrl = self::readSite($target, $fields['site_url'], $values);
+        $fallback = null;
+        if (self::readsLedger($action)) {
+            $fallback = $checks === Catalogue::CHECKS_CANCEL ? 'any' : 'one';
+        }
+        list($order->siteUrl, $order->siteFromLedger) =
+            self::readSite($target, $fields['site_url'], $values, $fallback);
         if ($checks === Catalogue::CHECKS_CANCEL) {
             $order->localUser = null;
             $order->plan = self::usablePlan($target, $fields['plan'], $values);
@@ -111,23 +127,77 @@ final class OrderChecks
     }
 
     /**
+     * Whether the action's job reads the ledger (the catalogue's `reads_ledger`).
+     *
+     * @param string|null $action
+     *
+     * @return bool
+     */
+    private static function readsLedger($action)
+    {
+        $row = $action === null ? null : Catalogue::action($action);
+        return $row !== null && !empty($row['reads_ledger']);
+    }
+
+    /**
+     * The site jetpack-worker's ledger holds for a service (KEY service_site, by service and
+     * addon 0): the only one ($which 'one'), or any ('any'); null when there is none (or, for
+     * 'one', several).
+     *
+     * @param Target $target a service
+     * @param string $which  'one' or 'any'
+     *
+     * @return string|null as the worker sent it
+     *
+     * @throws \PDOException on a database error
+     */
+    private static function heldSite(Target $target, $which)
+    {
+        try {
+            $sites = Query::rows(Capsule::table(self::LEDGER)
+                ->where('service_id', (int) $target->serviceId)
+                ->where('addon_id', 0)
+                ->limit(2)
+                ->get(array('site')));
+        } catch (\PDOException $e) {
+            if (ModuleError::isWorkerTableMissing($e)) {
+                return null; // before `jetpack-worker migrate`: the ledger holds nothing yet
+            }
+            throw $e;
+        }
+        if (count($sites) === 0 || ($which === 'one' && count($sites) > 1)) {
+            return null;
+        }
+        return (string) $sites[0]->site;
+    }
+
+    /**
      * The Site URL: the field's value (a service's field is required); for an addon whose
-     * field is missing or empty, the parent service's domain; checked as a web address.
+     * field is missing or empty, the parent service's domain; for a service whose field is
+     * there but empty, with $fallback, the site the ledger holds (heldSite()); checked as a web
+     * address.
      *
-     * @param Target $target
-     * @param int[]  $ids    the fields with the Site URL key
-     * @param array  $values field id => value
+     * @param Target      $target
+     * @param int[]       $ids      the fields with the Site URL key
+     * @param array       $values   field id => value
+     * @param string|null $fallback 'one' or 'any' (heldSite()), null for none
      *
-     * @return string trimmed
+     * @return array (string the site, trimmed; bool whether it is the ledger's)
      *
      * @throws ModuleError
      */
-    private static function readSite(Target $target, array $ids, array $values)
+    private static function readSite(Target $target, array $ids, array $values, $fallback = null)
     {
         $key = Rules::fieldName('site_url');
         $isAddon = $target->addonId > 0;
         $fieldId = self::findField($target, $ids, $key, !$isAddon);
         $site = $fieldId === null ? '' : CustomFields::valueOf($values, $fieldId);
+        if (!$isAddon && $fieldId !== null && $fallback !== null && Text::trim($site) === '') {
+            $held = self::heldSite($target, $fallback);
+            if ($held !== null && SiteUrl::problem($held) === null) {
+                return array(Text::trim($held), true);
+            }
+        }
         if ($isAddon && Text::trim($site) === '') {
             $site = Text::trim((string) $target->domain);
             if ($site === '') {
@@ -145,7 +215,7 @@ final class OrderChecks
                 '{problem}' => Escape::message($problem),
             ));
         }
-        return Text::trim($site);
+        return array(Text::trim($site), false);
     }
 
     /**
