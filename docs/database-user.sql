@@ -36,6 +36,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`mod_jetpack_drift` TO 'jetpack_worker'@'localhost';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
+    ON `whmcs`.`mod_jetpack_holds` TO 'jetpack_worker'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`_sqlx_migrations` TO 'jetpack_worker'@'localhost';
 
 -- Read the order: service, product (module settings), custom fields, order and invoice status,

@@ -3,7 +3,7 @@
 
 use super::named;
 use crate::domain::Target;
-use crate::store::{LIVE_WITHIN_SECS, StatusReport, Store, WorkerRow};
+use crate::store::{HoldRow, LIVE_WITHIN_SECS, StatusReport, Store, WorkerRow};
 
 /// How many recent failures the report lists.
 const RECENT_FAILURES: u32 = 10;
@@ -81,7 +81,30 @@ fn render_status(r: &StatusReport) -> String {
             d.done
         ));
     }
+    out.push_str(&render_holds(&r.holds));
     out.push_str(&render_workers(&r.workers));
+    out
+}
+
+/// The held partner accounts: one line each (their jobs stay queued until resumed).
+fn render_holds(holds: &[HoldRow]) -> String {
+    let mut out = format!(
+        "partner accounts on hold (their jobs stay queued, no call made): {}\n",
+        holds.len()
+    );
+    for h in holds {
+        out.push_str(&format!(
+            "  client id {} held {} by {}{}\n",
+            h.account,
+            h.held_at.format("%Y-%m-%d %H:%M UTC"),
+            h.held_by,
+            if h.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", h.reason)
+            }
+        ));
+    }
     out
 }
 

@@ -17,7 +17,7 @@ mod products;
 use products::product_checks;
 
 /// The worker's own tables, created by `jetpack-worker migrate`.
-const WORKER_TABLES: [&str; 14] = [
+const WORKER_TABLES: [&str; 15] = [
     "mod_jetpack_jobs",
     "mod_jetpack_requests",
     "mod_jetpack_ledger",
@@ -32,6 +32,7 @@ const WORKER_TABLES: [&str; 14] = [
     "mod_jetpack_workers",
     "mod_jetpack_watch",
     "mod_jetpack_drift",
+    "mod_jetpack_holds",
 ];
 
 /// The WHMCS tables the worker reads or writes.

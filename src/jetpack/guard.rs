@@ -2,9 +2,11 @@
 //! [`Pace`] per partner account (client id), behind one lock that is never held across an
 //! await. A job asks [`Guards::admit`] before its first call; every HTTP call then waits its
 //! turn ([`Guards::pace`]) and reports how it went ([`Guards::record`]). Openings and closings
-//! are logged here, once each, not per job.
+//! are logged here, once each, not per job. An account an admin put on hold
+//! ([`Guards::set_held`], refreshed by the worker once per poll) is refused like an open
+//! breaker, for [`ACCOUNT_HOLD_RECHECK`] at a time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -47,7 +49,14 @@ pub enum HeldBy {
     Breaker,
     /// The account's rate limit would make the job wait too long.
     RateLimit,
+    /// An admin put the account on hold (`mod_jetpack_holds`).
+    Account,
 }
+
+/// A job of a held account is due again at the boundary of this period after next (the store
+/// aligns it, so the account's jobs come back together and in order); it then runs if the
+/// account was resumed meanwhile, or is held again without a call.
+pub const ACCOUNT_HOLD_RECHECK: Duration = Duration::from_secs(15);
 
 /// A job that must not call the API now: it goes back to the queue, due after `wait`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +76,7 @@ struct Account {
 pub(super) struct Guards {
     politeness: Politeness,
     accounts: Mutex<HashMap<String, Account>>,
+    held: Mutex<HashSet<String>>,
 }
 
 /// Leave to call for one job's attempt. Dropping the half-open probe's permit before any call
@@ -91,7 +101,25 @@ impl Guards {
         Guards {
             politeness,
             accounts: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashSet::new()),
         }
+    }
+
+    fn held(&self) -> MutexGuard<'_, HashSet<String>> {
+        // As for the accounts: a poisoned set is still a usable set.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The accounts on hold now (replacing the previous set); logs each hold and resume once.
+    pub(super) fn set_held(&self, accounts: HashSet<String>) {
+        let mut held = self.held();
+        for a in accounts.difference(&held) {
+            tracing::warn!(account = %a, "partner account on hold: its jobs stay queued, no call made");
+        }
+        for a in held.difference(&accounts) {
+            tracing::info!(account = %a, "partner account resumed: its jobs run again, in order");
+        }
+        *held = accounts;
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Account>> {
@@ -110,6 +138,12 @@ impl Guards {
 
     /// May a job of `account` call now?
     pub(super) fn admit(&self, account: &str) -> Result<Permit<'_>, Held> {
+        if self.held().contains(account) {
+            return Err(Held {
+                wait: ACCOUNT_HOLD_RECHECK,
+                by: HeldBy::Account,
+            });
+        }
         let now = Instant::now();
         let longest = self.politeness.longest_wait;
         let admission = self.with(account, |a| {

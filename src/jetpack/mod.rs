@@ -169,6 +169,12 @@ impl JetpackClient {
         self.guards.admit(&creds.client_id)
     }
 
+    /// The partner accounts (client ids) on hold now: their jobs are refused by
+    /// [`JetpackClient::admit`] ([`HeldBy::Account`]) until they leave the set.
+    pub fn set_held_accounts(&self, accounts: std::collections::HashSet<String>) {
+        self.guards.set_held(accounts);
+    }
+
     /// The longest one request can take: its whole-request timeout, which includes
     /// connecting.
     pub fn longest_call(&self) -> Duration {

@@ -268,7 +268,8 @@ impl Store {
     /// cut off may have reached the API, so the next run asks the status endpoint first. A
     /// request waiting behind the job is honoured as for any job that would run again.
     pub async fn release(&self, job: &ClaimedJob) -> Result<bool> {
-        self.give_back(job, Duration::ZERO, true).await
+        self.give_back(job, GiveBack::In(Duration::ZERO), true)
+            .await
     }
 
     /// Gives a job back before it made any partner-API call (its account's breaker is open, or
@@ -276,13 +277,29 @@ impl Store {
     /// counted, its last error and outcome flag kept. Fenced by the lease token like every
     /// finishing write; false when the lease was lost.
     pub async fn hold_back(&self, job: &ClaimedJob, run_in: Duration) -> Result<bool> {
-        within(self.timeout, self.give_back(job, run_in, false)).await
+        within(
+            self.timeout,
+            self.give_back(job, GiveBack::In(run_in), false),
+        )
+        .await
     }
 
-    /// The job back to queued (or waiting on DNS) after `run_in`, the claim's count given
+    /// As [`Store::hold_back`], for a job of a partner account on hold: due again at the
+    /// second boundary of `every` after next, by the database clock, so every job of the
+    /// account held in one window has the same `run_at` and they are claimed again (on
+    /// Resume) in the order of their ids, however the workers' give-backs interleaved.
+    pub async fn hold_back_aligned(&self, job: &ClaimedJob, every: Duration) -> Result<bool> {
+        within(
+            self.timeout,
+            self.give_back(job, GiveBack::Aligned(every), false),
+        )
+        .await
+    }
+
+    /// The job back to queued (or waiting on DNS) at `when`, the claim's count given
     /// back; `cut_off` marks a provision as possibly acted. A request waiting behind the job
     /// cancels it instead and is queued at once.
-    async fn give_back(&self, job: &ClaimedJob, run_in: Duration, cut_off: bool) -> Result<bool> {
+    async fn give_back(&self, job: &ClaimedJob, when: GiveBack, cut_off: bool) -> Result<bool> {
         let Some((mut tx, next)) = self.begin_held(job).await? else {
             return Ok(false);
         };
@@ -292,7 +309,7 @@ impl Store {
             cancel_held(&mut tx, job, next, cut_off).await?;
             queue_follow_up(&mut tx, job, next).await?;
         } else {
-            requeue_held(&mut tx, job, run_in, cut_off).await?;
+            requeue_held(&mut tx, job, when, cut_off).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -373,12 +390,25 @@ async fn cancel_held(
 /// A held job back to queued (waiting on DNS, when it was) after `run_in`, its attempt (or,
 /// unless `cut_off`, its DNS re-check) not counted; `cut_off` marks a provision as possibly
 /// acted.
+/// When a job given back is due again.
+#[derive(Clone, Copy)]
+enum GiveBack {
+    /// After this long.
+    In(Duration),
+    /// At the boundary of this period after next (whole seconds since 2000-01-01, UTC).
+    Aligned(Duration),
+}
+
 async fn requeue_held(
     tx: &mut Transaction<'_, MySql>,
     job: &ClaimedJob,
-    run_in: Duration,
+    when: GiveBack,
     cut_off: bool,
 ) -> Result<()> {
+    let (run_in, aligned) = match when {
+        GiveBack::In(run_in) => (run_in, 0),
+        GiveBack::Aligned(every) => (Duration::ZERO, every.as_secs().max(1)),
+    };
     sqlx::query(
         "UPDATE mod_jetpack_jobs
          SET attempts = IF(waiting_since IS NULL AND attempts > 0, attempts - 1, attempts),
@@ -386,7 +416,11 @@ async fn requeue_held(
                              dns_checks - 1, dns_checks),
              outcome_unknown = IF(?, 1, outcome_unknown),
              state = IF(waiting_since IS NULL, ?, ?),
-             run_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND, lease_owner = NULL,
+             run_at = IF(? = 0, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND,
+                         TIMESTAMP('2000-01-01') + INTERVAL
+                           ((FLOOR(TIMESTAMPDIFF(SECOND, '2000-01-01', UTC_TIMESTAMP(6)) / GREATEST(?, 1)) + 2)
+                            * GREATEST(?, 1)) SECOND),
+             lease_owner = NULL,
              lease_token = NULL, lease_expires_at = NULL, updated_at = UTC_TIMESTAMP(6)
          WHERE id = ? AND lease_token = ? AND state = 'running'",
     )
@@ -394,7 +428,10 @@ async fn requeue_held(
     .bind(cut_off && job.action.may_provide())
     .bind(given_back(false).as_str())
     .bind(given_back(true).as_str())
+    .bind(aligned)
     .bind(micros(run_in))
+    .bind(aligned)
+    .bind(aligned)
     .bind(job.id)
     .bind(&job.lease_token)
     .execute(&mut **tx)

@@ -4,7 +4,7 @@
 //! size by `chunks`; WHMCS's side in `writeback`), the ledger (`ledger`), the adoption scan
 //! (`adoption`: discovery, its trailing window, the re-check, its marks and requests and the
 //! deleted-target sweep, each written once over services and addons), the reconciler's watch
-//! and drift rows (`watch`), worker heartbeats (`workers`) and reading it all back
+//! and drift rows (`watch`), worker heartbeats (`workers`), the partner accounts on hold (`holds`) and reading it all back
 //! (`report`). WHMCS's tables are read in `whmcs` (and `emails`, for the doctor), into the
 //! row types of `rows`; a statement's plan is read back by `explain`. No transaction is ever held across an HTTP call: callers get plain
 //! data back, never a connection or a lock. The store imports only leaf modules (`domain`,
@@ -21,6 +21,7 @@ mod emails;
 mod explain;
 mod finish;
 mod finish_batch;
+mod holds;
 mod jobs;
 mod known;
 mod ledger;
@@ -47,6 +48,7 @@ pub use claim::ClaimedJob;
 pub use emails::{ACTIVATION_TEMPLATE, EMAIL_SETTING_OFF, TemplateState};
 pub use explain::PlanStep;
 pub use finish::{Finish, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites};
+pub use holds::HoldRow;
 pub use ledger::{LedgerEntry, LedgerWrite, SiteHolder};
 pub use report::{JobSummary, QueueDepth, StatusReport};
 pub use requests::{Applied, AppliedBatch, RequestId, RequestRow, Requeued};

@@ -77,6 +77,8 @@ pub struct StatusReport {
     pub workers: Vec<WorkerRow>,
     /// The latest drifts the reconciler confirmed between WHMCS's intent and the partner.
     pub drifts: Vec<super::DriftRow>,
+    /// The partner accounts on hold (`mod_jetpack_holds`): their jobs stay queued, no call made.
+    pub holds: Vec<super::HoldRow>,
     /// [`NO_WORKER_WARNING`] when jobs or requests wait and no worker is running (none seen
     /// within [`LIVE_WITHIN_SECS`] and not stopped); `None` otherwise.
     pub no_worker: Option<String>,
@@ -147,8 +149,10 @@ impl Store {
         let workers = self.workers().await?;
         let no_worker = no_worker(&counts, requests_pending, &workers);
         let drifts = self.recent_drifts(limit).await?;
+        let holds = self.holds().await?;
         Ok(StatusReport {
             drifts,
+            holds,
             requests_pending,
             unknown_action_jobs,
             workers,

@@ -6,13 +6,15 @@
 //! claiming, drains, and releases what did not finish. One engine (`service_loop`) serves both `run` and `run --once`. This module owns
 //! the settings, the `Worker` and one job's run (`process`); the call slots are `slots`, the
 //! lease `lease`, one
-//! attempt's decisions `process`, `failure` and `messages`.
+//! attempt's decisions `process`, `failure` and `messages`; the partner accounts on hold
+//! `holds`.
 //!
 //! One job's path through these parts and the job state machine: docs/architecture.md.
 
 mod cancel;
 mod completer;
 mod failure;
+mod holds;
 mod intake;
 mod lease;
 mod messages;
@@ -145,8 +147,8 @@ pub struct RunSummary {
     /// Jobs claimed ahead that had not started when the run was stopped: given back without
     /// a call, their attempt not counted; not counted in `processed`.
     pub released: u64,
-    /// Jobs given back to the queue without a call (their account's breaker was open or its
-    /// rate limit saturated); not counted in `processed`.
+    /// Jobs given back to the queue without a call (their account's breaker was open, its
+    /// rate limit saturated, or an admin put it on hold); not counted in `processed`.
     pub held: u64,
 }
 
@@ -157,7 +159,8 @@ enum Processed {
     Written,
     /// The lease was lost; nothing was written.
     LeaseLost,
-    /// Given back to the queue without a call (breaker open or rate limit saturated).
+    /// Given back to the queue without a call (breaker open, rate limit saturated, or the
+    /// account on hold).
     Held,
     /// Claimed ahead, given back unstarted because the run was stopping.
     Released,
@@ -318,11 +321,17 @@ impl Worker {
         let by = match held.by {
             HeldBy::Breaker => "breaker",
             HeldBy::RateLimit => "rate_limit",
+            HeldBy::Account => "account",
         };
         metrics::counter!(m::API_CALLS_HELD, "by" => by).increment(1);
         tracing::debug!(job_id = %job.id, target = %job.target, by, wait = ?held.wait,
             "no partner-API call for this job now; back to the queue without using an attempt");
-        if self.store.hold_back(job, held.wait).await? {
+        // A held account's jobs are due again together, so Resume runs them in their order.
+        let given_back = match held.by {
+            HeldBy::Account => self.store.hold_back_aligned(job, held.wait).await?,
+            HeldBy::Breaker | HeldBy::RateLimit => self.store.hold_back(job, held.wait).await?,
+        };
+        if given_back {
             Ok(Processed::Held)
         } else {
             Ok(Processed::LeaseLost)

@@ -58,6 +58,8 @@ struct Engine {
     intake_step: Option<JoinHandle<Box<Intake>>>,
     /// Cancelled on shutdown: a job still waiting for its call slot then makes no call.
     stop: CancellationToken,
+    /// When the partner accounts on hold were last read (once per poll).
+    holds_read: Option<Instant>,
 }
 
 impl Engine {
@@ -76,6 +78,7 @@ impl Engine {
             intake: Some(Box::new(Intake::new(mode == Mode::UntilIdle, adopt))),
             intake_step: None,
             stop,
+            holds_read: None,
         }
     }
 }
@@ -245,6 +248,7 @@ impl Worker {
         // A power of two, so the claim's reads (lists of the claimed ids) have a few texts
         // that stay prepared (see the completer).
         let free = u32::try_from(1usize << free.ilog2()).unwrap_or(u32::MAX);
+        self.refresh_holds(&mut e.holds_read).await;
         match self
             .store
             .claim(&self.settings.owner, free, self.claim_lease())

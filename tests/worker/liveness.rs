@@ -45,7 +45,7 @@ async fn row_of(env: &Env, pid: u32) -> Option<Seen> {
     })
 }
 
-async fn status_json(url: &str, api: &str) -> serde_json::Value {
+pub(crate) async fn status_json(url: &str, api: &str) -> serde_json::Value {
     let mut cmd = worker_command(url, api);
     cmd.args(["status", "--json"]);
     let out = output(cmd).await;
@@ -53,7 +53,7 @@ async fn status_json(url: &str, api: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-async fn status_text(url: &str, api: &str) -> String {
+pub(crate) async fn status_text(url: &str, api: &str) -> String {
     let mut cmd = worker_command(url, api);
     cmd.arg("status");
     let out = output(cmd).await;

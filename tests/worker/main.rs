@@ -18,6 +18,7 @@
 //! - `service`: systemd unit, SIGTERM drain, metrics, housekeeping, least-privilege user.
 //! - `reliability`: worker processes under faults, a SIGKILL mid-drain, database restarts.
 //! - `bad_input`: a table of bad and odd customer input, each ending clearly.
+//! - `holds`: Hold / Resume per partner account: held jobs stay queued, no call, resumed in order.
 //! - `politeness`: the per-account breaker and rate limit against sandbox outages and 429s.
 //! - `liveness`: `mod_jetpack_workers` heartbeats, `status`'s workers and its no-worker warning.
 //! - `reconcile`: status spellings, late effects, lagging status, portal changes, the reconciler.
@@ -46,6 +47,7 @@ mod doctor;
 mod fields;
 mod galera;
 mod helpers;
+mod holds;
 mod inbox;
 mod ledger;
 mod lifecycle;

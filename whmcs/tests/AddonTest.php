@@ -582,6 +582,10 @@ final class AddonTest extends DatabaseTestCase
         $this->exec('INSERT INTO mod_jetpack_ledger (service_id, addon_id, site, plan, since, updated_at, job_id) VALUES '
             . implode(', ', $ledger));
         $this->targetJob($service, $addon, 'provision', 'queued');
+        // Both partner accounts held (an empty table's EXPLAIN names no key).
+        $this->exec("INSERT INTO mod_jetpack_holds (account, held_at, held_by) VALUES
+                     ('demo-client', UTC_TIMESTAMP(6), 'admin'), ('addon-client', UTC_TIMESTAMP(6), 'admin'),
+                     ('other', UTC_TIMESTAMP(6), 'admin')");
         $this->exec('ANALYZE TABLE mod_jetpack_requests, mod_jetpack_jobs, mod_jetpack_ledger');
         $queries = array();
         $this->capsule->getConnection()->beforeExecuting(function ($sql, $bindings) use (&$queries) {

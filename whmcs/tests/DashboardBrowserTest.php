@@ -10,8 +10,9 @@ use JetpackTests\Support\DatabaseTestCase;
  * built-in server (Support/dashboard_router.php: a minimal admin frame calling
  * jetpack_queue_output) on this test's database. It reads the rendered DOM for the counts, the
  * reconciler's drifts, a filter applied through the URL, and a bulk Retry (a form POSTed by the
- * browser) that changes what the page counts; it takes a screenshot (docs/dashboard.png with
- * JETPACK_UPDATE_SCREENSHOT=1).
+ * browser) that changes what the page counts; the page refreshing itself, a failed row's Retry
+ * clicked, a partner account held and resumed with the page's buttons; it takes a screenshot
+ * (docs/dashboard.png with JETPACK_UPDATE_SCREENSHOT=1).
  * scripts/test installs chromium; without it this test is skipped.
  */
 final class DashboardBrowserTest extends DatabaseTestCase
@@ -84,12 +85,13 @@ final class DashboardBrowserTest extends DatabaseTestCase
      *
      * @return string the DOM after load (scripts run, form submissions followed)
      */
-    private function browse($path, array $extra = array())
+    private function browse($path, array $extra = array(), $budgetMs = 5000)
     {
         $this->profile = $this->profile ?? sys_get_temp_dir() . '/jp-chromium-' . bin2hex(random_bytes(4));
+        // `timeout`: a page that never settles fails the test instead of hanging it.
         $cmd = array_merge(array(
-            $this->chromium(), '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-            '--no-first-run', '--user-data-dir=' . $this->profile, '--virtual-time-budget=5000',
+            'timeout', '60', $this->chromium(), '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+            '--no-first-run', '--user-data-dir=' . $this->profile, '--virtual-time-budget=' . (int) $budgetMs,
         ), count($extra) === 0 ? array('--dump-dom') : $extra, array($this->base . $path));
         $p = proc_open($cmd, array(0 => array('file', '/dev/null', 'r'), 1 => array('pipe', 'w'), 2 => array('file', '/dev/null', 'w')), $pipes);
         $dom = stream_get_contents($pipes[1]);
@@ -124,12 +126,12 @@ final class DashboardBrowserTest extends DatabaseTestCase
         $seed->job($failed[0], array('state' => 'failed', 'addon_id' => $addon, 'attempts' => 8, 'max_attempts' => 8,
             'finished_ago' => 1800, 'last_error' => "JETPACK MODULE: Addon ID: $addon (Service ID: {$failed[0]}) - the partner API answered HTTP 401"));
         for ($i = 0; $i < 12; $i++) {
-            $s = $this->service($product, array(), array('status' => 'Active'));
+            $s = $this->service($product, $this->validValues('https://site' . ($i + 1) . '.example/'), array('status' => 'Active'));
             $seed->job($s, array('state' => 'done', 'attempts' => 1, 'finished_ago' => 1800 * $i, 'created_ago' => 1800 * $i + 20));
         }
-        $q = $this->service($product, array());
+        $q = $this->service($product, $this->validValues('https://new-order.example/'));
         $seed->job($q, array('state' => 'queued', 'run_in' => -400));
-        $w = $this->service($product, array(), array('status' => 'Active'));
+        $w = $this->service($product, $this->validValues('https://waiting-dns.example/'), array('status' => 'Active'));
         $seed->job($w, array('state' => 'waiting_dns', 'dns_checks' => 5, 'waiting_since_ago' => 5 * 3600, 'run_in' => 1200));
         $seed->worker('worker-1.example:4242', 300, false);
         // The reconciler found the first service's plan missing, and a plan back on the addon's site.
@@ -160,6 +162,8 @@ final class DashboardBrowserTest extends DatabaseTestCase
             . $failed[0] . '<\/a><\/td><td>https:\/\/blog.example\/&lt;script&gt;alert\(2\)&lt;\/script&gt;<\/td>'
             . '<td>no personal plan \(cancelled\)<\/td><td>jetpack_personal<\/td><td>cancel requested<\/td>/', $dom), 'newest first');
         $this->assertSame(1, preg_match('/id="jq-watched">2<\/span>; seen drifting now: <span id="jq-drifting">1</', $dom));
+        $this->assertSame(1, preg_match('/<table class="table" id="jq-dns">.*?<td>https:\/\/waiting-dns\.example\/<\/td>/s', $dom),
+            'the site of a standalone product\'s plan waiting on DNS');
 
         $filtered = $this->browse('/addonmodules.php?module=jetpack_queue&state=failed');
         $this->assertSame(4, preg_match_all('/<tr data-job="\d+">/', $filtered));
@@ -190,12 +194,46 @@ final class DashboardBrowserTest extends DatabaseTestCase
         $this->assertSame(0, $this->stateCount($requeued, 'failed'));
         $this->assertSame(5, $this->stateCount($requeued, 'queued'));
 
-        // The screenshot for the README: the page before the retry, with a worker seen just now.
+        // It refreshes itself: over 25 s (virtual time) the live part was fetched again.
+        $refreshed = $this->browse('/addonmodules.php?module=jetpack_queue', array(), 25000);
+        $this->assertSame(1, preg_match('/<div id="jq-live" data-refreshes="(\d+)"/', $refreshed, $m), 'refreshed');
+        $this->assertGreaterThanOrEqual(2, (int) $m[1]);
+        $this->assertSame(5, $this->stateCount($refreshed, 'queued'), 'the refreshed part is the page');
+        $this->assertStringContainsString('<input type="checkbox" id="jq-refresh-toggle" checked="">', $refreshed);
+
+        // Retry one: the admin clicks the Retry of one failed row.
+        $this->exec('DELETE FROM mod_jetpack_requests');
+        $this->exec("UPDATE mod_jetpack_jobs SET state = 'failed', finished_at = UTC_TIMESTAMP(6) WHERE service_id = ? AND addon_id = 0",
+            array($failed[1]));
+        $job = (int) $this->scalar('SELECT MAX(id) FROM mod_jetpack_jobs WHERE service_id = ? AND addon_id = 0', array($failed[1]));
+        $one = $this->browse('/addonmodules.php?module=jetpack_queue&click=' . rawurlencode('tr[data-job="' . $job . '"] .jq-retry-row'));
+        $this->assertStringContainsString('Retry requested for 1 service;', $one);
+        $this->assertSame(array(array($failed[1], 0)), array_map(function ($r) {
+            return array((int) $r->service_id, (int) $r->addon_id);
+        }, $this->requests()));
+
+        // Hold, then Resume, the partner account (the product's Client ID) with the page's buttons.
+        $held = $this->browse('/addonmodules.php?module=jetpack_queue&click=' . rawurlencode('#jq-hold button')
+            . '&fill%5Baccount%5D=demo-client&fill%5Breason%5D=' . rawurlencode('rotating credentials'));
+        $this->assertStringContainsString('Partner account demo-client is on hold', $held);
+        $this->assertSame(1, preg_match('/<tr data-hold="demo-client"><td>demo-client<\/td>.*?<td>rotating credentials<\/td>/', $held));
+        $this->assertSame(array('demo-client'), array_map(function ($r) {
+            return $r->account;
+        }, $this->select('SELECT account FROM mod_jetpack_holds')));
+        $resumed = $this->browse('/addonmodules.php?module=jetpack_queue&click=' . rawurlencode('tr[data-hold="demo-client"] button'));
+        $this->assertStringContainsString('Partner account demo-client resumed', $resumed);
+        $this->assertStringContainsString('id="jq-holds-empty"', $resumed);
+        $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_holds'));
+
+        // The screenshot for the README: the page before the retry, with a worker seen just now
+        // and a partner account on hold.
         foreach ($failed as $i => $s) {
             $this->exec("UPDATE mod_jetpack_jobs SET state = 'failed', finished_at = UTC_TIMESTAMP(6) - INTERVAL ? HOUR WHERE service_id = ?", array(2 + $i, $s));
         }
         $this->exec('DELETE FROM mod_jetpack_requests');
         $seed->worker('worker-1.example:4242', 2, false, 1);
+        $this->exec("INSERT INTO mod_jetpack_holds (account, held_at, held_by, reason)
+                     VALUES ('partner-eu-2', UTC_TIMESTAMP(6) - INTERVAL 20 MINUTE, 'admin:1', 'rotating credentials')");
         // Into a temporary file; JETPACK_UPDATE_SCREENSHOT=1 writes docs/dashboard.png (the
         // README's) instead, so a test run leaves the checkout as it was.
         $shot = getenv('JETPACK_UPDATE_SCREENSHOT') === '1'
@@ -203,7 +241,7 @@ final class DashboardBrowserTest extends DatabaseTestCase
             : sys_get_temp_dir() . '/jetpack-dashboard-' . getmypid() . '.png';
         @mkdir(dirname($shot), 0755, true);
         @unlink($shot);
-        $this->browse('/addonmodules.php?module=jetpack_queue', array('--screenshot=' . $shot, '--window-size=1280,1120', '--hide-scrollbars'));
+        $this->browse('/addonmodules.php?module=jetpack_queue', array('--screenshot=' . $shot, '--window-size=1280,1800', '--hide-scrollbars'));
         $this->assertFileExists($shot);
         $this->assertSame("\x89PNG", substr((string) file_get_contents($shot), 0, 4));
         if (getenv('JETPACK_UPDATE_SCREENSHOT') !== '1') {

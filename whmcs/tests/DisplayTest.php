@@ -251,6 +251,8 @@ final class DisplayTest extends DatabaseTestCase
         for ($i = 1; $i <= 200; $i++) {
             $this->worker('host-' . $i . ':' . $i . ':ab', 86400 + $i, $i % 2 === 0);
         }
+        $this->exec("INSERT INTO mod_jetpack_holds (account, held_at, held_by) VALUES
+                     ('demo-client', UTC_TIMESTAMP(6), 'admin'), ('other-a', UTC_TIMESTAMP(6), 'admin'), ('other-b', UTC_TIMESTAMP(6), 'admin')");
         $this->exec('ANALYZE TABLE mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_jobs, mod_jetpack_workers, mod_jetpack_drift');
         $queries = array();
         $this->capsule->getConnection()->beforeExecuting(function ($sql, $bindings) use (&$queries) {
@@ -261,7 +263,8 @@ final class DisplayTest extends DatabaseTestCase
 
         jetpack_AdminServicesTabFields(Whmcs::params($service));
 
-        $this->assertCount(7, $queries, 'latest job, waiting requests, last applied request, ledger, latest drift, addons\' jobs, live worker');
+        $this->assertCount(8, $queries, 'latest job, waiting requests, last applied request, ledger, latest drift, '
+            . 'the partner account\'s hold, addons\' jobs, live worker');
         foreach ($queries as $query) {
             foreach ($this->select('EXPLAIN ' . $query[0], $query[1]) as $plan) {
                 $this->assertNotNull($plan->key, $query[0]);
@@ -300,6 +303,25 @@ final class DisplayTest extends DatabaseTestCase
         );
         $clean = $this->service($this->product());
         $this->assertArrayNotHasKey('Jetpack Drift', jetpack_AdminServicesTabFields(Whmcs::params($clean)), 'no drift, no field');
+    }
+
+    public function testAdminTabSaysWhenThePartnerAccountIsOnHold(): void
+    {
+        $service = $this->serviceWithJob('queued');
+        $this->assertArrayNotHasKey('Jetpack Partner Account', jetpack_AdminServicesTabFields(Whmcs::params($service)));
+        // Recorded by the queue dashboard's Hold: the product's Client ID (demo-client).
+        $this->exec("INSERT INTO mod_jetpack_holds (account, held_at, held_by, reason)
+                     VALUES ('demo-client', '2026-12-07 10:00:00', 'admin:3', 'rotating <b>keys</b>'),
+                            ('someone-else', '2026-12-07 09:00:00', 'admin:1', '')");
+
+        $fields = jetpack_AdminServicesTabFields(Whmcs::params($service));
+
+        $this->assertSame('On hold since 2026-12-07 10:00:00 UTC by admin:3 (rotating &lt;b&gt;keys&lt;/b&gt;): jetpack-worker '
+            . 'leaves this account&#039;s jobs queued, with no partner call, until it is resumed on Addons → Jetpack Provisioning Queue.',
+            $fields['Jetpack Partner Account']);
+        $this->exec('DROP TABLE mod_jetpack_holds');
+        $this->assertArrayNotHasKey('Jetpack Partner Account', jetpack_AdminServicesTabFields(Whmcs::params($service)),
+            'an older worker without the table: nothing extra');
     }
 
     public function testAdminTabShowsNoDriftWithoutTheReconcilersTable(): void

@@ -9,6 +9,9 @@
  *                                             jetpack_queue_output($vars)
  *   /autopost?jq_action=retry_all             a form that POSTs that action with the token on
  *                                             load (how the browser clicks "Retry all failed")
+ *   /addonmodules.php?…&click=SEL[&fill[NAME]=V]  the page, then a script that types V into
+ *                                             the fields named NAME and clicks the element SEL
+ *                                             (a row's Retry, Hold, Resume) as an admin would
  *
  * Boots like load_orders.php: the WHMCS constant, Laravel's Capsule as WHMCS\Database\Capsule.
  */
@@ -60,5 +63,11 @@ echo '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Jetpack Provisioni
     '#contentarea{padding:12px 16px}</style></head><body>',
     '<div id="top">WHMCS admin · Addons · Jetpack Provisioning Queue</div><div id="contentarea">';
 jetpack_queue_output(array('modulelink' => '/addonmodules.php?module=jetpack_queue', 'version' => '1.0'));
+if (isset($_GET['click']) && is_string($_GET['click'])) {
+    $fill = isset($_GET['fill']) && is_array($_GET['fill']) ? $_GET['fill'] : array();
+    echo '<script>(function(){var fill=', json_encode((object) $fill, JSON_HEX_TAG), ';',
+        'for(var k in fill){document.querySelectorAll("[name=\\""+k+"\\"]").forEach(function(e){e.value=fill[k];});}',
+        'document.querySelector(', json_encode($_GET['click'], JSON_HEX_TAG), ').click();})();</script>';
+}
 echo '</div></body></html>';
 return true;

@@ -4,9 +4,10 @@
  * queue (Addons → Jetpack Provisioning Queue, addonmodules.php?module=jetpack_queue).
  *
  * It reads the worker's tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_workers,
- * mod_jetpack_drift, mod_jetpack_watch) and records retry requests through the server module's
- * Requests::record; it decides nothing (jetpack-worker applies the requests with its rules)
- * and creates no table (`jetpack-worker migrate` owns them).
+ * mod_jetpack_drift, mod_jetpack_watch, mod_jetpack_holds), records retry requests through the
+ * server module's Requests::record and partner-account holds in mod_jetpack_holds; it decides
+ * nothing (jetpack-worker applies the requests with its rules and leaves a held account's jobs
+ * queued) and creates no table (`jetpack-worker migrate` owns them).
  *
  * Access: WHMCS shows the page only to the admin roles ticked under Setup → Addon Modules →
  * Jetpack Provisioning Queue → Access Control (WHMCS checks it before calling _output).
@@ -81,7 +82,7 @@ function jetpack_queue_config()
         'description' => $missing !== null
             ? htmlspecialchars($missing, ENT_QUOTES, 'UTF-8')
             : 'The queue of jetpack-worker: jobs by state, failures, plans waiting on DNS, '
-                . 'workers, and bulk Retry. Grant access to admin roles under Access Control.',
+                . 'workers, Retry, and Hold / Resume per partner account. Grant access to admin roles under Access Control.',
         'version' => '1.0',
         'author' => 'jetpack-worker',
         'language' => 'english',

@@ -3,7 +3,8 @@
  * Small drawing helpers of the page: times, links, the chart. Every value the page prints is
  * escaped with the server module's Escape::html5() (lib/Escape.php of modules/servers/jetpack,
  * loaded by jetpack_queue.php), in text and attribute contexts alike: Site URLs, domains and
- * error texts come from clients and from the partner API and are hostile.
+ * error texts come from clients and from the partner API and are hostile. Also the page's
+ * auto-refresh: its toggle and its script.
  */
 
 namespace WHMCS\Module\Addon\JetpackQueue;
@@ -16,6 +17,52 @@ if (!defined('WHMCS')) {
 
 class Html
 {
+    /**
+     * The auto-refresh toggle (on unless the admin turned it off in this browser).
+     *
+     * @param int $seconds the refresh interval
+     */
+    public static function refreshToggle($seconds)
+    {
+        return '<p class="jq-refresh"><label><input type="checkbox" id="jq-refresh-toggle" checked> Refresh every '
+            . (int) $seconds . ' s</label> <span id="jq-refresh-state"></span></p>';
+    }
+
+    /**
+     * The auto-refresh: every $seconds the page's live part (#jq-live) is fetched again (a GET
+     * of this URL, never a form re-sent) and swapped in, only while the tab is visible
+     * (document.visibilityState, as Oban Web does; at once when it becomes visible again), the
+     * toggle is on, and no form on the page is being filled (a field focused or changed) or a
+     * "Retry all" batch is continuing. #jq-live's data-refreshes counts the swaps.
+     *
+     * @param int $seconds the refresh interval
+     */
+    public static function refreshScript($seconds)
+    {
+        return '<script>(function(){var ms=' . ((int) $seconds * 1000) . ',key="jq-refresh",live=document.getElementById("jq-live"),'
+            . 'box=document.getElementById("jq-refresh-toggle"),say=document.getElementById("jq-refresh-state"),busy=false;'
+            . 'if(!live||!box||!window.fetch){return;}'
+            . 'try{box.checked=localStorage.getItem(key)!=="off";}catch(e){}'
+            . 'box.addEventListener("change",function(){try{localStorage.setItem(key,box.checked?"on":"off");}catch(e){}note();});'
+            . 'function filling(){var a=document.activeElement;if(a&&a!==box&&live.contains(a)&&/^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(a.tagName)){return true;}'
+            . 'var f=live.querySelectorAll("input,select,textarea");for(var i=0;i<f.length;i++){var x=f[i];'
+            . 'if(x.type==="hidden"){continue;}if(x.type==="checkbox"||x.type==="radio"){if(x.checked!==x.defaultChecked){return true;}continue;}'
+            . 'if(x.tagName==="SELECT"){var d=0;for(var j=0;j<x.options.length;j++){if(x.options[j].defaultSelected){d=j;}}if(x.selectedIndex!==d){return true;}continue;}'
+            . 'if(x.value!==x.defaultValue){return true;}}return false;}'
+            . 'function why(){if(!box.checked){return "off";}if(document.visibilityState!=="visible"){return "paused while the tab is hidden";}'
+            . 'if(document.getElementById("jq-continue")){return "paused while Retry all continues";}'
+            . 'if(filling()){return "paused while a form is being filled";}return "";}'
+            . 'function note(){var w=why();say.textContent=w===""?"":"("+w+")";return w;}'
+            . 'function refresh(){if(busy||note()!==""){return;}busy=true;'
+            . 'fetch(location.href,{credentials:"same-origin",headers:{"X-Requested-With":"XMLHttpRequest"}}).then(function(r){return r.ok?r.text():null;})'
+            . '.then(function(t){busy=false;if(t===null||note()!==""){return;}'
+            . 'var n=new DOMParser().parseFromString(t,"text/html").getElementById("jq-live");if(!n){return;}'
+            . 'live.innerHTML=n.innerHTML;live.setAttribute("data-refreshes",String((+live.getAttribute("data-refreshes")||0)+1));'
+            . 'live.setAttribute("data-refreshed-at",new Date().toISOString());})["catch"](function(){busy=false;});}'
+            . 'setInterval(refresh,ms);document.addEventListener("visibilitychange",function(){if(document.visibilityState==="visible"){refresh();}else{note();}});'
+            . 'live.addEventListener("input",note);live.addEventListener("change",note);note();})();</script>';
+    }
+
     /**
      * A UTC DATETIME(6) as 'Y-m-d H:i:s UTC', or a dash.
      */

@@ -2,8 +2,12 @@
 /**
  * The admin page (jetpack_queue_output): counts, the no-worker warning, the workers, the chart,
  * failures by reason, plans waiting on DNS, the reconciler's drifts (keyset pages, with the
- * count of watched sites and of those seen drifting), the job list (filters, search, keyset pages, bulk
- * Retry) and one job's detail. Each job names its target: "Service #12", or "Addon #5 on
+ * count of watched sites and of those seen drifting), the partner accounts on hold (Hold /
+ * Resume), the job list (filters, search, keyset pages, Retry per failed row and in bulk,
+ * "Retry all" in batches) and one job's detail (with its Retry). Every list shows the site
+ * (Queries::sites). The page refreshes itself (self::REFRESH_SECONDS, the live part only,
+ * fetched in the background) while its tab is visible and no form on it is being filled; a
+ * toggle turns that off (remembered in the browser). Each job names its target: "Service #12", or "Addon #5 on
  * service #12" for a product addon. Rendered as one HTML string; every value escaped
  * (Escape::html5(), the server module's lib/Escape.php).
  */
@@ -20,6 +24,9 @@ if (!defined('WHMCS')) {
 
 class Page
 {
+    /** Auto-refresh: the page's live part is fetched again this often while the tab is visible. */
+    const REFRESH_SECONDS = 10;
+
     const NO_WORKER = 'jobs are queued but no jetpack-worker is running: start it with `systemctl start jetpack-worker`';
 
     const STATE_LABELS = array(
@@ -50,10 +57,14 @@ class Page
         }
         $flash = Actions::handle($method, $post);
         $filter = self::filter($get);
-        $out = '<div class="jetpack-queue">' . self::style();
+        $out = '<div class="jetpack-queue">' . self::style() . Html::refreshToggle(self::REFRESH_SECONDS)
+            . '<div id="jq-live">';
         if ($flash !== null) {
             $out .= '<div class="alert ' . ($flash['ok'] ? 'alert-success' : 'alert-danger') . '" id="jq-flash">'
                 . Escape::html5($flash['message']) . '</div>';
+            if (isset($flash['continue'])) {
+                $out .= self::continueForm($flash['continue'], Html::link($link, $filter));
+            }
         }
         $counts = Queries::counts();
         $workers = Queries::workers();
@@ -65,12 +76,67 @@ class Page
         $out .= '<h2>Outcomes per hour (last 24 hours, UTC)</h2>' . Html::chart(Queries::outcomesPerHour());
         $out .= self::workersSection($workers);
         $out .= self::reasonsSection(Queries::failureReasons(), $link);
+        $out .= self::holdsSection(Queries::holds(), Html::link($link, $filter));
         $out .= self::dnsSection(Queries::waitingDns(), $link);
         $driftBefore = isset($get['drift_before']) && ctype_digit((string) $get['drift_before']) ? (int) $get['drift_before'] : null;
         $out .= self::driftSection(Queries::drifts($driftBefore), Queries::watchCounts(), $link, $driftBefore !== null);
         $before = isset($get['before']) && ctype_digit((string) $get['before']) ? (int) $get['before'] : null;
         $out .= self::listSection($filter, Queries::jobs($filter, $before), Queries::products(), $link, $counts['failed']);
-        return $out . '</div>';
+        return $out . '</div>' . Html::refreshScript(self::REFRESH_SECONDS) . '</div>';
+    }
+
+    /**
+     * The next batch of "Retry all failed": a form the page submits by itself (a button
+     * without JavaScript), carrying where the batch starts and how many were done.
+     *
+     * @param array  $next array(after => array(service_id, addon_id), done => int)
+     * @param string $here the page's URL (HTML-escaped)
+     */
+    private static function continueForm(array $next, $here)
+    {
+        return '<form method="post" action="' . $here . '" id="jq-continue">' . Actions::tokenField()
+            . '<input type="hidden" name="jq_action" value="retry_all">'
+            . '<input type="hidden" name="after_service" value="' . (int) $next['after'][0] . '">'
+            . '<input type="hidden" name="after_addon" value="' . (int) $next['after'][1] . '">'
+            . '<input type="hidden" name="done" value="' . (int) $next['done'] . '">'
+            . '<button type="submit" class="btn btn-warning">Continue with the next batch</button></form>'
+            . '<script>document.getElementById("jq-continue").submit();</script>';
+    }
+
+    /**
+     * The partner accounts on hold, each with Resume, and a form to hold one (its Client ID).
+     *
+     * @param array|null $holds what Queries::holds() returned (null: no mod_jetpack_holds)
+     * @param string     $here  the page's URL (HTML-escaped)
+     */
+    private static function holdsSection($holds, $here)
+    {
+        $out = '<h2 id="jq-holds-title">Partner accounts on hold</h2>';
+        if ($holds === null) {
+            return $out . '<p id="jq-holds-none">Hold / Resume needs a newer jetpack-worker (mod_jetpack_holds is missing; '
+                . 'its <code>migrate</code> creates it).</p>';
+        }
+        if (count($holds) === 0) {
+            $out .= '<p id="jq-holds-empty">No partner account is on hold.</p>';
+        } else {
+            $out .= '<table class="table" id="jq-holds"><tr><th>Client ID</th><th>On hold since</th><th>By</th><th>Reason</th>'
+                . '<th></th></tr>';
+            foreach ($holds as $h) {
+                $out .= '<tr data-hold="' . Escape::html5($h->account) . '"><td>' . Escape::html5($h->account) . '</td><td>'
+                    . Html::utc($h->held_at) . '</td><td>' . Escape::html5(Display::requester($h->held_by)) . '</td><td>'
+                    . Escape::html5($h->reason === '' ? '—' : $h->reason) . '</td><td><form method="post" action="' . $here
+                    . '" class="jq-inline">' . Actions::tokenField() . '<input type="hidden" name="jq_action" value="resume">'
+                    . '<input type="hidden" name="account" value="' . Escape::html5($h->account) . '">'
+                    . '<button type="submit" class="btn btn-success btn-xs">Resume</button></form></td></tr>';
+            }
+            $out .= '</table><p>Their jobs stay queued: jetpack-worker makes no partner call and counts no attempt for them '
+                . 'until they are resumed, then runs them in their order.</p>';
+        }
+        return $out . '<form method="post" action="' . $here . '" id="jq-hold" class="jq-inline">' . Actions::tokenField()
+            . '<input type="hidden" name="jq_action" value="hold"> Hold the partner account with Client ID '
+            . '<input type="text" name="account" required maxlength="191" placeholder="the product\'s Client ID"> reason '
+            . '<input type="text" name="reason" maxlength="500" placeholder="e.g. rotating credentials"> '
+            . '<button type="submit" class="btn btn-default">Hold</button></form>';
     }
 
     /**
@@ -189,11 +255,13 @@ class Page
         if (count($rows) === 0) {
             return $out . '<p>No plan is waiting on DNS.</p>';
         }
-        $out .= '<table class="table" id="jq-dns"><tr><th>Job</th><th>Target</th><th>Domain</th><th>Checks</th>'
+        $sites = Queries::sites($rows);
+        $out .= '<table class="table" id="jq-dns"><tr><th>Job</th><th>Target</th><th>Site</th><th>Checks</th>'
             . '<th>Next check</th><th>Waiting since</th><th>Window ends</th></tr>';
         foreach ($rows as $r) {
             $out .= '<tr><td><a href="' . Html::link($link, array('job' => $r->id)) . '">#' . (int) $r->id . '</a></td><td>'
-                . self::targetLink($r->service_id, $r->addon_id, $r->userid) . '</td><td>' . Escape::html5($r->domain) . '</td><td>'
+                . self::targetLink($r->service_id, $r->addon_id, $r->userid) . '</td><td>'
+                . self::site($sites, $r) . '</td><td>'
                 . (int) $r->dns_checks . '</td><td>' . Html::utc($r->run_at) . '</td><td>' . Html::utc($r->waiting_since)
                 . '</td><td>' . Html::utc($r->window_ends) . '</td></tr>';
         }
@@ -269,17 +337,25 @@ class Page
         $here = Html::link($link, $filter);
         $out .= '<form method="post" action="' . $here . '" id="jq-retry-all" class="jq-inline">' . Actions::tokenField()
             . '<input type="hidden" name="jq_action" value="retry_all"><button type="submit" class="btn btn-warning"'
-            . ($failed === 0 ? ' disabled' : '') . '>Retry all failed (' . (int) $failed . ')</button></form>';
+            . ($failed === 0 ? ' disabled' : '') . '>Retry all failed (' . (int) $failed . ')</button>'
+            . ($failed > Queries::RETRY_BATCH ? ' <small>(in batches of ' . Queries::RETRY_BATCH . ')</small>' : '') . '</form>';
+        // One failed job's Retry: a button in its row submits this form (the `form` attribute;
+        // forms cannot nest in the bulk form).
+        $out .= '<form method="post" action="' . $here . '" id="jq-retry-one">' . Actions::tokenField()
+            . '<input type="hidden" name="jq_action" value="retry_job"></form>';
         $out .= '<form method="post" action="' . $here . '" id="jq-bulk">' . Actions::tokenField()
             . '<input type="hidden" name="jq_action" value="retry_selected">';
-        $out .= '<table class="table" id="jq-jobs"><tr><th></th><th>Job</th><th>Target</th><th>Client</th><th>Domain</th>'
+        $out .= '<table class="table" id="jq-jobs"><tr><th></th><th>Job</th><th>Target</th><th>Client</th><th>Site</th>'
             . '<th>Action</th><th>State</th><th>Attempts</th><th>Next attempt</th><th>Created</th><th>Last error</th></tr>';
+        $sites = Queries::sites($page['rows']);
         foreach ($page['rows'] as $r) {
             $out .= '<tr data-job="' . (int) $r->id . '"><td>'
-                . ($r->state === 'failed' ? '<input type="checkbox" name="jobs[]" value="' . (int) $r->id . '">' : '')
+                . ($r->state === 'failed' ? '<input type="checkbox" name="jobs[]" value="' . (int) $r->id . '"> '
+                    . '<button type="submit" form="jq-retry-one" name="job" value="' . (int) $r->id
+                    . '" class="btn btn-warning btn-xs jq-retry-row">Retry</button>' : '')
                 . '</td><td><a href="' . Html::link($link, $filter + array('job' => $r->id)) . '">#' . (int) $r->id . '</a></td><td>'
                 . self::targetLink($r->service_id, $r->addon_id, $r->userid) . '</td><td>'
-                . ($r->userid === null ? '—' : self::clientLink($r->userid)) . '</td><td>' . Escape::html5($r->domain) . '</td><td>'
+                . ($r->userid === null ? '—' : self::clientLink($r->userid)) . '</td><td>' . self::site($sites, $r) . '</td><td>'
                 . Escape::html5($r->action) . '</td><td class="jq-state-' . Escape::html5($r->state) . '">' . Escape::html5(self::label($r->state))
                 . '</td><td>' . (int) $r->attempts . ($r->max_attempts === null ? '' : ' of ' . (int) $r->max_attempts) . '</td><td>'
                 . (in_array($r->state, Catalogue::lists('unfinished_states'), true) ? Html::utc($r->run_at) : '—') . '</td><td>'
@@ -305,7 +381,13 @@ class Page
         $s = $data['service'];
         $addonId = (int) $j->addon_id;
         $out = '<div class="jq-detail" id="jq-detail"><h2>Job #' . (int) $j->id . ': ' . Escape::html5($j->action) . ', '
-            . Escape::html5(self::label($j->state)) . '</h2><table class="table">';
+            . Escape::html5(self::label($j->state)) . '</h2>';
+        if ($j->state === 'failed') {
+            $out .= '<form method="post" action="' . Html::link($link, array('job' => $j->id)) . '" id="jq-detail-retry" class="jq-inline">'
+                . Actions::tokenField() . '<input type="hidden" name="jq_action" value="retry_job"><input type="hidden" name="job" value="'
+                . (int) $j->id . '"><button type="submit" class="btn btn-warning">Retry this job</button></form>';
+        }
+        $out .= '<table class="table">';
         $rows = array();
         if ($addonId > 0) {
             $a = $data['addon'];
@@ -357,6 +439,15 @@ class Page
             $out .= '<tr><td colspan="7">None recorded.</td></tr>';
         }
         return $out . '</table></div>';
+    }
+
+    /**
+     * A row's site from Queries::sites() (escaped), or a dash.
+     */
+    private static function site(array $sites, $row)
+    {
+        $key = (int) $row->service_id . ':' . (int) $row->addon_id;
+        return isset($sites[$key]) && $sites[$key] !== '' ? Escape::html5($sites[$key]) : '—';
     }
 
     private static function select($name, array $options, array $filter)

@@ -20,12 +20,19 @@
  *  - watched sites:           mod_jetpack_watch KEY site (site_hash), COUNT(DISTINCT)
  *  - sites seen drifting:     no index has `seen`: the next WATCH_SAMPLE rows by KEY due
  *                             (next_check_at), so the read stays bounded (exact below that)
+ *  - the site of a list's rows: tblcustomfieldsvalues KEY fieldid_relid (the page's services'
+ *                             and addons' Site URL fields, relid IN the page's ids);
+ *                             tblhostingaddons PRIMARY; tblcustomfields by (type, relid)
+ *  - holds:                   mod_jetpack_holds PRIMARY (account), a handful of rows
  *  - search:                  tblhosting KEY userid / domain(64) / PRIMARY; tblclients KEY
  *                             email(64) / firstname_lastname; tblcustomfieldsvalues KEY
  *                             fieldid_relid (Site URL fields only)
  *
  * A job's target is a service (addon_id = 0) or a product addon on it (addon_id =
  * tblhostingaddons.id, service_id = its parent): lists show which, and a retry names it.
+ *
+ * Written here (the dashboard's only writes besides the requests): mod_jetpack_holds, the
+ * partner accounts on hold (the worker reads them and decides).
  *
  * Never read here: tblproducts.configoption* or tblmodule_configuration (the partner
  * credentials) or any other secret.
@@ -48,6 +55,10 @@ class Queries
     const WORKERS = 'mod_jetpack_workers';
     const DRIFT = 'mod_jetpack_drift';
     const WATCH = 'mod_jetpack_watch';
+    const HOLDS = 'mod_jetpack_holds';
+
+    /** "Retry all failed" records at most this many requests per page request (WHMCS's request time). */
+    const RETRY_BATCH = 500;
 
     /** Jobs per page of the list. */
     const PAGE = 50;
@@ -629,32 +640,174 @@ class Queries
     /**
      * The targets whose latest job failed, among the given jobs (null: every failed job): a
      * service (addon_id 0) or an addon, each judged by its own jobs only. Mirrors
-     * jetpack-worker's `requeue --all-failed` (src/store/requests.rs).
+     * jetpack-worker's `requeue --all-failed` (src/store/requests.rs). One batch: the targets
+     * after $after (the previous batch's last), at most $limit of them.
      *
      * @param int[]|null $jobIds
+     * @param int[]|null $after  array(service_id, addon_id): the previous batch's last target
+     * @param int|null   $limit  at most this many targets (null: all)
      *
      * @return array of array(service_id, addon_id), by service then addon
      */
-    public static function failedTargets(?array $jobIds = null)
+    public static function failedTargets(?array $jobIds = null, ?array $after = null, $limit = null)
     {
         $sql = "SELECT DISTINCT j.service_id, j.addon_id FROM " . self::JOBS . " j
                 WHERE j.state = 'failed'
                   AND NOT EXISTS (SELECT 1 FROM " . self::JOBS . " k
                                   WHERE k.service_id = j.service_id AND k.addon_id = j.addon_id AND k.id > j.id)";
         $bind = array();
+        if ($after !== null) {
+            $sql .= ' AND (j.service_id > ? OR (j.service_id = ? AND j.addon_id > ?))';
+            $bind = array((int) $after[0], (int) $after[0], (int) $after[1]);
+        }
         if ($jobIds !== null) {
             $jobIds = array_values(array_unique(array_map('intval', $jobIds)));
             if (count($jobIds) === 0) {
                 return array();
             }
             $sql .= ' AND j.id IN (' . implode(',', array_fill(0, count($jobIds), '?')) . ')';
-            $bind = $jobIds;
+            $bind = array_merge($bind, $jobIds);
         }
         $targets = array();
-        foreach (Capsule::select($sql . ' ORDER BY j.service_id, j.addon_id', $bind) as $r) {
+        $sql .= ' ORDER BY j.service_id, j.addon_id' . ($limit === null ? '' : ' LIMIT ' . (int) $limit);
+        foreach (Capsule::select($sql, $bind) as $r) {
             $targets[] = array((int) $r->service_id, (int) $r->addon_id);
         }
         return $targets;
+    }
+
+    /**
+     * The site of each row of a list: the Site URL field value of its target (the service's,
+     * or the addon's own), else (an addon without one, a service without a value) the parent
+     * service's domain. Read for the page's rows only: tblcustomfieldsvalues by KEY
+     * fieldid_relid (relid IN the page's ids), tblhostingaddons by PRIMARY.
+     *
+     * @param array $rows objects with service_id, addon_id and domain (the parent's, may be null)
+     *
+     * @return array "service_id:addon_id" => site ('' when there is none)
+     */
+    public static function sites(array $rows)
+    {
+        $services = array();
+        $addons = array();
+        foreach ($rows as $r) {
+            if ((int) $r->addon_id > 0) {
+                $addons[(int) $r->addon_id] = true;
+            } else {
+                $services[(int) $r->service_id] = true;
+            }
+        }
+        $serviceSites = self::fieldValues(self::siteUrlFields(), array_keys($services));
+        $addonSites = self::fieldValues(self::addonSiteUrlFields(array_keys($addons)), array_keys($addons));
+        $out = array();
+        foreach ($rows as $r) {
+            $addonId = (int) $r->addon_id;
+            $site = $addonId > 0 ? (isset($addonSites[$addonId]) ? $addonSites[$addonId] : '')
+                : (isset($serviceSites[(int) $r->service_id]) ? $serviceSites[(int) $r->service_id] : '');
+            if ($site === '' && isset($r->domain) && trim((string) $r->domain) !== '') {
+                $site = trim((string) $r->domain);
+            }
+            $out[(int) $r->service_id . ':' . $addonId] = $site;
+        }
+        return $out;
+    }
+
+    /**
+     * The first non-empty value of the given fields per relid (KEY fieldid_relid).
+     *
+     * @param int[] $fields tblcustomfields.id
+     * @param int[] $relids tblhosting.id or tblhostingaddons.id
+     *
+     * @return array relid => value
+     */
+    private static function fieldValues(array $fields, array $relids)
+    {
+        if (count($fields) === 0 || count($relids) === 0) {
+            return array();
+        }
+        $out = array();
+        foreach (Capsule::select(
+            'SELECT relid, value FROM tblcustomfieldsvalues WHERE fieldid IN ('
+            . implode(',', array_fill(0, count($fields), '?')) . ') AND relid IN ('
+            . implode(',', array_fill(0, count($relids), '?')) . ') ORDER BY id',
+            array_merge($fields, array_map('intval', $relids))
+        ) as $v) {
+            $value = trim((string) $v->value);
+            if ($value !== '' && !isset($out[(int) $v->relid])) {
+                $out[(int) $v->relid] = $value;
+            }
+        }
+        return $out;
+    }
+
+    /**
+     * The Site URL fields of the addons' definitions (tblhostingaddons PRIMARY, then
+     * tblcustomfields of type 'addon' for those definitions).
+     *
+     * @param int[] $addonIds tblhostingaddons.id
+     *
+     * @return int[] tblcustomfields.id
+     */
+    private static function addonSiteUrlFields(array $addonIds)
+    {
+        if (count($addonIds) === 0) {
+            return array();
+        }
+        $definitions = array();
+        // FORCE INDEX: a page names a few addons; on a small table the optimizer would scan it.
+        foreach (Capsule::select(
+            'SELECT id, addonid FROM tblhostingaddons FORCE INDEX (PRIMARY) WHERE id IN ('
+            . implode(',', array_fill(0, count($addonIds), '?')) . ')',
+            array_map('intval', $addonIds)
+        ) as $a) {
+            $definitions[(int) $a->addonid] = true;
+        }
+        $ids = array();
+        foreach (array_keys($definitions) as $definition) {
+            $ids = array_merge($ids, self::siteUrlFieldsOf('addon', $definition));
+        }
+        return $ids;
+    }
+
+    /**
+     * The partner accounts on hold (mod_jetpack_holds), by Client ID; null when the worker
+     * has not made the table yet (an older jetpack-worker).
+     *
+     * @return array|null rows: account, held_at, held_by, reason
+     */
+    public static function holds()
+    {
+        try {
+            return Capsule::select(
+                'SELECT account, held_at, held_by, reason FROM ' . self::HOLDS . ' ORDER BY account LIMIT 100'
+            );
+        } catch (\Exception $e) {
+            if (self::isMissingTable($e)) {
+                return null;
+            }
+            throw $e;
+        }
+    }
+
+    /**
+     * Holds a partner account (its Client ID): the worker leaves its jobs queued until it is
+     * resumed. A repeated hold keeps its time and takes the new who and why.
+     */
+    public static function hold($account, $by, $reason)
+    {
+        Capsule::statement(
+            'INSERT INTO ' . self::HOLDS . ' (account, held_at, held_by, reason) VALUES (?, UTC_TIMESTAMP(6), ?, ?)
+             ON DUPLICATE KEY UPDATE held_by = VALUES(held_by), reason = VALUES(reason)',
+            array((string) $account, (string) $by, (string) $reason)
+        );
+    }
+
+    /**
+     * Resumes a partner account: its hold is deleted. True when there was one.
+     */
+    public static function resume($account)
+    {
+        return Capsule::delete('DELETE FROM ' . self::HOLDS . ' WHERE account = ?', array((string) $account)) > 0;
     }
 
     public static function validDate($date)

@@ -75,6 +75,28 @@ class Display
     }
 
     /**
+     * Adds "Jetpack Partner Account" when the product's (addon's) partner account is on hold
+     * (the queue dashboard's Hold): its jobs stay queued, no partner call, until resumed.
+     *
+     * @param array       $fields what adminFields() returned
+     * @param object|null $hold   what Requests::accountHold() returned
+     *
+     * @return array label => HTML
+     */
+    public static function withHold(array $fields, $hold)
+    {
+        if ($hold === null) {
+            return $fields;
+        }
+        $fields['Jetpack Partner Account'] = Escape::html(
+            'On hold since ' . self::utc($hold->held_at) . ' by ' . self::requester($hold->held_by)
+            . ($hold->reason === '' ? '' : ' (' . $hold->reason . ')') . ': jetpack-worker leaves this account\'s jobs queued, '
+            . 'with no partner call, until it is resumed on Addons → Jetpack Provisioning Queue.'
+        );
+        return $fields;
+    }
+
+    /**
      * Whether the service's work waits on a worker: its latest job is queued, running or
      * waiting on DNS, or it has requests not yet applied.
      *

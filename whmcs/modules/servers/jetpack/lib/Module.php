@@ -120,6 +120,7 @@ final class Module
                 Requests::currentSiteUrl($serviceId, $addonId)
             );
             $fields = Display::withDrift($fields, Requests::latestDrift($serviceId, $addonId));
+            $fields = Display::withHold($fields, Requests::accountHold(isset($params['configoption1']) ? $params['configoption1'] : ''));
             $waits = Display::waitsOnWorker($job, $pending);
             if ($addonId === 0) {
                 $addonJobs = Requests::addonJobs($serviceId);

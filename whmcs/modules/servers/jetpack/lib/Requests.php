@@ -40,6 +40,7 @@ class Requests
     const LEDGER = 'mod_jetpack_ledger';
     const WORKERS = 'mod_jetpack_workers';
     const DRIFT = 'mod_jetpack_drift';
+    const HOLDS = 'mod_jetpack_holds';
 
     /** A worker counts as running when seen within this many seconds (and not stopped). */
     const WORKER_LIVE_SECONDS = 120;
@@ -320,6 +321,34 @@ class Requests
                 ->where('addon_id', (int) $addonId)
                 ->orderBy('id', 'desc')
                 ->first(array('site', 'expected', 'found', 'done', 'created_at'));
+        } catch (\PDOException $e) {
+            if ((string) $e->getCode() === '42S02') {
+                return null;
+            }
+            throw $e;
+        }
+    }
+
+    /**
+     * The hold on a partner account (its Client ID), recorded on the queue dashboard: the
+     * worker leaves the account's jobs queued until it is resumed. Null when it is not held,
+     * when no Client ID is given, or when the worker has not made mod_jetpack_holds yet.
+     *
+     * @param string $account the product's (addon's) Client ID
+     *
+     * @return object|null account, held_at, held_by, reason
+     *
+     * @throws \PDOException on any other database error
+     */
+    public static function accountHold($account)
+    {
+        $account = trim((string) $account);
+        if ($account === '') {
+            return null;
+        }
+        try {
+            return Capsule::table(self::HOLDS)->where('account', $account)
+                ->first(array('account', 'held_at', 'held_by', 'reason'));
         } catch (\PDOException $e) {
             if ((string) $e->getCode() === '42S02') {
                 return null;
