@@ -208,7 +208,19 @@ impl Store {
         }
         write_claimed_ledger(tx, job, &f.ledger).await?;
         note_outcome(tx, job.target, &f.ledger, watch_soon(job, f), &self.watch).await?;
-        self.write_whmcs(tx, job.target, &f.whmcs, job.module_debug)
+        // A request queued behind this job is the latest intent: its own outcome decides the
+        // target's WHMCS status (a terminate's end must not write Terminated over the Suspended
+        // or Active WHMCS set for a Suspend or Create asked meanwhile).
+        let followed = matches!(
+            after,
+            Some(AfterFinish::ThenQueue(_) | AfterFinish::CancelAndQueue(_))
+        );
+        let status_left = followed.then(|| WhmcsWrites {
+            status: None,
+            ..f.whmcs.clone()
+        });
+        let whmcs = status_left.as_ref().unwrap_or(&f.whmcs);
+        self.write_whmcs(tx, job.target, whmcs, job.module_debug)
             .await?;
         Ok(true)
     }

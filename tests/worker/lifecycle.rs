@@ -87,6 +87,48 @@ async fn create_while_a_terminate_runs_ends_active_with_the_plan(pool: MySqlPool
     assert_eq!(env.status(sid).await, "Active");
 }
 
+/// A Suspend asked while a terminate runs: WHMCS shows Suspended, and the terminate's end must
+/// not write Terminated over it, since the suspend is the latest intent (found by the
+/// model-based test once it drew suspends: the service ended Terminated).
+#[sqlx::test]
+async fn suspend_while_a_terminate_runs_ends_suspended(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    env.exec(&format!(
+        "UPDATE tblproducts SET configoption7 = 'cancel' WHERE id = {pid}"
+    ))
+    .await;
+    let site = "cross6.example";
+    let sid = env.service(pid, "Active", site, "admin", "premium").await;
+    let state = env.sandbox.state();
+    env.store
+        .enqueue(sid, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    env.worker().run_once().await.unwrap();
+    state.script(site, vec![ScriptedReply::Slow(Duration::from_millis(1500))]);
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+    let running = start(&env.worker());
+    until(Duration::from_secs(10), "the cancel call", || async {
+        state.in_flight_acting_calls(site) == 1
+    })
+    .await;
+    env.exec(&format!(
+        "UPDATE tblhosting SET domainstatus = 'Suspended' WHERE id = {sid}"
+    ))
+    .await;
+    ask(&env, sid, RequestKind::Suspend).await;
+    until(Duration::from_secs(20), "quiescence", || quiescent(&env.db)).await;
+    running.stop().await;
+
+    assert!(state.plan(site).is_none(), "the plan is cancelled");
+    assert_eq!(latest(&env, sid).await, ("suspend".into(), "done".into()));
+    assert_eq!(env.status(sid).await, "Suspended");
+}
+
 #[sqlx::test]
 async fn create_then_terminate_while_a_terminate_runs_ends_terminated(pool: MySqlPool) {
     let env = Env::new(pool).await;

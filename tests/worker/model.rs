@@ -135,10 +135,12 @@ impl Sequence<'_> {
         let t = rng.below(self.sids.len() as u64) as usize;
         let step = match rng.below(10) {
             0..=2 => {
-                let kind = match rng.below(6) {
+                let kind = match rng.below(8) {
                     0 | 1 => RequestKind::Provision,
                     2 | 3 => RequestKind::Terminate,
                     4 => RequestKind::Change,
+                    5 => RequestKind::Suspend,
+                    6 => RequestKind::Unsuspend,
                     _ => RequestKind::Retry,
                 };
                 Step::Ask(t, kind, rng.below(2) == 0)
@@ -173,12 +175,17 @@ impl Sequence<'_> {
         match *step {
             Step::Ask(t, kind, from_php) => {
                 let sid = self.sids[t];
-                if kind == RequestKind::Provision {
-                    // WHMCS sets a service Active when its Create succeeds (the module's
-                    // Create only queues), as it would after a Terminate too.
+                // WHMCS sets a service Active when its Create or Unsuspend succeeds (the
+                // module only queues), as it would after a Terminate too; Suspended on Suspend.
+                let status = match kind {
+                    RequestKind::Provision | RequestKind::Unsuspend => Some("Active"),
+                    RequestKind::Suspend => Some("Suspended"),
+                    _ => None,
+                };
+                if let Some(status) = status {
                     self.env
                         .exec(&format!(
-                            "UPDATE tblhosting SET domainstatus = 'Active' WHERE id = {sid}"
+                            "UPDATE tblhosting SET domainstatus = '{status}' WHERE id = {sid}"
                         ))
                         .await;
                 }
@@ -195,11 +202,12 @@ impl Sequence<'_> {
                         .await
                         .unwrap();
                 }
-                // A change of plan counts as a provision, except after a terminate (it never
-                // revives a plan: the terminate wins).
+                // A change of plan counts as a provision, except after a terminate or a
+                // suspend (it never revives a plan: it waits for a Create or the unsuspend). The
+                // products cancel the plan on suspend, so an unsuspend provisions it again.
                 match kind.action() {
-                    Some(Action::Change) if self.last[t] == Some(Action::Terminate) => {}
-                    Some(Action::Change) => self.last[t] = Some(Action::Provision),
+                    Some(Action::Change) if self.last[t].is_some_and(Action::withdraws) => {}
+                    Some(a) if a.may_provide() => self.last[t] = Some(Action::Provision),
                     Some(a) => self.last[t] = Some(a),
                     None => {}
                 }
@@ -521,10 +529,9 @@ impl Sequence<'_> {
             .fetch_one(&self.env.db)
             .await
             .unwrap();
-            let family = if action == "change" {
-                "provision"
-            } else {
-                action.as_str()
+            let family = match Action::parse(&action) {
+                Some(a) if a.may_provide() => "provision",
+                _ => action.as_str(),
             };
             if family != intent.as_str() {
                 return Err(self.fail(format!(
@@ -545,6 +552,11 @@ impl Sequence<'_> {
                     if live == others_hold
                         && ledger.is_empty()
                         && self.env.status(*sid).await == "Terminated" => {}
+                // The product cancels on suspend: no plan of its own, and still Suspended.
+                (Action::Suspend, "done")
+                    if live == others_hold
+                        && ledger.is_empty()
+                        && self.env.status(*sid).await == "Suspended" => {}
                 (_, "failed") => {
                     let error = error.unwrap_or_default();
                     let (queued, logged): (i64, i64) = sqlx::query_as(
@@ -593,6 +605,11 @@ impl Sequence<'_> {
 async fn model_latest_intent_wins_and_nothing_runs_twice(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let pid = env.product("").await;
+    // WHMCS's Suspend cancels the plan and Unsuspend provisions it again (the model draws both).
+    env.exec(&format!(
+        "UPDATE tblproducts SET configoption7 = 'cancel' WHERE id = {pid}"
+    ))
+    .await;
     let fleet = fleet(&env).await;
     let count: u64 = std::env::var("JETPACK_MODEL_SEQUENCES")
         .ok()
