@@ -188,6 +188,8 @@ pub enum NothingReason {
     WaitsForUnsuspend(JobId),
     /// A licence decision (record, reissue) for a target with no `unknown` licence.
     NoLicenceInDoubt,
+    /// A recorded licence key that cannot be the lost licence (why).
+    LicenceKeyRefused(&'static str),
 }
 
 /// Whether a job of action `job` already does what `asked` asks: the same action, or a
@@ -454,6 +456,9 @@ pub fn describe(decision: Decision, new_job: Option<JobId>) -> String {
             "nothing to decide: no licence of this service or addon is waiting for an admin's \
              decision (state unknown)"
                 .to_owned()
+        }
+        Decision::Nothing(NothingReason::LicenceKeyRefused(why)) => {
+            format!("the licence key was not recorded: {why}")
         }
         Decision::Nothing(NothingReason::WaitsForUnsuspend(id)) => format!(
             "the service is suspended (job #{id}); the new plan is provisioned when it is \

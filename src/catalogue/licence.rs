@@ -251,7 +251,10 @@ pub const ACTIVATION_PATH: &str = "/wp-admin/admin.php?page=jetpack#/license/act
 /// `GET /product-families` (slug, name): the products the Licensing API's spec names.
 pub const BUILT_IN_PRODUCTS: [(&str, &str); 7] = [
     ("jetpack-backup-daily", "Jetpack VaultPress Backup (daily)"),
-    ("jetpack-backup-realtime", "Jetpack VaultPress Backup (real-time)"),
+    (
+        "jetpack-backup-realtime",
+        "Jetpack VaultPress Backup (real-time)",
+    ),
     ("jetpack-scan", "Jetpack Scan"),
     ("jetpack-anti-spam", "Jetpack Akismet Anti-spam"),
     ("jetpack-security-daily", "Jetpack Security (daily)"),
@@ -271,7 +274,10 @@ mod tests {
             assert_eq!(l.whmcs_function, a.spec().whmcs_function);
             assert_eq!(l.module_log, a.spec().module_log);
             assert!(l.name.ends_with("_licence"), "{}", l.name);
-            assert!(Action::parse(l.name).is_none(), "a licence row is not a job action");
+            assert!(
+                Action::parse(l.name).is_none(),
+                "a licence row is not a job action"
+            );
         }
     }
 
