@@ -1,9 +1,10 @@
 //! The commands behind the binary: connect, check the tables, and run `migrate`, `run`,
-//! `enqueue`, `requeue` or `status`; `check` is handed to `doctor`. `main.rs` only turns the
+//! `enqueue`, `requeue`, `status` or `licence` (in `licence`); `check` is handed to `doctor`. `main.rs` only turns the
 //! command line into a [`Config`], sets up logging and calls [`run`]. What runs beside the
 //! worker (signals, systemd, the heartbeat row, `/metrics`) is wired in `service`; `status`'s
 //! report is `status`.
 
+mod licence;
 mod service;
 mod status;
 
@@ -70,6 +71,7 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
             all_failed,
         } => requeue(&store, &service_ids, &addons, all_failed).await?,
         Command::Status { json } => status::print(&store, json).await?,
+        Command::Licence { what } => licence::run(&store, what).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -94,7 +96,7 @@ async fn enqueue(
 }
 
 /// `enqueue`'s target: the service, or its addon; either must exist.
-async fn enqueue_target(
+pub(super) async fn enqueue_target(
     store: &Store,
     service_id: u32,
     addon: Option<u32>,
@@ -149,7 +151,7 @@ async fn requeue(
 }
 
 /// How the command line names a target: `service 12` or `addon 5 (service 12)`.
-fn named(target: Target) -> String {
+pub(super) fn named(target: Target) -> String {
     match target {
         Target::Service(s) => format!("service {s}"),
         Target::Addon { addon, service } => format!("addon {addon} (service {service})"),

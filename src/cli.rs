@@ -87,6 +87,11 @@ pub struct Cli {
     #[arg(long, env = "JETPACK_LOST_ANSWER_SETTLE", global = true,
           default_value = defaults::LOST_ANSWER_SETTLE.text, value_parser = parse_duration)]
     pub lost_answer_settle: Duration,
+    /// How often `run` fetches the Jetpack licence products on sale (`GET /product-families`)
+    /// into mod_jetpack_licence_products, for the module's product drop-down.
+    #[arg(long, env = "JETPACK_LICENCE_PRODUCTS_REFRESH", global = true,
+          default_value = defaults::LICENCE_PRODUCTS_REFRESH.text, value_parser = parse_refresh)]
+    pub licence_products_refresh: Duration,
     /// Claim path: auto (by server version), skip-locked or update.
     #[arg(long, env = "JETPACK_CLAIM", global = true, default_value = defaults::CLAIM)]
     pub claim: ClaimSetting,
@@ -179,6 +184,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A Jetpack licence whose issue answer was lost (docs/licences.md): record the key found
+    /// in the partner portal, issue another deliberately, or list a target's licences.
+    Licence {
+        /// What to do.
+        #[command(subcommand)]
+        what: LicenceCommand,
+    },
     /// The doctor: database, tables, every jetpack product's custom fields and credentials.
     Check {
         /// Also verify each product's credentials against the partner API.
@@ -187,6 +199,43 @@ pub enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `jetpack-worker licence …`.
+#[derive(Debug, Subcommand)]
+pub enum LicenceCommand {
+    /// Record the key of the target's licence whose issue answer was lost (state unknown);
+    /// its failed job then ends with that key, issuing nothing.
+    Record {
+        /// tblhosting.id
+        #[arg(long)]
+        service: u32,
+        /// The addon of the service (tblhostingaddons.id), instead of the service.
+        #[arg(long)]
+        addon: Option<u32>,
+        /// The licence key found in the partner portal.
+        #[arg(long)]
+        key: String,
+    },
+    /// Issue another licence instead of the lost one (the lost one, if it exists, is billed
+    /// too: revoke it in the partner portal).
+    Reissue {
+        /// tblhosting.id
+        #[arg(long)]
+        service: u32,
+        /// The addon of the service (tblhostingaddons.id), instead of the service.
+        #[arg(long)]
+        addon: Option<u32>,
+    },
+    /// The target's licence rows (keys, states, times).
+    List {
+        /// tblhosting.id
+        #[arg(long)]
+        service: u32,
+        /// The addon of the service (tblhostingaddons.id), instead of the service.
+        #[arg(long)]
+        addon: Option<u32>,
     },
 }
 
@@ -238,6 +287,14 @@ fn parse_reconcile_pass(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_secs(60) {
         return Err("the reconcile pass must be at least 1m".to_owned());
+    }
+    Ok(d)
+}
+
+fn parse_refresh(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_secs(60) {
+        return Err("the licence products refresh must be at least 1m".to_owned());
     }
     Ok(d)
 }

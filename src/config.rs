@@ -15,7 +15,7 @@ use crate::jetpack::{JetpackClient, Politeness, Timeouts};
 use crate::retry::RetryPolicy;
 use crate::store::{ClaimPath, SessionLimits, WatchSchedule};
 use crate::telemetry::LogFormat;
-use crate::worker::{ReconcileSettings, WorkerSettings, lease_margin};
+use crate::worker::{ProductsSettings, ReconcileSettings, WorkerSettings, lease_margin};
 
 /// A setting that is wrong before anything runs (exit 2); its message is one line.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +146,10 @@ fn worker_settings(cli: &Cli) -> WorkerSettings {
             reprovision: cli.reconcile_reprovision,
             settle: cli.lost_answer_settle,
             ..ReconcileSettings::default()
+        },
+        licence_products: ProductsSettings {
+            refresh: cli.licence_products_refresh,
+            ..ProductsSettings::default()
         },
         ..WorkerSettings::default()
     }

@@ -13,6 +13,7 @@ use crate::jetpack::JetpackClient;
 use crate::order::MODULE_NAME;
 use crate::store::{ACTIVATION_TEMPLATE, ClaimPath, Store, StoreError};
 
+mod licences;
 mod products;
 use products::product_checks;
 

@@ -1,11 +1,13 @@
 //! The doctor's checks of every `jetpack` product and addon: how it is sold, its custom fields
 //! (Site URL, Local User, Plan, the details field), its module settings (Plan, Default Local
-//! User) and partner credentials, and with `--online` a login with each partner account.
+//! User) and partner credentials, and with `--online` a login with each partner account. A
+//! product that sells licences is checked by `licences` instead.
 
 use std::collections::BTreeMap;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::catalogue::Api;
 use crate::domain::{ALLOWED_PLANS, Plan};
 use crate::jetpack::{Credentials, Failure, JetpackClient};
 use crate::order::{
@@ -13,6 +15,7 @@ use crate::order::{
 };
 use crate::store::{FieldSetup, ProductSetup, Store};
 
+use super::licences;
 use super::{Check, DB_FIX, LOGIN_TIMEOUT, Problem, check, describe, noted, problem};
 
 /// How Jetpack is sold: as a product of its own, or as an addon to another product's service
@@ -57,6 +60,8 @@ pub(super) async fn product_checks(
         return;
     }
     let mut accounts = Accounts::new();
+    let mut tokens = licences::Tokens::new();
+    let on_sale = store.licence_products().await.unwrap_or_default();
     for (sold, list, all_fields) in [
         (Sold::Product, &setups.products, &setups.fields),
         (Sold::Addon, &setups.addons, &setups.addon_fields),
@@ -64,12 +69,19 @@ pub(super) async fn product_checks(
         for p in list {
             let own: Vec<&FieldSetup> =
                 all_fields.iter().filter(|f| f.product_id == p.id).collect();
+            if Api::parse(&p.api_setting) == Api::Licence {
+                let fields = (own.as_slice(), sold == Sold::Product);
+                let what = setup(sold, p);
+                licences::setup_checks(&what, p, fields, &on_sale, &mut tokens, checks);
+                continue;
+            }
             setup_checks(sold, p, &own, checks);
             credentials_check(sold, p, &mut accounts, checks);
         }
     }
     if let Some(api) = api {
         login_checks(api, accounts, checks).await;
+        licences::login_checks(api, tokens, checks).await;
     }
 }
 
@@ -373,7 +385,7 @@ fn lookup<'a>(fields: &[&'a FieldSetup], key: &str) -> Lookup<'a> {
 
 /// One of the four custom fields of a product or addon: present exactly once by its exact key, of a
 /// type that works, and (a Plan drop-down) offering only allowed plans.
-fn field_problem(fields: &[&FieldSetup], key: &str) -> Option<Problem> {
+pub(super) fn field_problem(fields: &[&FieldSetup], key: &str) -> Option<Problem> {
     let field = match lookup(fields, key) {
         Lookup::One(one) => one,
         Lookup::Missing => {

@@ -26,6 +26,23 @@ pub struct LicenceCheck {
     pub client_id: u32,
 }
 
+/// The licence row's columns of the reconciler's read (those `licence_row` decodes).
+macro_rules! due_columns {
+    () => {
+        "l.id, l.service_id, l.addon_id, l.product, l.license_key, l.state, l.product_id,
+         NULL AS intent_time, NULL AS intent_at, NULL AS intent_age, l.attached_site"
+    };
+}
+
+/// The held licences not looked at within the pass (bound: the pass, the limit).
+macro_rules! due_where {
+    () => {
+        "WHERE l.state IN ('issued', 'attached')
+           AND (l.checked_at IS NULL OR l.checked_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND)
+         ORDER BY l.checked_at LIMIT ?"
+    };
+}
+
 impl Store {
     /// Takes up to `limit` held licences due for a look (not looked at within `pass`): each
     /// one's `checked_at` is moved to now first, so no other worker looks at it.
@@ -34,25 +51,37 @@ impl Store {
         limit: u32,
         pass: Duration,
     ) -> Result<Vec<LicenceCheck>> {
-        let rows = sqlx::query(concat!(
-            "SELECT l.id, l.service_id, l.addon_id, l.product, l.license_key, l.state, l.product_id,
-                    NULL AS intent_time, NULL AS intent_at, NULL AS intent_age, l.attached_site,
-                    COALESCE(IF(l.addon_id = 0, p.configoption10, m.value), '') AS token,
-                    COALESCE(IF(l.addon_id = 0, h.userid, a.userid), 0) AS client_id
-             FROM mod_jetpack_licences l
-             LEFT JOIN tblproducts p ON l.addon_id = 0 AND p.id = l.product_id
-             LEFT JOIN tblhosting h ON l.addon_id = 0 AND h.id = l.service_id
-             LEFT JOIN tblmodule_configuration m ON l.addon_id <> 0 AND m.entity_type = 'addon'
-                  AND m.entity_id = l.product_id AND m.setting_name = 'configoption10'
-             LEFT JOIN tblhostingaddons a ON l.addon_id <> 0 AND a.id = l.addon_id
-             WHERE l.state IN ('issued', 'attached')
-               AND (l.checked_at IS NULL OR l.checked_at < UTC_TIMESTAMP(6) - INTERVAL ? MICROSECOND)
-             ORDER BY l.checked_at LIMIT ?"
-        ))
-        .bind(micros(pass))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        // WHMCS before 7.2 has no module addons (nor tblmodule_configuration).
+        let query = if self.has_addons {
+            sqlx::query(concat!(
+                "SELECT ",
+                due_columns!(),
+                ", COALESCE(IF(l.addon_id = 0, p.configoption10, m.value), '') AS token,
+                   COALESCE(IF(l.addon_id = 0, h.userid, a.userid), 0) AS client_id
+                 FROM mod_jetpack_licences l
+                 LEFT JOIN tblproducts p ON l.addon_id = 0 AND p.id = l.product_id
+                 LEFT JOIN tblhosting h ON l.addon_id = 0 AND h.id = l.service_id
+                 LEFT JOIN tblmodule_configuration m ON l.addon_id <> 0 AND m.entity_type = 'addon'
+                      AND m.entity_id = l.product_id AND m.setting_name = 'configoption10'
+                 LEFT JOIN tblhostingaddons a ON l.addon_id <> 0 AND a.id = l.addon_id ",
+                due_where!()
+            ))
+        } else {
+            sqlx::query(concat!(
+                "SELECT ",
+                due_columns!(),
+                ", COALESCE(p.configoption10, '') AS token, COALESCE(h.userid, 0) AS client_id
+                 FROM mod_jetpack_licences l
+                 LEFT JOIN tblproducts p ON p.id = l.product_id
+                 LEFT JOIN tblhosting h ON h.id = l.service_id ",
+                due_where!()
+            ))
+        };
+        let rows = query
+            .bind(micros(pass))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         let mut due = Vec::with_capacity(rows.len());
         for row in &rows {
             let check = LicenceCheck {

@@ -280,6 +280,21 @@ impl Store {
         Ok(RequestId(done.last_insert_id()))
     }
 
+    /// When the other rows of `product` in doubt (issuing, unknown) recorded their intent
+    /// (`YYYY-MM-DD HH:MM:SS` UTC): a licence issued after one of them may be theirs.
+    pub async fn licence_doubts(&self, product: &str, except: u64) -> Result<Vec<String>> {
+        let rows: Vec<(Option<String>,)> = sqlx::query_as(
+            "SELECT CAST(DATE_FORMAT(issue_started_at, '%Y-%m-%d %H:%i:%s') AS CHAR)
+             FROM mod_jetpack_licences
+             WHERE state IN ('issuing', 'unknown') AND product = ? AND id <> ?",
+        )
+        .bind(product)
+        .bind(except)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().filter_map(|(at,)| at).collect())
+    }
+
     /// Whether another licence row holds `key` (a key is one licence).
     pub async fn licence_key_held(&self, key: &str, except: u64) -> Result<bool> {
         let found: Option<(u64,)> = sqlx::query_as(

@@ -29,7 +29,7 @@ async fn doctor(db: &MySqlPool, api: &str, args: &[&str]) -> (Option<i32>, Strin
 /// Runs `check` on an installation whose WHMCS cron has run the module's hook once (the
 /// activation email template is there, as `whmcs/modules/servers/jetpack/lib/Email.php`
 /// creates it).
-async fn check(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+pub(crate) async fn check(env: &Env, args: &[&str]) -> (Option<i32>, String) {
     add_activation_template(&env.db).await;
     doctor(&env.db, &env.sandbox.base_url(), args).await
 }

@@ -88,6 +88,11 @@ pub fn fast_settings(concurrency: u32) -> WorkerSettings {
         lease_margin: Duration::from_secs(2),
         drain_timeout: Duration::from_secs(5),
         retry: RetryPolicy::DEFAULT,
+        // Tests that run the service count every request the sandbox gets.
+        licence_products: jetpack_worker::worker::ProductsSettings {
+            enabled: false,
+            ..Default::default()
+        },
         ..WorkerSettings::default()
     }
 }

@@ -15,9 +15,9 @@ use crate::helpers::{Env, Rng, fast_settings};
 
 /// The workers of the model: two connected directly, one through a proxy that can cut its
 /// database connections.
-struct Fleet {
-    direct: [Worker; 2],
-    proxied: Worker,
+pub(crate) struct Fleet {
+    pub(crate) direct: [Worker; 2],
+    pub(crate) proxied: Worker,
     proxy: crate::proxy::Proxy,
     /// Builds a worker like the others on a store of its own (for a crash).
     make: Box<dyn Fn(Store) -> Worker + Send + Sync>,
@@ -25,7 +25,7 @@ struct Fleet {
 
 impl Fleet {
     /// A worker on `store`, to be killed.
-    fn crashing(&self, store: Store) -> Worker {
+    pub(crate) fn crashing(&self, store: Store) -> Worker {
         (self.make)(store)
     }
 }
@@ -48,6 +48,11 @@ fn model_settings() -> jetpack_worker::worker::WorkerSettings {
 }
 
 async fn fleet(env: &Env) -> Fleet {
+    fleet_settling(env, Duration::ZERO).await
+}
+
+/// The fleet, a lost answer settling for `settle` before it is looked at again.
+pub(crate) async fn fleet_settling(env: &Env, settle: Duration) -> Fleet {
     let state = env.sandbox.state();
     let sandbox_base = env.sandbox.base_url();
     let make = move |store: jetpack_worker::store::Store| {
@@ -67,6 +72,10 @@ async fn fleet(env: &Env) -> Fleet {
             std::sync::Arc::new(resolver),
             jetpack_worker::worker::WorkerSettings {
                 owner: jetpack_worker::worker::default_owner(),
+                reconcile: jetpack_worker::worker::ReconcileSettings {
+                    settle,
+                    ..model_settings().reconcile
+                },
                 ..model_settings()
             },
         )
@@ -637,7 +646,7 @@ async fn model_latest_intent_wins_and_nothing_runs_twice(pool: MySqlPool) {
     }
 }
 
-async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+pub(crate) async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
     let mut out = Vec::new();
     let mut pinned: Vec<_> = futs.into_iter().map(Box::pin).collect();
     // Poll all together: a simple join without another dependency.

@@ -101,7 +101,9 @@ async fn every_table(env: &Env) -> String {
     for row in columns {
         let table: String = row.get(0);
         let column: String = row.get(1);
-        if table == "tblproducts" && column == "configoption2" {
+        // Where the client secret and the Licensing API token belong.
+        if table == "tblproducts" && ["configoption2", "configoption10"].contains(&column.as_str())
+        {
             continue;
         }
         let sql = format!("SELECT CONVERT(`{column}` USING utf8mb4) FROM `{table}`");
@@ -247,4 +249,83 @@ async fn nothing_goes_to_the_module_log_when_debug_mode_is_off(pool: MySqlPool) 
         .await
         .unwrap();
     assert_eq!(n, 0);
+}
+
+/// The Licensing API tokens (both hostile: every character an encoding changes) never reach a
+/// table (beyond the product's own setting) or the process log: issued, lost and looked up,
+/// refused with the token quoted back JSON-escaped, left unknown; Module Debug Mode on.
+#[sqlx::test]
+async fn licence_tokens_never_reach_tables_or_the_process_log(pool: MySqlPool) {
+    use jetpack_sandbox::{LISTING_TOKEN, PLAIN_TOKEN};
+    let env = Env::new(pool).await;
+    env.exec("INSERT INTO tblconfiguration (setting, value) VALUES ('ModuleDebugMode', 'on')")
+        .await;
+    let lister =
+        crate::licences::licence_product(&env, LISTING_TOKEN, "jetpack-backup-daily", "on").await;
+    let plain = crate::licences::licence_product(&env, PLAIN_TOKEN, "jetpack-scan", "").await;
+    let quoted =
+        crate::licences::licence_product(&env, LISTING_TOKEN, "jetpack-anti-spam", "").await;
+    let ok = env
+        .service(lister, "Pending", "lic-ok.example", "", "")
+        .await;
+    let unknown = env
+        .service(plain, "Pending", "lic-unknown.example", "", "")
+        .await;
+    let refused = env
+        .service(quoted, "Pending", "lic-refused.example", "", "")
+        .await;
+    let state = env.sandbox.state();
+    state.script("licence:jetpack-scan", vec![ScriptedReply::ActThenReset]);
+    let echo = serde_json::json!({"code": "bad_token", "message": format!("token {LISTING_TOKEN} is odd")});
+    state.script(
+        "licence:jetpack-anti-spam",
+        vec![ScriptedReply::Status {
+            code: 400,
+            body: echo.to_string(),
+            retry_after: None,
+        }],
+    );
+    for sid in [ok, unknown, refused] {
+        env.store
+            .enqueue(sid, Action::Provision, RequestedBy::Module)
+            .await
+            .unwrap();
+    }
+    let mut log = String::new();
+    for _ in 0..2 {
+        let mut cmd = worker_command(&database_url(&env.db).await, &env.sandbox.base_url());
+        cmd.args(["run", "--once"])
+            .env("RUST_LOG", "trace")
+            .env("JETPACK_LOST_ANSWER_SETTLE", "0s");
+        let out = output(cmd).await;
+        log.push_str(&String::from_utf8_lossy(&out.stdout));
+        log.push_str(&String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{log}");
+        env.make_due().await;
+    }
+    assert_eq!(env.job(ok).await.state, JobState::Done);
+    assert_eq!(env.job(unknown).await.state, JobState::Failed);
+    let error = env.job(refused).await.last_error.unwrap();
+    assert!(
+        error.contains("bad_token: token ") && error.contains("is odd"),
+        "{error}"
+    );
+    let tables = every_table(&env).await;
+    assert!(
+        tables.contains("licence_issue"),
+        "the module log has the licence calls"
+    );
+    assert!(
+        tables.contains("Bearer ****"),
+        "tokens are masked, not dropped"
+    );
+    let needles = [LISTING_TOKEN.to_owned(), PLAIN_TOKEN.to_owned()];
+    for (what, text) in [("a table", &tables), ("the process log", &log)] {
+        let found = leaks(text, &needles);
+        assert!(found.is_empty(), "{what} holds {found:?}:\n{text}");
+        assert!(
+            !text.contains("sbxlic_"),
+            "{what} holds a licence token:\n{text}"
+        );
+    }
 }

@@ -146,21 +146,31 @@ impl Attempt<'_, '_> {
             Err(LicensingError::Forbidden { message }) => return Ok(Looked::Undecided(message)),
             Err(e) => return Err(self.failure(e)),
         };
-        let since = intent - (defaults::CLOCK_SKEW + Duration::from_secs(1));
+        let since = intent - tolerance();
+        let store = &self.worker.store;
         let mut free = Vec::new();
         for l in listed
             .into_iter()
             .filter(|l| candidate(l, &doubt.product, since))
         {
-            match self.worker.store.licence_key_held(&l.key, doubt.id).await {
+            match store.licence_key_held(&l.key, doubt.id).await {
                 Ok(false) => free.push(l),
                 Ok(true) => {}
                 Err(e) => return Err(Outcome::Abandon(format!("reading the licence ledger: {e}"))),
             }
         }
+        let others = match store.licence_doubts(&doubt.product, doubt.id).await {
+            Ok(others) => others,
+            Err(e) => return Err(Outcome::Abandon(format!("reading the licence ledger: {e}"))),
+        };
         Ok(match free.len() {
             0 => Looked::NotThere,
-            1 => Looked::Found(free.remove(0)),
+            1 if !contested(&free[0], &others) => Looked::Found(free.remove(0)),
+            1 => Looked::Undecided(format!(
+                "a licence of {} was issued since, but another issue of it is in doubt too; \
+                 which target's it is cannot be told",
+                doubt.product
+            )),
             n => Looked::Undecided(format!(
                 "{n} licences of {} were issued since, which no row holds; which one is this \
                  target's cannot be told",
@@ -280,6 +290,20 @@ impl Attempt<'_, '_> {
         };
         Finish::retry_in(left, message, whmcs).into()
     }
+}
+
+/// How much earlier than an intent a licence may say it was issued and still be its: the
+/// clock-skew allowance, and the API's whole seconds.
+fn tolerance() -> Duration {
+    defaults::CLOCK_SKEW + Duration::from_secs(1)
+}
+
+/// Whether another row in doubt (its intent at one of `others`) could have issued `l`.
+fn contested(l: &Listed, others: &[String]) -> bool {
+    others
+        .iter()
+        .filter_map(|at| parse_time(at))
+        .any(|at| l.issued_at.is_none_or(|t| t >= at - tolerance()))
 }
 
 /// Whether a listed licence can be the lost one: of the product, live, issued since `since`.

@@ -13,6 +13,8 @@ use crate::worker::Worker;
 /// How often the product list is fetched.
 #[derive(Clone, Copy, Debug)]
 pub struct ProductsSettings {
+    /// `run` fetches it at all (tests that count every partner-API request turn it off).
+    pub enabled: bool,
     /// Between two successful fetches.
     pub refresh: Duration,
     /// After a failed fetch.
@@ -22,6 +24,7 @@ pub struct ProductsSettings {
 impl Default for ProductsSettings {
     fn default() -> Self {
         ProductsSettings {
+            enabled: true,
             refresh: defaults::LICENCE_PRODUCTS_REFRESH.value,
             retry: Duration::from_secs(300),
         }
@@ -56,8 +59,17 @@ impl Worker {
     /// `run`'s product list: at start, then every `refresh` (`retry` after a failure).
     pub(in crate::worker) async fn licence_products_loop(&self, shutdown: CancellationToken) {
         let every = self.settings.licence_products;
-        while !shutdown.is_cancelled() {
-            let wait = match self.refresh_licence_products().await {
+        while every.enabled && !shutdown.is_cancelled() {
+            // Its call counts among the worker's calls in flight (`JETPACK_CONCURRENCY`).
+            let fetch = async {
+                let _slot = self.slots.call().await;
+                self.refresh_licence_products().await
+            };
+            let fetched = tokio::select! {
+                () = shutdown.cancelled() => break,
+                fetched = fetch => fetched,
+            };
+            let wait = match fetched {
                 Ok(n) => {
                     tracing::debug!(products = n, "licence products fetched");
                     every.refresh
