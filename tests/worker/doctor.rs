@@ -433,6 +433,35 @@ async fn doctor_reports_the_activation_email_template_and_setting(pool: MySqlPoo
     );
 }
 
+/// The doctor lists which addons send the activation email too (their Module Settings,
+/// configoption5 in tblmodule_configuration), and an addon that sends it needs the template
+/// even when every product has it switched off.
+#[sqlx::test]
+async fn doctor_lists_the_addons_that_send_the_activation_email(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    env.exec("UPDATE tblproducts SET configoption5 = 'off'")
+        .await;
+    let sends = addon(&env, &addon_settings(), &[DETAILS]).await;
+    let mut off = addon_settings().to_vec();
+    off.push(("configoption5", "off"));
+    let silent = addon(&env, &off, &[DETAILS]).await;
+    let (code, out) = doctor(&env.db, &env.sandbox.base_url(), &[]).await;
+    assert!(
+        out.contains(&format!(
+            "ok   activation email: sent for products none; switched off for #{pid}; \
+             addons: sent for #{sends}; switched off for #{silent}"
+        )),
+        "{out}"
+    );
+    assert_one_problem(
+        code,
+        &out,
+        "activation email template 'Jetpack Activation': missing",
+        "upload the module's hooks.php",
+    );
+}
+
 // --- Addons and the plan as a module setting (docs/addons.md) --------------------------------
 
 /// A `jetpack` addon (tbladdons) with these module settings (tblmodule_configuration rows,
