@@ -88,7 +88,10 @@ mod tests {
                 "retry",
                 "change",
                 "suspend",
-                "unsuspend"
+                "unsuspend",
+                "deleted",
+                "cancel_now",
+                "keep_plan"
             ]
         );
         for k in kinds() {

@@ -368,8 +368,9 @@ async fn adoption_by_two_workers_at_once_gives_each_service_one_job(pool: MySqlP
     }
 }
 
-/// A plan in the ledger whose tblhosting row was deleted gets one terminate request, not one
-/// per scan; JETPACK_CANCEL_DELETED=false turns it off.
+/// A plan in the ledger whose tblhosting row was deleted gets one `deleted` request (a
+/// terminate after the deletion grace period), not one per scan; JETPACK_CANCEL_DELETED=false
+/// turns it off.
 #[sqlx::test]
 async fn adoption_records_one_terminate_for_a_deleted_service(pool: MySqlPool) {
     let env = Env::new(pool).await;
@@ -388,7 +389,7 @@ async fn adoption_records_one_terminate_for_a_deleted_service(pool: MySqlPool) {
         .unwrap();
     let terminates = || async {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM mod_jetpack_requests WHERE service_id = 4242 AND action = 'terminate'",
+            "SELECT COUNT(*) FROM mod_jetpack_requests WHERE service_id = 4242 AND action = 'deleted'",
         )
         .fetch_one(&env.db)
         .await
@@ -421,7 +422,7 @@ async fn adoption_keeps_the_plan_of_a_deleted_service_when_the_product_says_so(p
     .await;
     let terminated = || async {
         let rows: Vec<(u32,)> = sqlx::query_as(
-            "SELECT service_id FROM mod_jetpack_requests WHERE action = 'terminate' ORDER BY service_id",
+            "SELECT service_id FROM mod_jetpack_requests WHERE action = 'deleted' ORDER BY service_id",
         )
         .fetch_all(&env.db)
         .await

@@ -28,6 +28,8 @@
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 //! - `galera`: three workers on a three-node Galera cluster of its own, one node killed.
 //! - `sites`: several targets on one site, a service deleted mid-provision, a moved addon.
+//! - `deleted`: the grace period on delete: a deleted service's plan cancelled after it, Cancel
+//!   now, Keep the plan, a grace of zero, the sweep, a terminate on the same site meanwhile.
 //! - `pace`: the concurrency bounds partner-API calls in flight (sandbox-observed) with jobs
 //!   claimed ahead; a stop never starts a call for a job claimed ahead.
 //! - `inbox`: requests applied as sets: batch size 1 vs 500 (differential), a backlog never
@@ -42,6 +44,7 @@ mod batch;
 mod bounded;
 mod claiming;
 mod cli;
+mod deleted;
 mod discovery;
 mod doctor;
 mod fields;
