@@ -31,7 +31,7 @@ final class CatalogueTest extends TestCase
     {
         $kinds = Catalogue::lists('request_kinds');
         $recorded = array(Requests::PROVISION, Requests::TERMINATE, Requests::RETRY, Requests::CHANGE,
-            Requests::SUSPEND, Requests::UNSUSPEND);
+            Requests::SUSPEND, Requests::UNSUSPEND, Requests::DELETED, Requests::CANCEL_NOW, Requests::KEEP_PLAN);
         sort($kinds);
         sort($recorded);
         $this->assertSame($kinds, $recorded, 'one Requests constant per request kind');

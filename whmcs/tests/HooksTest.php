@@ -11,8 +11,9 @@ use WHMCS\Module\Server\Jetpack\Hooks;
  * provision request (requested_by 'hook') for each Pending service of a manual-setup Jetpack
  * product that qualifies by the worker's adoption rule (src/store/adoption/kind.rs, `Kind::qualifies`);
  * AddonActivation does the same for a Pending Jetpack addon without automatic activation (the
- * request names the addon and its parent service); ServiceDelete records a terminate request
- * when the ledger holds a plan for the service itself. Nothing ever reaches
+ * request names the addon and its parent service); ServiceDelete records a `deleted` request
+ * (with the client: the worker cancels the plan after the deletion grace period, the queue page
+ * lists it meanwhile) when the ledger holds a plan for the service itself. Nothing ever reaches
  * WHMCS as an exception, and every lookup uses an index.
  */
 final class HooksTest extends DatabaseTestCase
@@ -634,10 +635,14 @@ final class HooksTest extends DatabaseTestCase
         $this->runHook('ServiceDelete', array('userid' => 9, 'serviceid' => $service));
 
         $requests = $this->requests($service);
-        $this->assertSame(array('terminate'), array_column($requests, 'action'));
+        $this->assertSame(array('deleted'), array_column($requests, 'action'), 'cancelled after the grace period');
         $this->assertSame('hook', $requests[0]->requested_by);
+        $this->assertSame(9, (int) $this->scalar('SELECT client_id FROM mod_jetpack_requests WHERE id = ?', array($requests[0]->id)),
+            'the client, for the queue page once the service is gone');
         $this->assertSame(
-            array('JETPACK MODULE: Service ID: ' . $service . ' - the service was deleted, so its Jetpack plan is being cancelled (terminate request #' . $requests[0]->id . ' for jetpack-worker)'),
+            array('JETPACK MODULE: Service ID: ' . $service . ' - the service was deleted, so its Jetpack plan will be '
+                . 'cancelled once the deletion grace period ends (request #' . $requests[0]->id . ' for jetpack-worker); '
+                . 'until then Addons → Jetpack Provisioning Queue offers Cancel now and Keep the plan'),
             $this->loggedActivity()
         );
         $this->assertSame(9, $GLOBALS['jetpack_test_activity'][0]['userid']);
@@ -652,7 +657,7 @@ final class HooksTest extends DatabaseTestCase
 
         $this->runHook('ServiceDelete', array('userid' => 7, 'serviceid' => $service));
 
-        $this->assertSame(array('terminate'), array_column($this->requests($service), 'action'));
+        $this->assertSame(array('deleted'), array_column($this->requests($service), 'action'));
     }
 
     public function testDeletingAServiceWithNothingInTheLedgerRecordsNothing(): void

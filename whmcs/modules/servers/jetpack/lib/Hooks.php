@@ -17,9 +17,11 @@
  * itself) and its order qualifies by the same rule (not Fraud or Cancelled; Active, or its
  * invoice Paid). The request names the addon (addon_id) and its parent service.
  *
- * Terminate on ServiceDelete: when the ledger holds a plan for the deleted service itself
- * (addon_id = 0), unless the product's "Keep the Jetpack plan when a service is deleted"
- * setting (configoption4) is on.
+ * A `deleted` request on ServiceDelete: when the ledger holds a plan for the deleted service
+ * itself (addon_id = 0), unless the product's "Keep the Jetpack plan when a service is deleted"
+ * setting (configoption4) is on. The worker cancels the plan once the deletion grace period
+ * (JETPACK_DELETE_GRACE, a day by default) ends; meanwhile the queue page lists it with Cancel
+ * now and Keep the plan.
  *
  * Every lookup goes by an index: tblhosting by orderid (KEY orderid) or by id, tblinvoiceitems
  * by invoiceid (KEY invoiceid), tblorders, tblinvoices, tblproducts, tblhostingaddons and
@@ -106,11 +108,12 @@ class Hooks
     }
 
     /**
-     * ServiceDelete {userid, serviceid}: a terminate request when the ledger holds a plan for
-     * the service. WHMCS may call the hook before or after it deletes the tblhosting row, so
-     * the product (for its setting) is the service's while the row is there, else the one the
-     * ledger recorded at provision time; and the worker cancels what the ledger holds with
-     * that product's credentials.
+     * ServiceDelete {userid, serviceid}: a `deleted` request (with the client, which the page
+     * shows once the service is gone) when the ledger holds a plan for the service; the worker
+     * cancels it after the deletion grace period. WHMCS may call the hook before or after it
+     * deletes the tblhosting row, so the product (for its setting) is the service's while the
+     * row is there, else the one the ledger recorded at provision time; and the worker cancels
+     * what the ledger holds with that product's credentials.
      *
      * @param array $vars the hook's parameters
      */
@@ -137,10 +140,12 @@ class Hooks
             if ($productId !== null && self::keepsPlanOnDelete((int) $productId)) {
                 return;
             }
-            $requestId = Requests::record($serviceId, Requests::TERMINATE, self::BY_HOOK);
+            $requestId = Requests::record($serviceId, Requests::DELETED, self::BY_HOOK, 0, $clientId);
             Log::activity(
                 ModuleError::PREFIX . 'Service ID: ' . $serviceId . ' - the service was deleted, so its '
-                . 'Jetpack plan is being cancelled (terminate request #' . $requestId . ' for jetpack-worker)',
+                . 'Jetpack plan will be cancelled once the deletion grace period ends (request #' . $requestId
+                . ' for jetpack-worker); until then Addons → Jetpack Provisioning Queue offers Cancel now and '
+                . 'Keep the plan',
                 $clientId
             );
         });
