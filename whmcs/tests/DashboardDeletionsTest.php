@@ -131,6 +131,19 @@ final class DashboardDeletionsTest extends DatabaseTestCase
         }, $mine));
     }
 
+    public function testAnAddonDeletedOnItsOwnNamesItsParentsClient(): void
+    {
+        // The sweep found it (no hook, so no client on its request); its service is still there.
+        $parent = $this->service($this->product(), null, array('status' => 'Active', 'userid' => 31));
+        $job = $this->deletion($parent, 88, 3600, null);
+        $this->exec("UPDATE mod_jetpack_requests SET client_id = NULL, requested_by = 'adopt'");
+
+        $html = $this->render();
+        $this->assertStringContainsString('<a href="clientssummary.php?userid=31">#31</a>', $this->row($html, $job));
+        $this->post(array('jq_action' => 'keep_plan', 'job' => (string) $job));
+        $this->assertSame(31, (int) $this->scalar("SELECT client_id FROM mod_jetpack_requests WHERE action = 'keep_plan'"));
+    }
+
     public function testNothingIsRecordedOnceTheGracePeriodIsOverOrWithoutTheToken(): void
     {
         $over = $this->deletion(4003, 0, -10);

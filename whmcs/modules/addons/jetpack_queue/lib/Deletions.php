@@ -65,7 +65,7 @@ class Deletions
         foreach ($rows as $r) {
             $key = (int) $r->service_id . ':' . (int) $r->addon_id;
             $r->sites = isset($sites[$key]) ? $sites[$key] : array();
-            $r->client = isset($clients[$key]) ? $clients[$key] : null;
+            $r->client = self::clientOf($clients, $r->service_id, $r->addon_id);
         }
         return $rows;
     }
@@ -88,9 +88,8 @@ class Deletions
         if ($job === null) {
             return null;
         }
-        $clients = self::clients(array((int) $job->service_id));
-        $key = (int) $job->service_id . ':' . (int) $job->addon_id;
-        return array((int) $job->service_id, (int) $job->addon_id, isset($clients[$key]) ? $clients[$key] : null);
+        $client = self::clientOf(self::clients(array((int) $job->service_id)), $job->service_id, $job->addon_id);
+        return array((int) $job->service_id, (int) $job->addon_id, $client);
     }
 
     /**
@@ -209,15 +208,23 @@ class Deletions
     }
 
     /**
-     * The client the latest deletion of each target named (KEY service (service_id, id)).
+     * The client of each target: the one its latest deletion named (KEY service (service_id,
+     * id)), else, for an addon deleted on its own (the sweep names none), its parent service's
+     * (tblhosting by PRIMARY), under the key "service_id:0" and each addon's.
      *
      * @param int[] $services
      *
-     * @return array "service_id:addon_id" => client id
+     * @return array "service_id:addon_id" => client id; "service_id:*" => the parent's client
      */
     private static function clients(array $services)
     {
         $out = array();
+        foreach (Capsule::select(
+            'SELECT id, userid FROM tblhosting WHERE id IN (' . implode(',', array_fill(0, count($services), '?')) . ')',
+            $services
+        ) as $h) {
+            $out[(int) $h->id . ':*'] = (int) $h->userid;
+        }
         foreach (Capsule::select(
             'SELECT service_id, addon_id, client_id FROM ' . Requests::TABLE . ' WHERE service_id IN ('
             . implode(',', array_fill(0, count($services), '?')) . ') AND action = ? AND client_id IS NOT NULL ORDER BY id',
@@ -226,6 +233,18 @@ class Deletions
             $out[(int) $r->service_id . ':' . (int) $r->addon_id] = (int) $r->client_id;
         }
         return $out;
+    }
+
+    /**
+     * A target's client from clients(): the deletion's, else its (parent) service's; null.
+     */
+    private static function clientOf(array $clients, $serviceId, $addonId)
+    {
+        $key = (int) $serviceId . ':' . (int) $addonId;
+        if (isset($clients[$key])) {
+            return $clients[$key];
+        }
+        return isset($clients[(int) $serviceId . ':*']) ? $clients[(int) $serviceId . ':*'] : null;
     }
 
     /**
