@@ -304,6 +304,7 @@ backlog_summary() {
         done
     done
     [ -n "${ORIGINAL_MS:-}" ] || return 0
+    [[ " $BACKLOG_PATHS " == *" scan "* ]] || return 0
     say ""
     while read -r label _; do
         for cmd in once run; do
