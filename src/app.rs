@@ -51,7 +51,8 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
     let store = Store::open(pool, database.claim)
         .await
         .context("reading the server")?
-        .with_watch(settings.reconcile.schedule.clone());
+        .with_watch(settings.reconcile.schedule.clone())
+        .with_delete_grace(settings.delete_grace);
     store.ensure_migrated().await?;
     match command {
         Command::Migrate | Command::Check { .. } => {}

@@ -65,6 +65,11 @@ pub struct Cli {
           default_value = defaults::CANCEL_DELETED.text,
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub cancel_deleted: bool,
+    /// How long the plan of a service or addon deleted in WHMCS waits before it is cancelled
+    /// (the queue page offers Cancel now and Keep the plan meanwhile); `0s` cancels at once.
+    #[arg(long, env = "JETPACK_DELETE_GRACE", global = true,
+          default_value = defaults::DELETE_GRACE.text, value_parser = parse_delete_grace)]
+    pub delete_grace: Duration,
     /// Look at the partner's status endpoint and converge to it: soon after every call whose
     /// answer was lost and every cancel, and on a slow pass over every site (README: the
     /// reconciler).
@@ -283,6 +288,17 @@ fn parse_adopt_interval(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn parse_delete_grace(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d > MAX_DELETE_GRACE {
+        return Err("the grace period on delete must be at most 90d".to_owned());
+    }
+    Ok(d)
+}
+
+/// The longest grace period on delete: a plan kept longer should be kept (Keep the plan).
+const MAX_DELETE_GRACE: Duration = Duration::from_secs(90 * 24 * 3600);
+
 fn parse_reconcile_pass(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_secs(60) {
@@ -327,6 +343,9 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_lease("1s").is_err());
         assert!(parse_adopt_interval("0s").is_err());
+        assert_eq!(parse_delete_grace("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_delete_grace("24h"), Ok(Duration::from_secs(86_400)));
+        assert!(parse_delete_grace("91d").is_err());
         assert_eq!(parse_lock_wait("5s"), Ok(Duration::from_secs(5)));
         for bad in ["0s", "500ms", "1500ms", "15s"] {
             assert!(parse_lock_wait(bad).is_err(), "{bad}");

@@ -131,6 +131,7 @@ fn worker_settings(cli: &Cli) -> WorkerSettings {
         adopt: cli.adopt,
         adopt_interval: cli.adopt_interval,
         cancel_deleted: cli.cancel_deleted,
+        delete_grace: cli.delete_grace,
         retention: Some(cli.retention),
         retry: RetryPolicy {
             base: cli.retry_base,
@@ -197,6 +198,8 @@ mod tests {
             "40",
             "--lease",
             "8s",
+            "--delete-grace",
+            "0s",
         ])
         .unwrap();
         assert_eq!(c.database.claim, Some(ClaimPath::Update));
@@ -204,6 +207,7 @@ mod tests {
         assert_eq!(c.database.url.expose_secret(), "mysql://u:hunter2@h/x");
         assert!(!format!("{c:?}").contains("hunter2"));
         assert_eq!(c.worker.concurrency, 40);
+        assert_eq!(c.worker.delete_grace, std::time::Duration::ZERO);
         // A quarter of 8 s, plus the 2 s clock-skew allowance.
         assert_eq!(c.worker.lease_margin, std::time::Duration::from_secs(4));
     }
@@ -228,9 +232,10 @@ mod tests {
             (
                 c.worker.adopt,
                 c.worker.adopt_interval,
-                c.worker.cancel_deleted
+                c.worker.cancel_deleted,
+                c.worker.delete_grace
             ),
-            (d.adopt, d.adopt_interval, d.cancel_deleted)
+            (d.adopt, d.adopt_interval, d.cancel_deleted, d.delete_grace)
         );
         assert_eq!(c.worker.retry, d.retry);
         let (r, dr) = (&c.worker.reconcile, &d.reconcile);

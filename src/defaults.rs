@@ -49,6 +49,12 @@ pub const CANCEL_DELETED: Setting<bool> = Setting {
     text: "true",
     value: true,
 };
+/// `--delete-grace` / `JETPACK_DELETE_GRACE`: how long the plan of a service or addon deleted in
+/// WHMCS waits before it is cancelled (Cancel now and Keep the plan on the queue page).
+pub const DELETE_GRACE: Setting<Duration> = Setting {
+    text: "24h",
+    value: Duration::from_secs(24 * 3600),
+};
 /// `--drain-timeout` / `JETPACK_DRAIN_TIMEOUT`: how long in-flight jobs may finish on stop.
 pub const DRAIN_TIMEOUT: Setting<Duration> = Setting {
     text: "30s",
@@ -141,6 +147,7 @@ mod tests {
         for d in [
             POLL_INTERVAL,
             ADOPT_INTERVAL,
+            DELETE_GRACE,
             DRAIN_TIMEOUT,
             LEASE,
             RETENTION,

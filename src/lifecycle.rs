@@ -13,6 +13,16 @@
 //! | change    | new change (nothing after a terminate or suspend) | J provisions: due now; J terminates or suspends: nothing | J provisions: J's next = change; J terminates or suspends (or will): nothing |
 //! | suspend   | new suspend                        | same action: due now; else J cancelled, new suspend | same action: clear J's next; else J's next = suspend |
 //! | unsuspend | new unsuspend                      | J provisions or unsuspends: due now; else J cancelled, new unsuspend | J provisions or unsuspends: clear J's next; else J's next = unsuspend |
+//! | deleted   | new terminate, due after the grace period | J terminates: nothing; else J cancelled, new terminate after the grace | J terminates (or will): nothing; else J's next = terminate |
+//! | cancel_now | nothing                           | J in its grace period: due now; else nothing  | nothing                          |
+//! | keep_plan | nothing                            | J in its grace period: J cancelled, the plan kept; else nothing | nothing              |
+//!
+//! A *deleted* request comes from WHMCS's ServiceDelete hook or the deleted-target sweep: the
+//! plan of a deleted service or addon is cancelled only once the deletion grace period
+//! (`JETPACK_DELETE_GRACE`, counted from the request) ends, so an admin who deleted the wrong
+//! service can keep it (`keep_plan`) or cancel it at once (`cancel_now`) from the queue page
+//! meanwhile (`deleted`, a sibling module). A retry does not hurry a terminate in its grace
+//! period; a plain terminate does (it is what Cancel now asks).
 //!
 //! What each action does at the partner is its `catalogue` row; here only whether one job
 //! already does what a request asks (`covers`: a provision or change covers an unsuspend, not
@@ -48,6 +58,15 @@ pub enum RequestKind {
     Suspend,
     /// WHMCS UnsuspendAccount.
     Unsuspend,
+    /// The service or addon was deleted in WHMCS (the ServiceDelete hook, the deleted-target
+    /// sweep): cancel its plan once the deletion grace period ends.
+    Deleted,
+    /// An admin's Cancel now on the queue page: a deleted target's terminate waiting out its
+    /// grace period runs at once.
+    CancelNow,
+    /// An admin's Keep the plan on the queue page: a deleted target's terminate waiting out
+    /// its grace period is withdrawn and the plan kept.
+    KeepPlan,
     /// An admin records the key of a licence whose issue answer was lost (`detail`): the
     /// target's `unknown` licence becomes that key, and its failed job runs again (it issues
     /// nothing).
@@ -57,29 +76,36 @@ pub enum RequestKind {
     LicenceReissue,
 }
 
-/// The stored value of a retry request (every other kind is stored as its action's name).
+/// The stored value of a retry request (an action's request is stored as its action's name).
 const RETRY: &str = "retry";
 
 impl RequestKind {
     /// Every kind this worker knows (what the request inbox is filtered by).
-    pub const ALL: [RequestKind; 8] = [
+    pub const ALL: [RequestKind; 11] = [
         RequestKind::Provision,
         RequestKind::Terminate,
         RequestKind::Retry,
         RequestKind::Change,
         RequestKind::Suspend,
         RequestKind::Unsuspend,
+        RequestKind::Deleted,
+        RequestKind::CancelNow,
+        RequestKind::KeepPlan,
         RequestKind::LicenceRecord,
         RequestKind::LicenceReissue,
     ];
 
-    /// The stored value: the action's catalogue name, `retry`, `licence_record` or
-    /// `licence_reissue`.
+    /// The stored value (`mod_jetpack_requests.action`, at most 16 characters): the action's
+    /// catalogue name, `retry`, the name of a deleted target's request, or an admin's licence
+    /// decision (`licence_record`, `licence_reissue`).
     pub fn as_str(self) -> &'static str {
         match self {
+            RequestKind::Deleted => deleted::DELETED,
+            RequestKind::CancelNow => deleted::CANCEL_NOW,
+            RequestKind::KeepPlan => deleted::KEEP_PLAN,
             RequestKind::LicenceRecord => "licence_record",
             RequestKind::LicenceReissue => "licence_reissue",
-            _ => self.action().map_or(RETRY, Action::as_str),
+            other => other.action().map_or(RETRY, Action::as_str),
         }
     }
 
@@ -97,7 +123,8 @@ impl RequestKind {
         RequestKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// The job action this request asks for; None for a retry.
+    /// The job action this request asks for; None for a retry and a deleted target's
+    /// requests (their rules are their own: `deleted`).
     pub fn action(self) -> Option<Action> {
         match self {
             RequestKind::Provision => Some(Action::Provision),
@@ -105,7 +132,12 @@ impl RequestKind {
             RequestKind::Change => Some(Action::Change),
             RequestKind::Suspend => Some(Action::Suspend),
             RequestKind::Unsuspend => Some(Action::Unsuspend),
-            RequestKind::Retry | RequestKind::LicenceRecord | RequestKind::LicenceReissue => None,
+            RequestKind::Retry
+            | RequestKind::Deleted
+            | RequestKind::CancelNow
+            | RequestKind::KeepPlan
+            | RequestKind::LicenceRecord
+            | RequestKind::LicenceReissue => None,
         }
     }
 }
@@ -133,6 +165,8 @@ pub struct Unfinished {
     pub state: JobState,
     /// The action to run once it finishes (set while it runs).
     pub next: Option<Action>,
+    /// A deleted target's terminate waiting out its grace period (queued, not due yet).
+    pub in_grace: bool,
 }
 
 /// The service's latest finished job (for a retry).
@@ -164,6 +198,15 @@ pub enum Decision {
     SetNext(JobId, Option<Action>),
     /// Put this failed job back to queued, due now, with a fresh attempt budget.
     Requeue(JobId),
+    /// The target was deleted: cancel `cancel` (it is not running), if any, and queue a
+    /// terminate due when the deletion grace period ends.
+    Deleted {
+        /// The job that will not run.
+        cancel: Option<JobId>,
+    },
+    /// Keep the plan: the terminate waiting out its grace period is cancelled, and the plan
+    /// stays at the partner and in the ledger.
+    Keep(JobId),
     /// Nothing to do; the reason is for the admin.
     Nothing(NothingReason),
 }
@@ -186,6 +229,14 @@ pub enum NothingReason {
     /// A change of plan while the target is (being) suspended: the job named is the suspend;
     /// the unsuspend provides the plan the order names then.
     WaitsForUnsuspend(JobId),
+    /// The target was deleted while this job already cancels its plan (or will), or after
+    /// this terminate cancelled it.
+    AlreadyCancelling(JobId),
+    /// Cancel now or Keep the plan, and no terminate of the target waits out its grace
+    /// period (it ran, runs, was kept or made due already).
+    NoGrace,
+    /// A retry of a terminate waiting out its grace period: it waits on (Cancel now runs it).
+    RetryInGrace(JobId),
     /// A licence decision (record, reissue) for a target with no `unknown` licence.
     NoLicenceInDoubt,
     /// A recorded licence key that cannot be the lost licence (why).
@@ -200,22 +251,23 @@ fn covers(job: Action, asked: Action) -> bool {
 }
 
 /// The rule for one request, given the target's unfinished job and its latest finished one
-/// (read for a retry or a change when nothing is unfinished).
+/// (read for a retry, a change or a deletion when nothing is unfinished).
 pub fn on_request(
     req: RequestKind,
     unfinished: Option<Unfinished>,
     latest: Option<Latest>,
 ) -> Decision {
+    let Some(action) = req.action() else {
+        return match req {
+            RequestKind::Deleted => deleted::on_deleted(unfinished, latest),
+            RequestKind::CancelNow | RequestKind::KeepPlan => deleted::on_choice(req, unfinished),
+            _ => on_retry(unfinished, latest),
+        };
+    };
     match (req, unfinished) {
-        (RequestKind::Retry | RequestKind::LicenceRecord | RequestKind::LicenceReissue, j) => {
-            on_retry(j, latest)
-        }
         (RequestKind::Change, j) => on_change(j, latest),
-        (req, None) => Decision::Insert(req.action().unwrap_or(Action::Provision)),
-        (req, Some(j)) => {
-            let action = req.action().unwrap_or(Action::Provision);
-            on_action(action, j)
-        }
+        (_, None) => Decision::Insert(action),
+        (_, Some(j)) => on_action(action, j),
     }
 }
 
@@ -242,6 +294,7 @@ fn on_retry(unfinished: Option<Unfinished>, latest: Option<Latest>) -> Decision 
         Some(j) if j.state == JobState::Running => {
             Decision::Nothing(NothingReason::RetryWhileRunning(j.id))
         }
+        Some(j) if j.in_grace => Decision::Nothing(NothingReason::RetryInGrace(j.id)),
         Some(j) => Decision::DueNow(j.id),
     }
 }
@@ -464,8 +517,18 @@ pub fn describe(decision: Decision, new_job: Option<JobId>) -> String {
             "the service is suspended (job #{id}); the new plan is provisioned when it is \
              unsuspended"
         ),
+        Decision::Deleted { .. }
+        | Decision::Keep(_)
+        | Decision::Nothing(
+            NothingReason::AlreadyCancelling(_)
+            | NothingReason::NoGrace
+            | NothingReason::RetryInGrace(_),
+        ) => deleted::describe(decision, &new),
     }
 }
+
+#[path = "lifecycle_deleted.rs"]
+mod deleted;
 
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]

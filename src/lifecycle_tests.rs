@@ -11,6 +11,7 @@ fn job(action: Action, state: JobState, next: Option<Action>) -> Option<Unfinish
         action,
         state,
         next,
+        in_grace: false,
     })
 }
 
@@ -247,6 +248,7 @@ fn check_sequence(seq: &[RequestKind], finish: JobState) {
         action: first,
         state: JobState::Running,
         next: None,
+        in_grace: false,
     };
     let mut cancelled = first == Action::Terminate;
     let mut fresh_needed = false;
@@ -410,6 +412,7 @@ fn final_action(seq: &[Action], finish: JobState) -> Option<Action> {
         action: seq[0],
         state: JobState::Running,
         next: None,
+        in_grace: false,
     };
     for a in &seq[1..] {
         match on_request((*a).into(), Some(running), None) {
@@ -422,4 +425,122 @@ fn final_action(seq: &[Action], finish: JobState) -> Option<Action> {
         AfterFinish::AsIs => Some(running.action),
         AfterFinish::ThenQueue(n) | AfterFinish::CancelAndQueue(n) => Some(n),
     }
+}
+
+/// A deleted target's terminate, queued and waiting out its grace period.
+fn in_grace() -> Option<Unfinished> {
+    Some(Unfinished {
+        in_grace: true,
+        ..job(Action::Terminate, JobState::Queued, None)?
+    })
+}
+
+#[test]
+fn a_deletion_waits_out_its_grace_period_unless_the_plan_is_already_being_cancelled() {
+    use Action::{Provision as P, Suspend as S, Terminate as T};
+    use JobState::{Queued, Running, WaitingDns};
+    use RequestKind as R;
+    assert_eq!(
+        on_request(R::Deleted, None, None),
+        Decision::Deleted { cancel: None }
+    );
+    assert_eq!(
+        on_request(R::Deleted, job(P, WaitingDns, None), None),
+        Decision::Deleted { cancel: Some(J) }
+    );
+    assert_eq!(
+        on_request(R::Deleted, job(S, Queued, None), None),
+        Decision::Deleted { cancel: Some(J) }
+    );
+    // Already cancelling: the hook and the sweep may both see one deletion.
+    for j in [
+        in_grace(),
+        job(T, Queued, None),
+        job(T, Running, None),
+        job(P, Running, Some(T)),
+    ] {
+        assert_eq!(
+            on_request(R::Deleted, j, None),
+            Decision::Nothing(NothingReason::AlreadyCancelling(J)),
+            "{j:?}"
+        );
+    }
+    // After a terminate that cancelled it (the hook's and the sweep's requests for one
+    // deletion), nothing; after a failed one, a new terminate.
+    let cancelled = Latest {
+        id: JobId(3),
+        action: T,
+        state: JobState::Done,
+    };
+    assert_eq!(
+        on_request(R::Deleted, None, Some(cancelled)),
+        Decision::Nothing(NothingReason::AlreadyCancelling(JobId(3)))
+    );
+    let failed = Latest {
+        state: JobState::Failed,
+        ..cancelled
+    };
+    assert_eq!(
+        on_request(R::Deleted, None, Some(failed)),
+        Decision::Deleted { cancel: None }
+    );
+    // A job in its calls: the terminate follows it.
+    assert_eq!(
+        on_request(R::Deleted, job(P, Running, None), None),
+        Decision::SetNext(J, Some(T))
+    );
+}
+
+#[test]
+fn cancel_now_and_keep_the_plan_act_only_on_a_terminate_in_its_grace_period() {
+    use Action::{Provision as P, Terminate as T};
+    use JobState::{Queued, Running};
+    use RequestKind as R;
+    assert_eq!(
+        on_request(R::CancelNow, in_grace(), None),
+        Decision::DueNow(J)
+    );
+    assert_eq!(on_request(R::KeepPlan, in_grace(), None), Decision::Keep(J));
+    for kind in [R::CancelNow, R::KeepPlan] {
+        for j in [
+            None,
+            job(T, Queued, None),
+            job(T, Running, None),
+            job(P, Queued, None),
+        ] {
+            assert_eq!(
+                on_request(kind, j, None),
+                Decision::Nothing(NothingReason::NoGrace),
+                "{kind:?} {j:?}"
+            );
+        }
+    }
+    // A retry does not hurry the grace period; an admin's Terminate does (Cancel now's effect).
+    assert_eq!(
+        on_request(R::Retry, in_grace(), None),
+        Decision::Nothing(NothingReason::RetryInGrace(J))
+    );
+    assert_eq!(
+        on_request(R::Terminate, in_grace(), None),
+        Decision::DueNow(J)
+    );
+    // A Create supersedes it, as any queued terminate.
+    assert_eq!(
+        on_request(R::Provision, in_grace(), None),
+        Decision::Supersede { cancel: J, then: P }
+    );
+}
+
+#[test]
+fn the_request_kinds_are_stored_in_sixteen_characters_and_parse_back() {
+    for k in RequestKind::ALL {
+        assert!(k.as_str().len() <= 16, "{k:?}");
+        assert_eq!(RequestKind::parse(k.as_str()), Some(k));
+    }
+    assert_eq!(RequestKind::Deleted.as_str(), "deleted");
+    assert_eq!(RequestKind::CancelNow.as_str(), "cancel_now");
+    assert_eq!(RequestKind::KeepPlan.as_str(), "keep_plan");
+    assert!(
+        describe(Decision::Deleted { cancel: None }, Some(JobId(9))).contains("terminate job #9")
+    );
 }

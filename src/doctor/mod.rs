@@ -223,40 +223,37 @@ fn lists_module(list: &str) -> bool {
 }
 
 /// The client's activation email (sent by the WHMCS module from WHMCS's cron): which products
-/// send it, and, when any does, whether its template exists once and is enabled. The cron hook
-/// creates the template, so a missing one means the hook has not run.
+/// and addons send it, and, when any does, whether its template exists once and is enabled.
+/// The cron hook creates the template, so a missing one means the hook has not run.
 async fn email_checks(store: &Store, checks: &mut Vec<Check>) {
     let name = format!("activation email template '{ACTIVATION_TEMPLATE}'");
-    let (settings, template) = match (
+    let (products, addons, template) = match (
         store.email_settings().await,
+        store.addon_email_settings().await,
         store.activation_template().await,
     ) {
-        (Ok(s), Ok(t)) => (s, t),
-        (Err(e), _) | (_, Err(e)) => {
+        (Ok(p), Ok(a), Ok(t)) => (p, a, t),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             return checks.push(check(name, problem(describe(&e), DB_FIX)));
         }
     };
-    if settings.is_empty() {
+    if products.is_empty() && addons.is_empty() {
         return;
     }
-    let list = |on: bool| -> String {
-        let ids: Vec<String> = settings
-            .iter()
-            .filter(|(_, o)| *o == on)
-            .map(|(id, _)| format!("#{id}"))
-            .collect();
-        if ids.is_empty() {
-            "none".to_owned()
-        } else {
-            ids.join(", ")
-        }
-    };
-    let (on, off) = (list(true), list(false));
-    checks.push(check(
-        format!("activation email: sent for products {on}; switched off for {off}"),
-        None,
-    ));
-    if on == "none" {
+    let mut said = format!(
+        "activation email: sent for products {}; switched off for {}",
+        ids_where(&products, true),
+        ids_where(&products, false)
+    );
+    if !addons.is_empty() {
+        said.push_str(&format!(
+            "; addons: sent for {}; switched off for {}",
+            ids_where(&addons, true),
+            ids_where(&addons, false)
+        ));
+    }
+    checks.push(check(said, None));
+    if !products.iter().chain(&addons).any(|(_, on)| *on) {
         return;
     }
     let failed = if template.copies == 0 {
@@ -269,8 +266,8 @@ async fn email_checks(store: &Store, checks: &mut Vec<Check>) {
     } else if template.disabled {
         problem(
             "disabled: SendEmail refuses it, so no client gets the activation email",
-            "enable it in Setup → Email Templates, or set the products' \"Send the Jetpack \
-             activation email\" to off",
+            "enable it in Setup → Email Templates, or set the products' and addons' \"Send the \
+             Jetpack activation email\" to off",
         )
     } else if template.copies > 1 {
         problem(
@@ -281,6 +278,20 @@ async fn email_checks(store: &Store, checks: &mut Vec<Check>) {
         None
     };
     checks.push(check(name, failed));
+}
+
+/// The ids (`#1, #2`) of the products or addons whose email setting is `on`, or `none`.
+fn ids_where(settings: &[(u32, bool)], on: bool) -> String {
+    let ids: Vec<String> = settings
+        .iter()
+        .filter(|(_, o)| *o == on)
+        .map(|(id, _)| format!("#{id}"))
+        .collect();
+    if ids.is_empty() {
+        "none".to_owned()
+    } else {
+        ids.join(", ")
+    }
 }
 
 /// Whether the connection to the database is encrypted. Without TLS the database password

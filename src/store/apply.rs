@@ -8,17 +8,19 @@
 //! (`jobs::insert_jobs`). Before the rounds, the adoption and reconciler checks read their
 //! requests' targets once; after them, one UPDATE marks the whole batch applied. What each
 //! request does is `lifecycle::on_request`'s, word for word as when requests were applied one
-//! at a time.
+//! at a time. A deleted target's terminate is dated after its grace period, and Keep the plan
+//! carried out, by `grace`.
 
 use std::collections::HashMap;
 
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
+use super::grace;
 use super::jobs::{NewJob, insert_jobs, latest_provisions, push_targets, unfinished_ids};
 use super::licences::{Decided, decide};
 use super::requests::{Applied, RequestId};
-use super::{Result, StoreError, parse_action, parse_state};
+use super::{Result, Store, StoreError, parse_action, parse_state};
 use crate::domain::{Action, AddonId, JobId, JobState, RequestedBy, ServiceId, Target};
 use crate::lifecycle::{self, Decision, Latest, NothingReason, RequestKind, Unfinished};
 use crate::text::fit;
@@ -39,11 +41,15 @@ struct Pending {
     target: Target,
     kind: RequestKind,
     by: RequestedBy,
+    /// The client, when the requester knew it (a deletion's requests).
+    client: Option<u32>,
 }
 
 /// Applies the batch `rows` (oldest first, locked) and marks every one applied; returns what
-/// became of each, in the batch's order.
+/// became of each, in the batch's order. `store` gives the deletion grace period and writes
+/// the activity line of a kept plan.
 pub(super) async fn apply_rows(
+    store: &Store,
     tx: &mut Transaction<'_, MySql>,
     rows: &[MySqlRow],
 ) -> Result<Vec<Applied>> {
@@ -67,7 +73,10 @@ pub(super) async fn apply_rows(
         .filter(|p| done[p.at].is_none())
         .collect();
     for round in rounds(&pending) {
-        for (p, applied) in round.iter().zip(apply_round(tx, &round, &details).await?) {
+        for (p, applied) in round
+            .iter()
+            .zip(apply_round(store, tx, &round, &details).await?)
+        {
             done[p.at] = Some(applied);
         }
     }
@@ -99,6 +108,7 @@ fn read_row(at: usize, row: &MySqlRow) -> Result<std::result::Result<Pending, Ap
         target,
         kind,
         by,
+        client: row.try_get("client_id")?,
     }))
 }
 
@@ -216,6 +226,7 @@ fn push_ids(q: &mut QueryBuilder<MySql>, ids: &[RequestId]) {
 /// and carries out the decisions. Returns what became of each request, in order. An admin's
 /// licence decision (`details`: the key recorded) changes the target's licence row first.
 async fn apply_round(
+    store: &Store,
     tx: &mut Transaction<'_, MySql>,
     round: &[Pending],
     details: &HashMap<RequestId, String>,
@@ -225,7 +236,10 @@ async fn apply_round(
     let need_latest: Vec<Target> = round
         .iter()
         .filter(|p| {
-            matches!(p.kind, RequestKind::Retry | RequestKind::Change) || p.kind.decides_licence()
+            matches!(
+                p.kind,
+                RequestKind::Retry | RequestKind::Change | RequestKind::Deleted
+            ) || p.kind.decides_licence()
         })
         .filter(|p| !unfinished.contains_key(&p.target))
         .map(|p| p.target)
@@ -248,6 +262,9 @@ async fn apply_round(
     }
     let mut new = Vec::new();
     for (p, decision) in round.iter().zip(&decisions) {
+        if let Decision::Keep(job) = decision {
+            grace::keep(store, tx, *job, p.target, p.client).await?;
+        }
         if let Some(action) = carry_out(tx, *decision).await? {
             new.push(NewJob {
                 target: p.target,
@@ -261,6 +278,11 @@ async fn apply_round(
         .map(|j| j.target)
         .zip(insert_jobs(tx, &new).await?)
         .collect();
+    for (p, decision) in round.iter().zip(&decisions) {
+        if let (Decision::Deleted { .. }, Some(job)) = (decision, ids.get(&p.target)) {
+            grace::date_after_grace(tx, *job, p.request, store.delete_grace).await?;
+        }
+    }
     Ok(round
         .iter()
         .zip(decisions)
@@ -281,8 +303,14 @@ async fn apply_round(
 /// The existing job a decision concerns (one it does not create).
 fn concerned(decision: Decision) -> Option<JobId> {
     match decision {
-        Decision::DueNow(id) | Decision::SetNext(id, _) | Decision::Requeue(id) => Some(id),
-        Decision::Insert(_) | Decision::Supersede { .. } | Decision::Nothing(_) => None,
+        Decision::DueNow(id)
+        | Decision::SetNext(id, _)
+        | Decision::Requeue(id)
+        | Decision::Keep(id) => Some(id),
+        Decision::Insert(_)
+        | Decision::Supersede { .. }
+        | Decision::Deleted { .. }
+        | Decision::Nothing(_) => None,
     }
 }
 
@@ -303,6 +331,7 @@ async fn unfinished_jobs(
                 action: parse_action(&row.try_get::<String, _>("action")?)?,
                 state: parse_state(&row.try_get::<String, _>("state")?)?,
                 next: next.as_deref().map(parse_action).transpose()?,
+                in_grace: row.try_get::<i64, _>("in_grace")? != 0,
             };
             Ok((target_of(row)?, job))
         })
@@ -313,8 +342,10 @@ async fn unfinished_jobs(
 pub(super) fn unfinished_read(prefix: &str, targets: &[Target]) -> QueryBuilder<MySql> {
     let mut q = QueryBuilder::<MySql>::new(prefix);
     q.push(
-        "SELECT id, service_id, addon_id, action, state, follow_up FROM mod_jetpack_jobs
-         WHERE ",
+        "SELECT id, service_id, addon_id, action, state, follow_up,
+                (state = 'queued' AND grace_until IS NOT NULL
+                 AND grace_until > UTC_TIMESTAMP(6)) AS in_grace
+         FROM mod_jetpack_jobs WHERE ",
     );
     push_targets(&mut q, "unfinished_service_id", "addon_id", targets);
     q.push(" FOR UPDATE");
@@ -366,7 +397,8 @@ fn target_of(row: &MySqlRow) -> Result<Target> {
 }
 
 /// Writes a decision other than the new job itself (one statement when there is one);
-/// returns the action of the job to queue, if the decision queues one.
+/// returns the action of the job to queue, if the decision queues one. (Keep the plan is
+/// `grace::keep`'s.)
 async fn carry_out(tx: &mut Transaction<'_, MySql>, decision: Decision) -> Result<Option<Action>> {
     match decision {
         Decision::Insert(action) => return Ok(Some(action)),
@@ -374,6 +406,13 @@ async fn carry_out(tx: &mut Transaction<'_, MySql>, decision: Decision) -> Resul
             cancel_superseded(tx, cancel, then).await?;
             return Ok(Some(then));
         }
+        Decision::Deleted { cancel } => {
+            if let Some(cancel) = cancel {
+                cancel_superseded(tx, cancel, Action::Terminate).await?;
+            }
+            return Ok(Some(Action::Terminate));
+        }
+        Decision::Keep(_) => {}
         Decision::DueNow(id) => make_due_now(tx, id).await?,
         Decision::SetNext(id, next) => set_follow_up(tx, id, next).await?,
         Decision::Requeue(id) => requeue_failed(tx, id).await?,
@@ -404,10 +443,11 @@ async fn cancel_superseded(
     Ok(())
 }
 
-/// Makes a job that waits (a retry delay, a DNS re-check) due now.
+/// Makes a job that waits (a retry delay, a DNS re-check, a deletion's grace period) due now.
 async fn make_due_now(tx: &mut Transaction<'_, MySql>, job: JobId) -> Result<()> {
     sqlx::query(
-        "UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6)
+        "UPDATE mod_jetpack_jobs SET run_at = UTC_TIMESTAMP(6), grace_until = NULL,
+           updated_at = UTC_TIMESTAMP(6)
          WHERE id = ? AND state IN ('queued', 'waiting_dns') AND run_at > UTC_TIMESTAMP(6)",
     )
     .bind(job)
@@ -522,6 +562,7 @@ mod tests {
             target: Target::Service(ServiceId(service)),
             kind,
             by: RequestedBy::Module,
+            client: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! What the doctor reads about the client's activation email, which the WHMCS module sends
 //! from WHMCS's cron (`whmcs/modules/servers/jetpack/lib/Email.php`): whether its product
-//! template exists and is enabled, and each `jetpack` product's setting (configoption5).
+//! template exists and is enabled, and each `jetpack` product's and addon's setting
+//! (configoption5: tblproducts, or tblmodule_configuration for an addon).
 
 use sqlx::Row;
 
@@ -52,15 +53,35 @@ impl Store {
         .bind(MODULE_NAME)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let id: i32 = row.try_get("id")?;
-                let setting: String = row.try_get("setting")?;
-                Ok((
-                    u32::try_from(id).unwrap_or(0),
-                    setting.trim() != EMAIL_SETTING_OFF,
-                ))
-            })
-            .collect()
+        rows.iter().map(email_setting).collect()
     }
+
+    /// Every `jetpack` addon's id (tbladdons) and whether it sends the activation email (its
+    /// configoption5 in tblmodule_configuration, by the unique key; a missing row sends, as
+    /// `lib/Email.php` reads it). Empty when WHMCS has no module addons.
+    pub async fn addon_email_settings(&self) -> Result<Vec<(u32, bool)>> {
+        if !self.has_addons {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT d.id, CAST(COALESCE(m.value, '') AS CHAR) AS setting FROM tbladdons d
+             LEFT JOIN tblmodule_configuration m ON m.entity_type = 'addon' AND m.entity_id = d.id
+                  AND m.setting_name = 'configoption5'
+             WHERE d.module = ? ORDER BY d.id",
+        )
+        .bind(MODULE_NAME)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(email_setting).collect()
+    }
+}
+
+/// A row of `id` and `setting` (configoption5) as (id, sends the email).
+fn email_setting(row: &sqlx::mysql::MySqlRow) -> Result<(u32, bool)> {
+    let id: i32 = row.try_get("id")?;
+    let setting: String = row.try_get("setting")?;
+    Ok((
+        u32::try_from(id).unwrap_or(0),
+        setting.trim() != EMAIL_SETTING_OFF,
+    ))
 }

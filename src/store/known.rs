@@ -89,6 +89,9 @@ mod tests {
                 "change",
                 "suspend",
                 "unsuspend",
+                "deleted",
+                "cancel_now",
+                "keep_plan",
                 "licence_record",
                 "licence_reissue"
             ]

@@ -335,12 +335,15 @@ pub struct SiteHolder {
     /// The plan slug it holds there.
     pub plan: String,
     /// Live: its WHMCS row exists and is not Terminated, Cancelled or Fraud, and its latest
-    /// job is not a terminate.
+    /// job is not a terminate; or it was deleted and its plan was kept (Keep the plan) or
+    /// waits out the deletion grace period.
     pub live: bool,
 }
 
 /// Every ledger row on these sites (by the `site` index on the site's hash), each with
-/// whether its target is live. One query, whatever the number of sites.
+/// whether its target is live: a live WHMCS status and no terminate as its latest job, or a
+/// deleted target whose plan an admin kept or that waits out its deletion grace period (its
+/// plan is not another target's to cancel). One query, whatever the number of sites.
 pub(super) async fn holders_on(
     conn: &mut MySqlConnection,
     sites: &[String],
@@ -353,7 +356,11 @@ pub(super) async fn holders_on(
                 IF(l.addon_id = 0, CAST(h.domainstatus AS CHAR), CAST(a.status AS CHAR)) AS status,
                 (SELECT j.action FROM mod_jetpack_jobs j
                  WHERE j.service_id = l.service_id AND j.addon_id = l.addon_id
-                 ORDER BY j.id DESC LIMIT 1) AS latest
+                 ORDER BY j.id DESC LIMIT 1) AS latest,
+                (l.kept_at IS NOT NULL
+                 OR EXISTS (SELECT 1 FROM mod_jetpack_jobs g
+                            WHERE g.unfinished_service_id = l.service_id AND g.addon_id = l.addon_id
+                              AND g.grace_until > UTC_TIMESTAMP(6))) AS kept
          FROM mod_jetpack_ledger l
          LEFT JOIN tblhosting h ON h.id = l.service_id
          LEFT JOIN tblhostingaddons a ON a.id = l.addon_id
@@ -371,11 +378,13 @@ pub(super) async fn holders_on(
         let status: Option<String> = row.try_get("status")?;
         let latest: Option<String> = row.try_get("latest")?;
         let ended = ["Terminated", "Cancelled", "Fraud"];
-        let live = status.is_some_and(|s| !ended.iter().any(|e| s.eq_ignore_ascii_case(e)))
-            && !latest
-                .as_deref()
-                .and_then(Action::parse)
-                .is_some_and(Action::removes);
+        let kept: i64 = row.try_get("kept")?;
+        let live = kept != 0
+            || status.is_some_and(|s| !ended.iter().any(|e| s.eq_ignore_ascii_case(e)))
+                && !latest
+                    .as_deref()
+                    .and_then(Action::parse)
+                    .is_some_and(Action::removes);
         out.push(SiteHolder {
             target: Target::from_ids(row.try_get("service_id")?, row.try_get("addon_id")?),
             site: row.try_get("site")?,

@@ -1,6 +1,6 @@
 //! All SQL lives here; nothing else in the crate builds a query. The worker's own tables:
 //! requests and the jobs they make (`requests`, applied as sets by `apply`, `jobs`), claiming
-//! (`claim`), the write that ends an attempt (`finish`; many at once in `finish_batch`, cut to
+//! (`claim`; a deletion's grace period and Keep the plan in `grace`), the write that ends an attempt (`finish`; many at once in `finish_batch`, cut to
 //! size by `chunks`; WHMCS's side in `writeback`), the ledger (`ledger`), the adoption scan
 //! (`adoption`: discovery, its trailing window, the re-check, its marks and requests and the
 //! deleted-target sweep, each written once over services and addons), the licence ledger
@@ -22,6 +22,7 @@ mod emails;
 mod explain;
 mod finish;
 mod finish_batch;
+mod grace;
 mod holds;
 mod jobs;
 mod known;
@@ -206,6 +207,8 @@ pub struct Store {
     timeout: Duration,
     /// When the reconciler looks at a site after a job's outcome.
     watch: WatchSchedule,
+    /// How long a deleted service's or addon's plan waits before its terminate runs.
+    delete_grace: Duration,
     /// The highest id of a pending request of an unknown kind this process has warned about.
     unknown_requests_seen: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -287,6 +290,7 @@ impl Store {
             has_addons,
             timeout: STATEMENT_TIMEOUT,
             watch: WatchSchedule::default(),
+            delete_grace: crate::defaults::DELETE_GRACE.value,
             unknown_requests_seen: Default::default(),
         })
     }

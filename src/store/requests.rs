@@ -296,7 +296,7 @@ impl Store {
     async fn apply_batch(&self, size: u32) -> Result<Vec<Applied>> {
         let mut tx = self.begin().await?;
         let rows = batch_read("", size).build().fetch_all(&mut *tx).await?;
-        let applied = apply::apply_rows(&mut tx, &rows).await?;
+        let applied = apply::apply_rows(self, &mut tx, &rows).await?;
         tx.commit().await?;
         for a in &applied {
             tracing::info!(request = %a.request, target = %a.target, decision = %a.said, "request applied");
@@ -339,7 +339,7 @@ fn pending_lookup(prefix: &str, seen: u64) -> QueryBuilder<MySql> {
 fn batch_read(prefix: &str, size: u32) -> QueryBuilder<MySql> {
     let mut q = QueryBuilder::<MySql>::new(prefix);
     q.push(
-        "SELECT r.id, r.service_id, r.addon_id, r.action, r.requested_by, r.detail
+        "SELECT r.id, r.service_id, r.addon_id, r.action, r.requested_by, r.client_id, r.detail
          FROM mod_jetpack_requests r WHERE r.applied_at IS NULL AND ",
     );
     known::push_applicable(&mut q);

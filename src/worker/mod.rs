@@ -78,6 +78,10 @@ pub struct WorkerSettings {
     /// The adoption scan records a terminate request for a plan in the ledger whose WHMCS
     /// service row is gone (deleted without the module's Terminate).
     pub cancel_deleted: bool,
+    /// How long the plan of a deleted service or addon waits before its terminate runs
+    /// (`JETPACK_DELETE_GRACE`): the store that applies the requests dates it
+    /// (`Store::with_delete_grace`, set from this by the app for every command).
+    pub delete_grace: Duration,
     /// This process's name in `lease_owner` ([`default_owner`]: `host:pid:random`).
     pub owner: String,
     /// Backoff for transient errors.
@@ -104,6 +108,7 @@ impl Default for WorkerSettings {
             adopt: defaults::ADOPT.value,
             adopt_interval: defaults::ADOPT_INTERVAL.value,
             cancel_deleted: defaults::CANCEL_DELETED.value,
+            delete_grace: defaults::DELETE_GRACE.value,
             owner: default_owner(),
             retry: RetryPolicy::DEFAULT,
             retention: Some(defaults::RETENTION.value),

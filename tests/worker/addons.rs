@@ -3,13 +3,15 @@
 //! worker and the sandbox: what the addon, its parent service, other addons, the activity log,
 //! the Module Queue, the ledger and the partner hold afterwards.
 
+use std::time::Duration;
+
 use jetpack_sandbox::SandboxConfig;
 use jetpack_worker::domain::{Action, AddonId, RequestedBy, ServiceId, Target};
 use sqlx::Row;
 use sqlx::mysql::MySqlPool;
 
 use crate::bad_input::second_database;
-use crate::helpers::{CLIENT_ID, Env, Layout, SECRET};
+use crate::helpers::{CLIENT_ID, Env, Layout, SECRET, fast_settings};
 
 /// The module settings of an addon (`tblmodule_configuration`), by configoption number.
 pub(crate) type Settings<'a> = &'a [(u8, &'a str)];
@@ -539,9 +541,10 @@ async fn the_addon_read_uses_keys_only(pool: MySqlPool) {
 }
 
 /// A Jetpack addon deleted in WHMCS (or with its service, which deletes its addons) without a
-/// Terminate: the sweep records one terminate for the addon, the worker cancels what the ledger
-/// holds with the credentials of the addon the ledger recorded, and nothing is written to
-/// WHMCS; an addon whose "Keep the Jetpack plan" is ticked keeps its plan.
+/// Terminate: the sweep records one `deleted` request for the addon, the worker cancels what
+/// the ledger holds with the credentials of the addon the ledger recorded once the deletion
+/// grace period is over (none here), and nothing is written to WHMCS; an addon whose "Keep the
+/// Jetpack plan" is ticked keeps its plan.
 #[sqlx::test]
 async fn a_deleted_addons_plan_is_cancelled_once_unless_the_addon_keeps_it(pool: MySqlPool) {
     let env = Env::new(pool).await;
@@ -603,11 +606,15 @@ async fn a_deleted_addons_plan_is_cancelled_once_unless_the_addon_keeps_it(pool:
         let swept = env.store.sweep_deleted(0, 50).await.unwrap();
         assert_eq!(swept.examined, 2);
     }
-    env.worker().run_once().await.unwrap();
+    let no_grace = env.store.clone().with_delete_grace(Duration::ZERO);
+    env.worker_with(no_grace, fast_settings(4))
+        .run_once()
+        .await
+        .unwrap();
 
     let terminates: Vec<(u32, u32, String)> = sqlx::query_as(
         "SELECT service_id, addon_id, requested_by FROM mod_jetpack_requests
-         WHERE action = 'terminate' ORDER BY id",
+         WHERE action = 'deleted' ORDER BY id",
     )
     .fetch_all(&env.db)
     .await

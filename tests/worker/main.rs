@@ -10,6 +10,8 @@
 //! - `adoption`: which Pending services the worker picks up by itself.
 //! - `adoption_backlog`: a backlog of paid orders adopted by the first scan, a page at a time
 //!   in one transaction, and two workers on one page.
+//! - `adoption_when`: the setting *When to provision a manual-setup order*: paid, accepted
+//!   (fraud review) or Create only, for services and addons; the hooks agree for every value.
 //! - `discovery`: services and addons committed below the adoption watermark (the window).
 //! - `bounded`: oversized partner-API answers, short excerpts in errors and the module log.
 //! - `secrets`: the client secret and tokens never reach a table or the process log.
@@ -28,6 +30,8 @@
 //! - `proxy`: a test-owned TCP proxy (pause, resume, cut) to put between a worker and MariaDB.
 //! - `galera`: three workers on a three-node Galera cluster of its own, one node killed.
 //! - `sites`: several targets on one site, a service deleted mid-provision, a moved addon.
+//! - `deleted`: the grace period on delete: a deleted service's plan cancelled after it, Cancel
+//!   now, Keep the plan, a grace of zero, the sweep, a terminate on the same site meanwhile.
 //! - `pace`: the concurrency bounds partner-API calls in flight (sandbox-observed) with jobs
 //!   claimed ahead; a stop never starts a call for a job claimed ahead.
 //! - `licences`: Jetpack licences through the Licensing API: issued exactly once whatever is
@@ -39,11 +43,13 @@ mod addons;
 mod addons_php;
 mod adoption;
 mod adoption_backlog;
+mod adoption_when;
 pub(crate) mod bad_input;
 mod batch;
 mod bounded;
 mod claiming;
 mod cli;
+mod deleted;
 mod discovery;
 mod doctor;
 mod fields;

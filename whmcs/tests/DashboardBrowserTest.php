@@ -11,7 +11,8 @@ use JetpackTests\Support\DatabaseTestCase;
  * jetpack_queue_output) on this test's database. It reads the rendered DOM for the counts, the
  * reconciler's drifts, a filter applied through the URL, and a bulk Retry (a form POSTed by the
  * browser) that changes what the page counts; the page refreshing itself, a failed row's Retry
- * clicked, a partner account held and resumed with the page's buttons; it takes a screenshot
+ * clicked, a partner account held and resumed with the page's buttons, a deleted service's plan
+ * kept with its Keep the plan button; it takes a screenshot
  * (docs/dashboard.png with JETPACK_UPDATE_SCREENSHOT=1).
  * scripts/test installs chromium; without it this test is skipped.
  */
@@ -225,12 +226,35 @@ final class DashboardBrowserTest extends DatabaseTestCase
         $this->assertStringContainsString('id="jq-holds-empty"', $resumed);
         $this->assertSame(0, (int) $this->scalar('SELECT COUNT(*) FROM mod_jetpack_holds'));
 
-        // The screenshot for the README: the page before the retry, with a worker seen just now
-        // and a partner account on hold.
+        // A service deleted for the wrong client: its plan waits out the grace period, listed
+        // under Deleted services; the admin clicks Keep the plan.
+        $this->exec("INSERT INTO mod_jetpack_jobs (service_id, addon_id, action, state, run_at, grace_until, requested_by,
+                         created_at, updated_at)
+                     VALUES (9001, 0, 'terminate', 'queued', UTC_TIMESTAMP(6) + INTERVAL 20 HOUR,
+                         UTC_TIMESTAMP(6) + INTERVAL 20 HOUR, 'hook', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))");
+        $grace = (int) $this->pdo()->lastInsertId();
+        $this->exec("INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at, applied_at,
+                         job_id, decision, client_id)
+                     VALUES (9001, 0, 'deleted', 'hook', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, 'queued terminate', 7)",
+            array($grace));
+        $this->exec("INSERT INTO mod_jetpack_ledger (service_id, addon_id, site, plan, pending, since, updated_at, job_id)
+                     VALUES (9001, 0, 'https://wrong-client.example/', 'premium', 0, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), 1)");
+        $listed = $this->browse('/addonmodules.php?module=jetpack_queue');
+        $this->assertSame(1, preg_match('/<tr data-deletion="' . $grace . '">.*?<td>https:\/\/wrong-client\.example\/<\/td>'
+            . '<td>premium<\/td>/s', $listed), 'listed under Deleted services');
+        $kept = $this->browse('/addonmodules.php?module=jetpack_queue&click='
+            . rawurlencode('tr[data-deletion="' . $grace . '"] .jq-keep_plan'));
+        $this->assertStringContainsString('Keep the plan requested for deleted service 9001', $kept);
+        $this->assertSame(array(array(9001, 'keep_plan', 'admin', 7)), array_map(function ($r) {
+            return array((int) $r->service_id, $r->action, $r->requested_by, (int) $r->client_id);
+        }, $this->select("SELECT service_id, action, requested_by, client_id FROM mod_jetpack_requests WHERE action = 'keep_plan'")));
+
+        // The screenshot for the README: the page before the retry, with a worker seen just now,
+        // a partner account on hold and a deleted service's plan in its grace period.
         foreach ($failed as $i => $s) {
             $this->exec("UPDATE mod_jetpack_jobs SET state = 'failed', finished_at = UTC_TIMESTAMP(6) - INTERVAL ? HOUR WHERE service_id = ?", array(2 + $i, $s));
         }
-        $this->exec('DELETE FROM mod_jetpack_requests');
+        $this->exec("DELETE FROM mod_jetpack_requests WHERE action <> 'deleted'");
         $seed->worker('worker-1.example:4242', 2, false, 1);
         $this->exec("INSERT INTO mod_jetpack_holds (account, held_at, held_by, reason)
                      VALUES ('partner-eu-2', UTC_TIMESTAMP(6) - INTERVAL 20 MINUTE, 'admin:1', 'rotating credentials')");

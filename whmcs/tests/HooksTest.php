@@ -3,6 +3,7 @@
 namespace JetpackTests;
 
 use JetpackTests\Support\DatabaseTestCase;
+use JetpackTests\Support\HookCalls;
 use WHMCS\Module\Server\Jetpack\Hooks;
 
 /**
@@ -11,96 +12,14 @@ use WHMCS\Module\Server\Jetpack\Hooks;
  * provision request (requested_by 'hook') for each Pending service of a manual-setup Jetpack
  * product that qualifies by the worker's adoption rule (src/store/adoption/kind.rs, `Kind::qualifies`);
  * AddonActivation does the same for a Pending Jetpack addon without automatic activation (the
- * request names the addon and its parent service); ServiceDelete records a terminate request
- * when the ledger holds a plan for the service itself. Nothing ever reaches
+ * request names the addon and its parent service); ServiceDelete records a `deleted` request
+ * (with the client: the worker cancels the plan after the deletion grace period, the queue page
+ * lists it meanwhile) when the ledger holds a plan for the service itself. Nothing ever reaches
  * WHMCS as an exception, and every lookup uses an index.
  */
 final class HooksTest extends DatabaseTestCase
 {
-    /**
-     * Calls every callback hooks.php registered for $hook, as WHMCS's run_hook does.
-     *
-     * @param string $hook
-     * @param array  $vars
-     */
-    private function runHook($hook, array $vars)
-    {
-        $this->assertArrayHasKey($hook, $GLOBALS['jetpack_test_hooks'], "hooks.php registers $hook");
-        foreach ($GLOBALS['jetpack_test_hooks'][$hook] as $registered) {
-            $result = call_user_func($registered['callback'], $vars);
-            $this->assertNull($result, 'a hook returns nothing');
-        }
-    }
-
-    /**
-     * An order, with an invoice when $invoiceStatus is given.
-     *
-     * @param string      $status        tblorders.status
-     * @param string|null $invoiceStatus tblinvoices.status, or null for an order without invoice
-     *
-     * @return array (order id, invoice id or 0)
-     */
-    private function order($status, $invoiceStatus = null)
-    {
-        $invoiceId = $invoiceStatus === null ? 0 : $this->invoice($invoiceStatus);
-        $this->exec(
-            "INSERT INTO tblorders (ordernum, userid, date, amount, paymentmethod, invoiceid, status)
-             VALUES (FLOOR(RAND() * 1000000000), 7, NOW(), 10.00, 'banktransfer', ?, ?)",
-            array($invoiceId, $status)
-        );
-        return array((int) $this->pdo()->lastInsertId(), $invoiceId);
-    }
-
-    /**
-     * @return int tblinvoices.id
-     */
-    private function invoice($status)
-    {
-        $this->exec(
-            "INSERT INTO tblinvoices (userid, invoicenum, date, duedate, status, paymentmethod, notes)
-             VALUES (7, '', CURDATE(), CURDATE(), ?, 'banktransfer', '')",
-            array($status)
-        );
-        return (int) $this->pdo()->lastInsertId();
-    }
-
-    /**
-     * A service of the product in the order, with a valid order's field values, and its
-     * invoice line when $invoiceId is given.
-     *
-     * @return int tblhosting.id
-     */
-    private function serviceIn($orderId, $productId, $invoiceId = 0, $status = 'Pending')
-    {
-        $this->exec(
-            "INSERT INTO tblhosting (userid, orderid, packageid, server, regdate, domain, paymentmethod,
-                                     billingcycle, domainstatus)
-             VALUES (7, ?, ?, 0, CURDATE(), '', 'banktransfer', 'Monthly', ?)",
-            array($orderId, $productId, $status)
-        );
-        $serviceId = (int) $this->pdo()->lastInsertId();
-        if ($productId !== $this->plainProduct) {
-            foreach ($this->validValues() as $key => $value) {
-                $this->setValue($serviceId, $key, $value);
-            }
-        }
-        if ($invoiceId !== 0) {
-            $this->invoiceItem($invoiceId, 'Hosting', $serviceId);
-        }
-        return $serviceId;
-    }
-
-    private function invoiceItem($invoiceId, $type, $relid)
-    {
-        $this->exec(
-            "INSERT INTO tblinvoiceitems (invoiceid, userid, type, relid, description, amount, taxed, paymentmethod, notes)
-             VALUES (?, 7, ?, ?, 'Jetpack', 10.00, 0, 'banktransfer', '')",
-            array($invoiceId, $type, $relid)
-        );
-    }
-
-    /** @var int|null a product of another module */
-    private $plainProduct;
+    use HookCalls;
 
     /**
      * @return int a manual-setup ("Do not automatically setup") Jetpack product
@@ -345,28 +264,6 @@ final class HooksTest extends DatabaseTestCase
     private function manualAddon(array $options = array())
     {
         return $this->addonDefinition($options + array('autoactivate' => ''));
-    }
-
-    /**
-     * The AddonActivation parameters for an addon (id = tblhostingaddons.id).
-     */
-    private function addonVars($addonId)
-    {
-        $row = $this->select('SELECT hostingid, addonid, userid FROM tblhostingaddons WHERE id = ?', array($addonId))[0];
-        return array('id' => $addonId, 'userid' => (int) $row->userid, 'serviceid' => (int) $row->hostingid,
-            'addonid' => (int) $row->addonid);
-    }
-
-    /**
-     * @return array the recorded requests as (service id, addon id, action, requested_by)
-     */
-    private function targets()
-    {
-        $out = array();
-        foreach ($this->requests() as $request) {
-            $out[] = array((int) $request->service_id, (int) $request->addon_id, $request->action, $request->requested_by);
-        }
-        return $out;
     }
 
     /**
@@ -634,10 +531,14 @@ final class HooksTest extends DatabaseTestCase
         $this->runHook('ServiceDelete', array('userid' => 9, 'serviceid' => $service));
 
         $requests = $this->requests($service);
-        $this->assertSame(array('terminate'), array_column($requests, 'action'));
+        $this->assertSame(array('deleted'), array_column($requests, 'action'), 'cancelled after the grace period');
         $this->assertSame('hook', $requests[0]->requested_by);
+        $this->assertSame(9, (int) $this->scalar('SELECT client_id FROM mod_jetpack_requests WHERE id = ?', array($requests[0]->id)),
+            'the client, for the queue page once the service is gone');
         $this->assertSame(
-            array('JETPACK MODULE: Service ID: ' . $service . ' - the service was deleted, so its Jetpack plan is being cancelled (terminate request #' . $requests[0]->id . ' for jetpack-worker)'),
+            array('JETPACK MODULE: Service ID: ' . $service . ' - the service was deleted, so its Jetpack plan will be '
+                . 'cancelled once the deletion grace period ends (request #' . $requests[0]->id . ' for jetpack-worker); '
+                . 'until then Addons → Jetpack Provisioning Queue offers Cancel now and Keep the plan'),
             $this->loggedActivity()
         );
         $this->assertSame(9, $GLOBALS['jetpack_test_activity'][0]['userid']);
@@ -652,7 +553,7 @@ final class HooksTest extends DatabaseTestCase
 
         $this->runHook('ServiceDelete', array('userid' => 7, 'serviceid' => $service));
 
-        $this->assertSame(array('terminate'), array_column($this->requests($service), 'action'));
+        $this->assertSame(array('deleted'), array_column($this->requests($service), 'action'));
     }
 
     public function testDeletingAServiceWithNothingInTheLedgerRecordsNothing(): void
@@ -716,10 +617,11 @@ final class HooksTest extends DatabaseTestCase
             $this->insertLedger($active, $manual);
             $this->addon($i % 2 === 0 ? $this->manualAddon() : $this->addonDefinition(), $active);
         }
-        $this->exec('ANALYZE TABLE tblhosting, tblorders, tblinvoices, tblinvoiceitems, tblproducts, tblhostingaddons, tbladdons, mod_jetpack_requests, mod_jetpack_jobs, mod_jetpack_ledger');
+        $this->exec('ANALYZE TABLE tblhosting, tblorders, tblinvoices, tblinvoiceitems, tblproducts, tblhostingaddons, tbladdons, tblmodule_configuration, mod_jetpack_requests, mod_jetpack_jobs, mod_jetpack_ledger');
         $watched = array(
             'h' => 'tblhosting', 'o' => 'tblorders', 'i' => 'tblinvoices', 'ii' => 'tblinvoiceitems',
-            'ha' => 'tblhostingaddons', 'a' => 'tbladdons', 'mod_jetpack_ledger' => 'mod_jetpack_ledger',
+            'ha' => 'tblhostingaddons', 'a' => 'tbladdons', 'ms' => 'tblmodule_configuration',
+            'mod_jetpack_ledger' => 'mod_jetpack_ledger',
         );
 
         $lookups = Hooks::lookups();

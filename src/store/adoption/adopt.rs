@@ -19,6 +19,7 @@ use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
 use super::kind::Kind;
 use crate::domain::{Action, RequestedBy, Target};
+use crate::lifecycle::RequestKind;
 use crate::store::explain::{PlanStep, plan};
 use crate::store::requests::{insert_request, insert_requests};
 use crate::store::{Result, Store};
@@ -157,8 +158,8 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a gone service (or addon) and records its terminate request, once: true when
-    /// this call recorded it.
+    /// Marks a gone service (or addon) and records its `deleted` request (a terminate after
+    /// the deletion grace period), once: true when this call recorded it.
     pub(super) async fn terminate_gone(&self, target: Target) -> Result<bool> {
         let mut tx = self.begin().await?;
         let marked = mark(&mut tx, target, Action::Terminate, "adopted").await?;
@@ -333,9 +334,16 @@ async fn insert_marks(
     Ok(q.build().execute(&mut **tx).await?.rows_affected())
 }
 
-/// Records the scan's request for the target and notes its id on the mark.
+/// Records the scan's request for the target and notes its id on the mark (of `action`): a
+/// provision, or, for a deleted target's terminate, a `deleted` request (its plan is
+/// cancelled after the deletion grace period).
 async fn request(tx: &mut Transaction<'_, MySql>, target: Target, action: Action) -> Result<()> {
-    let id = insert_request(&mut **tx, target, action.into(), RequestedBy::Adopt).await?;
+    let asked = if action.removes() {
+        RequestKind::Deleted
+    } else {
+        action.into()
+    };
+    let id = insert_request(&mut **tx, target, asked, RequestedBy::Adopt).await?;
     let kind = Kind::of(target);
     let note = format!(
         "UPDATE {} SET request_id = ? WHERE {} = ? AND action = ?",

@@ -1,7 +1,8 @@
 //! The deleted-target sweep: a page of the ledger joined by primary key to tblhosting (and
 //! tblhostingaddons for addon rows); a plan whose service (addon) row is gone gets one
-//! terminate request (marked the same way as adoption, `adopt`), unless its product (addon)
-//! keeps the plan.
+//! `deleted` request (marked the same way as adoption, `adopt`: its terminate runs after the
+//! deletion grace period), unless its product (addon) keeps the plan or an admin kept it
+//! (Keep the plan: the row's `kept_at`).
 
 use std::collections::BTreeSet;
 
@@ -11,9 +12,10 @@ use crate::store::{Result, Store, within};
 /// The deleted-service sweep's page (after, page size).
 /// A service is gone when its tblhosting row is; its plan is kept when the product (the one
 /// the ledger recorded) has "Keep the Jetpack plan when a service is deleted" ticked
-/// (configoption4, a WHMCS yes/no: anything but '' and '0' is yes, as lib/Hooks.php reads it).
+/// (configoption4, a WHMCS yes/no: anything but '' and '0' is yes, as lib/Hooks.php reads it)
+/// or an admin kept it after the deletion (`kept_at`).
 const SWEEP_SQL: &str = "SELECT l.id, l.service_id, l.addon_id,
-            h.id IS NULL AND COALESCE(p.configoption4 IN ('', '0'), 1) AS gone
+            h.id IS NULL AND l.kept_at IS NULL AND COALESCE(p.configoption4 IN ('', '0'), 1) AS gone
      FROM mod_jetpack_ledger l
      LEFT JOIN tblhosting h ON h.id = l.service_id
      LEFT JOIN tblproducts p ON p.id = l.product_id
@@ -24,7 +26,7 @@ const SWEEP_SQL: &str = "SELECT l.id, l.service_id, l.addon_id,
 /// is kept when its addon (the tbladdons row the ledger recorded) has "Keep the Jetpack plan"
 /// ticked (its configoption4 in tblmodule_configuration, by the unique key).
 const SWEEP_WITH_ADDONS_SQL: &str = "SELECT l.id, l.service_id, l.addon_id,
-            IF(l.addon_id = 0,
+            l.kept_at IS NULL AND IF(l.addon_id = 0,
                h.id IS NULL AND COALESCE(p.configoption4 IN ('', '0'), 1),
                ha.id IS NULL AND COALESCE(k.value IN ('', '0'), 1)) AS gone
      FROM mod_jetpack_ledger l
@@ -49,7 +51,7 @@ pub struct Swept {
 impl Store {
     /// One page of the deleted-service sweep: up to `page` ledger rows after ledger id
     /// `after`, each joined by primary key to tblhosting (an addon's to tblhostingaddons); a
-    /// service or addon whose row is gone gets one terminate request, ever (marked like
+    /// service or addon whose row is gone gets one `deleted` request, ever (marked like
     /// adoption).
     pub async fn sweep_deleted(&self, after: u64, page: u32) -> Result<Swept> {
         within(self.timeout, self.sweep(after, page)).await

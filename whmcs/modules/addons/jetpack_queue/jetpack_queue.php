@@ -4,8 +4,9 @@
  * queue (Addons → Jetpack Provisioning Queue, addonmodules.php?module=jetpack_queue).
  *
  * It reads the worker's tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_workers,
- * mod_jetpack_drift, mod_jetpack_watch, mod_jetpack_holds), records retry requests through the
- * server module's Requests::record and partner-account holds in mod_jetpack_holds; it decides
+ * mod_jetpack_drift, mod_jetpack_watch, mod_jetpack_holds, mod_jetpack_ledger), records retry,
+ * Cancel now and Keep the plan requests through the server module's Requests::record and
+ * partner-account holds in mod_jetpack_holds; it decides
  * nothing (jetpack-worker applies the requests with its rules and leaves a held account's jobs
  * queued) and creates no table (`jetpack-worker migrate` owns them).
  *
@@ -36,7 +37,7 @@ if (!defined('JETPACK_QUEUE_MISSING_FILES')) {
         $jetpackQueueFiles['modules/servers/jetpack/lib/' . $jetpackLib . '.php'] =
             __DIR__ . '/../../servers/jetpack/lib/' . $jetpackLib . '.php';
     }
-    foreach (array('Html', 'Queries', 'Actions', 'Page') as $jetpackLib) {
+    foreach (array('Html', 'Queries', 'Deletions', 'Actions', 'Page') as $jetpackLib) {
         $jetpackQueueFiles['modules/addons/jetpack_queue/lib/' . $jetpackLib . '.php'] =
             __DIR__ . '/lib/' . $jetpackLib . '.php';
     }
@@ -81,8 +82,9 @@ function jetpack_queue_config()
         'name' => 'Jetpack Provisioning Queue',
         'description' => $missing !== null
             ? htmlspecialchars($missing, ENT_QUOTES, 'UTF-8')
-            : 'The queue of jetpack-worker: jobs by state, failures, plans waiting on DNS, '
-                . 'workers, Retry, and Hold / Resume per partner account. Grant access to admin roles under Access Control.',
+            : 'The queue of jetpack-worker: jobs by state, failures, plans waiting on DNS, deleted services\' plans '
+                . 'in their grace period (Cancel now, Keep the plan), workers, Retry, and Hold / Resume per partner account. '
+                . 'Grant access to admin roles under Access Control.',
         'version' => '1.0',
         'author' => 'jetpack-worker',
         'language' => 'english',

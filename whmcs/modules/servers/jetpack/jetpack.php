@@ -120,6 +120,7 @@ function jetpack_ConfigOptions()
     $template = $whole ? Email::TEMPLATE : 'Jetpack Activation';
     $emailOff = $whole ? Email::SETTING_OFF : 'off';
     $suspendCancel = $whole ? Catalogue::suspendCancelValue() : 'cancel';
+    $manualSetup = $whole ? Catalogue::manualSetupChoices() : array();
     $options = array(
         'Jetpack Partner Client ID' => array(
             'Type' => 'text',
@@ -169,6 +170,15 @@ function jetpack_ConfigOptions()
             ),
             'Default' => 'keep',
             'Description' => 'The partner API has no suspend: a kept plan keeps costing you while the service is suspended',
+        ),
+        // configoption8: '' (products saved before this setting) means the first choice, 'paid'.
+        // The choices and what each waits for come from catalogue.json (the worker decides).
+        'When to provision a manual-setup order' => array(
+            'Type' => 'dropdown',
+            'Options' => $manualSetup,
+            'Default' => (string) key($manualSetup),
+            'Description' => 'Only for "Do not automatically setup" (an addon: Auto Activate off); the '
+                . 'adoption scan and the hooks follow it',
         ),
     );
     return $whole ? $options : jetpack_OptionsAsStored($options);

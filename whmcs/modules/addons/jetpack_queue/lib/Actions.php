@@ -9,9 +9,11 @@
  * (src/lifecycle.rs: a retry requeues the latest job only when it failed, so a service that was
  * terminated or provisioned meanwhile is left alone). Nothing here writes a job.
  *
- * There is no "cancel" action: the worker knows provision, terminate and retry requests only,
- * and a terminate is not a cancel (it removes the plan at the partner). The dashboard does not
- * change job states itself.
+ * There is no "cancel" of a job: a terminate is not a cancel (it removes the plan at the
+ * partner). The one exception is a deleted service's plan waiting out its grace period:
+ * Cancel now and Keep the plan (Deletions::choose) record `cancel_now` / `keep_plan` requests,
+ * which the worker applies only to a terminate still in its grace period. The dashboard does
+ * not change job states itself.
  *
  * Hold / Resume write mod_jetpack_holds only (the partner Client ID, who, why): the worker
  * reads the held accounts once per poll and leaves their jobs queued, with no partner call
@@ -65,6 +67,9 @@ class Actions
             case 'hold':
             case 'resume':
                 return self::holdOrResume((string) $post['jq_action'], $post);
+            case 'cancel_now':
+            case 'keep_plan':
+                return Deletions::choose((string) $post['jq_action'], $post);
             default:
                 return array('ok' => false, 'message' => 'Refused: unknown action.');
         }

@@ -1,7 +1,8 @@
 <?php
 /**
  * The admin page (jetpack_queue_output): counts, the no-worker warning, the workers, the chart,
- * failures by reason, plans waiting on DNS, the reconciler's drifts (keyset pages, with the
+ * failures by reason, deleted services' plans in their grace period (Deletions: Cancel now,
+ * Keep the plan), plans waiting on DNS, the reconciler's drifts (keyset pages, with the
  * count of watched sites and of those seen drifting), the partner accounts on hold (Hold /
  * Resume), the job list (filters, search, keyset pages, Retry per failed row and in bulk,
  * "Retry all" in batches) and one job's detail (with its Retry). Every list shows the site
@@ -76,6 +77,7 @@ class Page
         $out .= '<h2>Outcomes per hour (last 24 hours, UTC)</h2>' . Html::chart(Queries::outcomesPerHour());
         $out .= self::workersSection($workers);
         $out .= self::reasonsSection(Queries::failureReasons(), $link);
+        $out .= Deletions::section(Deletions::pending(), Html::link($link, $filter), $link);
         $out .= self::holdsSection(Queries::holds(), Html::link($link, $filter));
         $out .= self::dnsSection(Queries::waitingDns(), $link);
         $driftBefore = isset($get['drift_before']) && ctype_digit((string) $get['drift_before']) ? (int) $get['drift_before'] : null;

@@ -55,6 +55,14 @@ class Requests
     /** WHMCS SuspendAccount and UnsuspendAccount (the product's setting says what they do). */
     const SUSPEND = 'suspend';
     const UNSUSPEND = 'unsuspend';
+    /**
+     * A deleted service or addon (the ServiceDelete hook): the worker cancels its plan once the
+     * deletion grace period (JETPACK_DELETE_GRACE) ends; the queue page's Cancel now and Keep
+     * the plan record the other two.
+     */
+    const DELETED = 'deleted';
+    const CANCEL_NOW = 'cancel_now';
+    const KEEP_PLAN = 'keep_plan';
 
     /** Who asked. */
     const BY_MODULE = 'module';
@@ -76,24 +84,31 @@ class Requests
      * Records a request for the worker: one INSERT, applied_at, job_id and decision left NULL.
      *
      * @param int    $serviceId   tblhosting.id (for an addon: its parent, tblhostingaddons.hostingid)
-     * @param string $action      self::PROVISION, self::TERMINATE, self::RETRY or self::CHANGE
-     * @param string $requestedBy self::BY_MODULE, self::BY_ADMIN or Hooks::BY_HOOK
-     * @param int    $addonId     tblhostingaddons.id, 0 for the service itself
+     * @param string   $action      a request kind of the catalogue (self::PROVISION, …)
+     * @param string   $requestedBy self::BY_MODULE, self::BY_ADMIN or Hooks::BY_HOOK
+     * @param int      $addonId     tblhostingaddons.id, 0 for the service itself
+     * @param int|null $clientId    tblclients.id, for a target that may be gone (a deletion's
+     *                              requests: the page lists it, the worker's activity line goes
+     *                              to that client); null writes no client
      *
      * @return int the request's id
      *
      * @throws \PDOException on a database error (after the retries, for a lock conflict)
      */
-    public static function record($serviceId, $action, $requestedBy, $addonId = 0)
+    public static function record($serviceId, $action, $requestedBy, $addonId = 0, $clientId = null)
     {
-        return (int) self::retrying(function () use ($serviceId, $action, $requestedBy, $addonId) {
-            return Capsule::table(self::TABLE)->insertGetId(array(
-                'service_id' => (int) $serviceId,
-                'addon_id' => (int) $addonId,
-                'action' => (string) $action,
-                'requested_by' => (string) $requestedBy,
-                'created_at' => Capsule::raw('UTC_TIMESTAMP(6)'),
-            ));
+        $row = array(
+            'service_id' => (int) $serviceId,
+            'addon_id' => (int) $addonId,
+            'action' => (string) $action,
+            'requested_by' => (string) $requestedBy,
+            'created_at' => Capsule::raw('UTC_TIMESTAMP(6)'),
+        );
+        if ($clientId !== null) {
+            $row['client_id'] = (int) $clientId;
+        }
+        return (int) self::retrying(function () use ($row) {
+            return Capsule::table(self::TABLE)->insertGetId($row);
         });
     }
 
