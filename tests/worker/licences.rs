@@ -604,3 +604,50 @@ async fn a_licence_product_without_its_settings_fails_with_what_to_fix(pool: MyS
     );
     assert!(issued(&env).is_empty());
 }
+
+/// An addon sells a licence the same way: its module settings (tblmodule_configuration), the
+/// parent service's domain as the site, its own details field; the reconciler finds its token.
+#[sqlx::test]
+async fn an_addon_sells_a_licence_attached_to_its_services_domain(pool: MySqlPool) {
+    use crate::addons::{addon, addon_def, addon_details, hosting};
+    let env = Env::new(pool).await;
+    let settings: &[(u8, &str)] = &[
+        (9, "licence"),
+        (10, LISTING_TOKEN),
+        (11, "jetpack-scan"),
+        (12, "on"),
+    ];
+    let def = addon_def(&env, "", settings, &["jetpack_provisioning_details"]).await;
+    let parent = hosting(&env, "addon-host.example").await;
+    let target = addon(&env, def, parent, "Pending", &[]).await;
+    env.store
+        .enqueue(target, Action::Provision, RequestedBy::Module)
+        .await
+        .unwrap();
+    worker(&env).run_once().await.unwrap();
+    let licences = issued(&env);
+    assert_eq!(licences.len(), 1);
+    assert_eq!(licences[0].site.as_deref(), Some("addon-host.example"));
+    let key = licences[0].key.clone();
+    assert_eq!(
+        addon_details(&env, target).await.unwrap(),
+        format!("Jetpack licence key: {key} (attached to addon-host.example)")
+    );
+    env.exec("UPDATE mod_jetpack_licences SET checked_at = UTC_TIMESTAMP(6) - INTERVAL 2 DAY")
+        .await;
+    assert_eq!(worker(&env).check_licences_once().await.unwrap(), 1);
+    assert_eq!(
+        env.sandbox.state().licence_calls().get,
+        1,
+        "asked with the addon's token"
+    );
+
+    env.store
+        .enqueue(target, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+    worker(&env).run_once().await.unwrap();
+    assert!(issued(&env)[0].revoked_at.is_some());
+    let rows = env.store.licences_of(target).await.unwrap();
+    assert_eq!(states(&rows), ["revoked"]);
+}
