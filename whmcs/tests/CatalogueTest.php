@@ -21,7 +21,8 @@ final class CatalogueTest extends TestCase
     public function testEveryActionHasTheWhmcsFunctionThatRecordsIt(): void
     {
         $names = Catalogue::actionNames();
-        $this->assertSame(array('provision', 'terminate', 'change', 'suspend', 'unsuspend'), $names);
+        $this->assertSame(array('provision', 'terminate', 'change', 'suspend', 'unsuspend', 'issue_licence',
+            'revoke_licence', 'change_licence', 'detach_licence', 'attach_licence'), $names);
         foreach ($names as $name) {
             $function = 'jetpack_' . Catalogue::whmcsFunction($name);
             $this->assertTrue(function_exists($function), "$function records $name");
@@ -32,7 +33,8 @@ final class CatalogueTest extends TestCase
     {
         $kinds = Catalogue::lists('request_kinds');
         $recorded = array(Requests::PROVISION, Requests::TERMINATE, Requests::RETRY, Requests::CHANGE,
-            Requests::SUSPEND, Requests::UNSUSPEND, Requests::DELETED, Requests::CANCEL_NOW, Requests::KEEP_PLAN);
+            Requests::SUSPEND, Requests::UNSUSPEND, Requests::DELETED, Requests::CANCEL_NOW, Requests::KEEP_PLAN,
+            Requests::LICENCE_RECORD, Requests::LICENCE_REISSUE);
         sort($kinds);
         sort($recorded);
         $this->assertSame($kinds, $recorded, 'one Requests constant per request kind');

@@ -63,6 +63,10 @@ class Requests
     const DELETED = 'deleted';
     const CANCEL_NOW = 'cancel_now';
     const KEEP_PLAN = 'keep_plan';
+    /** An admin's key for the target's `unknown` licence (detail = the key; Licences::recordKey). */
+    const LICENCE_RECORD = 'licence_record';
+    /** An admin's deliberate choice to issue another licence for an `unknown` one (Licences::reissue). */
+    const LICENCE_REISSUE = 'licence_reissue';
 
     /** Who asked. */
     const BY_MODULE = 'module';
