@@ -14,6 +14,11 @@
  *   the Plan field when it names one);
  * - the module settings hold the partner client id and secret (configoption1 and 2).
  *
+ * A product (or addon) that sells Jetpack licences (its setting *Jetpack API*, configoption9,
+ * says licence) gets the catalogue's licence checks instead for an issue, a revoke or a change:
+ * its details field, its Site URL only when *Attach to the site* is on, and its Licensing API
+ * token and licence product (configoption10, 11); nothing of the partner's plan or user.
+ *
  * Which of these an action gets is checksFor()'s one answer, from the catalogue: the whole
  * order (a provision, a change of plan); only what the cancel sends, the Site URL and the
  * credentials (a terminate: the worker's `read_cancel`); or only the target (a suspend).
@@ -46,17 +51,23 @@ final class OrderChecks
      * Which order checks an action gets: the one place the checks ask about an action, answered
      * by the catalogue (catalogue.json, exported from the worker's src/catalogue.rs). No action
      * (null: a retry with no job yet) and a name the catalogue does not hold get the full
-     * checks.
+     * checks (a licence product's: its licence settings).
      *
-     * @param string|null $action an action of the catalogue, or null
+     * @param string|null $action a job action of the catalogue (provision, terminate, …), or null
+     * @param string      $api    the target's API (Target::api()): a licence product's job
+     *                            actions run the catalogue's licence rows, with their checks
      *
-     * @return string Catalogue::CHECKS_ORDER, CHECKS_CANCEL or CHECKS_TARGET
+     * @return string Catalogue::CHECKS_ORDER, CHECKS_CANCEL, CHECKS_TARGET or CHECKS_LICENCE
      *
      * @throws ModuleError when catalogue.json is missing or broken
      */
-    public static function checksFor($action)
+    public static function checksFor($action, $api = Catalogue::API_PLAN)
     {
-        return $action === null ? Catalogue::CHECKS_ORDER : Catalogue::checks($action);
+        $row = $action === null ? null : Catalogue::actionFor($action, $api);
+        if ($row !== null) {
+            return $row['checks'];
+        }
+        return $api === Catalogue::API_LICENCE ? Catalogue::CHECKS_LICENCE : Catalogue::CHECKS_ORDER;
     }
 
     /**
@@ -86,11 +97,14 @@ final class OrderChecks
         $values = CustomFields::values($target->relid, $fields);
 
         $order = Order::of($target);
-        $checks = self::checksFor($action);
+        $checks = self::checksFor($action, $order->api);
         if ($checks === Catalogue::CHECKS_TARGET) {
             return $order;
         }
         $order->detailsFieldId = self::findField($target, $fields['details'], Rules::fieldName('details'), true);
+        if ($checks === Catalogue::CHECKS_LICENCE) {
+            return self::checkLicence($order, $target, $fields, $values);
+        }
         $fallback = null;
         if (self::readsLedger($action)) {
             $fallback = $checks === Catalogue::CHECKS_CANCEL ? 'any' : 'one';
@@ -105,6 +119,33 @@ final class OrderChecks
             $order->plan = self::readPlan($target, $fields['plan'], $values);
         }
         self::checkCredentials($target);
+        return $order;
+    }
+
+    /**
+     * A licence product's order (the worker's licence checks): the Site URL only when
+     * *Attach to the site* is on (the licence is attached there; an addon without one takes its
+     * parent's domain), then the Licensing API token and the licence product (configoption10,
+     * 11). No Local User, no Plan, no partner client id or secret.
+     *
+     * @param Order  $order  what check() has read so far
+     * @param Target $target
+     * @param array  $fields field key => ids (CustomFields::byKey)
+     * @param array  $values field id => value
+     *
+     * @return Order
+     *
+     * @throws ModuleError when something must be fixed first
+     */
+    private static function checkLicence(Order $order, Target $target, array $fields, array $values)
+    {
+        if ($target->attaches()) {
+            list($order->siteUrl, $order->siteFromLedger) = self::readSite($target, $fields['site_url'], $values);
+        }
+        $order->licenceProduct = Text::trim($target->settings[Target::LICENCE_PRODUCT]);
+        if (Text::trim($target->settings[Target::LICENCE_TOKEN]) === '' || $order->licenceProduct === '') {
+            throw $target->refusal($target->messageKey('no_licence_settings'), $target->owner);
+        }
         return $order;
     }
 

@@ -55,6 +55,10 @@ class Requests
     /** WHMCS SuspendAccount and UnsuspendAccount (the product's setting says what they do). */
     const SUSPEND = 'suspend';
     const UNSUSPEND = 'unsuspend';
+    /** An admin's key for the target's `unknown` licence (detail = the key; Licences::recordKey). */
+    const LICENCE_RECORD = 'licence_record';
+    /** An admin's deliberate choice to issue another licence for an `unknown` one (Licences::reissue). */
+    const LICENCE_REISSUE = 'licence_reissue';
 
     /** Who asked. */
     const BY_MODULE = 'module';
@@ -75,25 +79,32 @@ class Requests
     /**
      * Records a request for the worker: one INSERT, applied_at, job_id and decision left NULL.
      *
-     * @param int    $serviceId   tblhosting.id (for an addon: its parent, tblhostingaddons.hostingid)
-     * @param string $action      self::PROVISION, self::TERMINATE, self::RETRY or self::CHANGE
-     * @param string $requestedBy self::BY_MODULE, self::BY_ADMIN or Hooks::BY_HOOK
-     * @param int    $addonId     tblhostingaddons.id, 0 for the service itself
+     * @param int         $serviceId   tblhosting.id (for an addon: its parent, tblhostingaddons.hostingid)
+     * @param string      $action      a request kind (self::PROVISION, …, self::LICENCE_RECORD)
+     * @param string      $requestedBy self::BY_MODULE, self::BY_ADMIN or Hooks::BY_HOOK
+     * @param int         $addonId     tblhostingaddons.id, 0 for the service itself
+     * @param string|null $detail      what the request carries besides its kind (the key of a
+     *                                 licence_record); null writes no detail column, so the
+     *                                 other kinds record on a worker schema without it
      *
      * @return int the request's id
      *
      * @throws \PDOException on a database error (after the retries, for a lock conflict)
      */
-    public static function record($serviceId, $action, $requestedBy, $addonId = 0)
+    public static function record($serviceId, $action, $requestedBy, $addonId = 0, $detail = null)
     {
-        return (int) self::retrying(function () use ($serviceId, $action, $requestedBy, $addonId) {
-            return Capsule::table(self::TABLE)->insertGetId(array(
-                'service_id' => (int) $serviceId,
-                'addon_id' => (int) $addonId,
-                'action' => (string) $action,
-                'requested_by' => (string) $requestedBy,
-                'created_at' => Capsule::raw('UTC_TIMESTAMP(6)'),
-            ));
+        $row = array(
+            'service_id' => (int) $serviceId,
+            'addon_id' => (int) $addonId,
+            'action' => (string) $action,
+            'requested_by' => (string) $requestedBy,
+            'created_at' => Capsule::raw('UTC_TIMESTAMP(6)'),
+        );
+        if ($detail !== null) {
+            $row['detail'] = (string) $detail;
+        }
+        return (int) self::retrying(function () use ($row) {
+            return Capsule::table(self::TABLE)->insertGetId($row);
         });
     }
 
