@@ -8,7 +8,10 @@
  * waiting on the site's DNS (the plan is reserved and activates once the domain resolves), this
  * class sends the client the product email "Jetpack Activation" through WHMCS's own mail
  * (`localAPI('SendEmail')`), with the merge fields {$jetpack_activation_url}, {$jetpack_site},
- * {$jetpack_waiting_dns} and {$jetpack_details}. Only jobs that ended (or started waiting) in
+ * {$jetpack_waiting_dns} and {$jetpack_details}. A licence product's job (its licence row in
+ * mod_jetpack_licences, Licences::ofJob) carries the key and the link to the site's licence page
+ * in {$jetpack_licence_key} and {$jetpack_licence_url} ({$jetpack_licence_path} for a site not
+ * known), and both in {$jetpack_details}, which a template created before licences shows. Only jobs that ended (or started waiting) in
  * the last WINDOW_DAYS days are considered, so a first install does not mail its history;
  * never failed jobs, cancelled ones or terminates. A Jetpack product addon's job (addon_id > 0)
  * gets the same email: the template is a product email, sent for the addon's parent service
