@@ -38,6 +38,10 @@ GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`mod_jetpack_holds` TO 'jetpack_worker'@'localhost';
 GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
+    ON `whmcs`.`mod_jetpack_licences` TO 'jetpack_worker'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
+    ON `whmcs`.`mod_jetpack_licence_products` TO 'jetpack_worker'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP
     ON `whmcs`.`_sqlx_migrations` TO 'jetpack_worker'@'localhost';
 
 -- Read the order: service, product (module settings), custom fields, order and invoice status,

@@ -4,9 +4,17 @@
 //! needs, the WHMCS status it writes on success and on failure). Everything that branches on
 //! an action asks its row; SQL gets its lists as binds from here. The rows are exported beside
 //! `rules.json` (`catalogue.json`, see `export`) so the PHP module and the dashboard read the
-//! same lists. A leaf: it imports nothing of the crate.
+//! same lists. The licence rows (a product selling Jetpack licences runs them for the same job
+//! actions) are `licence`. A leaf: it imports nothing of the crate.
+
+mod licence;
 
 use std::fmt;
+
+pub use licence::{
+    ACTIVATION_PATH, Api, BUILT_IN_PRODUCTS, LICENCE_CATALOGUE, LicenceEffect, LicenceSpec,
+    LicenceState,
+};
 
 /// What a job does (`mod_jetpack_jobs.action`); its row in [`CATALOGUE`] says the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -50,6 +58,9 @@ pub enum Checks {
     /// Only that the target exists and uses the module: WHMCS's suspend and unsuspend must
     /// never be refused for an order detail; the job reports what it cannot do.
     Target,
+    /// A licence product's settings: the Licensing API token and the licence product (and the
+    /// Site URL when *Attach to the site* is on).
+    Licence,
 }
 
 /// How the target's WHMCS status changes (`tblhosting.domainstatus`, `tblhostingaddons.status`).

@@ -6,7 +6,10 @@
 
 use serde_json::{Value, json};
 
-use crate::catalogue::{ActionSpec, CATALOGUE, Checks, Effect, StatusChange};
+use crate::catalogue::{
+    ACTIVATION_PATH, ActionSpec, Api, BUILT_IN_PRODUCTS, CATALOGUE, Checks, Effect,
+    LICENCE_CATALOGUE, LicenceEffect, LicenceSpec, LicenceState, StatusChange,
+};
 use crate::domain::{JobState, RequestedBy};
 use crate::lifecycle::RequestKind;
 use crate::order::OnSuspend;
@@ -21,13 +24,22 @@ pub fn render() -> String {
                   test catalogue_json; do not edit: run `JETPACK_WRITE_CATALOGUE=1 cargo test \
                   catalogue_json` after changing the catalogue. The PHP module and the dashboard \
                   read every list of actions, request kinds, job states and requesters here.",
-        "actions": CATALOGUE.iter().map(action).collect::<Vec<_>>(),
+        "actions": CATALOGUE.iter().map(action)
+            .chain(LICENCE_CATALOGUE.iter().map(licence_action)).collect::<Vec<_>>(),
         "request_kinds": RequestKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "job_states": JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "unfinished_states": JobState::ALL.iter().filter(|s| !s.is_finished())
             .map(|s| s.as_str()).collect::<Vec<_>>(),
         "requesters": RequestedBy::ALL.iter().map(|b| b.as_str()).collect::<Vec<_>>(),
         "suspend_setting_cancel": OnSuspend::CANCEL,
+        "api_settings": Api::ALL.iter().map(|a| (a.as_str().to_owned(), json!(a.as_str())))
+            .collect::<serde_json::Map<_, _>>(),
+        "licence_products": BUILT_IN_PRODUCTS.iter()
+            .map(|(slug, name)| json!({"slug": slug, "name": name})).collect::<Vec<_>>(),
+        "licence_activation_path": ACTIVATION_PATH,
+        "licence_states": LicenceState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "licence_live_states": LicenceState::ALL.iter().filter(|s| s.is_live())
+            .map(|s| s.as_str()).collect::<Vec<_>>(),
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
@@ -36,6 +48,8 @@ pub fn render() -> String {
 
 fn action(a: &ActionSpec) -> Value {
     json!({
+        "api": Api::Plan.as_str(),
+        "job_action": a.name,
         "name": a.name,
         "whmcs_function": a.whmcs_function,
         "module_log": a.module_log,
@@ -47,6 +61,33 @@ fn action(a: &ActionSpec) -> Value {
         "on_success": a.on_success.map(StatusChange::status),
         "on_failure": a.on_failure.map(StatusChange::status),
     })
+}
+
+fn licence_action(a: &LicenceSpec) -> Value {
+    json!({
+        "api": Api::Licence.as_str(),
+        "job_action": a.job_action.as_str(),
+        "name": a.name,
+        "whmcs_function": a.whmcs_function,
+        "module_log": a.module_log,
+        "verb": a.verb,
+        "queued_text": a.queued_text,
+        "effect": licence_effect(a.effect),
+        "reads_ledger": true,
+        "checks": checks(a.checks),
+        "on_success": a.on_success.map(StatusChange::status),
+        "on_failure": a.on_failure.map(StatusChange::status),
+    })
+}
+
+fn licence_effect(e: LicenceEffect) -> &'static str {
+    match e {
+        LicenceEffect::Issues => "issues",
+        LicenceEffect::Revokes => "revokes",
+        LicenceEffect::IssuesThenRevokes => "issues_then_revokes",
+        LicenceEffect::DetachesBySetting => "detaches_by_setting",
+        LicenceEffect::AttachesBySetting => "attaches_by_setting",
+    }
 }
 
 fn effect(e: Effect) -> &'static str {
@@ -63,6 +104,7 @@ fn checks(c: Checks) -> &'static str {
         Checks::Order => "order",
         Checks::Cancel => "cancel",
         Checks::Target => "target",
+        Checks::Licence => "licence",
     }
 }
 
@@ -85,7 +127,11 @@ mod tests {
              catalogue_json` and commit the file"
         );
         let doc: Value = serde_json::from_str(&have).unwrap();
-        assert_eq!(doc["actions"].as_array().unwrap().len(), CATALOGUE.len());
+        assert_eq!(
+            doc["actions"].as_array().unwrap().len(),
+            CATALOGUE.len() + LICENCE_CATALOGUE.len()
+        );
+        assert_eq!(doc["api_settings"]["licence"], "licence");
         assert_eq!(doc["request_kinds"][2], "retry");
     }
 }

@@ -90,6 +90,12 @@ pub const RECONCILE_PASS: Setting<Duration> = Setting {
     text: "1d",
     value: Duration::from_secs(86_400),
 };
+/// `--licence-products-refresh` / `JETPACK_LICENCE_PRODUCTS_REFRESH`: how often `run` fetches
+/// the licence products on sale (`GET /product-families`).
+pub const LICENCE_PRODUCTS_REFRESH: Setting<Duration> = Setting {
+    text: "1h",
+    value: Duration::from_secs(3600),
+};
 /// `--reconcile` / `JETPACK_RECONCILE`: look at the partner and converge to it.
 pub const RECONCILE: Setting<bool> = Setting {
     text: "true",
@@ -142,6 +148,7 @@ mod tests {
             API_TIMEOUT,
             LOST_ANSWER_SETTLE,
             RECONCILE_PASS,
+            LICENCE_PRODUCTS_REFRESH,
             DB_LOCK_WAIT,
             DB_IDLE_IN_TRANSACTION,
         ] {

@@ -4,7 +4,7 @@
 //!
 //! Layout: `cli` (raw arguments) → `config` (checked settings; each default once, in
 //! `defaults`) → `app` (commands) → `worker` (claim, process, write back), which uses `store`
-//! (all SQL), `jetpack` (partner API client), `order` (reading WHMCS's custom fields), `retry`
+//! (all SQL), `jetpack` (partner API client), `licensing` (the Licensing API client), `order` (reading WHMCS's custom fields), `retry`
 //! (pure schedules), `backoff` (waits before a statement is tried again) and `dns`. `ops`
 //! reports the worker's `health` to systemd and the database; `app` wires the two. Leaves under
 //! them all: `domain`, `lifecycle`, `drift` (the reconciler's rules), `rules`, `text` and
@@ -26,6 +26,7 @@ pub mod domain;
 pub mod drift;
 pub mod health;
 pub mod jetpack;
+pub mod licensing;
 pub mod lifecycle;
 pub mod metrics;
 pub mod ops;

@@ -48,6 +48,13 @@ pub enum RequestKind {
     Suspend,
     /// WHMCS UnsuspendAccount.
     Unsuspend,
+    /// An admin records the key of a licence whose issue answer was lost (`detail`): the
+    /// target's `unknown` licence becomes that key, and its failed job runs again (it issues
+    /// nothing).
+    LicenceRecord,
+    /// An admin deliberately issues another licence instead of a lost one: the target's
+    /// `unknown` licence is abandoned, and its failed job runs again (it issues one).
+    LicenceReissue,
 }
 
 /// The stored value of a retry request (every other kind is stored as its action's name).
@@ -55,18 +62,34 @@ const RETRY: &str = "retry";
 
 impl RequestKind {
     /// Every kind this worker knows (what the request inbox is filtered by).
-    pub const ALL: [RequestKind; 6] = [
+    pub const ALL: [RequestKind; 8] = [
         RequestKind::Provision,
         RequestKind::Terminate,
         RequestKind::Retry,
         RequestKind::Change,
         RequestKind::Suspend,
         RequestKind::Unsuspend,
+        RequestKind::LicenceRecord,
+        RequestKind::LicenceReissue,
     ];
 
-    /// The stored value: the action's catalogue name, or `retry`.
+    /// The stored value: the action's catalogue name, `retry`, `licence_record` or
+    /// `licence_reissue`.
     pub fn as_str(self) -> &'static str {
-        self.action().map_or(RETRY, Action::as_str)
+        match self {
+            RequestKind::LicenceRecord => "licence_record",
+            RequestKind::LicenceReissue => "licence_reissue",
+            _ => self.action().map_or(RETRY, Action::as_str),
+        }
+    }
+
+    /// An admin's decision about a licence whose issue answer was lost (record, reissue):
+    /// applied as a retry once the target's `unknown` licence row is changed.
+    pub fn decides_licence(self) -> bool {
+        matches!(
+            self,
+            RequestKind::LicenceRecord | RequestKind::LicenceReissue
+        )
     }
 
     /// Parses the stored value.
@@ -82,7 +105,7 @@ impl RequestKind {
             RequestKind::Change => Some(Action::Change),
             RequestKind::Suspend => Some(Action::Suspend),
             RequestKind::Unsuspend => Some(Action::Unsuspend),
-            RequestKind::Retry => None,
+            RequestKind::Retry | RequestKind::LicenceRecord | RequestKind::LicenceReissue => None,
         }
     }
 }
@@ -163,6 +186,10 @@ pub enum NothingReason {
     /// A change of plan while the target is (being) suspended: the job named is the suspend;
     /// the unsuspend provides the plan the order names then.
     WaitsForUnsuspend(JobId),
+    /// A licence decision (record, reissue) for a target with no `unknown` licence.
+    NoLicenceInDoubt,
+    /// A recorded licence key that cannot be the lost licence (why).
+    LicenceKeyRefused(&'static str),
 }
 
 /// Whether a job of action `job` already does what `asked` asks: the same action, or a
@@ -180,7 +207,9 @@ pub fn on_request(
     latest: Option<Latest>,
 ) -> Decision {
     match (req, unfinished) {
-        (RequestKind::Retry, j) => on_retry(j, latest),
+        (RequestKind::Retry | RequestKind::LicenceRecord | RequestKind::LicenceReissue, j) => {
+            on_retry(j, latest)
+        }
         (RequestKind::Change, j) => on_change(j, latest),
         (req, None) => Decision::Insert(req.action().unwrap_or(Action::Provision)),
         (req, Some(j)) => {
@@ -188,6 +217,20 @@ pub fn on_request(
             on_action(action, j)
         }
     }
+}
+
+/// A licence decision (record, reissue): `in_doubt` says whether the store found (and
+/// changed) the target's `unknown` licence row; then the failed job runs again as for a retry.
+pub fn on_licence_request(
+    req: RequestKind,
+    in_doubt: bool,
+    unfinished: Option<Unfinished>,
+    latest: Option<Latest>,
+) -> Decision {
+    if !in_doubt {
+        return Decision::Nothing(NothingReason::NoLicenceInDoubt);
+    }
+    on_request(req, unfinished, latest)
 }
 
 fn on_retry(unfinished: Option<Unfinished>, latest: Option<Latest>) -> Decision {
@@ -409,6 +452,14 @@ pub fn describe(decision: Decision, new_job: Option<JobId>) -> String {
         Decision::Nothing(NothingReason::ChangeAlreadyWaiting(id)) => format!(
             "job #{id} is running and a provision that reads the new plan already waits behind it"
         ),
+        Decision::Nothing(NothingReason::NoLicenceInDoubt) => {
+            "nothing to decide: no licence of this service or addon is waiting for an admin's \
+             decision (state unknown)"
+                .to_owned()
+        }
+        Decision::Nothing(NothingReason::LicenceKeyRefused(why)) => {
+            format!("the licence key was not recorded: {why}")
+        }
         Decision::Nothing(NothingReason::WaitsForUnsuspend(id)) => format!(
             "the service is suspended (job #{id}); the new plan is provisioned when it is \
              unsuspended"

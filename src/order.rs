@@ -522,6 +522,10 @@ pub fn read_gone_cancel(
 #[path = "order_tests.rs"]
 mod tests;
 
+#[path = "order_licence.rs"]
+mod licence;
+pub use licence::{LicenceOrder, attaches, is_product_slug, read_gone_licence, read_licence_order};
+
 /// What a WHMCS suspend does to the target's plan: the product's (or addon's) module setting
 /// *When WHMCS suspends the service* (configoption7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -127,6 +127,14 @@ pub struct Messages {
     pub addon_no_site: String,
     /// A change of plan to a lower plan, which the partner API refuses.
     pub downgrade: String,
+    /// A licence product without a Licensing API token.
+    pub licence_no_token: String,
+    /// A licence product whose licence product slug is empty or malformed (`{value}`).
+    pub licence_no_product: String,
+    /// A licence addon without a Licensing API token.
+    pub addon_licence_no_token: String,
+    /// A licence addon whose licence product slug is empty or malformed (`{value}`).
+    pub addon_licence_no_product: String,
 }
 
 /// What is said about an unusable Site URL, after "the Site URL 'value'".

@@ -17,7 +17,7 @@ mod products;
 use products::product_checks;
 
 /// The worker's own tables, created by `jetpack-worker migrate`.
-const WORKER_TABLES: [&str; 15] = [
+const WORKER_TABLES: [&str; 17] = [
     "mod_jetpack_jobs",
     "mod_jetpack_requests",
     "mod_jetpack_ledger",
@@ -33,6 +33,8 @@ const WORKER_TABLES: [&str; 15] = [
     "mod_jetpack_watch",
     "mod_jetpack_drift",
     "mod_jetpack_holds",
+    "mod_jetpack_licences",
+    "mod_jetpack_licence_products",
 ];
 
 /// The WHMCS tables the worker reads or writes.

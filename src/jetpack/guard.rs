@@ -73,7 +73,7 @@ struct Account {
 }
 
 /// Every account's breaker and pace.
-pub(super) struct Guards {
+pub(crate) struct Guards {
     politeness: Politeness,
     accounts: Mutex<HashMap<String, Account>>,
     held: Mutex<HashSet<String>>,
@@ -97,12 +97,17 @@ impl Drop for Permit<'_> {
 }
 
 impl Guards {
-    pub(super) fn new(politeness: Politeness) -> Guards {
+    pub(crate) fn new(politeness: Politeness) -> Guards {
         Guards {
             politeness,
             accounts: Mutex::new(HashMap::new()),
             held: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The policy these guards apply.
+    pub(crate) fn politeness(&self) -> Politeness {
+        self.politeness.clone()
     }
 
     fn held(&self) -> MutexGuard<'_, HashSet<String>> {
@@ -137,7 +142,7 @@ impl Guards {
     }
 
     /// May a job of `account` call now?
-    pub(super) fn admit(&self, account: &str) -> Result<Permit<'_>, Held> {
+    pub(crate) fn admit(&self, account: &str) -> Result<Permit<'_>, Held> {
         if self.held().contains(account) {
             return Err(Held {
                 wait: ACCOUNT_HOLD_RECHECK,
@@ -168,7 +173,7 @@ impl Guards {
     }
 
     /// Waits for `account`'s next turn under its rate limit (at once when there is none).
-    pub(super) async fn pace(&self, account: &str) {
+    pub(crate) async fn pace(&self, account: &str) {
         let now = Instant::now();
         let wait = self.with(account, |a| a.pace.as_mut().map(|p| p.reserve(now)));
         if let Some(wait) = wait.filter(|w| !w.is_zero()) {
@@ -177,16 +182,26 @@ impl Guards {
     }
 
     /// Records how one call of `account` went (a call stopped before it was sent is not one).
-    pub(super) fn record<T>(&self, account: &str, result: &Result<T, Failure>) {
-        let verdict = match result {
+    pub(crate) fn record<T>(&self, account: &str, result: &Result<T, Failure>) {
+        let trouble = match result {
             Ok(_)
             | Err(
                 Failure::Permanent { .. }
                 | Failure::Downgrade { .. }
                 | Failure::TokenRefused { .. },
-            ) => Verdict::Healthy,
-            Err(Failure::Transient { retry_after, .. }) => Verdict::Trouble(*retry_after),
+            ) => None,
+            Err(Failure::Transient { retry_after, .. }) => Some(*retry_after),
             Err(Failure::Stopped { .. }) => return,
+        };
+        self.record_call(account, trouble);
+    }
+
+    /// Records one call of `account`: `trouble` is None for an answer the API gave (success
+    /// or a refusal), Some(Retry-After) for a timeout, a broken connection, a 429 or a 5xx.
+    pub(crate) fn record_call(&self, account: &str, trouble: Option<Option<Duration>>) {
+        let verdict = match trouble {
+            None => Verdict::Healthy,
+            Some(retry_after) => Verdict::Trouble(retry_after),
         };
         let now = Instant::now();
         if let Some(change) = self.with(account, |a| a.breaker.record(now, verdict)) {

@@ -7,12 +7,12 @@
 //! state machines) and `guard` (the client's map of them).
 
 mod breaker;
-mod guard;
+pub(crate) mod guard;
 mod mask;
 mod response;
 mod slugs;
 mod token;
-mod transport;
+pub(crate) mod transport;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -179,6 +179,21 @@ impl JetpackClient {
     /// connecting.
     pub fn longest_call(&self) -> Duration {
         self.timeouts.request
+    }
+
+    /// The base URL it calls (the Licensing API lives on the same host).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Its timeouts.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Its rate limit and breaker policy.
+    pub fn politeness(&self) -> Politeness {
+        self.guards.politeness()
     }
 
     /// Sends one authorised request, refreshing the token once if the API refuses it. An

@@ -19,19 +19,19 @@ const LOGGED_BODY_BYTES: usize = 8 * 1024;
 const EXCERPT_BYTES: usize = 200;
 
 /// An HTTP answer, read in full (at most [`MAX_ANSWER_BYTES`]).
-pub(super) struct Answer {
+pub(crate) struct Answer {
     /// HTTP status code.
-    pub(super) status: u16,
+    pub(crate) status: u16,
     /// Response body.
-    pub(super) body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     /// The Retry-After header, when present and valid.
-    pub(super) retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 /// Reads a whole answer, at most [`MAX_ANSWER_BYTES`] of it; `may_act` says whether the
 /// request could have acted unseen. A larger answer is a transient failure (see
 /// [`too_large`]).
-pub(super) async fn read_answer(
+pub(crate) async fn read_answer(
     sent: Result<reqwest::Response, reqwest::Error>,
     may_act: bool,
 ) -> Result<Answer, Failure> {
@@ -78,7 +78,7 @@ fn too_large(status: u16, start: &[u8], retry_after: Option<Duration>, may_act: 
 
 /// The start of a body for an error message: at most [`EXCERPT_BYTES`], whitespace runs
 /// collapsed, invalid UTF-8 replaced.
-pub(super) fn excerpt(body: &[u8]) -> String {
+pub(crate) fn excerpt(body: &[u8]) -> String {
     let head = &body[..body.len().min(EXCERPT_BYTES * 2)];
     let text = String::from_utf8_lossy(head);
     let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -124,7 +124,7 @@ pub(super) fn encode_form(form: &[(&str, &str)]) -> String {
 
 /// One exchange for the module log: every form of every secret masked, then each side cut to
 /// [`LOGGED_BODY_BYTES`] (masking first, so a cut never leaves part of a secret).
-pub(super) fn exchange(
+pub(crate) fn exchange(
     action: &'static str,
     request: String,
     response: String,

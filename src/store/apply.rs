@@ -16,10 +16,11 @@ use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
 use super::jobs::{NewJob, insert_jobs, latest_provisions, push_targets, unfinished_ids};
+use super::licences::{Decided, decide};
 use super::requests::{Applied, RequestId};
 use super::{Result, StoreError, parse_action, parse_state};
 use crate::domain::{Action, AddonId, JobId, JobState, RequestedBy, ServiceId, Target};
-use crate::lifecycle::{self, Decision, Latest, RequestKind, Unfinished};
+use crate::lifecycle::{self, Decision, Latest, NothingReason, RequestKind, Unfinished};
 use crate::text::fit;
 
 /// Why an adoption's provision request changes nothing.
@@ -48,7 +49,11 @@ pub(super) async fn apply_rows(
 ) -> Result<Vec<Applied>> {
     let mut done: Vec<Option<Applied>> = vec![None; rows.len()];
     let mut pending = Vec::with_capacity(rows.len());
+    let mut details = HashMap::new();
     for (at, row) in rows.iter().enumerate() {
+        if let Some(detail) = row.try_get::<Option<String>, _>("detail")? {
+            details.insert(RequestId(row.try_get("id")?), detail);
+        }
         match read_row(at, row)? {
             Ok(p) => pending.push(p),
             Err(ignored) => done[at] = Some(ignored),
@@ -62,7 +67,7 @@ pub(super) async fn apply_rows(
         .filter(|p| done[p.at].is_none())
         .collect();
     for round in rounds(&pending) {
-        for (p, applied) in round.iter().zip(apply_round(tx, &round).await?) {
+        for (p, applied) in round.iter().zip(apply_round(tx, &round, &details).await?) {
             done[p.at] = Some(applied);
         }
     }
@@ -208,25 +213,39 @@ fn push_ids(q: &mut QueryBuilder<MySql>, ids: &[RequestId]) {
 }
 
 /// One round (one request per target): reads the targets' jobs under lock, asks the rules,
-/// and carries out the decisions. Returns what became of each request, in order.
-async fn apply_round(tx: &mut Transaction<'_, MySql>, round: &[Pending]) -> Result<Vec<Applied>> {
+/// and carries out the decisions. Returns what became of each request, in order. An admin's
+/// licence decision (`details`: the key recorded) changes the target's licence row first.
+async fn apply_round(
+    tx: &mut Transaction<'_, MySql>,
+    round: &[Pending],
+    details: &HashMap<RequestId, String>,
+) -> Result<Vec<Applied>> {
     let targets: Vec<Target> = round.iter().map(|p| p.target).collect();
     let unfinished = unfinished_jobs(tx, &targets).await?;
     let need_latest: Vec<Target> = round
         .iter()
-        .filter(|p| matches!(p.kind, RequestKind::Retry | RequestKind::Change))
+        .filter(|p| {
+            matches!(p.kind, RequestKind::Retry | RequestKind::Change) || p.kind.decides_licence()
+        })
         .filter(|p| !unfinished.contains_key(&p.target))
         .map(|p| p.target)
         .collect();
     let latest = latest_jobs(tx, &need_latest).await?;
-    let decisions: Vec<Decision> = round
-        .iter()
-        .map(|p| {
-            let j = unfinished.get(&p.target).copied();
-            let l = latest.get(&p.target).copied();
-            lifecycle::on_request(p.kind, j, l)
-        })
-        .collect();
+    let mut decisions = Vec::with_capacity(round.len());
+    for p in round {
+        let j = unfinished.get(&p.target).copied();
+        let l = latest.get(&p.target).copied();
+        if !p.kind.decides_licence() {
+            decisions.push(lifecycle::on_request(p.kind, j, l));
+            continue;
+        }
+        let key = details.get(&p.request).map(String::as_str);
+        decisions.push(match decide(tx, p.target, p.kind, key).await? {
+            Decided::Changed => lifecycle::on_licence_request(p.kind, true, j, l),
+            Decided::NoneInDoubt => lifecycle::on_licence_request(p.kind, false, j, l),
+            Decided::KeyRefused(why) => Decision::Nothing(NothingReason::LicenceKeyRefused(why)),
+        });
+    }
     let mut new = Vec::new();
     for (p, decision) in round.iter().zip(&decisions) {
         if let Some(action) = carry_out(tx, *decision).await? {

@@ -18,6 +18,7 @@ use sqlx::{Connection, MySql, QueryBuilder, Row};
 
 use super::known;
 use super::ledger::{LedgerEntry, SiteHolder, holders_on, ledger_of};
+use super::licences::{LicenceRow, licences_of};
 use super::rows::{field_row, product_columns, service_row};
 use super::whmcs::{addon_defs_by_id, addons_by_id, products_by_id};
 use super::{
@@ -25,6 +26,7 @@ use super::{
     within,
 };
 use crate::backoff;
+use crate::catalogue::Api;
 use crate::domain::{Action, JobId, JobState, RequestedBy, SiteUrl, Target};
 
 /// A job this worker holds a lease on, with the WHMCS rows read when it was claimed.
@@ -69,6 +71,9 @@ pub struct ClaimedJob {
     /// For a terminate of a service (addon) whose row is gone: the product (addon) its ledger
     /// names (the latest row's), whose credentials cancel what the ledger holds.
     pub gone_product: Option<ProductRow>,
+    /// The target's licence rows (oldest first), read for a target whose product sells
+    /// licences (or whose row is gone).
+    pub licences: Vec<LicenceRow>,
     /// This process's boot-time clock (monotonic, counting a host suspend) just before the
     /// claim was sent: the lease (granted by the database at or after this instant) surely
     /// lasts until `claimed_at + lease`, less the clock-skew margin the holder keeps.
@@ -79,6 +84,16 @@ pub struct ClaimedJob {
 }
 
 impl ClaimedJob {
+    /// Which Jetpack API the target's product (addon) sells through; a target whose row or
+    /// product is gone is a licence target when it holds licence rows.
+    pub fn api(&self) -> Api {
+        match self.service.as_ref().and_then(|s| s.product.as_ref()) {
+            Some(p) => p.api(),
+            None if !self.licences.is_empty() => Api::Licence,
+            None => Api::Plan,
+        }
+    }
+
     /// Whether an acting call for this job may still be in flight.
     pub fn may_be_acting(&self) -> bool {
         self.acting_until
@@ -208,8 +223,24 @@ async fn claimed_jobs(
     read_addons(conn, &mut jobs).await?;
     read_ledgers(conn, &mut jobs).await?;
     read_site_holders(conn, &mut jobs).await?;
+    read_licences(conn, &mut jobs).await?;
     read_gone_products(conn, &mut jobs).await?;
     Ok(jobs)
+}
+
+/// The licence rows of the jobs whose product sells licences, or whose row is gone (one more
+/// query, only when the batch holds such jobs).
+async fn read_licences(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Result<()> {
+    let targets: Vec<Target> = jobs
+        .iter()
+        .filter(|j| j.api() == Api::Licence || j.service.is_none())
+        .map(|j| j.target)
+        .collect();
+    let mut licences = licences_of(conn, &targets).await?;
+    for job in jobs.iter_mut() {
+        job.licences = licences.remove(&job.target).unwrap_or_default();
+    }
+    Ok(())
 }
 
 /// The batch's job rows, each joined with its service, product, custom fields and values:
@@ -352,13 +383,15 @@ async fn read_addons(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Res
     Ok(())
 }
 
-/// A deleted service or addon (rare): its product (addon) comes from the ledger.
+/// A deleted service or addon (rare): its product (addon) comes from the ledger (or the
+/// licence ledger).
 async fn read_gone_products(conn: &mut MySqlConnection, jobs: &mut [ClaimedJob]) -> Result<()> {
     let recorded = |j: &ClaimedJob| -> Option<u32> {
-        j.ledger.iter().rev().find_map(|e| match j.target {
+        let planned = j.ledger.iter().rev().find_map(|e| match j.target {
             Target::Service(_) => e.product_id,
             Target::Addon { .. } => e.addon_def_id,
-        })
+        });
+        planned.or_else(|| j.licences.iter().rev().find_map(|l| l.product_id))
     };
     let (mut products, mut defs) = (Vec::new(), Vec::new());
     for job in jobs.iter().filter(|j| j.service.is_none()) {
@@ -403,6 +436,7 @@ fn job_from_row(row: &MySqlRow, id: JobId, claimed_at: Instant) -> Result<Claime
         ledger: Vec::new(),
         site_holders: Vec::new(),
         gone_product: None,
+        licences: Vec::new(),
         claimed_at,
         acting_until: Default::default(),
     })

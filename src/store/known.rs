@@ -88,7 +88,9 @@ mod tests {
                 "retry",
                 "change",
                 "suspend",
-                "unsuspend"
+                "unsuspend",
+                "licence_record",
+                "licence_reissue"
             ]
         );
         for k in kinds() {

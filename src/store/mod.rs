@@ -3,7 +3,8 @@
 //! (`claim`), the write that ends an attempt (`finish`; many at once in `finish_batch`, cut to
 //! size by `chunks`; WHMCS's side in `writeback`), the ledger (`ledger`), the adoption scan
 //! (`adoption`: discovery, its trailing window, the re-check, its marks and requests and the
-//! deleted-target sweep, each written once over services and addons), the reconciler's watch
+//! deleted-target sweep, each written once over services and addons), the licence ledger
+//! (`licences`, the licence products in `licence_products`), the reconciler's watch
 //! and drift rows (`watch`), worker heartbeats (`workers`), the partner accounts on hold (`holds`) and reading it all back
 //! (`report`). WHMCS's tables are read in `whmcs` (and `emails`, for the doctor), into the
 //! row types of `rows`; a statement's plan is read back by `explain`. No transaction is ever held across an HTTP call: callers get plain
@@ -25,6 +26,8 @@ mod holds;
 mod jobs;
 mod known;
 mod ledger;
+mod licence_checks;
+mod licences;
 mod report;
 mod requests;
 mod rows;
@@ -50,6 +53,8 @@ pub use explain::PlanStep;
 pub use finish::{Finish, ModuleLogEntry, ModuleQueueWrite, StatusChange, WhmcsWrites};
 pub use holds::HoldRow;
 pub use ledger::{LedgerEntry, LedgerWrite, SiteHolder};
+pub use licence_checks::LicenceCheck;
+pub use licences::{LicenceRow, LicenceWrite};
 pub use report::{JobSummary, QueueDepth, StatusReport};
 pub use requests::{Applied, AppliedBatch, RequestId, RequestRow, Requeued};
 pub use rows::{DetailsField, FieldRow, FieldSetup, ProductRow, ProductSetup, ServiceRow};

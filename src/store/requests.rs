@@ -339,7 +339,7 @@ fn pending_lookup(prefix: &str, seen: u64) -> QueryBuilder<MySql> {
 fn batch_read(prefix: &str, size: u32) -> QueryBuilder<MySql> {
     let mut q = QueryBuilder::<MySql>::new(prefix);
     q.push(
-        "SELECT r.id, r.service_id, r.addon_id, r.action, r.requested_by
+        "SELECT r.id, r.service_id, r.addon_id, r.action, r.requested_by, r.detail
          FROM mod_jetpack_requests r WHERE r.applied_at IS NULL AND ",
     );
     known::push_applicable(&mut q);

@@ -46,6 +46,21 @@ pub struct ProductRow {
     pub default_local_user: String,
     /// configoption7: what a WHMCS suspend does to the plan (`order::OnSuspend` reads it).
     pub suspend_setting: String,
+    /// configoption9: which Jetpack API it sells through (`catalogue::Api::parse` reads it).
+    pub api_setting: String,
+    /// configoption10: the Licensing API token (licence products); never printed.
+    pub licence_token: String,
+    /// configoption11: the licence product slug (licence products).
+    pub licence_product: String,
+    /// configoption12: *Attach to the site* (`on` attaches; licence products).
+    pub licence_attach: String,
+}
+
+impl ProductRow {
+    /// Which Jetpack API the product sells through.
+    pub fn api(&self) -> crate::catalogue::Api {
+        crate::catalogue::Api::parse(&self.api_setting)
+    }
 }
 
 impl std::fmt::Debug for ProductRow {
@@ -97,6 +112,14 @@ pub struct ProductSetup {
     pub default_local_user: String,
     /// configoption7: the module setting When WHMCS suspends the service.
     pub suspend_setting: String,
+    /// configoption9: the module setting Jetpack API (`plan` or `licence`).
+    pub api_setting: String,
+    /// configoption10: the Licensing API token; never printed.
+    pub licence_token: SecretString,
+    /// configoption11: the licence product slug.
+    pub licence_product: String,
+    /// configoption12: Attach to the site.
+    pub licence_attach: String,
 }
 
 /// A product's or addon's custom field definition (`tblcustomfields`).
@@ -117,7 +140,8 @@ pub struct FieldSetup {
 macro_rules! product_columns {
     () => {
         "p.name, p.servertype, p.configoption1, p.configoption2, p.configoption3,
-         p.configoption6, p.configoption7"
+         p.configoption6, p.configoption7, p.configoption9, p.configoption10, p.configoption11,
+         p.configoption12"
     };
 }
 pub(super) use product_columns;
@@ -128,7 +152,8 @@ pub(super) use product_columns;
 macro_rules! addon_settings {
     (columns) => {
         "m1.value AS configoption1, m2.value AS configoption2, m3.value AS configoption3,
-         m6.value AS configoption6, m7.value AS configoption7"
+         m6.value AS configoption6, m7.value AS configoption7, m9.value AS configoption9,
+         m10.value AS configoption10, m11.value AS configoption11, m12.value AS configoption12"
     };
     (joins) => {
         " LEFT JOIN tblmodule_configuration m1 ON m1.entity_type = 'addon' AND m1.entity_id = d.id
@@ -140,13 +165,22 @@ macro_rules! addon_settings {
           LEFT JOIN tblmodule_configuration m6 ON m6.entity_type = 'addon' AND m6.entity_id = d.id
               AND m6.setting_name = 'configoption6'
           LEFT JOIN tblmodule_configuration m7 ON m7.entity_type = 'addon' AND m7.entity_id = d.id
-              AND m7.setting_name = 'configoption7' "
+              AND m7.setting_name = 'configoption7'
+          LEFT JOIN tblmodule_configuration m9 ON m9.entity_type = 'addon' AND m9.entity_id = d.id
+              AND m9.setting_name = 'configoption9'
+          LEFT JOIN tblmodule_configuration m10 ON m10.entity_type = 'addon' AND m10.entity_id = d.id
+              AND m10.setting_name = 'configoption10'
+          LEFT JOIN tblmodule_configuration m11 ON m11.entity_type = 'addon' AND m11.entity_id = d.id
+              AND m11.setting_name = 'configoption11'
+          LEFT JOIN tblmodule_configuration m12 ON m12.entity_type = 'addon' AND m12.entity_id = d.id
+              AND m12.setting_name = 'configoption12' "
     };
 }
 pub(super) use addon_settings;
 
 /// The name, module and module settings of a product (or addon) row selected as `name`,
-/// `servertype`, `configoption1`, `configoption2`, `configoption3`, `configoption6`, `configoption7` (NULL
+/// `servertype`, `configoption1`, `configoption2`, `configoption3`, `configoption6`, `configoption7`,
+/// `configoption9` to `configoption12` (NULL
 /// settings, an addon's missing tblmodule_configuration rows, read as empty).
 pub(super) fn product_row(row: &MySqlRow) -> Result<ProductRow> {
     let setting = |name: &str| -> Result<String> {
@@ -160,6 +194,10 @@ pub(super) fn product_row(row: &MySqlRow) -> Result<ProductRow> {
         plan_setting: setting("configoption3")?,
         default_local_user: setting("configoption6")?,
         suspend_setting: setting("configoption7")?,
+        api_setting: setting("configoption9")?,
+        licence_token: setting("configoption10")?,
+        licence_product: setting("configoption11")?,
+        licence_attach: setting("configoption12")?,
     })
 }
 
@@ -220,6 +258,10 @@ pub(super) fn product_setup(row: &MySqlRow) -> Result<ProductSetup> {
         plan_setting: setting("configoption3")?,
         default_local_user: setting("configoption6")?,
         suspend_setting: setting("configoption7")?,
+        api_setting: setting("configoption9")?,
+        licence_token: setting("configoption10")?.into(),
+        licence_product: setting("configoption11")?,
+        licence_attach: setting("configoption12")?,
     })
 }
 

@@ -137,7 +137,7 @@ impl Store {
     pub async fn jetpack_products(&self) -> Result<Vec<ProductSetup>> {
         let rows = sqlx::query(
             "SELECT id, name, configoption1, configoption2, configoption3, configoption6,
-                    configoption7
+                    configoption7, configoption9, configoption10, configoption11, configoption12
              FROM tblproducts WHERE servertype = ? ORDER BY id",
         )
         .bind(MODULE_NAME)

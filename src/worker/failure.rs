@@ -25,7 +25,7 @@ impl Worker {
         log: Vec<Exchange>,
     ) -> Outcome {
         let (reply, unknown_holds) = to;
-        let what = verb(job.action);
+        let what = verb(job);
         match failure {
             Failure::Stopped { message } => Outcome::Abandon(message),
             Failure::Permanent { message }
@@ -102,7 +102,7 @@ impl Worker {
                 f
             }
             RetryDecision::GiveUp => {
-                let what = verb(job.action);
+                let what = verb(job);
                 let text = messages::gave_up(job.target, what, job.attempts, &message);
                 let mut f = failed(job, text, reply.details, reply.client_id, quiet.module_log);
                 f.outcome_unknown = unknown;

@@ -17,6 +17,7 @@ mod failure;
 mod holds;
 mod intake;
 mod lease;
+mod licence;
 mod messages;
 mod module_log;
 mod outcome;
@@ -40,12 +41,14 @@ use crate::dns::Resolver;
 use crate::domain::JobState;
 use crate::health::{self, Vitals};
 use crate::jetpack::{Held, HeldBy, JetpackClient};
+use crate::licensing::LicensingClient;
 use crate::metrics as m;
 use crate::retry::{DnsSchedule, RetryPolicy};
 use crate::store::{ClaimedJob, Finish, Store, StoreError};
 use crate::text::Chain;
 use completer::Completions;
 use lease::Lease;
+pub use licence::ProductsSettings;
 pub(crate) use outcome::Outcome;
 pub use reconcile::ReconcileSettings;
 use slots::{CallSlots, Ticket};
@@ -85,6 +88,8 @@ pub struct WorkerSettings {
     pub dns: DnsSchedule,
     /// The reconciler: when it looks at the partner and what it may do on its own.
     pub reconcile: ReconcileSettings,
+    /// How often `run` fetches the licence products on sale.
+    pub licence_products: ProductsSettings,
 }
 
 impl Default for WorkerSettings {
@@ -104,6 +109,7 @@ impl Default for WorkerSettings {
             retention: Some(defaults::RETENTION.value),
             dns: DnsSchedule::DEFAULT,
             reconcile: ReconcileSettings::default(),
+            licence_products: ProductsSettings::default(),
         }
     }
 }
@@ -171,6 +177,8 @@ enum Processed {
 pub struct Worker {
     store: Store,
     api: Arc<JetpackClient>,
+    /// The Licensing API client, beside the partner API's (None if it could not be built).
+    licensing: Option<Arc<LicensingClient>>,
     resolver: Arc<dyn Resolver>,
     settings: Arc<WorkerSettings>,
     vitals: Vitals,
@@ -186,14 +194,29 @@ impl Worker {
         resolver: Arc<dyn Resolver>,
         settings: WorkerSettings,
     ) -> Worker {
+        let licensing = match LicensingClient::beside(&api) {
+            Ok(client) => Some(Arc::new(client)),
+            Err(error) => {
+                tracing::error!(error = %Chain(&error), "the Licensing API client could not be built; licence jobs fail until it can");
+                None
+            }
+        };
         Worker {
             store,
             api,
+            licensing,
             resolver,
             slots: Arc::new(CallSlots::new(settings.concurrency)),
             settings: Arc::new(settings),
             vitals: Vitals::default(),
         }
+    }
+
+    /// The same worker with this Licensing API client (by default one beside the partner
+    /// API's client: the same host, timeouts and politeness).
+    pub fn with_licensing(mut self, client: LicensingClient) -> Worker {
+        self.licensing = Some(Arc::new(client));
+        self
     }
 
     /// Whether the database is answering, as this worker sees it.

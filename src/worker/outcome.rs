@@ -42,9 +42,10 @@ pub(super) fn module_log_action(action: Action) -> &'static str {
     action.spec().module_log
 }
 
-/// What the attempt tried to do, for messages.
-pub(super) fn verb(action: Action) -> &'static str {
-    action.spec().verb
+/// What the attempt tried to do, for messages (a licence target's words for a licence
+/// product).
+pub(super) fn verb(job: &ClaimedJob) -> &'static str {
+    job.action.verb_for(job.api())
 }
 
 /// A plan waiting on DNS: checked again after `next`.
@@ -63,7 +64,7 @@ pub(super) fn failed(
     client_id: u32,
     log: Vec<ModuleLogEntry>,
 ) -> Finish {
-    let status = job.action.spec().on_failure;
+    let status = job.action.on_failure_for(job.api());
     Finish::failed(
         message.clone(),
         WhmcsWrites {

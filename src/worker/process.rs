@@ -9,7 +9,7 @@ use super::lease::Lease;
 use super::outcome::{Outcome, ReplyTo, failed, module_log_action, verb};
 use super::provide::{kept_higher, unchanged};
 use super::{Worker, messages};
-use crate::catalogue::Effect;
+use crate::catalogue::{Api, Effect};
 use crate::domain::Action;
 use crate::jetpack::Exchange;
 use crate::order::{
@@ -46,6 +46,9 @@ impl Worker {
     /// API's answers. Touches no database except through `lease` (the gate of every acting
     /// call).
     pub(super) async fn attempt(&self, job: &ClaimedJob, lease: &Lease<'_>) -> Outcome {
+        if job.api() == Api::Licence {
+            return self.licence_attempt(job, lease).await;
+        }
         let Some(service) = &job.service else {
             if let Some(order) = gone_cancel(job) {
                 return match self.over_budget(job, reply_to_cancel(&order)) {
@@ -129,13 +132,13 @@ impl Worker {
 
     /// A job claimed again after its last attempt was cut short, with no attempt left: it
     /// fails without calling the API again.
-    fn over_budget(&self, job: &ClaimedJob, to: ReplyTo) -> Option<Outcome> {
+    pub(super) fn over_budget(&self, job: &ClaimedJob, to: ReplyTo) -> Option<Outcome> {
         let budget = job.max_attempts.unwrap_or(self.settings.retry.max_attempts);
         if job.attempts <= budget {
             return None;
         }
         let reason = "the last attempt was interrupted (the worker stopped or crashed)";
-        let message = messages::gave_up(job.target, verb(job.action), budget, reason);
+        let message = messages::gave_up(job.target, verb(job), budget, reason);
         Some(failed(job, message, to.details, to.client_id, Vec::new()).into())
     }
 }

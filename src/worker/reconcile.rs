@@ -111,7 +111,9 @@ impl Worker {
         }
         // One transaction for the poll's looks.
         self.store.record_checks(&looked).await?;
-        Ok(sites.len())
+        // And the licences targets hold, on the same slow pass.
+        let licences = self.check_licences_once().await?;
+        Ok(sites.len() + licences)
     }
 
     /// Asks the status endpoint about one site and judges each due row against it.

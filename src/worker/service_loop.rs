@@ -94,9 +94,14 @@ impl Worker {
             let (worker, shutdown) = (self.clone(), shutdown.clone());
             async move { worker.reconcile_loop(shutdown).await }
         });
+        let products = tokio::spawn({
+            let (worker, shutdown) = (self.clone(), shutdown.clone());
+            async move { worker.licence_products_loop(shutdown).await }
+        });
         let ran = self.engine(Mode::Service, shutdown.clone()).await;
         shutdown.cancel();
         let _ = reconciler.await;
+        let _ = products.await;
         ran?;
         tracing::info!("worker stopped");
         Ok(())

@@ -78,7 +78,7 @@ async fn doctor_passes_a_healthy_setup_offline_and_online(pool: MySqlPool) {
     for line in [
         "ok   database reachable (server ",
         "ok   claim path skip-locked (by server version)",
-        "ok   worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_adoption_watermarks, mod_jetpack_adoption_candidates, mod_jetpack_adoption_marks, mod_jetpack_adoption_addon_watermark, mod_jetpack_adoption_addon_candidates, mod_jetpack_adoption_addon_marks, mod_jetpack_adoption_window, mod_jetpack_emails, mod_jetpack_workers, mod_jetpack_watch, mod_jetpack_drift, mod_jetpack_holds)",
+        "ok   worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_adoption_watermarks, mod_jetpack_adoption_candidates, mod_jetpack_adoption_marks, mod_jetpack_adoption_addon_watermark, mod_jetpack_adoption_addon_candidates, mod_jetpack_adoption_addon_marks, mod_jetpack_adoption_window, mod_jetpack_emails, mod_jetpack_workers, mod_jetpack_watch, mod_jetpack_drift, mod_jetpack_holds, mod_jetpack_licences, mod_jetpack_licence_products)",
         "ok   WHMCS tables",
         &format!("ok   jetpack products: #{pid}"),
         &format!("ok   product #{pid} 'Jetpack Premium': custom field 'Site URL'"),
@@ -258,7 +258,7 @@ async fn doctor_reports_worker_tables_not_migrated(pool: MySqlPool) {
     assert_one_problem(
         code,
         &out,
-        "worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_adoption_watermarks, mod_jetpack_adoption_candidates, mod_jetpack_adoption_marks, mod_jetpack_adoption_addon_watermark, mod_jetpack_adoption_addon_candidates, mod_jetpack_adoption_addon_marks, mod_jetpack_adoption_window, mod_jetpack_emails, mod_jetpack_workers, mod_jetpack_watch, mod_jetpack_drift, mod_jetpack_holds): missing or out of date",
+        "worker tables (mod_jetpack_jobs, mod_jetpack_requests, mod_jetpack_ledger, mod_jetpack_adoption_watermarks, mod_jetpack_adoption_candidates, mod_jetpack_adoption_marks, mod_jetpack_adoption_addon_watermark, mod_jetpack_adoption_addon_candidates, mod_jetpack_adoption_addon_marks, mod_jetpack_adoption_window, mod_jetpack_emails, mod_jetpack_workers, mod_jetpack_watch, mod_jetpack_drift, mod_jetpack_holds, mod_jetpack_licences, mod_jetpack_licence_products): missing or out of date",
         "run `jetpack-worker migrate`",
     );
 

@@ -48,7 +48,7 @@ pub(crate) async fn sleep_unless_stopping(state: &SandboxState, d: Duration) -> 
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     // Issued tokens carry non-ASCII characters, sent as UTF-8 bytes.
     let value = std::str::from_utf8(headers.get(header::AUTHORIZATION)?.as_bytes()).ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
@@ -73,6 +73,12 @@ pub(crate) async fn gate(
             json!({"error": "invalid_token", "message": "The OAuth2 token is invalid."}),
         ));
     }
+    faults(state, conn, site).await
+}
+
+/// The fault part of the gate, after the caller's own latency and token checks: a scripted
+/// reply queued for `key`, else a random fault, else act normally.
+pub(crate) async fn faults(state: &SandboxState, conn: &ConnHandle, site: Option<&str>) -> Gate {
     let scripted = site.and_then(|key| state.next_scripted(key));
     let reply = match scripted {
         Some(reply) => reply,

@@ -19,6 +19,9 @@ mod conn;
 mod control;
 mod faults;
 mod late;
+mod licence_control;
+mod licences;
+mod licensing;
 mod outage;
 mod products;
 mod routes;
@@ -31,6 +34,8 @@ mod tests;
 mod tests_control;
 #[cfg(test)]
 mod tests_faults;
+#[cfg(test)]
+mod tests_licences;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -38,6 +43,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use licences::{IssuedLicence, LISTING_TOKEN, LicenceCalls, LicenceToken, PLAIN_TOKEN};
+pub use licensing::BASE as LICENSING_BASE;
 pub use outage::Outage;
 pub use spelling::{Spelling, status_slug};
 pub use state::{
@@ -65,6 +72,9 @@ pub struct SandboxConfig {
     pub seed: Option<u64>,
     /// How the status endpoint spells `products[].slug`.
     pub spelling: Spelling,
+    /// The Licensing API's tokens (by default [`LicenceToken::defaults`]: one that may list
+    /// licences and attach them, one that may not).
+    pub licence_tokens: Vec<LicenceToken>,
 }
 
 impl Default for SandboxConfig {
@@ -78,6 +88,7 @@ impl Default for SandboxConfig {
             unresolvable: Vec::new(),
             seed: None,
             spelling: Spelling::default(),
+            licence_tokens: LicenceToken::defaults(),
         }
     }
 }

@@ -94,6 +94,7 @@ async fn main() -> ExitCode {
         unresolvable: args.unresolvable,
         seed: args.seed,
         spelling: args.spelling,
+        ..SandboxConfig::default()
     };
     let sandbox = match Sandbox::start(args.listen, config).await {
         Ok(sandbox) => sandbox,

@@ -43,7 +43,9 @@ pub(crate) fn router(state: SandboxState) -> Router {
         .route("/rest/v1.3/jpphp/provision", post(provision))
         .route("/rest/v1.3/jpphp/{site}/partner-cancel", post(cancel))
         .route("/rest/v1.4/jpphp/{site}/status", get(status))
+        .merge(super::licensing::router())
         .merge(super::control::router())
+        .merge(super::licence_control::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),

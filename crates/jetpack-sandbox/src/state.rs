@@ -170,6 +170,7 @@ pub(crate) struct Data {
     pub(crate) token_rng: fastrand::Rng,
     pub(crate) traffic: super::outage::Traffic,
     pub(crate) in_flight: super::concurrency::InFlight,
+    pub(crate) licensing: super::licences::Licensing,
 }
 
 impl Data {
@@ -228,6 +229,7 @@ impl SandboxState {
             token_rng: fastrand::Rng::new(),
             traffic: Default::default(),
             in_flight: Default::default(),
+            licensing: super::licences::Licensing::new(config.licence_tokens.clone()),
         };
         Self {
             inner: Arc::new(Inner {
