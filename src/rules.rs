@@ -117,10 +117,6 @@ pub struct Messages {
     pub addon_many_fields: String,
     /// The addon's partner client id or secret is missing.
     pub addon_no_credentials: String,
-    /// A licence product's Licensing API token or licence product is missing.
-    pub no_licence_settings: String,
-    /// The addon's Licensing API token or licence product is missing.
-    pub addon_no_licence_settings: String,
     /// The addon's parent service is gone.
     pub addon_no_parent: String,
     /// The addon has no Site URL and its service no domain.

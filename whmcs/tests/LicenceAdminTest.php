@@ -242,7 +242,9 @@ final class LicenceAdminTest extends DatabaseTestCase
         $this->assertGreaterThanOrEqual(3, count($queries));
         foreach ($queries as $q) {
             $plan = $this->select('EXPLAIN ' . $q['query'], $q['bindings']);
-            $this->assertContains($plan[0]->key, array('target', 'license_key'), $q['query']);
+            // A key no row holds: the UNIQUE license_key lookup finds nothing before any read.
+            $unique = strpos((string) $plan[0]->Extra, 'Impossible WHERE noticed after reading const tables') !== false;
+            $this->assertTrue($unique || in_array($plan[0]->key, array('target', 'license_key'), true), $q['query']);
         }
         $this->assertSame(LicenceView::FIELD, 'Jetpack Licences');
     }

@@ -102,7 +102,7 @@ final class LicenceClientTest extends DatabaseTestCase
     {
         $product = $this->licenceProduct();
         $revoked = $this->service($product, array('Site URL' => 'shop.example'));
-        $this->licence($revoked, array('state' => 'revoked', 'revoked_at' => '2026-12-08 10:00:00'));
+        $this->licence($revoked, array('state' => 'revoked', 'revoked_at' => '2026-12-08 10:00:00', 'license_key' => 'jetpack-backup-daily_R'));
         $unknown = $this->service($product, array('Site URL' => 'shop.example'));
         $this->unknownLicence($unknown);
         $this->setValue($unknown, 'jetpack_provisioning_details', 'JETPACK MODULE: Service ID: 2 - a licence for jetpack-backup-daily may have been issued');

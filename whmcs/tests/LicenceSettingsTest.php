@@ -49,24 +49,29 @@ final class LicenceSettingsTest extends DatabaseTestCase
 
     public function licenceSettingsMissing(): array
     {
+        $product = "product 'Jetpack Backup licence' sells Jetpack licences but ";
         return array(
-            'no token' => array(array('token' => '  ')),
-            'no product' => array(array('slug' => '')),
+            'no token' => array(array('token' => '  '), $product . 'has no Licensing API token; enter the token '
+                . 'Automattic gave you in Module Settings → Licensing API token'),
+            'no product' => array(array('slug' => ''), $product . "its licence product '' is not one; choose one in "
+                . 'Module Settings → Licence product'),
+            'not a product slug' => array(array('slug' => 'Jetpack <Scan>'), $product . "its licence product "
+                . "'Jetpack &lt;Scan&gt;' is not one; choose one in Module Settings → Licence product"),
+            'the token first' => array(array('token' => '', 'slug' => ''), $product . 'has no Licensing API token; enter the token '
+                . 'Automattic gave you in Module Settings → Licensing API token'),
         );
     }
 
     /**
      * @dataProvider licenceSettingsMissing
      */
-    public function testALicenceProductWithoutItsTokenOrProductIsRefused(array $settings): void
+    public function testALicenceProductWithoutItsTokenOrProductIsRefused(array $settings, string $said): void
     {
-        $service = $this->service($this->licenceProduct($settings), array('Site URL' => 'shop.example'));
+        $service = $this->service($this->licenceProduct($settings + array('attach' => 'on')), array('Site URL' => ''));
 
         $result = jetpack_CreateAccount(Whmcs::params($service));
 
-        $this->assertSame('JETPACK MODULE: Service ID: ' . $service . ' - your settings for Jetpack licences are not '
-            . "complete: product 'Jetpack Backup licence' needs the Licensing API token and the Licence product in Module Settings",
-            $result);
+        $this->assertSame('JETPACK MODULE: Service ID: ' . $service . ' - ' . $said, $result, 'the settings before the site');
         $this->assertCount(0, $this->requests($service), 'nothing recorded');
         $this->assertSame('', $this->details($service));
     }
@@ -83,6 +88,20 @@ final class LicenceSettingsTest extends DatabaseTestCase
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($site)));
         $this->assertSame('shop.example', OrderChecks::check($site, 'provision')->siteUrl);
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::params($offNoSite)), 'attach off: no site is read');
+    }
+
+    public function testAnEmptySiteUrlOfALicenceThatAttachesTakesTheSiteItWasLastAttachedTo(): void
+    {
+        $service = $this->service($this->licenceProduct(array('attach' => 'On ')), array('Site URL' => ' '));
+        $this->licence($service, array('state' => 'revoked', 'attached_site' => 'https://old.example/', 'revoked_at' => '2026-12-01 00:00:00',
+            'license_key' => 'jetpack-backup-daily_OLD'));
+        $this->licence($service, array('state' => 'issued', 'attached_site' => 'https://last.example/'));
+        $this->licence($service, array('state' => 'failed', 'license_key' => null));
+
+        $order = OrderChecks::check($service, 'change');
+
+        $this->assertSame('https://last.example/', $order->siteUrl);
+        $this->assertTrue($order->siteFromLedger);
     }
 
     public function testAPlanProductIsCheckedAsBeforeWhateverItsLicenceSettingsSay(): void
@@ -111,8 +130,8 @@ final class LicenceSettingsTest extends DatabaseTestCase
 
         $this->assertSame('success', jetpack_CreateAccount(Whmcs::addonParams($addon)));
         $this->assertSame('jetpack-scan', OrderChecks::check($service, 'provision', $addon)->licenceProduct);
-        $this->assertStringContainsString('your settings for Jetpack licences are not complete: addon '
-            . "'Jetpack Backup' needs the Licensing API token and the Licence product in its Module Settings",
+        $this->assertStringContainsString("addon 'Jetpack Backup' sells Jetpack licences but has no Licensing API token; "
+            . "enter the token Automattic gave you in the addon's Module Settings → Licensing API token",
             jetpack_CreateAccount(Whmcs::addonParams($broken)));
         $this->assertSame(array(Messages::queued('provision', Catalogue::API_LICENCE)), array_values($this->addonDetailsRows($addon)));
     }

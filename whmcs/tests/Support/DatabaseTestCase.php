@@ -73,29 +73,6 @@ abstract class DatabaseTestCase extends TestCase
         foreach ($migrations as $migration) {
             Db::runFile($pdo, $migration);
         }
-        self::licenceTablesUntilMigrated($pdo);
-    }
-
-    /**
-     * TEMPORARY (issue 22): the licence tables of the contract, until the worker's migrations
-     * that create them are merged; nothing when they are there.
-     */
-    private static function licenceTablesUntilMigrated(\PDO $pdo)
-    {
-        $pdo->exec("CREATE TABLE IF NOT EXISTS mod_jetpack_licence_products (
-            slug VARCHAR(64) NOT NULL, name VARCHAR(191) NOT NULL, family VARCHAR(191) NOT NULL DEFAULT '',
-            fetched_at DATETIME(6) NOT NULL, PRIMARY KEY (slug)) DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci");
-        $pdo->exec("CREATE TABLE IF NOT EXISTS mod_jetpack_licences (
-            id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, service_id INT UNSIGNED NOT NULL,
-            addon_id INT UNSIGNED NOT NULL DEFAULT 0, product VARCHAR(64) NOT NULL,
-            license_key VARCHAR(191) NULL, state VARCHAR(16) NOT NULL, issue_started_at DATETIME(6) NULL,
-            issued_at DATETIME(6) NULL, attached_site VARCHAR(255) NULL, attached_at DATETIME(6) NULL,
-            revoked_at DATETIME(6) NULL, revoked_outside TINYINT(1) NOT NULL DEFAULT 0,
-            job_id BIGINT UNSIGNED NULL, checked_at DATETIME(6) NULL, note VARCHAR(255) NULL,
-            updated_at DATETIME(6) NOT NULL, PRIMARY KEY (id), KEY target (service_id, addon_id, id),
-            KEY license_key (license_key), KEY live (state, checked_at))
-            DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci");
-        $pdo->exec('ALTER TABLE mod_jetpack_requests ADD COLUMN IF NOT EXISTS detail VARCHAR(191) NULL');
     }
 
     private function dropDatabase()

@@ -119,6 +119,28 @@ final class Licences
     }
 
     /**
+     * The site the target's licence was last attached to (its newest row with one): what
+     * stands in for an empty Site URL field of a licence that attaches, as for the worker.
+     *
+     * @param int $serviceId tblhosting.id (an addon's parent)
+     * @param int $addonId   tblhostingaddons.id, 0 for the service itself
+     *
+     * @return string|null
+     *
+     * @throws \PDOException on another database error than a missing table
+     */
+    public static function lastAttachedSite($serviceId, $addonId = 0)
+    {
+        $site = self::tolerant(function () use ($serviceId, $addonId) {
+            return self::targetQuery($serviceId, $addonId)
+                ->whereNotNull('attached_site')
+                ->orderBy('id', 'desc')
+                ->value('attached_site');
+        }, null);
+        return $site === null ? null : (string) $site;
+    }
+
+    /**
      * The target's newest licence in state `unknown`, the one an admin's decision is for;
      * null when none waits.
      *

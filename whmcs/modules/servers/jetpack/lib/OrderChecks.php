@@ -16,8 +16,8 @@
  *
  * A product (or addon) that sells Jetpack licences (its setting *Jetpack API*, configoption9,
  * says licence) gets the catalogue's licence checks instead for an issue, a revoke or a change:
- * its details field, its Site URL only when *Attach to the site* is on, and its Licensing API
- * token and licence product (configoption10, 11); nothing of the partner's plan or user.
+ * its details field, its Licensing API token and licence product (configoption10, 11), and its
+ * Site URL only when *Attach to the site* is on; nothing of the partner's plan or user.
  *
  * Which of these an action gets is checksFor()'s one answer, from the catalogue: the whole
  * order (a provision, a change of plan); only what the cancel sends, the Site URL and the
@@ -46,6 +46,9 @@ final class OrderChecks
 {
     /** jetpack-worker's ledger (what the partner holds per target and site), read for the fallback. */
     const LEDGER = 'mod_jetpack_ledger';
+
+    /** readSite()'s fallback for a licence: the site the target's licence was last attached to. */
+    const HELD_BY_LICENCE = 'licence';
 
     /**
      * Which order checks an action gets: the one place the checks ask about an action, answered
@@ -123,10 +126,12 @@ final class OrderChecks
     }
 
     /**
-     * A licence product's order (the worker's licence checks): the Site URL only when
-     * *Attach to the site* is on (the licence is attached there; an addon without one takes its
-     * parent's domain), then the Licensing API token and the licence product (configoption10,
-     * 11). No Local User, no Plan, no partner client id or secret.
+     * A licence product's order, as the worker's `read_licence_order` (src/order_licence.rs)
+     * reads it after the details field: the Licensing API token (configoption10) is filled
+     * in; the licence product (configoption11) can be a product slug (lower-case letters,
+     * digits and `-`, at most 64); then, only when *Attach to the site* is on, the Site URL (an
+     * addon without one takes its parent's domain; a service's empty field, the site its
+     * licence was last attached to). No Local User, no Plan, no partner client id or secret.
      *
      * @param Order  $order  what check() has read so far
      * @param Target $target
@@ -139,12 +144,20 @@ final class OrderChecks
      */
     private static function checkLicence(Order $order, Target $target, array $fields, array $values)
     {
-        if ($target->attaches()) {
-            list($order->siteUrl, $order->siteFromLedger) = self::readSite($target, $fields['site_url'], $values);
+        if (Text::trim($target->settings[Target::LICENCE_TOKEN]) === '') {
+            throw $target->refusal($target->messageKey('licence_no_token'), $target->owner);
         }
-        $order->licenceProduct = Text::trim($target->settings[Target::LICENCE_PRODUCT]);
-        if (Text::trim($target->settings[Target::LICENCE_TOKEN]) === '' || $order->licenceProduct === '') {
-            throw $target->refusal($target->messageKey('no_licence_settings'), $target->owner);
+        $slug = Text::trim($target->settings[Target::LICENCE_PRODUCT]);
+        if (preg_match('/^[a-z0-9-]{1,64}$/', $slug) !== 1) {
+            throw $target->refusal(
+                $target->messageKey('licence_no_product'),
+                $target->owner + array('{value}' => Escape::quote($slug))
+            );
+        }
+        $order->licenceProduct = $slug;
+        if ($target->attaches()) {
+            list($order->siteUrl, $order->siteFromLedger) =
+                self::readSite($target, $fields['site_url'], $values, self::HELD_BY_LICENCE);
         }
         return $order;
     }
@@ -183,10 +196,11 @@ final class OrderChecks
     /**
      * The site jetpack-worker's ledger holds for a service (KEY service_site, by service and
      * addon 0): the only one ($which 'one'), or any ('any'); null when there is none (or, for
-     * 'one', several).
+     * 'one', several). For a licence (self::HELD_BY_LICENCE) the site its licence was last
+     * attached to.
      *
      * @param Target $target a service
-     * @param string $which  'one' or 'any'
+     * @param string $which  'one', 'any' or self::HELD_BY_LICENCE
      *
      * @return string|null as the worker sent it
      *
@@ -194,6 +208,9 @@ final class OrderChecks
      */
     private static function heldSite(Target $target, $which)
     {
+        if ($which === self::HELD_BY_LICENCE) {
+            return Licences::lastAttachedSite($target->serviceId, 0);
+        }
         try {
             $sites = Query::rows(Capsule::table(self::LEDGER)
                 ->where('service_id', (int) $target->serviceId)
@@ -221,7 +238,7 @@ final class OrderChecks
      * @param Target      $target
      * @param int[]       $ids      the fields with the Site URL key
      * @param array       $values   field id => value
-     * @param string|null $fallback 'one' or 'any' (heldSite()), null for none
+     * @param string|null $fallback 'one', 'any' or self::HELD_BY_LICENCE (heldSite()), null for none
      *
      * @return array (string the site, trimmed; bool whether it is the ledger's)
      *

@@ -105,13 +105,14 @@ final class Target
     }
 
     /**
-     * Whether *Attach to the site* (configoption12) is on: a yesno setting, 'on' when ticked.
+     * Whether *Attach to the site* (configoption12) is on: a yesno setting, 'on' when ticked
+     * (read as the worker's `attaches`: trimmed, any case).
      *
      * @return bool
      */
     public function attaches()
     {
-        return Text::trim($this->settings[self::LICENCE_ATTACH]) === 'on';
+        return strcasecmp(Text::trim($this->settings[self::LICENCE_ATTACH]), 'on') === 0;
     }
 
     /**
