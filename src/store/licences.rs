@@ -12,9 +12,9 @@ use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
 use super::jobs::push_targets;
-use super::{ClaimedJob, Result, Store, StoreError};
+use super::{ClaimedJob, RequestId, Result, Store, StoreError};
 use crate::catalogue::LicenceState;
-use crate::domain::Target;
+use crate::domain::{RequestedBy, Target};
 use crate::lifecycle::RequestKind;
 use crate::text::fit;
 
@@ -191,63 +191,55 @@ impl Store {
     /// the row is in a state the change applies to; false when it was not (another worker
     /// or an admin got there first).
     pub async fn licence_write(&self, id: u64, job: Option<u64>, w: &LicenceWrite) -> Result<bool> {
-        let (set, from): (&str, &[LicenceState]) = match w {
-            LicenceWrite::Issued { .. } => (
-                "state = 'issued', license_key = ?, issued_at = COALESCE(?, UTC_TIMESTAMP(6)),
-                 note = ?, checked_at = UTC_TIMESTAMP(6)",
-                &[
-                    LicenceState::Issuing,
-                    LicenceState::Unknown,
-                    LicenceState::Failed,
-                ],
-            ),
-            LicenceWrite::Attached { .. } => (
-                "state = 'attached', attached_site = ?, attached_at = UTC_TIMESTAMP(6)",
-                &[LicenceState::Issued, LicenceState::Attached],
-            ),
-            LicenceWrite::Detached => (
-                "state = 'issued', attached_at = NULL",
-                &[LicenceState::Attached],
-            ),
-            LicenceWrite::Revoked { .. } => (
-                "state = 'revoked', revoked_at = UTC_TIMESTAMP(6), revoked_outside = ?, note = ?",
-                &[LicenceState::Issued, LicenceState::Attached],
-            ),
-            LicenceWrite::Unknown { .. } => {
-                ("state = 'unknown', note = ?", &[LicenceState::Issuing])
-            }
-            LicenceWrite::NotIssued { .. } => {
-                ("state = 'failed', note = ?", &[LicenceState::Issuing])
-            }
-            LicenceWrite::Checked => (
-                "checked_at = UTC_TIMESTAMP(6)",
-                &[LicenceState::Issued, LicenceState::Attached],
-            ),
-        };
-        let mut q = QueryBuilder::<MySql>::new(format!("UPDATE mod_jetpack_licences SET {set}"));
-        let mut binds = q.separated("");
-        match w {
+        let mut q = QueryBuilder::<MySql>::new("UPDATE mod_jetpack_licences SET ");
+        let from: &[LicenceState] = match w {
             LicenceWrite::Issued {
                 key,
                 issued_at,
                 note,
             } => {
-                binds.push_bind(key.clone());
-                binds.push_bind(issued_at.clone());
-                binds.push_bind(fit(note, 255).into_owned());
+                q.push("state = 'issued', license_key = ")
+                    .push_bind(key.clone());
+                q.push(", issued_at = COALESCE(")
+                    .push_bind(issued_at.clone());
+                q.push(", UTC_TIMESTAMP(6)), checked_at = UTC_TIMESTAMP(6), note = ");
+                q.push_bind(fit(note, 255).into_owned());
+                &[
+                    LicenceState::Issuing,
+                    LicenceState::Unknown,
+                    LicenceState::Failed,
+                ]
             }
             LicenceWrite::Attached { site } => {
-                binds.push_bind(fit(site, 255).into_owned());
+                q.push("state = 'attached', attached_at = UTC_TIMESTAMP(6), attached_site = ");
+                q.push_bind(fit(site, 255).into_owned());
+                &[LicenceState::Issued, LicenceState::Attached]
+            }
+            LicenceWrite::Detached => {
+                q.push("state = 'issued', attached_at = NULL");
+                &[LicenceState::Attached]
             }
             LicenceWrite::Revoked { outside, note } => {
-                binds.push_bind(*outside);
-                binds.push_bind(fit(note, 255).into_owned());
+                q.push("state = 'revoked', revoked_at = UTC_TIMESTAMP(6), revoked_outside = ");
+                q.push_bind(*outside).push(", note = ");
+                q.push_bind(fit(note, 255).into_owned());
+                &[LicenceState::Issued, LicenceState::Attached]
             }
-            LicenceWrite::Unknown { note } | LicenceWrite::NotIssued { note } => {
-                binds.push_bind(fit(note, 255).into_owned());
+            LicenceWrite::Unknown { note } => {
+                q.push("state = 'unknown', note = ")
+                    .push_bind(fit(note, 255).into_owned());
+                &[LicenceState::Issuing]
             }
-            LicenceWrite::Detached | LicenceWrite::Checked => {}
-        }
+            LicenceWrite::NotIssued { note } => {
+                q.push("state = 'failed', note = ")
+                    .push_bind(fit(note, 255).into_owned());
+                &[LicenceState::Issuing]
+            }
+            LicenceWrite::Checked => {
+                q.push("checked_at = UTC_TIMESTAMP(6)");
+                &[LicenceState::Issued, LicenceState::Attached]
+            }
+        };
         q.push(", job_id = COALESCE(")
             .push_bind(job)
             .push(", job_id)");
@@ -261,6 +253,31 @@ impl Store {
         }
         q.push(")");
         Ok(q.build().execute(&self.pool).await?.rows_affected() == 1)
+    }
+
+    /// Records an admin's decision about a licence whose issue answer was lost
+    /// (`licence_record` with the key found in the portal, or `licence_reissue`): one INSERT
+    /// into the request inbox, applied by the worker like any request.
+    pub async fn record_licence_request(
+        &self,
+        target: Target,
+        kind: RequestKind,
+        key: Option<&str>,
+        by: RequestedBy,
+    ) -> Result<RequestId> {
+        let done = sqlx::query(
+            "INSERT INTO mod_jetpack_requests
+               (service_id, addon_id, action, requested_by, created_at, detail)
+             VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6), ?)",
+        )
+        .bind(target.service())
+        .bind(target.addon_id())
+        .bind(kind.as_str())
+        .bind(by.as_str())
+        .bind(key.map(|k| fit(k.trim(), 191).into_owned()))
+        .execute(&self.pool)
+        .await?;
+        Ok(RequestId(done.last_insert_id()))
     }
 
     /// Whether another licence row holds `key` (a key is one licence).

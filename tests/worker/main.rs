@@ -30,6 +30,8 @@
 //! - `sites`: several targets on one site, a service deleted mid-provision, a moved addon.
 //! - `pace`: the concurrency bounds partner-API calls in flight (sandbox-observed) with jobs
 //!   claimed ahead; a stop never starts a call for a job claimed ahead.
+//! - `licences`: Jetpack licences through the Licensing API: issued exactly once whatever is
+//!   lost, revoked, changed issue-then-revoke, detached on suspend, reported when revoked outside.
 //! - `inbox`: requests applied as sets: batch size 1 vs 500 (differential), a backlog never
 //!   holds claims back, the statements a backlog costs.
 
@@ -50,6 +52,7 @@ mod helpers;
 mod holds;
 mod inbox;
 mod ledger;
+mod licences;
 mod lifecycle;
 mod liveness;
 mod model;
