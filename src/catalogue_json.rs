@@ -1,6 +1,6 @@
 //! The lists the PHP module and the dashboard share with the worker, exported from their one
 //! source in Rust: the action catalogue (`catalogue`), the request kinds (`lifecycle`), the job
-//! states and the requesters (`domain`), written to `whmcs/modules/servers/jetpack/catalogue.json`
+//! states and the requesters (`domain`), the settings' values (`order`, `manual_setup`), written to `whmcs/modules/servers/jetpack/catalogue.json`
 //! beside `rules.json`. A test fails when the committed file differs from [`render`]; the PHP
 //! tests check that every list the PHP side uses comes from the file.
 
@@ -12,6 +12,7 @@ use crate::catalogue::{
 };
 use crate::domain::{JobState, RequestedBy};
 use crate::lifecycle::RequestKind;
+use crate::manual_setup::{ManualSetup, OrderEvent, SETTING};
 use crate::order::OnSuspend;
 
 /// Where the exported file lives, from the repository's root.
@@ -20,7 +21,7 @@ pub const PATH: &str = "whmcs/modules/servers/jetpack/catalogue.json";
 /// The file's text (pretty JSON, one trailing newline).
 pub fn render() -> String {
     let doc = json!({
-        "about": "Generated from the worker's src/catalogue.rs (and lifecycle, domain) by its \
+        "about": "Generated from the worker's src/catalogue.rs (and lifecycle, domain, manual_setup) by its \
                   test catalogue_json; do not edit: run `JETPACK_WRITE_CATALOGUE=1 cargo test \
                   catalogue_json` after changing the catalogue. The PHP module and the dashboard \
                   read every list of actions, request kinds, job states and requesters here.",
@@ -40,10 +41,33 @@ pub fn render() -> String {
         "licence_states": LicenceState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "licence_live_states": LicenceState::ALL.iter().filter(|s| s.is_live())
             .map(|s| s.as_str()).collect::<Vec<_>>(),
+        "manual_setup": manual_setup(),
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// The setting *When to provision a manual-setup order*: its module setting, its choices
+/// (stored value and words, the default first) and, per order event, the stored values (`''`
+/// included) whose targets that event lets the hooks provision.
+fn manual_setup() -> Value {
+    let choices: Vec<Value> = ManualSetup::ALL
+        .iter()
+        .map(|m| json!({"value": m.as_str(), "label": m.label()}))
+        .collect();
+    let mut provisioned_on = serde_json::Map::new();
+    for event in OrderEvent::ALL {
+        provisioned_on.insert(
+            event.as_str().to_owned(),
+            json!(ManualSetup::stored_for(event)),
+        );
+    }
+    json!({
+        "setting": SETTING,
+        "choices": choices,
+        "provisioned_on": provisioned_on,
+    })
 }
 
 fn action(a: &ActionSpec) -> Value {

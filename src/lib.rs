@@ -7,7 +7,7 @@
 //! (all SQL), `jetpack` (partner API client), `licensing` (the Licensing API client), `order` (reading WHMCS's custom fields), `retry`
 //! (pure schedules), `backoff` (waits before a statement is tried again) and `dns`. `ops`
 //! reports the worker's `health` to systemd and the database; `app` wires the two. Leaves under
-//! them all: `domain`, `lifecycle`, `drift` (the reconciler's rules), `rules`, `text` and
+//! them all: `domain`, `lifecycle`, `manual_setup`, `drift` (the reconciler's rules), `rules`, `text` and
 //! `metrics` (docs/architecture.md).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -28,6 +28,7 @@ pub mod health;
 pub mod jetpack;
 pub mod licensing;
 pub mod lifecycle;
+pub mod manual_setup;
 pub mod metrics;
 pub mod ops;
 pub mod order;

@@ -29,7 +29,7 @@
 # LATENCY_MS, WORKER, MARIADB_PID, SANDBOX_PID, MACHINE_CPU, DB_* .
 
 BACKLOG_C=64
-BACKLOG_PATHS="queued requests scan"
+BACKLOG_PATHS=${BENCH_BACKLOG_PATHS:-"queued requests scan"}
 
 # The binaries as "label path" lines, from BENCH_BINS.
 backlog_bins() {
@@ -189,6 +189,13 @@ backlog_run() {
         adopted=$(q "$db" "SELECT TIMESTAMPDIFF(MICROSECOND, '$t0', MAX(created_at)), COUNT(*)
             FROM mod_jetpack_requests WHERE requested_by = 'adopt'")
     fi
+    say "backlog [$label] $path ${cmd/once/run --once}: timeline (s after the start, database clock): $(q "$db" "SELECT CONCAT(
+        'first job done ', ROUND(TIMESTAMPDIFF(MICROSECOND, '$t0', MIN(j.finished_at)) / 1e6, 2),
+        ', last job created ', ROUND(TIMESTAMPDIFF(MICROSECOND, '$t0', MAX(j.created_at)) / 1e6, 2),
+        ', last request applied ', IFNULL(ROUND((SELECT TIMESTAMPDIFF(MICROSECOND, '$t0', MAX(r.applied_at))
+            FROM mod_jetpack_requests r) / 1e6, 2), '-'),
+        ', last job done ', ROUND(TIMESTAMPDIFF(MICROSECOND, '$t0', MAX(j.finished_at)) / 1e6, 2))
+        FROM mod_jetpack_jobs j")"
     backlog_report "$round $label $path $cmd $n $done_jobs" "$wall_us" "$worker_cpu" "$db_cpu" "$sb_cpu" "$d" "$adopted"
 }
 
@@ -297,6 +304,7 @@ backlog_summary() {
         done
     done
     [ -n "${ORIGINAL_MS:-}" ] || return 0
+    [[ " $BACKLOG_PATHS " == *" scan "* ]] || return 0
     say ""
     while read -r label _; do
         for cmd in once run; do

@@ -1,6 +1,7 @@
 //! The doctor's checks of every `jetpack` product and addon: how it is sold, its custom fields
 //! (Site URL, Local User, Plan, the details field), its module settings (Plan, Default Local
-//! User) and partner credentials, and with `--online` a login with each partner account.
+//! User; what a suspend does and when a manual-setup order is provisioned, in words) and
+//! partner credentials, and with `--online` a login with each partner account.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::{ALLOWED_PLANS, Plan};
 use crate::jetpack::{Credentials, Failure, JetpackClient};
+use crate::manual_setup::ManualSetup;
 use crate::order::{
     FIELD_DETAILS, FIELD_LOCAL_USER, FIELD_PLAN, FIELD_SITE_URL, OnSuspend, field_key, quote,
 };
@@ -215,6 +217,41 @@ fn setup_checks(sold: Sold, p: &ProductSetup, own: &[&FieldSetup], checks: &mut 
         format!("{what}: when WHMCS suspends the service, {on_suspend}"),
         None,
     ));
+    checks.push(manual_setup_check(sold, p, &what));
+}
+
+/// The module setting *When to provision a manual-setup order* (configoption8), in words; a
+/// value the module does not offer is a problem (nothing provisions such an order but Create).
+fn manual_setup_check(sold: Sold, p: &ProductSetup, what: &str) -> Check {
+    let Some(setting) = ManualSetup::parse(&p.manual_setup) else {
+        let choices: Vec<&str> = ManualSetup::ALL.iter().map(|m| m.label()).collect();
+        return check(
+            format!("{what}: module setting When to provision a manual-setup order"),
+            problem(
+                format!(
+                    "{} is not one of its choices, so only Create provisions its orders",
+                    quote(&p.manual_setup)
+                ),
+                format!("choose one in its Module Settings: {}", choices.join("; ")),
+            ),
+        );
+    };
+    let line = format!("{what}: {}", setting.describe());
+    if p.autosetup.trim().is_empty() {
+        return check(line, None);
+    }
+    let option = match sold {
+        Sold::Product => "setup option",
+        Sold::Addon => "Auto Activate option",
+    };
+    noted(
+        line,
+        format!(
+            "its {option} is {} (WHMCS sets it up itself), so the setting applies only if \
+             that becomes \"Do not automatically setup\"",
+            quote(p.autosetup.trim())
+        ),
+    )
 }
 
 /// Whether `own` has no field by `key`, nor one that looks like it.

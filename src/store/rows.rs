@@ -112,6 +112,12 @@ pub struct ProductSetup {
     pub default_local_user: String,
     /// configoption7: the module setting When WHMCS suspends the service.
     pub suspend_setting: String,
+    /// configoption8: the module setting When to provision a manual-setup order
+    /// (`manual_setup::ManualSetup` reads it).
+    pub manual_setup: String,
+    /// tblproducts.autosetup / tbladdons.autoactivate: when WHMCS sets it up itself (empty: "Do
+    /// not automatically setup", so the setting above applies).
+    pub autosetup: String,
     /// configoption9: the module setting Jetpack API (`plan` or `licence`).
     pub api_setting: String,
     /// configoption10: the Licensing API token; never printed.
@@ -243,8 +249,8 @@ pub(super) fn field_row(row: &MySqlRow) -> Result<Option<FieldRow>> {
     }))
 }
 
-/// A product or addon row of the doctor's reads (`id`, `name`, `configoption1`, `2`, `3`, `6`;
-/// NULL reads as empty).
+/// A product or addon row of the doctor's reads (`id`, `name`, `configoption1`, `2`, `3`, `6`,
+/// `7`, `8`, `autosetup`; NULL reads as empty).
 pub(super) fn product_setup(row: &MySqlRow) -> Result<ProductSetup> {
     let setting = |name: &str| -> Result<String> {
         Ok(row.try_get::<Option<String>, _>(name)?.unwrap_or_default())
@@ -258,6 +264,8 @@ pub(super) fn product_setup(row: &MySqlRow) -> Result<ProductSetup> {
         plan_setting: setting("configoption3")?,
         default_local_user: setting("configoption6")?,
         suspend_setting: setting("configoption7")?,
+        manual_setup: setting("configoption8")?,
+        autosetup: setting("autosetup")?,
         api_setting: setting("configoption9")?,
         licence_token: setting("configoption10")?.into(),
         licence_product: setting("configoption11")?,

@@ -133,11 +133,12 @@ impl Store {
     }
 
     /// Every product whose module is `jetpack`, by id, with the module settings the doctor
-    /// checks.
+    /// checks and its setup option (`autosetup`).
     pub async fn jetpack_products(&self) -> Result<Vec<ProductSetup>> {
         let rows = sqlx::query(
             "SELECT id, name, configoption1, configoption2, configoption3, configoption6,
-                    configoption7, configoption9, configoption10, configoption11, configoption12
+                    configoption7, configoption8, configoption9, configoption10, configoption11,
+                    configoption12, autosetup
              FROM tblproducts WHERE servertype = ? ORDER BY id",
         )
         .bind(MODULE_NAME)
@@ -161,18 +162,21 @@ impl Store {
     }
 
     /// Every addon whose module is `jetpack` (tbladdons), by id, with its module settings
-    /// (tblmodule_configuration by its unique key; a missing row reads as empty). Empty when
+    /// (tblmodule_configuration by its unique key; a missing row reads as empty) and its setup
+    /// option (`autoactivate`). Empty when
     /// WHMCS has no module addons ([`Store::has_addons`]).
     pub async fn jetpack_addons(&self) -> Result<Vec<ProductSetup>> {
         if !self.has_addons {
             return Ok(Vec::new());
         }
         let rows = sqlx::query(concat!(
-            "SELECT d.id, d.name, ",
+            "SELECT d.id, d.name, d.autoactivate AS autosetup, m8.value AS configoption8, ",
             addon_settings!(columns),
             " FROM tbladdons d",
             addon_settings!(joins),
-            "WHERE d.module = ? ORDER BY d.id"
+            " LEFT JOIN tblmodule_configuration m8 ON m8.entity_type = 'addon'
+                 AND m8.entity_id = d.id AND m8.setting_name = 'configoption8'
+             WHERE d.module = ? ORDER BY d.id"
         ))
         .bind(MODULE_NAME)
         .fetch_all(&self.pool)

@@ -14,6 +14,7 @@ use jetpack_worker::worker::WorkerSettings;
 use sqlx::mysql::MySqlPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::adoption_when::{addon_set_to, product_set_to};
 use crate::helpers::{CLIENT_ID, Env, Layout, SECRET, fast_settings, until};
 
 async fn invoice(env: &Env, status: &str) -> u32 {
@@ -523,6 +524,7 @@ async fn explain_on_a_realistic_database(env: Env) {
                     "i",
                     "a",
                     "d",
+                    "ms",
                     "tblhosting",
                     "tblorders",
                     "tblinvoices",
@@ -546,10 +548,9 @@ async fn explain_on_a_realistic_database(env: Env) {
         );
         let addons = &plans.iter().find(|(n, _)| *n == "addons window").unwrap().1;
         for s in addons {
-            let want = if s.table == "a" { "range" } else { "eq_ref" };
             assert_eq!(
                 (s.access.as_str(), s.key.as_deref()),
-                (want, Some("PRIMARY")),
+                addon_step(&s.table),
                 "{addons:?}"
             );
         }
@@ -600,10 +601,13 @@ async fn explain_on_a_realistic_database(env: Env) {
             .unwrap()
             .1;
         for s in discover {
-            let want = if s.table == "a" { "range" } else { "eq_ref" };
-            assert_eq!(s.access, want, "{discover:?}");
-            assert_eq!(s.key.as_deref(), Some("PRIMARY"), "{discover:?}");
+            assert_eq!(
+                (s.access.as_str(), s.key.as_deref()),
+                addon_step(&s.table),
+                "{discover:?}"
+            );
         }
+        assert!(discover.iter().any(|s| s.table == "ms"), "{discover:?}");
         while env
             .store
             .discover_candidates(&products, 500)
@@ -635,6 +639,17 @@ async fn explain_on_a_realistic_database(env: Env) {
             .await
             .unwrap();
     assert_eq!(last, 30000, "every addon examined");
+}
+
+/// How the addons' discovery and window read each table: tblhostingaddons (`a`) by a primary-key
+/// range, the addon's setting *When to provision a manual-setup order* (`ms`) by
+/// tblmodule_configuration's unique key, everything else by primary key.
+fn addon_step(table: &str) -> (&'static str, Option<&'static str>) {
+    match table {
+        "a" => ("range", Some("PRIMARY")),
+        "ms" => ("eq_ref", Some("unique_constraint")),
+        _ => ("eq_ref", Some("PRIMARY")),
+    }
 }
 
 #[sqlx::test]
@@ -789,14 +804,18 @@ async fn adoption_checks_fresh_candidates_first_and_old_unpaid_ones_rarely(pool:
 
 /// The adoption rule lives twice, as it must: the hooks decide in PHP at the moment an order
 /// is paid (lib/Hooks.php), the scan decides in SQL later (`Kind::qualifies`, src/store/adoption/kind.rs). They must
-/// agree. Every combination of product (manual-setup Jetpack, automatic Jetpack, another
-/// module), service status, order status and invoice status is seeded, the real hooks.php
+/// agree. Every combination of product (manual-setup Jetpack with each value of *When to
+/// provision a manual-setup order*, automatic Jetpack, another module), service status, order
+/// status and invoice status is seeded, the real hooks.php
 /// code runs `OrderPaid` for every order and `InvoicePaid` for every invoice, and the scan
 /// runs on the same rows: the services each adopts must be the same set.
 #[sqlx::test]
 async fn the_hooks_and_the_scan_agree_on_which_services_qualify(pool: MySqlPool) {
     let env = Env::new(pool).await;
-    let manual = env.product("").await;
+    let mut products = Vec::new();
+    for setting in ["", "paid", "accepted", "create"] {
+        products.push(product_set_to(&env, setting).await);
+    }
     let automatic = env.product("payment").await;
     env.exec(
         "INSERT INTO tblproducts (type, name, autosetup, servertype) VALUES ('other', 'cPanel', '', 'cpanel')",
@@ -810,7 +829,8 @@ async fn the_hooks_and_the_scan_agree_on_which_services_qualify(pool: MySqlPool)
     let mut orders = Vec::new();
     let mut invoices = Vec::new();
     let mut n = 0;
-    for pid in [manual, automatic, other] {
+    products.extend([automatic, other]);
+    for pid in products {
         for service_status in ["Pending", "Active"] {
             for order_status in ["Pending", "Active", "Fraud", "Cancelled"] {
                 for invoice_status in ["", "Unpaid", "Paid", "Cancelled"] {
@@ -1002,7 +1022,7 @@ pub(crate) async fn parent_service(env: &Env, domain: &str) -> ServiceId {
 
 /// An addon of `def` bought for `parent` (status `status`) with its own order (status
 /// `order_status`, invoice `invoice`, 0 for none).
-async fn bought_addon(
+pub(crate) async fn bought_addon(
     env: &Env,
     def: u32,
     parent: ServiceId,
@@ -1036,7 +1056,7 @@ async fn own_requests(env: &Env, sid: ServiceId) -> Vec<String> {
 }
 
 /// An invoice with this status (any layout).
-async fn any_invoice(env: &Env, status: &str) -> u32 {
+pub(crate) async fn any_invoice(env: &Env, status: &str) -> u32 {
     env.exec(&format!(
         "INSERT INTO tblinvoices (userid, status, date, duedate) VALUES (5, '{status}', CURDATE(), CURDATE())"
     ))
@@ -1048,7 +1068,7 @@ async fn any_invoice(env: &Env, status: &str) -> u32 {
     u32::try_from(id).unwrap()
 }
 
-async fn addon_status(env: &Env, addon: AddonId) -> String {
+pub(crate) async fn addon_status(env: &Env, addon: AddonId) -> String {
     sqlx::query_scalar("SELECT CAST(status AS CHAR) FROM tblhostingaddons WHERE id = ?")
         .bind(addon)
         .fetch_one(&env.db)
@@ -1068,7 +1088,7 @@ async fn addon_requests(env: &Env, addon: AddonId) -> Vec<(u32, String)> {
     .unwrap()
 }
 
-async fn addon_jobs(env: &Env, addon: AddonId) -> Vec<(u32, String, String)> {
+pub(crate) async fn addon_jobs(env: &Env, addon: AddonId) -> Vec<(u32, String, String)> {
     sqlx::query_as(
         "SELECT service_id, requested_by, state FROM mod_jetpack_jobs WHERE addon_id = ? ORDER BY id",
     )
@@ -1503,20 +1523,28 @@ async fn adoption_without_module_addons_still_adopts_services(pool: MySqlPool) {
 /// The addon rule lives twice too: the AddonActivation hook decides in PHP (lib/Hooks.php),
 /// the scan in SQL. Every combination of addon (manual-setup Jetpack, automatic Jetpack,
 /// another module), addon status, order status, invoice status and parent (there or gone) is
-/// seeded; the real hook code runs for every addon, and the scan on the same rows: the Pending
+/// seeded, manual-setup ones with each value of *When to provision a manual-setup order* (and
+/// none); the real hook code runs for every addon, and the scan on the same rows: the Pending
 /// addons each would provision must be the same set. WHMCS fires AddonActivation once it has
-/// made the addon Active, so the hook also records each Active manual-setup Jetpack addon with
-/// its service whose order is neither Fraud nor Cancelled (the scan adopts Pending ones only).
+/// made the addon Active (on payment or acceptance, it does not say which), so the hook also
+/// records each Active manual-setup Jetpack addon with its service whose order is neither Fraud
+/// nor Cancelled and whose setting takes either, or whose order is Active and whose setting
+/// waits for the acceptance (the scan adopts Pending ones only).
 #[sqlx::test]
 async fn the_addon_hook_and_the_scan_agree_on_which_addons_qualify(pool: MySqlPool) {
     let env = Env::new(pool).await;
-    let manual = addon_def(&env, "", "jetpack").await;
+    let mut manual = Vec::new();
+    for setting in [None, Some("paid"), Some("accepted"), Some("create")] {
+        manual.push((addon_set_to(&env, setting).await, setting.unwrap_or("")));
+    }
     let automatic = addon_def(&env, "payment", "jetpack").await;
     let other = addon_def(&env, "", "cpanel").await;
     let parent = parent_service(&env, "agree-addons.example").await;
     let mut addons = Vec::new();
     let mut activated = Vec::new();
-    for def in [manual, automatic, other] {
+    let mut defs = manual.clone();
+    defs.extend([(automatic, "automatic"), (other, "other")]);
+    for (def, setting) in defs {
         for service in [parent, ServiceId(999_999)] {
             for status in ["Pending", "Active"] {
                 for order_status in ["Pending", "Active", "Fraud", "Cancelled"] {
@@ -1529,10 +1557,12 @@ async fn the_addon_hook_and_the_scan_agree_on_which_addons_qualify(pool: MySqlPo
                         let addon =
                             bought_addon(&env, def, service, status, order_status, inv).await;
                         addons.push(addon.0.to_string());
-                        if def == manual
+                        let either = ["", "paid"].contains(&setting);
+                        if manual.contains(&(def, setting))
                             && service == parent
                             && status == "Active"
                             && !matches!(order_status, "Fraud" | "Cancelled")
+                            && (either || (setting == "accepted" && order_status == "Active"))
                         {
                             activated.push((addon.0, parent.0));
                         }

@@ -720,3 +720,89 @@ async fn doctor_lists_what_a_suspend_does_per_product(pool: MySqlPool) {
     assert!(out.contains(&kept), "{out}");
     assert!(out.contains(&cancelled), "{out}");
 }
+
+/// The doctor lists, per product and addon, when a manual-setup order is provisioned (the
+/// setting When to provision a manual-setup order, configoption8): '' (products saved before the
+/// setting) as 'paid'; a product WHMCS sets up itself gets a note; a value the module does not
+/// offer is a problem.
+#[sqlx::test]
+async fn doctor_lists_when_a_manual_setup_order_is_provisioned(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let mut products = Vec::new();
+    for (autosetup, setting) in [
+        ("", ""),
+        ("", "accepted"),
+        ("", "create"),
+        ("payment", "accepted"),
+    ] {
+        let pid = env.product(autosetup).await;
+        env.exec(&format!(
+            "UPDATE tblproducts SET configoption8 = '{setting}' WHERE id = {pid}"
+        ))
+        .await;
+        products.push(pid);
+    }
+    let settings = [
+        ("configoption1", CLIENT_ID),
+        ("configoption2", SECRET),
+        ("configoption3", "premium"),
+        ("configoption6", "admin"),
+    ];
+    let addon_fields = ["jetpack_provisioning_details"];
+    let no_row = addon(&env, &settings, &addon_fields).await;
+    let mut accepted = settings.to_vec();
+    accepted.push(("configoption8", "accepted"));
+    let on_acceptance = addon(&env, &accepted, &addon_fields).await;
+
+    let (code, out) = check(&env, &[]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let [before, review, create, automatic] = products[..] else {
+        unreachable!()
+    };
+    for line in [
+        format!(
+            "ok   product #{before} 'Jetpack Premium': a manual-setup order is provisioned once \
+             its invoice is paid or its order accepted"
+        ),
+        format!(
+            "ok   product #{review} 'Jetpack Premium': a manual-setup order is provisioned once \
+             an admin accepts it (a paid invoice alone does not)"
+        ),
+        format!(
+            "ok   product #{create} 'Jetpack Premium': a manual-setup order is provisioned only \
+             when an admin clicks Create"
+        ),
+        format!(
+            "ok   product #{automatic} 'Jetpack Premium': a manual-setup order is provisioned \
+             once an admin accepts it (a paid invoice alone does not)\n     note: its setup \
+             option is 'payment' (WHMCS sets it up itself), so the setting applies only if that \
+             becomes \"Do not automatically setup\""
+        ),
+        format!(
+            "ok   addon #{no_row} 'Jetpack Addon': a manual-setup order is provisioned once its \
+             invoice is paid or its order accepted"
+        ),
+        format!(
+            "ok   addon #{on_acceptance} 'Jetpack Addon': a manual-setup order is provisioned \
+             once an admin accepts it"
+        ),
+    ] {
+        assert!(out.contains(&line), "{line}\nin:\n{out}");
+    }
+
+    env.exec(&format!(
+        "UPDATE tblproducts SET configoption8 = 'later' WHERE id = {review}"
+    ))
+    .await;
+    let (code, out) = check(&env, &[]).await;
+    assert_one_problem(
+        code,
+        &out,
+        &format!(
+            "product #{review} 'Jetpack Premium': module setting When to provision a \
+             manual-setup order: 'later' is not one of its choices, so only Create provisions \
+             its orders"
+        ),
+        "choose one in its Module Settings: When its invoice is paid",
+    );
+}

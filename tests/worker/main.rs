@@ -10,6 +10,8 @@
 //! - `adoption`: which Pending services the worker picks up by itself.
 //! - `adoption_backlog`: a backlog of paid orders adopted by the first scan, a page at a time
 //!   in one transaction, and two workers on one page.
+//! - `adoption_when`: the setting *When to provision a manual-setup order*: paid, accepted
+//!   (fraud review) or Create only, for services and addons; the hooks agree for every value.
 //! - `discovery`: services and addons committed below the adoption watermark (the window).
 //! - `bounded`: oversized partner-API answers, short excerpts in errors and the module log.
 //! - `secrets`: the client secret and tokens never reach a table or the process log.
@@ -39,6 +41,7 @@ mod addons;
 mod addons_php;
 mod adoption;
 mod adoption_backlog;
+mod adoption_when;
 pub(crate) mod bad_input;
 mod batch;
 mod bounded;

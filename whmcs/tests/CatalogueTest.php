@@ -14,7 +14,8 @@ use WHMCS\Module\Server\Jetpack\Requests;
  * The lists the PHP side shares with the worker come from catalogue.json (generated from the
  * worker's src/catalogue.rs; the worker's test catalogue_json fails when the file is stale):
  * every action has its WHMCS entry point, every name the module records is one the worker
- * knows, and no PHP file keeps a list of its own.
+ * knows, the manual-setup setting's choices and rule are the worker's, and no PHP file keeps a
+ * list of its own.
  */
 final class CatalogueTest extends TestCase
 {
@@ -79,7 +80,7 @@ final class CatalogueTest extends TestCase
      * No PHP file of the module or the dashboard spells a list of actions or states itself
      * (the dashboard's filter once listed only provision and terminate, dropping change).
      */
-    public function testNoPhpFileKeepsItsOwnListOfActionsOrStates(): void
+    public function testNoPhpFileKeepsItsOwnListOfActionsStatesOrSettingValues(): void
     {
         $root = dirname(__DIR__) . '/modules';
         $files = array_merge(
@@ -88,7 +89,11 @@ final class CatalogueTest extends TestCase
             glob($root . '/addons/jetpack_queue/*.php'),
             glob($root . '/addons/jetpack_queue/lib/*.php')
         );
-        $names = array_merge(Catalogue::actionNames(), Catalogue::lists('job_states'));
+        $names = array_merge(
+            Catalogue::actionNames(),
+            Catalogue::lists('job_states'),
+            array_keys(Catalogue::manualSetupChoices())
+        );
         $quoted = '\'(?:' . implode('|', array_map('preg_quote', $names)) . ')\'';
         // Two quoted names in a row: a list (maps of labels keyed by state are checked above).
         $list = '/' . $quoted . '\s*,\s*' . $quoted . '/';
@@ -97,6 +102,20 @@ final class CatalogueTest extends TestCase
             $this->assertSame(0, preg_match($list, file_get_contents($file), $m), basename($file) . ' lists '
                 . (isset($m[0]) ? $m[0] : '') . ' itself; read it from Catalogue');
         }
+    }
+
+    /**
+     * The setting "When to provision a manual-setup order": its module setting and which
+     * stored values each order event serves, as the worker decides (src/manual_setup.rs): ''
+     * keeps the rule products had before the setting (either event).
+     */
+    public function testTheManualSetupSettingIsTheWorkers(): void
+    {
+        $this->assertSame('configoption8', Catalogue::manualSetupSetting());
+        $this->assertSame(array('paid', 'accepted', 'create'), array_keys(Catalogue::manualSetupChoices()));
+        $this->assertSame(array('', 'paid', 'accepted'), Catalogue::provisionedOn('accepted'));
+        $this->assertSame(array('', 'paid'), Catalogue::provisionedOn('paid'));
+        $this->assertSame(array(), Catalogue::provisionedOn('refunded'));
     }
 
     public function testABrokenCatalogueIsAClearModuleError(): void

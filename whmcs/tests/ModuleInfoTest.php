@@ -41,6 +41,13 @@ final class ModuleInfoTest extends TestCase
             ),
             array_keys($options)
         );
+        // configoption8: the choices of catalogue.json (the worker's src/manual_setup.rs), the
+        // default first: 'paid', what '' (every product saved before the setting) means.
+        $manual = $options['When to provision a manual-setup order'];
+        $this->assertSame('dropdown', $manual['Type']);
+        $this->assertSame(array('paid', 'accepted', 'create'), array_keys($manual['Options']));
+        $this->assertSame('paid', $manual['Default']);
+        $this->assertStringContainsString('accepts the order', $manual['Options']['accepted']);
         // configoption3: the plans of rules.json, and '' for "use the Plan custom field".
         $this->assertSame('dropdown', $options['Plan']['Type']);
         $this->assertSame(

@@ -8,6 +8,7 @@ use sqlx::MySql;
 use sqlx::query_builder::Separated;
 
 use crate::domain::{Action, AddonId, ServiceId, Target};
+use crate::manual_setup::{ManualSetup, OrderEvent, SETTING};
 
 /// Which kind of target (and so which candidates, marks and watermarks) a statement is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -24,9 +25,41 @@ pub(super) enum Kind {
 /// addons are read as one range, whatever their addon.
 pub(super) const ADDON_SCOPE: u32 = 1;
 
-/// An order accepted or its invoice paid (orders `o`, invoices `i`), not Fraud nor Cancelled.
-const ORDER_PAID: &str =
-    "o.status NOT IN ('Fraud', 'Cancelled') AND (o.status = 'Active' OR i.status = 'Paid')";
+/// An order (`o`) that is neither Fraud nor Cancelled.
+const ORDER_OPEN: &str = "o.status NOT IN ('Fraud', 'Cancelled')";
+
+/// What each [`OrderEvent`] looks like in WHMCS's tables: the order accepted (`o`), its invoice
+/// (`i`) paid.
+fn happened(event: OrderEvent) -> &'static str {
+    match event {
+        OrderEvent::Accepted => "o.status = 'Active'",
+        OrderEvent::Paid => "i.status = 'Paid'",
+    }
+}
+
+/// Whether the events that happened let a target with this setting be provisioned: one branch
+/// per stored value, the setting read once (`CASE`, compared as the column's collation
+/// compares: case and trailing spaces ignored, as `ManualSetup::parse`); a value the module
+/// does not offer, never.
+fn provisioned(setting: &str) -> String {
+    let mut branches = String::new();
+    for m in ManualSetup::ALL {
+        let events: Vec<&str> = OrderEvent::ALL
+            .into_iter()
+            .filter(|e| m.waits_for(*e))
+            .map(happened)
+            .collect();
+        let when = if events.is_empty() {
+            "0".to_owned()
+        } else {
+            format!("({})", events.join(" OR "))
+        };
+        for value in m.stored() {
+            branches.push_str(&format!(" WHEN '{value}' THEN {when}"));
+        }
+    }
+    format!("CASE {setting}{branches} ELSE 0 END")
+}
 
 impl Kind {
     /// Both kinds, in the order every pass takes them: services, then addons.
@@ -116,12 +149,30 @@ impl Kind {
 
     /// What makes a Pending target qualify for adoption (0 without its product or addon, or
     /// its order): its product (`p`) or addon (`d`) set to "Do not automatically setup"
-    /// (`autosetup`, `autoactivate` empty) and its order (`o`) accepted or its invoice (`i`)
-    /// paid, not Fraud nor Cancelled. One copy for the re-check and discovery (a paid order's
-    /// candidate is due at once); lib/Hooks.php decides the same in PHP (checked by the tests).
+    /// (`autosetup`, `autoactivate` empty), its order (`o`) neither Fraud nor Cancelled, and
+    /// an event its setting *When to provision a manual-setup order* waits for
+    /// ([`ManualSetup::waits_for`]): the order accepted, or its invoice (`i`) paid. One copy for
+    /// the re-check and discovery (a qualifying order's candidate is due at once); lib/Hooks.php
+    /// decides the same in PHP from catalogue.json (checked by the tests).
     pub(super) fn qualifies(self) -> String {
         let manual = self.pick(["p.autosetup", "d.autoactivate"]);
-        format!("COALESCE({manual} = '' AND {ORDER_PAID}, 0)")
+        format!(
+            "COALESCE({manual} = '' AND {ORDER_OPEN} AND {}, 0)",
+            provisioned(&self.setting())
+        )
+    }
+
+    /// The setting *When to provision a manual-setup order* of the product `p`, or of the addon
+    /// `d` (its tblmodule_configuration row, by the unique key; a missing row reads as empty).
+    fn setting(self) -> String {
+        match self {
+            Kind::Service => format!("COALESCE(p.{SETTING}, '')"),
+            Kind::Addon => format!(
+                "COALESCE((SELECT ms.value FROM tblmodule_configuration ms
+                   WHERE ms.entity_type = 'addon' AND ms.entity_id = d.id
+                   AND ms.setting_name = '{SETTING}'), '')"
+            ),
+        }
     }
 
     /// An expression true when the target whose id is `id` was marked for its provision (by

@@ -9,8 +9,9 @@
 //!   *trailing window* (`window`, issue 18) re-reads the ids added lately, so a row committed
 //!   after a higher one was discovered is not skipped.
 //! - *Re-check* (`recheck`): a page of candidates joined by primary key to their target,
-//!   product or addon, order and invoice. A candidate that qualifies (Pending, "Do not
-//!   automatically setup", order accepted or invoice paid) is marked
+//!   product or addon (and an addon's `configoption8` row), order and invoice. A candidate that
+//!   qualifies (Pending, "Do not automatically setup", order accepted or invoice paid as its
+//!   *When to provision a manual-setup order* says) is marked
 //!   (`mod_jetpack_adoption_marks`, `mod_jetpack_adoption_addon_marks`; primary key: once,
 //!   across workers, never pruned) and gets a provision request unless its target already
 //!   had a job or a request; one no longer Pending (or gone) is dropped. A page's qualifying

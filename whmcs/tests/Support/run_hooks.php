@@ -1,7 +1,7 @@
 <?php
 /**
  * Runs one of the module's hooks (lib/Hooks.php) on an existing database, once per id, as
- * WHMCS would call it: `OrderPaid` with {orderId}, `InvoicePaid` with {invoiceid},
+ * WHMCS would call it: `AcceptOrder` with {orderid}, `OrderPaid` with {orderId}, `InvoicePaid` with {invoiceid},
  * `AddonActivation` with {id} (a tblhostingaddons.id). For the
  * worker's contract test (tests/worker/adoption.rs), which seeds the database, runs the hooks
  * here, and compares what they recorded with what the worker's adoption scan adopts.
@@ -27,7 +27,7 @@ require_once __DIR__ . '/Db.php';
 
 $moduleDir = dirname(__DIR__, 2) . '/modules/servers/jetpack';
 $libs = array(
-    'Escape', 'Log', 'ModuleError', 'Text', 'Query', 'Rules', 'CustomFields', 'SiteUrl', 'Target', 'Order',
+    'Escape', 'Log', 'ModuleError', 'Catalogue', 'Text', 'Query', 'Rules', 'CustomFields', 'SiteUrl', 'Target', 'Order',
     'OrderChecks', 'Messages', 'Requests', 'Hooks',
 );
 foreach ($libs as $lib) {
@@ -46,7 +46,7 @@ function logActivity($description, $userId = 0)
 }
 
 if ($argc < 3) {
-    fwrite(STDERR, "usage: php run_hooks.php DATABASE OrderPaid|InvoicePaid|AddonActivation ID...\n");
+    fwrite(STDERR, "usage: php run_hooks.php DATABASE AcceptOrder|OrderPaid|InvoicePaid|AddonActivation ID...\n");
     exit(2);
 }
 
@@ -57,6 +57,9 @@ class_alias(Manager::class, 'WHMCS\Database\Capsule');
 
 foreach (array_slice($argv, 3) as $id) {
     switch ($argv[2]) {
+        case 'AcceptOrder':
+            Hooks::acceptOrder(array('orderid' => (int) $id));
+            break;
         case 'OrderPaid':
             Hooks::orderPaid(array('orderId' => (int) $id, 'userId' => 0, 'invoiceId' => 0));
             break;

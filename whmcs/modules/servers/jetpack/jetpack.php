@@ -123,6 +123,7 @@ function jetpack_ConfigOptions()
     $template = $whole ? Email::TEMPLATE : 'Jetpack Activation';
     $emailOff = $whole ? Email::SETTING_OFF : 'off';
     $suspendCancel = $whole ? Catalogue::suspendCancelValue() : 'cancel';
+    $manualSetup = $whole ? Catalogue::manualSetupChoices() : array();
     $options = array(
         'Jetpack Partner Client ID' => array(
             'Type' => 'text',
@@ -173,12 +174,14 @@ function jetpack_ConfigOptions()
             'Default' => 'keep',
             'Description' => 'The partner API has no suspend: a kept plan keeps costing you while the service is suspended',
         ),
-        // configoption8: taken by the setting "When to provision a manual-setup order" (issue
-        // 21, another branch); this stand-in keeps the licence settings at 9..12 until it lands.
+        // configoption8: '' (products saved before this setting) means the first choice, 'paid'.
+        // The choices and what each waits for come from catalogue.json (the worker decides).
         'When to provision a manual-setup order' => array(
-            'Type' => 'text',
-            'Size' => '20',
-            'Description' => 'Reserved',
+            'Type' => 'dropdown',
+            'Options' => $manualSetup,
+            'Default' => (string) key($manualSetup),
+            'Description' => 'Only for "Do not automatically setup" (an addon: Auto Activate off); the '
+                . 'adoption scan and the hooks follow it',
         ),
     );
     $options += jetpack_LicenceOptions($whole);

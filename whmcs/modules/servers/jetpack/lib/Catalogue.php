@@ -3,7 +3,8 @@
  * The lists the module and the dashboard share with jetpack-worker, read from catalogue.json
  * (generated from the worker's src/catalogue.rs; never edited by hand): each action's stored
  * name, the WHMCS function that records it, its words, which order checks it needs and the
- * "queued" text it writes; the request kinds; the job states; the requesters. Nothing here
+ * "queued" text it writes; the request kinds; the job states; the requesters; the choices of
+ * the manual-setup setting and which order events each waits for. Nothing here
  * decides what an action does: the worker does.
  */
 
@@ -62,7 +63,7 @@ final class Catalogue
     {
         $text = is_readable($path) ? file_get_contents($path) : false;
         $doc = $text === false ? null : json_decode($text, true);
-        $lists = array('actions', 'request_kinds', 'job_states', 'unfinished_states', 'requesters',
+        $lists = array('actions', 'request_kinds', 'job_states', 'unfinished_states', 'requesters', 'manual_setup',
             'api_settings', 'licence_products', 'licence_states', 'licence_live_states');
         $broken = !is_array($doc);
         foreach ($lists as $list) {
@@ -278,6 +279,57 @@ final class Catalogue
     public static function suspendCancelValue()
     {
         return (string) self::all()['suspend_setting_cancel'];
+    }
+
+    /**
+     * The module setting "When to provision a manual-setup order" (tblproducts.configoptionN,
+     * an addon's tblmodule_configuration setting_name).
+     *
+     * @return string e.g. 'configoption8'
+     *
+     * @throws ModuleError when the catalogue names no such setting
+     */
+    public static function manualSetupSetting()
+    {
+        $setting = isset(self::all()['manual_setup']['setting']) ? (string) self::all()['manual_setup']['setting'] : '';
+        if (preg_match('/^configoption[0-9]+$/', $setting) !== 1) {
+            throw new ModuleError(
+                ModuleError::PREFIX . 'the module\'s catalogue file names no manual-setup setting; reinstall the '
+                . 'Jetpack module\'s files'
+            );
+        }
+        return $setting;
+    }
+
+    /**
+     * The choices of "When to provision a manual-setup order", for its drop-down: stored value
+     * => words, the default first.
+     *
+     * @return array
+     */
+    public static function manualSetupChoices()
+    {
+        $choices = array();
+        foreach (self::all()['manual_setup']['choices'] as $choice) {
+            $choices[$choice['value']] = $choice['label'];
+        }
+        return $choices;
+    }
+
+    /**
+     * The stored values of "When to provision a manual-setup order" ('' included) whose targets
+     * an order event lets be provisioned: 'accepted' (the order is accepted) or 'paid' (its
+     * invoice is paid). The worker decides which (src/manual_setup.rs); its adoption scan
+     * reads the same lists.
+     *
+     * @param string $event 'accepted' or 'paid'
+     *
+     * @return string[]
+     */
+    public static function provisionedOn($event)
+    {
+        $lists = self::all()['manual_setup']['provisioned_on'];
+        return isset($lists[$event]) ? array_map('strval', $lists[$event]) : array();
     }
 
     /**

@@ -7,15 +7,20 @@
  * Provision on AcceptOrder, OrderPaid and InvoicePaid: each Pending service of a `jetpack`
  * product set to "Do not automatically setup" (tblproducts.autosetup = '') in that order or
  * invoice that now qualifies, by the worker's adoption rule (src/store/adoption/kind.rs, `Kind::qualifies`,
- * the reference): the order is not Fraud or Cancelled, and it is accepted (Active) or its invoice
- * (tblorders.invoiceid) is Paid. AcceptOrder fires before WHMCS sets the order Active, so for
+ * the reference): the order is not Fraud or Cancelled, and an event happened that the product's
+ * setting "When to provision a manual-setup order" (configoption8) waits for: the order is
+ * accepted (Active), or its invoice is Paid. Which setting values each event serves comes from
+ * catalogue.json (Catalogue::provisionedOn; decided in the worker's src/manual_setup.rs): ''
+ * (every product saved before the setting) and 'paid' take either, 'accepted' only the
+ * acceptance, 'create' neither. AcceptOrder fires before WHMCS sets the order Active, so for
  * that hook the order being accepted counts as Active. The adoption scan stays the safety net
  * for whatever a hook misses.
  *
  * Provision on AddonActivation: the Pending addon it names, when its addon is a `jetpack` addon
  * without automatic activation (tbladdons.autoactivate = '': WHMCS does not call the module by
- * itself) and its order qualifies by the same rule (not Fraud or Cancelled; Active, or its
- * invoice Paid). The request names the addon (addon_id) and its parent service.
+ * itself) and its order qualifies by the same rule, the addon's own setting read from
+ * tblmodule_configuration (a missing row reads as ''). The request names the addon (addon_id)
+ * and its parent service.
  *
  * Terminate on ServiceDelete: when the ledger holds a plan for the deleted service itself
  * (addon_id = 0), unless the product's "Keep the Jetpack plan when a service is deleted"
@@ -23,7 +28,7 @@
  *
  * Every lookup goes by an index: tblhosting by orderid (KEY orderid) or by id, tblinvoiceitems
  * by invoiceid (KEY invoiceid), tblorders, tblinvoices, tblproducts, tblhostingaddons and
- * tbladdons by primary key, the requests by KEY service (service_id, id), the jobs by the
+ * tbladdons by primary key, an addon's setting by tblmodule_configuration's unique key, the requests by KEY service (service_id, id), the jobs by the
  * UNIQUE (unfinished_service_id, addon_id), the ledger by UNIQUE (service_id, addon_id,
  * site_hash). tblorders.invoiceid has no index, so an invoice
  * reaches its services through its line items (type 'Hosting', relid = tblhosting.id).
@@ -48,9 +53,16 @@ class Hooks
     /** The module setting (tblproducts.configoptionN) that keeps the plan of a deleted service. */
     const KEEP_ON_DELETE = 'configoption4';
 
+    /** setting(): the product's "When to provision a manual-setup order" (tblproducts `p`). */
+    const PRODUCT_SETTING = 'product';
+
+    /** setting(): the addon's, from tblmodule_configuration (`ms`, joined by addonCandidates()). */
+    const ADDON_SETTING = 'addon';
+
     /**
      * AcceptOrder {orderid}: the order's qualifying services and addons (the order counts as
-     * Active).
+     * Active). An addon WHMCS already activated on payment (Active, never a job) counts too: an
+     * addon whose setting waits for the acceptance was left alone by AddonActivation then.
      *
      * @param array $vars the hook's parameters
      */
@@ -59,7 +71,10 @@ class Hooks
         $orderId = isset($vars['orderid']) ? (int) $vars['orderid'] : 0;
         self::guard('AcceptOrder', 'order ' . $orderId, function () use ($orderId) {
             self::provision('AcceptOrder', self::candidates()->where('h.orderid', $orderId), true);
-            self::provisionAddons('AcceptOrder', self::addonCandidates()->where('ha.orderid', $orderId));
+            self::provisionAddons('AcceptOrder', self::accepting(
+                self::activatedOrPending(self::addonCandidates(0, array('Pending', 'Active')))->where('ha.orderid', $orderId),
+                self::ADDON_SETTING
+            ));
         });
     }
 
@@ -80,7 +95,7 @@ class Hooks
             self::provision('OrderPaid', self::candidates($invoiceId)->where('h.orderid', $orderId), false);
             self::provisionAddons(
                 'OrderPaid',
-                self::paid(self::addonCandidates($invoiceId)->where('ha.orderid', $orderId))
+                self::paid(self::addonCandidates($invoiceId)->where('ha.orderid', $orderId), self::ADDON_SETTING)
             );
         });
     }
@@ -148,7 +163,8 @@ class Hooks
 
     /**
      * The services that qualify for a provision by a hook, before the hook's own condition
-     * (order or invoice): Pending, of a manual-setup `jetpack` product, in an order that is
+     * (order or invoice, with the product's setting, self::PRODUCT_SETTING): Pending, of a
+     * manual-setup `jetpack` product, in an order that is
      * neither Fraud nor Cancelled, and with no provision request waiting and no unfinished job
      * (both indexed). A duplicate would be harmless anyway (the worker takes a provision asked
      * while one is queued or running as "asked again"); the check only keeps the inbox short.
@@ -205,8 +221,10 @@ class Hooks
      * exists, in an order that is neither Fraud nor Cancelled, with no provision request
      * waiting and no job of the addon ever (a plan provisioned once is not provisioned again
      * by an activation); and either Active (WHMCS activated it: its order was accepted or
-     * paid) or still Pending in an order that is Active or has its invoice Paid (paid(), the
-     * services' rule). All by primary keys and the jobs' KEY service (service_id, id).
+     * paid, which of the two is not known) with a setting that waits for either, or in an
+     * order that qualifies by the addon's setting (qualifying(), the services' rule). All by
+     * primary keys, tblmodule_configuration's unique key and the jobs' KEY service
+     * (service_id, id).
      *
      * @param int $addonId tblhostingaddons.id
      *
@@ -214,16 +232,44 @@ class Hooks
      */
     private static function addonCandidate($addonId)
     {
+        $setting = self::setting(self::ADDON_SETTING);
+        $either = array_values(array_intersect(Catalogue::provisionedOn('accepted'), Catalogue::provisionedOn('paid')));
         return self::addonCandidates(0, array('Pending', 'Active'))
             ->where('ha.id', (int) $addonId)
-            ->where(function ($q) {
-                $q->where('ha.status', 'Active')->orWhere('o.status', 'Active')->orWhere('i.status', 'Paid');
-            })
             ->whereNotExists(function ($q) {
                 $q->select(Capsule::raw(1))->from(Requests::JOBS . ' as jj')
                     ->whereColumn('jj.service_id', 'ha.hostingid')
                     ->whereColumn('jj.addon_id', 'ha.id');
+            })
+            ->where(function ($q) use ($setting, $either) {
+                // Active: WHMCS activated it on payment or acceptance (which one is not known):
+                // enough only for a setting that waits for either.
+                $q->where(function ($q) use ($setting, $either) {
+                    $q->where('ha.status', 'Active')->whereIn($setting, $either);
+                })->orWhere(function ($q) {
+                    self::qualifying($q, self::ADDON_SETTING);
+                });
             });
+    }
+
+    /**
+     * Of the addons a query finds (Pending or Active), the Pending ones and those Active that
+     * never had a job (a plan provisioned once is not provisioned again by an activation); by
+     * the jobs' KEY service (service_id, id).
+     *
+     * @param \Illuminate\Database\Query\Builder $query from addonCandidates()
+     *
+     * @return \Illuminate\Database\Query\Builder
+     */
+    private static function activatedOrPending($query)
+    {
+        return $query->where(function ($q) {
+            $q->where('ha.status', 'Pending')->orWhereNotExists(function ($q) {
+                $q->select(Capsule::raw(1))->from(Requests::JOBS . ' as jj')
+                    ->whereColumn('jj.service_id', 'ha.hostingid')
+                    ->whereColumn('jj.addon_id', 'ha.id');
+            });
+        });
     }
 
     /**
@@ -240,14 +286,16 @@ class Hooks
             ->join('tblinvoiceitems as ii', 'ii.relid', '=', 'ha.id')
             ->where('ii.invoiceid', (int) $invoiceId)
             ->where('ii.type', 'Addon')
-            ->distinct());
+            ->distinct(), self::ADDON_SETTING);
     }
 
     /**
      * Pending addons of a `jetpack` addon without automatic activation, on a service that
      * exists, in an order neither Fraud nor Cancelled, with no provision request waiting and no
-     * unfinished job for the addon; the callers add which addons (by primary key, order or
-     * invoice) and, unless the order is being accepted, paid().
+     * unfinished job for the addon, with the addon's setting "When to provision a manual-setup
+     * order" joined as `ms` (tblmodule_configuration by its unique key; self::ADDON_SETTING);
+     * the callers add which addons (by primary key, order or invoice) and accepting() or
+     * paid().
      *
      * @param int      $invoiceId the invoice that counts for paid(), 0 for the order's own
      * @param string[] $statuses  the addon statuses that may qualify
@@ -260,6 +308,11 @@ class Hooks
             ->join('tbladdons as a', 'a.id', '=', 'ha.addonid')
             ->join('tblhosting as h', 'h.id', '=', 'ha.hostingid')
             ->join('tblorders as o', 'o.id', '=', 'ha.orderid'), $invoiceId)
+            ->leftJoin('tblmodule_configuration as ms', function ($join) {
+                $join->on('ms.entity_id', '=', 'a.id')
+                    ->where('ms.entity_type', '=', 'addon')
+                    ->where('ms.setting_name', '=', Catalogue::manualSetupSetting());
+            })
             ->whereIn('ha.status', $statuses)
             ->where('a.module', 'jetpack')
             ->where('a.autoactivate', '')
@@ -306,16 +359,19 @@ class Hooks
     public static function lookups()
     {
         $queries = array(
-            'AcceptOrder' => self::candidates()->where('h.orderid', 1),
-            'OrderPaid' => self::paid(self::candidates(1)->where('h.orderid', 1)),
+            'AcceptOrder' => self::accepting(self::candidates()->where('h.orderid', 1), self::PRODUCT_SETTING),
+            'OrderPaid' => self::paid(self::candidates(1)->where('h.orderid', 1), self::PRODUCT_SETTING),
             'InvoicePaid' => self::paid(self::candidates(1)
                 ->join('tblinvoiceitems as ii', 'ii.relid', '=', 'h.id')
                 ->where('ii.invoiceid', 1)
                 ->where('ii.type', 'Hosting')
-                ->distinct()),
+                ->distinct(), self::PRODUCT_SETTING),
             'AddonActivation' => self::addonCandidate(1),
-            'AcceptOrder (addons)' => self::addonCandidates()->where('ha.orderid', 1),
-            'OrderPaid (addons)' => self::paid(self::addonCandidates(1)->where('ha.orderid', 1)),
+            'AcceptOrder (addons)' => self::accepting(
+                self::activatedOrPending(self::addonCandidates(0, array('Pending', 'Active')))->where('ha.orderid', 1),
+                self::ADDON_SETTING
+            ),
+            'OrderPaid (addons)' => self::paid(self::addonCandidates(1)->where('ha.orderid', 1), self::ADDON_SETTING),
             'InvoicePaid (addons)' => self::addonsOnInvoice(1),
         );
         $out = array();
@@ -335,9 +391,7 @@ class Hooks
      */
     private static function provision($hook, $query, $accepted)
     {
-        if (!$accepted) {
-            $query = self::paid($query);
-        }
+        $query = $accepted ? self::accepting($query, self::PRODUCT_SETTING) : self::paid($query, self::PRODUCT_SETTING);
         $services = Query::rows($query->orderBy('h.id')->get(array('h.id', 'h.userid')));
         foreach ($services as $service) {
             $requestId = Requests::record((int) $service->id, Requests::PROVISION, self::BY_HOOK);
@@ -370,17 +424,65 @@ class Hooks
     }
 
     /**
-     * The adoption rule's payment condition: the order is Active or its invoice is Paid.
+     * The adoption rule's event condition, for the hooks that see a payment: an event happened
+     * that the setting waits for (qualifying()).
      *
-     * @param \Illuminate\Database\Query\Builder $query from candidates()
+     * @param \Illuminate\Database\Query\Builder $query   from candidates() or addonCandidates()
+     * @param string                              $setting self::PRODUCT_SETTING or self::ADDON_SETTING
      *
      * @return \Illuminate\Database\Query\Builder
      */
-    private static function paid($query)
+    private static function paid($query, $setting)
     {
-        return $query->where(function ($q) {
-            $q->where('o.status', 'Active')->orWhere('i.status', 'Paid');
+        return $query->where(function ($q) use ($setting) {
+            self::qualifying($q, $setting);
         });
+    }
+
+    /**
+     * Adds the adoption rule's event condition to a (nested) where: the order (`o`) is Active
+     * and the setting waits for an acceptance, or its invoice (`i`) is Paid and the setting
+     * waits for a payment (Catalogue::provisionedOn).
+     *
+     * @param \Illuminate\Database\Query\Builder $q
+     * @param string                              $setting self::PRODUCT_SETTING or self::ADDON_SETTING
+     */
+    private static function qualifying($q, $setting)
+    {
+        $column = self::setting($setting);
+        $q->where(function ($q) use ($column) {
+            $q->where('o.status', 'Active')->whereIn($column, Catalogue::provisionedOn('accepted'));
+        })->orWhere(function ($q) use ($column) {
+            $q->where('i.status', 'Paid')->whereIn($column, Catalogue::provisionedOn('paid'));
+        });
+    }
+
+    /**
+     * The AcceptOrder hook's event condition: the order being accepted, for a setting that waits
+     * for an acceptance.
+     *
+     * @param \Illuminate\Database\Query\Builder $query   from candidates() or addonCandidates()
+     * @param string                              $setting self::PRODUCT_SETTING or self::ADDON_SETTING
+     *
+     * @return \Illuminate\Database\Query\Builder
+     */
+    private static function accepting($query, $setting)
+    {
+        return $query->whereIn(self::setting($setting), Catalogue::provisionedOn('accepted'));
+    }
+
+    /**
+     * The setting "When to provision a manual-setup order" as a column: the product's
+     * (tblproducts `p`) or the addon's (its tblmodule_configuration row `ms`, '' when missing).
+     *
+     * @param string $setting self::PRODUCT_SETTING or self::ADDON_SETTING
+     *
+     * @return \Illuminate\Database\Query\Expression
+     */
+    private static function setting($setting)
+    {
+        $column = $setting === self::ADDON_SETTING ? 'ms.value' : 'p.' . Catalogue::manualSetupSetting();
+        return Capsule::raw('COALESCE(' . $column . ", '')");
     }
 
     /**
