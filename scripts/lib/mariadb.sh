@@ -6,7 +6,7 @@
 #                    and database jetpack_test, and export
 #                    DATABASE_URL=mysql://jetpack_test:jetpack_test@127.0.0.1:3306/jetpack_test
 #   ensure_php       install php-cli, php-mysql, phpunit and php-illuminate-database if php or
-#                    phpunit is missing (for the WHMCS PHP module tests)
+#                    phpunit is missing, and smarty4 if it is (for the WHMCS PHP module tests)
 #
 # Written for Debian (bookworm) running as root, e.g. a fresh CI machine without systemd. Both
 # functions are idempotent and print nothing when there is nothing to do. They return non-zero
@@ -126,5 +126,10 @@ ensure_php() {
     if ! command -v php >/dev/null 2>&1 || ! command -v phpunit >/dev/null 2>&1; then
         _jetpack_log "php/phpunit missing: installing php-cli php-mysql phpunit php-illuminate-database"
         _jetpack_apt_install php-cli php-mysql phpunit php-illuminate-database || return 1
+    fi
+    # Smarty renders the client area's and the email's templates in the tests, as WHMCS does.
+    if [ ! -f /usr/share/php/smarty4/Smarty.class.php ]; then
+        _jetpack_log "smarty missing: installing smarty4"
+        _jetpack_apt_install smarty4 || return 1
     fi
 }

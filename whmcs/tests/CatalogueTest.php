@@ -6,6 +6,7 @@ use PHPUnit\Framework\TestCase;
 use WHMCS\Module\Addon\JetpackQueue\Page;
 use WHMCS\Module\Server\Jetpack\Catalogue;
 use WHMCS\Module\Server\Jetpack\Hooks;
+use WHMCS\Module\Server\Jetpack\Messages;
 use WHMCS\Module\Server\Jetpack\ModuleError;
 use WHMCS\Module\Server\Jetpack\Requests;
 
@@ -23,6 +24,8 @@ final class CatalogueTest extends TestCase
         $names = Catalogue::actionNames();
         $this->assertSame(array('provision', 'terminate', 'change', 'suspend', 'unsuspend', 'issue_licence',
             'revoke_licence', 'change_licence', 'detach_licence', 'attach_licence'), $names);
+        $this->assertSame(array('provision', 'terminate', 'change', 'suspend', 'unsuspend'), Catalogue::jobActions(),
+            'a licence row runs for a job action of its own name\'s plan row');
         foreach ($names as $name) {
             $function = 'jetpack_' . Catalogue::whmcsFunction($name);
             $this->assertTrue(function_exists($function), "$function records $name");
@@ -54,6 +57,24 @@ final class CatalogueTest extends TestCase
         $this->assertNull(Catalogue::queuedText('unsuspend'));
         $this->assertSame(Catalogue::CHECKS_TARGET, Catalogue::checks('suspend'));
         $this->assertSame(Catalogue::CHECKS_CANCEL, Catalogue::checks('terminate'));
+    }
+
+    public function testALicenceProductsJobActionsRunTheLicenceRows(): void
+    {
+        $this->assertSame('issue_licence', Catalogue::actionFor('provision', Catalogue::API_LICENCE)['name']);
+        $this->assertSame('provision', Catalogue::actionFor('provision', Catalogue::API_PLAN)['name']);
+        $this->assertSame(Catalogue::CHECKS_LICENCE, Catalogue::actionFor('terminate', Catalogue::API_LICENCE)['checks']);
+        $this->assertSame(Catalogue::CHECKS_TARGET, Catalogue::actionFor('suspend', Catalogue::API_LICENCE)['checks']);
+        $this->assertSame('Issuing the Jetpack licence is queued. The licence key will appear here once it is issued.',
+            Messages::queued('provision', Catalogue::API_LICENCE));
+        $this->assertContains(Messages::queued('provision', Catalogue::API_LICENCE), Catalogue::queuedTexts(),
+            'the "queued" text of a licence row is one the module writes');
+        // The setting is read as the worker's Api::parse reads it.
+        $this->assertSame(Catalogue::API_LICENCE, Catalogue::apiOf(' Licence '));
+        foreach (array('', 'plan', 'license', null) as $setting) {
+            $this->assertSame(Catalogue::API_PLAN, Catalogue::apiOf($setting), var_export($setting, true));
+        }
+        $this->assertSame('/wp-admin/admin.php?page=jetpack#/license/activation', Catalogue::licenceActivationPath());
     }
 
     /**

@@ -263,8 +263,8 @@ final class DisplayTest extends DatabaseTestCase
 
         jetpack_AdminServicesTabFields(Whmcs::params($service));
 
-        $this->assertCount(8, $queries, 'latest job, waiting requests, last applied request, ledger, latest drift, '
-            . 'the partner account\'s hold, addons\' jobs, live worker');
+        $this->assertCount(9, $queries, 'latest job, waiting requests, last applied request, ledger, latest drift, '
+            . 'licences, the partner account\'s hold, addons\' jobs, live worker');
         foreach ($queries as $query) {
             foreach ($this->select('EXPLAIN ' . $query[0], $query[1]) as $plan) {
                 $this->assertNotNull($plan->key, $query[0]);

@@ -3,6 +3,7 @@
 namespace JetpackTests;
 
 use PHPUnit\Framework\TestCase;
+use WHMCS\Module\Server\Jetpack\Catalogue;
 
 /**
  * What WHMCS reads before any service exists: the module's name and settings.
@@ -33,6 +34,10 @@ final class ModuleInfoTest extends TestCase
                 'Default Local User',
                 'When WHMCS suspends the service',
                 'When to provision a manual-setup order',
+                'Jetpack API',
+                'Licensing API token',
+                'Licence product',
+                'Attach to the site',
             ),
             array_keys($options)
         );
@@ -61,6 +66,35 @@ final class ModuleInfoTest extends TestCase
         $this->assertSame('password', $options['Jetpack Partner Client Secret']['Type']);
     }
 
+    public function testTheLicenceSettingsAreConfigoptionsNineToTwelve(): void
+    {
+        $options = jetpack_ConfigOptions();
+        $keys = array_keys($options);
+
+        // configoption9: plans stay the default of every product (saved before it: '').
+        $this->assertSame('Jetpack API', $keys[8]);
+        $api = $options['Jetpack API'];
+        $this->assertSame('dropdown', $api['Type']);
+        $this->assertSame(array('plan' => 'Jetpack plan (partner provisioning)', 'licence' => 'Jetpack licence (Licensing API)'),
+            $api['Options']);
+        $this->assertSame('plan', $api['Default']);
+        // configoption10: a secret, shown masked like the client secret.
+        $this->assertSame('Licensing API token', $keys[9]);
+        $this->assertSame('password', $options['Licensing API token']['Type']);
+        // configoption11: without a database (no products fetched), the catalogue's built-in list.
+        $this->assertSame('Licence product', $keys[10]);
+        $this->assertSame('dropdown', $options['Licence product']['Type']);
+        $this->assertSame(array_keys(Catalogue::licenceProducts()), array_keys($options['Licence product']['Options']));
+        $this->assertContains('jetpack-backup-daily', array_keys($options['Licence product']['Options']));
+        $this->assertSame('Jetpack VaultPress Backup (daily) (jetpack-backup-daily)',
+            $options['Licence product']['Options']['jetpack-backup-daily']);
+        // configoption12: off unless ticked, and says who may tick it.
+        $this->assertSame('Attach to the site', $keys[11]);
+        $this->assertSame('yesno', $options['Attach to the site']['Type']);
+        $this->assertArrayNotHasKey('Default', $options['Attach to the site']);
+        $this->assertStringContainsString('allowlisted', $options['Attach to the site']['Description']);
+    }
+
     public function testAdminButtonCallsTheRequeueFunction(): void
     {
         $buttons = jetpack_AdminCustomButtonArray();
@@ -85,7 +119,7 @@ final class ModuleInfoTest extends TestCase
             'jetpack_MetaData', 'jetpack_ConfigOptions', 'jetpack_CreateAccount',
             'jetpack_TerminateAccount', 'jetpack_ChangePackage', 'jetpack_SuspendAccount', 'jetpack_UnsuspendAccount',
             'jetpack_AdminCustomButtonArray', 'jetpack_Requeue',
-            'jetpack_AdminServicesTabFields', 'jetpack_ClientArea',
+            'jetpack_AdminServicesTabFields', 'jetpack_AdminServicesTabFieldsSave', 'jetpack_ClientArea',
         ));
         $defined = array_filter(get_defined_functions()['user'], function ($name) {
             return strpos($name, 'jetpack_') === 0;

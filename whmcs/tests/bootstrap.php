@@ -21,7 +21,7 @@ define('JETPACK_MODULE_DIR', dirname(__DIR__) . '/modules/servers/jetpack');
 require_once 'Illuminate/Database/autoload.php';
 require_once 'PhpParser/autoload.php';
 
-foreach (array('Db', 'DatabaseTestCase', 'HookCalls', 'Whmcs', 'Processes', 'DashboardSeed') as $support) {
+foreach (array('Db', 'DatabaseTestCase', 'HookCalls', 'Whmcs', 'Processes', 'DashboardSeed', 'Templates', 'LicenceSeed') as $support) {
     require_once __DIR__ . '/Support/' . $support . '.php';
 }
 

@@ -107,6 +107,21 @@ final class Processes
     }
 
     /**
+     * GET /_sandbox/licences: every licence the sandbox's Licensing API issued (key, product,
+     * the index of the token that issued it, site, revoked), and the count per token.
+     *
+     * @return array decoded JSON
+     */
+    public function sandboxLicences()
+    {
+        $body = file_get_contents($this->baseUrl . '/_sandbox/licences');
+        if ($body === false) {
+            throw new \RuntimeException('GET /_sandbox/licences failed');
+        }
+        return json_decode($body, true);
+    }
+
+    /**
      * Stops the sandbox (SIGTERM, then SIGKILL) if it runs.
      */
     public function stopSandbox()

@@ -35,7 +35,7 @@ final class Whmcs
             $key = trim(explode('|', $field->fieldname, 2)[0]);
             $customFields[$key] = explode('|', (string) $value, 2)[0];
         }
-        return array(
+        $params = array(
             'addonId' => 0,
             'serviceid' => (int) $serviceId,
             'accountid' => (int) $serviceId,
@@ -45,10 +45,13 @@ final class Whmcs
             'domain' => $service->domain,
             'status' => $service->domainstatus,
             'moduletype' => $product->servertype,
-            'configoption1' => $product->configoption1,
-            'configoption2' => $product->configoption2,
             'customfields' => $customFields,
         );
+        // Every module setting, configoption1..24, as WHMCS passes them.
+        for ($n = 1; $n <= 24; $n++) {
+            $params['configoption' . $n] = (string) $product->{'configoption' . $n};
+        }
+        return $params;
     }
 
     /**
@@ -90,10 +93,24 @@ final class Whmcs
             'domain' => $service === null ? '' : $service->domain,
             'status' => $addon->status,
             'moduletype' => (string) $module,
-            'configoption1' => isset($settings['configoption1']) ? $settings['configoption1'] : '',
-            'configoption2' => isset($settings['configoption2']) ? $settings['configoption2'] : '',
             'customfields' => $customFields,
-        );
+        ) + self::addonSettings($settings);
+    }
+
+    /**
+     * An addon's module settings as WHMCS passes them: configoption1..24, '' when unset.
+     *
+     * @param array $settings setting_name => value (tblmodule_configuration)
+     *
+     * @return array
+     */
+    private static function addonSettings(array $settings)
+    {
+        $params = array();
+        for ($n = 1; $n <= 24; $n++) {
+            $params['configoption' . $n] = isset($settings['configoption' . $n]) ? (string) $settings['configoption' . $n] : '';
+        }
+        return $params;
     }
 
     /**

@@ -31,13 +31,13 @@ if (!defined('JETPACK_QUEUE_MISSING_FILES')) {
     $jetpackQueueFiles = array();
     $jetpackLibs = array(
         'Escape', 'ModuleError', 'Catalogue', 'Text', 'Query', 'Rules', 'CustomFields', 'SiteUrl',
-        'Target', 'Order', 'OrderChecks', 'Messages', 'Requests', 'Display',
+        'Target', 'Order', 'OrderChecks', 'Messages', 'Requests', 'Display', 'Licences', 'LicenceView',
     );
     foreach ($jetpackLibs as $jetpackLib) {
         $jetpackQueueFiles['modules/servers/jetpack/lib/' . $jetpackLib . '.php'] =
             __DIR__ . '/../../servers/jetpack/lib/' . $jetpackLib . '.php';
     }
-    foreach (array('Html', 'Queries', 'Deletions', 'Actions', 'Page') as $jetpackLib) {
+    foreach (array('Html', 'Queries', 'Deletions', 'Actions', 'LicenceSection', 'Page') as $jetpackLib) {
         $jetpackQueueFiles['modules/addons/jetpack_queue/lib/' . $jetpackLib . '.php'] =
             __DIR__ . '/lib/' . $jetpackLib . '.php';
     }
@@ -83,8 +83,8 @@ function jetpack_queue_config()
         'description' => $missing !== null
             ? htmlspecialchars($missing, ENT_QUOTES, 'UTF-8')
             : 'The queue of jetpack-worker: jobs by state, failures, plans waiting on DNS, deleted services\' plans '
-                . 'in their grace period (Cancel now, Keep the plan), workers, Retry, and Hold / Resume per partner account. '
-                . 'Grant access to admin roles under Access Control.',
+                . 'in their grace period (Cancel now, Keep the plan), workers, Retry, Hold / Resume per partner account, '
+                . 'and licences waiting for an admin. Grant access to admin roles under Access Control.',
         'version' => '1.0',
         'author' => 'jetpack-worker',
         'language' => 'english',

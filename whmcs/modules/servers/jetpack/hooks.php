@@ -29,7 +29,7 @@ if (!defined('WHMCS')) {
 // daily cron, until the directory is uploaded whole again.
 $jetpackLibs = array(
     'Escape', 'Log', 'ModuleError', 'Catalogue', 'Text', 'Query', 'Rules', 'CustomFields', 'SiteUrl', 'Target',
-    'Order', 'OrderChecks', 'Messages', 'Requests', 'Hooks', 'Email', 'Outcome',
+    'Order', 'OrderChecks', 'Messages', 'Requests', 'Licences', 'Hooks', 'Email', 'Outcome',
 );
 $jetpackMissing = array();
 foreach ($jetpackLibs as $jetpackLib) {

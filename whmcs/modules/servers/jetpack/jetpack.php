@@ -35,6 +35,7 @@
 
 use WHMCS\Module\Server\Jetpack\Catalogue;
 use WHMCS\Module\Server\Jetpack\Email;
+use WHMCS\Module\Server\Jetpack\Licences;
 use WHMCS\Module\Server\Jetpack\Module;
 use WHMCS\Module\Server\Jetpack\ModuleError;
 use WHMCS\Module\Server\Jetpack\Requests;
@@ -51,7 +52,8 @@ if (!defined('WHMCS')) {
 if (!defined('JETPACK_MODULE_MISSING_FILES')) {
     $jetpackLibs = array(
         'Escape', 'Log', 'ModuleError', 'Catalogue', 'Text', 'Query', 'Rules', 'CustomFields', 'SiteUrl',
-        'Target', 'Order', 'OrderChecks', 'Messages', 'Requests', 'Display', 'Email', 'Module',
+        'Target', 'Order', 'OrderChecks', 'Messages', 'Requests', 'Display', 'Licences', 'LicenceView',
+        'Email', 'Module',
     );
     $jetpackMissing = array();
     foreach ($jetpackLibs as $jetpackLib) {
@@ -89,8 +91,8 @@ function jetpack_MetaData()
 {
     return array(
         'DisplayName' => 'Jetpack by Automattic',
-        'Description' => 'Provisions Jetpack plans with your Jetpack hosting partner account, '
-            . 'through the jetpack-worker service',
+        'Description' => 'Provisions Jetpack plans with your Jetpack hosting partner account, or issues '
+            . 'Jetpack licences through the Licensing API, through the jetpack-worker service',
         'APIVersion' => '1.1',
         'RequiresServer' => false,
     );
@@ -102,7 +104,8 @@ function jetpack_MetaData()
  * in the original module; configoption3 the Plan (a dropdown of rules.json's plans, empty = the
  * Plan custom field names it); configoption4 keeps the plan of a deleted service;
  * configoption5 switches the activation email (lib/Email.php) on or off; configoption6 is the
- * Default Local User (used when the Local User field is missing or empty).
+ * Default Local User (used when the Local User field is missing or empty); configoption7 what
+ * a WHMCS suspend does; configoption9..12 the licence settings (jetpack_LicenceOptions()).
  *
  * @return array
  */
@@ -181,7 +184,57 @@ function jetpack_ConfigOptions()
                 . 'adoption scan and the hooks follow it',
         ),
     );
+    $options += jetpack_LicenceOptions($whole);
     return $whole ? $options : jetpack_OptionsAsStored($options);
+}
+
+/**
+ * The settings of a product (or addon) that sells Jetpack licences through the Licensing API
+ * (configoption9..12): Jetpack API (plan, the default for every product saved before it, or
+ * licence), the Licensing API token (a password field: WHMCS masks it, and the module gives it
+ * to the module log's masking like the client secret), the licence product (the products
+ * jetpack-worker fetched, or the catalogue's built-in list) and Attach to the site (off).
+ *
+ * @param bool $whole whether the module's files are all there (else plain stand-ins)
+ *
+ * @return array label => option
+ */
+function jetpack_LicenceOptions($whole)
+{
+    $plan = $whole ? Catalogue::apiSetting(Catalogue::API_PLAN) : 'plan';
+    $licence = $whole ? Catalogue::apiSetting(Catalogue::API_LICENCE) : 'licence';
+    return array(
+        // configoption9: '' (every product saved before it) and 'plan' provision plans.
+        'Jetpack API' => array(
+            'Type' => 'dropdown',
+            'Options' => array(
+                $plan => 'Jetpack plan (partner provisioning)',
+                $licence => 'Jetpack licence (Licensing API)',
+            ),
+            'Default' => $plan,
+            'Description' => 'A licence product needs the token and the licence product below (not the partner '
+                . 'Client ID, Secret, Plan or Local User); the customer gets a licence key to paste in their site',
+        ),
+        // configoption10: a secret, like the client secret.
+        'Licensing API token' => array(
+            'Type' => 'password',
+            'Size' => '60',
+            'Description' => 'The bearer token Automattic gave you for the Licensing API (licence products only)',
+        ),
+        // configoption11: a product slug.
+        'Licence product' => array(
+            'Type' => 'dropdown',
+            'Options' => $whole ? Licences::productChoices() : array(),
+            'Description' => 'The Jetpack product each licence is issued for (licence products only; the list '
+                . 'jetpack-worker fetched from the Licensing API)',
+        ),
+        // configoption12: 'on' attaches; '' (the default) leaves the key to the customer.
+        'Attach to the site' => array(
+            'Type' => 'yesno',
+            'Description' => 'Only for partners Automattic allowlisted for attaching licences: attaches each '
+                . 'licence to the Site URL. Leave it off otherwise: the customer pastes the key in their site',
+        ),
+    );
 }
 
 /**
@@ -335,6 +388,23 @@ function jetpack_AdminServicesTabFields(array $params)
 }
 
 /**
+ * Admin area → Save Changes on the service's (or addon's) page: records what the admin chose
+ * for a licence whose issue answer was lost (the tab's Record the key / Issue another licence
+ * buttons submit the page; Module::saveAdminTab()). Nothing else is read from the form.
+ *
+ * @param array $params WHMCS module parameters
+ *
+ * @return string 'success' or a `JETPACK MODULE: …` error
+ */
+function jetpack_AdminServicesTabFieldsSave(array $params)
+{
+    if (jetpack_MissingFiles() !== null) {
+        return jetpack_MissingFiles();
+    }
+    return Module::saveAdminTab($params, isset($_POST) && is_array($_POST) ? $_POST : array());
+}
+
+/**
  * Client area → the service's (or addon's) overview: the activation link once there is one,
  * else a waiting message (Module::clientArea(), templates/clientarea.tpl).
  *
@@ -350,6 +420,9 @@ function jetpack_ClientArea(array $params)
             'tabOverviewModuleOutputTemplate' => 'templates/clientarea.tpl',
             'templateVariables' => array(
                 'jetpackActivationUrl' => '',
+                'jetpackLicenceKey' => '',
+                'jetpackLicenceUrl' => '',
+                'jetpackLicencePath' => '',
                 'jetpackMessage' => 'Your Jetpack plan is being set up. The activation link will appear here once it is ready.',
             ),
         );

@@ -1,6 +1,7 @@
 <?php
 /**
- * The dashboard's state-changing actions: Retry (one failed job's, the selected ones, or every
+ * The dashboard's state-changing actions: Record the key / Issue another licence for a licence
+ * waiting for an admin (LicenceSection::handle, requests through the server module), Retry (one failed job's, the selected ones, or every
  * failed one in batches of Queries::RETRY_BATCH, the page continuing with the next batch so
  * thousands fit WHMCS's request time) and Hold / Resume of a partner account. Retry RECORDS one 'retry' request per
  * target (a service, or a product addon: the request carries the job's addon_id; requested_by
@@ -70,6 +71,9 @@ class Actions
             case 'cancel_now':
             case 'keep_plan':
                 return Deletions::choose((string) $post['jq_action'], $post);
+            case LicenceSection::RECORD:
+            case LicenceSection::REISSUE:
+                return LicenceSection::handle((string) $post['jq_action'], $post);
             default:
                 return array('ok' => false, 'message' => 'Refused: unknown action.');
         }

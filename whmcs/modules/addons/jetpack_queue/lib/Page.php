@@ -4,7 +4,7 @@
  * failures by reason, deleted services' plans in their grace period (Deletions: Cancel now,
  * Keep the plan), plans waiting on DNS, the reconciler's drifts (keyset pages, with the
  * count of watched sites and of those seen drifting), the partner accounts on hold (Hold /
- * Resume), the job list (filters, search, keyset pages, Retry per failed row and in bulk,
+ * Resume), the licences waiting for an admin (LicenceSection), the job list (filters, search, keyset pages, Retry per failed row and in bulk,
  * "Retry all" in batches) and one job's detail (with its Retry). Every list shows the site
  * (Queries::sites). The page refreshes itself (self::REFRESH_SECONDS, the live part only,
  * fetched in the background) while its tab is visible and no form on it is being filled; a
@@ -79,6 +79,17 @@ class Page
         $out .= self::reasonsSection(Queries::failureReasons(), $link);
         $out .= Deletions::section(Deletions::pending(), Html::link($link, $filter), $link);
         $out .= self::holdsSection(Queries::holds(), Html::link($link, $filter));
+        $out .= LicenceSection::section(
+            LicenceSection::unknown(),
+            LicenceSection::waitingDecisions(),
+            Html::link($link, $filter),
+            function ($serviceId, $addonId, $userId) {
+                return self::targetLink($serviceId, $addonId, $userId);
+            },
+            function ($jobId) use ($link) {
+                return '<a href="' . Html::link($link, array('job' => $jobId)) . '">#' . (int) $jobId . '</a>';
+            }
+        );
         $out .= self::dnsSection(Queries::waitingDns(), $link);
         $driftBefore = isset($get['drift_before']) && ctype_digit((string) $get['drift_before']) ? (int) $get['drift_before'] : null;
         $out .= self::driftSection(Queries::drifts($driftBefore), Queries::watchCounts(), $link, $driftBefore !== null);
@@ -155,7 +166,7 @@ class Page
         if (isset($f['state']) && !in_array($f['state'], Catalogue::lists('job_states'), true)) {
             unset($f['state']);
         }
-        if (isset($f['action']) && !in_array($f['action'], Catalogue::actionNames(), true)) {
+        if (isset($f['action']) && !in_array($f['action'], Catalogue::jobActions(), true)) {
             unset($f['action']);
         }
         if (isset($f['product']) && !ctype_digit($f['product'])) {
@@ -327,7 +338,7 @@ class Page
         }
         $out = '<h2>Jobs</h2><form method="get" action="' . Escape::html5($action) . '" class="jq-filter" id="jq-filter">' . $hidden;
         $out .= self::select('state', array('' => 'any state') + self::STATE_LABELS, $filter);
-        $actions = Catalogue::actionNames();
+        $actions = Catalogue::jobActions();
         $out .= self::select('action', array('' => 'any action') + array_combine($actions, $actions), $filter);
         $out .= self::select('product', array('' => 'any product') + $products, $filter);
         $out .= ' created on <input type="date" name="date" value="' . Escape::html5(isset($filter['date']) ? $filter['date'] : '') . '">';
@@ -350,6 +361,7 @@ class Page
         $out .= '<table class="table" id="jq-jobs"><tr><th></th><th>Job</th><th>Target</th><th>Client</th><th>Site</th>'
             . '<th>Action</th><th>State</th><th>Attempts</th><th>Next attempt</th><th>Created</th><th>Last error</th></tr>';
         $sites = Queries::sites($page['rows']);
+        $licences = LicenceSection::ofJobs($page['rows']);
         foreach ($page['rows'] as $r) {
             $out .= '<tr data-job="' . (int) $r->id . '"><td>'
                 . ($r->state === 'failed' ? '<input type="checkbox" name="jobs[]" value="' . (int) $r->id . '"> '
@@ -358,7 +370,7 @@ class Page
                 . '</td><td><a href="' . Html::link($link, $filter + array('job' => $r->id)) . '">#' . (int) $r->id . '</a></td><td>'
                 . self::targetLink($r->service_id, $r->addon_id, $r->userid) . '</td><td>'
                 . ($r->userid === null ? '—' : self::clientLink($r->userid)) . '</td><td>' . self::site($sites, $r) . '</td><td>'
-                . Escape::html5($r->action) . '</td><td class="jq-state-' . Escape::html5($r->state) . '">' . Escape::html5(self::label($r->state))
+                . Escape::html5($r->action) . LicenceSection::jobLabel($licences, $r) . '</td><td class="jq-state-' . Escape::html5($r->state) . '">' . Escape::html5(self::label($r->state))
                 . '</td><td>' . (int) $r->attempts . ($r->max_attempts === null ? '' : ' of ' . (int) $r->max_attempts) . '</td><td>'
                 . (in_array($r->state, Catalogue::lists('unfinished_states'), true) ? Html::utc($r->run_at) : '—') . '</td><td>'
                 . Html::utc($r->created_at) . '</td><td class="jq-error">' . Escape::html5(self::cut($r->last_error)) . '</td></tr>';
@@ -421,7 +433,7 @@ class Page
         foreach ($rows as $k => $v) {
             $out .= '<tr><th>' . Escape::html5($k) . '</th><td>' . $v . '</td></tr>';
         }
-        $out .= '</table><h3>The ' . ($addonId > 0 ? 'addon' : 'service') . '\'s jobs</h3><table class="table"><tr><th>Job</th><th>Action</th><th>State</th>'
+        $out .= '</table>' . LicenceSection::ofTargetRows($data['licences']) . '<h3>The ' . ($addonId > 0 ? 'addon' : 'service') . '\'s jobs</h3><table class="table"><tr><th>Job</th><th>Action</th><th>State</th>'
             . '<th>Attempts</th><th>Created</th><th>Updated</th><th>Finished</th><th>Error</th></tr>';
         foreach ($data['jobs'] as $o) {
             $out .= '<tr><td><a href="' . Html::link($link, array('job' => $o->id)) . '">#' . (int) $o->id . '</a></td><td>'
@@ -536,6 +548,6 @@ class Page
             . '.jetpack-queue .jq-inline{display:inline-block;margin:6px 0}.jetpack-queue .alert{padding:8px;margin:8px 0;border:1px solid}'
             . '.jetpack-queue .alert-danger{background:#fdecea;border-color:#c62828}.jetpack-queue .alert-success{background:#e8f5e9;border-color:#2e7d32}'
             . '.jetpack-queue .alert-info{background:#e3f2fd;border-color:#1565c0}.jetpack-queue .jq-state-failed{color:#c62828;font-weight:bold}'
-            . '.jetpack-queue .jq-chart{max-width:960px;border:1px solid #eee}</style>';
+            . '.jetpack-queue .jq-chart{max-width:960px;border:1px solid #eee}.jetpack-queue .jq-licence{color:#1565c0;white-space:nowrap}</style>';
     }
 }

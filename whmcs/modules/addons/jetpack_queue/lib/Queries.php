@@ -8,7 +8,8 @@
  *  - job list (keyset):       PRIMARY (id < ? ORDER BY id DESC LIMIT n), or KEY service
  *                             (service_id, id) when a search names services
  *  - a job's history:         PRIMARY; KEY service (service_id, id) for its target's jobs
- *                             (addon_id = the job's); requests KEY service likewise; an
+ *                             (addon_id = the job's); requests KEY service likewise; its
+ *                             licences mod_jetpack_licences KEY target; an
  *                             addon's row, definition and fields by primary key / KEY serviceid
  *  - failures by reason:      state_run_at, ref state='failed' (the latest REASON_SAMPLE)
  *  - waiting on DNS:          state_run_at, ref state='waiting_dns' ordered by run_at
@@ -43,6 +44,7 @@ namespace WHMCS\Module\Addon\JetpackQueue;
 
 use WHMCS\Database\Capsule;
 use WHMCS\Module\Server\Jetpack\Catalogue;
+use WHMCS\Module\Server\Jetpack\Licences;
 
 if (!defined('WHMCS')) {
     die('This file cannot be accessed directly');
@@ -293,7 +295,7 @@ class Queries
      * requests.
      *
      * @return array|null job, service, addon (tblhostingaddons row or null), product, client,
-     *                    site, jobs, requests
+     *                    site, jobs, requests, licences (Licences::ofTarget)
      */
     public static function job($id)
     {
@@ -359,6 +361,7 @@ class Queries
             'site' => $site,
             'jobs' => $jobs,
             'requests' => $requests,
+            'licences' => Licences::ofTarget((int) $job->service_id, $addonId),
         );
     }
 

@@ -22,6 +22,15 @@ final class Catalogue
     const CHECKS_CANCEL = 'cancel';
     /** Only that the target exists and uses the module (suspend, unsuspend). */
     const CHECKS_TARGET = 'target';
+    /**
+     * A licence product's settings: the Licensing API token and the licence product, and the
+     * Site URL when *Attach to the site* is on (issue, revoke and change of a licence).
+     */
+    const CHECKS_LICENCE = 'licence';
+
+    /** The catalogue's names of the two APIs (its `api_settings` keys, each row's `api`). */
+    const API_PLAN = 'plan';
+    const API_LICENCE = 'licence';
 
     /** @var array|null the decoded file */
     private static $catalogue = null;
@@ -54,7 +63,8 @@ final class Catalogue
     {
         $text = is_readable($path) ? file_get_contents($path) : false;
         $doc = $text === false ? null : json_decode($text, true);
-        $lists = array('actions', 'request_kinds', 'job_states', 'unfinished_states', 'requesters', 'manual_setup');
+        $lists = array('actions', 'request_kinds', 'job_states', 'unfinished_states', 'requesters', 'manual_setup',
+            'api_settings', 'licence_products', 'licence_states', 'licence_live_states');
         $broken = !is_array($doc);
         foreach ($lists as $list) {
             $broken = $broken || !isset($doc[$list]) || !is_array($doc[$list]);
@@ -97,6 +107,110 @@ final class Catalogue
             }
         }
         return null;
+    }
+
+    /**
+     * The actions a job can have (mod_jetpack_jobs.action: the plan rows' names, which the
+     * licence rows run for too), in display order.
+     *
+     * @return string[]
+     */
+    public static function jobActions()
+    {
+        $names = array();
+        foreach (self::all()['actions'] as $action) {
+            $jobAction = self::jobActionOf($action);
+            if (!in_array($jobAction, $names, true)) {
+                $names[] = $jobAction;
+            }
+        }
+        return $names;
+    }
+
+    /**
+     * The row a job action runs for a product of the given API: the licence row (e.g.
+     * `issue_licence` for `provision`) for a licence product, else the plan row; null for a
+     * name the catalogue does not hold.
+     *
+     * @param string $jobAction e.g. 'provision'
+     * @param string $api       self::API_PLAN or self::API_LICENCE
+     *
+     * @return array|null
+     */
+    public static function actionFor($jobAction, $api)
+    {
+        foreach (self::all()['actions'] as $action) {
+            $rowApi = isset($action['api']) ? $action['api'] : self::API_PLAN;
+            if (self::jobActionOf($action) === $jobAction && $rowApi === $api) {
+                return $action;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The API a product's (addon's) setting *Jetpack API* (configoption9) names, read as the
+     * worker reads it (`Api::parse`): the licence value, trimmed and in any case, sells
+     * licences; anything else ('' on every product saved before the setting) plans.
+     *
+     * @param string|null $setting the stored configoption9
+     *
+     * @return string self::API_PLAN or self::API_LICENCE
+     */
+    public static function apiOf($setting)
+    {
+        $licence = (string) self::all()['api_settings'][self::API_LICENCE];
+        return strcasecmp(trim((string) $setting), $licence) === 0 ? self::API_LICENCE : self::API_PLAN;
+    }
+
+    /**
+     * The stored value of the setting *Jetpack API* for an API (catalogue `api_settings`).
+     *
+     * @param string $api self::API_PLAN or self::API_LICENCE
+     *
+     * @return string
+     */
+    public static function apiSetting($api)
+    {
+        return (string) self::all()['api_settings'][$api];
+    }
+
+    /**
+     * The built-in licence products (slug => name), offered while jetpack-worker has not
+     * fetched the list from the Licensing API (mod_jetpack_licence_products is empty).
+     *
+     * @return array slug => name
+     */
+    public static function licenceProducts()
+    {
+        $products = array();
+        foreach (self::all()['licence_products'] as $product) {
+            $products[(string) $product['slug']] = (string) $product['name'];
+        }
+        return $products;
+    }
+
+    /**
+     * Where a site's owner pastes a licence key, after the site's address
+     * (`/wp-admin/admin.php?page=jetpack#/license/activation`).
+     *
+     * @return string
+     */
+    public static function licenceActivationPath()
+    {
+        return (string) self::all()['licence_activation_path'];
+    }
+
+    /**
+     * The stored job action of a row (`job_action`; a catalogue without it: the name).
+     *
+     * @param array $action
+     *
+     * @return string
+     */
+    private static function jobActionOf(array $action)
+    {
+        return isset($action['job_action']) ? (string) $action['job_action'] : (string) $action['name'];
     }
 
     /**
@@ -219,7 +333,8 @@ final class Catalogue
     }
 
     /**
-     * A list by its key: 'request_kinds', 'job_states', 'unfinished_states', 'requesters'.
+     * A list by its key: 'request_kinds', 'job_states', 'unfinished_states', 'requesters',
+     * 'licence_states', 'licence_live_states'.
      *
      * @param string $key
      *

@@ -8,7 +8,10 @@
  * waiting on the site's DNS (the plan is reserved and activates once the domain resolves), this
  * class sends the client the product email "Jetpack Activation" through WHMCS's own mail
  * (`localAPI('SendEmail')`), with the merge fields {$jetpack_activation_url}, {$jetpack_site},
- * {$jetpack_waiting_dns} and {$jetpack_details}. Only jobs that ended (or started waiting) in
+ * {$jetpack_waiting_dns} and {$jetpack_details}. A licence product's job (its licence row in
+ * mod_jetpack_licences, Licences::ofJob) carries the key and the link to the site's licence page
+ * in {$jetpack_licence_key} and {$jetpack_licence_url} ({$jetpack_licence_path} for a site not
+ * known), and both in {$jetpack_details}, which a template created before licences shows. Only jobs that ended (or started waiting) in
  * the last WINDOW_DAYS days are considered, so a first install does not mail its history;
  * never failed jobs, cancelled ones or terminates. A Jetpack product addon's job (addon_id > 0)
  * gets the same email: the template is a product email, sent for the addon's parent service
@@ -517,6 +520,16 @@ class Email
         if ($site === null) {
             $site = Requests::currentSiteUrl($serviceId, $addonId);
         }
+        $licence = Licences::ofJob($serviceId, $addonId, $jobId);
+        $key = '';
+        $licenceUrl = '';
+        if ($licence !== null) {
+            $site = Licences::site($licence, $site);
+            $key = (string) $licence->license_key;
+            $licenceUrl = (string) Licences::activationUrl($site);
+            // What a template made before licences shows ({else}: the details): both.
+            $details = self::licenceText($key, $licenceUrl);
+        }
         $siteText = self::siteText((string) $site);
         return array(
             'jetpack_activation_url' => Escape::htmlOrEmpty($url),
@@ -525,7 +538,24 @@ class Email
             'jetpack_site_text' => $siteText,
             'jetpack_waiting_dns' => $kind === self::KIND_WAITING ? 1 : 0,
             'jetpack_details' => Escape::htmlOrEmpty($details),
+            'jetpack_licence_key' => Escape::htmlOrEmpty($key),
+            'jetpack_licence_url' => Escape::htmlOrEmpty($licenceUrl),
+            'jetpack_licence_path' => Escape::htmlOrEmpty(Catalogue::licenceActivationPath()),
         );
+    }
+
+    /**
+     * The licence's words for {$jetpack_details}: the key and where to paste it.
+     *
+     * @param string $key
+     * @param string $url the site's licence page, '' when the site is not known
+     *
+     * @return string not escaped
+     */
+    public static function licenceText($key, $url)
+    {
+        return 'Your Jetpack licence key: ' . $key . '. Paste it on your site\'s Jetpack licence page: '
+            . ($url !== '' ? $url : 'in its WordPress admin, ' . Catalogue::licenceActivationPath() . ' after the site\'s address') . '.';
     }
 
     /**
@@ -557,7 +587,7 @@ class Email
      */
     public static function templateSubject()
     {
-        return 'Your Jetpack plan for {$jetpack_site_text}';
+        return 'Your Jetpack {if $jetpack_licence_key}licence{else}plan{/if}{if $jetpack_site_text} for {$jetpack_site_text}{/if}';
     }
 
     /**
@@ -572,6 +602,14 @@ class Email
             . '<p>A Jetpack plan is reserved for {$jetpack_site}. The domain does not resolve yet; '
             . 'the plan activates once it does. Then connect the site with the Jetpack banner in its '
             . 'WordPress dashboard. Nothing else is needed from you.</p>' . "\n"
+            . '{elseif $jetpack_licence_key}' . "\n"
+            . '<p>Your Jetpack licence is ready. Your licence key:</p>' . "\n"
+            . '<p><code>{$jetpack_licence_key}</code></p>' . "\n"
+            . '{if $jetpack_licence_url}' . "\n"
+            . '<p>Paste it on your site\'s Jetpack licence page: <a href="{$jetpack_licence_url}">{$jetpack_licence_url}</a></p>' . "\n"
+            . '{else}' . "\n"
+            . '<p>Paste it in your site\'s WordPress admin, at Jetpack → License ({$jetpack_licence_path} after your site\'s address).</p>' . "\n"
+            . '{/if}' . "\n"
             . '{elseif $jetpack_activation_url}' . "\n"
             . '<p>Your Jetpack plan for {$jetpack_site} is ready. Activate it here:</p>' . "\n"
             . '<p><a href="{$jetpack_activation_url}">{$jetpack_activation_url}</a></p>' . "\n"

@@ -24,15 +24,18 @@ class Messages
 
     /**
      * The "queued" text for an action (the catalogue's); null for an action that leaves the
-     * details field as it is (suspend, unsuspend: the client keeps the activation link).
+     * details field as it is (suspend, unsuspend: the client keeps the activation link or the
+     * licence key). A licence product's job action has its licence row's text.
      *
-     * @param string $action an action of the catalogue
+     * @param string $action a job action of the catalogue (provision, …)
+     * @param string $api    Catalogue::API_PLAN or Catalogue::API_LICENCE
      *
      * @return string|null
      */
-    public static function queued($action)
+    public static function queued($action, $api = Catalogue::API_PLAN)
     {
-        return Catalogue::queuedText($action);
+        $row = Catalogue::actionFor($action, $api);
+        return $row !== null ? $row['queued_text'] : Catalogue::queuedText($action);
     }
 
     /**

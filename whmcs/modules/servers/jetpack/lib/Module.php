@@ -35,11 +35,12 @@ final class Module
     {
         $serviceId = self::serviceId($params);
         $addonId = self::addonId($params);
-        $text = Messages::queued($action);
+        $text = null;
         $written = null;
         try {
             $order = OrderChecks::check($serviceId, $action, $addonId);
             $serviceId = $order->serviceId;
+            $text = Messages::queued($action, $order->api);
             if ($text !== null) {
                 $written = Requests::writeDetails($order->detailsRelId, $order->detailsFieldId, $text);
             }
@@ -120,6 +121,11 @@ final class Module
                 Requests::currentSiteUrl($serviceId, $addonId)
             );
             $fields = Display::withDrift($fields, Requests::latestDrift($serviceId, $addonId));
+            $fields = LicenceView::withLicences(
+                $fields,
+                Licences::ofTarget($serviceId, $addonId),
+                self::takeFlash($serviceId, $addonId)
+            );
             $fields = Display::withHold($fields, Requests::accountHold(isset($params['configoption1']) ? $params['configoption1'] : ''));
             $waits = Display::waitsOnWorker($job, $pending);
             if ($addonId === 0) {
@@ -150,15 +156,98 @@ final class Module
      */
     public static function clientArea(array $params)
     {
+        $serviceId = self::serviceId($params);
+        $addonId = self::addonId($params);
+        $licence = null;
         try {
-            $details = CustomFields::currentDetails(self::serviceId($params), self::addonId($params));
+            $details = CustomFields::currentDetails($serviceId, $addonId);
+            $licence = Licences::live($serviceId, $addonId);
+            $site = $licence === null ? null : Licences::site($licence, Requests::currentSiteUrl($serviceId, $addonId));
         } catch (\PDOException $e) {
-            $details = '';
+            $details = isset($details) ? $details : '';
+            $licence = null;
+        }
+        $vars = Display::clientVars($details) + array(
+            'jetpackLicenceKey' => '',
+            'jetpackLicenceUrl' => '',
+            'jetpackLicencePath' => '',
+        );
+        if ($licence !== null) {
+            $vars = array_merge($vars, LicenceView::clientVars($licence, $site));
         }
         return array(
             'tabOverviewModuleOutputTemplate' => 'templates/clientarea.tpl',
-            'templateVariables' => Display::clientVars($details),
+            'templateVariables' => $vars,
         );
+    }
+
+    /**
+     * WHMCS saved the service's (or addon's) admin page: when the admin pressed one of the
+     * licence buttons of the tab (LicenceView), records what they chose for the target's
+     * `unknown` licence: `licence_record` with the key typed (its shape checked first) or
+     * `licence_reissue`. Anything else posted is left alone. A refusal records nothing; the
+     * tab shows it on the page WHMCS loads next (the admin's session), and it is returned.
+     *
+     * @param array $params WHMCS module parameters
+     * @param array $post   $_POST of the save
+     *
+     * @return string 'success' or a `JETPACK MODULE: …` error
+     */
+    public static function saveAdminTab(array $params, array $post)
+    {
+        $choice = isset($post[LicenceView::INPUT_ACTION]) ? (string) $post[LicenceView::INPUT_ACTION] : '';
+        if ($choice !== LicenceView::RECORD && $choice !== LicenceView::REISSUE) {
+            return 'success';
+        }
+        $serviceId = self::serviceId($params);
+        $addonId = self::addonId($params);
+        try {
+            $target = Target::load($serviceId, $addonId);
+            $requestId = $choice === LicenceView::RECORD
+                ? Licences::recordKey(
+                    $target->serviceId,
+                    $target->addonId,
+                    isset($post[LicenceView::INPUT_KEY]) && is_string($post[LicenceView::INPUT_KEY]) ? $post[LicenceView::INPUT_KEY] : '',
+                    Requests::BY_ADMIN
+                )
+                : Licences::reissue($target->serviceId, $target->addonId, Requests::BY_ADMIN);
+        } catch (ModuleError $e) {
+            self::putFlash($serviceId, $addonId, $e->getMessage());
+            return $e->getMessage();
+        } catch (\PDOException $e) {
+            $message = self::databaseError($e, 'AdminServicesTabFieldsSave', $params, $serviceId, $addonId, null)->getMessage();
+            self::putFlash($serviceId, $addonId, $message);
+            return $message;
+        }
+        $kind = $choice === LicenceView::RECORD ? Requests::LICENCE_RECORD : Requests::LICENCE_REISSUE;
+        Log::activity(Messages::requested($target->serviceId, $kind, $requestId, $target->addonId), $target->clientId);
+        return 'success';
+    }
+
+    /**
+     * Keeps a refusal of saveAdminTab() in the admin's session for the next tab.
+     */
+    private static function putFlash($serviceId, $addonId, $message)
+    {
+        if (isset($_SESSION) && is_array($_SESSION)) {
+            $_SESSION['jetpack_licence_flash'][(int) $serviceId . ':' . (int) $addonId] = (string) $message;
+        }
+    }
+
+    /**
+     * The refusal putFlash() kept for the target, once (then forgotten); null when none.
+     *
+     * @return string|null
+     */
+    private static function takeFlash($serviceId, $addonId)
+    {
+        $key = (int) $serviceId . ':' . (int) $addonId;
+        if (!isset($_SESSION['jetpack_licence_flash'][$key])) {
+            return null;
+        }
+        $message = (string) $_SESSION['jetpack_licence_flash'][$key];
+        unset($_SESSION['jetpack_licence_flash'][$key]);
+        return $message;
     }
 
     /**
@@ -196,10 +285,28 @@ final class Module
     }
 
     /**
+     * The values WHMCS must mask in the module log (its $replaceVars): the partner client id
+     * and secret (configoption1, 2) and the Licensing API token (configoption10).
+     *
+     * @param array $params WHMCS module parameters
+     *
+     * @return string[]
+     */
+    public static function secrets(array $params)
+    {
+        $secrets = array();
+        foreach (array(Target::CLIENT_ID, Target::CLIENT_SECRET, Target::LICENCE_TOKEN) as $name) {
+            $secrets[] = isset($params[$name]) ? (string) $params[$name] : '';
+        }
+        return $secrets;
+    }
+
+    /**
      * A database error: the message for WHMCS (ModuleError::fromDatabase), also written to the
      * module log with what was asked and what the database said (never the statement's
      * bindings, never $params: they hold the partner secret and the client's details), the
-     * partner client id and secret WHMCS passed given as the values to mask.
+     * partner client id and secret and the Licensing API token WHMCS passed given as the values
+     * to mask (secrets()).
      *
      * @param \PDOException $e         what the query builder threw
      * @param string        $function  the WHMCS function, e.g. CreateAccount
@@ -222,10 +329,7 @@ final class Module
             $asked,
             ModuleError::databaseAnswer($e),
             $error->getMessage(),
-            array(
-                isset($params['configoption1']) ? (string) $params['configoption1'] : '',
-                isset($params['configoption2']) ? (string) $params['configoption2'] : '',
-            )
+            self::secrets($params)
         );
         return $error;
     }

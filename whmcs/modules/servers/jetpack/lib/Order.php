@@ -46,8 +46,14 @@ final class Order
     /** @var string|null the Local User (trimmed); null when checked for a terminate */
     public $localUser;
 
-    /** @var string|null the plan slug, lower case; null for a terminate without an allowed plan */
+    /** @var string|null the plan slug, lower case; null for a terminate without an allowed plan, and for a licence */
     public $plan;
+
+    /** @var string the API its product (addon) sells through: Catalogue::API_PLAN or API_LICENCE */
+    public $api = Catalogue::API_PLAN;
+
+    /** @var string|null a licence product's licence product slug (configoption11), trimmed */
+    public $licenceProduct;
 
     /**
      * An order naming the target (its ids, client and name); OrderChecks fills in the rest.
@@ -65,6 +71,7 @@ final class Order
         $order->clientId = $target->clientId;
         $order->productName = $target->name;
         $order->detailsRelId = $target->relid;
+        $order->api = $target->api();
         return $order;
     }
 }

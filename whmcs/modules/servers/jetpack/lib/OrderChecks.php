@@ -14,6 +14,11 @@
  *   the Plan field when it names one);
  * - the module settings hold the partner client id and secret (configoption1 and 2).
  *
+ * A product (or addon) that sells Jetpack licences (its setting *Jetpack API*, configoption9,
+ * says licence) gets the catalogue's licence checks instead for an issue, a revoke or a change:
+ * its details field, its Licensing API token and licence product (configoption10, 11), and its
+ * Site URL only when *Attach to the site* is on; nothing of the partner's plan or user.
+ *
  * Which of these an action gets is checksFor()'s one answer, from the catalogue: the whole
  * order (a provision, a change of plan); only what the cancel sends, the Site URL and the
  * credentials (a terminate: the worker's `read_cancel`); or only the target (a suspend).
@@ -42,21 +47,30 @@ final class OrderChecks
     /** jetpack-worker's ledger (what the partner holds per target and site), read for the fallback. */
     const LEDGER = 'mod_jetpack_ledger';
 
+    /** readSite()'s fallback for a licence: the site the target's licence was last attached to. */
+    const HELD_BY_LICENCE = 'licence';
+
     /**
      * Which order checks an action gets: the one place the checks ask about an action, answered
      * by the catalogue (catalogue.json, exported from the worker's src/catalogue.rs). No action
      * (null: a retry with no job yet) and a name the catalogue does not hold get the full
-     * checks.
+     * checks (a licence product's: its licence settings).
      *
-     * @param string|null $action an action of the catalogue, or null
+     * @param string|null $action a job action of the catalogue (provision, terminate, …), or null
+     * @param string      $api    the target's API (Target::api()): a licence product's job
+     *                            actions run the catalogue's licence rows, with their checks
      *
-     * @return string Catalogue::CHECKS_ORDER, CHECKS_CANCEL or CHECKS_TARGET
+     * @return string Catalogue::CHECKS_ORDER, CHECKS_CANCEL, CHECKS_TARGET or CHECKS_LICENCE
      *
      * @throws ModuleError when catalogue.json is missing or broken
      */
-    public static function checksFor($action)
+    public static function checksFor($action, $api = Catalogue::API_PLAN)
     {
-        return $action === null ? Catalogue::CHECKS_ORDER : Catalogue::checks($action);
+        $row = $action === null ? null : Catalogue::actionFor($action, $api);
+        if ($row !== null) {
+            return $row['checks'];
+        }
+        return $api === Catalogue::API_LICENCE ? Catalogue::CHECKS_LICENCE : Catalogue::CHECKS_ORDER;
     }
 
     /**
@@ -86,11 +100,14 @@ final class OrderChecks
         $values = CustomFields::values($target->relid, $fields);
 
         $order = Order::of($target);
-        $checks = self::checksFor($action);
+        $checks = self::checksFor($action, $order->api);
         if ($checks === Catalogue::CHECKS_TARGET) {
             return $order;
         }
         $order->detailsFieldId = self::findField($target, $fields['details'], Rules::fieldName('details'), true);
+        if ($checks === Catalogue::CHECKS_LICENCE) {
+            return self::checkLicence($order, $target, $fields, $values);
+        }
         $fallback = null;
         if (self::readsLedger($action)) {
             $fallback = $checks === Catalogue::CHECKS_CANCEL ? 'any' : 'one';
@@ -105,6 +122,43 @@ final class OrderChecks
             $order->plan = self::readPlan($target, $fields['plan'], $values);
         }
         self::checkCredentials($target);
+        return $order;
+    }
+
+    /**
+     * A licence product's order, as the worker's `read_licence_order` (src/order_licence.rs)
+     * reads it after the details field: the Licensing API token (configoption10) is filled
+     * in; the licence product (configoption11) can be a product slug (lower-case letters,
+     * digits and `-`, at most 64); then, only when *Attach to the site* is on, the Site URL (an
+     * addon without one takes its parent's domain; a service's empty field, the site its
+     * licence was last attached to). No Local User, no Plan, no partner client id or secret.
+     *
+     * @param Order  $order  what check() has read so far
+     * @param Target $target
+     * @param array  $fields field key => ids (CustomFields::byKey)
+     * @param array  $values field id => value
+     *
+     * @return Order
+     *
+     * @throws ModuleError when something must be fixed first
+     */
+    private static function checkLicence(Order $order, Target $target, array $fields, array $values)
+    {
+        if (Text::trim($target->settings[Target::LICENCE_TOKEN]) === '') {
+            throw $target->refusal($target->messageKey('licence_no_token'), $target->owner);
+        }
+        $slug = Text::trim($target->settings[Target::LICENCE_PRODUCT]);
+        if (preg_match('/^[a-z0-9-]{1,64}$/', $slug) !== 1) {
+            throw $target->refusal(
+                $target->messageKey('licence_no_product'),
+                $target->owner + array('{value}' => Escape::quote($slug))
+            );
+        }
+        $order->licenceProduct = $slug;
+        if ($target->attaches()) {
+            list($order->siteUrl, $order->siteFromLedger) =
+                self::readSite($target, $fields['site_url'], $values, self::HELD_BY_LICENCE);
+        }
         return $order;
     }
 
@@ -142,10 +196,11 @@ final class OrderChecks
     /**
      * The site jetpack-worker's ledger holds for a service (KEY service_site, by service and
      * addon 0): the only one ($which 'one'), or any ('any'); null when there is none (or, for
-     * 'one', several).
+     * 'one', several). For a licence (self::HELD_BY_LICENCE) the site its licence was last
+     * attached to.
      *
      * @param Target $target a service
-     * @param string $which  'one' or 'any'
+     * @param string $which  'one', 'any' or self::HELD_BY_LICENCE
      *
      * @return string|null as the worker sent it
      *
@@ -153,6 +208,9 @@ final class OrderChecks
      */
     private static function heldSite(Target $target, $which)
     {
+        if ($which === self::HELD_BY_LICENCE) {
+            return Licences::lastAttachedSite($target->serviceId, 0);
+        }
         try {
             $sites = Query::rows(Capsule::table(self::LEDGER)
                 ->where('service_id', (int) $target->serviceId)
@@ -180,7 +238,7 @@ final class OrderChecks
      * @param Target      $target
      * @param int[]       $ids      the fields with the Site URL key
      * @param array       $values   field id => value
-     * @param string|null $fallback 'one' or 'any' (heldSite()), null for none
+     * @param string|null $fallback 'one', 'any' or self::HELD_BY_LICENCE (heldSite()), null for none
      *
      * @return array (string the site, trimmed; bool whether it is the ledger's)
      *

@@ -87,19 +87,22 @@ class Requests
     /**
      * Records a request for the worker: one INSERT, applied_at, job_id and decision left NULL.
      *
-     * @param int    $serviceId   tblhosting.id (for an addon: its parent, tblhostingaddons.hostingid)
-     * @param string   $action      a request kind of the catalogue (self::PROVISION, …)
-     * @param string   $requestedBy self::BY_MODULE, self::BY_ADMIN or Hooks::BY_HOOK
-     * @param int      $addonId     tblhostingaddons.id, 0 for the service itself
-     * @param int|null $clientId    tblclients.id, for a target that may be gone (a deletion's
-     *                              requests: the page lists it, the worker's activity line goes
-     *                              to that client); null writes no client
+     * @param int         $serviceId   tblhosting.id (for an addon: its parent, tblhostingaddons.hostingid)
+     * @param string      $action      a request kind (self::PROVISION, …, self::LICENCE_RECORD)
+     * @param string      $requestedBy self::BY_MODULE, self::BY_ADMIN or Hooks::BY_HOOK
+     * @param int         $addonId     tblhostingaddons.id, 0 for the service itself
+     * @param int|null    $clientId    tblclients.id, for a target that may be gone (a deletion's
+     *                                 requests: the page lists it, the worker's activity line goes
+     *                                 to that client); null writes no client
+     * @param string|null $detail      what the request carries besides its kind (the key of a
+     *                                 licence_record); null writes no detail column, so the
+     *                                 other kinds record on a worker schema without it
      *
      * @return int the request's id
      *
      * @throws \PDOException on a database error (after the retries, for a lock conflict)
      */
-    public static function record($serviceId, $action, $requestedBy, $addonId = 0, $clientId = null)
+    public static function record($serviceId, $action, $requestedBy, $addonId = 0, $clientId = null, $detail = null)
     {
         $row = array(
             'service_id' => (int) $serviceId,
@@ -110,6 +113,9 @@ class Requests
         );
         if ($clientId !== null) {
             $row['client_id'] = (int) $clientId;
+        }
+        if ($detail !== null) {
+            $row['detail'] = (string) $detail;
         }
         return (int) self::retrying(function () use ($row) {
             return Capsule::table(self::TABLE)->insertGetId($row);

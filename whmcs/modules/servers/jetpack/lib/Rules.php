@@ -21,7 +21,8 @@ final class Rules
         'bad_site_url', 'local_user_empty', 'local_user_markup', 'local_user_too_long',
         'bad_plan', 'no_credentials', 'addon_missing', 'addon_definition_missing',
         'addon_wrong_module', 'addon_no_field', 'addon_many_fields', 'addon_no_credentials',
-        'addon_no_parent', 'addon_no_site',
+        'addon_no_parent', 'addon_no_site', 'licence_no_token', 'licence_no_product',
+        'addon_licence_no_token', 'addon_licence_no_product',
     );
 
     /** The Site URL reasons the module uses (rules.json "site_url_problems.reasons"). */

@@ -4,7 +4,8 @@
  * Jetpack product (tblhosting, tblproducts, the product's custom fields and module settings)
  * or one Jetpack product addon on a service (tblhostingaddons, tbladdons, its module settings
  * in tblmodule_configuration, the addon's custom fields; the parent service's domain stands in
- * for a Site URL it lacks): docs/addons.md, "Reading an order". Loading refuses a target whose
+ * for a Site URL it lacks). Its settings say which API it sells through: Jetpack plans (partner
+ * provisioning) or Jetpack licences (the Licensing API, configoption9..12): docs/addons.md, "Reading an order". Loading refuses a target whose
  * rows are gone or that is set to another module; its fields and settings are OrderChecks'.
  */
 
@@ -26,9 +27,20 @@ final class Target
     const CLIENT_SECRET = 'configoption2';
     const PLAN_SETTING = 'configoption3';
     const DEFAULT_USER = 'configoption6';
+    /** Jetpack API: '' or 'plan' = partner provisioning, 'licence' = the Licensing API (Catalogue::apiOf). */
+    const API = 'configoption9';
+    /** The Licensing API token (a secret, masked like the client secret). */
+    const LICENCE_TOKEN = 'configoption10';
+    /** The licence product's slug, e.g. jetpack-backup-daily. */
+    const LICENCE_PRODUCT = 'configoption11';
+    /** Attach to the site: 'on' attaches each issued licence (allowlisted partners only). */
+    const LICENCE_ATTACH = 'configoption12';
 
     /** Every module setting read, in this order. */
-    const SETTINGS = array(self::CLIENT_ID, self::CLIENT_SECRET, self::PLAN_SETTING, self::DEFAULT_USER);
+    const SETTINGS = array(
+        self::CLIENT_ID, self::CLIENT_SECRET, self::PLAN_SETTING, self::DEFAULT_USER,
+        self::API, self::LICENCE_TOKEN, self::LICENCE_PRODUCT, self::LICENCE_ATTACH,
+    );
 
     /** @var int tblhosting.id: the service, or the addon's parent (tblhostingaddons.hostingid) */
     public $serviceId;
@@ -77,6 +89,30 @@ final class Target
         return (int) $addonId > 0
             ? self::ofAddon((int) $addonId, (int) $serviceId)
             : self::ofService((int) $serviceId);
+    }
+
+    /**
+     * The API its product (or addon) sells through: Catalogue::API_LICENCE when its setting
+     * *Jetpack API* (configoption9) says licence, else Catalogue::API_PLAN.
+     *
+     * @return string
+     *
+     * @throws ModuleError when catalogue.json is missing or broken
+     */
+    public function api()
+    {
+        return Catalogue::apiOf($this->settings[self::API]);
+    }
+
+    /**
+     * Whether *Attach to the site* (configoption12) is on: a yesno setting, 'on' when ticked
+     * (read as the worker's `attaches`: trimmed, any case).
+     *
+     * @return bool
+     */
+    public function attaches()
+    {
+        return strcasecmp(Text::trim($this->settings[self::LICENCE_ATTACH]), 'on') === 0;
     }
 
     /**
