@@ -171,7 +171,7 @@ backlog_run() {
     fi
     after=$(counters)
     d=$(delta "$before" "$after")
-    say "backlog [$label] $path ${cmd/once/run --once}: the most partner-API calls in flight at once (the sandbox's count): $(curl -fsS "$API/_sandbox/calls" | jq '.peak_in_flight') (C=$BACKLOG_C)"
+    say "backlog [$label] $path ${cmd/once/run --once}: partner-API calls in flight (the sandbox's count): at most $(curl -fsS "$API/_sandbox/calls" | jq '.peak_in_flight'), on average $(curl -fsS "$API/_sandbox/calls" | jq '.mean_in_flight * 100 | round / 100') from the first call to the last (C=$BACKLOG_C)"
     if [ "$cut" = 1 ]; then
         # Stopped at the limit: the jobs done by then (not those the shutdown let finish).
         done_jobs=$(q "$db" "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'done'

@@ -74,6 +74,7 @@ async fn calls(State(state): State<SandboxState>) -> Response {
         "sites": state.all_calls(),
         "in_flight": state.calls_in_flight(),
         "peak_in_flight": state.peak_calls_in_flight(),
+        "mean_in_flight": state.mean_calls_in_flight(),
     });
     json_reply(StatusCode::OK, body)
 }
