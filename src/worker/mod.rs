@@ -14,6 +14,7 @@
 mod cancel;
 mod completer;
 mod failure;
+mod higher;
 mod holds;
 mod intake;
 mod lease;

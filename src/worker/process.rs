@@ -5,9 +5,10 @@
 //! the attempt stopped before an acting call because its lease could not be confirmed. What
 //! a failed call becomes is `failure`.
 
+use super::higher::kept_higher;
 use super::lease::Lease;
 use super::outcome::{Outcome, ReplyTo, failed, module_log_action, verb};
-use super::provide::{kept_higher, unchanged};
+use super::provide::unchanged;
 use super::{Worker, messages};
 use crate::catalogue::{Api, Effect};
 use crate::domain::Action;

@@ -125,8 +125,8 @@ impl Worker {
                 f.into()
             }
             Ok(ProvisionOutcome::WaitingDns) => self.pending_on_dns(job, order, log).into(),
-            Err(Failure::Downgrade { message }) if job.action == Action::Change => {
-                downgrade_refused(job, order, &message, log).into()
+            Err(Failure::Downgrade { message }) => {
+                self.refused_lower(job, order, message, log).await
             }
             Err(failure) => {
                 let unknown = Some(holds(order, false));
@@ -227,7 +227,7 @@ pub(super) fn done(job: &ClaimedJob, order: &Order, details: String, log: Vec<Ex
 
 /// The plan the ledger holds for the order's site before a change of plan (None for a
 /// provision, or when the ledger holds none for the site).
-fn current_plan(job: &ClaimedJob, order: &Order) -> Option<String> {
+pub(super) fn current_plan(job: &ClaimedJob, order: &Order) -> Option<String> {
     if job.action != Action::Change {
         return None;
     }
@@ -261,22 +261,6 @@ pub(super) fn unchanged(job: &ClaimedJob, order: &Order) -> Option<Finish> {
     Some(f)
 }
 
-/// A change to a lower plan, refused by the partner API: the job fails with what to do
-/// instead, in the job row, the activity log and the Module Queue; the details field, the
-/// status and the ledger stay as they were (the site keeps its plan).
-fn downgrade_refused(job: &ClaimedJob, order: &Order, said: &str, log: Vec<Exchange>) -> Finish {
-    tracing::info!(job_id = %job.id, target = %job.target, said, "the partner API refused a lower plan");
-    let from = current_plan(job, order).unwrap_or_else(|| "current".to_owned());
-    let message = messages::downgrade(job.target, &from, &order.plan);
-    failed(
-        job,
-        message,
-        None,
-        order.client_id,
-        module_log::entries(log),
-    )
-}
-
 /// A provision that left other sites: the details, the result and the activity line say
 /// what became of the plans there.
 fn note_left(f: &mut Finish, notes: &[String]) {
@@ -290,27 +274,6 @@ fn note_left(f: &mut Finish, notes: &[String]) {
     if let Some(line) = &mut f.whmcs.activity {
         *line = format!("{line}. {said}");
     }
-}
-
-/// A change of plan down to a plan below the one another live target holds on the site: the
-/// site keeps the higher plan (the partner refuses to move a site down), done without a
-/// call, and the ledger records the plan this order now names.
-pub(super) fn kept_higher(job: &ClaimedJob, order: &Order) -> Option<Finish> {
-    if job.action != Action::Change {
-        return None;
-    }
-    let site = order.site.as_str();
-    let holder = sites::higher_held(job.target, (site, order.plan.as_str()), &job.site_holders)?;
-    let details = format!(
-        "{site} keeps the higher plan {} that {} holds; this order's plan is now {} (no call \
-         to the partner was needed).",
-        holder.plan, holder.target, order.plan
-    );
-    let mut f = done(job, order, details.clone(), Vec::new());
-    f.ledger = vec![holds(order, false)];
-    f.whmcs.status = None;
-    f.whmcs.activity = Some(format!("JETPACK MODULE: {} - {details}", job.target));
-    Some(f)
 }
 
 /// The ledger entry a provision of `order` leaves.

@@ -141,7 +141,9 @@ async fn php_module_and_worker_agree_on_addons(pool: MySqlPool) {
             .await
             .unwrap();
     }
-    // The addons of one site run one after the other (each is its own provision).
+    // The addons of one site run side by side, each its own provision (premium three times,
+    // professional once on Agree.Example): whichever lands first, the site keeps the higher
+    // plan and each addon's ledger holds the plan it names (src/worker/higher.rs).
     env.worker().run_once().await.unwrap();
     let database: String = sqlx::query_scalar("SELECT DATABASE()")
         .fetch_one(&env.db)

@@ -55,6 +55,7 @@ mod doctor;
 mod fields;
 mod galera;
 mod helpers;
+mod higher;
 mod holds;
 mod inbox;
 mod ledger;
