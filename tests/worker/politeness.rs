@@ -243,10 +243,16 @@ async fn the_rate_limit_caps_calls_per_second_for_an_account(pool: MySqlPool) {
     let arrivals = env.sandbox.state().arrivals();
     // The token and one provision per job.
     assert_eq!(arrivals.len(), n as usize + 1);
-    let busiest = arrivals
+    // The provisions (the token call comes first). They leave the limiter 50 ms apart but
+    // arrive with the machine's scheduling jitter: a window that starts at a call delayed in
+    // transit reaches the call one second after it (21 on a quiet machine), and under load one
+    // more (22, with the token counted, in 1 of 2 full runs). A limiter that does not pace
+    // sends all 60 within a fraction of a second; the span below checks the average rate.
+    let provisions = &arrivals[1..];
+    let busiest = provisions
         .iter()
         .map(|a| {
-            arrivals
+            provisions
                 .iter()
                 .filter(|b| *b >= a && **b < *a + Duration::from_secs(1))
                 .count()
@@ -255,7 +261,7 @@ async fn the_rate_limit_caps_calls_per_second_for_an_account(pool: MySqlPool) {
         .unwrap_or_default();
     eprintln!("{n} jobs at {rate}/s: drained in {took:.1?}; busiest second {busiest} calls");
     assert!(
-        busiest <= rate as usize + 1,
+        busiest <= rate as usize + 2,
         "{busiest} calls in one second under a limit of {rate}/s"
     );
     let span = *arrivals.last().unwrap() - arrivals[0];
