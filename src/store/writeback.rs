@@ -12,7 +12,8 @@ use super::{
     DetailsField, ModuleLogEntry, ModuleQueueWrite, Result, StatusChange, Store, TEXT_BYTES,
     WhmcsWrites,
 };
-use crate::domain::{Action, Target};
+use crate::domain::{Action, RequestedBy, Target};
+use crate::lifecycle::RequestKind;
 use crate::rules::MODULE_NAME;
 use crate::text::{fit, utf8mb3_safe};
 
@@ -226,30 +227,60 @@ async fn write_module_log(
 
 /// The status write for services (`tblhosting.domainstatus`) or addons
 /// (`tblhostingaddons.status`), by primary key: `ids` (at least one) as bound placeholders.
+/// A target with a request from the PHP module that the worker has not applied yet is left
+/// as it is: WHMCS set that newer intent's status itself when the module recorded it (a
+/// Suspend asked while a terminate ran, and applied after it ended, keeps Suspended), and the
+/// request's own job decides the rest.
 fn status_sql(addon: bool, change: StatusChange, ids: usize) -> String {
-    let (table, column) = if addon {
-        ("tblhostingaddons", "status")
+    let (table, column, target) = if addon {
+        (
+            "tblhostingaddons",
+            "status",
+            "r.service_id = tblhostingaddons.hostingid AND r.addon_id = tblhostingaddons.id",
+        )
     } else {
-        ("tblhosting", "domainstatus")
+        (
+            "tblhosting",
+            "domainstatus",
+            "r.service_id = tblhosting.id AND r.addon_id = 0",
+        )
     };
     let ids = vec!["?"; ids].join(", ");
+    let newer = format!(
+        "NOT EXISTS (SELECT 1 FROM mod_jetpack_requests r WHERE {target}
+           AND r.applied_at IS NULL AND r.requested_by = '{}' AND r.action IN ({}))",
+        RequestedBy::Module.as_str(),
+        intent_kinds()
+    );
     match change {
         StatusChange::Activate => {
             format!(
                 "UPDATE {table} SET {column} = 'Active'
-                 WHERE id IN ({ids}) AND {column} IN ('Pending', 'Terminated')"
+                 WHERE id IN ({ids}) AND {column} IN ('Pending', 'Terminated') AND {newer}"
             )
         }
         StatusChange::BackToPending => format!(
-            "UPDATE {table} SET {column} = 'Pending' WHERE id IN ({ids}) AND {column} = 'Active'"
+            "UPDATE {table} SET {column} = 'Pending'
+             WHERE id IN ({ids}) AND {column} = 'Active' AND {newer}"
         ),
         StatusChange::Terminate => format!(
             "UPDATE {table} SET {column} = 'Terminated',
                termination_date = IF(termination_date IN ('0000-00-00', '1970-01-01'),
                                      CURDATE(), termination_date)
-             WHERE id IN ({ids})"
+             WHERE id IN ({ids}) AND {newer}"
         ),
     }
+}
+
+/// The request kinds that carry an intent of their own (an action), quoted for an IN list:
+/// compile-time names, never input.
+fn intent_kinds() -> String {
+    RequestKind::ALL
+        .iter()
+        .filter(|k| k.action().is_some())
+        .map(|k| format!("'{}'", k.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One status change for these services (or addons).

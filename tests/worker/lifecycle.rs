@@ -5,9 +5,12 @@
 use std::time::Duration;
 
 use jetpack_sandbox::ScriptedReply;
-use jetpack_worker::domain::{Action, RequestedBy};
+use jetpack_worker::domain::{Action, RequestedBy, Target};
 use jetpack_worker::lifecycle::RequestKind;
 use sqlx::mysql::MySqlPool;
+
+use jetpack_worker::catalogue::StatusChange;
+use jetpack_worker::store::{Finish, WhmcsWrites};
 
 use crate::helpers::{Env, until};
 use crate::scenario::{ask, latest, quiescent, start};
@@ -127,6 +130,74 @@ async fn suspend_while_a_terminate_runs_ends_suspended(pool: MySqlPool) {
     assert!(state.plan(site).is_none(), "the plan is cancelled");
     assert_eq!(latest(&env, sid).await, ("suspend".into(), "done".into()));
     assert_eq!(env.status(sid).await, "Suspended");
+}
+
+/// The same crossing when the Suspend is recorded by the module while the terminate runs but
+/// not yet applied when it ends (the worker looks for requests once per poll): the
+/// terminate's end must not write Terminated over the Suspended WHMCS set (the model found
+/// it: seed 874599820050514899); the Suspend's own job decides the rest.
+#[sqlx::test]
+async fn a_terminate_ending_before_a_recorded_suspend_is_applied_leaves_suspended(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let sid = env
+        .service(pid, "Active", "cross7.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+    let claimed = env
+        .store
+        .claim("w", 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    env.exec(&format!(
+        "UPDATE tblhosting SET domainstatus = 'Suspended' WHERE id = {sid}"
+    ))
+    .await;
+    env.store
+        .record_request(sid, RequestKind::Suspend, RequestedBy::Module)
+        .await
+        .unwrap();
+    let whmcs = WhmcsWrites {
+        status: Some(StatusChange::Terminate),
+        ..WhmcsWrites::default()
+    };
+    let written = env
+        .store
+        .finish(&claimed[0], &Finish::done("cancelled".into(), whmcs))
+        .await
+        .unwrap();
+    assert!(written);
+    assert_eq!(env.status(sid).await, "Suspended");
+    // Without a request waiting, the same end writes Terminated (the enqueue applies the
+    // Suspend above too: its job is claimed beside this one and left alone).
+    let other = env
+        .service(pid, "Active", "cross8.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(other, Action::Terminate, RequestedBy::Module)
+        .await
+        .unwrap();
+    let claimed = env
+        .store
+        .claim("w", 5, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let job = claimed
+        .iter()
+        .find(|j| j.target == Target::Service(other))
+        .unwrap();
+    let whmcs = WhmcsWrites {
+        status: Some(StatusChange::Terminate),
+        ..WhmcsWrites::default()
+    };
+    env.store
+        .finish(job, &Finish::done("cancelled".into(), whmcs))
+        .await
+        .unwrap();
+    assert_eq!(env.status(other).await, "Terminated");
 }
 
 #[sqlx::test]
