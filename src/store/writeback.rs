@@ -227,10 +227,10 @@ async fn write_module_log(
 
 /// The status write for services (`tblhosting.domainstatus`) or addons
 /// (`tblhostingaddons.status`), by primary key: `ids` (at least one) as bound placeholders.
-/// A target with a request from the PHP module that the worker has not applied yet is left
-/// as it is: WHMCS set that newer intent's status itself when the module recorded it (a
-/// Suspend asked while a terminate ran, and applied after it ended, keeps Suspended), and the
-/// request's own job decides the rest.
+/// A target with a request from the PHP module or the CLI that the worker has not applied yet
+/// is left as it is: that newer intent is the last word (WHMCS set its status itself when the
+/// module recorded it: a Suspend asked while a terminate ran, and applied after it ended,
+/// keeps Suspended), and the request's own job decides the rest.
 fn status_sql(addon: bool, change: StatusChange, ids: usize) -> String {
     let (table, column, target) = if addon {
         (
@@ -248,8 +248,9 @@ fn status_sql(addon: bool, change: StatusChange, ids: usize) -> String {
     let ids = vec!["?"; ids].join(", ");
     let newer = format!(
         "NOT EXISTS (SELECT 1 FROM mod_jetpack_requests r WHERE {target}
-           AND r.applied_at IS NULL AND r.requested_by = '{}' AND r.action IN ({}))",
+           AND r.applied_at IS NULL AND r.requested_by IN ('{}', '{}') AND r.action IN ({}))",
         RequestedBy::Module.as_str(),
+        RequestedBy::Cli.as_str(),
         intent_kinds()
     );
     match change {

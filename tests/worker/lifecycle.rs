@@ -160,6 +160,15 @@ async fn a_terminate_ending_before_a_recorded_suspend_is_applied_leaves_suspende
         .record_request(sid, RequestKind::Suspend, RequestedBy::Module)
         .await
         .unwrap();
+    // The CLI's request, recorded before it applies it (the model found that window too:
+    // seed 3228285577283031968), counts the same.
+    let by_cli = env
+        .service(pid, "Active", "cross9.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(by_cli, Action::Terminate, RequestedBy::Cli)
+        .await
+        .unwrap();
     let whmcs = WhmcsWrites {
         status: Some(StatusChange::Terminate),
         ..WhmcsWrites::default()
@@ -171,6 +180,32 @@ async fn a_terminate_ending_before_a_recorded_suspend_is_applied_leaves_suspende
         .unwrap();
     assert!(written);
     assert_eq!(env.status(sid).await, "Suspended");
+    let claimed = env
+        .store
+        .claim("w", 5, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let job = claimed
+        .iter()
+        .find(|j| j.target == Target::Service(by_cli))
+        .unwrap();
+    env.exec(&format!(
+        "UPDATE tblhosting SET domainstatus = 'Suspended' WHERE id = {by_cli}"
+    ))
+    .await;
+    env.store
+        .record_request(by_cli, RequestKind::Suspend, RequestedBy::Cli)
+        .await
+        .unwrap();
+    let whmcs = WhmcsWrites {
+        status: Some(StatusChange::Terminate),
+        ..WhmcsWrites::default()
+    };
+    env.store
+        .finish(job, &Finish::done("cancelled".into(), whmcs))
+        .await
+        .unwrap();
+    assert_eq!(env.status(by_cli).await, "Suspended");
     // Without a request waiting, the same end writes Terminated (the enqueue applies the
     // Suspend above too: its job is claimed beside this one and left alone).
     let other = env
