@@ -133,19 +133,25 @@ impl std::fmt::Debug for JetpackClient {
     }
 }
 
+/// The HTTP client both partner APIs use: `base` checked (an http(s) URL with a host), the
+/// timeouts, the worker's user agent.
+pub(crate) fn http_client(base: &str, timeouts: Timeouts) -> Result<reqwest::Client, ClientError> {
+    let parsed = url::Url::parse(base).map_err(|_| ClientError::BadBase(base.to_owned()))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(ClientError::BadBase(base.to_owned()));
+    }
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .timeout(timeouts.request)
+        .user_agent(concat!("jetpack-worker/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(ClientError::Build)
+}
+
 impl JetpackClient {
     /// A client for `base` (e.g. `https://public-api.wordpress.com`).
     pub fn new(base: &str, timeouts: Timeouts) -> Result<JetpackClient, ClientError> {
-        let parsed = url::Url::parse(base).map_err(|_| ClientError::BadBase(base.to_owned()))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(ClientError::BadBase(base.to_owned()));
-        }
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.request)
-            .user_agent(concat!("jetpack-worker/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(ClientError::Build)?;
+        let http = http_client(base, timeouts)?;
         Ok(JetpackClient {
             http,
             base: base.trim_end_matches('/').to_owned(),

@@ -15,6 +15,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::jetpack::guard::Guards;
+use crate::jetpack::http_client;
 use crate::jetpack::transport::{exchange, read_answer};
 use crate::jetpack::{
     ActingGate, ClientError, Exchange, Held, JetpackClient, NoGate, Permit, Politeness, Timeouts,
@@ -96,17 +97,7 @@ impl LicensingClient {
         timeouts: Timeouts,
         politeness: Politeness,
     ) -> Result<LicensingClient, ClientError> {
-        let parsed =
-            url::Url::parse(host_base).map_err(|_| ClientError::BadBase(host_base.to_owned()))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(ClientError::BadBase(host_base.to_owned()));
-        }
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.request)
-            .user_agent(concat!("jetpack-worker/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(ClientError::Build)?;
+        let http = http_client(host_base, timeouts)?;
         Ok(LicensingClient {
             http,
             base: format!("{}{PATH}", host_base.trim_end_matches('/')),
