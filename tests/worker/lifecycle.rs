@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use jetpack_sandbox::ScriptedReply;
-use jetpack_worker::domain::{Action, RequestedBy, Target};
+use jetpack_worker::domain::{Action, RequestedBy, ServiceId, Target};
 use jetpack_worker::lifecycle::RequestKind;
 use sqlx::mysql::MySqlPool;
 
@@ -132,6 +132,32 @@ async fn suspend_while_a_terminate_runs_ends_suspended(pool: MySqlPool) {
     assert_eq!(env.status(sid).await, "Suspended");
 }
 
+/// Claims the targets' due jobs and ends each as a terminate that cancelled the plan (status
+/// Terminated asked), asserting each write held its lease.
+async fn end_terminates(env: &Env, targets: &[ServiceId]) {
+    let claimed = env
+        .store
+        .claim("w", 8, Duration::from_secs(30))
+        .await
+        .unwrap();
+    for target in targets {
+        let job = claimed
+            .iter()
+            .find(|j| j.target == Target::Service(*target))
+            .unwrap();
+        let whmcs = WhmcsWrites {
+            status: Some(StatusChange::Terminate),
+            ..WhmcsWrites::default()
+        };
+        let written = env
+            .store
+            .finish(job, &Finish::done("cancelled".into(), whmcs))
+            .await
+            .unwrap();
+        assert!(written, "{target}");
+    }
+}
+
 /// The same crossing when the Suspend is recorded by the module while the terminate runs but
 /// not yet applied when it ends (the worker looks for requests once per poll): the
 /// terminate's end must not write Terminated over the Suspended WHMCS set (the model found
@@ -143,69 +169,33 @@ async fn a_terminate_ending_before_a_recorded_suspend_is_applied_leaves_suspende
     let sid = env
         .service(pid, "Active", "cross7.example", "admin", "premium")
         .await;
-    env.store
-        .enqueue(sid, Action::Terminate, RequestedBy::Module)
-        .await
-        .unwrap();
-    let claimed = env
-        .store
-        .claim("w", 1, Duration::from_secs(30))
-        .await
-        .unwrap();
-    env.exec(&format!(
-        "UPDATE tblhosting SET domainstatus = 'Suspended' WHERE id = {sid}"
-    ))
-    .await;
-    env.store
-        .record_request(sid, RequestKind::Suspend, RequestedBy::Module)
-        .await
-        .unwrap();
     // The CLI's request, recorded before it applies it (the model found that window too:
     // seed 3228285577283031968), counts the same.
     let by_cli = env
         .service(pid, "Active", "cross9.example", "admin", "premium")
         .await;
-    env.store
-        .enqueue(by_cli, Action::Terminate, RequestedBy::Cli)
-        .await
-        .unwrap();
-    let whmcs = WhmcsWrites {
-        status: Some(StatusChange::Terminate),
-        ..WhmcsWrites::default()
-    };
-    let written = env
-        .store
-        .finish(&claimed[0], &Finish::done("cancelled".into(), whmcs))
-        .await
-        .unwrap();
-    assert!(written);
-    assert_eq!(env.status(sid).await, "Suspended");
-    let claimed = env
-        .store
-        .claim("w", 5, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let job = claimed
-        .iter()
-        .find(|j| j.target == Target::Service(by_cli))
-        .unwrap();
-    env.exec(&format!(
-        "UPDATE tblhosting SET domainstatus = 'Suspended' WHERE id = {by_cli}"
-    ))
-    .await;
-    env.store
-        .record_request(by_cli, RequestKind::Suspend, RequestedBy::Cli)
-        .await
-        .unwrap();
-    let whmcs = WhmcsWrites {
-        status: Some(StatusChange::Terminate),
-        ..WhmcsWrites::default()
-    };
-    env.store
-        .finish(job, &Finish::done("cancelled".into(), whmcs))
-        .await
-        .unwrap();
-    assert_eq!(env.status(by_cli).await, "Suspended");
+    for (target, by) in [(sid, RequestedBy::Module), (by_cli, RequestedBy::Cli)] {
+        env.store
+            .enqueue(target, Action::Terminate, by)
+            .await
+            .unwrap();
+    }
+    // While the terminates run, WHMCS (or the model) sets Suspended and the Suspends are
+    // recorded, not yet applied.
+    for (target, by) in [(sid, RequestedBy::Module), (by_cli, RequestedBy::Cli)] {
+        env.exec(&format!(
+            "UPDATE tblhosting SET domainstatus = 'Suspended' WHERE id = {target}"
+        ))
+        .await;
+        env.store
+            .record_request(target, RequestKind::Suspend, by)
+            .await
+            .unwrap();
+    }
+    end_terminates(&env, &[sid, by_cli]).await;
+    for target in [sid, by_cli] {
+        assert_eq!(env.status(target).await, "Suspended", "{target}");
+    }
     // Without a request waiting, the same end writes Terminated (the enqueue applies the
     // Suspend above too: its job is claimed beside this one and left alone).
     let other = env
@@ -215,23 +205,7 @@ async fn a_terminate_ending_before_a_recorded_suspend_is_applied_leaves_suspende
         .enqueue(other, Action::Terminate, RequestedBy::Module)
         .await
         .unwrap();
-    let claimed = env
-        .store
-        .claim("w", 5, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let job = claimed
-        .iter()
-        .find(|j| j.target == Target::Service(other))
-        .unwrap();
-    let whmcs = WhmcsWrites {
-        status: Some(StatusChange::Terminate),
-        ..WhmcsWrites::default()
-    };
-    env.store
-        .finish(job, &Finish::done("cancelled".into(), whmcs))
-        .await
-        .unwrap();
+    end_terminates(&env, &[other]).await;
     assert_eq!(env.status(other).await, "Terminated");
 }
 
