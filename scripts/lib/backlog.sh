@@ -196,6 +196,9 @@ backlog_run() {
             FROM mod_jetpack_requests r) / 1e6, 2), '-'),
         ', last job done ', ROUND(TIMESTAMPDIFF(MICROSECOND, '$t0', MAX(j.finished_at)) / 1e6, 2))
         FROM mod_jetpack_jobs j")"
+    say "backlog [$label] $path ${cmd/once/run --once}: jobs done per 0.5 s (at the partner's pace: $((BACKLOG_C * 500 / LATENCY_MS))): $(q "$db" "SELECT GROUP_CONCAT(k ORDER BY b SEPARATOR ' ') FROM (
+        SELECT FLOOR(TIMESTAMPDIFF(MICROSECOND, '$t0', finished_at) / 500000) b, COUNT(*) k
+        FROM mod_jetpack_jobs WHERE state = 'done' GROUP BY b) x")"
     backlog_report "$round $label $path $cmd $n $done_jobs" "$wall_us" "$worker_cpu" "$db_cpu" "$sb_cpu" "$d" "$adopted"
 }
 

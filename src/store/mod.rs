@@ -57,7 +57,7 @@ pub use ledger::{LedgerEntry, LedgerWrite, SiteHolder};
 pub use licence_checks::LicenceCheck;
 pub use licences::{LicenceRow, LicenceWrite};
 pub use report::{JobSummary, QueueDepth, StatusReport};
-pub use requests::{Applied, AppliedBatch, RequestId, RequestRow, Requeued};
+pub use requests::{APPLY_BATCH, Applied, AppliedBatch, RequestId, RequestRow, Requeued};
 pub use rows::{DetailsField, FieldRow, FieldSetup, ProductRow, ProductSetup, ServiceRow};
 pub use session::{SessionLimits, WAIT_TIMEOUT_MARGIN};
 pub use watch::{CheckWrite, DriftRow, DriftWrite, SiteCheck, WatchRow, WatchSchedule};

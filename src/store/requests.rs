@@ -84,7 +84,7 @@ pub struct AppliedBatch {
 
 /// Requests applied per transaction: a few statements per round of a batch, so a backlog of
 /// Creates costs a few hundredths of a statement each, in a transaction of a few ms.
-const APPLY_BATCH: u32 = 500;
+pub const APPLY_BATCH: u32 = 500;
 
 impl Store {
     /// Records a request: one INSERT, no locking read. Tried again after a lock conflict, as
@@ -243,13 +243,15 @@ impl Store {
         }
     }
 
-    /// Applies one batch of pending requests (what the engine does once per turn, so a
-    /// backlog never holds claims back). `full` says more may be waiting.
-    pub async fn apply_request_batch(&self) -> Result<AppliedBatch> {
+    /// Applies one batch of up to `size` pending requests (at most [`APPLY_BATCH`]; what the
+    /// engine does once per turn, so a backlog never holds claims back). `full` says more may
+    /// be waiting.
+    pub async fn apply_request_batch(&self, size: u32) -> Result<AppliedBatch> {
+        let size = size.clamp(1, APPLY_BATCH);
         within(self.timeout, self.warn_unknown_requests()).await?;
-        let applied = self.apply_batch_patiently(APPLY_BATCH).await?;
+        let applied = self.apply_batch_patiently(size).await?;
         Ok(AppliedBatch {
-            full: applied.len() >= APPLY_BATCH as usize,
+            full: applied.len() >= size as usize,
             applied,
         })
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::Worker;
 use super::WorkerSettings;
 use crate::metrics as m;
-use crate::store::{Recheck, RecheckCursor, StoreError};
+use crate::store::{APPLY_BATCH, Discovered, Recheck, RecheckCursor, StoreError};
 
 /// Services examined per Jetpack product by one discovery page (only a backlog fills it: a
 /// new product, or a worker that was down); one page per turn, so adoption never holds up the
@@ -156,12 +156,19 @@ impl Worker {
         if !i.requests_due(&self.settings) {
             return false;
         }
+        // The first batch of a backlog fills the call slots and no more, so its jobs start
+        // while the next (full) batch is being applied.
+        let size = if i.more_requests {
+            APPLY_BATCH
+        } else {
+            self.settings.concurrency
+        };
         i.more_requests = false;
         i.looked_for_requests = true;
         i.last_requests = Some(Instant::now());
         let batch = match self.store.has_pending_requests().await {
             Ok(false) => return false,
-            Ok(true) => self.store.apply_request_batch().await,
+            Ok(true) => self.store.apply_request_batch(size).await,
             Err(err) => Err(err),
         };
         match batch {
@@ -228,7 +235,7 @@ impl Worker {
             .discover_candidates(&s.products, DISCOVER_PAGE)
             .await?;
         if found.more {
-            return Ok((0, true));
+            return self.recheck_discovered(i, found).await;
         }
         self.rescan_window(&s.products).await?;
         let which = if thorough {
@@ -281,6 +288,28 @@ impl Worker {
         i.scan.backlog = checked.next.is_some() && checked.settled() > 0;
         note_adopted(i, checked.adopted);
         Ok((checked.adopted, i.scan.backlog))
+    }
+
+    /// While discovery pages through a backlog (a new install, a worker that was down): the
+    /// paid services and addons a page found are due at once, so a page of due candidates is
+    /// re-checked before the next discovery page and their jobs run while discovery goes on,
+    /// instead of after all of it. A page that found no candidate re-checks nothing, so a
+    /// discovery of unpaid or finished services costs what it did. Returns (requests recorded,
+    /// more to do now: always, discovery has more pages).
+    async fn recheck_discovered(
+        &self,
+        i: &mut Intake,
+        found: Discovered,
+    ) -> Result<(u64, bool), StoreError> {
+        if found.candidates + found.addon_candidates == 0 {
+            return Ok((0, true));
+        }
+        let checked = self
+            .store
+            .recheck_candidates(Recheck::Due, BACKLOG_PAGE)
+            .await?;
+        note_adopted(i, checked.adopted);
+        Ok((checked.adopted, true))
     }
 
     /// After a complete discovery pass: the services and addons committed below the

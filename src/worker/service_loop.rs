@@ -60,6 +60,11 @@ struct Engine {
     stop: CancellationToken,
     /// When the partner accounts on hold were last read (once per poll).
     holds_read: Option<Instant>,
+    /// The last claim got fewer jobs than it asked for: nothing more was due. The next claim
+    /// waits for a reason to expect more (a job written, whose finish may have queued a
+    /// follow-up; an intake step; the poll), not for every call slot given back, so the end
+    /// of a backlog is not a run of empty claims.
+    queue_empty: bool,
 }
 
 impl Engine {
@@ -79,6 +84,7 @@ impl Engine {
             intake_step: None,
             stop,
             holds_read: None,
+            queue_empty: false,
         }
     }
 }
@@ -164,14 +170,21 @@ impl Worker {
                 _ = shutdown.cancelled() => break,
                 Some(joined) = e.inflight.join_next_with_id(), if !e.inflight.is_empty() => {
                     reap(&mut e, joined);
+                    // The completer writes outcomes in batches: every job of the batch is
+                    // reaped before the next claim, so a batch costs one claim, not one each.
+                    while let Some(joined) = e.inflight.try_join_next_with_id() {
+                        reap(&mut e, joined);
+                    }
+                    e.queue_empty = false;
                 }
                 stepped = intake_ended(&mut e.intake_step), if e.intake_step.is_some() => {
                     self.intake_ended(&mut e, stepped);
+                    e.queue_empty = false;
                 }
                 // A call slot given back: the next job ahead has started; claim more (not
                 // while backing off from a database outage).
                 () = self.slots.attempt_ended(), if e.db_failures == 0 => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(wait) => e.queue_empty = false,
             }
         }
         if let Some(step) = e.intake_step.as_mut() {
@@ -247,7 +260,7 @@ impl Worker {
     async fn claim_into(&self, e: &mut Engine) -> bool {
         let free = self.slots.room(e.inflight.len());
         let batch = (self.settings.concurrency / 4).clamp(1, CLAIM_BATCH) as usize;
-        if free == 0 || (free < batch && !e.inflight.is_empty()) {
+        if e.queue_empty || free == 0 || (free < batch && !e.inflight.is_empty()) {
             return false;
         }
         // A power of two, so the claim's reads (lists of the claimed ids) have a few texts
@@ -263,6 +276,7 @@ impl Worker {
                 self.vitals.db.ok();
                 e.db_failures = 0;
                 let claimed = !jobs.is_empty();
+                e.queue_empty = jobs.len() < free as usize;
                 for job in jobs {
                     let (me, completions) = (self.clone(), e.completions.clone());
                     let start = (self.slots.claimed(), e.stop.clone());
@@ -294,7 +308,7 @@ impl Worker {
     fn wait_after(&self, e: &Engine, progressed: bool) -> Duration {
         if e.db_failures > 0 {
             backoff::outage_pause(e.db_failures)
-        } else if progressed && self.slots.room(e.inflight.len()) > 0 {
+        } else if progressed && !e.queue_empty && self.slots.room(e.inflight.len()) > 0 {
             Duration::ZERO
         } else {
             // Woken at once by the next job or intake step that ends;

@@ -154,10 +154,15 @@ async fn a_backlog_of_paid_orders_is_recorded_by_the_first_scan(pool: MySqlPool)
     });
     let adopted = "SELECT COUNT(*) FROM mod_jetpack_requests
                    WHERE requested_by = 'adopt' AND action = 'provision'";
+    // Paid orders are recorded while discovery goes on: the unpaid ones (discovered last)
+    // are candidates once the scan is through.
     until(
         Duration::from_secs(90),
-        "every paid order's provision request, within the first scan",
-        || async { count(&env, adopted).await == 2100 },
+        "every paid order's provision request and the unpaid ones' candidates, within the first scan",
+        || async {
+            count(&env, adopted).await == 2100
+                && count(&env, "SELECT COUNT(*) FROM mod_jetpack_adoption_candidates").await == 100
+        },
     )
     .await;
     stop.cancel();

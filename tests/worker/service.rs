@@ -76,6 +76,25 @@ async fn until(env: &Env, sql: &str, want: i64, limit: Duration) {
     }
 }
 
+/// Until a job is claimed and a partner-API call is in flight: a job only claimed (ahead of
+/// its call slot) is given back without a call on SIGTERM, which a loaded machine can make
+/// every claimed job.
+async fn in_a_call(env: &Env) {
+    until(
+        env,
+        "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'running'",
+        1,
+        Duration::from_secs(20),
+    )
+    .await;
+    crate::helpers::until(
+        Duration::from_secs(20),
+        "a partner-API call in flight",
+        || async { env.sandbox.state().calls_in_flight() > 0 },
+    )
+    .await;
+}
+
 #[test]
 fn the_systemd_unit_verifies() {
     let dir = tempfile::tempdir().unwrap();
@@ -160,13 +179,7 @@ async fn sigterm_mid_drain_finishes_or_releases_every_job_and_repeats_none(pool:
     // Phase 1: in-flight calls take 700 ms, the drain allows 5 s: in-flight jobs finish.
     env.sandbox.state().set_latency(Duration::from_millis(700));
     let child = spawn_run(&url, &api, &[("JETPACK_DRAIN_TIMEOUT", "5s")]);
-    until(
-        &env,
-        "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'running'",
-        1,
-        Duration::from_secs(20),
-    )
-    .await;
+    in_a_call(&env).await;
     sigterm(&child);
     let (status, log) = wait_exit(child, Duration::from_secs(15)).await;
     assert!(status.success(), "exit 0 after a drain: {log}");
@@ -197,13 +210,7 @@ async fn sigterm_mid_drain_finishes_or_releases_every_job_and_repeats_none(pool:
     // would call again at once) but left to their lease, which covers the call.
     env.sandbox.state().set_latency(Duration::from_secs(20));
     let child = spawn_run(&url, &api, &[("JETPACK_DRAIN_TIMEOUT", "1s")]);
-    until(
-        &env,
-        "SELECT COUNT(*) FROM mod_jetpack_jobs WHERE state = 'running'",
-        1,
-        Duration::from_secs(20),
-    )
-    .await;
+    in_a_call(&env).await;
     sigterm(&child);
     let (status, log) = wait_exit(child, Duration::from_secs(10)).await;
     assert!(status.success(), "{log}");
