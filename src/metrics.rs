@@ -4,6 +4,9 @@
 
 /// Counter: jobs claimed (label `action`).
 pub const JOBS_CLAIMED: &str = "jetpack_jobs_claimed_total";
+/// Counter: claims made (label `got`: `all` the jobs asked for, `fewer`, or `none`: nothing
+/// more was due). A drain of a backlog makes mostly `all`; one `fewer` or `none` ends it.
+pub const CLAIMS: &str = "jetpack_claims_total";
 /// Counter: jobs finished done (label `action`).
 pub const JOBS_DONE: &str = "jetpack_jobs_done_total";
 /// Counter: jobs finished failed (label `action`).

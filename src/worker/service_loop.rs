@@ -277,6 +277,12 @@ impl Worker {
                 e.db_failures = 0;
                 let claimed = !jobs.is_empty();
                 e.queue_empty = jobs.len() < free as usize;
+                let got = match jobs.len() {
+                    0 => "none",
+                    n if n < free as usize => "fewer",
+                    _ => "all",
+                };
+                metrics::counter!(m::CLAIMS, "got" => got).increment(1);
                 for job in jobs {
                     let (me, completions) = (self.clone(), e.completions.clone());
                     let start = (self.slots.claimed(), e.stop.clone());
