@@ -128,6 +128,42 @@ async fn marks(env: &Env) -> Vec<((u32, u32), String, bool)> {
     .collect()
 }
 
+/// While discovery pages through a backlog, the paid services a page found are requested
+/// before the next page is read, so their jobs run while discovery goes on: 1,200 paid
+/// Pending services of one product (three discovery pages of 500), and a trigger noting the
+/// product's watermark at each adoption request. Before, every request came after discovery
+/// had read all 1,200.
+#[sqlx::test]
+async fn paid_orders_are_requested_while_discovery_goes_on(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = env.product("").await;
+    let paid = pending_services(&env, manual, 1200, "Active", 30).await;
+    env.exec(
+        "CREATE TABLE request_seen (id INT AUTO_INCREMENT PRIMARY KEY, watermark BIGINT NULL);
+         CREATE TRIGGER request_seen AFTER INSERT ON mod_jetpack_requests FOR EACH ROW
+           INSERT INTO request_seen (watermark)
+             SELECT MAX(last_service_id) FROM mod_jetpack_adoption_watermarks;",
+    )
+    .await;
+    env.worker_with(env.store.clone(), fast_settings(4))
+        .run_once()
+        .await
+        .unwrap();
+    let first: Option<i64> =
+        sqlx::query_scalar("SELECT watermark FROM request_seen ORDER BY id LIMIT 1")
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    let last = i64::from(paid[paid.len() - 1].0);
+    assert!(
+        first.is_some_and(|w| w < last),
+        "the first request was recorded with the watermark at {first:?}, the last service is {last}"
+    );
+    let requests = requests_by_target(&env).await;
+    assert_eq!(requests.len(), 1200, "each paid service requested");
+    assert!(requests.values().all(|by| by == &["adopt"]), "once each");
+}
+
 /// 2,000 paid Pending services and 100 paid Pending addons whose orders are a month old (the
 /// hooks missed them), beside 100 unpaid ones, before a `run` whose adoption interval is an
 /// hour: the first scan records every paid one's provision request, once, with its mark

@@ -344,6 +344,41 @@ async fn a_backlog_of_requests_does_not_hold_claims_back(pool: MySqlPool) {
     );
 }
 
+/// The first batch of a backlog of requests is the concurrency's worth, so its jobs start
+/// while the next (full) batch is applied: 600 Creates with a concurrency of 8 are applied in
+/// a transaction of 8, then one of the other 592 (each batch marks its requests in one
+/// statement, so one `applied_at` per batch). Before, the first batch was 500.
+#[sqlx::test]
+async fn the_first_batch_of_a_backlog_fills_the_call_slots(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let (_, ids) = seed_services(&env, 600, "first").await;
+    env.exec(&format!(
+        "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
+         SELECT id, 'provision', 'module', UTC_TIMESTAMP(6) FROM tblhosting
+         WHERE id BETWEEN {} AND {}",
+        ids[0],
+        ids[ids.len() - 1]
+    ))
+    .await;
+    env.worker_with(env.store.clone(), crate::helpers::fast_settings(8))
+        .run_once()
+        .await
+        .unwrap();
+    let batches: Vec<(i64, u64, u64)> = sqlx::query_as(
+        "SELECT COUNT(*), MIN(id), MAX(id) FROM mod_jetpack_requests
+         GROUP BY applied_at ORDER BY applied_at",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    let sizes: Vec<i64> = batches.iter().map(|b| b.0).collect();
+    assert_eq!(sizes, [8, 500, 92], "requests per batch, in order");
+    assert!(
+        batches.windows(2).all(|w| w[0].2 < w[1].1),
+        "oldest first: {batches:?}"
+    );
+}
+
 /// `run --once` goes on while requests wait: three batches' worth are all applied.
 #[sqlx::test]
 async fn run_once_applies_every_batch(pool: MySqlPool) {
