@@ -59,6 +59,8 @@ pub(super) struct Intake {
     until_idle: bool,
     last_adopt: Option<Instant>,
     adopting: bool,
+    /// The last step applied requests and left the adoption scan for the next step.
+    adoption_deferred: bool,
     scan: Scan,
     /// When requests were last looked for.
     last_requests: Option<Instant>,
@@ -82,6 +84,7 @@ impl Intake {
             until_idle,
             last_adopt: None,
             adopting: adopt,
+            adoption_deferred: false,
             scan: Scan {
                 products: Vec::new(),
                 products_at: None,
@@ -138,12 +141,20 @@ impl Intake {
 }
 
 impl Worker {
-    /// One intake step: a batch of requests, then a step of the adoption scan.
+    /// One intake step: a batch of requests, then a step of the adoption scan. A step that
+    /// applied requests ends there (the next step scans), so the engine claims their jobs at
+    /// once rather than after a scan page; never two steps in a row, so a busy inbox does not
+    /// hold the scan off.
     pub(super) async fn intake(&self, mut i: Box<Intake>) -> Box<Intake> {
         i.failed = None;
-        let mut progressed = self.apply_requests(&mut i).await;
-        progressed |= self.adopt_page(&mut i).await;
-        i.progressed = progressed;
+        let applied = self.apply_requests(&mut i).await;
+        let defer = applied && !i.adoption_deferred && i.adoption_due(&self.settings);
+        i.adoption_deferred = defer;
+        i.progressed = if defer {
+            true
+        } else {
+            applied | self.adopt_page(&mut i).await
+        };
         i
     }
 

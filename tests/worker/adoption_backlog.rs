@@ -129,10 +129,12 @@ async fn marks(env: &Env) -> Vec<((u32, u32), String, bool)> {
 }
 
 /// While discovery pages through a backlog, the paid services a page found are requested
-/// before the next page is read, so their jobs run while discovery goes on: 1,200 paid
-/// Pending services of one product (three discovery pages of 500), and a trigger noting the
-/// product's watermark at each adoption request. Before, every request came after discovery
-/// had read all 1,200.
+/// before the next page is read, and their first jobs are claimed before it too (an intake
+/// step that applied requests ends there), so jobs run while discovery goes on: 1,200 paid
+/// Pending services of one product (three discovery pages of 500), and triggers noting the
+/// product's watermark at each adoption request and at each claim. Before, every request
+/// came after discovery had read all 1,200, and (once they came during it) the first claim
+/// waited for the next discovery page.
 #[sqlx::test]
 async fn paid_orders_are_requested_while_discovery_goes_on(pool: MySqlPool) {
     let env = Env::new(pool).await;
@@ -142,7 +144,13 @@ async fn paid_orders_are_requested_while_discovery_goes_on(pool: MySqlPool) {
         "CREATE TABLE request_seen (id INT AUTO_INCREMENT PRIMARY KEY, watermark BIGINT NULL);
          CREATE TRIGGER request_seen AFTER INSERT ON mod_jetpack_requests FOR EACH ROW
            INSERT INTO request_seen (watermark)
-             SELECT MAX(last_service_id) FROM mod_jetpack_adoption_watermarks;",
+             SELECT MAX(last_service_id) FROM mod_jetpack_adoption_watermarks;
+         CREATE TABLE claim_seen (id INT AUTO_INCREMENT PRIMARY KEY, watermark BIGINT NULL);
+         CREATE TRIGGER claim_seen AFTER UPDATE ON mod_jetpack_jobs FOR EACH ROW
+           IF NEW.state = 'running' AND OLD.state <> 'running' THEN
+             INSERT INTO claim_seen (watermark)
+               SELECT MAX(last_service_id) FROM mod_jetpack_adoption_watermarks;
+           END IF;",
     )
     .await;
     env.worker_with(env.store.clone(), fast_settings(4))
@@ -158,6 +166,16 @@ async fn paid_orders_are_requested_while_discovery_goes_on(pool: MySqlPool) {
     assert!(
         first.is_some_and(|w| w < last),
         "the first request was recorded with the watermark at {first:?}, the last service is {last}"
+    );
+    let claimed: Option<i64> =
+        sqlx::query_scalar("SELECT watermark FROM claim_seen ORDER BY id LIMIT 1")
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    let first_page = i64::from(paid[499].0);
+    assert!(
+        claimed.is_some_and(|w| w <= first_page),
+        "the first claim came with the watermark at {claimed:?}, after the first page's {first_page}"
     );
     let requests = requests_by_target(&env).await;
     assert_eq!(requests.len(), 1200, "each paid service requested");
