@@ -293,6 +293,18 @@ async fn applying_in_sets_ends_as_applying_one_by_one(pool: MySqlPool) {
         .unwrap();
 }
 
+/// A Create recorded by the module for each of `ids` (a contiguous range of services).
+async fn record_creates(env: &Env, ids: &[u32]) {
+    env.exec(&format!(
+        "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
+         SELECT id, 'provision', 'module', UTC_TIMESTAMP(6) FROM tblhosting
+         WHERE id BETWEEN {} AND {}",
+        ids[0],
+        ids[ids.len() - 1]
+    ))
+    .await;
+}
+
 /// Requests made since the worker last looked: with 2,000 Creates waiting, `run` claims (a job
 /// reaches running) while requests still wait, instead of applying them all first. Ordered
 /// through the database: a trigger notes how many requests wait at each claim.
@@ -310,14 +322,7 @@ async fn a_backlog_of_requests_does_not_hold_claims_back(pool: MySqlPool) {
            END IF;",
     )
     .await;
-    env.exec(&format!(
-        "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
-         SELECT id, 'provision', 'module', UTC_TIMESTAMP(6) FROM tblhosting
-         WHERE id BETWEEN {} AND {}",
-        ids[0],
-        ids[ids.len() - 1]
-    ))
-    .await;
+    record_creates(&env, &ids).await;
     let stop = CancellationToken::new();
     let worker = env.worker();
     let task = tokio::spawn({
@@ -352,14 +357,7 @@ async fn a_backlog_of_requests_does_not_hold_claims_back(pool: MySqlPool) {
 async fn the_first_batch_of_a_backlog_fills_the_call_slots(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let (_, ids) = seed_services(&env, 600, "first").await;
-    env.exec(&format!(
-        "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
-         SELECT id, 'provision', 'module', UTC_TIMESTAMP(6) FROM tblhosting
-         WHERE id BETWEEN {} AND {}",
-        ids[0],
-        ids[ids.len() - 1]
-    ))
-    .await;
+    record_creates(&env, &ids).await;
     env.worker_with(env.store.clone(), crate::helpers::fast_settings(8))
         .run_once()
         .await
