@@ -112,6 +112,10 @@ pub struct ActionSpec {
     pub on_success: Option<StatusChange>,
     /// The WHMCS status written when it fails.
     pub on_failure: Option<StatusChange>,
+    /// WHMCS sets the target's status itself when the module function returns success
+    /// (Create, Suspend, Unsuspend, Terminate; not ChangePackage): a request of this action
+    /// recorded and not yet applied is the last word on the status (`store::writeback`).
+    pub whmcs_sets_status: bool,
 }
 
 /// Every action, in display order.
@@ -132,6 +136,7 @@ pub const CATALOGUE: [ActionSpec; 5] = [
         checks: Checks::Order,
         on_success: Some(StatusChange::Activate),
         on_failure: Some(StatusChange::BackToPending),
+        whmcs_sets_status: true,
     },
     ActionSpec {
         action: Action::Terminate,
@@ -145,6 +150,7 @@ pub const CATALOGUE: [ActionSpec; 5] = [
         checks: Checks::Cancel,
         on_success: Some(StatusChange::Terminate),
         on_failure: None,
+        whmcs_sets_status: true,
     },
     ActionSpec {
         action: Action::Change,
@@ -161,6 +167,7 @@ pub const CATALOGUE: [ActionSpec; 5] = [
         checks: Checks::Order,
         on_success: Some(StatusChange::Activate),
         on_failure: None,
+        whmcs_sets_status: false,
     },
     ActionSpec {
         action: Action::Suspend,
@@ -174,6 +181,7 @@ pub const CATALOGUE: [ActionSpec; 5] = [
         checks: Checks::Target,
         on_success: None,
         on_failure: None,
+        whmcs_sets_status: true,
     },
     ActionSpec {
         action: Action::Unsuspend,
@@ -187,6 +195,7 @@ pub const CATALOGUE: [ActionSpec; 5] = [
         checks: Checks::Target,
         on_success: Some(StatusChange::Activate),
         on_failure: None,
+        whmcs_sets_status: true,
     },
 ];
 

@@ -228,9 +228,12 @@ async fn write_module_log(
 /// The status write for services (`tblhosting.domainstatus`) or addons
 /// (`tblhostingaddons.status`), by primary key: `ids` (at least one) as bound placeholders.
 /// A target with a request from the PHP module or the CLI that the worker has not applied yet
-/// is left as it is: that newer intent is the last word (WHMCS set its status itself when the
-/// module recorded it: a Suspend asked while a terminate ran, and applied after it ended,
-/// keeps Suspended), and the request's own job decides the rest.
+/// is left as it is, when the request is of an action whose WHMCS function sets the status
+/// (catalogue `whmcs_sets_status`): that newer intent is the last word (WHMCS set its status
+/// itself when the module recorded it: a Suspend asked while a terminate ran, and applied
+/// after it ended, keeps Suspended), and the request's own job decides the rest. A waiting
+/// ChangePackage sets no status, so it holds nothing back (a change asked while a terminate
+/// ran is ignored once applied, and nothing would write Terminated after it).
 fn status_sql(addon: bool, change: StatusChange, ids: usize) -> String {
     let (table, column, target) = if addon {
         (
@@ -273,12 +276,12 @@ fn status_sql(addon: bool, change: StatusChange, ids: usize) -> String {
     }
 }
 
-/// The request kinds that carry an intent of their own (an action), quoted for an IN list:
-/// compile-time names, never input.
+/// The request kinds of an action whose WHMCS function sets the status, quoted for an IN
+/// list: compile-time names, never input.
 fn intent_kinds() -> String {
     RequestKind::ALL
         .iter()
-        .filter(|k| k.action().is_some())
+        .filter(|k| k.action().is_some_and(|a| a.spec().whmcs_sets_status))
         .map(|k| format!("'{}'", k.as_str()))
         .collect::<Vec<_>>()
         .join(", ")

@@ -209,6 +209,29 @@ async fn a_terminate_ending_before_a_recorded_suspend_is_applied_leaves_suspende
     assert_eq!(env.status(other).await, "Terminated");
 }
 
+/// A ChangePackage recorded while a terminate runs, not yet applied when it ends: WHMCS sets
+/// no status for ChangePackage, so the terminate's end writes Terminated (the change is then
+/// ignored: the plan is cancelled). Before, any waiting request held the status write back
+/// and the service stayed Active with no plan (the model found it: seed 7311939851342663872).
+#[sqlx::test]
+async fn a_change_recorded_while_a_terminate_runs_does_not_hold_terminated_back(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let pid = env.product("").await;
+    let sid = env
+        .service(pid, "Active", "cross10.example", "admin", "premium")
+        .await;
+    env.store
+        .enqueue(sid, Action::Terminate, RequestedBy::Cli)
+        .await
+        .unwrap();
+    env.store
+        .record_request(sid, RequestKind::Change, RequestedBy::Module)
+        .await
+        .unwrap();
+    end_terminates(&env, &[sid]).await;
+    assert_eq!(env.status(sid).await, "Terminated");
+}
+
 #[sqlx::test]
 async fn create_then_terminate_while_a_terminate_runs_ends_terminated(pool: MySqlPool) {
     let env = Env::new(pool).await;
