@@ -42,23 +42,31 @@ impl Expect {
 /// outcome left: a terminate after a plan was provisioned, or a provision after it was
 /// cancelled, that did not succeed (it failed, and an admin has it) leaves the row alone, so
 /// the reconciler never acts against the latest intent. No job (pruned): it agrees.
-/// A suspend or unsuspend agrees with either: what it left depends on the product's suspend
-/// setting, and the watch already says what that was.
-pub fn intent_agrees(expect: Expect, latest: Option<Action>) -> bool {
+/// A suspend or unsuspend that succeeded agrees with either: what it left depends on the
+/// product's suspend setting, and the watch already says what that was. One that `failed`
+/// tried to change the plan (a suspend only calls to cancel it, an unsuspend to provision it
+/// again) and left the watch as it was: a failed suspend of a held plan, or a failed
+/// unsuspend of an absent one, is left to the admin too.
+pub fn intent_agrees(expect: Expect, latest: Option<Action>, failed: bool) -> bool {
     match (expect, latest) {
-        (Expect::Holds, Some(a)) => !a.removes(),
-        (Expect::Absent, Some(a)) => !a.provisions(),
+        (Expect::Holds, Some(a)) => !(a.removes() || failed && a == Action::Suspend),
+        (Expect::Absent, Some(a)) => !(a.provisions() || failed && a == Action::Unsuspend),
         (_, None) => true,
     }
 }
 
 /// Whether the partner already shows what a target's latest intent asked for although its job
-/// failed: a plan expected held whose terminate failed, and that is gone from the partner (a
-/// late cancel, the portal). Nothing is done at the partner; the ledger and the watch record
+/// failed: a plan expected held whose terminate (or cancelling suspend) failed, and that is
+/// gone from the partner (a late cancel, the portal). Nothing is done at the partner; the ledger and the watch record
 /// that the target no longer holds it, so the other targets on the site are judged by the
 /// truth (the failed job stays for the admin).
-pub fn settled_by_partner(expect: Expect, latest: Option<Action>, finding: Finding) -> bool {
-    expect == Expect::Holds && latest.is_some_and(Action::removes) && finding == Finding::Missing
+pub fn settled_by_partner(
+    expect: Expect,
+    latest: Option<Action>,
+    failed: bool,
+    finding: Finding,
+) -> bool {
+    expect == Expect::Holds && !intent_agrees(expect, latest, failed) && finding == Finding::Missing
 }
 
 /// Whether a confirmed remedy fits what WHMCS says of the target now (`live`: its service or
@@ -367,9 +375,13 @@ mod tests {
             remedy_request(Remedy::Cancel, provision),
             RequestKind::Terminate
         );
-        assert!(intent_agrees(Expect::Absent, suspend));
-        assert!(intent_agrees(Expect::Holds, suspend));
-        assert!(intent_agrees(Expect::Absent, Some(Action::Unsuspend)));
+        assert!(intent_agrees(Expect::Absent, suspend, false));
+        assert!(intent_agrees(Expect::Holds, suspend, false));
+        assert!(intent_agrees(
+            Expect::Absent,
+            Some(Action::Unsuspend),
+            false
+        ));
         // A free site is nobody's cancelled plan.
         let gone = e("premium", Expect::Absent);
         assert_eq!(judge(gone, &[gone], &[ours("jetpack_free")]), Finding::Fine);
@@ -377,32 +389,77 @@ mod tests {
 
     #[test]
     fn a_failed_change_of_intent_is_left_to_the_admin() {
-        assert!(!intent_agrees(Expect::Holds, Some(Action::Terminate)));
-        assert!(!intent_agrees(Expect::Absent, Some(Action::Provision)));
-        assert!(!intent_agrees(Expect::Absent, Some(Action::Change)));
-        assert!(intent_agrees(Expect::Holds, Some(Action::Change)));
-        assert!(intent_agrees(Expect::Absent, Some(Action::Terminate)));
-        assert!(intent_agrees(Expect::Holds, None));
+        assert!(!intent_agrees(
+            Expect::Holds,
+            Some(Action::Terminate),
+            false
+        ));
+        assert!(!intent_agrees(
+            Expect::Absent,
+            Some(Action::Provision),
+            false
+        ));
+        assert!(!intent_agrees(Expect::Absent, Some(Action::Change), false));
+        assert!(intent_agrees(Expect::Holds, Some(Action::Change), false));
+        assert!(intent_agrees(
+            Expect::Absent,
+            Some(Action::Terminate),
+            false
+        ));
+        assert!(intent_agrees(Expect::Holds, None, false));
+        // A suspend that failed tried to cancel the plan (an unsuspend, to provision it
+        // again): the watch still says what was there before it, and an admin has it.
+        let suspend = Some(Action::Suspend);
+        assert!(!intent_agrees(Expect::Holds, suspend, true));
+        assert!(intent_agrees(Expect::Absent, suspend, true));
+        assert!(!intent_agrees(
+            Expect::Absent,
+            Some(Action::Unsuspend),
+            true
+        ));
+        assert!(intent_agrees(Expect::Holds, Some(Action::Unsuspend), true));
+        assert!(intent_agrees(Expect::Holds, Some(Action::Change), true));
+        assert!(settled_by_partner(
+            Expect::Holds,
+            suspend,
+            true,
+            Finding::Missing
+        ));
+        assert!(!settled_by_partner(
+            Expect::Holds,
+            suspend,
+            false,
+            Finding::Missing
+        ));
         let terminate = Some(Action::Terminate);
         assert!(settled_by_partner(
             Expect::Holds,
             terminate,
+            false,
             Finding::Missing
         ));
-        assert!(!settled_by_partner(Expect::Holds, terminate, Finding::Fine));
         assert!(!settled_by_partner(
             Expect::Holds,
             terminate,
+            false,
+            Finding::Fine
+        ));
+        assert!(!settled_by_partner(
+            Expect::Holds,
+            terminate,
+            false,
             Finding::Unmapped
         ));
         assert!(!settled_by_partner(
             Expect::Absent,
             terminate,
+            false,
             Finding::Missing
         ));
         assert!(!settled_by_partner(
             Expect::Holds,
             Some(Action::Provision),
+            false,
             Finding::Missing
         ));
     }

@@ -36,6 +36,8 @@ macro_rules! watch_columns {
                AND r.addon_id = w.addon_id AND r.applied_at IS NULL)) AS busy,
     (SELECT k.action FROM mod_jetpack_jobs k WHERE k.service_id = w.service_id
      AND k.addon_id = w.addon_id ORDER BY k.created_at DESC, k.id DESC LIMIT 1) AS latest_action,
+    (SELECT k.state = 'failed' FROM mod_jetpack_jobs k WHERE k.service_id = w.service_id
+     AND k.addon_id = w.addon_id ORDER BY k.created_at DESC, k.id DESC LIMIT 1) AS latest_failed,
     CASE WHEN w.addon_id = 0
          THEN (SELECT CAST(h.domainstatus AS CHAR) IN ('Pending', 'Active', 'Suspended')
                FROM tblhosting h WHERE h.id = w.service_id)
@@ -351,6 +353,7 @@ fn watch_row(row: &MySqlRow) -> Result<WatchRow> {
             .try_get::<Option<String>, _>("latest_action")?
             .as_deref()
             .and_then(Action::parse),
+        latest_failed: row.try_get::<Option<i64>, _>("latest_failed")? == Some(1),
         age_secs: row.try_get::<Option<i64>, _>("age_secs")?.unwrap_or(0),
     })
 }
@@ -391,7 +394,7 @@ async fn update_row(tx: &mut Transaction<'_, MySql>, token: &str, w: &CheckWrite
     Ok(done.rows_affected() == 1)
 }
 
-/// A target whose failed terminate the partner shows done anyway: its ledger row for the
+/// A target whose failed terminate (or cancelling suspend) the partner shows done anyway: its ledger row for the
 /// watched site is deleted and the row expects the plan absent (fenced by the claim's token).
 async fn record_gone(tx: &mut Transaction<'_, MySql>, token: &str, w: &CheckWrite) -> Result<()> {
     let gone = sqlx::query(
@@ -413,7 +416,7 @@ async fn record_gone(tx: &mut Transaction<'_, MySql>, token: &str, w: &CheckWrit
         .execute(&mut **tx)
         .await?;
         tracing::info!(target = %w.target,
-            "the partner no longer holds the plan this target's failed terminate was to cancel; recorded as gone");
+            "the partner no longer holds the plan this target's failed terminate or suspend was to cancel; recorded as gone");
     }
     Ok(())
 }

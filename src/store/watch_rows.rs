@@ -72,6 +72,8 @@ pub struct WatchRow {
     /// The action of the target's latest job (its latest intent); None when it has none
     /// (pruned) or one this binary does not know.
     pub latest: Option<Action>,
+    /// Whether that latest job failed (an admin has it).
+    pub latest_failed: bool,
     /// Whether WHMCS says the target is live now (Pending, Active or Suspended); None when its
     /// service (addon) row is gone.
     pub live: Option<bool>,

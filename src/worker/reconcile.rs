@@ -178,15 +178,20 @@ impl Worker {
             .iter()
             .map(|row| {
                 let finding = drift::judge(expectation(row), &site, &seen);
-                if row.busy || !drift::intent_agrees(row.expect, row.latest) {
+                if row.busy || !drift::intent_agrees(row.expect, row.latest, row.latest_failed) {
                     // Its intent is still moving (a job or request is open), or its latest
                     // intent failed and an admin has it: never act against it; look later
                     // (but a failed terminate whose plan is gone anyway is recorded gone).
                     let next_in = self.settings.reconcile.confirm;
                     let mut w = self.unanswered_row(row, next_in);
                     w.found = Some(found.clone());
-                    w.settled =
-                        !row.busy && drift::settled_by_partner(row.expect, row.latest, finding);
+                    w.settled = !row.busy
+                        && drift::settled_by_partner(
+                            row.expect,
+                            row.latest,
+                            row.latest_failed,
+                            finding,
+                        );
                     return w;
                 }
                 let w = self.after_look(row, finding, products, &found);

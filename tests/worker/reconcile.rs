@@ -608,3 +608,69 @@ async fn a_plan_gone_for_a_service_whose_terminate_failed_is_recorded_gone(pool:
     );
     assert!(drifts(&env).await.is_empty());
 }
+
+/// A Suspend whose product cancels the plan, refused by the partner (the job failed, an
+/// admin has it), and the plan then gone at the partner anyway: with re-provisioning on,
+/// the reconciler must not provision it again against the latest intent (a suspend); the
+/// plan is recorded gone, as for a failed terminate. Found by the model-based test (seed
+/// 205896585408819279). Failed before: a suspend agreed with any expectation, so the
+/// missing plan was a drift and a Create was requested.
+#[sqlx::test]
+async fn a_plan_gone_for_a_service_whose_cancelling_suspend_failed_is_not_provisioned_again(
+    pool: MySqlPool,
+) {
+    let env = Env::new(pool).await;
+    let site = "suspendgone.example";
+    let sid = provisioned(&env, site).await;
+    env.exec(&format!(
+        "UPDATE tblproducts p JOIN tblhosting h ON h.packageid = p.id
+         SET p.configoption7 = 'cancel' WHERE h.id = {sid}"
+    ))
+    .await;
+    let w = worker(&env, Duration::from_secs(5), Duration::ZERO, true);
+    settle_jobs(&env, &w, sid).await;
+    let state = env.sandbox.state();
+    state.script(
+        site,
+        vec![ScriptedReply::Status {
+            code: 400,
+            body: r#"{"error":"invalid_site","message":"refused"}"#.into(),
+            retry_after: None,
+        }],
+    );
+    env.exec(&format!(
+        "UPDATE tblhosting SET domainstatus = 'Suspended' WHERE id = {sid}"
+    ))
+    .await;
+    ask(&env, &w, sid, Action::Suspend).await;
+    assert_eq!(env.job(sid).await.state, JobState::Failed);
+    state.portal_cancel(site, None);
+    let calls = state.calls(site);
+    w.store().watch_all_due().await.unwrap();
+    looks(&w, 2).await;
+    w.run_once().await.unwrap();
+    let after = state.calls(site);
+    assert_eq!(
+        (after.provision, after.cancel),
+        (calls.provision, calls.cancel),
+        "nothing called at the partner"
+    );
+    assert!(state.plan(site).is_none());
+    let jobs: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM mod_jetpack_jobs WHERE service_id = ?")
+            .bind(sid)
+            .fetch_one(&env.db)
+            .await
+            .unwrap();
+    assert_eq!(jobs, 2, "no job after the suspend");
+    assert_eq!(
+        env.job(sid).await.state,
+        JobState::Failed,
+        "left for the admin"
+    );
+    assert!(
+        env.store.ledger(sid).await.unwrap().is_empty(),
+        "the ledger says what the partner holds"
+    );
+    assert!(drifts(&env).await.is_empty());
+}
