@@ -22,6 +22,33 @@ use crate::text::{fit, utf8mb3_safe};
 pub(super) type Outcome<'a> = (Target, &'a WhmcsWrites, bool);
 
 impl Store {
+    /// The EXPLAIN of every status write (services and addons, each change) for two targets:
+    /// the tests check each reads its table by primary key and the waiting-request check by
+    /// an index of `mod_jetpack_requests`.
+    #[doc(hidden)]
+    pub async fn explain_status_writes(&self) -> Result<Vec<(String, Vec<super::PlanStep>)>> {
+        let changes = [
+            StatusChange::Activate,
+            StatusChange::BackToPending,
+            StatusChange::Terminate,
+        ];
+        let mut plans = Vec::new();
+        for addon in [false, true] {
+            for change in changes {
+                let sql = format!("EXPLAIN {}", status_sql(addon, change, 2));
+                let mut q = QueryBuilder::<MySql>::new("");
+                q.push(sql.replace("?, ?", "1, 2"));
+                let name = format!(
+                    "{} {}",
+                    if addon { "addon" } else { "service" },
+                    change.status()
+                );
+                plans.push((name, super::explain::plan(&mut q, &self.pool).await?));
+            }
+        }
+        Ok(plans)
+    }
+
     /// Writes WHMCS's side of an outcome inside `tx`; the module log only when WHMCS's Module
     /// Debug Mode was on at claim time.
     pub(in crate::store) async fn write_whmcs(

@@ -209,6 +209,26 @@ async fn the_inbox_and_ledger_queries_use_their_indexes(pool: MySqlPool) {
             assert!(s.access != "ALL" && s.key.is_some(), "{name}: {steps:?}");
         }
     }
+    // The status write's check for a request waiting to be applied (store::writeback) reads
+    // the requests by the target's index, and the status table by primary key.
+    env.exec(
+        "INSERT INTO tblhosting (id, userid, orderid, packageid, regdate, domainstatus)
+         SELECT seq, 5, 0, 1, CURDATE(), 'Active' FROM seq_1_to_2000;
+         INSERT INTO tblhostingaddons (id, orderid, hostingid, addonid, userid, name, status)
+         SELECT seq, 0, seq, 1, 5, '', 'Active' FROM seq_1_to_2000;
+         ANALYZE TABLE tblhosting, tblhostingaddons",
+    )
+    .await;
+    for (name, steps) in env.store.explain_status_writes().await.unwrap() {
+        assert!(steps.len() >= 2, "{name}: {steps:?}");
+        for s in &steps {
+            assert!(s.access != "ALL" && s.key.is_some(), "{name}: {steps:?}");
+        }
+        assert!(
+            steps.iter().any(|s| s.table == "r"),
+            "{name}: the waiting-request check is in the plan: {steps:?}"
+        );
+    }
     let checks: [(&str, &[&str]); 5] = [
         (
             "SELECT 1 FROM mod_jetpack_requests r WHERE r.service_id = 7",
