@@ -304,9 +304,10 @@ impl Worker {
     /// While discovery pages through a backlog (a new install, a worker that was down): the
     /// paid services and addons a page found are due at once, so a page of due candidates is
     /// re-checked before the next discovery page and their jobs run while discovery goes on,
-    /// instead of after all of it. A page that found no candidate re-checks nothing, so a
-    /// discovery of unpaid or finished services costs what it did. Returns (requests recorded,
-    /// more to do now: always, discovery has more pages).
+    /// instead of after all of it. A page that found no Pending service re-checks nothing; one
+    /// of unpaid ones reads only the due candidates (an unpaid one is first due within a tenth
+    /// of its order's age), so a discovery of old unpaid or finished services costs about what
+    /// it did. Returns (requests recorded, more to do now: always, discovery has more pages).
     async fn recheck_discovered(
         &self,
         i: &mut Intake,

@@ -182,7 +182,8 @@ impl Worker {
                     e.queue_empty = false;
                 }
                 // A call slot given back: the next job ahead has started; claim more (not
-                // while backing off from a database outage).
+                // while backing off from a database outage, nor while the last claim found
+                // nothing more due: `queue_empty`).
                 () = self.slots.attempt_ended(), if e.db_failures == 0 => {}
                 _ = tokio::time::sleep(wait) => e.queue_empty = false,
             }
