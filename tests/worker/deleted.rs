@@ -323,13 +323,7 @@ async fn the_sweep_and_the_hook_record_one_deletion_with_its_grace_period(pool: 
     assert_eq!(asked.len(), 2, "{asked:?}");
     assert_eq!(asked[1].1, "adopt", "the sweep's");
     assert!(asked[1].2.contains("already cancels the plan"), "{asked:?}");
-    let jobs: Vec<(String, String)> = sqlx::query_as(
-        "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = ? ORDER BY id",
-    )
-    .bind(sid)
-    .fetch_all(&env.db)
-    .await
-    .unwrap();
+    let jobs = env.jobs(sid).await;
     assert_eq!(jobs.len(), 2, "the provision and one terminate: {jobs:?}");
     assert_eq!(jobs[1].1, JobState::Queued.as_str());
     assert!(latest(&env, sid).await.3.is_some(), "in its grace period");

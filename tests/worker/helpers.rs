@@ -323,6 +323,17 @@ impl Env {
             .collect()
     }
 
+    /// (action, state) of every job of the service, oldest first.
+    pub async fn jobs(&self, sid: ServiceId) -> Vec<(String, String)> {
+        sqlx::query_as(
+            "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = ? ORDER BY id",
+        )
+        .bind(sid)
+        .fetch_all(&self.db)
+        .await
+        .unwrap()
+    }
+
     /// (state, attempts, last_error, dns_checks) of the service's latest job.
     pub async fn job(&self, sid: ServiceId) -> Job {
         let r = sqlx::query(

@@ -351,13 +351,7 @@ async fn the_request_made_last_wins_even_with_the_lower_id(pool: MySqlPool) {
     let applied = env.store.apply_requests().await.unwrap();
     let order: Vec<u64> = applied.iter().map(|a| a.request.0).collect();
     assert_eq!(order, [20, 10], "applied in the order they were made");
-    let jobs: Vec<(String, String)> = sqlx::query_as(
-        "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = ? ORDER BY id",
-    )
-    .bind(sid)
-    .fetch_all(&env.db)
-    .await
-    .unwrap();
+    let jobs = env.jobs(sid).await;
     assert_eq!(
         jobs,
         [

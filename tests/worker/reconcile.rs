@@ -6,7 +6,7 @@ use jetpack_worker::domain::JobState;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jetpack_sandbox::{ScriptedReply, Spelling};
+use jetpack_sandbox::{SandboxState, ScriptedReply, Spelling};
 use jetpack_worker::dns::FnResolver;
 use jetpack_worker::domain::{Action, RequestedBy, ServiceId};
 use jetpack_worker::drift::MAX_DRIFTS;
@@ -124,6 +124,18 @@ async fn ask(env: &Env, w: &Worker, sid: ServiceId, action: Action) {
         .await
         .unwrap();
     settle_jobs(env, w, sid).await;
+}
+
+/// The site's next partner call is refused (400 `invalid_site`): the job fails at once.
+fn refuse_next_call(state: &SandboxState, site: &str) {
+    state.script(
+        site,
+        vec![ScriptedReply::Status {
+            code: 400,
+            body: r#"{"error":"invalid_site","message":"refused"}"#.into(),
+            retry_after: None,
+        }],
+    );
 }
 
 #[sqlx::test]
@@ -567,14 +579,7 @@ async fn a_plan_gone_for_a_service_whose_terminate_failed_is_recorded_gone(pool:
     let w = worker(&env, Duration::from_secs(5), Duration::ZERO, false);
     settle_jobs(&env, &w, sid).await;
     let state = env.sandbox.state();
-    state.script(
-        site,
-        vec![ScriptedReply::Status {
-            code: 400,
-            body: r#"{"error":"invalid_site","message":"refused"}"#.into(),
-            retry_after: None,
-        }],
-    );
+    refuse_next_call(&state, site);
     ask(&env, &w, sid, Action::Terminate).await;
     assert_eq!(env.job(sid).await.state, JobState::Failed);
     assert_eq!(env.store.ledger(sid).await.unwrap().len(), 1, "still held");
@@ -630,14 +635,7 @@ async fn a_plan_gone_for_a_service_whose_cancelling_suspend_failed_is_not_provis
     let w = worker(&env, Duration::from_secs(5), Duration::ZERO, true);
     settle_jobs(&env, &w, sid).await;
     let state = env.sandbox.state();
-    state.script(
-        site,
-        vec![ScriptedReply::Status {
-            code: 400,
-            body: r#"{"error":"invalid_site","message":"refused"}"#.into(),
-            retry_after: None,
-        }],
-    );
+    refuse_next_call(&state, site);
     env.exec(&format!(
         "UPDATE tblhosting SET domainstatus = 'Suspended' WHERE id = {sid}"
     ))
@@ -656,13 +654,8 @@ async fn a_plan_gone_for_a_service_whose_cancelling_suspend_failed_is_not_provis
         "nothing called at the partner"
     );
     assert!(state.plan(site).is_none());
-    let jobs: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM mod_jetpack_jobs WHERE service_id = ?")
-            .bind(sid)
-            .fetch_one(&env.db)
-            .await
-            .unwrap();
-    assert_eq!(jobs, 2, "no job after the suspend");
+    let jobs = env.jobs(sid).await;
+    assert_eq!(jobs.len(), 2, "no job after the suspend: {jobs:?}");
     assert_eq!(
         env.job(sid).await.state,
         JobState::Failed,

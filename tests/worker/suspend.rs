@@ -180,13 +180,7 @@ async fn requests_that_cross_a_suspension_end_as_the_latest_says(pool: MySqlPool
     env.worker().run_once().await.unwrap();
     assert_eq!(state.calls(SITE).cancel, 0, "the suspend never ran");
     assert!(state.plan(SITE).is_some());
-    let jobs: Vec<(String, String)> = sqlx::query_as(
-        "SELECT action, state FROM mod_jetpack_jobs WHERE service_id = ? ORDER BY id",
-    )
-    .bind(sid)
-    .fetch_all(&env.db)
-    .await
-    .unwrap();
+    let jobs = env.jobs(sid).await;
     assert_eq!(
         jobs[1..],
         [
