@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::Worker;
 use super::WorkerSettings;
 use crate::metrics as m;
-use crate::store::{APPLY_BATCH, Discovered, Recheck, RecheckCursor, StoreError};
+use crate::store::{APPLY_BATCH, Discovered, Recheck, RecheckCursor, Rechecked, StoreError};
 
 /// Services examined per Jetpack product by one discovery page (only a backlog fills it: a
 /// new product, or a worker that was down); one page per turn, so adoption never holds up the
@@ -292,36 +292,38 @@ impl Worker {
     /// The next page of a backlog of due candidates: another follows at once while the
     /// pages are full and settle some. Returns (requests recorded, more to do now).
     async fn recheck_backlog(&self, i: &mut Intake) -> Result<(u64, bool), StoreError> {
-        let checked = self
-            .store
-            .recheck_candidates(Recheck::Due, BACKLOG_PAGE)
-            .await?;
+        let checked = self.recheck_due_page(i).await?;
         i.scan.backlog = checked.next.is_some() && checked.settled() > 0;
-        note_adopted(i, checked.adopted);
         Ok((checked.adopted, i.scan.backlog))
     }
 
     /// While discovery pages through a backlog (a new install, a worker that was down): the
     /// paid services and addons a page found are due at once, so a page of due candidates is
     /// re-checked before the next discovery page and their jobs run while discovery goes on,
-    /// instead of after all of it. A page that found no Pending service re-checks nothing; one
-    /// of unpaid ones reads only the due candidates (an unpaid one is first due within a tenth
-    /// of its order's age), so a discovery of old unpaid or finished services costs about what
-    /// it did. Returns (requests recorded, more to do now: always, discovery has more pages).
+    /// instead of after all of it. A page that found no paid one re-checks nothing, so a
+    /// discovery of unpaid or finished services costs what it did. Returns (requests
+    /// recorded, more to do now: always, discovery has more pages).
     async fn recheck_discovered(
         &self,
         i: &mut Intake,
         found: Discovered,
     ) -> Result<(u64, bool), StoreError> {
-        if found.candidates + found.addon_candidates == 0 {
+        if found.paid == 0 {
             return Ok((0, true));
         }
+        let checked = self.recheck_due_page(i).await?;
+        Ok((checked.adopted, true))
+    }
+
+    /// A [`BACKLOG_PAGE`] of due candidates re-checked, the provision requests it recorded
+    /// counted and logged.
+    async fn recheck_due_page(&self, i: &mut Intake) -> Result<Rechecked, StoreError> {
         let checked = self
             .store
             .recheck_candidates(Recheck::Due, BACKLOG_PAGE)
             .await?;
         note_adopted(i, checked.adopted);
-        Ok((checked.adopted, true))
+        Ok(checked)
     }
 
     /// After a complete discovery pass: the services and addons committed below the

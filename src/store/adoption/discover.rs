@@ -32,6 +32,8 @@ pub struct Discovered {
     pub addons_examined: u64,
     /// Pending addons of `jetpack` addons recorded as candidates.
     pub addon_candidates: u64,
+    /// Candidates (services and addons) whose order qualifies already: due at once.
+    pub paid: u64,
     /// A product had more services, or tblhostingaddons more rows, than one page: call again.
     pub more: bool,
 }
@@ -41,6 +43,7 @@ pub struct Discovered {
 struct Page {
     examined: u64,
     candidates: u64,
+    paid: u64,
     more: bool,
 }
 
@@ -53,6 +56,7 @@ impl Discovered {
         };
         *examined += page.examined;
         *candidates += page.candidates;
+        self.paid += page.paid;
         self.more |= page.more;
     }
 }
@@ -191,6 +195,7 @@ impl Store {
         Ok(Page {
             examined: rows.len() as u64,
             candidates: pending.len() as u64,
+            paid: pending.iter().filter(|(_, f)| f.paid).count() as u64,
             more: top.values().any(|(_, n)| *n >= page),
         })
     }
