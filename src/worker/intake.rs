@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::Worker;
 use super::WorkerSettings;
 use crate::metrics as m;
-use crate::store::{APPLY_BATCH, Discovered, Recheck, RecheckCursor, Rechecked, StoreError};
+use crate::store::{APPLY_BATCH, Recheck, RecheckCursor, Rechecked, StoreError};
 
 /// Services examined per Jetpack product by one discovery page (only a backlog fills it: a
 /// new product, or a worker that was down); one page per turn, so adoption never holds up the
@@ -246,7 +246,10 @@ impl Worker {
             .discover_candidates(&s.products, DISCOVER_PAGE)
             .await?;
         if found.more {
-            return self.recheck_discovered(i, found).await;
+            // A backlog (a new install, a worker that was down): the paid orders of each page
+            // are requested as it is read, so their jobs run while discovery goes on.
+            note_adopted(i, found.adopted);
+            return Ok((found.adopted, true));
         }
         self.rescan_window(&s.products).await?;
         let which = if thorough {
@@ -271,8 +274,8 @@ impl Worker {
                 .await?;
             checked.adopted += fresh.adopted;
         }
-        let mut recorded = checked.adopted;
-        note_adopted(i, checked.adopted);
+        let mut recorded = found.adopted + checked.adopted;
+        note_adopted(i, recorded);
         if self.settings.cancel_deleted {
             let s = &mut i.scan;
             let swept = self.store.sweep_deleted(s.ledger_after, SWEEP_PAGE).await?;
@@ -295,24 +298,6 @@ impl Worker {
         let checked = self.recheck_due_page(i).await?;
         i.scan.backlog = checked.next.is_some() && checked.settled() > 0;
         Ok((checked.adopted, i.scan.backlog))
-    }
-
-    /// While discovery pages through a backlog (a new install, a worker that was down): the
-    /// paid services and addons a page found are due at once, so a page of due candidates is
-    /// re-checked before the next discovery page and their jobs run while discovery goes on,
-    /// instead of after all of it. A page that found no paid one re-checks nothing, so a
-    /// discovery of unpaid or finished services costs what it did. Returns (requests
-    /// recorded, more to do now: always, discovery has more pages).
-    async fn recheck_discovered(
-        &self,
-        i: &mut Intake,
-        found: Discovered,
-    ) -> Result<(u64, bool), StoreError> {
-        if found.paid == 0 {
-            return Ok((0, true));
-        }
-        let checked = self.recheck_due_page(i).await?;
-        Ok((checked.adopted, true))
     }
 
     /// A [`BACKLOG_PAGE`] of due candidates re-checked, the provision requests it recorded

@@ -313,7 +313,8 @@ async fn adoption_after_pruning_does_not_adopt_again(pool: MySqlPool) {
 }
 
 /// Two workers scanning at once while hooks record requests meanwhile: each service gets
-/// exactly one job.
+/// exactly one job. Half the orders are paid when both discover them at once (adopted from
+/// the page), the other half after (candidates both re-check at once).
 #[sqlx::test]
 async fn adoption_by_two_workers_at_once_gives_each_service_one_job(pool: MySqlPool) {
     let env = Env::new(pool).await;
@@ -321,8 +322,9 @@ async fn adoption_by_two_workers_at_once_gives_each_service_one_job(pool: MySqlP
     let mut services = Vec::new();
     for n in 0..30 {
         let site = format!("two{n}.example");
+        let order = ["Active", "Pending"][n % 2];
         let sid = env
-            .service_with_order(manual, "Pending", "Active", 0, &site, "admin", "premium")
+            .service_with_order(manual, "Pending", order, 0, &site, "admin", "premium")
             .await;
         services.push(sid);
     }
@@ -331,25 +333,40 @@ async fn adoption_by_two_workers_at_once_gives_each_service_one_job(pool: MySqlP
         env.store.clone(),
     );
     let products = a.adoption_products().await.unwrap();
-    a.discover_candidates(&products, 500).await.unwrap();
-    let hooks = async {
-        for sid in services.iter().step_by(3) {
-            env.exec(&format!(
-                "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
-                 VALUES ({sid}, 'provision', 'hook', UTC_TIMESTAMP(6))"
-            ))
-            .await;
+    let hooks = |skip: usize| {
+        let env = &env;
+        let services = &services;
+        async move {
+            for sid in services.iter().skip(skip).step_by(3) {
+                env.exec(&format!(
+                    "INSERT INTO mod_jetpack_requests (service_id, action, requested_by, created_at)
+                     VALUES ({sid}, 'provision', 'hook', UTC_TIMESTAMP(6))"
+                ))
+                .await;
+            }
         }
     };
+    let (da, db, ()) = tokio::join!(
+        a.discover_candidates(&products, 500),
+        b.discover_candidates(&products, 500),
+        hooks(0)
+    );
+    let (da, db) = (da.unwrap(), db.unwrap());
+    assert_eq!(
+        da.adopted + da.already + db.adopted + db.already,
+        15,
+        "{da:?} {db:?}"
+    );
+    env.exec("UPDATE tblorders SET status = 'Active'").await;
     let (ra, rb, ()) = tokio::join!(
         a.recheck_candidates(Recheck::After(RecheckCursor::default()), 100),
         b.recheck_candidates(Recheck::After(RecheckCursor::default()), 100),
-        hooks
+        hooks(1)
     );
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!(
         ra.adopted + ra.already + rb.adopted + rb.already,
-        30,
+        15,
         "{ra:?} {rb:?}"
     );
     // Both workers then run to completion at once.
@@ -915,39 +932,55 @@ async fn the_hooks_and_the_scan_agree_on_which_services_qualify(pool: MySqlPool)
     assert!(!log.contains("could not"), "{log}");
     let by_invoice_paid = requested("hook").await;
 
-    // Orders a month old: an unpaid one's candidate is first due within the hour, spread; a
-    // paid one's at once.
+    // Orders a month old: a paid one is adopted by the discovery page that finds it; an
+    // unpaid one's candidate is first due within the hour, spread.
     env.exec("UPDATE tblorders SET date = NOW() - INTERVAL 30 DAY")
         .await;
     let products = env.store.adoption_products().await.unwrap();
-    while env
-        .store
-        .discover_candidates(&products, 500)
-        .await
-        .unwrap()
-        .more
-    {}
-    let due_at_once: Vec<u32> = sqlx::query_scalar(
-        "SELECT service_id FROM mod_jetpack_adoption_candidates
-         WHERE next_check_at <= UTC_TIMESTAMP(6) ORDER BY service_id",
+    let mut discovered = 0;
+    loop {
+        let found = env.store.discover_candidates(&products, 500).await.unwrap();
+        discovered += found.adopted;
+        if !found.more {
+            break;
+        }
+    }
+    let due_at_once: (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM mod_jetpack_adoption_candidates WHERE next_check_at <= UTC_TIMESTAMP(6)",
     )
-    .fetch_all(&env.db)
+    .fetch_one(&env.db)
     .await
     .unwrap();
+    assert_eq!(due_at_once.0, 0, "the paid ones were adopted, not kept");
     let checked = env
         .store
         .recheck_candidates(Recheck::After(RecheckCursor::default()), 1000)
         .await
         .unwrap();
+    assert_eq!(checked.adopted, 0, "the re-check finds none discovery left");
     let by_scan = requested("adopt").await;
+    assert_eq!(discovered as usize, by_scan.len());
+    // The re-check decides as discovery did: every Pending service a candidate again.
+    env.exec(
+        "DELETE FROM mod_jetpack_adoption_marks;
+         INSERT IGNORE INTO mod_jetpack_adoption_candidates (service_id, found_at, next_check_at)
+         SELECT id, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM tblhosting WHERE domainstatus = 'Pending'",
+    )
+    .await;
+    let checked = env
+        .store
+        .recheck_candidates(Recheck::After(RecheckCursor::default()), 1000)
+        .await
+        .unwrap();
+    let by_recheck = requested("adopt").await;
+    assert_eq!(checked.adopted as usize, by_recheck.len());
 
-    assert_eq!(checked.adopted as usize, by_scan.len());
     assert!(
         by_scan.len() >= 4,
         "paid or accepted, Pending, manual: {by_scan:?}"
     );
     assert_eq!(by_order_paid, by_scan, "OrderPaid and the scan");
-    assert_eq!(due_at_once, by_scan, "discovery and the re-check");
+    assert_eq!(by_recheck, by_scan, "discovery and the re-check");
     // An invoice's hook sees only the services with an invoice: the scan's set without the
     // orders accepted with no invoice at all.
     let with_invoice: Vec<u32> = {
@@ -1300,52 +1333,65 @@ async fn adoption_treats_a_service_and_its_addon_as_separate_targets(pool: MySql
     }
 }
 
-/// Two workers re-checking the same addon candidates at once while the hook records requests
-/// meanwhile, then both running to completion: each addon gets exactly one job.
+/// Two workers discovering, then re-checking, the same addons at once while the hook records
+/// requests meanwhile, then both running to completion: each addon gets exactly one job. Half
+/// the orders are paid when discovered (adopted from the page), half after (candidates).
 #[sqlx::test]
 async fn adoption_of_addons_by_two_workers_at_once_gives_each_addon_one_job(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let manual = addon_def(&env, "", "jetpack").await;
     let parent = parent_service(&env, "two-addons.example").await;
     let mut addons = Vec::new();
-    for _ in 0..20 {
-        addons.push(bought_addon(&env, manual, parent, "Pending", "Active", 0).await);
+    for n in 0..20 {
+        let order = ["Active", "Pending"][n % 2];
+        addons.push(bought_addon(&env, manual, parent, "Pending", order, 0).await);
     }
     let (a, b) = (
         env.store_with(ClaimPath::SkipLocked).await,
         env.store.clone(),
     );
-    // Both discover (the second finds nothing new), then both re-check every candidate.
-    let (da, db) = tokio::join!(
+    let hooks = |skip: usize| {
+        let env = &env;
+        let addons = &addons;
+        async move {
+            for addon in addons.iter().skip(skip).step_by(4) {
+                env.exec(&format!(
+                    "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
+                     VALUES ({parent}, {addon}, 'provision', 'hook', UTC_TIMESTAMP(6))"
+                ))
+                .await;
+            }
+        }
+    };
+    // Both discover (the second may find nothing new), then both re-check every candidate.
+    let (da, db, ()) = tokio::join!(
         a.discover_candidates(&[], 500),
-        b.discover_candidates(&[], 500)
+        b.discover_candidates(&[], 500),
+        hooks(0)
     );
     let (da, db) = (da.unwrap(), db.unwrap());
-    // Both may read the same page before either moves the watermark: one candidate each.
     assert_eq!(da.addons_examined.max(db.addons_examined), 20);
+    assert_eq!(
+        da.adopted + da.already + db.adopted + db.already,
+        10,
+        "{da:?} {db:?}"
+    );
+    // Both may read the same page before either moves the watermark: one candidate each.
     let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mod_jetpack_adoption_addon_candidates")
         .fetch_one(&env.db)
         .await
         .unwrap();
-    assert_eq!(n, 20);
-    let hooks = async {
-        for addon in addons.iter().step_by(4) {
-            env.exec(&format!(
-                "INSERT INTO mod_jetpack_requests (service_id, addon_id, action, requested_by, created_at)
-                 VALUES ({parent}, {addon}, 'provision', 'hook', UTC_TIMESTAMP(6))"
-            ))
-            .await;
-        }
-    };
+    assert_eq!(n, 10);
+    env.exec("UPDATE tblorders SET status = 'Active'").await;
     let (ra, rb, ()) = tokio::join!(
         a.recheck_candidates(Recheck::After(RecheckCursor::default()), 100),
         b.recheck_candidates(Recheck::After(RecheckCursor::default()), 100),
-        hooks
+        hooks(1)
     );
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!(
         ra.adopted + ra.already + rb.adopted + rb.already,
-        20,
+        10,
         "{ra:?} {rb:?}"
     );
     assert_eq!(
@@ -1618,32 +1664,50 @@ async fn the_addon_hook_and_the_scan_agree_on_which_addons_qualify(pool: MySqlPo
         "AddonActivation records every addon WHMCS activated: {activated:?}"
     );
 
-    // As for services: a paid order's candidate is due at once, an unpaid one's spread.
+    // As for services: a paid order's addon is adopted by the discovery page that finds it
+    // (with its service: one whose service is gone stays a candidate, dropped by the
+    // re-check), an unpaid one's candidate is spread.
     env.exec("UPDATE tblorders SET date = NOW() - INTERVAL 30 DAY")
         .await;
-    while env.store.discover_candidates(&[], 500).await.unwrap().more {}
-    let due_at_once: Vec<(u32, u32)> = sqlx::query_as(
-        "SELECT addon_id, service_id FROM mod_jetpack_adoption_addon_candidates
-         WHERE next_check_at <= UTC_TIMESTAMP(6) AND service_id = ? ORDER BY addon_id",
-    )
-    .bind(parent)
-    .fetch_all(&env.db)
-    .await
-    .unwrap();
+    let mut discovered = 0;
+    loop {
+        let found = env.store.discover_candidates(&[], 500).await.unwrap();
+        discovered += found.adopted;
+        if !found.more {
+            break;
+        }
+    }
     let checked = env
         .store
         .recheck_candidates(Recheck::After(RecheckCursor::default()), 1000)
         .await
         .unwrap();
+    assert_eq!(checked.adopted, 0, "the re-check finds none discovery left");
     let by_scan = requested("adopt").await;
-
-    assert_eq!(checked.adopted as usize, by_scan.len());
+    assert_eq!(discovered as usize, by_scan.len());
+    // The re-check decides as discovery did: every Pending addon a candidate again.
+    env.exec(
+        "DELETE FROM mod_jetpack_adoption_addon_marks;
+         INSERT IGNORE INTO mod_jetpack_adoption_addon_candidates
+           (addon_id, service_id, found_at, next_check_at)
+         SELECT id, hostingid, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM tblhostingaddons
+         WHERE status = 'Pending'",
+    )
+    .await;
+    let checked = env
+        .store
+        .recheck_candidates(Recheck::After(RecheckCursor::default()), 1000)
+        .await
+        .unwrap();
+    let by_recheck = requested("adopt").await;
+    assert_eq!(checked.adopted as usize, by_recheck.len());
     assert_eq!(checked.adopted_addons, checked.adopted);
+
     assert!(
         by_scan.len() >= 4,
         "paid or accepted, Pending, manual, with its service: {by_scan:?}"
     );
     assert!(by_scan.iter().all(|(_, s)| *s == parent.0), "{by_scan:?}");
     assert_eq!(by_hook, by_scan, "AddonActivation and the scan");
-    assert_eq!(due_at_once, by_scan, "discovery and the re-check");
+    assert_eq!(by_recheck, by_scan, "discovery and the re-check");
 }

@@ -129,12 +129,13 @@ async fn marks(env: &Env) -> Vec<((u32, u32), String, bool)> {
 }
 
 /// While discovery pages through a backlog, the paid services a page found are requested
-/// before the next page is read, and their first jobs are claimed before it too (an intake
+/// by that page (never candidates), and their first jobs are claimed before it too (an intake
 /// step that applied requests ends there), so jobs run while discovery goes on: 1,200 paid
 /// Pending services of one product (three discovery pages of 500), and triggers noting the
 /// product's watermark at each adoption request and at each claim. Before, every request
 /// came after discovery had read all 1,200, and (once they came during it) the first claim
-/// waited for the next discovery page.
+/// waited for the next discovery page; and each paid service was a candidate row first
+/// (written, re-read, deleted), now never.
 #[sqlx::test]
 async fn paid_orders_are_requested_while_discovery_goes_on(pool: MySqlPool) {
     let env = Env::new(pool).await;
@@ -150,29 +151,37 @@ async fn paid_orders_are_requested_while_discovery_goes_on(pool: MySqlPool) {
            IF NEW.state = 'running' AND OLD.state <> 'running' THEN
              INSERT INTO claim_seen (watermark)
                SELECT MAX(last_service_id) FROM mod_jetpack_adoption_watermarks;
-           END IF;",
+           END IF;
+         CREATE TABLE candidate_seen (id INT AUTO_INCREMENT PRIMARY KEY);
+         CREATE TRIGGER candidate_seen AFTER INSERT ON mod_jetpack_adoption_candidates
+           FOR EACH ROW INSERT INTO candidate_seen () VALUES ();",
     )
     .await;
     env.worker_with(env.store.clone(), fast_settings(4))
         .run_once()
         .await
         .unwrap();
+    assert_eq!(
+        count(&env, "SELECT COUNT(*) FROM candidate_seen").await,
+        0,
+        "a paid service is adopted from the page that found it, never a candidate"
+    );
     let first: Option<i64> =
         sqlx::query_scalar("SELECT watermark FROM request_seen ORDER BY id LIMIT 1")
             .fetch_one(&env.db)
             .await
             .unwrap();
-    let last = i64::from(paid[paid.len() - 1].0);
+    // Recorded by the page that found them (before its watermark moves: no watermark yet).
+    let first_page = i64::from(paid[499].0);
     assert!(
-        first.is_some_and(|w| w < last),
-        "the first request was recorded with the watermark at {first:?}, the last service is {last}"
+        first.is_none_or(|w| w <= first_page),
+        "the first request was recorded with the watermark at {first:?}, after the first page's {first_page}"
     );
     let claimed: Option<i64> =
         sqlx::query_scalar("SELECT watermark FROM claim_seen ORDER BY id LIMIT 1")
             .fetch_one(&env.db)
             .await
             .unwrap();
-    let first_page = i64::from(paid[499].0);
     assert!(
         claimed.is_some_and(|w| w <= first_page),
         "the first claim came with the watermark at {claimed:?}, after the first page's {first_page}"
@@ -256,8 +265,9 @@ async fn a_backlog_of_paid_orders_is_recorded_by_the_first_scan(pool: MySqlPool)
     );
 }
 
-/// Two stores (two workers) re-check the same due candidates at once, many times over with
-/// random pages (seeded; `JETPACK_ADOPT_SEED` replays): services and addons, paid, some
+/// Two stores (two workers) discover, then re-check, the same targets at once, many times over
+/// with random pages (seeded; `JETPACK_ADOPT_SEED` replays): services and addons, some paid
+/// when discovered (adopted from the page), the others paid after (candidates), some
 /// requested by a hook before. Each target ends with exactly one provision request and one
 /// mark: `adopted` noting the scan's request, or `requested` for the hook's.
 #[sqlx::test]
@@ -282,8 +292,11 @@ async fn two_workers_rechecking_one_page_give_each_target_one_request_and_one_ma
     let mut hooked = Vec::new();
     let mut adopted = 0;
     for round in 0..20 {
-        let services = pending_services(&env, manual, 1 + rng.below(40) as u32, "Active", 0).await;
-        let addons = pending_addons(&env, def, parent, rng.below(12) as u32, "Active", 0).await;
+        let mut services = pending_services(&env, manual, rng.below(20) as u32, "Active", 0).await;
+        services
+            .extend(pending_services(&env, manual, 1 + rng.below(30) as u32, "Pending", 0).await);
+        let mut addons = pending_addons(&env, def, parent, rng.below(6) as u32, "Active", 0).await;
+        addons.extend(pending_addons(&env, def, parent, rng.below(8) as u32, "Pending", 0).await);
         let mut targets: Vec<(u32, u32)> = services.iter().map(|s| (s.0, 0)).collect();
         targets.extend(addons.iter().map(|a| (parent.0, a.0)));
         for &(s, a) in &targets {
@@ -296,12 +309,30 @@ async fn two_workers_rechecking_one_page_give_each_target_one_request_and_one_ma
                 hooked.push((s, a));
             }
         }
-        while stores[0]
-            .discover_candidates(&products, 500)
-            .await
-            .unwrap()
-            .more
-        {}
+        let page = [10, 500][rng.below(2) as usize];
+        let barrier = Arc::new(Barrier::new(2));
+        let discovering = (0..2).map(|n| {
+            let (store, barrier, products) = (stores[n].clone(), barrier.clone(), products.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut adopted = 0;
+                loop {
+                    let found = store.discover_candidates(&products, page).await?;
+                    adopted += found.adopted;
+                    if !found.more {
+                        return Ok::<u64, jetpack_worker::store::StoreError>(adopted);
+                    }
+                }
+            })
+        });
+        for racer in discovering.collect::<Vec<_>>() {
+            adopted += racer
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+        env.exec("UPDATE tblorders SET status = 'Active' WHERE status = 'Pending'")
+            .await;
         let barrier = Arc::new(Barrier::new(2));
         let pages = [
             [10, 500][rng.below(2) as usize],
@@ -368,16 +399,32 @@ async fn drain(store: &Store) -> u64 {
     }
 }
 
-/// A page one of whose targets another worker is marking (its mark inserted, not yet
+/// A re-check page one of whose targets another worker is marking (its mark inserted, not yet
 /// committed): the page's marks wait for that commit, find one taken, and the page is adopted
 /// one candidate at a time: the others get their request, the taken one none.
 #[sqlx::test]
 async fn a_page_another_worker_marks_meanwhile_is_adopted_one_at_a_time(pool: MySqlPool) {
+    another_worker_marks_meanwhile(pool, false).await;
+}
+
+/// The same for a discovery page whose paid services are adopted from the page.
+#[sqlx::test]
+async fn a_discovery_page_another_worker_marks_meanwhile_is_adopted_one_at_a_time(pool: MySqlPool) {
+    another_worker_marks_meanwhile(pool, true).await;
+}
+
+/// Five Pending services, paid before discovery (`found_paid`: the discovery page adopts them)
+/// or after (candidates, re-checked), one of them marked by another worker meanwhile.
+async fn another_worker_marks_meanwhile(pool: MySqlPool, found_paid: bool) {
     let env = Env::new(pool).await;
     let manual = env.product("").await;
-    let services = pending_services(&env, manual, 5, "Active", 0).await;
+    let order = if found_paid { "Active" } else { "Pending" };
+    let services = pending_services(&env, manual, 5, order, 0).await;
     let products = env.store.adoption_products().await.unwrap();
-    env.store.discover_candidates(&products, 500).await.unwrap();
+    if !found_paid {
+        env.store.discover_candidates(&products, 500).await.unwrap();
+        env.exec("UPDATE tblorders SET status = 'Active'").await;
+    }
     let taken = services[2];
     let mut other = env.db.begin().await.unwrap();
     sqlx::query(
@@ -388,21 +435,26 @@ async fn a_page_another_worker_marks_meanwhile_is_adopted_one_at_a_time(pool: My
     .execute(&mut *other)
     .await
     .unwrap();
-    let recheck = tokio::spawn({
+    let scan = tokio::spawn({
         let store = env.store.clone();
-        async move { store.recheck_candidates(Recheck::Due, 10).await }
+        async move {
+            if found_paid {
+                let found = store.discover_candidates(&products, 500).await?;
+                Ok((found.examined, found.adopted, found.already))
+            } else {
+                let checked = store.recheck_candidates(Recheck::Due, 10).await?;
+                Ok::<_, jetpack_worker::store::StoreError>((
+                    checked.examined,
+                    checked.adopted,
+                    checked.already,
+                ))
+            }
+        }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        !recheck.is_finished(),
-        "the marks wait for the other worker"
-    );
+    assert!(!scan.is_finished(), "the marks wait for the other worker");
     other.commit().await.unwrap();
-    let checked = recheck.await.unwrap().unwrap();
-    assert_eq!(
-        (checked.examined, checked.adopted, checked.already),
-        (5, 4, 0)
-    );
+    assert_eq!(scan.await.unwrap().unwrap(), (5, 4, 0));
     let requests = requests_by_target(&env).await;
     for sid in &services {
         let want: &[&str] = if *sid == taken { &[] } else { &["adopt"] };
@@ -433,16 +485,23 @@ async fn a_mixed_page_ends_each_candidate_as_before(pool: MySqlPool) {
     let manual = env.product("").await;
     let def = addon_def(&env, "", "jetpack").await;
     let parent = parent_service(&env, "mixed.example").await;
-    let paid = pending_services(&env, manual, 3, "Active", 0).await;
-    let unpaid = pending_services(&env, manual, 2, "Pending", 0).await;
-    let gone_active = pending_services(&env, manual, 2, "Active", 0).await;
-    let hooked = pending_services(&env, manual, 2, "Active", 0).await;
-    let marked = pending_services(&env, manual, 1, "Active", 0).await;
-    let addon_paid = pending_addons(&env, def, parent, 2, "Active", 0).await;
-    let addon_unpaid = pending_addons(&env, def, parent, 1, "Pending", 0).await;
-    let addon_hooked = pending_addons(&env, def, parent, 1, "Active", 0).await;
+    // Every order unpaid when discovered (all candidates); all but the unpaid ones' accepted
+    // after.
+    let paid = pending_services(&env, manual, 3, "Pending", 0).await;
+    let unpaid = pending_services(&env, manual, 2, "Fraud", 0).await;
+    let gone_active = pending_services(&env, manual, 2, "Pending", 0).await;
+    let hooked = pending_services(&env, manual, 2, "Pending", 0).await;
+    let marked = pending_services(&env, manual, 1, "Pending", 0).await;
+    let addon_paid = pending_addons(&env, def, parent, 2, "Pending", 0).await;
+    let addon_unpaid = pending_addons(&env, def, parent, 1, "Fraud", 0).await;
+    let addon_hooked = pending_addons(&env, def, parent, 1, "Pending", 0).await;
     let products = env.store.adoption_products().await.unwrap();
     env.store.discover_candidates(&products, 500).await.unwrap();
+    env.exec(
+        "UPDATE tblorders SET status = 'Active' WHERE status = 'Pending';
+         UPDATE tblorders SET status = 'Pending' WHERE status = 'Fraud'",
+    )
+    .await;
     for sid in &gone_active {
         env.exec(&format!(
             "UPDATE tblhosting SET domainstatus = 'Active' WHERE id = {sid}"

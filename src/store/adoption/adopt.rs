@@ -2,12 +2,14 @@
 //! `mod_jetpack_adoption_addon_marks`; primary key: once, across workers, never pruned) and
 //! the requests behind them (`requested_by = adopt`).
 //!
-//! A re-check page's qualifying candidates are adopted together, in one short transaction
+//! A re-check page's qualifying candidates (and a discovery page's qualifying targets, which
+//! never become candidates) are adopted together, in one short transaction
 //! of a handful of statements whatever the page's size ([`Store::adopt_candidates`]): which
 //! targets already have a job or a request (one SELECT), their marks (one multi-row
 //! `INSERT IGNORE`), the provision requests of the others (one multi-row INSERT), the marks'
 //! `request_id` (one UPDATE joining the requests just made: a multi-row INSERT's ids are not
-//! consecutive on Galera, so none is computed), and one DELETE of the page's candidates.
+//! consecutive on Galera, so none is computed), and (for candidates) one DELETE of the page's
+//! candidates.
 //! When another worker marked one of them first (the INSERT IGNORE inserted fewer rows), or
 //! the transaction meets a lock conflict, it is rolled back and the page is adopted one
 //! candidate at a time ([`Store::adopt_one`]), which is correct under any race: the mark's
@@ -45,11 +47,25 @@ impl Store {
         targets: &[Target],
         drop: &[u32],
     ) -> Result<Adopted> {
+        self.adopt(kind, targets, Some(drop)).await
+    }
+
+    /// Adopts the qualifying Pending targets a discovery page found (all of `kind`), as
+    /// [`Store::adopt_candidates`] but with no candidate rows to delete: they never became
+    /// candidates.
+    pub(super) async fn adopt_found(&self, kind: Kind, targets: &[Target]) -> Result<Adopted> {
+        self.adopt(kind, targets, None).await
+    }
+
+    /// Adopts the targets; with `Some(drop)` they were candidates, deleted with those in
+    /// `drop`.
+    async fn adopt(&self, kind: Kind, targets: &[Target], drop: Option<&[u32]>) -> Result<Adopted> {
         let mut targets = targets.to_vec();
         // One lock order for every worker: marks by id.
         targets.sort_by_key(|t| t.entity_id());
+        let drop_ids = drop.unwrap_or_default();
         if targets.is_empty() {
-            self.drop_candidates(kind, drop).await?;
+            self.drop_candidates(kind, drop_ids).await?;
             return Ok(Adopted::default());
         }
         match self.adopt_together(kind, &targets, drop).await {
@@ -69,17 +85,17 @@ impl Store {
                 None => {}
             }
         }
-        self.drop_candidates(kind, drop).await?;
+        self.drop_candidates(kind, drop_ids).await?;
         Ok(out)
     }
 
-    /// The page in one transaction; None (rolled back) when another worker had marked one
-    /// of the targets.
+    /// The page in one transaction (deleting the candidates with `Some(drop)`); None (rolled
+    /// back) when another worker had marked one of the targets.
     async fn adopt_together(
         &self,
         kind: Kind,
         targets: &[Target],
-        drop: &[u32],
+        drop: Option<&[u32]>,
     ) -> Result<Option<Adopted>> {
         let mut tx = self.begin().await?;
         let handled = handled(&mut tx, targets).await?;
@@ -106,15 +122,17 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let mut q = delete_candidates(kind);
-        push_ids(
-            &mut q,
-            targets
-                .iter()
-                .map(|t| t.entity_id())
-                .chain(drop.iter().copied()),
-        );
-        q.build().execute(&mut *tx).await?;
+        if let Some(drop) = drop {
+            let mut q = delete_candidates(kind);
+            push_ids(
+                &mut q,
+                targets
+                    .iter()
+                    .map(|t| t.entity_id())
+                    .chain(drop.iter().copied()),
+            );
+            q.build().execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(Some(Adopted {
             requested: fresh.len() as u64,

@@ -1,6 +1,8 @@
 //! Discovery: per kind, the targets above its watermarks, read by index, each row once; the
-//! Pending ones become candidates, then the watermarks move past what was read (a crash in
-//! between only examines them again).
+//! Pending ones whose order is paid already are adopted at once (marked and requested, as a
+//! re-check would), the other Pending ones become candidates, then the watermarks move past
+//! what was read (a crash in between only examines them again: their marks keep them from
+//! being requested twice).
 //!
 //! Services: per Jetpack product, its services above that product's watermark
 //! (`mod_jetpack_adoption_watermarks`), through tblhosting's `packageid` index. Addons:
@@ -8,13 +10,15 @@
 //! watermark (`mod_jetpack_adoption_addon_watermark`) is read by primary key, each row once
 //! whatever its module, with its addon (tbladdons) by primary key. A Pending row whose order
 //! is paid already ([`Kind::qualifies`]: its product or addon, order and invoice by primary
-//! key, for the Pending rows only) is due at once; any other is first due within a tenth of
-//! its order's age (spread, at most an hour).
+//! key, for the Pending rows only; an addon's also needs its parent service) is adopted from
+//! the page that found it, with no candidate row; any other is first due within a tenth of its
+//! order's age (spread, at most an hour).
 
 use std::collections::BTreeMap;
 
 use sqlx::{MySql, QueryBuilder, Row};
 
+use super::adopt::Adopted;
 use super::kind::{Kind, waited, whmcs_id};
 use super::parts::{Bind, union_of};
 use crate::domain::{ServiceId, Target};
@@ -26,14 +30,18 @@ use crate::store::{Result, Store, within};
 pub struct Discovered {
     /// Services examined (above the watermarks).
     pub examined: u64,
-    /// Pending services recorded as candidates.
+    /// Pending services recorded as candidates (their orders do not qualify yet).
     pub candidates: u64,
     /// Addons examined (tblhostingaddons rows above the addon watermark, any module).
     pub addons_examined: u64,
     /// Pending addons of `jetpack` addons recorded as candidates.
     pub addon_candidates: u64,
-    /// Candidates (services and addons) whose order qualifies already: due at once.
-    pub paid: u64,
+    /// Provision requests recorded for the Pending services and addons whose order qualifies
+    /// already (adopted from the page, never candidates).
+    pub adopted: u64,
+    /// Of those that qualified, the ones whose target had a job or a request already (marked,
+    /// not requested again).
+    pub already: u64,
     /// A product had more services, or tblhostingaddons more rows, than one page: call again.
     pub more: bool,
 }
@@ -43,7 +51,7 @@ pub struct Discovered {
 struct Page {
     examined: u64,
     candidates: u64,
-    paid: u64,
+    adopted: Adopted,
     more: bool,
 }
 
@@ -56,7 +64,8 @@ impl Discovered {
         };
         *examined += page.examined;
         *candidates += page.candidates;
-        self.paid += page.paid;
+        self.adopted += page.adopted.requested;
+        self.already += page.adopted.already;
         self.more |= page.more;
     }
 }
@@ -125,6 +134,7 @@ fn addon_part() -> String {
             IF({pending}, {waited}, NULL) AS waited,
             IF({pending},
                (SELECT {qualifies} FROM tblorders o
+                JOIN tblhosting h ON h.id = a.hostingid
                 LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
                 WHERE o.id = a.orderid), NULL) AS paid
      FROM tblhostingaddons a
@@ -159,8 +169,9 @@ pub(super) fn discovery_query(
 impl Store {
     /// One discovery page: up to `page` services per product above its watermark, through
     /// the `packageid` index, and up to `page` tblhostingaddons rows above the addon
-    /// watermark, by primary key; records the Pending ones (of `jetpack` products and addons)
-    /// as candidates, then moves the watermarks (a crash in between only examines them again).
+    /// watermark, by primary key; adopts the Pending ones (of `jetpack` products and addons)
+    /// whose order qualifies already, records the other Pending ones as candidates, then moves
+    /// the watermarks (a crash in between only examines them again).
     pub async fn discover_candidates(&self, products: &[u32], page: u32) -> Result<Discovered> {
         within(self.timeout, async {
             let mut found = Discovered::default();
@@ -180,22 +191,28 @@ impl Store {
         let mut q = discovery_query(kind, scopes, &marks, page, "");
         let rows = q.build().fetch_all(&self.pool).await?;
         let mut top: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
-        let mut pending = Vec::new();
+        let (mut paid, mut unpaid) = (Vec::new(), Vec::new());
         for row in &rows {
             let id = whmcs_id(row.try_get("id")?);
             let seen = top.entry(whmcs_id(row.try_get("scope")?)).or_insert((0, 0));
             *seen = (seen.0.max(id), seen.1 + 1);
             if row.try_get::<Option<i64>, _>("pending")? == Some(1) {
                 let parent = ServiceId(whmcs_id(row.try_get("parent")?));
-                pending.push((kind.target(id, parent), Found::read(row, true)?));
+                let (target, found) = (kind.target(id, parent), Found::read(row, true)?);
+                if found.paid {
+                    paid.push(target);
+                } else {
+                    unpaid.push((target, found));
+                }
             }
         }
-        self.add_candidates(kind, &pending).await?;
+        let adopted = self.adopt_found(kind, &paid).await?;
+        self.add_candidates(kind, &unpaid).await?;
         self.move_watermarks(kind, &top).await?;
         Ok(Page {
             examined: rows.len() as u64,
-            candidates: pending.len() as u64,
-            paid: pending.iter().filter(|(_, f)| f.paid).count() as u64,
+            candidates: unpaid.len() as u64,
+            adopted,
             more: top.values().any(|(_, n)| *n >= page),
         })
     }

@@ -4,7 +4,8 @@
 //! tables and columns of each; the WHMCS statements that differ by kind sit with their path.
 //!
 //! - *Discovery* (`discover`): the targets above each kind's watermarks, read by index; the
-//!   Pending ones of `jetpack` products and addons become candidates
+//!   Pending ones of `jetpack` products and addons whose order qualifies already are adopted
+//!   from the page (as a re-check would), the other Pending ones become candidates
 //!   (`mod_jetpack_adoption_candidates`, `mod_jetpack_adoption_addon_candidates`). The
 //!   *trailing window* (`window`, issue 18) re-reads the ids added lately, so a row committed
 //!   after a higher one was discovered is not skipped.
@@ -15,7 +16,8 @@
 //!   (`mod_jetpack_adoption_marks`, `mod_jetpack_adoption_addon_marks`; primary key: once,
 //!   across workers, never pruned) and gets a provision request unless its target already
 //!   had a job or a request; one no longer Pending (or gone) is dropped. A page's qualifying
-//!   candidates are recorded together, in one transaction (`adopt`).
+//!   candidates (or a discovery page's qualifying targets) are recorded together, in one
+//!   transaction (`adopt`).
 //! - *Deleted services and addons* (`sweep`): a page of the ledger joined by primary key to
 //!   tblhosting (and tblhostingaddons for addon rows); a plan whose row is gone gets one
 //!   terminate request (marked the same way), unless its product (addon) keeps the plan.
