@@ -20,9 +20,10 @@ use tokio_util::sync::CancellationToken;
 use crate::health::{Counted, InFlight};
 
 /// The most jobs claimed ahead of the free slots: at 64 calls of 50 ms a slot is given back
-/// every 0.8 ms, and 16 ahead cover a claim's round trips of up to ~12 ms (8 left slots idle
-/// on a quiet machine: BENCHMARKS.md, "claims ahead").
-const MAX_AHEAD: usize = 16;
+/// every 0.8 ms, and 32 ahead cover a claim (its commit and its reads of the WHMCS rows) of up
+/// to ~25 ms: 8 left slots idle on a quiet machine, 16 on a slower one (BENCHMARKS.md,
+/// "claims ahead").
+const MAX_AHEAD: usize = 32;
 /// Outcomes being written a worker may hold, in multiples of the concurrency. Twice the
 /// concurrency in all kept claims waiting on a database whose commits took ~100 ms (a busy
 /// disk) and left a third of the slots idle (BENCHMARKS.md, "the holding bound").
@@ -51,10 +52,10 @@ impl CallSlots {
         }
     }
 
-    /// How many jobs the engine keeps claimed ahead of the free slots: a quarter of the
-    /// concurrency, at most [`MAX_AHEAD`] (none below a concurrency of 4).
+    /// How many jobs the engine keeps claimed ahead of the free slots: half the concurrency,
+    /// at most [`MAX_AHEAD`] (none at a concurrency of 1).
     pub(super) fn ahead(&self) -> usize {
-        (self.concurrency / 4).min(MAX_AHEAD)
+        (self.concurrency / 2).min(MAX_AHEAD)
     }
 
     /// The most claimed jobs not yet written a worker holds: the concurrency, the jobs ahead,
@@ -133,13 +134,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_worker_claims_a_quarter_ahead_at_most_16_and_holds_four_times_the_concurrency_plus_that() {
+    fn a_worker_claims_half_ahead_at_most_32_and_holds_four_times_the_concurrency_plus_that() {
         for (c, ahead, bound) in [
             (1, 0, 4),
-            (4, 1, 17),
-            (16, 4, 68),
-            (64, 16, 272),
-            (1024, 16, 4112),
+            (4, 2, 18),
+            (16, 8, 72),
+            (64, 32, 288),
+            (1024, 32, 4128),
         ] {
             let slots = CallSlots::new(c);
             assert_eq!(
@@ -153,15 +154,15 @@ mod tests {
     #[tokio::test]
     async fn room_fills_the_slots_and_the_jobs_ahead_within_the_holding_bound() {
         let slots = Arc::new(CallSlots::new(16));
-        assert_eq!(slots.room(0), 20);
-        let tickets: Vec<Ticket> = (0..20).map(|_| slots.claimed()).collect();
-        assert_eq!(slots.room(20), 0, "every slot busy and 4 ahead");
+        assert_eq!(slots.room(0), 24);
+        let tickets: Vec<Ticket> = (0..24).map(|_| slots.claimed()).collect();
+        assert_eq!(slots.room(24), 0, "every slot busy and 8 ahead");
         drop(tickets);
-        // 20 attempts ended but not yet written: room for 20 more.
-        assert_eq!(slots.room(20), 20);
-        // 60 ended but not yet written (the database is slow): room for 8 more only.
-        assert_eq!(slots.room(60), 8);
-        assert_eq!(slots.room(68), 0);
+        // 24 attempts ended but not yet written: room for 24 more.
+        assert_eq!(slots.room(24), 24);
+        // 64 ended but not yet written (the database is slow): room for 8 more only.
+        assert_eq!(slots.room(64), 8);
+        assert_eq!(slots.room(72), 0);
     }
 
     #[tokio::test]

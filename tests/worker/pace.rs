@@ -33,7 +33,7 @@ async fn calls_in_flight_never_exceed_the_concurrency_during_a_drain(pool: MySql
     let state = env.sandbox.state();
     state.set_latency(Duration::from_millis(30));
     state.reset_peak_calls_in_flight();
-    // Concurrency 8: 2 jobs claimed ahead, at most 8 + 2 + 3 × 8 held.
+    // Concurrency 8: 4 jobs claimed ahead, at most 8 + 4 + 3 × 8 held.
     let worker = env.worker_with(env.store.clone(), fast_settings(8));
     let drain = tokio::spawn(async move { worker.run_once().await.unwrap() });
     let mut most_running = 0;
@@ -56,8 +56,8 @@ async fn calls_in_flight_never_exceed_the_concurrency_during_a_drain(pool: MySql
         "the drain kept close to 8 calls in flight and never more: {peak}"
     );
     assert!(
-        most_running <= 8 + 2 + 3 * 8,
-        "held at most 8 in their calls, 2 ahead and 24 being written: {most_running}"
+        most_running <= 8 + 4 + 3 * 8,
+        "held at most 8 in their calls, 4 ahead and 24 being written: {most_running}"
     );
 }
 
@@ -75,16 +75,16 @@ async fn a_stop_never_starts_the_call_of_a_job_claimed_ahead(pool: MySqlPool) {
         let (worker, shutdown) = (worker.clone(), shutdown.clone());
         async move { worker.run(shutdown).await.unwrap() }
     });
-    // 8 in their calls and 2 claimed ahead, waiting for a slot.
+    // 8 in their calls and 4 claimed ahead, waiting for a slot.
     let start = Instant::now();
-    while state.calls_in_flight() < 8 || count(&env, RUNNING).await < 10 {
+    while state.calls_in_flight() < 8 || count(&env, RUNNING).await < 12 {
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "the worker did not fill its slots"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(count(&env, RUNNING).await, 10);
+    assert_eq!(count(&env, RUNNING).await, 12);
     shutdown.cancel();
     run.await.unwrap();
 
@@ -107,7 +107,7 @@ async fn a_stop_never_starts_the_call_of_a_job_claimed_ahead(pool: MySqlPool) {
     .await;
     assert_eq!(
         given_back, 12,
-        "the 2 ahead given back unstarted, 10 never claimed"
+        "the 4 ahead given back unstarted, 8 never claimed"
     );
     assert_eq!(count(&env, RUNNING).await, 0);
 
