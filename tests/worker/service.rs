@@ -76,9 +76,10 @@ async fn until(env: &Env, sql: &str, want: i64, limit: Duration) {
     }
 }
 
-/// Until a job is claimed and a partner-API call is in flight: a job only claimed (ahead of
-/// its call slot) is given back without a call on SIGTERM, which a loaded machine can make
-/// every claimed job.
+/// Until a job is claimed and a provision call of one of the first 12 sites `seed` made is in
+/// flight: a job only claimed (ahead of its call slot) is given back without a call on
+/// SIGTERM, which a loaded machine can make every claimed job; and any other call (the token
+/// request) may be in flight with no job in its acting call yet.
 async fn in_a_call(env: &Env) {
     until(
         env,
@@ -87,10 +88,15 @@ async fn in_a_call(env: &Env) {
         Duration::from_secs(20),
     )
     .await;
+    // An acting (provision) call of one of `seed`'s sites: the token request or the
+    // reconciler's and licence products' reads are calls too, but not a job's.
     crate::helpers::until(
         Duration::from_secs(20),
-        "a partner-API call in flight",
-        || async { env.sandbox.state().calls_in_flight() > 0 },
+        "a provision call in flight",
+        || async {
+            let state = env.sandbox.state();
+            (0..12).any(|i| state.in_flight_acting_calls(&format!("drain{i}.example")) > 0)
+        },
     )
     .await;
 }
