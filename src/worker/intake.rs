@@ -245,12 +245,18 @@ impl Worker {
             .store
             .discover_candidates(&s.products, DISCOVER_PAGE)
             .await?;
+        // Counted, and applied at once, even if a later part of the step fails: they are
+        // recorded.
+        note_adopted(i, found.adopted);
+        if found.adopted > 0 {
+            i.last_requests = None;
+        }
         if found.more {
             // A backlog (a new install, a worker that was down): the paid orders of each page
             // are requested as it is read, so their jobs run while discovery goes on.
-            note_adopted(i, found.adopted);
             return Ok((found.adopted, true));
         }
+        let s = &mut i.scan;
         self.rescan_window(&s.products).await?;
         let which = if thorough {
             Recheck::After(s.recheck_after)
@@ -275,7 +281,7 @@ impl Worker {
             checked.adopted += fresh.adopted;
         }
         let mut recorded = found.adopted + checked.adopted;
-        note_adopted(i, recorded);
+        note_adopted(i, checked.adopted);
         if self.settings.cancel_deleted {
             let s = &mut i.scan;
             let swept = self.store.sweep_deleted(s.ledger_after, SWEEP_PAGE).await?;
@@ -330,7 +336,7 @@ impl Worker {
     }
 }
 
-/// Counts and logs the provision requests a re-check recorded.
+/// Counts and logs the provision requests a discovery page or a re-check recorded.
 fn note_adopted(i: &mut Intake, adopted: u64) {
     if adopted > 0 {
         i.adopted += adopted;

@@ -1711,3 +1711,43 @@ async fn the_addon_hook_and_the_scan_agree_on_which_addons_qualify(pool: MySqlPo
     assert_eq!(by_hook, by_scan, "AddonActivation and the scan");
     assert_eq!(by_recheck, by_scan, "discovery and the re-check");
 }
+
+/// A product moved to another module after the worker read its list of Jetpack products (it is
+/// cached for a minute): discovery reads the module again and adopts none of its paid Pending
+/// services; the re-check drops their candidates. Before, discovery adopted them from the
+/// stale list.
+#[sqlx::test]
+async fn discovery_does_not_adopt_for_a_product_moved_to_another_module(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = env.product("").await;
+    let sid = env
+        .service_with_order(
+            manual,
+            "Pending",
+            "Active",
+            0,
+            "moved.example",
+            "admin",
+            "premium",
+        )
+        .await;
+    let products = env.store.adoption_products().await.unwrap();
+    assert_eq!(products, vec![manual]);
+    env.exec(&format!(
+        "UPDATE tblproducts SET servertype = 'cpanel' WHERE id = {manual}"
+    ))
+    .await;
+    let found = env.store.discover_candidates(&products, 500).await.unwrap();
+    assert_eq!((found.examined, found.adopted), (1, 0), "{found:?}");
+    let checked = env
+        .store
+        .recheck_candidates(Recheck::After(RecheckCursor::default()), 100)
+        .await
+        .unwrap();
+    assert_eq!((checked.adopted, checked.dropped), (0, 1), "{checked:?}");
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mod_jetpack_requests")
+        .fetch_one(&env.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "no request for service {sid}");
+}

@@ -75,7 +75,8 @@ impl Discovered {
 pub(super) struct Found {
     /// Seconds since its order was placed (0 without an order).
     pub(super) waited: i64,
-    /// Its order is accepted or its invoice paid already (it qualifies): due at once.
+    /// Its order is accepted or its invoice paid already (it qualifies): adopted from the page,
+    /// never a candidate.
     pub(super) paid: bool,
 }
 
@@ -88,26 +89,25 @@ impl Found {
         })
     }
 
-    /// The candidate row's `found_at` and `next_check_at` values.
+    /// The candidate row's `found_at` and `next_check_at` values (first due at a random
+    /// moment within a tenth of its order's age, at most an hour: at once for a fresh order).
     fn push_times(&self, b: &mut sqlx::query_builder::Separated<'_, MySql, &'static str>) {
         b.push("UTC_TIMESTAMP(6) - INTERVAL ")
             .push_bind_unseparated(self.waited)
             .push_unseparated(" SECOND");
-        if self.paid {
-            b.push("UTC_TIMESTAMP(6)");
-        } else {
-            b.push("UTC_TIMESTAMP(6) + INTERVAL FLOOR(LEAST(3600, ")
-                .push_bind_unseparated(self.waited)
-                .push_unseparated(" DIV 10) * RAND() * 1000000) MICROSECOND");
-        }
+        b.push("UTC_TIMESTAMP(6) + INTERVAL FLOOR(LEAST(3600, ")
+            .push_bind_unseparated(self.waited)
+            .push_unseparated(" DIV 10) * RAND() * 1000000) MICROSECOND");
     }
 }
 
-/// One product's part of the services' discovery (product, watermark, page): its services
-/// above the watermark through the `packageid` index (`productid` in every WHMCS layout),
-/// forced: with `ORDER BY id LIMIT` the optimizer may otherwise pick a primary-key range from
-/// the watermark, which reads every later service of every product. How long a Pending one
-/// has waited and whether it qualifies already are read for the Pending rows only.
+/// One product's part of the services' discovery (module name, product, watermark, page): its
+/// services above the watermark through the `packageid` index (`productid` in every WHMCS
+/// layout), forced: with `ORDER BY id LIMIT` the optimizer may otherwise pick a primary-key
+/// range from the watermark, which reads every later service of every product. How long a
+/// Pending one has waited and whether it qualifies already are read for the Pending rows only
+/// (the product's module read again: the list of products is cached for a minute, and a
+/// product moved to another module since is not adopted from).
 fn service_part() -> String {
     format!(
         "(SELECT id, packageid AS scope, 0 AS parent, domainstatus = 'Pending' AS pending,
@@ -115,7 +115,7 @@ fn service_part() -> String {
              IF(domainstatus = 'Pending',
                 (SELECT {qualifies} FROM tblproducts p JOIN tblorders o ON o.id = tblhosting.orderid
                  LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
-                 WHERE p.id = tblhosting.packageid), NULL) AS paid
+                 WHERE p.id = tblhosting.packageid AND p.servertype = ?), NULL) AS paid
       FROM tblhosting FORCE INDEX (productid) WHERE packageid = ? AND id > ?
       ORDER BY id LIMIT ?)",
         waited = waited("tblhosting.orderid"),
@@ -157,7 +157,12 @@ pub(super) fn discovery_query(
     let after = |scope: u32| Bind::Id(marks.get(&scope).copied().unwrap_or(0));
     match kind {
         Kind::Service => union_of(prefix, &service_part(), scopes, |p| {
-            vec![Bind::Id(p), after(p), Bind::Id(page)]
+            vec![
+                Bind::Text(MODULE_NAME),
+                Bind::Id(p),
+                after(p),
+                Bind::Id(page),
+            ]
         }),
         Kind::Addon => union_of(prefix, &addon_part(), scopes, |s| {
             let module = Bind::Text(MODULE_NAME);
@@ -206,7 +211,14 @@ impl Store {
                 }
             }
         }
-        let adopted = self.adopt_found(kind, &paid).await?;
+        let mut adopted = Adopted::default();
+        // A transaction per page of a product's worth, so no statement outgrows its
+        // placeholders however many Jetpack products a page spans.
+        for chunk in paid.chunks(page.max(1) as usize) {
+            let done = self.adopt_found(kind, chunk).await?;
+            adopted.requested += done.requested;
+            adopted.already += done.already;
+        }
         self.add_candidates(kind, &unpaid).await?;
         self.move_watermarks(kind, &top).await?;
         Ok(Page {
@@ -251,10 +263,10 @@ impl Store {
         Ok(())
     }
 
-    /// New candidates, each as it was found: a paid order's is due at once; any other is
-    /// first due at a random moment within a tenth of its order's age (at most an hour; at
-    /// once for a fresh order), so a first scan over years of abandoned orders is spread out,
-    /// not a burst; then re-checked after a tenth of their age.
+    /// New candidates (orders not paid yet when found), each first due at a random moment
+    /// within a tenth of its order's age (at most an hour; at once for a fresh order), so a
+    /// first scan over years of abandoned orders is spread out, not a burst; then re-checked
+    /// after a tenth of their age.
     pub(super) async fn add_candidates(&self, kind: Kind, found: &[(Target, Found)]) -> Result<()> {
         if found.is_empty() {
             return Ok(());

@@ -152,7 +152,7 @@ impl Kind {
     /// (`autosetup`, `autoactivate` empty), its order (`o`) neither Fraud nor Cancelled, and
     /// an event its setting *When to provision a manual-setup order* waits for
     /// ([`ManualSetup::waits_for`]): the order accepted, or its invoice (`i`) paid. One copy for
-    /// the re-check and discovery (a qualifying order's candidate is due at once); lib/Hooks.php
+    /// the re-check and discovery (which adopts a qualifying one from its page); lib/Hooks.php
     /// decides the same in PHP from catalogue.json (checked by the tests).
     pub(super) fn qualifies(self) -> String {
         let manual = self.pick(["p.autosetup", "d.autoactivate"]);

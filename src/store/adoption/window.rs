@@ -12,7 +12,7 @@
 //! The reads are the discovery's own indexes: per Jetpack product, tblhosting through
 //! `productid` above the trail; tblhostingaddons by primary key between the addon trail and
 //! its top. Only Pending rows that are neither candidates nor marked are returned (a
-//! row seen twice is recorded once); they become candidates like discovery's. Once nothing new
+//! row seen twice is recorded once); they become candidates, re-checked by the same scan. Once nothing new
 //! was added for a window, the trails reach the tops and the reads are skipped: the
 //! idle cost is one read of the window row per pass.
 //!
