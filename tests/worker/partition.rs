@@ -68,10 +68,20 @@ async fn a_partitioned_worker_never_provisions_twice_and_its_late_write_is_refus
     let paused = Instant::now();
 
     let mut b = spawn_worker(&direct, &env.sandbox.base_url(), &log_b, &settings);
-    until(Duration::from_secs(40), "B to finish the job", || async {
-        env.job(sid).await.state == JobState::Done
-    })
-    .await;
+    // About 14 s (A's extended lease, then B's status call). Up to 90 s: it ran past 40 s
+    // twice in full runs, cause unconfirmed; a session of A's paused inside a transaction
+    // may keep row locks until the server ends it (the idle-in-transaction limit, 60 s by
+    // default). The logs say why if it ever takes longer.
+    let waited = Instant::now();
+    while env.job(sid).await.state != JobState::Done {
+        assert!(
+            waited.elapsed() < Duration::from_secs(90),
+            "B did not finish the job; A's log:\n{}\nB's log:\n{}",
+            std::fs::read_to_string(&log_a).unwrap_or_default(),
+            std::fs::read_to_string(&log_b).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let finished_after = paused.elapsed();
     let calls = state.calls("part.example");
     assert_eq!(
