@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::Worker;
 use super::WorkerSettings;
 use crate::metrics as m;
-use crate::store::{APPLY_BATCH, Recheck, RecheckCursor, Rechecked, StoreError};
+use crate::store::{APPLY_BATCH, Recheck, RecheckCursor, StoreError};
 
 /// Services examined per Jetpack product by one discovery page (only a backlog fills it: a
 /// new product, or a worker that was down); one page per turn, so adoption never holds up the
@@ -301,20 +301,13 @@ impl Worker {
     /// The next page of a backlog of due candidates: another follows at once while the
     /// pages are full and settle some. Returns (requests recorded, more to do now).
     async fn recheck_backlog(&self, i: &mut Intake) -> Result<(u64, bool), StoreError> {
-        let checked = self.recheck_due_page(i).await?;
-        i.scan.backlog = checked.next.is_some() && checked.settled() > 0;
-        Ok((checked.adopted, i.scan.backlog))
-    }
-
-    /// A [`BACKLOG_PAGE`] of due candidates re-checked, the provision requests it recorded
-    /// counted and logged.
-    async fn recheck_due_page(&self, i: &mut Intake) -> Result<Rechecked, StoreError> {
         let checked = self
             .store
             .recheck_candidates(Recheck::Due, BACKLOG_PAGE)
             .await?;
         note_adopted(i, checked.adopted);
-        Ok(checked)
+        i.scan.backlog = checked.next.is_some() && checked.settled() > 0;
+        Ok((checked.adopted, i.scan.backlog))
     }
 
     /// After a complete discovery pass: the services and addons committed below the
