@@ -14,6 +14,10 @@ use crate::store::{APPLY_BATCH, Recheck, RecheckCursor, StoreError};
 /// new product, or a worker that was down); one page per turn, so adoption never holds up the
 /// jobs already due.
 const DISCOVER_PAGE: u32 = 500;
+/// The first discovery page of a scan is the concurrency's worth (at least this many), and
+/// each full page after it twice the one before, up to [`DISCOVER_PAGE`]: a backlog's first
+/// jobs start after a page that fills the call slots, not after a page of 500.
+const FIRST_DISCOVER_PAGE_AT_LEAST: u32 = 16;
 /// Due candidates re-checked per scan: about five primary-key lookups each on pages that are
 /// likely cold, so a scan stays well under 2 ms and 1,000 rows examined (BENCHMARKS.md). A
 /// candidate is due again after a tenth of the time since its order (at most an hour), so a
@@ -44,6 +48,8 @@ struct Scan {
     /// The Jetpack products, and when they were read.
     products: Vec<u32>,
     products_at: Option<Instant>,
+    /// The next discovery page's size while a backlog is discovered (None: the first page's).
+    discover_page: Option<u32>,
     /// The re-check resumes after this candidate (round robin).
     recheck_after: RecheckCursor,
     /// The deleted-service sweep resumes after this ledger id (round robin).
@@ -88,6 +94,7 @@ impl Intake {
             scan: Scan {
                 products: Vec::new(),
                 products_at: None,
+                discover_page: None,
                 recheck_after: RecheckCursor::default(),
                 ledger_after: 0,
                 backlog: false,
@@ -241,10 +248,13 @@ impl Worker {
             s.products = self.store.adoption_products().await?;
             s.products_at = Some(Instant::now());
         }
-        let found = self
-            .store
-            .discover_candidates(&s.products, DISCOVER_PAGE)
-            .await?;
+        let page = s.discover_page.unwrap_or_else(|| {
+            self.settings
+                .concurrency
+                .clamp(FIRST_DISCOVER_PAGE_AT_LEAST, DISCOVER_PAGE)
+        });
+        let found = self.store.discover_candidates(&s.products, page).await?;
+        s.discover_page = found.more.then(|| (page * 2).min(DISCOVER_PAGE));
         // Counted, and applied at once, even if a later part of the step fails: they are
         // recorded.
         note_adopted(i, found.adopted);

@@ -131,11 +131,12 @@ async fn marks(env: &Env) -> Vec<((u32, u32), String, bool)> {
 /// While discovery pages through a backlog, the paid services a page found are requested
 /// by that page (never candidates), and their first jobs are claimed before it too (an intake
 /// step that applied requests ends there), so jobs run while discovery goes on: 1,200 paid
-/// Pending services of one product (three discovery pages of 500), and triggers noting the
-/// product's watermark at each adoption request and at each claim. Before, every request
+/// Pending services of one product, and triggers noting the product's watermark at each
+/// adoption request and at each claim. The first page is 16 services (the concurrency, 4, is
+/// less), each full one after it twice the one before up to 500. Before, every request
 /// came after discovery had read all 1,200, and (once they came during it) the first claim
-/// waited for the next discovery page; and each paid service was a candidate row first
-/// (written, re-read, deleted), now never.
+/// waited for the next discovery page; each paid service was a candidate row first
+/// (written, re-read, deleted), now never; and the first jobs waited for a page of 500.
 #[sqlx::test]
 async fn paid_orders_are_requested_while_discovery_goes_on(pool: MySqlPool) {
     let env = Env::new(pool).await;
@@ -166,18 +167,29 @@ async fn paid_orders_are_requested_while_discovery_goes_on(pool: MySqlPool) {
         0,
         "a paid service is adopted from the page that found it, never a candidate"
     );
-    let first: Option<i64> =
-        sqlx::query_scalar("SELECT watermark FROM request_seen ORDER BY id LIMIT 1")
-            .fetch_one(&env.db)
-            .await
-            .unwrap();
-    // Recorded by the page that found them, before its watermark moved (there was none yet);
-    // a re-check after the page would see the first page's watermark.
-    let first_page = i64::from(paid[499].0);
-    assert!(
-        first.is_none(),
-        "the first request was recorded with the watermark at {first:?}, not by the first page"
+    let pages: Vec<Option<i64>> = sqlx::query_scalar(
+        "SELECT watermark FROM request_seen GROUP BY watermark ORDER BY MIN(id)",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    // Each page's requests recorded by that page, before its watermark moved past it (none
+    // yet for the first); a re-check after the page would see the page's own watermark.
+    let top = |n: usize| Some(i64::from(paid[n - 1].0));
+    assert_eq!(
+        pages,
+        [
+            None,
+            top(16),
+            top(48),
+            top(112),
+            top(240),
+            top(496),
+            top(996)
+        ],
+        "pages of 16, 32, 64, 128, 256, 500, 500 and 204"
     );
+    let first_page = i64::from(paid[15].0);
     let claimed: Option<i64> =
         sqlx::query_scalar("SELECT watermark FROM claim_seen ORDER BY id LIMIT 1")
             .fetch_one(&env.db)
