@@ -602,3 +602,44 @@ async fn a_mixed_page_ends_each_candidate_as_before(pool: MySqlPool) {
             .unwrap();
     assert_eq!(left, [addon_unpaid[0].0]);
 }
+
+/// A discovery page over several Jetpack products adopts its paid targets in chunks of a page
+/// (one transaction each, so no statement outgrows MariaDB's placeholders however many
+/// products a page spans): three products with 11 paid Pending services each, interleaved by
+/// id, and pages of 4: the first page finds 12 paid (three chunks), the second 12, the third
+/// 9, and each service is requested once.
+#[sqlx::test]
+async fn a_discovery_page_over_several_products_adopts_in_chunks_each_target_once(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let products = [
+        env.product("").await,
+        env.product("").await,
+        env.product("").await,
+    ];
+    let mut paid = Vec::new();
+    for _ in 0..11 {
+        for pid in products {
+            paid.extend(pending_services(&env, pid, 1, "Active", 3).await);
+        }
+    }
+    let listed = env.store.adoption_products().await.unwrap();
+    let mut pages = Vec::new();
+    loop {
+        let found = env.store.discover_candidates(&listed, 4).await.unwrap();
+        pages.push((found.examined, found.adopted, found.candidates));
+        if !found.more {
+            break;
+        }
+    }
+    assert_eq!(
+        pages,
+        [(12, 12, 0), (12, 12, 0), (9, 9, 0)],
+        "pages of 4 per product, every paid one adopted"
+    );
+    let requests = requests_by_target(&env).await;
+    assert_eq!(requests.len(), 33);
+    for sid in &paid {
+        assert_eq!(requests.get(&(sid.0, 0)).unwrap(), &["adopt"], "{sid}");
+    }
+    assert_eq!(marks(&env).await.len(), 33, "one mark each");
+}
