@@ -515,7 +515,7 @@ async fn explain_on_a_realistic_database(env: Env) {
     // Before any discovery (watermarks 0) and after it (candidates present).
     for round in 0..2 {
         let plans = env.store.explain_adoption(&products).await.unwrap();
-        assert_eq!(plans.len(), 18, "{plans:?}");
+        assert_eq!(plans.len(), 20, "{plans:?}");
         let due = &plans.iter().find(|(n, _)| *n == "recheck due").unwrap().1;
         assert!(
             due.iter()
@@ -588,15 +588,24 @@ async fn explain_on_a_realistic_database(env: Env) {
                 .all(|s| s.key.as_deref() == Some("productid")),
             "{discover:?}"
         );
-        // Whether a Pending service is paid already: its product, order and invoice by
-        // primary key.
-        for s in discover
+        // The page reads tblhosting's index only; the Pending services it found, how long
+        // they waited and whether each is paid already: the service, its product, order and
+        // invoice by primary key.
+        assert!(
+            discover.iter().all(|s| s.table == "tblhosting"),
+            "{discover:?}"
+        );
+        let pending = &plans
             .iter()
-            .filter(|s| ["p", "o", "i"].contains(&s.table.as_str()))
-        {
-            assert_eq!(s.key.as_deref(), Some("PRIMARY"), "{discover:?}");
+            .find(|(n, _)| *n == "discover pending")
+            .unwrap()
+            .1;
+        for s in pending {
+            assert_eq!(s.key.as_deref(), Some("PRIMARY"), "{pending:?}");
         }
-        assert!(discover.iter().any(|s| s.table == "p"), "{discover:?}");
+        for table in ["h", "p", "o", "i"] {
+            assert!(pending.iter().any(|s| s.table == table), "{pending:?}");
+        }
         // Adopting a page: the jobs and requests of its targets by their service indexes,
         // the marks by primary key, never a scan of the worker's tables.
         for name in [
@@ -625,7 +634,21 @@ async fn explain_on_a_realistic_database(env: Env) {
                 "{discover:?}"
             );
         }
-        assert!(discover.iter().any(|s| s.table == "ms"), "{discover:?}");
+        // The Pending addons it found by primary key, with their addon, order, parent service
+        // and setting.
+        let pending = &plans
+            .iter()
+            .find(|(n, _)| *n == "addons discover pending")
+            .unwrap()
+            .1;
+        for s in pending {
+            let want = match s.table.as_str() {
+                "ms" => Some("unique_constraint"),
+                _ => Some("PRIMARY"),
+            };
+            assert_eq!(s.key.as_deref(), want, "{pending:?}");
+        }
+        assert!(pending.iter().any(|s| s.table == "ms"), "{pending:?}");
         while env
             .store
             .discover_candidates(&products, 500)

@@ -8,11 +8,13 @@
 //! (`mod_jetpack_adoption_watermarks`), through tblhosting's `packageid` index. Addons:
 //! tblhostingaddons has no index on `addonid`, so one page of its rows above the addon
 //! watermark (`mod_jetpack_adoption_addon_watermark`) is read by primary key, each row once
-//! whatever its module, with its addon (tbladdons) by primary key. A Pending row whose order
-//! is paid already ([`Kind::qualifies`]: its product or addon, order and invoice by primary
-//! key, for the Pending rows only; an addon's also needs its parent service) is adopted from
-//! the page that found it, with no candidate row; any other is first due within a tenth of its
-//! order's age (spread, at most an hour).
+//! whatever its module, with its addon (tbladdons) by primary key. The page reads ids and
+//! whether each is Pending, nothing more (an idle scan's page reads no row and stays cheap);
+//! the Pending ones it found are then read by primary key with how long each has waited and
+//! whether its order is paid already ([`Kind::qualifies`]: its product or addon, order and
+//! invoice by primary key; an addon's also needs its parent service). A paid one is adopted
+//! from the page that found it, with no candidate row; any other is first due within a tenth
+//! of its order's age (spread, at most an hour).
 
 use std::collections::BTreeMap;
 
@@ -20,10 +22,14 @@ use sqlx::{MySql, QueryBuilder, Row};
 
 use super::adopt::Adopted;
 use super::kind::{Kind, waited, whmcs_id};
-use super::parts::{Bind, union_of};
+use super::parts::{Bind, push_template, union_of};
 use crate::domain::{ServiceId, Target};
 use crate::rules::MODULE_NAME;
 use crate::store::{Result, Store, within};
+
+/// Pending targets read per statement of [`pending_query`] (a power of two; a page of many
+/// products may find more).
+const PENDING_READ: usize = 512;
 
 /// What one discovery page found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -101,52 +107,32 @@ impl Found {
     }
 }
 
-/// One product's part of the services' discovery (module name, product, watermark, page): its
+/// One product's part of the services' discovery page (product, watermark, page): its
 /// services above the watermark through the `packageid` index (`productid` in every WHMCS
 /// layout), forced: with `ORDER BY id LIMIT` the optimizer may otherwise pick a primary-key
-/// range from the watermark, which reads every later service of every product. How long a
-/// Pending one has waited and whether it qualifies already are read for the Pending rows only
-/// (the product's module read again: the list of products is cached for a minute, and a
-/// product moved to another module since is not adopted from).
-fn service_part() -> String {
-    format!(
-        "(SELECT id, packageid AS scope, 0 AS parent, domainstatus = 'Pending' AS pending,
-             IF(domainstatus = 'Pending', {waited}, NULL) AS waited,
-             IF(domainstatus = 'Pending',
-                (SELECT {qualifies} FROM tblproducts p JOIN tblorders o ON o.id = tblhosting.orderid
-                 LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
-                 WHERE p.id = tblhosting.packageid AND p.servertype = ?), NULL) AS paid
+/// range from the watermark, which reads every later service of every product. Only the ids
+/// and whether each is Pending: an idle scan reads no row, and subqueries here would cost
+/// their optimization every time (a page of 20 products took twice as long with them).
+const SERVICE_PART: &str =
+    "(SELECT id, packageid AS scope, 0 AS parent, domainstatus = 'Pending' AS pending
       FROM tblhosting FORCE INDEX (productid) WHERE packageid = ? AND id > ?
-      ORDER BY id LIMIT ?)",
-        waited = waited("tblhosting.orderid"),
-        qualifies = Kind::Service.qualifies(),
-    )
-}
+      ORDER BY id LIMIT ?)";
 
-/// The addons' discovery page (module name three times, watermark, page): tblhostingaddons by
-/// primary key above the watermark, each row's addon (tbladdons) by primary key, and for the
-/// Pending `jetpack` ones how long they have waited and whether they qualify already.
+/// The addons' discovery page (module name, watermark, page): tblhostingaddons by primary key
+/// above the watermark, each row's addon (tbladdons) by primary key, whether it is a Pending
+/// `jetpack` addon.
 fn addon_part() -> String {
-    let pending = "a.status = 'Pending' AND d.module = ?";
     format!(
         "SELECT a.id, {scope} AS scope, a.hostingid AS parent,
-            COALESCE({pending}, 0) AS pending,
-            IF({pending}, {waited}, NULL) AS waited,
-            IF({pending},
-               (SELECT {qualifies} FROM tblorders o
-                JOIN tblhosting h ON h.id = a.hostingid
-                LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
-                WHERE o.id = a.orderid), NULL) AS paid
+            COALESCE(a.status = 'Pending' AND d.module = ?, 0) AS pending
      FROM tblhostingaddons a
      LEFT JOIN tbladdons d ON d.id = a.addonid
      WHERE a.id > ? ORDER BY a.id LIMIT ?",
         scope = super::kind::ADDON_SCOPE,
-        waited = waited("a.orderid"),
-        qualifies = Kind::Addon.qualifies(),
     )
 }
 
-/// The discovery read of one kind: a part per scope above that scope's watermark.
+/// The discovery page of one kind: a part per scope above that scope's watermark.
 pub(super) fn discovery_query(
     kind: Kind,
     scopes: &[u32],
@@ -156,19 +142,56 @@ pub(super) fn discovery_query(
 ) -> QueryBuilder<MySql> {
     let after = |scope: u32| Bind::Id(marks.get(&scope).copied().unwrap_or(0));
     match kind {
-        Kind::Service => union_of(prefix, &service_part(), scopes, |p| {
-            vec![
-                Bind::Text(MODULE_NAME),
-                Bind::Id(p),
-                after(p),
-                Bind::Id(page),
-            ]
+        Kind::Service => union_of(prefix, SERVICE_PART, scopes, |p| {
+            vec![Bind::Id(p), after(p), Bind::Id(page)]
         }),
         Kind::Addon => union_of(prefix, &addon_part(), scopes, |s| {
-            let module = Bind::Text(MODULE_NAME);
-            vec![module, module, module, after(s), Bind::Id(page)]
+            vec![Bind::Text(MODULE_NAME), after(s), Bind::Id(page)]
         }),
     }
+}
+
+/// The Pending targets a page found, by primary key (module name first, then the ids): how
+/// long each has waited and whether its order qualifies already ([`Kind::qualifies`]: its
+/// product read again, as the list of products is cached for a minute and a product moved to
+/// another module since is not adopted from; an addon's needs its parent service), by primary
+/// key, forced (the optimizer may otherwise read every Pending row through the status
+/// index). A target no longer Pending, or no longer `jetpack`'s, is not returned. `ids` is padded to a power of
+/// two (the last id repeated), so the statement has few texts.
+pub(super) fn pending_query(kind: Kind, ids: &[u32], prefix: &str) -> QueryBuilder<MySql> {
+    let head = match kind {
+        Kind::Service => format!(
+            "{prefix}SELECT h.id, {waited} AS waited,
+                (SELECT {qualifies} FROM tblproducts p JOIN tblorders o ON o.id = h.orderid
+                 LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
+                 WHERE p.id = h.packageid AND p.servertype = ?) AS paid
+             FROM tblhosting h FORCE INDEX (PRIMARY)
+             WHERE h.domainstatus = 'Pending' AND h.id IN (",
+            waited = waited("h.orderid"),
+            qualifies = Kind::Service.qualifies(),
+        ),
+        Kind::Addon => format!(
+            "{prefix}SELECT a.id, {waited} AS waited,
+                (SELECT {qualifies} FROM tblorders o
+                 JOIN tblhosting h ON h.id = a.hostingid
+                 LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
+                 WHERE o.id = a.orderid) AS paid
+             FROM tblhostingaddons a FORCE INDEX (PRIMARY) JOIN tbladdons d ON d.id = a.addonid
+             WHERE a.status = 'Pending' AND d.module = ? AND a.id IN (",
+            waited = waited("a.orderid"),
+            qualifies = Kind::Addon.qualifies(),
+        ),
+    };
+    let mut q = QueryBuilder::<MySql>::new("");
+    push_template(&mut q, &head, &[Bind::Text(MODULE_NAME)]);
+    let padded = ids.len().next_power_of_two();
+    let last = ids.last().copied().unwrap_or(0);
+    let mut list = q.separated(", ");
+    for n in 0..padded {
+        list.push_bind(ids.get(n).copied().unwrap_or(last));
+    }
+    q.push(")");
+    q
 }
 
 impl Store {
@@ -196,19 +219,22 @@ impl Store {
         let mut q = discovery_query(kind, scopes, &marks, page, "");
         let rows = q.build().fetch_all(&self.pool).await?;
         let mut top: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
-        let (mut paid, mut unpaid) = (Vec::new(), Vec::new());
+        let mut pending = BTreeMap::new();
         for row in &rows {
             let id = whmcs_id(row.try_get("id")?);
             let seen = top.entry(whmcs_id(row.try_get("scope")?)).or_insert((0, 0));
             *seen = (seen.0.max(id), seen.1 + 1);
             if row.try_get::<Option<i64>, _>("pending")? == Some(1) {
                 let parent = ServiceId(whmcs_id(row.try_get("parent")?));
-                let (target, found) = (kind.target(id, parent), Found::read(row, true)?);
-                if found.paid {
-                    paid.push(target);
-                } else {
-                    unpaid.push((target, found));
-                }
+                pending.insert(id, kind.target(id, parent));
+            }
+        }
+        let (mut paid, mut unpaid) = (Vec::new(), Vec::new());
+        for (target, found) in self.pending_found(kind, &pending).await? {
+            if found.paid {
+                paid.push(target);
+            } else {
+                unpaid.push((target, found));
             }
         }
         let mut adopted = Adopted::default();
@@ -227,6 +253,31 @@ impl Store {
             adopted,
             more: top.values().any(|(_, n)| *n >= page),
         })
+    }
+
+    /// The Pending targets of a page (by id) still Pending, with how long each has waited and
+    /// whether it qualifies already: one read by primary key per page of ids, none when the
+    /// page found no Pending target.
+    async fn pending_found(
+        &self,
+        kind: Kind,
+        pending: &BTreeMap<u32, Target>,
+    ) -> Result<Vec<(Target, Found)>> {
+        let ids: Vec<u32> = pending.keys().copied().collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(PENDING_READ) {
+            let rows = pending_query(kind, chunk, "")
+                .build()
+                .fetch_all(&self.pool)
+                .await?;
+            for row in &rows {
+                let id = whmcs_id(row.try_get("id")?);
+                if let Some(target) = pending.get(&id) {
+                    out.push((*target, Found::read(row, true)?));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The kind's watermarks: the highest id examined per scope (none before the first page).

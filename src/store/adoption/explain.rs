@@ -5,7 +5,7 @@
 
 use sqlx::{MySql, QueryBuilder};
 
-use super::discover::discovery_query;
+use super::discover::{discovery_query, pending_query};
 use super::kind::Kind;
 use super::recheck::{DUE_PAGE, FRESH_PAGE, all_page, postpone_sql, recheck_select};
 use crate::rules::MODULE_NAME;
@@ -40,7 +40,8 @@ impl Store {
         Ok(out)
     }
 
-    /// The discovery read of one kind, from its current watermarks (`discover`).
+    /// The discovery page of one kind, from its current watermarks (`discover`), and the read
+    /// of the Pending targets it found (`discover pending`).
     async fn explain_discovery(&self, kind: Kind, products: &[u32]) -> Result<Plans> {
         let scopes = kind.scopes(products);
         if scopes.is_empty() {
@@ -49,7 +50,13 @@ impl Store {
         let marks = self.watermarks(kind).await?;
         let mut q = discovery_query(kind, &scopes, &marks, 500, "EXPLAIN ");
         let name = kind.pick(["discover", "addons discover"]);
-        Ok(vec![(name, plan(&mut q, &self.pool).await?)])
+        let page = plan(&mut q, &self.pool).await?;
+        let mut q = pending_query(kind, &[1, 2, 3], "EXPLAIN ");
+        let pending = kind.pick(["discover pending", "addons discover pending"]);
+        Ok(vec![
+            (name, page),
+            (pending, plan(&mut q, &self.pool).await?),
+        ])
     }
 
     /// The re-check's reads of one kind (`recheck due`, `recheck fresh`, `recheck all`) and
