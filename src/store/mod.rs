@@ -214,8 +214,10 @@ pub struct Store {
 }
 
 /// Statements each pooled connection keeps prepared. The batched statements (claims,
-/// outcomes, requests, adoption pages) have one text per batch size, and the engine keeps
-/// those sizes to powers of two, so a drain's statements fit; an eviction costs a round trip
+/// outcomes, requests, adoption pages) have one text per batch size. The drain's sizes
+/// (claims, outcomes, applied requests) and discovery's read of Pending targets are powers
+/// of two, so a drain's statements fit; adopting a backlog's pages (marks, requests) has one
+/// text per page size, a few per pass. An eviction costs a round trip
 /// that waits on the server's delayed ACK (about 40 ms), since the client sends the close and
 /// the next statement back to back. At most this many per connection on the server.
 pub const STATEMENT_CACHE: usize = 256;

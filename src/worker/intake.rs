@@ -226,6 +226,7 @@ impl Worker {
             Err(err) => {
                 i.adopting = false;
                 i.scan.backlog = false;
+                i.scan.discover_page = None;
                 i.last_adopt = Some(Instant::now());
                 i.fail("adoption", err);
                 false

@@ -187,7 +187,7 @@ async fn paid_orders_are_requested_while_discovery_goes_on(pool: MySqlPool) {
             top(496),
             top(996)
         ],
-        "pages of 16, 32, 64, 128, 256, 500, 500 and 204"
+        "pages of 16, 32, 64, 128, 256, 500 and 204"
     );
     let first_page = i64::from(paid[15].0);
     let claimed: Option<i64> =
@@ -642,4 +642,80 @@ async fn a_discovery_page_over_several_products_adopts_in_chunks_each_target_onc
         assert_eq!(requests.get(&(sid.0, 0)).unwrap(), &["adopt"], "{sid}");
     }
     assert_eq!(marks(&env).await.len(), 33, "one mark each");
+}
+
+/// A discovery page that fails ends the scan, and the next scan starts again with a small
+/// first page, not the size that failed: 600 paid services, pages of 16, 32, 64 and 128
+/// adopted, the fifth (256) refused (a trigger on the marks) until the test lifts the refusal;
+/// then pages of 16, 32, 64, 128 and 256 again. Before, the next scan went on with 256.
+#[sqlx::test]
+async fn after_a_failed_discovery_page_the_next_scan_starts_small(pool: MySqlPool) {
+    let env = Env::new(pool).await;
+    let manual = env.product("").await;
+    let paid = pending_services(&env, manual, 600, "Active", 30).await;
+    env.exec(&format!(
+        "CREATE TABLE request_seen (id INT AUTO_INCREMENT PRIMARY KEY, watermark BIGINT NULL);
+         CREATE TRIGGER request_seen AFTER INSERT ON mod_jetpack_requests FOR EACH ROW
+           INSERT INTO request_seen (watermark)
+             SELECT MAX(last_service_id) FROM mod_jetpack_adoption_watermarks;
+         CREATE TABLE refuse (id INT PRIMARY KEY);
+         INSERT INTO refuse VALUES (1);
+         CREATE TRIGGER refuse BEFORE INSERT ON mod_jetpack_adoption_marks FOR EACH ROW
+           IF EXISTS (SELECT 1 FROM refuse)
+              AND (SELECT MAX(last_service_id) FROM mod_jetpack_adoption_watermarks) >= {} THEN
+             SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test';
+           END IF;",
+        paid[239].0
+    ))
+    .await;
+    let settings = WorkerSettings {
+        adopt_interval: Duration::from_secs(1),
+        ..fast_settings(4)
+    };
+    let worker = env.worker_with(env.store.clone(), settings);
+    let stop = CancellationToken::new();
+    let running = tokio::spawn({
+        let stop = stop.clone();
+        async move { worker.run(stop).await }
+    });
+    let adopted = "SELECT COUNT(*) FROM mod_jetpack_requests WHERE requested_by = 'adopt'";
+    until(
+        Duration::from_secs(30),
+        "the first four pages adopted",
+        || async { count(&env, adopted).await == 240 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(count(&env, adopted).await, 240, "the fifth page is refused");
+    env.exec("DELETE FROM refuse").await;
+    until(
+        Duration::from_secs(30),
+        "every paid service adopted once the refusal is lifted",
+        || async { count(&env, adopted).await == 600 },
+    )
+    .await;
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    let pages: Vec<Option<i64>> = sqlx::query_scalar(
+        "SELECT watermark FROM request_seen GROUP BY watermark ORDER BY MIN(id)",
+    )
+    .fetch_all(&env.db)
+    .await
+    .unwrap();
+    let top = |n: usize| Some(i64::from(paid[n - 1].0));
+    assert_eq!(
+        pages,
+        [
+            None,
+            top(16),
+            top(48),
+            top(112),
+            top(240),
+            top(256),
+            top(288),
+            top(352),
+            top(480)
+        ],
+        "pages of 16, 32, 64 and 128; the refused one; then 16, 32, 64, 128 and 120"
+    );
 }

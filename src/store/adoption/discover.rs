@@ -151,17 +151,18 @@ pub(super) fn discovery_query(
     }
 }
 
-/// The Pending targets a page found, by primary key (module name first, then the ids): how
-/// long each has waited and whether its order qualifies already ([`Kind::qualifies`]: its
-/// product read again, as the list of products is cached for a minute and a product moved to
-/// another module since is not adopted from; an addon's needs its parent service), by primary
-/// key, forced (the optimizer may otherwise read every Pending row through the status
-/// index). A target no longer Pending, or no longer `jetpack`'s, is not returned. `ids` is padded to a power of
-/// two (the last id repeated), so the statement has few texts.
+/// The Pending targets a page found, by primary key, forced (the optimizer may otherwise read
+/// every Pending row through the status index; module name first, then the ids): each one's
+/// parent as it is now, how long it has waited and whether its order qualifies already
+/// ([`Kind::qualifies`]: a service's product read again, as the list of products is cached for
+/// a minute, so a service whose product left the module reads as unpaid, a candidate the
+/// re-check drops; an addon's needs its parent service). A target no longer Pending, or an
+/// addon no longer `jetpack`'s, is not returned. `ids` is padded to a power of two (the last
+/// id repeated), so the statement has few texts.
 pub(super) fn pending_query(kind: Kind, ids: &[u32], prefix: &str) -> QueryBuilder<MySql> {
     let head = match kind {
         Kind::Service => format!(
-            "{prefix}SELECT h.id, {waited} AS waited,
+            "{prefix}SELECT h.id, 0 AS parent, {waited} AS waited,
                 (SELECT {qualifies} FROM tblproducts p JOIN tblorders o ON o.id = h.orderid
                  LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
                  WHERE p.id = h.packageid AND p.servertype = ?) AS paid
@@ -171,12 +172,13 @@ pub(super) fn pending_query(kind: Kind, ids: &[u32], prefix: &str) -> QueryBuild
             qualifies = Kind::Service.qualifies(),
         ),
         Kind::Addon => format!(
-            "{prefix}SELECT a.id, {waited} AS waited,
+            "{prefix}SELECT a.id, a.hostingid AS parent, {waited} AS waited,
                 (SELECT {qualifies} FROM tblorders o
                  JOIN tblhosting h ON h.id = a.hostingid
                  LEFT JOIN tblinvoices i ON i.id = o.invoiceid AND o.invoiceid <> 0
                  WHERE o.id = a.orderid) AS paid
-             FROM tblhostingaddons a FORCE INDEX (PRIMARY) JOIN tbladdons d ON d.id = a.addonid
+             FROM tblhostingaddons a FORCE INDEX (PRIMARY)
+             STRAIGHT_JOIN tbladdons d ON d.id = a.addonid
              WHERE a.status = 'Pending' AND d.module = ? AND a.id IN (",
             waited = waited("a.orderid"),
             qualifies = Kind::Addon.qualifies(),
@@ -219,14 +221,13 @@ impl Store {
         let mut q = discovery_query(kind, scopes, &marks, page, "");
         let rows = q.build().fetch_all(&self.pool).await?;
         let mut top: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
-        let mut pending = BTreeMap::new();
+        let mut pending = Vec::new();
         for row in &rows {
             let id = whmcs_id(row.try_get("id")?);
             let seen = top.entry(whmcs_id(row.try_get("scope")?)).or_insert((0, 0));
             *seen = (seen.0.max(id), seen.1 + 1);
             if row.try_get::<Option<i64>, _>("pending")? == Some(1) {
-                let parent = ServiceId(whmcs_id(row.try_get("parent")?));
-                pending.insert(id, kind.target(id, parent));
+                pending.push(id);
             }
         }
         let (mut paid, mut unpaid) = (Vec::new(), Vec::new());
@@ -255,15 +256,10 @@ impl Store {
         })
     }
 
-    /// The Pending targets of a page (by id) still Pending, with how long each has waited and
-    /// whether it qualifies already: one read by primary key per page of ids, none when the
-    /// page found no Pending target.
-    async fn pending_found(
-        &self,
-        kind: Kind,
-        pending: &BTreeMap<u32, Target>,
-    ) -> Result<Vec<(Target, Found)>> {
-        let ids: Vec<u32> = pending.keys().copied().collect();
+    /// The Pending targets of a page (by id) still Pending, each with its parent as it is now,
+    /// how long it has waited and whether it qualifies already: one read by primary key per
+    /// [`PENDING_READ`] ids, none when the page found no Pending target.
+    async fn pending_found(&self, kind: Kind, ids: &[u32]) -> Result<Vec<(Target, Found)>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(PENDING_READ) {
             let rows = pending_query(kind, chunk, "")
@@ -271,10 +267,9 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?;
             for row in &rows {
-                let id = whmcs_id(row.try_get("id")?);
-                if let Some(target) = pending.get(&id) {
-                    out.push((*target, Found::read(row, true)?));
-                }
+                let parent = ServiceId(whmcs_id(row.try_get("parent")?));
+                let target = kind.target(whmcs_id(row.try_get("id")?), parent);
+                out.push((target, Found::read(row, true)?));
             }
         }
         Ok(out)
