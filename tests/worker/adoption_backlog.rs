@@ -128,6 +128,27 @@ async fn marks(env: &Env) -> Vec<((u32, u32), String, bool)> {
     .collect()
 }
 
+/// A trigger noting the product's watermark at each request recorded (`request_seen`).
+const REQUEST_SEEN: &str =
+    "CREATE TABLE request_seen (id INT AUTO_INCREMENT PRIMARY KEY, watermark BIGINT NULL);
+     CREATE TRIGGER request_seen AFTER INSERT ON mod_jetpack_requests FOR EACH ROW
+       INSERT INTO request_seen (watermark)
+         SELECT MAX(last_service_id) FROM mod_jetpack_adoption_watermarks;";
+
+/// The watermarks the requests saw, each once, in the order the pages recorded them (None
+/// before the first page moved it): the discovery pages' sizes, one after another.
+async fn request_watermarks(env: &Env) -> Vec<Option<i64>> {
+    sqlx::query_scalar("SELECT watermark FROM request_seen GROUP BY watermark ORDER BY MIN(id)")
+        .fetch_all(&env.db)
+        .await
+        .unwrap()
+}
+
+/// The highest id of the first `n` of `ids`, as a watermark reads.
+fn top_of(ids: &[ServiceId], n: usize) -> Option<i64> {
+    Some(i64::from(ids[n - 1].0))
+}
+
 /// While discovery pages through a backlog, the paid services a page found are requested
 /// by that page (never candidates), and their first jobs are claimed before it too (an intake
 /// step that applied requests ends there), so jobs run while discovery goes on: 1,200 paid
@@ -142,12 +163,9 @@ async fn paid_orders_are_requested_while_discovery_goes_on(pool: MySqlPool) {
     let env = Env::new(pool).await;
     let manual = env.product("").await;
     let paid = pending_services(&env, manual, 1200, "Active", 30).await;
+    env.exec(REQUEST_SEEN).await;
     env.exec(
-        "CREATE TABLE request_seen (id INT AUTO_INCREMENT PRIMARY KEY, watermark BIGINT NULL);
-         CREATE TRIGGER request_seen AFTER INSERT ON mod_jetpack_requests FOR EACH ROW
-           INSERT INTO request_seen (watermark)
-             SELECT MAX(last_service_id) FROM mod_jetpack_adoption_watermarks;
-         CREATE TABLE claim_seen (id INT AUTO_INCREMENT PRIMARY KEY, watermark BIGINT NULL);
+        "CREATE TABLE claim_seen (id INT AUTO_INCREMENT PRIMARY KEY, watermark BIGINT NULL);
          CREATE TRIGGER claim_seen AFTER UPDATE ON mod_jetpack_jobs FOR EACH ROW
            IF NEW.state = 'running' AND OLD.state <> 'running' THEN
              INSERT INTO claim_seen (watermark)
@@ -167,15 +185,10 @@ async fn paid_orders_are_requested_while_discovery_goes_on(pool: MySqlPool) {
         0,
         "a paid service is adopted from the page that found it, never a candidate"
     );
-    let pages: Vec<Option<i64>> = sqlx::query_scalar(
-        "SELECT watermark FROM request_seen GROUP BY watermark ORDER BY MIN(id)",
-    )
-    .fetch_all(&env.db)
-    .await
-    .unwrap();
+    let pages = request_watermarks(&env).await;
     // Each page's requests recorded by that page, before its watermark moved past it (none
     // yet for the first); a re-check after the page would see the page's own watermark.
-    let top = |n: usize| Some(i64::from(paid[n - 1].0));
+    let top = |n: usize| top_of(&paid, n);
     assert_eq!(
         pages,
         [
@@ -653,12 +666,9 @@ async fn after_a_failed_discovery_page_the_next_scan_starts_small(pool: MySqlPoo
     let env = Env::new(pool).await;
     let manual = env.product("").await;
     let paid = pending_services(&env, manual, 600, "Active", 30).await;
+    env.exec(REQUEST_SEEN).await;
     env.exec(&format!(
-        "CREATE TABLE request_seen (id INT AUTO_INCREMENT PRIMARY KEY, watermark BIGINT NULL);
-         CREATE TRIGGER request_seen AFTER INSERT ON mod_jetpack_requests FOR EACH ROW
-           INSERT INTO request_seen (watermark)
-             SELECT MAX(last_service_id) FROM mod_jetpack_adoption_watermarks;
-         CREATE TABLE refuse (id INT PRIMARY KEY);
+        "CREATE TABLE refuse (id INT PRIMARY KEY);
          INSERT INTO refuse VALUES (1);
          CREATE TRIGGER refuse BEFORE INSERT ON mod_jetpack_adoption_marks FOR EACH ROW
            IF EXISTS (SELECT 1 FROM refuse)
@@ -696,13 +706,8 @@ async fn after_a_failed_discovery_page_the_next_scan_starts_small(pool: MySqlPoo
     .await;
     stop.cancel();
     running.await.unwrap().unwrap();
-    let pages: Vec<Option<i64>> = sqlx::query_scalar(
-        "SELECT watermark FROM request_seen GROUP BY watermark ORDER BY MIN(id)",
-    )
-    .fetch_all(&env.db)
-    .await
-    .unwrap();
-    let top = |n: usize| Some(i64::from(paid[n - 1].0));
+    let pages = request_watermarks(&env).await;
+    let top = |n: usize| top_of(&paid, n);
     assert_eq!(
         pages,
         [
