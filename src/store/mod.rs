@@ -415,6 +415,34 @@ pub(crate) async fn within<T>(
         .unwrap_or(Err(StoreError::TimedOut(limit)))
 }
 
+/// Runs `attempt` again while it fails with an error `retry` accepts (a lock conflict: how a
+/// race with another worker surfaces on Galera, at COMMIT), up to [`REQUEST_CONFLICTS`] tries
+/// with its pauses; `what` names the work in the debug log. The last error is returned.
+///
+/// [`REQUEST_CONFLICTS`]: crate::backoff::REQUEST_CONFLICTS
+pub(crate) async fn on_conflicts<T, F, Fut>(
+    what: &'static str,
+    retry: fn(&StoreError) -> bool,
+    mut attempt: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let policy = crate::backoff::REQUEST_CONFLICTS;
+    let mut tries = 0u64;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(e) if tries < policy.tries && retry(&e) => {
+                tracing::debug!(tries, what, error = %crate::text::Chain(&e), "a conflict; trying again");
+                tokio::time::sleep(policy.pause(tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The most a TEXT column holds (bytes).
 pub(crate) const TEXT_BYTES: usize = 65_535;
 

@@ -13,11 +13,10 @@ use std::sync::atomic::Ordering;
 use sqlx::mysql::MySqlRow;
 use sqlx::{MySql, QueryBuilder, Row};
 
-use super::{Result, Store, apply, known, within};
-use crate::backoff;
+use super::{Result, Store, StoreError, apply, known, on_conflicts, within};
 use crate::domain::{JobId, RequestedBy, Target};
 use crate::lifecycle::{Decision, RequestKind};
-use crate::text::{Chain, fit};
+use crate::text::fit;
 
 /// A request id (`mod_jetpack_requests.id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -97,17 +96,10 @@ impl Store {
         by: RequestedBy,
     ) -> Result<RequestId> {
         let target = target.into();
-        let mut tries = 0u64;
-        loop {
-            tries += 1;
-            match insert_request(&self.pool, target, kind, by).await {
-                Err(e) if tries < backoff::REQUEST_CONFLICTS.tries && e.is_lock_conflict() => {
-                    tracing::debug!(tries, error = %Chain(&e), "recording a request hit a lock conflict; trying again");
-                    tokio::time::sleep(backoff::REQUEST_CONFLICTS.pause(tries)).await;
-                }
-                other => return other,
-            }
-        }
+        on_conflicts("recording a request", StoreError::is_lock_conflict, || {
+            insert_request(&self.pool, target, kind, by)
+        })
+        .await
     }
 
     /// Records a request and applies the inbox at once (what `jetpack-worker enqueue` does);
@@ -257,20 +249,12 @@ impl Store {
     }
 
     async fn apply_batch_patiently(&self, size: u32) -> Result<Vec<Applied>> {
-        let mut tries = 0u64;
-        loop {
-            tries += 1;
-            match within(self.timeout, self.apply_batch(size)).await {
-                Err(e)
-                    if tries < backoff::REQUEST_CONFLICTS.tries
-                        && (e.is_lock_conflict() || e.is_unique_violation()) =>
-                {
-                    tracing::debug!(tries, error = %Chain(&e), "applying requests hit a conflict; trying again");
-                    tokio::time::sleep(backoff::REQUEST_CONFLICTS.pause(tries)).await;
-                }
-                other => return other,
-            }
-        }
+        on_conflicts(
+            "applying requests",
+            |e| e.is_lock_conflict() || e.is_unique_violation(),
+            || within(self.timeout, self.apply_batch(size)),
+        )
+        .await
     }
 
     /// Warns once per process about each pending request of a kind this worker does not

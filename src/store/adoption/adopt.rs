@@ -20,12 +20,11 @@ use std::collections::BTreeSet;
 use sqlx::{MySql, QueryBuilder, Row, Transaction};
 
 use super::kind::Kind;
-use crate::backoff;
 use crate::domain::{Action, RequestedBy, Target};
 use crate::lifecycle::RequestKind;
 use crate::store::explain::{PlanStep, plan};
 use crate::store::requests::{insert_request, insert_requests};
-use crate::store::{Result, Store};
+use crate::store::{Result, Store, StoreError, on_conflicts};
 
 /// What adopting a page's qualifying candidates did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,7 +79,12 @@ impl Store {
         }
         let mut out = Adopted::default();
         for target in targets {
-            match self.adopt_one_retrying(target).await? {
+            // Tried again after a lock conflict (how a race with another worker surfaces on
+            // Galera, at COMMIT).
+            let adopted = on_conflicts("adopting a target", StoreError::is_lock_conflict, || {
+                self.adopt_one(target)
+            });
+            match adopted.await? {
                 Some(true) => out.requested += 1,
                 Some(false) => out.already += 1,
                 None => {}
@@ -139,23 +143,6 @@ impl Store {
             requested: fresh.len() as u64,
             already: (targets.len() - fresh.len()) as u64,
         }))
-    }
-
-    /// [`Store::adopt_one`], tried again after a lock conflict (how a race with another worker
-    /// surfaces on Galera, at COMMIT) a few times before the error is returned.
-    async fn adopt_one_retrying(&self, target: Target) -> Result<Option<bool>> {
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match self.adopt_one(target).await {
-                Err(e) if tries < backoff::REQUEST_CONFLICTS.tries && e.is_lock_conflict() => {
-                    tracing::debug!(tries, error = %crate::text::Chain(&e),
-                        "adopting a target hit a lock conflict; trying again");
-                    tokio::time::sleep(backoff::REQUEST_CONFLICTS.pause(tries)).await;
-                }
-                other => return other,
-            }
-        }
     }
 
     /// Marks a qualifying candidate and records its provision request unless its target
